@@ -1,0 +1,46 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+// No unsafeFlags here: the library must stay importable as a versioned dependency.
+// For speed, build the command line and benchmark with `--toolset toolset.json`
+// (or `-Xswiftc -target-cpu -Xswiftc native`), as the README explains.
+let package = Package(
+    name: "SwiftONNX",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "SwiftONNX", targets: ["SwiftONNX"]),
+        .library(name: "SwiftONNXEnhance", targets: ["SwiftONNXEnhance"]),
+        .executable(name: "swift-onnx", targets: ["swift-onnx"]),
+        .executable(name: "swift-onnx-bench", targets: ["swift-onnx-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(
+            name: "CONNXProto",
+            path: "Sources/CONNXProto",
+            linkerSettings: [.linkedLibrary("protobuf-c")]
+        ),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
+        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(
+            name: "SwiftONNX",
+            dependencies: ["CONNXProto", "COpenBLAS", "CKernels"],
+            path: "Sources/SwiftONNX"
+        ),
+        .target(name: "SwiftONNXEnhance", dependencies: ["SwiftONNX"], path: "Sources/SwiftONNXEnhance"),
+        .executableTarget(
+            name: "swift-onnx",
+            dependencies: ["SwiftONNX", "SwiftONNXEnhance",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/swift-onnx"
+        ),
+        .executableTarget(
+            name: "swift-onnx-bench",
+            dependencies: ["SwiftONNX", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/swift-onnx-bench"
+        ),
+        .testTarget(name: "SwiftONNXTests", dependencies: ["SwiftONNX"], path: "Tests/SwiftONNXTests"),
+    ]
+)

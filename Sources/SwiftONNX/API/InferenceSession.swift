@@ -1,0 +1,122 @@
+import Foundation
+import COpenBLAS
+
+/// How a session is built and run.
+public struct SessionOptions: Sendable {
+    /// Threads for kernels (BLAS and the runtime's own loops). 1 is the default.
+    public var threads: Int
+    /// Run the optimization passes (constant folding, fusions). Off: run the graph as written.
+    public var optimize: Bool
+
+    public init(threads: Int = 1, optimize: Bool = true) {
+        self.threads = max(1, threads)
+        self.optimize = optimize
+    }
+}
+
+/// A loaded, planned model. Immutable after creation; `run` may be called from many threads at once.
+public final class InferenceSession: @unchecked Sendable {
+    /// The inputs a caller must feed.
+    public let inputs: [ValueInfo]
+    public let outputs: [ValueInfo]
+    public let metadata: ModelMetadata
+    public let options: SessionOptions
+
+    let plan: Plan
+    let model: Model
+
+    /// Loads an ONNX file (weights are mapped, not copied) and plans it.
+    public convenience init(contentsOf url: URL, options: SessionOptions = .init()) throws {
+        guard url.isFileURL else { throw ONNXError.io(path: url.absoluteString, reason: "only file URLs are supported") }
+        try self.init(model: try ModelLoader.load(path: url.path), options: options)
+    }
+
+    public convenience init(path: String, options: SessionOptions = .init()) throws {
+        try self.init(contentsOf: URL(fileURLWithPath: path), options: options)
+    }
+
+    /// Loads a model from serialized bytes (models with external data need a file).
+    public convenience init(modelBytes: [UInt8], options: SessionOptions = .init()) throws {
+        try self.init(model: try ModelLoader.load(bytes: modelBytes), options: options)
+    }
+
+    init(model: Model, options: SessionOptions) throws {
+        self.model = model
+        self.options = options
+        let graph = model.graph
+        if options.optimize {
+            try PassManager.standard.run(on: graph, opsets: model.opsets)
+        }
+        ShapeInference.infer(graph, opsets: model.opsets)
+        self.inputs = graph.inputs
+        self.outputs = graph.outputs.map { o in
+            if o.type != nil, o.shape != nil { return o }
+            return graph.valueInfo[o.name] ?? o
+        }
+        self.metadata = ModelMetadata(irVersion: model.irVersion, producerName: model.producerName,
+                                      producerVersion: model.producerVersion, domain: model.domain,
+                                      modelVersion: model.modelVersion, docString: model.docString,
+                                      opsets: model.opsets, nodeCount: graph.nodes.count,
+                                      opHistogram: Dictionary(graph.nodes.map { ($0.domain.isEmpty ? $0.opType : "\($0.domain)::\($0.opType)", 1) }, uniquingKeysWith: +))
+        self.plan = try PlanBuilder(registry: .standard, opsets: model.opsets).compile(graph)
+        BLAS.setThreads(options.threads)
+    }
+
+    /// Runs the model. Every declared input must be given, with its element type and a shape that fits.
+    public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
+        for name in feeds.keys where !inputs.contains(where: { $0.name == name }) {
+            throw ONNXError.unknownInput(name)
+        }
+        for info in inputs {
+            guard let t = feeds[info.name] else { throw ONNXError.missingInput(info.name) }
+            if let dt = info.type, dt != t.dtype {
+                throw ONNXError.inputTypeMismatch(input: info.name, expected: dt, got: t.dtype)
+            }
+            if let shape = info.shape {
+                var ok = shape.count == t.shape.count && zip(shape, t.shape).allSatisfy { $0.accepts($1) }
+                // One symbol must take one size within a run.
+                if ok {
+                    var bound: [String: Int] = [:]
+                    for (d, s) in zip(shape, t.shape) {
+                        if case .symbolic(let name) = d {
+                            if let b = bound[name], b != s { ok = false } else { bound[name] = s }
+                        }
+                    }
+                }
+                if !ok { throw ONNXError.inputShapeMismatch(input: info.name, expected: shape, got: t.shape) }
+            }
+        }
+        let results = try plan.run(feeds, env: RunEnv(threads: options.threads))
+        var out: [String: Tensor] = [:]
+        for (o, t) in zip(plan.outputs, results) { out[o.name] = t }
+        return out
+    }
+}
+
+/// Facts about the model file.
+public struct ModelMetadata: Sendable {
+    public let irVersion: Int
+    public let producerName: String
+    public let producerVersion: String
+    public let domain: String
+    public let modelVersion: Int
+    public let docString: String
+    /// Opset version per domain ("" is the default ai.onnx domain).
+    public let opsets: [String: Int]
+    public let nodeCount: Int
+    /// How many nodes of each op type (after optimization when enabled).
+    public let opHistogram: [String: Int]
+}
+
+enum BLAS {
+    private static let lock = NSLock()
+    private static var current = 0
+    static func setThreads(_ n: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        if current != n {
+            openblas_set_num_threads(Int32(n))
+            current = n
+        }
+    }
+}

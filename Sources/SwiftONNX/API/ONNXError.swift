@@ -1,0 +1,59 @@
+/// Every error this library throws. Each case says what was wrong and where.
+public enum ONNXError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A file could not be opened, read or mapped.
+    case io(path: String, reason: String)
+    /// The bytes are not a valid ONNX model (not protobuf, truncated, missing graph...).
+    case invalidModel(path: String, reason: String)
+    /// The graph is malformed: undefined value, cycle, duplicate name, bad subgraph.
+    case invalidGraph(String)
+    /// No implementation for an operator of this domain and opset version.
+    case unsupportedOperator(op: String, domain: String, opset: Int, node: String)
+    /// An element type (or type combination) this runtime does not compute on.
+    case unsupportedType(String)
+    /// An attribute is missing, of the wrong type or has a bad value.
+    case invalidAttribute(node: String, op: String, attribute: String, reason: String)
+    /// A value given to `run` or to a tensor initializer is unusable.
+    case invalidInput(name: String, reason: String)
+    /// `run` was not given a required graph input.
+    case missingInput(String)
+    /// `run` was given a name that is not a graph input.
+    case unknownInput(String)
+    /// An input's element type differs from the declared one.
+    case inputTypeMismatch(input: String, expected: DType, got: DType)
+    /// An input's shape does not fit the declared one.
+    case inputShapeMismatch(input: String, expected: [Dim], got: [Int])
+    /// A tensor accessor was asked for another element type.
+    case typeMismatch(what: String, expected: DType, got: DType)
+    /// A node failed while running (bad shapes, out-of-range indices...).
+    case nodeFailed(node: String, op: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .io(path, reason): return "cannot read '\(path)': \(reason)"
+        case let .invalidModel(path, reason): return "'\(path)' is not a valid ONNX model: \(reason)"
+        case let .invalidGraph(r): return "invalid graph: \(r)"
+        case let .unsupportedOperator(op, domain, opset, node):
+            let d = domain.isEmpty ? "ai.onnx" : domain
+            return "unsupported operator \(d)::\(op) (opset \(opset)) at node '\(node)'"
+        case let .unsupportedType(r): return "unsupported type: \(r)"
+        case let .invalidAttribute(node, op, attribute, reason):
+            return "node '\(node)' (\(op)): attribute '\(attribute)': \(reason)"
+        case let .invalidInput(name, reason): return "input '\(name)': \(reason)"
+        case let .missingInput(n): return "missing input '\(n)'"
+        case let .unknownInput(n): return "unknown input '\(n)' (not an input of the model)"
+        case let .inputTypeMismatch(input, expected, got):
+            return "input '\(input)': expected element type \(expected), got \(got)"
+        case let .inputShapeMismatch(input, expected, got):
+            return "input '\(input)': expected shape \(describeShape(expected)), got \(describeShape(got))"
+        case let .typeMismatch(what, expected, got): return "\(what): tensor holds \(got), not \(expected)"
+        case let .nodeFailed(node, op, reason): return "node '\(node)' (\(op)) failed: \(reason)"
+        }
+    }
+}
+
+/// Errors raised inside ops and kernels; the executor adds node name and op type.
+struct OpError: Error, CustomStringConvertible {
+    let message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}

@@ -1,0 +1,186 @@
+import Foundation
+
+/// Owns (or aliases) the bytes of a tensor. Immutable once a tensor is handed out.
+final class TensorStorage: @unchecked Sendable {
+    let raw: UnsafeMutableRawPointer
+    let byteCount: Int
+    /// Keeps aliased memory alive (a parsed model, an mmapped file). nil: this storage owns `raw`.
+    let owner: AnyObject?
+    /// Elements of a string tensor (raw is unused then).
+    let strings: [String]
+
+    /// Fresh, 64-byte aligned, uninitialized memory.
+    init(byteCount: Int) {
+        self.byteCount = byteCount
+        self.raw = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        self.owner = nil
+        self.strings = []
+    }
+
+    /// Aliases memory kept alive by `owner`.
+    init(aliasing raw: UnsafeMutableRawPointer, byteCount: Int, owner: AnyObject) {
+        self.raw = raw
+        self.byteCount = byteCount
+        self.owner = owner
+        self.strings = []
+    }
+
+    init(strings: [String]) {
+        self.raw = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)
+        self.byteCount = 0
+        self.owner = nil
+        self.strings = strings
+    }
+
+    deinit {
+        if owner == nil { raw.deallocate() }
+    }
+}
+
+/// Element types a `Tensor` can be built from and read into.
+public protocol TensorScalar: Sendable {
+    static var dtype: DType { get }
+}
+
+extension Float: TensorScalar { public static var dtype: DType { .float32 } }
+extension Double: TensorScalar { public static var dtype: DType { .float64 } }
+extension Int8: TensorScalar { public static var dtype: DType { .int8 } }
+extension Int16: TensorScalar { public static var dtype: DType { .int16 } }
+extension Int32: TensorScalar { public static var dtype: DType { .int32 } }
+extension Int64: TensorScalar { public static var dtype: DType { .int64 } }
+extension UInt8: TensorScalar { public static var dtype: DType { .uint8 } }
+extension UInt16: TensorScalar { public static var dtype: DType { .uint16 } }
+extension UInt32: TensorScalar { public static var dtype: DType { .uint32 } }
+extension UInt64: TensorScalar { public static var dtype: DType { .uint64 } }
+extension Bool: TensorScalar { public static var dtype: DType { .bool } }
+#if !(os(macOS) && arch(x86_64))
+extension Float16: TensorScalar { public static var dtype: DType { .float16 } }
+#endif
+
+/// bfloat16: the upper 16 bits of a float32.
+public struct BFloat16: TensorScalar, Hashable, CustomStringConvertible {
+    public var bitPattern: UInt16
+    public static var dtype: DType { .bfloat16 }
+    public init(bitPattern: UInt16) { self.bitPattern = bitPattern }
+    /// Rounds to nearest even, as ONNX's reference does; NaN stays NaN.
+    public init(_ f: Float) {
+        if f.isNaN { bitPattern = 0x7FC0; return }
+        let bits = f.bitPattern
+        let rounding: UInt32 = 0x7FFF + ((bits >> 16) & 1)
+        bitPattern = UInt16(truncatingIfNeeded: (bits &+ rounding) >> 16)
+    }
+    public var floatValue: Float { Float(bitPattern: UInt32(bitPattern) << 16) }
+    public var description: String { floatValue.description }
+}
+
+/// An n-dimensional array of one element type. A value type: copies share immutable storage.
+public struct Tensor: @unchecked Sendable, CustomStringConvertible {
+    public let dtype: DType
+    public let shape: [Int]
+    let storage: TensorStorage
+
+    /// Number of elements.
+    public var count: Int { shape.reduce(1, *) }
+    public var rank: Int { shape.count }
+
+    init(dtype: DType, shape: [Int], storage: TensorStorage) {
+        self.dtype = dtype
+        self.shape = shape
+        self.storage = storage
+    }
+
+    /// A tensor with uninitialized contents; fill it through `mutableRaw` before anyone reads it.
+    static func uninitialized(_ dtype: DType, _ shape: [Int]) -> Tensor {
+        let n = shape.reduce(1, *)
+        if dtype == .string {
+            return Tensor(dtype: .string, shape: shape, storage: TensorStorage(strings: Array(repeating: "", count: n)))
+        }
+        return Tensor(dtype: dtype, shape: shape, storage: TensorStorage(byteCount: n * dtype.byteSize))
+    }
+
+    /// A tensor of zeros (empty strings for string tensors).
+    static func zeros(_ dtype: DType, _ shape: [Int]) -> Tensor {
+        let t = uninitialized(dtype, shape)
+        if dtype != .string { t.storage.raw.initializeMemory(as: UInt8.self, repeating: 0, count: t.storage.byteCount) }
+        return t
+    }
+
+    /// Builds a tensor from scalars in row-major order. `scalars.count` must equal the product of `shape`.
+    public init<T: TensorScalar>(shape: [Int], scalars: [T]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in \(shape)")
+        precondition(shape.reduce(1, *) == scalars.count,
+                     "Tensor: \(scalars.count) scalars do not fill shape \(shape)")
+        let st = TensorStorage(byteCount: scalars.count * MemoryLayout<T>.stride)
+        scalars.withUnsafeBytes { src in
+            if src.count > 0 { st.raw.copyMemory(from: src.baseAddress!, byteCount: src.count) }
+        }
+        self.init(dtype: T.dtype, shape: shape, storage: st)
+    }
+
+    /// A string tensor.
+    public init(shape: [Int], strings: [String]) {
+        precondition(shape.reduce(1, *) == strings.count, "Tensor: \(strings.count) strings do not fill shape \(shape)")
+        self.init(dtype: .string, shape: shape, storage: TensorStorage(strings: strings))
+    }
+
+    /// A 0-d tensor.
+    public init<T: TensorScalar>(scalar: T) { self.init(shape: [], scalars: [scalar]) }
+
+    /// Builds a tensor of any element type from its little-endian bytes (sub-byte types one element per byte).
+    public init(dtype: DType, shape: [Int], bytes: [UInt8]) throws {
+        let n = shape.reduce(1, *)
+        guard dtype != .string else { throw ONNXError.unsupportedType("string tensors are built with init(shape:strings:)") }
+        guard bytes.count == n * dtype.byteSize else {
+            throw ONNXError.invalidInput(name: "bytes", reason: "\(bytes.count) bytes do not fill \(dtype) shape \(describeShape(shape))")
+        }
+        let st = TensorStorage(byteCount: bytes.count)
+        bytes.withUnsafeBytes { if $0.count > 0 { st.raw.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+        self.init(dtype: dtype, shape: shape, storage: st)
+    }
+
+    /// The elements in row-major order. Throws when `T` is not this tensor's element type.
+    public func scalars<T: TensorScalar>(as type: T.Type = T.self) throws -> [T] {
+        guard T.dtype == dtype else {
+            throw ONNXError.typeMismatch(what: "Tensor.scalars", expected: T.dtype, got: dtype)
+        }
+        let n = count
+        return Array(UnsafeBufferPointer(start: storage.raw.assumingMemoryBound(to: T.self), count: n))
+    }
+
+    /// The elements of a string tensor.
+    public func strings() throws -> [String] {
+        guard dtype == .string else { throw ONNXError.typeMismatch(what: "Tensor.strings", expected: .string, got: dtype) }
+        return storage.strings
+    }
+
+    /// The raw little-endian bytes (sub-byte types one element per byte).
+    public func bytes() -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: storage.raw, count: storage.byteCount))
+    }
+
+    /// Elements converted to Double (for inspection and comparison; not for hot paths).
+    public func doubles() throws -> [Double] {
+        try readAsDoubles()
+    }
+
+    public var description: String { "Tensor(\(dtype), shape: \(describeShape(shape)))" }
+
+    // MARK: internal access for ops and kernels
+
+    var raw: UnsafeMutableRawPointer { storage.raw }
+    var byteCount: Int { storage.byteCount }
+
+    /// Typed pointer to the elements. Callers must match T to dtype.
+    @inline(__always) func pointer<T>(_: T.Type) -> UnsafeMutablePointer<T> {
+        storage.raw.assumingMemoryBound(to: T.self)
+    }
+
+    @inline(__always) func buffer<T>(_: T.Type) -> UnsafeMutableBufferPointer<T> {
+        UnsafeMutableBufferPointer(start: storage.raw.assumingMemoryBound(to: T.self), count: count)
+    }
+
+    /// Same elements, another shape (no copy). The element count must match.
+    func reshaped(_ newShape: [Int]) -> Tensor {
+        Tensor(dtype: dtype, shape: newShape, storage: storage)
+    }
+}

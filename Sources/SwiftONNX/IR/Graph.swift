@@ -1,0 +1,114 @@
+/// Typed attribute value of a node, as the loader hands it to ops.
+enum Attribute {
+    case float(Float)
+    case int(Int)
+    case string(String)
+    case tensor(Tensor)
+    case graph(Graph)
+    case floats([Float])
+    case ints([Int])
+    case strings([String])
+    case tensors([Tensor])
+    case graphs([Graph])
+    /// Sparse tensors and type protos: recognised, not used by any supported op.
+    case unsupported(String)
+
+    var typeName: String {
+        switch self {
+        case .float: return "float"
+        case .int: return "int"
+        case .string: return "string"
+        case .tensor: return "tensor"
+        case .graph: return "graph"
+        case .floats: return "floats"
+        case .ints: return "ints"
+        case .strings: return "strings"
+        case .tensors: return "tensors"
+        case .graphs: return "graphs"
+        case .unsupported(let s): return s
+        }
+    }
+}
+
+/// One operator application.
+struct Node {
+    var name: String
+    var opType: String
+    var domain: String
+    /// Value names; "" marks an omitted optional input.
+    var inputs: [String]
+    var outputs: [String]
+    var attributes: [String: Attribute]
+    /// Outer-scope values read by this node's subgraphs (computed by the loader).
+    var implicitInputs: [String] = []
+
+    var label: String { name.isEmpty ? "\(opType)(\(outputs.first ?? ""))" : name }
+}
+
+/// A computation graph (a model's main graph or a subgraph of If/Loop/Scan).
+final class Graph {
+    var name: String
+    var nodes: [Node]
+    /// Inputs a caller feeds (initializers that shadow inputs are excluded, as ONNX says for IR >= 4).
+    var inputs: [ValueInfo]
+    var outputs: [ValueInfo]
+    var initializers: [String: Tensor]
+    /// Declared types of intermediate values (value_info), and inferred ones.
+    var valueInfo: [String: ValueInfo]
+
+    init(name: String, nodes: [Node], inputs: [ValueInfo], outputs: [ValueInfo],
+         initializers: [String: Tensor], valueInfo: [String: ValueInfo]) {
+        self.name = name
+        self.nodes = nodes
+        self.inputs = inputs
+        self.outputs = outputs
+        self.initializers = initializers
+        self.valueInfo = valueInfo
+    }
+
+    /// Names this graph (and its nested subgraphs) read but does not define.
+    func freeVariables() -> [String] {
+        var defined = Set(inputs.map(\.name))
+        defined.formUnion(initializers.keys)
+        for n in nodes { defined.formUnion(n.outputs) }
+        var seen = Set<String>()
+        var result: [String] = []
+        func use(_ name: String) {
+            if !name.isEmpty, !defined.contains(name), seen.insert(name).inserted { result.append(name) }
+        }
+        for n in nodes {
+            n.inputs.forEach(use)
+            n.implicitInputs.forEach(use)
+        }
+        outputs.forEach { use($0.name) }
+        return result
+    }
+}
+
+/// A loaded model: metadata plus its main graph.
+final class Model {
+    let irVersion: Int
+    let producerName: String
+    let producerVersion: String
+    let domain: String
+    let modelVersion: Int
+    let docString: String
+    /// Opset version per domain ("" is ai.onnx).
+    let opsets: [String: Int]
+    let graph: Graph
+    /// Parsed protobuf and mapped files whose memory tensors alias.
+    let keepAlive: [AnyObject]
+
+    init(irVersion: Int, producerName: String, producerVersion: String, domain: String, modelVersion: Int,
+         docString: String, opsets: [String: Int], graph: Graph, keepAlive: [AnyObject]) {
+        self.irVersion = irVersion
+        self.producerName = producerName
+        self.producerVersion = producerVersion
+        self.domain = domain
+        self.modelVersion = modelVersion
+        self.docString = docString
+        self.opsets = opsets
+        self.graph = graph
+        self.keepAlive = keepAlive
+    }
+}

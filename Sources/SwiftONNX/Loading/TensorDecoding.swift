@@ -1,0 +1,217 @@
+import CONNXProto
+import Foundation
+
+/// Where external tensor data may be read from, and the files already mapped.
+final class ExternalDataResolver {
+    let baseDirectory: String?
+    private var files: [String: MappedFile] = [:]
+    private(set) var mapped: [MappedFile] = []
+
+    init(baseDirectory: String?) { self.baseDirectory = baseDirectory }
+
+    /// Maps `location` relative to the model folder; refuses absolute paths and paths escaping it.
+    func file(_ location: String, tensor: String) throws -> MappedFile {
+        if let f = files[location] { return f }
+        guard let base = baseDirectory else {
+            throw ONNXError.invalidGraph("tensor '\(tensor)' uses external data '\(location)' but the model was not loaded from a file")
+        }
+        guard !location.isEmpty, !location.hasPrefix("/"), !location.contains("\0") else {
+            throw ONNXError.invalidGraph("tensor '\(tensor)': external data location '\(location)' must be a relative path inside the model's folder")
+        }
+        let baseURL = URL(fileURLWithPath: base).standardizedFileURL.resolvingSymlinksInPath()
+        let target = baseURL.appendingPathComponent(location).standardizedFileURL.resolvingSymlinksInPath()
+        let basePath = baseURL.path.hasSuffix("/") ? baseURL.path : baseURL.path + "/"
+        guard target.path.hasPrefix(basePath) else {
+            throw ONNXError.invalidGraph("tensor '\(tensor)': external data location '\(location)' escapes the model's folder")
+        }
+        let f = try MappedFile(path: target.path)
+        files[location] = f
+        mapped.append(f)
+        return f
+    }
+}
+
+/// Multiplies dims, refusing negative dims and overflow (so a hostile file cannot ask for a huge allocation silently).
+func checkedElementCount(_ dims: [Int], what: String) throws -> Int {
+    var n = 1
+    for d in dims {
+        guard d >= 0 else { throw ONNXError.invalidGraph("\(what): negative dimension in \(describeShape(dims))") }
+        let (r, o) = n.multipliedReportingOverflow(by: d)
+        guard !o, r < (1 << 40) else { throw ONNXError.invalidGraph("\(what): shape \(describeShape(dims)) is too large") }
+        n = r
+    }
+    return n
+}
+
+private func isPacked4Bit(_ dt: DType) -> Bool { dt == .int4 || dt == .uint4 || dt == .float4e2m1 }
+private func isPacked2Bit(_ dt: DType) -> Bool { dt == .int2 || dt == .uint2 }
+
+/// Turns a TensorProto into a Tensor. Raw and external data are aliased when aligned; `owner` keeps them alive.
+func decodeTensor(_ tp: UnsafePointer<Onnx__TensorProto>, owner: AnyObject, external: ExternalDataResolver?,
+                  fallbackName: String = "") throws -> Tensor {
+    let t = tp.pointee
+    let name = t.name.map { String(cString: $0) } ?? fallbackName
+    let what = "tensor '\(name)'"
+    guard t.has_data_type != 0 || t.data_type != 0 else { throw ONNXError.invalidGraph("\(what) has no data type") }
+    guard let dtype = DType(onnxCode: t.data_type) else {
+        throw ONNXError.unsupportedType("\(what) has unknown data type code \(t.data_type)")
+    }
+    var dims: [Int] = []
+    for i in 0..<t.n_dims { dims.append(Int(t.dims[i])) }
+    let n = try checkedElementCount(dims, what: what)
+
+    if t.segment != nil { throw ONNXError.unsupportedType("\(what) is segmented (TensorProto.segment), which is not supported") }
+
+    // External data.
+    if t.has_data_location != 0 && t.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL {
+        var location = "", offset = 0, length: Int? = nil
+        for i in 0..<t.n_external_data {
+            guard let e = t.external_data[i] else { continue }
+            let k = cString(e.pointee.key), v = cString(e.pointee.value)
+            switch k {
+            case "location": location = v
+            case "offset":
+                guard let o = Int(v), o >= 0 else { throw ONNXError.invalidGraph("\(what): bad external data offset '\(v)'") }
+                offset = o
+            case "length":
+                guard let l = Int(v), l >= 0 else { throw ONNXError.invalidGraph("\(what): bad external data length '\(v)'") }
+                length = l
+            default: break
+            }
+        }
+        guard let external else { throw ONNXError.invalidGraph("\(what) uses external data, which is not available here") }
+        let file = try external.file(location, tensor: name)
+        let expected = storedByteCount(dtype, n)
+        let len = length ?? (file.size - offset)
+        guard offset <= file.size, len <= file.size - offset else {
+            throw ONNXError.invalidGraph("\(what): external data [\(offset), +\(len)) is outside '\(location)' (\(file.size) bytes)")
+        }
+        guard len == expected else {
+            throw ONNXError.invalidGraph("\(what): external data holds \(len) bytes, shape \(describeShape(dims)) of \(dtype) needs \(expected)")
+        }
+        let src = UnsafeRawBufferPointer(start: file.base.map { $0 + offset }, count: len)
+        return try tensorFromRaw(src, dtype: dtype, dims: dims, n: n, owner: file, what: what)
+    }
+
+    if t.has_raw_data != 0 {
+        let rd = t.raw_data
+        let expected = storedByteCount(dtype, n)
+        guard rd.len == expected else {
+            throw ONNXError.invalidGraph("\(what): raw_data holds \(rd.len) bytes, shape \(describeShape(dims)) of \(dtype) needs \(expected)")
+        }
+        if dtype == .string { throw ONNXError.invalidGraph("\(what): string tensors cannot use raw_data") }
+        return try tensorFromRaw(UnsafeRawBufferPointer(start: rd.data, count: rd.len), dtype: dtype, dims: dims, n: n,
+                                 owner: owner, what: what)
+    }
+
+    func check(_ have: Int, _ field: String, per: Int = 1) throws {
+        guard have * per >= n && have == (n + per - 1) / per else {
+            throw ONNXError.invalidGraph("\(what): \(field) holds \(have) values, shape \(describeShape(dims)) needs \(n)")
+        }
+    }
+
+    switch dtype {
+    case .string:
+        try check(t.n_string_data, "string_data")
+        var s: [String] = []
+        s.reserveCapacity(n)
+        for i in 0..<n { s.append(binaryString(t.string_data[i])) }
+        return Tensor(shape: dims, strings: s)
+    case .float32:
+        try check(t.n_float_data, "float_data")
+        return copyTensor(UnsafeRawPointer(t.float_data), dtype: dtype, dims: dims, bytes: n * 4)
+    case .complex64:
+        guard t.n_float_data == 2 * n else { throw ONNXError.invalidGraph("\(what): float_data holds \(t.n_float_data) values, complex64 shape \(describeShape(dims)) needs \(2 * n)") }
+        return copyTensor(UnsafeRawPointer(t.float_data), dtype: dtype, dims: dims, bytes: n * 8)
+    case .float64:
+        try check(t.n_double_data, "double_data")
+        return copyTensor(UnsafeRawPointer(t.double_data), dtype: dtype, dims: dims, bytes: n * 8)
+    case .complex128:
+        guard t.n_double_data == 2 * n else { throw ONNXError.invalidGraph("\(what): double_data holds \(t.n_double_data) values, complex128 shape \(describeShape(dims)) needs \(2 * n)") }
+        return copyTensor(UnsafeRawPointer(t.double_data), dtype: dtype, dims: dims, bytes: n * 16)
+    case .int64:
+        try check(t.n_int64_data, "int64_data")
+        return copyTensor(UnsafeRawPointer(t.int64_data), dtype: dtype, dims: dims, bytes: n * 8)
+    case .uint64, .uint32:
+        try check(t.n_uint64_data, "uint64_data")
+        let out = Tensor.uninitialized(dtype, dims)
+        if dtype == .uint64 {
+            for i in 0..<n { out.pointer(UInt64.self)[i] = t.uint64_data[i] }
+        } else {
+            for i in 0..<n { out.pointer(UInt32.self)[i] = UInt32(truncatingIfNeeded: t.uint64_data[i]) }
+        }
+        return out
+    case .int32:
+        try check(t.n_int32_data, "int32_data")
+        return copyTensor(UnsafeRawPointer(t.int32_data), dtype: dtype, dims: dims, bytes: n * 4)
+    case .int16, .uint16, .float16, .bfloat16:
+        try check(t.n_int32_data, "int32_data")
+        let out = Tensor.uninitialized(dtype, dims)
+        for i in 0..<n { out.pointer(UInt16.self)[i] = UInt16(truncatingIfNeeded: t.int32_data[i]) }
+        return out
+    case .int8, .uint8, .bool, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float8e8m0:
+        try check(t.n_int32_data, "int32_data")
+        let out = Tensor.uninitialized(dtype, dims)
+        for i in 0..<n { out.pointer(UInt8.self)[i] = UInt8(truncatingIfNeeded: t.int32_data[i]) }
+        return out
+    case .int4, .uint4, .float4e2m1:
+        try check(t.n_int32_data, "int32_data", per: 2)
+        let packed = (0..<t.n_int32_data).map { UInt8(truncatingIfNeeded: t.int32_data[$0]) }
+        return packed.withUnsafeBytes { unpackSubByte($0, dtype: dtype, dims: dims, n: n, bits: 4) }
+    case .int2, .uint2:
+        try check(t.n_int32_data, "int32_data", per: 4)
+        let packed = (0..<t.n_int32_data).map { UInt8(truncatingIfNeeded: t.int32_data[$0]) }
+        return packed.withUnsafeBytes { unpackSubByte($0, dtype: dtype, dims: dims, n: n, bits: 2) }
+    }
+}
+
+/// Bytes a tensor takes in a file (sub-byte types packed).
+func storedByteCount(_ dtype: DType, _ n: Int) -> Int {
+    if isPacked4Bit(dtype) { return (n + 1) / 2 }
+    if isPacked2Bit(dtype) { return (n + 3) / 4 }
+    return n * dtype.byteSize
+}
+
+private func copyTensor(_ src: UnsafeRawPointer?, dtype: DType, dims: [Int], bytes: Int) -> Tensor {
+    let out = Tensor.uninitialized(dtype, dims)
+    if bytes > 0, let src { out.raw.copyMemory(from: src, byteCount: bytes) }
+    return out
+}
+
+private func tensorFromRaw(_ src: UnsafeRawBufferPointer, dtype: DType, dims: [Int], n: Int, owner: AnyObject,
+                           what: String) throws -> Tensor {
+    if isPacked4Bit(dtype) { return unpackSubByte(src, dtype: dtype, dims: dims, n: n, bits: 4) }
+    if isPacked2Bit(dtype) { return unpackSubByte(src, dtype: dtype, dims: dims, n: n, bits: 2) }
+    let align = max(dtype.byteSize, 1)
+    if let base = src.baseAddress, Int(bitPattern: base) % align == 0, src.count > 0 {
+        // Alias: no copy. The storage must never be written (ops always produce new tensors).
+        return Tensor(dtype: dtype, shape: dims,
+                      storage: TensorStorage(aliasing: UnsafeMutableRawPointer(mutating: base), byteCount: src.count, owner: owner))
+    }
+    return copyTensor(src.baseAddress, dtype: dtype, dims: dims, bytes: src.count)
+}
+
+/// Unpacks 4-bit (low nibble first) or 2-bit elements into one byte each, sign-extending signed types.
+private func unpackSubByte(_ src: UnsafeRawBufferPointer, dtype: DType, dims: [Int], n: Int, bits: Int) -> Tensor {
+    let out = Tensor.uninitialized(dtype, dims)
+    let d = out.pointer(UInt8.self)
+    let perByte = 8 / bits
+    let mask = UInt8((1 << bits) - 1)
+    let signed = dtype == .int4 || dtype == .int2
+    for i in 0..<n {
+        let byte = src[i / perByte]
+        var v = (byte >> UInt8((i % perByte) * bits)) & mask
+        if signed && (v & (1 << UInt8(bits - 1))) != 0 { v |= ~mask }
+        d[i] = v
+    }
+    return out
+}
+
+/// Parses a serialized TensorProto (a .pb file of the ONNX test suite or `swift-onnx run`).
+public func decodeTensorProto(bytes: [UInt8], path: String = "<bytes>") throws -> (name: String, tensor: Tensor) {
+    let msg: ProtoMessage<Onnx__TensorProto>? = bytes.withUnsafeBytes { unpackTensorProto($0) }
+    guard let msg else { throw ONNXError.invalidModel(path: path, reason: "not a serialized TensorProto") }
+    let t = try decodeTensor(msg.pointer, owner: msg, external: ExternalDataResolver(baseDirectory: nil))
+    // Copy aliased bytes out so the tensor does not pin the message (it is small).
+    return (cString(msg.pointer.pointee.name), t)
+}

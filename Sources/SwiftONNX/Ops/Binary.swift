@@ -1,0 +1,3 @@
+/// Binary ops.
+func registerBinaryOps(_ r: inout OpRegistry) {
+}

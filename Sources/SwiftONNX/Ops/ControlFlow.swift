@@ -1,0 +1,3 @@
+/// ControlFlow ops.
+func registerControlFlowOps(_ r: inout OpRegistry) {
+}

@@ -1,0 +1,3 @@
+/// Conv ops.
+func registerConvOps(_ r: inout OpRegistry) {
+}

@@ -1,0 +1,3 @@
+/// Elementwise ops.
+func registerElementwiseOps(_ r: inout OpRegistry) {
+}

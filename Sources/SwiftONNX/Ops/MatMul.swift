@@ -1,0 +1,3 @@
+/// MatMul ops.
+func registerMatMulOps(_ r: inout OpRegistry) {
+}

@@ -1,0 +1,3 @@
+/// Misc ops.
+func registerMiscOps(_ r: inout OpRegistry) {
+}

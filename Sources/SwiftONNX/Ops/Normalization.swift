@@ -1,0 +1,3 @@
+/// Normalization ops.
+func registerNormalizationOps(_ r: inout OpRegistry) {
+}

@@ -1,0 +1,3 @@
+/// Pooling ops.
+func registerPoolingOps(_ r: inout OpRegistry) {
+}

@@ -1,0 +1,3 @@
+/// Quantization ops.
+func registerQuantizationOps(_ r: inout OpRegistry) {
+}

@@ -1,0 +1,3 @@
+/// Recurrent ops.
+func registerRecurrentOps(_ r: inout OpRegistry) {
+}

@@ -1,0 +1,3 @@
+/// Reduction ops.
+func registerReductionOps(_ r: inout OpRegistry) {
+}

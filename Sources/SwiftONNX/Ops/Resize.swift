@@ -1,0 +1,3 @@
+/// Resize ops.
+func registerResizeOps(_ r: inout OpRegistry) {
+}

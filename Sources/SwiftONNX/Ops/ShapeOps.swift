@@ -1,0 +1,3 @@
+/// Shape ops.
+func registerShapeOps(_ r: inout OpRegistry) {
+}

@@ -1,0 +1,29 @@
+/// A rewrite of the graph. Each pass is small, named, and tested against the unoptimized path.
+protocol GraphPass {
+    var name: String { get }
+    /// Returns whether it changed anything.
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool
+}
+
+/// Runs the passes in order, repeatedly, until none changes the graph (or a round limit is hit).
+struct PassManager {
+    let passes: [any GraphPass]
+    var maxRounds = 8
+
+    static var standard: PassManager { PassManager(passes: standardPasses()) }
+
+    func run(on graph: Graph, opsets: [String: Int]) throws {
+        for _ in 0..<maxRounds {
+            var changed = false
+            for p in passes {
+                if try p.apply(to: graph, opsets: opsets) { changed = true }
+            }
+            if !changed { break }
+        }
+    }
+}
+
+/// The default pass list, in order.
+func standardPasses() -> [any GraphPass] {
+    []
+}

@@ -1,0 +1,236 @@
+/// A graph compiled once into an ordered list of steps over numbered value slots,
+/// with each intermediate freed right after its last reader. Immutable; every run has its own slots.
+final class Plan: @unchecked Sendable {
+    struct Step {
+        let op: any Operator
+        let inputs: [Int]       // -1: omitted optional input
+        let outputs: [Int]      // -1: unused/omitted output
+        let release: [Int]      // slots whose last reader is this step
+        let nodeLabel: String
+        let opType: String
+    }
+
+    let steps: [Step]
+    let slotCount: Int
+    /// Values fed by the caller: graph inputs, then outer-scope values (for subgraphs).
+    let feedSlots: [String: Int]
+    let constants: [(slot: Int, tensor: Tensor)]
+    let outputs: [(name: String, slot: Int)]
+
+    init(steps: [Step], slotCount: Int, feedSlots: [String: Int], constants: [(slot: Int, tensor: Tensor)],
+         outputs: [(name: String, slot: Int)]) {
+        self.steps = steps
+        self.slotCount = slotCount
+        self.feedSlots = feedSlots
+        self.constants = constants
+        self.outputs = outputs
+    }
+
+    /// Runs the plan. `feeds` must hold every feed slot's name.
+    func run(_ feeds: [String: Tensor], env: RunEnv) throws -> [Tensor] {
+        var slots = [Tensor?](repeating: nil, count: slotCount)
+        for (slot, t) in constants { slots[slot] = t }
+        for (name, slot) in feedSlots {
+            guard let t = feeds[name] else { throw ONNXError.missingInput(name) }
+            slots[slot] = t
+        }
+        var args: [Tensor?] = []
+        for step in steps {
+            args.removeAll(keepingCapacity: true)
+            for i in step.inputs { args.append(i >= 0 ? slots[i] : nil) }
+            let results: [Tensor]
+            do {
+                results = try step.op.run(args, env)
+            } catch let e as OpError {
+                throw ONNXError.nodeFailed(node: step.nodeLabel, op: step.opType, reason: e.message)
+            } catch let e as ONNXError {
+                switch e {
+                case .nodeFailed: throw e   // from a subgraph: already names its node
+                default: throw ONNXError.nodeFailed(node: step.nodeLabel, op: step.opType, reason: e.description)
+                }
+            }
+            for (k, slot) in step.outputs.enumerated() where slot >= 0 {
+                guard k < results.count else {
+                    throw ONNXError.nodeFailed(node: step.nodeLabel, op: step.opType,
+                                               reason: "produced \(results.count) outputs, output #\(k) is used")
+                }
+                slots[slot] = results[k]
+            }
+            for r in step.release { slots[r] = nil }
+        }
+        return try outputs.map { o in
+            guard let t = slots[o.slot] else { throw ONNXError.invalidGraph("output '\(o.name)' was never computed") }
+            return t
+        }
+    }
+}
+
+/// A compiled subgraph (If branch, Loop/Scan body) and the outer-scope names it reads.
+final class SubgraphRunner: @unchecked Sendable {
+    let plan: Plan
+    let inputNames: [String]
+    let outerNames: [String]
+    let outputNames: [String]
+    let graph: Graph
+
+    init(plan: Plan, graph: Graph, outerNames: [String]) {
+        self.plan = plan
+        self.graph = graph
+        self.inputNames = graph.inputs.map(\.name)
+        self.outerNames = outerNames
+        self.outputNames = graph.outputs.map(\.name)
+    }
+
+    /// Runs with positional inputs; outer-scope values are looked up in `outer`.
+    func run(_ inputs: [Tensor], outer: [String: Tensor], env: RunEnv) throws -> [Tensor] {
+        guard inputs.count == inputNames.count else {
+            throw OpError("subgraph '\(graph.name)' takes \(inputNames.count) inputs, got \(inputs.count)")
+        }
+        var feeds: [String: Tensor] = [:]
+        for name in outerNames {
+            guard let t = outer[name] else { throw OpError("subgraph '\(graph.name)': outer value '\(name)' is not available") }
+            feeds[name] = t
+        }
+        for (n, t) in zip(inputNames, inputs) { feeds[n] = t }
+        return try plan.run(feeds, env: env)
+    }
+}
+
+/// Builds plans: validates and orders the graph, compiles every node through the registry.
+struct PlanBuilder {
+    let registry: OpRegistry
+    let opsets: [String: Int]
+
+    func compile(_ graph: Graph, outerScope: Set<String> = []) throws -> Plan {
+        var slotOf: [String: Int] = [:]
+        var nextSlot = 0
+        func newSlot(_ name: String) -> Int {
+            let s = nextSlot
+            nextSlot += 1
+            slotOf[name] = s
+            return s
+        }
+
+        var feedSlots: [String: Int] = [:]
+        var constants: [(slot: Int, tensor: Tensor)] = []
+        for inp in graph.inputs {
+            if slotOf[inp.name] != nil { throw ONNXError.invalidGraph("graph '\(graph.name)': input '\(inp.name)' is declared twice") }
+            feedSlots[inp.name] = newSlot(inp.name)
+        }
+        for (name, t) in graph.initializers.sorted(by: { $0.key < $1.key }) where slotOf[name] == nil {
+            constants.append((newSlot(name), t))
+        }
+        // Outer-scope values the subgraph reads become feeds.
+        let free = graph.freeVariables()
+        for name in free {
+            guard outerScope.contains(name) else {
+                throw ONNXError.invalidGraph("graph '\(graph.name)': value '\(name)' is used but never defined")
+            }
+            feedSlots[name] = newSlot(name)
+        }
+
+        // Order the nodes topologically (ONNX requires it, but producers sometimes do not comply).
+        let order = try topologicalOrder(graph)
+
+        var steps: [(node: Node, op: any Operator, inputs: [Int], outputs: [Int])] = []
+        for idx in order {
+            let node = graph.nodes[idx]
+            var ins: [Int] = []
+            for name in node.inputs + node.implicitInputs {
+                if name.isEmpty { ins.append(-1); continue }
+                guard let s = slotOf[name] else {
+                    throw ONNXError.invalidGraph("node '\(node.label)' (\(node.opType)) reads '\(name)', which is never defined")
+                }
+                ins.append(s)
+            }
+            var outs: [Int] = []
+            for name in node.outputs {
+                if name.isEmpty { outs.append(-1); continue }
+                if slotOf[name] != nil {
+                    throw ONNXError.invalidGraph("value '\(name)' is produced twice (second time by node '\(node.label)')")
+                }
+                outs.append(newSlot(name))
+            }
+            let op = try buildOperator(node, outer: outerScope.union(slotOf.keys))
+            steps.append((node, op, ins, outs))
+        }
+
+        var outputs: [(name: String, slot: Int)] = []
+        for o in graph.outputs {
+            guard let s = slotOf[o.name] else { throw ONNXError.invalidGraph("graph output '\(o.name)' is never produced") }
+            outputs.append((o.name, s))
+        }
+
+        // Liveness: free each intermediate after its last reader; never free outputs, feeds or constants.
+        var keep = Set(outputs.map(\.slot))
+        keep.formUnion(feedSlots.values)
+        keep.formUnion(constants.map(\.slot))
+        var lastUse: [Int: Int] = [:]
+        for (i, s) in steps.enumerated() {
+            for slot in s.inputs where slot >= 0 { lastUse[slot] = i }
+            for slot in s.outputs where slot >= 0 && lastUse[slot] == nil { lastUse[slot] = i }
+        }
+        var releaseAt = [[Int]](repeating: [], count: steps.count)
+        for (slot, i) in lastUse where !keep.contains(slot) { releaseAt[i].append(slot) }
+
+        let planSteps = steps.enumerated().map { i, s in
+            Plan.Step(op: s.op, inputs: s.inputs, outputs: s.outputs, release: releaseAt[i],
+                      nodeLabel: s.node.label, opType: s.node.opType)
+        }
+        return Plan(steps: planSteps, slotCount: nextSlot, feedSlots: feedSlots, constants: constants, outputs: outputs)
+    }
+
+    func buildOperator(_ node: Node, outer: Set<String>) throws -> any Operator {
+        let domain = node.domain == "ai.onnx" ? "" : node.domain
+        let opset = opsets[domain] ?? (domain.isEmpty ? 1 : 1)
+        guard let builder = registry.builder(domain: domain, op: node.opType) else {
+            throw ONNXError.unsupportedOperator(op: node.opType, domain: domain, opset: opset, node: node.label)
+        }
+        let ctx = OpContext(node: node, opset: opset, compileSubgraph: { g in
+            let sub = try self.compile(g, outerScope: outer)
+            return SubgraphRunner(plan: sub, graph: g, outerNames: g.freeVariables())
+        })
+        do {
+            return try builder(ctx)
+        } catch let e as OpError {
+            throw ONNXError.nodeFailed(node: node.label, op: node.opType, reason: e.message)
+        }
+    }
+
+    private func topologicalOrder(_ graph: Graph) throws -> [Int] {
+        var producer: [String: Int] = [:]
+        for (i, n) in graph.nodes.enumerated() {
+            for o in n.outputs where !o.isEmpty {
+                if producer[o] != nil {
+                    throw ONNXError.invalidGraph("value '\(o)' is produced twice (second time by node '\(n.label)')")
+                }
+                producer[o] = i
+            }
+        }
+        var state = [UInt8](repeating: 0, count: graph.nodes.count)  // 0 new, 1 visiting, 2 done
+        var order: [Int] = []
+        order.reserveCapacity(graph.nodes.count)
+        // Iterative DFS so deep graphs cannot overflow the stack.
+        for start in graph.nodes.indices where state[start] == 0 {
+            var stack: [(Int, Int)] = [(start, 0)]
+            state[start] = 1
+            while let (n, k) = stack.last {
+                let deps = graph.nodes[n].inputs + graph.nodes[n].implicitInputs
+                if k < deps.count {
+                    stack[stack.count - 1].1 = k + 1
+                    if let p = producer[deps[k]] {
+                        if state[p] == 1 {
+                            throw ONNXError.invalidGraph("cycle through node '\(graph.nodes[p].label)' and value '\(deps[k])'")
+                        }
+                        if state[p] == 0 { state[p] = 1; stack.append((p, 0)) }
+                    }
+                } else {
+                    state[n] = 2
+                    order.append(n)
+                    stack.removeLast()
+                }
+            }
+        }
+        return order
+    }
+}

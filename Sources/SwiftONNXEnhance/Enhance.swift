@@ -1,0 +1,3 @@
+import SwiftONNX
+/// Image-enhancement pipelines built on the public SwiftONNX API.
+public enum Enhance {}

@@ -1,0 +1,3 @@
+import XCTest
+@testable import SwiftONNX
+final class SmokeTests: XCTestCase { func testNothing() {} }
