@@ -42,5 +42,6 @@ let package = Package(
             path: "Benchmarks/swift-onnx-bench"
         ),
         .testTarget(name: "SwiftONNXTests", dependencies: ["SwiftONNX"], path: "Tests/SwiftONNXTests"),
+        .testTarget(name: "ConformanceTests", dependencies: ["SwiftONNX"], path: "Tests/ConformanceTests"),
     ]
 )

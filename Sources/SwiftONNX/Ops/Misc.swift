@@ -1,3 +1,6 @@
-/// Misc ops.
+/// Misc ops: Identity and pass-through ops.
 func registerMiscOps(_ r: inout OpRegistry) {
+    r.register("Identity") { _ in
+        return { inputs, _ in [try inputs.required(0)] }
+    }
 }
