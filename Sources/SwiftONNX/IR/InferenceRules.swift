@@ -1,0 +1,3 @@
+/// Registry of per-op inference rules (key "domain::OpType").
+func registerInferenceRules(_ r: inout [String: InferenceRule]) {
+}
