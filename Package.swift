@@ -41,7 +41,8 @@ let package = Package(
             dependencies: ["SwiftONNX", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/swift-onnx-bench"
         ),
-        .testTarget(name: "SwiftONNXTests", dependencies: ["SwiftONNX"], path: "Tests/SwiftONNXTests"),
+        .testTarget(name: "SwiftONNXTests", dependencies: ["SwiftONNX"], path: "Tests/SwiftONNXTests",
+                    exclude: ["Resources"]),
         .testTarget(name: "ConformanceTests", dependencies: ["SwiftONNX"], path: "Tests/ConformanceTests"),
     ]
 )

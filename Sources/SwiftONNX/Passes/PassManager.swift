@@ -14,6 +14,7 @@ struct PassManager {
 
     func run(on graph: Graph, opsets: [String: Int]) throws {
         for _ in 0..<maxRounds {
+            ShapeInference.infer(graph, opsets: opsets)
             var changed = false
             for p in passes {
                 if try p.apply(to: graph, opsets: opsets) { changed = true }
@@ -25,5 +26,5 @@ struct PassManager {
 
 /// The default pass list, in order.
 func standardPasses() -> [any GraphPass] {
-    []
+    [RemoveIdentity(), ConstantFolding(), FoldBatchNormIntoConv(), FuseConvActivation()]
 }

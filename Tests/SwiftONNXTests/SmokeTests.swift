@@ -1,3 +1,0 @@
-import XCTest
-@testable import SwiftONNX
-final class SmokeTests: XCTestCase { func testNothing() {} }
