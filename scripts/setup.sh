@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh Debian machine with Swift: system libraries, the Python venv for the
+# reference tools, the ONNX node cases and the pinned real models. Idempotent: skips what is done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for p in libprotobuf-c-dev libopenblas-dev pkg-config; do
+    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    echo "==> installing ${need[*]}"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
+    echo "==> creating the Python venv for reference tools (.venv)"
+    python3 -m venv .venv
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -r Models/requirements.txt
+fi
+
+if [ ! -f Tests/Conformance/cases/index.txt ]; then
+    echo "==> generating the ONNX node conformance cases"
+    .venv/bin/python Tests/Conformance/generate_cases.py >/dev/null
+fi
+
+echo "==> fetching pinned models (verified by sha256)"
+.venv/bin/python Models/fetch.py
+if [ ! -f Models/reference/.complete ]; then
+    echo "==> computing ONNX Runtime reference outputs"
+    .venv/bin/python Models/make_reference.py
+fi

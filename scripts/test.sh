@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets up what is missing, then runs every test on an optimized build: unit tests, the ONNX node
+# conformance suite (checked against Tests/Conformance/expectations.tsv) and the real models
+# (compared with ONNX Runtime). The full log goes to .build/test.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+source scripts/swift-flags.sh
+echo "==> swift test (release build)"
+mkdir -p .build
+set +e
+swift test "${SWIFT_FAST_FLAGS[@]}" 2>&1 | tee .build/test.log |
+    grep --line-buffered -E "ONNX node conformance|MISMATCH|error:|Executed [0-9]+ tests|Compiling|Build complete"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then echo "TESTS FAILED (exit $status); see .build/test.log"; else echo "ALL TESTS PASSED"; fi
+exit "$status"
