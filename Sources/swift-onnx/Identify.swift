@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import SwiftONNX
+
+/// `swift-onnx identify FILE...`: tells the content type of files with Google's Magika model
+/// (standard_v3_3, from the pinned magika wheel), entirely on this machine.
+struct Identify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Identify the content type of files with the Magika model (runs locally).")
+
+    @Option(name: .long, help: "The Magika model (model.onnx of standard_v3_3).")
+    var model: String = "Models/cache/magika__standard_v3_3.onnx"
+
+    @Option(name: .long, help: "The model's config.min.json (labels and feature sizes).")
+    var config: String = "Models/cache/magika__standard_v3_3.config.min.json"
+
+    @Option(name: .long, help: "How many candidate labels to show per file.")
+    var top: Int = 3
+
+    @Argument(help: "Files to identify.")
+    var files: [String]
+
+    struct MagikaConfig: Decodable {
+        let beg_size: Int
+        let mid_size: Int
+        let end_size: Int
+        let padding_token: Int
+        let block_size: Int
+        let min_file_size_for_dl: Int
+        let medium_confidence_threshold: Double
+        let target_labels_space: [String]
+        let thresholds: [String: Double]
+        let overwrite_map: [String: String]
+    }
+
+    func run() throws {
+        let cfg: MagikaConfig
+        do {
+            cfg = try JSONDecoder().decode(MagikaConfig.self, from: Data(contentsOf: URL(fileURLWithPath: config)))
+        } catch {
+            throw ValidationError("cannot read the Magika config '\(config)': \(error.localizedDescription) (run scripts/setup.sh to fetch it)")
+        }
+        guard cfg.mid_size == 0 else { throw ValidationError("Magika configs with mid_size > 0 are not supported") }
+        let session = try InferenceSession(path: model)
+        guard let input = session.inputs.first, let output = session.outputs.first else {
+            throw ValidationError("'\(model)' does not look like a Magika model")
+        }
+        let width = cfg.beg_size + cfg.end_size
+        for file in files {
+            let data = try Data(contentsOf: URL(fileURLWithPath: file))
+            let bytes = [UInt8](data)
+            if bytes.count < cfg.min_file_size_for_dl {
+                print("\(file): \(bytes.isEmpty ? "empty" : "too small to tell (\(bytes.count) bytes)")")
+                continue
+            }
+            let features = Self.features(bytes, cfg)
+            precondition(features.count == width)
+            let x = Tensor(shape: [1, width], scalars: features)
+            let probs: [Float] = try session.run([input.name: x])[output.name]!.scalars()
+            let ranked = probs.enumerated().sorted { $0.element > $1.element }.prefix(max(1, top))
+            let best = ranked.first!
+            var label = cfg.target_labels_space[best.offset]
+            let threshold = cfg.thresholds[label] ?? cfg.medium_confidence_threshold
+            if Double(best.element) < threshold { label = "unknown (low confidence: \(label)?)" }
+            label = cfg.overwrite_map[label] ?? label
+            let others = ranked.map { "\(cfg.target_labels_space[$0.offset]) \(String(format: "%.3f", $0.element))" }
+            print("\(file): \(label)  [\(others.joined(separator: ", "))]")
+        }
+    }
+
+    /// Magika's features: the first `beg_size` bytes after leading whitespace and the last `end_size`
+    /// bytes before trailing whitespace, each taken from a `block_size` window and padded with the padding token.
+    static func features(_ bytes: [UInt8], _ cfg: MagikaConfig) -> [Int32] {
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
+        let head = bytes.prefix(cfg.block_size)
+        let tail = bytes.suffix(cfg.block_size)
+        let begin = head.drop(while: isSpace).prefix(cfg.beg_size)
+        var endPart = Array(tail)
+        while let l = endPart.last, isSpace(l) { endPart.removeLast() }
+        let end = endPart.suffix(cfg.end_size)
+        let pad = Int32(cfg.padding_token)
+        var out = begin.map { Int32($0) }
+        out += [Int32](repeating: pad, count: cfg.beg_size - begin.count)
+        out += [Int32](repeating: pad, count: cfg.end_size - end.count)
+        out += end.map { Int32($0) }
+        return out
+    }
+}
