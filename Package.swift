@@ -43,5 +43,6 @@ let package = Package(
         ),
         .testTarget(name: "SwiftONNXTests", dependencies: ["SwiftONNX"], path: "Tests/SwiftONNXTests"),
         .testTarget(name: "ConformanceTests", dependencies: ["SwiftONNX"], path: "Tests/ConformanceTests"),
+        .testTarget(name: "ModelTests", dependencies: ["SwiftONNX"], path: "Tests/ModelTests"),
     ]
 )
