@@ -37,6 +37,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "One JSON object per model and line.")
     var json = false
 
+    @Flag(name: .customLong("raw-times"), help: "With --json, add every timed run as \"times_ms\" (used by Benchmarks/compare.py).")
+    var rawTimes = false
+
     @Option(help: "Seed of the random inputs.")
     var seed: UInt64 = 0
 
@@ -69,7 +72,12 @@ struct Bench: ParsableCommand {
             do {
                 let r = try benchmark(model, files: files, dims: dimValues, used: &usedInputs)
                 if json {
-                    print(r.json)
+                    var line = r.json
+                    if rawTimes {
+                        line.removeLast()
+                        line += ",\"times_ms\":[" + r.times.map { String(format: "%.4f", $0) }.joined(separator: ",") + "]}"
+                    }
+                    print(line)
                 } else {
                     print(String(format: "%@  load_ms=%.2f  median_ms=%.3f  p90_ms=%.3f  runs=%d  threads=%d  peak_rss_mb=%.1f",
                                  model, r.loadMs, r.medianMs, r.p90Ms, runs, threads, r.peakRSSMB))
@@ -92,6 +100,7 @@ struct Bench: ParsableCommand {
 
     struct Result {
         var model: String, loadMs: Double, medianMs: Double, p90Ms: Double, runs: Int, threads: Int, peakRSSMB: Double
+        var times: [Double] = []
         var json: String {
             func num(_ x: Double) -> String { String(format: "%.4f", x) }
             return "{\"model\":\(jsonString(model)),\"load_ms\":\(num(loadMs)),\"median_ms\":\(num(medianMs)),"
@@ -121,12 +130,13 @@ struct Bench: ParsableCommand {
             _ = try session.run(feeds)
             times.append((now() - s) * 1000)
         }
+        let inOrder = times
         times.sort()
         let median = times.count % 2 == 1 ? times[times.count / 2]
                                           : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
         let p90 = times[min(times.count - 1, Int((0.9 * Double(times.count)).rounded(.up)) - 1)]
         return Result(model: model, loadMs: loadMs, medianMs: median, p90Ms: p90, runs: runs, threads: threads,
-                      peakRSSMB: peakRSSMB())
+                      peakRSSMB: peakRSSMB(), times: inOrder)
     }
 }
 
