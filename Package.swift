@@ -44,5 +44,6 @@ let package = Package(
         .testTarget(name: "SwiftONNXTests", dependencies: ["SwiftONNX"], path: "Tests/SwiftONNXTests",
                     exclude: ["Resources"]),
         .testTarget(name: "ConformanceTests", dependencies: ["SwiftONNX"], path: "Tests/ConformanceTests"),
+        .testTarget(name: "ModelTests", dependencies: ["SwiftONNX"], path: "Tests/ModelTests"),
     ]
 )

@@ -1,1 +1,206 @@
-print("cli")
+import ArgumentParser
+import Foundation
+import SwiftONNX
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A one-line error for the user; `swift-onnx` prints it and exits with status 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Runs `body`, turning any error into "error: <message>" on stderr and exit status 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+/// Reads a tensor from a .npy file or a serialized TensorProto (.pb).
+func readTensorFile(_ path: String) throws -> Tensor {
+    guard FileManager.default.fileExists(atPath: path) else { throw CLIError("input file '\(path)' does not exist") }
+    let lower = path.lowercased()
+    if lower.hasSuffix(".npy") { return try NPY.read(path: path) }
+    guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read input file '\(path)'") }
+    let bytes = [UInt8](data)
+    if bytes.starts(with: [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]) { return try NPY.decode(bytes, path: path) }
+    if lower.hasSuffix(".pb") || lower.hasSuffix(".tensor") || lower.hasSuffix(".tpb") {
+        return try decodeTensorProto(bytes: bytes, path: path).tensor
+    }
+    throw CLIError("input file '\(path)': expected a .npy file or a serialized TensorProto .pb file")
+}
+
+/// Parses NAME=VALUE, splitting at the first '=' (paths may hold '=', input names practically never do).
+func splitAssignment(_ s: String, what: String) throws -> (String, String) {
+    guard let eq = s.firstIndex(of: "="), eq != s.startIndex else {
+        throw CLIError("\(what) '\(s)' must look like NAME=VALUE")
+    }
+    return (String(s[..<eq]), String(s[s.index(after: eq)...]))
+}
+
+/// A file name for an output: every character outside [A-Za-z0-9._-] becomes '_'.
+func safeFileName(_ name: String) -> String {
+    let mapped = String(name.unicodeScalars.map { c -> Character in
+        let ok = (c >= "A" && c <= "Z") || (c >= "a" && c <= "z") || (c >= "0" && c <= "9") || c == "." || c == "_" || c == "-"
+        return ok ? Character(c) : "_"
+    })
+    if mapped.isEmpty || mapped == "." || mapped == ".." { return "_" + mapped }
+    return mapped
+}
+
+func describe(_ info: ValueInfo) -> String {
+    let t = info.type.map { "\($0)" } ?? "?"
+    let s = info.shape.map { describeShape($0) } ?? "(unknown rank)"
+    return "\(info.name): \(t) \(s)"
+}
+
+struct SwiftONNXCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swift-onnx",
+        abstract: "Run and inspect ONNX models with SwiftONNX.",
+        subcommands: [Run.self, Inspect.self]
+    )
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case npy, pb
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a model on tensors read from .npy or TensorProto .pb files.",
+        discussion: "Each output is written to DIR/<output name>.npy (or .pb), with every character of the name "
+            + "outside [A-Za-z0-9._-] replaced by '_'. TensorProto .pb files carry types .npy cannot "
+            + "(bfloat16, strings, float8...)."
+    )
+
+    @Argument(help: "The .onnx model file.")
+    var model: String
+
+    @Option(name: .customLong("input"), help: ArgumentHelp("An input as NAME=FILE (.npy or .pb); repeat for each input.", valueName: "NAME=FILE"))
+    var inputs: [String] = []
+
+    @Option(name: .customLong("output-dir"), help: ArgumentHelp("Folder for the outputs (created if missing).", valueName: "DIR"))
+    var outputDir: String
+
+    @Option(name: .customLong("output-format"), help: "npy or pb.")
+    var outputFormat: OutputFormat = .npy
+
+    @Option(help: "Threads for the kernels.")
+    var threads: Int = 1
+
+    func run() throws {
+        try reportingErrors {
+            guard threads >= 1 else { throw CLIError("--threads must be at least 1") }
+            var feeds: [String: Tensor] = [:]
+            for spec in inputs {
+                let (name, file) = try splitAssignment(spec, what: "--input")
+                guard feeds[name] == nil else { throw CLIError("input '\(name)' is given twice") }
+                feeds[name] = try readTensorFile(file)
+            }
+            let session = try InferenceSession(path: model, options: SessionOptions(threads: threads))
+            let results = try session.run(feeds)
+
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: outputDir, isDirectory: &isDir) {
+                guard isDir.boolValue else { throw CLIError("--output-dir '\(outputDir)' exists and is not a folder") }
+            } else {
+                do {
+                    try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+                } catch {
+                    throw CLIError("cannot create --output-dir '\(outputDir)': \(error.localizedDescription)")
+                }
+            }
+            var used = Set<String>()
+            for info in session.outputs {
+                guard let t = results[info.name] else { continue }
+                var base = safeFileName(info.name)
+                // Two names may map to one file name: keep both.
+                var k = 1
+                while used.contains(base) { k += 1; base = safeFileName(info.name) + "_\(k)" }
+                used.insert(base)
+                let path = (outputDir as NSString).appendingPathComponent(base + "." + outputFormat.rawValue)
+                switch outputFormat {
+                case .npy:
+                    try NPY.write(t, path: path)
+                case .pb:
+                    let bytes = try encodeTensorProto(t, name: info.name)
+                    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+                        throw CLIError("cannot write '\(path)'")
+                    }
+                }
+                print("\(info.name): \(t.dtype) \(describeShape(t.shape)) -> \(path)")
+            }
+        }
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a model's metadata, opsets, inputs, outputs and operator histogram.",
+        discussion: "Works on models with operators SwiftONNX cannot run (it then lists them)."
+    )
+
+    @Argument(help: "The .onnx model file.")
+    var model: String
+
+    func run() throws {
+        try reportingErrors {
+            // The file as written (works even when the model cannot be planned).
+            let summary = try ModelSummary(path: model)
+            var sessionError: String?
+            var session: InferenceSession?
+            do {
+                session = try InferenceSession(path: model)
+            } catch {
+                sessionError = "\(error)"
+            }
+            let m = summary.metadata
+            print("model: \(model)")
+            print("ir_version: \(m.irVersion)")
+            let producer = [m.producerName, m.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
+            print("producer: \(producer.isEmpty ? "(none)" : producer)")
+            if !m.domain.isEmpty { print("domain: \(m.domain)") }
+            if m.modelVersion != 0 { print("model_version: \(m.modelVersion)") }
+            let opsets = m.opsets.sorted { $0.key < $1.key }
+                .map { "\($0.key.isEmpty ? "ai.onnx" : $0.key) \($0.value)" }.joined(separator: ", ")
+            print("opsets: \(opsets)")
+            print("inputs:")
+            for i in session?.inputs ?? summary.inputs { print("  " + describe(i)) }
+            print("outputs:")
+            for o in session?.outputs ?? summary.outputs { print("  " + describe(o)) }
+            print("initializers: \(summary.initializerCount) (\(summary.parameterCount) elements)")
+            func histogram(_ h: [String: Int]) {
+                for (op, n) in h.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
+                    print("  \(op) \(n)")
+                }
+            }
+            print("nodes: \(m.nodeCount)")
+            histogram(m.opHistogram)
+            if let s = session, s.metadata.opHistogram != m.opHistogram {
+                print("nodes after optimization: \(s.metadata.nodeCount)")
+                histogram(s.metadata.opHistogram)
+            }
+            if !summary.unsupportedOperators.isEmpty {
+                print("unsupported operators: \(summary.unsupportedOperators.joined(separator: ", "))")
+            }
+            if let e = sessionError {
+                print("runnable: no (\(e))")
+            } else {
+                print("runnable: yes")
+            }
+        }
+    }
+}
+
+SwiftONNXCommand.main()

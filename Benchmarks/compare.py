@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""Side-by-side speed of ONNX Runtime, tract and SwiftONNX on the same models and the same inputs.
+
+For each model (default: every model of Models/MANIFEST.tsv, from Models/cache/), the seeded inputs
+of Models/inputs.json (or, for a model not listed there, seeded random tensors of the declared
+shapes, symbolic dims from --dim) are saved as .npy files and fed to all three runtimes. The runtimes
+run interleaved in rounds (ORT, tract, Swift, ORT, tract, Swift, ...) so machine noise hits all
+alike; each round creates a fresh session (its time is the load time), does one warm-up run, then
+--runs timed runs. Medians are over every timed run of every round.
+
+    ONNX Runtime  CPU provider, intra_op threads = --threads, inter_op 1, all optimizations
+    tract         the `tract` PyPI package (Models/requirements.txt pins it); load+optimize = load
+    SwiftONNX     the swift-onnx-bench executable (build: swift build -c release --product swift-onnx-bench)
+
+Usage:
+    .venv/bin/python Benchmarks/compare.py [MODEL ...] [--bench PATH] [--runs N] [--rounds R]
+                                           [--threads T] [--dim NAME=VALUE ...] [--no-tract] [--json]
+MODEL is a manifest file name (or a unique substring of one) or a path to an .onnx file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "Models"))
+from fetch import read_manifest  # noqa: E402
+from make_reference import load_config, make_inputs, ort_session  # noqa: E402
+
+import onnx  # noqa: E402
+
+TRACT_TYPES = {"float32": "f32", "float64": "f64", "float16": "f16", "int8": "i8", "int16": "i16",
+               "int32": "i32", "int64": "i64", "uint8": "u8", "uint16": "u16", "uint32": "u32",
+               "uint64": "u64", "bool": "bool"}
+
+
+def resolve_models(names: list[str], cache: str) -> list[tuple[str, str]]:
+    """(display name, path) for each argument."""
+    manifest = [r["file"] for r in read_manifest() if r["file"].endswith(".onnx")]
+    if not names:
+        return [(f, os.path.join(cache, f)) for f in manifest]
+    out = []
+    for n in names:
+        if os.path.isfile(n):
+            out.append((os.path.basename(n), n))
+            continue
+        hits = [f for f in manifest if f == n] or [f for f in manifest if n in f]
+        if len(hits) != 1:
+            sys.exit(f"error: '{n}' is not a file and matches {len(hits)} manifest models {hits[:5]}")
+        out.append((hits[0], os.path.join(cache, hits[0])))
+    for name, path in out:
+        if not os.path.isfile(path):
+            sys.exit(f"error: {path} is missing: run .venv/bin/python Models/fetch.py")
+    return out
+
+
+def random_inputs(path: str, dims: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:
+    m = onnx.load(path, load_external_data=False)
+    inits = {i.name for i in m.graph.initializer}
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for vi in m.graph.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        shape = []
+        for axis, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value") and d.dim_value >= 0:
+                shape.append(d.dim_value)
+            elif d.dim_param and d.dim_param in dims:
+                shape.append(dims[d.dim_param])
+            elif f"{vi.name}:{axis}" in dims:
+                shape.append(dims[f"{vi.name}:{axis}"])
+            else:
+                sys.exit(f"error: {path}: input {vi.name} axis {axis} ({d.dim_param or '?'}) needs --dim")
+        if np.issubdtype(dtype, np.floating):
+            a = rng.uniform(-1, 1, size=shape)
+        elif dtype == np.bool_:
+            a = rng.integers(0, 2, size=shape)
+        else:
+            a = rng.integers(0, 10, size=shape)
+        feeds[vi.name] = np.asarray(a).astype(dtype)
+    return feeds
+
+
+def safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+def short_error(e: BaseException | str) -> str:
+    s = str(e).strip().splitlines()
+    s = [l for l in s if l.strip()]
+    text = s[0] if s else type(e).__name__
+    # tract errors: the first line is generic ("Failed analyse for node ..."); keep it short.
+    return text[:90]
+
+
+class OrtRunner:
+    name = "ort"
+
+    def __init__(self, path, feeds, threads):
+        self.path, self.feeds, self.threads = path, feeds, threads
+
+    def round(self, runs):
+        t0 = time.perf_counter()
+        sess = ort_session(self.path, self.threads)
+        load = (time.perf_counter() - t0) * 1000
+        sess.run(None, self.feeds)
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            sess.run(None, self.feeds)
+            times.append((time.perf_counter() - t) * 1000)
+        return load, times
+
+
+class TractRunner:
+    name = "tract"
+
+    def __init__(self, path, feeds):
+        import tract  # noqa: F401  (imported lazily: --no-tract works without it)
+        self.path, self.feeds = path, feeds
+        self.order = None
+
+    def round(self, runs):
+        import tract
+        t0 = time.perf_counter()
+        m = tract.onnx().load(self.path)
+        names = [m.input_name(i) for i in range(m.input_count())]
+        missing = [n for n in names if n not in self.feeds]
+        if missing:
+            raise RuntimeError(f"tract sees inputs {missing} not in the feeds")
+        for i, n in enumerate(names):
+            a = self.feeds[n]
+            spec = ",".join([str(d) for d in a.shape] + [TRACT_TYPES[str(a.dtype)]])
+            m.set_input_fact(i, spec)
+        runnable = m.into_model().into_runnable()
+        load = (time.perf_counter() - t0) * 1000
+        inputs = [self.feeds[n] for n in names]
+        runnable.run(inputs)
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            runnable.run(inputs)
+            times.append((time.perf_counter() - t) * 1000)
+        return load, times
+
+
+class SwiftRunner:
+    name = "swift"
+
+    def __init__(self, bench, path, files, threads):
+        self.bench, self.path, self.files, self.threads = bench, path, files, threads
+
+    def round(self, runs):
+        cmd = [self.bench, self.path, "--runs", str(runs), "--threads", str(self.threads), "--json", "--raw-times"]
+        for name, f in self.files.items():
+            cmd += ["--input", f"{name}={f}"]
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+        if not lines:
+            raise RuntimeError((r.stderr or r.stdout or f"exit {r.returncode}").strip())
+        obj = json.loads(lines[-1])
+        if "error" in obj:
+            raise RuntimeError(obj["error"])
+        self.peak_rss = obj.get("peak_rss_mb")
+        return obj["load_ms"], obj.get("times_ms") or [obj["median_ms"]]
+
+
+def fmt_ms(x):
+    if x is None:
+        return "n/a"
+    return f"{x:.3f}" if x < 10 else f"{x:.1f}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="*")
+    ap.add_argument("--bench", default=os.path.join(ROOT, ".build", "release", "swift-onnx-bench"))
+    ap.add_argument("--runs", type=int, default=10, help="timed runs per runtime and round")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--dim", action="append", default=[], help="NAME=VALUE for models not in Models/inputs.json")
+    ap.add_argument("--cache", default=os.path.join(ROOT, "Models", "cache"))
+    ap.add_argument("--no-tract", action="store_true")
+    ap.add_argument("--json", action="store_true", help="one JSON object per model instead of the table")
+    args = ap.parse_args()
+
+    if not os.access(args.bench, os.X_OK):
+        sys.exit(f"error: {args.bench} is not an executable: build it with "
+                 f"`swift build -c release --product swift-onnx-bench` or pass --bench PATH")
+    dims = {}
+    for d in args.dim:
+        k, _, v = d.rpartition("=")
+        dims[k] = int(v)
+    config = load_config()
+    models = resolve_models(args.models, args.cache)
+    tmp = tempfile.mkdtemp(prefix="swiftonnx-compare-")
+    rows = []
+    try:
+        for display, path in models:
+            if display in config:
+                feeds = make_inputs(display, config[display], path)
+            else:
+                feeds = random_inputs(path, dims)
+            d = os.path.join(tmp, safe(display))
+            os.makedirs(d, exist_ok=True)
+            files = {}
+            for k, (name, a) in enumerate(feeds.items()):
+                f = os.path.join(d, f"{k}_{safe(name)}.npy")
+                np.save(f, a)
+                files[name] = f
+            runners = [OrtRunner(path, feeds, args.threads)]
+            errors = {}
+            if args.no_tract:
+                errors["tract"] = "skipped"
+            else:
+                try:
+                    runners.append(TractRunner(path, feeds))
+                except Exception as e:  # tract not installed
+                    errors["tract"] = short_error(e)
+            runners.append(SwiftRunner(args.bench, path, files, args.threads))
+            loads = {r.name: [] for r in runners}
+            times = {r.name: [] for r in runners}
+            for _ in range(args.rounds):
+                for r in runners:
+                    if r.name in errors:
+                        continue
+                    try:
+                        load, ts = r.round(args.runs)
+                        loads[r.name].append(load)
+                        times[r.name].extend(ts)
+                    except Exception as e:
+                        errors[r.name] = short_error(e)
+            med = {k: (statistics.median(v) if v and k not in errors else None) for k, v in times.items()}
+            ld = {k: (statistics.median(v) if v and k not in errors else None) for k, v in loads.items()}
+            row = {"model": display, "ort_ms": med.get("ort"), "tract_ms": med.get("tract"),
+                   "swift_ms": med.get("swift"), "ort_load_ms": ld.get("ort"), "swift_load_ms": ld.get("swift"),
+                   "tract_load_ms": ld.get("tract"), "errors": errors}
+            row["swift_over_ort"] = (row["swift_ms"] / row["ort_ms"]) if row["swift_ms"] and row["ort_ms"] else None
+            row["swift_over_tract"] = (row["swift_ms"] / row["tract_ms"]) if row["swift_ms"] and row["tract_ms"] else None
+            rows.append(row)
+            if args.json:
+                print(json.dumps(row), flush=True)
+            else:
+                print(f"  measured {display}", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    if not args.json:
+        def cell(row, key, who):
+            if row["errors"].get(who):
+                return f"n/a ({row['errors'][who]})"
+            return fmt_ms(row[key])
+
+        def ratio(x):
+            return "n/a" if x is None else f"{x:.2f}x"
+        header = ["model", "ORT ms", "tract ms", "SwiftONNX ms", "Swift/ORT", "Swift/tract", "ORT load ms", "Swift load ms"]
+        table = [[r["model"], cell(r, "ort_ms", "ort"), cell(r, "tract_ms", "tract"), cell(r, "swift_ms", "swift"),
+                  ratio(r["swift_over_ort"]), ratio(r["swift_over_tract"]),
+                  fmt_ms(r["ort_load_ms"]), fmt_ms(r["swift_load_ms"])] for r in rows]
+        widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
+        print(f"runs per round {args.runs}, rounds {args.rounds}, threads {args.threads}; medians")
+        for line in [header] + table:
+            print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

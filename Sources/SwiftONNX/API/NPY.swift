@@ -1,0 +1,250 @@
+import Foundation
+
+/// Reads and writes NumPy `.npy` files as tensors.
+///
+/// Supported: format versions 1.0, 2.0 and 3.0, C order, little-endian (or byte-order free) element
+/// types f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1 c8 c16. Fortran order, big-endian data, object arrays and
+/// structured dtypes are refused with an error that says so. Files are written as version 1.0 (2.0
+/// when the header is too long), with the header padded to a multiple of 64 bytes as numpy does.
+public enum NPY {
+    static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
+
+    /// Reads a `.npy` file.
+    public static func read(contentsOf url: URL) throws -> Tensor {
+        try read(path: url.path)
+    }
+
+    /// Reads a `.npy` file.
+    public static func read(path: String) throws -> Tensor {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ONNXError.io(path: path, reason: FileManager.default.fileExists(atPath: path)
+                               ? "the file cannot be read" : "no such file")
+        }
+        return try decode([UInt8](data), path: path)
+    }
+
+    /// Writes a tensor as a `.npy` file (replacing any file at `path`).
+    public static func write(_ tensor: Tensor, path: String) throws {
+        let bytes = try encode(tensor)
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+            throw ONNXError.io(path: path, reason: "the file cannot be written")
+        }
+    }
+
+    public static func write(_ tensor: Tensor, to url: URL) throws { try write(tensor, path: url.path) }
+
+    /// Parses the bytes of a `.npy` file.
+    public static func decode(_ bytes: [UInt8], path: String = "<bytes>") throws -> Tensor {
+        func fail(_ reason: String) -> ONNXError { .io(path: path, reason: "not a usable .npy file: \(reason)") }
+        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw fail("no \\x93NUMPY magic") }
+        let major = bytes[6]
+        let headerLength: Int
+        let headerStart: Int
+        switch major {
+        case 1:
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+            headerStart = 10
+        case 2, 3:
+            guard bytes.count >= 12 else { throw fail("truncated header") }
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+            headerStart = 12
+        default:
+            throw fail("format version \(major).\(bytes[7]) is not supported (1, 2 and 3 are)")
+        }
+        guard headerLength <= bytes.count - headerStart else { throw fail("truncated header") }
+        let headerBytes = bytes[headerStart..<(headerStart + headerLength)]
+        // v1/v2 headers are latin-1 (in practice ASCII); v3 is UTF-8.
+        let header = major == 3 ? String(decoding: headerBytes, as: UTF8.self)
+                                : String(headerBytes.map { Character(Unicode.Scalar($0)) })
+        let fields = try parseHeader(header, fail: fail)
+
+        let descr = fields.descr
+        guard let order = descr.first, "<>|=".contains(order) else { throw fail("dtype '\(descr)' has no byte-order mark") }
+        if order == ">" {
+            let code = descr.dropFirst()
+            // One-byte types are byte-order free, whatever the mark says.
+            if !(code.hasSuffix("1") && code.count == 2) {
+                throw fail("big-endian data ('\(descr)') is not supported; save it little-endian (arr.astype(arr.dtype.newbyteorder('<')))")
+            }
+        }
+        guard let dtype = dtypeFor(code: String(descr.dropFirst())) else {
+            throw ONNXError.unsupportedType(".npy dtype '\(descr)' in '\(path)' (supported: f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1 c8 c16)")
+        }
+        if fields.fortranOrder {
+            throw fail("Fortran-order arrays are not supported; save with np.ascontiguousarray(arr)")
+        }
+        let shape = fields.shape
+        let n = try checkedElementCount(shape, what: "'\(path)'")
+        let dataStart = headerStart + headerLength
+        let expected = n * dtype.byteSize
+        guard bytes.count - dataStart >= expected else {
+            throw fail("shape \(describeShape(shape)) of \(dtype) needs \(expected) bytes of data, the file has \(bytes.count - dataStart)")
+        }
+        let out = Tensor.uninitialized(dtype, shape)
+        if expected > 0 {
+            bytes.withUnsafeBytes { src in
+                out.raw.copyMemory(from: src.baseAddress! + dataStart, byteCount: expected)
+            }
+        }
+        if dtype == .bool {
+            let p = out.pointer(UInt8.self)
+            for i in 0..<n where p[i] > 1 { p[i] = 1 }
+        }
+        return out
+    }
+
+    /// The bytes of a `.npy` file holding `tensor`.
+    public static func encode(_ tensor: Tensor) throws -> [UInt8] {
+        guard let code = codeFor(tensor.dtype) else {
+            throw ONNXError.unsupportedType(".npy cannot hold \(tensor.dtype) tensors (use a TensorProto .pb instead)")
+        }
+        let shapeText: String
+        switch tensor.shape.count {
+        case 0: shapeText = "()"
+        case 1: shapeText = "(\(tensor.shape[0]),)"
+        default: shapeText = "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
+        }
+        var header = "{'descr': '\(code)', 'fortran_order': False, 'shape': \(shapeText), }"
+        // magic(6) + version(2) + length (2 bytes in v1, 4 in v2) + header + '\n', padded with spaces
+        // so the data starts at a multiple of 64. v2 only when the header does not fit 65535 bytes.
+        func padded(_ prefix: Int) -> String {
+            let total = prefix + header.utf8.count + 1
+            return header + String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
+        }
+        var out = magic
+        if padded(10).utf8.count <= 65535 {
+            header = padded(10)
+            let hlen = header.utf8.count
+            out += [1, 0, UInt8(hlen & 0xFF), UInt8(hlen >> 8)]
+        } else {
+            header = padded(12)
+            let hlen = header.utf8.count
+            out += [2, 0, UInt8(hlen & 0xFF), UInt8((hlen >> 8) & 0xFF), UInt8((hlen >> 16) & 0xFF), UInt8(hlen >> 24)]
+        }
+        out += Array(header.utf8)
+        let count = tensor.count * tensor.dtype.byteSize
+        out.reserveCapacity(out.count + count)
+        out += UnsafeRawBufferPointer(start: tensor.raw, count: count)
+        return out
+    }
+
+    // MARK: - header
+
+    struct Header {
+        var descr: String
+        var fortranOrder: Bool
+        var shape: [Int]
+    }
+
+    /// Parses the Python dict literal of a header: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
+    static func parseHeader(_ text: String, fail: (String) -> ONNXError) throws -> Header {
+        let s = Array(text.unicodeScalars)
+        var i = 0
+        func skipSpace() { while i < s.count, s[i].properties.isWhitespace { i += 1 } }
+        func expect(_ c: Unicode.Scalar) throws {
+            skipSpace()
+            guard i < s.count, s[i] == c else { throw fail("malformed header: expected '\(c)' in \(text)") }
+            i += 1
+        }
+        func string() throws -> String {
+            skipSpace()
+            guard i < s.count, s[i] == "'" || s[i] == "\"" else { throw fail("malformed header: expected a string in \(text)") }
+            let q = s[i]
+            i += 1
+            var r = String.UnicodeScalarView()
+            while i < s.count, s[i] != q { r.append(s[i]); i += 1 }
+            guard i < s.count else { throw fail("malformed header: unterminated string") }
+            i += 1
+            return String(r)
+        }
+        func word() -> String {
+            skipSpace()
+            var r = String.UnicodeScalarView()
+            while i < s.count, s[i].properties.isAlphabetic || ("0"..."9").contains(s[i]) { r.append(s[i]); i += 1 }
+            return String(r)
+        }
+        var descr: String?, fortran: Bool?, shape: [Int]?
+        try expect("{")
+        while true {
+            skipSpace()
+            if i < s.count, s[i] == "}" { break }
+            let key = try string()
+            try expect(":")
+            skipSpace()
+            switch key {
+            case "descr":
+                guard i < s.count, s[i] == "'" || s[i] == "\"" else {
+                    throw fail("structured dtypes are not supported")
+                }
+                descr = try string()
+            case "fortran_order":
+                let w = word()
+                guard w == "True" || w == "False" else { throw fail("malformed header: fortran_order is '\(w)'") }
+                fortran = w == "True"
+            case "shape":
+                try expect("(")
+                var dims: [Int] = []
+                while true {
+                    skipSpace()
+                    if i < s.count, s[i] == ")" { i += 1; break }
+                    let w = word()
+                    guard let d = Int(w), d >= 0 else { throw fail("malformed header: shape element '\(w)'") }
+                    dims.append(d)
+                    skipSpace()
+                    if i < s.count, s[i] == "," { i += 1 }
+                }
+                shape = dims
+            default:
+                throw fail("malformed header: unknown key '\(key)'")
+            }
+            skipSpace()
+            if i < s.count, s[i] == "," { i += 1; continue }
+            skipSpace()
+            guard i < s.count, s[i] == "}" else { throw fail("malformed header: \(text)") }
+        }
+        guard let descr, let fortran, let shape else {
+            throw fail("header lacks descr, fortran_order or shape: \(text)")
+        }
+        return Header(descr: descr, fortranOrder: fortran, shape: shape)
+    }
+
+    static func dtypeFor(code: String) -> DType? {
+        switch code {
+        case "f2": return .float16
+        case "f4": return .float32
+        case "f8": return .float64
+        case "i1": return .int8
+        case "i2": return .int16
+        case "i4": return .int32
+        case "i8": return .int64
+        case "u1": return .uint8
+        case "u2": return .uint16
+        case "u4": return .uint32
+        case "u8": return .uint64
+        case "b1": return .bool
+        case "c8": return .complex64
+        case "c16": return .complex128
+        default: return nil
+        }
+    }
+
+    static func codeFor(_ dtype: DType) -> String? {
+        switch dtype {
+        case .float16: return "<f2"
+        case .float32: return "<f4"
+        case .float64: return "<f8"
+        case .int8: return "|i1"
+        case .int16: return "<i2"
+        case .int32: return "<i4"
+        case .int64: return "<i8"
+        case .uint8: return "|u1"
+        case .uint16: return "<u2"
+        case .uint32: return "<u4"
+        case .uint64: return "<u8"
+        case .bool: return "|b1"
+        case .complex64: return "<c8"
+        case .complex128: return "<c16"
+        default: return nil
+        }
+    }
+}
