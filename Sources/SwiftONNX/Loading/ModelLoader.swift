@@ -231,7 +231,10 @@ private struct GraphLoader {
             for i in 0..<sp.pointee.n_dim {
                 guard let d = sp.pointee.dim[i] else { dims.append(.unknown); continue }
                 switch d.pointee.value_case {
-                case ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE: dims.append(.known(Int(d.pointee.dim_value)))
+                case ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE:
+                    // Some exporters write -1 for "any size".
+                    let v = Int(d.pointee.dim_value)
+                    dims.append(v >= 0 ? .known(v) : .unknown)
                 case ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM:
                     let p = cString(d.pointee.dim_param)
                     dims.append(p.isEmpty ? .unknown : .symbolic(p))
