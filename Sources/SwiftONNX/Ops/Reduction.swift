@@ -20,6 +20,9 @@ func registerReductionOps(_ r: inout OpRegistry) {
     r.register("CumSum") { ctx in try makeCumSum(ctx) }
     r.register("TopK") { ctx in try makeTopK(ctx) }
     r.register("Einsum") { ctx in try makeEinsum(ctx) }
+    r.register("CumProd") { ctx in try makeCumSum(ctx, product: true) }
+    r.register("NegativeLogLikelihoodLoss") { ctx in try makeLoss(ctx, softmax: false) }
+    r.register("SoftmaxCrossEntropyLoss") { ctx in try makeLoss(ctx, softmax: true) }
 }
 
 // MARK: - Reduce*
@@ -444,7 +447,7 @@ private func makeHardmax(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws 
 
 // MARK: - CumSum
 
-private func makeCumSum(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeCumSum(_ ctx: OpContext, product: Bool = false) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
     let exclusive = try ctx.int("exclusive", default: 0) != 0
     let reverse = try ctx.int("reverse", default: 0) != 0
     return { inputs, _ in
@@ -456,6 +459,20 @@ private func makeCumSum(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -
         let (outer, n, inner) = splitAt(x.shape, axis)
         let y = Tensor.uninitialized(x.dtype, x.shape)
         if x.count == 0 { return [y] }
+        if product {
+            switch x.dtype {
+            case .float32: cumSumGeneric(x, y, Float.self, Double.self, outer, n, inner, exclusive, reverse, product: true)
+            case .float64: cumSumGeneric(x, y, Double.self, Double.self, outer, n, inner, exclusive, reverse, product: true)
+            case .float16: cumSumGeneric(x, y, Float16.self, Double.self, outer, n, inner, exclusive, reverse, product: true)
+            case .bfloat16: cumSumGeneric(x, y, BFloat16.self, Double.self, outer, n, inner, exclusive, reverse, product: true)
+            case .int32: cumSumGeneric(x, y, Int32.self, Int64.self, outer, n, inner, exclusive, reverse, product: true)
+            case .int64: cumSumGeneric(x, y, Int64.self, Int64.self, outer, n, inner, exclusive, reverse, product: true)
+            case .uint32: cumSumGeneric(x, y, UInt32.self, UInt64.self, outer, n, inner, exclusive, reverse, product: true)
+            case .uint64: cumSumGeneric(x, y, UInt64.self, UInt64.self, outer, n, inner, exclusive, reverse, product: true)
+            default: throw ONNXError.unsupportedType("CumProd: element type \(x.dtype)")
+            }
+            return [y]
+        }
         switch x.dtype {
         case .float32:
             cumSumF32(x.pointer(Float.self), y.pointer(Float.self), outer: outer, n: n, inner: inner,
@@ -496,21 +513,24 @@ private func cumSumF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Floa
 }
 
 private func cumSumGeneric<T: CastableScalar, A: ReduceAccumulator>(
-    _ x: Tensor, _ y: Tensor, _: T.Type, _: A.Type, _ outer: Int, _ n: Int, _ inner: Int, _ exclusive: Bool, _ reverse: Bool
+    _ x: Tensor, _ y: Tensor, _: T.Type, _: A.Type, _ outer: Int, _ n: Int, _ inner: Int, _ exclusive: Bool, _ reverse: Bool,
+    product: Bool = false
 ) {
     let xp = x.pointer(T.self), yp = y.pointer(T.self)
-    var acc = [A](repeating: A.zero, count: inner)
+    let start = product ? A.one : A.zero
+    let combine: (A, A) -> A = product ? A.mul : A.add
+    var acc = [A](repeating: start, count: inner)
     for o in 0..<outer {
-        for j in 0..<inner { acc[j] = A.zero }
+        for j in 0..<inner { acc[j] = start }
         for s in 0..<n {
             let k = reverse ? n - 1 - s : s
             let off = (o * n + k) * inner
             for j in 0..<inner {
                 if exclusive {
                     yp[off + j] = acc[j].store(T.self)
-                    acc[j] = A.add(acc[j], A.load(xp[off + j]))
+                    acc[j] = combine(acc[j], A.load(xp[off + j]))
                 } else {
-                    acc[j] = A.add(acc[j], A.load(xp[off + j]))
+                    acc[j] = combine(acc[j], A.load(xp[off + j]))
                     yp[off + j] = acc[j].store(T.self)
                 }
             }
@@ -746,5 +766,62 @@ private func makeEinsum(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -
             }
         }
         return [try Tensor.fromDoubles(acc, shape: outShape, dtype: first.dtype)]
+    }
+}
+
+// MARK: - NegativeLogLikelihoodLoss / SoftmaxCrossEntropyLoss
+
+private func makeLoss(_ ctx: OpContext, softmax: Bool) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+    let reduction = try ctx.string("reduction", default: "mean")
+    guard ["none", "sum", "mean"].contains(reduction) else { throw ctx.attributeError("reduction", "unknown value \(reduction)") }
+    let ignoreIndex = try ctx.int("ignore_index")
+    let opName = ctx.opType
+    let wantLogProb = softmax && ctx.hasOutput(1)
+    return { inputs, _ in
+        let x = try inputs.required(0), targetT = try inputs.required(1, "target")
+        guard x.dtype.isFloatingPoint else { throw ONNXError.unsupportedType("\(opName): element type \(x.dtype)") }
+        guard x.rank >= 2, targetT.rank == x.rank - 1, targetT.shape[0] == x.shape[0],
+              Array(targetT.shape.dropFirst()) == Array(x.shape.dropFirst(2)) else {
+            throw OpError("\(opName): target \(describeShape(targetT.shape)) does not fit input \(describeShape(x.shape))")
+        }
+        let n = x.shape[0], c = x.shape[1]
+        let d = x.count / Swift.max(n * c, 1)
+        var xv = try x.readAsDoubles()
+        var logProb: Tensor?
+        if softmax {
+            var lp = [Double](repeating: 0, count: xv.count)
+            xv.withUnsafeBufferPointer { src in
+                lp.withUnsafeMutableBufferPointer { dst in
+                    f64SoftmaxMiddle(src.baseAddress!, dst.baseAddress!, outer: n, n: c, inner: d, kind: .logSoftmax)
+                }
+            }
+            xv = lp
+            if wantLogProb { logProb = try Tensor.fromDoubles(lp, shape: x.shape, dtype: x.dtype) }
+        }
+        let target = try targetT.readAsInts()
+        var weight: [Double]?
+        if let w = inputs.optional(2) {
+            guard w.count == c else { throw OpError("\(opName): weight must have \(c) elements, got \(w.count)") }
+            weight = try w.readAsDoubles()
+        }
+        var loss = [Double](repeating: 0, count: n * d)
+        var wsum = 0.0
+        for i in 0..<n {
+            for k in 0..<d {
+                let t = target[i * d + k]
+                if let ig = ignoreIndex, t == ig { continue }
+                guard t >= 0 && t < c else { throw OpError("\(opName): target value \(t) is out of range [0, \(c))") }
+                let w = weight?[t] ?? 1
+                loss[i * d + k] = -xv[(i * c + t) * d + k] * w
+                wsum += w
+            }
+        }
+        let out: Tensor
+        switch reduction {
+        case "none": out = try Tensor.fromDoubles(loss, shape: targetT.shape, dtype: x.dtype)
+        case "sum": out = try Tensor.fromDoubles([loss.reduce(0, +)], shape: [], dtype: x.dtype)
+        default: out = try Tensor.fromDoubles([loss.reduce(0, +) / wsum], shape: [], dtype: x.dtype)
+        }
+        return logProb.map { [out, $0] } ?? [out]
     }
 }
