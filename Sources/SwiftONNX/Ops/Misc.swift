@@ -7,6 +7,34 @@ func registerMiscOps(_ r: inout OpRegistry) {
     }
     r.register("Dropout", closure: makeDropout)
     r.register("NonMaxSuppression", closure: makeNonMaxSuppression)
+    r.register("HannWindow") { ctx in try makeWindow(ctx) { n, d in 0.5 - 0.5 * cos(2 * .pi * n / d) } }
+    r.register("HammingWindow") { ctx in
+        try makeWindow(ctx) { n, d in 25.0 / 46.0 - (21.0 / 46.0) * cos(2 * .pi * n / d) }
+    }
+    r.register("BlackmanWindow") { ctx in
+        try makeWindow(ctx) { n, d in 0.42 - 0.5 * cos(2 * .pi * n / d) + 0.08 * cos(4 * .pi * n / d) }
+    }
+}
+
+// MARK: - window functions
+
+/// Hann / Hamming / Blackman windows: `f(n, denominator)` with denominator size (periodic) or size - 1.
+private func makeWindow(_ ctx: OpContext, _ f: @escaping (Double, Double) -> Double) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+    let code = try ctx.int("output_datatype", default: 1)
+    guard let dt = DType(onnxCode: Int32(code)), dt.isComputable, dt != .string else {
+        throw ctx.attributeError("output_datatype", "unsupported type \(code)")
+    }
+    let periodic = try ctx.int("periodic", default: 1) != 0
+    let op = ctx.opType
+    return { inputs, _ in
+        let sizeT = try inputs.required(0, "size")
+        guard sizeT.count == 1 else { throw OpError("\(op): size must be a scalar") }
+        let size = try sizeT.readAsInts()[0]
+        guard size >= 0 && size <= 1 << 28 else { throw OpError("\(op): size \(size) is out of range") }
+        let denom = Double(periodic ? size : size - 1)
+        let v = (0..<size).map { f(Double($0), denom) }
+        return [try Tensor.fromDoubles(v, shape: [size], dtype: dt)]
+    }
 }
 
 // MARK: - Dropout
