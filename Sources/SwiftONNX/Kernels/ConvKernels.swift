@@ -299,23 +299,37 @@ func depthwiseConv2DPlaneF32(x: UnsafePointer<Float>, w: UnsafePointer<Float>, b
     if g.kH == 3 && g.kW == 3 && g.sH == 1 && g.sW == 1 && g.dH == 1 && g.dW == 1 {
         depthwise3x3s1PlaneF32(x: x, w: w, bias: bias, out: out, g)
     } else {
-        for oh in 0..<g.oH {
-            let orow = out + oh * oW
-            orow.update(repeating: bias, count: oW)
-            for kh in 0..<g.kH {
-                let ih = oh * g.sH - g.pH + kh * g.dH
-                if ih < 0 || ih >= g.iH { continue }
-                let irow = x + ih * iW
-                for kw in 0..<g.kW {
-                    let wv = w[kh * g.kW + kw]
-                    let off = kw * g.dW - g.pW
-                    let (lo, hi) = convValidRange(off: off, stride: g.sW, limit: iW, count: oW)
-                    if lo >= hi { continue }
-                    if g.sW == 1 {
-                        axpyF32(orow + lo, irow + (lo + off), wv, hi - lo)
-                    } else {
-                        let s = g.sW
-                        for ow in lo..<hi { orow[ow] += wv * irow[ow * s + off] }
+        // Strided rows are split into `sW` phases so every tap is a contiguous SIMD axpy.
+        let s = g.sW
+        let phaseLen = (iW + s - 1) / s
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: s > 1 ? phaseLen * s : 1) { scratch in
+            let ph = scratch.baseAddress!
+            for oh in 0..<g.oH {
+                let orow = out + oh * oW
+                orow.update(repeating: bias, count: oW)
+                for kh in 0..<g.kH {
+                    let ih = oh * g.sH - g.pH + kh * g.dH
+                    if ih < 0 || ih >= g.iH { continue }
+                    let irow = x + ih * iW
+                    if s > 1 {
+                        for p in 0..<s {
+                            let dst = ph + p * phaseLen
+                            var j = 0, iw = p
+                            while iw < iW { dst[j] = irow[iw]; j += 1; iw += s }
+                        }
+                    }
+                    for kw in 0..<g.kW {
+                        let wv = w[kh * g.kW + kw]
+                        let off = kw * g.dW - g.pW
+                        let (lo, hi) = convValidRange(off: off, stride: s, limit: iW, count: oW)
+                        if lo >= hi { continue }
+                        if s == 1 {
+                            axpyF32(orow + lo, irow + (lo + off), wv, hi - lo)
+                        } else {
+                            let phase = ((off % s) + s) % s
+                            let base = (off - phase) / s
+                            axpyF32(orow + lo, ph + (phase * phaseLen + lo + base), wv, hi - lo)
+                        }
                     }
                 }
             }
