@@ -1,3 +1,352 @@
-/// Conv ops.
+import Foundation
+import Dispatch
+
+/// Conv ops: Conv, ConvTranspose, and the internal com.swiftonnx FusedConv
+/// (Conv + optional residual input Z + activation in one pass).
 func registerConvOps(_ r: inout OpRegistry) {
+    r.register("Conv") { ctx in try makeConvOperator(ctx, fused: false) }
+    r.register("FusedConv", domain: "com.swiftonnx") { ctx in try makeConvOperator(ctx, fused: true) }
+    r.register("ConvTranspose") { ctx in try makeConvTransposeOperator(ctx) }
+}
+
+// MARK: attributes and geometry
+
+private struct ConvAttributes {
+    let autoPad: String
+    let dilations: [Int]?
+    let group: Int
+    let kernelShape: [Int]?
+    let pads: [Int]?
+    let strides: [Int]?
+    let outputPadding: [Int]?
+    let outputShape: [Int]?
+
+    init(_ ctx: OpContext) throws {
+        autoPad = try ctx.string("auto_pad", default: "NOTSET")
+        guard ["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"].contains(autoPad) else {
+            throw ctx.attributeError("auto_pad", "unknown value '\(autoPad)'")
+        }
+        group = try ctx.int("group", default: 1)
+        guard group >= 1 else { throw ctx.attributeError("group", "must be >= 1, got \(group)") }
+        dilations = try ctx.ints("dilations")
+        if let d = dilations, d.contains(where: { $0 < 1 }) { throw ctx.attributeError("dilations", "must be >= 1, got \(d)") }
+        strides = try ctx.ints("strides")
+        if let s = strides, s.contains(where: { $0 < 1 }) { throw ctx.attributeError("strides", "must be >= 1, got \(s)") }
+        kernelShape = try ctx.ints("kernel_shape")
+        if let k = kernelShape, k.contains(where: { $0 < 1 }) { throw ctx.attributeError("kernel_shape", "must be >= 1, got \(k)") }
+        pads = try ctx.ints("pads")
+        if let p = pads, p.contains(where: { $0 < 0 }) { throw ctx.attributeError("pads", "must be >= 0, got \(p)") }
+        outputPadding = try ctx.ints("output_padding")
+        if let p = outputPadding, p.contains(where: { $0 < 0 }) { throw ctx.attributeError("output_padding", "must be >= 0, got \(p)") }
+        outputShape = try ctx.ints("output_shape")
+    }
+
+    func list(_ v: [Int]?, _ name: String, rank: Int, default d: Int) throws -> [Int] {
+        guard let v = v else { return [Int](repeating: d, count: rank) }
+        guard v.count == rank else { throw OpError("\(name) has \(v.count) values, expected \(rank) for \(rank) spatial dims") }
+        return v
+    }
+
+    /// Validates kernel_shape against the weights' spatial dims.
+    func kernel(_ wShape: [Int], rank: Int) throws -> [Int] {
+        let k = Array(wShape.dropFirst(2))
+        if let ks = kernelShape, ks != k {
+            throw OpError("kernel_shape \(ks) does not match the weights' spatial shape \(k)")
+        }
+        return k
+    }
+}
+
+/// Builds normalized 3-D geometry from per-dim values of a 1..3-D problem.
+private func makeGeometry(input: [Int], output: [Int], kernel: [Int], strides: [Int], dilations: [Int], padBegin: [Int]) -> ConvGeometry {
+    var g = ConvGeometry()
+    func at(_ a: [Int], _ i: Int, _ d: Int) -> Int {
+        let j = i - (3 - a.count)
+        return j >= 0 ? a[j] : d
+    }
+    g.iD = at(input, 0, 1); g.iH = at(input, 1, 1); g.iW = at(input, 2, 1)
+    g.oD = at(output, 0, 1); g.oH = at(output, 1, 1); g.oW = at(output, 2, 1)
+    g.kD = at(kernel, 0, 1); g.kH = at(kernel, 1, 1); g.kW = at(kernel, 2, 1)
+    g.sD = at(strides, 0, 1); g.sH = at(strides, 1, 1); g.sW = at(strides, 2, 1)
+    g.dD = at(dilations, 0, 1); g.dH = at(dilations, 1, 1); g.dW = at(dilations, 2, 1)
+    g.pD = at(padBegin, 0, 0); g.pH = at(padBegin, 1, 0); g.pW = at(padBegin, 2, 0)
+    return g
+}
+
+/// Floor division (Python's //).
+@inline(__always) private func floorDiv(_ a: Int, _ b: Int) -> Int {
+    let q = a / b
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q
+}
+
+private func checkSpatialRank(_ x: Tensor, _ w: Tensor, _ op: String) throws -> Int {
+    guard x.rank >= 3 else { throw OpError("\(op): input X must have rank >= 3 (N, C, spatial...), got shape \(describeShape(x.shape))") }
+    guard w.rank == x.rank else {
+        throw OpError("\(op): weights W of shape \(describeShape(w.shape)) must have the rank of X \(describeShape(x.shape))")
+    }
+    let r = x.rank - 2
+    guard r <= 3 else { throw OpError("\(op): \(r) spatial dims are not supported (1 to 3 are)") }
+    return r
+}
+
+/// Conv geometry and output spatial shape.
+private func convGeometry(_ a: ConvAttributes, x: [Int], w: [Int]) throws -> (ConvGeometry, [Int]) {
+    let r = x.count - 2
+    let input = Array(x.dropFirst(2))
+    let kernel = try a.kernel(w, rank: r)
+    let strides = try a.list(a.strides, "strides", rank: r, default: 1)
+    let dil = try a.list(a.dilations, "dilations", rank: r, default: 1)
+    var pb = [Int](repeating: 0, count: r), pe = pb
+    var out = [Int](repeating: 0, count: r)
+    for i in 0..<r {
+        let ek = (kernel[i] - 1) * dil[i] + 1
+        switch a.autoPad {
+        case "SAME_UPPER", "SAME_LOWER":
+            out[i] = (input[i] + strides[i] - 1) / strides[i]
+            let total = max(0, (out[i] - 1) * strides[i] + ek - input[i])
+            if a.autoPad == "SAME_UPPER" { pb[i] = total / 2; pe[i] = total - pb[i] } else { pe[i] = total / 2; pb[i] = total - pe[i] }
+        case "VALID":
+            out[i] = input[i] >= ek ? (input[i] - ek) / strides[i] + 1 : 0
+        default:
+            if let p = a.pads {
+                guard p.count == 2 * r else { throw OpError("pads has \(p.count) values, expected \(2 * r)") }
+                pb[i] = p[i]; pe[i] = p[i + r]
+            }
+            let span = input[i] + pb[i] + pe[i] - ek
+            guard span >= 0 else {
+                throw OpError("Conv: padded input size \(input[i] + pb[i] + pe[i]) along spatial dim \(i) is smaller than the dilated kernel \(ek)")
+            }
+            out[i] = span / strides[i] + 1
+        }
+    }
+    return (makeGeometry(input: input, output: out, kernel: kernel, strides: strides, dilations: dil, padBegin: pb), out)
+}
+
+// MARK: Conv / FusedConv
+
+private func parseActivation(_ ctx: OpContext) throws -> ConvActivation {
+    let name = try ctx.string("activation", default: "")
+    let p = try ctx.floats("activation_params") ?? []
+    func param(_ i: Int, _ d: Float) -> Float { i < p.count ? p[i] : d }
+    switch name {
+    case "", "Identity": return .none
+    case "Relu": return .relu
+    case "LeakyRelu": return .leakyRelu(param(0, 0.01))
+    case "Clip": return .clip(param(0, -Float.infinity), param(1, Float.infinity))
+    case "Sigmoid": return .sigmoid
+    case "HardSigmoid": return .hardSigmoid(param(0, 0.2), param(1, 0.5))
+    case "HardSwish": return .hardSwish
+    case "Tanh": return .tanh
+    default: throw ctx.attributeError("activation", "unsupported activation '\(name)'")
+    }
+}
+
+private func makeConvOperator(_ ctx: OpContext, fused: Bool) throws -> any Operator {
+    let attrs = try ConvAttributes(ctx)
+    let act: ConvActivation = fused ? try parseActivation(ctx) : .none
+    let opName = fused ? "FusedConv" : "Conv"
+    return ClosureOperator { inputs, env in
+        let x = try inputs.required(0, "input X")
+        let w = try inputs.required(1, "weights W")
+        let b = inputs.optional(2)
+        let z = fused ? inputs.optional(3) : nil
+        guard w.dtype == x.dtype, b.map({ $0.dtype == x.dtype }) ?? true, z.map({ $0.dtype == x.dtype }) ?? true else {
+            throw OpError("\(opName): inputs must share one element type, got X \(x.dtype), W \(w.dtype)"
+                          + (b.map { ", B \($0.dtype)" } ?? "") + (z.map { ", Z \($0.dtype)" } ?? ""))
+        }
+        switch x.dtype {
+        case .float32:
+            return [try convFloat32(x, w, b, z, attrs, act, env, opName)]
+        case .float64:
+            if act != .none || z != nil {
+                let r = try convFloat32(x.converted(to: .float32), w.converted(to: .float32), b?.converted(to: .float32),
+                                        z?.converted(to: .float32), attrs, act, env, opName)
+                return [try r.converted(to: .float64)]
+            }
+            return [try convGeneric(Double.self, x, w, b, attrs, opName)]
+        case .float16, .bfloat16:
+            let r = try convFloat32(x.converted(to: .float32), w.converted(to: .float32), b?.converted(to: .float32),
+                                    z?.converted(to: .float32), attrs, act, env, opName)
+            return [try r.converted(to: x.dtype)]
+        default:
+            throw ONNXError.unsupportedType("\(opName): element type \(x.dtype) (float16, bfloat16, float32, float64 are supported)")
+        }
+    }
+}
+
+/// Checks channel counts and bias; returns (N, C, M).
+private func checkConvShapes(_ x: Tensor, _ w: Tensor, _ b: Tensor?, group: Int, _ op: String) throws -> (Int, Int, Int) {
+    let n = x.shape[0], c = x.shape[1], m = w.shape[0]
+    guard w.shape[1] * group == c else {
+        throw OpError("\(op): X has \(c) channels but W \(describeShape(w.shape)) with group \(group) expects \(w.shape[1] * group)")
+    }
+    guard m % group == 0 else { throw OpError("\(op): \(m) output channels are not divisible by group \(group)") }
+    if let b = b, b.count != m || b.rank != 1 {
+        throw OpError("\(op): bias B of shape \(describeShape(b.shape)) must be 1-D with \(m) elements")
+    }
+    return (n, c, m)
+}
+
+private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _ attrs: ConvAttributes,
+                         _ act: ConvActivation, _ env: RunEnv, _ op: String) throws -> Tensor {
+    _ = try checkSpatialRank(x, w, op)
+    let (n, c, m) = try checkConvShapes(x, w, b, group: attrs.group, op)
+    let (g, outSpatial) = try convGeometry(attrs, x: x.shape, w: w.shape)
+    let outShape = [n, m] + outSpatial
+    if let z = z, z.shape != outShape {
+        throw OpError("\(op): residual Z of shape \(describeShape(z.shape)) must match the output shape \(describeShape(outShape))")
+    }
+    let out = Tensor.uninitialized(.float32, outShape)
+    let total = out.count
+    if total == 0 { return out }
+    let outPlane = g.outPlane
+    let xp = UnsafePointer(x.pointer(Float.self)), wp = UnsafePointer(w.pointer(Float.self))
+    let op_ = out.pointer(Float.self)
+    let bp: UnsafePointer<Float>? = b.map { UnsafePointer($0.pointer(Float.self)) }
+    let zp: UnsafePointer<Float>? = z.map { UnsafePointer($0.pointer(Float.self)) }
+    guard gemmSizesFit(m, c * g.kernelSize, outPlane, g.inPlane) else { throw OpError("\(op): sizes are too large for BLAS") }
+
+    // Depthwise (each group has one input channel), 2-D or 1-D: direct kernel.
+    if attrs.group == c && w.shape[1] == 1 && g.kD == 1 && g.iD == 1 {
+        let mult = m / c
+        let ks = g.kernelSize
+        let planes = n * m
+        let body = { (i: Int) in
+            let img = i / m, oc = i - img * m
+            let ic = oc / mult
+            depthwiseConv2DPlaneF32(x: xp + (img * c + ic) * g.inPlane, w: wp + oc * ks, bias: bp?[oc] ?? 0,
+                                    z: zp.map { $0 + i * outPlane }, act: act, out: op_ + i * outPlane, g)
+        }
+        let threads = env.threads
+        if threads > 1 && planes > 1 && total * ks >= 1 << 16 {
+            let chunks = min(threads, planes)
+            DispatchQueue.concurrentPerform(iterations: chunks) { t in
+                let lo = planes * t / chunks, hi = planes * (t + 1) / chunks
+                for i in lo..<hi { body(i) }
+            }
+        } else {
+            for i in 0..<planes { body(i) }
+        }
+        return out
+    }
+
+    let needEpilogue = b != nil || z != nil || act != .none
+    convForwardGEMM(x: xp, w: wp, out: op_, batch: n, cin: c, cout: m, group: attrs.group, g) { img, oc0, count, p0, p1 in
+        guard needEpilogue else { return }
+        for r in 0..<count {
+            let oc = oc0 + r
+            let off = (img * m + oc) * outPlane + p0
+            finishRowF32(op_ + off, p1 - p0, bias: bp?[oc] ?? 0, z: zp.map { $0 + off }, act)
+        }
+    }
+    return out
+}
+
+private func convGeneric<T: BLASFloat>(_: T.Type, _ x: Tensor, _ w: Tensor, _ b: Tensor?, _ attrs: ConvAttributes,
+                                       _ op: String) throws -> Tensor {
+    _ = try checkSpatialRank(x, w, op)
+    let (n, c, m) = try checkConvShapes(x, w, b, group: attrs.group, op)
+    let (g, outSpatial) = try convGeometry(attrs, x: x.shape, w: w.shape)
+    let out = Tensor.uninitialized(T.dtype, [n, m] + outSpatial)
+    if out.count == 0 { return out }
+    guard gemmSizesFit(m, c * g.kernelSize, g.outPlane, g.inPlane) else { throw OpError("\(op): sizes are too large for BLAS") }
+    let op_ = out.pointer(T.self)
+    let bp: UnsafePointer<T>? = b.map { UnsafePointer($0.pointer(T.self)) }
+    let outPlane = g.outPlane
+    convForwardGEMM(x: x.pointer(T.self), w: w.pointer(T.self), out: op_, batch: n, cin: c, cout: m,
+                    group: attrs.group, g) { img, oc0, count, p0, p1 in
+        guard let bp = bp else { return }
+        for r in 0..<count {
+            let row = op_ + (img * m + oc0 + r) * outPlane + p0
+            let bv = bp[oc0 + r]
+            for i in 0..<(p1 - p0) { row[i] += bv }
+        }
+    }
+    return out
+}
+
+// MARK: ConvTranspose
+
+private func makeConvTransposeOperator(_ ctx: OpContext) throws -> any Operator {
+    let attrs = try ConvAttributes(ctx)
+    return ClosureOperator { inputs, _ in
+        let x = try inputs.required(0, "input X")
+        let w = try inputs.required(1, "weights W")
+        let b = inputs.optional(2)
+        guard w.dtype == x.dtype, b.map({ $0.dtype == x.dtype }) ?? true else {
+            throw OpError("ConvTranspose: inputs must share one element type, got X \(x.dtype), W \(w.dtype)")
+        }
+        switch x.dtype {
+        case .float32: return [try convTransposeGeneric(Float.self, x, w, b, attrs)]
+        case .float64: return [try convTransposeGeneric(Double.self, x, w, b, attrs)]
+        case .float16, .bfloat16:
+            let r = try convTransposeGeneric(Float.self, x.converted(to: .float32), w.converted(to: .float32),
+                                             b?.converted(to: .float32), attrs)
+            return [try r.converted(to: x.dtype)]
+        default:
+            throw ONNXError.unsupportedType("ConvTranspose: element type \(x.dtype) (float16, bfloat16, float32, float64 are supported)")
+        }
+    }
+}
+
+private func convTransposeGeneric<T: BLASFloat>(_: T.Type, _ x: Tensor, _ w: Tensor, _ b: Tensor?,
+                                                _ a: ConvAttributes) throws -> Tensor {
+    let r = try checkSpatialRank(x, w, "ConvTranspose")
+    let n = x.shape[0], c = x.shape[1]
+    guard w.shape[0] == c else {
+        throw OpError("ConvTranspose: X has \(c) channels but W \(describeShape(w.shape)) has \(w.shape[0]) input channels")
+    }
+    guard c % a.group == 0 else { throw OpError("ConvTranspose: \(c) input channels are not divisible by group \(a.group)") }
+    let m = w.shape[1] * a.group
+    if let b = b, b.count != m || b.rank != 1 {
+        throw OpError("ConvTranspose: bias B of shape \(describeShape(b.shape)) must be 1-D with \(m) elements")
+    }
+    let input = Array(x.shape.dropFirst(2))
+    let kernel = try a.kernel(w.shape, rank: r)
+    let strides = try a.list(a.strides, "strides", rank: r, default: 1)
+    let dil = try a.list(a.dilations, "dilations", rank: r, default: 1)
+    let outPad = try a.list(a.outputPadding, "output_padding", rank: r, default: 0)
+    var requested: [Int]? = nil
+    if let os = a.outputShape {
+        if os.count == r { requested = os } else if os.count == r + 2 { requested = Array(os.dropFirst(2)) } else {
+            throw OpError("ConvTranspose: output_shape \(os) must have \(r) values")
+        }
+    }
+    var pb = [Int](repeating: 0, count: r), pe = pb, out = pb
+    let same = a.autoPad == "SAME_UPPER" || a.autoPad == "SAME_LOWER"
+    for i in 0..<r {
+        let ek = (kernel[i] - 1) * dil[i] + 1
+        let full = strides[i] * (input[i] - 1) + outPad[i] + ek
+        if same && a.pads == nil {
+            out[i] = requested?[i] ?? input[i] * strides[i]
+            let total = full - out[i]
+            if a.autoPad == "SAME_UPPER" { pb[i] = floorDiv(total, 2); pe[i] = total - pb[i] } else {
+                pe[i] = floorDiv(total, 2); pb[i] = total - pe[i]
+            }
+        } else {
+            if let p = a.pads, a.autoPad != "VALID" {
+                guard p.count == 2 * r else { throw OpError("pads has \(p.count) values, expected \(2 * r)") }
+                pb[i] = p[i]; pe[i] = p[i + r]
+            }
+            out[i] = requested?[i] ?? (full - pb[i] - pe[i])
+        }
+        guard out[i] >= 0 else { throw OpError("ConvTranspose: computed output size \(out[i]) along spatial dim \(i) is negative") }
+    }
+    let g = makeGeometry(input: input, output: out, kernel: kernel, strides: strides, dilations: dil, padBegin: pb)
+    let result = Tensor.uninitialized(T.dtype, [n, m] + out)
+    if result.count == 0 { return result }
+    guard gemmSizesFit(m * g.kernelSize, c, g.inPlane, g.outPlane) else { throw OpError("ConvTranspose: sizes are too large for BLAS") }
+    let rp = result.pointer(T.self)
+    convTransposeGEMM(x: x.pointer(T.self), w: w.pointer(T.self), out: rp, batch: n, cin: c, cout: m, group: a.group, g)
+    if let b = b {
+        let bp = b.pointer(T.self), plane = g.outPlane
+        for img in 0..<n {
+            for oc in 0..<m {
+                let row = rp + (img * m + oc) * plane
+                let bv = bp[oc]
+                for i in 0..<plane { row[i] += bv }
+            }
+        }
+    }
+    return result
 }

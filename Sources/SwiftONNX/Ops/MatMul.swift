@@ -1,3 +1,236 @@
-/// MatMul ops.
+import Foundation
+
+/// MatMul ops: MatMul (numpy semantics) and Gemm.
 func registerMatMulOps(_ r: inout OpRegistry) {
+    r.register("MatMul", closure: { _ in
+        return { inputs, _ in [try matMul(try inputs.required(0, "A"), try inputs.required(1, "B"))] }
+    })
+    r.register("Gemm") { ctx in try makeGemmOperator(ctx) }
+}
+
+// MARK: MatMul
+
+/// Shapes of a numpy matmul: batch shape, M, K, N, the output shape, and per-batch offsets.
+private struct MatMulPlan {
+    var m = 0, k = 0, n = 0
+    var outShape: [Int] = []
+    var batch = 1
+    /// A's batch dims equal the output's (so A can be read as one (batch*M) x K matrix) and B is a single matrix.
+    var foldBatchIntoM = false
+    var aOffsets: [Int] = []
+    var bOffsets: [Int] = []
+
+    init(_ sa: [Int], _ sb: [Int]) throws {
+        guard !sa.isEmpty, !sb.isEmpty else {
+            throw OpError("MatMul: inputs must have rank >= 1, got \(describeShape(sa)) and \(describeShape(sb))")
+        }
+        let a = sa.count == 1 ? [1, sa[0]] : sa
+        let b = sb.count == 1 ? [sb[0], 1] : sb
+        m = a[a.count - 2]; k = a[a.count - 1]
+        n = b[b.count - 1]
+        guard b[b.count - 2] == k else {
+            throw OpError("MatMul: inner dimensions differ: A \(describeShape(sa)) and B \(describeShape(sb))")
+        }
+        let ba = Array(a.dropLast(2)), bb = Array(b.dropLast(2))
+        let bs = try broadcastShapes(ba, bb)
+        batch = bs.reduce(1, *)
+        outShape = bs
+        if sa.count > 1 { outShape.append(m) }
+        if sb.count > 1 { outShape.append(n) }
+        let aBatch = ba.reduce(1, *), bBatch = bb.reduce(1, *)
+        foldBatchIntoM = bBatch == 1 && aBatch == batch
+        if !foldBatchIntoM && batch > 0 {
+            let rank = bs.count
+            let stA = broadcastStrides(ba, to: bs), stB = broadcastStrides(bb, to: bs)
+            aOffsets.reserveCapacity(batch); bOffsets.reserveCapacity(batch)
+            var idx = [Int](repeating: 0, count: rank)
+            for _ in 0..<batch {
+                var oa = 0, ob = 0
+                for d in 0..<rank { oa += idx[d] * stA[d]; ob += idx[d] * stB[d] }
+                aOffsets.append(oa * m * k); bOffsets.append(ob * k * n)
+                var d = rank - 1
+                while d >= 0 { idx[d] += 1; if idx[d] < bs[d] { break }; idx[d] = 0; d -= 1 }
+            }
+        }
+    }
+}
+
+private struct MatMulVisitor: ScalarTypeVisitor {
+    let a: Tensor, b: Tensor, plan: MatMulPlan
+    func visit<T: CastableScalar>(_: T.Type) throws -> Tensor {
+        switch T.self {
+        case is Float.Type: return try run(Float.self)
+        case is Double.Type: return try run(Double.self)
+        case is Int32.Type: return try runInt(Int32.self)
+        case is Int64.Type: return try runInt(Int64.self)
+        case is UInt32.Type: return try runInt(UInt32.self)
+        case is UInt64.Type: return try runInt(UInt64.self)
+        case is Int8.Type: return try runInt(Int8.self)
+        case is Int16.Type: return try runInt(Int16.self)
+        case is UInt8.Type: return try runInt(UInt8.self)
+        case is UInt16.Type: return try runInt(UInt16.self)
+        default: throw ONNXError.unsupportedType("MatMul: element type \(T.dtype)")
+        }
+    }
+
+    func run<F: BLASFloat>(_: F.Type) throws -> Tensor {
+        let p = plan
+        let out = Tensor.uninitialized(F.dtype, p.outShape)
+        if out.count == 0 { return out }
+        guard gemmSizesFit(p.batch * p.m, p.n, p.k) else { throw OpError("MatMul: sizes are too large for BLAS") }
+        let ap = a.pointer(F.self), bp = b.pointer(F.self), op = out.pointer(F.self)
+        if p.foldBatchIntoM {
+            F.gemm(transA: false, transB: false, m: p.batch * p.m, n: p.n, k: p.k, alpha: 1, a: ap, lda: p.k,
+                   b: bp, ldb: p.n, beta: 0, c: op, ldc: p.n)
+        } else {
+            for i in 0..<p.batch {
+                F.gemm(transA: false, transB: false, m: p.m, n: p.n, k: p.k, alpha: 1, a: ap + p.aOffsets[i], lda: p.k,
+                       b: bp + p.bOffsets[i], ldb: p.n, beta: 0, c: op + i * p.m * p.n, ldc: p.n)
+            }
+        }
+        return out
+    }
+
+    func runInt<I: FixedWidthInteger & TensorScalar>(_: I.Type) throws -> Tensor {
+        let p = plan
+        let out = Tensor.uninitialized(I.dtype, p.outShape)
+        if out.count == 0 { return out }
+        let ap = a.pointer(I.self), bp = b.pointer(I.self), op = out.pointer(I.self)
+        if p.foldBatchIntoM {
+            integerGemm(transA: false, transB: false, m: p.batch * p.m, n: p.n, k: p.k, a: ap, lda: p.k,
+                        b: bp, ldb: p.n, c: op, ldc: p.n)
+        } else {
+            for i in 0..<p.batch {
+                integerGemm(transA: false, transB: false, m: p.m, n: p.n, k: p.k, a: ap + p.aOffsets[i], lda: p.k,
+                            b: bp + p.bOffsets[i], ldb: p.n, c: op + i * p.m * p.n, ldc: p.n)
+            }
+        }
+        return out
+    }
+}
+
+func matMul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    guard a.dtype == b.dtype else { throw OpError("MatMul: A is \(a.dtype) but B is \(b.dtype)") }
+    let plan = try MatMulPlan(a.shape, b.shape)
+    switch a.dtype {
+    case .float16, .bfloat16:
+        let r = try MatMulVisitor(a: a.converted(to: .float32), b: b.converted(to: .float32), plan: plan).run(Float.self)
+        return try r.converted(to: a.dtype)
+    case .bool, .string:
+        throw ONNXError.unsupportedType("MatMul: element type \(a.dtype)")
+    default:
+        return try a.dtype.visit(MatMulVisitor(a: a, b: b, plan: plan))
+    }
+}
+
+// MARK: Gemm
+
+private func makeGemmOperator(_ ctx: OpContext) throws -> any Operator {
+    let transA = try ctx.int("transA", default: 0) != 0
+    let transB = try ctx.int("transB", default: 0) != 0
+    let alpha = try ctx.float("alpha", default: 1)
+    let beta = try ctx.float("beta", default: 1)
+    // Opset < 7: C broadcasts only when `broadcast` is set.
+    let broadcastAttr = try ctx.int("broadcast", default: 0)
+    let strictC = ctx.opset < 7 && broadcastAttr == 0
+    return ClosureOperator { inputs, _ in
+        let a = try inputs.required(0, "A"), b = try inputs.required(1, "B")
+        let c = inputs.optional(2)
+        guard a.dtype == b.dtype, c.map({ $0.dtype == a.dtype }) ?? true else {
+            throw OpError("Gemm: inputs must share one element type, got A \(a.dtype), B \(b.dtype)" + (c.map { ", C \($0.dtype)" } ?? ""))
+        }
+        guard a.rank == 2, b.rank == 2 else {
+            throw OpError("Gemm: A and B must be 2-D, got \(describeShape(a.shape)) and \(describeShape(b.shape))")
+        }
+        let m = transA ? a.shape[1] : a.shape[0], k = transA ? a.shape[0] : a.shape[1]
+        let kb = transB ? b.shape[1] : b.shape[0], n = transB ? b.shape[0] : b.shape[1]
+        guard k == kb else {
+            throw OpError("Gemm: inner dimensions differ: A \(describeShape(a.shape)) (transA \(transA)) and B \(describeShape(b.shape)) (transB \(transB))")
+        }
+        if let c = c {
+            guard c.rank <= 2 else { throw OpError("Gemm: C must have rank <= 2, got \(describeShape(c.shape))") }
+            let ok = (try? broadcastShapes(c.shape, [m, n])) == [m, n]
+            guard ok, !strictC || c.shape == [m, n] else {
+                throw OpError("Gemm: C of shape \(describeShape(c.shape)) cannot be broadcast to [\(m), \(n)]")
+            }
+        }
+        let g = GemmCall(a: a, b: b, c: c, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta)
+        switch a.dtype {
+        case .float32: return [try g.runFloat(Float.self)]
+        case .float64: return [try g.runFloat(Double.self)]
+        case .float16, .bfloat16:
+            let g32 = GemmCall(a: try a.converted(to: .float32), b: try b.converted(to: .float32),
+                               c: try c?.converted(to: .float32), m: m, n: n, k: k, transA: transA, transB: transB,
+                               alpha: alpha, beta: beta)
+            return [try g32.runFloat(Float.self).converted(to: a.dtype)]
+        case .int32: return [try g.runInt(Int32.self)]
+        case .int64: return [try g.runInt(Int64.self)]
+        case .uint32: return [try g.runInt(UInt32.self)]
+        case .uint64: return [try g.runInt(UInt64.self)]
+        default: throw ONNXError.unsupportedType("Gemm: element type \(a.dtype)")
+        }
+    }
+}
+
+private struct GemmCall {
+    let a: Tensor, b: Tensor, c: Tensor?
+    let m: Int, n: Int, k: Int
+    let transA: Bool, transB: Bool
+    let alpha: Float, beta: Float
+
+    /// Writes C broadcast to [m, n] into `out`, converted by `f`.
+    func fillC<S, D>(_ cs: UnsafePointer<S>, _ out: UnsafeMutablePointer<D>, _ f: (S) -> D) {
+        guard let c = c else { return }
+        let shape = c.shape
+        let rows = shape.count == 2 ? shape[0] : 1
+        let cols = shape.count >= 1 ? shape[shape.count - 1] : 1
+        for i in 0..<m {
+            let src = cs + (rows == 1 ? 0 : i) * cols
+            let dst = out + i * n
+            if cols == 1 { dst.update(repeating: f(src[0]), count: n) } else { for j in 0..<n { dst[j] = f(src[j]) } }
+        }
+    }
+
+    func runFloat<F: BLASFloat>(_: F.Type) throws -> Tensor {
+        let out = Tensor.uninitialized(F.dtype, [m, n])
+        if out.count == 0 { return out }
+        guard gemmSizesFit(m, n, k) else { throw OpError("Gemm: sizes are too large for BLAS") }
+        let op = out.pointer(F.self)
+        var betaF: F = 0
+        if let c = c, beta != 0 {
+            fillC(c.pointer(F.self), op, { $0 })
+            betaF = F(beta)
+        } else {
+            op.update(repeating: 0, count: m * n)
+        }
+        F.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: F(alpha), a: a.pointer(F.self),
+               lda: a.shape[1], b: b.pointer(F.self), ldb: b.shape[1], beta: betaF, c: op, ldc: n)
+        return out
+    }
+
+    func runInt<I: FixedWidthInteger & CastableScalar>(_: I.Type) throws -> Tensor {
+        let out = Tensor.uninitialized(I.dtype, [m, n])
+        if out.count == 0 { return out }
+        let op = out.pointer(I.self)
+        integerGemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.pointer(I.self), lda: a.shape[1],
+                    b: b.pointer(I.self), ldb: b.shape[1], c: op, ldc: n)
+        let total = m * n
+        if alpha == 1 && (beta == 1 || c == nil) {
+            if let c = c {
+                let tmp = UnsafeMutablePointer<I>.allocate(capacity: total)
+                defer { tmp.deallocate() }
+                fillC(c.pointer(I.self), tmp, { $0 })
+                for i in 0..<total { op[i] = op[i] &+ tmp[i] }
+            }
+        } else {
+            // Scaled: compute in Double and convert back (as the reference does through numpy).
+            let tmp = UnsafeMutablePointer<Double>.allocate(capacity: total)
+            defer { tmp.deallocate() }
+            tmp.update(repeating: 0, count: total)
+            if let c = c, beta != 0 { fillC(c.pointer(I.self), tmp, { $0.f64 }) }
+            let al = Double(alpha), be = Double(beta)
+            for i in 0..<total { op[i] = I(f64: al * op[i].f64 + be * tmp[i]) }
+        }
+        return out
+    }
 }

@@ -1,0 +1,73 @@
+import Foundation
+import XCTest
+@testable import SwiftONNX
+
+// References: numpy float64 on the sin-based inputs of ConvTests.swift (sinData); tolerance 1e-4 relative.
+final class MatMulTests: XCTestCase {
+    func testBatchBroadcast() throws {
+        let expected: [Float] = [0.5385645, -0.03089907, -0.5764928, -0.676741, -0.254201, -0.1232576, 0.2278818, 0.4029805, 0.2667734, -0.07551844, -0.5609164, 0.07222389, 0.6495706, 0.7251185, 0.2405062, 0.7057841, 0.4025119, -0.2117042, -0.662377, -0.601358, -0.3306889, -0.0200993, 0.3060172, 0.3957328, 0.1797415, -0.7657523, -0.4061568, 0.2671983, 0.7341405, 0.6339529, 0.5855414, 0.6719818, 0.2393105, -0.3782302, -0.7035848, -0.4034323, -0.259894, 0.08441465, 0.3635123, 0.3617936, -0.6587011, -0.7191118, -0.2240025, 0.4441507, 0.7691936, 0.02153917, -0.2147844, -0.2851852, -0.135278, 0.1191326, 0.5648224, -0.1111736, -0.701287, -0.7496503, -0.2189023, 0.08088755, 0.1946239, 0.1580116, -0.0006659892, -0.1588291, 0.1918249, -0.05355449, -0.2575626, -0.2626014, -0.0647784, 0.8005385, 0.396445, -0.3139056, -0.7817615, -0.6457, -0.04665267, 0.1254471, 0.2006379, 0.1208342, -0.05231493, 0.2839813, 0.1294879, -0.125036, -0.2829685, -0.2223055, 0.7101992, 0.7425936, 0.201328, -0.4954651, -0.8095072, -0.1551915, 0.005176398, 0.1615455, 0.1931193, 0.07550682]
+        let expectedShape = [2, 3, 3, 5]
+        let y = try runTestOp("MatMul", [:], [sinData([2, 1, 3, 4]), sinData([3, 4, 5], 0.91, 0.3)])
+        try assertClose(y, expected, shape: expectedShape)
+        let y64 = try runTestOp("MatMul", [:], [try sinData([2, 1, 3, 4]).converted(to: .float64),
+                                           try sinData([3, 4, 5], 0.91, 0.3).converted(to: .float64)])
+        try assertClose(y64, expected, shape: expectedShape, tol: 1e-6)
+    }
+
+    func testOneDimensionalPromotion() throws {
+        let expected: [Float] = [0.4239277, 0.01755449, -0.4023797, 0.274434, 0.5204889, 0.3644617]
+        let expectedShape = [2, 3]
+        let y = try runTestOp("MatMul", [:], [sinData([4]), sinData([2, 4, 3], 0.91, 0.3)])
+        try assertClose(y, expected, shape: expectedShape)
+        let dot = try runTestOp("MatMul", [:], [Tensor(shape: [3], scalars: [Float(1), 2, 3]), Tensor(shape: [3], scalars: [Float(4), 5, 6])])
+        XCTAssertEqual(dot.shape, [])
+        XCTAssertEqual(try dot.scalars(as: Float.self), [32])
+    }
+
+    func testFoldedBatchAndIntegers() throws {
+        // [2,3,2] x [2,2] folds into one GEMM.
+        let a = Tensor(shape: [2, 3, 2], scalars: (0..<12).map { Float($0) })
+        let b = Tensor(shape: [2, 2], scalars: [Float(1), 2, 3, 4])
+        let y = try runTestOp("MatMul", [:], [a, b])
+        XCTAssertEqual(y.shape, [2, 3, 2])
+        XCTAssertEqual(try y.scalars(as: Float.self), [3, 4, 11, 16, 19, 28, 27, 40, 35, 52, 43, 64])
+        let ai = Tensor(shape: [2, 3], scalars: [Int32(1), -2, 3, 4, 5, -6])
+        let bi = Tensor(shape: [3, 2], scalars: [Int32(7), 8, 9, 10, 11, 12])
+        let yi = try runTestOp("MatMul", [:], [ai, bi])
+        XCTAssertEqual(try yi.scalars(as: Int32.self), [22, 24, 7, 10])
+        let yu = try runTestOp("MatMul", [:], [try ai.converted(to: .uint64), try bi.converted(to: .uint64)])
+        XCTAssertEqual(yu.dtype, .uint64)
+    }
+
+    func testGemmAllAttributes() throws {
+        let expected: [Float] = [0.7482978, 1.249174, 1.473639, -1.475165, -2.034522, 0.7133011, 1.073525, 1.817196, -1.90304, -1.626436, 0.5817624, 1.013406, 2.054346, -2.259519, -1.237362]
+        let expectedShape = [3, 5]
+        let y = try runTestOp("Gemm", ["transA": .int(1), "transB": .int(1), "alpha": .float(0.5), "beta": .float(2)],
+                              [sinData([4, 3]), sinData([5, 4], 0.91, 0.3), sinData([1, 5], 1.3)])
+        try assertClose(y, expected, shape: expectedShape)
+        let y16 = try runTestOp("Gemm", ["transA": .int(1), "transB": .int(1), "alpha": .float(0.5), "beta": .float(2)],
+                                [try sinData([4, 3]).converted(to: .bfloat16), try sinData([5, 4], 0.91, 0.3).converted(to: .bfloat16),
+                                 try sinData([1, 5], 1.3).converted(to: .bfloat16)])
+        XCTAssertEqual(y16.dtype, .bfloat16)
+        try assertClose(y16, expected, shape: expectedShape, tol: 5e-2)
+    }
+
+    func testGemmIntegerAndScalarC() throws {
+        let a = Tensor(shape: [2, 2], scalars: [Int64(1), 2, 3, 4])
+        let b = Tensor(shape: [2, 2], scalars: [Int64(5), 6, 7, 8])
+        let c = Tensor(shape: [], scalars: [Int64(10)])
+        let y = try runTestOp("Gemm", [:], [a, b, c])
+        XCTAssertEqual(try y.scalars(as: Int64.self), [29, 32, 53, 60])
+        let yf = try runTestOp("Gemm", ["beta": .float(0.5)], [try a.converted(to: .float32), try b.converted(to: .float32),
+                                                              Tensor(shape: [2, 1], scalars: [Float(2), 4])])
+        XCTAssertEqual(try yf.scalars(as: Float.self), [20, 23, 45, 52])
+    }
+
+    func testErrors() throws {
+        XCTAssertThrowsError(try runTestOp("MatMul", [:], [sinData([2, 3]), sinData([4, 2])]))
+        XCTAssertThrowsError(try runTestOp("MatMul", [:], [sinData([2, 3, 4]), sinData([3, 4, 2])]))  // batch 2 vs 3
+        XCTAssertThrowsError(try runTestOp("Gemm", [:], [sinData([2, 3]), sinData([3, 4]), sinData([3])]))  // C not broadcastable
+        XCTAssertThrowsError(try runTestOp("Gemm", [:], [sinData([2, 3, 1]), sinData([3, 4])]))
+        XCTAssertThrowsError(try runTestOp("Gemm", opset: 6, [:], [sinData([2, 3]), sinData([3, 4]), sinData([4])]))  // broadcast=0
+    }
+}
