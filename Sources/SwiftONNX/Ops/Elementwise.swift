@@ -512,11 +512,14 @@ fileprivate func encodeSmallFloat(_ v: Float, _ fmt: DType, _ table: [(Float, UI
     let nanCode: UInt8
     switch fmt {
     case .float8e4m3fn: nanCode = 0x7F
-    case .float8e5m2: nanCode = 0x7F
+    case .float8e5m2: nanCode = 0x7E
     case .float4e2m1: nanCode = 0x7  // no NaN: saturate to max (as the reference does)
     default: nanCode = 0x80
     }
-    if v.isNaN { return fmt == .float4e2m1 ? 0x7 : nanCode }
+    if v.isNaN {
+        if fmt == .float4e2m1 { return 0x8 }  // no NaN in e2m1: the reference gives -0
+        return hasNegZero && v.sign == .minus ? nanCode | 0x80 : nanCode
+    }
     let neg = v.sign == .minus
     let a = Swift.abs(v)
     let maxV = table.last!.0
@@ -619,16 +622,16 @@ fileprivate func castExotic(_ x: Tensor, to: DType, saturate: Bool) throws -> Te
     case .int4, .uint4, .int2, .uint2:
         let bits = (to == .int4 || to == .uint4) ? 4 : 2
         let signed = to == .int4 || to == .int2
-        let lo: Double = signed ? -Double(1 << (bits - 1)) : 0
-        let hi: Double = signed ? Double((1 << (bits - 1)) - 1) : Double((1 << bits) - 1)
         let vals = try srcF.readAsDoubles()
+        let mask = UInt8((1 << bits) - 1)
         for i in 0..<n {
-            var v = vals[i]
-            if v.isNaN { v = 0 }
-            v = v.rounded(.toNearestOrEven)
-            v = Swift.min(Swift.max(v, lo), hi)
+            // Truncate toward zero, then wrap into the low bits (as a C cast would).
+            let v = vals[i]
+            let iv: Int64 = v.isFinite ? Int64(Swift.max(Swift.min(v, 9.0e18), -9.0e18).rounded(.towardZero)) : 0
+            var b = UInt8(truncatingIfNeeded: iv) & mask
+            if signed && (b & (1 << UInt8(bits - 1))) != 0 { b |= ~mask }
             // Signed values are kept sign-extended in their byte, as the loader stores them.
-            d[i] = UInt8(bitPattern: Int8(v))
+            d[i] = b
         }
     default:
         throw ONNXError.unsupportedType("Cast to \(to)")
