@@ -132,11 +132,10 @@ enum ActivationKind: Sendable, Equatable {
 /// erfc(z) with relative accuracy for all z (used by exact gelu's negative tail).
 @inline(__always) func erfcF32x16(_ z: F32x16) -> F32x16 {
     let mid = 1.0 - erfSmallF32x16(z)                       // |z| < 1
-    let tail = erfcTailF32x16(z.replacing(with: 1.0, where: z .< 1.0))   // z >= 1
-    let az = -z
-    let neg = 2.0 - erfcTailF32x16(az.replacing(with: 1.0, where: az .< 1.0)) // z <= -1
-    var y = mid.replacing(with: tail, where: z .>= 1.0)
-    y = y.replacing(with: neg, where: z .<= -1.0)
+    let az = z.replacing(with: -z, where: z .< 0)
+    let t = erfcTailF32x16(az.replacing(with: 1.0, where: az .< 1.0))   // erfc(|z|) for |z| >= 1
+    let tail = t.replacing(with: 2.0 - t, where: z .< 0)
+    let y = tail.replacing(with: mid, where: az .< 1.0)
     return y.replacing(with: z, where: z .!= z)
 }
 
