@@ -1,3 +1,640 @@
-/// Elementwise ops.
+import Foundation
+
+/// Elementwise (unary) ops: math, activations, predicates, bitwise/logical not, Cast/CastLike.
+/// float32 runs through the SIMD kernels of Kernels/ElementwiseKernels.swift; float16/bfloat16
+/// compute in float32 and round back; float64 computes in Double; integer types where the spec allows.
 func registerElementwiseOps(_ r: inout OpRegistry) {
+    // Simple math with a vector float32 kernel.
+    registerKernelOp(&r, "Exp", .exp) { Foundation.exp($0) }
+    registerKernelOp(&r, "Sqrt", .sqrt) { $0.squareRoot() }
+    registerKernelOp(&r, "Reciprocal", .reciprocal) { 1 / $0 }
+    registerKernelOp(&r, "Floor", .floor) { $0.rounded(.down) }
+    registerKernelOp(&r, "Ceil", .ceil) { $0.rounded(.up) }
+    registerKernelOp(&r, "Round", .round) { $0.rounded(.toNearestOrEven) }
+    registerKernelOp(&r, "Abs", .abs, ints: { mapInts($0, AbsFn()) }) { Swift.abs($0) }
+    registerKernelOp(&r, "Neg", .neg, ints: { mapInts($0, NegFn()) }) { -$0 }
+    registerKernelOp(&r, "Sign", .sign, ints: { mapInts($0, SignFn()) }) { $0 > 0 ? 1 : ($0 < 0 ? -1 : $0) }
+    registerKernelOp(&r, "Relu", .relu, ints: { mapInts($0, ReluFn()) }) { $0 < 0 ? 0 : $0 }
+    registerKernelOp(&r, "Sigmoid", .sigmoid) { $0 >= 0 ? 1 / (1 + Foundation.exp(-$0)) : Foundation.exp($0) / (1 + Foundation.exp($0)) }
+    registerKernelOp(&r, "Tanh", .tanh) { Foundation.tanh($0) }
+    registerKernelOp(&r, "Erf", .erf, ints: { x in try x.dtype.visit(ViaDouble(x: x) { Foundation.erf($0) }) }) { Foundation.erf($0) }
+    registerKernelOp(&r, "Softsign", .softsign) { $0 / (1 + Swift.abs($0)) }
+    registerKernelOp(&r, "HardSwish", .hardSwish) { $0 * Swift.max(0, Swift.min(1, $0 / 6 + 0.5)) }
+    registerKernelOp(&r, "Softplus", .softplus) { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }
+    registerKernelOp(&r, "Mish", .mish) { x in x * Foundation.tanh(Swift.max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x)))) }
+
+    // Scalar math (no vector kernel).
+    registerScalarOp(&r, "Log", { Foundation.log($0) }, { Foundation.log($0) })
+    registerScalarOp(&r, "Sin", { Foundation.sin($0) }, { Foundation.sin($0) })
+    registerScalarOp(&r, "Cos", { Foundation.cos($0) }, { Foundation.cos($0) })
+    registerScalarOp(&r, "Tan", { Foundation.tan($0) }, { Foundation.tan($0) })
+    registerScalarOp(&r, "Asin", { Foundation.asin($0) }, { Foundation.asin($0) })
+    registerScalarOp(&r, "Acos", { Foundation.acos($0) }, { Foundation.acos($0) })
+    registerScalarOp(&r, "Atan", { Foundation.atan($0) }, { Foundation.atan($0) })
+    registerScalarOp(&r, "Sinh", { Foundation.sinh($0) }, { Foundation.sinh($0) })
+    registerScalarOp(&r, "Cosh", { Foundation.cosh($0) }, { Foundation.cosh($0) })
+    registerScalarOp(&r, "Asinh", { Foundation.asinh($0) }, { Foundation.asinh($0) })
+    registerScalarOp(&r, "Acosh", { Foundation.acosh($0) }, { Foundation.acosh($0) })
+    registerScalarOp(&r, "Atanh", { Foundation.atanh($0) }, { Foundation.atanh($0) })
+
+    // Activations with attributes.
+    registerParamOp(&r, "LeakyRelu", .leakyRelu) { ctx in (try ctx.float("alpha", default: 0.01), 0) }
+    registerParamOp(&r, "HardSigmoid", .hardSigmoid) { ctx in
+        (try ctx.float("alpha", default: 0.2), try ctx.float("beta", default: 0.5))
+    }
+    registerParamOp(&r, "Elu", .elu) { ctx in (try ctx.float("alpha", default: 1.0), 0) }
+    registerParamOp(&r, "Selu", .selu) { ctx in
+        (try ctx.float("alpha", default: 1.67326319217681884765625),
+         try ctx.float("gamma", default: 1.05070102214813232421875))
+    }
+    registerParamOp(&r, "Celu", .celu) { ctx in
+        let a = try ctx.float("alpha", default: 1.0)
+        if a == 0 { throw ctx.attributeError("alpha", "must not be 0") }
+        return (a, 0)
+    }
+    registerParamOp(&r, "ThresholdedRelu", .thresholdedRelu) { ctx in (try ctx.float("alpha", default: 1.0), 0) }
+    registerParamOp(&r, "Swish", .swish) { ctx in (try ctx.float("alpha", default: 1.0), 0) }
+    r.register("Gelu") { ctx in
+        let approx = try ctx.string("approximate", default: "none")
+        let kind: ActivationKind
+        switch approx {
+        case "none": kind = .gelu
+        case "tanh": kind = .geluTanh
+        default: throw ctx.attributeError("approximate", "must be 'none' or 'tanh', got '\(approx)'")
+        }
+        let f64 = activationF64(kind, 0, 0)
+        return { inputs, env in
+            [try floatMap(try inputs.required(0), "Gelu", env, f32: kernelF32(kind, 0, 0), f64: f64)]
+        }
+    }
+    r.register("Shrink") { ctx in
+        let bias = Double(try ctx.float("bias", default: 0))
+        let lambd = Double(try ctx.float("lambd", default: 0.5))
+        let fb = Float(bias), fl = Float(lambd)
+        let f64: (Double) -> Double = { x in x < -lambd ? x + bias : (x > lambd ? x - bias : 0) }
+        return { inputs, env in
+            let x = try inputs.required(0)
+            if !x.dtype.isFloatingPoint {
+                guard x.dtype.isInteger else { throw ONNXError.unsupportedType("Shrink: element type \(x.dtype)") }
+                return [try x.dtype.visit(ViaDouble(x: x, f: f64))]
+            }
+            return [try floatMap(x, "Shrink", env, f32: { s, d, n in
+                mapF32(s, d, n) { v in v < -fl ? v + fb : (v > fl ? v - fb : 0) }
+            }, f64: f64)]
+        }
+    }
+    r.register("Clip", closure: buildClip)
+
+    // Predicates and logical/bitwise not.
+    r.register("IsNaN") { _ in
+        { inputs, _ in [try floatPredicate(try inputs.required(0), "IsNaN") { $0.isNaN }] }
+    }
+    r.register("IsInf") { ctx in
+        let pos = try ctx.int("detect_positive", default: 1) != 0
+        let neg = try ctx.int("detect_negative", default: 1) != 0
+        return { inputs, _ in
+            [try floatPredicate(try inputs.required(0), "IsInf") { v in
+                v.isInfinite && ((v > 0 && pos) || (v < 0 && neg))
+            }]
+        }
+    }
+    r.register("Not") { _ in
+        { inputs, _ in
+            let x = try inputs.required(0)
+            guard x.dtype == .bool else { throw ONNXError.unsupportedType("Not: element type \(x.dtype), expected bool") }
+            return [mapElements(x, .bool, Bool.self, Bool.self) { !$0 }]
+        }
+    }
+    r.register("BitwiseNot") { _ in
+        { inputs, _ in
+            let x = try inputs.required(0)
+            guard let y = mapInts(x, BitNotFn()) else {
+                throw ONNXError.unsupportedType("BitwiseNot: element type \(x.dtype), expected an integer type")
+            }
+            return [y]
+        }
+    }
+
+    // Casts.
+    r.register("Cast") { ctx in
+        let to = try castTarget(ctx)
+        let saturate = try ctx.int("saturate", default: 1) != 0
+        return { inputs, _ in [try castTensor(try inputs.required(0), to: to, saturate: saturate)] }
+    }
+    r.register("CastLike") { ctx in
+        let saturate = try ctx.int("saturate", default: 1) != 0
+        return { inputs, _ in
+            let x = try inputs.required(0)
+            let like = try inputs.required(1, "target_type")
+            return [try castTensor(x, to: like.dtype, saturate: saturate)]
+        }
+    }
+}
+
+// MARK: float machinery
+
+typealias F32Kernel = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+
+/// Splits n elements into chunks (multiples of 16) over `threads` workers when n is large.
+fileprivate func runChunked(_ n: Int, _ threads: Int, _ body: (Int, Int) -> Void) {
+    let minChunk = 1 << 14
+    if threads <= 1 || n < 2 * minChunk { body(0, n); return }
+    let t = Swift.min(threads, (n + minChunk - 1) / minChunk)
+    let chunk = ((n + t - 1) / t + 15) & ~15
+    DispatchQueue.concurrentPerform(iterations: t) { i in
+        let s = i * chunk
+        let e = Swift.min(n, s + chunk)
+        if s < e { body(s, e - s) }
+    }
+}
+
+fileprivate func runF32(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ threads: Int,
+                        _ k: F32Kernel) {
+    runChunked(n, threads) { s, c in k(src + s, dst + s, c) }
+}
+
+fileprivate func kernelF32(_ kind: ActivationKind, _ a: Float, _ b: Float) -> F32Kernel {
+    { s, d, n in activationF32(kind, s, d, n, alpha: a, beta: b) }
+}
+
+/// Maps a float tensor (float32/16/bfloat16 through the float32 kernel, float64 through `f64`).
+fileprivate func floatMap(_ x: Tensor, _ op: String, _ env: RunEnv, f32: F32Kernel,
+                          f64: (Double) -> Double) throws -> Tensor {
+    let n = x.count
+    switch x.dtype {
+    case .float32:
+        let out = Tensor.uninitialized(.float32, x.shape)
+        runF32(x.pointer(Float.self), out.pointer(Float.self), n, env.threads, f32)
+        return out
+    case .float16, .bfloat16:
+        let out = Tensor.uninitialized(x.dtype, x.shape)
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(n, 1))
+        defer { tmp.deallocate() }
+        if x.dtype == .float16 {
+            let s = x.pointer(Float16.self)
+            for i in 0..<n { tmp[i] = Float(s[i]) }
+        } else {
+            let s = x.pointer(BFloat16.self)
+            for i in 0..<n { tmp[i] = s[i].floatValue }
+        }
+        runF32(tmp, tmp, n, env.threads, f32)
+        if x.dtype == .float16 {
+            let d = out.pointer(Float16.self)
+            for i in 0..<n { d[i] = Float16(tmp[i]) }
+        } else {
+            let d = out.pointer(BFloat16.self)
+            for i in 0..<n { d[i] = BFloat16(tmp[i]) }
+        }
+        return out
+    case .float64:
+        return mapElements(x, .float64, Double.self, Double.self, f64)
+    default:
+        throw ONNXError.unsupportedType("\(op): element type \(x.dtype) is not supported (expected a float type)")
+    }
+}
+
+/// The Double form of an activation (float64 tensors).
+fileprivate func activationF64(_ kind: ActivationKind, _ a: Double, _ b: Double) -> (Double) -> Double {
+    switch kind {
+    case .leakyRelu: return { $0 < 0 ? $0 * a : $0 }
+    case .hardSigmoid: return { Swift.max(0, Swift.min(1, $0 * a + b)) }
+    case .elu: return { $0 < 0 ? a * (Foundation.exp($0) - 1) : $0 }
+    case .selu: return { $0 <= 0 ? b * (a * Foundation.exp($0) - a) : b * $0 }
+    case .celu: return { $0 < 0 ? a * (Foundation.exp($0 / a) - 1) : $0 }
+    case .thresholdedRelu: return { $0 > a ? $0 : 0 }
+    case .swish: return { $0 / (1 + Foundation.exp(-a * $0)) }
+    case .gelu: return { 0.5 * $0 * Foundation.erfc(-$0 / 2.0.squareRoot()) }
+    case .geluTanh:
+        return { x in
+            let u = 0.7978845608028654 * (x + 0.044715 * x * x * x)
+            return 0.5 * x * (1 + Foundation.tanh(u))
+        }
+    case .clip: return { Swift.min(Swift.max($0, a), b) }
+    default: return { $0 }
+    }
+}
+
+fileprivate func registerKernelOp(_ r: inout OpRegistry, _ name: String, _ kind: ActivationKind,
+                                  ints: ((Tensor) throws -> Tensor?)? = nil,
+                                  _ f64: @escaping (Double) -> Double) {
+    r.register(name) { _ in
+        let k = kernelF32(kind, 0, 0)
+        return { inputs, env in
+            let x = try inputs.required(0)
+            if let ints = ints, !x.dtype.isFloatingPoint {
+                guard let y = try ints(x) else {
+                    throw ONNXError.unsupportedType("\(name): element type \(x.dtype) is not supported")
+                }
+                return [y]
+            }
+            return [try floatMap(x, name, env, f32: k, f64: f64)]
+        }
+    }
+}
+
+fileprivate func registerScalarOp(_ r: inout OpRegistry, _ name: String,
+                                  _ f32: @escaping (Float) -> Float, _ f64: @escaping (Double) -> Double) {
+    r.register(name) { _ in
+        { inputs, env in
+            [try floatMap(try inputs.required(0), name, env, f32: { s, d, n in mapF32(s, d, n, f32) }, f64: f64)]
+        }
+    }
+}
+
+fileprivate func registerParamOp(_ r: inout OpRegistry, _ name: String, _ kind: ActivationKind,
+                                 _ params: @escaping (OpContext) throws -> (Float, Float)) {
+    r.register(name) { ctx in
+        let (a, b) = try params(ctx)
+        let k = kernelF32(kind, a, b)
+        let f64 = activationF64(kind, Double(a), Double(b))
+        return { inputs, env in [try floatMap(try inputs.required(0), name, env, f32: k, f64: f64)] }
+    }
+}
+
+// MARK: Clip
+
+fileprivate func buildClip(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+    if ctx.opset < 11 {
+        let lo = try ctx.float("min", default: -Float.greatestFiniteMagnitude)
+        let hi = try ctx.float("max", default: Float.greatestFiniteMagnitude)
+        let k = kernelF32(.clip, lo, hi)
+        let f64 = activationF64(.clip, Double(lo), Double(hi))
+        return { inputs, env in [try floatMap(try inputs.required(0), "Clip", env, f32: k, f64: f64)] }
+    }
+    return { inputs, env in
+        let x = try inputs.required(0)
+        let minT = inputs.optional(1), maxT = inputs.optional(2)
+        for (t, what) in [(minT, "min"), (maxT, "max")] {
+            guard let t = t else { continue }
+            guard t.dtype == x.dtype else {
+                throw OpError("Clip: \(what) has element type \(t.dtype), input has \(x.dtype)")
+            }
+            guard t.count == 1 else {
+                throw OpError("Clip: \(what) must be a scalar, got shape \(describeShape(t.shape))")
+            }
+        }
+        if x.dtype.isFloatingPoint {
+            let lo = try minT?.readAsDoubles()[0] ?? -Double.infinity
+            let hi = try maxT?.readAsDoubles()[0] ?? Double.infinity
+            return [try floatMap(x, "Clip", env, f32: kernelF32(.clip, Float(lo), Float(hi)),
+                                 f64: activationF64(.clip, lo, hi))]
+        }
+        func clip<T: FixedWidthInteger>(_: T.Type) -> Tensor {
+            let lo = minT.map { $0.pointer(T.self)[0] } ?? T.min
+            let hi = maxT.map { $0.pointer(T.self)[0] } ?? T.max
+            return mapElements(x, x.dtype, T.self, T.self) { Swift.min(Swift.max($0, lo), hi) }
+        }
+        switch x.dtype {
+        case .int8: return [clip(Int8.self)]
+        case .int16: return [clip(Int16.self)]
+        case .int32: return [clip(Int32.self)]
+        case .int64: return [clip(Int64.self)]
+        case .uint8: return [clip(UInt8.self)]
+        case .uint16: return [clip(UInt16.self)]
+        case .uint32: return [clip(UInt32.self)]
+        case .uint64: return [clip(UInt64.self)]
+        default: throw ONNXError.unsupportedType("Clip: element type \(x.dtype) is not supported")
+        }
+    }
+}
+
+// MARK: generic element maps
+
+@inline(__always)
+fileprivate func mapElements<S, D>(_ x: Tensor, _ dt: DType, _: S.Type, _: D.Type, _ f: (S) -> D) -> Tensor {
+    let out = Tensor.uninitialized(dt, x.shape)
+    let s = x.pointer(S.self), d = out.pointer(D.self)
+    for i in 0..<x.count { d[i] = f(s[i]) }
+    return out
+}
+
+fileprivate protocol IntFn { func apply<T: FixedWidthInteger>(_ x: T) -> T }
+fileprivate struct AbsFn: IntFn { func apply<T: FixedWidthInteger>(_ x: T) -> T { x < 0 ? 0 &- x : x } }
+fileprivate struct NegFn: IntFn { func apply<T: FixedWidthInteger>(_ x: T) -> T { 0 &- x } }
+fileprivate struct SignFn: IntFn { func apply<T: FixedWidthInteger>(_ x: T) -> T { x > 0 ? 1 : (x < 0 ? 0 &- 1 : 0) } }
+fileprivate struct ReluFn: IntFn { func apply<T: FixedWidthInteger>(_ x: T) -> T { x < 0 ? 0 : x } }
+fileprivate struct BitNotFn: IntFn { func apply<T: FixedWidthInteger>(_ x: T) -> T { ~x } }
+
+/// Applies an integer function to an integer tensor; nil for non-integer element types.
+fileprivate func mapInts<F: IntFn>(_ x: Tensor, _ f: F) -> Tensor? {
+    func m<T: FixedWidthInteger>(_: T.Type) -> Tensor { mapElements(x, x.dtype, T.self, T.self) { f.apply($0) } }
+    switch x.dtype {
+    case .int8: return m(Int8.self)
+    case .int16: return m(Int16.self)
+    case .int32: return m(Int32.self)
+    case .int64: return m(Int64.self)
+    case .uint8: return m(UInt8.self)
+    case .uint16: return m(UInt16.self)
+    case .uint32: return m(UInt32.self)
+    case .uint64: return m(UInt64.self)
+    default: return nil
+    }
+}
+
+/// Computes through Double and converts back with Cast semantics (ops that allow integer inputs).
+fileprivate struct ViaDouble: ScalarTypeVisitor {
+    let x: Tensor
+    let f: (Double) -> Double
+    func visit<T: CastableScalar>(_: T.Type) throws -> Tensor {
+        mapElements(x, x.dtype, T.self, T.self) { T(f64: f($0.f64)) }
+    }
+}
+
+fileprivate func floatPredicate(_ x: Tensor, _ op: String, _ p: (Double) -> Bool) throws -> Tensor {
+    switch x.dtype {
+    case .float32: return mapElements(x, .bool, Float.self, Bool.self) { p(Double($0)) }
+    case .float64: return mapElements(x, .bool, Double.self, Bool.self, p)
+    case .float16: return mapElements(x, .bool, Float16.self, Bool.self) { p(Double($0)) }
+    case .bfloat16: return mapElements(x, .bool, BFloat16.self, Bool.self) { p(Double($0.floatValue)) }
+    case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz:
+        let fmt = x.dtype
+        return mapElements(x, .bool, UInt8.self, Bool.self) { p(Double(decodeFloat8($0, fmt))) }
+    default:
+        throw ONNXError.unsupportedType("\(op): element type \(x.dtype) is not supported (expected a float type)")
+    }
+}
+
+// MARK: Cast
+
+fileprivate func castTarget(_ ctx: OpContext) throws -> DType {
+    if case .string(let s)? = ctx.node.attributes["to"] {
+        // Opset 1-5: the type by name.
+        let names: [String: DType] = [
+            "FLOAT": .float32, "UINT8": .uint8, "INT8": .int8, "UINT16": .uint16, "INT16": .int16,
+            "INT32": .int32, "INT64": .int64, "STRING": .string, "BOOL": .bool, "FLOAT16": .float16,
+            "DOUBLE": .float64, "UINT32": .uint32, "UINT64": .uint64, "BFLOAT16": .bfloat16,
+        ]
+        guard let d = names[s.uppercased()] else { throw ctx.attributeError("to", "unknown type name '\(s)'") }
+        return d
+    }
+    guard let code = try ctx.int("to") else { throw ctx.attributeError("to", "required attribute is missing") }
+    guard let d = DType(onnxCode: Int32(truncatingIfNeeded: code)), code > 0 else {
+        throw ctx.attributeError("to", "unknown element type code \(code)")
+    }
+    return d
+}
+
+/// ONNX Cast of a whole tensor.
+func castTensor(_ x: Tensor, to: DType, saturate: Bool) throws -> Tensor {
+    if x.dtype == to { return x }
+    if to == .string { return try castToString(x) }
+    if x.dtype == .string { return try castFromString(x, to: to) }
+    if x.dtype.isComputable && to.isComputable {
+        if x.dtype == .float32 && to == .float16 {
+            return mapElements(x, .float16, Float.self, Float16.self) { Float16($0) }
+        }
+        if x.dtype == .float16 && to == .float32 {
+            return mapElements(x, .float32, Float16.self, Float.self) { Float($0) }
+        }
+        return try x.converted(to: to)
+    }
+    return try castExotic(x, to: to, saturate: saturate)
+}
+
+fileprivate struct ToStrings: ScalarTypeVisitor {
+    let x: Tensor
+    func visit<T: CastableScalar>(_: T.Type) throws -> [String] {
+        let p = x.pointer(T.self)
+        return (0..<x.count).map { i -> String in
+            let v = p[i]
+            switch T.kind {
+            case .bool: return v.i64 != 0 ? "True" : "False"
+            case .signed: return String(v.i64)
+            case .unsigned: return String(v.u64)
+            case .float:
+                if T.dtype == .float64 { return formatFloat(v.f64, "\(v.f64)") }
+                return formatFloat(v.f64, "\(Float(v.f64))")
+            }
+        }
+    }
+}
+
+/// numpy-like spelling: "inf", "-inf", "nan"; integers as "1.0"; Swift's shortest round-trip digits.
+fileprivate func formatFloat(_ v: Double, _ swiftText: String) -> String {
+    if v.isNaN { return "nan" }
+    if v.isInfinite { return v > 0 ? "inf" : "-inf" }
+    return swiftText
+}
+
+fileprivate func castToString(_ x: Tensor) throws -> Tensor {
+    let src: Tensor
+    if x.dtype.isComputable { src = x } else { src = try castExotic(x, to: .float32, saturate: true) }
+    let strs = try src.dtype.visit(ToStrings(x: src))
+    return Tensor(shape: x.shape, strings: strs)
+}
+
+fileprivate func parseNumber(_ s: String) -> Double? {
+    let t = s.trimmingCharacters(in: .whitespaces)
+    if let d = Double(t) { return d }
+    switch t.lowercased() {
+    case "inf", "+inf", "infinity", "+infinity": return .infinity
+    case "-inf", "-infinity": return -.infinity
+    case "nan", "+nan", "-nan": return .nan
+    case "true": return 1
+    case "false": return 0
+    default: return nil
+    }
+}
+
+fileprivate struct FromStrings: ScalarTypeVisitor {
+    let strs: [String]
+    let shape: [Int]
+    func visit<T: CastableScalar>(_: T.Type) throws -> Tensor {
+        let out = Tensor.uninitialized(T.dtype, shape)
+        let d = out.pointer(T.self)
+        for (i, s) in strs.enumerated() {
+            let t = s.trimmingCharacters(in: .whitespaces)
+            if T.kind == .signed, let v = Int64(t) { d[i] = T(i64: v); continue }
+            if T.kind == .unsigned, let v = UInt64(t) { d[i] = T(u64: v); continue }
+            guard let v = parseNumber(t) else { throw OpError("Cast: cannot parse '\(s)' as \(T.dtype)") }
+            d[i] = T(f64: v)
+        }
+        return out
+    }
+}
+
+fileprivate func castFromString(_ x: Tensor, to: DType) throws -> Tensor {
+    let strs = x.storage.strings
+    if to.isComputable { return try to.visit(FromStrings(strs: strs, shape: x.shape)) }
+    let f = try FromStrings(strs: strs, shape: x.shape).visit(Float.self)
+    return try castExotic(f, to: to, saturate: true)
+}
+
+// MARK: float8 / int4 / int2 / float4 / e8m0 (stored one element per byte)
+
+/// Decodes one float8 byte of the given format.
+func decodeFloat8(_ b: UInt8, _ fmt: DType) -> Float {
+    let sign: Float = (b & 0x80) != 0 ? -1 : 1
+    switch fmt {
+    case .float8e4m3fn:
+        if b & 0x7F == 0x7F { return .nan }
+        let e = Int((b >> 3) & 0xF), m = Float(b & 0x7)
+        return e == 0 ? sign * m * 0x1p-9 : sign * (1 + m / 8) * Float(sign: .plus, exponent: e - 7, significand: 1)
+    case .float8e4m3fnuz:
+        if b == 0x80 { return .nan }
+        let e = Int((b >> 3) & 0xF), m = Float(b & 0x7)
+        return e == 0 ? sign * m * 0x1p-10 : sign * (1 + m / 8) * Float(sign: .plus, exponent: e - 8, significand: 1)
+    case .float8e5m2:
+        let e = Int((b >> 2) & 0x1F), m = Float(b & 0x3)
+        if e == 31 { return m == 0 ? sign * .infinity : .nan }
+        return e == 0 ? sign * m * 0x1p-16 : sign * (1 + m / 4) * Float(sign: .plus, exponent: e - 15, significand: 1)
+    case .float8e5m2fnuz:
+        if b == 0x80 { return .nan }
+        let e = Int((b >> 2) & 0x1F), m = Float(b & 0x3)
+        return e == 0 ? sign * m * 0x1p-17 : sign * (1 + m / 4) * Float(sign: .plus, exponent: e - 16, significand: 1)
+    default:
+        return .nan
+    }
+}
+
+/// Every finite non-negative value of a small float format with its code, ascending.
+fileprivate func positiveTable(_ fmt: DType) -> [(Float, UInt8)] {
+    var t: [(Float, UInt8)] = []
+    switch fmt {
+    case .float4e2m1:
+        let vals: [Float] = [0, 0.5, 1, 1.5, 2, 3, 4, 6]
+        for (i, v) in vals.enumerated() { t.append((v, UInt8(i))) }
+    default:
+        for c in 0..<128 {
+            let v = decodeFloat8(UInt8(c), fmt)
+            if v.isFinite { t.append((v, UInt8(c))) }
+        }
+    }
+    t.sort { $0.0 < $1.0 }
+    return t
+}
+
+/// Encodes a float into a small float format: round to nearest even; out of range saturates to
+/// the largest finite value when `saturate`, else gives inf (e5m2) or NaN.
+fileprivate func encodeSmallFloat(_ v: Float, _ fmt: DType, _ table: [(Float, UInt8)], saturate: Bool) -> UInt8 {
+    let hasNegZero = !(fmt == .float8e4m3fnuz || fmt == .float8e5m2fnuz)
+    let signBit: UInt8 = fmt == .float4e2m1 ? 0x8 : 0x80
+    let nanCode: UInt8
+    switch fmt {
+    case .float8e4m3fn: nanCode = 0x7F
+    case .float8e5m2: nanCode = 0x7E
+    case .float4e2m1: nanCode = 0x7  // no NaN: saturate to max (as the reference does)
+    default: nanCode = 0x80
+    }
+    if v.isNaN {
+        if fmt == .float4e2m1 { return 0x8 }  // no NaN in e2m1: the reference gives -0
+        return hasNegZero && v.sign == .minus ? nanCode | 0x80 : nanCode
+    }
+    let neg = v.sign == .minus
+    let a = Swift.abs(v)
+    let maxV = table.last!.0
+    var code: UInt8
+    if a.isInfinite || a > maxV {
+        // Values that round to max stay finite.
+        let lastStep = maxV - table[table.count - 2].0
+        if !a.isInfinite && a < maxV + lastStep / 2 {
+            code = table.last!.1
+        } else if a == maxV + lastStep / 2 && !a.isInfinite {
+            code = (table.last!.1 & 1) == 0 ? table.last!.1 : (saturate ? table.last!.1 : 0)
+            if code == 0 { return fmt == .float8e5m2 ? (neg ? 0xFC : 0x7C) : (hasNegZero ? nanCode | (neg ? 0x80 : 0) : nanCode) }
+        } else if saturate || fmt == .float4e2m1 {
+            code = table.last!.1
+        } else {
+            if fmt == .float8e5m2 { return neg ? 0xFC : 0x7C }
+            return fmt == .float8e4m3fn ? (neg ? 0xFF : 0x7F) : nanCode
+        }
+    } else {
+        // Binary search the nearest representable value.
+        var lo = 0, hi = table.count - 1
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2
+            if table[mid].0 <= a { lo = mid } else { hi = mid }
+        }
+        let (lv, lc) = table[lo], (hv, hc) = table[hi]
+        if a <= lv { code = lc } else if a >= hv { code = hc } else {
+            let dl = a - lv, dh = hv - a
+            code = dl < dh ? lc : (dh < dl ? hc : ((lc & 1) == 0 ? lc : hc))
+        }
+    }
+    if neg && (code != 0 || hasNegZero) { code |= signBit }
+    return code
+}
+
+fileprivate func decodeExotic(_ b: UInt8, _ fmt: DType) -> Float {
+    switch fmt {
+    case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz: return decodeFloat8(b, fmt)
+    case .float4e2m1:
+        let vals: [Float] = [0, 0.5, 1, 1.5, 2, 3, 4, 6]
+        let v = vals[Int(b & 0x7)]
+        return (b & 0x8) != 0 ? -v : v
+    case .float8e8m0:
+        if b == 0xFF { return .nan }
+        return Float(sign: .plus, exponent: Int(b) - 127, significand: 1)
+    case .int4: return Float(Int8(bitPattern: (b & 0xF) << 4) >> 4)
+    case .uint4: return Float(b & 0xF)
+    case .int2: return Float(Int8(bitPattern: (b & 0x3) << 6) >> 6)
+    case .uint2: return Float(b & 0x3)
+    default: return .nan
+    }
+}
+
+/// Casts where the source or the target is one of the byte-stored exotic types.
+fileprivate func castExotic(_ x: Tensor, to: DType, saturate: Bool) throws -> Tensor {
+    let n = x.count
+    // Source: decode to float32 (int4/int2 sources decode exactly to integers).
+    if !x.dtype.isComputable {
+        switch x.dtype {
+        case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1, .float8e8m0,
+             .int4, .uint4, .int2, .uint2: break
+        default: throw ONNXError.unsupportedType("Cast from \(x.dtype)")
+        }
+        let f = Tensor.uninitialized(.float32, x.shape)
+        let s = x.pointer(UInt8.self), d = f.pointer(Float.self)
+        let fmt = x.dtype
+        for i in 0..<n { d[i] = decodeExotic(s[i], fmt) }
+        if to == .float32 { return f }
+        return try castTensor(f, to: to, saturate: saturate)
+    }
+    // Target: from a computable type through float32 (float64 -> float32 -> float8 can double-round;
+    // the reference does the same for float16 sources).
+    let srcF: Tensor
+    if x.dtype == .float32 { srcF = x } else if x.dtype.isInteger && (to == .int4 || to == .uint4 || to == .int2 || to == .uint2) {
+        srcF = x
+    } else { srcF = try x.converted(to: .float32) }
+    let out = Tensor.uninitialized(to, x.shape)
+    let d = out.pointer(UInt8.self)
+    switch to {
+    case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1:
+        let table = positiveTable(to)
+        let s = srcF.pointer(Float.self)
+        for i in 0..<n { d[i] = encodeSmallFloat(s[i], to, table, saturate: saturate) }
+    case .float8e8m0:
+        let s = srcF.pointer(Float.self)
+        for i in 0..<n {
+            let v = s[i]
+            if v.isNaN || v.isInfinite || v <= 0 {
+                d[i] = v.isNaN ? 0xFF : (v.isInfinite && v > 0 ? (saturate ? 0xFE : 0xFF) : 0)
+                if v <= 0 && !v.isNaN && !(v.isInfinite && v > 0) { d[i] = 0 }
+                continue
+            }
+            // Round up ("up" mode, the default): any nonzero mantissa bumps the exponent.
+            let bits = v.bitPattern
+            var e = Int((bits >> 23) & 0xFF)
+            let mant = bits & 0x7FFFFF
+            if e == 0 { e = 0 } else if mant != 0 { e += 1 }
+            if e >= 255 { d[i] = saturate ? 0xFE : 0xFF } else { d[i] = UInt8(e) }
+        }
+    case .int4, .uint4, .int2, .uint2:
+        let bits = (to == .int4 || to == .uint4) ? 4 : 2
+        let signed = to == .int4 || to == .int2
+        let vals = try srcF.readAsDoubles()
+        let mask = UInt8((1 << bits) - 1)
+        for i in 0..<n {
+            // Truncate toward zero, then wrap into the low bits (as a C cast would).
+            let v = vals[i]
+            let iv: Int64 = v.isFinite ? Int64(Swift.max(Swift.min(v, 9.0e18), -9.0e18).rounded(.towardZero)) : 0
+            var b = UInt8(truncatingIfNeeded: iv) & mask
+            if signed && (b & (1 << UInt8(bits - 1))) != 0 { b |= ~mask }
+            // Signed values are kept sign-extended in their byte, as the loader stores them.
+            d[i] = b
+        }
+    default:
+        throw ONNXError.unsupportedType("Cast to \(to)")
+    }
+    return out
 }
