@@ -30,6 +30,22 @@ private func checkedShape(_ shape: [Int], _ dtype: DType, _ what: String) throws
     return shape
 }
 
+/// Sum / product with overflow reported as an OpError.
+private func checkedAdd(_ a: Int, _ b: Int, _ what: String) throws -> Int {
+    let (v, o) = a.addingReportingOverflow(b)
+    guard !o else { throw OpError("\(what): size overflow") }
+    return v
+}
+private func checkedProduct(_ a: [Int], _ what: String) throws -> Int {
+    var n = 1
+    for d in a {
+        let (p, o) = n.multipliedReportingOverflow(by: d)
+        guard !o else { throw OpError("\(what): size overflow in \(a)") }
+        n = p
+    }
+    return n
+}
+
 /// 16-byte element (complex128) for data movement.
 private struct ShapeBytes16 { var lo: UInt64; var hi: UInt64 }
 
@@ -114,7 +130,8 @@ private final class ElemDest<T> {
 
 /// First element of a tensor of the same dtype, as carrier T.
 private func firstElement<T>(_ t: Tensor, _: T.Type) -> T {
-    ElemSource<T>(t).ptr.pointee
+    let s = ElemSource<T>(t)
+    return withExtendedLifetime(s) { s.ptr.pointee }
 }
 
 /// A one-element tensor of `dtype` holding `value` (numeric types), or "" for strings.
@@ -148,7 +165,7 @@ private struct StridedViewMover: ElementMover {
         let s = ElemSource<T>(src)
         let d = ElemDest<T>(src.dtype, shape)
         ShapeKernels.stridedCopy(src: s.ptr, offset: offset, strides: strides, shape: shape, dst: d.ptr)
-        return d.finish()
+        return withExtendedLifetime(s) { d.finish() }
     }
 }
 
@@ -311,7 +328,7 @@ private struct ConcatMover: ElementMover {
             }
             col += len
         }
-        return d.finish()
+        return withExtendedLifetime(srcs) { d.finish() }
     }
 }
 
@@ -441,21 +458,22 @@ private func registerLayoutOps(_ r: inout OpRegistry) {
                 let a = try normalizeAxis(ax[i], rank: rank, "Slice axis")
                 guard !seen[a] else { throw OpError("Slice: axis \(ax[i]) is repeated in \(ax)") }
                 seen[a] = true
-                let dim = x.shape[a], s = stp[i]
-                guard s != 0 else { throw OpError("Slice: step 0 on axis \(ax[i])") }
+                let dim = x.shape[a]
+                guard stp[i] != 0 else { throw OpError("Slice: step 0 on axis \(ax[i])") }
+                let s = min(max(stp[i], -(1 << 62)), 1 << 62)
                 var b = starts[i], e = ends[i]
                 if b < 0 { b = b &+ dim }
                 if e < 0 { e = e &+ dim }
                 let n: Int
                 if s > 0 {
                     b = min(max(b, 0), dim); e = min(max(e, 0), dim)
-                    n = e > b ? (e - b + s - 1) / s : 0
+                    n = e > b ? (e - b - 1) / s + 1 : 0
                 } else {
                     b = min(max(b, 0), dim - 1); e = min(max(e, -1), dim - 1)
-                    n = b > e ? (b - e + (-s) - 1) / (-s) : 0
+                    n = b > e ? (b - e - 1) / (-s) + 1 : 0
                 }
                 begin[a] = n > 0 ? b : 0
-                step[a] = s
+                step[a] = n > 1 ? s : 1
                 outShape[a] = n
             }
             let st = contiguousStrides(x.shape)
@@ -486,7 +504,7 @@ private func registerLayoutOps(_ r: inout OpRegistry) {
                 throw OpError("Tile: \(reps.count) repeats for input of shape \(describeShape(x.shape))")
             }
             guard reps.allSatisfy({ $0 >= 0 }) else { throw OpError("Tile: negative repeat in \(reps)") }
-            let out = try checkedShape(zip(x.shape, reps).map { $0 * $1 }, x.dtype, "Tile")
+            let out = try checkedShape(zip(x.shape, reps).map { try checkedProduct([$0, $1], "Tile") }, x.dtype, "Tile")
             // View the output as [r0, d0, r1, d1, ...] reading the input with stride 0 on repeat dims.
             let st = contiguousStrides(x.shape)
             var vShape: [Int] = [], vStrides: [Int] = []
@@ -556,7 +574,7 @@ private struct GatherMover: ElementMover {
             ShapeKernels.gather(src: s.ptr, dst: d.ptr, outer: outer, axisDim: axisDim, inner: inner,
                                 indices: ip.baseAddress!, indexCount: ip.count)
         }
-        return d.finish()
+        return withExtendedLifetime(s) { d.finish() }
     }
 }
 
@@ -577,7 +595,7 @@ private struct OffsetGatherMover: ElementMover {
         let s = ElemSource<T>(x)
         let d = ElemDest<T>(x.dtype, outShape)
         for (i, o) in srcOffsets.enumerated() { ShapeKernels.copyBlock(d.ptr + i * block, s.ptr + o, block) }
-        return d.finish()
+        return withExtendedLifetime(s) { d.finish() }
     }
 }
 
@@ -639,7 +657,7 @@ private struct ScatterCopyMover: ElementMover {
         let d = ElemDest<T>(data.dtype, data.shape)
         ShapeKernels.copyBlock(d.ptr, s.ptr, data.count)
         for (dst, src) in pairs { ShapeKernels.copyBlock(d.ptr + dst, u.ptr + src, block) }
-        return d.finish()
+        return withExtendedLifetime((s, u)) { d.finish() }
     }
 }
 
@@ -708,8 +726,8 @@ private func ndOffsets(dataShape: [Int], indexShape: [Int], indices: [Int], batc
     let slice = prod(dataShape[(b + k)...])
     let batches = prod(dataShape[0..<b])
     let batchStride = prod(dataShape[b...])
-    let perBatch = k == 0 ? prod(indexShape[b..<(q - 1)]) : indices.count / k / max(batches, 1)
     let tuples = prod(indexShape[0..<(q - 1)])
+    let perBatch = tuples / max(batches, 1)
     var out = [Int](repeating: 0, count: tuples)
     for t in 0..<tuples {
         var off = (perBatch > 0 ? t / perBatch : 0) * batchStride
@@ -747,7 +765,7 @@ private struct ReverseSequenceMover: ElementMover {
                 }
             }
         }
-        return d.finish()
+        return withExtendedLifetime(s) { d.finish() }
     }
 }
 
@@ -767,7 +785,7 @@ private struct OneHotMover: ElementMover {
                 if k >= 0 { d.ptr[(o * depth + k) * inner + i] = on }
             }
         }
-        return d.finish()
+        return withExtendedLifetime(v) { d.finish() }
     }
 }
 
@@ -912,7 +930,7 @@ private func registerIndexOps(_ r: inout OpRegistry) {
             outShape.insert(depth, at: a)
             _ = try checkedShape(outShape, values.dtype, "OneHot")
             let idx: [Int] = try idxT.readAsDoubles().map { v in
-                guard v.isFinite else { return -1 }
+                guard v.isFinite, abs(v) < 1e15 else { return -1 }
                 var k = Int(v.rounded(.towardZero))
                 if k < 0 { k += depth }
                 return (k >= 0 && k < depth) ? k : -1
@@ -959,9 +977,9 @@ private struct PadMover: ElementMover {
         let fv: T = firstElement(fill, T.self)
         let d = ElemDest<T>(x.dtype, outShape)
         let rank = outShape.count
-        if rank == 0 { d.ptr.pointee = s.ptr.pointee; return d.finish() }
+        if rank == 0 { d.ptr.pointee = s.ptr.pointee; return withExtendedLifetime(s) { d.finish() } }
         let total = outShape.reduce(1, *)
-        if total == 0 { return d.finish() }
+        if total == 0 { return withExtendedLifetime(s) { d.finish() } }
         // Runs of the innermost dim.
         let last = maps[rank - 1]
         var runs: [(Int, Int, Int)] = []
@@ -996,7 +1014,7 @@ private struct PadMover: ElementMover {
                 dd -= 1
             }
         }
-        return d.finish()
+        return withExtendedLifetime(s) { d.finish() }
     }
 }
 
@@ -1033,7 +1051,7 @@ private struct TriluMover: ElementMover {
         let rows = x.shape[r - 2], cols = x.shape[r - 1]
         ShapeKernels.trilu(src: s.ptr, dst: d.ptr, batch: prod(x.shape[0..<(r - 2)]), rows: rows, cols: cols,
                            k: k, upper: upper, zero: z)
-        return d.finish()
+        return withExtendedLifetime(s) { d.finish() }
     }
 }
 
@@ -1058,14 +1076,15 @@ private struct RangeVisitor: ScalarTypeVisitor {
             guard delta != 0, delta.isFinite, start.isFinite, limit.isFinite else { throw OpError("Range: invalid start \(start), limit \(limit), delta \(delta)") }
             let c = ((limit - start) / delta).rounded(.up)
             guard c < Double(1 << 40) else { throw OpError("Range: \(c) elements exceed the size limit") }
-            n = max(Int(c), 0)
+            n = c > 0 ? Int(c) : 0
         } else {
             guard iDelta != 0 else { throw OpError("Range: delta is 0") }
             let span = Double(iLimit) - Double(iStart)
             let c = (span / Double(iDelta)).rounded(.up)
             guard c < Double(1 << 40) else { throw OpError("Range: \(c) elements exceed the size limit") }
             // Exact integer count.
-            let diff = iLimit.subtractingReportingOverflow(iStart).partialValue
+            let (diff, ovf) = iLimit.subtractingReportingOverflow(iStart)
+            guard !ovf else { throw OpError("Range: limit \(iLimit) - start \(iStart) overflows") }
             var q = c > 0 ? Int(diff / iDelta) : 0
             if c > 0 && diff % iDelta != 0 { q += 1 }
             n = max(q, 0)
@@ -1118,7 +1137,9 @@ private func registerBuilderOps(_ r: inout OpRegistry) {
                 fill = try scalarOf(x.dtype, Double(attrValue))
             }
             if x.dtype == .string && fill.count == 0 { fill = Tensor(shape: [1], strings: [""]) }
-            let outShape = try checkedShape((0..<rank).map { x.shape[$0] + before[$0] + after[$0] }, x.dtype, "Pad")
+            let outShape = try checkedShape((0..<rank).map {
+                try checkedAdd(checkedAdd(x.shape[$0], before[$0], "Pad"), after[$0], "Pad")
+            }, x.dtype, "Pad")
             let maps = try (0..<rank).map { try padMap(dim: x.shape[$0], before: before[$0], after: after[$0], mode: mode) }
             return [try dispatchElements(x.dtype, PadMover(x: x, outShape: outShape, maps: maps, fill: fill))]
         }
@@ -1149,7 +1170,7 @@ private func registerBuilderOps(_ r: inout OpRegistry) {
     })
 
     r.register("EyeLike", closure: { ctx in
-        let k = try ctx.int("k", default: 0)
+        let k = min(max(try ctx.int("k", default: 0), -(1 << 40)), 1 << 40)
         let dt = try ctx.int("dtype")
         return { inputs, _ in
             let x = try inputs.required(0)
@@ -1280,7 +1301,7 @@ private struct CropPadMover: ElementMover {
         ShapeKernels.forEachOffset(shape: copy, aStrides: sst, bStrides: dst) { a, b in
             d.ptr[doff + b] = s.ptr[so + a]
         }
-        return d.finish()
+        return withExtendedLifetime(s) { d.finish() }
     }
 }
 
@@ -1352,10 +1373,14 @@ private func registerMiscShapeOps(_ r: inout OpRegistry) {
                   dil.allSatisfy({ $0 > 0 }), st.allSatisfy({ $0 > 0 }), block.allSatisfy({ $0 > 0 }), image.allSatisfy({ $0 > 0 }) else {
                 throw OpError("Col2Im: invalid dilations \(dil), pads \(pads), strides \(st) for \(nd) spatial dims")
             }
-            let kSize = block.reduce(1, *)
+            let kSize = try checkedProduct(block, "Col2Im")
+            _ = try checkedShape(image, x.dtype, "Col2Im")
             guard x.shape[1] % kSize == 0 else { throw OpError("Col2Im: channels \(x.shape[1]) not divisible by block size \(kSize)") }
             var per: [Int] = []
             for d in 0..<nd {
+                guard dil[d] < (1 << 30), block[d] < (1 << 30), abs(pads[d]) < (1 << 40), abs(pads[d + nd]) < (1 << 40) else {
+                    throw OpError("Col2Im: dilations \(dil), block \(block) or pads \(pads) too large")
+                }
                 let eff = dil[d] * (block[d] - 1) + 1
                 let v = (image[d] + pads[d] + pads[d + nd] - eff) / st[d] + 1
                 guard v > 0 else { throw OpError("Col2Im: block \(block) does not fit image \(image)") }
