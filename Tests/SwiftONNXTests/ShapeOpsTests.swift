@@ -63,6 +63,9 @@ final class ShapeOpsTests: XCTestCase {
         var want = [Float](repeating: 0, count: c * h * w)
         for ci in 0..<c { for hi in 0..<h { for wi in 0..<w { want[(hi * w + wi) * c + ci] = Float((ci * h + hi) * w + wi) } } }
         XCTAssertEqual(got, want)
+        // And back (NHWC -> NCHW: the other loop order of the blocked transpose).
+        let back = try run("Transpose", [t], attrs: ["perm": .ints([0, 3, 1, 2])])[0]
+        XCTAssertEqual(try back.scalars(as: Float.self), try big.scalars(as: Float.self))
         // Default perm reverses; int64 data.
         let r = try run("Transpose", [i64([1, 2, 3, 4, 5, 6], shape: [2, 3])])[0]
         XCTAssertEqual(try r.scalars(as: Int64.self), [1, 4, 2, 5, 3, 6])
@@ -180,5 +183,49 @@ final class ShapeOpsTests: XCTestCase {
         XCTAssertEqual(try sp[1].scalars(as: Float.self), [2, 3, 4])
         let sp3 = try run("Split", [f([5])], attrs: ["num_outputs": .int(3)], opset: 18, outputs: 3)
         XCTAssertEqual(sp3.map(\.shape), [[2], [2], [1]])
+    }
+}
+
+/// Timing of the main float32 movement paths (runs only with SHAPE_PERF=1; build with -c release).
+final class ShapeOpsPerfTests: XCTestCase {
+    func testPerf() throws {
+        guard ProcessInfo.processInfo.environment["SHAPE_PERF"] == "1" else { return }
+        func op(_ name: String, _ attrs: [String: Attribute], opset: Int = 21, outputs: Int = 1) throws -> any Operator {
+            let node = Node(name: "n", opType: name, domain: "", inputs: ["a", "b", "c", "d"], outputs: (0..<outputs).map { "o\($0)" }, attributes: attrs)
+            return try OpRegistry.standard.builder(domain: "", op: name)!(OpContext(node: node, opset: opset, compileSubgraph: { _ in throw OpError("x") }))
+        }
+        func time(_ label: String, bytes: Int, _ body: () throws -> Void) rethrows {
+            try body()
+            var best = Double.infinity
+            for _ in 0..<20 {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                try body()
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            }
+            print(String(format: "%@: %.3f ms (%.1f GB/s r+w)", label, best, Double(2 * bytes) / best / 1e6))
+        }
+        let x = Tensor(shape: [1, 64, 128, 128], scalars: (0..<(64 * 128 * 128)).map { Float($0 % 977) })
+        let bytes = x.count * 4
+        let t1 = try op("Transpose", ["perm": .ints([0, 2, 3, 1])])
+        try time("Transpose NCHW->NHWC 1x64x128x128", bytes: bytes) { _ = try t1.run([x], RunEnv(threads: 1)) }
+        let nhwc = Tensor(shape: [1, 128, 128, 64], scalars: (0..<(64 * 128 * 128)).map { Float($0 % 977) })
+        let t2 = try op("Transpose", ["perm": .ints([0, 3, 1, 2])])
+        try time("Transpose NHWC->NCHW", bytes: bytes) { _ = try t2.run([nhwc], RunEnv(threads: 1)) }
+        let t3 = try op("Transpose", ["perm": .ints([0, 2, 1, 3])])
+        try time("Transpose keep inner block [0,2,1,3]", bytes: bytes) { _ = try t3.run([x], RunEnv(threads: 1)) }
+        let c = try op("Concat", ["axis": .int(1)])
+        try time("Concat 2x 1x64x128x128 axis 1", bytes: 2 * bytes) { _ = try c.run([x, x], RunEnv(threads: 1)) }
+        let s = try op("Slice", [:])
+        let st = Tensor(shape: [2], scalars: [Int64(1), 1]), en = Tensor(shape: [2], scalars: [Int64(127), 127]), ax = Tensor(shape: [2], scalars: [Int64(2), 3])
+        try time("Slice 1x64x126x126 of 128x128", bytes: bytes) { _ = try s.run([x, st, en, ax], RunEnv(threads: 1)) }
+        let p = try op("Pad", ["mode": .string("reflect")])
+        let pads = Tensor(shape: [8], scalars: [Int64(0), 0, 2, 2, 0, 0, 2, 2])
+        try time("Pad reflect 2 on 1x64x128x128", bytes: bytes) { _ = try p.run([x, pads], RunEnv(threads: 1)) }
+        let g = try op("Gather", ["axis": .int(0)])
+        let emb = Tensor(shape: [30000, 256], scalars: [Float](repeating: 1, count: 30000 * 256))
+        let ids = Tensor(shape: [1, 512], scalars: (0..<512).map { Int64($0 * 37 % 30000) })
+        try time("Gather 512 rows of 256", bytes: 512 * 256 * 4) { _ = try g.run([emb, ids], RunEnv(threads: 1)) }
+        let d2s = try op("DepthToSpace", ["blocksize": .int(2)])
+        try time("DepthToSpace b=2 1x64x128x128", bytes: bytes) { _ = try d2s.run([x], RunEnv(threads: 1)) }
     }
 }

@@ -43,7 +43,7 @@ enum ShapeKernels {
         let inner = sh[rank - 1], innerStride = st[rank - 1]
 
         // A permutation that moves the unit-stride dim away from the inside: blocked transpose.
-        if innerStride != 1 && rank >= 2, let k = st.firstIndex(of: 1), inner >= 4, sh[k] >= 4 {
+        if innerStride != 1 && rank >= 2, let k = st.firstIndex(of: 1), inner >= 2, sh[k] >= 4 {
             let dstStrides = contiguousStridesK(sh)
             let rows = sh[k], cols = inner, dk = dstStrides[k]
             var outerShape = sh, outerSrc = st, outerDst = dstStrides
@@ -112,9 +112,31 @@ enum ShapeKernels {
         }
     }
 
-    /// dst[r * dstRowStride + c] = src[r + c * srcColStride], in cache-sized tiles.
+    /// dst[r * dstRowStride + c] = src[r + c * srcColStride], in cache-sized tiles. The inner loop
+    /// runs along whichever side has the smaller far stride (large power-of-two strides thrash L1 sets),
+    /// or along the rows when there are few columns.
     static func transpose2D<T>(src: UnsafePointer<T>, srcColStride: Int, dst: UnsafeMutablePointer<T>,
                                dstRowStride: Int, rows: Int, cols: Int) {
+        if cols < 8 || srcColStride > dstRowStride {
+            // Inner loop over r: contiguous reads, writes strided by dstRowStride.
+            let rt = 64, ct = 8
+            var c0 = 0
+            while c0 < cols {
+                let c1 = min(c0 + ct, cols)
+                var r0 = 0
+                while r0 < rows {
+                    let r1 = min(r0 + rt, rows)
+                    for c in c0..<c1 {
+                        let s = src + c * srcColStride
+                        var d = dst + (r0 * dstRowStride + c)
+                        for r in r0..<r1 { d.pointee = s[r]; d += dstRowStride }
+                    }
+                    r0 = r1
+                }
+                c0 = c1
+            }
+            return
+        }
         let tile = 32
         var r0 = 0
         while r0 < rows {
