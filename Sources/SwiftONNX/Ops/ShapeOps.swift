@@ -225,10 +225,11 @@ private func registerViewOps(_ r: inout OpRegistry) {
 
     r.register("Squeeze", closure: { ctx in
         let attrAxes = ctx.opset < 13 ? try ctx.ints("axes") : nil
+        let opset = ctx.opset
         return { inputs, _ in
             let x = try inputs.required(0)
             var axes = attrAxes
-            if ctx.opset >= 13, let t = inputs.optional(1) { axes = try readInts(t, "Squeeze axes") }
+            if opset >= 13, let t = inputs.optional(1) { axes = try readInts(t, "Squeeze axes") }
             let rank = x.rank
             var drop = [Bool](repeating: false, count: rank)
             if let axes {
@@ -387,6 +388,7 @@ private func registerLayoutOps(_ r: inout OpRegistry) {
         let attrSplit = ctx.opset < 13 ? try ctx.ints("split") : nil
         let numOutputs = ctx.opset >= 18 ? try ctx.int("num_outputs") : nil
         let nOut = ctx.outputCount
+        let opset = ctx.opset
         return { inputs, _ in
             let x = try inputs.required(0)
             let a = try normalizeAxis(axis, rank: x.rank, "Split axis")
@@ -394,9 +396,9 @@ private func registerLayoutOps(_ r: inout OpRegistry) {
             var sizes: [Int]
             if let s = attrSplit {
                 sizes = s
-            } else if ctx.opset >= 13, let t = inputs.optional(1) {
+            } else if opset >= 13, let t = inputs.optional(1) {
                 sizes = try readInts(t, "Split split")
-            } else if ctx.opset < 13, let t = inputs.optional(1) {  // opset 2..12 also allowed an input in opset 1
+            } else if opset == 1, let t = inputs.optional(1) {  // opset 1 also took split as an input
                 sizes = try readInts(t, "Split split")
             } else {
                 let n = numOutputs ?? nOut
@@ -1116,12 +1118,13 @@ private func registerBuilderOps(_ r: inout OpRegistry) {
         let attrPads = legacy ? try (ctx.ints("pads") ?? ctx.ints("paddings")) : nil
         if legacy && attrPads == nil { throw ctx.attributeError("pads", "required attribute is missing") }
         let attrValue = legacy ? try ctx.float("value", default: 0) : 0
+        let opset = ctx.opset
         return { inputs, _ in
             let x = try inputs.required(0)
             let rank = x.rank
             let padsIn = try attrPads ?? readInts(try inputs.required(1, "pads"), "Pad pads")
             var axes = Array(0..<rank)
-            if !legacy, ctx.opset >= 18, let t = inputs.optional(3) {
+            if !legacy, opset >= 18, let t = inputs.optional(3) {
                 axes = try readInts(t, "Pad axes").map { try normalizeAxis($0, rank: rank, "Pad axis") }
             }
             guard padsIn.count == 2 * axes.count else {
@@ -1312,7 +1315,10 @@ private func registerMiscShapeOps(_ r: inout OpRegistry) {
         return { inputs, _ in
             var x = try inputs.required(0)
             var a = 0
-            if let axisAttr { a = try normalizeAxis(axisAttr, rank: x.rank, "Unique axis") } else { x = x.reshaped([x.count]) }
+            if let axisAttr {
+                guard x.rank > 0 else { throw OpError("Unique: axis given for a 0-d input") }
+                a = try normalizeAxis(axisAttr, rank: x.rank, "Unique axis")
+            } else { x = x.reshaped([x.count]) }
             let n = x.shape[a], outer = prod(x.shape[0..<a]), inner = prod(x.shape[(a + 1)...])
             let cmp: (Int, Int) -> Int
             if x.dtype == .string {
