@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import SwiftONNX
 
@@ -279,4 +280,28 @@ enum RecurrentCaseData {
         ("Y", [2, 2, 2, 3], [-0.48349520564079285, 0.6751355528831482, -0.3684050440788269, -0.3645766079425812, -0.3192337155342102, -0.11956965923309326, 0.9237151145935059, 0.8031212091445923, 0.32083386182785034, 1.0003916025161743, 0.5799834132194519, 0.1231779083609581, 0.3861258924007416, 0.2651071548461914, -0.36446312069892883, 1.0299317836761475, 0.49029776453971863, -0.3404114842414856, 1.3958667516708374, 0.4480589032173157, 0.8523049354553223, 0.5279437303543091, 1.3191938400268555, 0.9316859841346741] as [Double]),
         ("Y_h", [2, 2, 3], [0.3861258924007416, 0.2651071548461914, -0.36446312069892883, 1.0299317836761475, 0.49029776453971863, -0.3404114842414856, 0.9237151145935059, 0.8031212091445923, 0.32083386182785034, 1.0003916025161743, 0.5799834132194519, 0.1231779083609581] as [Double]),
     ])
+}
+
+final class RecurrentActivationTests: XCTestCase {
+    /// The vectorized sigmoid / tanh against libm over [-100, 100] (and NaN-free at the ends).
+    func testFastSigmoidTanhAccuracy() {
+        var xs: [Float] = []
+        var v: Float = -100
+        while v <= 100 { xs.append(v); v += v.magnitude < 10 ? 0.00137 : 0.37 }
+        xs += [0, 1e-6, -1e-6, 3e-4, -3e-4, 1e-30, .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
+        var worstS = 0.0, worstT = 0.0
+        for i in stride(from: 0, to: xs.count, by: 8) {
+            var x = SIMD8<Float>(repeating: 0)
+            for k in 0..<8 where i + k < xs.count { x[k] = xs[i + k] }
+            let s = fastSigmoid(x), t = fastTanh(x)
+            for k in 0..<8 where i + k < xs.count {
+                let xd = Double(x[k])
+                let rs = 1 / (1 + Foundation.exp(-xd)), rt = Foundation.tanh(xd)
+                worstS = max(worstS, abs(Double(s[k]) - rs) / max(rs, 1e-30))
+                worstT = max(worstT, abs(Double(t[k]) - rt) / max(abs(rt), 1e-30))
+            }
+        }
+        XCTAssertLessThan(worstS, 2e-6, "sigmoid max relative error")
+        XCTAssertLessThan(worstT, 2e-6, "tanh max relative error")
+    }
 }

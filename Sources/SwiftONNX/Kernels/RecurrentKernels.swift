@@ -62,13 +62,8 @@ struct RNNActivation: Sendable {
     func apply(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         let a = alpha, b = beta
         switch kind {
-        case .sigmoid:
-            for i in 0..<n {
-                let v = p[i]
-                // Stable for large |v|.
-                if v >= 0 { p[i] = 1 / (1 + expf(-v)) } else { let e = expf(v); p[i] = e / (1 + e) }
-            }
-        case .tanh: for i in 0..<n { p[i] = tanhf(p[i]) }
+        case .sigmoid: mapSIMD8(p, n, fastSigmoid)
+        case .tanh: mapSIMD8(p, n, fastTanh)
         case .relu: for i in 0..<n { p[i] = max(p[i], 0) }
         case .hardSigmoid: for i in 0..<n { p[i] = min(max(a * p[i] + b, 0), 1) }
         case .affine: for i in 0..<n { p[i] = a * p[i] + b }
@@ -84,6 +79,69 @@ struct RNNActivation: Sendable {
             }
         }
     }
+}
+
+// MARK: vectorized sigmoid / tanh (the per-step gate math is dominated by them)
+
+/// Applies `f` to n floats in place, 8 at a time (the tail goes through a padded vector).
+@inline(__always) private func mapSIMD8(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ f: (SIMD8<Float>) -> SIMD8<Float>) {
+    var i = 0
+    let raw = UnsafeMutableRawPointer(p)
+    while i + 8 <= n {
+        let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        raw.storeBytes(of: f(v), toByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    if i < n {
+        var v = SIMD8<Float>(repeating: 0)
+        for k in 0..<(n - i) { v[k] = p[i + k] }
+        let r = f(v)
+        for k in 0..<(n - i) { p[i + k] = r[k] }
+    }
+}
+
+/// exp(x) for x in about [-87, 88] (inputs are clamped there): Cephes polynomial, ~1 ulp.
+@inline(__always) func fastExp(_ x0: SIMD8<Float>) -> SIMD8<Float> {
+    let x1 = x0.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.37))
+    // n = round(x / ln 2) through the 1.5 * 2^23 trick (round to nearest, no SSE4 needed).
+    let magic = SIMD8<Float>(repeating: 12582912.0)
+    let t = x1 * SIMD8(repeating: 1.44269504088896341) + magic
+    let fx = t - magic
+    var x = x1 - fx * SIMD8(repeating: 0.693359375)
+    x = x - fx * SIMD8(repeating: -2.12194440e-4)
+    var y = SIMD8<Float>(repeating: 1.9875691500e-4)
+    y = y * x + SIMD8(repeating: 1.3981999507e-3)
+    y = y * x + SIMD8(repeating: 8.3334519073e-3)
+    y = y * x + SIMD8(repeating: 4.1665795894e-2)
+    y = y * x + SIMD8(repeating: 1.6666665459e-1)
+    y = y * x + SIMD8(repeating: 5.0000001201e-1)
+    y = y * (x * x) + x + SIMD8(repeating: 1)
+    let bits = unsafeBitCast(t, to: SIMD8<UInt32>.self)
+    let scale = unsafeBitCast((bits &+ 127) &<< 23, to: SIMD8<Float>.self)
+    return y * scale
+}
+
+@inline(__always) func fastSigmoid(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    SIMD8<Float>(repeating: 1) / (SIMD8<Float>(repeating: 1) + fastExp(-x))
+}
+
+/// tanh by a 13/6 rational approximation on [-7.9, 7.9] (Eigen's float tanh; saturates beyond).
+@inline(__always) func fastTanh(_ x0: SIMD8<Float>) -> SIMD8<Float> {
+    let x = x0.clamped(lowerBound: SIMD8(repeating: -7.90531110763549805), upperBound: SIMD8(repeating: 7.90531110763549805))
+    let x2 = x * x
+    var p = x2 * SIMD8(repeating: -2.76076847742355e-16) + SIMD8(repeating: 2.00018790482477e-13)
+    p = p * x2 + SIMD8(repeating: -8.60467152213735e-11)
+    p = p * x2 + SIMD8(repeating: 5.12229709037114e-08)
+    p = p * x2 + SIMD8(repeating: 1.48572235717979e-05)
+    p = p * x2 + SIMD8(repeating: 6.37261928875436e-04)
+    p = p * x2 + SIMD8(repeating: 4.89352455891786e-03)
+    p = p * x
+    var q = x2 * SIMD8(repeating: 1.19825839466702e-06) + SIMD8(repeating: 1.18534705686654e-04)
+    q = q * x2 + SIMD8(repeating: 2.26843463243900e-03)
+    q = q * x2 + SIMD8(repeating: 4.89352518554385e-03)
+    let r = p / q
+    // Tiny |x|: tanh(x) = x to float precision.
+    return r.replacing(with: x0, where: (x0 .< SIMD8(repeating: 0.0004)) .& (x0 .> SIMD8(repeating: -0.0004)))
 }
 
 @inline(__always) private func clipInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ clip: Float?) {
