@@ -100,9 +100,31 @@ struct RNNActivation: Sendable {
     }
 }
 
-/// exp(x) for x in about [-87, 88] (inputs are clamped there): Cephes polynomial, ~1 ulp.
+// SIMD float comparisons (.<, clamped, pointwiseMin) are scalarized by the Swift compiler here,
+// so clamps and selects below use integer bit operations, which vectorize.
+
+/// Lane mask (all ones) where |x| < c, as Int32 lanes.
+@inline(__always) private func magnitudeBelow(_ x: SIMD8<Float>, _ c: Float) -> SIMD8<Int32> {
+    let ax = unsafeBitCast(unsafeBitCast(x, to: SIMD8<Int32>.self) & SIMD8(repeating: 0x7FFF_FFFF), to: SIMD8<Float>.self)
+    return unsafeBitCast(ax - SIMD8(repeating: c), to: SIMD8<Int32>.self) &>> 31
+}
+
+/// m ? a : b, lane-wise, with m from `magnitudeBelow`.
+@inline(__always) private func select8(_ m: SIMD8<Int32>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+    let ai = unsafeBitCast(a, to: SIMD8<Int32>.self), bi = unsafeBitCast(b, to: SIMD8<Int32>.self)
+    return unsafeBitCast((ai & m) | (bi & ~m), to: SIMD8<Float>.self)
+}
+
+/// Clamps x to [-c, c] keeping its sign (NaN becomes ±c).
+@inline(__always) private func clampMagnitude8(_ x: SIMD8<Float>, _ c: Float) -> SIMD8<Float> {
+    let sign = unsafeBitCast(x, to: SIMD8<Int32>.self) & SIMD8(repeating: Int32(bitPattern: 0x8000_0000))
+    let cs = unsafeBitCast(SIMD8<Int32>(repeating: Int32(bitPattern: c.bitPattern)) | sign, to: SIMD8<Float>.self)
+    return select8(magnitudeBelow(x, c), x, cs)
+}
+
+/// exp(x) for x in [-87.3, 87.3] (inputs are clamped there): Cephes polynomial, ~1 ulp.
 @inline(__always) func fastExp(_ x0: SIMD8<Float>) -> SIMD8<Float> {
-    let x1 = x0.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.37))
+    let x1 = clampMagnitude8(x0, 87.3)
     // n = round(x / ln 2) through the 1.5 * 2^23 trick (round to nearest, no SSE4 needed).
     let magic = SIMD8<Float>(repeating: 12582912.0)
     let t = x1 * SIMD8(repeating: 1.44269504088896341) + magic
@@ -127,7 +149,7 @@ struct RNNActivation: Sendable {
 
 /// tanh by a 13/6 rational approximation on [-7.9, 7.9] (Eigen's float tanh; saturates beyond).
 @inline(__always) func fastTanh(_ x0: SIMD8<Float>) -> SIMD8<Float> {
-    let x = x0.clamped(lowerBound: SIMD8(repeating: -7.90531110763549805), upperBound: SIMD8(repeating: 7.90531110763549805))
+    let x = clampMagnitude8(x0, 7.90531110763549805)
     let x2 = x * x
     var p = x2 * SIMD8(repeating: -2.76076847742355e-16) + SIMD8(repeating: 2.00018790482477e-13)
     p = p * x2 + SIMD8(repeating: -8.60467152213735e-11)
@@ -141,7 +163,7 @@ struct RNNActivation: Sendable {
     q = q * x2 + SIMD8(repeating: 4.89352518554385e-03)
     let r = p / q
     // Tiny |x|: tanh(x) = x to float precision.
-    return r.replacing(with: x0, where: (x0 .< SIMD8(repeating: 0.0004)) .& (x0 .> SIMD8(repeating: -0.0004)))
+    return select8(magnitudeBelow(x0, 0.0004), x0, r)
 }
 
 @inline(__always) private func clipInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ clip: Float?) {
