@@ -229,14 +229,9 @@ private func makeMaxUnpool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
         guard x.dtype != .string else { throw ONNXError.unsupportedType("MaxUnpool: string") }
         var outShape = Array(x.shape.prefix(2))
         for i in 0..<n { outShape.append((x.shape[i + 2] - 1) * strides[i] - pads[i] - pads[i + n] + kernel[i]) }
-        if let os = inputs.optional(2) {
-            let given = try os.readAsInts()
-            guard given.count == x.rank, given.allSatisfy({ $0 >= 0 }) else {
-                throw OpError("MaxUnpool: output_shape \(given) must have \(x.rank) non-negative values")
-            }
-            outShape = given
-        }
         guard outShape.allSatisfy({ $0 >= 0 }) else { throw OpError("MaxUnpool: invalid output shape \(outShape)") }
+        // Indices address the inferred shape; a given output_shape receives it at its origin
+        // (zero-filled beyond, cropped if smaller), as the ONNX reference does.
         let y = Tensor.zeros(x.dtype, outShape)
         let total = y.count
         let idx = try ind.readAsInts()
@@ -245,6 +240,30 @@ private func makeMaxUnpool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
             let t = idx[i]
             guard t >= 0 && t < total else { throw OpError("MaxUnpool: index \(t) is out of range for output \(describeShape(outShape))") }
             copyElement(x.raw, i, y.raw, t, size: es)
+        }
+        if let os = inputs.optional(2) {
+            let given = try os.readAsInts()
+            guard given.count == x.rank, given.allSatisfy({ $0 >= 0 }) else {
+                throw OpError("MaxUnpool: output_shape \(given) must have \(x.rank) non-negative values")
+            }
+            if given != outShape {
+                let z = Tensor.zeros(x.dtype, given)
+                let common = zip(given, outShape).map { min($0, $1) }
+                if common.allSatisfy({ $0 > 0 }) {
+                    let ys = contiguousStrides(outShape), zs = contiguousStrides(given)
+                    var k = 0
+                    forEachStrided(common, ys) { _, src in
+                        // destination offset from the running index over `common`
+                        var rem = k, dst = 0
+                        for d in stride(from: common.count - 1, through: 0, by: -1) {
+                            dst += (rem % common[d]) * zs[d]; rem /= common[d]
+                        }
+                        copyElement(y.raw, src, z.raw, dst, size: es)
+                        k += 1
+                    }
+                }
+                return [z]
+            }
         }
         return [y]
     }
