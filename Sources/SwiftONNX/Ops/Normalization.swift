@@ -9,6 +9,7 @@ func registerNormalizationOps(_ r: inout OpRegistry) {
     r.register("LRN", closure: makeLRN)
     r.register("LpNormalization", closure: makeLpNorm)
     r.register("MeanVarianceNormalization", closure: makeMVN)
+    r.register("RMSNormalization", closure: makeRMSNorm)
 }
 
 /// Converts a float-typed tensor to float32 for computation, or throws for other types.
@@ -289,6 +290,29 @@ private func makeMVN(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [
         let y = Tensor.uninitialized(.float32, x.shape)
         let yp = y.pointer(Float.self)
         forEachStrided(x.shape, keptStrides) { i, k in yp[i] = (xp[i] - mean[k]) / denom[k] }
+        return [try y.converted(to: x0.dtype)]
+    }
+}
+
+private func makeRMSNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+    let axisAttr = try ctx.int("axis", default: -1)
+    let eps = Double(try ctx.float("epsilon", default: 1e-5))
+    return { inputs, _ in
+        let x0 = try inputs.required(0, "X")
+        let axis = try normalizeAxis(axisAttr, rank: x0.rank)
+        let x = try asF32(x0, "RMSNormalization")
+        let normShape = Array(x.shape[axis...])
+        let rows = x.shape[..<axis].reduce(1, *), cols = normShape.reduce(1, *)
+        let scale = try expandF32(try inputs.required(1, "scale"), to: normShape, "RMSNormalization", "scale")
+        let y = Tensor.uninitialized(.float32, x.shape)
+        let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
+        for r in 0..<rows {
+            let xs = xp + r * cols, ys = yp + r * cols
+            var s = 0.0
+            for i in 0..<cols { s += Double(xs[i]) * Double(xs[i]) }
+            let inv = Float(1 / (s / Double(max(cols, 1)) + eps).squareRoot())
+            for i in 0..<cols { ys[i] = xs[i] * inv * scale[i] }
+        }
         return [try y.converted(to: x0.dtype)]
     }
 }
