@@ -46,6 +46,18 @@ final class PoolingTests: XCTestCase {
         let generic = try runOp("MaxPool", [x], attrs, outputs: 2)[0]
         XCTAssertEqual(try fast.scalars(as: Float.self), try generic.scalars(as: Float.self))
     }
+    func testAvgPoolFastKernelMatchesReferenceKernel() throws {
+        let x = sinTensor([1, 2, 19, 23], 0.013, 5)
+        for include in [false, true] {
+            let tables = [PoolAxisTable.unit,
+                          PoolAxisTable(inSize: 19, outSize: 19, kernel: 3, stride: 1, dilation: 1, padBegin: 1, padEnd: 1),
+                          PoolAxisTable(inSize: 23, outSize: 22, kernel: 4, stride: 1, dilation: 1, padBegin: 2, padEnd: 1)]
+            var a = [Float](repeating: 0, count: 2 * 19 * 22), b = a
+            poolAvgF32(x.pointer(Float.self), &a, planes: 2, axes: tables, countIncludePad: include)
+            poolAvgLpKernel(x.pointer(Float.self), &b, planes: 2, axes: tables, lp: false, p: 1, countIncludePad: include)
+            for i in 0..<a.count { XCTAssertEqual(a[i], b[i], accuracy: 1e-5) }
+        }
+    }
     func testMaxUnpool() throws {
         let x = Tensor(shape: [1, 1, 2, 2], scalars: [Float(5), 6, 7, 8])
         let i = Tensor(shape: [1, 1, 2, 2], scalars: [Int64(5), 7, 13, 15])

@@ -226,3 +226,67 @@ func globalPoolF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, 
 }
 
 import Foundation
+
+/// Specialized float32 average pooling: accumulates whole output rows per kernel row, with a
+/// contiguous (vectorizable) inner loop over the interior when the W stride and dilation are 1.
+func poolAvgF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int,
+                axes a: [PoolAxisTable], countIncludePad: Bool) {
+    let (ad, ah, aw) = (a[0], a[1], a[2])
+    let inH = ah.inSize, inW = aw.inSize, inD = ad.inSize
+    let inPlane = inD * inH * inW
+    let outW = aw.outSize
+    let outPlane = ad.outSize * ah.outSize * outW
+    let dd = ad.dilation, dh = ah.dilation, dw = aw.dilation
+    // Interior columns: every tap inside the input.
+    var i0 = 0, i1 = 0
+    if dw == 1 && aw.stride == 1 {
+        i0 = outW; i1 = 0
+        for ow in 0..<outW where aw.lo[ow] == 0 && aw.hi[ow] == aw.kernel {
+            i0 = min(i0, ow); i1 = max(i1, ow + 1)
+        }
+        if i0 >= i1 { i0 = 0; i1 = 0 }
+    }
+    let kw = aw.kernel
+    let s0 = i1 > i0 ? aw.start[i0] : 0
+    for p in 0..<planes {
+        let xp = x + p * inPlane
+        var yo = y + p * outPlane
+        for od in 0..<ad.outSize {
+            let sd = ad.start[od], ld = ad.lo[od], hd = ad.hi[od]
+            for oh in 0..<ah.outSize {
+                let sh = ah.start[oh], lh = ah.lo[oh], hh = ah.hi[oh]
+                for ow in 0..<outW { yo[ow] = 0 }
+                if ld < hd && lh < hh {
+                    for kd in ld..<hd {
+                        let id = sd + kd * dd
+                        for kh in lh..<hh {
+                            let row = xp + (id * inH + sh + kh * dh) * inW
+                            for ow in 0..<outW where ow < i0 || ow >= i1 {
+                                let lw = aw.lo[ow], hw = aw.hi[ow]
+                                var s: Float = 0
+                                var iw = aw.start[ow] + lw * dw
+                                var k = lw
+                                while k < hw { s += row[iw]; iw += dw; k += 1 }
+                                yo[ow] += s
+                            }
+                            if i1 > i0 {
+                                for t in 0..<kw {
+                                    let src = row + s0 + t - i0
+                                    for ow in i0..<i1 { yo[ow] += src[ow] }
+                                }
+                            }
+                        }
+                    }
+                }
+                let cd = countIncludePad ? ad.padCount[od] : hd - ld
+                let ch = countIncludePad ? ah.padCount[oh] : hh - lh
+                for ow in 0..<outW {
+                    let cw = countIncludePad ? aw.padCount[ow] : aw.hi[ow] - aw.lo[ow]
+                    let n = cd * ch * cw
+                    yo[ow] = n > 0 ? yo[ow] / Float(n) : .nan
+                }
+                yo += outW
+            }
+        }
+    }
+}

@@ -155,7 +155,11 @@ private func makeAvgLpPool(_ ctx: OpContext, lp: Bool) throws -> ([Tensor?], Run
         let outShape = Array(x.shape.prefix(2)) + outSpatial
         let planes = x.shape[0] * x.shape[1]
         let y = try withFloatCompute(name, x, outShape, { s, d in
-            poolAvgLpKernel(s, d, planes: planes, axes: tables, lp: lp, p: Float(p), countIncludePad: includePad)
+            if lp {
+                poolAvgLpKernel(s, d, planes: planes, axes: tables, lp: true, p: Float(p), countIncludePad: includePad)
+            } else {
+                poolAvgF32(s, d, planes: planes, axes: tables, countIncludePad: includePad)
+            }
         }, { s, d in
             poolAvgLpKernel(s, d, planes: planes, axes: tables, lp: lp, p: Double(p), countIncludePad: includePad)
         })
