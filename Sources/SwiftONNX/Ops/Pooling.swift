@@ -75,8 +75,15 @@ private struct PoolAttrs {
             guard o >= 1 || inSize == 0 else {
                 throw OpError("kernel \(kernel) (dilations \(dilations ?? [])) does not fit input \(describeShape(xShape)) with pads \(pads ?? [])")
             }
+            guard o < (1 << 31) else { throw OpError("pooling output size \(o) along axis \(i + 2) is too large") }
             out.append(max(o, 0))
             tables.append(PoolAxisTable(inSize: inSize, outSize: max(o, 0), kernel: k, stride: s, dilation: d, padBegin: pb, padEnd: pe))
+        }
+        var total = xShape[0] * xShape[1]
+        for o in out {
+            let r = total.multipliedReportingOverflow(by: o)
+            guard !r.overflow, r.partialValue <= (1 << 36) else { throw OpError("pooling output shape \(out) is too large") }
+            total = r.partialValue
         }
         while tables.count < 3 { tables.insert(.unit, at: 0) }
         return (out, tables)
@@ -247,7 +254,9 @@ private func makeMaxUnpool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
         }
         if let os = inputs.optional(2) {
             let given = try os.readAsInts()
-            guard given.count == x.rank, given.allSatisfy({ $0 >= 0 }) else {
+            var n = 1, overflow = false
+            for d in given where d > 0 { let r = n.multipliedReportingOverflow(by: d); n = r.partialValue; overflow = overflow || r.overflow || n > (1 << 36) }
+            guard given.count == x.rank, given.allSatisfy({ $0 >= 0 }), !overflow else {
                 throw OpError("MaxUnpool: output_shape \(given) must have \(x.rank) non-negative values")
             }
             if given != outShape {

@@ -362,8 +362,7 @@ private func makeResize(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -
             roi = r
         }
         let geo = try resizeGeometry(x.shape, scales: scales, sizes: sizes, axes: axes, keepAspect: config.keepAspect)
-        let total = geo.out.reduce(1, *)
-        guard total < (1 << 40) else { throw OpError("Resize: output shape \(geo.out) is too large") }
+        guard resizeShapeIsSane(geo.out) else { throw OpError("Resize: output shape \(geo.out) is too large") }
         return [try resizeTensor(x, config, outShape: geo.out, scales: geo.scales, axes: geo.resized, roi: roi)]
     }
 }
@@ -390,7 +389,19 @@ private func makeUpsample(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws
         let scales = try attrScales ?? inputs.required(1, "scales").readAsDoubles()
         guard scales.count == x.rank else { throw OpError("Upsample: \(scales.count) scales for input \(describeShape(x.shape))") }
         let geo = try resizeGeometry(x.shape, scales: scales, sizes: nil, axes: nil, keepAspect: "stretch")
-        guard geo.out.reduce(1, *) < (1 << 40) else { throw OpError("Upsample: output shape \(geo.out) is too large") }
+        guard resizeShapeIsSane(geo.out) else { throw OpError("Upsample: output shape \(geo.out) is too large") }
         return [try resizeTensor(x, config, outShape: geo.out, scales: geo.scales, axes: geo.resized, roi: nil)]
     }
+}
+
+/// Whether a shape's element count fits in memory terms (no overflow, at most 2^36 elements).
+private func resizeShapeIsSane(_ shape: [Int]) -> Bool {
+    var n = 1
+    for d in shape {
+        guard d >= 0 else { return false }
+        let (m, o) = n.multipliedReportingOverflow(by: d)
+        if o || m > (1 << 36) { return false }
+        n = m
+    }
+    return true
 }
