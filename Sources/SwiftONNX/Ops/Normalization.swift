@@ -1,3 +1,318 @@
+import Foundation
+
 /// Normalization ops.
 func registerNormalizationOps(_ r: inout OpRegistry) {
+    r.register("BatchNormalization", closure: makeBatchNorm)
+    r.register("InstanceNormalization", closure: makeInstanceNorm)
+    r.register("LayerNormalization", closure: makeLayerNorm)
+    r.register("GroupNormalization", closure: makeGroupNorm)
+    r.register("LRN", closure: makeLRN)
+    r.register("LpNormalization", closure: makeLpNorm)
+    r.register("MeanVarianceNormalization", closure: makeMVN)
+    r.register("RMSNormalization", closure: makeRMSNorm)
+}
+
+/// Converts a float-typed tensor to float32 for computation, or throws for other types.
+private func asF32(_ t: Tensor, _ op: String, _ what: String = "X") throws -> Tensor {
+    guard t.dtype.isFloatingPoint else {
+        throw ONNXError.unsupportedType("\(op): \(what) has element type \(t.dtype) (expected a float type)")
+    }
+    return try t.converted(to: .float32)
+}
+
+/// Reads a per-channel parameter as float32 values, checking its length.
+private func params(_ t: Tensor, _ n: Int, _ op: String, _ what: String) throws -> [Float] {
+    guard t.count == n else { throw OpError("\(op): \(what) has \(t.count) elements \(describeShape(t.shape)), expected \(n)") }
+    return try asF32(t, op, what).scalars(as: Float.self)
+}
+
+private func makeBatchNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+    let eps = Double(try ctx.float("epsilon", default: 1e-5))
+    let momentum = Double(try ctx.float("momentum", default: 0.9))
+    let training: Bool
+    if ctx.opset >= 14 {
+        training = try ctx.int("training_mode", default: 0) != 0
+    } else if ctx.opset < 7 {
+        training = try ctx.int("is_test", default: 0) == 0 && ctx.outputCount > 1
+    } else {
+        training = ctx.outputCount > 1
+    }
+    let legacyOutputs = ctx.opset < 14
+    let outputCount = ctx.outputCount
+    return { inputs, _ in
+        let x0 = try inputs.required(0, "X")
+        guard x0.rank >= 2 else { throw OpError("BatchNormalization: X must have rank >= 2, got \(describeShape(x0.shape))") }
+        let x = try asF32(x0, "BatchNormalization")
+        let n = x.shape[0], c = x.shape[1]
+        let size = x.shape.dropFirst(2).reduce(1, *)
+        let y = Tensor.uninitialized(.float32, x.shape)
+        let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
+        let sT = try inputs.required(1, "scale"), bT = try inputs.required(2, "B")
+        let mT = try inputs.required(3, "mean"), vT = try inputs.required(4, "var")
+        // Opsets < 9 with spatial=0 give one parameter per (channel, position).
+        if !training && sT.count == c * size && size > 1 && sT.count != c {
+            let s = try params(sT, c * size, "BatchNormalization", "scale"), b = try params(bT, c * size, "BatchNormalization", "B")
+            let m = try params(mT, c * size, "BatchNormalization", "mean"), v = try params(vT, c * size, "BatchNormalization", "var")
+            var a = [Float](repeating: 0, count: c * size), t = a
+            for i in 0..<(c * size) {
+                a[i] = Float(Double(s[i]) / (Double(v[i]) + eps).squareRoot())
+                t[i] = b[i] - m[i] * a[i]
+            }
+            for bIdx in 0..<n {
+                let xb = xp + bIdx * c * size, yb = yp + bIdx * c * size
+                for i in 0..<(c * size) { yb[i] = xb[i] * a[i] + t[i] }
+            }
+            return [try y.converted(to: x0.dtype)]
+        }
+        let s = try params(sT, c, "BatchNormalization", "scale"), b = try params(bT, c, "BatchNormalization", "B")
+        let m = try params(mT, c, "BatchNormalization", "mean"), v = try params(vT, c, "BatchNormalization", "var")
+        var useMean = m.map(Double.init), useVar = v.map(Double.init)
+        var batchMean = [Double](repeating: 0, count: c), batchVar = batchMean
+        if training {
+            for ch in 0..<c {
+                let st = meanVarianceStridedF32(xp + ch * size, groups: n, len: size, gap: c * size)
+                batchMean[ch] = st.mean; batchVar[ch] = st.variance
+            }
+            useMean = batchMean; useVar = batchVar
+        }
+        var a = [Float](repeating: 0, count: c), t = a
+        for ch in 0..<c {
+            let ad = Double(s[ch]) / (useVar[ch] + eps).squareRoot()
+            a[ch] = Float(ad)
+            t[ch] = Float(Double(b[ch]) - useMean[ch] * ad)
+        }
+        if y.count > 0 {
+            a.withUnsafeBufferPointer { ap in t.withUnsafeBufferPointer { tp in
+                channelAffineF32(xp, yp, planes: n * c, channels: c, size: size, a: ap.baseAddress!, b: tp.baseAddress!)
+            }}
+        }
+        var outs = [try y.converted(to: x0.dtype)]
+        if outputCount > 1 {
+            func vec(_ d: [Double]) throws -> Tensor { try Tensor(shape: [c], scalars: d.map { Float($0) }).converted(to: mT.dtype) }
+            let runMean = (0..<c).map { Double(m[$0]) * momentum + batchMean[$0] * (1 - momentum) }
+            let runVar = (0..<c).map { Double(v[$0]) * momentum + batchVar[$0] * (1 - momentum) }
+            if training {
+                outs.append(try vec(runMean)); outs.append(try vec(runVar))
+                if legacyOutputs { outs.append(try vec(batchMean)); outs.append(try vec(batchVar)) }
+            } else {
+                outs.append(mT); outs.append(vT)
+                if legacyOutputs { outs.append(mT); outs.append(vT) }
+            }
+        }
+        return outs
+    }
+}
+
+private func makeInstanceNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+    let eps = Double(try ctx.float("epsilon", default: 1e-5))
+    return { inputs, _ in
+        let x0 = try inputs.required(0, "input")
+        guard x0.rank >= 2 else { throw OpError("InstanceNormalization: input must have rank >= 2, got \(describeShape(x0.shape))") }
+        let x = try asF32(x0, "InstanceNormalization")
+        let n = x.shape[0], c = x.shape[1]
+        let size = x.shape.dropFirst(2).reduce(1, *)
+        let s = try params(try inputs.required(1, "scale"), c, "InstanceNormalization", "scale")
+        let b = try params(try inputs.required(2, "B"), c, "InstanceNormalization", "B")
+        let y = Tensor.uninitialized(.float32, x.shape)
+        let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
+        var a = [Float](repeating: 0, count: n * c), t = a
+        for p in 0..<(n * c) {
+            let ch = p % c
+            let st = meanVarianceF32(xp + p * size, size)
+            let ad = Double(s[ch]) / (st.variance + eps).squareRoot()
+            a[p] = Float(ad); t[p] = Float(Double(b[ch]) - st.mean * ad)
+        }
+        if y.count > 0 {
+            a.withUnsafeBufferPointer { ap in t.withUnsafeBufferPointer { tp in
+                channelAffineF32(xp, yp, planes: n * c, channels: n * c, size: size, a: ap.baseAddress!, b: tp.baseAddress!)
+            }}
+        }
+        return [try y.converted(to: x0.dtype)]
+    }
+}
+
+/// Expands a tensor broadcastable (numpy rules) to `shape` into a float32 array.
+private func expandF32(_ t: Tensor, to shape: [Int], _ op: String, _ what: String) throws -> [Float] {
+    let f = try asF32(t, op, what)
+    guard t.rank <= shape.count, (try? broadcastShapes(t.shape, shape)) == shape else {
+        throw OpError("\(op): \(what) of shape \(describeShape(t.shape)) does not broadcast to \(describeShape(shape))")
+    }
+    let src = f.pointer(Float.self)
+    var out = [Float](repeating: 0, count: shape.reduce(1, *))
+    out.withUnsafeMutableBufferPointer { o in
+        forEachStrided(shape, broadcastStrides(t.shape, to: shape)) { i, s in o[i] = src[s] }
+    }
+    return out
+}
+
+private func makeLayerNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+    let axisAttr = try ctx.int("axis", default: -1)
+    let eps = Double(try ctx.float("epsilon", default: 1e-5))
+    let stash = try ctx.int("stash_type", default: 1)
+    guard stash == 1 || stash == 11 || stash == 16 || stash == 10 else {
+        throw ctx.attributeError("stash_type", "unsupported value \(stash)")
+    }
+    let nOut = ctx.outputCount
+    return { inputs, _ in
+        let x0 = try inputs.required(0, "X")
+        let axis = try normalizeAxis(axisAttr, rank: x0.rank)
+        let x = try asF32(x0, "LayerNormalization")
+        let normShape = Array(x.shape[axis...])
+        let rows = x.shape[..<axis].reduce(1, *), cols = normShape.reduce(1, *)
+        let scale = try expandF32(try inputs.required(1, "Scale"), to: normShape, "LayerNormalization", "Scale")
+        let bias = try inputs.optional(2).map { try expandF32($0, to: normShape, "LayerNormalization", "B") }
+        let y = Tensor.uninitialized(.float32, x.shape)
+        let statShape = Array(x.shape[..<axis]) + [Int](repeating: 1, count: x.rank - axis)
+        let mean = Tensor.uninitialized(.float32, statShape), inv = Tensor.uninitialized(.float32, statShape)
+        scale.withUnsafeBufferPointer { sp in
+            let run = { (bp: UnsafePointer<Float>?) in
+                layerNormF32(x.pointer(Float.self), y.pointer(Float.self), rows: rows, cols: cols, scale: sp.baseAddress!,
+                             bias: bp, epsilon: eps, meanOut: mean.pointer(Float.self), invStdOut: inv.pointer(Float.self))
+            }
+            if let b = bias { b.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+        }
+        var outs = [try y.converted(to: x0.dtype)]
+        if nOut > 1 { outs.append(try mean.converted(to: x0.dtype)) }
+        if nOut > 2 { outs.append(try inv.converted(to: x0.dtype)) }
+        return outs
+    }
+}
+
+private func makeGroupNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+    guard let groups = try ctx.int("num_groups"), groups > 0 else { throw ctx.attributeError("num_groups", "required positive attribute") }
+    let eps = Double(try ctx.float("epsilon", default: 1e-5))
+    let opset = ctx.opset
+    return { inputs, _ in
+        let x0 = try inputs.required(0, "X")
+        guard x0.rank >= 2 else { throw OpError("GroupNormalization: X must have rank >= 2, got \(describeShape(x0.shape))") }
+        let x = try asF32(x0, "GroupNormalization")
+        let n = x.shape[0], c = x.shape[1]
+        guard c % groups == 0 else { throw OpError("GroupNormalization: \(c) channels are not divisible by num_groups \(groups)") }
+        let size = x.shape.dropFirst(2).reduce(1, *)
+        let sT = try inputs.required(1, "scale"), bT = try inputs.required(2, "bias")
+        let cpg = c / groups
+        // Opset 18: one scale/bias per group; opset 21: one per channel.
+        let perChannel = opset >= 21 ? true : (sT.count == c && sT.count != groups)
+        let s = try params(sT, perChannel ? c : groups, "GroupNormalization", "scale")
+        let b = try params(bT, perChannel ? c : groups, "GroupNormalization", "bias")
+        let y = Tensor.uninitialized(.float32, x.shape)
+        let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
+        var a = [Float](repeating: 0, count: n * c), t = a
+        for bi in 0..<n {
+            for g in 0..<groups {
+                let st = meanVarianceF32(xp + (bi * c + g * cpg) * size, cpg * size)
+                let inv = 1 / (st.variance + eps).squareRoot()
+                for k in 0..<cpg {
+                    let ch = g * cpg + k
+                    let sc = Double(perChannel ? s[ch] : s[g]), bb = Double(perChannel ? b[ch] : b[g])
+                    a[bi * c + ch] = Float(sc * inv)
+                    t[bi * c + ch] = Float(bb - st.mean * sc * inv)
+                }
+            }
+        }
+        if y.count > 0 {
+            a.withUnsafeBufferPointer { ap in t.withUnsafeBufferPointer { tp in
+                channelAffineF32(xp, yp, planes: n * c, channels: n * c, size: size, a: ap.baseAddress!, b: tp.baseAddress!)
+            }}
+        }
+        return [try y.converted(to: x0.dtype)]
+    }
+}
+
+private func makeLRN(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+    guard let size = try ctx.int("size"), size > 0 else { throw ctx.attributeError("size", "required positive attribute") }
+    let alpha = try ctx.float("alpha", default: 1e-4), beta = try ctx.float("beta", default: 0.75)
+    let bias = try ctx.float("bias", default: 1)
+    return { inputs, _ in
+        let x0 = try inputs.required(0, "X")
+        guard x0.rank >= 2 else { throw OpError("LRN: X must have rank >= 2, got \(describeShape(x0.shape))") }
+        let x = try asF32(x0, "LRN")
+        let y = Tensor.uninitialized(.float32, x.shape)
+        if y.count > 0 {
+            lrnF32(x.pointer(Float.self), y.pointer(Float.self), n: x.shape[0], c: x.shape[1],
+                   size: x.shape.dropFirst(2).reduce(1, *), window: size, alpha: alpha, beta: beta, bias: bias)
+        }
+        return [try y.converted(to: x0.dtype)]
+    }
+}
+
+private func makeLpNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+    let axisAttr = try ctx.int("axis", default: -1)
+    let p = try ctx.int("p", default: 2)
+    guard p == 1 || p == 2 else { throw ctx.attributeError("p", "must be 1 or 2, got \(p)") }
+    return { inputs, _ in
+        let x0 = try inputs.required(0, "input")
+        let axis = try normalizeAxis(axisAttr, rank: x0.rank)
+        let x = try asF32(x0, "LpNormalization")
+        let y = Tensor.uninitialized(.float32, x.shape)
+        let outer = x.shape[..<axis].reduce(1, *), len = x.rank == 0 ? 1 : x.shape[axis]
+        let inner = x.rank == 0 ? 1 : x.shape[(axis + 1)...].reduce(1, *)
+        let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
+        var norm = [Float](repeating: 0, count: inner)
+        for o in 0..<outer {
+            let base = o * len * inner
+            for i in 0..<inner { norm[i] = 0 }
+            for k in 0..<len {
+                let row = xp + base + k * inner
+                for i in 0..<inner { let v = row[i]; norm[i] += p == 1 ? abs(v) : v * v }
+            }
+            if p == 2 { for i in 0..<inner { norm[i] = norm[i].squareRoot() } }
+            for k in 0..<len {
+                let off = base + k * inner
+                for i in 0..<inner { yp[off + i] = norm[i] == 0 ? 0 : xp[off + i] / norm[i] }
+            }
+        }
+        return [try y.converted(to: x0.dtype)]
+    }
+}
+
+private func makeMVN(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+    let axesAttr = try ctx.ints("axes") ?? [0, 2, 3]
+    return { inputs, _ in
+        let x0 = try inputs.required(0, "X")
+        let rank = x0.rank
+        var reduce = [Bool](repeating: false, count: rank)
+        for a in axesAttr { reduce[try normalizeAxis(a, rank: rank, "axes")] = true }
+        let x = try asF32(x0, "MeanVarianceNormalization")
+        // Map each element to its slot among the kept (non-reduced) axes.
+        var keptStrides = [Int](repeating: 0, count: rank)
+        var acc = 1
+        for d in stride(from: rank - 1, through: 0, by: -1) where !reduce[d] { keptStrides[d] = acc; acc *= x.shape[d] }
+        let kept = acc
+        let groupSize = max(x.count / max(kept, 1), 1)
+        let xp = x.pointer(Float.self)
+        var sum = [Double](repeating: 0, count: kept), sq = sum
+        forEachStrided(x.shape, keptStrides) { i, k in sum[k] += Double(xp[i]) }
+        for k in 0..<kept { sum[k] /= Double(groupSize) }
+        forEachStrided(x.shape, keptStrides) { i, k in let d = Double(xp[i]) - sum[k]; sq[k] += d * d }
+        let denom = sq.map { Float(($0 / Double(groupSize)).squareRoot() + 1e-9) }
+        let mean = sum.map { Float($0) }
+        let y = Tensor.uninitialized(.float32, x.shape)
+        let yp = y.pointer(Float.self)
+        forEachStrided(x.shape, keptStrides) { i, k in yp[i] = (xp[i] - mean[k]) / denom[k] }
+        return [try y.converted(to: x0.dtype)]
+    }
+}
+
+private func makeRMSNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+    let axisAttr = try ctx.int("axis", default: -1)
+    let eps = Double(try ctx.float("epsilon", default: 1e-5))
+    return { inputs, _ in
+        let x0 = try inputs.required(0, "X")
+        let axis = try normalizeAxis(axisAttr, rank: x0.rank)
+        let x = try asF32(x0, "RMSNormalization")
+        let normShape = Array(x.shape[axis...])
+        let rows = x.shape[..<axis].reduce(1, *), cols = normShape.reduce(1, *)
+        let scale = try expandF32(try inputs.required(1, "scale"), to: normShape, "RMSNormalization", "scale")
+        let y = Tensor.uninitialized(.float32, x.shape)
+        let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
+        for r in 0..<rows {
+            let xs = xp + r * cols, ys = yp + r * cols
+            var s = 0.0
+            for i in 0..<cols { s += Double(xs[i]) * Double(xs[i]) }
+            let inv = Float(1 / (s / Double(max(cols, 1)) + eps).squareRoot())
+            for i in 0..<cols { ys[i] = xs[i] * inv * scale[i] }
+        }
+        return [try y.converted(to: x0.dtype)]
+    }
 }

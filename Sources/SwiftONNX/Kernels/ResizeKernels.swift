@@ -1,0 +1,132 @@
+/// Resize kernels: separable passes over precomputed per-axis tap tables, a fused 2-D bilinear
+/// kernel for the innermost two axes, and a nearest-neighbour gather over index tables.
+
+/// Along one axis of an [outer, inLen, inner] tensor: dst[o, j, i] = sum_t w[j*taps+t] * src[o, idx[j*taps+t], i];
+/// rows flagged in `extrapolate` get `fill` instead.
+func resizeAxisPass<T: BinaryFloatingPoint>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>,
+                                            outer: Int, inLen: Int, outLen: Int, inner: Int, taps: Int,
+                                            index: UnsafePointer<Int>, weight: UnsafePointer<T>,
+                                            extrapolate: UnsafePointer<Bool>?, fill: T) {
+    for o in 0..<outer {
+        let s = src + o * inLen * inner
+        let d = dst + o * outLen * inner
+        if inner == 1 {
+            for j in 0..<outLen {
+                if let e = extrapolate, e[j] { d[j] = fill; continue }
+                var acc: T = 0
+                let base = j * taps
+                for t in 0..<taps { acc += weight[base + t] * s[index[base + t]] }
+                d[j] = acc
+            }
+        } else {
+            for j in 0..<outLen {
+                let drow = d + j * inner
+                if let e = extrapolate, e[j] {
+                    for i in 0..<inner { drow[i] = fill }
+                    continue
+                }
+                let base = j * taps
+                let w0 = weight[base]
+                let r0 = s + index[base] * inner
+                for i in 0..<inner { drow[i] = w0 * r0[i] }
+                for t in 1..<max(taps, 1) {
+                    let w = weight[base + t]
+                    if w == 0 { continue }
+                    let r = s + index[base + t] * inner
+                    for i in 0..<inner { drow[i] += w * r[i] }
+                }
+            }
+        }
+    }
+}
+
+/// Fused bilinear resize of the two innermost axes of `planes` float planes. Each output row blends
+/// two horizontally resized input rows, which are cached while consecutive output rows share them.
+func resizeBilinear2DF32(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, planes: Int,
+                         inH: Int, inW: Int, outH: Int, outW: Int,
+                         yIndex: UnsafePointer<Int>, yWeight: UnsafePointer<Float>,
+                         xIndex: UnsafePointer<Int>, xWeight: UnsafePointer<Float>) {
+    let rowA = UnsafeMutablePointer<Float>.allocate(capacity: max(outW, 1))
+    let rowB = UnsafeMutablePointer<Float>.allocate(capacity: max(outW, 1))
+    defer { rowA.deallocate(); rowB.deallocate() }
+    @inline(__always) func horizontal(_ row: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
+        for j in 0..<outW {
+            let i0 = xIndex[2 * j], i1 = xIndex[2 * j + 1]
+            out[j] = xWeight[2 * j] * row[i0] + xWeight[2 * j + 1] * row[i1]
+        }
+    }
+    for p in 0..<planes {
+        let sp = src + p * inH * inW
+        var dp = dst + p * outH * outW
+        var a = rowA, b = rowB
+        var aRow = -1, bRow = -1
+        for oy in 0..<outH {
+            let r0 = yIndex[2 * oy], r1 = yIndex[2 * oy + 1]
+            // Make `a` hold r0 and `b` hold r1, reusing what is cached.
+            if aRow != r0 {
+                if bRow == r0 { swap(&a, &b); swap(&aRow, &bRow) } else { horizontal(sp + r0 * inW, a); aRow = r0 }
+            }
+            if bRow != r1 { horizontal(sp + r1 * inW, b); bRow = r1 }
+            let w0 = yWeight[2 * oy], w1 = yWeight[2 * oy + 1]
+            let v0 = SIMD16<Float>(repeating: w0), v1 = SIMD16<Float>(repeating: w1)
+            var j = 0
+            while j + 16 <= outW {
+                let x0 = UnsafeRawPointer(a + j).loadUnaligned(as: SIMD16<Float>.self)
+                let x1 = UnsafeRawPointer(b + j).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(dp + j).storeBytes(of: v0 * x0 + v1 * x1, as: SIMD16<Float>.self)
+                j += 16
+            }
+            while j < outW { dp[j] = w0 * a[j] + w1 * b[j]; j += 1 }
+            dp += outW
+        }
+    }
+}
+
+/// Nearest-neighbour gather: out[j0, ..., jn] = src[sum_a offsets[a][ja]], or `fill` where any
+/// offset is negative (extrapolation). T is the element's bit pattern type.
+func resizeNearestGather<T>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>,
+                            outShape: [Int], offsets: [[Int]], fill: T) {
+    let rank = outShape.count
+    let total = outShape.reduce(1, *)
+    if total == 0 { return }
+    if rank == 0 { dst[0] = src[0]; return }
+    let innerLen = outShape[rank - 1]
+    let last = offsets[rank - 1]
+    var idx = [Int](repeating: 0, count: rank)
+    var prevBase = Int.min
+    var prevRow: UnsafeMutablePointer<T>? = nil
+    last.withUnsafeBufferPointer { lp in
+        var out = dst
+        var done = 0
+        while done < total {
+            var base = 0
+            var outside = false
+            for a in 0..<(rank - 1) {
+                let o = offsets[a][idx[a]]
+                if o < 0 { outside = true }
+                base += o
+            }
+            if outside {
+                for j in 0..<innerLen { out[j] = fill }
+            } else if base == prevBase, let pr = prevRow {
+                out.update(from: pr, count: innerLen)
+            } else {
+                for j in 0..<innerLen {
+                    let o = lp[j]
+                    out[j] = o < 0 ? fill : src[base + o]
+                }
+                prevBase = base
+                prevRow = out
+            }
+            out += innerLen
+            done += innerLen
+            var a = rank - 2
+            while a >= 0 {
+                idx[a] += 1
+                if idx[a] < outShape[a] { break }
+                idx[a] = 0
+                a -= 1
+            }
+        }
+    }
+}
