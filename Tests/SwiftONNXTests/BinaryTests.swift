@@ -84,7 +84,7 @@ final class BinaryTests: XCTestCase {
     }
 
     func testFloatArithmeticThreaded() throws {
-        let sa = [2, 16, 64, 64], sb = [16, 1, 1]
+        let sa = [2, 16, 128, 128], sb = [16, 1, 1]
         let a = values(sa.reduce(1, *), seed: 3), b = values(16, seed: 4)
         for threads in [1, 2] {
             let (want, _) = naive(a, sa, b, sb, { $0 * $1 })

@@ -115,7 +115,7 @@ struct BroadcastLoop: Sendable {
 
     /// Splits the output into contiguous element ranges, one per worker, and runs them
     /// (concurrently when `threads` > 1 and the work is large enough to pay for it).
-    func run(threads: Int, minPerThread: Int = 1 << 16,
+    func run(threads: Int, minPerThread: Int = 1 << 18,
              _ body: (UnsafeMutablePointer<Int>, Int, Int) -> Void) {
         let workers = Swift.max(1, Swift.min(threads, total / Swift.max(minPerThread, 1)))
         if workers <= 1 {
@@ -133,7 +133,7 @@ struct BroadcastLoop: Sendable {
 }
 
 /// Runs `body(lo, hi)` over [0, n) split into contiguous pieces, concurrently when worth it.
-func parallelRanges(_ n: Int, threads: Int, minPerThread: Int = 1 << 16, _ body: (Int, Int) -> Void) {
+func elementwiseParallelRanges(_ n: Int, threads: Int, minPerThread: Int = 1 << 18, _ body: (Int, Int) -> Void) {
     let workers = Swift.max(1, Swift.min(threads, n / Swift.max(minPerThread, 1)))
     if workers <= 1 { if n > 0 { body(0, n) }; return }
     withoutActuallyEscaping(body) { body in
@@ -280,17 +280,17 @@ func f32BinaryBroadcast(_ op: F32BinaryOp, _ a: UnsafePointer<Float>, _ aShape: 
     let aCount = aShape.reduce(1, *), bCount = bShape.reduce(1, *)
     // Fast paths with no loop plan: same element count (same shape), or a scalar side.
     if aCount == n && bCount == n {
-        parallelRanges(n, threads: threads) { lo, hi in f32BinaryVV(op, a + lo, b + lo, out + lo, hi - lo) }
+        elementwiseParallelRanges(n, threads: threads) { lo, hi in f32BinaryVV(op, a + lo, b + lo, out + lo, hi - lo) }
         return
     }
     if bCount == 1 && aCount == n {
         let s = b[0]
-        parallelRanges(n, threads: threads) { lo, hi in f32BinaryVS(op, a + lo, s, out + lo, hi - lo) }
+        elementwiseParallelRanges(n, threads: threads) { lo, hi in f32BinaryVS(op, a + lo, s, out + lo, hi - lo) }
         return
     }
     if aCount == 1 && bCount == n {
         let s = a[0]
-        parallelRanges(n, threads: threads) { lo, hi in f32BinarySV(op, s, b + lo, out + lo, hi - lo) }
+        elementwiseParallelRanges(n, threads: threads) { lo, hi in f32BinarySV(op, s, b + lo, out + lo, hi - lo) }
         return
     }
     // Per-channel ([N,C,H,W] op [1,C,1,1]) and every other pattern: rows of the collapsed loop.
@@ -311,7 +311,7 @@ func binaryBroadcast<A, B, C>(_ a: UnsafePointer<A>, _ aShape: [Int], _ b: Unsaf
     let n = outShape.reduce(1, *)
     let aCount = aShape.reduce(1, *), bCount = bShape.reduce(1, *)
     if aCount == n && bCount == n {
-        parallelRanges(n, threads: threads) { lo, hi in for i in lo..<hi { out[i] = op(a[i], b[i]) } }
+        elementwiseParallelRanges(n, threads: threads) { lo, hi in for i in lo..<hi { out[i] = op(a[i], b[i]) } }
         return
     }
     let plan = BroadcastLoop(outShape: outShape, shapes: [aShape, bShape])
@@ -353,7 +353,7 @@ func ternaryBroadcast<A, B, C, D>(_ a: UnsafePointer<A>, _ aShape: [Int], _ b: U
 // MARK: - scalar semantics shared by the ops
 
 /// numpy `mod` for floats (Python sign rule: the result takes the divisor's sign).
-@inline(__always) func pythonFloatMod<T: BinaryFloatingPoint>(_ a: T, _ b: T) -> T {
+@inline(__always) func numpyFloatMod<T: BinaryFloatingPoint>(_ a: T, _ b: T) -> T {
     if b == 0 { return .nan }
     var m = a.truncatingRemainder(dividingBy: b)
     if m != 0 {
@@ -365,13 +365,13 @@ func ternaryBroadcast<A, B, C, D>(_ a: UnsafePointer<A>, _ aShape: [Int], _ b: U
 }
 
 /// C-style truncating integer division; x/0 gives 0 and MIN/-1 wraps (no traps).
-@inline(__always) func truncDiv<T: FixedWidthInteger>(_ a: T, _ b: T) -> T {
+@inline(__always) func cTruncatingDiv<T: FixedWidthInteger>(_ a: T, _ b: T) -> T {
     if b == 0 { return 0 }
     return a.dividedReportingOverflow(by: b).partialValue
 }
 
 /// Integer remainder: `python` gives the divisor's sign (numpy mod), else C's fmod sign. x%0 gives 0.
-@inline(__always) func intMod<T: FixedWidthInteger>(_ a: T, _ b: T, python: Bool) -> T {
+@inline(__always) func onnxIntMod<T: FixedWidthInteger>(_ a: T, _ b: T, python: Bool) -> T {
     if b == 0 { return 0 }
     var r = a.remainderReportingOverflow(dividingBy: b).partialValue
     if python && r != 0 && ((r < 0) != (b < 0)) { r = r &+ b }
@@ -379,7 +379,7 @@ func ternaryBroadcast<A, B, C, D>(_ a: UnsafePointer<A>, _ aShape: [Int], _ b: U
 }
 
 /// Integer power with wrapping; a negative exponent gives the truncated 1/base^-e.
-@inline(__always) func intPow<T: FixedWidthInteger>(_ base: T, _ e: Int64) -> T {
+@inline(__always) func wrappingIntPow<T: FixedWidthInteger>(_ base: T, _ e: Int64) -> T {
     if e < 0 {
         if base == 1 { return 1 }
         if T.isSigned && base == 0 &- 1 { return (e & 1) == 0 ? 1 : base }
@@ -396,7 +396,7 @@ func ternaryBroadcast<A, B, C, D>(_ a: UnsafePointer<A>, _ aShape: [Int], _ b: U
 
 /// ONNX BitShift: shifts of a negative amount or of at least the bit width give 0
 /// (or -1 for a right shift of a negative signed value); left shifts wrap.
-@inline(__always) func bitShift<T: FixedWidthInteger>(_ a: T, _ s: T, left: Bool) -> T {
+@inline(__always) func onnxBitShift<T: FixedWidthInteger>(_ a: T, _ s: T, left: Bool) -> T {
     if s < 0 || s >= T.bitWidth { return (!left && a < 0) ? (0 &- 1) : 0 }
     let k = Int(s)
     return left ? a << k : a >> k

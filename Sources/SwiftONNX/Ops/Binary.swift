@@ -174,7 +174,7 @@ extension ArithScalar where Self: BinaryFloatingPoint {
     @inline(__always) static func mul(_ a: Self, _ b: Self) -> Self { a * b }
     @inline(__always) static func div(_ a: Self, _ b: Self) -> Self { a / b }
     @inline(__always) static func mod(_ a: Self, _ b: Self, fmod: Bool) -> Self {
-        fmod ? a.truncatingRemainder(dividingBy: b) : pythonFloatMod(a, b)
+        fmod ? a.truncatingRemainder(dividingBy: b) : numpyFloatMod(a, b)
     }
     // NaN propagates (numpy maximum/minimum).
     @inline(__always) static func maximum(_ a: Self, _ b: Self) -> Self { a.isNaN ? a : (b.isNaN ? b : (a < b ? b : a)) }
@@ -185,8 +185,8 @@ extension ArithScalar where Self: FixedWidthInteger {
     @inline(__always) static func add(_ a: Self, _ b: Self) -> Self { a &+ b }
     @inline(__always) static func sub(_ a: Self, _ b: Self) -> Self { a &- b }
     @inline(__always) static func mul(_ a: Self, _ b: Self) -> Self { a &* b }
-    @inline(__always) static func div(_ a: Self, _ b: Self) -> Self { truncDiv(a, b) }
-    @inline(__always) static func mod(_ a: Self, _ b: Self, fmod: Bool) -> Self { intMod(a, b, python: !fmod) }
+    @inline(__always) static func div(_ a: Self, _ b: Self) -> Self { cTruncatingDiv(a, b) }
+    @inline(__always) static func mod(_ a: Self, _ b: Self, fmod: Bool) -> Self { onnxIntMod(a, b, python: !fmod) }
     @inline(__always) static func maximum(_ a: Self, _ b: Self) -> Self { Swift.max(a, b) }
     @inline(__always) static func minimum(_ a: Self, _ b: Self) -> Self { Swift.min(a, b) }
 }
@@ -400,11 +400,11 @@ private struct PowExp<A: CastableScalar>: ScalarTypeVisitor {
         } else if B.kind == .unsigned {
             binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { x, y in
                 let e = y.u64 > UInt64(Int64.max) ? Int64.max : Int64(y.u64)
-                return A.kind == .unsigned ? A(u64: intPow(x.u64, e)) : A(i64: intPow(x.i64, e))
+                return A.kind == .unsigned ? A(u64: wrappingIntPow(x.u64, e)) : A(i64: wrappingIntPow(x.i64, e))
             }
         } else {
             binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { x, y in
-                A.kind == .unsigned ? A(u64: intPow(x.u64, y.i64)) : A(i64: intPow(x.i64, y.i64))
+                A.kind == .unsigned ? A(u64: wrappingIntPow(x.u64, y.i64)) : A(i64: wrappingIntPow(x.i64, y.i64))
             }
         }
         return out
@@ -455,9 +455,9 @@ private struct IntOpVisitor: IntVisitor {
         case .xor: binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { $0 ^ $1 }
         case .shift(let left):
             if left {
-                binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { bitShift($0, $1, left: true) }
+                binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { onnxBitShift($0, $1, left: true) }
             } else {
-                binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { bitShift($0, $1, left: false) }
+                binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { onnxBitShift($0, $1, left: false) }
             }
         }
         return out
