@@ -263,3 +263,47 @@ final class BinaryTests: XCTestCase {
         XCTAssertThrowsError(try run("Add", [a, b], attrs: ["broadcast": .int(1), "axis": .int(2)], opset: 6))
     }
 }
+
+/// Timing of the op layer (not a correctness test): runs only with BINARY_BENCH=1, meant for
+/// `swift test -c release -Xswiftc -enable-testing --filter BinaryBench`.
+final class BinaryBench: XCTestCase {
+    func testTimings() throws {
+        guard ProcessInfo.processInfo.environment["BINARY_BENCH"] == "1" else { return }
+        func time(_ name: String, _ op: String, _ inputs: [Tensor]) throws {
+            let node = Node(name: "n", opType: op, domain: "", inputs: inputs.indices.map { "i\($0)" },
+                            outputs: ["y"], attributes: [:])
+            let ctx = OpContext(node: node, opset: 21, compileSubgraph: { _ in throw OpError("none") })
+            let k = try OpRegistry.standard.builder(domain: "", op: op)!(ctx)
+            _ = try k.run(inputs, RunEnv(threads: 1))
+            var best = Double.infinity
+            for _ in 0..<10 {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                _ = try k.run(inputs, RunEnv(threads: 1))
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            }
+            print(String(format: "BENCH %-36@ %8.3f ms", name as NSString, best))
+        }
+        let shape = [1, 64, 128, 128], n = shape.reduce(1, *)
+        let f = Tensor(shape: shape, scalars: (0..<n).map { Float($0 % 97) - 40 })
+        let c = Tensor(shape: [64, 1, 1], scalars: (0..<64).map { Float($0) + 1 })
+        let i32 = Tensor(shape: shape, scalars: (0..<n).map { Int32($0 % 97) })
+        let ci = Tensor(shape: [64, 1, 1], scalars: (0..<64).map { Int32($0) + 1 })
+        try time("f32 Add same shape (1M)", "Add", [f, f])
+        try time("f32 Mul per-channel", "Mul", [f, c])
+        try time("f32 Div per-channel", "Div", [f, c])
+        try time("i32 Add same shape", "Add", [i32, i32])
+        try time("i32 Div per-channel", "Div", [i32, ci])
+        try time("f32 Max same shape", "Max", [f, f])
+        try time("f32 PRelu per-channel", "PRelu", [f, c])
+        try time("f32 Greater per-channel", "Greater", [f, c])
+        try time("Where f32", "Where", [try run2("Greater", f, c), f, c])
+        try time("f32 Pow ^2", "Pow", [f, Tensor(shape: [], scalars: [Float(2)])])
+        try time("f32 Pow ^3", "Pow", [f, Tensor(shape: [], scalars: [Float(3)])])
+    }
+
+    private func run2(_ op: String, _ a: Tensor, _ b: Tensor) throws -> Tensor {
+        let node = Node(name: "n", opType: op, domain: "", inputs: ["a", "b"], outputs: ["y"], attributes: [:])
+        let ctx = OpContext(node: node, opset: 21, compileSubgraph: { _ in throw OpError("none") })
+        return try OpRegistry.standard.builder(domain: "", op: op)!(ctx).run([a, b], RunEnv(threads: 1))[0]
+    }
+}

@@ -115,6 +115,7 @@ struct BroadcastLoop: Sendable {
 
     /// Splits the output into contiguous element ranges, one per worker, and runs them
     /// (concurrently when `threads` > 1 and the work is large enough to pay for it).
+    @inline(__always)
     func run(threads: Int, minPerThread: Int = 1 << 18,
              _ body: (UnsafeMutablePointer<Int>, Int, Int) -> Void) {
         let workers = Swift.max(1, Swift.min(threads, total / Swift.max(minPerThread, 1)))
@@ -303,20 +304,22 @@ func f32BinaryBroadcast(_ op: F32BinaryOp, _ a: UnsafePointer<Float>, _ aShape: 
 
 // MARK: - generic broadcast drivers (any element types, scalar inner loops)
 
-/// out = op(a, b) with numpy broadcasting. Specialized per element type at the call site.
+/// out = op(a, b) with numpy broadcasting, on one thread. Generic and inlined so `op` specializes into
+/// the loops at the call site (spreading it over threads would call `op` through a closure context per
+/// element, which costs ~10x on these memory-bound loops; the float32 paths above thread instead).
+/// `out` may alias an input whose shape equals `outShape`.
 @inline(__always)
 func binaryBroadcast<A, B, C>(_ a: UnsafePointer<A>, _ aShape: [Int], _ b: UnsafePointer<B>, _ bShape: [Int],
-                              _ out: UnsafeMutablePointer<C>, _ outShape: [Int], threads: Int = 1,
-                              _ op: (A, B) -> C) {
+                              _ out: UnsafeMutablePointer<C>, _ outShape: [Int], _ op: (A, B) -> C) {
     let n = outShape.reduce(1, *)
     let aCount = aShape.reduce(1, *), bCount = bShape.reduce(1, *)
     if aCount == n && bCount == n {
-        elementwiseParallelRanges(n, threads: threads) { lo, hi in for i in lo..<hi { out[i] = op(a[i], b[i]) } }
+        for i in 0..<n { out[i] = op(a[i], b[i]) }
         return
     }
     let plan = BroadcastLoop(outShape: outShape, shapes: [aShape, bShape])
     let sa = plan.innerSteps[0], sb = plan.innerSteps[1]
-    plan.run(threads: threads) { offs, o, len in
+    plan.forEachRow(in: 0..<plan.total) { offs, o, len in
         let pa = a + offs[0], pb = b + offs[1], po = out + o
         if sa == 1 && sb == 1 {
             for i in 0..<len { po[i] = op(pa[i], pb[i]) }
@@ -332,15 +335,14 @@ func binaryBroadcast<A, B, C>(_ a: UnsafePointer<A>, _ aShape: [Int], _ b: Unsaf
     }
 }
 
-/// out = op(a, b, c) with numpy broadcasting of three operands.
+/// out = op(a, b, c) with numpy broadcasting of three operands, on one thread (see `binaryBroadcast`).
 @inline(__always)
 func ternaryBroadcast<A, B, C, D>(_ a: UnsafePointer<A>, _ aShape: [Int], _ b: UnsafePointer<B>, _ bShape: [Int],
                                   _ c: UnsafePointer<C>, _ cShape: [Int],
-                                  _ out: UnsafeMutablePointer<D>, _ outShape: [Int], threads: Int = 1,
-                                  _ op: (A, B, C) -> D) {
+                                  _ out: UnsafeMutablePointer<D>, _ outShape: [Int], _ op: (A, B, C) -> D) {
     let plan = BroadcastLoop(outShape: outShape, shapes: [aShape, bShape, cShape])
     let sa = plan.innerSteps[0], sb = plan.innerSteps[1], sc = plan.innerSteps[2]
-    plan.run(threads: threads) { offs, o, len in
+    plan.forEachRow(in: 0..<plan.total) { offs, o, len in
         let pa = a + offs[0], pb = b + offs[1], pc = c + offs[2], po = out + o
         if sa == 1 && sb == 1 && sc == 1 {
             for i in 0..<len { po[i] = op(pa[i], pb[i], pc[i]) }

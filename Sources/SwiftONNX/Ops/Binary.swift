@@ -66,7 +66,7 @@ func registerBinaryOps(_ r: inout OpRegistry) {
                 let shape = try broadcastShapes(a.shape, b.shape)
                 let out = Tensor.uninitialized(.bool, shape)
                 binaryBroadcast(a.pointer(Bool.self), a.shape, b.pointer(Bool.self), b.shape,
-                                out.pointer(Bool.self), shape, threads: env.threads, f)
+                                out.pointer(Bool.self), shape, f)
                 return [out]
             }
         }
@@ -291,13 +291,13 @@ private struct ArithInto: ArithVisitor {
         let pa = UnsafePointer(a.pointer(T.self)), pb = UnsafePointer(b.pointer(T.self)), po = out.pointer(T.self)
         let sa = a.shape, sb = b.shape, so = out.shape
         switch op {
-        case .add: binaryBroadcast(pa, sa, pb, sb, po, so, threads: threads) { T.add($0, $1) }
-        case .sub: binaryBroadcast(pa, sa, pb, sb, po, so, threads: threads) { T.sub($0, $1) }
-        case .mul: binaryBroadcast(pa, sa, pb, sb, po, so, threads: threads) { T.mul($0, $1) }
-        case .div: binaryBroadcast(pa, sa, pb, sb, po, so, threads: threads) { T.div($0, $1) }
-        case .mod(let f): binaryBroadcast(pa, sa, pb, sb, po, so, threads: threads) { T.mod($0, $1, fmod: f) }
-        case .max: binaryBroadcast(pa, sa, pb, sb, po, so, threads: threads) { T.maximum($0, $1) }
-        case .min: binaryBroadcast(pa, sa, pb, sb, po, so, threads: threads) { T.minimum($0, $1) }
+        case .add: binaryBroadcast(pa, sa, pb, sb, po, so) { T.add($0, $1) }
+        case .sub: binaryBroadcast(pa, sa, pb, sb, po, so) { T.sub($0, $1) }
+        case .mul: binaryBroadcast(pa, sa, pb, sb, po, so) { T.mul($0, $1) }
+        case .div: binaryBroadcast(pa, sa, pb, sb, po, so) { T.div($0, $1) }
+        case .mod(let f): binaryBroadcast(pa, sa, pb, sb, po, so) { T.mod($0, $1, fmod: f) }
+        case .max: binaryBroadcast(pa, sa, pb, sb, po, so) { T.maximum($0, $1) }
+        case .min: binaryBroadcast(pa, sa, pb, sb, po, so) { T.minimum($0, $1) }
         }
     }
 }
@@ -394,16 +394,16 @@ private struct PowExp<A: CastableScalar>: ScalarTypeVisitor {
         let pa = UnsafePointer(a.pointer(A.self)), pb = UnsafePointer(b.pointer(B.self)), po = out.pointer(A.self)
         if A.kind == .float || B.kind == .float {
             // numpy computes mixed types in float64, then the result is cast to the base's type.
-            binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { x, y in
+            binaryBroadcast(pa, a.shape, pb, b.shape, po, shape) { x, y in
                 A(f64: Foundation.pow(x.f64, y.f64))
             }
         } else if B.kind == .unsigned {
-            binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { x, y in
+            binaryBroadcast(pa, a.shape, pb, b.shape, po, shape) { x, y in
                 let e = y.u64 > UInt64(Int64.max) ? Int64.max : Int64(y.u64)
                 return A.kind == .unsigned ? A(u64: wrappingIntPow(x.u64, e)) : A(i64: wrappingIntPow(x.i64, e))
             }
         } else {
-            binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { x, y in
+            binaryBroadcast(pa, a.shape, pb, b.shape, po, shape) { x, y in
                 A.kind == .unsigned ? A(u64: wrappingIntPow(x.u64, y.i64)) : A(i64: wrappingIntPow(x.i64, y.i64))
             }
         }
@@ -426,14 +426,12 @@ private func power(_ a: Tensor, _ b: Tensor, threads: Int) throws -> Tensor {
             f32BinaryBroadcast(.mul, pa, a.shape, pa, a.shape, po, shape, threads: threads)
             return out
         }
-        binaryBroadcast(a.pointer(Float.self), a.shape, b.pointer(Float.self), b.shape, po, shape,
-                        threads: threads) { Foundation.pow($0, $1) }
+        binaryBroadcast(a.pointer(Float.self), a.shape, b.pointer(Float.self), b.shape, po, shape) { Foundation.pow($0, $1) }
         return out
     }
     if a.dtype == .float64 && b.dtype == .float64 {
         let out = Tensor.uninitialized(.float64, shape)
-        binaryBroadcast(a.pointer(Double.self), a.shape, b.pointer(Double.self), b.shape, out.pointer(Double.self), shape,
-                        threads: threads) { Foundation.pow($0, $1) }
+        binaryBroadcast(a.pointer(Double.self), a.shape, b.pointer(Double.self), b.shape, out.pointer(Double.self), shape) { Foundation.pow($0, $1) }
         return out
     }
     return try a.dtype.visit(PowBase(a: a, b: b, shape: shape, threads: threads))
@@ -450,14 +448,14 @@ private struct IntOpVisitor: IntVisitor {
         let out = Tensor.uninitialized(T.dtype, shape)
         let pa = UnsafePointer(a.pointer(T.self)), pb = UnsafePointer(b.pointer(T.self)), po = out.pointer(T.self)
         switch op {
-        case .and: binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { $0 & $1 }
-        case .or: binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { $0 | $1 }
-        case .xor: binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { $0 ^ $1 }
+        case .and: binaryBroadcast(pa, a.shape, pb, b.shape, po, shape) { $0 & $1 }
+        case .or: binaryBroadcast(pa, a.shape, pb, b.shape, po, shape) { $0 | $1 }
+        case .xor: binaryBroadcast(pa, a.shape, pb, b.shape, po, shape) { $0 ^ $1 }
         case .shift(let left):
             if left {
-                binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { onnxBitShift($0, $1, left: true) }
+                binaryBroadcast(pa, a.shape, pb, b.shape, po, shape) { onnxBitShift($0, $1, left: true) }
             } else {
-                binaryBroadcast(pa, a.shape, pb, b.shape, po, shape, threads: threads) { onnxBitShift($0, $1, left: false) }
+                binaryBroadcast(pa, a.shape, pb, b.shape, po, shape) { onnxBitShift($0, $1, left: false) }
             }
         }
         return out
@@ -487,11 +485,11 @@ private func compareLoop<T: Comparable>(_ op: CompareOp, _ a: Tensor, _ b: Tenso
     let pa = UnsafePointer(a.pointer(T.self)), pb = UnsafePointer(b.pointer(T.self)), po = out.pointer(Bool.self)
     let sa = a.shape, sb = b.shape, so = out.shape
     switch op {
-    case .eq: binaryBroadcast(pa, sa, pb, sb, po, so, threads: threads) { $0 == $1 }
-    case .gt: binaryBroadcast(pa, sa, pb, sb, po, so, threads: threads) { $0 > $1 }
-    case .ge: binaryBroadcast(pa, sa, pb, sb, po, so, threads: threads) { $0 >= $1 }
-    case .lt: binaryBroadcast(pa, sa, pb, sb, po, so, threads: threads) { $0 < $1 }
-    case .le: binaryBroadcast(pa, sa, pb, sb, po, so, threads: threads) { $0 <= $1 }
+    case .eq: binaryBroadcast(pa, sa, pb, sb, po, so) { $0 == $1 }
+    case .gt: binaryBroadcast(pa, sa, pb, sb, po, so) { $0 > $1 }
+    case .ge: binaryBroadcast(pa, sa, pb, sb, po, so) { $0 >= $1 }
+    case .lt: binaryBroadcast(pa, sa, pb, sb, po, so) { $0 < $1 }
+    case .le: binaryBroadcast(pa, sa, pb, sb, po, so) { $0 <= $1 }
     }
 }
 
@@ -527,8 +525,7 @@ private func compare(_ op: CompareOp, _ a: Tensor, _ b: Tensor, threads: Int, _ 
 @inline(__always)
 private func whereLoop<T>(_ c: Tensor, _ x: Tensor, _ y: Tensor, _ out: Tensor, _: T.Type, threads: Int) {
     ternaryBroadcast(UnsafePointer(c.pointer(Bool.self)), c.shape, UnsafePointer(x.pointer(T.self)), x.shape,
-                     UnsafePointer(y.pointer(T.self)), y.shape, out.pointer(T.self), out.shape,
-                     threads: threads) { $0 ? $1 : $2 }
+                     UnsafePointer(y.pointer(T.self)), y.shape, out.pointer(T.self), out.shape) { $0 ? $1 : $2 }
 }
 
 private func whereOp(_ c: Tensor, _ x: Tensor, _ y: Tensor, threads: Int) throws -> Tensor {
@@ -568,7 +565,7 @@ private struct PReluVisitor: ArithVisitor {
     let x: Tensor, slope: Tensor, slopeShape: [Int], out: Tensor, threads: Int
     func visit<T: ArithScalar>(_: T.Type) throws {
         binaryBroadcast(UnsafePointer(x.pointer(T.self)), x.shape, UnsafePointer(slope.pointer(T.self)), slopeShape,
-                        out.pointer(T.self), x.shape, threads: threads) { v, s in v > T.zero ? v : T.mul(v, s) }
+                        out.pointer(T.self), x.shape) { v, s in v > T.zero ? v : T.mul(v, s) }
     }
 }
 
