@@ -307,3 +307,35 @@ final class BinaryBench: XCTestCase {
         return try OpRegistry.standard.builder(domain: "", op: op)!(ctx).run([a, b], RunEnv(threads: 1))[0]
     }
 }
+
+extension BinaryTests {
+    /// Where over every inner-step pattern (operands varying or broadcast along the row), against index math.
+    func testWhereBroadcastPatterns() throws {
+        let shapes: [[Int]] = [[2, 3, 5], [3, 1], [5], [1], [2, 1, 5]]
+        for sc in shapes {
+            for sx in shapes {
+                for sy in shapes {
+                    let out = try broadcastShapes([sc, sx, sy])
+                    let nc = sc.reduce(1, *), nx = sx.reduce(1, *), ny = sy.reduce(1, *)
+                    let c = (0..<nc).map { $0 % 3 != 1 }
+                    let x = (0..<nx).map { Int32($0) }, y = (0..<ny).map { Int32(-1 - $0) }
+                    let got = try run("Where", [Tensor(shape: sc, scalars: c), Tensor(shape: sx, scalars: x),
+                                                Tensor(shape: sy, scalars: y)])
+                    XCTAssertEqual(got.shape, out)
+                    let stc = broadcastStrides(sc, to: out), stx = broadcastStrides(sx, to: out),
+                        sty = broadcastStrides(sy, to: out)
+                    var want: [Int32] = []
+                    for i in 0..<out.reduce(1, *) {
+                        var rem = i, oc = 0, ox = 0, oy = 0
+                        for d in stride(from: out.count - 1, through: 0, by: -1) {
+                            let k = rem % out[d]; rem /= out[d]
+                            oc += k * stc[d]; ox += k * stx[d]; oy += k * sty[d]
+                        }
+                        want.append(c[oc] ? x[ox] : y[oy])
+                    }
+                    XCTAssertEqual(try got.scalars(as: Int32.self), want, "\(sc) \(sx) \(sy)")
+                }
+            }
+        }
+    }
+}

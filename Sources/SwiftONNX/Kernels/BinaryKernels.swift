@@ -344,10 +344,16 @@ func ternaryBroadcast<A, B, C, D>(_ a: UnsafePointer<A>, _ aShape: [Int], _ b: U
     let sa = plan.innerSteps[0], sb = plan.innerSteps[1], sc = plan.innerSteps[2]
     plan.forEachRow(in: 0..<plan.total) { offs, o, len in
         let pa = a + offs[0], pb = b + offs[1], pc = c + offs[2], po = out + o
-        if sa == 1 && sb == 1 && sc == 1 {
-            for i in 0..<len { po[i] = op(pa[i], pb[i], pc[i]) }
-        } else {
-            for i in 0..<len { po[i] = op(pa[i * sa], pb[i * sb], pc[i * sc]) }
+        // Steps are 1 (varies along the row) or 0 (broadcast): loops with no stride math vectorize.
+        switch (sa, sb, sc) {
+        case (1, 1, 1): for i in 0..<len { po[i] = op(pa[i], pb[i], pc[i]) }
+        case (1, 1, 0): let z = pc[0]; for i in 0..<len { po[i] = op(pa[i], pb[i], z) }
+        case (1, 0, 1): let y = pb[0]; for i in 0..<len { po[i] = op(pa[i], y, pc[i]) }
+        case (1, 0, 0): let y = pb[0], z = pc[0]; for i in 0..<len { po[i] = op(pa[i], y, z) }
+        case (0, 1, 1): let x = pa[0]; for i in 0..<len { po[i] = op(x, pb[i], pc[i]) }
+        case (0, 1, 0): let x = pa[0], z = pc[0]; for i in 0..<len { po[i] = op(x, pb[i], z) }
+        case (0, 0, 1): let x = pa[0], y = pb[0]; for i in 0..<len { po[i] = op(x, y, pc[i]) }
+        default: for i in 0..<len { po[i] = op(pa[i * sa], pb[i * sb], pc[i * sc]) }
         }
     }
 }
