@@ -43,6 +43,7 @@ public final class InferenceSession: @unchecked Sendable {
     init(model: Model, options: SessionOptions) throws {
         self.model = model
         self.options = options
+        BLAS.setThreads(options.threads)
         let graph = model.graph
         if options.optimize {
             try PassManager.standard.run(on: graph, opsets: model.opsets)
@@ -59,7 +60,6 @@ public final class InferenceSession: @unchecked Sendable {
                                       opsets: model.opsets, nodeCount: graph.nodes.count,
                                       opHistogram: Dictionary(graph.nodes.map { ($0.domain.isEmpty ? $0.opType : "\($0.domain)::\($0.opType)", 1) }, uniquingKeysWith: +))
         self.plan = try PlanBuilder(registry: .standard, opsets: model.opsets).compile(graph)
-        BLAS.setThreads(options.threads)
     }
 
     /// Runs the model. Every declared input must be given, with its element type and a shape that fits.
@@ -111,9 +111,19 @@ public struct ModelMetadata: Sendable {
 enum BLAS {
     private static let lock = NSLock()
     private static var current = 0
+    private static var coreChecked = false
+    /// The OpenBLAS core in use (e.g. "Cooperlake"), after the one-time AVX-512 check.
+    static var coreName: String {
+        setThreads(current == 0 ? 1 : current)
+        return String(cString: openblas_get_corename())
+    }
     static func setThreads(_ n: Int) {
         lock.lock()
         defer { lock.unlock() }
+        if !coreChecked {
+            coreChecked = true
+            _ = swiftonnx_openblas_use_detected_core()
+        }
         if current != n {
             openblas_set_num_threads(Int32(n))
             current = n
