@@ -73,16 +73,9 @@ public final class InferenceSession: @unchecked Sendable {
                 throw ONNXError.inputTypeMismatch(input: info.name, expected: dt, got: t.dtype)
             }
             if let shape = info.shape {
-                var ok = shape.count == t.shape.count && zip(shape, t.shape).allSatisfy { $0.accepts($1) }
-                // One symbol must take one size within a run.
-                if ok {
-                    var bound: [String: Int] = [:]
-                    for (d, s) in zip(shape, t.shape) {
-                        if case .symbolic(let name) = d {
-                            if let b = bound[name], b != s { ok = false } else { bound[name] = s }
-                        }
-                    }
-                }
+                // Symbolic dims accept any size (exporters reuse names like "?" for unrelated dims,
+                // and ONNX Runtime does not bind them either); known dims and the rank must match.
+                let ok = shape.count == t.shape.count && zip(shape, t.shape).allSatisfy { $0.accepts($1) }
                 if !ok { throw ONNXError.inputShapeMismatch(input: info.name, expected: shape, got: t.shape) }
             }
         }

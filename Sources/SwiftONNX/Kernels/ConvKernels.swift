@@ -299,44 +299,71 @@ func depthwiseConv2DPlaneF32(x: UnsafePointer<Float>, w: UnsafePointer<Float>, b
     if g.kH == 3 && g.kW == 3 && g.sH == 1 && g.sW == 1 && g.dH == 1 && g.dW == 1 {
         depthwise3x3s1PlaneF32(x: x, w: w, bias: bias, out: out, g)
     } else {
-        // Strided rows are split into `sW` phases so every tap is a contiguous SIMD axpy.
-        let s = g.sW
-        let phaseLen = (iW + s - 1) / s
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: s > 1 ? phaseLen * s : 1) { scratch in
-            let ph = scratch.baseAddress!
-            for oh in 0..<g.oH {
-                let orow = out + oh * oW
-                orow.update(repeating: bias, count: oW)
-                for kh in 0..<g.kH {
-                    let ih = oh * g.sH - g.pH + kh * g.dH
-                    if ih < 0 || ih >= g.iH { continue }
-                    let irow = x + ih * iW
-                    if s > 1 {
-                        for p in 0..<s {
-                            let dst = ph + p * phaseLen
-                            var j = 0, iw = p
-                            while iw < iW { dst[j] = irow[iw]; j += 1; iw += s }
-                        }
-                    }
-                    for kw in 0..<g.kW {
-                        let wv = w[kh * g.kW + kw]
-                        let off = kw * g.dW - g.pW
-                        let (lo, hi) = convValidRange(off: off, stride: s, limit: iW, count: oW)
-                        if lo >= hi { continue }
-                        if s == 1 {
-                            axpyF32(orow + lo, irow + (lo + off), wv, hi - lo)
-                        } else {
-                            let phase = ((off % s) + s) % s
-                            let base = (off - phase) / s
-                            axpyF32(orow + lo, ph + (phase * phaseLen + lo + base), wv, hi - lo)
-                        }
-                    }
-                }
-            }
-        }
+        depthwisePhasedPlaneF32(x: x, w: w, bias: bias, out: out, g)
     }
     if z != nil || act != .none {
         finishRowF32(out, g.oH * oW, bias: 0, z: z, act)
+    }
+}
+
+/// Any kernel size, stride, dilation and padding. The zero-padded input plane is split once into
+/// sH*sW phase planes (rows and columns by remainder modulo the stride), each `rw` wide. Every tap
+/// then reads one phase plane at a fixed offset, so the whole output plane, computed `rw` wide,
+/// is one contiguous SIMD axpy per tap; the extra columns are dropped when copying out.
+func depthwisePhasedPlaneF32(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: Float,
+                             out: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    let sH = g.sH, sW = g.sW, iH = g.iH, iW = g.iW, oH = g.oH, oW = g.oW
+    // Padded extent needed to cover every tap of every output.
+    let needH = (oH - 1) * sH + (g.kH - 1) * g.dH + 1
+    let needW = (oW - 1) * sW + (g.kW - 1) * g.dW + 1
+    let rh = (needH + sH - 1) / sH, rw = (needW + sW - 1) / sW
+    let phaseSize = rh * rw
+    let slack = rw + 16
+    let phases = sH * sW
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: phases * phaseSize + oH * rw + slack) { buf in
+        let base = buf.baseAddress!
+        let wide = base + phases * phaseSize
+        // Phase planes: P[ph][pw][r][c] = xpad[r*sH + ph][c*sW + pw].
+        for ph in 0..<sH {
+            for pw in 0..<sW {
+                let plane = base + (ph * sW + pw) * phaseSize
+                for r in 0..<rh {
+                    let row = plane + r * rw
+                    let ih = r * sH + ph - g.pH
+                    if ih < 0 || ih >= iH {
+                        row.update(repeating: 0, count: rw)
+                        continue
+                    }
+                    let src = x + ih * iW
+                    let (lo, hi) = convValidRange(off: pw - g.pW, stride: sW, limit: iW, count: rw)
+                    if lo > 0 { row.update(repeating: 0, count: lo) }
+                    if sW == 1 {
+                        if hi > lo { row.advanced(by: lo).update(from: src + (lo + pw - g.pW), count: hi - lo) }
+                    } else {
+                        var c = lo, iw = lo * sW + pw - g.pW
+                        while c < hi { row[c] = src[iw]; c += 1; iw += sW }
+                    }
+                    if hi < rw { row.advanced(by: max(hi, lo)).update(repeating: 0, count: rw - max(hi, lo)) }
+                }
+            }
+        }
+        let n = oH * rw
+        wide.update(repeating: bias, count: n + slack)
+        for kh in 0..<g.kH {
+            let offH = kh * g.dH
+            let ph = offH % sH, shH = offH / sH
+            for kw in 0..<g.kW {
+                let offW = kw * g.dW
+                let pw = offW % sW, shW = offW / sW
+                let src = base + (ph * sW + pw) * phaseSize + shH * rw + shW
+                // Rows past the phase plane's end are only read for columns that are dropped.
+                let avail = phaseSize - (shH * rw + shW)
+                axpyF32(wide, src, w[kh * g.kW + kw], min(n, avail))
+            }
+        }
+        for oh in 0..<oH {
+            (out + oh * oW).update(from: wide + oh * rw, count: oW)
+        }
     }
 }
 

@@ -207,7 +207,7 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
     guard gemmSizesFit(m, c * g.kernelSize, outPlane, g.inPlane) else { throw OpError("\(op): sizes are too large for BLAS") }
 
     // Depthwise (each group has one input channel), 2-D or 1-D: direct kernel.
-    if attrs.group == c && w.shape[1] == 1 && g.kD == 1 && g.iD == 1 {
+    if attrs.group == c && attrs.group > 1 && w.shape[1] == 1 && g.kD == 1 && g.iD == 1 {
         let mult = m / c
         let ks = g.kernelSize
         let planes = n * m

@@ -12,7 +12,21 @@ struct PassManager {
 
     static var standard: PassManager { PassManager(passes: standardPasses()) }
 
+    /// Optimizes `graph` and, recursively, every subgraph of its nodes (If branches, Loop/Scan bodies).
     func run(on graph: Graph, opsets: [String: Int]) throws {
+        try runOne(graph, opsets: opsets)
+        for node in graph.nodes {
+            for a in node.attributes.values {
+                switch a {
+                case .graph(let g): try run(on: g, opsets: opsets)
+                case .graphs(let gs): for g in gs { try run(on: g, opsets: opsets) }
+                default: break
+                }
+            }
+        }
+    }
+
+    private func runOne(_ graph: Graph, opsets: [String: Int]) throws {
         for _ in 0..<maxRounds {
             ShapeInference.infer(graph, opsets: opsets)
             var changed = false
