@@ -320,9 +320,11 @@ func depthwisePhasedPlaneF32(x: UnsafePointer<Float>, w: UnsafePointer<Float>, b
     let phaseSize = rh * rw
     let slack = rw + 16
     let phases = sH * sW
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: phases * phaseSize + oH * rw + slack) { buf in
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: phases * phaseSize + slack + oH * rw) { buf in
         let base = buf.baseAddress!
-        let wide = base + phases * phaseSize
+        // Reads past the last phase plane land in the zeroed slack, never in the output.
+        (base + phases * phaseSize).update(repeating: 0, count: slack)
+        let wide = base + phases * phaseSize + slack
         // Phase planes: P[ph][pw][r][c] = xpad[r*sH + ph][c*sW + pw].
         for ph in 0..<sH {
             for pw in 0..<sW {
@@ -348,17 +350,36 @@ func depthwisePhasedPlaneF32(x: UnsafePointer<Float>, w: UnsafePointer<Float>, b
             }
         }
         let n = oH * rw
-        wide.update(repeating: bias, count: n + slack)
-        for kh in 0..<g.kH {
-            let offH = kh * g.dH
-            let ph = offH % sH, shH = offH / sH
-            for kw in 0..<g.kW {
-                let offW = kw * g.dW
-                let pw = offW % sW, shW = offW / sW
-                let src = base + (ph * sW + pw) * phaseSize + shH * rw + shW
-                // Rows past the phase plane's end are only read for columns that are dropped.
-                let avail = phaseSize - (shH * rw + shW)
-                axpyF32(wide, src, w[kh * g.kW + kw], min(n, avail))
+        let taps = g.kH * g.kW
+        // Offsets of every tap into the phase planes; all taps accumulate in registers per 16 outputs.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { offs in
+            for kh in 0..<g.kH {
+                let offH = kh * g.dH
+                let ph = offH % sH, shH = offH / sH
+                for kw in 0..<g.kW {
+                    let offW = kw * g.dW
+                    let pw = offW % sW, shW = offW / sW
+                    offs[kh * g.kW + kw] = (ph * sW + pw) * phaseSize + shH * rw + shW
+                }
+            }
+            // The last tap may read up to `shW` floats past its phase plane; those feed only dropped
+            // columns, and the buffer has slack behind the phases (the wide plane starts there).
+            let bv = SIMD16<Float>(repeating: bias)
+            var i = 0
+            while i + 16 <= n {
+                var acc = bv
+                for t in 0..<taps {
+                    let v = UnsafeRawPointer(base + offs[t] + i).loadUnaligned(as: SIMD16<Float>.self)
+                    acc = acc.addingProduct(v, SIMD16<Float>(repeating: w[t]))
+                }
+                UnsafeMutableRawPointer(wide + i).storeBytes(of: acc, as: SIMD16<Float>.self)
+                i += 16
+            }
+            while i < n {
+                var acc = bias
+                for t in 0..<taps { acc += base[offs[t] + i] * w[t] }
+                wide[i] = acc
+                i += 1
             }
         }
         for oh in 0..<oH {

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A graph compiled once into an ordered list of steps over numbered value slots,
 /// with each intermediate freed right after its last reader. Immutable; every run has its own slots.
 final class Plan: @unchecked Sendable {
@@ -40,7 +42,13 @@ final class Plan: @unchecked Sendable {
             for i in step.inputs { args.append(i >= 0 ? slots[i] : nil) }
             let results: [Tensor]
             do {
-                results = try step.op.run(args, env)
+                if Profiler.enabled {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    results = try step.op.run(args, env)
+                    Profiler.record(Profiler.perNode ? step.opType + " " + step.nodeLabel : step.opType, ns: DispatchTime.now().uptimeNanoseconds - t0)
+                } else {
+                    results = try step.op.run(args, env)
+                }
             } catch let e as OpError {
                 throw ONNXError.nodeFailed(node: step.nodeLabel, op: step.opType, reason: e.message)
             } catch let e as ONNXError {
