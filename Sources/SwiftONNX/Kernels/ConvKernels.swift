@@ -213,7 +213,7 @@ func applyActivationF32(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ act: ConvA
 // MARK: GEMM-based convolution
 
 /// Columns per im2col tile: keeps the column buffer around `budget` elements.
-@inline(__always) func convTileColumns(k: Int, total: Int, budget: Int = 1 << 18, minimum: Int = 256) -> Int {
+@inline(__always) func convTileColumns(k: Int, total: Int, budget: Int = 1 << 22, minimum: Int = 256) -> Int {
     max(1, min(total, max(minimum, budget / max(k, 1))))
 }
 
@@ -229,7 +229,7 @@ func convForwardGEMM<T: BLASFloat>(x: UnsafePointer<T>, w: UnsafePointer<T>, out
     let inPlane = g.inPlane, outPlane = g.outPlane
     if outPlane == 0 || cout == 0 { return }
     let pointwise = g.isPointwise
-    let tile = pointwise ? convTileColumns(k: coutG, total: outPlane, budget: 1 << 17, minimum: 512)
+    let tile = pointwise ? convTileColumns(k: coutG, total: outPlane, budget: 1 << 21, minimum: 4096)
                          : convTileColumns(k: k, total: outPlane)
     let colBuf: UnsafeMutablePointer<T>? = pointwise ? nil : .allocate(capacity: max(k * tile, 1))
     defer { colBuf?.deallocate() }

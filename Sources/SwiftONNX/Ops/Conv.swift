@@ -119,7 +119,14 @@ private func convGeometry(_ a: ConvAttributes, x: [Int], w: [Int]) throws -> (Co
             out[i] = span / strides[i] + 1
         }
     }
-    return (makeGeometry(input: input, output: out, kernel: kernel, strides: strides, dilations: dil, padBegin: pb), out)
+    var g = makeGeometry(input: input, output: out, kernel: kernel, strides: strides, dilations: dil, padBegin: pb)
+    // A 2-D conv over an N x 1 plane with an k x 1 kernel is a 1-D conv along H: run it as one along W,
+    // where rows are long (the memory layout of plane and weights is the same either way).
+    if g.iD == 1 && g.kD == 1 && g.iW == 1 && g.kW == 1 && g.oW == 1 && g.pW == 0 && g.iH > 1 {
+        swap(&g.iH, &g.iW); swap(&g.oH, &g.oW); swap(&g.kH, &g.kW)
+        swap(&g.sH, &g.sW); swap(&g.dH, &g.dW); swap(&g.pH, &g.pW)
+    }
+    return (g, out)
 }
 
 // MARK: Conv / FusedConv
