@@ -28,7 +28,10 @@ public final class InferenceSession: @unchecked Sendable {
     /// Loads an ONNX file (weights are mapped, not copied) and plans it.
     public convenience init(contentsOf url: URL, options: SessionOptions = .init()) throws {
         guard url.isFileURL else { throw ONNXError.io(path: url.absoluteString, reason: "only file URLs are supported") }
-        try self.init(model: try ModelLoader.load(path: url.path), options: options)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let model = try ModelLoader.load(path: url.path)
+        if Profiler.enabled { Profiler.record("[load] parse", ns: DispatchTime.now().uptimeNanoseconds - t0) }
+        try self.init(model: model, options: options)
     }
 
     public convenience init(path: String, options: SessionOptions = .init()) throws {
@@ -59,7 +62,9 @@ public final class InferenceSession: @unchecked Sendable {
                                       modelVersion: model.modelVersion, docString: model.docString,
                                       opsets: model.opsets, nodeCount: graph.nodes.count,
                                       opHistogram: Dictionary(graph.nodes.map { ($0.domain.isEmpty ? $0.opType : "\($0.domain)::\($0.opType)", 1) }, uniquingKeysWith: +))
+        let t0 = DispatchTime.now().uptimeNanoseconds
         self.plan = try PlanBuilder(registry: .standard, opsets: model.opsets).compile(graph)
+        if Profiler.enabled { Profiler.record("[load] plan", ns: DispatchTime.now().uptimeNanoseconds - t0) }
     }
 
     /// Runs the model. Every declared input must be given, with its element type and a shape that fits.

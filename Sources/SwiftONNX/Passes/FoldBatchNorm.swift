@@ -63,10 +63,14 @@ struct FoldBatchNormIntoConv: GraphPass {
 
 /// A name not yet used by any initializer or value of the graph.
 func uniqueName(_ graph: Graph, _ base: String) -> String {
+    func taken(_ name: String) -> Bool {
+        graph.initializers[name] != nil || graph.inputs.contains { $0.name == name }
+            || graph.nodes.contains { $0.outputs.contains(name) || $0.inputs.contains(name) }
+    }
+    if !taken(base) { return base }
     var used = Set(graph.initializers.keys)
     for n in graph.nodes { used.formUnion(n.outputs); used.formUnion(n.inputs) }
     used.formUnion(graph.inputs.map(\.name))
-    if !used.contains(base) { return base }
     var i = 1
     while used.contains("\(base)_\(i)") { i += 1 }
     return "\(base)_\(i)"

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A rewrite of the graph. Each pass is small, named, and tested against the unoptimized path.
 protocol GraphPass {
     var name: String { get }
@@ -28,10 +30,14 @@ struct PassManager {
 
     private func runOne(_ graph: Graph, opsets: [String: Int]) throws {
         for _ in 0..<maxRounds {
+            var t0 = DispatchTime.now().uptimeNanoseconds
             ShapeInference.infer(graph, opsets: opsets)
+            if Profiler.enabled { Profiler.record("[load] shape inference", ns: DispatchTime.now().uptimeNanoseconds - t0) }
             var changed = false
             for p in passes {
+                t0 = DispatchTime.now().uptimeNanoseconds
                 if try p.apply(to: graph, opsets: opsets) { changed = true }
+                if Profiler.enabled { Profiler.record("[load] pass " + p.name, ns: DispatchTime.now().uptimeNanoseconds - t0) }
             }
             if !changed { break }
         }

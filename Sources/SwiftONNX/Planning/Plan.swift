@@ -159,7 +159,9 @@ struct PlanBuilder {
                 }
                 outs.append(newSlot(name))
             }
-            let op = try buildOperator(node, outer: outerScope.union(slotOf.keys))
+            // Only nodes with subgraphs need the names visible to them.
+            let visible = node.hasSubgraph ? outerScope.union(slotOf.keys) : []
+            let op = try buildOperator(node, outer: visible)
             steps.append((node, op, ins, outs))
         }
 
