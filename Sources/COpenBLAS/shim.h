@@ -49,4 +49,17 @@ static inline int swiftonnx_openblas_use_detected_core(void) {
     setenv("OPENBLAS_CORETYPE", saved, 1);
     return switched;
 }
+
+/*
+ * With one thread, OpenBLAS's idle worker threads still spin (sched_yield) for a while after
+ * start-up and after each wake-up, taking a core from whatever else runs on a shared machine.
+ * Stops them; OpenBLAS starts them again by itself if a later call asks for more threads.
+ * Returns 1 when it stopped them.
+ */
+static inline int swiftonnx_openblas_stop_workers(void) {
+    int (*shutdown)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+    if (shutdown == NULL) return 0;
+    shutdown();
+    return 1;
+}
 #endif

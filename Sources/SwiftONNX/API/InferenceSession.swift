@@ -124,6 +124,7 @@ enum BLAS {
         }
         if current != n {
             openblas_set_num_threads(Int32(n))
+            if n == 1 { _ = swiftonnx_openblas_stop_workers() }
             current = n
         }
     }
