@@ -12,6 +12,11 @@ set +e
 swift test "${SWIFT_FAST_FLAGS[@]}" 2>&1 | tee .build/test.log |
     grep --line-buffered -E "ONNX node conformance|MISMATCH|error:|Executed [0-9]+ tests|Compiling|Build complete"
 status=${PIPESTATUS[0]}
+echo "==> every real model through the command line (swift-onnx run vs ONNX Runtime)"
+swift build "${SWIFT_FAST_FLAGS[@]}" --product swift-onnx 2>&1 | grep -E "error" || true
+bin="$(swift build "${SWIFT_FAST_FLAGS[@]}" --show-bin-path)/swift-onnx"
+.venv/bin/python Models/check_cli.py --bin "$bin" || status=1
+.venv/bin/python Models/check_cli.py --bin "$bin" --format pb | tail -1 || status=1
 set -e
 if [ "$status" -ne 0 ]; then echo "TESTS FAILED (exit $status); see .build/test.log"; else echo "ALL TESTS PASSED"; fi
 exit "$status"
