@@ -41,31 +41,6 @@ final class NormalizationTests: XCTestCase {
     }
 }
 
-/// Builds one node with the standard registry and runs it.
-fileprivate func runOp(_ op: String, opset: Int = 19, _ inputs: [Tensor?], _ attrs: [String: Attribute] = [:],
-                       outputs: Int = 1) throws -> [Tensor] {
-    let node = Node(name: "t", opType: op, domain: "",
-                    inputs: inputs.enumerated().map { $0.element == nil ? "" : "i\($0.offset)" },
-                    outputs: (0..<outputs).map { "o\($0)" }, attributes: attrs)
-    let ctx = OpContext(node: node, opset: opset, compileSubgraph: { _ in throw OpError("no subgraphs") })
-    guard let b = OpRegistry.standard.builder(domain: "", op: op) else { throw OpError("no \(op)") }
-    return try b(ctx).run(inputs, RunEnv(threads: 1))
-}
-
-/// The generator's inputs: sin(i*k)*s in float32.
-fileprivate func sinTensor(_ shape: [Int], _ k: Double = 0.37, _ s: Double = 2) -> Tensor {
-    let n = shape.reduce(1, *)
-    return Tensor(shape: shape, scalars: (0..<n).map { Float(sin(Double($0) * k) * s) })
-}
-
-fileprivate func assertClose(_ t: Tensor, _ ref: [Double], tol: Double, file: StaticString = #filePath, line: UInt = #line) throws {
-    let got = try t.doubles()
-    XCTAssertEqual(got.count, ref.count, "element count", file: file, line: line)
-    for i in 0..<min(got.count, ref.count) where abs(got[i] - ref[i]) > tol * (1 + abs(ref[i])) {
-        XCTFail("element \(i): got \(got[i]), expected \(ref[i])", file: file, line: line)
-        return
-    }
-}
 
 fileprivate enum NormRef {
     static let bn: [Double] = [0.0183775499, 0.313536942, 0.568747878, 0.749468744, 0.831239939, 0.802993953, 0.668553829, 0.446115375, 0.165784657, -0.134496957, -0.414087743, -0.63514632, -0.767753541, -0.793961644, -0.710223377, -0.527872443, -0.2715891, 0.0239398181, 0.31871596, 0.572842658, 0.75192517, 0.831725419, 0.801442802, 0.665176034, 0.441368133, 0.160310417, -0.139957249, -0.418795079, -0.638463557, -0.769231677, -0.793400705, -0.707699239, -0.523726702, -0.266382933, 0.0295018479, 3.08753991, 5.56260586, 7.29822493, 8.05949116, 7.74336815, 6.39264488, 4.19013262, 1.43393254, -1.50291705, -4.22292757, -6.35795784, -7.61904192, -7.83549786, -6.97802925, -5.16269064, -2.63517928, 0.262417555, 3.13792419, 5.60215378, 7.32158518, 8.06349945, 7.7274847, 6.35901833, 4.14331484, 1.38025904, -1.55618167, -4.26857328, -6.38980818, -7.63278484, -7.8292737, -6.95268011, -5.12164783, -2.58399773, 0.316810846, 3.18816733]

@@ -75,31 +75,6 @@ final class PoolingTests: XCTestCase {
     }
 }
 
-/// Builds one node with the standard registry and runs it.
-fileprivate func runOp(_ op: String, opset: Int = 19, _ inputs: [Tensor?], _ attrs: [String: Attribute] = [:],
-                       outputs: Int = 1) throws -> [Tensor] {
-    let node = Node(name: "t", opType: op, domain: "",
-                    inputs: inputs.enumerated().map { $0.element == nil ? "" : "i\($0.offset)" },
-                    outputs: (0..<outputs).map { "o\($0)" }, attributes: attrs)
-    let ctx = OpContext(node: node, opset: opset, compileSubgraph: { _ in throw OpError("no subgraphs") })
-    guard let b = OpRegistry.standard.builder(domain: "", op: op) else { throw OpError("no \(op)") }
-    return try b(ctx).run(inputs, RunEnv(threads: 1))
-}
-
-/// The generator's inputs: sin(i*k)*s in float32.
-fileprivate func sinTensor(_ shape: [Int], _ k: Double = 0.37, _ s: Double = 2) -> Tensor {
-    let n = shape.reduce(1, *)
-    return Tensor(shape: shape, scalars: (0..<n).map { Float(sin(Double($0) * k) * s) })
-}
-
-fileprivate func assertClose(_ t: Tensor, _ ref: [Double], tol: Double, file: StaticString = #filePath, line: UInt = #line) throws {
-    let got = try t.doubles()
-    XCTAssertEqual(got.count, ref.count, "element count", file: file, line: line)
-    for i in 0..<min(got.count, ref.count) where abs(got[i] - ref[i]) > tol * (1 + abs(ref[i])) {
-        XCTFail("element \(i): got \(got[i]), expected \(ref[i])", file: file, line: line)
-        return
-    }
-}
 
 fileprivate enum PoolRef {
     static let maxpool_pads: [Double] = [1.04808867, 1.79139733, 1.99176168, 1.92255044, 1.99295127, 1.91874969, 1.35860932, 1.79741621, 1.99295127, 1.91874969, 1.03645647, 0.0272579268, 1.36857975, 1.99404824, 1.99404824, 1.57650411, 1.91088104, 1.56808066, 1.80920315, 1.99505258, 1.91088104, 1.56808066, 0.320904016, 0.773784101]

@@ -2,8 +2,8 @@
 /// initializers. Also folds `Shape` (and `Size`) of values whose shape inference found fully known.
 struct ConstantFolding: GraphPass {
     let name = "constant-folding"
-    /// Results larger than this stay computed at run time (so folding never bloats memory).
-    var maxFoldedBytes = 16 << 20
+    /// Results larger than this stay computed at run time (weights built by ConstantOfShape and the like are folded, as ONNX Runtime does).
+    var maxFoldedBytes = 1 << 30
 
     /// Ops whose result is not a pure function of their inputs.
     static let nondeterministic: Set<String> = [
