@@ -13,6 +13,7 @@ typedef struct {
 
 static void sio_png_error_fn(png_structp png, png_const_charp msg) {
     sio_png_err *e = (sio_png_err *)png_get_error_ptr(png);
+    if (msg && strcmp(msg, "Read Error") == 0) msg = "unexpected end of file (the file is truncated)";
     snprintf(e->message, sizeof(e->message), "%s", msg ? msg : "libpng error");
     longjmp(e->jmp, 1);
 }
