@@ -152,6 +152,11 @@ final class EnhanceTilingTests: XCTestCase {
 }
 
 final class ImageIOTests: XCTestCase {
+    override class func tearDown() {
+        try? FileManager.default.removeItem(atPath: (tempPath("x") as NSString).deletingLastPathComponent)
+        super.tearDown()
+    }
+
     func testPNGRoundTripAllLayouts() throws {
         for depth in [8, 16] {
             for ch in 1...4 {
