@@ -29,7 +29,17 @@ let package = Package(
             dependencies: ["CONNXProto", "COpenBLAS", "CKernels"],
             path: "Sources/SwiftONNX"
         ),
-        .target(name: "SwiftONNXEnhance", dependencies: ["SwiftONNX"], path: "Sources/SwiftONNXEnhance"),
+        // Image I/O: libpng and libjpeg(-turbo) as system libraries; their setjmp/longjmp error handling
+        // stays inside the C functions of CImageIO, so Swift never sees a longjmp.
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg"),
+        .target(
+            name: "CImageIO",
+            dependencies: ["CPNG", "CJPEG"],
+            path: "Sources/CImageIO",
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]
+        ),
+        .target(name: "SwiftONNXEnhance", dependencies: ["SwiftONNX", "CImageIO"], path: "Sources/SwiftONNXEnhance"),
         .executableTarget(
             name: "swift-onnx",
             dependencies: ["SwiftONNX", "SwiftONNXEnhance",
@@ -45,5 +55,7 @@ let package = Package(
                     exclude: ["Resources"]),
         .testTarget(name: "ConformanceTests", dependencies: ["SwiftONNX"], path: "Tests/ConformanceTests"),
         .testTarget(name: "ModelTests", dependencies: ["SwiftONNX"], path: "Tests/ModelTests"),
+        .testTarget(name: "EnhanceTests", dependencies: ["SwiftONNXEnhance", "SwiftONNX"], path: "Tests/EnhanceTests",
+                    exclude: ["Resources", "README.md"]),
     ]
 )

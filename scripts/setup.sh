@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for p in libprotobuf-c-dev libopenblas-dev pkg-config; do
+for p in libprotobuf-c-dev libopenblas-dev pkg-config libpng-dev libjpeg62-turbo-dev; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

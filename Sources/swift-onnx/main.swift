@@ -68,7 +68,7 @@ struct SwiftONNXCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swift-onnx",
         abstract: "Run and inspect ONNX models with SwiftONNX.",
-        subcommands: [Run.self, Inspect.self, Identify.self]
+        subcommands: [Run.self, Inspect.self, Identify.self, Enhance.self]
     )
 }
 

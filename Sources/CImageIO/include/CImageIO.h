@@ -1,0 +1,39 @@
+#ifndef SWIFTONNX_CIMAGEIO_H
+#define SWIFTONNX_CIMAGEIO_H
+/*
+ * PNG and JPEG reading and writing through libpng and libjpeg(-turbo).
+ * Both libraries report errors with setjmp/longjmp; every longjmp stays inside these C functions,
+ * which return 0 on success or a nonzero SIO_* code, with a message in `err` (NUL-terminated).
+ * Pixels are interleaved, rows packed (stride = width * channels * bytes per sample); 16-bit
+ * samples are in the machine's byte order.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    SIO_OK = 0,
+    SIO_IO = 1,          /* cannot open, read or write the file */
+    SIO_CORRUPT = 2,     /* the decoder rejected the data (corrupt or truncated) */
+    SIO_UNSUPPORTED = 3, /* a valid file this code cannot handle (e.g. CMYK JPEG) */
+    SIO_MISMATCH = 4,    /* the file changed between reading its header and its pixels */
+};
+
+typedef struct {
+    int32_t width;
+    int32_t height;
+    int32_t channels;  /* 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA (after expansion of palettes, tRNS, low bit depths) */
+    int32_t bit_depth; /* 8 or 16 */
+} sio_info;
+
+int sio_png_info(const char *path, sio_info *info, char *err, size_t errlen);
+/* Reads the pixels into `pixels` (capacity bytes), which must hold width*height*channels*(depth/8). */
+int sio_png_read(const char *path, void *pixels, size_t capacity, const sio_info *expected, char *err, size_t errlen);
+int sio_png_write(const char *path, const void *pixels, int32_t width, int32_t height, int32_t channels,
+                  int32_t bit_depth, char *err, size_t errlen);
+
+int sio_jpeg_info(const char *path, sio_info *info, char *err, size_t errlen);
+int sio_jpeg_read(const char *path, uint8_t *pixels, size_t capacity, const sio_info *expected, char *err, size_t errlen);
+/* channels 1 (gray) or 3 (RGB); quality 1...100. */
+int sio_jpeg_write(const char *path, const uint8_t *pixels, int32_t width, int32_t height, int32_t channels,
+                   int32_t quality, char *err, size_t errlen);
+#endif

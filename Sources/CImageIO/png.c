@@ -1,0 +1,190 @@
+#include "CImageIO.h"
+#include <errno.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    jmp_buf jmp;
+    char message[256];
+} sio_png_err;
+
+static void sio_png_error_fn(png_structp png, png_const_charp msg) {
+    sio_png_err *e = (sio_png_err *)png_get_error_ptr(png);
+    if (msg && strcmp(msg, "Read Error") == 0) msg = "unexpected end of file (the file is truncated)";
+    snprintf(e->message, sizeof(e->message), "%s", msg ? msg : "libpng error");
+    longjmp(e->jmp, 1);
+}
+
+static void sio_png_warning_fn(png_structp png, png_const_charp msg) {
+    (void)png;
+    (void)msg; /* warnings (e.g. unknown chunks, bad iCCP) are not failures */
+}
+
+static void sio_set_err(char *err, size_t errlen, const char *msg) {
+    if (err && errlen) snprintf(err, errlen, "%s", msg);
+}
+
+/* Sets the transforms every read uses, then updates the info. Called after png_read_info. */
+static void sio_png_transforms(png_structp png, png_infop info) {
+    int color = png_get_color_type(png, info);
+    int depth = png_get_bit_depth(png, info);
+    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (depth == 16) png_set_swap(png);
+#endif
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+}
+
+/* Opens `path`, reads the header; on success *out_png/*out_info/*out_file are set. */
+static int sio_png_open(const char *path, FILE **out_file, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        sio_set_err(err, errlen, strerror(errno));
+        return SIO_IO;
+    }
+    unsigned char sig[8];
+    if (fread(sig, 1, 8, f) != 8 || png_sig_cmp(sig, 0, 8) != 0) {
+        fclose(f);
+        sio_set_err(err, errlen, "not a PNG file (bad signature)");
+        return SIO_CORRUPT;
+    }
+    *out_file = f;
+    return SIO_OK;
+}
+
+static int sio_png_read_impl(const char *path, void *pixels, size_t capacity, const sio_info *expected,
+                             sio_info *info_out, char *err, size_t errlen) {
+    FILE *f = NULL;
+    int rc = sio_png_open(path, &f, err, errlen);
+    if (rc) return rc;
+    sio_png_err e;
+    e.message[0] = 0;
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &e, sio_png_error_fn, sio_png_warning_fn);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info) {
+        if (png) png_destroy_read_struct(&png, NULL, NULL);
+        fclose(f);
+        sio_set_err(err, errlen, "out of memory creating the PNG decoder");
+        return SIO_IO;
+    }
+    png_bytep *volatile rows = NULL;
+    if (setjmp(e.jmp)) {
+        free(rows);
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(f);
+        sio_set_err(err, errlen, e.message[0] ? e.message : "libpng error");
+        return SIO_CORRUPT;
+    }
+    png_init_io(png, f);
+    png_set_sig_bytes(png, 8);
+    /* Our own ceiling is checked by the caller; keep libpng's default limits generous but finite. */
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    png_read_info(png, info);
+    sio_png_transforms(png, info);
+    sio_info got;
+    got.width = (int32_t)png_get_image_width(png, info);
+    got.height = (int32_t)png_get_image_height(png, info);
+    got.channels = (int32_t)png_get_channels(png, info);
+    got.bit_depth = (int32_t)png_get_bit_depth(png, info);
+    if (info_out) *info_out = got;
+    if (!pixels) {
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(f);
+        return SIO_OK;
+    }
+    if (!expected || got.width != expected->width || got.height != expected->height ||
+        got.channels != expected->channels || got.bit_depth != expected->bit_depth) {
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(f);
+        sio_set_err(err, errlen, "the file changed while it was being read");
+        return SIO_MISMATCH;
+    }
+    size_t rowbytes = (size_t)got.width * (size_t)got.channels * (size_t)(got.bit_depth / 8);
+    if (png_get_rowbytes(png, info) != rowbytes || rowbytes * (size_t)got.height > capacity) {
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(f);
+        sio_set_err(err, errlen, "pixel buffer too small for the PNG image");
+        return SIO_MISMATCH;
+    }
+    rows = (png_bytep *)malloc(sizeof(png_bytep) * (size_t)got.height);
+    if (!rows) {
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(f);
+        sio_set_err(err, errlen, "out of memory");
+        return SIO_IO;
+    }
+    for (int32_t y = 0; y < got.height; y++) rows[y] = (png_bytep)pixels + rowbytes * (size_t)y;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);
+    free(rows);
+    rows = NULL;
+    png_destroy_read_struct(&png, &info, NULL);
+    fclose(f);
+    return SIO_OK;
+}
+
+int sio_png_info(const char *path, sio_info *info, char *err, size_t errlen) {
+    return sio_png_read_impl(path, NULL, 0, NULL, info, err, errlen);
+}
+
+int sio_png_read(const char *path, void *pixels, size_t capacity, const sio_info *expected, char *err, size_t errlen) {
+    if (!pixels) {
+        sio_set_err(err, errlen, "no pixel buffer");
+        return SIO_MISMATCH;
+    }
+    return sio_png_read_impl(path, pixels, capacity, expected, NULL, err, errlen);
+}
+
+int sio_png_write(const char *path, const void *pixels, int32_t width, int32_t height, int32_t channels,
+                  int32_t bit_depth, char *err, size_t errlen) {
+    static const int color_types[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGB,
+                                       PNG_COLOR_TYPE_RGB_ALPHA};
+    if (channels < 1 || channels > 4 || (bit_depth != 8 && bit_depth != 16) || width <= 0 || height <= 0) {
+        sio_set_err(err, errlen, "unsupported PNG layout");
+        return SIO_UNSUPPORTED;
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        sio_set_err(err, errlen, strerror(errno));
+        return SIO_IO;
+    }
+    sio_png_err e;
+    e.message[0] = 0;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &e, sio_png_error_fn, sio_png_warning_fn);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info) {
+        if (png) png_destroy_write_struct(&png, NULL);
+        fclose(f);
+        sio_set_err(err, errlen, "out of memory creating the PNG encoder");
+        return SIO_IO;
+    }
+    if (setjmp(e.jmp)) {
+        png_destroy_write_struct(&png, &info);
+        fclose(f);
+        sio_set_err(err, errlen, e.message[0] ? e.message : "libpng error");
+        return SIO_IO;
+    }
+    png_init_io(png, f);
+    png_set_compression_level(png, 6);
+    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, bit_depth, color_types[channels],
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (bit_depth == 16) png_set_swap(png);
+#endif
+    size_t rowbytes = (size_t)width * (size_t)channels * (size_t)(bit_depth / 8);
+    for (int32_t y = 0; y < height; y++) png_write_row(png, (png_const_bytep)pixels + rowbytes * (size_t)y);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    if (fclose(f) != 0) {
+        sio_set_err(err, errlen, strerror(errno));
+        return SIO_IO;
+    }
+    return SIO_OK;
+}

@@ -1,0 +1,38 @@
+/// What went wrong in an enhancement: each case says what and where, for a person to read.
+public enum EnhanceError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The file is not a PNG or JPEG, or a PNG/JPEG variant this code cannot handle.
+    case unsupportedFormat(path: String, reason: String)
+    /// The decoder rejected the data: corrupt or truncated.
+    case corruptFile(path: String, reason: String)
+    /// The image has more pixels than the configured ceiling (checked from the header, before decoding).
+    case imageTooLarge(path: String, width: Int, height: Int, ceiling: Int)
+    /// The output path names the input file.
+    case outputIsInput(path: String)
+    /// The caller cancelled the work.
+    case cancelled
+    /// The file could not be opened, read or written.
+    case io(path: String, reason: String)
+    /// The model does not follow the enhancement model contract (inputs, outputs, shapes).
+    case modelContract(String)
+    /// A setting or argument is out of range.
+    case invalidArgument(String)
+    /// A buffer of this many bytes could not be allocated.
+    case outOfMemory(bytes: Int)
+
+    public var description: String {
+        switch self {
+        case let .unsupportedFormat(path, reason): return "'\(path)': unsupported image format: \(reason)"
+        case let .corruptFile(path, reason): return "'\(path)': corrupt or truncated image: \(reason)"
+        case let .imageTooLarge(path, w, h, ceiling):
+            let mp = Double(w) * Double(h) / 1e6
+            return "'\(path)': image is \(w)x\(h) (\(String(format: "%.1f", mp)) megapixels), over the ceiling of "
+                + "\(String(format: "%.1f", Double(ceiling) / 1e6)) megapixels"
+        case let .outputIsInput(path): return "output '\(path)' is the input file; refusing to overwrite it"
+        case .cancelled: return "cancelled"
+        case let .io(path, reason): return "'\(path)': \(reason)"
+        case let .modelContract(m): return "model: \(m)"
+        case let .invalidArgument(m): return m
+        case let .outOfMemory(bytes): return "cannot allocate \(bytes) bytes for the image"
+        }
+    }
+}

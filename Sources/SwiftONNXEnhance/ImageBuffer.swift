@@ -1,0 +1,109 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An interleaved 8- or 16-bit image: 1 gray, 2 gray+alpha, 3 RGB or 4 RGBA channels, rows packed.
+/// 16-bit samples are in machine byte order. Pixel memory is allocated once and checked.
+public final class ImageBuffer: @unchecked Sendable {
+    public let width: Int
+    public let height: Int
+    public let channels: Int
+    public let bitDepth: Int
+    public let data: UnsafeMutableRawPointer
+    public let byteCount: Int
+
+    /// A zero-filled image. Throws instead of trapping when the size overflows or memory runs out.
+    public init(width: Int, height: Int, channels: Int, bitDepth: Int) throws {
+        guard width > 0, height > 0 else { throw EnhanceError.invalidArgument("image size \(width)x\(height) is empty") }
+        guard (1...4).contains(channels) else { throw EnhanceError.invalidArgument("images have 1 to 4 channels, not \(channels)") }
+        guard bitDepth == 8 || bitDepth == 16 else { throw EnhanceError.invalidArgument("bit depth must be 8 or 16, not \(bitDepth)") }
+        let (a, o1) = width.multipliedReportingOverflow(by: height)
+        let (b, o2) = a.multipliedReportingOverflow(by: channels * bitDepth / 8)
+        guard !o1, !o2 else { throw EnhanceError.outOfMemory(bytes: Int.max) }
+        guard let p = calloc(b, 1) else { throw EnhanceError.outOfMemory(bytes: b) }
+        self.width = width
+        self.height = height
+        self.channels = channels
+        self.bitDepth = bitDepth
+        self.data = p
+        self.byteCount = b
+    }
+
+    deinit { free(data) }
+
+    public var hasAlpha: Bool { channels == 2 || channels == 4 }
+    /// 1 for gray images, 3 for color ones.
+    public var colorChannels: Int { channels <= 2 ? 1 : 3 }
+    public var maxValue: Float { bitDepth == 8 ? 255 : 65535 }
+
+    /// The raw integer sample.
+    @inline(__always) public func raw(_ x: Int, _ y: Int, _ c: Int) -> Int {
+        let i = (y * width + x) * channels + c
+        return bitDepth == 8 ? Int(data.assumingMemoryBound(to: UInt8.self)[i]) : Int(data.assumingMemoryBound(to: UInt16.self)[i])
+    }
+
+    @inline(__always) public func setRaw(_ x: Int, _ y: Int, _ c: Int, _ v: Int) {
+        let i = (y * width + x) * channels + c
+        if bitDepth == 8 { data.assumingMemoryBound(to: UInt8.self)[i] = UInt8(truncatingIfNeeded: v) }
+        else { data.assumingMemoryBound(to: UInt16.self)[i] = UInt16(truncatingIfNeeded: v) }
+    }
+
+    /// The sample scaled to [0, 1].
+    @inline(__always) public func sample(_ x: Int, _ y: Int, _ c: Int) -> Float {
+        Float(raw(x, y, c)) / maxValue
+    }
+
+    /// Stores a [0, 1] value: clamped, then rounded to the nearest integer level (NaN becomes 0).
+    @inline(__always) public func setSample(_ x: Int, _ y: Int, _ c: Int, _ v: Float) {
+        let m = maxValue
+        let clamped = v.isNaN ? 0 : min(max(v, 0), 1)
+        setRaw(x, y, c, Int((clamped * m).rounded()))
+    }
+
+    /// A copy converted to another layout: gray <-> RGB, alpha dropped or added (opaque), depth changed.
+    public func converted(channels newChannels: Int, bitDepth newDepth: Int) throws -> ImageBuffer {
+        let out = try ImageBuffer(width: width, height: height, channels: newChannels, bitDepth: newDepth)
+        let newColor = newChannels <= 2 ? 1 : 3
+        let newAlpha = newChannels == 2 || newChannels == 4
+        for y in 0..<height {
+            for x in 0..<width {
+                for c in 0..<newColor {
+                    let v: Float
+                    if newColor == colorChannels { v = sample(x, y, c) }
+                    else if colorChannels == 1 { v = sample(x, y, 0) }
+                    else { v = 0.299 * sample(x, y, 0) + 0.587 * sample(x, y, 1) + 0.114 * sample(x, y, 2) }
+                    out.setSample(x, y, c, v)
+                }
+                if newAlpha { out.setSample(x, y, newChannels - 1, hasAlpha ? sample(x, y, channels - 1) : 1) }
+            }
+        }
+        return out
+    }
+
+    /// The image turned by an EXIF orientation (1...8) into its display orientation.
+    public func oriented(_ orientation: Int) throws -> ImageBuffer {
+        guard (2...8).contains(orientation) else { return self }
+        let swap = orientation >= 5
+        let ow = swap ? height : width, oh = swap ? width : height
+        let out = try ImageBuffer(width: ow, height: oh, channels: channels, bitDepth: bitDepth)
+        let bpp = channels * bitDepth / 8
+        for yo in 0..<oh {
+            for xo in 0..<ow {
+                let sx: Int, sy: Int
+                switch orientation {
+                case 2: (sx, sy) = (width - 1 - xo, yo)
+                case 3: (sx, sy) = (width - 1 - xo, height - 1 - yo)
+                case 4: (sx, sy) = (xo, height - 1 - yo)
+                case 5: (sx, sy) = (yo, xo)
+                case 6: (sx, sy) = (yo, height - 1 - xo)
+                case 7: (sx, sy) = (width - 1 - yo, height - 1 - xo)
+                default: (sx, sy) = (width - 1 - yo, xo)  // 8
+                }
+                memcpy(out.data + (yo * ow + xo) * bpp, data + (sy * width + sx) * bpp, bpp)
+            }
+        }
+        return out
+    }
+}

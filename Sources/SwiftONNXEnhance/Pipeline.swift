@@ -1,0 +1,325 @@
+import Foundation
+import SwiftONNX
+
+/// The enhancement tasks and what each model takes and gives (the model contract):
+/// NCHW float32 with dynamic H and W, one input and one output.
+/// - upscale: RGB [0,1] in, RGB at `scale` times the size out.
+/// - restore, deblur: RGB [0,1] in and out, same size; the input is reflection-padded to a multiple
+///   of `padMultiple` and the output cropped back.
+/// - colorize: Lab L/100 (1 channel) in, ab/128 (2 channels) out; the original L is kept.
+/// Outputs are clamped to [0, 1] by the pipeline, not the model.
+public enum EnhanceTask: String, CaseIterable, Sendable {
+    case upscale, restore, deblur, colorize
+}
+
+public struct EnhanceConfiguration: Sendable, Equatable {
+    public var task: EnhanceTask
+    /// Output size / input size (upscale: 2 or 4; others 1).
+    public var scale: Int
+    /// Tile sizes and padding are rounded up to multiples of this (the model's size granularity).
+    public var padMultiple: Int
+    /// Tile core size in input pixels; 0 runs the whole image at once.
+    public var tileSize: Int
+    /// Extra input pixels each tile reads on each side that has a neighbor; the inner half is blended
+    /// with a linear ramp, the outer half (where the model sees the tile's edge) is dropped.
+    public var overlap: Int
+    /// Images with more pixels than this are rejected (0: no ceiling).
+    public var pixelCeiling: Int
+
+    public init(task: EnhanceTask, scale: Int = 1, padMultiple: Int = 1, tileSize: Int = 256, overlap: Int = 32,
+                pixelCeiling: Int = ImageIO.defaultPixelCeiling) {
+        self.task = task
+        self.scale = scale
+        self.padMultiple = padMultiple
+        self.tileSize = tileSize
+        self.overlap = overlap
+        self.pixelCeiling = pixelCeiling
+    }
+
+    /// The settings for a task: restore and deblur pad to a multiple of 8.
+    public static func defaults(for task: EnhanceTask, scale: Int = 2) -> EnhanceConfiguration {
+        switch task {
+        case .upscale: return EnhanceConfiguration(task: task, scale: scale)
+        case .restore, .deblur: return EnhanceConfiguration(task: task, padMultiple: 8)
+        case .colorize: return EnhanceConfiguration(task: task)
+        }
+    }
+
+    /// Where the model for a task lives under `directory` (default Models/enhance):
+    /// sr_x2.onnx, sr_x4.onnx, restore.onnx, deblur.onnx, colorize.onnx.
+    public static func defaultModelPath(task: EnhanceTask, scale: Int = 2, directory: String = "Models/enhance") -> String {
+        let name: String
+        switch task {
+        case .upscale: name = "sr_x\(scale)"
+        case .restore: name = "restore"
+        case .deblur: name = "deblur"
+        case .colorize: name = "colorize"
+        }
+        return (directory as NSString).appendingPathComponent(name + ".onnx")
+    }
+
+    var modelInputChannels: Int { task == .colorize ? 1 : 3 }
+    var modelOutputChannels: Int { task == .colorize ? 2 : 3 }
+}
+
+/// Work done so far: tiles finished out of the total.
+public struct EnhanceProgress: Sendable, Equatable {
+    public var completed: Int
+    public var total: Int
+    public var fraction: Double { total == 0 ? 1 : Double(completed) / Double(total) }
+}
+
+/// A flag another thread sets to stop the work between tiles (`EnhanceError.cancelled`).
+public final class CancellationToken: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    public init() {}
+    public func cancel() { lock.lock(); flag = true; lock.unlock() }
+    public var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return flag }
+}
+
+/// Runs an enhancement model over images of any size up to the ceiling, tile by tile.
+/// Memory: the input and output images (8- or 16-bit), one tile's tensors, and a float
+/// accumulator for one row of tiles.
+public final class EnhancePipeline: @unchecked Sendable {
+    public let session: InferenceSession
+    public let configuration: EnhanceConfiguration
+    let inputName: String
+    let outputName: String
+
+    public convenience init(modelPath: String, configuration: EnhanceConfiguration, threads: Int = 1) throws {
+        guard FileManager.default.fileExists(atPath: modelPath) else {
+            throw EnhanceError.io(path: modelPath, reason: "model file not found")
+        }
+        let session = try InferenceSession(path: modelPath, options: SessionOptions(threads: threads))
+        try self.init(session: session, configuration: configuration)
+    }
+
+    public init(session: InferenceSession, configuration: EnhanceConfiguration) throws {
+        let c = configuration
+        guard c.scale >= 1, c.scale <= 16 else { throw EnhanceError.invalidArgument("scale must be 1...16, not \(c.scale)") }
+        guard c.padMultiple >= 1, c.padMultiple <= 1024 else { throw EnhanceError.invalidArgument("pad multiple must be 1...1024") }
+        guard c.tileSize >= 0, c.overlap >= 0 else { throw EnhanceError.invalidArgument("tile size and overlap must not be negative") }
+        if c.tileSize > 0 {
+            let t = Tiling.roundUp(c.tileSize, c.padMultiple), o = Tiling.roundUp(c.overlap, c.padMultiple)
+            guard t >= max(o, 8) else {
+                throw EnhanceError.invalidArgument("tile size \(t) must be at least the overlap \(o) and at least 8")
+            }
+        }
+        guard session.inputs.count == 1, session.outputs.count >= 1 else {
+            throw EnhanceError.modelContract("expected one input and an output, got \(session.inputs.count) inputs and \(session.outputs.count) outputs")
+        }
+        let inp = session.inputs[0]
+        if let t = inp.type, t != .float32 { throw EnhanceError.modelContract("input '\(inp.name)' must be float32, not \(t)") }
+        self.session = session
+        self.configuration = c
+        self.inputName = inp.name
+        self.outputName = session.outputs[0].name
+    }
+
+    /// How many tiles an image of this size takes.
+    public func tileCount(width: Int, height: Int) -> Int {
+        let c = configuration
+        return Tiling.spans(length: width, tile: c.tileSize, overlap: c.overlap, align: c.padMultiple).count
+            * Tiling.spans(length: height, tile: c.tileSize, overlap: c.overlap, align: c.padMultiple).count
+    }
+
+    /// Enhances an image. The result has the input's bit depth; colorize gives RGB (with the
+    /// input's alpha), the other tasks keep the input's channel layout. Alpha is copied, or
+    /// upscaled with bicubic interpolation.
+    /// `progress` is called after each tile; `cancellation` is checked before each tile.
+    public func process(_ image: ImageBuffer, progress: ((EnhanceProgress) -> Void)? = nil,
+                        cancellation: CancellationToken? = nil) throws -> ImageBuffer {
+        let c = configuration
+        let s = c.scale, m = c.padMultiple
+        let W = image.width, H = image.height
+        if c.pixelCeiling > 0, W * H > c.pixelCeiling {
+            throw EnhanceError.imageTooLarge(path: "<image>", width: W, height: H, ceiling: c.pixelCeiling)
+        }
+        let overlap = Tiling.roundUp(c.overlap, m)
+        let xs = Tiling.spans(length: W, tile: c.tileSize, overlap: c.overlap, align: m)
+        let ys = Tiling.spans(length: H, tile: c.tileSize, overlap: c.overlap, align: m)
+        let total = xs.count * ys.count
+        let outW = W * s, outH = H * s
+        let outChannels = c.task == .colorize ? (image.hasAlpha ? 4 : 3) : image.channels
+        let out = try ImageBuffer(width: outW, height: outH, channels: outChannels, bitDepth: image.bitDepth)
+        let cm = c.modelOutputChannels
+        let xWeights = xs.map { Tiling.weights(span: $0, scale: s, overlap: overlap) }
+
+        // Float accumulator for the output rows of one row of tiles: [row][x][channel].
+        let capRows = (ys.map { $0.extent.count }.max() ?? 0) * s
+        let rowFloats = outW * cm
+        let (accCount, ovf) = capRows.multipliedReportingOverflow(by: rowFloats)
+        guard !ovf else { throw EnhanceError.outOfMemory(bytes: Int.max) }
+        var acc = [Float](repeating: 0, count: accCount)
+        var accStart = 0  // output row held in acc row 0
+
+        func flush(upTo end: Int) {
+            guard end > accStart else { return }
+            acc.withUnsafeMutableBufferPointer { a in
+                for y in accStart..<end {
+                    let row = a.baseAddress! + (y - accStart) * rowFloats
+                    finishRow(y: y, row: row, image: image, out: out)
+                }
+                let keep = capRows - (end - accStart)
+                let base = a.baseAddress!
+                if keep > 0 { base.update(from: base + (end - accStart) * rowFloats, count: keep * rowFloats) }
+                (base + max(keep, 0) * rowFloats).update(repeating: 0, count: (capRows - max(keep, 0)) * rowFloats)
+            }
+            accStart = end
+        }
+
+        var done = 0
+        progress?(EnhanceProgress(completed: 0, total: total))
+        for ySpan in ys {
+            flush(upTo: ySpan.extent.lowerBound * s)
+            let yWeights = Tiling.weights(span: ySpan, scale: s, overlap: overlap)
+            for (xi, xSpan) in xs.enumerated() {
+                if cancellation?.isCancelled == true { throw EnhanceError.cancelled }
+                let tile = try runTile(image: image, xSpan: xSpan, ySpan: ySpan)
+                // tile: [cm][th * s][tw * s] with padded row length tile.stride
+                let tw = xSpan.extent.count * s, th = ySpan.extent.count * s
+                let x0 = xSpan.extent.lowerBound * s, y0 = ySpan.extent.lowerBound * s
+                let wx = xWeights[xi]
+                tile.values.withUnsafeBufferPointer { t in
+                    acc.withUnsafeMutableBufferPointer { a in
+                        for ty in 0..<th {
+                            let wyv = yWeights[ty]
+                            if wyv == 0 { continue }
+                            let arow = a.baseAddress! + (y0 + ty - accStart) * rowFloats + x0 * cm
+                            for ch in 0..<cm {
+                                let trow = t.baseAddress! + (ch * tile.height + ty) * tile.width
+                                for tx in 0..<tw {
+                                    arow[tx * cm + ch] += trow[tx] * (wx[tx] * wyv)
+                                }
+                            }
+                        }
+                    }
+                }
+                done += 1
+                progress?(EnhanceProgress(completed: done, total: total))
+            }
+        }
+        flush(upTo: outH)
+        if image.hasAlpha { copyAlpha(from: image, to: out) }
+        return out
+    }
+
+    struct TileOutput {
+        var values: [Float]
+        var width: Int   // padded output width
+        var height: Int  // padded output height
+    }
+
+    /// Runs the model on one tile (reflection-padded to the pad multiple) and checks the output shape.
+    func runTile(image: ImageBuffer, xSpan: TileSpan, ySpan: TileSpan) throws -> TileOutput {
+        let c = configuration
+        let ew = xSpan.extent.count, eh = ySpan.extent.count
+        let pw = Tiling.roundUp(ew, c.padMultiple), ph = Tiling.roundUp(eh, c.padMultiple)
+        let cin = c.modelInputChannels
+        var input = [Float](repeating: 0, count: cin * ph * pw)
+        let xMap = (0..<pw).map { xSpan.extent.lowerBound + reflect($0, ew) }
+        let yMap = (0..<ph).map { ySpan.extent.lowerBound + reflect($0, eh) }
+        let gray = image.colorChannels == 1
+        input.withUnsafeMutableBufferPointer { p in
+            let plane = ph * pw
+            for ty in 0..<ph {
+                let sy = yMap[ty]
+                for tx in 0..<pw {
+                    let sx = xMap[tx]
+                    let i = ty * pw + tx
+                    if c.task == .colorize {
+                        let l: Float = gray
+                            ? 116 * ColorSpace.f(ColorSpace.srgbToLinear(image.sample(sx, sy, 0))) - 16
+                            : ColorSpace.lightness(r: image.sample(sx, sy, 0), g: image.sample(sx, sy, 1), b: image.sample(sx, sy, 2))
+                        p[i] = l / 100
+                    } else if gray {
+                        let v = image.sample(sx, sy, 0)
+                        p[i] = v; p[plane + i] = v; p[2 * plane + i] = v
+                    } else {
+                        p[i] = image.sample(sx, sy, 0)
+                        p[plane + i] = image.sample(sx, sy, 1)
+                        p[2 * plane + i] = image.sample(sx, sy, 2)
+                    }
+                }
+            }
+        }
+        let result = try session.run([inputName: Tensor(shape: [1, cin, ph, pw], scalars: input)])
+        guard let t = result[outputName] else { throw EnhanceError.modelContract("no output '\(outputName)'") }
+        let want = [1, c.modelOutputChannels, ph * c.scale, pw * c.scale]
+        guard t.shape == want else {
+            throw EnhanceError.modelContract("for a \(describe([1, cin, ph, pw])) input the output should be \(describe(want)), got \(describe(t.shape))")
+        }
+        guard t.dtype == .float32 else { throw EnhanceError.modelContract("output must be float32, not \(t.dtype)") }
+        return TileOutput(values: try t.scalars(as: Float.self), width: pw * c.scale, height: ph * c.scale)
+    }
+
+    private func describe(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
+
+    /// Turns one accumulated row (model outputs, already blended) into output pixels.
+    func finishRow(y: Int, row: UnsafeMutablePointer<Float>, image: ImageBuffer, out: ImageBuffer) {
+        let cm = configuration.modelOutputChannels
+        if configuration.task == .colorize {
+            let gray = image.colorChannels == 1
+            for x in 0..<out.width {
+                let l: Float = gray
+                    ? 116 * ColorSpace.f(ColorSpace.srgbToLinear(image.sample(x, y, 0))) - 16
+                    : ColorSpace.lightness(r: image.sample(x, y, 0), g: image.sample(x, y, 1), b: image.sample(x, y, 2))
+                let (r, g, b) = ColorSpace.labToSRGB(l: l, a: row[x * cm] * 128, b: row[x * cm + 1] * 128)
+                out.setSample(x, y, 0, r); out.setSample(x, y, 1, g); out.setSample(x, y, 2, b)
+            }
+        } else if out.colorChannels == 1 {
+            for x in 0..<out.width { out.setSample(x, y, 0, (row[x * 3] + row[x * 3 + 1] + row[x * 3 + 2]) / 3) }
+        } else {
+            for x in 0..<out.width {
+                out.setSample(x, y, 0, row[x * 3]); out.setSample(x, y, 1, row[x * 3 + 1]); out.setSample(x, y, 2, row[x * 3 + 2])
+            }
+        }
+    }
+
+    /// Copies the alpha channel, upscaling it with bicubic interpolation (Keys, a = -0.5) when the sizes differ.
+    func copyAlpha(from image: ImageBuffer, to out: ImageBuffer) {
+        let ia = image.channels - 1, oa = out.channels - 1
+        let s = configuration.scale
+        if s == 1 {
+            for y in 0..<out.height { for x in 0..<out.width { out.setRaw(x, y, oa, image.raw(x, y, ia)) } }
+            return
+        }
+        func taps(_ q: Int, _ n: Int) -> ([Int], [Float]) {
+            let u = (Float(q) + 0.5) / Float(s) - 0.5
+            let i0 = Int(u.rounded(.down)), t = u - Float(i0)
+            func k(_ d: Float) -> Float {
+                let a: Float = -0.5, x = abs(d)
+                if x <= 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
+                if x < 2 { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
+                return 0
+            }
+            let idx = (-1...2).map { min(max(i0 + $0, 0), n - 1) }
+            let w = (-1...2).map { k(t - Float($0)) }
+            return (idx, w)
+        }
+        let xt = (0..<out.width).map { taps($0, image.width) }
+        for y in 0..<out.height {
+            let (yi, yw) = taps(y, image.height)
+            for x in 0..<out.width {
+                let (xi, xw) = xt[x]
+                var v: Float = 0
+                for j in 0..<4 {
+                    var r: Float = 0
+                    for i in 0..<4 { r += xw[i] * image.sample(xi[i], yi[j], ia) }
+                    v += yw[j] * r
+                }
+                out.setSample(x, y, oa, v)
+            }
+        }
+    }
+}
+
+/// numpy "reflect" padding index: the edge pixel is not repeated.
+@inline(__always) func reflect(_ i: Int, _ n: Int) -> Int {
+    if n <= 1 { return 0 }
+    let period = 2 * (n - 1)
+    var k = i % period
+    if k < 0 { k += period }
+    return k < n ? k : period - k
+}

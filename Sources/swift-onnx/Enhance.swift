@@ -1,0 +1,167 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import SwiftONNX
+import SwiftONNXEnhance
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension EnhanceTask: ExpressibleByArgument {}
+
+struct Enhance: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Enhance a photo: upscale, restore, deblur or colorize (PNG or JPEG).",
+        discussion: """
+            The image is processed in overlapping tiles blended with feathered edges, so memory stays \
+            bounded. OUT is written through a temporary file and renamed; its format follows its \
+            extension (.png keeps the input's bit depth and alpha; .jpg/.jpeg is 8-bit without alpha). \
+            Models default to Models/enhance/{sr_x2,sr_x4,restore,deblur,colorize}.onnx (or the folder in \
+            $SWIFTONNX_ENHANCE_MODELS); --model overrides.
+            """
+    )
+
+    @Argument(help: "upscale, restore, deblur or colorize.")
+    var task: EnhanceTask
+
+    @Argument(help: "Input image (PNG or JPEG).")
+    var input: String
+
+    @Argument(help: "Output image (.png, .jpg or .jpeg).")
+    var output: String
+
+    @Option(help: "Upscale factor: 2 or 4 (upscale only).")
+    var scale: Int?
+
+    @Option(help: "Tile size in input pixels (0: the whole image at once).")
+    var tile: Int = 256
+
+    @Option(help: "Overlap in input pixels each tile reads beyond its edges.")
+    var overlap: Int = 32
+
+    @Option(help: ArgumentHelp("The model file (default: the task's model in the models folder).", valueName: "PATH"))
+    var model: String?
+
+    @Option(name: .customLong("models-dir"), help: ArgumentHelp("Folder of the task models.", valueName: "DIR"))
+    var modelsDir: String?
+
+    @Option(name: .customLong("max-megapixels"), help: "Reject input images with more pixels than this.")
+    var maxMegapixels: Double = 64
+
+    @Option(help: "Threads for the kernels.")
+    var threads: Int = 1
+
+    @Option(name: .customLong("jpeg-quality"), help: "JPEG output quality, 1-100.")
+    var jpegQuality: Int = 95
+
+    @Flag(help: "No progress bar.")
+    var quiet = false
+
+    func run() throws {
+        try reportingErrors {
+            let start = Date()
+            guard threads >= 1 else { throw CLIError("--threads must be at least 1") }
+            guard (1...100).contains(jpegQuality) else { throw CLIError("--jpeg-quality must be 1...100") }
+            guard maxMegapixels > 0 else { throw CLIError("--max-megapixels must be positive") }
+            guard tile >= 0, overlap >= 0 else { throw CLIError("--tile and --overlap must not be negative") }
+            let s: Int
+            if task == .upscale {
+                s = scale ?? 2
+                guard s == 2 || s == 4 else { throw CLIError("--scale must be 2 or 4, not \(s)") }
+            } else {
+                guard scale == nil || scale == 1 else { throw CLIError("--scale applies to upscale only") }
+                s = 1
+            }
+            guard let format = ImageFormat(pathExtension: output) else {
+                throw EnhanceError.unsupportedFormat(path: output, reason: "cannot tell the output format from the name; use .png, .jpg or .jpeg")
+            }
+            if Enhance.sameFile(input, output) { throw EnhanceError.outputIsInput(path: output) }
+
+            var config = EnhanceConfiguration.defaults(for: task, scale: s)
+            config.tileSize = tile
+            config.overlap = overlap
+            config.pixelCeiling = Int((maxMegapixels * 1e6).rounded())
+
+            let dir = modelsDir ?? ProcessInfo.processInfo.environment["SWIFTONNX_ENHANCE_MODELS"] ?? "Models/enhance"
+            let modelPath = model ?? EnhanceConfiguration.defaultModelPath(task: task, scale: s, directory: dir)
+            guard FileManager.default.fileExists(atPath: modelPath) else {
+                throw CLIError("model '\(modelPath)' not found (use --model PATH or --models-dir DIR)")
+            }
+
+            // The header first: size, format and ceiling are checked before any pixel memory.
+            let image = try ImageIO.read(path: input, pixelCeiling: config.pixelCeiling)
+            let pipeline = try EnhancePipeline(modelPath: modelPath, configuration: config, threads: threads)
+
+            // Ctrl-C cancels between tiles (and the temporary file is removed).
+            let token = CancellationToken()
+            signal(SIGINT, SIG_IGN)
+            let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+            sigint.setEventHandler { token.cancel() }
+            sigint.resume()
+            defer { sigint.cancel(); signal(SIGINT, SIG_DFL) }
+
+            let bar = (!quiet && isatty(STDERR_FILENO) != 0) ? ProgressBar() : nil
+            let result: ImageBuffer
+            do {
+                result = try pipeline.process(image, progress: { bar?.update($0) }, cancellation: token)
+            } catch {
+                bar?.finish()
+                throw error
+            }
+            bar?.finish()
+
+            let tmp = Enhance.temporaryPath(for: output)
+            do {
+                try ImageIO.write(result, path: tmp, format: format, jpegQuality: jpegQuality)
+                guard rename(tmp, output) == 0 else {
+                    throw EnhanceError.io(path: output, reason: "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")
+                }
+            } catch {
+                unlink(tmp)
+                throw error
+            }
+            let secs = Date().timeIntervalSince(start)
+            if !quiet {
+                print("\(output): \(result.width)x\(result.height) (\(task.rawValue)\(s > 1 ? " x\(s)" : ""), "
+                      + "\(pipeline.tileCount(width: image.width, height: image.height)) tiles, \(String(format: "%.1f", secs)) s)")
+            }
+        }
+    }
+
+    /// Whether two paths name the same file (same device and inode, or the same resolved path).
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var sa = stat(), sb = stat()
+        if stat(a, &sa) == 0, stat(b, &sb) == 0 { return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino }
+        let ra = URL(fileURLWithPath: a).standardizedFileURL.resolvingSymlinksInPath().path
+        let rb = URL(fileURLWithPath: b).standardizedFileURL.resolvingSymlinksInPath().path
+        return ra == rb
+    }
+
+    /// A hidden temporary file beside `path` (same folder, so the rename is atomic).
+    static func temporaryPath(for path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        let name = ".\(url.lastPathComponent).tmp-\(getpid())"
+        return url.deletingLastPathComponent().appendingPathComponent(name).path
+    }
+}
+
+/// A one-line progress bar on stderr, redrawn in place.
+final class ProgressBar {
+    private var lastDrawn = -1
+    private let width = 30
+
+    func update(_ p: EnhanceProgress) {
+        let filled = p.total == 0 ? width : p.completed * width / p.total
+        let percent = Int(p.fraction * 100)
+        guard percent != lastDrawn || p.completed == p.total else { return }
+        lastDrawn = percent
+        let line = "\r[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+            + "] \(p.completed)/\(p.total) tiles \(percent)%"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+}

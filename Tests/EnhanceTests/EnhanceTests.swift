@@ -1,0 +1,253 @@
+import Foundation
+import SwiftONNX
+@testable import SwiftONNXEnhance
+import XCTest
+
+let resources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Resources")
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func testModel(_ name: String) -> String { resources.appendingPathComponent("models/\(name).onnx").path }
+
+func tempPath(_ name: String) -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftonnx-enhance-tests-\(getpid())")
+    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir.appendingPathComponent(name).path
+}
+
+/// Largest per-sample difference in integer levels.
+func maxDifference(_ a: ImageBuffer, _ b: ImageBuffer) -> Int {
+    precondition(a.width == b.width && a.height == b.height && a.channels == b.channels)
+    var m = 0
+    for y in 0..<a.height { for x in 0..<a.width { for c in 0..<a.channels { m = max(m, abs(a.raw(x, y, c) - b.raw(x, y, c))) } } }
+    return m
+}
+
+func config(_ task: EnhanceTask, scale: Int = 1, tile: Int, overlap: Int = 16) -> EnhanceConfiguration {
+    var c = EnhanceConfiguration.defaults(for: task, scale: scale)
+    c.tileSize = tile
+    c.overlap = overlap
+    return c
+}
+
+final class EnhanceGoldenTests: XCTestCase {
+    /// Each task on the bundled photo, compared with ONNX Runtime's output of the same model (make_golden.py).
+    func testGoldenImagesMatchONNXRuntime() throws {
+        let manifest = try String(contentsOf: resources.appendingPathComponent("golden/manifest.tsv"), encoding: .utf8)
+        let photo = try ImageIO.read(path: resources.appendingPathComponent("photo.png").path)
+        var checked = 0
+        for line in manifest.split(separator: "\n") where !line.hasPrefix("#") {
+            let f = line.split(separator: "\t").map(String.init)
+            guard f.count >= 4, let scale = Int(f[1]), let pad = Int(f[2]) else { continue }
+            let task: EnhanceTask = f[0].hasPrefix("upscale") ? .upscale : EnhanceTask(rawValue: f[0])!
+            let model = repoRoot.appendingPathComponent(f[3]).path
+            guard FileManager.default.fileExists(atPath: model) else {
+                print("golden \(f[0]): model \(f[3]) not present, skipped"); continue
+            }
+            var c = EnhanceConfiguration.defaults(for: task, scale: scale)
+            c.padMultiple = pad
+            let out = try EnhancePipeline(modelPath: model, configuration: c).process(photo)
+            let expected = try ImageIO.read(path: resources.appendingPathComponent("golden/\(f[0]).png").path)
+            XCTAssertEqual(out.width, expected.width, f[0])
+            XCTAssertEqual(out.height, expected.height, f[0])
+            XCTAssertEqual(out.channels, 3, f[0])
+            let d = maxDifference(out, expected)
+            XCTAssertLessThanOrEqual(d, 1, "\(f[0]): max difference \(d)/255 from ONNX Runtime")
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 0)
+    }
+}
+
+final class EnhanceTilingTests: XCTestCase {
+    /// Tiled and whole-image outputs agree within 1/255 on every sample, for every task.
+    func testTiledMatchesWhole() throws {
+        let photo = try ImageIO.read(path: resources.appendingPathComponent("photo.png").path)
+        let cases: [(EnhanceTask, Int, String)] = [(.upscale, 2, "sr_x2"), (.upscale, 4, "sr_x4"), (.restore, 1, "restore"),
+                                                     (.deblur, 1, "deblur"), (.colorize, 1, "colorize")]
+        for (task, scale, name) in cases {
+            let whole = try EnhancePipeline(modelPath: testModel(name), configuration: config(task, scale: scale, tile: 0)).process(photo)
+            let tiledPipe = try EnhancePipeline(modelPath: testModel(name), configuration: config(task, scale: scale, tile: 24, overlap: 16))
+            XCTAssertGreaterThan(tiledPipe.tileCount(width: photo.width, height: photo.height), 8)
+            let tiled = try tiledPipe.process(photo)
+            XCTAssertLessThanOrEqual(maxDifference(whole, tiled), 1, "\(name): tiled differs from whole")
+        }
+    }
+
+    func testWeightsPartitionUnity() {
+        let spans = Tiling.spans(length: 100, tile: 32, overlap: 16, align: 8)
+        XCTAssertEqual(spans.map { $0.core }, [0..<32, 32..<64, 64..<96, 96..<100])
+        XCTAssertEqual(spans[1].extent, 16..<80)
+        XCTAssertEqual(spans[3].extent, 80..<100)
+        for s in [1, 3] {
+            var sum = [Float](repeating: 0, count: 100 * s)
+            for span in spans {
+                let w = Tiling.weights(span: span, scale: s, overlap: 16)
+                for (i, v) in w.enumerated() { sum[span.extent.lowerBound * s + i] += v }
+            }
+            for v in sum { XCTAssertEqual(v, 1, accuracy: 1e-6) }
+        }
+    }
+
+    func testProgressReachesTotalAndCancellationStopsBetweenTiles() throws {
+        let photo = try ImageIO.read(path: resources.appendingPathComponent("photo.png").path)
+        let pipe = try EnhancePipeline(modelPath: testModel("sr_x2"), configuration: config(.upscale, scale: 2, tile: 32, overlap: 8))
+        let total = pipe.tileCount(width: photo.width, height: photo.height)
+        XCTAssertEqual(total, 3 * 2)
+        var seen: [EnhanceProgress] = []
+        _ = try pipe.process(photo, progress: { seen.append($0) })
+        XCTAssertEqual(seen.map { $0.completed }, Array(0...total))
+        XCTAssertTrue(seen.allSatisfy { $0.total == total })
+
+        let token = CancellationToken()
+        var last = 0
+        XCTAssertThrowsError(try pipe.process(photo, progress: { p in
+            last = p.completed
+            if p.completed == 2 { token.cancel() }
+        }, cancellation: token)) { XCTAssertEqual($0 as? EnhanceError, .cancelled) }
+        XCTAssertEqual(last, 2)
+    }
+
+    func testAlphaAndGrayAndSixteenBit() throws {
+        // RGBA 16-bit: alpha is upscaled (constant stays constant), depth kept.
+        let img = try ImageBuffer(width: 20, height: 12, channels: 4, bitDepth: 16)
+        for y in 0..<12 { for x in 0..<20 {
+            for c in 0..<3 { img.setRaw(x, y, c, (x * 3000 + y * 1000 + c * 7000) % 65536) }
+            img.setRaw(x, y, 3, 40000)
+        } }
+        let out = try EnhancePipeline(modelPath: testModel("sr_x2"), configuration: config(.upscale, scale: 2, tile: 8, overlap: 4)).process(img)
+        XCTAssertEqual([out.width, out.height, out.channels, out.bitDepth], [40, 24, 4, 16])
+        for y in 0..<24 { for x in 0..<40 { XCTAssertEqual(out.raw(x, y, 3), 40000) } }
+
+        let gray = try ImageBuffer(width: 16, height: 16, channels: 1, bitDepth: 8)
+        for y in 0..<16 { for x in 0..<16 { gray.setRaw(x, y, 0, x * 16 + y) } }
+        let r = try EnhancePipeline(modelPath: testModel("restore"), configuration: config(.restore, tile: 0)).process(gray)
+        XCTAssertEqual([r.width, r.height, r.channels], [16, 16, 1])
+        let col = try EnhancePipeline(modelPath: testModel("colorize"), configuration: config(.colorize, tile: 0)).process(gray)
+        XCTAssertEqual([col.width, col.height, col.channels], [16, 16, 3])
+    }
+
+    func testLabRoundTrip() {
+        for (r, g, b) in [(Float(0.2), Float(0.5), Float(0.9)), (1, 1, 1), (0, 0, 0), (0.8, 0.1, 0.3)] {
+            let l = ColorSpace.lightness(r: r, g: g, b: b)
+            // with the true a, b a round trip would be exact; neutral a = b = 0 gives gray of the same L
+            let (r2, g2, b2) = ColorSpace.labToSRGB(l: l, a: 0, b: 0)
+            XCTAssertEqual(r2, g2, accuracy: 1e-3)
+            XCTAssertEqual(g2, b2, accuracy: 1e-3)
+            XCTAssertEqual(ColorSpace.lightness(r: r2, g: g2, b: b2), l, accuracy: 0.05)
+        }
+        XCTAssertEqual(ColorSpace.lightness(r: 1, g: 1, b: 1), 100, accuracy: 0.01)
+    }
+
+    func testModelContractErrors() throws {
+        let photo = try ImageIO.read(path: resources.appendingPathComponent("photo.png").path)
+        // An x2 model run as x4: the output shape is wrong and the error says so.
+        let pipe = try EnhancePipeline(modelPath: testModel("sr_x2"), configuration: config(.upscale, scale: 4, tile: 0))
+        XCTAssertThrowsError(try pipe.process(photo)) { e in
+            guard case .modelContract(let m)? = e as? EnhanceError else { return XCTFail("\(e)") }
+            XCTAssertTrue(m.contains("[1, 3, 248, 376]"), m)
+        }
+        XCTAssertThrowsError(try EnhancePipeline(modelPath: "/nonexistent.onnx", configuration: config(.restore, tile: 0)))
+        XCTAssertThrowsError(try EnhancePipeline(modelPath: testModel("sr_x2"), configuration: config(.upscale, scale: 2, tile: 8, overlap: 32)))
+    }
+}
+
+final class ImageIOTests: XCTestCase {
+    override class func tearDown() {
+        try? FileManager.default.removeItem(atPath: (tempPath("x") as NSString).deletingLastPathComponent)
+        super.tearDown()
+    }
+
+    func testPNGRoundTripAllLayouts() throws {
+        for depth in [8, 16] {
+            for ch in 1...4 {
+                let img = try ImageBuffer(width: 7, height: 5, channels: ch, bitDepth: depth)
+                for y in 0..<5 { for x in 0..<7 { for c in 0..<ch { img.setRaw(x, y, c, (x * 37 + y * 101 + c * 53) * (depth == 16 ? 257 : 1) % (depth == 16 ? 65536 : 256)) } } }
+                let p = tempPath("rt_\(depth)_\(ch).png")
+                try ImageIO.write(img, path: p)
+                let h = try ImageIO.header(path: p)
+                XCTAssertEqual(h, ImageHeader(format: .png, width: 7, height: 5, channels: ch, bitDepth: depth, orientation: 1))
+                let back = try ImageIO.read(path: p)
+                XCTAssertEqual(maxDifference(img, back), 0)
+            }
+        }
+    }
+
+    func testJPEGRoundTripAndExifOrientation() throws {
+        let img = try ImageBuffer(width: 16, height: 8, channels: 3, bitDepth: 8)
+        for y in 0..<8 { for x in 0..<16 { img.setRaw(x, y, 0, x < 8 ? 250 : 10); img.setRaw(x, y, 1, 128); img.setRaw(x, y, 2, y < 4 ? 200 : 30) } }
+        let p = tempPath("rt.jpg")
+        try ImageIO.write(img, path: p)
+        let back = try ImageIO.read(path: p)
+        XCTAssertEqual([back.width, back.height, back.channels], [16, 8, 3])
+        for (x, y) in [(2, 1), (13, 1), (2, 6), (13, 6)] {  // away from the edges chroma subsampling blurs
+            for c in 0..<3 { XCTAssertEqual(Double(back.raw(x, y, c)), Double(img.raw(x, y, c)), accuracy: 24) }
+        }
+
+        // Splice an EXIF APP1 segment (big-endian TIFF, orientation 6 = rotate 90 degrees clockwise) after SOI.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: p)))
+        let tiff: [UInt8] = [0x4D, 0x4D, 0, 0x2A, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0]
+        let payload: [UInt8] = Array("Exif".utf8) + [0, 0] + tiff
+        let len = payload.count + 2
+        bytes.insert(contentsOf: [0xFF, 0xE1, UInt8(len >> 8), UInt8(len & 0xFF)] + payload, at: 2)
+        let q = tempPath("rot6.jpg")
+        try Data(bytes).write(to: URL(fileURLWithPath: q))
+        XCTAssertEqual(ImageIO.exifOrientation(path: q), 6)
+        let rot = try ImageIO.read(path: q)
+        XCTAssertEqual([rot.width, rot.height], [8, 16])
+        // display top-left comes from the stored bottom-left: red high (x < 8), blue low (y >= 4)
+        XCTAssertGreaterThan(rot.raw(0, 0, 0), 200)
+        XCTAssertLessThan(rot.raw(0, 0, 2), 80)
+        // display top-right comes from the stored top-left: blue high
+        XCTAssertGreaterThan(rot.raw(7, 0, 2), 150)
+    }
+
+    func testOrientationsMatchDefinitions() throws {
+        let img = try ImageBuffer(width: 3, height: 2, channels: 1, bitDepth: 8)
+        for y in 0..<2 { for x in 0..<3 { img.setRaw(x, y, 0, y * 3 + x) } }  // 0 1 2 / 3 4 5
+        func rows(_ b: ImageBuffer) -> [[Int]] { (0..<b.height).map { y in (0..<b.width).map { b.raw($0, y, 0) } } }
+        XCTAssertEqual(rows(try img.oriented(2)), [[2, 1, 0], [5, 4, 3]])
+        XCTAssertEqual(rows(try img.oriented(3)), [[5, 4, 3], [2, 1, 0]])
+        XCTAssertEqual(rows(try img.oriented(4)), [[3, 4, 5], [0, 1, 2]])
+        XCTAssertEqual(rows(try img.oriented(5)), [[0, 3], [1, 4], [2, 5]])
+        XCTAssertEqual(rows(try img.oriented(6)), [[3, 0], [4, 1], [5, 2]])
+        XCTAssertEqual(rows(try img.oriented(7)), [[5, 2], [4, 1], [3, 0]])
+        XCTAssertEqual(rows(try img.oriented(8)), [[2, 5], [1, 4], [0, 3]])
+    }
+
+    func testBadFilesGiveTypedErrors() throws {
+        let img = try ImageBuffer(width: 64, height: 64, channels: 3, bitDepth: 8)
+        for y in 0..<64 { for x in 0..<64 { for c in 0..<3 { img.setRaw(x, y, c, (x * 7 + y * 13 + c * 91) & 255) } } }
+        for ext in ["png", "jpg"] {
+            let p = tempPath("full.\(ext)")
+            try ImageIO.write(img, path: p)
+            let data = try Data(contentsOf: URL(fileURLWithPath: p))
+            let t = tempPath("trunc.\(ext)")
+            try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: t))
+            XCTAssertThrowsError(try ImageIO.read(path: t)) { e in
+                guard case .corruptFile(let path, _)? = e as? EnhanceError else { return XCTFail("\(ext): \(e)") }
+                XCTAssertEqual(path, t)
+            }
+            // too large for a ceiling: rejected from the header
+            XCTAssertThrowsError(try ImageIO.read(path: p, pixelCeiling: 4000)) { e in
+                XCTAssertEqual(e as? EnhanceError, .imageTooLarge(path: p, width: 64, height: 64, ceiling: 4000))
+            }
+        }
+        let junk = tempPath("junk.png")
+        try Data("GIF89a not really".utf8).write(to: URL(fileURLWithPath: junk))
+        XCTAssertThrowsError(try ImageIO.read(path: junk)) { e in
+            guard case .unsupportedFormat? = e as? EnhanceError else { return XCTFail("\(e)") }
+            XCTAssertTrue("\(e)".contains("GIF"))
+        }
+        let empty = tempPath("empty.png")
+        try Data().write(to: URL(fileURLWithPath: empty))
+        XCTAssertThrowsError(try ImageIO.read(path: empty)) { e in
+            guard case .corruptFile? = e as? EnhanceError else { return XCTFail("\(e)") }
+        }
+        XCTAssertThrowsError(try ImageIO.read(path: tempPath("missing.png"))) { e in
+            guard case .io? = e as? EnhanceError else { return XCTFail("\(e)") }
+        }
+        XCTAssertThrowsError(try ImageIO.write(img, path: tempPath("out.bmp"))) { e in
+            guard case .unsupportedFormat? = e as? EnhanceError else { return XCTFail("\(e)") }
+        }
+    }
+}
