@@ -41,7 +41,7 @@ final class EnhanceGoldenTests: XCTestCase {
             let task: EnhanceTask = f[0].hasPrefix("upscale") ? .upscale : EnhanceTask(rawValue: f[0])!
             let model = repoRoot.appendingPathComponent(f[3]).path
             guard FileManager.default.fileExists(atPath: model) else {
-                print("golden \(f[0]): model \(f[3]) not present, skipped"); continue
+                XCTFail("golden \(f[0]): model \(f[3]) is missing (regenerate with make_golden.py)"); continue
             }
             var c = EnhanceConfiguration.defaults(for: task, scale: scale)
             c.padMultiple = pad
