@@ -55,6 +55,9 @@ final class Graph {
     var initializers: [String: Tensor]
     /// Declared types of intermediate values (value_info), and inferred ones.
     var valueInfo: [String: ValueInfo]
+    /// For a subgraph: constants of the enclosing graphs it may read through outer scope
+    /// (set by the pass manager so folding inside If/Loop bodies sees the weights).
+    var outerConstants: [String: Tensor] = [:]
 
     init(name: String, nodes: [Node], inputs: [ValueInfo], outputs: [ValueInfo],
          initializers: [String: Tensor], valueInfo: [String: ValueInfo]) {

@@ -294,7 +294,7 @@ func convTransposeGEMM<T: BLASFloat>(x: UnsafePointer<T>, w: UnsafePointer<T>, o
 func depthwiseConv2DPlaneF32(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: Float,
                              z: UnsafePointer<Float>?, act: ConvActivation,
                              out: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-    let oW = g.oW, iW = g.iW
+    let oW = g.oW
     // Fast path: 3x3, stride 1, dilation 1 — one pass per row with all 9 taps in registers.
     if g.kH == 3 && g.kW == 3 && g.sH == 1 && g.sW == 1 && g.dH == 1 && g.dW == 1 {
         depthwise3x3s1PlaneF32(x: x, w: w, bias: bias, out: out, g)

@@ -142,10 +142,12 @@ fileprivate func buildIf(_ ctx: OpContext) throws -> any Operator {
     }
     let declared = ctx.inputCount
     let names = ctx.node.implicitInputs
+    // Outer values are bound by position once here, so a run does no name lookups.
+    let thenB = thenR.bind(implicitNames: names), elseB = elseR.bind(implicitNames: names)
     return ClosureOperator { inputs, env in
         let cond = try truthValue(try inputs.required(0, "cond"), "If condition")
-        let outer = outerValues(inputs, declared: declared, names: names)
-        return try (cond ? thenR : elseR).run([], outer: outer, env: env)
+        return cond ? try thenR.run([], binding: thenB, nodeInputs: inputs, declared: declared, env: env)
+                    : try elseR.run([], binding: elseB, nodeInputs: inputs, declared: declared, env: env)
     }
 }
 
@@ -168,7 +170,7 @@ fileprivate func buildLoop(_ ctx: OpContext) throws -> any Operator {
     }
     let scanInfos = Array(body.graph.outputs[(1 + nCarried)...])
     let declared = ctx.inputCount
-    let names = ctx.node.implicitInputs
+    let binding = body.bind(implicitNames: ctx.node.implicitInputs)
     return ClosureOperator { inputs, env in
         var maxTrips: Int? = nil
         if let m = inputs.optional(0) { maxTrips = try scalarInt(m, "Loop max trip count M") }
@@ -179,7 +181,6 @@ fileprivate func buildLoop(_ ctx: OpContext) throws -> any Operator {
         for k in 0..<nCarried {
             carried.append(try inputs.required(2 + k, "loop-carried initial value"))
         }
-        let outer = outerValues(inputs, declared: declared, names: names)
         var scans = [[Tensor]](repeating: [], count: nScan)
         var i = 0
         var args: [Tensor] = []
@@ -188,7 +189,7 @@ fileprivate func buildLoop(_ ctx: OpContext) throws -> any Operator {
             args.append(Tensor(scalar: Int64(i)))
             args.append(Tensor(scalar: cond))
             args.append(contentsOf: carried)
-            let outs = try body.run(args, outer: outer, env: env)
+            let outs = try body.run(args, binding: binding, nodeInputs: inputs, declared: declared, env: env)
             cond = try truthValue(outs[0], "Loop body condition output")
             for k in 0..<nCarried { carried[k] = outs[1 + k] }
             for k in 0..<nScan { scans[k].append(outs[1 + nCarried + k]) }

@@ -12,11 +12,17 @@ struct ConstantFolding: GraphPass {
 
     func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
         let builder = PlanBuilder(registry: .standard, opsets: opsets)
+        // Outer constants count only for names this graph does not define itself.
+        var outer = graph.outerConstants
+        if !outer.isEmpty {
+            for i in graph.inputs { outer.removeValue(forKey: i.name) }
+            for n in graph.nodes { for o in n.outputs { outer.removeValue(forKey: o) } }
+        }
         var changed = false
         var kept: [Node] = []
         kept.reserveCapacity(graph.nodes.count)
         for node in graph.nodes {
-            if let folded = try fold(node, graph: graph, builder: builder, opsets: opsets) {
+            if let folded = try fold(node, graph: graph, outer: outer, builder: builder, opsets: opsets) {
                 for (name, t) in zip(node.outputs, folded) where !name.isEmpty { graph.initializers[name] = t }
                 changed = true
             } else {
@@ -30,7 +36,8 @@ struct ConstantFolding: GraphPass {
         return changed
     }
 
-    private func fold(_ node: Node, graph: Graph, builder: PlanBuilder, opsets: [String: Int]) throws -> [Tensor]? {
+    private func fold(_ node: Node, graph: Graph, outer: [String: Tensor], builder: PlanBuilder,
+                      opsets: [String: Int]) throws -> [Tensor]? {
         guard node.isStandardDomain, !node.hasSubgraph, node.implicitInputs.isEmpty,
               !Self.nondeterministic.contains(node.opType) else { return nil }
         // Shape/Size of a value with a fully known shape.
@@ -52,7 +59,7 @@ struct ConstantFolding: GraphPass {
         var inputs: [Tensor?] = []
         for name in node.inputs {
             if name.isEmpty { inputs.append(nil); continue }
-            guard let t = graph.initializers[name] else { return nil }
+            guard let t = graph.initializers[name] ?? outer[name] else { return nil }
             inputs.append(t)
         }
         guard !inputs.isEmpty else { return nil }

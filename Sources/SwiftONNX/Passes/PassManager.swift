@@ -17,12 +17,21 @@ struct PassManager {
     /// Optimizes `graph` and, recursively, every subgraph of its nodes (If branches, Loop/Scan bodies).
     func run(on graph: Graph, opsets: [String: Int]) throws {
         try runOne(graph, opsets: opsets)
+        // Constants visible inside subgraphs: this graph's, and those it sees itself.
+        var visible = graph.outerConstants
+        for (k, v) in graph.initializers { visible[k] = v }
         for node in graph.nodes {
             for a in node.attributes.values {
+                var subgraphs: [Graph] = []
                 switch a {
-                case .graph(let g): try run(on: g, opsets: opsets)
-                case .graphs(let gs): for g in gs { try run(on: g, opsets: opsets) }
+                case .graph(let g): subgraphs = [g]
+                case .graphs(let gs): subgraphs = gs
                 default: break
+                }
+                for g in subgraphs {
+                    g.outerConstants = visible
+                    try run(on: g, opsets: opsets)
+                    g.outerConstants = [:]
                 }
             }
         }

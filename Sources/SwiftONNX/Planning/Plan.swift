@@ -18,12 +18,15 @@ final class Plan: @unchecked Sendable {
     let feedSlots: [String: Int]
     let constants: [(slot: Int, tensor: Tensor)]
     let outputs: [(name: String, slot: Int)]
+    /// The feeds in a fixed order, for positional runs.
+    let feedOrder: [(name: String, slot: Int)]
 
     init(steps: [Step], slotCount: Int, feedSlots: [String: Int], constants: [(slot: Int, tensor: Tensor)],
          outputs: [(name: String, slot: Int)]) {
         self.steps = steps
         self.slotCount = slotCount
         self.feedSlots = feedSlots
+        self.feedOrder = feedSlots.sorted { $0.value < $1.value }.map { ($0.key, $0.value) }
         self.constants = constants
         self.outputs = outputs
     }
@@ -36,6 +39,21 @@ final class Plan: @unchecked Sendable {
             guard let t = feeds[name] else { throw ONNXError.missingInput(name) }
             slots[slot] = t
         }
+        return try execute(&slots, env: env)
+    }
+
+    /// Runs the plan with feeds given in `feedOrder` order (no name lookups: for subgraphs run per call).
+    func run(ordered feeds: [Tensor?], env: RunEnv) throws -> [Tensor] {
+        var slots = [Tensor?](repeating: nil, count: slotCount)
+        for (slot, t) in constants { slots[slot] = t }
+        for (k, f) in feedOrder.enumerated() {
+            guard let t = feeds[k] else { throw ONNXError.missingInput(f.name) }
+            slots[f.slot] = t
+        }
+        return try execute(&slots, env: env)
+    }
+
+    private func execute(_ slots: inout [Tensor?], env: RunEnv) throws -> [Tensor] {
         var args: [Tensor?] = []
         for step in steps {
             args.removeAll(keepingCapacity: true)
@@ -87,6 +105,48 @@ final class SubgraphRunner: @unchecked Sendable {
         self.inputNames = graph.inputs.map(\.name)
         self.outerNames = outerNames
         self.outputNames = graph.outputs.map(\.name)
+    }
+
+    /// Where each feed of the plan comes from, for a node whose run gets `declared` inputs followed by
+    /// its implicit inputs `implicitNames`: the subgraph's own inputs come from `inputs`.
+    struct Binding {
+        enum Source { case input(Int), implicit(Int), missing(String) }
+        let sources: [Source]
+    }
+
+    func bind(implicitNames: [String]) -> Binding {
+        var position: [String: Int] = [:]
+        for (k, n) in implicitNames.enumerated() where position[n] == nil { position[n] = k }
+        let inputIndex = Dictionary(inputNames.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { a, _ in a })
+        return Binding(sources: plan.feedOrder.map { f in
+            if let k = inputIndex[f.name] { return .input(k) }
+            if let j = position[f.name] { return .implicit(j) }
+            return .missing(f.name)
+        })
+    }
+
+    /// Runs with positional inputs and outer values taken by position from the node's inputs
+    /// (`nodeInputs[declared + j]` is implicit input j).
+    func run(_ inputs: [Tensor], binding: Binding, nodeInputs: [Tensor?], declared: Int, env: RunEnv) throws -> [Tensor] {
+        guard inputs.count == inputNames.count else {
+            throw OpError("subgraph '\(graph.name)' takes \(inputNames.count) inputs, got \(inputs.count)")
+        }
+        var feeds: [Tensor?] = []
+        feeds.reserveCapacity(binding.sources.count)
+        for src in binding.sources {
+            switch src {
+            case .input(let k): feeds.append(inputs[k])
+            case .implicit(let j):
+                let i = declared + j
+                guard i < nodeInputs.count, let t = nodeInputs[i] else {
+                    throw OpError("subgraph '\(graph.name)': outer value #\(j) is not available")
+                }
+                feeds.append(t)
+            case .missing(let name):
+                throw OpError("subgraph '\(graph.name)': outer value '\(name)' is not available")
+            }
+        }
+        return try plan.run(ordered: feeds, env: env)
     }
 
     /// Runs with positional inputs; outer-scope values are looked up in `outer`.
