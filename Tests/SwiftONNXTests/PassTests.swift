@@ -46,3 +46,17 @@ final class PassTests: XCTestCase {
         XCTAssertTrue(g.nodes.isEmpty)
     }
 }
+
+final class ResidualFusionTests: XCTestCase {
+    func testConvAddReluBecomesOneFusedConv() throws {
+        let x = try loadPB("conv_residual_input.pb")
+        let reference = try loadPB("conv_residual_output.pb")
+        let plain = try InferenceSession(contentsOf: resource("conv_residual.onnx"), options: .init(optimize: false))
+        let fast = try InferenceSession(contentsOf: resource("conv_residual.onnx"), options: .init(optimize: true))
+        XCTAssertEqual(fast.metadata.opHistogram, ["com.swiftonnx::FusedConv": 1], "\(fast.metadata.opHistogram)")
+        let a = try XCTUnwrap(try plain.run(["X": x])["Y"])
+        let b = try XCTUnwrap(try fast.run(["X": x])["Y"])
+        try assertClose(a, reference, rtol: 1e-4, atol: 1e-4)
+        try assertClose(b, a, rtol: 1e-4, atol: 1e-4)
+    }
+}

@@ -13,7 +13,9 @@ struct FuseConvActivation: GraphPass {
         for (ai, act) in graph.nodes.enumerated() where act.isStandardDomain {
             guard let x = act.inputs.first, let ci = producers[x], !removed.contains(ci) else { continue }
             let conv = graph.nodes[ci]
-            guard conv.opType == "Conv", conv.isStandardDomain, conv.outputs.count == 1,
+            let plainConv = conv.opType == "Conv" && conv.isStandardDomain
+            let fusedNoAct = conv.opType == "FusedConv" && conv.domain == Self.domain && conv.attributes["activation"] == nil
+            guard plainConv || fusedNoAct, conv.outputs.count == 1,
                   uses[x] == 1, !outputs.contains(x), act.outputs.count == 1 else { continue }
             guard let (kind, params) = activation(act, graph: graph) else { continue }
             var fused = conv

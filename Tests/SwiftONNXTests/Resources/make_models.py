@@ -90,3 +90,20 @@ with open(os.path.join(HERE, "conv_bn_relu_input.pb"), "wb") as f:
     f.write(numpy_helper.from_array(x, "X").SerializeToString())
 with open(os.path.join(HERE, "conv_bn_relu_output.pb"), "wb") as f:
     f.write(numpy_helper.from_array(y, "Y").SerializeToString())
+
+# Residual block: Y = Relu(Conv(X) + X), with a symbolic batch: exercises Conv+Add(+Relu) fusion.
+w = numpy_helper.from_array(conv_w(4, 4, 3), "Wr")
+g = helper.make_graph(
+    [helper.make_node("Conv", ["X", "Wr"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+     helper.make_node("Add", ["c", "X"], ["s"], name="residual"),
+     helper.make_node("Relu", ["s"], ["Y"], name="relu")],
+    "conv_residual",
+    [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 4, 6, 7])],
+    [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 4, 6, 7])], [w])
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), "conv_residual.onnx")
+xr = rng.standard_normal((2, 4, 6, 7)).astype(np.float32)
+yr = ort.InferenceSession(os.path.join(HERE, "conv_residual.onnx"), so, providers=["CPUExecutionProvider"]).run(None, {"X": xr})[0]
+with open(os.path.join(HERE, "conv_residual_input.pb"), "wb") as f:
+    f.write(numpy_helper.from_array(xr, "X").SerializeToString())
+with open(os.path.join(HERE, "conv_residual_output.pb"), "wb") as f:
+    f.write(numpy_helper.from_array(yr, "Y").SerializeToString())
