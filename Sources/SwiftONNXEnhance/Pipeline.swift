@@ -96,7 +96,13 @@ public final class EnhancePipeline: @unchecked Sendable {
     }
 
     public init(session: InferenceSession, configuration: EnhanceConfiguration) throws {
-        let c = configuration
+        var c = configuration
+        // A model may say which size multiple it needs (metadata "size_multiple"): pad to a common multiple.
+        if let s = session.metadata.customMetadata["size_multiple"], let m = Int(s), m > 1, m <= 1024 {
+            var a = c.padMultiple, b = m
+            while b != 0 { (a, b) = (b, a % b) }
+            c.padMultiple = c.padMultiple / a * m
+        }
         guard c.scale >= 1, c.scale <= 16 else { throw EnhanceError.invalidArgument("scale must be 1...16, not \(c.scale)") }
         guard c.padMultiple >= 1, c.padMultiple <= 1024 else { throw EnhanceError.invalidArgument("pad multiple must be 1...1024") }
         guard c.tileSize >= 0, c.overlap >= 0 else { throw EnhanceError.invalidArgument("tile size and overlap must not be negative") }

@@ -61,7 +61,8 @@ public final class InferenceSession: @unchecked Sendable {
                                       producerVersion: model.producerVersion, domain: model.domain,
                                       modelVersion: model.modelVersion, docString: model.docString,
                                       opsets: model.opsets, nodeCount: graph.nodes.count,
-                                      opHistogram: Dictionary(graph.nodes.map { ($0.domain.isEmpty ? $0.opType : "\($0.domain)::\($0.opType)", 1) }, uniquingKeysWith: +))
+                                      opHistogram: Dictionary(graph.nodes.map { ($0.domain.isEmpty ? $0.opType : "\($0.domain)::\($0.opType)", 1) }, uniquingKeysWith: +),
+                                      customMetadata: model.metadataProps)
         let t0 = DispatchTime.now().uptimeNanoseconds
         self.plan = try PlanBuilder(registry: .standard, opsets: model.opsets).compile(graph)
         if Profiler.enabled { Profiler.record("[load] plan", ns: DispatchTime.now().uptimeNanoseconds - t0) }
@@ -104,6 +105,8 @@ public struct ModelMetadata: Sendable {
     public let nodeCount: Int
     /// How many nodes of each op type (after optimization when enabled).
     public let opHistogram: [String: Int]
+    /// The producer's key/value metadata (ModelProto.metadata_props).
+    public var customMetadata: [String: String] = [:]
 }
 
 enum BLAS {

@@ -101,6 +101,8 @@ final class Model {
     let graph: Graph
     /// Parsed protobuf and mapped files whose memory tensors alias.
     let keepAlive: [AnyObject]
+    /// The model's metadata_props (key/value strings set by its producer).
+    var metadataProps: [String: String] = [:]
 
     init(irVersion: Int, producerName: String, producerVersion: String, domain: String, modelVersion: Int,
          docString: String, opsets: [String: Int], graph: Graph, keepAlive: [AnyObject]) {

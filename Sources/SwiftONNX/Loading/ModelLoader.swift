@@ -44,10 +44,15 @@ struct ModelLoader {
         let external = ExternalDataResolver(baseDirectory: baseDirectory)
         let loader = GraphLoader(owner: msg, external: external, path: path)
         let graph = try loader.graph(g, isMain: true)
-        return Model(irVersion: Int(m.ir_version), producerName: cString(m.producer_name),
-                     producerVersion: cString(m.producer_version), domain: cString(m.domain),
-                     modelVersion: Int(m.model_version), docString: cString(m.doc_string), opsets: opsets,
-                     graph: graph, keepAlive: [msg] + external.mapped)
+        let model = Model(irVersion: Int(m.ir_version), producerName: cString(m.producer_name),
+                          producerVersion: cString(m.producer_version), domain: cString(m.domain),
+                          modelVersion: Int(m.model_version), docString: cString(m.doc_string), opsets: opsets,
+                          graph: graph, keepAlive: [msg] + external.mapped)
+        for i in 0..<m.n_metadata_props {
+            guard let e = m.metadata_props[i] else { continue }
+            model.metadataProps[cString(e.pointee.key)] = cString(e.pointee.value)
+        }
+        return model
     }
 }
 
