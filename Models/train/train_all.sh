@@ -9,6 +9,7 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/pip install -r requirements.txt
 fi
 PY=.venv/bin/python
+export OMP_WAIT_POLICY=PASSIVE
 mkdir -p runs
 $PY data.py | tail -1
 for task in ${TASKS:-deblur restore sr2 sr4 color}; do
