@@ -28,7 +28,7 @@ MAX_BYTES = 10 * 1000 * 1000
 IO = {
     "sr2": "input RGB [0,1] 1x3xHxW -> output RGB [0,1] 1x3x(2H)x(2W); any H, W; not clamped",
     "sr4": "input RGB [0,1] 1x3xHxW -> output RGB [0,1] 1x3x(4H)x(4W); any H, W; not clamped",
-    "restore": "input RGB [0,1] 1x3xHxW -> output RGB [0,1] 1x3xHxW; H, W multiples of 2; not clamped",
+    "restore": "input RGB [0,1] 1x3xHxW -> output RGB [0,1] 1x3xHxW; H, W multiples of 4; not clamped",
     "deblur": "input RGB [0,1] 1x3xHxW -> output RGB [0,1] 1x3xHxW; H, W multiples of 4; not clamped",
     "color": "input Lab L/100 1x1xHxW -> output Lab ab/128 1x2xHxW (CIE D65, skimage rgb2lab); "
              "H, W multiples of 16; not clamped",

@@ -115,7 +115,7 @@ def build(task):
     if task == "sr4":
         return SuperRes(4, feats=32, blocks=4)
     if task == "restore":
-        return UNet(3, 3, chs=[32, 64], enc_blocks=[0, 3], dec_blocks=[1], residual=True)
+        return UNet(3, 3, chs=[24, 48, 96], enc_blocks=[0, 1, 3], dec_blocks=[1, 1], residual=True)
     if task == "deblur":
         return UNet(3, 3, chs=[24, 48, 96], enc_blocks=[0, 1, 3], dec_blocks=[1, 1], residual=True)
     if task == "color":
@@ -128,7 +128,7 @@ TASKS = ["sr2", "sr4", "restore", "deblur", "color"]
 ONNX_NAME = {"sr2": "sr_x2.onnx", "sr4": "sr_x4.onnx", "restore": "restore.onnx",
              "deblur": "deblur.onnx", "color": "colorize.onnx"}
 # H and W of the input must be multiples of this (the pipeline pads, e.g. by reflection)
-SIZE_MULTIPLE = {"sr2": 1, "sr4": 1, "restore": 2, "deblur": 4, "color": 16}
+SIZE_MULTIPLE = {"sr2": 1, "sr4": 1, "restore": 4, "deblur": 4, "color": 16}
 
 
 def n_params(m):

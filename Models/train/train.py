@@ -32,8 +32,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG = {
     "sr2": dict(iters=3000, batch=16, patch=64, lr=2e-3),
     "sr4": dict(iters=4000, batch=16, patch=48, lr=2e-3),
-    "restore": dict(iters=2200, batch=16, patch=64, lr=2e-3),
-    "deblur": dict(iters=2400, batch=16, patch=64, lr=2e-3),
+    "restore": dict(iters=4000, batch=16, patch=64, lr=2e-3),
+    "deblur": dict(iters=4500, batch=16, patch=64, lr=2e-3),
     "color": dict(iters=1200, batch=16, patch=128, lr=2e-3),
 }
 
@@ -138,15 +138,17 @@ class RestoreData:
     def degrade(self, u8):
         rng = self.rng
         u = rng.random()
-        if u < 0.4:
+        if u < 0.35:
             return add_noise(rng, u8, rng.uniform(5, 50))
-        if u < 0.7:
+        if u < 0.70:
             return jpeg(u8, rng.integers(10, 61))
-        if u < 0.9:
+        if u < 0.85:
             return jpeg(add_noise(rng, u8, rng.uniform(2, 25)), rng.integers(20, 91))
-        if rng.random() < 0.5:
-            return add_noise(rng, u8, rng.uniform(0, 5))
-        return jpeg(u8, rng.integers(60, 96))
+        if u < 0.95:
+            if rng.random() < 0.5:
+                return add_noise(rng, u8, rng.uniform(0, 5))
+            return jpeg(u8, rng.integers(60, 96))
+        return u8
 
     def batch(self, n, p):
         xs, ys = [], []
@@ -161,7 +163,7 @@ class RestoreData:
 
 # ---------------------------------------------------------------- deblur
 def motion_kernel(rng):
-    length = rng.uniform(3, 17)
+    length = rng.uniform(3, 13)
     angle = rng.uniform(0, math.pi)
     size = int(math.ceil(length)) | 1
     k = np.zeros((size, size), np.float32)
@@ -177,7 +179,7 @@ def motion_kernel(rng):
 
 
 def disk_kernel(rng):
-    r = rng.uniform(1.0, 4.0)
+    r = rng.uniform(1.0, 3.0)
     size = int(math.ceil(r)) * 2 + 1
     c = size // 2
     yy, xx = np.mgrid[:size, :size] - c
@@ -205,17 +207,18 @@ class DeblurData:
     def degrade(self, u8):
         rng = self.rng
         u = rng.random()
-        if u < 0.55:
-            out = np.asarray(Image.fromarray(u8).filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3.0))))
+        if u < 0.70:
+            r = rng.uniform(1.5, 2.8) if u < 0.55 else rng.uniform(0.5, 1.5)
+            out = np.asarray(Image.fromarray(u8).filter(ImageFilter.GaussianBlur(r)))
         elif u < 0.95:
-            k = motion_kernel(rng) if u < 0.8 else disk_kernel(rng)
+            k = motion_kernel(rng) if u < 0.90 else disk_kernel(rng)
             f = u8.astype(np.float32)
             out = np.stack([ndimage.convolve(f[..., c], k, mode="reflect") for c in range(3)], -1)
             out = np.clip(np.round(out), 0, 255).astype(np.uint8)
         else:
             out = u8
-        if rng.random() < 0.3:
-            out = add_noise(rng, out, rng.uniform(0, 2))
+        if rng.random() < 0.1:
+            out = add_noise(rng, out, rng.uniform(0, 1.0))
         return out
 
     def batch(self, n, p):
