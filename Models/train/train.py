@@ -1,0 +1,397 @@
+"""Train one enhancement model.
+
+    python train.py --task {sr2,sr4,restore,deblur,color} [--iters N] [--out runs/]
+
+Fixed seeds and a fixed iteration count make a run reproducible (CPU, 2 threads). Writes
+runs/<task>.pt (state dict) and runs/<task>.json (iterations, time, losses, data).
+Degradations are synthesized on the fly from the clean training photos (data.py).
+"""
+import argparse
+import io
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+# on a shared machine, spinning OpenMP workers slow training several times over
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch  # noqa: E402
+import torch.nn.functional as F
+from PIL import Image, ImageFilter
+from scipy import ndimage
+
+import data
+import models
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# per task: iterations, batch, patch (network input size), learning rate
+CONFIG = {
+    "sr2": dict(iters=3000, batch=16, patch=64, lr=2e-3),
+    "sr4": dict(iters=4000, batch=16, patch=48, lr=2e-3),
+    "restore": dict(iters=4000, batch=16, patch=64, lr=2e-3),
+    "deblur": dict(iters=4500, batch=16, patch=64, lr=2e-3),
+    "color": dict(iters=1200, batch=16, patch=128, lr=2e-3),
+}
+
+
+def to_tensor(batch_u8):
+    """list of HxWxC uint8 -> N x C x H x W float in [0,1]."""
+    a = np.stack(batch_u8).astype(np.float32) / 255.0
+    if a.ndim == 3:
+        a = a[..., None]
+    return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
+
+
+def augment(rng, *arrs):
+    k = rng.integers(4)
+    flip = rng.integers(2)
+    out = []
+    for a in arrs:
+        a = np.rot90(a, k)
+        if flip:
+            a = a[:, ::-1]
+        out.append(np.ascontiguousarray(a))
+    return out
+
+
+class Sampler:
+    def __init__(self, images, rng):
+        self.images = images
+        self.rng = rng
+        area = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
+        self.p = area / area.sum()
+
+    def index(self):
+        return self.rng.choice(len(self.images), p=self.p)
+
+    def crop(self, im, size, align=1):
+        h, w = im.shape[:2]
+        y = self.rng.integers(0, (h - size) // align + 1) * align
+        x = self.rng.integers(0, (w - size) // align + 1) * align
+        return y, x
+
+
+def jpeg(u8, q):
+    buf = io.BytesIO()
+    Image.fromarray(u8).save(buf, format="JPEG", quality=int(q))
+    buf.seek(0)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def add_noise(rng, u8, sigma):
+    return np.clip(np.round(u8.astype(np.float32) + rng.normal(0, sigma, u8.shape)), 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- super-resolution
+class SRData:
+    """LR made by antialiased downscaling of the whole training photo: mostly Pillow BICUBIC
+    (the canonical degradation), sometimes bilinear / Lanczos / box, sometimes a slightly
+    blurred source or a mild JPEG, so unknown real degradations are met too."""
+
+    FILTERS = [Image.BICUBIC, Image.BILINEAR, Image.LANCZOS, Image.BOX]
+
+    def __init__(self, images, scale, rng):
+        self.s = scale
+        self.rng = rng
+        self.hr = images
+        self.lr = []
+        for im in images:
+            pil = Image.fromarray(im)
+            size = (im.shape[1] // scale, im.shape[0] // scale)
+            self.lr.append([np.asarray(pil.resize(size, f)) for f in self.FILTERS]
+                           + [np.asarray(pil.filter(ImageFilter.GaussianBlur(0.6 * scale / 2)).resize(size, Image.BICUBIC))])
+        self.sampler = Sampler(images, rng)
+
+    def batch(self, n, p):
+        rng, s = self.rng, self.s
+        xs, ys = [], []
+        for _ in range(n):
+            i = self.sampler.index()
+            lrs = self.lr[i]
+            y, x = self.sampler.crop(lrs[0], p)
+            u = rng.random()
+            k = 0 if u < 0.7 else int(rng.integers(1, len(lrs)))
+            lr = lrs[k][y:y + p, x:x + p]
+            if rng.random() < 0.1:
+                lr = jpeg(np.ascontiguousarray(lr), rng.integers(60, 96))
+            hr = self.hr[i][s * y:s * (y + p), s * x:s * (x + p)]
+            lr, hr = augment(rng, lr, hr)
+            xs.append(lr)
+            ys.append(hr)
+        return to_tensor(xs), to_tensor(ys)
+
+
+# ---------------------------------------------------------------- restoration
+class RestoreData:
+    """Gaussian noise on 8-bit pixels (sigma 5..50, clipped), JPEG (quality 10..60), both
+    in sequence, and mild versions of each."""
+
+    def __init__(self, images, rng):
+        self.images = images
+        self.rng = rng
+        self.sampler = Sampler(images, rng)
+
+    def degrade(self, u8):
+        rng = self.rng
+        u = rng.random()
+        if u < 0.35:
+            return add_noise(rng, u8, rng.uniform(5, 50))
+        if u < 0.70:
+            return jpeg(u8, rng.integers(10, 61))
+        if u < 0.85:
+            return jpeg(add_noise(rng, u8, rng.uniform(2, 25)), rng.integers(20, 91))
+        if u < 0.95:
+            if rng.random() < 0.5:
+                return add_noise(rng, u8, rng.uniform(0, 5))
+            return jpeg(u8, rng.integers(60, 96))
+        return u8
+
+    def batch(self, n, p):
+        xs, ys = [], []
+        for _ in range(n):
+            im = self.images[self.sampler.index()]
+            y, x = self.sampler.crop(im, p, align=8)  # keep the JPEG 8x8 grid at the origin
+            clean = augment(self.rng, im[y:y + p, x:x + p])[0]
+            xs.append(self.degrade(clean))
+            ys.append(clean)
+        return to_tensor(xs), to_tensor(ys)
+
+
+# ---------------------------------------------------------------- deblur
+def motion_kernel(rng):
+    length = rng.uniform(3, 13)
+    angle = rng.uniform(0, math.pi)
+    size = int(math.ceil(length)) | 1
+    k = np.zeros((size, size), np.float32)
+    c = size // 2
+    for t in np.linspace(-0.5, 0.5, 4 * size):
+        yy, xx = c + t * length * math.sin(angle), c + t * length * math.cos(angle)
+        y0, x0 = int(math.floor(yy)), int(math.floor(xx))
+        fy, fx = yy - y0, xx - x0
+        for dy, dx, wgt in ((0, 0, (1 - fy) * (1 - fx)), (1, 0, fy * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 1, fy * fx)):
+            if 0 <= y0 + dy < size and 0 <= x0 + dx < size:
+                k[y0 + dy, x0 + dx] += wgt
+    return k / k.sum()
+
+
+def disk_kernel(rng):
+    r = rng.uniform(1.0, 3.0)
+    size = int(math.ceil(r)) * 2 + 1
+    c = size // 2
+    yy, xx = np.mgrid[:size, :size] - c
+    # antialiased disk by supersampling
+    ss = 4
+    k = np.zeros((size, size), np.float32)
+    for sy in range(ss):
+        for sx in range(ss):
+            d = np.hypot(yy + (sy + 0.5) / ss - 0.5, xx + (sx + 0.5) / ss - 0.5)
+            k += (d <= r)
+    return k / k.sum()
+
+
+class DeblurData:
+    """Defocus as Pillow GaussianBlur(radius 0.5..3), motion (line kernels 3..17 px, any
+    angle), disk defocus (radius 1..4), a few sharp inputs; light noise; 8-bit quantized."""
+
+    MARGIN = 20
+
+    def __init__(self, images, rng):
+        self.images = images
+        self.rng = rng
+        self.sampler = Sampler(images, rng)
+
+    def degrade(self, u8):
+        rng = self.rng
+        u = rng.random()
+        if u < 0.70:
+            r = rng.uniform(1.5, 2.8) if u < 0.55 else rng.uniform(0.5, 1.5)
+            out = np.asarray(Image.fromarray(u8).filter(ImageFilter.GaussianBlur(r)))
+        elif u < 0.95:
+            k = motion_kernel(rng) if u < 0.90 else disk_kernel(rng)
+            f = u8.astype(np.float32)
+            out = np.stack([ndimage.convolve(f[..., c], k, mode="reflect") for c in range(3)], -1)
+            out = np.clip(np.round(out), 0, 255).astype(np.uint8)
+        else:
+            out = u8
+        if rng.random() < 0.1:
+            out = add_noise(rng, out, rng.uniform(0, 1.0))
+        return out
+
+    def batch(self, n, p):
+        m = self.MARGIN
+        xs, ys = [], []
+        for _ in range(n):
+            im = self.images[self.sampler.index()]
+            y, x = self.sampler.crop(im, p + 2 * m)
+            clean = augment(self.rng, im[y:y + p + 2 * m, x:x + p + 2 * m])[0]
+            blurred = self.degrade(clean)
+            xs.append(blurred[m:m + p, m:m + p])
+            ys.append(clean[m:m + p, m:m + p])
+        return to_tensor(xs), to_tensor(ys)
+
+
+# ---------------------------------------------------------------- colorization
+def rgb_to_lab_tensor(rgb01):
+    """N x 3 x H x W in [0,1] -> (L/100, ab/128) using skimage.color.rgb2lab (D65)."""
+    from skimage.color import rgb2lab
+    lab = rgb2lab(rgb01.permute(0, 2, 3, 1).numpy().astype(np.float64), channel_axis=-1)
+    lab = torch.from_numpy(lab.astype(np.float32)).permute(0, 3, 1, 2)
+    return lab[:, :1] / 100.0, lab[:, 1:] / 128.0
+
+
+class ColorData:
+    """Large random crops (40-100% of the short side) of the photos, resized to the patch
+    size, so the network sees whole-scene context. L from skimage rgb2lab of the crop;
+    sometimes L from Pillow's convert('L') (ITU-R 601 luma) as users supply."""
+
+    def __init__(self, images, rng):
+        self.images = [np.asarray(Image.fromarray(im).resize(
+            (im.shape[1] * 512 // max(im.shape[:2]), im.shape[0] * 512 // max(im.shape[:2])), Image.BICUBIC))
+            for im in images]
+        self.rng = rng
+        self.sampler = Sampler(self.images, rng)
+
+    def batch(self, n, p):
+        rng = self.rng
+        ys = []
+        for _ in range(n):
+            im = self.images[self.sampler.index()]
+            h, w = im.shape[:2]
+            c = int(min(h, w) * rng.uniform(0.4, 1.0))
+            y, x = self.sampler.crop(im, c)
+            crop = Image.fromarray(im[y:y + c, x:x + c]).resize((p, p), Image.BICUBIC)
+            ys.append(augment(rng, np.asarray(crop))[0])
+        rgb = to_tensor(ys)
+        L, ab = rgb_to_lab_tensor(rgb)
+        return L, ab
+
+
+def colorfulness(rgb01):
+    """Hasler & Suesstrunk colorfulness of N x 3 x H x W images in [0,1] (0..255 scale)."""
+    r, g, b = rgb01[:, 0] * 255, rgb01[:, 1] * 255, rgb01[:, 2] * 255
+    rg = r - g
+    yb = 0.5 * (r + g) - b
+    std = torch.sqrt(rg.var(dim=(1, 2), unbiased=False) + yb.var(dim=(1, 2), unbiased=False))
+    mean = torch.sqrt(rg.mean(dim=(1, 2)) ** 2 + yb.mean(dim=(1, 2)) ** 2)
+    return std + 0.3 * mean
+
+
+def lab_to_rgb_tensor(L, ab):
+    from skimage.color import lab2rgb
+    lab = torch.cat([L * 100.0, ab * 128.0], 1).permute(0, 2, 3, 1).numpy().astype(np.float64)
+    rgb = lab2rgb(lab, channel_axis=-1)
+    return torch.from_numpy(rgb.astype(np.float32)).permute(0, 3, 1, 2)
+
+
+def calibrate_color_gain(model, loader, batches=8, target=0.6):
+    """Regression to the mean desaturates; pick the smallest output gain g >= 1 (folded into
+    the last conv) that brings the mean colorfulness on training crops to `target` of the
+    ground truth's, capped at 3."""
+    Ls, abs_, preds = [], [], []
+    with torch.no_grad():
+        for _ in range(batches):
+            L, ab = loader.batch(16, 128)
+            Ls.append(L)
+            abs_.append(ab)
+            preds.append(model(L))
+    L, ab, pred = torch.cat(Ls), torch.cat(abs_), torch.cat(preds)
+    gt_c = colorfulness(lab_to_rgb_tensor(L, ab)).mean().item()
+    best = 3.0
+    for g in np.arange(1.0, 3.01, 0.05):
+        c = colorfulness(lab_to_rgb_tensor(L, (pred * g).clamp(-1, 1))).mean().item()
+        if c >= target * gt_c:
+            best = float(g)
+            break
+    return best, gt_c
+
+
+# ---------------------------------------------------------------- training loop
+def make_loader(task, images, rng):
+    if task == "sr2":
+        return SRData(images, 2, rng)
+    if task == "sr4":
+        return SRData(images, 4, rng)
+    if task == "restore":
+        return RestoreData(images, rng)
+    if task == "deblur":
+        return DeblurData(images, rng)
+    if task == "color":
+        return ColorData(images, rng)
+    raise ValueError(task)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--task", required=True, choices=models.TASKS)
+    ap.add_argument("--iters", type=int, default=None)
+    ap.add_argument("--out", default=os.path.join(HERE, "runs"))
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    cfg = dict(CONFIG[args.task])
+    if args.iters:
+        cfg["iters"] = args.iters
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+
+    images = data.load_train()
+    loader = make_loader(args.task, images, rng)
+    model = models.build(args.task).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.99))
+    iters, warm = cfg["iters"], 100
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min(1.0, (i + 1) / warm) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(i, iters) / iters))))
+
+    print(f"task {args.task}: {models.n_params(model)} params, {cfg}", flush=True)
+    t0 = time.time()
+    t_data = 0.0
+    run = 0.0
+    log = []
+    for it in range(iters):
+        td = time.time()
+        x, y = loader.batch(cfg["batch"], cfg["patch"])
+        t_data += time.time() - td
+        x = x.to(memory_format=torch.channels_last)
+        pred = model(x)
+        loss = F.l1_loss(pred, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        run = loss.item() if it == 0 else 0.98 * run + 0.02 * loss.item()
+        if (it + 1) % 100 == 0 or it == 0:
+            el = time.time() - t0
+            print(f"it {it + 1}/{iters} loss {run:.5f} lr {sched.get_last_lr()[0]:.2e} "
+                  f"{el:.0f}s (data {t_data:.0f}s) eta {el / (it + 1) * (iters - it - 1):.0f}s", flush=True)
+            log.append((it + 1, round(run, 6), round(el, 1)))
+    train_time = time.time() - t0
+
+    meta = {"task": args.task, "params": models.n_params(model), "config": cfg, "seed": args.seed,
+            "threads": args.threads, "train_time_s": round(train_time, 1), "final_loss": round(run, 6),
+            "log": log, "data": data.description(), "split_digest": data.split_digest(),
+            "torch": torch.__version__, "command": "python train.py --task " + args.task + (
+                f" --iters {args.iters}" if args.iters else "")}
+    model.eval()
+    if args.task == "color":
+        g, gt_c = calibrate_color_gain(model, loader)
+        with torch.no_grad():
+            model.outc.weight.mul_(g)
+            model.outc.bias.mul_(g)
+        meta["color_gain"] = round(g, 3)
+        print(f"colour output gain {g:.2f} (train GT colorfulness {gt_c:.1f})", flush=True)
+    torch.save(model.state_dict(), os.path.join(args.out, args.task + ".pt"))
+    with open(os.path.join(args.out, args.task + ".json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(f"done in {train_time:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
