@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The main job on a bundled default: set-up if needed, build the CLI optimized, then run real models
-# on SwiftONNX:
-#  - identify the content type of files of this repository with Google's Magika model (from the
-#    pinned manifest); pass your own files as arguments to try them;
-#  - when the enhancement models are present in Models/enhance (see Models/train), enhance the
-#    bundled CC0 photo Models/samples/chelsea.png: upscale x2 and x4, restore, deblur, colorize.
+# The main job on a bundled default: set-up if needed, build the CLI optimized, then enhance the
+# bundled photo Models/samples/chelsea.png with the bundled models (Models/enhance) on SwiftONNX:
+# upscale x2 and x4, restore its noisy JPEG copy, deblur its blurred copy, colorize its gray copy.
+# Prints where each result was written (.build/demo/).
+#   ./scripts/demo.sh                 # the bundled photo
+#   ./scripts/demo.sh my_photo.jpg    # your photo: upscale x2 and x4, restore, deblur
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -12,28 +12,31 @@ source scripts/swift-flags.sh
 echo "==> building swift-onnx (release)"
 swift build "${SWIFT_FAST_FLAGS[@]}" --product swift-onnx 2>&1 | grep -E "error|Compiling|Build complete" || true
 bin="$(swift build "${SWIFT_FAST_FLAGS[@]}" --show-bin-path)/swift-onnx"
-if [ $# -eq 0 ]; then
-    set -- README.md Package.swift Proto/onnx.proto Models/fetch.py Models/inputs.json Proto/generate.sh
-fi
-echo "==> swift-onnx identify (Magika standard_v3_3 on SwiftONNX)"
-"$bin" identify --model Models/cache/magika__standard_v3_3.onnx \
-    --config Models/cache/magika__standard_v3_3.config.min.json "$@"
+out=".build/demo"
+mkdir -p "$out"
 
-if ls Models/enhance/*.onnx >/dev/null 2>&1; then
-    in="Models/samples/chelsea.png"
-    out=".build/demo"
-    mkdir -p "$out"
-    echo "==> swift-onnx enhance on $in (models: Models/enhance)"
-    run() {
-        local model=$1 task=$2 dst=$3
-        shift 3
-        if [ -f "Models/enhance/$model" ]; then
-            "$bin" enhance "$task" "$in" "$dst" "$@" --quiet && echo "wrote $(pwd)/$dst"
-        fi
-    }
-    run sr_x2.onnx upscale "$out/chelsea_x2.png" --scale 2
-    run sr_x4.onnx upscale "$out/chelsea_x4.png" --scale 4
-    run restore.onnx restore "$out/chelsea_restored.png"
-    run deblur.onnx deblur "$out/chelsea_deblurred.png"
-    run colorize.onnx colorize "$out/chelsea_colorized.png"
+enhance() {  # task input output [options]
+    local task=$1 src=$2 dst=$3
+    shift 3
+    echo "==> swift-onnx enhance $task $src $dst $*"
+    "$bin" enhance "$task" "$src" "$dst" --models-dir Models/enhance "$@"
+    echo "wrote $(pwd)/$dst"
+}
+
+if [ $# -gt 0 ]; then
+    for src in "$@"; do
+        base="$(basename "${src%.*}")"
+        enhance upscale "$src" "$out/${base}_x2.png" --scale 2
+        enhance upscale "$src" "$out/${base}_x4.png" --scale 4
+        enhance restore "$src" "$out/${base}_restored.png"
+        enhance deblur "$src" "$out/${base}_deblurred.png"
+    done
+    exit 0
 fi
+s=Models/samples
+enhance upscale "$s/chelsea.png" "$out/chelsea_x2.png" --scale 2
+enhance upscale "$s/chelsea.png" "$out/chelsea_x4.png" --scale 4
+enhance restore "$s/chelsea_noisy.jpg" "$out/chelsea_restored.png"
+enhance deblur "$s/chelsea_blurred.png" "$out/chelsea_deblurred.png"
+enhance colorize "$s/chelsea_gray.png" "$out/chelsea_colorized.png"
+echo "==> done: results in $(pwd)/$out (inputs in $s)"

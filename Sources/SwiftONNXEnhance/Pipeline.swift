@@ -6,7 +6,8 @@ import SwiftONNX
 /// - upscale: RGB [0,1] in, RGB at `scale` times the size out.
 /// - restore, deblur: RGB [0,1] in and out, same size; the input is reflection-padded to a multiple
 ///   of `padMultiple` and the output cropped back.
-/// - colorize: Lab L/100 (1 channel) in, ab/128 (2 channels) out; the original L is kept.
+/// - colorize: Lab L/100 (1 channel) in, ab/128 (2 channels) out; the original L is kept. The model
+///   runs once on the whole image's lightness at a working size (`colorWorkingSide`), not in tiles.
 /// Outputs are clamped to [0, 1] by the pipeline, not the model.
 public enum EnhanceTask: String, CaseIterable, Sendable {
     case upscale, restore, deblur, colorize
@@ -25,10 +26,17 @@ public struct EnhanceConfiguration: Sendable, Equatable {
     public var overlap: Int
     /// Images with more pixels than this are rejected (0: no ceiling).
     public var pixelCeiling: Int
+    /// Colorize only: the model runs once on the whole image's lightness, area-averaged down to
+    /// a long side of at most this many pixels; the predicted chroma (a, b) is upsampled
+    /// (bilinear) to full size and combined with the full-resolution lightness. Chroma is smooth,
+    /// the model sees the whole scene at the scale it was trained on, there are no seams and
+    /// memory stays bounded. 0: full resolution, in tiles like the other tasks.
+    public var colorWorkingSide: Int
 
     public init(task: EnhanceTask, scale: Int = 1, padMultiple: Int = 1, tileSize: Int = 256, overlap: Int = 32,
-                pixelCeiling: Int = ImageIO.defaultPixelCeiling) {
+                pixelCeiling: Int = ImageIO.defaultPixelCeiling, colorWorkingSide: Int = 512) {
         self.task = task
+        self.colorWorkingSide = colorWorkingSide
         self.scale = scale
         self.padMultiple = padMultiple
         self.tileSize = tileSize
@@ -105,6 +113,9 @@ public final class EnhancePipeline: @unchecked Sendable {
         }
         guard c.scale >= 1, c.scale <= 16 else { throw EnhanceError.invalidArgument("scale must be 1...16, not \(c.scale)") }
         guard c.padMultiple >= 1, c.padMultiple <= 1024 else { throw EnhanceError.invalidArgument("pad multiple must be 1...1024") }
+        guard c.colorWorkingSide >= 0, c.colorWorkingSide <= 8192 else {
+            throw EnhanceError.invalidArgument("colour working side must be 0...8192, not \(c.colorWorkingSide)")
+        }
         guard c.tileSize >= 0, c.overlap >= 0 else { throw EnhanceError.invalidArgument("tile size and overlap must not be negative") }
         if c.tileSize > 0 {
             let t = Tiling.roundUp(c.tileSize, c.padMultiple), o = Tiling.roundUp(c.overlap, c.padMultiple)
@@ -123,9 +134,10 @@ public final class EnhancePipeline: @unchecked Sendable {
         self.outputName = session.outputs[0].name
     }
 
-    /// How many tiles an image of this size takes.
+    /// How many tiles an image of this size takes (colorize at a working size: one).
     public func tileCount(width: Int, height: Int) -> Int {
         let c = configuration
+        if c.task == .colorize, c.colorWorkingSide > 0 { return 1 }
         return Tiling.spans(length: width, tile: c.tileSize, overlap: c.overlap, align: c.padMultiple).count
             * Tiling.spans(length: height, tile: c.tileSize, overlap: c.overlap, align: c.padMultiple).count
     }
@@ -141,6 +153,9 @@ public final class EnhancePipeline: @unchecked Sendable {
         let W = image.width, H = image.height
         if c.pixelCeiling > 0, W * H > c.pixelCeiling {
             throw EnhanceError.imageTooLarge(path: "<image>", width: W, height: H, ceiling: c.pixelCeiling)
+        }
+        if c.task == .colorize, c.colorWorkingSide > 0 {
+            return try colorizeWhole(image, progress: progress, cancellation: cancellation)
         }
         let overlap = Tiling.roundUp(c.overlap, m)
         let xs = Tiling.spans(length: W, tile: c.tileSize, overlap: c.overlap, align: m)

@@ -51,6 +51,10 @@ struct Enhance: ParsableCommand {
     @Option(name: .customLong("max-megapixels"), help: "Reject input images with more pixels than this.")
     var maxMegapixels: Double = 64
 
+    @Option(name: .customLong("colorize-side"),
+            help: "Colorize: long side of the working size the model sees (0: full size, in tiles).")
+    var colorizeSide: Int = 512
+
     @Option(help: "Threads for the kernels.")
     var threads: Int = 1
 
@@ -84,6 +88,7 @@ struct Enhance: ParsableCommand {
             config.tileSize = tile
             config.overlap = overlap
             config.pixelCeiling = Int((maxMegapixels * 1e6).rounded())
+            config.colorWorkingSide = colorizeSide
 
             let dir = modelsDir ?? ProcessInfo.processInfo.environment["SWIFTONNX_ENHANCE_MODELS"] ?? "Models/enhance"
             let modelPath = model ?? EnhanceConfiguration.defaultModelPath(task: task, scale: s, directory: dir)

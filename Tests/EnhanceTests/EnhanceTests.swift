@@ -26,6 +26,7 @@ func config(_ task: EnhanceTask, scale: Int = 1, tile: Int, overlap: Int = 16) -
     var c = EnhanceConfiguration.defaults(for: task, scale: scale)
     c.tileSize = tile
     c.overlap = overlap
+    c.colorWorkingSide = 0  // colorize in tiles too (the working-size path has its own tests)
     return c
 }
 
@@ -38,13 +39,17 @@ final class EnhanceGoldenTests: XCTestCase {
         for line in manifest.split(separator: "\n") where !line.hasPrefix("#") {
             let f = line.split(separator: "\t").map(String.init)
             guard f.count >= 4, let scale = Int(f[1]), let pad = Int(f[2]) else { continue }
-            let task: EnhanceTask = f[0].hasPrefix("upscale") ? .upscale : EnhanceTask(rawValue: f[0])!
+            // row names are the task, optionally with a suffix ("restore_shipped", "upscale_x4_shipped")
+            guard let task = f[0].hasPrefix("upscale") ? .upscale : EnhanceTask(rawValue: String(f[0].prefix { $0 != "_" })) else {
+                XCTFail("golden row \(f[0]): unknown task"); continue
+            }
             let model = repoRoot.appendingPathComponent(f[3]).path
             guard FileManager.default.fileExists(atPath: model) else {
                 XCTFail("golden \(f[0]): model \(f[3]) is missing (regenerate with make_golden.py)"); continue
             }
             var c = EnhanceConfiguration.defaults(for: task, scale: scale)
             c.padMultiple = pad
+            if f.count >= 6, let side = Int(f[5]) { c.colorWorkingSide = side }
             let out = try EnhancePipeline(modelPath: model, configuration: c).process(photo)
             let expected = try ImageIO.read(path: resources.appendingPathComponent("golden/\(f[0]).png").path)
             XCTAssertEqual(out.width, expected.width, f[0])
@@ -70,6 +75,52 @@ final class EnhanceTilingTests: XCTestCase {
             XCTAssertGreaterThan(tiledPipe.tileCount(width: photo.width, height: photo.height), 8)
             let tiled = try tiledPipe.process(photo)
             XCTAssertLessThanOrEqual(maxDifference(whole, tiled), 1, "\(name): tiled differs from whole")
+        }
+    }
+
+    /// The shipped models (when present) with the command line's default tiles: tiled and whole
+    /// outputs agree within 1/255 on a photo that needs several tiles.
+    func testShippedModelsTiledMatchesWhole() throws {
+        let dir = repoRoot.appendingPathComponent("Models/enhance")
+        let samples = repoRoot.appendingPathComponent("Models/samples")
+        let cases: [(EnhanceTask, Int, String)] = [(.upscale, 2, "chelsea.png"), (.upscale, 4, "chelsea.png"),
+                                                     (.restore, 1, "chelsea_noisy.jpg"), (.deblur, 1, "chelsea_blurred.png")]
+        var checked = 0
+        for (task, scale, sample) in cases {
+            let model = EnhanceConfiguration.defaultModelPath(task: task, scale: scale, directory: dir.path)
+            guard FileManager.default.fileExists(atPath: model) else { continue }
+            let photo = try ImageIO.read(path: samples.appendingPathComponent(sample).path)
+            var c = EnhanceConfiguration.defaults(for: task, scale: scale)
+            let tiledPipe = try EnhancePipeline(modelPath: model, configuration: c)
+            XCTAssertGreaterThanOrEqual(tiledPipe.tileCount(width: photo.width, height: photo.height), 4)
+            c.tileSize = 0
+            let whole = try EnhancePipeline(modelPath: model, configuration: c).process(photo)
+            let d = maxDifference(whole, try tiledPipe.process(photo))
+            XCTAssertLessThanOrEqual(d, 1, "\(model): tiled differs from whole by \(d)/255")
+            checked += 1
+        }
+        if checked == 0 { print("note: no shipped models in Models/enhance; skipped") }
+    }
+
+    /// Colorize at a working size: one model run, progress 0/1 then 1/1, the size and alpha kept.
+    func testColorizeWorkingSize() throws {
+        let img = try ImageBuffer(width: 300, height: 140, channels: 2, bitDepth: 8)
+        for y in 0..<140 { for x in 0..<300 { img.setRaw(x, y, 0, (x + 2 * y) % 256); img.setRaw(x, y, 1, 200) } }
+        var c = EnhanceConfiguration.defaults(for: .colorize)
+        c.colorWorkingSide = 64
+        let pipe = try EnhancePipeline(modelPath: testModel("colorize"), configuration: c)
+        XCTAssertEqual(pipe.tileCount(width: 300, height: 140), 1)
+        var seen: [Int] = []
+        let out = try pipe.process(img, progress: { seen.append($0.completed) })
+        XCTAssertEqual(seen, [0, 1])
+        XCTAssertEqual([out.width, out.height, out.channels], [300, 140, 4])
+        for y in stride(from: 0, to: 140, by: 7) { for x in stride(from: 0, to: 300, by: 11) { XCTAssertEqual(out.raw(x, y, 3), 200) } }
+        // (the values themselves are checked against ONNX Runtime by the golden row colorize_side40)
+        XCTAssertEqual(EnhancePipeline.workingSize(width: 300, height: 140, side: 64).0, 64)
+        XCTAssertEqual(EnhancePipeline.workingSize(width: 300, height: 140, side: 64).1, 30)
+        XCTAssertEqual(EnhancePipeline.workingSize(width: 50, height: 40, side: 64).0, 50)
+        for (n, m) in [(300, 64), (7, 3), (5, 5)] {
+            for (_, w) in EnhancePipeline.areaWeights(from: n, to: m) { XCTAssertEqual(w.reduce(0, +), 1, accuracy: 1e-5) }
         }
     }
 

@@ -5,13 +5,18 @@ SwiftONNXEnhance (whole image, no tiling) and writes golden/<task>.png plus gold
 (task, scale, pad multiple, model path relative to the repository root, model sha256).
 
     /work/main/.venv/bin/python Tests/EnhanceTests/Resources/make_golden.py            # test models
-    /work/main/.venv/bin/python Tests/EnhanceTests/Resources/make_golden.py --models Models/enhance
+    /work/main/.venv/bin/python Tests/EnhanceTests/Resources/make_golden.py --models Models/enhance \
+        --suffix _shipped --append      # adds rows for the shipped models, keeps the others
+
+A model's metadata_props "size_multiple" is combined with the task's pad multiple (least common
+multiple), as the pipeline does.
 
 The Swift test (EnhanceGoldenTests) reads the manifest, runs the same model and compares per pixel
 within 1/255.
 """
 import argparse
 import hashlib
+import math
 import os
 
 import numpy as np
@@ -21,13 +26,18 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 
-# task name, scale, pad multiple, model file (the pipeline's settings for each task)
+# the pipeline's colorize working side (EnhanceConfiguration.colorWorkingSide)
+COLOR_SIDE = 512
+
+# task name, scale, pad multiple, model file, colorize working side (the pipeline's settings);
+# colorize_side40 makes the photo larger than the working size (area-average down, bilinear up)
 TASKS = [
-    ("upscale_x2", 2, 1, "sr_x2.onnx"),
-    ("upscale_x4", 4, 1, "sr_x4.onnx"),
-    ("restore", 1, 8, "restore.onnx"),
-    ("deblur", 1, 8, "deblur.onnx"),
-    ("colorize", 1, 1, "colorize.onnx"),
+    ("upscale_x2", 2, 1, "sr_x2.onnx", COLOR_SIDE),
+    ("upscale_x4", 4, 1, "sr_x4.onnx", COLOR_SIDE),
+    ("restore", 1, 8, "restore.onnx", COLOR_SIDE),
+    ("deblur", 1, 8, "deblur.onnx", COLOR_SIDE),
+    ("colorize", 1, 1, "colorize.onnx", COLOR_SIDE),
+    ("colorize_side40", 1, 1, "colorize.onnx", 40),
 ]
 
 
@@ -63,24 +73,67 @@ def lab_to_srgb(l, a, b):
     return np.stack([linear_to_srgb(r), linear_to_srgb(g), linear_to_srgb(bl)], axis=-1)
 
 
+def area_matrix(n, m):
+    """m x n matrix averaging source cells [o*r, (o+1)*r) (r = n/m) into each of m cells."""
+    r = n / m
+    A = np.zeros((m, n))
+    for o in range(m):
+        a, b = o * r, (o + 1) * r
+        for i in range(int(np.floor(a)), min(n, int(np.ceil(b)))):
+            A[o, i] = (min(b, i + 1) - max(a, i)) / r
+    return A
+
+
+def bilinear_matrix(m, n):
+    """n x m matrix: bilinear (half-pixel centres, edges clamped) from m cells to n."""
+    B = np.zeros((n, m))
+    for x in range(n):
+        u = min(max((x + 0.5) * m / n - 0.5, 0.0), m - 1)
+        i0 = int(np.floor(u)); i1 = min(i0 + 1, m - 1); t = u - i0
+        B[x, i0] += 1 - t; B[x, i1] += t
+    return B
+
+
+def working_size(w, h, side):
+    if side <= 0 or max(w, h) <= side:
+        return w, h
+    s = side / max(w, h)
+    return max(1, int(round(w * s))), max(1, int(round(h * s)))
+
+
+def colorize_ab(run, L, side, mult=16):
+    """L: H x W lightness (0..100). run: (1x1xhxw float32) -> (1x2xhxw). Returns H x W x 2 ab."""
+    H, W = L.shape
+    ww, wh = working_size(W, H, side)
+    Lw = area_matrix(H, wh) @ L @ area_matrix(W, ww).T
+    ph, pw = -wh % mult, -ww % mult
+    x = (Lw / 100.0).astype(np.float32)[None, None]
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
+    y = run(x)[0][:, :wh, :ww].astype(np.float64) * 128.0
+    By, Bx = bilinear_matrix(wh, H), bilinear_matrix(ww, W)
+    return np.stack([By @ y[c] @ Bx.T for c in range(2)], -1)
+
+
 def run(session, x):
     return session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[0]
 
 
-def enhance(rgb, scale, pad, model_path, task):
+def enhance(rgb, scale, pad, model_path, task, side):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     sess = ort.InferenceSession(model_path, so, providers=["CPUExecutionProvider"])
     h, w = rgb.shape[:2]
-    if task == "colorize":
+    meta = sess.get_modelmeta().custom_metadata_map
+    if int(meta.get("size_multiple", "1")) > 1:
+        pad = math.lcm(pad, int(meta["size_multiple"]))
+    ph, pw = -h % pad, -w % pad
+    if task.startswith("colorize"):
         l = lightness(rgb.astype(np.float64))
-        x = (l / 100).astype(np.float32)[None, None]
-        y = run(sess, x)[0].astype(np.float64)  # 2 x H x W
-        assert y.shape == (2, h, w), y.shape
-        out = lab_to_srgb(l, y[0] * 128, y[1] * 128)
+        ab = colorize_ab(lambda x: run(sess, x), l, side, pad)
+        out = lab_to_srgb(l, ab[..., 0], ab[..., 1])
     else:
         x = rgb.transpose(2, 0, 1)[None].astype(np.float32)
-        ph, pw = -h % pad, -w % pad
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
         y = run(sess, x)[0]
@@ -93,23 +146,31 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=os.path.join(HERE, "models"), help="directory with sr_x2.onnx ... colorize.onnx")
     ap.add_argument("--photo", default=os.path.join(HERE, "photo.png"))
+    ap.add_argument("--suffix", default="", help="appended to each task name (golden file and manifest row)")
+    ap.add_argument("--append", action="store_true", help="keep the manifest's other rows")
     args = ap.parse_args()
     models = os.path.abspath(args.models)
     rgb = np.asarray(Image.open(args.photo).convert("RGB"), dtype=np.float32) / 255
     os.makedirs(os.path.join(HERE, "golden"), exist_ok=True)
     rows = []
-    for task, scale, pad, file in TASKS:
+    manifest = os.path.join(HERE, "golden", "manifest.tsv")
+    names = [t[0] + args.suffix for t in TASKS]
+    if args.append and os.path.exists(manifest):
+        rows = [line.rstrip("\n") for line in open(manifest)
+                if line.strip() and not line.startswith("#") and line.split("\t")[0] not in names]
+    for task, scale, pad, file, side in TASKS:
         path = os.path.join(models, file)
         if not os.path.exists(path):
             print(f"skip {task}: no {path}")
             continue
-        out = enhance(rgb, scale, pad, path, task)
-        Image.fromarray(out, "RGB").save(os.path.join(HERE, "golden", task + ".png"))
+        out = enhance(rgb, scale, pad, path, task, side)
+        name = task + args.suffix
+        Image.fromarray(out, "RGB").save(os.path.join(HERE, "golden", name + ".png"))
         sha = hashlib.sha256(open(path, "rb").read()).hexdigest()
-        rows.append(f"{task}\t{scale}\t{pad}\t{os.path.relpath(path, ROOT)}\t{sha}")
+        rows.append(f"{name}\t{scale}\t{pad}\t{os.path.relpath(path, ROOT)}\t{sha}\t{side}")
         print(f"{task}: {out.shape[1]}x{out.shape[0]} from {os.path.relpath(path, ROOT)}")
-    with open(os.path.join(HERE, "golden", "manifest.tsv"), "w") as fh:
-        fh.write("# task\tscale\tpad_multiple\tmodel (relative to the repository root)\tsha256\n")
+    with open(manifest, "w") as fh:
+        fh.write("# task\tscale\tpad_multiple\tmodel (relative to the repository root)\tsha256\tcolorize_side\n")
         fh.write("\n".join(rows) + "\n")
 
 
