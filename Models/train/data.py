@@ -82,7 +82,12 @@ def fetch():
             used[pkg] = open(stamp).read().strip()
             continue
         try:
-            _run(["apt-get", "download", f"{pkg}={info['version']}"], cwd=DEBS)
+            try:
+                _run(["apt-get", "download", f"{pkg}={info['version']}"], cwd=DEBS)
+            except subprocess.CalledProcessError:
+                # a fresh machine may have empty package lists
+                _run(["apt-get", "update", "-qq"])
+                _run(["apt-get", "download", f"{pkg}={info['version']}"], cwd=DEBS)
         except subprocess.CalledProcessError:
             print(f"warning: {pkg}={info['version']} not available; using the candidate", file=sys.stderr)
             _run(["apt-get", "download", pkg], cwd=DEBS)

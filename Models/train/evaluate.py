@@ -17,9 +17,13 @@ Measures (mean over images):
   * restoration / deblur: PSNR on RGB; baselines chosen per image *with the ground truth*
     (oracles): the best Gaussian-blur denoiser (sigma 0.3..3.0 step 0.05), the best unsharp
     mask (Gaussian radius 0.25..6 step 0.25, best amount by least squares, then refined).
-  * colorization: PSNR of the ab channels (Lab units, peak 255) against the gray baseline
-    (ab = 0); colorfulness (Hasler & Suesstrunk 2003) of the result relative to the truth's
-    (ratio of the means).
+  * colorization: run as the Swift pipeline does (EnhanceConfiguration.colorWorkingSide):
+    lightness area-averaged to a long side of COLOR_SIDE, one model run, ab bilinearly
+    upsampled, full-resolution lightness kept. PSNR of the ab channels (Lab units, peak 255)
+    against the gray baseline (ab = 0); colorfulness (Hasler & Suesstrunk 2003) of the result
+    relative to the truth's (ratio of the means). Photos whose truth is itself nearly
+    monochrome (colorfulness < MONO_COLORFULNESS) are left out of both: there is no colour
+    to recover and the ratio is meaningless.
 With --manifest, writes the table and the training records into Models/MANIFEST-enhance.tsv.
 """
 import argparse
@@ -44,6 +48,8 @@ MODELS_DIR = os.path.dirname(HERE)
 ENHANCE = os.path.join(MODELS_DIR, "enhance")
 MANIFEST = os.path.join(MODELS_DIR, "MANIFEST-enhance.tsv")
 MAX_SIDE = 768
+COLOR_SIDE = 512  # the pipeline's default colorize working side
+MONO_COLORFULNESS = 5.0
 
 # the floors the models must clear (dB over the baseline; colorfulness ratio)
 FLOORS = {"sr2": 1.5, "sr4": 1.2, "restore_s25": 2.0, "restore_q20": 1.0, "deblur_g2": 1.5}
@@ -246,24 +252,63 @@ def eval_deblur(imgs):
     return out
 
 
+def area_matrix(n, m):
+    """m x n: cell o averages the source interval [o n/m, (o+1) n/m)."""
+    r, A = n / m, np.zeros((m, n))
+    for o in range(m):
+        a, b = o * r, (o + 1) * r
+        for i in range(int(np.floor(a)), min(n, int(np.ceil(b)))):
+            A[o, i] = (min(b, i + 1) - max(a, i)) / r
+    return A
+
+
+def bilinear_matrix(m, n):
+    """n x m: bilinear from m cells to n (half-pixel centres, edges clamped)."""
+    B = np.zeros((n, m))
+    for x in range(n):
+        u = min(max((x + 0.5) * m / n - 0.5, 0.0), m - 1)
+        i0 = int(np.floor(u))
+        B[x, i0] += 1 - (u - i0)
+        B[x, min(i0 + 1, m - 1)] += u - i0
+    return B
+
+
+def colorize_ab(model, L, side=COLOR_SIDE, mult=16):
+    """H x W lightness (0..100) -> H x W x 2 ab, as the Swift pipeline computes it."""
+    H, W = L.shape
+    ww, wh = W, H
+    if max(W, H) > side:
+        s = side / max(W, H)
+        ww, wh = max(1, int(round(W * s))), max(1, int(round(H * s)))
+    Lw = area_matrix(H, wh) @ L @ area_matrix(W, ww).T
+    x = np.pad((Lw / 100.0)[None, None], ((0, 0), (0, 0), (0, -wh % mult), (0, -ww % mult)), mode="reflect")
+    y = model.raw(x)[0][:, :wh, :ww].astype(np.float64) * 128.0
+    By, Bx = bilinear_matrix(wh, H), bilinear_matrix(ww, W)
+    return np.stack([By @ y[c] @ Bx.T for c in range(2)], -1)
+
+
 def eval_color(imgs):
     m = Model("color")
-    pv, gv, cm, cg = [], [], [], []
-    for _, gt in imgs:
+    pv, gv, cm, cg, skipped = [], [], [], [], []
+    for ident, gt in imgs:
+        if colorfulness(gt) < MONO_COLORFULNESS:
+            skipped.append(ident)
+            continue
         gray = gt.convert("L")
         g3 = np.repeat(f64(gray)[..., None] / 255.0, 3, -1)
         L = rgb2lab(g3)[..., 0]
         ab_gt = rgb2lab(f64(gt) / 255.0)[..., 1:]
-        ab = m.raw((L / 100.0)[None, None].astype(np.float32))[0].transpose(1, 2, 0) * 128.0
-        ab = np.clip(ab, -128, 127)
+        ab = np.clip(colorize_ab(m, L), -128, 127)
         rgb = to_u8(lab2rgb(np.concatenate([L[..., None], ab], -1)) * 255.0)
         pv.append(psnr(ab, ab_gt))
         gv.append(psnr(np.zeros_like(ab_gt), ab_gt))
         cm.append(colorfulness(rgb))
         cg.append(colorfulness(gt))
     ratio = float(np.mean(cm) / np.mean(cg))
+    if skipped:
+        print(f"colorization: left out (monochrome truth): {', '.join(skipped)}")
     return [
-        dict(task="color", case="ab PSNR (Lab units, peak 255)", model=np.mean(pv), baseline="gray (ab = 0)",
+        dict(task="color", case=f"ab PSNR (Lab units, peak 255), side {COLOR_SIDE}", model=np.mean(pv), baseline="gray (ab = 0)",
              base=np.mean(gv), floor=0.0),
         dict(task="color", case="colorfulness (Hasler-Suesstrunk), model / truth", model=np.mean(cm),
              baseline="ground truth", base=np.mean(cg), floor=None, ratio=ratio, ratio_floor=0.4),
@@ -336,9 +381,13 @@ def write_manifest(rows, tasks):
             rec["task"] = e["task_name"]
         if os.path.exists(tj):
             t = json.load(open(tj))
-            cfg = t["config"]
-            rec["training_data"] = (t["data"] + f"; torch {t['torch']}; {cfg['iters']} iterations x batch "
-                                    f"{cfg['batch']} x patch {cfg['patch']}, seed {t['seed']}")
+            phases = t.get("phases") or [t["config"]]
+            steps = " then ".join(
+                f"{p['iters']} iterations x batch {p['batch']} x patch {p['patch']}"
+                + (f" (+{p['margin']} px context)" if p.get("margin") else "")
+                + (f", {p['mix']} mix" if p.get("mix") else "") + (", MSE" if p.get("loss") == "l2" else "")
+                + f", lr {p['lr']:g}" for p in phases)
+            rec["training_data"] = t["data"] + f"; torch {t['torch']}; {steps}; seed {t['seed']}"
             rec["command"] = f"bash Models/train/train_all.sh (= {t['command']} in Models/train, then export.py, evaluate.py)"
             rec["training_time_s"] = str(t["train_time_s"]) + f" ({t['threads']} threads)"
         if task in tasks:

@@ -22,7 +22,7 @@ import models
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.join(os.path.dirname(HERE), "enhance")
 ALLOWED_OPS = {"Conv", "Relu", "LeakyRelu", "PRelu", "Add", "Mul", "Concat", "DepthToSpace",
-               "Resize", "ConvTranspose", "MaxPool", "AveragePool", "Sigmoid", "Clip"}
+               "Resize", "ConvTranspose", "MaxPool", "AveragePool", "Sigmoid", "Clip", "Pad"}
 MAX_BYTES = 10 * 1000 * 1000
 
 IO = {
@@ -36,6 +36,38 @@ IO = {
 TASK_NAME = {"sr2": "super-resolution x2", "sr4": "super-resolution x4",
              "restore": "restoration (denoise + JPEG artifacts)", "deblur": "deblur (defocus + motion)",
              "color": "colorization"}
+
+
+def fold_pad_amounts(mp):
+    """The TorchScript exporter computes a reflect Pad's `pads` with a chain of constant-only
+    nodes (Constant, ConstantOfShape, Concat, Reshape, Slice, Transpose, Cast). Evaluate each
+    such input once with onnxruntime, store it as an initializer and drop the dead nodes."""
+    g = mp.graph
+    init_names = {t.name for t in g.initializer}
+    for pad in [n for n in g.node if n.op_type == "Pad"]:
+        for k in range(1, len(pad.input)):
+            name = pad.input[k]
+            if not name or name in init_names:
+                continue
+            probe = onnx.ModelProto()
+            probe.CopyFrom(mp)
+            del probe.graph.output[:]
+            probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.INT64, None))
+            sess = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+            feeds = {i.name: np.zeros([1, 3, 16, 16], np.float32) for i in sess.get_inputs()}
+            value = sess.run([name], feeds)[0]
+            folded = name + "_folded"
+            g.initializer.append(onnx.numpy_helper.from_array(value.astype(np.int64), folded))
+            pad.input[k] = folded
+            init_names.add(folded)
+    # drop nodes whose outputs nobody reads
+    while True:
+        used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+        dead = [n for n in g.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            g.node.remove(n)
 
 
 def in_channels(task):
@@ -66,6 +98,7 @@ def export_one(task, runs, out_dir=OUT_DIR):
             t.name = n.output[0]
             mp.graph.initializer.append(t)
             mp.graph.node.remove(n)
+    fold_pad_amounts(mp)
     # metadata for the pipelines
     mp.doc_string = f"SwiftONNX {TASK_NAME[task]}: {IO[task]}"
     for k, v in {"task": task, "size_multiple": str(m), "io": IO[task],

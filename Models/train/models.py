@@ -1,7 +1,8 @@
 """The four enhancement networks (five files: SR x2 and x4 share one design).
 
-Only Conv, Relu, Add and DepthToSpace appear in the exported graphs (checked by export.py).
-No normalization layers, no padding other than Conv's own zero padding, no Resize.
+The exported graphs use only Conv, Relu, Add, DepthToSpace and, in the deblur model's
+linear path, Pad (reflect), Sigmoid and Mul (checked by export.py). No normalization
+layers, no Resize.
 """
 import torch
 import torch.nn as nn
@@ -72,7 +73,7 @@ class UNet(nn.Module):
     With `levels` levels H and W must be multiples of 2**(levels-1).
     residual=True adds the input (same channel count) to the output."""
 
-    def __init__(self, cin, cout, chs, enc_blocks, dec_blocks, residual):
+    def __init__(self, cin, cout, chs, enc_blocks, dec_blocks, residual, linear_k=0):
         super().__init__()
         assert len(chs) == len(enc_blocks) == len(dec_blocks) + 1
         self.residual = residual
@@ -90,9 +91,20 @@ class UNet(nn.Module):
             self.dec.append(nn.Sequential(*[ResBlock(chs[i]) for _ in range(dec_blocks[i])]))
         self.outc = nn.Conv2d(chs[0], cout, 3, padding=1)
         self.multiple = 2 ** (len(chs) - 1)
+        # optional gated linear path: a k x k filter on the reflect-padded input (initialised
+        # by train.py to a least-squares deconvolution), weighted per pixel by a sigmoid gate
+        # computed from the last decoder features; the U-Net learns what the filter cannot
+        self.linear_k = linear_k
+        if linear_k:
+            self.lin = nn.Conv2d(cin, cout, linear_k, padding=0, bias=False)
+            self.gate = nn.Conv2d(chs[0], 1, 3, padding=1)
         with torch.no_grad():
             self.outc.weight.mul_(0.1)
             self.outc.bias.zero_()
+            if linear_k:
+                self.lin.weight.zero_()
+                self.gate.weight.zero_()
+                self.gate.bias.fill_(2.0)
 
     def forward(self, x):
         f = F.relu(self.inc(x))
@@ -106,6 +118,9 @@ class UNet(nn.Module):
             f = F.relu(self.up[i](f)) + skips[i]
             f = self.dec[i](f)
         y = self.outc(f)
+        if self.linear_k:
+            p = self.linear_k // 2
+            y = y + torch.sigmoid(self.gate(f)) * self.lin(F.pad(x, (p, p, p, p), mode="reflect"))
         return x + y if self.residual else y
 
 
@@ -117,7 +132,8 @@ def build(task):
     if task == "restore":
         return UNet(3, 3, chs=[24, 48, 96], enc_blocks=[0, 1, 3], dec_blocks=[1, 1], residual=True)
     if task == "deblur":
-        return UNet(3, 3, chs=[24, 48, 96], enc_blocks=[0, 1, 3], dec_blocks=[1, 1], residual=True)
+        return UNet(3, 3, chs=[24, 48, 96], enc_blocks=[0, 1, 3], dec_blocks=[1, 1], residual=True,
+                    linear_k=15)
     if task == "color":
         return UNet(1, 2, chs=[16, 32, 64, 96, 128], enc_blocks=[0, 1, 1, 2, 2],
                     dec_blocks=[0, 1, 1, 1], residual=False)
