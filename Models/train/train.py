@@ -35,11 +35,12 @@ CONFIG = {
     # restoration in two phases: the mix, then a JPEG-heavier mix at a lower learning rate with
     # an MSE loss (PSNR is what is measured) and the loss on the patch interior only
     "restore": [dict(iters=8000, batch=16, patch=64, lr=2e-3),
-                dict(iters=2500, lr=5e-4, mix="jpeg", loss="l2", margin=8)],
+                dict(iters=2500, lr=5e-4, mix="jpeg", loss="l2", margin=8),
+                dict(iters=1500, lr=2.5e-4, mix="jpeg", loss="l2", margin=8, patch=96)],
     # margin: the network sees patch + 2 margin pixels of context, the loss reads the central
     # patch only, so the 15x15 linear path and the convolutions are not trained on crop edges
-    "deblur": dict(iters=5000, batch=16, patch=64, lr=2e-3, margin=8),
-    "color": dict(iters=2400, batch=16, patch=128, lr=2e-3),
+    "deblur": dict(iters=5000, batch=16, patch=64, lr=2e-3),
+    "color": dict(iters=1200, batch=16, patch=128, lr=2e-3),
 }
 
 
@@ -210,25 +211,24 @@ class DeblurData:
     sharp inputs; light noise; 8-bit quantized."""
 
     MARGIN = 20
+    # Gaussian radius ranges (cumulative share, low, high), then motion / disk / sharp
+    MIXES = {"base": ([(0.60, 1.6, 2.6), (0.72, 0.5, 1.6), (0.80, 2.6, 3.2)], 0.92, 0.96)}
 
-    def __init__(self, images, rng):
+    def __init__(self, images, rng, mix="base"):
         self.images = images
         self.rng = rng
         self.sampler = Sampler(images, rng)
+        self.gauss, self.c_motion, self.c_disk = self.MIXES[mix]
 
     def degrade(self, u8):
         rng = self.rng
         u = rng.random()
-        if u < 0.80:
-            if u < 0.60:
-                r = rng.uniform(1.6, 2.6)
-            elif u < 0.72:
-                r = rng.uniform(0.5, 1.6)
-            else:
-                r = rng.uniform(2.6, 3.2)
+        if u < self.gauss[-1][0]:
+            lo, hi = next((lo, hi) for c, lo, hi in self.gauss if u < c)
+            r = rng.uniform(lo, hi)
             out = np.asarray(Image.fromarray(u8).filter(ImageFilter.GaussianBlur(r)))
-        elif u < 0.96:
-            k = motion_kernel(rng) if u < 0.92 else disk_kernel(rng)
+        elif u < self.c_disk:
+            k = motion_kernel(rng) if u < self.c_motion else disk_kernel(rng)
             f = u8.astype(np.float32)
             out = np.stack([ndimage.convolve(f[..., c], k, mode="reflect") for c in range(3)], -1)
             out = np.clip(np.round(out), 0, 255).astype(np.uint8)
@@ -287,8 +287,9 @@ def rgb_to_lab_tensor(rgb01):
 
 class ColorData:
     """Large random crops (40-100% of the short side) of the photos, resized to the patch
-    size, so the network sees whole-scene context. L from skimage rgb2lab of the crop;
-    sometimes L from Pillow's convert('L') (ITU-R 601 luma) as users supply."""
+    size, so the network sees whole-scene context. The input L is what users supply and the
+    pipeline computes: the Lab lightness of the crop's Pillow convert('L') (ITU-R 601 luma)
+    gray; the target ab is skimage rgb2lab of the colour crop."""
 
     def __init__(self, images, rng):
         self.images = [np.asarray(Image.fromarray(im).resize(
@@ -308,7 +309,9 @@ class ColorData:
             crop = Image.fromarray(im[y:y + c, x:x + c]).resize((p, p), Image.BICUBIC)
             ys.append(augment(rng, np.asarray(crop))[0])
         rgb = to_tensor(ys)
-        L, ab = rgb_to_lab_tensor(rgb)
+        _, ab = rgb_to_lab_tensor(rgb)
+        gray = [np.repeat(np.asarray(Image.fromarray(y).convert("L"))[..., None], 3, -1) for y in ys]
+        L, _ = rgb_to_lab_tensor(to_tensor(gray))
         return L, ab
 
 
@@ -360,7 +363,7 @@ def make_loader(task, images, rng, mix="base"):
     if task == "restore":
         return RestoreData(images, rng, mix)
     if task == "deblur":
-        return DeblurData(images, rng)
+        return DeblurData(images, rng, mix)
     if task == "color":
         return ColorData(images, rng)
     raise ValueError(task)
