@@ -15,11 +15,17 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
+# (re)install when the venv is missing or Models/requirements.txt changed since it was made; the
+# node cases are generated again then too (their reference outputs depend on these versions)
+want="$(sha256sum Models/requirements.txt | cut -d' ' -f1)"
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import onnx, onnxruntime, numpy" 2>/dev/null ||
+   [ "$(cat .venv/.requirements.sha256 2>/dev/null)" != "$want" ]; then
     echo "==> creating the Python venv for reference tools (.venv)"
     python3 -m venv .venv
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -r Models/requirements.txt
+    echo "$want" > .venv/.requirements.sha256
+    rm -f Tests/Conformance/cases/index.txt
 fi
 
 if [ ! -f Tests/Conformance/cases/index.txt ]; then
