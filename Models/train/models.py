@@ -1,7 +1,7 @@
 """The four enhancement networks (five files: SR x2 and x4 share one design).
 
 The exported graphs use only Conv, Relu, Add, DepthToSpace and, in the deblur model's
-linear path, Pad (reflect), Sigmoid and Mul (checked by export.py). No normalization
+linear path, Pad (reflect), Concat, Sigmoid and Mul (checked by export.py). No normalization
 layers, no Resize.
 """
 import torch
@@ -77,7 +77,8 @@ class UNet(nn.Module):
         super().__init__()
         assert len(chs) == len(enc_blocks) == len(dec_blocks) + 1
         self.residual = residual
-        self.inc = nn.Conv2d(cin, chs[0], 3, padding=1)
+        # with a linear path, the network also sees the filtered image (input channels doubled)
+        self.inc = nn.Conv2d(cin * 2 if linear_k else cin, chs[0], 3, padding=1)
         self.enc = nn.ModuleList()
         self.down = nn.ModuleList()
         for i, ch in enumerate(chs):
@@ -107,7 +108,12 @@ class UNet(nn.Module):
                 self.gate.bias.fill_(2.0)
 
     def forward(self, x):
-        f = F.relu(self.inc(x))
+        if self.linear_k:
+            p = self.linear_k // 2
+            d = self.lin(F.pad(x, (p, p, p, p), mode="reflect"))
+            f = F.relu(self.inc(torch.cat([x, x + d], 1)))
+        else:
+            f = F.relu(self.inc(x))
         skips = []
         for i, enc in enumerate(self.enc):
             if i > 0:
@@ -119,8 +125,7 @@ class UNet(nn.Module):
             f = self.dec[i](f)
         y = self.outc(f)
         if self.linear_k:
-            p = self.linear_k // 2
-            y = y + torch.sigmoid(self.gate(f)) * self.lin(F.pad(x, (p, p, p, p), mode="reflect"))
+            y = y + torch.sigmoid(self.gate(f)) * d
         return x + y if self.residual else y
 
 
