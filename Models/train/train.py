@@ -39,7 +39,8 @@ CONFIG = {
                 dict(iters=1500, lr=2.5e-4, mix="jpeg", loss="l2", margin=8, patch=96)],
     # margin: the network sees patch + 2 margin pixels of context, the loss reads the central
     # patch only, so the 15x15 linear path and the convolutions are not trained on crop edges
-    "deblur": dict(iters=5000, batch=16, patch=64, lr=2e-3),
+    "deblur": [dict(iters=5000, batch=16, patch=64, lr=2e-3),
+               dict(iters=2000, lr=5e-4, loss="l2")],
     "color": dict(iters=1200, batch=16, patch=128, lr=2e-3),
 }
 
