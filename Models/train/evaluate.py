@@ -43,6 +43,9 @@ from skimage.color import lab2rgb, rgb2lab
 import data
 import models
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from colorize_reference import colorize_ab  # noqa: E402  (Models/, shared with the golden script)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS_DIR = os.path.dirname(HERE)
 ENHANCE = os.path.join(MODELS_DIR, "enhance")
@@ -252,41 +255,6 @@ def eval_deblur(imgs):
     return out
 
 
-def area_matrix(n, m):
-    """m x n: cell o averages the source interval [o n/m, (o+1) n/m)."""
-    r, A = n / m, np.zeros((m, n))
-    for o in range(m):
-        a, b = o * r, (o + 1) * r
-        for i in range(int(np.floor(a)), min(n, int(np.ceil(b)))):
-            A[o, i] = (min(b, i + 1) - max(a, i)) / r
-    return A
-
-
-def bilinear_matrix(m, n):
-    """n x m: bilinear from m cells to n (half-pixel centres, edges clamped)."""
-    B = np.zeros((n, m))
-    for x in range(n):
-        u = min(max((x + 0.5) * m / n - 0.5, 0.0), m - 1)
-        i0 = int(np.floor(u))
-        B[x, i0] += 1 - (u - i0)
-        B[x, min(i0 + 1, m - 1)] += u - i0
-    return B
-
-
-def colorize_ab(model, L, side=COLOR_SIDE, mult=16):
-    """H x W lightness (0..100) -> H x W x 2 ab, as the Swift pipeline computes it."""
-    H, W = L.shape
-    ww, wh = W, H
-    if max(W, H) > side:
-        s = side / max(W, H)
-        ww, wh = max(1, int(round(W * s))), max(1, int(round(H * s)))
-    Lw = area_matrix(H, wh) @ L @ area_matrix(W, ww).T
-    x = np.pad((Lw / 100.0)[None, None], ((0, 0), (0, 0), (0, -wh % mult), (0, -ww % mult)), mode="reflect")
-    y = model.raw(x)[0][:, :wh, :ww].astype(np.float64) * 128.0
-    By, Bx = bilinear_matrix(wh, H), bilinear_matrix(ww, W)
-    return np.stack([By @ y[c] @ Bx.T for c in range(2)], -1)
-
-
 def eval_color(imgs):
     m = Model("color")
     pv, gv, cm, cg, skipped = [], [], [], [], []
@@ -298,7 +266,7 @@ def eval_color(imgs):
         g3 = np.repeat(f64(gray)[..., None] / 255.0, 3, -1)
         L = rgb2lab(g3)[..., 0]
         ab_gt = rgb2lab(f64(gt) / 255.0)[..., 1:]
-        ab = np.clip(colorize_ab(m, L), -128, 127)
+        ab = np.clip(colorize_ab(m.raw, L, COLOR_SIDE, 16), -128, 127)
         rgb = to_u8(lab2rgb(np.concatenate([L[..., None], ab], -1)) * 255.0)
         pv.append(psnr(ab, ab_gt))
         gv.append(psnr(np.zeros_like(ab_gt), ab_gt))
