@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce all enhancement models: data, training, ONNX export, evaluation + manifest.
 #   bash Models/train/train_all.sh
-# Two lanes of one thread each, one per core: deblur -> sr2 -> sr4 -> color and restore (3 phases)
+# Two lanes of one thread each, one per core: deblur (3 phases) -> sr2 -> sr4 and restore (3 phases) -> color
 # (each task's iteration count is fixed in train.py). Logs: runs/<task>.log.
 # TASKS="restore color" trains only those, one after the other.
 set -euo pipefail
@@ -31,8 +31,8 @@ if [ -n "${TASKS:-}" ]; then
   # shellcheck disable=SC2086
   lane $TASKS
 else
-  lane deblur sr2 sr4 color & a=$!
-  lane restore & b=$!
+  lane deblur sr2 sr4 & a=$!
+  lane restore color & b=$!
   wait $a
   wait $b
 fi

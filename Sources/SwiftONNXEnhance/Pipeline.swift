@@ -44,11 +44,13 @@ public struct EnhanceConfiguration: Sendable, Equatable {
         self.pixelCeiling = pixelCeiling
     }
 
-    /// The settings for a task: restore and deblur pad to a multiple of 8.
+    /// The settings for a task: restore and deblur pad to a multiple of 8; deblur reads 48 pixels
+    /// of overlap (its shipped model's outputs still move by 2/255 with 32, from context that far away).
     public static func defaults(for task: EnhanceTask, scale: Int = 2) -> EnhanceConfiguration {
         switch task {
         case .upscale: return EnhanceConfiguration(task: task, scale: scale)
-        case .restore, .deblur: return EnhanceConfiguration(task: task, padMultiple: 8)
+        case .restore: return EnhanceConfiguration(task: task, padMultiple: 8)
+        case .deblur: return EnhanceConfiguration(task: task, padMultiple: 8, overlap: 48)
         case .colorize: return EnhanceConfiguration(task: task)
         }
     }

@@ -36,11 +36,11 @@ struct Enhance: ParsableCommand {
     @Option(help: "Upscale factor: 2 or 4 (upscale only).")
     var scale: Int?
 
-    @Option(help: "Tile size in input pixels (0: the whole image at once).")
-    var tile: Int = 256
+    @Option(help: "Tile size in input pixels (0: the whole image at once; default 256).")
+    var tile: Int?
 
-    @Option(help: "Overlap in input pixels each tile reads beyond its edges.")
-    var overlap: Int = 32
+    @Option(help: "Overlap in input pixels each tile reads beyond its edges (default 32; deblur 48).")
+    var overlap: Int?
 
     @Option(help: ArgumentHelp("The model file (default: the task's model in the models folder).", valueName: "PATH"))
     var model: String?
@@ -70,7 +70,7 @@ struct Enhance: ParsableCommand {
             guard threads >= 1 else { throw CLIError("--threads must be at least 1") }
             guard (1...100).contains(jpegQuality) else { throw CLIError("--jpeg-quality must be 1...100") }
             guard maxMegapixels > 0 else { throw CLIError("--max-megapixels must be positive") }
-            guard tile >= 0, overlap >= 0 else { throw CLIError("--tile and --overlap must not be negative") }
+            guard tile ?? 0 >= 0, overlap ?? 0 >= 0 else { throw CLIError("--tile and --overlap must not be negative") }
             let s: Int
             if task == .upscale {
                 s = scale ?? 2
@@ -85,8 +85,8 @@ struct Enhance: ParsableCommand {
             if Enhance.sameFile(input, output) { throw EnhanceError.outputIsInput(path: output) }
 
             var config = EnhanceConfiguration.defaults(for: task, scale: s)
-            config.tileSize = tile
-            config.overlap = overlap
+            if let tile { config.tileSize = tile }
+            if let overlap { config.overlap = overlap }
             config.pixelCeiling = Int((maxMegapixels * 1e6).rounded())
             config.colorWorkingSide = colorizeSide
 
