@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import math
 import os
-
 import sys
 
 import numpy as np
