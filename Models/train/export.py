@@ -22,7 +22,7 @@ import models
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.join(os.path.dirname(HERE), "enhance")
 ALLOWED_OPS = {"Conv", "Relu", "LeakyRelu", "PRelu", "Add", "Mul", "Concat", "DepthToSpace",
-               "Resize", "ConvTranspose", "MaxPool", "AveragePool", "Sigmoid", "Clip", "Pad"}
+               "Resize", "ConvTranspose", "MaxPool", "AveragePool", "Sigmoid", "Clip", "Pad", "ReduceMean"}
 MAX_BYTES = 10 * 1000 * 1000
 
 IO = {

@@ -73,7 +73,7 @@ class UNet(nn.Module):
     With `levels` levels H and W must be multiples of 2**(levels-1).
     residual=True adds the input (same channel count) to the output."""
 
-    def __init__(self, cin, cout, chs, enc_blocks, dec_blocks, residual, linear_k=0):
+    def __init__(self, cin, cout, chs, enc_blocks, dec_blocks, residual, linear_k=0, global_ctx=False):
         super().__init__()
         assert len(chs) == len(enc_blocks) == len(dec_blocks) + 1
         self.residual = residual
@@ -106,6 +106,16 @@ class UNet(nn.Module):
                 self.lin.weight.zero_()
                 self.gate.weight.zero_()
                 self.gate.bias.fill_(2.0)
+        # optional global context: the mean of the deepest features over the whole input, through
+        # two 1x1 convolutions, added to every position before the last encoder stage (the
+        # scene as a whole, e.g. day or night, sets colours a local view cannot)
+        self.global_ctx = global_ctx
+        if global_ctx:
+            self.ctx1 = nn.Conv2d(chs[-1], chs[-1], 1)
+            self.ctx2 = nn.Conv2d(chs[-1], chs[-1], 1)
+            with torch.no_grad():
+                self.ctx2.weight.mul_(0.1)
+                self.ctx2.bias.zero_()
 
     def forward(self, x):
         if self.linear_k:
@@ -118,6 +128,8 @@ class UNet(nn.Module):
         for i, enc in enumerate(self.enc):
             if i > 0:
                 f = F.relu(self.down[i - 1](f))
+            if self.global_ctx and i == len(self.enc) - 1:
+                f = f + self.ctx2(F.relu(self.ctx1(f.mean(dim=(2, 3), keepdim=True))))
             f = enc(f)
             skips.append(f)
         for i in reversed(range(len(self.dec))):
@@ -141,7 +153,7 @@ def build(task):
                     linear_k=15)
     if task == "color":
         return UNet(1, 2, chs=[16, 32, 64, 96, 128], enc_blocks=[0, 1, 1, 2, 2],
-                    dec_blocks=[0, 1, 1, 1], residual=False)
+                    dec_blocks=[0, 1, 1, 1], residual=False, global_ctx=True)
     raise ValueError(task)
 
 
