@@ -354,6 +354,7 @@ def write_manifest(rows, tasks):
                 f"{p['iters']} iterations x batch {p['batch']} x patch {p['patch']}"
                 + (f" (+{p['margin']} px context)" if p.get("margin") else "")
                 + (f", {p['mix']} mix" if p.get("mix") else "") + (", MSE" if p.get("loss") == "l2" else "")
+                + (f", weight EMA {p['ema']:g}" if p.get("ema") else "")
                 + f", lr {p['lr']:g}" for p in phases)
             rec["training_data"] = t["data"] + f"; torch {t['torch']}; {steps}; seed {t['seed']}"
             rec["command"] = f"bash Models/train/train_all.sh (= {t['command']} in Models/train, then export.py, evaluate.py)"

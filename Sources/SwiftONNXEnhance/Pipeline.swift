@@ -30,7 +30,8 @@ public struct EnhanceConfiguration: Sendable, Equatable {
     /// a long side of at most this many pixels; the predicted chroma (a, b) is upsampled
     /// (bilinear) to full size and combined with the full-resolution lightness. Chroma is smooth,
     /// the model sees the whole scene at the scale it was trained on, there are no seams and
-    /// memory stays bounded. 0: full resolution, in tiles like the other tasks.
+    /// memory stays bounded. 0: full resolution, in tiles like the other tasks (the shipped model
+    /// has a global context, so each tile then gets its own and neighbouring tiles may disagree).
     public var colorWorkingSide: Int
 
     public init(task: EnhanceTask, scale: Int = 1, padMultiple: Int = 1, tileSize: Int = 256, overlap: Int = 32,

@@ -52,7 +52,7 @@ struct Enhance: ParsableCommand {
     var maxMegapixels: Double = 64
 
     @Option(name: .customLong("colorize-side"),
-            help: "Colorize: long side of the working size the model sees (0: full size, in tiles).")
+            help: "Colorize: long side of the working size the model sees (0: full size, in tiles; not advised: each tile gets its own colour context).")
     var colorizeSide: Int = 512
 
     @Option(help: "Threads for the kernels.")
