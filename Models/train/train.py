@@ -61,8 +61,9 @@ def to_tensor(batch_u8):
     return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
 
 
-def augment(rng, *arrs):
-    k = rng.integers(4)
+def augment(rng, *arrs, rotate=True):
+    """The same random mirror (and, with rotate, 90-degree rotation) of each array."""
+    k = rng.integers(4) if rotate else 0
     flip = rng.integers(2)
     out = []
     for a in arrs:
@@ -315,13 +316,11 @@ class ColorData:
             h, w = im.shape[:2]
             c = int(min(h, w) * rng.uniform(0.4, 1.0))
             y, x = self.sampler.crop(im, c)
-            crop = np.asarray(Image.fromarray(im[y:y + c, x:x + c]).resize((p, p), Image.BICUBIC))
+            crop = Image.fromarray(im[y:y + c, x:x + c]).resize((p, p), Image.BICUBIC)
             # left-right mirror only: rotated or upside-down crops would hide the strongest
             # colour cue these photos give (sky above, ground below); with the 90-degree
             # rotations of the other tasks the network learned a uniform sepia cast
-            if rng.integers(2):
-                crop = crop[:, ::-1]
-            ys.append(np.ascontiguousarray(crop))
+            ys.append(augment(rng, np.asarray(crop), rotate=False)[0])
         rgb = to_tensor(ys)
         _, ab = rgb_to_lab_tensor(rgb)
         gray = [np.repeat(np.asarray(Image.fromarray(y).convert("L"))[..., None], 3, -1) for y in ys]
