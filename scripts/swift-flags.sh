@@ -1,3 +1,3 @@
-# Build flags for speed (CPU-specific code generation); sourced by the other scripts.
-# The library itself carries no unsafeFlags, so it stays importable as a versioned dependency.
-SWIFT_FAST_FLAGS=(-c release -Xswiftc -target-cpu -Xswiftc native -Xcc -march=native)
+# Build flags of the scripts: the plain optimized build, exactly what a package importing
+# SwiftONNX gets (the kernels pick AVX2 / AVX-512 at run time; no CPU flags are needed).
+SWIFT_FAST_FLAGS=(-c release)

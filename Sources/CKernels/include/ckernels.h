@@ -1,8 +1,13 @@
 #ifndef SWIFTONNX_CKERNELS_H
 #define SWIFTONNX_CKERNELS_H
-#include <stdint.h>
-/// 1 when the CPU runs AVX-512 VNNI (vpdpbusd), checked at run time.
-int swiftonnx_cpu_has_avx512vnni(void);
-/// 1 when the CPU runs AVX2 and FMA.
-int swiftonnx_cpu_has_avx2_fma(void);
+/*
+ * The innermost loops of SwiftONNX. Every kernel family has a portable scalar reference and
+ * ISA-specific variants compiled per function with __attribute__((target(...))), so the package
+ * needs no build flags. A family's `*_select(isa)` returns the variant for an ISA level, or the
+ * best one at or below it. Kernels know nothing of graphs: pointers, sizes and parameters only.
+ */
+#include "so_isa.h"
+#include "so_gemm.h"
+#include "so_dwconv.h"
+#include "so_eltwise.h"
 #endif

@@ -123,12 +123,10 @@ struct BroadcastLoop: Sendable {
             forEachRow(in: 0..<total, body)
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let chunk = (total + workers - 1) / workers
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let lo = w * chunk, hi = Swift.min(total, lo + chunk)
-                if lo < hi { forEachRow(in: lo..<hi, body) }
-            }
+        let chunk = (total + workers - 1) / workers
+        parallelFor(workers, threads: threads) { w in
+            let lo = w * chunk, hi = Swift.min(total, lo + chunk)
+            if lo < hi { forEachRow(in: lo..<hi, body) }
         }
     }
 }
@@ -137,13 +135,11 @@ struct BroadcastLoop: Sendable {
 func elementwiseParallelRanges(_ n: Int, threads: Int, minPerThread: Int = 1 << 18, _ body: (Int, Int) -> Void) {
     let workers = Swift.max(1, Swift.min(threads, n / Swift.max(minPerThread, 1)))
     if workers <= 1 { if n > 0 { body(0, n) }; return }
-    withoutActuallyEscaping(body) { body in
-        // Chunks rounded to 16 elements keep SIMD loops aligned to each other.
-        let chunk = ((n + workers - 1) / workers + 15) & ~15
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let lo = w * chunk, hi = Swift.min(n, lo + chunk)
-            if lo < hi { body(lo, hi) }
-        }
+    // Chunks rounded to 16 elements keep SIMD loops aligned to each other.
+    let chunk = ((n + workers - 1) / workers + 15) & ~15
+    parallelFor(workers, threads: threads) { w in
+        let lo = w * chunk, hi = Swift.min(n, lo + chunk)
+        if lo < hi { body(lo, hi) }
     }
 }
 
@@ -154,101 +150,25 @@ enum F32BinaryOp: Sendable {
     case add, sub, mul, div
 }
 
-@inline(__always) private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-@inline(__always) private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
-}
-
-@inline(__always)
-private func f32LoopVV(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
-                       _ v: (SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>, _ s: (Float, Float) -> Float) {
-    var i = 0
-    while i + 32 <= n {
-        let r0 = v(load16(a + i), load16(b + i))
-        let r1 = v(load16(a + i + 16), load16(b + i + 16))
-        store16(r0, out + i)
-        store16(r1, out + i + 16)
-        i += 32
-    }
-    while i + 16 <= n {
-        store16(v(load16(a + i), load16(b + i)), out + i)
-        i += 16
-    }
-    while i < n { out[i] = s(a[i], b[i]); i += 1 }
-}
-
-@inline(__always)
-private func f32LoopVS(_ a: UnsafePointer<Float>, _ b: Float, _ out: UnsafeMutablePointer<Float>, _ n: Int,
-                       _ v: (SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>, _ s: (Float, Float) -> Float) {
-    let bv = SIMD16<Float>(repeating: b)
-    var i = 0
-    while i + 32 <= n {
-        let r0 = v(load16(a + i), bv)
-        let r1 = v(load16(a + i + 16), bv)
-        store16(r0, out + i)
-        store16(r1, out + i + 16)
-        i += 32
-    }
-    while i + 16 <= n {
-        store16(v(load16(a + i), bv), out + i)
-        i += 16
-    }
-    while i < n { out[i] = s(a[i], b); i += 1 }
-}
-
-@inline(__always)
-private func f32LoopSV(_ a: Float, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
-                       _ v: (SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>, _ s: (Float, Float) -> Float) {
-    let av = SIMD16<Float>(repeating: a)
-    var i = 0
-    while i + 32 <= n {
-        let r0 = v(av, load16(b + i))
-        let r1 = v(av, load16(b + i + 16))
-        store16(r0, out + i)
-        store16(r1, out + i + 16)
-        i += 32
-    }
-    while i + 16 <= n {
-        store16(v(av, load16(b + i)), out + i)
-        i += 16
-    }
-    while i < n { out[i] = s(a, b[i]); i += 1 }
-}
-
 /// out[i] = a[i] op b[i] for i in 0..<n. `out` may alias `a` or `b`.
+@inline(__always)
 func f32BinaryVV(_ op: F32BinaryOp, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                  _ out: UnsafeMutablePointer<Float>, _ n: Int) {
-    switch op {
-    case .add: f32LoopVV(a, b, out, n, { $0 + $1 }, { $0 + $1 })
-    case .sub: f32LoopVV(a, b, out, n, { $0 - $1 }, { $0 - $1 })
-    case .mul: f32LoopVV(a, b, out, n, { $0 * $1 }, { $0 * $1 })
-    case .div: f32LoopVV(a, b, out, n, { $0 / $1 }, { $0 / $1 })
-    }
+    f32BinaryKernel(op.kernelCode, a, 1, b, 1, out, n)
 }
 
-/// out[i] = a[i] op b for i in 0..<n. `out` may alias `a`.
+/// out[i] = a[i] op b for i in 0..<n. `out` may alias `a`. Division divides (no reciprocal).
+@inline(__always)
 func f32BinaryVS(_ op: F32BinaryOp, _ a: UnsafePointer<Float>, _ b: Float,
                  _ out: UnsafeMutablePointer<Float>, _ n: Int) {
-    switch op {
-    case .add: f32LoopVS(a, b, out, n, { $0 + $1 }, { $0 + $1 })
-    case .sub: f32LoopVS(a, b, out, n, { $0 - $1 }, { $0 - $1 })
-    case .mul: f32LoopVS(a, b, out, n, { $0 * $1 }, { $0 * $1 })
-    // Division keeps the divide (multiplying by 1/b would not round like the reference).
-    case .div: f32LoopVS(a, b, out, n, { $0 / $1 }, { $0 / $1 })
-    }
+    withUnsafePointer(to: b) { bp in f32BinaryKernel(op.kernelCode, a, 1, bp, 0, out, n) }
 }
 
 /// out[i] = a op b[i] for i in 0..<n. `out` may alias `b`.
+@inline(__always)
 func f32BinarySV(_ op: F32BinaryOp, _ a: Float, _ b: UnsafePointer<Float>,
                  _ out: UnsafeMutablePointer<Float>, _ n: Int) {
-    switch op {
-    case .add: f32LoopSV(a, b, out, n, { $0 + $1 }, { $0 + $1 })
-    case .sub: f32LoopSV(a, b, out, n, { $0 - $1 }, { $0 - $1 })
-    case .mul: f32LoopSV(a, b, out, n, { $0 * $1 }, { $0 * $1 })
-    case .div: f32LoopSV(a, b, out, n, { $0 / $1 }, { $0 / $1 })
-    }
+    withUnsafePointer(to: a) { ap in f32BinaryKernel(op.kernelCode, ap, 0, b, 1, out, n) }
 }
 
 /// One row: `aStep`/`bStep` are 1 (varies) or 0 (broadcast); any other step takes a scalar loop.

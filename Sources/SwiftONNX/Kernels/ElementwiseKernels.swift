@@ -169,6 +169,10 @@ func mapF32(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n
 /// Runs an activation from `src` to `dst` (n floats; src == dst is allowed).
 func activationF32(_ kind: ActivationKind, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int,
                    alpha: Float = 0, beta: Float = 0) {
+    if let code = kind.kernelCode {
+        f32UnaryKernel(code, src, dst, n, alpha, beta)
+        return
+    }
     switch kind {
     case .identity:
         if UnsafePointer(dst) != src { dst.update(from: src, count: n) }

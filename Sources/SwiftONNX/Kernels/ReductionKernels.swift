@@ -180,38 +180,7 @@ enum SoftmaxKind { case softmax, logSoftmax }
 /// Softmax / LogSoftmax over contiguous rows of length n.
 func f32SoftmaxRows(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, rows: Int, n: Int, kind: SoftmaxKind) {
     guard n > 0 else { return }
-    for r in 0..<rows {
-        let x = src + r * n, y = dst + r * n
-        let m = f32ReduceRow(x, n, .max)
-        let mv = SIMD16<Float>(repeating: m)
-        var acc = SIMD16<Float>()
-        var i = 0
-        switch kind {
-        case .softmax:
-            while i + 16 <= n {
-                let e = f32ExpV(loadV(x + i) - mv)
-                storeV(e, y + i)
-                acc += e
-                i += 16
-            }
-            var s = acc.sum()
-            while i < n { let e = Foundation.exp(x[i] - m); y[i] = e; s += e; i += 1 }
-            let inv = 1 / s
-            let iv = SIMD16<Float>(repeating: inv)
-            i = 0
-            while i + 16 <= n { storeV(loadV(y + i) * iv, y + i); i += 16 }
-            while i < n { y[i] *= inv; i += 1 }
-        case .logSoftmax:
-            while i + 16 <= n { acc += f32ExpV(loadV(x + i) - mv); i += 16 }
-            var s = acc.sum()
-            while i < n { s += Foundation.exp(x[i] - m); i += 1 }
-            let sub = m + Foundation.log(s)
-            let sv = SIMD16<Float>(repeating: sub)
-            i = 0
-            while i + 16 <= n { storeV(loadV(x + i) - sv, y + i); i += 16 }
-            while i < n { y[i] = x[i] - sub; i += 1 }
-        }
-    }
+    f32SoftmaxKernel(src, dst, rows, n, kind == .logSoftmax ? 1 : 0)
 }
 
 /// Softmax / LogSoftmax along the middle dim of (outer, n, inner), inner > 1.

@@ -1,5 +1,5 @@
+import CKernels
 import Foundation
-import Dispatch
 
 /// Conv ops: Conv, ConvTranspose, and the internal com.swiftonnx FusedConv
 /// (Conv + optional residual input Z + activation in one pass).
@@ -152,6 +152,13 @@ private func makeConvOperator(_ ctx: OpContext, fused: Bool) throws -> any Opera
     let attrs = try ConvAttributes(ctx)
     let act: ConvActivation = fused ? try parseActivation(ctx) : .none
     let opName = fused ? "FusedConv" : "Conv"
+    // Constant float32 weights are packed for the GEMM once, here (one packed matrix per group).
+    var prepacked: ConvPackedWeights? = nil
+    if let w = ctx.constantInput(1), w.dtype == .float32, w.rank >= 3, attrs.group >= 1,
+       w.shape[0] % attrs.group == 0, w.count > 0 {
+        prepacked = ConvPackedWeights(w, group: attrs.group)
+    }
+    let packed = prepacked
     return ClosureOperator { inputs, env in
         let x = try inputs.required(0, "input X")
         let w = try inputs.required(1, "weights W")
@@ -163,7 +170,7 @@ private func makeConvOperator(_ ctx: OpContext, fused: Bool) throws -> any Opera
         }
         switch x.dtype {
         case .float32:
-            return [try convFloat32(x, w, b, z, attrs, act, env, opName)]
+            return [try convFloat32(x, w, b, z, attrs, act, env, opName, packed: packed)]
         case .float64:
             if act != .none || z != nil {
                 let r = try convFloat32(x.converted(to: .float32), w.converted(to: .float32), b?.converted(to: .float32),
@@ -194,8 +201,21 @@ private func checkConvShapes(_ x: Tensor, _ w: Tensor, _ b: Tensor?, group: Int,
     return (n, c, m)
 }
 
+/// Conv weights (M x C/group x kernel) packed per group for the packed GEMM.
+final class ConvPackedWeights: @unchecked Sendable {
+    let groups: [F32PackedMatrix]
+    let shape: [Int]
+    init(_ w: Tensor, group: Int) {
+        shape = w.shape
+        let m = w.shape[0] / group
+        let k = w.count / w.shape[0]
+        let p = UnsafePointer(w.pointer(Float.self))
+        groups = (0..<group).map { g in F32PackedMatrix(p + g * m * k, m: m, k: k, rowStride: k) }
+    }
+}
+
 private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _ attrs: ConvAttributes,
-                         _ act: ConvActivation, _ env: RunEnv, _ op: String) throws -> Tensor {
+                         _ act: ConvActivation, _ env: RunEnv, _ op: String, packed: ConvPackedWeights? = nil) throws -> Tensor {
     _ = try checkSpatialRank(x, w, op)
     let (n, c, m) = try checkConvShapes(x, w, b, group: attrs.group, op)
     let (g, outSpatial) = try convGeometry(attrs, x: x.shape, w: w.shape)
@@ -218,35 +238,79 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
         let mult = m / c
         let ks = g.kernelSize
         let planes = n * m
-        let body = { (i: Int) in
-            let img = i / m, oc = i - img * m
-            let ic = oc / mult
-            depthwiseConv2DPlaneF32(x: xp + (img * c + ic) * g.inPlane, w: wp + oc * ks, bias: bp?[oc] ?? 0,
-                                    z: zp.map { $0 + i * outPlane }, act: act, out: op_ + i * outPlane, g)
-        }
+        var geom = so_dw_geom(iH: Int32(g.iH), iW: Int32(g.iW), oH: Int32(g.oH), oW: Int32(g.oW),
+                              kH: Int32(g.kH), kW: Int32(g.kW), sH: Int32(g.sH), sW: Int32(g.sW),
+                              dH: Int32(g.dH), dW: Int32(g.dW), pH: Int32(g.pH), pW: Int32(g.pW))
+        let scratchBytes = so_f32_dwconv2d_scratch(&geom)
+        let kernel = f32DepthwiseConv2D
+        let (kind, alpha, beta) = act.kernelCode
         let threads = env.threads
-        if threads > 1 && planes > 1 && total * ks >= 1 << 16 {
-            let chunks = min(threads, planes)
-            DispatchQueue.concurrentPerform(iterations: chunks) { t in
-                let lo = planes * t / chunks, hi = planes * (t + 1) / chunks
-                for i in lo..<hi { body(i) }
+        let chunks = threads > 1 && planes > 1 && total * ks >= 1 << 16 ? min(threads, planes) : 1
+        parallelFor(chunks, threads: threads) { t in
+            let lo = planes * t / chunks, hi = planes * (t + 1) / chunks
+            ScratchPool.shared.with(bytes: scratchBytes) { scratch in
+                var gm = geom
+                for i in lo..<hi {
+                    let img = i / m, oc = i - img * m
+                    let ic = oc / mult
+                    kernel(&gm, xp + (img * c + ic) * g.inPlane, wp + oc * ks, bp?[oc] ?? 0,
+                           zp.map { $0 + i * outPlane }, kind, alpha, beta, op_ + i * outPlane, scratch)
+                }
             }
-        } else {
-            for i in 0..<planes { body(i) }
         }
         return out
     }
 
-    let needEpilogue = b != nil || z != nil || act != .none
-    convForwardGEMM(x: xp, w: wp, out: op_, batch: n, cin: c, cout: m, group: attrs.group, g) { img, oc0, count, p0, p1 in
-        guard needEpilogue else { return }
-        for r in 0..<count {
-            let oc = oc0 + r
-            let off = (img * m + oc) * outPlane + p0
-            finishRowF32(op_ + off, p1 - p0, bias: bp?[oc] ?? 0, z: zp.map { $0 + off }, act)
+    let weights = packed.flatMap { $0.shape == w.shape ? $0 : nil } ?? ConvPackedWeights(w, group: attrs.group)
+    convForwardPacked(x: xp, weights: weights, bias: bp, z: zp, act: act, out: op_, batch: n, cin: c, cout: m,
+                      group: attrs.group, g, threads: env.threads)
+    return out
+}
+
+/// Convolution through the packed GEMM: 1x1 convolutions read the input plane directly; others go
+/// through im2col in column tiles, each tile's GEMM applying bias, residual and activation.
+/// Columns (output positions) are split over threads.
+func convForwardPacked(x: UnsafePointer<Float>, weights: ConvPackedWeights, bias: UnsafePointer<Float>?,
+                       z: UnsafePointer<Float>?, act: ConvActivation, out: UnsafeMutablePointer<Float>,
+                       batch: Int, cin: Int, cout: Int, group: Int, _ g: ConvGeometry, threads: Int) {
+    let cinG = cin / group, coutG = cout / group
+    let inPlane = g.inPlane, outPlane = g.outPlane
+    if outPlane == 0 || cout == 0 { return }
+    let pointwise = g.isPointwise
+    for n in 0..<batch {
+        for grp in 0..<group {
+            let a = weights.groups[grp]
+            let k = a.k
+            let xg = x + (n * cin + grp * cinG) * inPlane
+            let base = (n * cout + grp * coutG) * outPlane
+            let og = out + base
+            var ep = F32GemmEpilogue()
+            ep.bias = bias.map { $0 + grp * coutG }
+            ep.z = z.map { $0 + base }
+            ep.ldz = outPlane
+            ep.act = act
+            if pointwise {
+                f32PackedGemm(a, b: xg, ldb: inPlane, n: outPlane, c: og, ldc: outPlane, epilogue: ep, threads: threads)
+                continue
+            }
+            let nr = a.nr
+            // Column tiles of the im2col matrix: about 4 MB of columns, a multiple of the panel width.
+            let tile = max(nr, min(F32GemmBlocking.nc, (1 << 20) / max(k, 1) / nr * nr))
+            let tiles = (outPlane + tile - 1) / tile
+            let scratch = f32PackedGemmScratchFloats(a)
+            let flops = coutG * k * outPlane
+            parallelFor(tiles, threads: flops >= 1 << 18 ? threads : 1) { t in
+                let p0 = t * tile, p1 = min(outPlane, p0 + tile)
+                ScratchPool.shared.withFloats(k * (p1 - p0) + scratch) { buf in
+                    im2col(xg, channels: cinG, g, p0: p0, p1: p1, buf)
+                    var e = ep
+                    e.z = ep.z.map { $0 + p0 }
+                    f32PackedGemmColumns(a, b: buf, ldb: p1 - p0, j0: 0, j1: p1 - p0, c: og + p0, ldc: outPlane,
+                                         epilogue: e, pb: buf + k * (p1 - p0), ncMax: tile)
+                }
+            }
         }
     }
-    return out
 }
 
 private func convGeneric<T: BLASFloat>(_: T.Type, _ x: Tensor, _ w: Tensor, _ b: Tensor?, _ attrs: ConvAttributes,

@@ -141,7 +141,7 @@ fileprivate func runChunked(_ n: Int, _ threads: Int, _ body: (Int, Int) -> Void
     if threads <= 1 || n < 2 * minChunk { body(0, n); return }
     let t = Swift.min(threads, (n + minChunk - 1) / minChunk)
     let chunk = ((n + t - 1) / t + 15) & ~15
-    DispatchQueue.concurrentPerform(iterations: t) { i in
+    parallelFor(t, threads: threads) { i in
         let s = i * chunk
         let e = Swift.min(n, s + chunk)
         if s < e { body(s, e - s) }

@@ -22,6 +22,9 @@ struct OpContext {
     /// Opset version in force for the node's domain.
     let opset: Int
     let compileSubgraph: (Graph) throws -> SubgraphRunner
+    /// Values known when the plan is made (the graph's initializers that are not inputs), so an
+    /// op can prepare them once (pack weights, convert types).
+    var constants: [String: Tensor] = [:]
 
     var opType: String { node.opType }
     var inputCount: Int { node.inputs.count }
@@ -29,6 +32,8 @@ struct OpContext {
     /// Whether the i-th declared input is present.
     func hasInput(_ i: Int) -> Bool { i < node.inputs.count && !node.inputs[i].isEmpty }
     func hasOutput(_ i: Int) -> Bool { i < node.outputs.count && !node.outputs[i].isEmpty }
+    /// The i-th input when it is a constant of the plan.
+    func constantInput(_ i: Int) -> Tensor? { hasInput(i) ? constants[node.inputs[i]] : nil }
 
     func attributeError(_ name: String, _ reason: String) -> ONNXError {
         .invalidAttribute(node: node.label, op: node.opType, attribute: name, reason: reason)

@@ -197,6 +197,8 @@ struct PlanBuilder {
             feedSlots[name] = newSlot(name)
         }
 
+        var constantValues: [String: Tensor] = [:]
+        for (name, t) in graph.initializers where feedSlots[name] == nil { constantValues[name] = t }
         // Order the nodes topologically (ONNX requires it, but producers sometimes do not comply).
         let order = try topologicalOrder(graph)
 
@@ -221,7 +223,7 @@ struct PlanBuilder {
             }
             // Only nodes with subgraphs need the names visible to them.
             let visible = node.hasSubgraph ? outerScope.union(slotOf.keys) : []
-            let op = try buildOperator(node, outer: visible)
+            let op = try buildOperator(node, outer: visible, constants: constantValues)
             steps.append((node, op, ins, outs))
         }
 
@@ -250,7 +252,7 @@ struct PlanBuilder {
         return Plan(steps: planSteps, slotCount: nextSlot, feedSlots: feedSlots, constants: constants, outputs: outputs)
     }
 
-    func buildOperator(_ node: Node, outer: Set<String>) throws -> any Operator {
+    func buildOperator(_ node: Node, outer: Set<String>, constants: [String: Tensor] = [:]) throws -> any Operator {
         let domain = node.domain == "ai.onnx" ? "" : node.domain
         let opset = opsets[domain] ?? (domain.isEmpty ? 1 : 1)
         guard let builder = registry.builder(domain: domain, op: node.opType) else {
@@ -259,7 +261,7 @@ struct PlanBuilder {
         let ctx = OpContext(node: node, opset: opset, compileSubgraph: { g in
             let sub = try self.compile(g, outerScope: outer)
             return SubgraphRunner(plan: sub, graph: g, outerNames: g.freeVariables())
-        })
+        }, constants: constants)
         do {
             return try builder(ctx)
         } catch let e as OpError {

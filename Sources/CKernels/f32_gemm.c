@@ -1,0 +1,401 @@
+/*
+ * f32 GEMM family: packing and macro-kernels over register-blocked micro-tiles.
+ *   f32_gemm_4x8_scalar    the reference (plain C, fmaf chains)
+ *   f32_gemm_6x16_avx2     AVX2 + FMA, 12 ymm accumulators
+ *   f32_gemm_8x32_avx512   AVX-512, 16 zmm accumulators, masked edges
+ * Every element is the chain acc = fma(a[i][kk], b[kk][j], acc) for kk = 0..k-1 from acc = 0, so
+ * all variants give bit-identical results (see so_gemm.h).
+ */
+#include "so_isa.h"
+#include "so_gemm.h"
+#include "so_eltwise.h"
+#include <math.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+size_t so_f32_gemm_packed_a_floats(int mr, size_t m, size_t k) {
+    return ((m + (size_t)mr - 1) / (size_t)mr) * (size_t)mr * k;
+}
+
+size_t so_f32_gemm_packed_b_floats(int nr, size_t kc, size_t nc) {
+    return ((nc + (size_t)nr - 1) / (size_t)nr) * (size_t)nr * kc;
+}
+
+/* ---- shared helpers (plain C; inlined into the ISA variants, which vectorize them) ---- */
+
+static inline __attribute__((always_inline))
+void pack_a_body(int mr, size_t m, size_t k, const float *a, size_t rs, size_t cs, float *dst) {
+    for (size_t p = 0; p < m; p += (size_t)mr) {
+        size_t rows = m - p < (size_t)mr ? m - p : (size_t)mr;
+        for (size_t kk = 0; kk < k; kk++) {
+            for (size_t r = 0; r < rows; r++) dst[r] = a[(p + r) * rs + kk * cs];
+            for (size_t r = rows; r < (size_t)mr; r++) dst[r] = 0.0f;
+            dst += mr;
+        }
+    }
+}
+
+static inline __attribute__((always_inline))
+void pack_b_body(int nr, size_t kc, size_t nc, const float *b, size_t rs, size_t cs, float *dst) {
+    for (size_t q = 0; q < nc; q += (size_t)nr) {
+        size_t cols = nc - q < (size_t)nr ? nc - q : (size_t)nr;
+        if (cs == 1 && cols == (size_t)nr) {
+            for (size_t kk = 0; kk < kc; kk++) {
+                const float *src = b + kk * rs + q;
+                for (int c = 0; c < nr; c++) dst[c] = src[c];
+                dst += nr;
+            }
+        } else {
+            for (size_t kk = 0; kk < kc; kk++) {
+                const float *src = b + kk * rs + q * cs;
+                for (size_t c = 0; c < cols; c++) dst[c] = src[c * cs];
+                for (size_t c = cols; c < (size_t)nr; c++) dst[c] = 0.0f;
+                dst += nr;
+            }
+        }
+    }
+}
+
+/* Applies the epilogue to a rows x cols block of C (edge tiles and the reference). */
+static inline __attribute__((always_inline))
+void epilogue_rows(float *c, size_t ldc, size_t rows, size_t cols, const so_gemm_epilogue *ep,
+                   so_f32_unary_fn unary) {
+    for (size_t r = 0; r < rows; r++) {
+        float *row = c + r * ldc;
+        if (ep->bias) {
+            float bv = ep->bias[r];
+            for (size_t j = 0; j < cols; j++) row[j] += bv;
+        }
+        if (ep->z) {
+            const float *zr = ep->z + r * ep->ldz;
+            for (size_t j = 0; j < cols; j++) row[j] += zr[j];
+        }
+        if (ep->act != SO_ACT_IDENTITY) unary(ep->act, row, row, cols, ep->alpha, ep->beta);
+    }
+}
+
+/* ---- scalar reference: 4x8 tiles ---- */
+
+#define REF_MR 4
+#define REF_NR 8
+
+static void f32_gemm_pack_a_scalar(size_t m, size_t k, const float *a, size_t rs, size_t cs, float *dst) {
+    pack_a_body(REF_MR, m, k, a, rs, cs, dst);
+}
+
+static void f32_gemm_pack_b_scalar(size_t kc, size_t nc, const float *b, size_t rs, size_t cs, float *dst) {
+    pack_b_body(REF_NR, kc, nc, b, rs, cs, dst);
+}
+
+static void f32_gemm_4x8_scalar(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
+                                const float *pb, float *c, size_t ldc, int accumulate, int last,
+                                const so_gemm_epilogue *ep) {
+    for (size_t i0 = 0; i0 < mc; i0 += REF_MR) {
+        const float *a = pa + (i0 / REF_MR) * pa_stride;
+        size_t rows = mc - i0 < REF_MR ? mc - i0 : REF_MR;
+        for (size_t j0 = 0; j0 < nc; j0 += REF_NR) {
+            const float *b = pb + (j0 / REF_NR) * REF_NR * kc;
+            size_t cols = nc - j0 < REF_NR ? nc - j0 : REF_NR;
+            for (size_t r = 0; r < rows; r++) {
+                for (size_t j = 0; j < cols; j++) {
+                    float *cp = c + (i0 + r) * ldc + j0 + j;
+                    float acc = accumulate ? *cp : 0.0f;
+                    for (size_t kk = 0; kk < kc; kk++) acc = fmaf(a[kk * REF_MR + r], b[kk * REF_NR + j], acc);
+                    *cp = acc;
+                }
+            }
+        }
+    }
+    if (last && ep) epilogue_rows(c, ldc, mc, nc, ep, so_f32_unary_select(SO_ISA_SCALAR));
+}
+
+static const so_f32_gemm gemm_scalar = {
+    SO_ISA_SCALAR, REF_MR, REF_NR, "f32_gemm_4x8_scalar",
+    f32_gemm_pack_a_scalar, f32_gemm_pack_b_scalar, f32_gemm_4x8_scalar,
+};
+
+#if defined(__x86_64__)
+
+/* Activations the micro-kernels apply in registers; others go through the unary family. */
+static inline int inline_act(int act) {
+    return act == SO_ACT_IDENTITY || act == SO_ACT_RELU || act == SO_ACT_CLIP || act == SO_ACT_LEAKY_RELU;
+}
+
+/* ---- AVX2: 6x16 ---- */
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+
+#define A2_MR 6
+#define A2_NR 16
+
+static void f32_gemm_pack_a_avx2(size_t m, size_t k, const float *a, size_t rs, size_t cs, float *dst) {
+    pack_a_body(A2_MR, m, k, a, rs, cs, dst);
+}
+
+static void f32_gemm_pack_b_avx2(size_t kc, size_t nc, const float *b, size_t rs, size_t cs, float *dst) {
+    pack_b_body(A2_NR, kc, nc, b, rs, cs, dst);
+}
+
+static inline __m256 act_avx2(__m256 v, int act, float alpha, float beta) {
+    switch (act) {
+    case SO_ACT_RELU: return _mm256_max_ps(_mm256_setzero_ps(), v);              /* NaN stays NaN */
+    case SO_ACT_CLIP: return _mm256_min_ps(_mm256_set1_ps(beta), _mm256_max_ps(_mm256_set1_ps(alpha), v));
+    case SO_ACT_LEAKY_RELU: {
+        __m256 neg = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ);
+        return _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(alpha)), neg);
+    }
+    default: return v;
+    }
+}
+
+/* One full 6x16 tile into c (ldc); epilogue when ep != NULL. */
+static inline __attribute__((always_inline))
+void ukr_6x16_avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc, int accumulate,
+                   const so_gemm_epilogue *ep, const float *z, size_t ldz) {
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    if (accumulate) {
+        c00 = _mm256_loadu_ps(c + 0 * ldc); c01 = _mm256_loadu_ps(c + 0 * ldc + 8);
+        c10 = _mm256_loadu_ps(c + 1 * ldc); c11 = _mm256_loadu_ps(c + 1 * ldc + 8);
+        c20 = _mm256_loadu_ps(c + 2 * ldc); c21 = _mm256_loadu_ps(c + 2 * ldc + 8);
+        c30 = _mm256_loadu_ps(c + 3 * ldc); c31 = _mm256_loadu_ps(c + 3 * ldc + 8);
+        c40 = _mm256_loadu_ps(c + 4 * ldc); c41 = _mm256_loadu_ps(c + 4 * ldc + 8);
+        c50 = _mm256_loadu_ps(c + 5 * ldc); c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
+    } else {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+    }
+    for (size_t kk = 0; kk < kc; kk++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 av;
+        av = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01);
+        av = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11);
+        av = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21);
+        av = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31);
+        av = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41);
+        av = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51);
+        a += A2_MR;
+        b += A2_NR;
+    }
+    if (ep) {
+        if (ep->bias) {
+            __m256 v;
+            v = _mm256_set1_ps(ep->bias[0]); c00 = _mm256_add_ps(c00, v); c01 = _mm256_add_ps(c01, v);
+            v = _mm256_set1_ps(ep->bias[1]); c10 = _mm256_add_ps(c10, v); c11 = _mm256_add_ps(c11, v);
+            v = _mm256_set1_ps(ep->bias[2]); c20 = _mm256_add_ps(c20, v); c21 = _mm256_add_ps(c21, v);
+            v = _mm256_set1_ps(ep->bias[3]); c30 = _mm256_add_ps(c30, v); c31 = _mm256_add_ps(c31, v);
+            v = _mm256_set1_ps(ep->bias[4]); c40 = _mm256_add_ps(c40, v); c41 = _mm256_add_ps(c41, v);
+            v = _mm256_set1_ps(ep->bias[5]); c50 = _mm256_add_ps(c50, v); c51 = _mm256_add_ps(c51, v);
+        }
+        if (z) {
+            c00 = _mm256_add_ps(c00, _mm256_loadu_ps(z + 0 * ldz)); c01 = _mm256_add_ps(c01, _mm256_loadu_ps(z + 0 * ldz + 8));
+            c10 = _mm256_add_ps(c10, _mm256_loadu_ps(z + 1 * ldz)); c11 = _mm256_add_ps(c11, _mm256_loadu_ps(z + 1 * ldz + 8));
+            c20 = _mm256_add_ps(c20, _mm256_loadu_ps(z + 2 * ldz)); c21 = _mm256_add_ps(c21, _mm256_loadu_ps(z + 2 * ldz + 8));
+            c30 = _mm256_add_ps(c30, _mm256_loadu_ps(z + 3 * ldz)); c31 = _mm256_add_ps(c31, _mm256_loadu_ps(z + 3 * ldz + 8));
+            c40 = _mm256_add_ps(c40, _mm256_loadu_ps(z + 4 * ldz)); c41 = _mm256_add_ps(c41, _mm256_loadu_ps(z + 4 * ldz + 8));
+            c50 = _mm256_add_ps(c50, _mm256_loadu_ps(z + 5 * ldz)); c51 = _mm256_add_ps(c51, _mm256_loadu_ps(z + 5 * ldz + 8));
+        }
+        int act = ep->act;
+        if (act != SO_ACT_IDENTITY && inline_act(act)) {
+            float al = ep->alpha, be = ep->beta;
+            c00 = act_avx2(c00, act, al, be); c01 = act_avx2(c01, act, al, be);
+            c10 = act_avx2(c10, act, al, be); c11 = act_avx2(c11, act, al, be);
+            c20 = act_avx2(c20, act, al, be); c21 = act_avx2(c21, act, al, be);
+            c30 = act_avx2(c30, act, al, be); c31 = act_avx2(c31, act, al, be);
+            c40 = act_avx2(c40, act, al, be); c41 = act_avx2(c41, act, al, be);
+            c50 = act_avx2(c50, act, al, be); c51 = act_avx2(c51, act, al, be);
+        }
+    }
+    _mm256_storeu_ps(c + 0 * ldc, c00); _mm256_storeu_ps(c + 0 * ldc + 8, c01);
+    _mm256_storeu_ps(c + 1 * ldc, c10); _mm256_storeu_ps(c + 1 * ldc + 8, c11);
+    _mm256_storeu_ps(c + 2 * ldc, c20); _mm256_storeu_ps(c + 2 * ldc + 8, c21);
+    _mm256_storeu_ps(c + 3 * ldc, c30); _mm256_storeu_ps(c + 3 * ldc + 8, c31);
+    _mm256_storeu_ps(c + 4 * ldc, c40); _mm256_storeu_ps(c + 4 * ldc + 8, c41);
+    _mm256_storeu_ps(c + 5 * ldc, c50); _mm256_storeu_ps(c + 5 * ldc + 8, c51);
+    if (ep && !inline_act(ep->act)) {
+        so_f32_unary_fn unary = so_f32_unary_select(SO_ISA_AVX2);
+        for (int r = 0; r < A2_MR; r++) unary(ep->act, c + r * ldc, c + r * ldc, A2_NR, ep->alpha, ep->beta);
+    }
+}
+
+static void f32_gemm_6x16_avx2(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
+                               const float *pb, float *c, size_t ldc, int accumulate, int last,
+                               const so_gemm_epilogue *ep) {
+    if (!last) ep = NULL;
+    float tmp[A2_MR * A2_NR];
+    for (size_t j0 = 0; j0 < nc; j0 += A2_NR) {
+        const float *b = pb + (j0 / A2_NR) * A2_NR * kc;
+        size_t cols = nc - j0 < A2_NR ? nc - j0 : A2_NR;
+        for (size_t i0 = 0; i0 < mc; i0 += A2_MR) {
+            const float *a = pa + (i0 / A2_MR) * pa_stride;
+            size_t rows = mc - i0 < A2_MR ? mc - i0 : A2_MR;
+            float *ct = c + i0 * ldc + j0;
+            if (rows == A2_MR && cols == A2_NR) {
+                so_gemm_epilogue local;
+                const so_gemm_epilogue *e = NULL;
+                if (ep) {
+                    local = *ep;
+                    if (local.bias) local.bias += i0;
+                    e = &local;
+                }
+                ukr_6x16_avx2(kc, a, b, ct, ldc, accumulate, e, ep && ep->z ? ep->z + i0 * ep->ldz + j0 : NULL,
+                              ep ? ep->ldz : 0);
+            } else {
+                if (accumulate) {
+                    for (size_t r = 0; r < rows; r++) memcpy(tmp + r * A2_NR, ct + r * ldc, cols * sizeof(float));
+                }
+                ukr_6x16_avx2(kc, a, b, tmp, A2_NR, accumulate, NULL, NULL, 0);
+                for (size_t r = 0; r < rows; r++) memcpy(ct + r * ldc, tmp + r * A2_NR, cols * sizeof(float));
+                if (ep) {
+                    so_gemm_epilogue local = *ep;
+                    if (local.bias) local.bias += i0;
+                    if (local.z) local.z += i0 * local.ldz + j0;
+                    epilogue_rows(ct, ldc, rows, cols, &local, so_f32_unary_select(SO_ISA_AVX2));
+                }
+            }
+        }
+    }
+}
+
+#pragma clang attribute pop
+
+static const so_f32_gemm gemm_avx2 = {
+    SO_ISA_AVX2, A2_MR, A2_NR, "f32_gemm_6x16_avx2",
+    f32_gemm_pack_a_avx2, f32_gemm_pack_b_avx2, f32_gemm_6x16_avx2,
+};
+
+/* ---- AVX-512: 8x32 ---- */
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma,f16c"))), apply_to = function)
+
+#define A5_MR 8
+#define A5_NR 32
+
+static void f32_gemm_pack_a_avx512(size_t m, size_t k, const float *a, size_t rs, size_t cs, float *dst) {
+    pack_a_body(A5_MR, m, k, a, rs, cs, dst);
+}
+
+static void f32_gemm_pack_b_avx512(size_t kc, size_t nc, const float *b, size_t rs, size_t cs, float *dst) {
+    if (cs != 1) { pack_b_body(A5_NR, kc, nc, b, rs, cs, dst); return; }
+    for (size_t q = 0; q < nc; q += A5_NR) {
+        size_t cols = nc - q < A5_NR ? nc - q : A5_NR;
+        __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : ((1u << cols) - 1));
+        __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : ((1u << (cols - 16)) - 1));
+        const float *src = b + q;
+        for (size_t kk = 0; kk < kc; kk++) {
+            _mm512_storeu_ps(dst, _mm512_maskz_loadu_ps(m0, src));
+            _mm512_storeu_ps(dst + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+            src += rs;
+            dst += A5_NR;
+        }
+    }
+}
+
+static inline __m512 act_avx512(__m512 v, int act, float alpha, float beta) {
+    switch (act) {
+    case SO_ACT_RELU: return _mm512_max_ps(_mm512_setzero_ps(), v);
+    case SO_ACT_CLIP: return _mm512_min_ps(_mm512_set1_ps(beta), _mm512_max_ps(_mm512_set1_ps(alpha), v));
+    case SO_ACT_LEAKY_RELU: {
+        __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+        return _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(alpha));
+    }
+    default: return v;
+    }
+}
+
+/* One 8x32 tile with `rows` valid rows and column masks m0, m1. */
+static inline __attribute__((always_inline))
+void ukr_8x32_avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc, int accumulate,
+                     size_t rows, __mmask16 m0, __mmask16 m1, const so_gemm_epilogue *ep,
+                     const float *bias, const float *z, size_t ldz) {
+    __m512 acc[A5_MR][2];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < A5_MR; r++) {
+        if (accumulate && (size_t)r < rows) {
+            acc[r][0] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
+            acc[r][1] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
+        } else {
+            acc[r][0] = _mm512_setzero_ps();
+            acc[r][1] = _mm512_setzero_ps();
+        }
+    }
+    for (size_t kk = 0; kk < kc; kk++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < A5_MR; r++) {
+            __m512 av = _mm512_set1_ps(a[r]);
+            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+        }
+        a += A5_MR;
+        b += A5_NR;
+    }
+    if (ep) {
+        int act = ep->act;
+        int fused = inline_act(act);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < A5_MR; r++) {
+            if ((size_t)r >= rows) break;
+            if (bias) {
+                __m512 bv = _mm512_set1_ps(bias[r]);
+                acc[r][0] = _mm512_add_ps(acc[r][0], bv);
+                acc[r][1] = _mm512_add_ps(acc[r][1], bv);
+            }
+            if (z) {
+                acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, z + r * ldz));
+                acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, z + r * ldz + 16));
+            }
+            if (fused && act != SO_ACT_IDENTITY) {
+                acc[r][0] = act_avx512(acc[r][0], act, ep->alpha, ep->beta);
+                acc[r][1] = act_avx512(acc[r][1], act, ep->alpha, ep->beta);
+            }
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < A5_MR; r++) {
+        if ((size_t)r >= rows) break;
+        _mm512_mask_storeu_ps(c + r * ldc, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc[r][1]);
+    }
+    if (ep && !inline_act(ep->act)) {
+        so_f32_unary_fn unary = so_f32_unary_select(SO_ISA_AVX512);
+        size_t cols = (size_t)__builtin_popcount(m0) + (size_t)__builtin_popcount(m1);
+        for (size_t r = 0; r < rows; r++) unary(ep->act, c + r * ldc, c + r * ldc, cols, ep->alpha, ep->beta);
+    }
+}
+
+static void f32_gemm_8x32_avx512(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
+                                 const float *pb, float *c, size_t ldc, int accumulate, int last,
+                                 const so_gemm_epilogue *ep) {
+    if (!last) ep = NULL;
+    for (size_t j0 = 0; j0 < nc; j0 += A5_NR) {
+        const float *b = pb + (j0 / A5_NR) * A5_NR * kc;
+        size_t cols = nc - j0 < A5_NR ? nc - j0 : A5_NR;
+        __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : ((1u << cols) - 1));
+        __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : ((1u << (cols - 16)) - 1));
+        for (size_t i0 = 0; i0 < mc; i0 += A5_MR) {
+            const float *a = pa + (i0 / A5_MR) * pa_stride;
+            size_t rows = mc - i0 < A5_MR ? mc - i0 : A5_MR;
+            const float *bias = ep && ep->bias ? ep->bias + i0 : NULL;
+            const float *z = ep && ep->z ? ep->z + i0 * ep->ldz + j0 : NULL;
+            ukr_8x32_avx512(kc, a, b, c + i0 * ldc + j0, ldc, accumulate, rows, m0, m1, ep, bias, z,
+                            ep ? ep->ldz : 0);
+        }
+    }
+}
+
+#pragma clang attribute pop
+
+static const so_f32_gemm gemm_avx512 = {
+    SO_ISA_AVX512, A5_MR, A5_NR, "f32_gemm_8x32_avx512",
+    f32_gemm_pack_a_avx512, f32_gemm_pack_b_avx512, f32_gemm_8x32_avx512,
+};
+
+#endif /* __x86_64__ */
+
+const so_f32_gemm *so_f32_gemm_select(int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX512) return &gemm_avx512;
+    if (isa >= SO_ISA_AVX2) return &gemm_avx2;
+#endif
+    (void)isa;
+    return &gemm_scalar;
+}

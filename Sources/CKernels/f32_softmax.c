@@ -1,0 +1,266 @@
+/*
+ * Softmax / LogSoftmax over contiguous float32 rows.
+ *
+ * Variants: f32_softmax_ref (portable C, libm expf, double-precision row sum),
+ * f32_softmax_avx2 (8 lanes), f32_softmax_avx512 (16 lanes); the vector body is written once and
+ * instantiated per ISA by including this file into itself (see f32_unary.c).
+ *
+ * Numerics, per row x of length n (the reductions of ReductionKernels.swift f32SoftmaxRows):
+ *   m = max(x), NaN-propagating (a NaN anywhere makes the whole row NaN, like numpy);
+ *   softmax:    e_i = exp(x_i - m), s = sum e_i, y_i = e_i * (1 / s);
+ *   logsoftmax: s = sum exp(x_i - m), y_i = (x_i - m) - log(s).
+ * (The Swift LogSoftmax computed x_i - (m + log s); (x_i - m) - log s is the ONNX formula and does
+ * not lose the low bits of log s when |m| is large.) A row of all -inf, or with +inf, gives NaN
+ * (inf - inf), as the reference formula does. The vector exp is the polynomial of f32_unary.c.
+ * dst may equal src. n == 0 does nothing.
+ */
+#ifndef SO_SOFTMAX_TEMPLATE
+
+#include "so_eltwise.h"
+#include "so_isa.h"
+#include <math.h>
+
+#pragma clang fp contract(off)
+
+/* ---------------------------------------------------------------------------------------------
+ * Scalar reference
+ * ------------------------------------------------------------------------------------------- */
+
+static float ref_row_max(const float *x, size_t n) {
+    float m = x[0];
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > m || x[i] != x[i]) m = x[i];   /* once m is NaN it stays NaN */
+    return m;
+}
+
+static void f32_softmax_ref(const float *src, float *dst, size_t rows, size_t n, int log) {
+    if (n == 0) return;
+    for (size_t r = 0; r < rows; r++) {
+        const float *x = src + r * n;
+        float *y = dst + r * n;
+        float m = ref_row_max(x, n);
+        double s = 0;
+        if (log) {
+            for (size_t i = 0; i < n; i++) s += expf(x[i] - m);
+            float ls = logf((float)s);
+            for (size_t i = 0; i < n; i++) y[i] = (x[i] - m) - ls;
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                float e = expf(x[i] - m);
+                y[i] = e;
+                s += e;
+            }
+            float inv = 1.0f / (float)s;
+            for (size_t i = 0; i < n; i++) y[i] *= inv;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Vector instantiations (x86-64 only)
+ * ------------------------------------------------------------------------------------------- */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+typedef float so_s_vf8 __attribute__((ext_vector_type(8), aligned(4)));
+typedef int so_s_vi8 __attribute__((ext_vector_type(8), aligned(4)));
+typedef float so_s_vf16 __attribute__((ext_vector_type(16), aligned(4)));
+typedef int so_s_vi16 __attribute__((ext_vector_type(16), aligned(4)));
+
+#define SO_SOFTMAX_TEMPLATE 1
+
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#define W 8
+#define VF so_s_vf8
+#define VI so_s_vi8
+#define SFX(name) name##_avx2
+#include "f32_softmax.c"
+#undef W
+#undef VF
+#undef VI
+#undef SFX
+#pragma clang attribute pop
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))), apply_to = function)
+#define W 16
+#define VF so_s_vf16
+#define VI so_s_vi16
+#define SFX(name) name##_avx512
+#include "f32_softmax.c"
+#undef W
+#undef VF
+#undef VI
+#undef SFX
+#pragma clang attribute pop
+
+#undef SO_SOFTMAX_TEMPLATE
+#endif /* __x86_64__ */
+
+so_f32_softmax_fn so_f32_softmax_select(int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX512) return f32_softmax_avx512;
+    if (isa >= SO_ISA_AVX2) return f32_softmax_avx2;
+#endif
+    (void)isa;
+    return f32_softmax_ref;
+}
+
+#else /* SO_SOFTMAX_TEMPLATE: W lanes, VF / VI, SFX(name) */
+
+#define FMA(a, b, c) __builtin_elementwise_fma((a), (b), (c))
+#define VLD(p) (*(const VF *)(p))
+#define VST(p, v) (*(VF *)(p) = (v))
+
+/* Lane mask (all ones in lanes < r) as an integer vector, r <= W. */
+static inline __attribute__((always_inline)) VI SFX(s_lanes)(size_t r) {
+#if W == 16
+    const VI iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+#else
+    const VI iota = {0, 1, 2, 3, 4, 5, 6, 7};
+#endif
+    return iota < (int)r;
+}
+
+/* The first r < W lanes of p; the other lanes read as `fill`. */
+static inline __attribute__((always_inline)) VF SFX(s_loadn)(const float *p, size_t r, float fill) {
+#if W == 16
+    return (VF)_mm512_mask_loadu_ps((__m512)(VF)fill, (__mmask16)((1u << r) - 1u), p);
+#else
+    VI m = SFX(s_lanes)(r);
+    VF v = (VF)_mm256_maskload_ps(p, (__m256i)m);
+    return m ? v : (VF)fill;
+#endif
+}
+
+static inline __attribute__((always_inline)) void SFX(s_storen)(float *p, VF v, size_t r) {
+#if W == 16
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << r) - 1u), (__m512)v);
+#else
+    _mm256_maskstore_ps(p, (__m256i)SFX(s_lanes)(r), (__m256)v);
+#endif
+}
+
+/* e^x: the polynomial of f32_unary.c (max relative error ~2e-7; +inf above 88.7, gradual
+   underflow to 0 below, NaN propagates). */
+static inline __attribute__((always_inline)) VF SFX(s_exp)(VF x) {
+    VF xc = x > 89.0f ? (VF)89.0f : x;
+    xc = xc < -104.0f ? (VF)-104.0f : xc;
+    const float magic = 12582912.0f;
+    VF t = FMA(xc, (VF)1.44269504088896341f, (VF)magic);
+    VF n = t - magic;
+    VI ni = (VI)t - 0x4B400000;
+    VF r = FMA(n, (VF)-0.693359375f, xc);
+    r = FMA(n, (VF)2.12194440e-4f, r);
+    VF p = (VF)1.9875691500e-4f;
+    p = FMA(p, r, (VF)1.3981999507e-3f);
+    p = FMA(p, r, (VF)8.3334519073e-3f);
+    p = FMA(p, r, (VF)4.1665795894e-2f);
+    p = FMA(p, r, (VF)1.6666665459e-1f);
+    p = FMA(p, r, (VF)5.0000001201e-1f);
+    p = FMA(p, r * r, r) + 1.0f;
+    VI n1 = ni >> 1;
+    VI n2 = ni - n1;
+    VF y = (p * (VF)((n1 + 127) << 23)) * (VF)((n2 + 127) << 23);
+    return x != x ? x : y;
+}
+
+static inline __attribute__((always_inline)) float SFX(s_hsum)(VF v) {
+    float t[W];
+    VST(t, v);
+    float s = 0;
+    for (int i = 0; i < W; i++) s += t[i];
+    return s;
+}
+
+static inline __attribute__((always_inline)) float SFX(s_hmax)(VF v) {
+    float t[W];
+    VST(t, v);
+    float m = t[0];
+    for (int i = 1; i < W; i++)
+        if (t[i] > m || t[i] != t[i]) m = t[i];
+    return m;
+}
+
+static inline __attribute__((always_inline)) VF SFX(s_vmax)(VF m, VF x) {
+    return ((x > m) | (x != x)) ? x : m;   /* NaN sticks */
+}
+
+static float SFX(s_row_max)(const float *x, size_t n) {
+    VF m0 = (VF)-INFINITY, m1 = m0, m2 = m0, m3 = m0;
+    size_t i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+        m0 = SFX(s_vmax)(m0, VLD(x + i));
+        m1 = SFX(s_vmax)(m1, VLD(x + i + W));
+        m2 = SFX(s_vmax)(m2, VLD(x + i + 2 * W));
+        m3 = SFX(s_vmax)(m3, VLD(x + i + 3 * W));
+    }
+    for (; i + W <= n; i += W) m0 = SFX(s_vmax)(m0, VLD(x + i));
+    if (i < n) m1 = SFX(s_vmax)(m1, SFX(s_loadn)(x + i, n - i, -INFINITY));
+    m0 = SFX(s_vmax)(SFX(s_vmax)(m0, m1), SFX(s_vmax)(m2, m3));
+    return SFX(s_hmax)(m0);
+}
+
+static void SFX(f32_softmax)(const float *src, float *dst, size_t rows, size_t n, int log) {
+    if (n == 0) return;
+    for (size_t row = 0; row < rows; row++) {
+        const float *x = src + row * n;
+        float *y = dst + row * n;
+        const float m = SFX(s_row_max)(x, n);
+        const VF mv = (VF)m;
+        VF s0 = (VF)0.0f, s1 = s0, s2 = s0, s3 = s0;
+        size_t i = 0;
+        if (log) {
+            for (; i + 4 * W <= n; i += 4 * W) {
+                s0 += SFX(s_exp)(VLD(x + i) - mv);
+                s1 += SFX(s_exp)(VLD(x + i + W) - mv);
+                s2 += SFX(s_exp)(VLD(x + i + 2 * W) - mv);
+                s3 += SFX(s_exp)(VLD(x + i + 3 * W) - mv);
+            }
+            for (; i + W <= n; i += W) s0 += SFX(s_exp)(VLD(x + i) - mv);
+            if (i < n) {
+                /* dead lanes: -inf - m = -inf, e^-inf = 0 (m is finite here, else all is NaN) */
+                VF e = SFX(s_exp)(SFX(s_loadn)(x + i, n - i, -INFINITY) - mv);
+                s1 += SFX(s_lanes)(n - i) ? e : (VF)0.0f;
+            }
+            const float ls = logf(SFX(s_hsum)((s0 + s1) + (s2 + s3)));
+            const VF lv = (VF)ls;
+            for (i = 0; i + W <= n; i += W) VST(y + i, (VLD(x + i) - mv) - lv);
+            if (i < n) SFX(s_storen)(y + i, (SFX(s_loadn)(x + i, n - i, 0.0f) - mv) - lv, n - i);
+        } else {
+            for (; i + 4 * W <= n; i += 4 * W) {
+                VF e0 = SFX(s_exp)(VLD(x + i) - mv);
+                VF e1 = SFX(s_exp)(VLD(x + i + W) - mv);
+                VF e2 = SFX(s_exp)(VLD(x + i + 2 * W) - mv);
+                VF e3 = SFX(s_exp)(VLD(x + i + 3 * W) - mv);
+                VST(y + i, e0);
+                VST(y + i + W, e1);
+                VST(y + i + 2 * W, e2);
+                VST(y + i + 3 * W, e3);
+                s0 += e0;
+                s1 += e1;
+                s2 += e2;
+                s3 += e3;
+            }
+            for (; i + W <= n; i += W) {
+                VF e = SFX(s_exp)(VLD(x + i) - mv);
+                VST(y + i, e);
+                s0 += e;
+            }
+            if (i < n) {
+                VF e = SFX(s_exp)(SFX(s_loadn)(x + i, n - i, 0.0f) - mv);
+                SFX(s_storen)(y + i, e, n - i);
+                s1 += SFX(s_lanes)(n - i) ? e : (VF)0.0f;
+            }
+            const float inv = 1.0f / SFX(s_hsum)((s0 + s1) + (s2 + s3));
+            const VF iv = (VF)inv;
+            for (i = 0; i + W <= n; i += W) VST(y + i, VLD(y + i) * iv);
+            if (i < n) SFX(s_storen)(y + i, SFX(s_loadn)(y + i, n - i, 0.0f) * iv, n - i);
+        }
+    }
+}
+
+#undef FMA
+#undef VLD
+#undef VST
+
+#endif /* SO_SOFTMAX_TEMPLATE */

@@ -1,0 +1,22 @@
+#ifndef SWIFTONNX_SO_DWCONV_H
+#define SWIFTONNX_SO_DWCONV_H
+#include <stddef.h>
+
+/* Geometry of one 2-D depthwise plane: input iH x iW, output oH x oW, kernel kH x kW,
+   strides, dilations and begin pads (zero padding). */
+typedef struct so_dw_geom {
+    int iH, iW, oH, oW, kH, kW, sH, sW, dH, dW, pH, pW;
+} so_dw_geom;
+
+/* Bytes of scratch so_f32_dwconv2d needs for geometry g (0 when it needs none). */
+size_t so_f32_dwconv2d_scratch(const so_dw_geom *g);
+
+/* One output plane of a depthwise convolution: out = act(conv(x, w) + bias + z) where x is one
+   iH x iW input plane, w the kH*kW taps, z (optional) a residual of the output's shape, and act
+   one of SO_ACT_* with alpha/beta. `scratch` holds so_f32_dwconv2d_scratch(g) bytes. */
+typedef void (*so_f32_dwconv2d_fn)(const so_dw_geom *g, const float *x, const float *w, float bias,
+                                   const float *z, int act, float alpha, float beta,
+                                   float *out, void *scratch);
+so_f32_dwconv2d_fn so_f32_dwconv2d_select(int isa);
+
+#endif

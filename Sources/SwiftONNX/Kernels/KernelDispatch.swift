@@ -1,0 +1,75 @@
+import CKernels
+
+// The C microkernels (Sources/CKernels) chosen once for this CPU. Each family has a portable
+// scalar reference and AVX2 / AVX-512 variants compiled with per-function target attributes, so
+// the library runs them with no build flags.
+
+/// The ISA level kernels run at: the CPU's best, capped by SWIFTONNX_ISA (scalar | avx2 | avx512).
+let selectedISA: Int32 = Int32(so_isa_selected())
+
+/// Name of an ISA level ("scalar", "avx2", "avx512").
+func isaName(_ level: Int32) -> String { String(cString: so_isa_name(level)) }
+
+/// The float32 GEMM micro-kernel family.
+let f32Gemm: UnsafePointer<so_f32_gemm> = so_f32_gemm_select(selectedISA)
+
+/// Depthwise 2-D convolution of one plane, with its epilogue.
+let f32DepthwiseConv2D: so_f32_dwconv2d_fn = so_f32_dwconv2d_select(selectedISA)!
+
+/// Unary activations.
+let f32UnaryKernel: so_f32_unary_fn = so_f32_unary_select(selectedISA)!
+
+/// p = act(p + bias + z).
+let f32BiasActKernel: so_f32_bias_act_fn = so_f32_bias_act_select(selectedISA)!
+
+/// Binary arithmetic with scalar broadcast.
+let f32BinaryKernel: so_f32_binary_fn = so_f32_binary_select(selectedISA)!
+
+/// Softmax / LogSoftmax over contiguous rows.
+let f32SoftmaxKernel: so_f32_softmax_fn = so_f32_softmax_select(selectedISA)!
+
+extension ActivationKind {
+    /// The SO_ACT_* code of the C unary family, nil for kinds it does not cover.
+    var kernelCode: Int32? {
+        switch self {
+        case .identity: return Int32(SO_ACT_IDENTITY)
+        case .relu: return Int32(SO_ACT_RELU)
+        case .leakyRelu: return Int32(SO_ACT_LEAKY_RELU)
+        case .clip: return Int32(SO_ACT_CLIP)
+        case .sigmoid: return Int32(SO_ACT_SIGMOID)
+        case .hardSigmoid: return Int32(SO_ACT_HARD_SIGMOID)
+        case .hardSwish: return Int32(SO_ACT_HARD_SWISH)
+        case .tanh: return Int32(SO_ACT_TANH)
+        case .gelu: return Int32(SO_ACT_GELU)
+        case .geluTanh: return Int32(SO_ACT_GELU_TANH)
+        case .elu: return Int32(SO_ACT_ELU)
+        case .selu: return Int32(SO_ACT_SELU)
+        case .celu: return Int32(SO_ACT_CELU)
+        case .softsign: return Int32(SO_ACT_SOFTSIGN)
+        case .thresholdedRelu: return Int32(SO_ACT_THRESHOLDED_RELU)
+        case .swish: return Int32(SO_ACT_SWISH)
+        case .exp: return Int32(SO_ACT_EXP)
+        case .erf: return Int32(SO_ACT_ERF)
+        case .abs: return Int32(SO_ACT_ABS)
+        case .neg: return Int32(SO_ACT_NEG)
+        case .sqrt: return Int32(SO_ACT_SQRT)
+        case .floor: return Int32(SO_ACT_FLOOR)
+        case .ceil: return Int32(SO_ACT_CEIL)
+        case .round: return Int32(SO_ACT_ROUND)
+        case .reciprocal: return Int32(SO_ACT_RECIPROCAL)
+        case .sign: return Int32(SO_ACT_SIGN)
+        case .softplus, .mish: return nil
+        }
+    }
+}
+
+extension F32BinaryOp {
+    var kernelCode: Int32 {
+        switch self {
+        case .add: return Int32(SO_BIN_ADD)
+        case .sub: return Int32(SO_BIN_SUB)
+        case .mul: return Int32(SO_BIN_MUL)
+        case .div: return Int32(SO_BIN_DIV)
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import CKernels
+import Foundation
+
+/// A float32 matrix A (m x k) packed once into the GEMM's row panels (weights, at plan time).
+final class F32PackedMatrix: @unchecked Sendable {
+    let gemm: UnsafePointer<so_f32_gemm>
+    let m: Int, k: Int
+    let data: UnsafeMutablePointer<Float>
+
+    /// Element (i, kk) of A is at a[i * rowStride + kk * colStride].
+    init(_ a: UnsafePointer<Float>, m: Int, k: Int, rowStride: Int, colStride: Int = 1,
+         gemm: UnsafePointer<so_f32_gemm> = f32Gemm) {
+        self.gemm = gemm
+        self.m = m
+        self.k = k
+        let count = so_f32_gemm_packed_a_floats(gemm.pointee.mr, m, k)
+        data = .allocate(capacity: max(count, 1))
+        gemm.pointee.pack_a(m, k, a, rowStride, colStride, data)
+    }
+
+    deinit { data.deallocate() }
+
+    var mr: Int { Int(gemm.pointee.mr) }
+    var nr: Int { Int(gemm.pointee.nr) }
+}
+
+/// What the GEMM applies to each output tile while it is in cache: act(acc + bias[row] + z).
+struct F32GemmEpilogue {
+    var bias: UnsafePointer<Float>? = nil
+    var z: UnsafePointer<Float>? = nil
+    var ldz: Int = 0
+    var act: ConvActivation = .none
+
+    var isEmpty: Bool { bias == nil && z == nil && act == .none }
+
+    /// The C form, offset to the block at (row, col).
+    func c(row: Int, col: Int) -> so_gemm_epilogue {
+        let (kind, alpha, beta) = act.kernelCode
+        return so_gemm_epilogue(bias: bias.map { $0 + row }, z: z.map { $0 + row * ldz + col }, ldz: ldz,
+                                act: kind, alpha: alpha, beta: beta)
+    }
+}
+
+extension ConvActivation {
+    /// (SO_ACT_* kind, alpha, beta) for the C kernels.
+    var kernelCode: (Int32, Float, Float) {
+        switch self {
+        case .none: return (Int32(SO_ACT_IDENTITY), 0, 0)
+        case .relu: return (Int32(SO_ACT_RELU), 0, 0)
+        case .leakyRelu(let a): return (Int32(SO_ACT_LEAKY_RELU), a, 0)
+        case .clip(let lo, let hi): return (Int32(SO_ACT_CLIP), lo, hi)
+        case .sigmoid: return (Int32(SO_ACT_SIGMOID), 0, 0)
+        case .hardSigmoid(let a, let b): return (Int32(SO_ACT_HARD_SIGMOID), a, b)
+        case .hardSwish: return (Int32(SO_ACT_HARD_SWISH), 0, 0)
+        case .tanh: return (Int32(SO_ACT_TANH), 0, 0)
+        }
+    }
+}
+
+/// Reusable scratch buffers (B panels, im2col columns), so steady-state runs do not go back to
+/// the allocator for large blocks.
+final class ScratchPool: @unchecked Sendable {
+    static let shared = ScratchPool()
+    private let lock = NSLock()
+    private var free: [(UnsafeMutableRawPointer, Int)] = []
+
+    /// A buffer of at least `bytes` bytes, 64-byte aligned, for the duration of `body`.
+    func with<R>(bytes: Int, _ body: (UnsafeMutableRawPointer) throws -> R) rethrows -> R {
+        let need = max(bytes, 64)
+        lock.lock()
+        var buf: (UnsafeMutableRawPointer, Int)? = nil
+        if let i = free.firstIndex(where: { $0.1 >= need }) { buf = free.remove(at: i) }
+        lock.unlock()
+        let b = buf ?? (UnsafeMutableRawPointer.allocate(byteCount: need, alignment: 64), need)
+        defer {
+            lock.lock()
+            if free.count < 16 { free.append(b) } else { b.0.deallocate() }
+            lock.unlock()
+        }
+        return try body(b.0)
+    }
+
+    func withFloats<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+        try with(bytes: count * MemoryLayout<Float>.stride) { try body($0.assumingMemoryBound(to: Float.self)) }
+    }
+}
+
+/// Block sizes of the packed GEMM driver.
+enum F32GemmBlocking {
+    static let kc = 256
+    static let mc = 256
+    static let nc = 512
+}
+
+/// C[rows, cols) = A * B over columns [j0, j1) of B (k x n, element (kk, j) at b[kk * ldb + j]),
+/// writing C (row-major, ldc) with the epilogue. Single-threaded; `pb` holds a packed B block.
+func f32PackedGemmColumns(_ a: F32PackedMatrix, b: UnsafePointer<Float>, ldb: Int, j0: Int, j1: Int,
+                          c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: F32GemmEpilogue,
+                          pb: UnsafeMutablePointer<Float>, ncMax: Int = F32GemmBlocking.nc) {
+    let g = a.gemm.pointee
+    let m = a.m, k = a.k, mr = a.mr
+    if m == 0 || j1 <= j0 { return }
+    if k == 0 {
+        for i in 0..<m { (c + i * ldc + j0).update(repeating: 0, count: j1 - j0) }
+        if !epilogue.isEmpty { applyEpilogueRows(c, ldc: ldc, rows: m, j0: j0, j1: j1, epilogue) }
+        return
+    }
+    let kc = F32GemmBlocking.kc
+    // Row blocks start on panel boundaries: a multiple of mr.
+    let mcBlock = max(mr, F32GemmBlocking.mc / mr * mr)
+    var jc = j0
+    while jc < j1 {
+        let nc = min(ncMax, j1 - jc)
+        var pc = 0
+        while pc < k {
+            let kcb = min(kc, k - pc)
+            g.pack_b(kcb, nc, b + pc * ldb + jc, ldb, 1, pb)
+            let last: Int32 = pc + kcb >= k ? 1 : 0
+            var ic = 0
+            while ic < m {
+                let mcb = min(mcBlock, m - ic)
+                let pa = a.data + (ic / mr) * mr * k + pc * mr
+                if epilogue.isEmpty || last == 0 {
+                    g.macro(mcb, nc, kcb, pa, mr * k, pb, c + ic * ldc + jc, ldc, pc > 0 ? 1 : 0, last, nil)
+                } else {
+                    var ep = epilogue.c(row: ic, col: jc)
+                    g.macro(mcb, nc, kcb, pa, mr * k, pb, c + ic * ldc + jc, ldc, pc > 0 ? 1 : 0, last, &ep)
+                }
+                ic += mcb
+            }
+            pc += kcb
+        }
+        jc += nc
+    }
+}
+
+/// Scalar epilogue for the k == 0 corner (no product to fuse into).
+private func applyEpilogueRows(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, j0: Int, j1: Int,
+                               _ e: F32GemmEpilogue) {
+    for r in 0..<rows {
+        finishRowF32(c + r * ldc + j0, j1 - j0, bias: e.bias?[r] ?? 0, z: e.z.map { $0 + r * e.ldz + j0 }, e.act)
+    }
+}
+
+/// Floats of B-panel scratch one worker of `f32PackedGemmColumns` needs.
+func f32PackedGemmScratchFloats(_ a: F32PackedMatrix, ncMax: Int = F32GemmBlocking.nc) -> Int {
+    so_f32_gemm_packed_b_floats(a.gemm.pointee.nr, min(F32GemmBlocking.kc, max(a.k, 1)), ncMax) + 64
+}
+
+/// C = A * B (+ epilogue) for B with n columns, split over `threads` workers by columns.
+func f32PackedGemm(_ a: F32PackedMatrix, b: UnsafePointer<Float>, ldb: Int, n: Int,
+                   c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: F32GemmEpilogue = .init(), threads: Int = 1) {
+    let nr = a.nr
+    let flops = a.m * a.k * n
+    let chunks = threads > 1 && flops >= 1 << 18 ? min(threads, max(1, (n + nr - 1) / nr)) : 1
+    let scratch = f32PackedGemmScratchFloats(a)
+    if chunks == 1 {
+        ScratchPool.shared.withFloats(scratch) { pb in
+            f32PackedGemmColumns(a, b: b, ldb: ldb, j0: 0, j1: n, c: c, ldc: ldc, epilogue: epilogue, pb: pb)
+        }
+        return
+    }
+    let panels = (n + nr - 1) / nr
+    parallelFor(chunks, threads: threads) { t in
+        let p0 = panels * t / chunks, p1 = panels * (t + 1) / chunks
+        let j0 = min(n, p0 * nr), j1 = min(n, p1 * nr)
+        if j0 >= j1 { return }
+        ScratchPool.shared.withFloats(scratch) { pb in
+            f32PackedGemmColumns(a, b: b, ldb: ldb, j0: j0, j1: j1, c: c, ldc: ldc, epilogue: epilogue, pb: pb)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import CKernels
+import XCTest
+@testable import SwiftONNX
+
+/// The packed f32 GEMM family: every ISA variant this machine runs against the scalar reference
+/// and against a plain fma chain, bit for bit (the family defines each element as the same
+/// sequential chain of fused multiply-adds, so there is no tolerance), on awkward sizes, with
+/// every epilogue, through the Swift driver's k-, m- and n-blocking.
+final class PackedGemmTests: XCTestCase {
+    private func values(_ n: Int, seed: UInt64) -> [Float] {
+        var rng = SplitMix64(seed: seed)
+        return (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 997 }
+    }
+
+    private func expected(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, bias: [Float]?, z: [Float]?,
+                          act: ConvActivation) -> [Float] {
+        var c = [Float](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n {
+                var acc: Float = 0
+                for kk in 0..<k { acc = acc.addingProduct(a[i * k + kk], b[kk * n + j]) }
+                if let bias = bias { acc += bias[i] }
+                if let z = z { acc += z[i * n + j] }
+                switch act {
+                case .relu: acc = acc < 0 ? 0 : acc
+                case .clip(let lo, let hi): acc = acc < lo ? lo : (acc > hi ? hi : acc)
+                case .leakyRelu(let s): acc = acc < 0 ? acc * s : acc
+                default: break
+                }
+                c[i * n + j] = acc
+            }
+        }
+        return c
+    }
+
+    func testEveryISAMatchesTheFMAChainBitForBit() {
+        let sizes: [(Int, Int, Int)] = [(1, 1, 1), (5, 7, 3), (8, 32, 16), (13, 45, 300), (64, 100, 27),
+                                        (37, 33, 513), (6, 16, 1), (9, 17, 257), (300, 40, 20), (3, 700, 9)]
+        let acts: [ConvActivation] = [.none, .relu, .clip(-0.5, 0.5), .leakyRelu(0.1)]
+        for level in 0...Int32(so_isa_supported()) {
+            let gemm = so_f32_gemm_select(level)!
+            for (m, n, k) in sizes {
+                let a = values(m * k, seed: UInt64(m * 31 + k)), b = values(k * n, seed: UInt64(n * 17 + k))
+                let bias = values(m, seed: 5), z = values(m * n, seed: 9)
+                for (ai, act) in acts.enumerated() {
+                    let useZ = ai % 2 == 1
+                    let want = expected(a, b, m: m, n: n, k: k, bias: ai == 0 ? nil : bias, z: useZ ? z : nil, act: act)
+                    var got = [Float](repeating: .nan, count: m * n)
+                    a.withUnsafeBufferPointer { ap in
+                        b.withUnsafeBufferPointer { bp in
+                            bias.withUnsafeBufferPointer { biasp in
+                                z.withUnsafeBufferPointer { zp in
+                                    got.withUnsafeMutableBufferPointer { cp in
+                                        let packed = F32PackedMatrix(ap.baseAddress!, m: m, k: k, rowStride: k, gemm: gemm)
+                                        var ep = F32GemmEpilogue()
+                                        if ai != 0 { ep.bias = biasp.baseAddress }
+                                        if useZ { ep.z = zp.baseAddress; ep.ldz = n }
+                                        ep.act = act
+                                        // small n blocks so the driver's column blocking is exercised too
+                                        let scratch = f32PackedGemmScratchFloats(packed, ncMax: 48)
+                                        let pb = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
+                                        defer { pb.deallocate() }
+                                        f32PackedGemmColumns(packed, b: bp.baseAddress!, ldb: n, j0: 0, j1: n,
+                                                             c: cp.baseAddress!, ldc: n, epilogue: ep, pb: pb, ncMax: 48)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    let bad = zip(got, want).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+                    XCTAssertEqual(bad, 0, "\(String(cString: gemm.pointee.name)) m \(m) n \(n) k \(k) act \(act): \(bad) elements differ")
+                }
+            }
+        }
+    }
+
+    func testThreadedGemmMatchesSingleThreaded() {
+        let m = 70, n = 333, k = 129
+        let a = values(m * k, seed: 1), b = values(k * n, seed: 2)
+        var one = [Float](repeating: 0, count: m * n), two = one
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                let packed = F32PackedMatrix(ap.baseAddress!, m: m, k: k, rowStride: k)
+                one.withUnsafeMutableBufferPointer { f32PackedGemm(packed, b: bp.baseAddress!, ldb: n, n: n, c: $0.baseAddress!, ldc: n, threads: 1) }
+                two.withUnsafeMutableBufferPointer { f32PackedGemm(packed, b: bp.baseAddress!, ldb: n, n: n, c: $0.baseAddress!, ldc: n, threads: 2) }
+            }
+        }
+        XCTAssertEqual(one, two)
+    }
+
+    /// Identical rows of A give identical rows of C wherever they fall in a tile: the property the
+    /// all-equal weights of the light ONNX models (SqueezeNet's 1000 classes) depend on.
+    func testIdenticalRowsGiveIdenticalOutputs() {
+        let m = 1000, n = 29, k = 512
+        let row = values(k, seed: 3)
+        let a = (0..<m).flatMap { _ in row }
+        let b = values(k * n, seed: 4).map { $0 * 1e4 }
+        var c = [Float](repeating: 0, count: m * n)
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                let packed = F32PackedMatrix(ap.baseAddress!, m: m, k: k, rowStride: k)
+                c.withUnsafeMutableBufferPointer { f32PackedGemm(packed, b: bp.baseAddress!, ldb: n, n: n, c: $0.baseAddress!, ldc: n) }
+            }
+        }
+        for i in 1..<m { XCTAssertEqual(Array(c[i * n..<(i + 1) * n]), Array(c[0..<n]), "row \(i)") }
+    }
+}
+
+/// A small seeded generator for test data.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
