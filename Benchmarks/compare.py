@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -176,7 +177,27 @@ class SwiftRunner:
         if "error" in obj:
             raise RuntimeError(obj["error"])
         self.peak_rss = obj.get("peak_rss_mb")
+        self.isa = obj.get("isa")
         return obj["load_ms"], obj.get("times_ms") or [obj["median_ms"]]
+
+
+def cpu_description() -> str:
+    """The CPU's model name and whether it has AVX-512 (from /proc/cpuinfo)."""
+    name, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k.strip() == "model name" and name == "unknown CPU":
+                    name = v.strip()
+                elif k.strip() == "flags" and not flags:
+                    flags = set(v.split())
+    except OSError:
+        pass
+    isa = "AVX-512 (F/BW/DQ/VL)" if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags else \
+        ("AVX2 + FMA, no AVX-512" if {"avx2", "fma"} <= flags else "no AVX2")
+    vnni = ", VNNI" if "avx512_vnni" in flags else ""
+    return f"{name}, {os.cpu_count()} cores, {isa}{vnni}"
 
 
 def fmt_ms(x):
@@ -209,6 +230,7 @@ def main() -> int:
     models = resolve_models(args.models, args.cache)
     tmp = tempfile.mkdtemp(prefix="swiftonnx-compare-")
     rows = []
+    swift_isa = None
     try:
         for display, path in models:
             if display in config:
@@ -244,6 +266,7 @@ def main() -> int:
                         times[r.name].extend(ts)
                     except Exception as e:
                         errors[r.name] = short_error(e)
+            swift_isa = getattr(runners[-1], "isa", None) or swift_isa
             med = {k: (statistics.median(v) if v and k not in errors else None) for k, v in times.items()}
             ld = {k: (statistics.median(v) if v and k not in errors else None) for k, v in loads.items()}
             row = {"model": display, "ort_ms": med.get("ort"), "tract_ms": med.get("tract"),
@@ -272,9 +295,17 @@ def main() -> int:
                   ratio(r["swift_over_ort"]), ratio(r["swift_over_tract"]),
                   fmt_ms(r["ort_load_ms"]), fmt_ms(r["swift_load_ms"])] for r in rows]
         widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
+        print(f"CPU: {cpu_description()}; SwiftONNX kernels: {swift_isa or 'n/a'}")
         print(f"runs per round {args.runs}, rounds {args.rounds}, threads {args.threads}; medians")
         for line in [header] + table:
             print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
+        def geomean(xs):
+            xs = [x for x in xs if x]
+            return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+        g_ort = geomean([r["swift_over_ort"] for r in rows])
+        g_tract = geomean([r["swift_over_tract"] for r in rows])
+        print(f"geometric mean Swift/ORT {ratio(g_ort)} over {sum(1 for r in rows if r['swift_over_ort'])} models; "
+              f"Swift/tract {ratio(g_tract)} over {sum(1 for r in rows if r['swift_over_tract'])} models")
     return 0
 
 

@@ -79,8 +79,8 @@ struct Bench: ParsableCommand {
                     }
                     print(line)
                 } else {
-                    print(String(format: "%@  load_ms=%.2f  median_ms=%.3f  p90_ms=%.3f  runs=%d  threads=%d  peak_rss_mb=%.1f",
-                                 model, r.loadMs, r.medianMs, r.p90Ms, runs, threads, r.peakRSSMB))
+                    print(String(format: "%@  load_ms=%.2f  median_ms=%.3f  p90_ms=%.3f  runs=%d  threads=%d  peak_rss_mb=%.1f  isa=%@",
+                                 model, r.loadMs, r.medianMs, r.p90Ms, runs, threads, r.peakRSSMB, InferenceSession.kernelISA))
                 }
             } catch {
                 failures += 1

@@ -137,10 +137,11 @@ static void f32_global_pool_ref(const float *x, float *y, size_t planes, size_t 
  *   cnt   round16(oW) floats: the per-column tap counts of average pooling (as floats)
  *   rows  kD*kH row pointers
  *   taps  kW offsets (ptrdiff_t) into P
+ *   wins  the oD + oH windows of the D and H axes (pool_win)
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct pool_layout {
-    ptrdiff_t Q, span, Tlen, PS, nP, ncnt, nrows, ntaps;
+    ptrdiff_t Q, span, Tlen, PS, nP, ncnt, nrows, ntaps, nwin;
     size_t bytes;
 } pool_layout;
 
@@ -158,8 +159,9 @@ static pool_layout pool_layout_of(const so_pool_geom *g) {
     L.ncnt = round16(oW) + 16;
     L.nrows = (ptrdiff_t)g->kD * g->kH;
     L.ntaps = g->kW;
+    L.nwin = (ptrdiff_t)(g->oD > 0 ? g->oD : 0) + (g->oH > 0 ? g->oH : 0);
     L.bytes = 64 + sizeof(float) * (size_t)(L.Tlen + L.nP + L.ncnt) + sizeof(const float *) * (size_t)L.nrows +
-              sizeof(ptrdiff_t) * (size_t)L.ntaps;
+              sizeof(ptrdiff_t) * (size_t)L.ntaps + sizeof(pool_win) * (size_t)L.nwin;
     return L;
 }
 
@@ -250,6 +252,15 @@ INL void SFX(p_deint)(VF a, VF b, VF *e, VF *o) {
     *e = _mm512_permutex2var_ps(a, ie, b);
     *o = _mm512_permutex2var_ps(a, io, b);
 }
+/* Lanes [lo, hi), 0 <= lo <= hi <= 16. */
+INL VM SFX(p_range)(ptrdiff_t lo, ptrdiff_t hi) { return (VM)(SFX(p_mask)(hi) & ~SFX(p_mask)(lo)); }
+/* [cur[n] .. cur[15], next[0] .. next[n-1]] */
+INL VF SFX(p_shift1)(VF cur, VF next) {
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(cur), 1));
+}
+INL VF SFX(p_shift2)(VF cur, VF next) {
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(cur), 2));
+}
 INL float SFX(p_hmax)(VF v) {
     __m256 h = _mm256_max_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
     __m128 q = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
@@ -281,6 +292,20 @@ INL void SFX(p_deint)(VF a, VF b, VF *e, VF *o) {
     *e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(se), _MM_SHUFFLE(3, 1, 2, 0)));
     *o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(so), _MM_SHUFFLE(3, 1, 2, 0)));
 }
+INL VM SFX(p_range)(ptrdiff_t lo, ptrdiff_t hi) {
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)lo), iota),
+                               _mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), iota));
+}
+/* [cur[n] .. cur[7], next[0] .. next[n-1]]: t = [cur.hi, next.lo], then a byte align per 128 bits. */
+INL VF SFX(p_shift1)(VF cur, VF next) {
+    const __m256 t = _mm256_permute2f128_ps(cur, next, 0x21);
+    return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(t), _mm256_castps_si256(cur), 4));
+}
+INL VF SFX(p_shift2)(VF cur, VF next) {
+    const __m256 t = _mm256_permute2f128_ps(cur, next, 0x21);
+    return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(t), _mm256_castps_si256(cur), 8));
+}
 INL float SFX(p_hmax)(VF v) {
     __m128 q = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     q = _mm_max_ps(q, _mm_movehl_ps(q, q));
@@ -289,56 +314,87 @@ INL float SFX(p_hmax)(VF v) {
 }
 #endif
 
-/* T[0 .. ncols) = reduce over the nr rows of rows[i][0 .. ncols): max from -inf (NaN -> -inf), or
-   the sum from the first row. Masked tail: nothing past T[ncols) or past a row is touched. */
-INL void SFX(p_vertical)(float *T, const float *const *rows, int nr, ptrdiff_t ncols, const int avg) {
-    const VF ninf = VSET(-INFINITY);
-    ptrdiff_t c = 0;
-    for (; c + 4 * W <= ncols; c += 4 * W) {
-        const float *r = rows[0] + c;
-        VF a0 = VLD(r), a1 = VLD(r + W), a2 = VLD(r + 2 * W), a3 = VLD(r + 3 * W);
-        if (!avg) {
-            a0 = VMAX(a0, ninf);
-            a1 = VMAX(a1, ninf);
-            a2 = VMAX(a2, ninf);
-            a3 = VMAX(a3, ninf);
-        }
-        for (int i = 1; i < nr; i++) {
-            r = rows[i] + c;
-            if (avg) {
-                a0 = VADD(a0, VLD(r));
-                a1 = VADD(a1, VLD(r + W));
-                a2 = VADD(a2, VLD(r + 2 * W));
-                a3 = VADD(a3, VLD(r + 3 * W));
-            } else {
-                a0 = VMAX(VLD(r), a0);
-                a1 = VMAX(VLD(r + W), a1);
-                a2 = VMAX(VLD(r + 2 * W), a2);
-                a3 = VMAX(VLD(r + 3 * W), a3);
-            }
-        }
-        VST(T + c, a0);
-        VST(T + c + W, a1);
-        VST(T + c + 2 * W, a2);
-        VST(T + c + 3 * W, a3);
+/* Input column c of a row as an address, for masked loads whose first lanes lie in the left pad
+   (those lanes are never read). */
+INL const float *SFX(p_at)(const float *row, ptrdiff_t c) {
+    return (const float *)((uintptr_t)row + (uintptr_t)(c * (ptrdiff_t)sizeof(float)));
+}
+
+/* W consecutive columns of the padded vertical row: lane l is input column c0 + l reduced over the
+   nr rows (max from -inf, which turns NaN into -inf; or the sum from the first row), the identity
+   for columns outside [0, iW). Reads nothing outside the rows. */
+INL VF SFX(p_vblock)(const float *const *rows, int nr, ptrdiff_t c0, ptrdiff_t iW, const int avg) {
+    const VF id = VSET(avg ? 0.0f : -INFINITY);
+    if (nr <= 0) return id;
+    VF a;
+    if (c0 >= 0 && c0 + W <= iW) {
+        a = VLD(rows[0] + c0);
+        if (!avg) a = VMAX(a, id);
+        for (int i = 1; i < nr; i++) a = avg ? VADD(a, VLD(rows[i] + c0)) : VMAX(VLD(rows[i] + c0), a);
+        return a;
     }
-    for (; c + W <= ncols; c += W) {
-        VF a = VLD(rows[0] + c);
-        if (!avg) a = VMAX(a, ninf);
-        for (int i = 1; i < nr; i++) a = avg ? VADD(a, VLD(rows[i] + c)) : VMAX(VLD(rows[i] + c), a);
-        VST(T + c, a);
+    const ptrdiff_t lo = c0 < 0 ? -c0 : 0, hi = iW - c0 < W ? iW - c0 : W;
+    if (hi <= lo) return id;
+    const VM m = SFX(p_range)(lo, hi);
+    a = VLDF(SFX(p_at)(rows[0], c0), m, id);
+    if (!avg) a = VMAX(a, id);
+    for (int i = 1; i < nr; i++) {
+        const VF v = VLDF(SFX(p_at)(rows[i], c0), m, id);
+        a = avg ? VADD(a, v) : VMAX(v, a);
     }
-    if (c < ncols) {
-        const VM m = SFX(p_mask)(ncols - c);
-        VF a = VLDZ(rows[0] + c, m);
-        if (!avg) a = VMAX(a, ninf);
-        for (int i = 1; i < nr; i++) a = avg ? VADD(a, VLDZ(rows[i] + c, m)) : VMAX(VLDZ(rows[i] + c, m), a);
-        VSTM(T + c, a, m);
+    return a;
+}
+
+/* Average: r / (cnt[ow ..] * cdh); max: r. Then the store, masked past oW. */
+INL void SFX(p_put)(float *yr, ptrdiff_t ow, ptrdiff_t oW, VF r, const int avg, const float *cnt, VF vc) {
+    if (avg) r = VDIV(r, VMUL(VLD(cnt + ow), vc));
+    if (ow + W <= oW) VST(yr + ow, r);
+    else VSTM(yr + ow, r, SFX(p_mask)(oW - ow));
+}
+
+/* Fused row, kW 2 or 3, sW 2, dW 1: the vertical blocks are deinterleaved in registers into
+   E = T[2j], O = T[2j+1]; the third tap T[2j+2] is E shifted by one lane (with the next block's
+   first lane). */
+INL void SFX(p_row_s2)(float *yr, ptrdiff_t oW, const float *const *rows, int nr, ptrdiff_t pW, ptrdiff_t iW,
+                       const int K, const int avg, const float *cnt, float cdh) {
+    const VF vc = VSET(cdh);
+    VF E, O;
+    SFX(p_deint)(SFX(p_vblock)(rows, nr, -pW, iW, avg), SFX(p_vblock)(rows, nr, W - pW, iW, avg), &E, &O);
+    for (ptrdiff_t ow = 0; ow < oW; ow += W) {
+        const ptrdiff_t t = 2 * (ow + W) - pW; /* input column of the next block */
+        VF r;
+        if (K == 3) {
+            VF En, On;
+            SFX(p_deint)(SFX(p_vblock)(rows, nr, t, iW, avg), SFX(p_vblock)(rows, nr, t + W, iW, avg), &En, &On);
+            const VF S = SFX(p_shift1)(E, En);
+            r = avg ? VADD(VADD(E, O), S) : VMAX(S, VMAX(O, E));
+            E = En;
+            O = On;
+        } else {
+            r = avg ? VADD(E, O) : VMAX(O, E);
+            if (ow + W < oW)
+                SFX(p_deint)(SFX(p_vblock)(rows, nr, t, iW, avg), SFX(p_vblock)(rows, nr, t + W, iW, avg), &E, &O);
+        }
+        SFX(p_put)(yr, ow, oW, r, avg, cnt, vc);
     }
 }
 
-/* One output row: yr[ow] = reduce over the K taps of P[tap[k] + ow] (the tap streams hold no NaN),
-   average: divided by cnt[ow] * cdh. Whole-vector reads stay inside the scratch slack. */
+/* Fused row, kW 3, sW 1, dW 1: taps T[j], T[j+1], T[j+2] as lane shifts of two vertical blocks. */
+INL void SFX(p_row_s1k3)(float *yr, ptrdiff_t oW, const float *const *rows, int nr, ptrdiff_t pW, ptrdiff_t iW,
+                         const int avg, const float *cnt, float cdh) {
+    const VF vc = VSET(cdh);
+    VF V = SFX(p_vblock)(rows, nr, -pW, iW, avg);
+    for (ptrdiff_t ow = 0; ow < oW; ow += W) {
+        const VF Vn = SFX(p_vblock)(rows, nr, ow + W - pW, iW, avg);
+        const VF S1 = SFX(p_shift1)(V, Vn), S2 = SFX(p_shift2)(V, Vn);
+        const VF r = avg ? VADD(VADD(V, S1), S2) : VMAX(S2, VMAX(S1, V));
+        V = Vn;
+        SFX(p_put)(yr, ow, oW, r, avg, cnt, vc);
+    }
+}
+
+/* Generic row, horizontal part: yr[ow] = reduce over the K taps of P[tap[k] + ow] (the tap streams
+   hold no NaN). Whole-vector reads stay inside the scratch slack. */
 INL void SFX(p_horizontal)(float *yr, ptrdiff_t oW, const float *P, const ptrdiff_t *tap, const int K,
                            const int avg, const float *cnt, float cdh) {
     const VF vc = VSET(cdh);
@@ -348,15 +404,13 @@ INL void SFX(p_horizontal)(float *yr, ptrdiff_t oW, const float *P, const ptrdif
             const VF v = VLD(P + tap[k] + ow);
             a = avg ? VADD(a, v) : VMAX(v, a);
         }
-        if (avg) a = VDIV(a, VMUL(VLD(cnt + ow), vc));
-        if (ow + W <= oW) VST(yr + ow, a);
-        else VSTM(yr + ow, a, SFX(p_mask)(oW - ow));
+        SFX(p_put)(yr, ow, oW, a, avg, cnt, vc);
     }
 }
 
-/* The pooling driver; KW / SW / DW are constants in the fast-path instantiations. */
+/* The pooling driver. FAST: KW / SW / DW are the constants of a fused row kernel. */
 INL void SFX(p_drive)(const so_pool_geom *g, const float *x, float *y, size_t planes, const int avg, const int incl,
-                      void *scratch, const int KW, const int SW, const int DW) {
+                      void *scratch, const int FAST, const int KW, const int SW, const int DW) {
     const ptrdiff_t oD = g->oD, oH = g->oH, oW = g->oW;
     if (oD <= 0 || oH <= 0 || oW <= 0 || planes == 0) return;
     const pool_layout L = pool_layout_of(g);
@@ -374,39 +428,36 @@ INL void SFX(p_drive)(const so_pool_geom *g, const float *x, float *y, size_t pl
     float *cnt = T + L.Tlen + L.nP;
     const float **rows = (const float **)(cnt + L.ncnt);
     ptrdiff_t *taps = (ptrdiff_t *)(rows + L.nrows);
+    pool_win *winD = (pool_win *)(taps + L.ntaps), *winH = winD + oD;
+    for (ptrdiff_t od = 0; od < oD; od++) winD[od] = pool_axis(od, g->iD, g->kD, g->sD, g->dD, g->pD, g->eD);
+    for (ptrdiff_t oh = 0; oh < oH; oh++) winH[oh] = pool_axis(oh, g->iH, g->kH, g->sH, g->dH, g->pH, g->eH);
 
-    const float ident = avg ? 0.0f : -INFINITY;
-    for (ptrdiff_t i = 0; i < L.Tlen; i++) T[i] = ident;
-    if (SW > 1) memset(P, 0, sizeof(float) * (size_t)L.nP);
-    for (ptrdiff_t ow = 0; ow < L.ncnt; ow++) {
-        float c = 1.0f;
-        if (ow < oW) {
-            const pool_win ww = pool_axis(ow, g->iW, KW, SW, DW, g->pW, g->eW);
-            c = (float)(incl ? ww.pad : ww.hi - ww.lo);
+    if (!FAST) {
+        /* slack past the vertical blocks: any finite value (it feeds only lanes past oW) */
+        for (ptrdiff_t i = 0; i < L.Tlen; i++) T[i] = 0.0f;
+        if (SW > 1) memset(P, 0, sizeof(float) * (size_t)L.nP);
+        for (int k = 0; k < KW; k++) taps[k] = (ptrdiff_t)((k * DW) % SW) * L.PS + (k * DW) / SW;
+    }
+    if (avg) {
+        for (ptrdiff_t ow = 0; ow < L.ncnt; ow++) {
+            float c = 1.0f;
+            if (ow < oW) {
+                const pool_win ww = pool_axis(ow, g->iW, KW, SW, DW, g->pW, g->eW);
+                c = (float)(incl ? ww.pad : ww.hi - ww.lo);
+            }
+            cnt[ow] = c;
         }
-        cnt[ow] = c;
-    }
-    for (int k = 0; k < KW; k++) taps[k] = (ptrdiff_t)((k * DW) % SW) * L.PS + (k * DW) / SW;
-    ptrdiff_t local[4] = {0, 0, 0, 0};
-    const ptrdiff_t *tap = taps;
-    if (KW <= 4) {
-        for (int k = 0; k < KW; k++) local[k] = taps[k];
-        tap = local;
     }
 
-    const ptrdiff_t iH = g->iH, iW = g->iW;
+    const ptrdiff_t iH = g->iH, iW = g->iW, pW = g->pW;
     const ptrdiff_t inPlane = (ptrdiff_t)g->iD * iH * iW, outPlane = oD * oH * oW;
-    ptrdiff_t ncols = L.span - g->pW < iW ? L.span - g->pW : iW;
-    if (ncols < 0) ncols = 0;
-    float *Tin = T + g->pW; /* used only when ncols > 0, i.e. pW < span */
-
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + (ptrdiff_t)p * inPlane;
         float *yr = y + (ptrdiff_t)p * outPlane;
         for (ptrdiff_t od = 0; od < oD; od++) {
-            const pool_win wd = pool_axis(od, g->iD, g->kD, g->sD, g->dD, g->pD, g->eD);
+            const pool_win wd = winD[od];
             for (ptrdiff_t oh = 0; oh < oH; oh++, yr += oW) {
-                const pool_win wh = pool_axis(oh, g->iH, g->kH, g->sH, g->dH, g->pH, g->eH);
+                const pool_win wh = winH[oh];
                 int nr = 0;
                 for (int kd = wd.lo; kd < wd.hi; kd++) {
                     const ptrdiff_t id = od * g->sD - g->pD + (ptrdiff_t)kd * g->dD;
@@ -415,12 +466,31 @@ INL void SFX(p_drive)(const so_pool_geom *g, const float *x, float *y, size_t pl
                         rows[nr++] = xp + (id * iH + ih) * iW;
                     }
                 }
-                const int cdh = incl ? wd.pad * wh.pad : (wd.hi - wd.lo) * (wh.hi - wh.lo);
-                if (ncols > 0) {
-                    if (nr > 0) SFX(p_vertical)(Tin, rows, nr, ncols, avg);
-                    else
-                        for (ptrdiff_t c = 0; c < ncols; c++) Tin[c] = ident;
+                const float cdh = (float)(incl ? wd.pad * wh.pad : (wd.hi - wd.lo) * (wh.hi - wh.lo));
+                if (FAST) {
+                    /* up to 3 rows as a constant count with the pointers in registers (max may
+                       repeat a row: max(a, a) = a) */
+#define SO_FAST_ROW(RR, NR)                                                        \
+    do {                                                                           \
+        if (SW == 2) SFX(p_row_s2)(yr, oW, RR, NR, pW, iW, KW, avg, cnt, cdh);     \
+        else SFX(p_row_s1k3)(yr, oW, RR, NR, pW, iW, avg, cnt, cdh);               \
+    } while (0)
+                    const float *r3[3] = {NULL, NULL, NULL};
+                    if (nr >= 1 && nr <= 3) {
+                        r3[0] = rows[0];
+                        r3[1] = rows[nr > 1 ? 1 : 0];
+                        r3[2] = rows[nr > 2 ? 2 : nr - 1];
+                    }
+                    if (nr >= 1 && nr <= 3 && !avg) SO_FAST_ROW(r3, 3);
+                    else if (nr == 3) SO_FAST_ROW(r3, 3);
+                    else if (nr == 2) SO_FAST_ROW(r3, 2);
+                    else if (nr == 1) SO_FAST_ROW(r3, 1);
+                    else SO_FAST_ROW(rows, nr);
+#undef SO_FAST_ROW
+                    continue;
                 }
+                /* generic: the padded vertical row T (aligned whole blocks), the phase split, taps */
+                for (ptrdiff_t t = 0; t < L.span; t += W) VST(T + t, SFX(p_vblock)(rows, nr, t - pW, iW, avg));
                 if (SW == 2) {
                     for (ptrdiff_t q = 0; q < L.Q; q += W) {
                         VF e, o;
@@ -436,38 +506,42 @@ INL void SFX(p_drive)(const so_pool_geom *g, const float *x, float *y, size_t pl
                         for (ptrdiff_t q = 0; q < L.Q; q++) d[q] = s[q * SW];
                     }
                 }
-                SFX(p_horizontal)(yr, oW, P, tap, KW, avg, cnt, (float)cdh);
+                SFX(p_horizontal)(yr, oW, P, taps, KW, avg, cnt, cdh);
             }
         }
     }
     free(owned);
 }
 
-/* Fast paths (W axis: kernel x stride, dilation 1; any H / D geometry and pads) and the generic. */
-static void SFX(f32_maxpool2d_3x3s2)(const so_pool_geom *g, const float *x, float *y, size_t planes, void *s) {
-    SFX(p_drive)(g, x, y, planes, 0, 0, s, 3, 2, 1);
+/* Fast paths (W axis: kernel x stride, dilation 1; any H / D geometry and pads) and the generic.
+   Kept out of line so each is one named function of its own (objdump shows them). */
+#define FP static __attribute__((noinline)) void
+FP SFX(f32_maxpool2d_3x3s2)(const so_pool_geom *g, const float *x, float *y, size_t planes, void *s) {
+    SFX(p_drive)(g, x, y, planes, 0, 0, s, 1, 3, 2, 1);
 }
-static void SFX(f32_maxpool2d_2x2s2)(const so_pool_geom *g, const float *x, float *y, size_t planes, void *s) {
-    SFX(p_drive)(g, x, y, planes, 0, 0, s, 2, 2, 1);
+FP SFX(f32_maxpool2d_2x2s2)(const so_pool_geom *g, const float *x, float *y, size_t planes, void *s) {
+    SFX(p_drive)(g, x, y, planes, 0, 0, s, 1, 2, 2, 1);
 }
-static void SFX(f32_maxpool2d_3x3s1)(const so_pool_geom *g, const float *x, float *y, size_t planes, void *s) {
-    SFX(p_drive)(g, x, y, planes, 0, 0, s, 3, 1, 1);
+FP SFX(f32_maxpool2d_3x3s1)(const so_pool_geom *g, const float *x, float *y, size_t planes, void *s) {
+    SFX(p_drive)(g, x, y, planes, 0, 0, s, 1, 3, 1, 1);
 }
-static void SFX(f32_maxpool2d_any)(const so_pool_geom *g, const float *x, float *y, size_t planes, void *s) {
-    SFX(p_drive)(g, x, y, planes, 0, 0, s, g->kW, g->sW, g->dW);
+FP SFX(f32_maxpool2d_any)(const so_pool_geom *g, const float *x, float *y, size_t planes, void *s) {
+    SFX(p_drive)(g, x, y, planes, 0, 0, s, 0, g->kW, g->sW, g->dW);
 }
-static void SFX(f32_avgpool2d_3x3s2)(const so_pool_geom *g, const float *x, float *y, size_t planes, int incl, void *s) {
-    SFX(p_drive)(g, x, y, planes, 1, incl != 0, s, 3, 2, 1);
+FP SFX(f32_avgpool2d_3x3s2)(const so_pool_geom *g, const float *x, float *y, size_t planes, int incl, void *s) {
+    SFX(p_drive)(g, x, y, planes, 1, incl != 0, s, 1, 3, 2, 1);
 }
-static void SFX(f32_avgpool2d_2x2s2)(const so_pool_geom *g, const float *x, float *y, size_t planes, int incl, void *s) {
-    SFX(p_drive)(g, x, y, planes, 1, incl != 0, s, 2, 2, 1);
+FP SFX(f32_avgpool2d_2x2s2)(const so_pool_geom *g, const float *x, float *y, size_t planes, int incl, void *s) {
+    SFX(p_drive)(g, x, y, planes, 1, incl != 0, s, 1, 2, 2, 1);
 }
-static void SFX(f32_avgpool2d_3x3s1)(const so_pool_geom *g, const float *x, float *y, size_t planes, int incl, void *s) {
-    SFX(p_drive)(g, x, y, planes, 1, incl != 0, s, 3, 1, 1);
+FP SFX(f32_avgpool2d_3x3s1)(const so_pool_geom *g, const float *x, float *y, size_t planes, int incl, void *s) {
+    SFX(p_drive)(g, x, y, planes, 1, incl != 0, s, 1, 3, 1, 1);
 }
-static void SFX(f32_avgpool2d_any)(const so_pool_geom *g, const float *x, float *y, size_t planes, int incl, void *s) {
-    SFX(p_drive)(g, x, y, planes, 1, incl != 0, s, g->kW, g->sW, g->dW);
+FP SFX(f32_avgpool2d_any)(const so_pool_geom *g, const float *x, float *y, size_t planes, int incl, void *s) {
+    SFX(p_drive)(g, x, y, planes, 1, incl != 0, s, 0, g->kW, g->sW, g->dW);
 }
+
+#undef FP
 
 static void SFX(f32_maxpool2d)(const so_pool_geom *g, const float *x, float *y, size_t planes, void *scratch) {
     if (g->dW == 1 && g->kW == 3 && g->sW == 2) SFX(f32_maxpool2d_3x3s2)(g, x, y, planes, scratch);

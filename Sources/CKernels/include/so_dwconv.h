@@ -3,7 +3,9 @@
 #include <stddef.h>
 
 /* Geometry of one 2-D depthwise plane: input iH x iW, output oH x oW, kernel kH x kW,
-   strides, dilations and begin pads (zero padding). */
+   strides, dilations and begin pads (zero padding). Strides and dilations are >= 1, kernel sizes
+   >= 1, pads >= 0 (any size, also larger than the kernel or the plane); the end pads are implied by
+   oH / oW (taps past the input read zeros). */
 typedef struct so_dw_geom {
     int iH, iW, oH, oW, kH, kW, sH, sW, dH, dW, pH, pW;
 } so_dw_geom;
@@ -13,7 +15,11 @@ size_t so_f32_dwconv2d_scratch(const so_dw_geom *g);
 
 /* One output plane of a depthwise convolution: out = act(conv(x, w) + bias + z) where x is one
    iH x iW input plane, w the kH*kW taps, z (optional) a residual of the output's shape, and act
-   one of SO_ACT_* with alpha/beta. `scratch` holds so_f32_dwconv2d_scratch(g) bytes. */
+   one of SO_ACT_* with alpha/beta. `scratch` holds so_f32_dwconv2d_scratch(g) bytes (any alignment;
+   one buffer per concurrent call; the reference accepts NULL).
+   Rounding, all variants: acc = bias, acc = fma(x, w, acc) over the taps in row-major order, then
+   with z: (acc + z) + 0, then act; so the sums are bit-identical across ISA levels and only the
+   activation's approximation (see so_f32_unary_fn) may differ. out must not alias x or z. */
 typedef void (*so_f32_dwconv2d_fn)(const so_dw_geom *g, const float *x, const float *w, float bias,
                                    const float *z, int act, float alpha, float beta,
                                    float *out, void *scratch);

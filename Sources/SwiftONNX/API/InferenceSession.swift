@@ -25,6 +25,10 @@ public final class InferenceSession: @unchecked Sendable {
     let plan: Plan
     let model: Model
 
+    /// The instruction set the kernels were chosen for on this CPU ("avx512", "avx2" or "scalar"),
+    /// after the SWIFTONNX_ISA cap if one is set.
+    public static var kernelISA: String { isaName(selectedISA) }
+
     /// Loads an ONNX file (weights are mapped, not copied) and plans it.
     public convenience init(contentsOf url: URL, options: SessionOptions = .init()) throws {
         guard url.isFileURL else { throw ONNXError.io(path: url.absoluteString, reason: "only file URLs are supported") }
@@ -125,10 +129,13 @@ enum BLAS {
             coreChecked = true
             _ = swiftonnx_openblas_use_detected_core()
         }
-        if current != n {
-            openblas_set_num_threads(Int32(n))
-            if n == 1 { _ = swiftonnx_openblas_stop_workers() }
-            current = n
+        // OpenBLAS runs single-threaded: the runtime's pool splits large GEMMs itself (honouring
+        // each session's thread count), and OpenBLAS's own idle workers would compete with it.
+        _ = n
+        if current != 1 {
+            openblas_set_num_threads(1)
+            _ = swiftonnx_openblas_stop_workers()
+            current = 1
         }
     }
 }

@@ -25,6 +25,28 @@ protocol BLASFloat: BinaryFloatingPoint, CastableScalar {
     }
 }
 
+extension BLASFloat {
+    /// The same GEMM with its rows of C split over up to `threads` threads of the runtime's pool
+    /// (OpenBLAS itself always runs single-threaded, so its threads never compete with ours).
+    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                     alpha: Self, a: UnsafePointer<Self>, lda: Int,
+                     b: UnsafePointer<Self>, ldb: Int,
+                     beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int, threads: Int) {
+        let chunks = threads > 1 && m >= 2 && m * n * k >= convParallelMinFlops ? min(threads, m) : 1
+        if chunks == 1 {
+            gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                 beta: beta, c: c, ldc: ldc)
+            return
+        }
+        parallelFor(chunks, threads: threads) { t in
+            let r0 = m * t / chunks, r1 = m * (t + 1) / chunks
+            if r1 <= r0 { return }
+            gemm(transA: transA, transB: transB, m: r1 - r0, n: n, k: k, alpha: alpha,
+                 a: transA ? a + r0 : a + r0 * lda, lda: lda, b: b, ldb: ldb, beta: beta, c: c + r0 * ldc, ldc: ldc)
+        }
+    }
+}
+
 extension Float: BLASFloat {
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      alpha: Float, a: UnsafePointer<Float>, lda: Int,

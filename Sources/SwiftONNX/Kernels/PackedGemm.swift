@@ -152,7 +152,7 @@ func f32PackedGemm(_ a: F32PackedMatrix, b: UnsafePointer<Float>, ldb: Int, n: I
                    c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: F32GemmEpilogue = .init(), threads: Int = 1) {
     let nr = a.nr
     let flops = a.m * a.k * n
-    let chunks = threads > 1 && flops >= 1 << 18 ? min(threads, max(1, (n + nr - 1) / nr)) : 1
+    let chunks = threads > 1 && flops >= convParallelMinFlops ? min(threads, max(1, (n + nr - 1) / nr)) : 1
     let scratch = f32PackedGemmScratchFloats(a)
     if chunks == 1 {
         ScratchPool.shared.withFloats(scratch) { pb in

@@ -201,6 +201,9 @@ private func checkConvShapes(_ x: Tensor, _ w: Tensor, _ b: Tensor?, group: Int,
     return (n, c, m)
 }
 
+/// Multiply-adds below which a convolution runs on one thread (waking a worker costs more).
+let convParallelMinFlops = 1 << 21
+
 /// Conv weights (M x C/group x kernel) packed per group for the packed GEMM.
 final class ConvPackedWeights: @unchecked Sendable {
     let groups: [F32PackedMatrix]
@@ -245,7 +248,7 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
         let kernel = f32DepthwiseConv2D
         let (kind, alpha, beta) = act.kernelCode
         let threads = env.threads
-        let chunks = threads > 1 && planes > 1 && total * ks >= 1 << 16 ? min(threads, planes) : 1
+        let chunks = threads > 1 && planes > 1 && total * ks >= convParallelMinFlops / 2 ? min(threads, planes) : 1
         parallelFor(chunks, threads: threads) { t in
             let lo = planes * t / chunks, hi = planes * (t + 1) / chunks
             ScratchPool.shared.with(bytes: scratchBytes) { scratch in
@@ -294,12 +297,15 @@ func convForwardPacked(x: UnsafePointer<Float>, weights: ConvPackedWeights, bias
                 continue
             }
             let nr = a.nr
-            // Column tiles of the im2col matrix: about 4 MB of columns, a multiple of the panel width.
-            let tile = max(nr, min(F32GemmBlocking.nc, (1 << 20) / max(k, 1) / nr * nr))
+            let flops = coutG * k * outPlane
+            let workers = flops >= convParallelMinFlops ? threads : 1
+            // Column tiles of the im2col matrix: about 4 MB of columns, a multiple of the panel width,
+            // and at least one tile per worker.
+            var tile = max(nr, min(F32GemmBlocking.nc, (1 << 20) / max(k, 1) / nr * nr))
+            if workers > 1 { tile = max(nr, min(tile, ((outPlane + workers - 1) / workers + nr - 1) / nr * nr)) }
             let tiles = (outPlane + tile - 1) / tile
             let scratch = f32PackedGemmScratchFloats(a)
-            let flops = coutG * k * outPlane
-            parallelFor(tiles, threads: flops >= 1 << 18 ? threads : 1) { t in
+            parallelFor(tiles, threads: workers) { t in
                 let p0 = t * tile, p1 = min(outPlane, p0 + tile)
                 ScratchPool.shared.withFloats(k * (p1 - p0) + scratch) { buf in
                     im2col(xg, channels: cinG, g, p0: p0, p1: p1, buf)

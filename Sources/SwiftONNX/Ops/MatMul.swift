@@ -3,7 +3,7 @@ import Foundation
 /// MatMul ops: MatMul (numpy semantics) and Gemm.
 func registerMatMulOps(_ r: inout OpRegistry) {
     r.register("MatMul", closure: { _ in
-        return { inputs, _ in [try matMul(try inputs.required(0, "A"), try inputs.required(1, "B"))] }
+        return { inputs, env in [try matMul(try inputs.required(0, "A"), try inputs.required(1, "B"), threads: env.threads)] }
     })
     r.register("Gemm") { ctx in try makeGemmOperator(ctx) }
 }
@@ -57,6 +57,7 @@ private struct MatMulPlan {
 
 private struct MatMulVisitor: ScalarTypeVisitor {
     let a: Tensor, b: Tensor, plan: MatMulPlan
+    var threads = 1
     func visit<T: CastableScalar>(_: T.Type) throws -> Tensor {
         switch T.self {
         case is Float.Type: return try run(Float.self)
@@ -81,11 +82,11 @@ private struct MatMulVisitor: ScalarTypeVisitor {
         let ap = a.pointer(F.self), bp = b.pointer(F.self), op = out.pointer(F.self)
         if p.foldBatchIntoM {
             F.gemm(transA: false, transB: false, m: p.batch * p.m, n: p.n, k: p.k, alpha: 1, a: ap, lda: p.k,
-                   b: bp, ldb: p.n, beta: 0, c: op, ldc: p.n)
+                   b: bp, ldb: p.n, beta: 0, c: op, ldc: p.n, threads: threads)
         } else {
             for i in 0..<p.batch {
                 F.gemm(transA: false, transB: false, m: p.m, n: p.n, k: p.k, alpha: 1, a: ap + p.aOffsets[i], lda: p.k,
-                       b: bp + p.bOffsets[i], ldb: p.n, beta: 0, c: op + i * p.m * p.n, ldc: p.n)
+                       b: bp + p.bOffsets[i], ldb: p.n, beta: 0, c: op + i * p.m * p.n, ldc: p.n, threads: threads)
             }
         }
         return out
@@ -109,17 +110,17 @@ private struct MatMulVisitor: ScalarTypeVisitor {
     }
 }
 
-func matMul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+func matMul(_ a: Tensor, _ b: Tensor, threads: Int = 1) throws -> Tensor {
     guard a.dtype == b.dtype else { throw OpError("MatMul: A is \(a.dtype) but B is \(b.dtype)") }
     let plan = try MatMulPlan(a.shape, b.shape)
     switch a.dtype {
     case .float16, .bfloat16:
-        let r = try MatMulVisitor(a: a.converted(to: .float32), b: b.converted(to: .float32), plan: plan).run(Float.self)
+        let r = try MatMulVisitor(a: a.converted(to: .float32), b: b.converted(to: .float32), plan: plan, threads: threads).run(Float.self)
         return try r.converted(to: a.dtype)
     case .bool, .string:
         throw ONNXError.unsupportedType("MatMul: element type \(a.dtype)")
     default:
-        return try a.dtype.visit(MatMulVisitor(a: a, b: b, plan: plan))
+        return try a.dtype.visit(MatMulVisitor(a: a, b: b, plan: plan, threads: threads))
     }
 }
 
@@ -133,7 +134,7 @@ private func makeGemmOperator(_ ctx: OpContext) throws -> any Operator {
     // Opset < 7: C broadcasts only when `broadcast` is set.
     let broadcastAttr = try ctx.int("broadcast", default: 0)
     let strictC = ctx.opset < 7 && broadcastAttr == 0
-    return ClosureOperator { inputs, _ in
+    return ClosureOperator { inputs, env in
         let a = try inputs.required(0, "A"), b = try inputs.required(1, "B")
         let c = inputs.optional(2)
         guard a.dtype == b.dtype, c.map({ $0.dtype == a.dtype }) ?? true else {
@@ -154,14 +155,15 @@ private func makeGemmOperator(_ ctx: OpContext) throws -> any Operator {
                 throw OpError("Gemm: C of shape \(describeShape(c.shape)) cannot be broadcast to [\(m), \(n)]")
             }
         }
-        let g = GemmCall(a: a, b: b, c: c, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta)
+        let g = GemmCall(a: a, b: b, c: c, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta,
+                         threads: env.threads)
         switch a.dtype {
         case .float32: return [try g.runFloat(Float.self)]
         case .float64: return [try g.runFloat(Double.self)]
         case .float16, .bfloat16:
             let g32 = GemmCall(a: try a.converted(to: .float32), b: try b.converted(to: .float32),
                                c: try c?.converted(to: .float32), m: m, n: n, k: k, transA: transA, transB: transB,
-                               alpha: alpha, beta: beta)
+                               alpha: alpha, beta: beta, threads: env.threads)
             return [try g32.runFloat(Float.self).converted(to: a.dtype)]
         case .int32: return [try g.runInt(Int32.self)]
         case .int64: return [try g.runInt(Int64.self)]
@@ -177,6 +179,7 @@ private struct GemmCall {
     let m: Int, n: Int, k: Int
     let transA: Bool, transB: Bool
     let alpha: Float, beta: Float
+    var threads = 1
 
     /// Writes C broadcast to [m, n] into `out`, converted by `f`.
     func fillC<S, D>(_ cs: UnsafePointer<S>, _ out: UnsafeMutablePointer<D>, _ f: (S) -> D) {
@@ -204,7 +207,7 @@ private struct GemmCall {
             op.update(repeating: 0, count: m * n)
         }
         F.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: F(alpha), a: a.pointer(F.self),
-               lda: a.shape[1], b: b.pointer(F.self), ldb: b.shape[1], beta: betaF, c: op, ldc: n)
+               lda: a.shape[1], b: b.pointer(F.self), ldb: b.shape[1], beta: betaF, c: op, ldc: n, threads: threads)
         return out
     }
 
