@@ -6,21 +6,23 @@
  * file under SO_POOL_TEMPLATE) and instantiated per ISA by including this file into itself under
  * `#pragma clang attribute push(target(...))`, so the C target needs no build flags.
  *
- * Vector algorithm, per output row (od, oh):
- *  1. Vertical: the input rows of the window (every valid (kd, kh) tap) are reduced column by
- *     column into a temporary row T (max from -inf, which also turns NaN into -inf; or a sum
- *     starting from the first row). T is the padded row: T[c] holds input column c - pW, and the
- *     columns outside the input hold the identity (-inf or 0), written once per call. So windows
- *     that run into the pads or past the end (ceil_mode) need no clamping in the loops.
- *  2. Phase split by the W stride: P[ph][q] = T[q*sW + ph] (sW == 1: P is T; sW == 2: a vector
- *     deinterleave; sW > 2: a scalar loop). Tap kw of output column ow then reads
- *     P[(kw*dW) % sW][ow + (kw*dW) / sW]: one contiguous vector stream per tap.
- *  3. Horizontal: the kW tap streams are reduced with vector max / add (average: then divided by
- *     the float tap count), stored with a masked tail.
- * The common W-axis shapes get instantiations with the taps as constants (fully unrolled):
- * kW 3 / sW 2 (the ResNet / GoogLeNet / SqueezeNet / Inception 3x3s2 max pool), kW 2 / sW 2, and
- * kW 3 / sW 1 (3x3s1p1 max / average); dW 1, any H / D geometry and pads. Everything else takes
- * the same code with run-time taps.
+ * Vector algorithm, per output row (od, oh). The input rows of the window (every valid (kd, kh)
+ * tap) are reduced column by column into a "vertical row" T, padded: T[t] holds input column
+ * t - pW, reduced over the rows (max from -inf, which also turns NaN into -inf; or the sum from the
+ * first row), and the identity (-inf / 0) outside the input, so windows running into the pads or
+ * past the end (ceil_mode) need no clamping. T is computed in aligned blocks of W columns with
+ * masked loads at the borders (p_vblock), so nothing outside the input rows is read. Then tap kw of
+ * output column ow is T[ow*sW + kw*dW]:
+ *  - fused fast paths, T never stored: kW 3 / sW 2 (the ResNet / GoogLeNet / SqueezeNet /
+ *    Inception 3x3s2 max pool), kW 2 / sW 2, and kW 3 / sW 1 (3x3s1p1 max / average), all with
+ *    dW 1 and any H / D geometry and pads. Stride 2 deinterleaves two T blocks in registers into
+ *    E = T[2j] and O = T[2j+1], the third tap is E shifted one lane; stride 1 takes the taps as
+ *    lane shifts of two T blocks. Up to 3 window rows run with the row pointers in registers.
+ *  - everything else: T is stored in the scratch, split by the W stride into phase rows
+ *    P[ph][q] = T[q*sW + ph] (sW == 1: P is T; sW == 2: a vector deinterleave; sW > 2: a scalar
+ *    loop), and tap kw is the contiguous stream P[(kw*dW) % sW][ow + (kw*dW) / sW].
+ * The taps are reduced with vector max / add (average: then divided by the float tap count) and
+ * stored with a masked tail.
  *
  * Numerics: max skips NaNs (every variant); average sums each window column over its rows, then
  * the columns left to right, identically in every variant (pad columns add +0, which changes at
@@ -239,7 +241,6 @@ so_f32_global_pool_fn so_f32_global_pool_select(int isa) {
 #define VMUL(a, b) _mm512_mul_ps((a), (b))
 #define VDIV(a, b) _mm512_div_ps((a), (b))
 #define VMAX(a, b) _mm512_max_ps((a), (b))
-#define VLDZ(p, m) _mm512_maskz_loadu_ps((m), (p))
 #define VLDF(p, m, f) _mm512_mask_loadu_ps((f), (m), (p))
 #define VSTM(p, v, m) _mm512_mask_storeu_ps((p), (m), (v))
 INL VM SFX(p_mask)(ptrdiff_t n) {
@@ -278,7 +279,6 @@ INL float SFX(p_hmax)(VF v) {
 #define VMUL(a, b) _mm256_mul_ps((a), (b))
 #define VDIV(a, b) _mm256_div_ps((a), (b))
 #define VMAX(a, b) _mm256_max_ps((a), (b))
-#define VLDZ(p, m) _mm256_maskload_ps((p), (m))
 #define VLDF(p, m, f) _mm256_blendv_ps((f), _mm256_maskload_ps((p), (m)), _mm256_castsi256_ps(m))
 #define VSTM(p, v, m) _mm256_maskstore_ps((p), (m), (v))
 INL VM SFX(p_mask)(ptrdiff_t n) {
@@ -593,7 +593,6 @@ static void SFX(f32_global_pool)(const float *x, float *y, size_t planes, size_t
 #undef VMUL
 #undef VDIV
 #undef VMAX
-#undef VLDZ
 #undef VLDF
 #undef VSTM
 

@@ -10,7 +10,7 @@
  *  - rows (SUM, SUM_ABS, SUM_SQUARE, PROD): blocks of RED_BLOCK elements, element i of a block in
  *    lane i % 64, the 64 lanes combined by the fixed tree of so_reduce.h, block totals in double.
  *    AVX-512 holds the 64 lanes in 4 zmm accumulators, AVX2 in 8 ymm, the reference in an array.
- *  - meanvar pass 2: the same with 32 lanes and blocks of MV_BLOCK elements.
+ *  - meanvar: 32 double lanes (element i of a run in lane i % 32), combined by a fixed tree.
  *  - middle axis: one sequential chain per output, vectorized across the inner axis.
  * Max / min: a running max with `v > m ? v : m` (maxps), which skips NaNs, plus a flag per lane
  * that records whether a NaN was seen; a flagged result is NaN. Values agree across variants; a
@@ -28,7 +28,6 @@
 #pragma clang fp contract(off)
 
 #define RED_BLOCK 4096 /* elements per block of a sum-like row (64 per lane) */
-#define MV_BLOCK 2048  /* elements per block of meanvar's pass 2 (64 per lane) */
 
 static float red_identity(int op) {
     switch (op) {
@@ -61,11 +60,13 @@ static float ref_tree64(const float *L, int mul) {
     return ref_tree16(s, mul);
 }
 
-/* 32 lanes: s[l] = L[l] + L[l+16], then ref_tree16. */
-static float ref_tree32(const float *L) {
-    float s[16];
+/* 32 double lanes -> 1: s16[l] = L[l] + L[l+16], then halving 16 -> 8 -> 4 -> 2 -> 1 the same way. */
+static double ref_tree32d(const double *L) {
+    double s[16];
     for (int l = 0; l < 16; l++) s[l] = L[l] + L[l + 16];
-    return ref_tree16(s, 0);
+    for (int h = 8; h >= 1; h /= 2)
+        for (int l = 0; l < h; l++) s[l] = s[l] + s[l + h];
+    return s[0];
 }
 
 /* The double total of a sum-like row (SUM, SUM_ABS, SUM_SQUARE, PROD) in the blocked order. */
@@ -130,6 +131,22 @@ static void f32_reduce_middle_ref(int op, const float *src, size_t outer, size_t
     }
 }
 
+/* One run of meanvar: pass 1 (second == 0) adds sum(x) to *s; pass 2 adds sum((x - mu)^2), all in
+   double, element i in lane i % 32. */
+static void ref_mv_run(const float *p, size_t n, double mu, int second, double *s) {
+    double L[32] = {0};
+    for (size_t i = 0; i < n; i++) {
+        const double v = (double)p[i];
+        if (second) {
+            const double d = v - mu;
+            L[i & 31] = fma(d, d, L[i & 31]);
+        } else {
+            L[i & 31] += v;
+        }
+    }
+    *s += ref_tree32d(L);
+}
+
 static void f32_meanvar_ref(const float *x, size_t groups, size_t len, size_t gap, double *mean, double *var) {
     const size_t N = groups * len;
     if (N == 0) {
@@ -137,29 +154,12 @@ static void f32_meanvar_ref(const float *x, size_t groups, size_t len, size_t ga
         *var = 0;
         return;
     }
-    double S = 0;
-    for (size_t g = 0; g < groups; g++) S += ref_row_total(SO_RED_SUM, x + g * gap, len);
+    double S = 0, Q = 0;
+    for (size_t g = 0; g < groups; g++) ref_mv_run(x + g * gap, len, 0.0, 0, &S);
     const double mu = S / (double)N;
-    const float m = (float)mu;
-    double S1 = 0, S2 = 0;
-    for (size_t g = 0; g < groups; g++) {
-        const float *p = x + g * gap;
-        for (size_t b = 0; b < len; b += MV_BLOCK) {
-            const size_t e = len - b < MV_BLOCK ? len : b + MV_BLOCK;
-            float L1[32] = {0}, L2[32] = {0};
-            for (size_t i = b; i < e; i++) {
-                const float d = p[i] - m;
-                L1[(i - b) & 31] += d;
-                L2[(i - b) & 31] = fmaf(d, d, L2[(i - b) & 31]);
-            }
-            S1 += (double)ref_tree32(L1);
-            S2 += (double)ref_tree32(L2);
-        }
-    }
-    double v = (S2 - S1 * S1 / (double)N) / (double)N;
-    if (v < 0) v = 0;
+    for (size_t g = 0; g < groups; g++) ref_mv_run(x + g * gap, len, mu, 1, &Q);
     *mean = mu;
-    *var = v;
+    *var = Q / (double)N;
 }
 
 static void f32_channel_affine_ref(const float *x, float *y, size_t planes, size_t channels, size_t size,
@@ -248,7 +248,6 @@ so_f32_channel_affine_fn so_f32_channel_affine_select(int isa) {
 #define VST(p, v) _mm512_storeu_ps((p), (v))
 #define VSET(x) _mm512_set1_ps(x)
 #define VADD(a, b) _mm512_add_ps((a), (b))
-#define VSUB(a, b) _mm512_sub_ps((a), (b))
 #define VMUL(a, b) _mm512_mul_ps((a), (b))
 #define VMAX(a, b) _mm512_max_ps((a), (b))
 #define VMIN(a, b) _mm512_min_ps((a), (b))
@@ -257,7 +256,6 @@ so_f32_channel_affine_fn so_f32_channel_affine_select(int isa) {
 #define VLDZ(p, m) _mm512_maskz_loadu_ps((m), (p))
 #define VLDF(p, m, f) _mm512_mask_loadu_ps((f), (m), (p))
 #define VSTM(p, v, m) _mm512_mask_storeu_ps((p), (m), (v))
-#define VSUBZ(m, a, b) _mm512_maskz_sub_ps((m), (a), (b))
 #define FT __mmask16
 #define F_NONE ((__mmask16)0)
 #define F_UNORD(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_UNORD_Q)
@@ -278,7 +276,6 @@ INL __m256 SFX(r_hi8)(VF v) { return _mm512_extractf32x8_ps(v, 1); }
 #define VST(p, v) _mm256_storeu_ps((p), (v))
 #define VSET(x) _mm256_set1_ps(x)
 #define VADD(a, b) _mm256_add_ps((a), (b))
-#define VSUB(a, b) _mm256_sub_ps((a), (b))
 #define VMUL(a, b) _mm256_mul_ps((a), (b))
 #define VMAX(a, b) _mm256_max_ps((a), (b))
 #define VMIN(a, b) _mm256_min_ps((a), (b))
@@ -287,7 +284,6 @@ INL __m256 SFX(r_hi8)(VF v) { return _mm512_extractf32x8_ps(v, 1); }
 #define VLDZ(p, m) _mm256_maskload_ps((p), (m))
 #define VLDF(p, m, f) _mm256_blendv_ps((f), _mm256_maskload_ps((p), (m)), _mm256_castsi256_ps(m))
 #define VSTM(p, v, m) _mm256_maskstore_ps((p), (m), (v))
-#define VSUBZ(m, a, b) _mm256_and_ps(_mm256_castsi256_ps(m), _mm256_sub_ps((a), (b)))
 #define FT __m256
 #define F_NONE _mm256_setzero_ps()
 #define F_UNORD(a, b) _mm256_cmp_ps((a), (b), _CMP_UNORD_Q)
@@ -300,9 +296,8 @@ INL VM SFX(r_mask)(ptrdiff_t n) {
 }
 #endif
 
-/* 64-lane accumulators: NA vectors; 32-lane: NB vectors. */
+/* 64-lane float accumulators: NA vectors. */
 #define NA (64 / W)
-#define NB (32 / W)
 
 /* The 8-lane stage of the tree, h8 -> 1 (mul: products). */
 INL float SFX(r_tree8)(__m256 h8, const int mul) {
@@ -326,17 +321,6 @@ INL float SFX(r_tree64)(const VF *a, const int mul) {
     const __m256 hi = mul ? VMUL(VMUL(a[1], a[3]), VMUL(a[5], a[7])) : VADD(VADD(a[1], a[3]), VADD(a[5], a[7]));
 #endif
     return SFX(r_tree8)(mul ? _mm256_mul_ps(lo, hi) : _mm256_add_ps(lo, hi), mul);
-}
-
-/* The 32-lane tree (sums) over a[0 .. NB). */
-INL float SFX(r_tree32)(const VF *a) {
-#if W == 16
-    const VF s = VADD(a[0], a[1]);
-    const __m256 lo = SFX(r_lo8)(s), hi = SFX(r_hi8)(s);
-#else
-    const __m256 lo = VADD(a[0], a[2]), hi = VADD(a[1], a[3]);
-#endif
-    return SFX(r_tree8)(_mm256_add_ps(lo, hi), 0);
 }
 
 /* acc op= v for the sum-like ops. */
@@ -512,6 +496,88 @@ static void SFX(f32_reduce_middle)(int op, const float *src, size_t outer, size_
     }
 }
 
+/* meanvar: 32 double lanes in ND vectors of DW doubles. */
+#if W == 16
+#define VD __m512d
+#define DW 8
+#define DSET(x) _mm512_set1_pd(x)
+#define DADD(a, b) _mm512_add_pd((a), (b))
+#define DSUB(a, b) _mm512_sub_pd((a), (b))
+#define DFMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
+/* floats p[0 .. 8) as doubles; the first n only (zeros elsewhere) */
+INL VD SFX(d_ld)(const float *p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+INL VD SFX(d_ldn)(const float *p, ptrdiff_t n) {
+    return _mm512_cvtps_pd(_mm256_maskz_loadu_ps((__mmask8)((1u << n) - 1u), p));
+}
+INL VD SFX(d_keep)(VD v, ptrdiff_t n) { return _mm512_maskz_mov_pd((__mmask8)((1u << n) - 1u), v); }
+/* The tree of so_reduce.h's meanvar over a[0 .. 4) (zmm k holds lanes 8k .. 8k+7). */
+INL double SFX(d_tree32)(const VD *a) {
+    const VD s8 = DADD(DADD(a[0], a[2]), DADD(a[1], a[3]));
+    const __m256d s4 = _mm256_add_pd(_mm512_castpd512_pd256(s8), _mm512_extractf64x4_pd(s8, 1));
+    const __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+}
+#else
+#define VD __m256d
+#define DW 4
+#define DSET(x) _mm256_set1_pd(x)
+#define DADD(a, b) _mm256_add_pd((a), (b))
+#define DSUB(a, b) _mm256_sub_pd((a), (b))
+#define DFMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+INL VD SFX(d_ld)(const float *p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+INL VD SFX(d_ldn)(const float *p, ptrdiff_t n) {
+    const __m128i m = _mm_cmpgt_epi32(_mm_set1_epi32((int)n), _mm_setr_epi32(0, 1, 2, 3));
+    return _mm256_cvtps_pd(_mm_maskload_ps(p, m));
+}
+INL VD SFX(d_keep)(VD v, ptrdiff_t n) {
+    const __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+    return _mm256_and_pd(v, _mm256_castsi256_pd(m));
+}
+/* ymm k holds lanes 4k .. 4k+3: s16 = a[k] + a[k+4], s8 = s16[k] + s16[k+2], s4 = s8[0] + s8[1]. */
+INL double SFX(d_tree32)(const VD *a) {
+    const VD b0 = DADD(a[0], a[4]), b1 = DADD(a[1], a[5]), b2 = DADD(a[2], a[6]), b3 = DADD(a[3], a[7]);
+    const VD s4 = DADD(DADD(b0, b2), DADD(b1, b3));
+    const __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+}
+#endif
+#define ND (32 / DW)
+
+/* One run of meanvar (see ref_mv_run). */
+INL void SFX(mv_run)(const float *p, size_t n, double mu, const int second, double *s) {
+    VD a[ND];
+    for (int k = 0; k < ND; k++) a[k] = DSET(0.0);
+    const VD m = DSET(mu);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int k = 0; k < ND; k++) {
+            const VD v = SFX(d_ld)(p + i + k * DW);
+            if (second) {
+                const VD d = DSUB(v, m);
+                a[k] = DFMA(d, d, a[k]);
+            } else {
+                a[k] = DADD(a[k], v);
+            }
+        }
+    }
+    if (i < n) {
+        const ptrdiff_t rem = (ptrdiff_t)(n - i);
+        for (int k = 0; k < ND; k++) {
+            ptrdiff_t r = rem - k * DW;
+            if (r <= 0) break;
+            if (r > DW) r = DW;
+            const VD v = SFX(d_ldn)(p + i + k * DW, r);
+            if (second) {
+                const VD d = SFX(d_keep)(DSUB(v, m), r);
+                a[k] = DFMA(d, d, a[k]);
+            } else {
+                a[k] = DADD(a[k], v);
+            }
+        }
+    }
+    *s += SFX(d_tree32)(a);
+}
+
 static void SFX(f32_meanvar)(const float *x, size_t groups, size_t len, size_t gap, double *mean, double *var) {
     const size_t N = groups * len;
     if (N == 0) {
@@ -519,46 +585,21 @@ static void SFX(f32_meanvar)(const float *x, size_t groups, size_t len, size_t g
         *var = 0;
         return;
     }
-    double S = 0;
-    for (size_t g = 0; g < groups; g++) S += SFX(r_total)(x + g * gap, len, SO_RED_SUM);
+    double S = 0, Q = 0;
+    for (size_t g = 0; g < groups; g++) SFX(mv_run)(x + g * gap, len, 0.0, 0, &S);
     const double mu = S / (double)N;
-    const VF mv = VSET((float)mu);
-    double S1 = 0, S2 = 0;
-    for (size_t g = 0; g < groups; g++) {
-        const float *p0 = x + g * gap;
-        for (size_t b = 0; b < len; b += MV_BLOCK) {
-            const float *p = p0 + b;
-            const size_t cnt = len - b < MV_BLOCK ? len - b : MV_BLOCK;
-            VF s[NB], q[NB];
-            for (int k = 0; k < NB; k++) s[k] = q[k] = VSET(0.0f);
-            size_t i = 0;
-            for (; i + 32 <= cnt; i += 32) {
-                for (int k = 0; k < NB; k++) {
-                    const VF d = VSUB(VLD(p + i + k * W), mv);
-                    s[k] = VADD(s[k], d);
-                    q[k] = VFMA(d, d, q[k]);
-                }
-            }
-            if (i < cnt) {
-                const ptrdiff_t rem = (ptrdiff_t)(cnt - i);
-                for (int k = 0; k < NB; k++) {
-                    const ptrdiff_t r = rem - k * W;
-                    if (r <= 0) break;
-                    const VM m = SFX(r_mask)(r);
-                    const VF d = VSUBZ(m, VLDZ(p + i + k * W, m), mv);
-                    s[k] = VADD(s[k], d);
-                    q[k] = VFMA(d, d, q[k]);
-                }
-            }
-            S1 += (double)SFX(r_tree32)(s);
-            S2 += (double)SFX(r_tree32)(q);
-        }
-    }
-    double v = (S2 - S1 * S1 / (double)N) / (double)N;
-    if (v < 0) v = 0;
+    for (size_t g = 0; g < groups; g++) SFX(mv_run)(x + g * gap, len, mu, 1, &Q);
     *mean = mu;
-    *var = v;
+    *var = Q / (double)N;
 }
+
+#undef ND
+#undef DW
+#undef VD
+#undef DSET
+#undef DADD
+#undef DSUB
+#undef DFMA
 
 static void SFX(f32_channel_affine)(const float *x, float *y, size_t planes, size_t channels, size_t size,
                                     const float *scale, const float *bias) {
@@ -585,14 +626,12 @@ static void SFX(f32_channel_affine)(const float *x, float *y, size_t planes, siz
 
 #undef INL
 #undef NA
-#undef NB
 #undef VF
 #undef VM
 #undef VLD
 #undef VST
 #undef VSET
 #undef VADD
-#undef VSUB
 #undef VMUL
 #undef VMAX
 #undef VMIN
@@ -601,7 +640,6 @@ static void SFX(f32_channel_affine)(const float *x, float *y, size_t planes, siz
 #undef VLDZ
 #undef VLDF
 #undef VSTM
-#undef VSUBZ
 #undef FT
 #undef F_NONE
 #undef F_UNORD

@@ -10,4 +10,6 @@
 #include "so_gemm.h"
 #include "so_dwconv.h"
 #include "so_eltwise.h"
+#include "so_pool.h"
+#include "so_reduce.h"
 #endif

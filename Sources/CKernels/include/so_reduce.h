@@ -51,12 +51,11 @@ so_f32_reduce_middle_fn so_f32_reduce_middle_select(int isa);
 /*
  * Mean and population variance of `groups` runs of `len` contiguous floats, the runs `gap`
  * floats apart (groups == 1: one contiguous row of len floats; gap is ignored then).
- * N = groups * len; N == 0 gives mean = var = 0.
- * Pass 1: the sum of every run in the blocked order of SO_RED_SUM, the block totals in double;
- * mean = total / N. Pass 2 with m = (float)mean: d = x - m in float, per run blocks of 2048
- * elements over 32 lanes of sum(d) and sum(fma(d, d)), block totals in double;
- * var = (S2 - S1*S1/N) / N (the corrected two-pass formula, so the rounding of m to float does not
- * bias it), clamped at 0.
+ * N = groups * len; N == 0 gives mean = var = 0. Everything in double: pass 1 sums the floats as
+ * doubles, mean = total / N; pass 2 sums fma(d, d) with d = (double)x - mean; var = total2 / N.
+ * Order: element i of a run goes to lane i % 32 (32 double accumulators); a run's lanes are
+ * combined by the fixed tree s16[l] = L[l] + L[l+16], then halving 16 -> 8 -> 4 -> 2 -> 1, and
+ * the runs' totals added in order.
  */
 typedef void (*so_f32_meanvar_fn)(const float *x, size_t groups, size_t len, size_t gap, double *mean,
                                   double *var);

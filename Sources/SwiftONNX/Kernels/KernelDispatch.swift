@@ -28,6 +28,11 @@ let f32BinaryKernel: so_f32_binary_fn = so_f32_binary_select(selectedISA)!
 /// Softmax / LogSoftmax over contiguous rows.
 let f32SoftmaxKernel: so_f32_softmax_fn = so_f32_softmax_select(selectedISA)!
 
+/// Pooling.
+let f32MaxPoolKernel: so_f32_maxpool_fn = so_f32_maxpool_select(selectedISA)!
+let f32AvgPoolKernel: so_f32_avgpool_fn = so_f32_avgpool_select(selectedISA)!
+let f32GlobalPoolKernel: so_f32_global_pool_fn = so_f32_global_pool_select(selectedISA)!
+
 extension ActivationKind {
     /// The SO_ACT_* code of the C unary family, nil for kinds it does not cover.
     var kernelCode: Int32? {

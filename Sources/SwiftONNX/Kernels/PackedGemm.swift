@@ -87,7 +87,7 @@ final class ScratchPool: @unchecked Sendable {
 
 /// Block sizes of the packed GEMM driver.
 enum F32GemmBlocking {
-    static let kc = 256
+    static let kc = 384
     static let mc = 256
     static let nc = 512
 }

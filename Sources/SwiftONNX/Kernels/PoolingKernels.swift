@@ -1,3 +1,5 @@
+import CKernels
+import Foundation
 /// Pooling kernels: pointers, sizes and precomputed per-axis window tables. Spatial ranks 1-3 are
 /// handled as 3-D (leading spatial dims of size 1), so one set of loops serves every rank.
 
@@ -16,10 +18,13 @@ struct PoolAxisTable {
     var hi: [Int]
     /// Taps inside [-padBegin, inSize + padEnd) (for count_include_pad).
     var padCount: [Int]
+    var padBegin: Int
+    var padEnd: Int
 
     init(inSize: Int, outSize: Int, kernel: Int, stride: Int, dilation: Int, padBegin: Int, padEnd: Int) {
         self.inSize = inSize; self.outSize = outSize; self.kernel = kernel
         self.stride = stride; self.dilation = dilation
+        self.padBegin = padBegin; self.padEnd = padEnd
         start = []; lo = []; hi = []; padCount = []
         start.reserveCapacity(outSize); lo.reserveCapacity(outSize); hi.reserveCapacity(outSize)
         padCount.reserveCapacity(outSize)
@@ -95,51 +100,40 @@ func poolMaxKernel<T: Comparable>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePoint
     }
 }
 
-/// Specialized float32 max pooling (no indices): the hot path in CNNs.
-func poolMaxF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int, axes a: [PoolAxisTable]) {
-    let (ad, ah, aw) = (a[0], a[1], a[2])
-    let inH = ah.inSize, inW = aw.inSize, inD = ad.inSize
-    let inPlane = inD * inH * inW
-    let outW = aw.outSize
-    let outPlane = ad.outSize * ah.outSize * outW
-    let dd = ad.dilation, dh = ah.dilation, dw = aw.dilation
-    aw.start.withUnsafeBufferPointer { swp in
-    aw.lo.withUnsafeBufferPointer { lwp in
-    aw.hi.withUnsafeBufferPointer { hwp in
-        for p in 0..<planes {
-            let xp = x + p * inPlane
-            var yo = y + p * outPlane
-            for od in 0..<ad.outSize {
-                let sd = ad.start[od], ld = ad.lo[od], hd = ad.hi[od]
-                for oh in 0..<ah.outSize {
-                    let sh = ah.start[oh], lh = ah.lo[oh], hh = ah.hi[oh]
-                    // Initialize the output row, then fold in each contributing input row.
-                    for ow in 0..<outW { yo[ow] = -Float.infinity }
-                    if ld < hd && lh < hh {
-                        for kd in ld..<hd {
-                            let id = sd + kd * dd
-                            for kh in lh..<hh {
-                                let row = xp + (id * inH + sh + kh * dh) * inW
-                                for ow in 0..<outW {
-                                    let lw = lwp[ow], hw = hwp[ow]
-                                    var m = yo[ow]
-                                    var iw = swp[ow] + lw * dw
-                                    var k = lw
-                                    while k < hw {
-                                        let v = row[iw]
-                                        m = v > m ? v : m
-                                        iw += dw; k += 1
-                                    }
-                                    yo[ow] = m
-                                }
-                            }
-                        }
-                    }
-                    yo += outW
-                }
-            }
-        }
-    }}}
+/// The C kernels' geometry for 3-D axis tables (depth, height, width).
+func poolGeometry(_ a: [PoolAxisTable]) -> so_pool_geom {
+    let (d, h, w) = (a[0], a[1], a[2])
+    return so_pool_geom(iD: Int32(d.inSize), iH: Int32(h.inSize), iW: Int32(w.inSize),
+                        oD: Int32(d.outSize), oH: Int32(h.outSize), oW: Int32(w.outSize),
+                        kD: Int32(d.kernel), kH: Int32(h.kernel), kW: Int32(w.kernel),
+                        sD: Int32(d.stride), sH: Int32(h.stride), sW: Int32(w.stride),
+                        dD: Int32(d.dilation), dH: Int32(h.dilation), dW: Int32(w.dilation),
+                        pD: Int32(d.padBegin), pH: Int32(h.padBegin), pW: Int32(w.padBegin),
+                        eD: Int32(d.padEnd), eH: Int32(h.padEnd), eW: Int32(w.padEnd))
+}
+
+/// Runs `body(p0, p1, scratch)` over plane ranges, split over threads when the work is large.
+private func poolPlanes(_ planes: Int, work: Int, threads: Int, scratchBytes: Int,
+                        _ body: (Int, Int, UnsafeMutableRawPointer) -> Void) {
+    let chunks = threads > 1 && planes > 1 && work >= 1 << 18 ? min(threads, planes) : 1
+    parallelFor(chunks, threads: threads) { t in
+        let p0 = planes * t / chunks, p1 = planes * (t + 1) / chunks
+        if p1 > p0 { ScratchPool.shared.with(bytes: scratchBytes) { body(p0, p1, $0) } }
+    }
+}
+
+/// float32 max pooling (no indices), the hot path in CNNs: the C kernels.
+func poolMaxF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int, axes a: [PoolAxisTable],
+                threads: Int = 1) {
+    var g = poolGeometry(a)
+    let inPlane = a[0].inSize * a[1].inSize * a[2].inSize
+    let outPlane = a[0].outSize * a[1].outSize * a[2].outSize
+    let kernel = f32MaxPoolKernel
+    poolPlanes(planes, work: planes * outPlane * a[1].kernel * a[2].kernel, threads: threads,
+               scratchBytes: so_f32_pool_scratch(&g)) { p0, p1, scratch in
+        var gg = g
+        kernel(&gg, x + p0 * inPlane, y + p0 * outPlane, p1 - p0, scratch)
+    }
 }
 
 /// Average or Lp pooling on floats. kind 0: average; 1: Lp with exponent p.
@@ -199,94 +193,20 @@ func poolAvgLpKernel<T: BinaryFloatingPoint>(_ x: UnsafePointer<T>, _ y: UnsafeM
 
 /// Mean (or max) of each contiguous plane of `size` elements.
 func globalPoolF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int, size: Int, max: Bool) {
-    for p in 0..<planes {
-        let xp = x + p * size
-        var i = 0
-        if max {
-            var acc = SIMD16<Float>(repeating: -.infinity)
-            while i + 16 <= size {
-                let v = UnsafeRawPointer(xp + i).loadUnaligned(as: SIMD16<Float>.self)
-                acc = pointwiseMax(acc, v)
-                i += 16
-            }
-            var m = acc.max()
-            while i < size { m = Swift.max(m, xp[i]); i += 1 }
-            y[p] = size > 0 ? m : -.infinity
-        } else {
-            var acc = SIMD16<Float>(repeating: 0)
-            while i + 16 <= size {
-                acc += UnsafeRawPointer(xp + i).loadUnaligned(as: SIMD16<Float>.self)
-                i += 16
-            }
-            var s = acc.sum()
-            while i < size { s += xp[i]; i += 1 }
-            y[p] = size > 0 ? s / Float(size) : .nan
-        }
-    }
+    f32GlobalPoolKernel(x, y, planes, size, max ? 1 : 0)
 }
 
-import Foundation
 
-/// Specialized float32 average pooling: accumulates whole output rows per kernel row, with a
-/// contiguous (vectorizable) inner loop over the interior when the W stride and dilation are 1.
+/// float32 average pooling: the C kernels.
 func poolAvgF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int,
-                axes a: [PoolAxisTable], countIncludePad: Bool) {
-    let (ad, ah, aw) = (a[0], a[1], a[2])
-    let inH = ah.inSize, inW = aw.inSize, inD = ad.inSize
-    let inPlane = inD * inH * inW
-    let outW = aw.outSize
-    let outPlane = ad.outSize * ah.outSize * outW
-    let dd = ad.dilation, dh = ah.dilation, dw = aw.dilation
-    // Interior columns: every tap inside the input.
-    var i0 = 0, i1 = 0
-    if dw == 1 && aw.stride == 1 {
-        i0 = outW; i1 = 0
-        for ow in 0..<outW where aw.lo[ow] == 0 && aw.hi[ow] == aw.kernel {
-            i0 = min(i0, ow); i1 = max(i1, ow + 1)
-        }
-        if i0 >= i1 { i0 = 0; i1 = 0 }
-    }
-    let kw = aw.kernel
-    let s0 = i1 > i0 ? aw.start[i0] : 0
-    for p in 0..<planes {
-        let xp = x + p * inPlane
-        var yo = y + p * outPlane
-        for od in 0..<ad.outSize {
-            let sd = ad.start[od], ld = ad.lo[od], hd = ad.hi[od]
-            for oh in 0..<ah.outSize {
-                let sh = ah.start[oh], lh = ah.lo[oh], hh = ah.hi[oh]
-                for ow in 0..<outW { yo[ow] = 0 }
-                if ld < hd && lh < hh {
-                    for kd in ld..<hd {
-                        let id = sd + kd * dd
-                        for kh in lh..<hh {
-                            let row = xp + (id * inH + sh + kh * dh) * inW
-                            for ow in 0..<outW where ow < i0 || ow >= i1 {
-                                let lw = aw.lo[ow], hw = aw.hi[ow]
-                                var s: Float = 0
-                                var iw = aw.start[ow] + lw * dw
-                                var k = lw
-                                while k < hw { s += row[iw]; iw += dw; k += 1 }
-                                yo[ow] += s
-                            }
-                            if i1 > i0 {
-                                for t in 0..<kw {
-                                    let src = row + s0 + t - i0
-                                    for ow in i0..<i1 { yo[ow] += src[ow] }
-                                }
-                            }
-                        }
-                    }
-                }
-                let cd = countIncludePad ? ad.padCount[od] : hd - ld
-                let ch = countIncludePad ? ah.padCount[oh] : hh - lh
-                for ow in 0..<outW {
-                    let cw = countIncludePad ? aw.padCount[ow] : aw.hi[ow] - aw.lo[ow]
-                    let n = cd * ch * cw
-                    yo[ow] = n > 0 ? yo[ow] / Float(n) : .nan
-                }
-                yo += outW
-            }
-        }
+                axes a: [PoolAxisTable], countIncludePad: Bool, threads: Int = 1) {
+    var g = poolGeometry(a)
+    let inPlane = a[0].inSize * a[1].inSize * a[2].inSize
+    let outPlane = a[0].outSize * a[1].outSize * a[2].outSize
+    let kernel = f32AvgPoolKernel
+    poolPlanes(planes, work: planes * outPlane * a[1].kernel * a[2].kernel, threads: threads,
+               scratchBytes: so_f32_pool_scratch(&g)) { p0, p1, scratch in
+        var gg = g
+        kernel(&gg, x + p0 * inPlane, y + p0 * outPlane, p1 - p0, countIncludePad ? 1 : 0, scratch)
     }
 }

@@ -94,7 +94,7 @@ private func makeMaxPool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws 
     let attrs = try PoolAttrs(ctx)
     let columnMajor = try ctx.int("storage_order", default: 0) == 1
     let wantIndices = ctx.hasOutput(1)
-    return { inputs, _ in
+    return { inputs, env in
         let x = try inputs.required(0, "X")
         let (outSpatial, tables) = try attrs.geometry(x.shape)
         let outShape = Array(x.shape.prefix(2)) + outSpatial
@@ -112,7 +112,7 @@ private func makeMaxPool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws 
         case .float32:
             if ip == nil {
                 y = Tensor.uninitialized(.float32, outShape)
-                if y.count > 0 { poolMaxF32(x.pointer(Float.self), y.pointer(Float.self), planes: planes, axes: tables) }
+                if y.count > 0 { poolMaxF32(x.pointer(Float.self), y.pointer(Float.self), planes: planes, axes: tables, threads: env.threads) }
             } else {
                 y = run(Float.self, x, lowest: -.infinity)
             }
@@ -156,7 +156,7 @@ private func makeAvgLpPool(_ ctx: OpContext, lp: Bool) throws -> ([Tensor?], Run
     let includePad = try ctx.int("count_include_pad", default: 0) != 0
     let p = lp ? try ctx.float("p", default: 2) : 1
     let name = ctx.opType
-    return { inputs, _ in
+    return { inputs, env in
         let x = try inputs.required(0, "X")
         let (outSpatial, tables) = try attrs.geometry(x.shape)
         let outShape = Array(x.shape.prefix(2)) + outSpatial
@@ -165,7 +165,7 @@ private func makeAvgLpPool(_ ctx: OpContext, lp: Bool) throws -> ([Tensor?], Run
             if lp {
                 poolAvgLpKernel(s, d, planes: planes, axes: tables, lp: true, p: Float(p), countIncludePad: includePad)
             } else {
-                poolAvgF32(s, d, planes: planes, axes: tables, countIncludePad: includePad)
+                poolAvgF32(s, d, planes: planes, axes: tables, countIncludePad: includePad, threads: env.threads)
             }
         }, { s, d in
             poolAvgLpKernel(s, d, planes: planes, axes: tables, lp: lp, p: Double(p), countIncludePad: includePad)
