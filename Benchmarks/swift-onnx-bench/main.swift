@@ -104,7 +104,8 @@ struct Bench: ParsableCommand {
         var json: String {
             func num(_ x: Double) -> String { String(format: "%.4f", x) }
             return "{\"model\":\(jsonString(model)),\"load_ms\":\(num(loadMs)),\"median_ms\":\(num(medianMs)),"
-                + "\"p90_ms\":\(num(p90Ms)),\"runs\":\(runs),\"threads\":\(threads),\"peak_rss_mb\":\(num(peakRSSMB))}"
+                + "\"p90_ms\":\(num(p90Ms)),\"runs\":\(runs),\"threads\":\(threads),\"peak_rss_mb\":\(num(peakRSSMB)),"
+                + "\"isa\":\(jsonString(InferenceSession.kernelISA))}"
         }
     }
 

@@ -169,7 +169,9 @@ struct PlanBuilder {
     let registry: OpRegistry
     let opsets: [String: Int]
 
-    func compile(_ graph: Graph, outerScope: Set<String> = []) throws -> Plan {
+    /// `outerConstants`: constants of the enclosing graphs a subgraph can see (its ops may prepare
+    /// them once, as for the graph's own initializers).
+    func compile(_ graph: Graph, outerScope: Set<String> = [], outerConstants: [String: Tensor] = [:]) throws -> Plan {
         var slotOf: [String: Int] = [:]
         var nextSlot = 0
         func newSlot(_ name: String) -> Int {
@@ -198,6 +200,11 @@ struct PlanBuilder {
         }
 
         var constantValues: [String: Tensor] = [:]
+        if !outerConstants.isEmpty {
+            var shadowed = Set(graph.inputs.map(\.name))
+            for n in graph.nodes { shadowed.formUnion(n.outputs) }
+            for (name, t) in outerConstants where !shadowed.contains(name) { constantValues[name] = t }
+        }
         for (name, t) in graph.initializers where feedSlots[name] == nil { constantValues[name] = t }
         // Order the nodes topologically (ONNX requires it, but producers sometimes do not comply).
         let order = try topologicalOrder(graph)
@@ -259,7 +266,7 @@ struct PlanBuilder {
             throw ONNXError.unsupportedOperator(op: node.opType, domain: domain, opset: opset, node: node.label)
         }
         let ctx = OpContext(node: node, opset: opset, compileSubgraph: { g in
-            let sub = try self.compile(g, outerScope: outer)
+            let sub = try self.compile(g, outerScope: outer, outerConstants: constants)
             return SubgraphRunner(plan: sub, graph: g, outerNames: g.freeVariables())
         }, constants: constants)
         do {
