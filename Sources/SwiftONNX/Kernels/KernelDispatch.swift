@@ -33,6 +33,10 @@ let f32MaxPoolKernel: so_f32_maxpool_fn = so_f32_maxpool_select(selectedISA)!
 let f32AvgPoolKernel: so_f32_avgpool_fn = so_f32_avgpool_select(selectedISA)!
 let f32GlobalPoolKernel: so_f32_global_pool_fn = so_f32_global_pool_select(selectedISA)!
 
+/// Per-channel affine maps and mean / variance.
+let f32ChannelAffineKernel: so_f32_channel_affine_fn = so_f32_channel_affine_select(selectedISA)!
+let f32MeanVarianceKernel: so_f32_meanvar_fn = so_f32_meanvar_select(selectedISA)!
+
 extension ActivationKind {
     /// The SO_ACT_* code of the C unary family, nil for kinds it does not cover.
     var kernelCode: Int32? {
