@@ -11,23 +11,6 @@ final class CKernelTests: XCTestCase {
 
     // MARK: helpers
 
-    struct SplitMix64 {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func uniform(_ lo: Float, _ hi: Float) -> Float {
-            let u = Float(next() >> 40) / 16_777_216.0
-            return lo + (hi - lo) * u
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
-
     static let specials: [Float] = [
         0, -0.0, .infinity, -.infinity, .nan, -Float.nan, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
         .leastNormalMagnitude, -.leastNormalMagnitude, .leastNormalMagnitude / 1024, -.leastNormalMagnitude / 1024,
