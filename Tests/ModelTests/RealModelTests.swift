@@ -146,6 +146,15 @@ final class RealModelTests: XCTestCase {
                 problems.append("no first output to compare with \(bundled.lastPathComponent)")
             }
         }
+        // Every rewrite is checked against the plain path: the same model loaded without the
+        // optimizing passes must give the same outputs within the same tolerance.
+        let plain = try InferenceSession(contentsOf: modelURL, options: .init(optimize: false))
+        let plainOut = try plain.run(feeds)
+        for o in session.outputs {
+            guard let g = got[o.name] else { continue }
+            guard let p = plainOut[o.name] else { problems.append("output '\(o.name)' missing without optimization"); continue }
+            if let d = compare(g, p, rtol: rtol, atol: atol) { problems.append("output '\(o.name)' optimized vs unoptimized: \(d)") }
+        }
         if !problems.isEmpty { throw Failure(description: problems.joined(separator: "; ")) }
     }
 

@@ -60,3 +60,40 @@ final class ResidualFusionTests: XCTestCase {
         try assertClose(b, a, rtol: 1e-4, atol: 1e-4)
     }
 }
+
+/// BatchNormalization -> Mul -> Add -> Relu with per-channel constants (DenseNet's Caffe2 export,
+/// after a Concat so no Conv absorbs it) becomes one ChannelAffine, checked against the plain path.
+final class ChannelAffineFusionTests: XCTestCase {
+    private func model() -> Model {
+        var rng = SplitMix64(seed: 3)
+        func vec(_ n: Int, _ lo: Float, _ hi: Float) -> Tensor { Tensor(shape: [n], scalars: (0..<n).map { _ in rng.uniform(lo, hi) }) }
+        let c = 5
+        let inits: [String: Tensor] = [
+            "s": vec(c, 0.5, 2), "b": vec(c, -1, 1), "m": vec(c, -1, 1), "v": vec(c, 0.1, 3),
+            "mul": Tensor(shape: [c, 1, 1], scalars: (0..<c).map { _ in rng.uniform(-2, 2) }),
+            "add": Tensor(shape: [1, c, 1, 1], scalars: (0..<c).map { _ in rng.uniform(-1, 1) }),
+        ]
+        let g = Graph(name: "g", nodes: [
+            Node(name: "bn", opType: "BatchNormalization", domain: "", inputs: ["X", "s", "b", "m", "v"], outputs: ["B"],
+                 attributes: ["epsilon": .float(1e-3)]),
+            Node(name: "mul", opType: "Mul", domain: "", inputs: ["B", "mul"], outputs: ["M"], attributes: [:]),
+            Node(name: "add", opType: "Add", domain: "", inputs: ["add", "M"], outputs: ["A"], attributes: [:]),
+            Node(name: "relu", opType: "Relu", domain: "", inputs: ["A"], outputs: ["Y"], attributes: [:]),
+        ], inputs: [ValueInfo(name: "X", type: .float32, shape: [.known(2), .known(c), .known(3), .known(7)])],
+           outputs: [ValueInfo(name: "Y", type: .float32, shape: nil)], initializers: inits, valueInfo: [:])
+        return Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                     opsets: ["": 15], graph: g, keepAlive: [])
+    }
+
+    func testBatchNormScaleShiftReluBecomesOneChannelAffine() throws {
+        let plain = try InferenceSession(model: model(), options: .init(optimize: false))
+        let fast = try InferenceSession(model: model(), options: .init(optimize: true))
+        XCTAssertEqual(fast.metadata.opHistogram, ["com.swiftonnx::ChannelAffine": 1], "\(fast.metadata.opHistogram)")
+        var rng = SplitMix64(seed: 9)
+        let x = Tensor(shape: [2, 5, 3, 7], scalars: (0..<210).map { _ in rng.uniform(-3, 3) })
+        let a = try XCTUnwrap(try plain.run(["X": x])["Y"])
+        let b = try XCTUnwrap(try fast.run(["X": x])["Y"])
+        XCTAssertTrue(try a.doubles().contains { $0 == 0 } && a.doubles().contains { $0 > 0 }, "the test data exercises the Relu")
+        try assertClose(b, a, rtol: 1e-5, atol: 1e-6)
+    }
+}

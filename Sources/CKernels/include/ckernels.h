@@ -12,4 +12,5 @@
 #include "so_eltwise.h"
 #include "so_pool.h"
 #include "so_reduce.h"
+#include "so_winograd.h"
 #endif

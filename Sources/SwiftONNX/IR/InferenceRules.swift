@@ -45,6 +45,7 @@ func registerInferenceRules(_ r: inout [String: InferenceRule]) {
     }
     add(["Size"]) { _, _ in [TypeInfo(dtype: .int64, shape: [])] }
     add(["Conv", "ConvInteger"]) { ctx, ins in [convLike(ctx, ins, channelsFromWeight: true)] }
+    add(["ChannelAffine"], domain: "com.swiftonnx", sameAsFirst)
     add(["FusedConv"], domain: "com.swiftonnx") { ctx, ins in [convLike(ctx, ins, channelsFromWeight: true)] }
     add(["MaxPool", "AveragePool", "LpPool"]) { ctx, ins in
         let t = convLike(ctx, ins, channelsFromWeight: false)

@@ -131,7 +131,8 @@ private func convGeometry(_ a: ConvAttributes, x: [Int], w: [Int]) throws -> (Co
 
 // MARK: Conv / FusedConv
 
-private func parseActivation(_ ctx: OpContext) throws -> ConvActivation {
+/// The `activation` / `activation_params` attributes of the internal fused ops (FusedConv, ChannelAffine).
+func parseActivation(_ ctx: OpContext) throws -> ConvActivation {
     let name = try ctx.string("activation", default: "")
     let p = try ctx.floats("activation_params") ?? []
     func param(_ i: Int, _ d: Float) -> Float { i < p.count ? p[i] : d }
@@ -153,12 +154,19 @@ private func makeConvOperator(_ ctx: OpContext, fused: Bool) throws -> any Opera
     let act: ConvActivation = fused ? try parseActivation(ctx) : .none
     let opName = fused ? "FusedConv" : "Conv"
     // Constant float32 weights are packed for the GEMM once, here (one packed matrix per group).
+    // 3x3 stride-1 convolutions with enough channels run as Winograd F(2x2, 3x3), their weights
+    // transformed and packed here instead.
     var prepacked: ConvPackedWeights? = nil
+    var winograd: WinogradWeights? = nil
     if let w = ctx.constantInput(1), w.dtype == .float32, w.rank >= 3, attrs.group >= 1,
        w.shape[0] % attrs.group == 0, w.count > 0 {
-        prepacked = ConvPackedWeights(w, group: attrs.group)
+        if WinogradWeights.suits(weightShape: w.shape, group: attrs.group, strides: attrs.strides, dilations: attrs.dilations) {
+            winograd = WinogradWeights(w.pointer(Float.self), outChannels: w.shape[0], inChannels: w.shape[1])
+        } else {
+            prepacked = ConvPackedWeights(w, group: attrs.group)
+        }
     }
-    let packed = prepacked
+    let packed = prepacked, wino = winograd
     return ClosureOperator { inputs, env in
         let x = try inputs.required(0, "input X")
         let w = try inputs.required(1, "weights W")
@@ -170,7 +178,7 @@ private func makeConvOperator(_ ctx: OpContext, fused: Bool) throws -> any Opera
         }
         switch x.dtype {
         case .float32:
-            return [try convFloat32(x, w, b, z, attrs, act, env, opName, packed: packed)]
+            return [try convFloat32(x, w, b, z, attrs, act, env, opName, packed: packed, winograd: wino)]
         case .float64:
             if act != .none || z != nil {
                 let r = try convFloat32(x.converted(to: .float32), w.converted(to: .float32), b?.converted(to: .float32),
@@ -218,7 +226,8 @@ final class ConvPackedWeights: @unchecked Sendable {
 }
 
 private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _ attrs: ConvAttributes,
-                         _ act: ConvActivation, _ env: RunEnv, _ op: String, packed: ConvPackedWeights? = nil) throws -> Tensor {
+                         _ act: ConvActivation, _ env: RunEnv, _ op: String, packed: ConvPackedWeights? = nil,
+                         winograd: WinogradWeights? = nil) throws -> Tensor {
     _ = try checkSpatialRank(x, w, op)
     let (n, c, m) = try checkConvShapes(x, w, b, group: attrs.group, op)
     let (g, outSpatial) = try convGeometry(attrs, x: x.shape, w: w.shape)
@@ -264,6 +273,11 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
         return out
     }
 
+    if let wg = winograd, attrs.group == 1, w.rank == 4, wg.outChannels == m, wg.inChannels == c,
+       g.iD == 1, g.kD == 1, g.kH == 3, g.kW == 3, g.sH == 1, g.sW == 1, g.dH == 1, g.dW == 1 {
+        convForwardWinograd(x: xp, weights: wg, bias: bp, z: zp, act: act, out: op_, batch: n, g, threads: env.threads)
+        return out
+    }
     let weights = packed.flatMap { $0.shape == w.shape ? $0 : nil } ?? ConvPackedWeights(w, group: attrs.group)
     convForwardPacked(x: xp, weights: weights, bias: bp, z: zp, act: act, out: op_, batch: n, cin: c, cout: m,
                       group: attrs.group, g, threads: env.threads)

@@ -10,6 +10,7 @@ func registerNormalizationOps(_ r: inout OpRegistry) {
     r.register("LpNormalization", closure: makeLpNorm)
     r.register("MeanVarianceNormalization", closure: makeMVN)
     r.register("RMSNormalization", closure: makeRMSNorm)
+    r.register(FuseChannelAffine.opType, domain: "com.swiftonnx", closure: makeChannelAffine)
 }
 
 /// Converts a float-typed tensor to float32 for computation, or throws for other types.
@@ -100,6 +101,43 @@ private func makeBatchNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
             }
         }
         return outs
+    }
+}
+
+/// com.swiftonnx::ChannelAffine(X, scale, bias), attributes activation / activation_params:
+/// y = act(x * scale[c] + bias[c]) over X laid out (N, C, ...), one pass (what BatchNormalization
+/// and the per-channel Mul / Add / activation after it become, see FuseChannelAffine).
+private func makeChannelAffine(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+    let act = try parseActivation(ctx)
+    let (kind, alpha, beta) = act.kernelCode
+    return { inputs, env in
+        let x = try inputs.required(0, "X")
+        let s = try inputs.required(1, "scale"), b = try inputs.required(2, "bias")
+        guard x.dtype == .float32, s.dtype == .float32, b.dtype == .float32 else {
+            throw OpError("ChannelAffine: X, scale and bias must be float32, got \(x.dtype), \(s.dtype), \(b.dtype)")
+        }
+        guard x.rank >= 2 else { throw OpError("ChannelAffine: X must have rank >= 2, got \(describeShape(x.shape))") }
+        let n = x.shape[0], c = x.shape[1]
+        guard s.count == c, b.count == c else {
+            throw OpError("ChannelAffine: scale and bias need \(c) values for X \(describeShape(x.shape)), got \(s.count) and \(b.count)")
+        }
+        let size = x.shape.dropFirst(2).reduce(1, *)
+        let y = Tensor.uninitialized(.float32, x.shape)
+        let planes = n * c
+        if planes * size == 0 { return [y] }
+        let xp = UnsafePointer(x.pointer(Float.self)), yp = y.pointer(Float.self)
+        let sp = UnsafePointer(s.pointer(Float.self)), bp = UnsafePointer(b.pointer(Float.self))
+        let chunks = env.threads > 1 && planes * size >= 1 << 16 ? min(env.threads, planes) : 1
+        let affine = f32ChannelAffineKernel, unary = f32UnaryKernel
+        parallelFor(chunks, threads: env.threads) { t in
+            let lo = planes * t / chunks, hi = planes * (t + 1) / chunks
+            for p in lo..<hi {
+                let ch = p % c
+                affine(xp + p * size, yp + p * size, 1, 1, size, sp + ch, bp + ch)
+                if act != .none { unary(kind, yp + p * size, yp + p * size, size, alpha, beta) }
+            }
+        }
+        return [y]
     }
 }
 

@@ -22,7 +22,7 @@ struct FoldConvAffine: GraphPass {
                       !outputs.contains(x), conv.inputs.count >= 2,
                       let w = graph.initializers[conv.inputs[1]], w.dtype == .float32, w.rank >= 3 else { continue }
                 let cout = w.shape[0]
-                guard let perChannel = channelValues(t, channels: cout, outputRank: w.rank) else { continue }
+                guard let perChannel = perChannelConstant(t, channels: cout, outputRank: w.rank) else { continue }
                 var bias: [Float] = [Float](repeating: 0, count: cout)
                 if conv.inputs.count > 2 && !conv.inputs[2].isEmpty {
                     guard let b = graph.initializers[conv.inputs[2]], b.dtype == .float32, b.count == cout else { continue }
@@ -64,21 +64,5 @@ struct FoldConvAffine: GraphPass {
             graph.pruneUnusedInitializers()
         }
         return changed
-    }
-
-    /// The operand's value per output channel when it broadcasts over a conv output of rank
-    /// `outputRank` (N, C, spatial...) as a per-channel constant (or a scalar), else nil.
-    /// The result must keep the conv output's shape, so the operand's rank may not exceed it.
-    private func channelValues(_ t: Tensor, channels: Int, outputRank: Int) -> [Float]? {
-        guard t.rank <= outputRank, t.count >= 1 else { return nil }
-        let p = t.pointer(Float.self)
-        if t.count == 1 { return [Float](repeating: p[0], count: channels) }
-        // right-aligned: dim i of t sits at output dim outputRank - t.rank + i; only the channel dim (1) may be > 1
-        for (i, d) in t.shape.enumerated() {
-            let outDim = outputRank - t.rank + i
-            if outDim == 1 { if d != channels && d != 1 { return nil } } else if d != 1 { return nil }
-        }
-        guard t.count == channels else { return nil }
-        return (0..<channels).map { p[$0] }
     }
 }

@@ -17,7 +17,7 @@ struct FuseConvActivation: GraphPass {
             let fusedNoAct = conv.opType == "FusedConv" && conv.domain == Self.domain && conv.attributes["activation"] == nil
             guard plainConv || fusedNoAct, conv.outputs.count == 1,
                   uses[x] == 1, !outputs.contains(x), act.outputs.count == 1 else { continue }
-            guard let (kind, params) = activation(act, graph: graph) else { continue }
+            guard let (kind, params) = Self.activation(act, graph: graph) else { continue }
             var fused = conv
             fused.domain = Self.domain
             fused.opType = "FusedConv"
@@ -35,7 +35,8 @@ struct FuseConvActivation: GraphPass {
         return changed
     }
 
-    private func activation(_ n: Node, graph: Graph) -> (String, [Float])? {
+    /// (activation name, parameters) of a node FusedConv and ChannelAffine can apply, else nil.
+    static func activation(_ n: Node, graph: Graph) -> (String, [Float])? {
         func f(_ key: String, _ d: Float) -> Float {
             if case .float(let v)? = n.attributes[key] { return v }
             return d

@@ -1,4 +1,4 @@
-/// Conv whose output is only added to another tensor of exactly the same shape (a residual
+/// Conv whose output is only added (Add, or Sum of two) to another tensor of exactly the same shape (a residual
 /// connection) becomes com.swiftonnx::FusedConv with that tensor as its fourth input `Z`, added
 /// while the output tile is in cache. A following activation is then fused by FuseConvActivation.
 struct FuseConvAdd: GraphPass {
@@ -10,8 +10,9 @@ struct FuseConvAdd: GraphPass {
         let producers = graph.producers()
         let outputs = graph.outputNames
         var removed = Set<Int>()
-        for (ai, add) in graph.nodes.enumerated() where add.opType == "Add" && add.isStandardDomain {
-            guard add.inputs.count == 2, add.outputs.count == 1, (opsets[""] ?? 1) >= 7 else { continue }
+        // A two-input Sum of same-shaped tensors is the same Add (ResNet's Caffe2 exports use Sum).
+        for (ai, add) in graph.nodes.enumerated() where (add.opType == "Add" || add.opType == "Sum") && add.isStandardDomain {
+            guard add.inputs.count == 2, add.outputs.count == 1, add.opType == "Sum" || (opsets[""] ?? 1) >= 7 else { continue }
             for (k, x) in add.inputs.enumerated() {
                 guard let ci = producers[x], !removed.contains(ci), ci != ai else { continue }
                 let conv = graph.nodes[ci]

@@ -32,3 +32,19 @@ extension Node {
         attributes.values.contains { if case .graph = $0 { return true }; if case .graphs = $0 { return true }; return false }
     }
 }
+
+/// A float32 constant's value per channel when it broadcasts over a tensor of rank `outputRank`
+/// laid out (N, C, spatial...) as a per-channel constant (or a scalar), else nil. The result must
+/// keep that tensor's shape, so the constant's rank may not exceed it.
+func perChannelConstant(_ t: Tensor, channels: Int, outputRank: Int) -> [Float]? {
+    guard t.rank <= outputRank, t.count >= 1 else { return nil }
+    let p = t.pointer(Float.self)
+    if t.count == 1 { return [Float](repeating: p[0], count: channels) }
+    // right-aligned: dim i of t sits at output dim outputRank - t.rank + i; only the channel dim (1) may be > 1
+    for (i, d) in t.shape.enumerated() {
+        let outDim = outputRank - t.rank + i
+        if outDim == 1 { if d != channels && d != 1 { return nil } } else if d != 1 { return nil }
+    }
+    guard t.count == channels else { return nil }
+    return (0..<channels).map { p[$0] }
+}

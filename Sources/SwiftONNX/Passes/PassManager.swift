@@ -55,5 +55,5 @@ struct PassManager {
 
 /// The default pass list, in order.
 func standardPasses() -> [any GraphPass] {
-    [RemoveIdentity(), ConstantFolding(), FoldBatchNormIntoConv(), FoldConvAffine(), FuseHardSwish(), FuseConvAdd(), FuseConvActivation()]
+    [RemoveIdentity(), ConstantFolding(), FoldBatchNormIntoConv(), FoldConvAffine(), FuseChannelAffine(), FuseHardSwish(), FuseConvAdd(), FuseConvActivation()]
 }

@@ -1,0 +1,200 @@
+/*
+ * Winograd F(2x2, 3x3) transforms (see so_winograd.h). The transforms are written once as
+ * plain C over contiguous rows of tiles and instantiated per ISA (scalar reference, AVX2,
+ * AVX-512) with per-function target attributes; the compiler vectorizes them for each level.
+ * Every variant performs the same additions in the same order, so all give identical results.
+ *
+ *   B^T = | 1  0 -1  0 |    G = | 1    0    0   |    A^T = | 1  1  1  0 |
+ *         | 0  1  1  0 |        | 1/2  1/2  1/2 |          | 0  1 -1 -1 |
+ *         | 0 -1  1  0 |        | 1/2 -1/2  1/2 |
+ *         | 0  1  0 -1 |        | 0    0    1   |
+ */
+#include "so_isa.h"
+#include "so_winograd.h"
+#include "so_eltwise.h"
+#include <string.h>
+
+void so_f32_wino2x2_weights(size_t outc, size_t inc, const float *w, float *u) {
+    const size_t plane = outc * inc;
+    for (size_t oc = 0; oc < outc; oc++) {
+        for (size_t ic = 0; ic < inc; ic++) {
+            const float *g = w + (oc * inc + ic) * 9;
+            float t[4][3]; /* G g */
+            for (int c = 0; c < 3; c++) {
+                float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
+                t[0][c] = g0;
+                t[1][c] = 0.5f * (g0 + g1 + g2);
+                t[2][c] = 0.5f * (g0 - g1 + g2);
+                t[3][c] = g2;
+            }
+            for (int r = 0; r < 4; r++) { /* (G g) G^T */
+                float a = t[r][0], b = t[r][1], c = t[r][2];
+                float *dst = u + (size_t)(r * 4) * plane + oc * inc + ic;
+                dst[0] = a;
+                dst[plane] = 0.5f * (a + b + c);
+                dst[2 * plane] = 0.5f * (a - b + c);
+                dst[3 * plane] = c;
+            }
+        }
+    }
+}
+
+size_t so_f32_wino2x2_scratch_floats(size_t tw) { return 8 * (2 * tw + 4) + 16; }
+
+static inline __attribute__((always_inline))
+void input_body(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t tw, size_t ty0,
+                size_t ty1, float *restrict v, float *restrict scratch) {
+    const size_t width = 2 * tw + 2;          /* padded columns one tile row reads */
+    const size_t stride = 2 * tw + 4;
+    const size_t nt = (ty1 - ty0) * tw;
+    const size_t xistride = inc * nt;
+    float *rows[4], *rr[4];
+    for (int r = 0; r < 4; r++) { rows[r] = scratch + r * stride; rr[r] = scratch + (4 + r) * stride; }
+    for (size_t ic = 0; ic < inc; ic++) {
+        const float *plane = x + ic * ih * iw;
+        for (size_t ty = ty0; ty < ty1; ty++) {
+            for (int r = 0; r < 4; r++) {
+                long y = (long)(2 * ty) - ph + r;
+                float *row = rows[r];
+                if (y < 0 || y >= (long)ih) { memset(row, 0, width * sizeof(float)); continue; }
+                const float *src = plane + (size_t)y * iw;
+                /* row[j] = src[j - pw] for 0 <= j - pw < iw, else 0 */
+                long lo = pw > 0 ? pw : 0;                       /* first j with data */
+                long hi = (long)iw + pw;                         /* one past the last */
+                if (hi > (long)width) hi = (long)width;
+                if (lo > (long)width) lo = (long)width;
+                if (lo > 0) memset(row, 0, (size_t)lo * sizeof(float));
+                if (hi > lo) memcpy(row + lo, src + (lo - pw), (size_t)(hi - lo) * sizeof(float));
+                if (hi < lo) hi = lo;
+                if ((size_t)hi < width) memset(row + hi, 0, (width - (size_t)hi) * sizeof(float));
+            }
+            /* B^T d: row combinations over whole rows */
+            float *restrict r0 = rr[0], *restrict r1 = rr[1], *restrict r2 = rr[2], *restrict r3 = rr[3];
+            const float *d0 = rows[0], *d1 = rows[1], *d2 = rows[2], *d3 = rows[3];
+            for (size_t j = 0; j < width; j++) {
+                r0[j] = d0[j] - d2[j];
+                r1[j] = d1[j] + d2[j];
+                r2[j] = d2[j] - d1[j];
+                r3[j] = d1[j] - d3[j];
+            }
+            /* (B^T d) B: column combinations per tile */
+            float *base = v + ic * nt + (ty - ty0) * tw;
+            for (int i = 0; i < 4; i++) {
+                const float *s = rr[i];
+                float *restrict o0 = base + (size_t)(i * 4 + 0) * xistride;
+                float *restrict o1 = base + (size_t)(i * 4 + 1) * xistride;
+                float *restrict o2 = base + (size_t)(i * 4 + 2) * xistride;
+                float *restrict o3 = base + (size_t)(i * 4 + 3) * xistride;
+                for (size_t tx = 0; tx < tw; tx++) {
+                    float a = s[2 * tx], b = s[2 * tx + 1], c = s[2 * tx + 2], d = s[2 * tx + 3];
+                    o0[tx] = a - c;
+                    o1[tx] = b + c;
+                    o2[tx] = c - b;
+                    o3[tx] = b - d;
+                }
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline))
+void output_body(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1, size_t oh, size_t ow,
+                 const float *bias, const float *z, int act, float alpha, float beta, float *out,
+                 float *restrict scratch, so_f32_bias_act_fn finish, so_f32_unary_fn unary) {
+    const size_t nt = (ty1 - ty0) * tw;
+    const size_t xistride = outc * nt;
+    const size_t stride = 2 * tw + 4;
+    float *restrict y0 = scratch, *restrict y1 = scratch + stride;
+    const size_t plane = oh * ow;
+    for (size_t oc = 0; oc < outc; oc++) {
+        const float *mo = m + oc * nt;
+        float bv = bias ? bias[oc] : 0.0f;
+        for (size_t ty = ty0; ty < ty1; ty++) {
+            const size_t off = (ty - ty0) * tw;
+            const float *q[16];
+            for (int xi = 0; xi < 16; xi++) q[xi] = mo + (size_t)xi * xistride + off;
+            for (size_t tx = 0; tx < tw; tx++) {
+                /* A^T m: two rows of four */
+                float s00 = q[0][tx] + q[4][tx] + q[8][tx];
+                float s01 = q[1][tx] + q[5][tx] + q[9][tx];
+                float s02 = q[2][tx] + q[6][tx] + q[10][tx];
+                float s03 = q[3][tx] + q[7][tx] + q[11][tx];
+                float s10 = q[4][tx] - q[8][tx] - q[12][tx];
+                float s11 = q[5][tx] - q[9][tx] - q[13][tx];
+                float s12 = q[6][tx] - q[10][tx] - q[14][tx];
+                float s13 = q[7][tx] - q[11][tx] - q[15][tx];
+                /* (A^T m) A */
+                y0[2 * tx] = s00 + s01 + s02;
+                y0[2 * tx + 1] = s01 - s02 - s03;
+                y1[2 * tx] = s10 + s11 + s12;
+                y1[2 * tx + 1] = s11 - s12 - s13;
+            }
+            for (int r = 0; r < 2; r++) {
+                size_t oy = 2 * ty + (size_t)r;
+                if (oy >= oh) break;
+                float *dst = out + oc * plane + oy * ow;
+                memcpy(dst, r == 0 ? y0 : y1, ow * sizeof(float));
+                const float *zr = z ? z + oc * plane + oy * ow : NULL;
+                if (zr || bias) finish(dst, ow, bv, zr, act, alpha, beta);
+                else if (act != SO_ACT_IDENTITY) unary(act, dst, dst, ow, alpha, beta);
+            }
+        }
+    }
+}
+
+static void input_scalar(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t tw,
+                         size_t ty0, size_t ty1, float *v, float *scratch) {
+    input_body(x, inc, ih, iw, ph, pw, tw, ty0, ty1, v, scratch);
+}
+static void output_scalar(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1, size_t oh, size_t ow,
+                          const float *bias, const float *z, int act, float alpha, float beta, float *out,
+                          float *scratch) {
+    output_body(m, outc, tw, ty0, ty1, oh, ow, bias, z, act, alpha, beta, out, scratch,
+                so_f32_bias_act_select(SO_ISA_SCALAR), so_f32_unary_select(SO_ISA_SCALAR));
+}
+
+#if defined(__x86_64__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+static void input_avx2(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t tw,
+                       size_t ty0, size_t ty1, float *v, float *scratch) {
+    input_body(x, inc, ih, iw, ph, pw, tw, ty0, ty1, v, scratch);
+}
+static void output_avx2(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1, size_t oh, size_t ow,
+                        const float *bias, const float *z, int act, float alpha, float beta, float *out,
+                        float *scratch) {
+    output_body(m, outc, tw, ty0, ty1, oh, ow, bias, z, act, alpha, beta, out, scratch,
+                so_f32_bias_act_select(SO_ISA_AVX2), so_f32_unary_select(SO_ISA_AVX2));
+}
+#pragma clang attribute pop
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))), apply_to = function)
+static void input_avx512(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t tw,
+                         size_t ty0, size_t ty1, float *v, float *scratch) {
+    input_body(x, inc, ih, iw, ph, pw, tw, ty0, ty1, v, scratch);
+}
+static void output_avx512(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1, size_t oh, size_t ow,
+                          const float *bias, const float *z, int act, float alpha, float beta, float *out,
+                          float *scratch) {
+    output_body(m, outc, tw, ty0, ty1, oh, ow, bias, z, act, alpha, beta, out, scratch,
+                so_f32_bias_act_select(SO_ISA_AVX512), so_f32_unary_select(SO_ISA_AVX512));
+}
+#pragma clang attribute pop
+#endif
+
+so_f32_wino2x2_input_fn so_f32_wino2x2_input_select(int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX512) return input_avx512;
+    if (isa >= SO_ISA_AVX2) return input_avx2;
+#endif
+    (void)isa;
+    return input_scalar;
+}
+
+so_f32_wino2x2_output_fn so_f32_wino2x2_output_select(int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX512) return output_avx512;
+    if (isa >= SO_ISA_AVX2) return output_avx2;
+#endif
+    (void)isa;
+    return output_scalar;
+}

@@ -1,0 +1,70 @@
+import CKernels
+
+/// Input and output transforms of Winograd F(2x2, 3x3), chosen once for this CPU.
+let f32WinogradInput: so_f32_wino2x2_input_fn = so_f32_wino2x2_input_select(selectedISA)!
+let f32WinogradOutput: so_f32_wino2x2_output_fn = so_f32_wino2x2_output_select(selectedISA)!
+
+/// 3x3 weights (M x C x 3 x 3) transformed for Winograd F(2x2, 3x3) once, at plan time: the 16
+/// matrices U[xi] (M x C), each packed for the GEMM.
+final class WinogradWeights: @unchecked Sendable {
+    let u: [F32PackedMatrix]
+    let outChannels: Int, inChannels: Int
+
+    init(_ w: UnsafePointer<Float>, outChannels m: Int, inChannels c: Int) {
+        outChannels = m
+        inChannels = c
+        let t = UnsafeMutablePointer<Float>.allocate(capacity: 16 * m * c)
+        defer { t.deallocate() }
+        so_f32_wino2x2_weights(m, c, w, t)
+        u = (0..<16).map { F32PackedMatrix(t + $0 * m * c, m: m, k: c, rowStride: c) }
+    }
+
+    /// Whether a convolution is worth running this way: 2-D 3x3, stride 1, dilation 1, one group,
+    /// and enough channels that the 16 GEMMs, not the transforms, dominate.
+    static func suits(weightShape w: [Int], group: Int, strides: [Int]?, dilations: [Int]?) -> Bool {
+        guard w.count == 4, w[2] == 3, w[3] == 3, group == 1, w[0] >= 16, w[1] >= 16 else { return false }
+        if let s = strides, s.contains(where: { $0 != 1 }) { return false }
+        if let d = dilations, d.contains(where: { $0 != 1 }) { return false }
+        return true
+    }
+}
+
+/// out = act(conv3x3(x, w) + bias + z) by Winograd F(2x2, 3x3): per block of tile rows, the input
+/// transform, 16 packed GEMMs and the output transform with the epilogue, blocks split over threads.
+func convForwardWinograd(x: UnsafePointer<Float>, weights: WinogradWeights, bias: UnsafePointer<Float>?,
+                         z: UnsafePointer<Float>?, act: ConvActivation, out: UnsafeMutablePointer<Float>,
+                         batch: Int, _ g: ConvGeometry, threads: Int) {
+    let c = weights.inChannels, m = weights.outChannels
+    let tw = (g.oW + 1) / 2, th = (g.oH + 1) / 2
+    if tw == 0 || th == 0 || m == 0 { return }
+    // Tile rows per block: V and M of a block (16 (C + M) floats per tile) within about 2 MB.
+    let perRow = 16 * (c + m) * tw
+    var rows = max(1, min(th, (1 << 19) / max(perRow, 1)))
+    let flops = 16 * m * c * tw * th
+    let workers = threads > 1 && flops >= convParallelMinFlops ? threads : 1
+    if workers > 1 { rows = max(1, min(rows, (th + workers - 1) / workers)) }
+    let blocks = (th + rows - 1) / rows
+    let (kind, alpha, beta) = act.kernelCode
+    let gemmScratch = f32PackedGemmScratchFloats(weights.u[0])
+    let transformScratch = so_f32_wino2x2_scratch_floats(tw)
+    let input = f32WinogradInput, output = f32WinogradOutput
+    for n in 0..<batch {
+        let xn = x + n * c * g.inPlane
+        let on = out + n * m * g.outPlane
+        let zn = z.map { $0 + n * m * g.outPlane }
+        parallelFor(blocks, threads: workers) { b in
+            let ty0 = b * rows, ty1 = min(th, ty0 + rows)
+            let nt = (ty1 - ty0) * tw
+            ScratchPool.shared.withFloats(16 * (c + m) * nt + gemmScratch + transformScratch + 32) { buf in
+                let v = buf, mb = buf + 16 * c * nt
+                let pb = mb + 16 * m * nt, ts = pb + gemmScratch
+                input(xn, c, g.iH, g.iW, g.pH, g.pW, tw, ty0, ty1, v, ts)
+                for xi in 0..<16 {
+                    f32PackedGemmColumns(weights.u[xi], b: v + xi * c * nt, ldb: nt, j0: 0, j1: nt,
+                                         c: mb + xi * m * nt, ldc: nt, epilogue: .init(), pb: pb)
+                }
+                output(mb, m, tw, ty0, ty1, g.oH, g.oW, bias, zn, kind, alpha, beta, on, ts)
+            }
+        }
+    }
+}

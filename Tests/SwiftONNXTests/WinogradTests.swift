@@ -1,0 +1,83 @@
+import CKernels
+import XCTest
+@testable import SwiftONNX
+
+/// Winograd F(2x2, 3x3) against the im2col + packed-GEMM convolution (the family's reference
+/// path) on awkward sizes, and its transform kernels bit-identical across every ISA level this
+/// CPU runs.
+final class WinogradTests: XCTestCase {
+    private func geometry(_ ih: Int, _ iw: Int, pads: (Int, Int, Int, Int)) -> ConvGeometry {
+        var g = ConvGeometry()
+        g.iH = ih; g.iW = iw
+        g.kH = 3; g.kW = 3
+        g.pH = pads.0; g.pW = pads.1
+        g.oH = ih + pads.0 + pads.2 - 2
+        g.oW = iw + pads.1 + pads.3 - 2
+        return g
+    }
+
+    func testMatchesIm2colConvolution() throws {
+        var rng = SplitMix64(seed: 11)
+        // (batch, C, M, H, W, pads top/left/bottom/right)
+        let cases: [(Int, Int, Int, Int, Int, (Int, Int, Int, Int))] = [
+            (1, 16, 16, 8, 8, (1, 1, 1, 1)), (1, 17, 19, 7, 9, (1, 1, 1, 1)), (2, 16, 33, 5, 6, (0, 0, 0, 0)),
+            (1, 24, 16, 3, 3, (1, 1, 1, 1)), (1, 16, 40, 1, 12, (1, 1, 1, 1)), (1, 31, 17, 13, 2, (2, 1, 0, 2)),
+            (1, 64, 48, 29, 31, (1, 1, 1, 1)), (1, 16, 16, 4, 4, (0, 2, 1, 0)),
+        ]
+        for (batch, c, m, h, w, pads) in cases {
+            let g = geometry(h, w, pads: pads)
+            let x = (0..<(batch * c * h * w)).map { _ in Float(rng.uniform(-1, 1)) }
+            let wt = (0..<(m * c * 9)).map { _ in Float(rng.uniform(-1, 1)) }
+            let bias = (0..<m).map { _ in Float(rng.uniform(-1, 1)) }
+            let z = (0..<(batch * m * g.outPlane)).map { _ in Float(rng.uniform(-1, 1)) }
+            let wTensor = Tensor(shape: [m, c, 3, 3], scalars: wt)
+            let packed = ConvPackedWeights(wTensor, group: 1)
+            let wino = WinogradWeights(wTensor.pointer(Float.self), outChannels: m, inChannels: c)
+            for (act, threads) in [(ConvActivation.relu, 1), (.none, 2), (.clip(-0.5, 0.5), 2)] {
+                var want = [Float](repeating: 0, count: batch * m * g.outPlane), got = want
+                x.withUnsafeBufferPointer { xp in bias.withUnsafeBufferPointer { bp in z.withUnsafeBufferPointer { zp in
+                    want.withUnsafeMutableBufferPointer { o in
+                        convForwardPacked(x: xp.baseAddress!, weights: packed, bias: bp.baseAddress!, z: zp.baseAddress!,
+                                          act: act, out: o.baseAddress!, batch: batch, cin: c, cout: m, group: 1, g, threads: 1)
+                    }
+                    got.withUnsafeMutableBufferPointer { o in
+                        convForwardWinograd(x: xp.baseAddress!, weights: wino, bias: bp.baseAddress!, z: zp.baseAddress!,
+                                            act: act, out: o.baseAddress!, batch: batch, g, threads: threads)
+                    }
+                }}}
+                // Each output sums 9c products of magnitude <= 1: allow relative 1e-5 of that bound.
+                let tol = Float(9 * c + 2) * 1e-5
+                for i in 0..<want.count where !(abs(got[i] - want[i]) <= tol) {
+                    XCTFail("C \(c) M \(m) \(h)x\(w) pads \(pads) act \(act) threads \(threads): element \(i) \(got[i]) vs \(want[i])")
+                    break
+                }
+            }
+        }
+    }
+
+    func testTransformsIdenticalAcrossISALevels() throws {
+        var rng = SplitMix64(seed: 5)
+        let c = 5, m = 3, h = 9, w = 11
+        let g = geometry(h, w, pads: (1, 1, 1, 1))
+        let tw = (g.oW + 1) / 2, th = (g.oH + 1) / 2, nt = tw * th
+        let x = (0..<(c * h * w)).map { _ in Float(rng.uniform(-2, 2)) }
+        let mIn = (0..<(16 * m * nt)).map { _ in Float(rng.uniform(-2, 2)) }
+        let bias = (0..<m).map { _ in Float(rng.uniform(-1, 1)) }
+        var scratch = [Float](repeating: 0, count: so_f32_wino2x2_scratch_floats(tw))
+        func run(_ level: Int32) -> ([Float], [Float]) {
+            var v = [Float](repeating: .nan, count: 16 * c * nt)
+            var out = [Float](repeating: .nan, count: m * g.outPlane)
+            so_f32_wino2x2_input_select(level)(x, c, h, w, 1, 1, tw, 0, th, &v, &scratch)
+            so_f32_wino2x2_output_select(level)(mIn, m, tw, 0, th, g.oH, g.oW, bias, nil, Int32(SO_ACT_RELU), 0, 0, &out, &scratch)
+            return (v, out)
+        }
+        let reference = run(Int32(SO_ISA_SCALAR))
+        XCTAssertFalse(reference.0.contains { $0.isNaN }, "input transform left values unwritten")
+        XCTAssertFalse(reference.1.contains { $0.isNaN }, "output transform left values unwritten")
+        for level in 1...max(1, Int32(so_isa_supported())) where level <= Int32(so_isa_supported()) {
+            let r = run(level)
+            XCTAssertEqual(r.0.map(\.bitPattern), reference.0.map(\.bitPattern), "input transform, ISA \(isaName(level))")
+            XCTAssertEqual(r.1.map(\.bitPattern), reference.1.map(\.bitPattern), "output transform, ISA \(isaName(level))")
+        }
+    }
+}
