@@ -15,6 +15,8 @@
 #include <immintrin.h>
 #endif
 
+#pragma clang fp contract(off)
+
 size_t so_f32_gemm_packed_a_floats(int mr, size_t m, size_t k) {
     return ((m + (size_t)mr - 1) / (size_t)mr) * (size_t)mr * k;
 }
@@ -120,7 +122,8 @@ static const so_f32_gemm gemm_scalar = {
 
 /* Activations the micro-kernels apply in registers; others go through the unary family. */
 static inline int inline_act(int act) {
-    return act == SO_ACT_IDENTITY || act == SO_ACT_RELU || act == SO_ACT_CLIP || act == SO_ACT_LEAKY_RELU;
+    return act == SO_ACT_IDENTITY || act == SO_ACT_RELU || act == SO_ACT_CLIP || act == SO_ACT_LEAKY_RELU
+        || act == SO_ACT_HARD_SIGMOID || act == SO_ACT_HARD_SWISH;
 }
 
 /* ---- AVX2: 6x16 ---- */
@@ -137,8 +140,20 @@ static void f32_gemm_pack_b_avx2(size_t kc, size_t nc, const float *b, size_t rs
     pack_b_body(A2_NR, kc, nc, b, rs, cs, dst);
 }
 
+/* t < 0 ? 0 : (t > 1 ? 1 : t), NaN kept, exactly as the unary family's hard sigmoid clamp. */
+static inline __m256 hsig_avx2(__m256 t) {
+    t = _mm256_blendv_ps(t, _mm256_setzero_ps(), _mm256_cmp_ps(t, _mm256_setzero_ps(), _CMP_LT_OQ));
+    return _mm256_blendv_ps(t, _mm256_set1_ps(1.0f), _mm256_cmp_ps(t, _mm256_set1_ps(1.0f), _CMP_GT_OQ));
+}
+
 static inline __m256 act_avx2(__m256 v, int act, float alpha, float beta) {
     switch (act) {
+    /* unfused multiply and add, like the unary family */
+    case SO_ACT_HARD_SIGMOID:
+        return hsig_avx2(_mm256_add_ps(_mm256_mul_ps(v, _mm256_set1_ps(alpha)), _mm256_set1_ps(beta)));
+    case SO_ACT_HARD_SWISH:
+        return _mm256_mul_ps(v, hsig_avx2(_mm256_add_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.0f / 6.0f)),
+                                                         _mm256_set1_ps(0.5f))));
     case SO_ACT_RELU: return _mm256_max_ps(_mm256_setzero_ps(), v);              /* NaN stays NaN */
     case SO_ACT_CLIP: return _mm256_min_ps(_mm256_set1_ps(beta), _mm256_max_ps(_mm256_set1_ps(alpha), v));
     case SO_ACT_LEAKY_RELU: {
@@ -289,8 +304,18 @@ static void f32_gemm_pack_b_avx512(size_t kc, size_t nc, const float *b, size_t 
     }
 }
 
+static inline __m512 hsig_avx512(__m512 t) {
+    t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, _mm512_setzero_ps(), _CMP_LT_OQ), _mm512_setzero_ps());
+    return _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, _mm512_set1_ps(1.0f), _CMP_GT_OQ), _mm512_set1_ps(1.0f));
+}
+
 static inline __m512 act_avx512(__m512 v, int act, float alpha, float beta) {
     switch (act) {
+    case SO_ACT_HARD_SIGMOID:
+        return hsig_avx512(_mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(alpha)), _mm512_set1_ps(beta)));
+    case SO_ACT_HARD_SWISH:
+        return _mm512_mul_ps(v, hsig_avx512(_mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.0f / 6.0f)),
+                                                           _mm512_set1_ps(0.5f))));
     case SO_ACT_RELU: return _mm512_max_ps(_mm512_setzero_ps(), v);
     case SO_ACT_CLIP: return _mm512_min_ps(_mm512_set1_ps(beta), _mm512_max_ps(_mm512_set1_ps(alpha), v));
     case SO_ACT_LEAKY_RELU: {

@@ -14,6 +14,8 @@
 #include "so_eltwise.h"
 #include <string.h>
 
+#pragma clang fp contract(off)
+
 void so_f32_wino2x2_weights(size_t outc, size_t inc, const float *w, float *u) {
     const size_t plane = outc * inc;
     for (size_t oc = 0; oc < outc; oc++) {

@@ -25,6 +25,14 @@ final class PackedGemmTests: XCTestCase {
                 case .relu: acc = acc < 0 ? 0 : acc
                 case .clip(let lo, let hi): acc = acc < lo ? lo : (acc > hi ? hi : acc)
                 case .leakyRelu(let s): acc = acc < 0 ? acc * s : acc
+                case .hardSigmoid(let a, let b):
+                    var t = acc * a
+                    t = t + b
+                    acc = t < 0 ? 0 : (t > 1 ? 1 : t)
+                case .hardSwish:
+                    var t = acc * (1 / 6 as Float)
+                    t = t + 0.5
+                    acc = acc * (t < 0 ? 0 : (t > 1 ? 1 : t))
                 default: break
                 }
                 c[i * n + j] = acc
@@ -36,7 +44,7 @@ final class PackedGemmTests: XCTestCase {
     func testEveryISAMatchesTheFMAChainBitForBit() {
         let sizes: [(Int, Int, Int)] = [(1, 1, 1), (5, 7, 3), (8, 32, 16), (13, 45, 300), (64, 100, 27),
                                         (37, 33, 513), (6, 16, 1), (9, 17, 257), (300, 40, 20), (3, 700, 9)]
-        let acts: [ConvActivation] = [.none, .relu, .clip(-0.5, 0.5), .leakyRelu(0.1)]
+        let acts: [ConvActivation] = [.none, .relu, .clip(-0.5, 0.5), .leakyRelu(0.1), .hardSigmoid(0.2, 0.5), .hardSwish]
         for level in 0...Int32(so_isa_supported()) {
             let gemm = so_f32_gemm_select(level)!
             for (m, n, k) in sizes {
