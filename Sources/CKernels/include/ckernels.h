@@ -8,6 +8,7 @@
  */
 #include "so_isa.h"
 #include "so_gemm.h"
+#include "so_gemv.h"
 #include "so_dwconv.h"
 #include "so_eltwise.h"
 #include "so_pool.h"

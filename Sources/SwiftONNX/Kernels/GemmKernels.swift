@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 
 /// Row-major GEMM drivers: C = alpha * op(A) * op(B) + beta * C.
@@ -32,6 +33,15 @@ extension BLASFloat {
                      alpha: Self, a: UnsafePointer<Self>, lda: Int,
                      b: UnsafePointer<Self>, ldb: Int,
                      beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int, threads: Int) {
+        // A few rows of float32 (fully-connected layers at batch 1..4): the unpacked GEMV kernels
+        // stream B once at memory bandwidth (OpenBLAS's sgemm runs 4x slower at m = 1).
+        if Self.self == Float.self, m >= 1, m <= 4, n > 0, k > 0, alpha == 1, !transA || (m == 1 && lda == 1) {
+            f32SmallGemm(transB: transB, m: m, n: n, k: k, a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self),
+                         lda: transA ? k : lda, b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), ldb: ldb,
+                         beta: unsafeBitCast(beta, to: Float.self),
+                         c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc, threads: threads)
+            return
+        }
         let chunks = threads > 1 && m >= 2 && m * n * k >= convParallelMinFlops ? min(threads, m) : 1
         if chunks == 1 {
             gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
@@ -43,6 +53,35 @@ extension BLASFloat {
             if r1 <= r0 { return }
             gemm(transA: transA, transB: transB, m: r1 - r0, n: n, k: k, alpha: alpha,
                  a: transA ? a + r0 : a + r0 * lda, lda: lda, b: b, ldb: ldb, beta: beta, c: c + r0 * ldc, ldc: ldc)
+        }
+    }
+}
+
+/// The float32 GEMV family (few rows of X times a weight matrix), chosen once for this CPU.
+let f32Gemv: UnsafePointer<so_f32_gemv> = so_f32_gemv_select(selectedISA)
+
+/// C = A * op(B) + beta * C for m <= 4 rows of A, through the GEMV kernels, output columns split over
+/// the pool. B is n x k (transB) or k x n.
+func f32SmallGemm(transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int) {
+    let kernel = transB ? f32Gemv.pointee.dot! : f32Gemv.pointee.axpy!
+    let chunks = threads > 1 && m * n * k >= convParallelMinFlops ? min(threads, max(1, n / 64)) : 1
+    func product(into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        parallelFor(chunks, threads: threads) { t in
+            // column ranges on 16-column boundaries
+            let j0 = (n * t / chunks) / 16 * 16, j1 = t == chunks - 1 ? n : (n * (t + 1) / chunks) / 16 * 16
+            if j1 > j0 { kernel(m, k, a, lda, b, ldb, y, ldy, j0, j1, nil, Int32(SO_ACT_IDENTITY), 0, 0) }
+        }
+    }
+    if beta == 0 {
+        product(into: c, ldy: ldc)
+        return
+    }
+    ScratchPool.shared.withFloats(m * n) { y in
+        product(into: y, ldy: n)
+        for i in 0..<m {
+            let cr = c + i * ldc, yr = y + i * n
+            for j in 0..<n { cr[j] = beta * cr[j] + yr[j] }
         }
     }
 }

@@ -278,6 +278,16 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
         convForwardWinograd(x: xp, weights: wg, bias: bp, z: zp, act: act, out: op_, batch: n, g, threads: env.threads)
         return out
     }
+    // A 1x1 convolution of a 1x1 plane (a squeeze-excite or classifier head) is a matrix-vector
+    // product: the GEMV kernel reads the weights once, where a GEMM tile would be 1 column wide.
+    if g.isPointwise && g.inPlane == 1 && attrs.group == 1 && z == nil {
+        let (kind, alpha, beta) = act.kernelCode
+        let dot = f32Gemv.pointee.dot!
+        for img in 0..<n {
+            dot(1, c, xp + img * c, c, wp, c, op_ + img * m, m, 0, m, bp, kind, alpha, beta)
+        }
+        return out
+    }
     let weights = packed.flatMap { $0.shape == w.shape ? $0 : nil } ?? ConvPackedWeights(w, group: attrs.group)
     convForwardPacked(x: xp, weights: weights, bias: bp, z: zp, act: act, out: op_, batch: n, cin: c, cout: m,
                       group: attrs.group, g, threads: env.threads)
