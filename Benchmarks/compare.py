@@ -127,6 +127,39 @@ class OrtRunner:
         return load, times
 
 
+ORT_RSS_SCRIPT = r"""
+import resource, sys
+import numpy as np
+import onnxruntime as ort
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+path, threads = sys.argv[1], int(sys.argv[2])
+feeds = {}
+for arg in sys.argv[3:]:
+    name, _, f = arg.partition("=")
+    feeds[name] = np.load(f)
+so = ort.SessionOptions()
+so.intra_op_num_threads = threads
+so.inter_op_num_threads = 1
+so.log_severity_level = 3
+sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+for _ in range(3):
+    sess.run(None, feeds)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024.0)
+"""
+
+
+def ort_peak_rss_mb(path, files, threads):
+    """ONNX Runtime's peak RSS for loading and running a model, in a fresh process, minus what that
+    process held before the session (the Python interpreter, numpy and onnxruntime's own code), so
+    the figure is conservative for SwiftONNX, whose figure is its whole process."""
+    cmd = [sys.executable, "-c", ORT_RSS_SCRIPT, path, str(threads)] + [f"{n}={f}" for n, f in files.items()]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        return float(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
 class TractRunner:
     name = "tract"
 
@@ -267,11 +300,15 @@ def main() -> int:
                     except Exception as e:
                         errors[r.name] = short_error(e)
             swift_isa = getattr(runners[-1], "isa", None) or swift_isa
+            # Peak memory, measured after the timing so it does not disturb it.
+            ort_rss = ort_peak_rss_mb(path, files, args.threads) if "ort" not in errors else None
+            swift_rss = getattr(runners[-1], "peak_rss", None) if "swift" not in errors else None
             med = {k: (statistics.median(v) if v and k not in errors else None) for k, v in times.items()}
             ld = {k: (statistics.median(v) if v and k not in errors else None) for k, v in loads.items()}
             row = {"model": display, "ort_ms": med.get("ort"), "tract_ms": med.get("tract"),
                    "swift_ms": med.get("swift"), "ort_load_ms": ld.get("ort"), "swift_load_ms": ld.get("swift"),
-                   "tract_load_ms": ld.get("tract"), "errors": errors}
+                   "tract_load_ms": ld.get("tract"), "ort_rss_mb": ort_rss, "swift_rss_mb": swift_rss,
+                   "errors": errors}
             row["swift_over_ort"] = (row["swift_ms"] / row["ort_ms"]) if row["swift_ms"] and row["ort_ms"] else None
             row["swift_over_tract"] = (row["swift_ms"] / row["tract_ms"]) if row["swift_ms"] and row["tract_ms"] else None
             rows.append(row)
@@ -290,10 +327,14 @@ def main() -> int:
 
         def ratio(x):
             return "n/a" if x is None else f"{x:.2f}x"
-        header = ["model", "ORT ms", "tract ms", "SwiftONNX ms", "Swift/ORT", "Swift/tract", "ORT load ms", "Swift load ms"]
+        def mb(x):
+            return "n/a" if x is None else f"{x:.0f}"
+        header = ["model", "ORT ms", "tract ms", "SwiftONNX ms", "Swift/ORT", "Swift/tract", "ORT load ms", "Swift load ms",
+                  "ORT RSS MB", "Swift RSS MB"]
         table = [[r["model"], cell(r, "ort_ms", "ort"), cell(r, "tract_ms", "tract"), cell(r, "swift_ms", "swift"),
                   ratio(r["swift_over_ort"]), ratio(r["swift_over_tract"]),
-                  fmt_ms(r["ort_load_ms"]), fmt_ms(r["swift_load_ms"])] for r in rows]
+                  fmt_ms(r["ort_load_ms"]), fmt_ms(r["swift_load_ms"]), mb(r["ort_rss_mb"]), mb(r["swift_rss_mb"])]
+                 for r in rows]
         widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
         print(f"CPU: {cpu_description()}; SwiftONNX kernels: {swift_isa or 'n/a'}")
         print(f"runs per round {args.runs}, rounds {args.rounds}, threads {args.threads}; medians")
@@ -304,6 +345,8 @@ def main() -> int:
             return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
         g_ort = geomean([r["swift_over_ort"] for r in rows])
         g_tract = geomean([r["swift_over_tract"] for r in rows])
+        print("RSS: peak resident memory; ORT's is measured in a fresh process minus that process's footprint "
+              "before the session (interpreter, numpy, onnxruntime), SwiftONNX's is its whole benchmark process")
         print(f"geometric mean Swift/ORT {ratio(g_ort)} over {sum(1 for r in rows if r['swift_over_ort'])} models; "
               f"Swift/tract {ratio(g_tract)} over {sum(1 for r in rows if r['swift_over_tract'])} models")
     return 0

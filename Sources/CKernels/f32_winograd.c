@@ -41,6 +41,38 @@ void so_f32_wino2x2_weights(size_t outc, size_t inc, const float *w, float *u) {
     }
 }
 
+void so_f32_wino2x2_weights_packed(size_t outc, size_t inc, const float *w, int mr, float *const *dst) {
+    const size_t panels = (outc + (size_t)mr - 1) / (size_t)mr;
+    for (size_t p = 0; p < panels; p++) {
+        for (size_t ic = 0; ic < inc; ic++) {
+            const size_t at = p * (size_t)mr * inc + ic * (size_t)mr;
+            for (size_t r = 0; r < (size_t)mr; r++) {
+                const size_t oc = p * (size_t)mr + r;
+                if (oc >= outc) {
+                    for (int xi = 0; xi < 16; xi++) dst[xi][at + r] = 0.0f;
+                    continue;
+                }
+                const float *g = w + (oc * inc + ic) * 9;
+                float t[4][3]; /* G g, as so_f32_wino2x2_weights */
+                for (int c = 0; c < 3; c++) {
+                    float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
+                    t[0][c] = g0;
+                    t[1][c] = 0.5f * (g0 + g1 + g2);
+                    t[2][c] = 0.5f * (g0 - g1 + g2);
+                    t[3][c] = g2;
+                }
+                for (int q = 0; q < 4; q++) {
+                    float a = t[q][0], b = t[q][1], c = t[q][2];
+                    dst[q * 4 + 0][at + r] = a;
+                    dst[q * 4 + 1][at + r] = 0.5f * (a + b + c);
+                    dst[q * 4 + 2][at + r] = 0.5f * (a - b + c);
+                    dst[q * 4 + 3][at + r] = c;
+                }
+            }
+        }
+    }
+}
+
 size_t so_f32_wino2x2_scratch_floats(size_t tw) { return 8 * (2 * tw + 4) + 16; }
 
 static inline __attribute__((always_inline))

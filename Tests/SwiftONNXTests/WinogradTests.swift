@@ -55,6 +55,22 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    func testPackedWeightTransformMatchesTransformThenPack() {
+        var rng = SplitMix64(seed: 8)
+        for (m, c) in [(16, 16), (17, 5), (3, 33), (40, 24)] {
+            let w = (0..<(m * c * 9)).map { _ in rng.uniform(-1, 1) }
+            var u = [Float](repeating: 0, count: 16 * m * c)
+            so_f32_wino2x2_weights(m, c, w, &u)
+            let wino = WinogradWeights(w, outChannels: m, inChannels: c)
+            let count = so_f32_gemm_packed_a_floats(f32Gemm.pointee.mr, m, c)
+            for xi in 0..<16 {
+                let want = u.withUnsafeBufferPointer { F32PackedMatrix($0.baseAddress! + xi * m * c, m: m, k: c, rowStride: c) }
+                let same = (0..<count).allSatisfy { wino.u[xi].data[$0].bitPattern == want.data[$0].bitPattern }
+                XCTAssertTrue(same, "U[\(xi)] for \(m)x\(c) differs from transform-then-pack")
+            }
+        }
+    }
+
     func testTransformsIdenticalAcrossISALevels() throws {
         var rng = SplitMix64(seed: 5)
         let c = 5, m = 3, h = 9, w = 11

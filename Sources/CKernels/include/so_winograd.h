@@ -22,6 +22,10 @@
 /* U[xi][oc][ic] = (G g G^T)[xi] at u + xi * outC * inC + oc * inC + ic, for w (outC x inC x 3 x 3). */
 void so_f32_wino2x2_weights(size_t outc, size_t inc, const float *w, float *u);
 
+/* The same U written straight into the GEMM's packed-A layout (so_gemm.h: panels of mr rows,
+   rows past outC zero): dst[xi] holds so_f32_gemm_packed_a_floats(mr, outC, inC) floats. */
+void so_f32_wino2x2_weights_packed(size_t outc, size_t inc, const float *w, int mr, float *const *dst);
+
 /* Floats of scratch the input and output transforms need for tile rows of tw tiles. */
 size_t so_f32_wino2x2_scratch_floats(size_t tw);
 

@@ -18,6 +18,14 @@ final class F32PackedMatrix: @unchecked Sendable {
         gemm.pointee.pack_a(m, k, a, rowStride, colStride, data)
     }
 
+    /// Storage for an m x k matrix that the caller writes in the packed layout itself.
+    init(packedStorageFor m: Int, k: Int, gemm: UnsafePointer<so_f32_gemm> = f32Gemm) {
+        self.gemm = gemm
+        self.m = m
+        self.k = k
+        data = .allocate(capacity: max(so_f32_gemm_packed_a_floats(gemm.pointee.mr, m, k), 1))
+    }
+
     deinit { data.deallocate() }
 
     var mr: Int { Int(gemm.pointee.mr) }

@@ -13,10 +13,10 @@ final class WinogradWeights: @unchecked Sendable {
     init(_ w: UnsafePointer<Float>, outChannels m: Int, inChannels c: Int) {
         outChannels = m
         inChannels = c
-        let t = UnsafeMutablePointer<Float>.allocate(capacity: 16 * m * c)
-        defer { t.deallocate() }
-        so_f32_wino2x2_weights(m, c, w, t)
-        u = (0..<16).map { F32PackedMatrix(t + $0 * m * c, m: m, k: c, rowStride: c) }
+        // Transformed straight into the packed layout (no intermediate copy of U).
+        u = (0..<16).map { _ in F32PackedMatrix(packedStorageFor: m, k: c) }
+        var dst: [UnsafeMutablePointer<Float>?] = u.map { $0.data }
+        so_f32_wino2x2_weights_packed(m, c, w, f32Gemm.pointee.mr, &dst)
     }
 
     /// Whether a convolution is worth running this way: 2-D 3x3, stride 1, dilation 1, one group,
