@@ -128,10 +128,14 @@ class OrtRunner:
 
 
 ORT_RSS_SCRIPT = r"""
-import resource, sys
+import sys
 import numpy as np
 import onnxruntime as ort
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm_kb():
+    # this process image's peak (ru_maxrss would include the forking driver's RSS)
+    with open("/proc/self/status") as f:
+        return float(next(l for l in f if l.startswith("VmHWM:")).split()[1])
+base = hwm_kb()
 path, threads = sys.argv[1], int(sys.argv[2])
 feeds = {}
 for arg in sys.argv[3:]:
@@ -144,7 +148,7 @@ so.log_severity_level = 3
 sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 for _ in range(3):
     sess.run(None, feeds)
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024.0)
+print((hwm_kb() - base) / 1024.0)
 """
 
 
@@ -209,7 +213,9 @@ class SwiftRunner:
         obj = json.loads(lines[-1])
         if "error" in obj:
             raise RuntimeError(obj["error"])
-        self.peak_rss = obj.get("peak_rss_mb")
+        # the model's share: the process's peak minus its footprint before loading it
+        if obj.get("peak_rss_mb") is not None:
+            self.peak_rss = obj["peak_rss_mb"] - (obj.get("start_rss_mb") or 0.0)
         self.isa = obj.get("isa")
         return obj["load_ms"], obj.get("times_ms") or [obj["median_ms"]]
 
@@ -345,8 +351,8 @@ def main() -> int:
             return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
         g_ort = geomean([r["swift_over_ort"] for r in rows])
         g_tract = geomean([r["swift_over_tract"] for r in rows])
-        print("RSS: peak resident memory; ORT's is measured in a fresh process minus that process's footprint "
-              "before the session (interpreter, numpy, onnxruntime), SwiftONNX's is its whole benchmark process")
+        print("RSS: peak resident memory of loading and running the model, each runtime in a fresh process, minus "
+              "that process's footprint before the model (interpreter and libraries; the inputs for SwiftONNX)")
         print(f"geometric mean Swift/ORT {ratio(g_ort)} over {sum(1 for r in rows if r['swift_over_ort'])} models; "
               f"Swift/tract {ratio(g_tract)} over {sum(1 for r in rows if r['swift_over_tract'])} models")
     return 0

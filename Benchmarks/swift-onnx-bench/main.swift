@@ -15,7 +15,7 @@ struct Bench: ParsableCommand {
         abstract: "Benchmark SwiftONNX: load time, median and p90 run time, peak RSS.",
         discussion: "Inputs not given with --input are seeded random tensors of the declared shape; symbolic "
             + "dimensions need --dim SYMBOL=VALUE (an unnamed dimension: --dim INPUT:AXIS=VALUE). "
-            + "peak_rss_mb is the process's peak so far (getrusage ru_maxrss), so with several models it "
+            + "peak_rss_mb is the process's peak so far (VmHWM on Linux), so with several models it "
             + "includes the ones before; run one model per process for per-model numbers."
     )
 
@@ -100,17 +100,21 @@ struct Bench: ParsableCommand {
 
     struct Result {
         var model: String, loadMs: Double, medianMs: Double, p90Ms: Double, runs: Int, threads: Int, peakRSSMB: Double
+        /// The process's peak RSS before the model was loaded (runtime, libraries, inputs).
+        var startRSSMB: Double
         var times: [Double] = []
         var json: String {
             func num(_ x: Double) -> String { String(format: "%.4f", x) }
             return "{\"model\":\(jsonString(model)),\"load_ms\":\(num(loadMs)),\"median_ms\":\(num(medianMs)),"
                 + "\"p90_ms\":\(num(p90Ms)),\"runs\":\(runs),\"threads\":\(threads),\"peak_rss_mb\":\(num(peakRSSMB)),"
+                + "\"start_rss_mb\":\(num(startRSSMB)),"
                 + "\"isa\":\(jsonString(InferenceSession.kernelISA))}"
         }
     }
 
     func benchmark(_ model: String, files: [String: Tensor], dims: [String: Int], used: inout Set<String>) throws -> Result {
         let t0 = now()
+        let startRSS = peakRSSMB()
         let session = try InferenceSession(path: model, options: SessionOptions(threads: threads))
         let loadMs = (now() - t0) * 1000
         var rng = SplitMix64(seed: seed)
@@ -137,7 +141,7 @@ struct Bench: ParsableCommand {
                                           : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
         let p90 = times[min(times.count - 1, Int((0.9 * Double(times.count)).rounded(.up)) - 1)]
         return Result(model: model, loadMs: loadMs, medianMs: median, p90Ms: p90, runs: runs, threads: threads,
-                      peakRSSMB: peakRSSMB(), times: inOrder)
+                      peakRSSMB: peakRSSMB(), startRSSMB: startRSS, times: inOrder)
     }
 }
 
@@ -158,6 +162,13 @@ func now() -> Double {
 func peakRSSMB() -> Double {
     var usage = rusage()
     #if os(Linux)
+    // VmHWM is this process image's own peak; ru_maxrss also counts, across exec, the RSS of the
+    // process that forked us (a benchmark driver holding other runtimes' models).
+    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+       let kb = Double(line.split(separator: " ").dropFirst().first ?? "") {
+        return kb / 1024
+    }
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024  // kilobytes
     #else
