@@ -96,4 +96,27 @@ final class ChannelAffineFusionTests: XCTestCase {
         XCTAssertTrue(try a.doubles().contains { $0 == 0 } && a.doubles().contains { $0 > 0 }, "the test data exercises the Relu")
         try assertClose(b, a, rtol: 1e-5, atol: 1e-6)
     }
+
+    func testInputNormalizationMulAddBecomesOneChannelAffine() throws {
+        func model() -> Model {
+            let g = Graph(name: "g", nodes: [
+                Node(name: "scale", opType: "Mul", domain: "", inputs: ["s", "X"], outputs: ["M"], attributes: [:]),
+                Node(name: "shift", opType: "Add", domain: "", inputs: ["M", "b"], outputs: ["Y"], attributes: [:]),
+            ], inputs: [ValueInfo(name: "X", type: .float32, shape: [.known(1), .known(3), .known(4), .known(5)])],
+               outputs: [ValueInfo(name: "Y", type: .float32, shape: nil)],
+               initializers: ["s": Tensor(shape: [3, 1, 1], scalars: [Float(0.5), -2, 3]),
+                              "b": Tensor(shape: [1, 3, 1, 1], scalars: [Float(-0.25), 1, 0.125])], valueInfo: [:])
+            return Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                         opsets: ["": 15], graph: g, keepAlive: [])
+        }
+        let plain = try InferenceSession(model: model(), options: .init(optimize: false))
+        let fast = try InferenceSession(model: model(), options: .init(optimize: true))
+        XCTAssertEqual(fast.metadata.opHistogram, ["com.swiftonnx::ChannelAffine": 1], "\(fast.metadata.opHistogram)")
+        var rng = SplitMix64(seed: 4)
+        let x = Tensor(shape: [1, 3, 4, 5], scalars: (0..<60).map { _ in rng.uniform(-3, 3) })
+        let a = try XCTUnwrap(try plain.run(["X": x])["Y"])
+        let b = try XCTUnwrap(try fast.run(["X": x])["Y"])
+        // x * s + b in the same two roundings: equal.
+        XCTAssertEqual(try b.doubles(), try a.doubles())
+    }
 }

@@ -27,6 +27,46 @@ struct FuseChannelAffine: GraphPass {
                                   inputs: [bn.inputs[0], sName, bName], outputs: [bn.outputs[0]], attributes: [:])
             changed = true
         }
+        // 1b. A Mul or Add by a per-channel constant that no Conv absorbs (input normalization as
+        // (x * s) + b, a learnable affine block after a pooling) starts a ChannelAffine when its only
+        // reader is one more step it can absorb (alone it would save nothing).
+        do {
+            let uses = graph.useCounts()
+            let outputs = graph.outputNames
+            var readers: [String: Int] = [:]
+            for (i, n) in graph.nodes.enumerated() { for x in n.inputs where !x.isEmpty { readers[x] = i } }
+            var started = Set<String>()
+            for (i, n) in graph.nodes.enumerated() where (n.opType == "Mul" || n.opType == "Add") && n.isStandardDomain {
+                guard n.inputs.count == 2, n.outputs.count == 1 else { continue }
+                guard let k = (0..<2).first(where: { graph.initializers[n.inputs[$0]] == nil && graph.initializers[n.inputs[1 - $0]] != nil }) else { continue }
+                // After an affine map (a converted BatchNormalization or a chain started here) step 2 absorbs it.
+                if started.contains(n.inputs[k]) { continue }
+                if let pi = producers[n.inputs[k]] {
+                    let p = graph.nodes[pi]
+                    if isAffine(p) || p.opType == "BatchNormalization" { continue }
+                    // the middle of a chain of constant Mul / Add: its start (or a BN before it) takes it
+                    if (p.opType == "Mul" || p.opType == "Add") && p.inputs.contains(where: { graph.initializers[$0] != nil }) { continue }
+                }
+                guard
+                      let start = standalone(n, x: n.inputs[k], constant: n.inputs[1 - k], graph: graph, producers: producers) else { continue }
+                let y = n.outputs[0]
+                guard uses[y] == 1, !outputs.contains(y), let ri = readers[y] else { continue }
+                let next = graph.nodes[ri]
+                let other = next.inputs.count == 2 ? next.inputs.first(where: { $0 != y }) : nil
+                let absorbable = next.isStandardDomain && next.outputs.count == 1 && !next.hasSubgraph
+                    && ((next.inputs.first == y && FuseConvActivation.activation(next, graph: graph) != nil)
+                        || ((next.opType == "Mul" || next.opType == "Add") && other.map { graph.initializers[$0] != nil } == true))
+                guard absorbable else { continue }
+                let sName = uniqueName(graph, y + "_affine_scale")
+                graph.initializers[sName] = start.0
+                let bName = uniqueName(graph, y + "_affine_bias")
+                graph.initializers[bName] = start.1
+                graph.nodes[i] = Node(name: n.name, opType: Self.opType, domain: FuseConvActivation.domain,
+                                      inputs: [n.inputs[k], sName, bName], outputs: [y], attributes: [:])
+                started.insert(y)
+                changed = true
+            }
+        }
         // 2. and 3. absorb the only reader while it is per-channel Mul/Add or an activation.
         var absorbed = true
         while absorbed {
@@ -64,6 +104,20 @@ struct FuseChannelAffine: GraphPass {
         }
         if changed { graph.pruneUnusedInitializers() }
         return changed
+    }
+
+    /// (scale, bias) of Mul or Add of x by a per-channel float32 constant, when x has a known
+    /// channel count and no Conv produces it (FoldConvAffine folds those into the weights).
+    private func standalone(_ n: Node, x: String, constant: String, graph: Graph, producers: [String: Int]) -> (Tensor, Tensor)? {
+        if let pi = producers[x], graph.nodes[pi].opType == "Conv" || graph.nodes[pi].opType == "FusedConv" { return nil }
+        guard let info = graph.valueInfo[x] ?? graph.inputs.first(where: { $0.name == x }), info.type == .float32,
+              let shape = info.shape, shape.count >= 2, case .known(let c) = shape[1], c >= 1,
+              let t = graph.initializers[constant], t.dtype == .float32,
+              let per = perChannelConstant(t, channels: c, outputRank: shape.count) else { return nil }
+        if n.opType == "Mul" {
+            return (Tensor(shape: [c], scalars: per), Tensor(shape: [c], scalars: [Float](repeating: 0, count: c)))
+        }
+        return (Tensor(shape: [c], scalars: [Float](repeating: 1, count: c)), Tensor(shape: [c], scalars: per))
     }
 
     private func isAffine(_ n: Node) -> Bool {
