@@ -16,27 +16,32 @@
 
 #pragma clang fp contract(off)
 
+/* u[xi] = (G g G^T)[xi] for one 3x3 kernel g (row-major). */
+static inline void weight_tile(const float *g, float u[16]) {
+    float t[4][3]; /* G g */
+    for (int c = 0; c < 3; c++) {
+        float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
+        t[0][c] = g0;
+        t[1][c] = 0.5f * (g0 + g1 + g2);
+        t[2][c] = 0.5f * (g0 - g1 + g2);
+        t[3][c] = g2;
+    }
+    for (int r = 0; r < 4; r++) { /* (G g) G^T */
+        float a = t[r][0], b = t[r][1], c = t[r][2];
+        u[r * 4 + 0] = a;
+        u[r * 4 + 1] = 0.5f * (a + b + c);
+        u[r * 4 + 2] = 0.5f * (a - b + c);
+        u[r * 4 + 3] = c;
+    }
+}
+
 void so_f32_wino2x2_weights(size_t outc, size_t inc, const float *w, float *u) {
     const size_t plane = outc * inc;
     for (size_t oc = 0; oc < outc; oc++) {
         for (size_t ic = 0; ic < inc; ic++) {
-            const float *g = w + (oc * inc + ic) * 9;
-            float t[4][3]; /* G g */
-            for (int c = 0; c < 3; c++) {
-                float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
-                t[0][c] = g0;
-                t[1][c] = 0.5f * (g0 + g1 + g2);
-                t[2][c] = 0.5f * (g0 - g1 + g2);
-                t[3][c] = g2;
-            }
-            for (int r = 0; r < 4; r++) { /* (G g) G^T */
-                float a = t[r][0], b = t[r][1], c = t[r][2];
-                float *dst = u + (size_t)(r * 4) * plane + oc * inc + ic;
-                dst[0] = a;
-                dst[plane] = 0.5f * (a + b + c);
-                dst[2 * plane] = 0.5f * (a - b + c);
-                dst[3 * plane] = c;
-            }
+            float t[16];
+            weight_tile(w + (oc * inc + ic) * 9, t);
+            for (int xi = 0; xi < 16; xi++) u[(size_t)xi * plane + oc * inc + ic] = t[xi];
         }
     }
 }
@@ -48,26 +53,9 @@ void so_f32_wino2x2_weights_packed(size_t outc, size_t inc, const float *w, int 
             const size_t at = p * (size_t)mr * inc + ic * (size_t)mr;
             for (size_t r = 0; r < (size_t)mr; r++) {
                 const size_t oc = p * (size_t)mr + r;
-                if (oc >= outc) {
-                    for (int xi = 0; xi < 16; xi++) dst[xi][at + r] = 0.0f;
-                    continue;
-                }
-                const float *g = w + (oc * inc + ic) * 9;
-                float t[4][3]; /* G g, as so_f32_wino2x2_weights */
-                for (int c = 0; c < 3; c++) {
-                    float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
-                    t[0][c] = g0;
-                    t[1][c] = 0.5f * (g0 + g1 + g2);
-                    t[2][c] = 0.5f * (g0 - g1 + g2);
-                    t[3][c] = g2;
-                }
-                for (int q = 0; q < 4; q++) {
-                    float a = t[q][0], b = t[q][1], c = t[q][2];
-                    dst[q * 4 + 0][at + r] = a;
-                    dst[q * 4 + 1][at + r] = 0.5f * (a + b + c);
-                    dst[q * 4 + 2][at + r] = 0.5f * (a - b + c);
-                    dst[q * 4 + 3][at + r] = c;
-                }
+                float t[16] = {0};
+                if (oc < outc) weight_tile(w + (oc * inc + ic) * 9, t);  /* rows past outC stay zero */
+                for (int xi = 0; xi < 16; xi++) dst[xi][at + r] = t[xi];
             }
         }
     }
