@@ -8,6 +8,20 @@ func channelAffineF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float
     f32ChannelAffineKernel(x, y, planes, channels, size, a, b)
 }
 
+/// BatchNormalization as a per-channel affine map y = x * a + t: a = scale / sqrt(variance + epsilon),
+/// t = bias - mean * a, computed in double and rounded once (the op, and the pass that turns it into
+/// ChannelAffine, share this so both give the same values).
+func batchNormAffine(scale: [Float], bias: [Float], mean: [Double], variance: [Double],
+                     epsilon: Double) -> (a: [Float], t: [Float]) {
+    var a = [Float](repeating: 0, count: scale.count), t = a
+    for ch in 0..<scale.count {
+        let ad = Double(scale[ch]) / (variance[ch] + epsilon).squareRoot()
+        a[ch] = Float(ad)
+        t[ch] = Float(Double(bias[ch]) - mean[ch] * ad)
+    }
+    return (a, t)
+}
+
 /// Mean and (population) variance of `n` contiguous floats, accumulated in double.
 func meanVarianceF32(_ x: UnsafePointer<Float>, _ n: Int) -> (mean: Double, variance: Double) {
     meanVarianceStridedF32(x, groups: 1, len: n, gap: n)

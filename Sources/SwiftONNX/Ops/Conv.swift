@@ -282,10 +282,8 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
     // product: the GEMV kernel reads the weights once, where a GEMM tile would be 1 column wide.
     if g.isPointwise && g.inPlane == 1 && attrs.group == 1 && z == nil {
         let (kind, alpha, beta) = act.kernelCode
-        let dot = f32Gemv.pointee.dot!
-        for img in 0..<n {
-            dot(1, c, xp + img * c, c, wp, c, op_ + img * m, m, 0, m, bp, kind, alpha, beta)
-        }
+        // the n images are the rows of X (n x C) and Y (n x M)
+        f32Gemv.pointee.dot!(n, c, xp, c, wp, c, op_, m, 0, m, bp, kind, alpha, beta)
         return out
     }
     let weights = packed.flatMap { $0.shape == w.shape ? $0 : nil } ?? ConvPackedWeights(w, group: attrs.group)

@@ -76,12 +76,7 @@ private func makeBatchNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
             }
             useMean = batchMean; useVar = batchVar
         }
-        var a = [Float](repeating: 0, count: c), t = a
-        for ch in 0..<c {
-            let ad = Double(s[ch]) / (useVar[ch] + eps).squareRoot()
-            a[ch] = Float(ad)
-            t[ch] = Float(Double(b[ch]) - useMean[ch] * ad)
-        }
+        let (a, t) = batchNormAffine(scale: s, bias: b, mean: useMean, variance: useVar, epsilon: eps)
         if y.count > 0 {
             a.withUnsafeBufferPointer { ap in t.withUnsafeBufferPointer { tp in
                 channelAffineF32(xp, yp, planes: n * c, channels: c, size: size, a: ap.baseAddress!, b: tp.baseAddress!)

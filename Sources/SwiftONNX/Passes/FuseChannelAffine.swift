@@ -33,8 +33,7 @@ struct FuseChannelAffine: GraphPass {
         do {
             let uses = graph.useCounts()
             let outputs = graph.outputNames
-            var readers: [String: Int] = [:]
-            for (i, n) in graph.nodes.enumerated() { for x in n.inputs where !x.isEmpty { readers[x] = i } }
+            let readers = graph.readers()
             var started = Set<String>()
             for (i, n) in graph.nodes.enumerated() where (n.opType == "Mul" || n.opType == "Add") && n.isStandardDomain {
                 guard n.inputs.count == 2, n.outputs.count == 1 else { continue }
@@ -73,8 +72,7 @@ struct FuseChannelAffine: GraphPass {
             absorbed = false
             let uses = graph.useCounts()
             let outputs = graph.outputNames
-            var readers: [String: Int] = [:]
-            for (i, n) in graph.nodes.enumerated() { for x in n.inputs where !x.isEmpty { readers[x] = i } }
+            let readers = graph.readers()
             for (ai, affine) in graph.nodes.enumerated() where isAffine(affine) {
                 let y = affine.outputs[0]
                 guard uses[y] == 1, !outputs.contains(y), let ri = readers[y], ri != ai else { continue }
@@ -110,7 +108,7 @@ struct FuseChannelAffine: GraphPass {
     /// channel count and no Conv produces it (FoldConvAffine folds those into the weights).
     private func standalone(_ n: Node, x: String, constant: String, graph: Graph, producers: [String: Int]) -> (Tensor, Tensor)? {
         if let pi = producers[x], graph.nodes[pi].opType == "Conv" || graph.nodes[pi].opType == "FusedConv" { return nil }
-        guard let info = graph.valueInfo[x] ?? graph.inputs.first(where: { $0.name == x }), info.type == .float32,
+        guard let info = graph.info(of: x), info.type == .float32,
               let shape = info.shape, shape.count >= 2, case .known(let c) = shape[1], c >= 1,
               let t = graph.initializers[constant], t.dtype == .float32,
               let per = perChannelConstant(t, channels: c, outputRank: shape.count) else { return nil }
@@ -126,8 +124,7 @@ struct FuseChannelAffine: GraphPass {
 
     /// Known rank and float32 type of a value, else nil.
     private func float32Rank(_ graph: Graph, _ name: String) -> Int? {
-        guard let v = graph.valueInfo[name] ?? graph.inputs.first(where: { $0.name == name }),
-              v.type == .float32, let s = v.shape else { return nil }
+        guard let v = graph.info(of: name), v.type == .float32, let s = v.shape else { return nil }
         return s.count
     }
 
@@ -147,13 +144,9 @@ struct FuseChannelAffine: GraphPass {
         if let xs = graph.valueInfo[bn.inputs[0]]?.shape, case .known(let xc) = xs[1], xc != c { return nil }
         var eps: Float = 1e-5
         if case .float(let e)? = bn.attributes["epsilon"] { eps = e }
-        let (sp, bp, mp, vp) = (s.pointer(Float.self), b.pointer(Float.self), m.pointer(Float.self), v.pointer(Float.self))
-        var a = [Float](repeating: 0, count: c), t = a
-        for ch in 0..<c {
-            let ad = Double(sp[ch]) / (Double(vp[ch]) + Double(eps)).squareRoot()
-            a[ch] = Float(ad)
-            t[ch] = Float(Double(bp[ch]) - Double(mp[ch]) * ad)
-        }
+        let (a, t) = batchNormAffine(scale: Array(s.buffer(Float.self)), bias: Array(b.buffer(Float.self)),
+                                     mean: m.buffer(Float.self).map(Double.init), variance: v.buffer(Float.self).map(Double.init),
+                                     epsilon: Double(eps))
         return (Tensor(shape: [c], scalars: a), Tensor(shape: [c], scalars: t))
     }
 

@@ -45,7 +45,7 @@ struct FuseConvAdd: GraphPass {
     private func sameKnownShape(_ graph: Graph, _ a: String, _ b: String) -> Bool {
         func info(_ n: String) -> ValueInfo? {
             if let t = graph.initializers[n] { return ValueInfo(name: n, type: t.dtype, shape: t.shape.map { .known($0) }) }
-            return graph.valueInfo[n] ?? graph.inputs.first { $0.name == n }
+            return graph.info(of: n)
         }
         guard let x = info(a), let y = info(b), let sx = x.shape, let sy = y.shape,
               x.type == .float32, y.type == .float32, sx == sy else { return false }

@@ -17,6 +17,17 @@ extension Graph {
         return p
     }
 
+    /// Index of a node reading each value (the last one, in node order): the reader, where a
+    /// value has one use.
+    func readers() -> [String: Int] {
+        var r: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() { for x in n.inputs where !x.isEmpty { r[x] = i } }
+        return r
+    }
+
+    /// What shape inference (or the graph's inputs) says of a value.
+    func info(of name: String) -> ValueInfo? { valueInfo[name] ?? inputs.first { $0.name == name } }
+
     var outputNames: Set<String> { Set(outputs.map(\.name)) }
 
     /// Drops initializers nothing reads any more.
