@@ -92,13 +92,13 @@ static void f32_gemm_pack_b_scalar(size_t kc, size_t nc, const float *b, size_t 
 }
 
 static void f32_gemm_4x8_scalar(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
-                                const float *pb, float *c, size_t ldc, int accumulate, int last,
+                                const float *pb, size_t pb_stride, float *c, size_t ldc, int accumulate, int last,
                                 const so_gemm_epilogue *ep) {
     for (size_t i0 = 0; i0 < mc; i0 += REF_MR) {
         const float *a = pa + (i0 / REF_MR) * pa_stride;
         size_t rows = mc - i0 < REF_MR ? mc - i0 : REF_MR;
         for (size_t j0 = 0; j0 < nc; j0 += REF_NR) {
-            const float *b = pb + (j0 / REF_NR) * REF_NR * kc;
+            const float *b = pb + (j0 / REF_NR) * pb_stride;
             size_t cols = nc - j0 < REF_NR ? nc - j0 : REF_NR;
             for (size_t r = 0; r < rows; r++) {
                 for (size_t j = 0; j < cols; j++) {
@@ -233,12 +233,12 @@ void ukr_6x16_avx2(size_t kc, const float *a, const float *b, float *c, size_t l
 }
 
 static void f32_gemm_6x16_avx2(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
-                               const float *pb, float *c, size_t ldc, int accumulate, int last,
+                               const float *pb, size_t pb_stride, float *c, size_t ldc, int accumulate, int last,
                                const so_gemm_epilogue *ep) {
     if (!last) ep = NULL;
     float tmp[A2_MR * A2_NR];
     for (size_t j0 = 0; j0 < nc; j0 += A2_NR) {
-        const float *b = pb + (j0 / A2_NR) * A2_NR * kc;
+        const float *b = pb + (j0 / A2_NR) * pb_stride;
         size_t cols = nc - j0 < A2_NR ? nc - j0 : A2_NR;
         for (size_t i0 = 0; i0 < mc; i0 += A2_MR) {
             const float *a = pa + (i0 / A2_MR) * pa_stride;
@@ -388,11 +388,11 @@ void ukr_8x32_avx512(size_t kc, const float *a, const float *b, float *c, size_t
 }
 
 static void f32_gemm_8x32_avx512(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
-                                 const float *pb, float *c, size_t ldc, int accumulate, int last,
+                                 const float *pb, size_t pb_stride, float *c, size_t ldc, int accumulate, int last,
                                  const so_gemm_epilogue *ep) {
     if (!last) ep = NULL;
     for (size_t j0 = 0; j0 < nc; j0 += A5_NR) {
-        const float *b = pb + (j0 / A5_NR) * A5_NR * kc;
+        const float *b = pb + (j0 / A5_NR) * pb_stride;
         size_t cols = nc - j0 < A5_NR ? nc - j0 : A5_NR;
         __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : ((1u << cols) - 1));
         __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : ((1u << (cols - 16)) - 1));

@@ -65,11 +65,13 @@ size_t so_f32_wino2x2_scratch_floats(size_t tw) { return 8 * (2 * tw + 4) + 16; 
 
 static inline __attribute__((always_inline))
 void input_body(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t tw, size_t ty0,
-                size_t ty1, float *restrict v, float *restrict scratch) {
+                size_t ty1, size_t nr, float *restrict v, float *restrict scratch) {
     const size_t width = 2 * tw + 2;          /* padded columns one tile row reads */
     const size_t stride = 2 * tw + 4;
     const size_t nt = (ty1 - ty0) * tw;
-    const size_t xistride = inc * nt;
+    const size_t ntp = (nt + nr - 1) / nr * nr;   /* tiles rounded up to whole panels */
+    const size_t xistride = inc * ntp;
+    const size_t panel = nr * inc;                /* floats between consecutive panels */
     float *rows[4], *rr[4];
     for (int r = 0; r < 4; r++) { rows[r] = scratch + r * stride; rr[r] = scratch + (4 + r) * stride; }
     for (size_t ic = 0; ic < inc; ic++) {
@@ -99,25 +101,40 @@ void input_body(const float *x, size_t inc, size_t ih, size_t iw, long ph, long 
                 r2[j] = d2[j] - d1[j];
                 r3[j] = d1[j] - d3[j];
             }
-            /* (B^T d) B: column combinations per tile */
-            float *base = v + ic * nt + (ty - ty0) * tw;
-            for (int i = 0; i < 4; i++) {
-                const float *s = rr[i];
-                float *restrict o0 = base + (size_t)(i * 4 + 0) * xistride;
-                float *restrict o1 = base + (size_t)(i * 4 + 1) * xistride;
-                float *restrict o2 = base + (size_t)(i * 4 + 2) * xistride;
-                float *restrict o3 = base + (size_t)(i * 4 + 3) * xistride;
-                for (size_t tx = 0; tx < tw; tx++) {
-                    float a = s[2 * tx], b = s[2 * tx + 1], c = s[2 * tx + 2], d = s[2 * tx + 3];
-                    o0[tx] = a - c;
-                    o1[tx] = b + c;
-                    o2[tx] = c - b;
-                    o3[tx] = b - d;
+            /* (B^T d) B: column combinations per tile, written in runs that stay inside one panel */
+            const size_t t0 = (ty - ty0) * tw;
+            for (size_t tx0 = 0; tx0 < tw;) {
+                const size_t t = t0 + tx0, lane = t % nr;
+                size_t len = nr - lane;
+                if (len > tw - tx0) len = tw - tx0;
+                float *base = v + (t / nr) * panel + ic * nr + lane;
+                for (int i = 0; i < 4; i++) {
+                    const float *s = rr[i] + 2 * tx0;
+                    float *restrict o0 = base + (size_t)(i * 4 + 0) * xistride;
+                    float *restrict o1 = base + (size_t)(i * 4 + 1) * xistride;
+                    float *restrict o2 = base + (size_t)(i * 4 + 2) * xistride;
+                    float *restrict o3 = base + (size_t)(i * 4 + 3) * xistride;
+                    for (size_t tx = 0; tx < len; tx++) {
+                        float a = s[2 * tx], b = s[2 * tx + 1], c = s[2 * tx + 2], d = s[2 * tx + 3];
+                        o0[tx] = a - c;
+                        o1[tx] = b + c;
+                        o2[tx] = c - b;
+                        o3[tx] = b - d;
+                    }
                 }
+                tx0 += len;
             }
         }
     }
+    /* lanes past the last tile of the last panel are zero (the GEMM reads whole panels) */
+    if (ntp > nt) {
+        const size_t lane = nt % nr;
+        for (int xi = 0; xi < 16; xi++)
+            for (size_t ic = 0; ic < inc; ic++)
+                memset(v + (size_t)xi * xistride + (nt / nr) * panel + ic * nr + lane, 0, (nr - lane) * sizeof(float));
+    }
 }
+
 
 static inline __attribute__((always_inline))
 void output_body(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1, size_t oh, size_t ow,
@@ -165,8 +182,8 @@ void output_body(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1,
 }
 
 static void input_scalar(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t tw,
-                         size_t ty0, size_t ty1, float *v, float *scratch) {
-    input_body(x, inc, ih, iw, ph, pw, tw, ty0, ty1, v, scratch);
+                         size_t ty0, size_t ty1, size_t nr, float *v, float *scratch) {
+    input_body(x, inc, ih, iw, ph, pw, tw, ty0, ty1, nr, v, scratch);
 }
 static void output_scalar(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1, size_t oh, size_t ow,
                           const float *bias, const float *z, int act, float alpha, float beta, float *out,
@@ -178,8 +195,8 @@ static void output_scalar(const float *m, size_t outc, size_t tw, size_t ty0, si
 #if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 static void input_avx2(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t tw,
-                       size_t ty0, size_t ty1, float *v, float *scratch) {
-    input_body(x, inc, ih, iw, ph, pw, tw, ty0, ty1, v, scratch);
+                       size_t ty0, size_t ty1, size_t nr, float *v, float *scratch) {
+    input_body(x, inc, ih, iw, ph, pw, tw, ty0, ty1, nr, v, scratch);
 }
 static void output_avx2(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1, size_t oh, size_t ow,
                         const float *bias, const float *z, int act, float alpha, float beta, float *out,
@@ -191,8 +208,8 @@ static void output_avx2(const float *m, size_t outc, size_t tw, size_t ty0, size
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))), apply_to = function)
 static void input_avx512(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t tw,
-                         size_t ty0, size_t ty1, float *v, float *scratch) {
-    input_body(x, inc, ih, iw, ph, pw, tw, ty0, ty1, v, scratch);
+                         size_t ty0, size_t ty1, size_t nr, float *v, float *scratch) {
+    input_body(x, inc, ih, iw, ph, pw, tw, ty0, ty1, nr, v, scratch);
 }
 static void output_avx512(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1, size_t oh, size_t ow,
                           const float *bias, const float *z, int act, float alpha, float beta, float *out,

@@ -80,10 +80,12 @@ final class WinogradTests: XCTestCase {
         let mIn = (0..<(16 * m * nt)).map { _ in Float(rng.uniform(-2, 2)) }
         let bias = (0..<m).map { _ in Float(rng.uniform(-1, 1)) }
         var scratch = [Float](repeating: 0, count: so_f32_wino2x2_scratch_floats(tw))
+        // V in packed panels of nr tiles (13 tiles here: a partial last panel, zero lanes written)
+        let nr = 8, ntp = (nt + nr - 1) / nr * nr
         func run(_ level: Int32) -> ([Float], [Float]) {
-            var v = [Float](repeating: .nan, count: 16 * c * nt)
+            var v = [Float](repeating: .nan, count: 16 * c * ntp)
             var out = [Float](repeating: .nan, count: m * g.outPlane)
-            so_f32_wino2x2_input_select(level)(x, c, h, w, 1, 1, tw, 0, th, &v, &scratch)
+            so_f32_wino2x2_input_select(level)(x, c, h, w, 1, 1, tw, 0, th, nr, &v, &scratch)
             so_f32_wino2x2_output_select(level)(mIn, m, tw, 0, th, g.oH, g.oW, bias, nil, Int32(SO_ACT_RELU), 0, 0, &out, &scratch)
             return (v, out)
         }

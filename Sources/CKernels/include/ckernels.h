@@ -14,4 +14,5 @@
 #include "so_pool.h"
 #include "so_reduce.h"
 #include "so_winograd.h"
+#include "so_im2col.h"
 #endif

@@ -36,12 +36,14 @@ typedef struct so_f32_gemm {
        dst holds so_f32_gemm_packed_b_floats(nr, kc, nc) floats. */
     void (*pack_b)(size_t kc, size_t nc, const float *b, size_t rs, size_t cs, float *dst);
     /* C[0..mc)[0..nc) (+)= A-panels * B-panels over one k-block of length kc. `pa` points at the
-       first A panel's k-block, consecutive A panels are `pa_stride` floats apart; `pb` is a packed
-       B block. accumulate = 0: C is overwritten; 1: the chain continues from C. ep (may be NULL)
+       first A panel's k-block, consecutive A panels are `pa_stride` floats apart; `pb` points at
+       the first B panel's k-block, consecutive B panels are `pb_stride` floats apart (nr * kc for
+       a block packed by pack_b; nr * k for panels covering all of k, as so_f32_im2col_packed
+       writes them). accumulate = 0: C is overwritten; 1: the chain continues from C. ep (may be NULL)
        is applied when last != 0 (the final k-block); its bias and z are relative to this block
        (bias[i] for row i of the block, z + i*ldz + j). */
     void (*macro)(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride, const float *pb,
-                  float *c, size_t ldc, int accumulate, int last, const so_gemm_epilogue *ep);
+                  size_t pb_stride, float *c, size_t ldc, int accumulate, int last, const so_gemm_epilogue *ep);
 } so_f32_gemm;
 
 /* Floats of packed A for m x k with panels of mr rows. */

@@ -15,8 +15,8 @@
  * (r, c < 4; outside the input is zero padding). A block is the tile rows [ty0, ty1): its nt =
  * (ty1 - ty0) * tw tiles are numbered t = (ty - ty0) * tw + tx.
  *
- * Buffers of a block: V[xi][ic][t] at v + xi * (inC * nt) + ic * nt + t, and M[xi][oc][t] at
- * m + xi * (outC * nt) + oc * nt + t: every GEMM operand is row-major with leading dim nt.
+ * Buffers of a block: V[xi] in packed-B panels (see the input transform), and M[xi][oc][t] at
+ * m + xi * (outC * nt) + oc * nt + t, row-major with leading dim nt.
  */
 
 /* U[xi][oc][ic] = (G g G^T)[xi] at u + xi * outC * inC + oc * inC + ic, for w (outC x inC x 3 x 3). */
@@ -29,9 +29,12 @@ void so_f32_wino2x2_weights_packed(size_t outc, size_t inc, const float *w, int 
 /* Floats of scratch the input and output transforms need for tile rows of tw tiles. */
 size_t so_f32_wino2x2_scratch_floats(size_t tw);
 
-/* V of one block, from one image's input planes x (inC planes of iH x iW). */
+/* V of one block, from one image's input planes x (inC planes of iH x iW), written straight into
+   the GEMM's packed-B layout with panels of nr columns (tiles): with ntp = nt rounded up to a
+   multiple of nr, V[xi] starts at v + xi * inC * ntp, and tile t of input channel ic is at
+   V[xi] + (t / nr) * nr * inC + ic * nr + t % nr; lanes past the last tile are zero. */
 typedef void (*so_f32_wino2x2_input_fn)(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw,
-                                        size_t tw, size_t ty0, size_t ty1, float *v, float *scratch);
+                                        size_t tw, size_t ty0, size_t ty1, size_t nr, float *v, float *scratch);
 /* Output planes (outC planes of oH x oW at out, z likewise, may be NULL; bias[oc] may be NULL)
    of one block from its M, with out = act(Y + bias + z), act an SO_ACT_* code. */
 typedef void (*so_f32_wino2x2_output_fn)(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1,

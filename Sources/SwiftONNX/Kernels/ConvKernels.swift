@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Geometry of a convolution with up to 3 spatial dims, normalized to (D, H, W): missing leading
@@ -17,6 +18,14 @@ struct ConvGeometry: Sendable {
     var isPointwise: Bool {
         kernelSize == 1 && sD == 1 && sH == 1 && sW == 1 && pD == 0 && pH == 0 && pW == 0
             && oD == iD && oH == iH && oW == iW
+    }
+}
+
+extension ConvGeometry {
+    /// The geometry in the form of the C im2col kernel.
+    var im2colGeometry: so_im2col_geom {
+        so_im2col_geom(iD: iD, iH: iH, iW: iW, oD: oD, oH: oH, oW: oW, kD: kD, kH: kH, kW: kW,
+                       sD: sD, sH: sH, sW: sW, dD: dD, dH: dH, dW: dW, pD: pD, pH: pH, pW: pW)
     }
 }
 

@@ -12,6 +12,8 @@ func isaName(_ level: Int32) -> String { String(cString: so_isa_name(level)) }
 
 /// The float32 GEMM micro-kernel family.
 let f32Gemm: UnsafePointer<so_f32_gemm> = so_f32_gemm_select(selectedISA)
+/// im2col written straight into packed GEMM panels.
+let f32Im2colPacked: so_f32_im2col_packed_fn = so_f32_im2col_packed_select(selectedISA)!
 
 /// Depthwise 2-D convolution of one plane, with its epilogue.
 let f32DepthwiseConv2D: so_f32_dwconv2d_fn = so_f32_dwconv2d_select(selectedISA)!

@@ -129,16 +129,51 @@ func f32PackedGemmColumns(_ a: F32PackedMatrix, b: UnsafePointer<Float>, ldb: In
                 let mcb = min(mcBlock, m - ic)
                 let pa = a.data + (ic / mr) * mr * k + pc * mr
                 if epilogue.isEmpty || last == 0 {
-                    g.macro(mcb, nc, kcb, pa, mr * k, pb, c + ic * ldc + jc, ldc, pc > 0 ? 1 : 0, last, nil)
+                    g.macro(mcb, nc, kcb, pa, mr * k, pb, a.nr * kcb, c + ic * ldc + jc, ldc, pc > 0 ? 1 : 0, last, nil)
                 } else {
                     var ep = epilogue.c(row: ic, col: jc)
-                    g.macro(mcb, nc, kcb, pa, mr * k, pb, c + ic * ldc + jc, ldc, pc > 0 ? 1 : 0, last, &ep)
+                    g.macro(mcb, nc, kcb, pa, mr * k, pb, a.nr * kcb, c + ic * ldc + jc, ldc, pc > 0 ? 1 : 0, last, &ep)
                 }
                 ic += mcb
             }
             pc += kcb
         }
         jc += nc
+    }
+}
+
+/// C[rows, 0..<n) = A * B where B (k x n) is already in packed panels of nr columns covering all of
+/// k (panel q at pb + q * nr * k, as so_f32_im2col_packed and the Winograd input transform write
+/// it), with the epilogue. Single-threaded; no packing pass.
+func f32PackedGemmPanels(_ a: F32PackedMatrix, pb: UnsafePointer<Float>, n: Int,
+                         c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: F32GemmEpilogue) {
+    let g = a.gemm.pointee
+    let m = a.m, k = a.k, mr = a.mr, nr = a.nr
+    if m == 0 || n <= 0 { return }
+    if k == 0 {
+        for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) }
+        if !epilogue.isEmpty { applyEpilogueRows(c, ldc: ldc, rows: m, j0: 0, j1: n, epilogue) }
+        return
+    }
+    let kc = F32GemmBlocking.kc
+    let mcBlock = max(mr, F32GemmBlocking.mc / mr * mr)
+    var pc = 0
+    while pc < k {
+        let kcb = min(kc, k - pc)
+        let last: Int32 = pc + kcb >= k ? 1 : 0
+        var ic = 0
+        while ic < m {
+            let mcb = min(mcBlock, m - ic)
+            let pa = a.data + (ic / mr) * mr * k + pc * mr
+            if epilogue.isEmpty || last == 0 {
+                g.macro(mcb, n, kcb, pa, mr * k, pb + pc * nr, nr * k, c + ic * ldc, ldc, pc > 0 ? 1 : 0, last, nil)
+            } else {
+                var ep = epilogue.c(row: ic, col: 0)
+                g.macro(mcb, n, kcb, pa, mr * k, pb + pc * nr, nr * k, c + ic * ldc, ldc, pc > 0 ? 1 : 0, last, &ep)
+            }
+            ic += mcb
+        }
+        pc += kcb
     }
 }
 

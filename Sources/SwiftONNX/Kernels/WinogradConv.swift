@@ -30,7 +30,7 @@ final class WinogradWeights: @unchecked Sendable {
 }
 
 /// out = act(conv3x3(x, w) + bias + z) by Winograd F(2x2, 3x3): per block of tile rows, the input
-/// transform, 16 packed GEMMs and the output transform with the epilogue, blocks split over threads.
+/// transform (into packed panels), 16 packed GEMMs and the output transform with the epilogue, blocks split over threads.
 func convForwardWinograd(x: UnsafePointer<Float>, weights: WinogradWeights, bias: UnsafePointer<Float>?,
                          z: UnsafePointer<Float>?, act: ConvActivation, out: UnsafeMutablePointer<Float>,
                          batch: Int, _ g: ConvGeometry, threads: Int) {
@@ -45,7 +45,7 @@ func convForwardWinograd(x: UnsafePointer<Float>, weights: WinogradWeights, bias
     if workers > 1 { rows = max(1, min(rows, (th + workers - 1) / workers)) }
     let blocks = (th + rows - 1) / rows
     let (kind, alpha, beta) = act.kernelCode
-    let gemmScratch = f32PackedGemmScratchFloats(weights.u[0])
+    let nr = weights.u[0].nr
     let transformScratch = so_f32_wino2x2_scratch_floats(tw)
     let input = f32WinogradInput, output = f32WinogradOutput
     for n in 0..<batch {
@@ -55,13 +55,15 @@ func convForwardWinograd(x: UnsafePointer<Float>, weights: WinogradWeights, bias
         parallelFor(blocks, threads: workers) { b in
             let ty0 = b * rows, ty1 = min(th, ty0 + rows)
             let nt = (ty1 - ty0) * tw
-            ScratchPool.shared.withFloats(16 * (c + m) * nt + gemmScratch + transformScratch + 32) { buf in
-                let v = buf, mb = buf + 16 * c * nt
-                let pb = mb + 16 * m * nt, ts = pb + gemmScratch
-                input(xn, c, g.iH, g.iW, g.pH, g.pW, tw, ty0, ty1, v, ts)
+            let ntp = (nt + nr - 1) / nr * nr
+            ScratchPool.shared.withFloats(16 * (c * ntp + m * nt) + transformScratch + 32) { buf in
+                // V is written in the GEMM's packed panels: no packing pass before the 16 GEMMs.
+                let v = buf, mb = buf + 16 * c * ntp
+                let ts = mb + 16 * m * nt
+                input(xn, c, g.iH, g.iW, g.pH, g.pW, tw, ty0, ty1, nr, v, ts)
                 for xi in 0..<16 {
-                    f32PackedGemmColumns(weights.u[xi], b: v + xi * c * nt, ldb: nt, j0: 0, j1: nt,
-                                         c: mb + xi * m * nt, ldc: nt, epilogue: .init(), pb: pb)
+                    f32PackedGemmPanels(weights.u[xi], pb: v + xi * c * ntp, n: nt,
+                                        c: mb + xi * m * nt, ldc: nt, epilogue: .init())
                 }
                 output(mb, m, tw, ty0, ty1, g.oH, g.oW, bias, zn, kind, alpha, beta, on, ts)
             }

@@ -326,15 +326,16 @@ func convForwardPacked(x: UnsafePointer<Float>, weights: ConvPackedWeights, bias
             var tile = max(nr, min(F32GemmBlocking.nc, (1 << 20) / max(k, 1) / nr * nr))
             if workers > 1 { tile = max(nr, min(tile, ((outPlane + workers - 1) / workers + nr - 1) / nr * nr)) }
             let tiles = (outPlane + tile - 1) / tile
-            let scratch = f32PackedGemmScratchFloats(a)
+            var geom = g.im2colGeometry
+            let toColumns = f32Im2colPacked
             parallelFor(tiles, threads: workers) { t in
                 let p0 = t * tile, p1 = min(outPlane, p0 + tile)
-                ScratchPool.shared.withFloats(k * (p1 - p0) + scratch) { buf in
-                    im2col(xg, channels: cinG, g, p0: p0, p1: p1, buf)
+                // The column tile is written straight into the GEMM's packed panels.
+                ScratchPool.shared.withFloats(so_f32_im2col_packed_floats(Int32(nr), k, p1 - p0)) { buf in
+                    toColumns(xg, cinG, &geom, p0, p1, Int32(nr), buf)
                     var e = ep
                     e.z = ep.z.map { $0 + p0 }
-                    f32PackedGemmColumns(a, b: buf, ldb: p1 - p0, j0: 0, j1: p1 - p0, c: og + p0, ldc: outPlane,
-                                         epilogue: e, pb: buf + k * (p1 - p0), ncMax: tile)
+                    f32PackedGemmPanels(a, pb: buf, n: p1 - p0, c: og + p0, ldc: outPlane, epilogue: e)
                 }
             }
         }
