@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import SwiftONNX
+@testable import SwiftONNX
 
 /// Runs every model of Models/MANIFEST.tsv on the reference inputs written by Models/make_reference.py
 /// and compares each output with ONNX Runtime's (shape and element type exact; values within
@@ -145,6 +145,22 @@ final class RealModelTests: XCTestCase {
             } else {
                 problems.append("no first output to compare with \(bundled.lastPathComponent)")
             }
+        }
+        // Steady state: a run of a shape seen before takes every tensor buffer from the session's
+        // pool (no system allocation for intermediates or outputs), gives the same bits, and leaves
+        // the outputs of earlier runs, still held, untouched.
+        let firstBytes = got.mapValues { $0.dtype == .string ? [] : $0.bytes() }
+        _ = try session.run(feeds)
+        let before = session.buffers.statistics
+        let again = try session.run(feeds)
+        let after = session.buffers.statistics
+        if after.systemAllocations != before.systemAllocations {
+            problems.append("a steady-state run took \(after.systemAllocations - before.systemAllocations) buffers from the system allocator (expected 0)")
+        }
+        if after.reuses == before.reuses { problems.append("a steady-state run reused no pooled buffer") }
+        for (name, t) in got where t.dtype != .string {
+            if t.bytes() != firstBytes[name] { problems.append("output '\(name)' of the first run changed during later runs") }
+            if again[name]?.bytes() != firstBytes[name] { problems.append("output '\(name)' differs between identical runs") }
         }
         // Every rewrite is checked against the plain path: the same model loaded without the
         // optimizing passes must give the same outputs within the same tolerance.

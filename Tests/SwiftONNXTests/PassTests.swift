@@ -36,6 +36,26 @@ final class PassTests: XCTestCase {
         XCTAssertNil(g.initializers["B"], "unused initializer pruned")
     }
 
+    func testDropoutWithUnreadMaskIsRemovedAndReadMaskKept() throws {
+        func graph(maskIsOutput: Bool) -> Graph {
+            Graph(name: "g", nodes: [
+                Node(name: "relu", opType: "Relu", domain: "", inputs: ["X"], outputs: ["R"], attributes: [:]),
+                Node(name: "drop", opType: "Dropout", domain: "", inputs: ["R"], outputs: ["D", "M"], attributes: [:]),
+                Node(name: "neg", opType: "Neg", domain: "", inputs: ["D"], outputs: ["Y"], attributes: [:]),
+            ], inputs: [ValueInfo(name: "X", type: .float32, shape: [3])],
+               outputs: [ValueInfo(name: "Y", type: .float32, shape: [3])]
+                + (maskIsOutput ? [ValueInfo(name: "M", type: .bool, shape: [3])] : []),
+               initializers: [:], valueInfo: [:])
+        }
+        let g = graph(maskIsOutput: false)
+        XCTAssertTrue(try RemoveIdentity().apply(to: g, opsets: ["": 13]))
+        XCTAssertEqual(g.nodes.map(\.name), ["relu", "neg"])
+        XCTAssertEqual(g.nodes[1].inputs, ["R"])
+        let kept = graph(maskIsOutput: true)
+        XCTAssertFalse(try RemoveIdentity().apply(to: kept, opsets: ["": 13]))
+        XCTAssertEqual(kept.nodes.count, 3)
+    }
+
     func testShapeOfKnownShapeIsFolded() throws {
         let g = Graph(name: "g", nodes: [
             Node(name: "shape", opType: "Shape", domain: "", inputs: ["X"], outputs: ["S"], attributes: [:]),

@@ -24,6 +24,8 @@ public final class InferenceSession: @unchecked Sendable {
 
     let plan: Plan
     let model: Model
+    /// Where the tensors of this session's runs get their memory (recycled across runs).
+    let buffers = BufferPool()
 
     /// The instruction set the kernels were chosen for on this CPU ("avx512", "avx2" or "scalar"),
     /// after the SWIFTONNX_ISA cap if one is set.
@@ -89,7 +91,10 @@ public final class InferenceSession: @unchecked Sendable {
                 if !ok { throw ONNXError.inputShapeMismatch(input: info.name, expected: shape, got: t.shape) }
             }
         }
-        let results = try plan.run(feeds, env: RunEnv(threads: options.threads))
+        defer { buffers.endRun() }
+        let results = try BufferPool.$current.withValue(buffers) {
+            try plan.run(feeds, env: RunEnv(threads: options.threads))
+        }
         var out: [String: Tensor] = [:]
         for (o, t) in zip(plan.outputs, results) { out[o.name] = t }
         return out

@@ -8,13 +8,24 @@ final class TensorStorage: @unchecked Sendable {
     let owner: AnyObject?
     /// Elements of a string tensor (raw is unused then).
     let strings: [String]
+    /// The pool `raw` came from and goes back to (nil: the system allocator), and its size class.
+    private let pool: BufferPool?
+    private let capacity: Int
 
-    /// Fresh, 64-byte aligned, uninitialized memory.
+    /// 64-byte aligned, uninitialized memory: inside a session's run from the session's buffer pool
+    /// (given back to it when this storage goes away, see BufferPool), else fresh from the system.
     init(byteCount: Int) {
         self.byteCount = byteCount
-        self.raw = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
         self.owner = nil
         self.strings = []
+        if let pool = BufferPool.current {
+            (self.raw, self.capacity) = pool.allocate(byteCount)
+            self.pool = pool
+        } else {
+            self.raw = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+            self.pool = nil
+            self.capacity = 0
+        }
     }
 
     /// Aliases memory kept alive by `owner`.
@@ -23,6 +34,8 @@ final class TensorStorage: @unchecked Sendable {
         self.byteCount = byteCount
         self.owner = owner
         self.strings = []
+        self.pool = nil
+        self.capacity = 0
     }
 
     init(strings: [String]) {
@@ -30,10 +43,12 @@ final class TensorStorage: @unchecked Sendable {
         self.byteCount = 0
         self.owner = nil
         self.strings = strings
+        self.pool = nil
+        self.capacity = 0
     }
 
     deinit {
-        if owner == nil { raw.deallocate() }
+        if let pool { pool.release(raw, capacity: capacity) } else if owner == nil { raw.deallocate() }
     }
 }
 
