@@ -33,18 +33,55 @@ final class BufferPoolTests: XCTestCase {
         XCTAssertEqual(pool.statistics.freeBytes, ca, "the idle 10 kB buffer should have been released")
     }
 
-    func testTensorsInsideARunComeFromThePoolAndReturnToIt() {
-        let pool = BufferPool()
-        XCTAssertNil(BufferPool.current)
-        BufferPool.$current.withValue(pool) {
-            let t = Tensor.uninitialized(.float32, [10, 10])
-            XCTAssertEqual(t.count, 100)
-            XCTAssertEqual(pool.statistics.systemAllocations, 1)
+    /// Two buffers alive together never share arena bytes; one freed before the next is allocated may.
+    func testLayoutKeepsLiveBuffersApart() throws {
+        // events: a(0) b(1) free a(2) c(3) free b(4) free c(5); d(6) outlives the run
+        let p = try XCTUnwrap(MemoryPattern.layout(sizes: [1000, 500, 1000, 64], alloc: [0, 1, 3, 6],
+                                                   free: [2, 4, 5, Int.max]))
+        let (a, b, c) = (p.offsets[0], p.offsets[1], p.offsets[2])
+        XCTAssertEqual(p.offsets[3], -1, "a buffer that outlives the run is not in the arena")
+        XCTAssertTrue(b >= a + 1024 || a >= b + 512, "a and b are alive together")
+        XCTAssertTrue(b >= c + 1024 || c >= b + 512, "b and c are alive together")
+        XCTAssertEqual(c, a, "c reuses a's bytes")
+        XCTAssertEqual(p.arenaBytes, 1024 + 512)
+        XCTAssertEqual(p.conflicts[2], [0])
+    }
+
+    /// A run records, the next follows the pattern in one slab, and a run that asks for other sizes
+    /// falls back to system memory and makes the signature record again.
+    func testRecordFollowAndDepart() throws {
+        let planner = MemoryPlanner()
+        let sig = [1, 2, 3]
+        func run(_ sizes: [Int], keep: Int) -> (ptrs: [UnsafeMutableRawPointer], kept: Tensor) {
+            let arena = planner.arena(for: sig)
+            var ptrs: [UnsafeMutableRawPointer] = []
+            let kept: Tensor = RunArena.$current.withValue(arena) {
+                var last: Tensor? = nil
+                for (i, n) in sizes.enumerated() {
+                    let t = Tensor.uninitialized(.uint8, [n])
+                    ptrs.append(t.raw)
+                    if i == keep { last = t }
+                }
+                return last!
+            }
+            planner.finished(arena, signature: sig)
+            return (ptrs, kept)
         }
-        XCTAssertEqual(pool.statistics.freeBytes, BufferPool.sizeClass(400))
-        // outside a run: the system allocator
-        let u = Tensor(shape: [3], scalars: [Float(1), 2, 3])
-        XCTAssertEqual(try u.scalars(as: Float.self), [1, 2, 3])
-        XCTAssertEqual(pool.statistics.systemAllocations, 1)
+        let first = run([4096, 8192, 4096], keep: 2)
+        XCTAssertNotNil(planner.pattern(for: sig), "the first run lays out a pattern")
+        let s0 = planner.systemAllocations
+        let second = run([4096, 8192, 4096], keep: 2)
+        XCTAssertEqual(planner.systemAllocations - s0, 2, "one arena slab and a pool buffer for the output")
+        _ = run([4096, 8192, 4096], keep: 2)      // its output is dropped at once
+        let s1 = planner.systemAllocations
+        let third = run([4096, 8192, 4096], keep: 2)
+        XCTAssertEqual(planner.systemAllocations - s1, 0, "steady state: no system allocation")
+        XCTAssertEqual(second.ptrs[0], third.ptrs[0], "the slab is reused")
+        XCTAssertNotEqual(second.kept.raw, third.kept.raw, "the held output of a run is not reused by the next")
+        _ = first
+        // departing: other sizes
+        let odd = run([4096, 100], keep: 1)
+        XCTAssertEqual(odd.ptrs.count, 2)
+        XCTAssertNil(planner.arena(for: sig).pattern, "a departed pattern is recorded again")
     }
 }

@@ -24,8 +24,9 @@ public final class InferenceSession: @unchecked Sendable {
 
     let plan: Plan
     let model: Model
-    /// Where the tensors of this session's runs get their memory (recycled across runs).
-    let buffers = BufferPool()
+    /// Where the tensors of this session's runs get their memory: an arena per input signature laid
+    /// out from a recorded run, and a pool for what outlives a run.
+    let memory = MemoryPlanner()
 
     /// The instruction set the kernels were chosen for on this CPU ("avx512", "avx2" or "scalar"),
     /// after the SWIFTONNX_ISA cap if one is set.
@@ -91,10 +92,18 @@ public final class InferenceSession: @unchecked Sendable {
                 if !ok { throw ONNXError.inputShapeMismatch(input: info.name, expected: shape, got: t.shape) }
             }
         }
-        defer { buffers.endRun() }
-        let results = try BufferPool.$current.withValue(buffers) {
-            try plan.run(feeds, env: RunEnv(threads: options.threads))
+        let signature = MemoryPlanner.signature(plan.feedOrder.map { feeds[$0.name] ?? Tensor.zeros(.float32, []) })
+        let arena = memory.arena(for: signature)
+        let results: [Tensor]
+        do {
+            results = try RunArena.$current.withValue(arena) {
+                try plan.run(feeds, env: RunEnv(threads: options.threads))
+            }
+        } catch {
+            memory.finished(arena, signature: signature, learn: false)
+            throw error
         }
+        memory.finished(arena, signature: signature)
         var out: [String: Tensor] = [:]
         for (o, t) in zip(plan.outputs, results) { out[o.name] = t }
         return out

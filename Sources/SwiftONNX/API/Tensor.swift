@@ -8,23 +8,23 @@ final class TensorStorage: @unchecked Sendable {
     let owner: AnyObject?
     /// Elements of a string tensor (raw is unused then).
     let strings: [String]
-    /// The pool `raw` came from and goes back to (nil: the system allocator), and its size class.
-    private let pool: BufferPool?
-    private let capacity: Int
+    /// The run arena `raw` came from and goes back to (nil: the system allocator), and how.
+    private let arena: RunArena?
+    private let grant: BufferGrant
 
-    /// 64-byte aligned, uninitialized memory: inside a session's run from the session's buffer pool
-    /// (given back to it when this storage goes away, see BufferPool), else fresh from the system.
+    /// 64-byte aligned, uninitialized memory: inside a session's run from the run's arena (see
+    /// RunArena), else fresh from the system.
     init(byteCount: Int) {
         self.byteCount = byteCount
         self.owner = nil
         self.strings = []
-        if let pool = BufferPool.current {
-            (self.raw, self.capacity) = pool.allocate(byteCount)
-            self.pool = pool
+        if let arena = RunArena.current {
+            (self.raw, self.grant) = arena.allocate(byteCount)
+            self.arena = arena
         } else {
             self.raw = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
-            self.pool = nil
-            self.capacity = 0
+            self.arena = nil
+            self.grant = .system
         }
     }
 
@@ -34,8 +34,8 @@ final class TensorStorage: @unchecked Sendable {
         self.byteCount = byteCount
         self.owner = owner
         self.strings = []
-        self.pool = nil
-        self.capacity = 0
+        self.arena = nil
+        self.grant = .system
     }
 
     init(strings: [String]) {
@@ -43,12 +43,12 @@ final class TensorStorage: @unchecked Sendable {
         self.byteCount = 0
         self.owner = nil
         self.strings = strings
-        self.pool = nil
-        self.capacity = 0
+        self.arena = nil
+        self.grant = .system
     }
 
     deinit {
-        if let pool { pool.release(raw, capacity: capacity) } else if owner == nil { raw.deallocate() }
+        if let arena { arena.release(raw, grant) } else if owner == nil { raw.deallocate() }
     }
 }
 

@@ -1,20 +1,14 @@
 import Foundation
 
-/// Recycles the memory of the tensors a session's runs produce. While a run executes, every tensor
-/// an op allocates (`Tensor.uninitialized`, `Tensor.zeros`) takes its buffer from the session's pool;
-/// when the last reference to a tensor goes away (an intermediate after its last reader, an output
-/// the caller dropped) its buffer goes back to the pool instead of to the system allocator. Runs of
-/// a shape seen before therefore make no system allocation for intermediates and touch no fresh
-/// pages (large `malloc` blocks are mmapped, and every first touch of such a page is a fault).
+/// Recycles tensor buffers of a session's runs by size class: the buffers a run's arena does not
+/// hold (those that outlive a run: its outputs) are taken from here and come back here when the
+/// caller drops them, so steady-state runs make no system allocation for them either.
 ///
 /// Buffers are matched by size class (64-byte steps up to 4 KiB, 4 KiB steps above). A free buffer
 /// that no run has taken back for `idleRuns` consecutive runs is given back to the system, so the pool
 /// holds what the last runs used (a fixed shape reuses all of it every run; after a change of shape
 /// the old sizes go away). Thread-safe: concurrent runs share it.
 final class BufferPool: @unchecked Sendable {
-    /// The pool of the run executing on this thread (bound by `InferenceSession.run`).
-    @TaskLocal static var current: BufferPool?
-
     /// Runs a free buffer may sit unused before it is released.
     static let idleRuns = 2
 

@@ -1,0 +1,277 @@
+import Foundation
+
+/// Intermediates of a run in one arena, laid out from their lifetimes.
+///
+/// The first run of an input signature (the input shapes and types) records every tensor buffer the
+/// run allocates: its size, when it was allocated and when it was freed, counted in allocation and
+/// release events. From that the session lays out a `MemoryPattern`: each buffer freed during the
+/// run gets an offset in one arena such that buffers alive at the same time never overlap
+/// (greedy, largest first, lowest fitting offset). Later runs of the signature take one arena slab
+/// and hand out the k-th buffer at its offset: no allocator call and no fresh page per
+/// intermediate. Buffers that outlived the recorded run (the outputs) come from the session's
+/// `BufferPool` instead, so a caller may keep outputs while the next run reuses the arena.
+///
+/// The pattern is followed only while the run asks for exactly the recorded sizes in the recorded
+/// order, and a buffer is placed in the arena only when every earlier buffer sharing its bytes has
+/// been freed in this run: a run that departs from the recording (a data-dependent branch, a
+/// different loop count) gets system memory for the rest of the run and the signature is recorded
+/// again, so a departure costs speed, never correctness.
+final class MemoryPattern: @unchecked Sendable {
+    /// Requested bytes of the k-th allocation.
+    let sizes: [Int]
+    /// Its arena offset, or -1: it outlived the recorded run (taken from the pool).
+    let offsets: [Int]
+    /// Earlier allocations whose arena bytes overlap the k-th one's: all must be freed when k is handed out.
+    let conflicts: [[Int32]]
+    let arenaBytes: Int
+
+    private let lock = NSLock()
+    private var valid = true
+    private var freeSlabs: [ArenaSlab] = []
+
+    init(sizes: [Int], offsets: [Int], conflicts: [[Int32]], arenaBytes: Int) {
+        self.sizes = sizes
+        self.offsets = offsets
+        self.conflicts = conflicts
+        self.arenaBytes = arenaBytes
+    }
+
+    var isValid: Bool { lock.lock(); defer { lock.unlock() }; return valid }
+    func invalidate() { lock.lock(); valid = false; freeSlabs.removeAll(); lock.unlock() }
+
+    /// A slab for one run: a free one, or fresh memory (`fresh` is set then).
+    func takeSlab(fresh: inout Bool) -> ArenaSlab {
+        lock.lock()
+        if let s = freeSlabs.popLast() { lock.unlock(); return s }
+        lock.unlock()
+        fresh = true
+        return ArenaSlab(bytes: arenaBytes)
+    }
+
+    func giveBack(_ s: ArenaSlab) {
+        lock.lock()
+        if valid && freeSlabs.count < 4 { freeSlabs.append(s) }
+        lock.unlock()
+    }
+
+    /// Lays out the recorded buffers. `alloc[k]`, `free[k]`: event times (free Int.max: outlived the run).
+    /// nil when there are too many buffers to lay out cheaply.
+    static func layout(sizes: [Int], alloc: [Int], free: [Int], limit: Int = 4096) -> MemoryPattern? {
+        let n = sizes.count
+        let placed = (0..<n).filter { free[$0] != Int.max }
+        if placed.count > limit { return nil }
+        func rounded(_ b: Int) -> Int { (max(b, 1) + 63) & ~63 }
+        var offsets = [Int](repeating: -1, count: n)
+        // largest first; ties by allocation order so the layout is deterministic
+        let order = placed.sorted { rounded(sizes[$0]) != rounded(sizes[$1]) ? rounded(sizes[$0]) > rounded(sizes[$1]) : $0 < $1 }
+        var done: [Int] = []
+        var total = 0
+        var busy: [(Int, Int)] = []
+        for k in order {
+            let size = rounded(sizes[k])
+            busy.removeAll(keepingCapacity: true)
+            for j in done where alloc[j] < free[k] && alloc[k] < free[j] {
+                busy.append((offsets[j], offsets[j] + rounded(sizes[j])))
+            }
+            busy.sort { $0.0 < $1.0 }
+            var off = 0
+            for (lo, hi) in busy {
+                if lo >= off + size { break }
+                off = max(off, hi)
+            }
+            offsets[k] = off
+            total = max(total, off + size)
+            done.append(k)
+        }
+        var conflicts = [[Int32]](repeating: [], count: n)
+        for a in 0..<placed.count {
+            let k = placed[a]
+            let lo = offsets[k], hi = lo + rounded(sizes[k])
+            for b in 0..<a {
+                let j = placed[b]
+                if offsets[j] < hi && lo < offsets[j] + rounded(sizes[j]) { conflicts[k].append(Int32(j)) }
+            }
+        }
+        return MemoryPattern(sizes: sizes, offsets: offsets, conflicts: conflicts, arenaBytes: max(total, 64))
+    }
+}
+
+/// One arena's memory.
+final class ArenaSlab: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    init(bytes: Int) { base = .allocate(byteCount: bytes, alignment: 64) }
+    deinit { base.deallocate() }
+}
+
+/// Where a tensor buffer came from, so it goes back to the same place.
+enum BufferGrant {
+    case arena(Int)         // the k-th buffer of the pattern, in this run's slab
+    case pool(Int)          // the session's pool, with its size class
+    case system             // the system allocator
+    case recorded(Int)      // the system allocator, k-th buffer of a recorded run
+}
+
+/// The memory of one run: records a pattern or follows one (see MemoryPattern).
+final class RunArena: @unchecked Sendable {
+    /// The arena of the run executing on this thread (bound by `InferenceSession.run`).
+    @TaskLocal static var current: RunArena?
+
+    let pool: BufferPool
+    let pattern: MemoryPattern?
+    private let slab: ArenaSlab?
+    private let counters: MemoryCounters
+    private let lock = NSLock()
+    private var next = 0
+    private var departed = false
+    private var ended = false
+    private var alive: [Bool]
+    private var arenaLive = 0
+    // recording
+    private var clock = 0
+    private var recSizes: [Int] = []
+    private var recAlloc: [Int] = []
+    private var recFree: [Int] = []
+
+    init(pool: BufferPool, pattern: MemoryPattern?, counters: MemoryCounters) {
+        self.pool = pool
+        self.counters = counters
+        if let p = pattern, p.isValid {
+            self.pattern = p
+            var fresh = false
+            slab = p.takeSlab(fresh: &fresh)
+            if fresh { counters.add(system: 1) }
+            alive = [Bool](repeating: false, count: p.sizes.count)
+        } else {
+            self.pattern = nil
+            slab = nil
+            alive = []
+        }
+    }
+
+    var isRecording: Bool { pattern == nil }
+
+    func allocate(_ bytes: Int) -> (UnsafeMutableRawPointer, BufferGrant) {
+        lock.lock()
+        let k = next
+        next += 1
+        guard let p = pattern else {
+            if !ended {
+                recSizes.append(bytes); recAlloc.append(clock); recFree.append(Int.max)
+                clock += 1
+            }
+            lock.unlock()
+            counters.add(system: 1)
+            return (.allocate(byteCount: max(bytes, 1), alignment: 64), ended ? .system : .recorded(k))
+        }
+        if !departed && (k >= p.sizes.count || p.sizes[k] != bytes) {
+            departed = true
+            p.invalidate()
+        }
+        if departed || ended {
+            lock.unlock()
+            counters.add(system: 1)
+            return (.allocate(byteCount: max(bytes, 1), alignment: 64), .system)
+        }
+        let off = p.offsets[k]
+        if off >= 0, let slab, p.conflicts[k].allSatisfy({ !alive[Int($0)] }) {
+            alive[k] = true
+            arenaLive += 1
+            lock.unlock()
+            return (slab.base + off, .arena(k))
+        }
+        if off >= 0 { p.invalidate() }   // an earlier buffer on these bytes is still alive: record again
+        lock.unlock()
+        let (ptr, cap) = pool.allocate(bytes)
+        return (ptr, .pool(cap))
+    }
+
+    func release(_ ptr: UnsafeMutableRawPointer, _ grant: BufferGrant) {
+        switch grant {
+        case .arena(let k):
+            lock.lock()
+            alive[k] = false
+            arenaLive -= 1
+            let giveBack = ended && arenaLive == 0
+            lock.unlock()
+            if giveBack, let slab, let pattern { pattern.giveBack(slab) }
+        case .pool(let cap):
+            pool.release(ptr, capacity: cap)
+        case .system:
+            ptr.deallocate()
+        case .recorded(let k):
+            lock.lock()
+            if !ended { recFree[k] = clock; clock += 1 }
+            lock.unlock()
+            ptr.deallocate()
+        }
+    }
+
+    /// Ends the run (outputs still held): returns the pattern a recording run learned, and gives the
+    /// slab back when nothing in it is alive.
+    func finish() -> MemoryPattern? {
+        lock.lock()
+        ended = true
+        let giveBack = arenaLive == 0
+        let sizes = recSizes, alloc = recAlloc, free = recFree
+        lock.unlock()
+        if let pattern {
+            if departed { pattern.invalidate() }
+            if giveBack, let slab { pattern.giveBack(slab) }
+            return nil
+        }
+        return MemoryPattern.layout(sizes: sizes, alloc: alloc, free: free)
+    }
+}
+
+/// Counts a session's system allocations for tensor memory (pool misses, arena slabs, recorded and
+/// fallback buffers), for tests and diagnostics.
+final class MemoryCounters: @unchecked Sendable {
+    private let lock = NSLock()
+    private var system = 0
+    func add(system n: Int) { lock.lock(); system += n; lock.unlock() }
+    var systemAllocations: Int { lock.lock(); defer { lock.unlock() }; return system }
+}
+
+/// A session's learned patterns, per input signature (a few are kept).
+final class MemoryPlanner: @unchecked Sendable {
+    private let lock = NSLock()
+    private var patterns: [[Int]: MemoryPattern] = [:]
+    let pool = BufferPool()
+    let counters = MemoryCounters()
+
+    /// The signature of a run's feeds in a fixed order: dtype code and shape of each.
+    static func signature(_ feeds: [Tensor]) -> [Int] {
+        var s: [Int] = []
+        for t in feeds { s.append(-1 - Int(t.dtype.rawValue)); s.append(contentsOf: t.shape) }
+        return s
+    }
+
+    func arena(for signature: [Int]) -> RunArena {
+        lock.lock()
+        var p = patterns[signature]
+        if let q = p, !q.isValid { patterns[signature] = nil; p = nil }
+        lock.unlock()
+        return RunArena(pool: pool, pattern: p, counters: counters)
+    }
+
+    /// After a run (its outputs still held); `learn: false` for a run that failed.
+    func finished(_ arena: RunArena, signature: [Int], learn: Bool = true) {
+        let learned = arena.finish()
+        pool.endRun()
+        guard learn, let learned else { return }
+        lock.lock()
+        if patterns.count >= 8 { patterns.removeAll() }
+        patterns[signature] = learned
+        lock.unlock()
+    }
+
+    /// Tensor-memory allocations this session made from the system so far.
+    var systemAllocations: Int { counters.systemAllocations + pool.statistics.systemAllocations }
+
+    /// The pattern learned for a signature, if any.
+    func pattern(for signature: [Int]) -> MemoryPattern? {
+        lock.lock()
+        defer { lock.unlock() }
+        return patterns[signature]
+    }
+}
