@@ -54,29 +54,31 @@ void im2col_body(const float *x, size_t channels, const so_im2col_geom *g, size_
             long hi = off >= g->iW ? 0 : (g->iW - off + g->sW - 1) / g->sW;
             if (hi > g->oW) hi = g->oW;
             if (lo > hi) lo = hi;
-            float *drow = dst + row * nr;
+            /* walk the columns once: output row by output row, each run split at panel edges */
+            float *panel = dst + row * nr;   /* row `row` of the current panel */
+            long lane = 0;
+            long r = (long)p0 / g->oW;
+            long ow0 = (long)p0 - r * g->oW;
+            long od = r / g->oH, oh = r - od * g->oH;
             long p = (long)p0;
             while (p < (long)p1) {
-                const long r = p / g->oW;
-                const long ow0 = p - r * g->oW;
                 long ow1 = g->oW;
                 if (ow1 - ow0 > (long)p1 - p) ow1 = ow0 + ((long)p1 - p);
-                const long od = r / g->oH, oh = r - od * g->oH;
                 const long id = od * g->sD - g->pD + kd * g->dD;
                 const long ih = oh * g->sH - g->pH + kh * g->dH;
                 const float *src = (id < 0 || id >= g->iD || ih < 0 || ih >= g->iH)
                     ? NULL : xc + (id * g->iH + ih) * g->iW;
-                /* split the run [ow0, ow1) at panel boundaries */
-                long ow = ow0;
-                while (ow < ow1) {
-                    const long j = p + (ow - ow0) - (long)p0;
-                    const long lane = j % nr;
+                for (long ow = ow0; ow < ow1;) {
                     long len = nr - lane;
                     if (len > ow1 - ow) len = ow1 - ow;
-                    piece(drow + (j / nr) * panelStride + lane, src, ow, len, g->sW, off, lo, hi);
+                    piece(panel + lane, src, ow, len, g->sW, off, lo, hi);
                     ow += len;
+                    lane += len;
+                    if (lane == nr) { lane = 0; panel += panelStride; }
                 }
                 p += ow1 - ow0;
+                ow0 = 0;
+                if (++oh == g->oH) { oh = 0; od++; }
             }
         }
     }
@@ -88,23 +90,32 @@ void im2col_body(const float *x, size_t channels, const so_im2col_geom *g, size_
     }
 }
 
+/* The GEMM's panel widths as compile-time constants (the lane arithmetic becomes shifts and masks). */
+#define IM2COL_DISPATCH                                                    \
+    switch (nr) {                                                          \
+    case 8: im2col_body(x, channels, g, p0, p1, 8, dst); break;            \
+    case 16: im2col_body(x, channels, g, p0, p1, 16, dst); break;          \
+    case 32: im2col_body(x, channels, g, p0, p1, 32, dst); break;          \
+    default: im2col_body(x, channels, g, p0, p1, nr, dst); break;          \
+    }
+
 static void im2col_packed_scalar(const float *x, size_t channels, const so_im2col_geom *g, size_t p0, size_t p1,
                                  int nr, float *dst) {
-    im2col_body(x, channels, g, p0, p1, nr, dst);
+    IM2COL_DISPATCH
 }
 
 #if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 static void im2col_packed_avx2(const float *x, size_t channels, const so_im2col_geom *g, size_t p0, size_t p1,
                                int nr, float *dst) {
-    im2col_body(x, channels, g, p0, p1, nr, dst);
+    IM2COL_DISPATCH
 }
 #pragma clang attribute pop
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))), apply_to = function)
 static void im2col_packed_avx512(const float *x, size_t channels, const so_im2col_geom *g, size_t p0, size_t p1,
                                  int nr, float *dst) {
-    im2col_body(x, channels, g, p0, p1, nr, dst);
+    IM2COL_DISPATCH
 }
 #pragma clang attribute pop
 #endif

@@ -356,7 +356,8 @@ final class CKernelTests: XCTestCase {
     func testDepthwiseMatchesReference() {
         var rng = SplitMix64(seed: 5)
         var bad = Mismatches()
-        let planes = [(1, 1), (3, 5), (7, 9), (13, 17), (32, 32), (2, 40)]
+        // (wide rows too: more vectors away from the row ends)
+        let planes = [(1, 1), (3, 5), (7, 9), (13, 17), (32, 32), (2, 40), (4, 67), (3, 130)]
         let kernels = [(1, 1), (3, 3), (5, 5), (3, 1), (7, 7), (1, 4)]
         var cycle = 0
         for (iH, iW) in planes {
@@ -389,7 +390,8 @@ final class CKernelTests: XCTestCase {
         let planes = [
             Self.geom(32, 32, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1), Self.geom(33, 31, 17, 16, 3, 3, 2, 2, 1, 1, 1, 1),
             Self.geom(20, 20, 20, 20, 5, 5, 1, 1, 1, 1, 2, 2), Self.geom(21, 19, 11, 10, 5, 5, 2, 2, 1, 1, 2, 2),
-            Self.geom(14, 14, 14, 14, 7, 7, 1, 1, 1, 1, 3, 3),
+            Self.geom(14, 14, 14, 14, 7, 7, 1, 1, 1, 1, 3, 3), Self.geom(9, 70, 9, 70, 5, 5, 1, 1, 1, 1, 2, 2),
+            Self.geom(6, 112, 6, 112, 3, 3, 1, 1, 1, 1, 1, 1),
         ]
         for g in planes {
             for act in 0..<Int(SO_ACT_COUNT) {
