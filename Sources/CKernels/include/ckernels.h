@@ -15,4 +15,5 @@
 #include "so_reduce.h"
 #include "so_winograd.h"
 #include "so_im2col.h"
+#include "so_sync.h"
 #endif

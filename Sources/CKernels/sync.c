@@ -1,0 +1,11 @@
+#include "so_sync.h"
+
+long so_atomic_load(const long *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+void so_atomic_add(long *p, long v) { __atomic_add_fetch(p, v, __ATOMIC_RELEASE); }
+void so_cpu_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
