@@ -123,19 +123,8 @@ func f32PackedGemmColumns(_ a: F32PackedMatrix, b: UnsafePointer<Float>, ldb: In
         while pc < k {
             let kcb = min(kc, k - pc)
             g.pack_b(kcb, nc, b + pc * ldb + jc, ldb, 1, pb)
-            let last: Int32 = pc + kcb >= k ? 1 : 0
-            var ic = 0
-            while ic < m {
-                let mcb = min(mcBlock, m - ic)
-                let pa = a.data + (ic / mr) * mr * k + pc * mr
-                if epilogue.isEmpty || last == 0 {
-                    g.macro(mcb, nc, kcb, pa, mr * k, pb, a.nr * kcb, c + ic * ldc + jc, ldc, pc > 0 ? 1 : 0, last, nil)
-                } else {
-                    var ep = epilogue.c(row: ic, col: jc)
-                    g.macro(mcb, nc, kcb, pa, mr * k, pb, a.nr * kcb, c + ic * ldc + jc, ldc, pc > 0 ? 1 : 0, last, &ep)
-                }
-                ic += mcb
-            }
+            f32GemmKBlock(a, pc: pc, kcb: kcb, mcBlock: mcBlock, pb: pb, pbStride: a.nr * kcb, n: nc,
+                          c: c, ldc: ldc, col: jc, epilogue: epilogue)
             pc += kcb
         }
         jc += nc
@@ -147,7 +136,6 @@ func f32PackedGemmColumns(_ a: F32PackedMatrix, b: UnsafePointer<Float>, ldb: In
 /// it), with the epilogue. Single-threaded; no packing pass.
 func f32PackedGemmPanels(_ a: F32PackedMatrix, pb: UnsafePointer<Float>, n: Int,
                          c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: F32GemmEpilogue) {
-    let g = a.gemm.pointee
     let m = a.m, k = a.k, mr = a.mr, nr = a.nr
     if m == 0 || n <= 0 { return }
     if k == 0 {
@@ -160,20 +148,32 @@ func f32PackedGemmPanels(_ a: F32PackedMatrix, pb: UnsafePointer<Float>, n: Int,
     var pc = 0
     while pc < k {
         let kcb = min(kc, k - pc)
-        let last: Int32 = pc + kcb >= k ? 1 : 0
-        var ic = 0
-        while ic < m {
-            let mcb = min(mcBlock, m - ic)
-            let pa = a.data + (ic / mr) * mr * k + pc * mr
-            if epilogue.isEmpty || last == 0 {
-                g.macro(mcb, n, kcb, pa, mr * k, pb + pc * nr, nr * k, c + ic * ldc, ldc, pc > 0 ? 1 : 0, last, nil)
-            } else {
-                var ep = epilogue.c(row: ic, col: 0)
-                g.macro(mcb, n, kcb, pa, mr * k, pb + pc * nr, nr * k, c + ic * ldc, ldc, pc > 0 ? 1 : 0, last, &ep)
-            }
-            ic += mcb
-        }
+        f32GemmKBlock(a, pc: pc, kcb: kcb, mcBlock: mcBlock, pb: pb + pc * nr, pbStride: nr * k, n: n,
+                      c: c, ldc: ldc, col: 0, epilogue: epilogue)
         pc += kcb
+    }
+}
+
+/// One k-block [pc, pc + kcb) of C[0..<m, col..<col + n) += A * B over all row blocks: B's panels at
+/// pb, pbStride floats apart; the epilogue is applied with the last k-block.
+@inline(__always)
+private func f32GemmKBlock(_ a: F32PackedMatrix, pc: Int, kcb: Int, mcBlock: Int, pb: UnsafePointer<Float>,
+                           pbStride: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, col: Int,
+                           epilogue: F32GemmEpilogue) {
+    let g = a.gemm.pointee
+    let m = a.m, k = a.k, mr = a.mr
+    let last: Int32 = pc + kcb >= k ? 1 : 0
+    var ic = 0
+    while ic < m {
+        let mcb = min(mcBlock, m - ic)
+        let pa = a.data + (ic / mr) * mr * k + pc * mr
+        if epilogue.isEmpty || last == 0 {
+            g.macro(mcb, n, kcb, pa, mr * k, pb, pbStride, c + ic * ldc + col, ldc, pc > 0 ? 1 : 0, last, nil)
+        } else {
+            var ep = epilogue.c(row: ic, col: col)
+            g.macro(mcb, n, kcb, pa, mr * k, pb, pbStride, c + ic * ldc + col, ldc, pc > 0 ? 1 : 0, last, &ep)
+        }
+        ic += mcb
     }
 }
 
