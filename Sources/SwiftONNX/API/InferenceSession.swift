@@ -92,7 +92,7 @@ public final class InferenceSession: @unchecked Sendable {
                 if !ok { throw ONNXError.inputShapeMismatch(input: info.name, expected: shape, got: t.shape) }
             }
         }
-        let signature = MemoryPlanner.signature(plan.feedOrder.map { feeds[$0.name] ?? Tensor.zeros(.float32, []) })
+        let signature = MemoryPlanner.signature(plan.feedOrder.compactMap { feeds[$0.name] })  // all present: checked above
         let arena = memory.arena(for: signature)
         let results: [Tensor]
         do {

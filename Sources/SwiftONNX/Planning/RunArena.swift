@@ -148,8 +148,6 @@ final class RunArena: @unchecked Sendable {
         }
     }
 
-    var isRecording: Bool { pattern == nil }
-
     func allocate(_ bytes: Int) -> (UnsafeMutableRawPointer, BufferGrant) {
         lock.lock()
         let k = next
