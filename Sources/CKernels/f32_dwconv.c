@@ -143,6 +143,51 @@ static inline void dw_phase_range(ptrdiff_t iW, ptrdiff_t pW, ptrdiff_t sW, ptrd
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Channel-blocked layout (so_f32_dwconv2d_cb): a zero-padded image of Hp x Wp pixels of `lanes`
+ * channels each, the taps transposed to one vector of `lanes` channels per tap, and the tap offsets.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct dw_cb_layout {
+    ptrdiff_t Hp, Wp;    /* padded image: the rows / columns the taps of the output plane reach */
+    size_t wt_off;       /* kH*kW*lanes floats: the taps, channel-interleaved */
+    size_t toff_off;     /* kH*kW ptrdiff_t: float offset of each tap from a pixel's base */
+    size_t total;        /* bytes from the 64-aligned base */
+} dw_cb_layout;
+
+static void dw_cb_layout_of(const so_dw_geom *g, ptrdiff_t lanes, dw_cb_layout *L) {
+    const ptrdiff_t kH = g->kH > 0 ? g->kH : 0, kW = g->kW > 0 ? g->kW : 0;
+    const ptrdiff_t oH = g->oH > 0 ? g->oH : 0, oW = g->oW > 0 ? g->oW : 0;
+    L->Hp = oH > 0 && kH > 0 ? (oH - 1) * g->sH + (kH - 1) * g->dH + 1 : 0;
+    L->Wp = oW > 0 && kW > 0 ? (oW - 1) * g->sW + (kW - 1) * g->dW + 1 : 0;
+    L->wt_off = dw_round((size_t)(L->Hp * L->Wp * lanes) * sizeof(float), 64);
+    L->toff_off = L->wt_off + dw_round((size_t)(kH * kW * lanes) * sizeof(float), 64);
+    L->total = L->toff_off + (size_t)(kH * kW) * sizeof(ptrdiff_t);
+}
+
+static size_t dw_cb_scratch_lanes(const so_dw_geom *g, ptrdiff_t lanes) {
+    if (g->oH <= 0 || g->oW <= 0) return 0;
+    dw_cb_layout L;
+    dw_cb_layout_of(g, lanes, &L);
+    return L.total + 64;
+}
+
+static size_t dw_cb_scratch_ref(const so_dw_geom *g) { (void)g; return 0; }
+
+/* The reference of the blocked form: the per-plane reference, plane by plane. */
+static void f32_dwconv2d_cb_ref(const so_dw_geom *g, size_t nc, const float *x, size_t x_stride, const float *w,
+                                const float *bias, const float *z, int act, float alpha, float beta, float *out,
+                                void *scratch) {
+    const size_t taps = (size_t)(g->kH > 0 ? g->kH : 0) * (size_t)(g->kW > 0 ? g->kW : 0);
+    const size_t plane = (size_t)(g->oH > 0 ? g->oH : 0) * (size_t)(g->oW > 0 ? g->oW : 0);
+    for (size_t c = 0; c < nc; c++)
+        f32_dwconv2d_ref(g, x + c * x_stride, w + c * taps, bias ? bias[c] : 0.0f, z ? z + c * plane : NULL, act,
+                         alpha, beta, out + c * plane, scratch);
+}
+
+static const so_f32_dwconv2d_cb dw_cb_ref = {SO_ISA_SCALAR, 1, "f32_dwconv2d_cb1_ref", dw_cb_scratch_ref,
+                                             f32_dwconv2d_cb_ref};
+
+/* ---------------------------------------------------------------------------------------------
  * Vector instantiations (x86-64 only)
  * ------------------------------------------------------------------------------------------- */
 #if defined(__x86_64__)
@@ -193,6 +238,15 @@ so_f32_dwconv2d_fn so_f32_dwconv2d_select(int isa) {
 #endif
     (void)isa;
     return f32_dwconv2d_ref;
+}
+
+const so_f32_dwconv2d_cb *so_f32_dwconv2d_cb_select(int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX512) return &dw_cb_avx512;
+    if (isa >= SO_ISA_AVX2) return &dw_cb_avx2;
+#endif
+    (void)isa;
+    return &dw_cb_ref;
 }
 
 #else /* SO_DWCONV_TEMPLATE: W lanes, VF / VI, SFX(name), SO_LEVEL */
@@ -652,6 +706,180 @@ static void SFX(f32_dwconv2d)(const so_dw_geom *g, const float *x, const float *
         oh += 1;
     }
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Channel-blocked form (so_f32_dwconv2d_cb): W planes interleaved channel-last.
+ * ------------------------------------------------------------------------------------------- */
+
+/* In-register W x W transpose: r[i][j] becomes r[j][i]. log2(W) rounds of the perfect shuffle
+   (row 2i, 2i+1 <- the low / high halves of rows i and i + W/2, interleaved). */
+static inline __attribute__((always_inline)) void SFX(cb_transpose)(VF *r) {
+#if W == 16
+#define SO_LO 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23
+#define SO_HI 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31
+#else
+#define SO_LO 0, 8, 1, 9, 2, 10, 3, 11
+#define SO_HI 4, 12, 5, 13, 6, 14, 7, 15
+#endif
+    for (int stage = 1; stage < W; stage *= 2) {
+        VF t[W];
+#pragma clang loop unroll(full)
+        for (int i = 0; i < W / 2; i++) {
+            t[2 * i] = __builtin_shufflevector(r[i], r[i + W / 2], SO_LO);
+            t[2 * i + 1] = __builtin_shufflevector(r[i], r[i + W / 2], SO_HI);
+        }
+#pragma clang loop unroll(full)
+        for (int i = 0; i < W; i++) r[i] = t[i];
+    }
+#undef SO_LO
+#undef SO_HI
+}
+
+/* One block of W output pixels (flattened index p0 .. p0 + W, the last `np` <= W of them real):
+   base[p] is the padded-image address of pixel p's tap (0, 0). Returns the W accumulators
+   transposed, so v[c] holds channel c's W pixels. */
+static inline __attribute__((always_inline)) void SFX(cb_block)(VF *v, const float *const *base,
+                                                                const float *restrict wt,
+                                                                const ptrdiff_t *restrict toff, VF b,
+                                                                const int KH, const int KW) {
+    VF acc[W];
+#pragma clang loop unroll(full)
+    for (int p = 0; p < W; p++) acc[p] = b;
+    for (int t = 0; t < KH * KW; t++) {
+        const VF wv = VLD(wt + t * W);
+        const ptrdiff_t o = toff[t];
+#pragma clang loop unroll(full)
+        for (int p = 0; p < W; p++) acc[p] = FMA(VLD(base[p] + o), wv, acc[p]);
+    }
+    SFX(cb_transpose)(acc);
+#pragma clang loop unroll(full)
+    for (int p = 0; p < W; p++) v[p] = acc[p];
+}
+
+typedef void (*SFX(cb_plane_fn))(const so_dw_geom *g, ptrdiff_t nb, const float *P, ptrdiff_t Wp,
+                                 const float *wt, const ptrdiff_t *toff, VF b, float *out, ptrdiff_t plane);
+
+/* All output pixels of the padded image P for nb <= W planes, written to out + c * plane. */
+static inline __attribute__((always_inline)) void SFX(cb_plane_body)(const so_dw_geom *g, ptrdiff_t nb,
+                                                                     const float *P, ptrdiff_t Wp,
+                                                                     const float *wt, const ptrdiff_t *toff,
+                                                                     VF b, float *out, ptrdiff_t plane,
+                                                                     const int KH, const int KW) {
+    const ptrdiff_t oW = g->oW, sH = g->sH, sW = g->sW;
+    ptrdiff_t oh = 0, ow = 0;
+    for (ptrdiff_t p0 = 0; p0 < plane; p0 += W) {
+        const ptrdiff_t np = plane - p0 < W ? plane - p0 : W;
+        const float *base[W];
+        ptrdiff_t h = oh, c = ow;
+#pragma clang loop unroll(full)
+        for (int p = 0; p < W; p++) {
+            base[p] = P + (h * sH * Wp + c * sW) * W;
+            /* pixels past the plane repeat the last one (their lanes are not stored) */
+            if (p + 1 < np && ++c == oW) { c = 0; h++; }
+        }
+        /* advance to the next block's first pixel */
+        ow += W;
+        while (ow >= oW) { ow -= oW; oh++; }
+        VF v[W];
+        SFX(cb_block)(v, base, wt, toff, b, KH, KW);
+        if (np == W) {
+            for (ptrdiff_t ch = 0; ch < nb; ch++) VST(out + ch * plane + p0, v[ch]);
+        } else {
+            const SFX(dmask) m = SFX(d_mask)(np);
+            for (ptrdiff_t ch = 0; ch < nb; ch++) SFX(d_storen)(out + ch * plane + p0, v[ch], m);
+        }
+    }
+}
+
+#define SO_CB_PLANE(NAME, KH, KW)                                                                       \
+    static void SFX(f32_dwconv2d_cb_##NAME)(const so_dw_geom *g, ptrdiff_t nb, const float *P, ptrdiff_t Wp, \
+                                            const float *wt, const ptrdiff_t *toff, VF b, float *out,       \
+                                            ptrdiff_t plane) {                                             \
+        SFX(cb_plane_body)(g, nb, P, Wp, wt, toff, b, out, plane, KH, KW);                                  \
+    }
+SO_CB_PLANE(3x3, 3, 3)
+SO_CB_PLANE(5x5, 5, 5)
+SO_CB_PLANE(7x7, 7, 7)
+SO_CB_PLANE(any, g->kH, g->kW)
+#undef SO_CB_PLANE
+
+static void SFX(f32_dwconv2d_cb)(const so_dw_geom *g, size_t nc, const float *x, size_t x_stride, const float *w,
+                                 const float *bias, const float *z, int act, float alpha, float beta, float *out,
+                                 void *scratch) {
+    const ptrdiff_t iH = g->iH, iW = g->iW, oH = g->oH, oW = g->oW;
+    const ptrdiff_t kH = g->kH > 0 ? g->kH : 0, kW = g->kW > 0 ? g->kW : 0, pH = g->pH, pW = g->pW;
+    if (oH <= 0 || oW <= 0 || nc == 0) return;
+    const ptrdiff_t plane = oH * oW, taps = kH * kW;
+    dw_cb_layout L;
+    dw_cb_layout_of(g, W, &L);
+    char *base = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *P = (float *)(void *)base;
+    float *wt = (float *)(void *)(base + L.wt_off);
+    ptrdiff_t *toff = (ptrdiff_t *)(void *)(base + L.toff_off);
+    const ptrdiff_t Hp = L.Hp, Wp = L.Wp;
+    for (ptrdiff_t kh = 0; kh < kH; kh++)
+        for (ptrdiff_t kw = 0; kw < kW; kw++) toff[kh * kW + kw] = (kh * g->dH * Wp + kw * g->dW) * W;
+    /* input columns copied into the image: iw in [0, cw), at image column pW + iw */
+    ptrdiff_t cw = Wp - pW < iW ? Wp - pW : iW;
+    if (cw < 0) cw = 0;
+    const ptrdiff_t colEnd = pW < Wp ? pW + cw : Wp; /* first column past the input */
+    const ptrdiff_t padL = pW < Wp ? pW : Wp;
+
+    SFX(cb_plane_fn) planeFn;
+    if (kH == 3 && kW == 3) planeFn = SFX(f32_dwconv2d_cb_3x3);
+    else if (kH == 5 && kW == 5) planeFn = SFX(f32_dwconv2d_cb_5x5);
+    else if (kH == 7 && kW == 7) planeFn = SFX(f32_dwconv2d_cb_7x7);
+    else planeFn = SFX(f32_dwconv2d_cb_any);
+
+    const so_f32_bias_act_fn bias_act = so_f32_bias_act_select(SO_LEVEL);
+    const so_f32_unary_fn unary = so_f32_unary_select(SO_LEVEL);
+
+    for (size_t c0 = 0; c0 < nc; c0 += W) {
+        const ptrdiff_t nb = nc - c0 < (size_t)W ? (ptrdiff_t)(nc - c0) : W;
+        /* taps and bias, channel-interleaved (missing channels 0) */
+        for (ptrdiff_t t = 0; t < taps; t++)
+            for (ptrdiff_t ch = 0; ch < W; ch++) wt[t * W + ch] = ch < nb ? w[(c0 + ch) * taps + t] : 0.0f;
+        VF b = (VF)0.0f;
+        if (bias)
+            for (ptrdiff_t ch = 0; ch < nb; ch++) b[ch] = bias[c0 + ch];
+        /* the padded image */
+        for (ptrdiff_t r = 0; r < Hp; r++) {
+            float *row = P + r * Wp * W;
+            const ptrdiff_t ih = r - pH;
+            if (ih < 0 || ih >= iH || cw == 0) {
+                SFX(dw_zero)(row, Wp * W);
+                continue;
+            }
+            SFX(dw_zero)(row, padL * W);
+            SFX(dw_zero)(row + colEnd * W, (Wp - colEnd) * W);
+            const float *src = x + c0 * x_stride + ih * iW;
+            for (ptrdiff_t iw = 0; iw < cw; iw += W) {
+                const ptrdiff_t n = cw - iw < W ? cw - iw : W;
+                VF v[W];
+                if (n == W) {
+                    for (ptrdiff_t ch = 0; ch < W; ch++) v[ch] = ch < nb ? VLD(src + ch * x_stride + iw) : (VF)0.0f;
+                } else {
+                    const SFX(dmask) m = SFX(d_mask)(n);
+                    for (ptrdiff_t ch = 0; ch < W; ch++)
+                        v[ch] = ch < nb ? SFX(d_loadn)(src + ch * x_stride + iw, m) : (VF)0.0f;
+                }
+                SFX(cb_transpose)(v);
+                float *d = row + (pW + iw) * W;
+                for (ptrdiff_t j = 0; j < n; j++) VST(d + j * W, v[j]);
+            }
+        }
+        float *o = out + c0 * plane;
+        planeFn(g, nb, P, Wp, wt, toff, b, o, plane);
+        for (ptrdiff_t ch = 0; ch < nb; ch++)
+            dw_epilogue(o + ch * plane, (size_t)plane, z ? z + (c0 + ch) * plane : NULL, act, alpha, beta, bias_act,
+                        unary);
+    }
+}
+
+static size_t SFX(dw_cb_scratch)(const so_dw_geom *g) { return dw_cb_scratch_lanes(g, W); }
+
+static const so_f32_dwconv2d_cb SFX(dw_cb) = {SO_LEVEL, W, W == 16 ? "f32_dwconv2d_cb16_avx512" : "f32_dwconv2d_cb8_avx2",
+                                              SFX(dw_cb_scratch), SFX(f32_dwconv2d_cb)};
 
 #undef FMA
 #undef VLD

@@ -409,6 +409,90 @@ final class CKernelTests: XCTestCase {
         bad.report("depthwise epilogue / edge cases")
     }
 
+    /// The channel-blocked kernel at every level (and the reference form) on `nc` planes against the
+    /// per-plane reference (activation tolerance) and the per-plane kernel of the same level (same bits):
+    /// channel counts around the block width, planes not 16-float aligned apart, bias absent or present.
+    func checkDepthwiseBlocked(_ g: so_dw_geom, nc: Int, act: Int, withZ: Bool, withBias: Bool,
+                               rng: inout SplitMix64, _ bad: inout Mismatches) {
+        let ref = so_f32_dwconv2d_select(Int32(SO_ISA_SCALAR))!
+        let inPlane = Int(g.iH) * Int(g.iW), xStride = inPlane + 3, kCount = Int(g.kH) * Int(g.kW)
+        let plane = g.oH > 0 && g.oW > 0 ? Int(g.oH) * Int(g.oW) : 0
+        let x = Buffer(nc * xStride), w = Buffer(nc * kCount), z = Buffer(nc * plane), bias = Buffer(nc)
+        let want = Buffer(nc * plane)
+        for i in 0..<(nc * xStride) { x[i] = rng.uniform(-2, 2) }
+        for i in 0..<(nc * kCount) { w[i] = rng.uniform(-1, 1) }
+        for i in 0..<(nc * plane) { z[i] = rng.uniform(-1, 1) }
+        for i in 0..<nc { bias[i] = withBias ? rng.uniform(-0.5, 0.5) : 0 }
+        let (a, b) = Self.params(act)
+        withUnsafePointer(to: g) { gp in
+            for ch in 0..<nc {
+                ref(gp, x.c + ch * xStride, w.c + ch * kCount, bias[ch], withZ ? z.c + ch * plane : nil, Int32(act), a, b,
+                    want.p + ch * plane, nil)
+            }
+            for level in [Int32(SO_ISA_SCALAR)] + Self.vectorLevels {
+                let blocked = so_f32_dwconv2d_cb_select(level).pointee
+                let plain = so_f32_dwconv2d_select(level)!
+                let same = Buffer(nc * plane), got = Buffer(nc * plane)
+                let bytes = max(blocked.scratch(gp), so_f32_dwconv2d_scratch(gp))
+                let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes + 64, alignment: 64)
+                defer { raw.deallocate() }
+                for ch in 0..<nc {
+                    plain(gp, x.c + ch * xStride, w.c + ch * kCount, bias[ch], withZ ? z.c + ch * plane : nil, Int32(act),
+                          a, b, same.p + ch * plane, raw + 16)
+                }
+                blocked.run(gp, nc, x.c, xStride, w.c, withBias ? bias.c : nil, withZ ? z.c : nil, Int32(act), a, b,
+                            got.p, raw + 16)
+                let where_ = "level \(level) nc \(nc) in \(g.iH)x\(g.iW) out \(g.oH)x\(g.oW) k \(g.kH)x\(g.kW) "
+                    + "s \(g.sH),\(g.sW) d \(g.dH),\(g.dW) p \(g.pH),\(g.pW) act \(act) z \(withZ)"
+                for i in 0..<(nc * plane) {
+                    if !(Self.close(act, got[i], want[i]) || got[i] == want[i]) {
+                        bad.add("\(where_) at \(i): \(got[i]) vs reference \(want[i])")
+                    } else if !Self.sameBits(got[i], same[i]) && !(got[i].isNaN && same[i].isNaN) {
+                        bad.add("\(where_) at \(i): \(got[i]) vs per-plane \(same[i])")
+                    }
+                }
+                if !got.tailIntact { bad.add("\(where_) wrote past the output planes") }
+            }
+        }
+    }
+
+    func testDepthwiseBlockedMatchesPerPlane() {
+        var rng = SplitMix64(seed: 7)
+        var bad = Mismatches()
+        let planes = [(1, 1), (3, 5), (7, 7), (14, 14), (13, 17), (2, 40), (28, 28)]
+        let kernels = [(3, 3), (5, 5), (1, 1), (7, 7), (3, 1), (2, 4)]
+        let channels = [1, 7, 8, 9, 16, 17, 33]
+        var cycle = 0
+        for (iH, iW) in planes {
+            for (ki, (kH, kW)) in kernels.enumerated() {
+                for s in 1...3 {
+                    for p in [0, 1, 3] {
+                        let d = cycle % 3 == 2 ? 2 : 1
+                        let sW = s == 3 && iH % 2 == 1 ? 1 : s
+                        let pW = (p + ki) % 4
+                        let eH = rng.below(4), eW = rng.below(4)
+                        let g = Self.geom(iH, iW, Self.outDim(iH, kH, s, d, p, eH), Self.outDim(iW, kW, sW, d, pW, eW),
+                                          kH, kW, s, sW, d, d, p, pW)
+                        checkDepthwiseBlocked(g, nc: channels[cycle % channels.count], act: cycle % Int(SO_ACT_COUNT),
+                                              withZ: cycle % 2 == 1, withBias: cycle % 3 != 0, rng: &rng, &bad)
+                        cycle += 1
+                    }
+                }
+            }
+        }
+        let degenerate = [
+            Self.geom(5, 5, 0, 5, 3, 3, 1, 1, 1, 1, 1, 1), Self.geom(1, 1, 7, 7, 1, 1, 1, 1, 1, 1, 3, 3),
+            Self.geom(2, 2, 1, 1, 3, 3, 2, 2, 1, 1, 1, 1), Self.geom(4, 4, 9, 9, 1, 1, 1, 1, 1, 1, 5, 5),
+            Self.geom(3, 3, 3, 3, 3, 3, 1, 1, 2, 2, 2, 2), Self.geom(6, 6, 2, 2, 3, 3, 1, 1, 1, 1, 0, 0),
+        ]
+        for g in degenerate {
+            for nc in [1, 9] {
+                checkDepthwiseBlocked(g, nc: nc, act: Int(SO_ACT_RELU), withZ: nc == 9, withBias: true, rng: &rng, &bad)
+            }
+        }
+        bad.report("blocked depthwise")
+    }
+
     /// The reference against a direct evaluation in Double (taps, padding, bias, residual).
     func testDepthwiseReferenceValues() {
         let ref = so_f32_dwconv2d_select(Int32(SO_ISA_SCALAR))!

@@ -25,4 +25,25 @@ typedef void (*so_f32_dwconv2d_fn)(const so_dw_geom *g, const float *x, const fl
                                    float *out, void *scratch);
 so_f32_dwconv2d_fn so_f32_dwconv2d_select(int isa);
 
+/*
+ * Channel-blocked form: `nc` planes at once (channel c reads x + c * x_stride, taps w + c * kH*kW,
+ * bias[c] (bias may be NULL: 0), residual z + c * oH*oW (z may be NULL), writes out + c * oH*oW).
+ * The planes are taken `lanes` at a time and interleaved channel-last into a zero-padded scratch
+ * image, so every vector holds one pixel of `lanes` channels: small planes (a 14x14 or 7x7 map, where
+ * a row is one or two vectors wide, most of them edge vectors) and strided convolutions run on full
+ * vectors with no masks, several independent accumulators, and no phase split. Same rounding as
+ * so_f32_dwconv2d: acc = bias, fma over the taps in row-major order (padding taps add fma(0, w, acc)),
+ * then the same epilogue per plane; the sums are bit-identical to so_f32_dwconv2d at every level.
+ * `scratch` holds scratch(g) bytes (any alignment). out must not alias x or z.
+ */
+typedef struct so_f32_dwconv2d_cb {
+    int isa;
+    int lanes;           /* planes interleaved per pass (vector width in floats; 1 for the reference) */
+    const char *name;    /* e.g. "f32_dwconv2d_cb8_avx2" */
+    size_t (*scratch)(const so_dw_geom *g);
+    void (*run)(const so_dw_geom *g, size_t nc, const float *x, size_t x_stride, const float *w,
+                const float *bias, const float *z, int act, float alpha, float beta, float *out, void *scratch);
+} so_f32_dwconv2d_cb;
+const so_f32_dwconv2d_cb *so_f32_dwconv2d_cb_select(int isa);
+
 #endif

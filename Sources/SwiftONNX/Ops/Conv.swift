@@ -253,10 +253,34 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
         var geom = so_dw_geom(iH: Int32(g.iH), iW: Int32(g.iW), oH: Int32(g.oH), oW: Int32(g.oW),
                               kH: Int32(g.kH), kW: Int32(g.kW), sH: Int32(g.sH), sW: Int32(g.sW),
                               dH: Int32(g.dH), dW: Int32(g.dW), pH: Int32(g.pH), pW: Int32(g.pW))
-        let scratchBytes = so_f32_dwconv2d_scratch(&geom)
-        let kernel = f32DepthwiseConv2D
         let (kind, alpha, beta) = act.kernelCode
         let threads = env.threads
+        let blocked = f32DepthwiseConv2DBlocked
+        if mult == 1 && depthwiseBlockedWins(geom, lanes: Int(blocked.lanes)) {
+            // Channel blocks of `lanes` planes, interleaved channel-last by the kernel.
+            let lanes = Int(blocked.lanes)
+            let blocks = (c + lanes - 1) / lanes
+            let units = n * blocks
+            let chunks = threads > 1 && units > 1 && total * ks >= convParallelMinFlops / 2 ? min(threads, units) : 1
+            let scratchBytes = blocked.scratch(&geom)
+            parallelFor(chunks, threads: threads) { t in
+                let lo = units * t / chunks, hi = units * (t + 1) / chunks
+                ScratchPool.shared.with(bytes: scratchBytes) { scratch in
+                    var gm = geom
+                    for u in lo..<hi {
+                        let img = u / blocks, c0 = (u - img * blocks) * lanes
+                        let nc = min(lanes, c - c0)
+                        let plane0 = img * m + c0
+                        blocked.run(&gm, nc, xp + plane0 * g.inPlane, g.inPlane, wp + c0 * ks, bp.map { $0 + c0 },
+                                    zp.map { $0 + plane0 * outPlane }, kind, alpha, beta, op_ + plane0 * outPlane,
+                                    scratch)
+                    }
+                }
+            }
+            return out
+        }
+        let scratchBytes = so_f32_dwconv2d_scratch(&geom)
+        let kernel = f32DepthwiseConv2D
         let chunks = threads > 1 && planes > 1 && total * ks >= convParallelMinFlops / 2 ? min(threads, planes) : 1
         parallelFor(chunks, threads: threads) { t in
             let lo = planes * t / chunks, hi = planes * (t + 1) / chunks
