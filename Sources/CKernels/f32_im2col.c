@@ -10,83 +10,142 @@ size_t so_f32_im2col_packed_floats(int nr, size_t k, size_t cols) {
     return ((cols + (size_t)nr - 1) / (size_t)nr) * (size_t)nr * k;
 }
 
-/* Writes columns [j, j + len) of one row (all in one panel, starting at lane `lane`) from
-   output positions ow0 .. ow0 + len - 1 of one output row, where the input row is `src`
-   (NULL: the whole row is padding) and input column = ow * sw + off. */
+typedef float im2col_v8 __attribute__((ext_vector_type(8), aligned(4)));
+
+/* All k rows of a panel whose nr columns lie in one output row, whose tap (0, 0, 0) reads input
+   (id0, ih0, iw0) for the first column; returns the end of the panel. */
 static inline __attribute__((always_inline))
-void piece(float *restrict d, const float *restrict src, long ow0, long len, long sw, long off, long lo, long hi) {
-    if (!src) { memset(d, 0, (size_t)len * sizeof(float)); return; }
-    long a = ow0 > lo ? ow0 : lo, b = ow0 + len < hi ? ow0 + len : hi;
-    if (b <= a) { memset(d, 0, (size_t)len * sizeof(float)); return; }
-    if (a > ow0) memset(d, 0, (size_t)(a - ow0) * sizeof(float));
-    float *restrict dd = d + (a - ow0);
-    const float *s = src + a * sw + off;
-    long n = b - a;
-    if (sw == 1) {
-        for (long i = 0; i < n; i++) dd[i] = s[i];
-    } else if (sw == 2) {
-        for (long i = 0; i < n; i++) dd[i] = s[2 * i];
-    } else {
-        for (long i = 0; i < n; i++) dd[i] = s[i * sw];
+float *panel_whole(float *restrict d, const float *x, size_t channels, const so_im2col_geom *g, long id0, long ih0,
+                   long iw0, long nr) {
+    const long kD = g->kD, kH = g->kH, kW = g->kW, iD = g->iD, iH = g->iH, iW = g->iW;
+    const long sW = g->sW, dD = g->dD, dH = g->dH, dW = g->dW;
+    const long inPlane = iD * iH * iW;
+    /* the taps whose runs lie inside the input row: kw in [kwLo, kwHi) */
+    long kwLo = 0, kwHi = kW;
+    while (kwLo < kW && iw0 + kwLo * dW < 0) kwLo++;
+    while (kwHi > kwLo && iw0 + (kwHi - 1) * dW + (nr - 1) * sW >= iW) kwHi--;
+    const int room2 = sW == 2 && iw0 + (kwHi - 1) * dW + 2 * nr <= iW; /* stride-2 vector loads stay inside */
+    for (long c = 0; c < (long)channels; c++) {
+        const float *xc = x + c * inPlane;
+        for (long kd = 0; kd < kD; kd++) {
+            const long id = id0 + kd * dD;
+            for (long kh = 0; kh < kH; kh++) {
+                const long ih = ih0 + kh * dH;
+                if (id < 0 || id >= iD || ih < 0 || ih >= iH) {
+                    for (long i = 0; i < nr * kW; i++) d[i] = 0.0f;
+                    d += nr * kW;
+                    continue;
+                }
+                const float *row = xc + (id * iH + ih) * iW + iw0;
+                long kw = 0;
+                for (; kw < kwLo; kw++, d += nr)
+                    for (long i = 0; i < nr; i++) {
+                        const long iw = iw0 + kw * dW + i * sW;
+                        d[i] = iw >= 0 && iw < iW ? row[kw * dW + i * sW] : 0.0f;
+                    }
+                if (sW == 1) {
+                    for (; kw < kwHi; kw++, d += nr)
+                        for (long i = 0; i < nr; i += 8)
+                            *(im2col_v8 *)(d + i) = *(const im2col_v8 *)(row + kw * dW + i);
+                } else if (room2) {
+                    for (; kw < kwHi; kw++, d += nr)
+                        for (long i = 0; i < nr; i += 8) {
+                            const float *s = row + kw * dW + 2 * i;
+                            const im2col_v8 a = *(const im2col_v8 *)s, b = *(const im2col_v8 *)(s + 8);
+                            *(im2col_v8 *)(d + i) = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+                        }
+                } else {
+                    for (; kw < kwHi; kw++, d += nr)
+                        for (long i = 0; i < nr; i++) d[i] = row[kw * dW + i * sW];
+                }
+                for (; kw < kW; kw++, d += nr)
+                    for (long i = 0; i < nr; i++) {
+                        const long iw = iw0 + kw * dW + i * sW;
+                        d[i] = iw >= 0 && iw < iW ? row[kw * dW + i * sW] : 0.0f;
+                    }
+            }
+        }
     }
-    if (ow0 + len > b) memset(d + (b - ow0), 0, (size_t)(ow0 + len - b) * sizeof(float));
+    return d;
 }
 
+/*
+ * Panel by panel (each panel's nr * k floats are written in order). A panel's columns are split
+ * into runs that lie in one output row (one run when the panel does, up to nr on tiny planes); per
+ * row of the column matrix a run is one strided run of an input row (vector copies for a whole
+ * panel at strides 1 and 2) or zeros for a padding row, with bounds checked per element only where
+ * the run touches the left / right padding.
+ */
 static inline __attribute__((always_inline))
 void im2col_body(const float *x, size_t channels, const so_im2col_geom *g, size_t p0, size_t p1, int nr_,
                  float *dst) {
     if (p1 <= p0) return;
     const long nr = nr_;
     const long n = (long)(p1 - p0);
-    const long ksz = g->kD * g->kH * g->kW;
-    const long k = (long)channels * ksz;
-    const long panelStride = nr * k;
-    const long inPlane = g->iD * g->iH * g->iW;
-    long row = 0;
-    for (long c = 0; c < (long)channels; c++) {
-        const float *xc = x + c * inPlane;
-        for (long kd = 0; kd < g->kD; kd++)
-        for (long kh = 0; kh < g->kH; kh++)
-        for (long kw = 0; kw < g->kW; kw++, row++) {
-            const long off = kw * g->dW - g->pW;
-            /* valid output columns: 0 <= ow * sW + off < iW */
-            long lo = off >= 0 ? 0 : (-off + g->sW - 1) / g->sW;
-            long hi = off >= g->iW ? 0 : (g->iW - off + g->sW - 1) / g->sW;
-            if (hi > g->oW) hi = g->oW;
-            if (lo > hi) lo = hi;
-            /* walk the columns once: output row by output row, each run split at panel edges */
-            float *panel = dst + row * nr;   /* row `row` of the current panel */
-            long lane = 0;
-            long r = (long)p0 / g->oW;
-            long ow0 = (long)p0 - r * g->oW;
-            long od = r / g->oH, oh = r - od * g->oH;
-            long p = (long)p0;
-            while (p < (long)p1) {
-                long ow1 = g->oW;
-                if (ow1 - ow0 > (long)p1 - p) ow1 = ow0 + ((long)p1 - p);
-                const long id = od * g->sD - g->pD + kd * g->dD;
-                const long ih = oh * g->sH - g->pH + kh * g->dH;
-                const float *src = (id < 0 || id >= g->iD || ih < 0 || ih >= g->iH)
-                    ? NULL : xc + (id * g->iH + ih) * g->iW;
-                for (long ow = ow0; ow < ow1;) {
-                    long len = nr - lane;
-                    if (len > ow1 - ow) len = ow1 - ow;
-                    piece(panel + lane, src, ow, len, g->sW, off, lo, hi);
-                    ow += len;
-                    lane += len;
-                    if (lane == nr) { lane = 0; panel += panelStride; }
-                }
-                p += ow1 - ow0;
-                ow0 = 0;
-                if (++oh == g->oH) { oh = 0; od++; }
+    const long kD = g->kD, kH = g->kH, kW = g->kW;
+    const long iD = g->iD, iH = g->iH, iW = g->iW, oH = g->oH, oW = g->oW;
+    const long sD = g->sD, sH = g->sH, sW = g->sW, dD = g->dD, dH = g->dH, dW = g->dW;
+    const long pD = g->pD, pH = g->pH, pW = g->pW;
+    const long k = (long)channels * kD * kH * kW;
+    const long inPlane = iD * iH * iW, oHW = oH * oW;
+    const long panels = (n + nr - 1) / nr;
+    /* runs of the current panel: first lane, length, input origin of tap (0, 0, 0) */
+    long rLane[32], rLen[32], rId[32], rIh[32], rIw[32];
+    for (long q = 0; q < panels; q++) {
+        float *restrict d = dst + q * nr * k;
+        const long ps = (long)p0 + q * nr;
+        const long cols = n - q * nr < nr ? n - q * nr : nr;
+        long runs = 0;
+        {
+            long od = ps / oHW, rem = ps - od * oHW, oh = rem / oW, ow = rem - oh * oW;
+            for (long lane = 0; lane < cols;) {
+                long len = oW - ow < cols - lane ? oW - ow : cols - lane;
+                rLane[runs] = lane;
+                rLen[runs] = len;
+                rId[runs] = od * sD - pD;
+                rIh[runs] = oh * sH - pH;
+                rIw[runs] = ow * sW - pW;
+                runs++;
+                lane += len;
+                ow += len;
+                if (ow == oW) { ow = 0; if (++oh == oH) { oh = 0; od++; } }
             }
         }
-    }
-    /* zero lanes past the last column */
-    const long tail = n % nr;
-    if (tail) {
-        float *last = dst + (n / nr) * panelStride;
-        for (long rr = 0; rr < k; rr++) memset(last + rr * nr + tail, 0, (size_t)(nr - tail) * sizeof(float));
+        if (runs == 1 && cols == nr) {
+            d = panel_whole(d, x, channels, g, rId[0], rIh[0], rIw[0], nr);
+            continue;
+        }
+        for (long c = 0; c < (long)channels; c++) {
+            const float *xc = x + c * inPlane;
+            for (long kd = 0; kd < kD; kd++)
+            for (long kh = 0; kh < kH; kh++)
+            for (long kw = 0; kw < kW; kw++, d += nr) {
+                for (long r = 0; r < runs; r++) {
+                    float *restrict dd = d + rLane[r];
+                    const long len = rLen[r];
+                    const long id = rId[r] + kd * dD, ih = rIh[r] + kh * dH;
+                    if (id < 0 || id >= iD || ih < 0 || ih >= iH) {
+                        for (long i = 0; i < len; i++) dd[i] = 0.0f;
+                        continue;
+                    }
+                    const float *row = xc + (id * iH + ih) * iW;
+                    const long iw0 = rIw[r] + kw * dW;
+                    if (iw0 >= 0 && iw0 + (len - 1) * sW < iW) {
+                        if (sW == 1) {
+                            for (long i = 0; i < len; i++) dd[i] = row[iw0 + i];
+                        } else {
+                            for (long i = 0; i < len; i++) dd[i] = row[iw0 + i * sW];
+                        }
+                    } else {
+                        for (long i = 0; i < len; i++) {
+                            const long iw = iw0 + i * sW;
+                            dd[i] = iw >= 0 && iw < iW ? row[iw] : 0.0f;
+                        }
+                    }
+                }
+                for (long i = cols; i < nr; i++) d[i] = 0.0f; /* lanes past the last column */
+            }
+        }
     }
 }
 

@@ -35,6 +35,13 @@ final class Im2colPackedTests: XCTestCase {
         Case(c: 4, i: (1, 1, 37), k: (1, 1, 5), s: (1, 1, 3), d: (1, 1, 2), p: (0, 0, 2), end: (0, 0, 1)),
         Case(c: 2, i: (5, 6, 7), k: (3, 2, 3), s: (2, 1, 2), d: (1, 2, 1), p: (1, 1, 1), end: (1, 0, 1)),
         Case(c: 3, i: (1, 30, 40), k: (1, 7, 7), s: (1, 2, 2), d: (1, 1, 1), p: (0, 3, 3), end: (0, 3, 3)),
+        // wide rows: whole panels inside one output row (vector copies at strides 1 and 2, taps at
+        // the padded row ends, dilated taps)
+        Case(c: 2, i: (1, 5, 70), k: (1, 3, 3), s: (1, 1, 1), d: (1, 1, 1), p: (0, 1, 1), end: (0, 1, 1)),
+        Case(c: 2, i: (1, 4, 67), k: (1, 3, 5), s: (1, 1, 2), d: (1, 1, 2), p: (0, 1, 3), end: (0, 0, 2)),
+        Case(c: 1, i: (1, 3, 64), k: (1, 1, 1), s: (1, 1, 1), d: (1, 1, 1), p: (0, 0, 0)),
+        Case(c: 3, i: (1, 1, 100), k: (1, 1, 7), s: (1, 1, 2), d: (1, 1, 1), p: (0, 0, 3), end: (0, 0, 3)),
+        Case(c: 2, i: (2, 3, 90), k: (2, 2, 3), s: (1, 2, 3), d: (1, 1, 2), p: (1, 1, 2), end: (0, 0, 2)),
     ]
 
     func testMatchesIm2colThenPackAtEveryLevel() {

@@ -28,6 +28,7 @@ typedef struct so_im2col_geom {
 /* Floats the packed columns of k rows and `cols` columns take with panels of nr columns. */
 size_t so_f32_im2col_packed_floats(int nr, size_t k, size_t cols);
 
+/* nr: 1 to 32 (the GEMM families' panel widths are 8, 16 and 32). */
 typedef void (*so_f32_im2col_packed_fn)(const float *x, size_t channels, const so_im2col_geom *g,
                                         size_t p0, size_t p1, int nr, float *dst);
 
