@@ -91,20 +91,21 @@ static void f32_gemm_pack_b_scalar(size_t kc, size_t nc, const float *b, size_t 
     pack_b_body(REF_NR, kc, nc, b, rs, cs, dst);
 }
 
-static void f32_gemm_4x8_scalar(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
-                                const float *pb, size_t pb_stride, float *c, size_t ldc, int accumulate, int last,
-                                const so_gemm_epilogue *ep) {
+static inline __attribute__((always_inline))
+void gemm_4x8_scalar_body(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride, const float *pb,
+                          size_t pb_stride, size_t bs, int direct, float *c, size_t ldc, int accumulate, int last,
+                          const so_gemm_epilogue *ep) {
     for (size_t i0 = 0; i0 < mc; i0 += REF_MR) {
         const float *a = pa + (i0 / REF_MR) * pa_stride;
         size_t rows = mc - i0 < REF_MR ? mc - i0 : REF_MR;
         for (size_t j0 = 0; j0 < nc; j0 += REF_NR) {
-            const float *b = pb + (j0 / REF_NR) * pb_stride;
+            const float *b = direct ? pb + j0 : pb + (j0 / REF_NR) * pb_stride;
             size_t cols = nc - j0 < REF_NR ? nc - j0 : REF_NR;
             for (size_t r = 0; r < rows; r++) {
                 for (size_t j = 0; j < cols; j++) {
                     float *cp = c + (i0 + r) * ldc + j0 + j;
                     float acc = accumulate ? *cp : 0.0f;
-                    for (size_t kk = 0; kk < kc; kk++) acc = fmaf(a[kk * REF_MR + r], b[kk * REF_NR + j], acc);
+                    for (size_t kk = 0; kk < kc; kk++) acc = fmaf(a[kk * REF_MR + r], b[kk * bs + j], acc);
                     *cp = acc;
                 }
             }
@@ -113,9 +114,21 @@ static void f32_gemm_4x8_scalar(size_t mc, size_t nc, size_t kc, const float *pa
     if (last && ep) epilogue_rows(c, ldc, mc, nc, ep, so_f32_unary_select(SO_ISA_SCALAR));
 }
 
+static void f32_gemm_4x8_scalar(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
+                                const float *pb, size_t pb_stride, float *c, size_t ldc, int accumulate, int last,
+                                const so_gemm_epilogue *ep) {
+    gemm_4x8_scalar_body(mc, nc, kc, pa, pa_stride, pb, pb_stride, REF_NR, 0, c, ldc, accumulate, last, ep);
+}
+
+static void f32_gemm_4x8_scalar_direct(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
+                                       const float *b, size_t ldb, float *c, size_t ldc, int accumulate, int last,
+                                       const so_gemm_epilogue *ep) {
+    gemm_4x8_scalar_body(mc, nc, kc, pa, pa_stride, b, 0, ldb, 1, c, ldc, accumulate, last, ep);
+}
+
 static const so_f32_gemm gemm_scalar = {
     SO_ISA_SCALAR, REF_MR, REF_NR, "f32_gemm_4x8_scalar",
-    f32_gemm_pack_a_scalar, f32_gemm_pack_b_scalar, f32_gemm_4x8_scalar,
+    f32_gemm_pack_a_scalar, f32_gemm_pack_b_scalar, f32_gemm_4x8_scalar, f32_gemm_4x8_scalar_direct,
 };
 
 #if defined(__x86_64__)
@@ -164,23 +177,47 @@ static inline __m256 act_avx2(__m256 v, int act, float alpha, float beta) {
     }
 }
 
-/* One full 6x16 tile into c (ldc); epilogue when ep != NULL. */
+/* Lanes [0, n) of two 8-float halves (n in 0..16): the masks of a partial tile's columns. */
+static inline __attribute__((always_inline)) void col_masks_avx2(int n, __m256i *m0, __m256i *m1) {
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    *m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), iota);
+    *m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), iota);
+}
+
+/* One 6x16 tile, of which the first `rows` rows (1..6) and `cols` columns (1..16) are C's, into c
+   (ldc); epilogue when ep != NULL (bias relative to the tile's first row, z at the tile's first
+   element with leading dim ldz). Rows past `rows` are computed from the zero padding of packed A and
+   never stored; columns past `cols` are masked: nothing outside the tile is read or written. */
 static inline __attribute__((always_inline))
-void ukr_6x16_avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc, int accumulate,
-                   const so_gemm_epilogue *ep, const float *z, size_t ldz) {
+void ukr_6x16_avx2(size_t kc, const float *a, const float *b, size_t bs, int bmask, float *c, size_t ldc,
+                   int accumulate, const so_gemm_epilogue *ep, const float *z, size_t ldz, int rows, int cols) {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    const int full = cols == A2_NR;
+    __m256i m0, m1;
+    col_masks_avx2(cols, &m0, &m1);
+#define SO_LD(p, lo, hi)                                                                                \
+    do {                                                                                                \
+        if (full) { lo = _mm256_loadu_ps(p); hi = _mm256_loadu_ps((p) + 8); }                          \
+        else { lo = _mm256_maskload_ps(p, m0); hi = _mm256_maskload_ps((p) + 8, m1); }                 \
+    } while (0)
+#define SO_ST(p, lo, hi)                                                                                \
+    do {                                                                                                \
+        if (full) { _mm256_storeu_ps(p, lo); _mm256_storeu_ps((p) + 8, hi); }                          \
+        else { _mm256_maskstore_ps(p, m0, lo); _mm256_maskstore_ps((p) + 8, m1, hi); }                 \
+    } while (0)
+    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
     if (accumulate) {
-        c00 = _mm256_loadu_ps(c + 0 * ldc); c01 = _mm256_loadu_ps(c + 0 * ldc + 8);
-        c10 = _mm256_loadu_ps(c + 1 * ldc); c11 = _mm256_loadu_ps(c + 1 * ldc + 8);
-        c20 = _mm256_loadu_ps(c + 2 * ldc); c21 = _mm256_loadu_ps(c + 2 * ldc + 8);
-        c30 = _mm256_loadu_ps(c + 3 * ldc); c31 = _mm256_loadu_ps(c + 3 * ldc + 8);
-        c40 = _mm256_loadu_ps(c + 4 * ldc); c41 = _mm256_loadu_ps(c + 4 * ldc + 8);
-        c50 = _mm256_loadu_ps(c + 5 * ldc); c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
-    } else {
-        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+        SO_LD(c + 0 * ldc, c00, c01);
+        if (rows > 1) SO_LD(c + 1 * ldc, c10, c11);
+        if (rows > 2) SO_LD(c + 2 * ldc, c20, c21);
+        if (rows > 3) SO_LD(c + 3 * ldc, c30, c31);
+        if (rows > 4) SO_LD(c + 4 * ldc, c40, c41);
+        if (rows > 5) SO_LD(c + 5 * ldc, c50, c51);
     }
     for (size_t kk = 0; kk < kc; kk++) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 b0, b1;
+        if (bmask) { b0 = _mm256_maskload_ps(b, m0); b1 = _mm256_maskload_ps(b + 8, m1); }
+        else { b0 = _mm256_loadu_ps(b); b1 = _mm256_loadu_ps(b + 8); }
         __m256 av;
         av = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01);
         av = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11);
@@ -189,25 +226,26 @@ void ukr_6x16_avx2(size_t kc, const float *a, const float *b, float *c, size_t l
         av = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41);
         av = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51);
         a += A2_MR;
-        b += A2_NR;
+        b += bs;
     }
     if (ep) {
         if (ep->bias) {
+            const float *bi = ep->bias;
             __m256 v;
-            v = _mm256_set1_ps(ep->bias[0]); c00 = _mm256_add_ps(c00, v); c01 = _mm256_add_ps(c01, v);
-            v = _mm256_set1_ps(ep->bias[1]); c10 = _mm256_add_ps(c10, v); c11 = _mm256_add_ps(c11, v);
-            v = _mm256_set1_ps(ep->bias[2]); c20 = _mm256_add_ps(c20, v); c21 = _mm256_add_ps(c21, v);
-            v = _mm256_set1_ps(ep->bias[3]); c30 = _mm256_add_ps(c30, v); c31 = _mm256_add_ps(c31, v);
-            v = _mm256_set1_ps(ep->bias[4]); c40 = _mm256_add_ps(c40, v); c41 = _mm256_add_ps(c41, v);
-            v = _mm256_set1_ps(ep->bias[5]); c50 = _mm256_add_ps(c50, v); c51 = _mm256_add_ps(c51, v);
+            v = _mm256_set1_ps(bi[0]); c00 = _mm256_add_ps(c00, v); c01 = _mm256_add_ps(c01, v);
+            v = _mm256_set1_ps(rows > 1 ? bi[1] : 0.0f); c10 = _mm256_add_ps(c10, v); c11 = _mm256_add_ps(c11, v);
+            v = _mm256_set1_ps(rows > 2 ? bi[2] : 0.0f); c20 = _mm256_add_ps(c20, v); c21 = _mm256_add_ps(c21, v);
+            v = _mm256_set1_ps(rows > 3 ? bi[3] : 0.0f); c30 = _mm256_add_ps(c30, v); c31 = _mm256_add_ps(c31, v);
+            v = _mm256_set1_ps(rows > 4 ? bi[4] : 0.0f); c40 = _mm256_add_ps(c40, v); c41 = _mm256_add_ps(c41, v);
+            v = _mm256_set1_ps(rows > 5 ? bi[5] : 0.0f); c50 = _mm256_add_ps(c50, v); c51 = _mm256_add_ps(c51, v);
         }
         if (z) {
-            c00 = _mm256_add_ps(c00, _mm256_loadu_ps(z + 0 * ldz)); c01 = _mm256_add_ps(c01, _mm256_loadu_ps(z + 0 * ldz + 8));
-            c10 = _mm256_add_ps(c10, _mm256_loadu_ps(z + 1 * ldz)); c11 = _mm256_add_ps(c11, _mm256_loadu_ps(z + 1 * ldz + 8));
-            c20 = _mm256_add_ps(c20, _mm256_loadu_ps(z + 2 * ldz)); c21 = _mm256_add_ps(c21, _mm256_loadu_ps(z + 2 * ldz + 8));
-            c30 = _mm256_add_ps(c30, _mm256_loadu_ps(z + 3 * ldz)); c31 = _mm256_add_ps(c31, _mm256_loadu_ps(z + 3 * ldz + 8));
-            c40 = _mm256_add_ps(c40, _mm256_loadu_ps(z + 4 * ldz)); c41 = _mm256_add_ps(c41, _mm256_loadu_ps(z + 4 * ldz + 8));
-            c50 = _mm256_add_ps(c50, _mm256_loadu_ps(z + 5 * ldz)); c51 = _mm256_add_ps(c51, _mm256_loadu_ps(z + 5 * ldz + 8));
+            __m256 lo, hi;
+#define SO_ADDZ(r, x0, x1)                                                                              \
+            if (rows > r) { SO_LD(z + r * ldz, lo, hi); x0 = _mm256_add_ps(x0, lo); x1 = _mm256_add_ps(x1, hi); }
+            SO_ADDZ(0, c00, c01) SO_ADDZ(1, c10, c11) SO_ADDZ(2, c20, c21)
+            SO_ADDZ(3, c30, c31) SO_ADDZ(4, c40, c41) SO_ADDZ(5, c50, c51)
+#undef SO_ADDZ
         }
         int act = ep->act;
         if (act != SO_ACT_IDENTITY && inline_act(act)) {
@@ -220,62 +258,67 @@ void ukr_6x16_avx2(size_t kc, const float *a, const float *b, float *c, size_t l
             c50 = act_avx2(c50, act, al, be); c51 = act_avx2(c51, act, al, be);
         }
     }
-    _mm256_storeu_ps(c + 0 * ldc, c00); _mm256_storeu_ps(c + 0 * ldc + 8, c01);
-    _mm256_storeu_ps(c + 1 * ldc, c10); _mm256_storeu_ps(c + 1 * ldc + 8, c11);
-    _mm256_storeu_ps(c + 2 * ldc, c20); _mm256_storeu_ps(c + 2 * ldc + 8, c21);
-    _mm256_storeu_ps(c + 3 * ldc, c30); _mm256_storeu_ps(c + 3 * ldc + 8, c31);
-    _mm256_storeu_ps(c + 4 * ldc, c40); _mm256_storeu_ps(c + 4 * ldc + 8, c41);
-    _mm256_storeu_ps(c + 5 * ldc, c50); _mm256_storeu_ps(c + 5 * ldc + 8, c51);
+    SO_ST(c + 0 * ldc, c00, c01);
+    if (rows > 1) SO_ST(c + 1 * ldc, c10, c11);
+    if (rows > 2) SO_ST(c + 2 * ldc, c20, c21);
+    if (rows > 3) SO_ST(c + 3 * ldc, c30, c31);
+    if (rows > 4) SO_ST(c + 4 * ldc, c40, c41);
+    if (rows > 5) SO_ST(c + 5 * ldc, c50, c51);
+#undef SO_LD
+#undef SO_ST
     if (ep && !inline_act(ep->act)) {
         so_f32_unary_fn unary = so_f32_unary_select(SO_ISA_AVX2);
-        for (int r = 0; r < A2_MR; r++) unary(ep->act, c + r * ldc, c + r * ldc, A2_NR, ep->alpha, ep->beta);
+        for (int r = 0; r < rows; r++) unary(ep->act, c + r * ldc, c + r * ldc, (size_t)cols, ep->alpha, ep->beta);
+    }
+}
+
+/* direct = 0: B in packed panels (pb_stride apart, nr floats per kk); 1: B row-major in place,
+   pb at column 0 of the block, bs = its leading dimension (partial panels read with lane masks). */
+static inline __attribute__((always_inline))
+void gemm_6x16_avx2_body(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride, const float *pb,
+                         size_t pb_stride, size_t bs, int direct, float *c, size_t ldc, int accumulate, int last,
+                         const so_gemm_epilogue *ep) {
+    if (!last) ep = NULL;
+    for (size_t j0 = 0; j0 < nc; j0 += A2_NR) {
+        const float *b = direct ? pb + j0 : pb + (j0 / A2_NR) * pb_stride;
+        const int cols = nc - j0 < A2_NR ? (int)(nc - j0) : A2_NR;
+        for (size_t i0 = 0; i0 < mc; i0 += A2_MR) {
+            const float *a = pa + (i0 / A2_MR) * pa_stride;
+            const int rows = mc - i0 < A2_MR ? (int)(mc - i0) : A2_MR;
+            float *ct = c + i0 * ldc + j0;
+            so_gemm_epilogue local;
+            const so_gemm_epilogue *e = NULL;
+            if (ep) {
+                local = *ep;
+                if (local.bias) local.bias += i0;
+                e = &local;
+            }
+            const float *z = ep && ep->z ? ep->z + i0 * ep->ldz + j0 : NULL;
+            const size_t ldz = ep ? ep->ldz : 0;
+            if (!direct) ukr_6x16_avx2(kc, a, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols);
+            else if (cols == A2_NR) ukr_6x16_avx2(kc, a, b, bs, 0, ct, ldc, accumulate, e, z, ldz, rows, cols);
+            else ukr_6x16_avx2(kc, a, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols);
+        }
     }
 }
 
 static void f32_gemm_6x16_avx2(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
                                const float *pb, size_t pb_stride, float *c, size_t ldc, int accumulate, int last,
                                const so_gemm_epilogue *ep) {
-    if (!last) ep = NULL;
-    float tmp[A2_MR * A2_NR];
-    for (size_t j0 = 0; j0 < nc; j0 += A2_NR) {
-        const float *b = pb + (j0 / A2_NR) * pb_stride;
-        size_t cols = nc - j0 < A2_NR ? nc - j0 : A2_NR;
-        for (size_t i0 = 0; i0 < mc; i0 += A2_MR) {
-            const float *a = pa + (i0 / A2_MR) * pa_stride;
-            size_t rows = mc - i0 < A2_MR ? mc - i0 : A2_MR;
-            float *ct = c + i0 * ldc + j0;
-            if (rows == A2_MR && cols == A2_NR) {
-                so_gemm_epilogue local;
-                const so_gemm_epilogue *e = NULL;
-                if (ep) {
-                    local = *ep;
-                    if (local.bias) local.bias += i0;
-                    e = &local;
-                }
-                ukr_6x16_avx2(kc, a, b, ct, ldc, accumulate, e, ep && ep->z ? ep->z + i0 * ep->ldz + j0 : NULL,
-                              ep ? ep->ldz : 0);
-            } else {
-                if (accumulate) {
-                    for (size_t r = 0; r < rows; r++) memcpy(tmp + r * A2_NR, ct + r * ldc, cols * sizeof(float));
-                }
-                ukr_6x16_avx2(kc, a, b, tmp, A2_NR, accumulate, NULL, NULL, 0);
-                for (size_t r = 0; r < rows; r++) memcpy(ct + r * ldc, tmp + r * A2_NR, cols * sizeof(float));
-                if (ep) {
-                    so_gemm_epilogue local = *ep;
-                    if (local.bias) local.bias += i0;
-                    if (local.z) local.z += i0 * local.ldz + j0;
-                    epilogue_rows(ct, ldc, rows, cols, &local, so_f32_unary_select(SO_ISA_AVX2));
-                }
-            }
-        }
-    }
+    gemm_6x16_avx2_body(mc, nc, kc, pa, pa_stride, pb, pb_stride, A2_NR, 0, c, ldc, accumulate, last, ep);
+}
+
+static void f32_gemm_6x16_avx2_direct(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
+                                      const float *b, size_t ldb, float *c, size_t ldc, int accumulate, int last,
+                                      const so_gemm_epilogue *ep) {
+    gemm_6x16_avx2_body(mc, nc, kc, pa, pa_stride, b, 0, ldb, 1, c, ldc, accumulate, last, ep);
 }
 
 #pragma clang attribute pop
 
 static const so_f32_gemm gemm_avx2 = {
     SO_ISA_AVX2, A2_MR, A2_NR, "f32_gemm_6x16_avx2",
-    f32_gemm_pack_a_avx2, f32_gemm_pack_b_avx2, f32_gemm_6x16_avx2,
+    f32_gemm_pack_a_avx2, f32_gemm_pack_b_avx2, f32_gemm_6x16_avx2, f32_gemm_6x16_avx2_direct,
 };
 
 /* ---- AVX-512: 8x32 ---- */
@@ -328,7 +371,8 @@ static inline __m512 act_avx512(__m512 v, int act, float alpha, float beta) {
 
 /* One 8x32 tile with `rows` valid rows and column masks m0, m1. */
 static inline __attribute__((always_inline))
-void ukr_8x32_avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc, int accumulate,
+void ukr_8x32_avx512(size_t kc, const float *a, const float *b, size_t bs, int bmask, float *c, size_t ldc,
+                     int accumulate,
                      size_t rows, __mmask16 m0, __mmask16 m1, const so_gemm_epilogue *ep,
                      const float *bias, const float *z, size_t ldz) {
     __m512 acc[A5_MR][2];
@@ -343,7 +387,9 @@ void ukr_8x32_avx512(size_t kc, const float *a, const float *b, float *c, size_t
         }
     }
     for (size_t kk = 0; kk < kc; kk++) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        __m512 b0, b1;
+        if (bmask) { b0 = _mm512_maskz_loadu_ps(m0, b); b1 = _mm512_maskz_loadu_ps(m1, b + 16); }
+        else { b0 = _mm512_loadu_ps(b); b1 = _mm512_loadu_ps(b + 16); }
 #pragma clang loop unroll(full)
         for (int r = 0; r < A5_MR; r++) {
             __m512 av = _mm512_set1_ps(a[r]);
@@ -351,7 +397,7 @@ void ukr_8x32_avx512(size_t kc, const float *a, const float *b, float *c, size_t
             acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
         }
         a += A5_MR;
-        b += A5_NR;
+        b += bs;
     }
     if (ep) {
         int act = ep->act;
@@ -387,12 +433,13 @@ void ukr_8x32_avx512(size_t kc, const float *a, const float *b, float *c, size_t
     }
 }
 
-static void f32_gemm_8x32_avx512(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
-                                 const float *pb, size_t pb_stride, float *c, size_t ldc, int accumulate, int last,
-                                 const so_gemm_epilogue *ep) {
+static inline __attribute__((always_inline))
+void gemm_8x32_avx512_body(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride, const float *pb,
+                           size_t pb_stride, size_t bs, int direct, float *c, size_t ldc, int accumulate, int last,
+                           const so_gemm_epilogue *ep) {
     if (!last) ep = NULL;
     for (size_t j0 = 0; j0 < nc; j0 += A5_NR) {
-        const float *b = pb + (j0 / A5_NR) * pb_stride;
+        const float *b = direct ? pb + j0 : pb + (j0 / A5_NR) * pb_stride;
         size_t cols = nc - j0 < A5_NR ? nc - j0 : A5_NR;
         __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : ((1u << cols) - 1));
         __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : ((1u << (cols - 16)) - 1));
@@ -401,17 +448,32 @@ static void f32_gemm_8x32_avx512(size_t mc, size_t nc, size_t kc, const float *p
             size_t rows = mc - i0 < A5_MR ? mc - i0 : A5_MR;
             const float *bias = ep && ep->bias ? ep->bias + i0 : NULL;
             const float *z = ep && ep->z ? ep->z + i0 * ep->ldz + j0 : NULL;
-            ukr_8x32_avx512(kc, a, b, c + i0 * ldc + j0, ldc, accumulate, rows, m0, m1, ep, bias, z,
-                            ep ? ep->ldz : 0);
+            float *ct = c + i0 * ldc + j0;
+            const size_t ldz = ep ? ep->ldz : 0;
+            if (!direct) ukr_8x32_avx512(kc, a, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz);
+            else if (cols == A5_NR) ukr_8x32_avx512(kc, a, b, bs, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz);
+            else ukr_8x32_avx512(kc, a, b, bs, 1, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz);
         }
     }
+}
+
+static void f32_gemm_8x32_avx512(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
+                                 const float *pb, size_t pb_stride, float *c, size_t ldc, int accumulate, int last,
+                                 const so_gemm_epilogue *ep) {
+    gemm_8x32_avx512_body(mc, nc, kc, pa, pa_stride, pb, pb_stride, A5_NR, 0, c, ldc, accumulate, last, ep);
+}
+
+static void f32_gemm_8x32_avx512_direct(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
+                                        const float *b, size_t ldb, float *c, size_t ldc, int accumulate, int last,
+                                        const so_gemm_epilogue *ep) {
+    gemm_8x32_avx512_body(mc, nc, kc, pa, pa_stride, b, 0, ldb, 1, c, ldc, accumulate, last, ep);
 }
 
 #pragma clang attribute pop
 
 static const so_f32_gemm gemm_avx512 = {
     SO_ISA_AVX512, A5_MR, A5_NR, "f32_gemm_8x32_avx512",
-    f32_gemm_pack_a_avx512, f32_gemm_pack_b_avx512, f32_gemm_8x32_avx512,
+    f32_gemm_pack_a_avx512, f32_gemm_pack_b_avx512, f32_gemm_8x32_avx512, f32_gemm_8x32_avx512_direct,
 };
 
 #endif /* __x86_64__ */

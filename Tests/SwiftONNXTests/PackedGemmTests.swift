@@ -46,7 +46,9 @@ final class PackedGemmTests: XCTestCase {
                                         (37, 33, 513), (6, 16, 1), (9, 17, 257), (300, 40, 20), (3, 700, 9)]
         let acts: [ConvActivation] = [.none, .relu, .clip(-0.5, 0.5), .leakyRelu(0.1), .hardSigmoid(0.2, 0.5), .hardSwish]
         for level in 0...Int32(so_isa_supported()) {
-            let gemm = so_f32_gemm_select(level)!
+          let gemm = so_f32_gemm_select(level)!
+          // B packed per k-block (macro) and B read in place (macro_direct)
+          for direct in [false, true] {
             for (m, n, k) in sizes {
                 let a = values(m * k, seed: UInt64(m * 31 + k)), b = values(k * n, seed: UInt64(n * 17 + k))
                 let bias = values(m, seed: 5), z = values(m * n, seed: 9)
@@ -69,16 +71,18 @@ final class PackedGemmTests: XCTestCase {
                                         let pb = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
                                         defer { pb.deallocate() }
                                         f32PackedGemmColumns(packed, b: bp.baseAddress!, ldb: n, j0: 0, j1: n,
-                                                             c: cp.baseAddress!, ldc: n, epilogue: ep, pb: pb, ncMax: 48)
+                                                             c: cp.baseAddress!, ldc: n, epilogue: ep, pb: pb, ncMax: 48,
+                                                             direct: direct)
                                     }
                                 }
                             }
                         }
                     }
                     let bad = zip(got, want).filter { $0.0.bitPattern != $0.1.bitPattern }.count
-                    XCTAssertEqual(bad, 0, "\(String(cString: gemm.pointee.name)) m \(m) n \(n) k \(k) act \(act): \(bad) elements differ")
+                    XCTAssertEqual(bad, 0, "\(String(cString: gemm.pointee.name)) direct \(direct) m \(m) n \(n) k \(k) act \(act): \(bad) elements differ")
                 }
             }
+          }
         }
     }
 

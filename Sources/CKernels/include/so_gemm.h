@@ -44,6 +44,11 @@ typedef struct so_f32_gemm {
        (bias[i] for row i of the block, z + i*ldz + j). */
     void (*macro)(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride, const float *pb,
                   size_t pb_stride, float *c, size_t ldc, int accumulate, int last, const so_gemm_epilogue *ep);
+    /* macro with B read in place, unpacked: element (kk, j) of the k-block at b[kk * ldb + j] (b at
+       the block's first row and column; nothing past column nc is read). No packing pass: faster
+       when few row tiles reuse each B panel (small m) or B is used once. Same results, bit for bit. */
+    void (*macro_direct)(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride, const float *b,
+                         size_t ldb, float *c, size_t ldc, int accumulate, int last, const so_gemm_epilogue *ep);
 } so_f32_gemm;
 
 /* Floats of packed A for m x k with panels of mr rows. */

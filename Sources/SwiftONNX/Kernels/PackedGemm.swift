@@ -98,13 +98,17 @@ enum F32GemmBlocking {
     static let kc = 384
     static let mc = 256
     static let nc = 512
+    /// Up to this many rows of A, B is read in place (macro_direct) rather than packed: with few row
+    /// tiles per B panel the packing pass costs more than it saves (Zen 3: 2x faster at m = 16, even
+    /// at m = 128, slower from m = 256 on large planes).
+    static let directMaxRows = 160
 }
 
 /// C[rows, cols) = A * B over columns [j0, j1) of B (k x n, element (kk, j) at b[kk * ldb + j]),
 /// writing C (row-major, ldc) with the epilogue. Single-threaded; `pb` holds a packed B block.
 func f32PackedGemmColumns(_ a: F32PackedMatrix, b: UnsafePointer<Float>, ldb: Int, j0: Int, j1: Int,
                           c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: F32GemmEpilogue,
-                          pb: UnsafeMutablePointer<Float>, ncMax: Int = F32GemmBlocking.nc) {
+                          pb: UnsafeMutablePointer<Float>, ncMax: Int = F32GemmBlocking.nc, direct: Bool? = nil) {
     let g = a.gemm.pointee
     let m = a.m, k = a.k, mr = a.mr
     if m == 0 || j1 <= j0 { return }
@@ -120,11 +124,17 @@ func f32PackedGemmColumns(_ a: F32PackedMatrix, b: UnsafePointer<Float>, ldb: In
     while jc < j1 {
         let nc = min(ncMax, j1 - jc)
         var pc = 0
+        let direct = direct ?? (m <= F32GemmBlocking.directMaxRows)
         while pc < k {
             let kcb = min(kc, k - pc)
-            g.pack_b(kcb, nc, b + pc * ldb + jc, ldb, 1, pb)
-            f32GemmKBlock(a, pc: pc, kcb: kcb, mcBlock: mcBlock, pb: pb, pbStride: a.nr * kcb, n: nc,
-                          c: c, ldc: ldc, col: jc, epilogue: epilogue)
+            if direct {
+                f32GemmKBlock(a, pc: pc, kcb: kcb, mcBlock: mcBlock, pb: b + pc * ldb + jc, pbStride: 0, n: nc,
+                              c: c, ldc: ldc, col: jc, epilogue: epilogue, directLdb: ldb)
+            } else {
+                g.pack_b(kcb, nc, b + pc * ldb + jc, ldb, 1, pb)
+                f32GemmKBlock(a, pc: pc, kcb: kcb, mcBlock: mcBlock, pb: pb, pbStride: a.nr * kcb, n: nc,
+                              c: c, ldc: ldc, col: jc, epilogue: epilogue)
+            }
             pc += kcb
         }
         jc += nc
@@ -155,11 +165,12 @@ func f32PackedGemmPanels(_ a: F32PackedMatrix, pb: UnsafePointer<Float>, n: Int,
 }
 
 /// One k-block [pc, pc + kcb) of C[0..<m, col..<col + n) += A * B over all row blocks: B's panels at
-/// pb, pbStride floats apart; the epilogue is applied with the last k-block.
+/// pb, pbStride floats apart, or with directLdb > 0, B's rows in place at pb, directLdb apart; the
+/// epilogue is applied with the last k-block.
 @inline(__always)
 private func f32GemmKBlock(_ a: F32PackedMatrix, pc: Int, kcb: Int, mcBlock: Int, pb: UnsafePointer<Float>,
                            pbStride: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, col: Int,
-                           epilogue: F32GemmEpilogue) {
+                           epilogue: F32GemmEpilogue, directLdb: Int = 0) {
     let g = a.gemm.pointee
     let m = a.m, k = a.k, mr = a.mr
     let last: Int32 = pc + kcb >= k ? 1 : 0
@@ -168,10 +179,18 @@ private func f32GemmKBlock(_ a: F32PackedMatrix, pc: Int, kcb: Int, mcBlock: Int
         let mcb = min(mcBlock, m - ic)
         let pa = a.data + (ic / mr) * mr * k + pc * mr
         if epilogue.isEmpty || last == 0 {
-            g.macro(mcb, n, kcb, pa, mr * k, pb, pbStride, c + ic * ldc + col, ldc, pc > 0 ? 1 : 0, last, nil)
+            if directLdb > 0 {
+                g.macro_direct(mcb, n, kcb, pa, mr * k, pb, directLdb, c + ic * ldc + col, ldc, pc > 0 ? 1 : 0, last, nil)
+            } else {
+                g.macro(mcb, n, kcb, pa, mr * k, pb, pbStride, c + ic * ldc + col, ldc, pc > 0 ? 1 : 0, last, nil)
+            }
         } else {
             var ep = epilogue.c(row: ic, col: col)
-            g.macro(mcb, n, kcb, pa, mr * k, pb, pbStride, c + ic * ldc + col, ldc, pc > 0 ? 1 : 0, last, &ep)
+            if directLdb > 0 {
+                g.macro_direct(mcb, n, kcb, pa, mr * k, pb, directLdb, c + ic * ldc + col, ldc, pc > 0 ? 1 : 0, last, &ep)
+            } else {
+                g.macro(mcb, n, kcb, pa, mr * k, pb, pbStride, c + ic * ldc + col, ldc, pc > 0 ? 1 : 0, last, &ep)
+            }
         }
         ic += mcb
     }
