@@ -190,7 +190,8 @@ static inline __attribute__((always_inline)) void col_masks_avx2(int n, __m256i 
    never stored; columns past `cols` are masked: nothing outside the tile is read or written. */
 static inline __attribute__((always_inline))
 void ukr_6x16_avx2(size_t kc, const float *a, const float *b, size_t bs, int bmask, float *c, size_t ldc,
-                   int accumulate, const so_gemm_epilogue *ep, const float *z, size_t ldz, int rows, int cols) {
+                   int accumulate, const so_gemm_epilogue *ep, const float *z, size_t ldz, int rows, int cols,
+                   const int two) {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     const int full = cols == A2_NR;
     __m256i m0, m1;
@@ -213,6 +214,21 @@ void ukr_6x16_avx2(size_t kc, const float *a, const float *b, size_t bs, int bma
         if (rows > 3) SO_LD(c + 3 * ldc, c30, c31);
         if (rows > 4) SO_LD(c + 4 * ldc, c40, c41);
         if (rows > 5) SO_LD(c + 5 * ldc, c50, c51);
+    }
+    /* cols <= 8 (two == 0): the right half is all padding; only the left half is multiplied. */
+    if (!two) {
+        for (size_t kk = 0; kk < kc; kk++) {
+            const __m256 b0 = bmask ? _mm256_maskload_ps(b, m0) : _mm256_loadu_ps(b);
+            c00 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 0), b0, c00);
+            c10 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 1), b0, c10);
+            c20 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 2), b0, c20);
+            c30 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 3), b0, c30);
+            c40 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 4), b0, c40);
+            c50 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 5), b0, c50);
+            a += A2_MR;
+            b += bs;
+        }
+        kc = 0;
     }
     for (size_t kk = 0; kk < kc; kk++) {
         __m256 b0, b1;
@@ -295,9 +311,16 @@ void gemm_6x16_avx2_body(size_t mc, size_t nc, size_t kc, const float *pa, size_
             }
             const float *z = ep && ep->z ? ep->z + i0 * ep->ldz + j0 : NULL;
             const size_t ldz = ep ? ep->ldz : 0;
-            if (!direct) ukr_6x16_avx2(kc, a, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols);
-            else if (cols == A2_NR) ukr_6x16_avx2(kc, a, b, bs, 0, ct, ldc, accumulate, e, z, ldz, rows, cols);
-            else ukr_6x16_avx2(kc, a, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols);
+            if (cols <= 8) {
+                if (!direct) ukr_6x16_avx2(kc, a, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 0);
+                else ukr_6x16_avx2(kc, a, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols, 0);
+            } else if (!direct) {
+                ukr_6x16_avx2(kc, a, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
+            } else if (cols == A2_NR) {
+                ukr_6x16_avx2(kc, a, b, bs, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
+            } else {
+                ukr_6x16_avx2(kc, a, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
+            }
         }
     }
 }
@@ -374,7 +397,7 @@ static inline __attribute__((always_inline))
 void ukr_8x32_avx512(size_t kc, const float *a, const float *b, size_t bs, int bmask, float *c, size_t ldc,
                      int accumulate,
                      size_t rows, __mmask16 m0, __mmask16 m1, const so_gemm_epilogue *ep,
-                     const float *bias, const float *z, size_t ldz) {
+                     const float *bias, const float *z, size_t ldz, const int two) {
     __m512 acc[A5_MR][2];
 #pragma clang loop unroll(full)
     for (int r = 0; r < A5_MR; r++) {
@@ -385,6 +408,17 @@ void ukr_8x32_avx512(size_t kc, const float *a, const float *b, size_t bs, int b
             acc[r][0] = _mm512_setzero_ps();
             acc[r][1] = _mm512_setzero_ps();
         }
+    }
+    /* cols <= 16 (two == 0): the right half is all padding; only the left half is multiplied. */
+    if (!two) {
+        for (size_t kk = 0; kk < kc; kk++) {
+            const __m512 b0 = bmask ? _mm512_maskz_loadu_ps(m0, b) : _mm512_loadu_ps(b);
+#pragma clang loop unroll(full)
+            for (int r = 0; r < A5_MR; r++) acc[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), b0, acc[r][0]);
+            a += A5_MR;
+            b += bs;
+        }
+        kc = 0;
     }
     for (size_t kk = 0; kk < kc; kk++) {
         __m512 b0, b1;
@@ -450,9 +484,16 @@ void gemm_8x32_avx512_body(size_t mc, size_t nc, size_t kc, const float *pa, siz
             const float *z = ep && ep->z ? ep->z + i0 * ep->ldz + j0 : NULL;
             float *ct = c + i0 * ldc + j0;
             const size_t ldz = ep ? ep->ldz : 0;
-            if (!direct) ukr_8x32_avx512(kc, a, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz);
-            else if (cols == A5_NR) ukr_8x32_avx512(kc, a, b, bs, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz);
-            else ukr_8x32_avx512(kc, a, b, bs, 1, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz);
+            if (cols <= 16) {
+                if (!direct) ukr_8x32_avx512(kc, a, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz, 0);
+                else ukr_8x32_avx512(kc, a, b, bs, 1, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz, 0);
+            } else if (!direct) {
+                ukr_8x32_avx512(kc, a, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz, 1);
+            } else if (cols == A5_NR) {
+                ukr_8x32_avx512(kc, a, b, bs, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz, 1);
+            } else {
+                ukr_8x32_avx512(kc, a, b, bs, 1, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz, 1);
+            }
         }
     }
 }
