@@ -33,6 +33,27 @@ final class ResizeTests: XCTestCase {
                           ["mode": .string("linear"), "coordinate_transformation_mode": .string("tf_crop_and_resize"), "extrapolation_value": .float(-7)])[0]
         try assertClose(t, ResizeRef.rs_tf, tol: 1e-5)
     }
+    /// Resize split over threads (planes for linear, output rows for nearest) gives the same bits as one thread.
+    func testThreadsGiveTheSameBits() throws {
+        let big = sinTensor([1, 8, 40, 60], 0.37, 2)
+        let odd = sinTensor([3, 141, 170], 0.53, 1)
+        let cases: [(Tensor, Tensor, String)] = [
+            (big, scales2x, "linear"), (big, scales2x, "nearest"),
+            (odd, Tensor(shape: [3], scalars: [Float(1), 1.5, 1.3]), "nearest"),
+            (odd, Tensor(shape: [3], scalars: [Float(1), 1.5, 1.3]), "linear"),
+        ]
+        for (x, scales, mode) in cases {
+            let one = try runOp("Resize", [x, nil, scales], ["mode": .string(mode)])[0]
+            XCTAssertGreaterThanOrEqual(one.count, 2 * elementwiseMinPerThread, "big enough to be split")
+            for t in [2, 3] {
+                let many = try runOp("Resize", [x, nil, scales], ["mode": .string(mode)], threads: t)[0]
+                XCTAssertEqual(many.shape, one.shape)
+                let a = try one.scalars(as: Float.self), b = try many.scalars(as: Float.self)
+                XCTAssertEqual(zip(a, b).filter { $0.0.bitPattern != $0.1.bitPattern }.count, 0, "\(mode) \(x.shape) threads \(t)")
+            }
+        }
+    }
+
     func testUpsampleAndErrors() throws {
         let x = Tensor(shape: [1, 1, 1, 2], scalars: [Float(1), 2])
         let y = try runOp("Upsample", opset: 7, [x], ["scales": .floats([1, 1, 2, 2])])[0]

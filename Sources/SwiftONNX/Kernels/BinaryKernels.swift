@@ -116,7 +116,7 @@ struct BroadcastLoop: Sendable {
     /// Splits the output into contiguous element ranges, one per worker, and runs them
     /// (concurrently when `threads` > 1 and the work is large enough to pay for it).
     @inline(__always)
-    func run(threads: Int, minPerThread: Int = 1 << 18,
+    func run(threads: Int, minPerThread: Int = elementwiseMinPerThread,
              _ body: (UnsafeMutablePointer<Int>, Int, Int) -> Void) {
         let workers = Swift.max(1, Swift.min(threads, total / Swift.max(minPerThread, 1)))
         if workers <= 1 {
@@ -131,8 +131,14 @@ struct BroadcastLoop: Sendable {
     }
 }
 
+/// Elements per worker below which an elementwise op stays on fewer threads: 32K floats (128 kB) take
+/// tens of microseconds, far more than handing a range to a pool worker that is still watching for
+/// the next job between ops.
+let elementwiseMinPerThread = 1 << 15
+
 /// Runs `body(lo, hi)` over [0, n) split into contiguous pieces, concurrently when worth it.
-func elementwiseParallelRanges(_ n: Int, threads: Int, minPerThread: Int = 1 << 18, _ body: (Int, Int) -> Void) {
+func elementwiseParallelRanges(_ n: Int, threads: Int, minPerThread: Int = elementwiseMinPerThread,
+                               _ body: (Int, Int) -> Void) {
     let workers = Swift.max(1, Swift.min(threads, n / Swift.max(minPerThread, 1)))
     if workers <= 1 { if n > 0 { body(0, n) }; return }
     // Chunks rounded to 16 elements keep SIMD loops aligned to each other.

@@ -115,7 +115,7 @@ func poolGeometry(_ a: [PoolAxisTable]) -> so_pool_geom {
 /// Runs `body(p0, p1, scratch)` over plane ranges, split over threads when the work is large.
 private func poolPlanes(_ planes: Int, work: Int, threads: Int, scratchBytes: Int,
                         _ body: (Int, Int, UnsafeMutableRawPointer) -> Void) {
-    let chunks = threads > 1 && planes > 1 && work >= 1 << 18 ? min(threads, planes) : 1
+    let chunks = threads > 1 && planes > 1 && work >= 1 << 16 ? min(threads, planes) : 1
     parallelFor(chunks, threads: threads) { t in
         let p0 = planes * t / chunks, p1 = planes * (t + 1) / chunks
         if p1 > p0 { ScratchPool.shared.with(bytes: scratchBytes) { body(p0, p1, $0) } }

@@ -45,17 +45,31 @@ func resizeAxisPass<T: BinaryFloatingPoint>(_ src: UnsafePointer<T>, _ dst: Unsa
 func resizeBilinear2DF32(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, planes: Int,
                          inH: Int, inW: Int, outH: Int, outW: Int,
                          yIndex: UnsafePointer<Int>, yWeight: UnsafePointer<Float>,
-                         xIndex: UnsafePointer<Int>, xWeight: UnsafePointer<Float>) {
-    let rowA = UnsafeMutablePointer<Float>.allocate(capacity: max(outW, 1))
-    let rowB = UnsafeMutablePointer<Float>.allocate(capacity: max(outW, 1))
-    defer { rowA.deallocate(); rowB.deallocate() }
+                         xIndex: UnsafePointer<Int>, xWeight: UnsafePointer<Float>, threads: Int = 1) {
+    // Planes split over threads when the output is large enough (each worker has its own row cache).
+    let chunks = threads > 1 && planes > 1 && planes * outH * outW >= 2 * elementwiseMinPerThread ? min(threads, planes) : 1
+    parallelFor(chunks, threads: threads) { t in
+        let p0 = planes * t / chunks, p1 = planes * (t + 1) / chunks
+        if p0 >= p1 { return }
+        ScratchPool.shared.withFloats(2 * max(outW, 1)) { rows in
+            resizeBilinearPlanes(src, dst, p0..<p1, inH: inH, inW: inW, outH: outH, outW: outW, yIndex: yIndex,
+                                 yWeight: yWeight, xIndex: xIndex, xWeight: xWeight, rowA: rows, rowB: rows + max(outW, 1))
+        }
+    }
+}
+
+private func resizeBilinearPlanes(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ planes: Range<Int>,
+                                  inH: Int, inW: Int, outH: Int, outW: Int,
+                                  yIndex: UnsafePointer<Int>, yWeight: UnsafePointer<Float>,
+                                  xIndex: UnsafePointer<Int>, xWeight: UnsafePointer<Float>,
+                                  rowA: UnsafeMutablePointer<Float>, rowB: UnsafeMutablePointer<Float>) {
     @inline(__always) func horizontal(_ row: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
         for j in 0..<outW {
             let i0 = xIndex[2 * j], i1 = xIndex[2 * j + 1]
             out[j] = xWeight[2 * j] * row[i0] + xWeight[2 * j + 1] * row[i1]
         }
     }
-    for p in 0..<planes {
+    for p in planes {
         let sp = src + p * inH * inW
         var dp = dst + p * outH * outW
         var a = rowA, b = rowB
@@ -85,18 +99,39 @@ func resizeBilinear2DF32(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointe
 /// Nearest-neighbour gather: out[j0, ..., jn] = src[sum_a offsets[a][ja]], or `fill` where any
 /// offset is negative (extrapolation). T is the element's bit pattern type.
 func resizeNearestGather<T>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>,
-                            outShape: [Int], offsets: [[Int]], fill: T) {
+                            outShape: [Int], offsets: [[Int]], fill: T, threads: Int = 1) {
     let rank = outShape.count
     let total = outShape.reduce(1, *)
     if total == 0 { return }
     if rank == 0 { dst[0] = src[0]; return }
     let innerLen = outShape[rank - 1]
+    let rows = innerLen == 0 ? 0 : total / innerLen
+    // Output rows split over threads when the output is large enough.
+    let chunks = threads > 1 && rows > 1 && total >= 2 * elementwiseMinPerThread ? min(threads, rows) : 1
+    parallelFor(chunks, threads: threads) { t in
+        let r0 = rows * t / chunks, r1 = rows * (t + 1) / chunks
+        if r0 < r1 { resizeNearestRows(src, dst, r0..<r1, outShape: outShape, offsets: offsets, fill: fill) }
+    }
+}
+
+/// Output rows `rows` (of the innermost axis) of resizeNearestGather.
+private func resizeNearestRows<T>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ rows: Range<Int>,
+                                  outShape: [Int], offsets: [[Int]], fill: T) {
+    let rank = outShape.count
+    let innerLen = outShape[rank - 1]
+    let total = rows.count * innerLen
     let last = offsets[rank - 1]
+    // the multi-index of the first row
     var idx = [Int](repeating: 0, count: rank)
+    var r = rows.lowerBound
+    for a in stride(from: rank - 2, through: 0, by: -1) {
+        idx[a] = r % outShape[a]
+        r /= outShape[a]
+    }
     var prevBase = Int.min
     var prevRow: UnsafeMutablePointer<T>? = nil
     last.withUnsafeBufferPointer { lp in
-        var out = dst
+        var out = dst + rows.lowerBound * innerLen
         var done = 0
         while done < total {
             var base = 0

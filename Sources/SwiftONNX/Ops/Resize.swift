@@ -171,7 +171,7 @@ func resizeGeometry(_ shape: [Int], scales: [Double]?, sizes: [Int]?, axes: [Int
 
 /// Runs a resize of `x` to `outShape`.
 func resizeTensor(_ x: Tensor, _ cfg: ResizeConfig, outShape: [Int], scales: [Double], axes: [Int],
-                  roi: [Double]?) throws -> Tensor {
+                  roi: [Double]?, threads: Int = 1) throws -> Tensor {
     let rank = x.rank
     let tfCrop = cfg.coordinateMode == "tf_crop_and_resize"
     let roiFor = { (a: Int) -> (Double, Double) in
@@ -208,7 +208,7 @@ func resizeTensor(_ x: Tensor, _ cfg: ResizeConfig, outShape: [Int], scales: [Do
         let fillT = try Tensor.fromDoubles([cfg.extrapolationValue], shape: [1], dtype: x.dtype)
         func gather<T>(_: T.Type) {
             resizeNearestGather(UnsafePointer(x.pointer(T.self)), y.pointer(T.self), outShape: outShape,
-                                offsets: offsets, fill: fillT.pointer(T.self)[0])
+                                offsets: offsets, fill: fillT.pointer(T.self)[0], threads: threads)
         }
         switch x.dtype.byteSize {
         case 1: gather(UInt8.self)
@@ -223,7 +223,8 @@ func resizeTensor(_ x: Tensor, _ cfg: ResizeConfig, outShape: [Int], scales: [Do
     // Linear / cubic: float32 for float32/float16/bfloat16, float64 otherwise.
     if x.dtype == .float32 || x.dtype == .float16 || x.dtype == .bfloat16 {
         let src = try x.converted(to: .float32)
-        let y = try resizeFloat(src, Float.self, cfg, outShape: outShape, scales: scales, active: active, roiFor: roiFor)
+        let y = try resizeFloat(src, Float.self, cfg, outShape: outShape, scales: scales, active: active, roiFor: roiFor,
+                                threads: threads)
         return try y.converted(to: x.dtype)
     }
     let src = try x.converted(to: .float64)
@@ -249,7 +250,8 @@ func resizeTensor(_ x: Tensor, _ cfg: ResizeConfig, outShape: [Int], scales: [Do
 
 private func resizeFloat<T: BinaryFloatingPoint>(_ x: Tensor, _: T.Type, _ cfg: ResizeConfig, outShape: [Int],
                                                  scales: [Double], active: [Int],
-                                                 roiFor: @escaping (Int) -> (Double, Double)) throws -> Tensor {
+                                                 roiFor: @escaping (Int) -> (Double, Double),
+                                                 threads: Int = 1) throws -> Tensor {
     let rank = x.rank
     let tapsFor = { (a: Int) in resizeAxisTaps(cfg, scale: scales[a], inLen: x.shape[a], outLen: outShape[a], roi: roiFor(a)) }
     // Fused bilinear path for float32 when only the two innermost axes change.
@@ -263,7 +265,8 @@ private func resizeFloat<T: BinaryFloatingPoint>(_ x: Tensor, _: T.Type, _ cfg: 
         yw.withUnsafeBufferPointer { ywp in xw.withUnsafeBufferPointer { xwp in
             resizeBilinear2DF32(x.pointer(Float.self), y.pointer(Float.self), planes: planes,
                                 inH: x.shape[rank - 2], inW: x.shape[rank - 1], outH: outShape[rank - 2], outW: outShape[rank - 1],
-                                yIndex: yi.baseAddress!, yWeight: ywp.baseAddress!, xIndex: xi.baseAddress!, xWeight: xwp.baseAddress!)
+                                yIndex: yi.baseAddress!, yWeight: ywp.baseAddress!, xIndex: xi.baseAddress!, xWeight: xwp.baseAddress!,
+                                threads: threads)
         }}}}
         return y
     }
@@ -336,7 +339,7 @@ private func makeResize(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -
     }
     if cfg.mode == .nearest { cfg.antialias = false }
     let config = cfg
-    return { inputs, _ in
+    return { inputs, env in
         let x = try inputs.required(0, "X")
         var axes: [Int]? = nil
         if let ax = config.axes {
@@ -363,7 +366,8 @@ private func makeResize(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -
         }
         let geo = try resizeGeometry(x.shape, scales: scales, sizes: sizes, axes: axes, keepAspect: config.keepAspect)
         guard resizeShapeIsSane(geo.out) else { throw OpError("Resize: output shape \(geo.out) is too large") }
-        return [try resizeTensor(x, config, outShape: geo.out, scales: geo.scales, axes: geo.resized, roi: roi)]
+        return [try resizeTensor(x, config, outShape: geo.out, scales: geo.scales, axes: geo.resized, roi: roi,
+                                    threads: env.threads)]
     }
 }
 
@@ -384,13 +388,14 @@ private func makeUpsample(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws
         }
     } else { attrScales = nil }
     let config = cfg
-    return { inputs, _ in
+    return { inputs, env in
         let x = try inputs.required(0, "X")
         let scales = try attrScales ?? inputs.required(1, "scales").readAsDoubles()
         guard scales.count == x.rank else { throw OpError("Upsample: \(scales.count) scales for input \(describeShape(x.shape))") }
         let geo = try resizeGeometry(x.shape, scales: scales, sizes: nil, axes: nil, keepAspect: "stretch")
         guard resizeShapeIsSane(geo.out) else { throw OpError("Upsample: output shape \(geo.out) is too large") }
-        return [try resizeTensor(x, config, outShape: geo.out, scales: geo.scales, axes: geo.resized, roi: nil)]
+        return [try resizeTensor(x, config, outShape: geo.out, scales: geo.scales, axes: geo.resized, roi: nil,
+                                    threads: env.threads)]
     }
 }
 
