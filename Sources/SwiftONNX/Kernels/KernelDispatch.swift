@@ -20,14 +20,13 @@ let f32DepthwiseConv2D: so_f32_dwconv2d_fn = so_f32_dwconv2d_select(selectedISA)
 /// Depthwise 2-D convolution of a block of planes interleaved channel-last (small or strided planes).
 let f32DepthwiseConv2DBlocked: so_f32_dwconv2d_cb = so_f32_dwconv2d_cb_select(selectedISA).pointee
 
-/// Whether the channel-blocked depthwise kernel is the faster for geometry g: its padded
-/// channel-interleaved image must stay in L2 (measured on Zen 3 / AVX2: 3x faster on 14x14 and 7x7
-/// maps and on stride 2, even at 56x56, slower at 112x112 where the image spills to L3).
-func depthwiseBlockedWins(_ g: so_dw_geom, lanes: Int) -> Bool {
-    if lanes <= 1 { return false }
-    let hp = Int(g.oH - 1) * Int(g.sH) + Int(g.kH - 1) * Int(g.dH) + 1
-    let wp = Int(g.oW - 1) * Int(g.sW) + Int(g.kW - 1) * Int(g.dW) + 1
-    return hp * wp * lanes * 4 <= 256 << 10
+/// Whether the channel-blocked depthwise kernel is the faster for geometry g: its scratch (the padded
+/// channel-interleaved image, and the taps) must stay in L2 (measured on Zen 3 / AVX2: 3x faster on
+/// 14x14 and 7x7 maps and on stride 2, even at 56x56, slower at 112x112 where the image spills to L3).
+func depthwiseBlockedWins(_ g: so_dw_geom) -> Bool {
+    var g = g
+    let k = f32DepthwiseConv2DBlocked
+    return k.lanes > 1 && k.scratch(&g) <= 256 << 10
 }
 
 /// Unary activations.

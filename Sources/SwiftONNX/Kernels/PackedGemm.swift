@@ -120,11 +120,11 @@ func f32PackedGemmColumns(_ a: F32PackedMatrix, b: UnsafePointer<Float>, ldb: In
     let kc = F32GemmBlocking.kc
     // Row blocks start on panel boundaries: a multiple of mr.
     let mcBlock = max(mr, F32GemmBlocking.mc / mr * mr)
+    let direct = direct ?? (m <= F32GemmBlocking.directMaxRows)
     var jc = j0
     while jc < j1 {
         let nc = min(ncMax, j1 - jc)
         var pc = 0
-        let direct = direct ?? (m <= F32GemmBlocking.directMaxRows)
         while pc < k {
             let kcb = min(kc, k - pc)
             if direct {
@@ -178,19 +178,19 @@ private func f32GemmKBlock(_ a: F32PackedMatrix, pc: Int, kcb: Int, mcBlock: Int
     while ic < m {
         let mcb = min(mcBlock, m - ic)
         let pa = a.data + (ic / mr) * mr * k + pc * mr
-        if epilogue.isEmpty || last == 0 {
+        let cp = c + ic * ldc + col, acc: Int32 = pc > 0 ? 1 : 0
+        func macro(_ ep: UnsafePointer<so_gemm_epilogue>?) {
             if directLdb > 0 {
-                g.macro_direct(mcb, n, kcb, pa, mr * k, pb, directLdb, c + ic * ldc + col, ldc, pc > 0 ? 1 : 0, last, nil)
+                g.macro_direct(mcb, n, kcb, pa, mr * k, pb, directLdb, cp, ldc, acc, last, ep)
             } else {
-                g.macro(mcb, n, kcb, pa, mr * k, pb, pbStride, c + ic * ldc + col, ldc, pc > 0 ? 1 : 0, last, nil)
+                g.macro(mcb, n, kcb, pa, mr * k, pb, pbStride, cp, ldc, acc, last, ep)
             }
+        }
+        if epilogue.isEmpty || last == 0 {
+            macro(nil)
         } else {
             var ep = epilogue.c(row: ic, col: col)
-            if directLdb > 0 {
-                g.macro_direct(mcb, n, kcb, pa, mr * k, pb, directLdb, c + ic * ldc + col, ldc, pc > 0 ? 1 : 0, last, &ep)
-            } else {
-                g.macro(mcb, n, kcb, pa, mr * k, pb, pbStride, c + ic * ldc + col, ldc, pc > 0 ? 1 : 0, last, &ep)
-            }
+            macro(&ep)
         }
         ic += mcb
     }

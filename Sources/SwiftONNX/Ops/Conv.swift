@@ -256,7 +256,7 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
         let (kind, alpha, beta) = act.kernelCode
         let threads = env.threads
         let blocked = f32DepthwiseConv2DBlocked
-        if mult == 1 && depthwiseBlockedWins(geom, lanes: Int(blocked.lanes)) {
+        if mult == 1 && depthwiseBlockedWins(geom) {
             // Channel blocks of `lanes` planes, interleaved channel-last by the kernel.
             let lanes = Int(blocked.lanes)
             let blocks = (c + lanes - 1) / lanes
