@@ -4,43 +4,8 @@ import XCTest
 
 // MARK: - small graph-building helpers
 
-/// Element-wise binary op on equal shapes or a one-element operand, computed in Double (test only).
-private func testBinary(_ inputs: [Tensor?], _ out: DType? = nil, _ f: (Double, Double) -> Double) throws -> Tensor {
-    let a = try inputs.required(0), b = try inputs.required(1)
-    let x = try a.readAsDoubles(), y = try b.readAsDoubles()
-    let shape = a.count >= b.count ? a.shape : b.shape
-    let n = max(x.count, y.count)
-    guard x.count == n || x.count == 1, y.count == n || y.count == 1 else { throw OpError("test op: bad shapes") }
-    let r = (0..<n).map { f(x[x.count == 1 ? 0 : $0], y[y.count == 1 ? 0 : $0]) }
-    return try Tensor(shape: shape, scalars: r).converted(to: out ?? a.dtype)
-}
-
-/// The standard registry plus a few ops other families own (so this branch's tests do not depend on them).
-private let testRegistry: OpRegistry = {
-    var r = OpRegistry.standard
-    r.register("Add", closure: { _ in { inputs, _ in [try testBinary(inputs, nil, +)] } })
-    r.register("Mul", closure: { _ in { inputs, _ in [try testBinary(inputs, nil, *)] } })
-    r.register("Less", closure: { _ in { inputs, _ in [try testBinary(inputs, .bool) { $0 < $1 ? 1 : 0 }] } })
-    r.register("Unsqueeze", closure: { ctx in
-        let axes = try ctx.ints("axes") ?? []
-        return { inputs, _ in
-            let t = try inputs.required(0)
-            var s = t.shape
-            for a in axes.sorted() { s.insert(1, at: a) }
-            return [t.reshaped(s)]
-        }
-    })
-    r.register("Slice", closure: { _ in   // 1-D only
-        { inputs, _ in
-            let x = try inputs.required(0)
-            let v = try x.readAsDoubles()
-            let s = max(0, min(v.count, try inputs.required(1).readAsInts()[0]))
-            let e = max(s, min(v.count, try inputs.required(2).readAsInts()[0]))
-            return [try Tensor(shape: [e - s], scalars: Array(v[s..<e])).converted(to: x.dtype)]
-        }
-    })
-    return r
-}()
+/// The control-flow tests run on the standard ops.
+private let testRegistry = OpRegistry.standard
 
 private func vi(_ name: String, _ type: DType? = nil, _ shape: [Dim]? = nil) -> ValueInfo {
     ValueInfo(name: name, type: type, shape: shape)

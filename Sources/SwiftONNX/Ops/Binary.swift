@@ -6,7 +6,7 @@ import Foundation
 func registerBinaryOps(_ r: inout OpRegistry) {
     let arithOps: [(String, ArithOp)] = [("Add", .add), ("Sub", .sub), ("Mul", .mul), ("Div", .div)]
     for (name, op) in arithOps {
-        r.register(name) { ctx in
+        r.register(name, infer: .broadcast()) { ctx in
             let legacy = try LegacyBroadcast(ctx)
             return { inputs, env in
                 let (a, b) = try legacy.operands(inputs)
@@ -15,7 +15,7 @@ func registerBinaryOps(_ r: inout OpRegistry) {
         }
     }
 
-    r.register("Mod") { ctx in
+    r.register("Mod", infer: .broadcast()) { ctx in
         let fmod = try ctx.int("fmod", default: 0)
         guard fmod == 0 || fmod == 1 else { throw ctx.attributeError("fmod", "must be 0 or 1, got \(fmod)") }
         return { inputs, env in
@@ -25,7 +25,7 @@ func registerBinaryOps(_ r: inout OpRegistry) {
         }
     }
 
-    r.register("Pow") { ctx in
+    r.register("Pow", infer: .broadcast()) { ctx in
         let legacy = try LegacyBroadcast(ctx)
         return { inputs, env in
             let (a, b) = try legacy.operands(inputs)
@@ -33,7 +33,7 @@ func registerBinaryOps(_ r: inout OpRegistry) {
         }
     }
 
-    r.register("BitShift") { ctx in
+    r.register("BitShift", infer: .broadcast()) { ctx in
         let dir = try ctx.string("direction") ?? ""
         guard dir == "LEFT" || dir == "RIGHT" else {
             throw ctx.attributeError("direction", "must be \"LEFT\" or \"RIGHT\", got \"\(dir)\"")
@@ -46,7 +46,7 @@ func registerBinaryOps(_ r: inout OpRegistry) {
     }
     let bitwise: [(String, IntOp)] = [("BitwiseAnd", .and), ("BitwiseOr", .or), ("BitwiseXor", .xor)]
     for (name, op) in bitwise {
-        r.register(name) { _ in
+        r.register(name, infer: .broadcast()) { _ in
             { inputs, env in
                 let a = try inputs.required(0), b = try inputs.required(1)
                 return [try integerOp(op, a, b, threads: env.threads, name)]
@@ -56,7 +56,7 @@ func registerBinaryOps(_ r: inout OpRegistry) {
 
     let logical: [(String, (Bool, Bool) -> Bool)] = [("And", { $0 && $1 }), ("Or", { $0 || $1 }), ("Xor", { $0 != $1 })]
     for (name, f) in logical {
-        r.register(name) { ctx in
+        r.register(name, infer: .broadcast(.bool)) { ctx in
             let legacy = try LegacyBroadcast(ctx)
             return { inputs, env in
                 let (a, b) = try legacy.operands(inputs)
@@ -75,7 +75,7 @@ func registerBinaryOps(_ r: inout OpRegistry) {
     let comparisons: [(String, CompareOp)] = [("Equal", .eq), ("Greater", .gt), ("GreaterOrEqual", .ge),
                                               ("Less", .lt), ("LessOrEqual", .le)]
     for (name, op) in comparisons {
-        r.register(name) { ctx in
+        r.register(name, infer: .broadcast(.bool)) { ctx in
             let legacy = try LegacyBroadcast(ctx)
             return { inputs, env in
                 let (a, b) = try legacy.operands(inputs)
@@ -86,21 +86,23 @@ func registerBinaryOps(_ r: inout OpRegistry) {
 
     let variadics: [(String, ArithOp)] = [("Max", .max), ("Min", .min), ("Sum", .add), ("Mean", .add)]
     for (name, op) in variadics {
-        r.register(name) { _ in
+        r.register(name, infer: .broadcast()) { _ in
             { inputs, env in
                 [try variadic(op, mean: name == "Mean", inputs.compactMap { $0 }, threads: env.threads, name)]
             }
         }
     }
 
-    r.register("Where") { _ in
+    r.register("Where", infer: Inference { _, ins in
+        [TypeInfo(dtype: ins.dtype(1), shape: ins.count == 3 ? ins.broadcastShape() : nil)]
+    }) { _ in
         { inputs, env in
             [try whereOp(try inputs.required(0, "condition"), try inputs.required(1, "X"), try inputs.required(2, "Y"),
                          threads: env.threads)]
         }
     }
 
-    r.register("PRelu") { _ in
+    r.register("PRelu", infer: .broadcast()) { _ in
         { inputs, env in
             [try prelu(try inputs.required(0, "X"), try inputs.required(1, "slope"), threads: env.threads)]
         }

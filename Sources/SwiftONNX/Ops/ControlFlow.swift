@@ -4,9 +4,67 @@
 /// declared inputs followed by the node's implicit (outer-scope) inputs, in `node.implicitInputs` order;
 /// these become the `outer` dictionary handed to the subgraph runners.
 func registerControlFlowOps(_ r: inout OpRegistry) {
-    r.register("If", buildIf)
-    r.register("Loop", buildLoop)
-    r.register("Scan") { ctx in ctx.opset <= 8 ? try buildScan8(ctx) : try buildScan9(ctx) }
+    r.register("If", infer: Inference(inferIf), buildIf)
+    r.register("Loop", infer: Inference(inferLoop), buildLoop)
+    r.register("Scan", infer: Inference(inferScan)) { ctx in ctx.opset <= 8 ? try buildScan8(ctx) : try buildScan9(ctx) }
+}
+
+// MARK: - inference (from the subgraphs' declared outputs)
+
+/// What two possible types of one value have in common.
+private func commonType(_ a: TypeInfo, _ b: TypeInfo) -> TypeInfo {
+    let dt = a.dtype == b.dtype ? a.dtype : nil
+    guard let sa = a.shape, let sb = b.shape, sa.count == sb.count else { return TypeInfo(dtype: dt, shape: nil) }
+    return TypeInfo(dtype: dt, shape: zip(sa, sb).map { $0 == $1 ? $0 : .unknown })
+}
+
+private func declaredType(_ v: ValueInfo) -> TypeInfo { TypeInfo(dtype: v.type, shape: v.shape) }
+
+/// Each output: what both branches declare alike.
+private func inferIf(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let a = try ctx.requiredGraph("then_branch").outputs, b = try ctx.requiredGraph("else_branch").outputs
+    return (0..<ctx.outputCount).map { k in
+        k < a.count && k < b.count ? commonType(declaredType(a[k]), declaredType(b[k])) : .unknown
+    }
+}
+
+/// Loop-carried values keep their type (and the dims the body keeps); scan outputs gain a leading trip dimension.
+private func inferLoop(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let body = try ctx.requiredGraph("body").outputs
+    let nCarried = max(ctx.inputCount - 2, 0)
+    return (0..<ctx.outputCount).map { k in
+        guard 1 + k < body.count else { return .unknown }
+        let out = declaredType(body[1 + k])
+        if k < nCarried { return commonType(ins.at(2 + k).type, out) }
+        return TypeInfo(dtype: out.dtype, shape: out.shape.map { [.unknown] + $0 })
+    }
+}
+
+/// States keep their type; scan outputs stack the body's per-iteration outputs along their axis.
+private func inferScan(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let body = try ctx.requiredGraph("body").outputs
+    guard let m = try ctx.int("num_scan_inputs") else { return [] }
+    let legacy = ctx.opset <= 8   // opset 8 has a leading sequence_lens input and a batch axis
+    let first = legacy ? 1 : 0
+    let nStates = ctx.inputCount - first - m
+    guard nStates >= 0 else { return [] }
+    let outAxes = legacy ? nil : try ctx.ints("scan_output_axes")
+    return (0..<ctx.outputCount).map { k in
+        guard k < body.count else { return .unknown }
+        let out = declaredType(body[k])
+        if k < nStates { return commonType(ins.at(first + k).type, out) }
+        guard var shape = out.shape else { return TypeInfo(dtype: out.dtype, shape: nil) }
+        if legacy {
+            shape = [.unknown, .unknown] + shape   // [batch, sequence] + the body's per-step shape
+        } else {
+            let j = k - nStates
+            var axis = outAxes.flatMap { j < $0.count ? $0[j] : nil } ?? 0
+            if axis < 0 { axis += shape.count + 1 }
+            guard axis >= 0 && axis <= shape.count else { return TypeInfo(dtype: out.dtype, shape: nil) }
+            shape.insert(.unknown, at: axis)
+        }
+        return TypeInfo(dtype: out.dtype, shape: shape)
+    }
 }
 
 // MARK: - helpers

@@ -4,9 +4,76 @@ import Foundation
 /// Conv ops: Conv, ConvTranspose, and the internal com.swiftonnx FusedConv
 /// (Conv + optional residual input Z + activation in one pass).
 func registerConvOps(_ r: inout OpRegistry) {
-    r.register("Conv") { ctx in try makeConvOperator(ctx, fused: false) }
-    r.register("FusedConv", domain: "com.swiftonnx") { ctx in try makeConvOperator(ctx, fused: true) }
-    r.register("ConvTranspose") { ctx in try makeConvTransposeOperator(ctx) }
+    let conv = Inference { ctx, ins in [convOutputType(ctx, ins, weightInput: 1)] }
+    r.register("Conv", infer: conv) { ctx in try makeConvOperator(ctx, fused: false) }
+    r.register("FusedConv", domain: "com.swiftonnx", infer: conv) { ctx in try makeConvOperator(ctx, fused: true) }
+    r.register("ConvTranspose", infer: Inference(inferConvTranspose)) { ctx in try makeConvTransposeOperator(ctx) }
+    r.rewrite(.fold, FoldBatchNormIntoConv())
+    r.rewrite(.fold, FoldConvAffine())
+    r.rewrite(.fuse, FuseConvAdd())
+    r.rewrite(.fuse, FuseConvActivation())
+}
+
+// MARK: inference
+
+/// Output type of a convolution from the input and weight shapes and the attributes (NOTSET/SAME/VALID
+/// padding): channels from the weights at input `weightInput`; element type `dtype` or the input's.
+func convOutputType(_ ctx: OpContext, _ ins: [InferenceInput], weightInput: Int, dtype: DType? = nil) -> TypeInfo {
+    let dt = dtype ?? ins.dtype(0)
+    guard let x = ins.shape(0), x.count >= 3, let w = ins.shape(weightInput), w.count == x.count else {
+        return TypeInfo(dtype: dt, shape: nil)
+    }
+    let spatial = x.count - 2
+    let kernel = ((try? ctx.ints("kernel_shape")) ?? nil) ?? w.dropFirst(2).compactMap(\.value)
+    let strides = ((try? ctx.ints("strides")) ?? nil) ?? Array(repeating: 1, count: spatial)
+    let dil = ((try? ctx.ints("dilations")) ?? nil) ?? Array(repeating: 1, count: spatial)
+    let pads = ((try? ctx.ints("pads")) ?? nil) ?? Array(repeating: 0, count: 2 * spatial)
+    let autoPad = ((try? ctx.string("auto_pad")) ?? nil) ?? "NOTSET"
+    var out: [Dim] = [x[0], w[0]]
+    guard kernel.count == spatial, strides.count == spatial, dil.count == spatial, pads.count == 2 * spatial else {
+        return TypeInfo(dtype: dt, shape: out + Array(repeating: .unknown, count: spatial))
+    }
+    for i in 0..<spatial {
+        guard let n = x[2 + i].value else { out.append(.unknown); continue }
+        let ek = (kernel[i] - 1) * dil[i] + 1
+        switch autoPad {
+        case "SAME_UPPER", "SAME_LOWER": out.append(.known((n + strides[i] - 1) / strides[i]))
+        case "VALID": out.append(.known((n - ek) / strides[i] + 1))
+        default: out.append(.known(max((n + pads[i] + pads[i + spatial] - ek) / strides[i] + 1, 0)))
+        }
+    }
+    return TypeInfo(dtype: dt, shape: out)
+}
+
+/// ConvTranspose: output channels W.shape[1] * group; spatial sizes from output_shape, or
+/// stride * (in - 1) + output_padding + effective kernel - pads (SAME: in * stride).
+private func inferConvTranspose(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0)
+    guard let x = ins.shape(0), x.count >= 3, let w = ins.shape(1), w.count == x.count else {
+        return [TypeInfo(dtype: dt, shape: nil)]
+    }
+    let a = try ConvAttributes(ctx)
+    let r = x.count - 2
+    let channels: Dim = w[1].value.map { .known($0 * a.group) } ?? .unknown
+    var out: [Dim] = [x[0], channels]
+    let kernel = a.kernelShape ?? w.dropFirst(2).compactMap(\.value)
+    guard kernel.count == r else { return [TypeInfo(dtype: dt, shape: out + Array(repeating: .unknown, count: r))] }
+    let strides = try a.list(a.strides, "strides", rank: r, default: 1)
+    let dil = try a.list(a.dilations, "dilations", rank: r, default: 1)
+    let outPad = try a.list(a.outputPadding, "output_padding", rank: r, default: 0)
+    var requested: [Int]? = nil
+    if let os = a.outputShape { requested = os.count == r + 2 ? Array(os.dropFirst(2)) : os }
+    let pads = a.autoPad == "VALID" ? nil : a.pads
+    let same = a.autoPad == "SAME_UPPER" || a.autoPad == "SAME_LOWER"
+    for i in 0..<r {
+        if let q = requested, q.count == r { out.append(.known(q[i])); continue }
+        guard let n = x[2 + i].value else { out.append(.unknown); continue }
+        if same && pads == nil { out.append(.known(n * strides[i])); continue }
+        let full = strides[i] * (n - 1) + outPad[i] + (kernel[i] - 1) * dil[i] + 1
+        let p = pads.map { $0.count == 2 * r ? $0[i] + $0[i + r] : 0 } ?? 0
+        out.append(.known(full - p))
+    }
+    return [TypeInfo(dtype: dt, shape: out)]
 }
 
 // MARK: attributes and geometry
@@ -473,4 +540,275 @@ private func convTransposeGeneric<T: BLASFloat>(_: T.Type, _ x: Tensor, _ w: Ten
         }
     }
     return result
+}
+
+// MARK: - rewrites owned by this family
+
+/// Conv followed by BatchNormalization (inference) becomes one Conv with scaled weights and a new bias.
+struct FoldBatchNormIntoConv: GraphPass {
+    let name = "fold-batchnorm-into-conv"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        var changed = false
+        var uses = graph.useCounts()
+        var producers = graph.producers()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        for (bi, bn) in graph.nodes.enumerated() where bn.opType == "BatchNormalization" && bn.isStandardDomain {
+            guard bn.inputs.count == 5, bn.outputs.filter({ !$0.isEmpty }).count == 1,
+                  let ci = producers[bn.inputs[0]], !removed.contains(ci) else { continue }
+            let conv = graph.nodes[ci]
+            guard conv.opType == "Conv", conv.isStandardDomain, conv.outputs.count == 1,
+                  uses[conv.outputs[0]] == 1, !outputs.contains(conv.outputs[0]) else { continue }
+            if case .int(let t)? = bn.attributes["training_mode"], t != 0 { continue }
+            guard let w = graph.initializers[conv.inputs[1]], w.dtype == .float32, w.rank >= 3,
+                  let scale = graph.initializers[bn.inputs[1]], let bias = graph.initializers[bn.inputs[2]],
+                  let mean = graph.initializers[bn.inputs[3]], let variance = graph.initializers[bn.inputs[4]],
+                  [scale, bias, mean, variance].allSatisfy({ $0.dtype == .float32 && $0.count == w.shape[0] }) else { continue }
+            var b: Tensor? = nil
+            if conv.inputs.count > 2 && !conv.inputs[2].isEmpty {
+                guard let cb = graph.initializers[conv.inputs[2]], cb.dtype == .float32, cb.count == w.shape[0] else { continue }
+                b = cb
+            }
+            var eps: Float = 1e-5
+            if case .float(let e)? = bn.attributes["epsilon"] { eps = e }
+            let cout = w.shape[0]
+            let per = w.count / cout
+            let nw = Tensor.uninitialized(.float32, w.shape)
+            let nb = Tensor.uninitialized(.float32, [cout])
+            let wp = w.pointer(Float.self), nwp = nw.pointer(Float.self), nbp = nb.pointer(Float.self)
+            let sp = scale.pointer(Float.self), bp = bias.pointer(Float.self)
+            let mp = mean.pointer(Float.self), vp = variance.pointer(Float.self)
+            for c in 0..<cout {
+                let s = sp[c] / (vp[c] + eps).squareRoot()
+                for k in 0..<per { nwp[c * per + k] = wp[c * per + k] * s }
+                let cb = b.map { $0.pointer(Float.self)[c] } ?? 0
+                nbp[c] = (cb - mp[c]) * s + bp[c]
+            }
+            let wName = uniqueName(graph, conv.inputs[1] + "_bnfolded")
+            let bName = uniqueName(graph, bn.outputs[0] + "_bias")
+            graph.initializers[wName] = nw
+            graph.initializers[bName] = nb
+            var fused = conv
+            fused.inputs = [conv.inputs[0], wName, bName]
+            fused.outputs = [bn.outputs[0]]
+            fused.name = conv.name
+            graph.nodes[ci] = fused
+            removed.insert(bi)
+            uses[conv.outputs[0]] = 0
+            producers[bn.outputs[0]] = ci
+            changed = true
+        }
+        if changed {
+            graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+            graph.pruneUnusedInitializers()
+        }
+        return changed
+    }
+}
+
+/// A name not yet used by any initializer or value of the graph.
+func uniqueName(_ graph: Graph, _ base: String) -> String {
+    func taken(_ name: String) -> Bool {
+        graph.initializers[name] != nil || graph.inputs.contains { $0.name == name }
+            || graph.nodes.contains { $0.outputs.contains(name) || $0.inputs.contains(name) }
+    }
+    if !taken(base) { return base }
+    var used = Set(graph.initializers.keys)
+    for n in graph.nodes { used.formUnion(n.outputs); used.formUnion(n.inputs) }
+    used.formUnion(graph.inputs.map(\.name))
+    var i = 1
+    while used.contains("\(base)_\(i)") { i += 1 }
+    return "\(base)_\(i)"
+}
+
+/// Conv followed by Mul or Add with a constant per-output-channel operand (BatchNormalization
+/// exported as Mul + Add, as in Inception v2, or a plain scale/shift) folds into the Conv's
+/// weights and bias: Mul by s scales output channel c's weights and bias by s[c]; Add of a adds
+/// a[c] to its bias. Only when the Conv's output has no other reader.
+struct FoldConvAffine: GraphPass {
+    let name = "fold-conv-affine"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        var changed = false
+        var uses = graph.useCounts()
+        var producers = graph.producers()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        for (ni, node) in graph.nodes.enumerated() where (node.opType == "Mul" || node.opType == "Add") && node.isStandardDomain {
+            guard node.inputs.count == 2, node.outputs.count == 1, !removed.contains(ni) else { continue }
+            for k in 0..<2 {
+                let x = node.inputs[k], other = node.inputs[1 - k]
+                guard let ci = producers[x], !removed.contains(ci), ci != ni,
+                      let t = graph.initializers[other], t.dtype == .float32 else { continue }
+                let conv = graph.nodes[ci]
+                guard conv.opType == "Conv", conv.isStandardDomain, conv.outputs.count == 1, uses[x] == 1,
+                      !outputs.contains(x), conv.inputs.count >= 2,
+                      let w = graph.initializers[conv.inputs[1]], w.dtype == .float32, w.rank >= 3 else { continue }
+                let cout = w.shape[0]
+                guard let perChannel = perChannelConstant(t, channels: cout, outputRank: w.rank) else { continue }
+                var bias: [Float] = [Float](repeating: 0, count: cout)
+                if conv.inputs.count > 2 && !conv.inputs[2].isEmpty {
+                    guard let b = graph.initializers[conv.inputs[2]], b.dtype == .float32, b.count == cout else { continue }
+                    bias = Array(b.buffer(Float.self))
+                }
+                var newInputs = conv.inputs
+                while newInputs.count < 3 { newInputs.append("") }
+                if node.opType == "Mul" {
+                    let per = w.count / cout
+                    let nw = Tensor.uninitialized(.float32, w.shape)
+                    let wp = w.pointer(Float.self), nwp = nw.pointer(Float.self)
+                    for c in 0..<cout {
+                        let s = perChannel[c]
+                        for j in 0..<per { nwp[c * per + j] = wp[c * per + j] * s }
+                        bias[c] *= s
+                    }
+                    let wName = uniqueName(graph, conv.inputs[1] + "_scaled")
+                    graph.initializers[wName] = nw
+                    newInputs[1] = wName
+                } else {
+                    for c in 0..<cout { bias[c] += perChannel[c] }
+                }
+                let bName = uniqueName(graph, node.outputs[0] + "_bias")
+                graph.initializers[bName] = Tensor(shape: [cout], scalars: bias)
+                newInputs[2] = bName
+                var fused = conv
+                fused.inputs = newInputs
+                fused.outputs = node.outputs
+                graph.nodes[ci] = fused
+                removed.insert(ni)
+                uses[x] = 0
+                producers[node.outputs[0]] = ci
+                changed = true
+                break
+            }
+        }
+        if changed {
+            graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+            graph.pruneUnusedInitializers()
+        }
+        return changed
+    }
+}
+
+/// Conv whose output is only added (Add, or Sum of two) to another tensor of exactly the same shape (a residual
+/// connection) becomes com.swiftonnx::FusedConv with that tensor as its fourth input `Z`, added
+/// while the output tile is in cache. A following activation is then fused by FuseConvActivation.
+struct FuseConvAdd: GraphPass {
+    let name = "fuse-conv-add"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        var changed = false
+        let uses = graph.useCounts()
+        let producers = graph.producers()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        // A two-input Sum of same-shaped tensors is the same Add (ResNet's Caffe2 exports use Sum).
+        for (ai, add) in graph.nodes.enumerated() where (add.opType == "Add" || add.opType == "Sum") && add.isStandardDomain {
+            guard add.inputs.count == 2, add.outputs.count == 1, add.opType == "Sum" || (opsets[""] ?? 1) >= 7 else { continue }
+            for (k, x) in add.inputs.enumerated() {
+                guard let ci = producers[x], !removed.contains(ci), ci != ai else { continue }
+                let conv = graph.nodes[ci]
+                let plainConv = conv.opType == "Conv" && conv.isStandardDomain
+                let fusedNoAct = conv.opType == "FusedConv" && conv.domain == FuseConvActivation.domain
+                    && conv.attributes["activation"] == nil && conv.inputs.count < 4
+                guard plainConv || fusedNoAct, conv.outputs.count == 1, uses[x] == 1, !outputs.contains(x) else { continue }
+                let z = add.inputs[1 - k]
+                guard !z.isEmpty, z != x, sameKnownShape(graph, x, z) else { continue }
+                // Z must be available before the conv runs: not produced by a node that reads the conv's output.
+                var fused = conv
+                fused.domain = FuseConvActivation.domain
+                fused.opType = "FusedConv"
+                while fused.inputs.count < 3 { fused.inputs.append("") }
+                fused.inputs.append(z)
+                fused.outputs = add.outputs
+                graph.nodes[ci] = fused
+                removed.insert(ai)
+                changed = true
+                break
+            }
+        }
+        if changed {
+            graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        }
+        return changed
+    }
+
+    /// Both values have the same fully determined shape (known sizes or the same symbols) and type float32.
+    private func sameKnownShape(_ graph: Graph, _ a: String, _ b: String) -> Bool {
+        func info(_ n: String) -> ValueInfo? {
+            if let t = graph.initializers[n] { return ValueInfo(name: n, type: t.dtype, shape: t.shape.map { .known($0) }) }
+            return graph.info(of: n)
+        }
+        guard let x = info(a), let y = info(b), let sx = x.shape, let sy = y.shape,
+              x.type == .float32, y.type == .float32, sx == sy else { return false }
+        return !sx.contains(.unknown)
+    }
+}
+
+/// Conv followed by an activation (Relu, LeakyRelu, Clip with constant bounds, Sigmoid, HardSigmoid,
+/// HardSwish, Tanh) becomes com.swiftonnx::FusedConv, which applies the activation while the output is in cache.
+struct FuseConvActivation: GraphPass {
+    let name = "fuse-conv-activation"
+    static let domain = "com.swiftonnx"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        var changed = false
+        let uses = graph.useCounts()
+        let producers = graph.producers()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        for (ai, act) in graph.nodes.enumerated() where act.isStandardDomain {
+            guard let x = act.inputs.first, let ci = producers[x], !removed.contains(ci) else { continue }
+            let conv = graph.nodes[ci]
+            let plainConv = conv.opType == "Conv" && conv.isStandardDomain
+            let fusedNoAct = conv.opType == "FusedConv" && conv.domain == Self.domain && conv.attributes["activation"] == nil
+            guard plainConv || fusedNoAct, conv.outputs.count == 1,
+                  uses[x] == 1, !outputs.contains(x), act.outputs.count == 1 else { continue }
+            guard let (kind, params) = Self.activation(act, graph: graph) else { continue }
+            var fused = conv
+            fused.domain = Self.domain
+            fused.opType = "FusedConv"
+            fused.attributes["activation"] = .string(kind)
+            fused.attributes["activation_params"] = .floats(params)
+            fused.outputs = act.outputs
+            graph.nodes[ci] = fused
+            removed.insert(ai)
+            changed = true
+        }
+        if changed {
+            graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+            graph.pruneUnusedInitializers()
+        }
+        return changed
+    }
+
+    /// (activation name, parameters) of a node FusedConv and ChannelAffine can apply, else nil.
+    static func activation(_ n: Node, graph: Graph) -> (String, [Float])? {
+        func f(_ key: String, _ d: Float) -> Float {
+            if case .float(let v)? = n.attributes[key] { return v }
+            return d
+        }
+        switch n.opType {
+        case "Relu": return ("Relu", [])
+        case "LeakyRelu": return ("LeakyRelu", [f("alpha", 0.01)])
+        case "Sigmoid": return ("Sigmoid", [])
+        case "Tanh": return ("Tanh", [])
+        case "HardSigmoid": return ("HardSigmoid", [f("alpha", 0.2), f("beta", 0.5)])
+        case "HardSwish": return ("HardSwish", [])
+        case "Clip":
+            var lo = -Float.greatestFiniteMagnitude, hi = Float.greatestFiniteMagnitude
+            if n.inputs.count > 1 {
+                for (k, name) in n.inputs.enumerated().dropFirst() where !name.isEmpty {
+                    guard let t = graph.initializers[name], t.dtype == .float32, t.count == 1 else { return nil }
+                    if k == 1 { lo = t.pointer(Float.self)[0] } else { hi = t.pointer(Float.self)[0] }
+                }
+            } else {
+                lo = f("min", lo)
+                hi = f("max", hi)
+            }
+            return ("Clip", [lo, hi])
+        default: return nil
+        }
+    }
 }

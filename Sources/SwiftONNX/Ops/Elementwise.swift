@@ -54,7 +54,7 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
     }
     registerParamOp(&r, "ThresholdedRelu", .thresholdedRelu) { ctx in (try ctx.float("alpha", default: 1.0), 0) }
     registerParamOp(&r, "Swish", .swish) { ctx in (try ctx.float("alpha", default: 1.0), 0) }
-    r.register("Gelu") { ctx in
+    r.register("Gelu", infer: .sameAsFirst) { ctx in
         let approx = try ctx.string("approximate", default: "none")
         let kind: ActivationKind
         switch approx {
@@ -67,7 +67,7 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
             [try floatMap(try inputs.required(0), "Gelu", env, f32: kernelF32(kind, 0, 0), f64: f64)]
         }
     }
-    r.register("Shrink") { ctx in
+    r.register("Shrink", infer: .sameAsFirst) { ctx in
         let bias = Double(try ctx.float("bias", default: 0))
         let lambd = Double(try ctx.float("lambd", default: 0.5))
         let fb = Float(bias), fl = Float(lambd)
@@ -83,13 +83,14 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
             }, f64: f64)]
         }
     }
-    r.register("Clip", closure: buildClip)
+    r.register("Clip", infer: .sameAsFirst, closure: buildClip)
+    r.rewrite(.fuse, FuseHardSwish())
 
     // Predicates and logical/bitwise not.
-    r.register("IsNaN") { _ in
+    r.register("IsNaN", infer: .boolOfFirst) { _ in
         { inputs, _ in [try floatPredicate(try inputs.required(0), "IsNaN") { $0.isNaN }] }
     }
-    r.register("IsInf") { ctx in
+    r.register("IsInf", infer: .boolOfFirst) { ctx in
         let pos = try ctx.int("detect_positive", default: 1) != 0
         let neg = try ctx.int("detect_negative", default: 1) != 0
         return { inputs, _ in
@@ -98,14 +99,14 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
             }]
         }
     }
-    r.register("Not") { _ in
+    r.register("Not", infer: .sameAsFirst) { _ in
         { inputs, _ in
             let x = try inputs.required(0)
             guard x.dtype == .bool else { throw ONNXError.unsupportedType("Not: element type \(x.dtype), expected bool") }
             return [mapElements(x, .bool, Bool.self, Bool.self) { !$0 }]
         }
     }
-    r.register("BitwiseNot") { _ in
+    r.register("BitwiseNot", infer: .sameAsFirst) { _ in
         { inputs, _ in
             let x = try inputs.required(0)
             guard let y = mapInts(x, BitNotFn()) else {
@@ -116,12 +117,14 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
     }
 
     // Casts.
-    r.register("Cast") { ctx in
+    r.register("Cast", infer: Inference { ctx, ins in
+        [TypeInfo(dtype: try? castTarget(ctx), shape: ins.shape(0))]
+    }) { ctx in
         let to = try castTarget(ctx)
         let saturate = try ctx.int("saturate", default: 1) != 0
         return { inputs, _ in [try castTensor(try inputs.required(0), to: to, saturate: saturate)] }
     }
-    r.register("CastLike") { ctx in
+    r.register("CastLike", infer: Inference { _, ins in [TypeInfo(dtype: ins.dtype(1), shape: ins.shape(0))] }) { ctx in
         let saturate = try ctx.int("saturate", default: 1) != 0
         return { inputs, _ in
             let x = try inputs.required(0)
@@ -217,7 +220,7 @@ fileprivate func activationF64(_ kind: ActivationKind, _ a: Double, _ b: Double)
 fileprivate func registerKernelOp(_ r: inout OpRegistry, _ name: String, _ kind: ActivationKind,
                                   ints: ((Tensor) throws -> Tensor?)? = nil,
                                   _ f64: @escaping (Double) -> Double) {
-    r.register(name) { _ in
+    r.register(name, infer: .sameAsFirst) { _ in
         let k = kernelF32(kind, 0, 0)
         return { inputs, env in
             let x = try inputs.required(0)
@@ -234,7 +237,7 @@ fileprivate func registerKernelOp(_ r: inout OpRegistry, _ name: String, _ kind:
 
 fileprivate func registerScalarOp(_ r: inout OpRegistry, _ name: String,
                                   _ f32: @escaping (Float) -> Float, _ f64: @escaping (Double) -> Double) {
-    r.register(name) { _ in
+    r.register(name, infer: .sameAsFirst) { _ in
         { inputs, env in
             [try floatMap(try inputs.required(0), name, env, f32: { s, d, n in mapF32(s, d, n, f32) }, f64: f64)]
         }
@@ -243,7 +246,7 @@ fileprivate func registerScalarOp(_ r: inout OpRegistry, _ name: String,
 
 fileprivate func registerParamOp(_ r: inout OpRegistry, _ name: String, _ kind: ActivationKind,
                                  _ params: @escaping (OpContext) throws -> (Float, Float)) {
-    r.register(name) { ctx in
+    r.register(name, infer: .sameAsFirst) { ctx in
         let (a, b) = try params(ctx)
         let k = kernelF32(kind, a, b)
         let f64 = activationF64(kind, Double(a), Double(b))
@@ -637,4 +640,98 @@ fileprivate func castExotic(_ x: Tensor, to: DType, saturate: Bool) throws -> Te
         throw ONNXError.unsupportedType("Cast to \(to)")
     }
     return out
+}
+
+// MARK: - rewrites owned by this family
+
+/// The decomposed hard swish that exporters emit becomes one HardSwish node (which a preceding
+/// Conv then fuses as its activation):
+///   Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)  (also with Mul by 1/6, and the operands in either order)
+///   Mul(x, HardSigmoid(x, alpha = 1/6, beta = 0.5))
+/// The intermediate values must have no other reader.
+struct FuseHardSwish: GraphPass {
+    let name = "fuse-hard-swish"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        var changed = false
+        let uses = graph.useCounts()
+        let producers = graph.producers()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        func single(_ v: String) -> Bool { uses[v] == 1 && !outputs.contains(v) }
+        func scalar(_ name: String) -> Float? {
+            guard let t = graph.initializers[name], t.dtype == .float32, t.count == 1 else { return nil }
+            return t.pointer(Float.self)[0]
+        }
+        func node(_ v: String, _ op: String) -> Int? {
+            guard let i = producers[v], !removed.contains(i), graph.nodes[i].opType == op,
+                  graph.nodes[i].isStandardDomain, graph.nodes[i].outputs.count == 1 else { return nil }
+            return i
+        }
+        /// x when `v` is Clip(Add(x, 3), 0, 6) with single-use intermediates, and the nodes.
+        func clipOfAdd3(_ v: String) -> (String, [Int])? {
+            guard single(v), let ci = node(v, "Clip") else { return nil }
+            let clip = graph.nodes[ci]
+            var lo: Float? = nil, hi: Float? = nil
+            if clip.inputs.count >= 3 {
+                lo = scalar(clip.inputs[1]); hi = scalar(clip.inputs[2])
+            } else if case .float(let a)? = clip.attributes["min"], case .float(let b)? = clip.attributes["max"] {
+                lo = a; hi = b
+            }
+            guard lo == 0, hi == 6, let ai = node(clip.inputs[0], "Add"), single(clip.inputs[0]) else { return nil }
+            let add = graph.nodes[ai]
+            guard add.inputs.count == 2 else { return nil }
+            for k in 0..<2 where scalar(add.inputs[1 - k]) == 3 { return (add.inputs[k], [ci, ai]) }
+            return nil
+        }
+        for (ni, top) in graph.nodes.enumerated() where top.isStandardDomain && top.inputs.count == 2 && top.outputs.count == 1 {
+            if removed.contains(ni) { continue }
+            var x: String? = nil
+            var dead: [Int] = []
+            if top.opType == "Div" || top.opType == "Mul" {
+                // Div(m, 6) / Mul(m, 1/6) with m = Mul(x, Clip(Add(x, 3), 0, 6))
+                for k in 0..<2 {
+                    if top.opType == "Div" && k == 1 { break }
+                    guard let c = scalar(top.inputs[1 - k]),
+                          top.opType == "Div" ? c == 6 : abs(c - 1.0 / 6.0) < 1e-7,
+                          single(top.inputs[k]), let mi = node(top.inputs[k], "Mul") else { continue }
+                    let mul = graph.nodes[mi]
+                    guard mul.inputs.count == 2 else { continue }
+                    for j in 0..<2 {
+                        if let (xx, nodes) = clipOfAdd3(mul.inputs[1 - j]), xx == mul.inputs[j] {
+                            x = xx
+                            dead = nodes + [mi]
+                            break
+                        }
+                    }
+                    if x != nil { break }
+                }
+                // Mul(x, HardSigmoid(x, 1/6, 0.5))
+                if x == nil && top.opType == "Mul" {
+                    for k in 0..<2 {
+                        guard single(top.inputs[1 - k]), let hi = node(top.inputs[1 - k], "HardSigmoid") else { continue }
+                        let hs = graph.nodes[hi]
+                        var alpha: Float = 0.2, beta: Float = 0.5
+                        if case .float(let a)? = hs.attributes["alpha"] { alpha = a }
+                        if case .float(let b)? = hs.attributes["beta"] { beta = b }
+                        if hs.inputs.first == top.inputs[k] && abs(alpha - 1.0 / 6.0) < 1e-6 && beta == 0.5 {
+                            x = top.inputs[k]
+                            dead = [hi]
+                            break
+                        }
+                    }
+                }
+            }
+            guard let input = x else { continue }
+            graph.nodes[ni] = Node(name: top.name, opType: "HardSwish", domain: "", inputs: [input],
+                                   outputs: top.outputs, attributes: [:])
+            removed.formUnion(dead)
+            changed = true
+        }
+        if changed {
+            graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+            graph.pruneUnusedInitializers()
+        }
+        return changed
+    }
 }

@@ -2,10 +2,29 @@ import Foundation
 
 /// MatMul ops: MatMul (numpy semantics) and Gemm.
 func registerMatMulOps(_ r: inout OpRegistry) {
-    r.register("MatMul", closure: { _ in
+    r.register("MatMul", infer: Inference { _, ins in
+        [TypeInfo(dtype: ins.dtype(0), shape: matMulOutputShape(ins.shape(0), ins.shape(1)))]
+    }, closure: { _ in
         return { inputs, env in [try matMul(try inputs.required(0, "A"), try inputs.required(1, "B"), threads: env.threads)] }
     })
-    r.register("Gemm") { ctx in try makeGemmOperator(ctx) }
+    r.register("Gemm", infer: Inference { ctx, ins in
+        guard let a = ins.shape(0), let b = ins.shape(1), a.count == 2, b.count == 2 else {
+            return [TypeInfo(dtype: ins.dtype(0), shape: nil)]
+        }
+        let ta = try ctx.int("transA", default: 0) != 0, tb = try ctx.int("transB", default: 0) != 0
+        return [TypeInfo(dtype: ins.dtype(0), shape: [ta ? a[1] : a[0], tb ? b[0] : b[1]])]
+    }) { ctx in try makeGemmOperator(ctx) }
+}
+
+/// Numpy matmul's result shape (1-D operands promoted and their unit dim dropped, batch dims broadcast).
+func matMulOutputShape(_ a: [Dim]?, _ b: [Dim]?) -> [Dim]? {
+    guard let a, let b, !a.isEmpty, !b.isEmpty else { return nil }
+    let a2 = a.count == 1 ? [.known(1)] + a : a
+    let b2 = b.count == 1 ? b + [.known(1)] : b
+    guard var s = broadcastDims([Array(a2.dropLast(2)), Array(b2.dropLast(2))]) else { return nil }
+    if a.count > 1 { s.append(a2[a2.count - 2]) }
+    if b.count > 1 { s.append(b2[b2.count - 1]) }
+    return s
 }
 
 // MARK: MatMul

@@ -2,16 +2,25 @@ import Foundation
 
 /// Misc ops: Identity, Dropout (inference), NonMaxSuppression.
 func registerMiscOps(_ r: inout OpRegistry) {
-    r.register("Identity") { _ in
+    r.register("Identity", infer: .sameAsFirst) { _ in
         return { inputs, _ in [try inputs.required(0)] }
     }
-    r.register("Dropout", closure: makeDropout)
-    r.register("NonMaxSuppression", closure: makeNonMaxSuppression)
-    r.register("HannWindow") { ctx in try makeWindow(ctx) { n, d in 0.5 - 0.5 * cos(2 * .pi * n / d) } }
-    r.register("HammingWindow") { ctx in
+    r.register("Dropout", infer: Inference { ctx, ins in
+        // The mask is bool from opset 10, the input's type before.
+        [ins.at(0).type, TypeInfo(dtype: ctx.opset >= 10 ? .bool : ins.dtype(0), shape: ins.shape(0))]
+    }, closure: makeDropout)
+    r.register("NonMaxSuppression", infer: Inference { _, _ in [TypeInfo(dtype: .int64, shape: [.unknown, .known(3)])] },
+               closure: makeNonMaxSuppression)
+    let window = Inference { ctx, ins in
+        let dt = DType(onnxCode: Int32(try ctx.int("output_datatype", default: 1)))
+        return [TypeInfo(dtype: dt, shape: [ins.ints(0).flatMap { $0.count == 1 ? .known($0[0]) : nil } ?? .unknown])]
+    }
+    r.rewrite(.cleanup, RemoveIdentity())
+    r.register("HannWindow", infer: window) { ctx in try makeWindow(ctx) { n, d in 0.5 - 0.5 * cos(2 * .pi * n / d) } }
+    r.register("HammingWindow", infer: window) { ctx in
         try makeWindow(ctx) { n, d in 25.0 / 46.0 - (21.0 / 46.0) * cos(2 * .pi * n / d) }
     }
-    r.register("BlackmanWindow") { ctx in
+    r.register("BlackmanWindow", infer: window) { ctx in
         try makeWindow(ctx) { n, d in 0.42 - 0.5 * cos(2 * .pi * n / d) + 0.08 * cos(4 * .pi * n / d) }
     }
 }
@@ -158,5 +167,40 @@ private func makeNonMaxSuppression(_ ctx: OpContext) throws -> ([Tensor?], RunEn
             }
         }
         return [Tensor(shape: [selected.count / 3, 3], scalars: selected)]
+    }
+}
+
+// MARK: - rewrites owned by this family
+
+/// Removes Identity and inference-mode Dropout nodes (whose mask, if named, nobody reads) by rewiring their readers to the source value.
+/// A node whose output is a graph output is kept (the output name must stay).
+struct RemoveIdentity: GraphPass {
+    let name = "remove-identity"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        let outputs = graph.outputNames
+        // Values something reads: a Dropout whose mask nobody reads is an identity too.
+        var read = Set(outputs)
+        for n in graph.nodes { read.formUnion(n.inputs); read.formUnion(n.implicitInputs) }
+        var rename: [String: String] = [:]
+        var kept: [Node] = []
+        for n in graph.nodes {
+            let isIdentity = n.isStandardDomain && (n.opType == "Identity" ||
+                (n.opType == "Dropout" && n.inputs.count == 1 && n.outputs.dropFirst().allSatisfy { $0.isEmpty || !read.contains($0) }))
+            if isIdentity, n.inputs.count >= 1, !n.inputs[0].isEmpty, let o = n.outputs.first, !outputs.contains(o) {
+                rename[o] = rename[n.inputs[0]] ?? n.inputs[0]
+                continue
+            }
+            kept.append(n)
+        }
+        guard !rename.isEmpty else { return false }
+        // Subgraphs that read a renamed value through outer scope keep working only if we leave those alone.
+        let subgraphReads = Set(kept.flatMap(\.implicitInputs))
+        if !subgraphReads.isDisjoint(with: rename.keys) { return false }
+        for i in kept.indices {
+            kept[i].inputs = kept[i].inputs.map { rename[$0] ?? $0 }
+        }
+        graph.nodes = kept
+        return true
     }
 }

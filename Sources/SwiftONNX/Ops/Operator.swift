@@ -107,28 +107,51 @@ struct OpContext {
 
 typealias OpBuilder = (OpContext) throws -> any Operator
 
-/// Maps (domain, op type) to a builder. Builders see the opset and choose semantics.
+/// Everything the runtime knows of one op, given in one place by its family file: how its output
+/// types and shapes follow from its inputs, and how it is lowered to a runnable operator at plan
+/// time (attributes parsed, geometry and constant weights prepared there). The rewrites rooted at
+/// the op are registered beside it (`OpRegistry.rewrite`).
+struct OpDefinition {
+    let infer: Inference
+    let build: OpBuilder
+}
+
+/// Maps (domain, op type) to its definition, and holds the graph rewrites the op families own.
 struct OpRegistry {
-    private(set) var builders: [String: OpBuilder] = [:]
+    private(set) var definitions: [String: OpDefinition] = [:]
+    private(set) var rewrites: [(phase: RewritePhase, pass: any GraphPass)] = []
 
     private static func key(_ domain: String, _ op: String) -> String {
         let d = (domain == "ai.onnx") ? "" : domain
         return d + "::" + op
     }
 
-    mutating func register(_ op: String, domain: String = "", _ builder: @escaping OpBuilder) {
-        builders[Self.key(domain, op)] = builder
+    /// Registers an op; inference is not optional: every op says what it can of its outputs.
+    mutating func register(_ op: String, domain: String = "", infer: Inference, _ builder: @escaping OpBuilder) {
+        precondition(definitions[Self.key(domain, op)] == nil, "op \(domain)::\(op) registered twice")
+        definitions[Self.key(domain, op)] = OpDefinition(infer: infer, build: builder)
     }
 
     /// Registers an op whose builder returns a closure.
-    mutating func register(_ op: String, domain: String = "",
+    mutating func register(_ op: String, domain: String = "", infer: Inference,
                            closure: @escaping (OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor]) {
-        register(op, domain: domain) { ctx in ClosureOperator(body: try closure(ctx)) }
+        register(op, domain: domain, infer: infer) { ctx in ClosureOperator(body: try closure(ctx)) }
     }
 
-    func builder(domain: String, op: String) -> OpBuilder? { builders[Self.key(domain, op)] }
+    /// Registers a graph rewrite owned by the family that calls it. Rewrites run phase by phase,
+    /// in registration order within a phase, repeatedly until none changes the graph.
+    mutating func rewrite(_ phase: RewritePhase, _ pass: any GraphPass) {
+        rewrites.append((phase, pass))
+    }
 
-    func supports(domain: String, op: String) -> Bool { builder(domain: domain, op: op) != nil }
+    func definition(domain: String, op: String) -> OpDefinition? { definitions[Self.key(domain, op)] }
+    func builder(domain: String, op: String) -> OpBuilder? { definition(domain: domain, op: op)?.build }
+    func inference(domain: String, op: String) -> Inference? { definition(domain: domain, op: op)?.infer }
+
+    func supports(domain: String, op: String) -> Bool { definition(domain: domain, op: op) != nil }
+
+    /// The owned rewrites of one phase, in registration order.
+    func rewrites(_ phase: RewritePhase) -> [any GraphPass] { rewrites.filter { $0.phase == phase }.map(\.pass) }
 
     /// Every op this runtime implements.
     static let standard: OpRegistry = {
@@ -136,6 +159,16 @@ struct OpRegistry {
         registerAllOps(&r)
         return r
     }()
+}
+
+/// When an owned rewrite runs relative to the others (after constant folding).
+enum RewritePhase: CaseIterable {
+    /// Removes nodes that do nothing (Identity, inference Dropout).
+    case cleanup
+    /// Folds constant operands into their producer's weights (BatchNorm or a per-channel Mul/Add into Conv).
+    case fold
+    /// Fuses chains into one fused op (activations, residual adds, affine chains, decomposed HardSwish).
+    case fuse
 }
 
 // MARK: helpers every op family uses

@@ -2,15 +2,63 @@ import Foundation
 
 /// Pooling ops.
 func registerPoolingOps(_ r: inout OpRegistry) {
-    r.register("MaxPool", closure: makeMaxPool)
-    r.register("AveragePool") { ctx in ClosureOperator(body: try makeAvgLpPool(ctx, lp: false)) }
-    r.register("LpPool") { ctx in ClosureOperator(body: try makeAvgLpPool(ctx, lp: true)) }
-    r.register("GlobalAveragePool") { ctx in ClosureOperator(body: try makeGlobalPool(ctx, kind: 0)) }
-    r.register("GlobalMaxPool") { ctx in ClosureOperator(body: try makeGlobalPool(ctx, kind: 1)) }
-    r.register("GlobalLpPool") { ctx in ClosureOperator(body: try makeGlobalPool(ctx, kind: 2)) }
-    r.register("MaxUnpool", closure: makeMaxUnpool)
-    r.register("MaxRoiPool", closure: makeMaxRoiPool)
-    r.register("RoiAlign", closure: makeRoiAlign)
+    // The window geometry the kernels use (ceil_mode drops a last window that would start in the padding).
+    let window = Inference { ctx, ins in
+        var shape: [Dim]? = nil
+        if let x = ins.shape(0), x.count >= 3 {
+            let spatial = x.dropFirst(2).compactMap(\.value)
+            if spatial.count == x.count - 2 {
+                shape = [x[0], x[1]] + (try PoolAttrs(ctx).geometry([1, 1] + spatial).out).map { .known($0) }
+            } else {
+                shape = [x[0], x[1]] + Array(repeating: .unknown, count: x.count - 2)
+            }
+        }
+        return [TypeInfo(dtype: ins.dtype(0), shape: shape), TypeInfo(dtype: .int64, shape: shape)]   // MaxPool's optional Indices
+    }
+    let global = Inference { _, ins in
+        guard let s = ins.shape(0), s.count >= 2 else { return [TypeInfo(dtype: ins.dtype(0), shape: nil)] }
+        return [TypeInfo(dtype: ins.dtype(0), shape: [s[0], s[1]] + Array(repeating: .known(1), count: s.count - 2))]
+    }
+    r.register("MaxPool", infer: window, closure: makeMaxPool)
+    r.register("AveragePool", infer: window) { ctx in ClosureOperator(body: try makeAvgLpPool(ctx, lp: false)) }
+    r.register("LpPool", infer: window) { ctx in ClosureOperator(body: try makeAvgLpPool(ctx, lp: true)) }
+    r.register("GlobalAveragePool", infer: global) { ctx in ClosureOperator(body: try makeGlobalPool(ctx, kind: 0)) }
+    r.register("GlobalMaxPool", infer: global) { ctx in ClosureOperator(body: try makeGlobalPool(ctx, kind: 1)) }
+    r.register("GlobalLpPool", infer: global) { ctx in ClosureOperator(body: try makeGlobalPool(ctx, kind: 2)) }
+    r.register("MaxUnpool", infer: Inference(inferMaxUnpool), closure: makeMaxUnpool)
+    // Region pooling: one [C, h, w] map per region of interest.
+    let roi = { (size: @escaping (OpContext) throws -> [Int]) in
+        Inference { ctx, ins in
+            let hw = try size(ctx)
+            guard let x = ins.shape(0), x.count == 4, let rois = ins.shape(1), !rois.isEmpty, hw.count == 2 else {
+                return [TypeInfo(dtype: ins.dtype(0), shape: nil)]
+            }
+            return [TypeInfo(dtype: ins.dtype(0), shape: [rois[0], x[1], .known(hw[0]), .known(hw[1])])]
+        }
+    }
+    r.register("MaxRoiPool", infer: roi { ctx in try ctx.ints("pooled_shape") ?? [] }, closure: makeMaxRoiPool)
+    r.register("RoiAlign", infer: roi { ctx in
+        [try ctx.int("output_height", default: 1), try ctx.int("output_width", default: 1)]
+    }, closure: makeRoiAlign)
+}
+
+/// MaxUnpool: the given output_shape, or (in - 1) * stride - pads + kernel per spatial dim.
+private func inferMaxUnpool(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0)
+    if let given = ins.ints(2) { return [TypeInfo(dtype: dt, shape: given.map { .known($0) })] }
+    // An output_shape known only at run time leaves the shape unknown.
+    guard !ctx.hasInput(2), let x = ins.shape(0), let kernel = try ctx.ints("kernel_shape"), x.count == kernel.count + 2 else {
+        return [TypeInfo(dtype: dt, shape: nil)]
+    }
+    let n = kernel.count
+    let strides = try ctx.ints("strides") ?? Array(repeating: 1, count: n)
+    let pads = try ctx.ints("pads") ?? Array(repeating: 0, count: 2 * n)
+    guard strides.count == n, pads.count == 2 * n else { return [TypeInfo(dtype: dt, shape: nil)] }
+    var out = Array(x.prefix(2))
+    for i in 0..<n {
+        out.append(x[2 + i].value.map { .known(($0 - 1) * strides[i] - pads[i] - pads[i + n] + kernel[i]) } ?? .unknown)
+    }
+    return [TypeInfo(dtype: dt, shape: out)]
 }
 
 /// Attributes shared by the windowed pooling ops.

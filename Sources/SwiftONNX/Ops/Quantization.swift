@@ -3,18 +3,33 @@ import Foundation
 /// Quantization ops: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, QLinearMatMul,
 /// QLinearConv, MatMulInteger, ConvInteger.
 func registerQuantizationOps(_ r: inout OpRegistry) {
-    r.register("QuantizeLinear", closure: makeQuantizeLinear)
-    r.register("DequantizeLinear", closure: makeDequantizeLinear)
-    r.register("DynamicQuantizeLinear") { _ in
+    /// The type named by output_dtype, if set.
+    func outputDType(_ ctx: OpContext) throws -> DType? {
+        let code = try ctx.int("output_dtype", default: 0)
+        return code == 0 ? nil : DType(onnxCode: Int32(code))
+    }
+    r.register("QuantizeLinear", infer: Inference { ctx, ins in
+        [TypeInfo(dtype: try outputDType(ctx) ?? ins.dtype(2) ?? (ctx.hasInput(2) ? nil : .uint8), shape: ins.shape(0))]
+    }, closure: makeQuantizeLinear)
+    r.register("DequantizeLinear", infer: Inference { ctx, ins in
+        [TypeInfo(dtype: try outputDType(ctx) ?? ins.dtype(1), shape: ins.shape(0))]
+    }, closure: makeDequantizeLinear)
+    r.register("DynamicQuantizeLinear", infer: Inference { _, ins in
+        [TypeInfo(dtype: .uint8, shape: ins.shape(0)), TypeInfo(dtype: .float32, shape: []), TypeInfo(dtype: .uint8, shape: [])]
+    }) { _ in
         return { inputs, _ in try dynamicQuantizeLinear(try inputs.required(0)) }
     }
-    r.register("MatMulInteger") { _ in
+    r.register("MatMulInteger", infer: Inference { _, ins in
+        [TypeInfo(dtype: .int32, shape: matMulOutputShape(ins.shape(0), ins.shape(1)))]
+    }) { _ in
         return { inputs, _ in
             let a = try inputs.required(0), b = try inputs.required(1)
             return [try integerMatMul(a, b, aZP: inputs.optional(2), bZP: inputs.optional(3), "MatMulInteger")]
         }
     }
-    r.register("QLinearMatMul") { _ in
+    r.register("QLinearMatMul", infer: Inference { _, ins in
+        [TypeInfo(dtype: ins.dtype(7) ?? ins.dtype(0), shape: matMulOutputShape(ins.shape(0), ins.shape(3)))]
+    }) { _ in
         return { inputs, _ in
             let a = try inputs.required(0), b = try inputs.required(3)
             let aScale = try inputs.required(1, "a_scale"), bScale = try inputs.required(4, "b_scale")
@@ -51,14 +66,18 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
             return [out]
         }
     }
-    r.register("ConvInteger") { ctx in
+    r.register("ConvInteger", infer: Inference { ctx, ins in
+        [convOutputType(ctx, ins, weightInput: 1, dtype: .int32)]
+    }) { ctx in
         let p = try ConvParams(ctx)
         return { inputs, _ in
             [try integerConv(try inputs.required(0), try inputs.required(1), xZP: inputs.optional(2),
                              wZP: inputs.optional(3), p, "ConvInteger")]
         }
     }
-    r.register("QLinearConv") { ctx in
+    r.register("QLinearConv", infer: Inference { ctx, ins in
+        [convOutputType(ctx, ins, weightInput: 3, dtype: ins.dtype(7) ?? ins.dtype(0))]
+    }) { ctx in
         let p = try ConvParams(ctx)
         return { inputs, _ in
             let x = try inputs.required(0), w = try inputs.required(3)

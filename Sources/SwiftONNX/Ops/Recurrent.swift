@@ -1,9 +1,26 @@
 /// Recurrent ops: RNN, GRU, LSTM (all opsets; layout from 14). Computed in float32
 /// (float16 / bfloat16 / float64 inputs are converted in and out).
 func registerRecurrentOps(_ r: inout OpRegistry) {
-    r.register("RNN", closure: { ctx in try buildRecurrent(ctx, .rnn) })
-    r.register("GRU", closure: { ctx in try buildRecurrent(ctx, .gru) })
-    r.register("LSTM", closure: { ctx in try buildRecurrent(ctx, .lstm) })
+    let infer = Inference(inferRecurrent)
+    r.register("RNN", infer: infer, closure: { ctx in try buildRecurrent(ctx, .rnn) })
+    r.register("GRU", infer: infer, closure: { ctx in try buildRecurrent(ctx, .gru) })
+    r.register("LSTM", infer: infer, closure: { ctx in try buildRecurrent(ctx, .lstm) })
+}
+
+/// Y is [seq, directions, batch, hidden] (layout 1: [batch, seq, directions, hidden]); Y_h and Y_c are
+/// [directions, batch, hidden] (layout 1: [batch, directions, hidden]).
+fileprivate func inferRecurrent(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0)
+    let layout = ctx.opset >= 14 ? try ctx.int("layout", default: 0) : 0
+    let dirs = try ctx.string("direction", default: "forward") == "bidirectional" ? 2 : 1
+    guard let x = ins.shape(0), x.count == 3, let hidden = try ctx.int("hidden_size") else {
+        return Array(repeating: TypeInfo(dtype: dt, shape: nil), count: 3)
+    }
+    let (seq, batch) = layout == 0 ? (x[0], x[1]) : (x[1], x[0])
+    let h: Dim = .known(hidden), d: Dim = .known(dirs)
+    let y: [Dim] = layout == 0 ? [seq, d, batch, h] : [batch, seq, d, h]
+    let state: [Dim] = layout == 0 ? [d, batch, h] : [batch, d, h]
+    return [TypeInfo(dtype: dt, shape: y), TypeInfo(dtype: dt, shape: state), TypeInfo(dtype: dt, shape: state)]
 }
 
 fileprivate enum RecurrentKind {

@@ -10,19 +10,76 @@ func registerReductionOps(_ r: inout OpRegistry) {
     for (name, kind) in reduces {
         // ReduceSum takes axes as an input from opset 13, the others from opset 18.
         let axesInputFrom = kind == .sum ? 13 : 18
-        r.register(name) { ctx in try makeReduce(ctx, kind: kind, axesInputFrom: axesInputFrom) }
+        r.register(name, infer: Inference(inferReduce)) { ctx in try makeReduce(ctx, kind: kind, axesInputFrom: axesInputFrom) }
     }
-    r.register("ArgMax") { ctx in try makeArgExtreme(ctx, max: true) }
-    r.register("ArgMin") { ctx in try makeArgExtreme(ctx, max: false) }
-    r.register("Softmax") { ctx in try makeSoftmax(ctx, .softmax) }
-    r.register("LogSoftmax") { ctx in try makeSoftmax(ctx, .logSoftmax) }
-    r.register("Hardmax") { ctx in try makeHardmax(ctx) }
-    r.register("CumSum") { ctx in try makeCumSum(ctx) }
-    r.register("TopK") { ctx in try makeTopK(ctx) }
-    r.register("Einsum") { ctx in try makeEinsum(ctx) }
-    r.register("CumProd") { ctx in try makeCumSum(ctx, product: true) }
-    r.register("NegativeLogLikelihoodLoss") { ctx in try makeLoss(ctx, softmax: false) }
-    r.register("SoftmaxCrossEntropyLoss") { ctx in try makeLoss(ctx, softmax: true) }
+    let arg = Inference { ctx, ins in
+        guard let s = ins.shape(0) else { return [TypeInfo(dtype: .int64, shape: nil)] }
+        let axis = try normalizeAxis(try ctx.int("axis", default: 0), rank: s.count)
+        var out = s
+        if try ctx.int("keepdims", default: 1) != 0 { out[axis] = .known(1) } else { out.remove(at: axis) }
+        return [TypeInfo(dtype: .int64, shape: out)]
+    }
+    r.register("ArgMax", infer: arg) { ctx in try makeArgExtreme(ctx, max: true) }
+    r.register("ArgMin", infer: arg) { ctx in try makeArgExtreme(ctx, max: false) }
+    r.register("Softmax", infer: .sameAsFirst) { ctx in try makeSoftmax(ctx, .softmax) }
+    r.register("LogSoftmax", infer: .sameAsFirst) { ctx in try makeSoftmax(ctx, .logSoftmax) }
+    r.register("Hardmax", infer: .sameAsFirst) { ctx in try makeHardmax(ctx) }
+    r.register("CumSum", infer: .sameAsFirst) { ctx in try makeCumSum(ctx) }
+    r.register("TopK", infer: Inference { ctx, ins in
+        // Values and int64 indices: the input's shape with K along the axis.
+        var shape = ins.shape(0)
+        if var s = shape {
+            let axis = try normalizeAxis(try ctx.int("axis", default: -1), rank: s.count)
+            let k = ctx.opset < 10 ? try ctx.int("k") : ins.ints(1).flatMap { $0.count == 1 ? $0[0] : nil }
+            s[axis] = k.map { .known($0) } ?? .unknown
+            shape = s
+        }
+        return [TypeInfo(dtype: ins.dtype(0), shape: shape), TypeInfo(dtype: .int64, shape: shape)]
+    }) { ctx in try makeTopK(ctx) }
+    r.register("Einsum", infer: Inference(inferEinsum)) { ctx in try makeEinsum(ctx) }
+    r.register("CumProd", infer: .sameAsFirst) { ctx in try makeCumSum(ctx, product: true) }
+    let loss = Inference { ctx, ins in
+        // Per element (reduction "none": the target's shape) or a scalar; SoftmaxCrossEntropyLoss's log_prob is X's.
+        let none = try ctx.string("reduction", default: "mean") == "none"
+        return [TypeInfo(dtype: ins.dtype(0), shape: none ? ins.shape(1) : []), ins.at(0).type]
+    }
+    r.register("NegativeLogLikelihoodLoss", infer: loss) { ctx in try makeLoss(ctx, softmax: false) }
+    r.register("SoftmaxCrossEntropyLoss", infer: loss) { ctx in try makeLoss(ctx, softmax: true) }
+}
+
+/// Reduce*: reduced dims dropped or kept as 1; axes from the attribute or a constant input;
+/// none means all (or, with noop_with_empty_axes, the input unchanged).
+private func inferReduce(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0)
+    guard let s = ins.shape(0) else { return [TypeInfo(dtype: dt, shape: nil)] }
+    let keep = try ctx.int("keepdims", default: 1) != 0
+    var axes = try ctx.ints("axes")
+    if axes == nil, ctx.hasInput(1) {
+        guard let a = ins.ints(1) else { return [TypeInfo(dtype: dt, shape: nil)] }
+        axes = a
+    }
+    let all = axes?.isEmpty ?? true
+    if all, try ctx.int("noop_with_empty_axes", default: 0) != 0 { return [ins.at(0).type] }
+    let norm = Set(try (axes ?? []).map { try normalizeAxis($0, rank: s.count) })
+    var out: [Dim] = []
+    for (i, d) in s.enumerated() {
+        if all || norm.contains(i) { if keep { out.append(.known(1)) } } else { out.append(d) }
+    }
+    return [TypeInfo(dtype: dt, shape: out)]
+}
+
+/// Einsum: each output label takes its size from an operand that has it (a size other than 1 wins,
+/// as broadcast ellipsis dims do).
+private func inferEinsum(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0)
+    let shapes = ins.compactMap(\.type.shape)
+    guard let eq = try ctx.string("equation"), shapes.count == ins.count else { return [TypeInfo(dtype: dt, shape: nil)] }
+    let spec = try parseEinsum(eq, ranks: shapes.map(\.count))
+    var size: [Int: Dim] = [:]
+    for (shape, labels) in zip(shapes, spec.inputs) {
+        for (d, l) in zip(shape, labels) where size[l] == nil || size[l] == .known(1) { size[l] = d }
+    }
+    return [TypeInfo(dtype: dt, shape: spec.output.map { size[$0] ?? .unknown })]
 }
 
 // MARK: - Reduce*

@@ -1,12 +1,16 @@
-/// The op families. Each family file registers its ops here; keep one line per family.
+/// The op families. Each family file registers its ops (with their inference and lowering) and the
+/// rewrites it owns here; keep one line per family. Within a rewrite phase, rewrites run in the
+/// order registered, so this order matters for them: affine chains are fused (Normalization) before
+/// decomposed HardSwish is recognised (Elementwise), both before Conv takes residual adds and
+/// activations into its epilogue.
 func registerAllOps(_ r: inout OpRegistry) {
+    registerNormalizationOps(&r)
     registerElementwiseOps(&r)
+    registerConvOps(&r)
     registerBinaryOps(&r)
     registerReductionOps(&r)
     registerShapeOps(&r)
-    registerConvOps(&r)
     registerPoolingOps(&r)
-    registerNormalizationOps(&r)
     registerMatMulOps(&r)
     registerResizeOps(&r)
     registerControlFlowOps(&r)

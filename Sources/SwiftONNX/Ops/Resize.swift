@@ -2,8 +2,54 @@ import Foundation
 
 /// Resize ops.
 func registerResizeOps(_ r: inout OpRegistry) {
-    r.register("Resize", closure: makeResize)
-    r.register("Upsample", closure: makeUpsample)
+    r.register("Resize", infer: Inference(inferResize), closure: makeResize)
+    r.register("Upsample", infer: Inference(inferResize), closure: makeUpsample)
+}
+
+/// Output shape from constant scales or sizes: through `resizeGeometry` when every input dim is known,
+/// else per axis (a scale of 1 keeps the dim, symbolic or not; a stretched size sets it).
+private func inferResize(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0)
+    guard let x = ins.shape(0) else { return [TypeInfo(dtype: dt, shape: nil)] }
+    let unknown = [TypeInfo(dtype: dt, shape: Array(repeating: .unknown, count: x.count))]
+    func doubles(_ i: Int) -> [Double]? { (try? ins.at(i).constant?.readAsDoubles()) ?? nil }
+    var scales: [Double]? = nil, sizes: [Int]? = nil
+    var axes: [Int]? = nil, keepAspect = "stretch"
+    if ctx.opType == "Upsample" && ctx.opset < 9 {
+        if let f = try ctx.floats("scales") { scales = f.map(Double.init) }
+        else if let h = try ctx.float("height_scale"), let w = try ctx.float("width_scale") { scales = [1, 1, Double(h), Double(w)] }
+    } else if ctx.opType == "Upsample" || ctx.opset < 11 {
+        scales = doubles(1)
+    } else {
+        axes = try ctx.ints("axes").map { try $0.map { try normalizeAxis($0, rank: x.count, "axes") } }
+        keepAspect = try ctx.string("keep_aspect_ratio_policy", default: "stretch")
+        if ctx.hasInput(2) {
+            guard let sc = doubles(2) else { return unknown }
+            if !sc.isEmpty { scales = sc }
+        }
+        if scales == nil, ctx.hasInput(3) {
+            guard let z = ins.ints(3) else { return unknown }
+            sizes = z
+        }
+    }
+    guard scales != nil || sizes != nil else { return unknown }
+    let known = x.compactMap(\.value)
+    if known.count == x.count {
+        let geo = try resizeGeometry(known, scales: scales, sizes: sizes, axes: axes, keepAspect: keepAspect)
+        return [TypeInfo(dtype: dt, shape: geo.out.map { .known($0) })]
+    }
+    let ax = axes ?? Array(0..<x.count)
+    var out = x
+    for (i, a) in ax.enumerated() {
+        if let sc = scales, i < sc.count {
+            out[a] = sc[i] == 1 ? x[a] : (x[a].value.map { .known(Int((sc[i] * Double($0)).rounded(.down))) } ?? .unknown)
+        } else if let z = sizes, i < z.count {
+            out[a] = keepAspect == "stretch" ? .known(z[i]) : .unknown
+        } else {
+            return unknown
+        }
+    }
+    return [TypeInfo(dtype: dt, shape: out)]
 }
 
 /// Resize attributes, fixed per node.

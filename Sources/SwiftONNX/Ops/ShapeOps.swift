@@ -183,7 +183,7 @@ private func prod(_ a: ArraySlice<Int>) -> Int { a.reduce(1, *) }
 // MARK: - Shape, Size, Reshape, Flatten, Squeeze, Unsqueeze
 
 private func registerViewOps(_ r: inout OpRegistry) {
-    r.register("Shape", closure: { ctx in
+    r.register("Shape", infer: Inference(inferShape), closure: { ctx in
         let start = try ctx.opset >= 15 ? ctx.int("start", default: 0) : 0
         let end = try ctx.opset >= 15 ? ctx.int("end") : nil
         return { inputs, _ in
@@ -196,11 +196,11 @@ private func registerViewOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("Size", closure: { _ in
+    r.register("Size", infer: Inference { _, _ in [TypeInfo(dtype: .int64, shape: [])] }, closure: { _ in
         return { inputs, _ in [Tensor(scalar: Int64(try inputs.required(0).count))] }
     })
 
-    r.register("Reshape", closure: { ctx in
+    r.register("Reshape", infer: Inference(inferReshape), closure: { ctx in
         let allowZero = try ctx.opset >= 14 ? ctx.int("allowzero", default: 0) != 0 : false
         let attrShape = ctx.opset < 5 ? try ctx.ints("shape") : nil
         if ctx.opset < 5 && attrShape == nil { throw ctx.attributeError("shape", "required attribute is missing") }
@@ -212,7 +212,7 @@ private func registerViewOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("Flatten", closure: { ctx in
+    r.register("Flatten", infer: Inference(inferFlatten), closure: { ctx in
         let axis = try ctx.int("axis", default: 1)
         return { inputs, _ in
             let x = try inputs.required(0)
@@ -223,7 +223,7 @@ private func registerViewOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("Squeeze", closure: { ctx in
+    r.register("Squeeze", infer: Inference(inferSqueeze), closure: { ctx in
         let attrAxes = ctx.opset < 13 ? try ctx.ints("axes") : nil
         let opset = ctx.opset
         return { inputs, _ in
@@ -248,7 +248,7 @@ private func registerViewOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("Unsqueeze", closure: { ctx in
+    r.register("Unsqueeze", infer: Inference(inferUnsqueeze), closure: { ctx in
         let attrAxes = ctx.opset < 13 ? try ctx.ints("axes") : nil
         if ctx.opset < 13 && attrAxes == nil { throw ctx.attributeError("axes", "required attribute is missing") }
         return { inputs, _ in
@@ -342,7 +342,7 @@ private func sliceAxis(_ x: Tensor, axis: Int, start: Int, len: Int) throws -> T
 }
 
 private func registerLayoutOps(_ r: inout OpRegistry) {
-    r.register("Transpose", closure: { ctx in
+    r.register("Transpose", infer: Inference(inferTranspose), closure: { ctx in
         let perm = try ctx.ints("perm")
         return { inputs, _ in
             let x = try inputs.required(0)
@@ -356,7 +356,7 @@ private func registerLayoutOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("Concat", closure: { ctx in
+    r.register("Concat", infer: Inference(inferConcat), closure: { ctx in
         let axisAttr = try ctx.int("axis")
         if ctx.opset >= 4 && axisAttr == nil { throw ctx.attributeError("axis", "required attribute is missing") }
         let axis = axisAttr ?? 1
@@ -383,7 +383,7 @@ private func registerLayoutOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("Split", closure: { ctx in
+    r.register("Split", infer: Inference(inferSplit), closure: { ctx in
         let axis = try ctx.int("axis", default: 0)
         let attrSplit = ctx.opset < 13 ? try ctx.ints("split") : nil
         let numOutputs = ctx.opset >= 18 ? try ctx.int("num_outputs") : nil
@@ -428,7 +428,7 @@ private func registerLayoutOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("Slice", closure: { ctx in
+    r.register("Slice", infer: Inference(inferSlice), closure: { ctx in
         let legacy = ctx.opset < 10
         let aStarts = legacy ? try ctx.ints("starts") : nil
         let aEnds = legacy ? try ctx.ints("ends") : nil
@@ -487,7 +487,7 @@ private func registerLayoutOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("Expand", closure: { _ in
+    r.register("Expand", infer: Inference(inferExpand), closure: { _ in
         return { inputs, _ in
             let x = try inputs.required(0)
             let req = try readInts(try inputs.required(1, "shape"), "Expand shape")
@@ -498,7 +498,7 @@ private func registerLayoutOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("Tile", closure: { _ in
+    r.register("Tile", infer: Inference(inferTile), closure: { _ in
         return { inputs, _ in
             let x = try inputs.required(0)
             let reps = try readInts(try inputs.required(1, "repeats"), "Tile repeats")
@@ -516,7 +516,7 @@ private func registerLayoutOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("DepthToSpace", closure: { ctx in
+    r.register("DepthToSpace", infer: Inference { ctx, ins in [try inferBlockMove(ctx, ins, toSpace: true)] }, closure: { ctx in
         guard let b = try ctx.int("blocksize"), b > 0 else { throw ctx.attributeError("blocksize", "must be a positive integer") }
         let mode = try ctx.string("mode", default: "DCR")
         guard mode == "DCR" || mode == "CRD" else { throw ctx.attributeError("mode", "must be DCR or CRD, got \(mode)") }
@@ -538,7 +538,7 @@ private func registerLayoutOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("SpaceToDepth", closure: { ctx in
+    r.register("SpaceToDepth", infer: Inference { ctx, ins in [try inferBlockMove(ctx, ins, toSpace: false)] }, closure: { ctx in
         guard let b = try ctx.int("blocksize"), b > 0 else { throw ctx.attributeError("blocksize", "must be a positive integer") }
         let mode = try ctx.string("mode", default: "DCR")
         guard mode == "DCR" || mode == "CRD" else { throw ctx.attributeError("mode", "must be DCR or CRD, got \(mode)") }
@@ -811,7 +811,7 @@ private struct NonZeroVisitor: ScalarTypeVisitor {
 }
 
 private func registerIndexOps(_ r: inout OpRegistry) {
-    r.register("Gather", closure: { ctx in
+    r.register("Gather", infer: Inference(inferGather), closure: { ctx in
         let axis = try ctx.int("axis", default: 0)
         return { inputs, _ in
             let x = try inputs.required(0)
@@ -824,7 +824,7 @@ private func registerIndexOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("GatherElements", closure: { ctx in
+    r.register("GatherElements", infer: Inference { _, ins in [TypeInfo(dtype: ins.dtype(0), shape: ins.shape(1))] }, closure: { ctx in
         let axis = try ctx.int("axis", default: 0)
         return { inputs, _ in
             let x = try inputs.required(0)
@@ -836,7 +836,7 @@ private func registerIndexOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("GatherND", closure: { ctx in
+    r.register("GatherND", infer: Inference(inferGatherND), closure: { ctx in
         let b = try ctx.opset >= 12 ? ctx.int("batch_dims", default: 0) : 0
         return { inputs, _ in
             let x = try inputs.required(0)
@@ -849,7 +849,7 @@ private func registerIndexOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("ScatterND", closure: { ctx in
+    r.register("ScatterND", infer: .sameAsFirst, closure: { ctx in
         let red = try parseReduction(ctx)
         return { inputs, _ in
             let x = try inputs.required(0)
@@ -868,7 +868,7 @@ private func registerIndexOps(_ r: inout OpRegistry) {
     })
 
     for op in ["ScatterElements", "Scatter"] {
-        r.register(op, closure: { ctx in
+        r.register(op, infer: .sameAsFirst, closure: { ctx in
             let axis = try ctx.int("axis", default: 0)
             let red = try parseReduction(ctx)
             return { inputs, _ in
@@ -887,7 +887,7 @@ private func registerIndexOps(_ r: inout OpRegistry) {
         })
     }
 
-    r.register("Compress", closure: { ctx in
+    r.register("Compress", infer: Inference(inferCompress), closure: { ctx in
         let axis = try ctx.int("axis")
         return { inputs, _ in
             var x = try inputs.required(0)
@@ -907,14 +907,14 @@ private func registerIndexOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("NonZero", closure: { _ in
+    r.register("NonZero", infer: Inference { _, ins in [TypeInfo(dtype: .int64, shape: [ins.shape(0).map { .known($0.count) } ?? .unknown, .unknown])] }, closure: { _ in
         return { inputs, _ in
             let x = try inputs.required(0)
             return [try x.dtype.visit(NonZeroVisitor(x: x))]
         }
     })
 
-    r.register("OneHot", closure: { ctx in
+    r.register("OneHot", infer: Inference(inferOneHot), closure: { ctx in
         let axis = try ctx.int("axis", default: -1)
         return { inputs, _ in
             let idxT = try inputs.required(0)
@@ -943,7 +943,7 @@ private func registerIndexOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("ReverseSequence", closure: { ctx in
+    r.register("ReverseSequence", infer: .sameAsFirst, closure: { ctx in
         let timeAxis = try ctx.int("time_axis", default: 0)
         let batchAxis = try ctx.int("batch_axis", default: 1)
         return { inputs, _ in
@@ -1104,7 +1104,7 @@ private struct RangeVisitor: ScalarTypeVisitor {
 }
 
 private func registerBuilderOps(_ r: inout OpRegistry) {
-    r.register("Pad", closure: { ctx in
+    r.register("Pad", infer: Inference(inferPad), closure: { ctx in
         let modeName = try ctx.string("mode", default: "constant")
         let mode: PadMode
         switch modeName {
@@ -1148,7 +1148,7 @@ private func registerBuilderOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("ConstantOfShape", closure: { ctx in
+    r.register("ConstantOfShape", infer: Inference(inferConstantOfShape), closure: { ctx in
         let value = try ctx.tensor("value") ?? Tensor(shape: [1], scalars: [Float(0)])
         guard value.count == 1 else { throw ctx.attributeError("value", "must hold exactly one element") }
         return { inputs, _ in
@@ -1158,7 +1158,7 @@ private func registerBuilderOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("Range", closure: { _ in
+    r.register("Range", infer: Inference(inferRange), closure: { _ in
         return { inputs, _ in
             let s = try inputs.required(0), l = try inputs.required(1, "limit"), d = try inputs.required(2, "delta")
             guard s.count == 1, l.count == 1, d.count == 1 else {
@@ -1172,7 +1172,7 @@ private func registerBuilderOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("EyeLike", closure: { ctx in
+    r.register("EyeLike", infer: Inference(inferEyeLike), closure: { ctx in
         let k = min(max(try ctx.int("k", default: 0), -(1 << 40)), 1 << 40)
         let dt = try ctx.int("dtype")
         return { inputs, _ in
@@ -1195,7 +1195,7 @@ private func registerBuilderOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("Trilu", closure: { ctx in
+    r.register("Trilu", infer: .sameAsFirst, closure: { ctx in
         let upper = try ctx.int("upper", default: 1) != 0
         return { inputs, _ in
             let x = try inputs.required(0)
@@ -1309,7 +1309,7 @@ private struct CropPadMover: ElementMover {
 }
 
 private func registerMiscShapeOps(_ r: inout OpRegistry) {
-    r.register("Unique", closure: { ctx in
+    r.register("Unique", infer: Inference(inferUnique), closure: { ctx in
         let axisAttr = try ctx.int("axis")
         let sorted = try ctx.int("sorted", default: 1) != 0
         return { inputs, _ in
@@ -1362,7 +1362,7 @@ private func registerMiscShapeOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("Col2Im", closure: { ctx in
+    r.register("Col2Im", infer: Inference(inferCol2Im), closure: { ctx in
         let dAttr = try ctx.ints("dilations"), pAttr = try ctx.ints("pads"), sAttr = try ctx.ints("strides")
         return { inputs, _ in
             let x = try inputs.required(0)
@@ -1401,7 +1401,7 @@ private func registerMiscShapeOps(_ r: inout OpRegistry) {
         }
     })
 
-    r.register("CenterCropPad", closure: { ctx in
+    r.register("CenterCropPad", infer: Inference(inferCenterCropPad), closure: { ctx in
         let axesAttr = try ctx.ints("axes")
         return { inputs, _ in
             let x = try inputs.required(0)
@@ -1422,4 +1422,273 @@ private func registerMiscShapeOps(_ r: inout OpRegistry) {
             return [try dispatchElements(x.dtype, CropPadMover(x: x, outShape: outShape, srcStart: srcStart, dstStart: dstStart, copy: copy))]
         }
     })
+}
+
+// MARK: - inference
+
+private func inferShape(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    guard let s = ins.shape(0) else { return [TypeInfo(dtype: .int64, shape: [.unknown])] }
+    func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + s.count : v, 0), s.count) }
+    let start = ctx.opset >= 15 ? clamp(try ctx.int("start", default: 0)) : 0
+    let end = ctx.opset >= 15 ? clamp(try ctx.int("end", default: s.count)) : s.count
+    return [TypeInfo(dtype: .int64, shape: [.known(max(0, end - start))])]
+}
+
+private func inferReshape(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0)
+    guard let target = ctx.opset < 5 ? try ctx.ints("shape") : ins.ints(1) else { return [TypeInfo(dtype: dt, shape: nil)] }
+    let allowZero = try ctx.opset >= 14 && ctx.int("allowzero", default: 0) != 0
+    let src = ins.shape(0)
+    var out: [Dim] = []
+    var inferAt = -1
+    for (i, d) in target.enumerated() {
+        if d == -1 { inferAt = i; out.append(.unknown) }
+        else if d == 0 && !allowZero { out.append(src.flatMap { i < $0.count ? $0[i] : nil } ?? .unknown) }
+        else { out.append(.known(d)) }
+    }
+    if inferAt >= 0, let src, let total = product(src[...]).value {
+        let rest = out.enumerated().filter { $0.offset != inferAt }.map(\.element)
+        if let r = product(rest[...]).value, r > 0 { out[inferAt] = .known(total / r) }
+    }
+    return [TypeInfo(dtype: dt, shape: out)]
+}
+
+private func inferFlatten(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    guard let s = ins.shape(0) else { return [TypeInfo(dtype: ins.dtype(0), shape: nil)] }
+    var axis = try ctx.int("axis", default: 1)
+    if axis < 0 { axis += s.count }
+    guard axis >= 0 && axis <= s.count else { return [TypeInfo(dtype: ins.dtype(0), shape: nil)] }
+    return [TypeInfo(dtype: ins.dtype(0), shape: [product(s[..<axis]), product(s[axis...])])]
+}
+
+/// Axes from the attribute (before opset 13) or the constant second input; nil when not given.
+private func axesOperand(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> (given: Bool, axes: [Int]?) {
+    if ctx.opset < 13 { let a = try ctx.ints("axes"); return (a != nil, a) }
+    return (ctx.hasInput(1), ins.ints(1))
+}
+
+private func inferSqueeze(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0)
+    guard let s = ins.shape(0) else { return [TypeInfo(dtype: dt, shape: nil)] }
+    let (given, axes) = try axesOperand(ctx, ins)
+    if given {
+        guard let axes else { return [TypeInfo(dtype: dt, shape: nil)] }
+        let drop = Set(try axes.map { try normalizeAxis($0, rank: s.count) })
+        return [TypeInfo(dtype: dt, shape: s.enumerated().filter { !drop.contains($0.offset) }.map(\.element))]
+    }
+    guard s.allSatisfy({ $0.value != nil }) else { return [TypeInfo(dtype: dt, shape: nil)] }
+    return [TypeInfo(dtype: dt, shape: s.filter { $0.value != 1 })]
+}
+
+private func inferUnsqueeze(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0)
+    guard let s = ins.shape(0), let axes = try axesOperand(ctx, ins).axes else { return [TypeInfo(dtype: dt, shape: nil)] }
+    let rank = s.count + axes.count
+    let new = Set(try axes.map { try normalizeAxis($0, rank: rank) })
+    var out: [Dim] = []
+    var k = 0
+    for i in 0..<rank {
+        if new.contains(i) { out.append(.known(1)) } else if k < s.count { out.append(s[k]); k += 1 }
+    }
+    return [TypeInfo(dtype: dt, shape: out)]
+}
+
+private func inferTranspose(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    guard let s = ins.shape(0) else { return [TypeInfo(dtype: ins.dtype(0), shape: nil)] }
+    let perm = try ctx.ints("perm") ?? Array((0..<s.count).reversed())
+    guard perm.count == s.count, perm.allSatisfy({ $0 >= 0 && $0 < s.count }) else { return [TypeInfo(dtype: ins.dtype(0), shape: nil)] }
+    return [TypeInfo(dtype: ins.dtype(0), shape: perm.map { s[$0] })]
+}
+
+private func inferConcat(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.compactMap(\.type.dtype).first
+    let shapes = ins.compactMap(\.type.shape)
+    guard let first = shapes.first, shapes.count == ins.count, shapes.allSatisfy({ $0.count == first.count }) else {
+        return [TypeInfo(dtype: dt, shape: nil)]
+    }
+    let axis = try normalizeAxis(try ctx.int("axis") ?? 1, rank: first.count)
+    var out = first
+    for i in out.indices where i != axis {
+        // Dims other than the axis agree; a known size wins over a symbol.
+        if let k = shapes.first(where: { $0[i].value != nil })?[i] { out[i] = k }
+    }
+    var total: Int? = 0
+    for s in shapes { if let v = s[axis].value, let t = total { total = t + v } else { total = nil } }
+    out[axis] = total.map { .known($0) } ?? .unknown
+    return [TypeInfo(dtype: dt, shape: out)]
+}
+
+private func inferSplit(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0), n = ctx.outputCount
+    let unknown = Array(repeating: TypeInfo(dtype: dt, shape: nil), count: n)
+    guard let s = ins.shape(0) else { return unknown }
+    let a = try normalizeAxis(try ctx.int("axis", default: 0), rank: s.count)
+    func with(_ d: Dim) -> TypeInfo { var o = s; o[a] = d; return TypeInfo(dtype: dt, shape: o) }
+    var sizes: [Int]? = nil
+    if ctx.opset < 13, let v = try ctx.ints("split") { sizes = v }
+    else if (ctx.opset >= 13 || ctx.opset == 1) && ctx.hasInput(1) {
+        guard let v = ins.ints(1) else { return Array(repeating: with(.unknown), count: n) }
+        sizes = v
+    }
+    if let sizes { return sizes.map { with(.known($0)) } }
+    guard let dim = s[a].value else { return Array(repeating: with(.unknown), count: n) }
+    let parts = ctx.opset >= 18 ? try ctx.int("num_outputs") ?? n : n
+    guard parts > 0 else { return unknown }
+    let chunk = (dim + parts - 1) / parts
+    return (0..<n).map { i in with(.known(max(0, min(chunk, dim - i * chunk)))) }
+}
+
+private func inferSlice(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0)
+    guard let x = ins.shape(0) else { return [TypeInfo(dtype: dt, shape: nil)] }
+    let starts: [Int]?, ends: [Int]?
+    var axes: [Int]? = nil, steps: [Int]? = nil
+    if ctx.opset < 10 {
+        starts = try ctx.ints("starts"); ends = try ctx.ints("ends"); axes = try ctx.ints("axes")
+    } else {
+        starts = ins.ints(1); ends = ins.ints(2)
+        if ctx.hasInput(3) { guard let a = ins.ints(3) else { return [TypeInfo(dtype: dt, shape: x.map { _ in .unknown })] }; axes = a }
+        if ctx.hasInput(4) { guard let st = ins.ints(4) else { return [TypeInfo(dtype: dt, shape: x.map { _ in .unknown })] }; steps = st }
+    }
+    guard let starts, let ends, starts.count == ends.count else { return [TypeInfo(dtype: dt, shape: x.map { _ in .unknown })] }
+    let ax = try (axes ?? Array(0..<starts.count)).map { try normalizeAxis($0, rank: x.count) }
+    let stp = steps ?? Array(repeating: 1, count: starts.count)
+    guard ax.count == starts.count, stp.count == starts.count else { return [TypeInfo(dtype: dt, shape: nil)] }
+    var out = x
+    for i in ax.indices {
+        guard let dim = x[ax[i]].value, stp[i] != 0 else { out[ax[i]] = .unknown; continue }
+        let st = min(max(stp[i], -(1 << 62)), 1 << 62)
+        var b = starts[i], e = ends[i]
+        if b < 0 { b = b &+ dim }
+        if e < 0 { e = e &+ dim }
+        let n: Int
+        if st > 0 {
+            b = min(max(b, 0), dim); e = min(max(e, 0), dim)
+            n = e > b ? (e - b - 1) / st + 1 : 0
+        } else {
+            b = min(max(b, 0), dim - 1); e = min(max(e, -1), dim - 1)
+            n = b > e ? (b - e - 1) / (-st) + 1 : 0
+        }
+        out[ax[i]] = .known(n)
+    }
+    return [TypeInfo(dtype: dt, shape: out)]
+}
+
+private func inferExpand(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    guard let x = ins.shape(0), let req = ins.ints(1) else { return [TypeInfo(dtype: ins.dtype(0), shape: nil)] }
+    return [TypeInfo(dtype: ins.dtype(0), shape: broadcastDims([x, req.map { .known($0) }]))]
+}
+
+private func inferTile(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    guard let x = ins.shape(0), let reps = ins.ints(1), reps.count == x.count else { return [TypeInfo(dtype: ins.dtype(0), shape: nil)] }
+    return [TypeInfo(dtype: ins.dtype(0), shape: zip(x, reps).map { d, r in r == 1 ? d : (d.value.map { .known($0 * r) } ?? .unknown) })]
+}
+
+/// DepthToSpace ([n, c / b², h b, w b]) and SpaceToDepth ([n, c b², h / b, w / b]).
+private func inferBlockMove(_ ctx: OpContext, _ ins: [InferenceInput], toSpace: Bool) throws -> TypeInfo {
+    let dt = ins.dtype(0)
+    guard let x = ins.shape(0), x.count == 4, let b = try ctx.int("blocksize"), b > 0 else { return TypeInfo(dtype: dt, shape: nil) }
+    func map(_ d: Dim, _ f: (Int) -> Int) -> Dim { d.value.map { .known(f($0)) } ?? .unknown }
+    if toSpace { return TypeInfo(dtype: dt, shape: [x[0], map(x[1]) { $0 / (b * b) }, map(x[2]) { $0 * b }, map(x[3]) { $0 * b }]) }
+    return TypeInfo(dtype: dt, shape: [x[0], map(x[1]) { $0 * b * b }, map(x[2]) { $0 / b }, map(x[3]) { $0 / b }])
+}
+
+private func inferGather(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    guard let s = ins.shape(0), let idx = ins.shape(1) else { return [TypeInfo(dtype: ins.dtype(0), shape: nil)] }
+    let axis = try normalizeAxis(try ctx.int("axis", default: 0), rank: s.count)
+    return [TypeInfo(dtype: ins.dtype(0), shape: Array(s[..<axis]) + idx + Array(s[(axis + 1)...]))]
+}
+
+private func inferGatherND(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let b = ctx.opset >= 12 ? try ctx.int("batch_dims", default: 0) : 0
+    guard let x = ins.shape(0), let idx = ins.shape(1), let k = idx.last?.value, b + k <= x.count else {
+        return [TypeInfo(dtype: ins.dtype(0), shape: nil)]
+    }
+    return [TypeInfo(dtype: ins.dtype(0), shape: Array(idx.dropLast()) + Array(x[(b + k)...]))]
+}
+
+private func inferCompress(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    guard let axis = try ctx.int("axis") else { return [TypeInfo(dtype: ins.dtype(0), shape: [.unknown])] }
+    guard var s = ins.shape(0) else { return [TypeInfo(dtype: ins.dtype(0), shape: nil)] }
+    s[try normalizeAxis(axis, rank: s.count)] = .unknown
+    return [TypeInfo(dtype: ins.dtype(0), shape: s)]
+}
+
+private func inferOneHot(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(2)
+    guard var s = ins.shape(0) else { return [TypeInfo(dtype: dt, shape: nil)] }
+    let a = try normalizeAxis(try ctx.int("axis", default: -1), rank: s.count + 1)
+    var depth: Dim = .unknown
+    if let v = (try? ins.at(1).constant?.readAsDoubles()) ?? nil, v.count == 1, v[0].isFinite, v[0] >= 1, v[0] < 1e12 {
+        depth = .known(Int(v[0]))
+    }
+    s.insert(depth, at: a)
+    return [TypeInfo(dtype: dt, shape: s)]
+}
+
+private func inferPad(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0)
+    guard let x = ins.shape(0) else { return [TypeInfo(dtype: dt, shape: nil)] }
+    let pads = ctx.opset < 11 ? try ctx.ints("pads") ?? ctx.ints("paddings") : ins.ints(1)
+    var axes = Array(0..<x.count)
+    if ctx.opset >= 18, ctx.hasInput(3) {
+        guard let a = ins.ints(3) else { return [TypeInfo(dtype: dt, shape: x.map { _ in .unknown })] }
+        axes = try a.map { try normalizeAxis($0, rank: x.count) }
+    }
+    guard let pads, pads.count == 2 * axes.count else { return [TypeInfo(dtype: dt, shape: x.map { _ in .unknown })] }
+    var out = x
+    for (i, a) in axes.enumerated() {
+        let add = pads[i] + pads[i + axes.count]
+        out[a] = add == 0 ? x[a] : (x[a].value.map { .known($0 + add) } ?? .unknown)
+    }
+    return [TypeInfo(dtype: dt, shape: out)]
+}
+
+private func inferConstantOfShape(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = try ctx.tensor("value")?.dtype ?? .float32
+    if let s = ins.ints(0) { return [TypeInfo(dtype: dt, shape: s.map { .known($0) })] }
+    let rank = ins.shape(0).flatMap { $0.count == 1 ? $0[0].value : nil }
+    return [TypeInfo(dtype: dt, shape: rank.map { Array(repeating: .unknown, count: $0) })]
+}
+
+private func inferRange(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0)
+    func value(_ i: Int) -> Double? { (try? ins.at(i).constant?.readAsDoubles()).flatMap { $0 }.flatMap { $0.count == 1 ? $0[0] : nil } }
+    guard let s = value(0), let l = value(1), let d = value(2), d != 0 else { return [TypeInfo(dtype: dt, shape: [.unknown])] }
+    let n = ((l - s) / d).rounded(.up)
+    guard n.isFinite, n < 1e12 else { return [TypeInfo(dtype: dt, shape: [.unknown])] }
+    return [TypeInfo(dtype: dt, shape: [.known(max(Int(n), 0))])]
+}
+
+private func inferEyeLike(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = try ctx.int("dtype").map { DType(rawValue: Int32(truncatingIfNeeded: $0)) } ?? ins.dtype(0)
+    return [TypeInfo(dtype: dt, shape: ins.shape(0))]
+}
+
+/// Unique: Y keeps the input's type (1-D, or the input's shape with the axis unknown); the index outputs are int64 and 1-D.
+private func inferUnique(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    var y = TypeInfo(dtype: ins.dtype(0), shape: [.unknown])
+    if let axis = try ctx.int("axis") {
+        y.shape = try ins.shape(0).map { s in var o = s; o[try normalizeAxis(axis, rank: s.count)] = .unknown; return o }
+    }
+    let idx = TypeInfo(dtype: .int64, shape: [.unknown])
+    return [y, idx, idx, idx]
+}
+
+private func inferCol2Im(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0)
+    guard let x = ins.shape(0), x.count == 3, let image = ins.ints(1), let block = ins.ints(2),
+          block.allSatisfy({ $0 > 0 }) else { return [TypeInfo(dtype: dt, shape: nil)] }
+    let c: Dim = x[1].value.map { .known($0 / block.reduce(1, *)) } ?? .unknown
+    return [TypeInfo(dtype: dt, shape: [x[0], c] + image.map { .known($0) })]
+}
+
+private func inferCenterCropPad(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let dt = ins.dtype(0)
+    guard let x = ins.shape(0), let target = ins.ints(1) else { return [TypeInfo(dtype: dt, shape: nil)] }
+    let axes = try (try ctx.ints("axes") ?? Array(0..<x.count)).map { try normalizeAxis($0, rank: x.count) }
+    guard axes.count == target.count else { return [TypeInfo(dtype: dt, shape: nil)] }
+    var out = x
+    for (a, t) in zip(axes, target) { out[a] = .known(t) }
+    return [TypeInfo(dtype: dt, shape: out)]
 }

@@ -4,6 +4,8 @@ struct ConstantFolding: GraphPass {
     let name = "constant-folding"
     /// Results larger than this stay computed at run time (weights built by ConstantOfShape and the like are folded, as ONNX Runtime does).
     var maxFoldedBytes = 1 << 30
+    /// Where the ops come from: a node is folded by running the operator its definition builds.
+    var registry: OpRegistry = .standard
 
     /// Ops whose result is not a pure function of their inputs.
     static let nondeterministic: Set<String> = [
@@ -11,7 +13,6 @@ struct ConstantFolding: GraphPass {
     ]
 
     func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
-        let builder = PlanBuilder(registry: .standard, opsets: opsets)
         // Outer constants count only for names this graph does not define itself.
         var outer = graph.outerConstants
         if !outer.isEmpty {
@@ -22,7 +23,7 @@ struct ConstantFolding: GraphPass {
         var kept: [Node] = []
         kept.reserveCapacity(graph.nodes.count)
         for node in graph.nodes {
-            if let folded = try fold(node, graph: graph, outer: outer, builder: builder, opsets: opsets) {
+            if let folded = try fold(node, graph: graph, outer: outer, opsets: opsets) {
                 for (name, t) in zip(node.outputs, folded) where !name.isEmpty { graph.initializers[name] = t }
                 changed = true
             } else {
@@ -36,8 +37,7 @@ struct ConstantFolding: GraphPass {
         return changed
     }
 
-    private func fold(_ node: Node, graph: Graph, outer: [String: Tensor], builder: PlanBuilder,
-                      opsets: [String: Int]) throws -> [Tensor]? {
+    private func fold(_ node: Node, graph: Graph, outer: [String: Tensor], opsets: [String: Int]) throws -> [Tensor]? {
         guard node.isStandardDomain, !node.hasSubgraph, node.implicitInputs.isEmpty,
               !Self.nondeterministic.contains(node.opType) else { return nil }
         // Shape/Size of a value with a fully known shape.
@@ -64,8 +64,12 @@ struct ConstantFolding: GraphPass {
         }
         guard !inputs.isEmpty else { return nil }
         // Evaluate; an op that fails here (or is not implemented) is left for run time to report.
-        guard let op = try? builder.buildOperator(node, outer: []),
-              let out = try? op.run(inputs, RunEnv(threads: 1)) else { return nil }
+        let domain = node.domain == "ai.onnx" ? "" : node.domain
+        guard let build = registry.builder(domain: domain, op: node.opType) else { return nil }
+        let ctx = OpContext(node: node, opset: opsets[domain] ?? 1, compileSubgraph: { _ in
+            throw OpError("nodes with subgraphs are not folded")
+        })
+        guard let op = try? build(ctx), let out = try? op.run(inputs, RunEnv(threads: 1)) else { return nil }
         guard out.count >= node.outputs.filter({ !$0.isEmpty }).count else { return nil }
         let bytes = out.reduce(0) { $0 + $1.count * max($1.dtype.byteSize, 8) }
         guard bytes <= maxFoldedBytes else { return nil }

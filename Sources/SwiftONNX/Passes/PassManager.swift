@@ -1,6 +1,7 @@
 import Dispatch
 
-/// A rewrite of the graph. Each pass is small, named, and tested against the unoptimized path.
+/// A rewrite of the graph. Each is small, named, owned by the op family whose op it is rooted at
+/// (registered with `OpRegistry.rewrite`), and tested against the unoptimized path.
 protocol GraphPass {
     var name: String { get }
     /// Returns whether it changed anything.
@@ -12,7 +13,12 @@ struct PassManager {
     let passes: [any GraphPass]
     var maxRounds = 8
 
-    static var standard: PassManager { PassManager(passes: standardPasses()) }
+    /// The cleanup rewrites, then constant folding, then the other rewrites the op families own, by phase.
+    static var standard: PassManager {
+        let registry = OpRegistry.standard
+        return PassManager(passes: registry.rewrites(.cleanup) + [ConstantFolding(registry: registry)]
+                               + registry.rewrites(.fold) + registry.rewrites(.fuse))
+    }
 
     /// Optimizes `graph` and, recursively, every subgraph of its nodes (If branches, Loop/Scan bodies).
     func run(on graph: Graph, opsets: [String: Int]) throws {
@@ -51,9 +57,4 @@ struct PassManager {
             if !changed { break }
         }
     }
-}
-
-/// The default pass list, in order.
-func standardPasses() -> [any GraphPass] {
-    [RemoveIdentity(), ConstantFolding(), FoldBatchNormIntoConv(), FoldConvAffine(), FuseChannelAffine(), FuseHardSwish(), FuseConvAdd(), FuseConvActivation()]
 }
