@@ -127,6 +127,26 @@ final class ConvTests: XCTestCase {
         try assertClose(y, expected, shape: expectedShape)
     }
 
+    /// ConvTranspose splits output channels over threads: the same bits with 1, 2 and 3 threads (overlapping
+    /// 3x3 taps at stride 2, groups, bias, an odd channel count per group).
+    func testConvTransposeThreadsGiveTheSameBits() throws {
+        let cases: [([String: Attribute], [Int], [Int])] = [
+            (["strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])], [1, 24, 40, 48], [24, 7, 3, 3]),
+            (["strides": .ints([2, 2]), "group": .int(2)], [2, 16, 32, 40], [16, 5, 2, 2]),
+        ]
+        for (attrs, xs, ws) in cases {
+            let outC = ws[1] * ((attrs["group"].flatMap { if case .int(let g) = $0 { return g } else { return nil } }) ?? 1)
+            let ins = [sinTensor(xs, 0.37, 1), sinTensor(ws, 0.91, 0.3), sinTensor([outC], 1.3, 1)]
+            let one = try runOp("ConvTranspose", ins, attrs)[0]
+            for t in [2, 3] {
+                let many = try runOp("ConvTranspose", ins, attrs, threads: t)[0]
+                XCTAssertEqual(many.shape, one.shape)
+                let a = try one.scalars(as: Float.self), b = try many.scalars(as: Float.self)
+                XCTAssertEqual(zip(a, b).filter { $0.0.bitPattern != $0.1.bitPattern }.count, 0, "\(xs) \(ws) threads \(t)")
+            }
+        }
+    }
+
     func testConvErrors() throws {
         // Channel mismatch.
         XCTAssertThrowsError(try runTestOp("Conv", [:], [sinData([1, 3, 5, 5]), sinData([2, 2, 3, 3])]))

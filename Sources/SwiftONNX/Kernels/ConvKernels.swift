@@ -200,28 +200,88 @@ func convForwardGEMM<T: BLASFloat>(x: UnsafePointer<T>, w: UnsafePointer<T>, out
 
 /// ConvTranspose as GEMM + col2im. x: batch x cin x inPlane; w: cin x (cout/group) x kernelSize;
 /// out: batch x cout x outPlane (overwritten; bias not added).
-func convTransposeGEMM<T: BLASFloat>(x: UnsafePointer<T>, w: UnsafePointer<T>, out: UnsafeMutablePointer<T>,
-                                     batch: Int, cin: Int, cout: Int, group: Int, _ g: ConvGeometry) {
+func convTransposeGEMM<T: BLASFloat>(x: UnsafePointer<T>, w: UnsafePointer<T>, bias: UnsafePointer<T>?,
+                                     out: UnsafeMutablePointer<T>, batch: Int, cin: Int, cout: Int, group: Int,
+                                     _ g: ConvGeometry) {
     let cinG = cin / group, coutG = cout / group
     let m = coutG * g.kernelSize
     let inPlane = g.inPlane, outPlane = g.outPlane
     out.update(repeating: 0, count: batch * cout * outPlane)
-    if inPlane == 0 || m == 0 || cinG == 0 { return }
+    if inPlane > 0 && m > 0 && cinG > 0 {
+        let tile = convTileColumns(k: m, total: inPlane)
+        let col = UnsafeMutablePointer<T>.allocate(capacity: max(m * tile, 1))
+        defer { col.deallocate() }
+        for n in 0..<batch {
+            for grp in 0..<group {
+                let xg = x + (n * cin + grp * cinG) * inPlane
+                let wg = w + grp * cinG * m
+                let og = out + (n * cout + grp * coutG) * outPlane
+                var q0 = 0
+                while q0 < inPlane {
+                    let q1 = min(inPlane, q0 + tile)
+                    T.gemm(transA: true, transB: false, m: m, n: q1 - q0, k: cinG, alpha: 1, a: wg, lda: m,
+                           b: xg + q0, ldb: inPlane, beta: 0, c: col, ldc: q1 - q0)
+                    col2imAdd(col, channels: coutG, g, q0: q0, q1: q1, og)
+                    q0 = q1
+                }
+            }
+        }
+    }
+    if let bias {
+        for n in 0..<batch {
+            for oc in 0..<cout {
+                let row = out + (n * cout + oc) * outPlane
+                let bv = bias[oc]
+                for i in 0..<outPlane { row[i] += bv }
+            }
+        }
+    }
+}
+
+/// Float32 ConvTranspose on the packed GEMM: output channels are split over threads, each chunk
+/// packing its channels' rows of W^T and running the GEMM and col2im for its own output planes only,
+/// so chunks never write the same element; every element's arithmetic is the same whatever the chunking
+/// (the packed GEMM's sums do not depend on tile position), so any thread count gives the same bits.
+func convTransposeF32(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                      out: UnsafeMutablePointer<Float>, batch: Int, cin: Int, cout: Int, group: Int,
+                      _ g: ConvGeometry, threads: Int) {
+    let cinG = cin / group, coutG = cout / group
+    let ks = g.kernelSize
+    let m = coutG * ks
+    let inPlane = g.inPlane, outPlane = g.outPlane
+    let flops = 2 * batch * cout * ks * cinG * inPlane
+    let chunks = threads > 1 && flops >= convParallelMinFlops ? min(threads, max(coutG, 1)) : 1
     let tile = convTileColumns(k: m, total: inPlane)
-    let col = UnsafeMutablePointer<T>.allocate(capacity: max(m * tile, 1))
-    defer { col.deallocate() }
-    for n in 0..<batch {
-        for grp in 0..<group {
-            let xg = x + (n * cin + grp * cinG) * inPlane
-            let wg = w + grp * cinG * m
-            let og = out + (n * cout + grp * coutG) * outPlane
-            var q0 = 0
-            while q0 < inPlane {
-                let q1 = min(inPlane, q0 + tile)
-                T.gemm(transA: true, transB: false, m: m, n: q1 - q0, k: cinG, alpha: 1, a: wg, lda: m,
-                       b: xg + q0, ldb: inPlane, beta: 0, c: col, ldc: q1 - q0)
-                col2imAdd(col, channels: coutG, g, q0: q0, q1: q1, og)
-                q0 = q1
+    parallelFor(chunks, threads: threads) { t in
+        let c0 = t * coutG / chunks, c1 = (t + 1) * coutG / chunks
+        let rows = (c1 - c0) * ks
+        for n in 0..<batch {
+            for grp in 0..<group {
+                let og = out + (n * cout + grp * coutG + c0) * outPlane
+                og.update(repeating: 0, count: (c1 - c0) * outPlane)
+                if rows > 0 && cinG > 0 && inPlane > 0 {
+                    let xg = x + (n * cin + grp * cinG) * inPlane
+                    // Row i of this chunk's W^T block is column c0 * ks + i of the group's [cinG, m] weights.
+                    let a = F32PackedMatrix(w + grp * cinG * m + c0 * ks, m: rows, k: cinG, rowStride: 1, colStride: m)
+                    ScratchPool.shared.withFloats(f32PackedGemmScratchFloats(a) + rows * tile) { buf in
+                        let col = buf, pb = buf + rows * tile
+                        var q0 = 0
+                        while q0 < inPlane {
+                            let q1 = min(inPlane, q0 + tile)
+                            f32PackedGemmColumns(a, b: xg + q0, ldb: inPlane, j0: 0, j1: q1 - q0, c: col, ldc: q1 - q0,
+                                                 epilogue: .init(), pb: pb)
+                            col2imAdd(UnsafePointer(col), channels: c1 - c0, g, q0: q0, q1: q1, og)
+                            q0 = q1
+                        }
+                    }
+                }
+                if let bias {
+                    for oc in c0..<c1 {
+                        let bv = bias[grp * coutG + oc]
+                        let row = og + (oc - c0) * outPlane
+                        for i in 0..<outPlane { row[i] += bv }
+                    }
+                }
             }
         }
     }

@@ -39,11 +39,13 @@ func convForwardWinograd(x: UnsafePointer<Float>, weights: WinogradWeights, bias
     if tw == 0 || th == 0 || m == 0 { return }
     // Tile rows per block: V and M of a block (16 (C + M) floats per tile) within about 2 MB.
     let perRow = 16 * (c + m) * tw
-    var rows = max(1, min(th, (1 << 19) / max(perRow, 1)))
+    let rows = max(1, min(th, (1 << 19) / max(perRow, 1)))
     let flops = 16 * m * c * tw * th
     let workers = threads > 1 && flops >= convParallelMinFlops ? threads : 1
-    if workers > 1 { rows = max(1, min(rows, (th + workers - 1) / workers)) }
-    let blocks = (th + rows - 1) / rows
+    // Blocks of tile rows differing by at most one row, a multiple of the workers in number (when
+    // there are enough rows), so every thread gets the same work.
+    var blocks = (th + rows - 1) / rows
+    if workers > 1 { blocks = min(th, (blocks + workers - 1) / workers * workers) }
     let (kind, alpha, beta) = act.kernelCode
     let nr = weights.u[0].nr
     let transformScratch = so_f32_wino2x2_scratch_floats(tw)
@@ -53,7 +55,7 @@ func convForwardWinograd(x: UnsafePointer<Float>, weights: WinogradWeights, bias
         let on = out + n * m * g.outPlane
         let zn = z.map { $0 + n * m * g.outPlane }
         parallelFor(blocks, threads: workers) { b in
-            let ty0 = b * rows, ty1 = min(th, ty0 + rows)
+            let ty0 = b * th / blocks, ty1 = (b + 1) * th / blocks
             let nt = (ty1 - ty0) * tw
             let ntp = (nt + nr - 1) / nr * nr
             ScratchPool.shared.withFloats(16 * (c * ntp + m * nt) + transformScratch + 32) { buf in

@@ -460,19 +460,20 @@ private func convGeneric<T: BLASFloat>(_: T.Type, _ x: Tensor, _ w: Tensor, _ b:
 
 private func makeConvTransposeOperator(_ ctx: OpContext) throws -> any Operator {
     let attrs = try ConvAttributes(ctx)
-    return ClosureOperator { inputs, _ in
+    return ClosureOperator { inputs, env in
         let x = try inputs.required(0, "input X")
         let w = try inputs.required(1, "weights W")
         let b = inputs.optional(2)
+        let threads = env.threads
         guard w.dtype == x.dtype, b.map({ $0.dtype == x.dtype }) ?? true else {
             throw OpError("ConvTranspose: inputs must share one element type, got X \(x.dtype), W \(w.dtype)")
         }
         switch x.dtype {
-        case .float32: return [try convTransposeGeneric(Float.self, x, w, b, attrs)]
-        case .float64: return [try convTransposeGeneric(Double.self, x, w, b, attrs)]
+        case .float32: return [try convTransposeGeneric(Float.self, x, w, b, attrs, threads: threads)]
+        case .float64: return [try convTransposeGeneric(Double.self, x, w, b, attrs, threads: threads)]
         case .float16, .bfloat16:
             let r = try convTransposeGeneric(Float.self, x.converted(to: .float32), w.converted(to: .float32),
-                                             b?.converted(to: .float32), attrs)
+                                             b?.converted(to: .float32), attrs, threads: threads)
             return [try r.converted(to: x.dtype)]
         default:
             throw ONNXError.unsupportedType("ConvTranspose: element type \(x.dtype) (float16, bfloat16, float32, float64 are supported)")
@@ -481,7 +482,7 @@ private func makeConvTransposeOperator(_ ctx: OpContext) throws -> any Operator 
 }
 
 private func convTransposeGeneric<T: BLASFloat>(_: T.Type, _ x: Tensor, _ w: Tensor, _ b: Tensor?,
-                                                _ a: ConvAttributes) throws -> Tensor {
+                                                _ a: ConvAttributes, threads: Int) throws -> Tensor {
     let r = try checkSpatialRank(x, w, "ConvTranspose")
     let n = x.shape[0], c = x.shape[1]
     guard w.shape[0] == c else {
@@ -528,16 +529,12 @@ private func convTransposeGeneric<T: BLASFloat>(_: T.Type, _ x: Tensor, _ w: Ten
     if result.count == 0 { return result }
     guard gemmSizesFit(m * g.kernelSize, c, g.inPlane, g.outPlane) else { throw OpError("ConvTranspose: sizes are too large for BLAS") }
     let rp = result.pointer(T.self)
-    convTransposeGEMM(x: x.pointer(T.self), w: w.pointer(T.self), out: rp, batch: n, cin: c, cout: m, group: a.group, g)
-    if let b = b {
-        let bp = b.pointer(T.self), plane = g.outPlane
-        for img in 0..<n {
-            for oc in 0..<m {
-                let row = rp + (img * m + oc) * plane
-                let bv = bp[oc]
-                for i in 0..<plane { row[i] += bv }
-            }
-        }
+    if T.self == Float.self {
+        convTransposeF32(x: x.pointer(Float.self), w: w.pointer(Float.self), bias: b.map { UnsafePointer($0.pointer(Float.self)) },
+                         out: result.pointer(Float.self), batch: n, cin: c, cout: m, group: a.group, g, threads: threads)
+    } else {
+        convTransposeGEMM(x: x.pointer(T.self), w: w.pointer(T.self), bias: b.map { UnsafePointer($0.pointer(T.self)) },
+                          out: rp, batch: n, cin: c, cout: m, group: a.group, g)
     }
     return result
 }
