@@ -271,6 +271,20 @@ private func registerViewOps(_ r: inout OpRegistry) {
     })
 }
 
+/// One axis of a Slice (step != 0): the first index taken, how many, and the step clamped to a safe range.
+private func sliceBounds(start: Int, end: Int, step: Int, dim: Int) -> (begin: Int, count: Int, step: Int) {
+    let s = min(max(step, -(1 << 62)), 1 << 62)
+    var b = start, e = end
+    if b < 0 { b = b &+ dim }
+    if e < 0 { e = e &+ dim }
+    if s > 0 {
+        b = min(max(b, 0), dim); e = min(max(e, 0), dim)
+        return (b, e > b ? (e - b - 1) / s + 1 : 0, s)
+    }
+    b = min(max(b, 0), dim - 1); e = min(max(e, -1), dim - 1)
+    return (b, b > e ? (b - e - 1) / (-s) + 1 : 0, s)
+}
+
 /// Resolves a Reshape target (0 copies, -1 infers) against an input shape, or throws.
 private func reshapeTarget(_ inShape: [Int], _ req: [Int], allowZero: Bool) throws -> [Int] {
     var out = req
@@ -462,18 +476,7 @@ private func registerLayoutOps(_ r: inout OpRegistry) {
                 seen[a] = true
                 let dim = x.shape[a]
                 guard stp[i] != 0 else { throw OpError("Slice: step 0 on axis \(ax[i])") }
-                let s = min(max(stp[i], -(1 << 62)), 1 << 62)
-                var b = starts[i], e = ends[i]
-                if b < 0 { b = b &+ dim }
-                if e < 0 { e = e &+ dim }
-                let n: Int
-                if s > 0 {
-                    b = min(max(b, 0), dim); e = min(max(e, 0), dim)
-                    n = e > b ? (e - b - 1) / s + 1 : 0
-                } else {
-                    b = min(max(b, 0), dim - 1); e = min(max(e, -1), dim - 1)
-                    n = b > e ? (b - e - 1) / (-s) + 1 : 0
-                }
+                let (b, n, s) = sliceBounds(start: starts[i], end: ends[i], step: stp[i], dim: dim)
                 begin[a] = n > 0 ? b : 0
                 step[a] = n > 1 ? s : 1
                 outShape[a] = n
@@ -1557,19 +1560,7 @@ private func inferSlice(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [Ty
     var out = x
     for i in ax.indices {
         guard let dim = x[ax[i]].value, stp[i] != 0 else { out[ax[i]] = .unknown; continue }
-        let st = min(max(stp[i], -(1 << 62)), 1 << 62)
-        var b = starts[i], e = ends[i]
-        if b < 0 { b = b &+ dim }
-        if e < 0 { e = e &+ dim }
-        let n: Int
-        if st > 0 {
-            b = min(max(b, 0), dim); e = min(max(e, 0), dim)
-            n = e > b ? (e - b - 1) / st + 1 : 0
-        } else {
-            b = min(max(b, 0), dim - 1); e = min(max(e, -1), dim - 1)
-            n = b > e ? (b - e - 1) / (-st) + 1 : 0
-        }
-        out[ax[i]] = .known(n)
+        out[ax[i]] = .known(sliceBounds(start: starts[i], end: ends[i], step: stp[i], dim: dim).count)
     }
     return [TypeInfo(dtype: dt, shape: out)]
 }
