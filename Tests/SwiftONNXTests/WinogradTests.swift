@@ -23,6 +23,8 @@ final class WinogradTests: XCTestCase {
             (1, 16, 16, 8, 8, (1, 1, 1, 1)), (1, 17, 19, 7, 9, (1, 1, 1, 1)), (2, 16, 33, 5, 6, (0, 0, 0, 0)),
             (1, 24, 16, 3, 3, (1, 1, 1, 1)), (1, 16, 40, 1, 12, (1, 1, 1, 1)), (1, 31, 17, 13, 2, (2, 1, 0, 2)),
             (1, 64, 48, 29, 31, (1, 1, 1, 1)), (1, 16, 16, 4, 4, (0, 2, 1, 0)),
+            // Few tiles and enough work for 2 threads: the threads split the 16 GEMMs, not the tile rows.
+            (1, 128, 96, 7, 7, (1, 1, 1, 1)), (2, 96, 64, 6, 9, (1, 1, 1, 1)),
         ]
         for (batch, c, m, h, w, pads) in cases {
             let g = geometry(h, w, pads: pads)
@@ -51,6 +53,32 @@ final class WinogradTests: XCTestCase {
                     XCTFail("C \(c) M \(m) \(h)x\(w) pads \(pads) act \(act) threads \(threads): element \(i) \(got[i]) vs \(want[i])")
                     break
                 }
+            }
+        }
+    }
+
+    /// Any thread count gives the same bits, whether the threads split tile rows (large maps) or the
+    /// 16 GEMMs (small maps).
+    func testThreadsGiveTheSameBits() throws {
+        var rng = SplitMix64(seed: 5)
+        for (c, m, h, w) in [(128, 96, 7, 7), (64, 48, 29, 31), (96, 64, 14, 14)] {
+            var g = ConvGeometry()
+            g.iH = h; g.iW = w; g.kH = 3; g.kW = 3; g.pH = 1; g.pW = 1; g.oH = h; g.oW = w
+            let x = (0..<(c * h * w)).map { _ in Float(rng.uniform(-1, 1)) }
+            let wt = Tensor(shape: [m, c, 3, 3], scalars: (0..<(m * c * 9)).map { _ in Float(rng.uniform(-1, 1)) })
+            let wino = WinogradWeights(wt.pointer(Float.self), outChannels: m, inChannels: c)
+            var outs: [[Float]] = []
+            for threads in [1, 2, 3] {
+                var o = [Float](repeating: 0, count: m * h * w)
+                x.withUnsafeBufferPointer { xp in o.withUnsafeMutableBufferPointer { op in
+                    convForwardWinograd(x: xp.baseAddress!, weights: wino, bias: nil, z: nil, act: .relu,
+                                        out: op.baseAddress!, batch: 1, g, threads: threads)
+                }}
+                outs.append(o)
+            }
+            for k in 1..<outs.count {
+                XCTAssertEqual(zip(outs[0], outs[k]).filter { $0.0.bitPattern != $0.1.bitPattern }.count, 0,
+                               "C \(c) M \(m) \(h)x\(w) threads \(k + 1)")
             }
         }
     }

@@ -48,13 +48,27 @@ func convForwardWinograd(x: UnsafePointer<Float>, weights: WinogradWeights, bias
     if workers > 1 { blocks = min(th, (blocks + workers - 1) / workers * workers) }
     let (kind, alpha, beta) = act.kernelCode
     let nr = weights.u[0].nr
+    // Few tiles (small maps): splitting tile rows would pad every block's panels to nr columns and
+    // multiply the GEMM work (7x7 maps: 2 blocks of 8 tiles each cost a whole 16-column panel). Then
+    // the blocks stay as they are and the threads split the 16 GEMMs of each block instead.
+    func paddedColumns(_ count: Int) -> Int {
+        (0..<count).reduce(0) { acc, b in acc + (((b + 1) * th / count - b * th / count) * tw + nr - 1) / nr * nr }
+    }
+    var splitGemms = false
+    if workers > 1 {
+        let single = (th + rows - 1) / rows
+        if 4 * paddedColumns(blocks) > 5 * paddedColumns(single) {
+            blocks = single
+            splitGemms = true
+        }
+    }
     let transformScratch = so_f32_wino2x2_scratch_floats(tw)
     let input = f32WinogradInput, output = f32WinogradOutput
     for n in 0..<batch {
         let xn = x + n * c * g.inPlane
         let on = out + n * m * g.outPlane
         let zn = z.map { $0 + n * m * g.outPlane }
-        parallelFor(blocks, threads: workers) { b in
+        parallelFor(blocks, threads: splitGemms ? 1 : workers) { b in
             let ty0 = b * th / blocks, ty1 = (b + 1) * th / blocks
             let nt = (ty1 - ty0) * tw
             let ntp = (nt + nr - 1) / nr * nr
@@ -63,9 +77,12 @@ func convForwardWinograd(x: UnsafePointer<Float>, weights: WinogradWeights, bias
                 let v = buf, mb = buf + 16 * c * ntp
                 let ts = mb + 16 * m * nt
                 input(xn, c, g.iH, g.iW, g.pH, g.pW, tw, ty0, ty1, nr, v, ts)
-                for xi in 0..<16 {
-                    f32PackedGemmPanels(weights.u[xi], pb: v + xi * c * ntp, n: nt,
-                                        c: mb + xi * m * nt, ldc: nt, epilogue: .init())
+                let gemmChunks = splitGemms ? workers : 1
+                parallelFor(gemmChunks, threads: workers) { t in
+                    for xi in (16 * t / gemmChunks)..<(16 * (t + 1) / gemmChunks) {
+                        f32PackedGemmPanels(weights.u[xi], pb: v + xi * c * ntp, n: nt,
+                                            c: mb + xi * m * nt, ldc: nt, epilogue: .init())
+                    }
                 }
                 output(mb, m, tw, ty0, ty1, g.oH, g.oW, bias, zn, kind, alpha, beta, on, ts)
             }
