@@ -88,6 +88,16 @@ static void f32_unary_ref(int kind, const float *src, float *dst, size_t n, floa
         }
         break;
     }
+    case SO_ACT_RELU_AFFINE: REF_LOOP((x < 0 ? 0.0f : x) * a + b); break;
+    case SO_ACT_HARD_SWISH_AFFINE: {
+        for (size_t i = 0; i < n; i++) {
+            float x = src[i];
+            float t = x * (1.0f / 6.0f) + 0.5f;
+            t = t < 0 ? 0.0f : t;
+            dst[i] = (x * (t > 1 ? 1.0f : t)) * a + b;
+        }
+        break;
+    }
     case SO_ACT_TANH: REF_LOOP(tanhf(x)); break;
     case SO_ACT_GELU: REF_LOOP(0.5f * x * erfcf(x * -0.70710678118654752f)); break;
     case SO_ACT_GELU_TANH:
@@ -404,6 +414,8 @@ static inline __attribute__((always_inline)) int SFX(act_cheap)(int kind, const 
     /* unfused v*a + b, like the reference */
     case SO_ACT_HARD_SIGMOID: SO_MAP(HSIG(v * a + b)); return 1;
     case SO_ACT_HARD_SWISH: SO_MAP(v * HSIG(v * (1.0f / 6.0f) + 0.5f)); return 1;
+    case SO_ACT_RELU_AFFINE: SO_MAP((v < 0.0f ? (VF)0.0f : v) * a + b); return 1;
+    case SO_ACT_HARD_SWISH_AFFINE: SO_MAP((v * HSIG(v * (1.0f / 6.0f) + 0.5f)) * a + b); return 1;
     default: return 0;
     }
 }

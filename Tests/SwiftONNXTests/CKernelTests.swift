@@ -50,6 +50,8 @@ final class CKernelTests: XCTestCase {
         case Int(SO_ACT_CELU): return (0.7, 0)
         case Int(SO_ACT_THRESHOLDED_RELU): return (0.9, 0)
         case Int(SO_ACT_SWISH): return (1.702, 0)
+        case Int(SO_ACT_RELU_AFFINE): return (0.8125, -0.3)
+        case Int(SO_ACT_HARD_SWISH_AFFINE): return (1.1, 0.0625)
         default: return (0, 0)
         }
     }
@@ -192,6 +194,12 @@ final class CKernelTests: XCTestCase {
         XCTAssertEqual(run(Int32(SO_ACT_SIGN), [-0.0, 3, -2]), [0, 1, -1])
         XCTAssertEqual(run(Int32(SO_ACT_EXP), [.infinity, -.infinity, 100, -110]), [.infinity, 0, .infinity, 0])
         XCTAssertEqual(run(Int32(SO_ACT_ABS), [-0.0])[0].sign, .plus)
+        // The affine kinds are the activation, then Mul, then Add, each rounded (no fma).
+        let xs: [Float] = [-2, -0.5, 0.1, 1.7, 2.9, 3.5, 7]
+        let (s, t): (Float, Float) = (1.1, -0.3)
+        let hs = run(Int32(SO_ACT_HARD_SWISH), xs), rl = run(Int32(SO_ACT_RELU), xs)
+        XCTAssertEqual(run(Int32(SO_ACT_HARD_SWISH_AFFINE), xs, s, t), hs.map { ($0 * s) + t })
+        XCTAssertEqual(run(Int32(SO_ACT_RELU_AFFINE), xs, s, t), rl.map { ($0 * s) + t })
     }
 
     // MARK: binary arithmetic

@@ -140,3 +140,61 @@ final class ChannelAffineFusionTests: XCTestCase {
         XCTAssertEqual(try b.doubles(), try a.doubles())
     }
 }
+
+/// PP-LCNet's learnable affine block after a convolution's activation (Conv -> HardSwish -> Mul by a
+/// scalar -> Add of a scalar, and the same after Relu) goes into the FusedConv's epilogue: one op
+/// per convolution, the same bits as the plain path (through the GEMM, depthwise and Winograd
+/// convolutions).
+final class ConvPostAffineFusionTests: XCTestCase {
+    private func model() -> Model {
+        var rng = SplitMix64(seed: 21)
+        func t(_ shape: [Int], _ lo: Float, _ hi: Float) -> Tensor {
+            Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in rng.uniform(lo, hi) })
+        }
+        let c = 24
+        var inits: [String: Tensor] = [
+            "w1": t([c, 8, 1, 1], -0.5, 0.5), "b1": t([c], -0.2, 0.2),
+            "w2": t([c, 1, 3, 3], -0.5, 0.5), "b2": t([c], -0.2, 0.2),
+            "w3": t([c, c, 3, 3], -0.2, 0.2),
+        ]
+        let convs = [
+            Node(name: "c1", opType: "Conv", domain: "", inputs: ["X", "w1", "b1"], outputs: ["C1"], attributes: [:]),
+            Node(name: "h1", opType: "HardSwish", domain: "", inputs: ["C1"], outputs: ["H1"], attributes: [:]),
+            Node(name: "c2", opType: "Conv", domain: "", inputs: ["A1", "w2", "b2"], outputs: ["C2"],
+                 attributes: ["group": .int(c), "pads": .ints([1, 1, 1, 1])]),
+            Node(name: "r2", opType: "Relu", domain: "", inputs: ["C2"], outputs: ["H2"], attributes: [:]),
+            Node(name: "c3", opType: "Conv", domain: "", inputs: ["A2", "w3"], outputs: ["C3"],
+                 attributes: ["pads": .ints([1, 1, 1, 1])]),
+            Node(name: "h3", opType: "HardSwish", domain: "", inputs: ["C3"], outputs: ["H3"], attributes: [:]),
+        ]
+        // each activation is followed by Mul by a scalar (rank 1) and Add of a scalar (rank 0)
+        var nodes: [Node] = []
+        for (i, h) in ["H1", "H2", "H3"].enumerated() {
+            nodes += convs[(2 * i)..<(2 * i + 2)]
+            let s = "as\(i)", b = "ab\(i)"
+            inits[s] = Tensor(shape: [1], scalars: [rng.uniform(0.5, 1.5)])
+            inits[b] = Tensor(shape: [], scalars: [rng.uniform(-0.5, 0.5)])
+            nodes.append(Node(name: "mul\(i)", opType: "Mul", domain: "", inputs: [s, h], outputs: ["M\(i)"], attributes: [:]))
+            nodes.append(Node(name: "add\(i)", opType: "Add", domain: "", inputs: ["M\(i)", b],
+                              outputs: [i == 2 ? "Y" : "A\(i + 1)"], attributes: [:]))
+        }
+        let g = Graph(name: "g", nodes: nodes,
+                      inputs: [ValueInfo(name: "X", type: .float32, shape: [.known(1), .known(8), .known(12), .known(10)])],
+                      outputs: [ValueInfo(name: "Y", type: .float32, shape: nil)], initializers: inits, valueInfo: [:])
+        return Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                     opsets: ["": 15], graph: g, keepAlive: [])
+    }
+
+    func testActivationThenScalarAffineGoesIntoTheConvEpilogue() throws {
+        let plain = try InferenceSession(model: model(), options: .init(optimize: false))
+        let fast = try InferenceSession(model: model(), options: .init(optimize: true))
+        XCTAssertEqual(fast.metadata.opHistogram, ["com.swiftonnx::FusedConv": 3], "\(fast.metadata.opHistogram)")
+        var rng = SplitMix64(seed: 5)
+        let x = Tensor(shape: [1, 8, 12, 10], scalars: (0..<960).map { _ in rng.uniform(-3, 3) })
+        let a = try XCTUnwrap(try plain.run(["X": x])["Y"])
+        let b = try XCTUnwrap(try fast.run(["X": x])["Y"])
+        XCTAssertEqual(a.shape, [1, 24, 12, 10])
+        // the conv and activation round as before and the affine map is a Mul then an Add: equal bits
+        XCTAssertEqual(try b.doubles(), try a.doubles())
+    }
+}

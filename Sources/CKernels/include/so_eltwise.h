@@ -4,13 +4,17 @@
 
 /* Unary float32 maps (activations). alpha/beta: leaky_relu(alpha), clip(alpha = min, beta = max),
    hard_sigmoid(alpha, beta), elu(alpha), selu(alpha, beta = gamma), celu(alpha),
-   thresholded_relu(alpha), swish(alpha). */
+   thresholded_relu(alpha), swish(alpha). RELU_AFFINE and HARD_SWISH_AFFINE are relu / hard_swish
+   followed by alpha * y + beta (the multiply and the add rounded separately, as Mul then Add would):
+   a convolution's activation with the per-tensor affine map after it (PP-LCNet's learnable affine
+   block) in the same epilogue. */
 enum {
     SO_ACT_IDENTITY = 0, SO_ACT_RELU, SO_ACT_LEAKY_RELU, SO_ACT_CLIP, SO_ACT_SIGMOID,
     SO_ACT_HARD_SIGMOID, SO_ACT_HARD_SWISH, SO_ACT_TANH, SO_ACT_GELU, SO_ACT_GELU_TANH,
     SO_ACT_ELU, SO_ACT_SELU, SO_ACT_CELU, SO_ACT_SOFTSIGN, SO_ACT_THRESHOLDED_RELU, SO_ACT_SWISH,
     SO_ACT_EXP, SO_ACT_ERF, SO_ACT_ABS, SO_ACT_NEG, SO_ACT_SQRT, SO_ACT_FLOOR, SO_ACT_CEIL,
-    SO_ACT_ROUND, SO_ACT_RECIPROCAL, SO_ACT_SIGN, SO_ACT_COUNT
+    SO_ACT_ROUND, SO_ACT_RECIPROCAL, SO_ACT_SIGN, SO_ACT_RELU_AFFINE, SO_ACT_HARD_SWISH_AFFINE,
+    SO_ACT_COUNT
 };
 
 /* dst[i] = act(src[i]) for i < n; dst == src is allowed.

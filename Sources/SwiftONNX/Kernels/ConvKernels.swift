@@ -140,6 +140,9 @@ enum ConvActivation: Sendable, Equatable {
     case hardSigmoid(Float, Float)
     case hardSwish
     case tanh
+    /// relu / hard swish, then y * scale + bias (a per-tensor affine map after the activation).
+    case reluAffine(Float, Float)
+    case hardSwishAffine(Float, Float)
 }
 
 /// p[i] = act(p[i] + bias + z[i]) for i in 0..<n (z optional), through the C epilogue kernel.

@@ -61,6 +61,8 @@ extension ConvActivation {
         case .hardSigmoid(let a, let b): return (Int32(SO_ACT_HARD_SIGMOID), a, b)
         case .hardSwish: return (Int32(SO_ACT_HARD_SWISH), 0, 0)
         case .tanh: return (Int32(SO_ACT_TANH), 0, 0)
+        case .reluAffine(let s, let b): return (Int32(SO_ACT_RELU_AFFINE), s, b)
+        case .hardSwishAffine(let s, let b): return (Int32(SO_ACT_HARD_SWISH_AFFINE), s, b)
         }
     }
 }

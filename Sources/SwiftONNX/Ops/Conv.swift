@@ -12,6 +12,7 @@ func registerConvOps(_ r: inout OpRegistry) {
     r.rewrite(.fold, FoldConvAffine())
     r.rewrite(.fuse, FuseConvAdd())
     r.rewrite(.fuse, FuseConvActivation())
+    r.rewrite(.fuse, FuseConvPostAffine())
 }
 
 // MARK: inference
@@ -212,6 +213,8 @@ func parseActivation(_ ctx: OpContext) throws -> ConvActivation {
     case "HardSigmoid": return .hardSigmoid(param(0, 0.2), param(1, 0.5))
     case "HardSwish": return .hardSwish
     case "Tanh": return .tanh
+    case "ReluAffine": return .reluAffine(param(0, 1), param(1, 0))
+    case "HardSwishAffine": return .hardSwishAffine(param(0, 1), param(1, 0))
     default: throw ctx.attributeError("activation", "unsupported activation '\(name)'")
     }
 }
@@ -807,5 +810,55 @@ struct FuseConvActivation: GraphPass {
             return ("Clip", [lo, hi])
         default: return nil
         }
+    }
+}
+
+/// FusedConv with a Relu or HardSwish activation whose only reader is a ChannelAffine (without
+/// activation) with the same scale and the same bias for every channel (PP-LCNet's learnable affine
+/// block, y = s * act(conv(x)) + b) takes the affine map into its epilogue (activations ReluAffine /
+/// HardSwishAffine, parameters [s, b]), rounded as the ChannelAffine rounds it: one pass over the
+/// output fewer.
+struct FuseConvPostAffine: GraphPass {
+    let name = "fuse-conv-post-affine"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        var changed = false
+        let uses = graph.useCounts()
+        let readers = graph.readers()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        for (ci, conv) in graph.nodes.enumerated()
+        where conv.opType == "FusedConv" && conv.domain == FuseConvActivation.domain && conv.outputs.count == 1 {
+            guard case .string(let act)? = conv.attributes["activation"], act == "Relu" || act == "HardSwish" else { continue }
+            let y = conv.outputs[0]
+            guard uses[y] == 1, !outputs.contains(y), let ai = readers[y], !removed.contains(ai) else { continue }
+            let affine = graph.nodes[ai]
+            guard affine.opType == FuseChannelAffine.opType, affine.domain == FuseConvActivation.domain,
+                  affine.inputs.count == 3, affine.outputs.count == 1, affine.inputs[0] == y,
+                  affine.attributes["activation"] == nil,
+                  let s = Self.uniform(graph.initializers[affine.inputs[1]]),
+                  let b = Self.uniform(graph.initializers[affine.inputs[2]]) else { continue }
+            var fused = conv
+            fused.attributes["activation"] = .string(act + "Affine")
+            fused.attributes["activation_params"] = .floats([s, b])
+            fused.outputs = affine.outputs
+            graph.nodes[ci] = fused
+            removed.insert(ai)
+            changed = true
+        }
+        if changed {
+            graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+            graph.pruneUnusedInitializers()
+        }
+        return changed
+    }
+
+    /// The value every element of a non-empty float32 constant has (bit for bit), else nil.
+    static func uniform(_ t: Tensor?) -> Float? {
+        guard let t = t, t.dtype == .float32, t.count >= 1 else { return nil }
+        let p = t.pointer(Float.self)
+        let v = p[0]
+        for i in 1..<t.count where p[i].bitPattern != v.bitPattern { return nil }
+        return v
     }
 }
