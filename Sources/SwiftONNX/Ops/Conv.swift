@@ -600,7 +600,7 @@ struct FoldBatchNormIntoConv: GraphPass {
             changed = true
         }
         if changed {
-            graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+            graph.removeNodes(at: removed)
             graph.pruneUnusedInitializers()
         }
         return changed
@@ -684,7 +684,7 @@ struct FoldConvAffine: GraphPass {
             }
         }
         if changed {
-            graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+            graph.removeNodes(at: removed)
             graph.pruneUnusedInitializers()
         }
         return changed
@@ -729,7 +729,7 @@ struct FuseConvAdd: GraphPass {
             }
         }
         if changed {
-            graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+            graph.removeNodes(at: removed)
         }
         return changed
     }
@@ -777,7 +777,7 @@ struct FuseConvActivation: GraphPass {
             changed = true
         }
         if changed {
-            graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+            graph.removeNodes(at: removed)
             graph.pruneUnusedInitializers()
         }
         return changed
@@ -833,9 +833,7 @@ struct FuseConvPostAffine: GraphPass {
             let y = conv.outputs[0]
             guard uses[y] == 1, !outputs.contains(y), let ai = readers[y], !removed.contains(ai) else { continue }
             let affine = graph.nodes[ai]
-            guard affine.opType == FuseChannelAffine.opType, affine.domain == FuseConvActivation.domain,
-                  affine.inputs.count == 3, affine.outputs.count == 1, affine.inputs[0] == y,
-                  affine.attributes["activation"] == nil,
+            guard FuseChannelAffine.isAffine(affine), affine.inputs[0] == y, affine.attributes["activation"] == nil,
                   let s = Self.uniform(graph.initializers[affine.inputs[1]]),
                   let b = Self.uniform(graph.initializers[affine.inputs[2]]) else { continue }
             var fused = conv
@@ -847,7 +845,7 @@ struct FuseConvPostAffine: GraphPass {
             changed = true
         }
         if changed {
-            graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+            graph.removeNodes(at: removed)
             graph.pruneUnusedInitializers()
         }
         return changed

@@ -729,7 +729,7 @@ struct FuseHardSwish: GraphPass {
             changed = true
         }
         if changed {
-            graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+            graph.removeNodes(at: removed)
             graph.pruneUnusedInitializers()
         }
         return changed

@@ -409,7 +409,7 @@ struct FuseChannelAffine: GraphPass {
                 if started.contains(n.inputs[k]) { continue }
                 if let pi = producers[n.inputs[k]] {
                     let p = graph.nodes[pi]
-                    if isAffine(p) || p.opType == "BatchNormalization" { continue }
+                    if Self.isAffine(p) || p.opType == "BatchNormalization" { continue }
                     // the middle of a chain of constant Mul / Add: its start (or a BN before it) takes it
                     if (p.opType == "Mul" || p.opType == "Add") && p.inputs.contains(where: { graph.initializers[$0] != nil }) { continue }
                 }
@@ -440,7 +440,7 @@ struct FuseChannelAffine: GraphPass {
             let uses = graph.useCounts()
             let outputs = graph.outputNames
             let readers = graph.readers()
-            for (ai, affine) in graph.nodes.enumerated() where isAffine(affine) {
+            for (ai, affine) in graph.nodes.enumerated() where Self.isAffine(affine) {
                 let y = affine.outputs[0]
                 guard uses[y] == 1, !outputs.contains(y), let ri = readers[y], ri != ai else { continue }
                 let next = graph.nodes[ri]
@@ -485,7 +485,8 @@ struct FuseChannelAffine: GraphPass {
         return (Tensor(shape: [c], scalars: [Float](repeating: 1, count: c)), Tensor(shape: [c], scalars: per))
     }
 
-    private func isAffine(_ n: Node) -> Bool {
+    /// A ChannelAffine node (X, scale, bias) -> Y.
+    static func isAffine(_ n: Node) -> Bool {
         n.opType == Self.opType && n.domain == FuseConvActivation.domain && n.outputs.count == 1 && n.inputs.count == 3
     }
 

@@ -25,6 +25,12 @@ extension Graph {
         return r
     }
 
+    /// Drops the nodes at the given indices, keeping the others in order.
+    func removeNodes(at indices: Set<Int>) {
+        if indices.isEmpty { return }
+        nodes = nodes.enumerated().filter { !indices.contains($0.offset) }.map(\.element)
+    }
+
     /// What shape inference (or the graph's inputs) says of a value.
     func info(of name: String) -> ValueInfo? { valueInfo[name] ?? inputs.first { $0.name == name } }
 
