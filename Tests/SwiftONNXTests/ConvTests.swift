@@ -34,7 +34,47 @@ func assertClose(_ t: Tensor, _ expected: [Float], shape: [Int], tol: Float = 1e
     XCTAssertLessThanOrEqual(worst, tol, "max relative error \(worst)", file: file, line: line)
 }
 
+/// Direct 2-D convolution in Double (group 1): the reference for paths without an onnx.reference table.
+private func naiveConv2D(_ x: Tensor, _ w: Tensor, _ b: Tensor?, strides: [Int], pads: [Int], dilations: [Int]) throws -> [Double] {
+    let xs = try x.doubles(), ws = try w.doubles(), bs = try b?.doubles()
+    let (n, c, ih, iw) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (m, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
+    let oh = (ih + pads[0] + pads[2] - dilations[0] * (kh - 1) - 1) / strides[0] + 1
+    let ow = (iw + pads[1] + pads[3] - dilations[1] * (kw - 1) - 1) / strides[1] + 1
+    var out: [Double] = []
+    for img in 0..<n { for oc in 0..<m { for y in 0..<oh { for xo in 0..<ow {
+        var acc = bs?[oc] ?? 0
+        for ch in 0..<c { for u in 0..<kh { for v in 0..<kw {
+            let yy = y * strides[0] - pads[0] + u * dilations[0], xx = xo * strides[1] - pads[1] + v * dilations[1]
+            guard yy >= 0, yy < ih, xx >= 0, xx < iw else { continue }
+            acc += xs[((img * c + ch) * ih + yy) * iw + xx] * ws[((oc * c + ch) * kh + u) * kw + v]
+        } } }
+        out.append(acc)
+    } } } }
+    return out
+}
+
 final class ConvTests: XCTestCase {
+    /// Convolutions with at most 4 output positions per image run as rows of patches times the
+    /// weights (GEMV): 1-D frames, strided and padded 2-D maps, dilations, odd channel counts.
+    func testFewOutputPositionsMatchADoubleReference() throws {
+        struct Case { let x: [Int], w: [Int], strides: [Int], pads: [Int], dilations: [Int], bias: Bool }
+        let cases = [
+            Case(x: [1, 1, 1, 40], w: [6, 1, 1, 16], strides: [1, 8], pads: [0, 0, 0, 0], dilations: [1, 1], bias: false),
+            Case(x: [2, 5, 3, 3], w: [7, 5, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1], bias: true),
+            Case(x: [1, 3, 5, 5], w: [4, 3, 2, 2], strides: [3, 3], pads: [0, 0, 0, 0], dilations: [2, 2], bias: true),
+            Case(x: [1, 129, 1, 4], w: [37, 129, 1, 3], strides: [1, 1], pads: [0, 1, 0, 1], dilations: [1, 1], bias: true),
+            Case(x: [3, 17, 2, 2], w: [33, 17, 2, 2], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], bias: false),
+        ]
+        for (i, t) in cases.enumerated() {
+            let x = sinData(t.x, 0.37, Double(i)), w = sinData(t.w, 0.91, 0.3), b = t.bias ? sinData([t.w[0]], 1.3) : nil
+            let y = try runTestOp("Conv", ["strides": .ints(t.strides), "pads": .ints(t.pads), "dilations": .ints(t.dilations)],
+                                  [x, w, b])
+            XCTAssertLessThanOrEqual(y.count / y.shape[0] / y.shape[1], 4, "case \(i) has few output positions")
+            try assertClose(y, try naiveConv2D(x, w, b, strides: t.strides, pads: t.pads, dilations: t.dilations), tol: 1e-5)
+        }
+    }
+
     func testConv2DStridesAsymmetricPadsDilations() throws {
         let expected: [Float] = [0.2129524, 0.6172619, 0.938028, 1.131836, 0.5574428, -1.59102, -1.633204, -1.454341, -1.078641, -0.203283, 0.8271562, 0.2573705, -0.3472491, -0.9048701, -0.7129148, 0.6653676, 0.9547194, 1.114854, 1.124099, 0.4931134, 1.466011, 1.039341, 0.6024144, 0.2143666, 0.4252714, 1.952812, 2.368451, 2.593944, 2.598773, 1.628949, -0.5879056, -0.268205, 0.2182089, 0.8055024, 1.253206, 1.063012, 0.6643909, 0.3062605, 0.03709218, 0.41026, -0.4838455, -0.2203694, 0.1427034, 0.5562326, 0.8005369, 0.5582303, -0.05010707, -0.5818919, -0.9651498, -0.3226254, 2.116557, 2.185976, 2.029304, 1.667746, 0.7750857, -0.3055228, 0.02901184, 0.4293905, 0.8414239, 0.8883608, 0.3738691, 0.3881698, 0.2568477, -0.002323507, -0.5955915, -1.743895, -1.207419, -0.6006106, -0.005598254, -0.04139576, -1.642132, -2.070481, -2.311686, -2.333101, -1.383692, 0.4977733, 0.372811, 0.1043045, -0.271405, -0.7180341]
         let expectedShape = [1, 4, 4, 5]

@@ -24,6 +24,11 @@ public final class InferenceSession: @unchecked Sendable {
 
     let plan: Plan
     let model: Model
+    /// Plans made for particular input shapes (see `ShapePlans`); nil when every input shape is
+    /// fixed already or optimization is off.
+    let shapePlans: ShapePlans?
+    /// Prepared constant weights, shared by the session's plans.
+    let prepared = PreparedWeights()
     /// Where the tensors of this session's runs get their memory: an arena per input signature laid
     /// out from a recorded run, and a pool for what outlives a run.
     let memory = MemoryPlanner()
@@ -71,8 +76,26 @@ public final class InferenceSession: @unchecked Sendable {
                                       opHistogram: Dictionary(graph.nodes.map { ($0.domain.isEmpty ? $0.opType : "\($0.domain)::\($0.opType)", 1) }, uniquingKeysWith: +),
                                       customMetadata: model.metadataProps)
         let t0 = DispatchTime.now().uptimeNanoseconds
-        self.plan = try PlanBuilder(registry: .standard, opsets: model.opsets).compile(graph)
+        self.plan = try PlanBuilder(registry: .standard, opsets: model.opsets, prepared: prepared).compile(graph)
         if Profiler.enabled { Profiler.record("[load] plan", ns: DispatchTime.now().uptimeNanoseconds - t0) }
+        let dynamic = graph.inputs.contains { $0.shape.map { $0.contains { $0.value == nil } } ?? true }
+        self.shapePlans = options.optimize && dynamic ? ShapePlans(graph: graph, opsets: model.opsets) : nil
+    }
+
+    /// The plan for a run whose feeds have `signature`: one made for these input shapes when the
+    /// session has one (or makes one now: on the second run of a signature), else the general plan.
+    private func plan(for signature: [Int], feeds: [String: Tensor]) -> Plan {
+        guard let shapePlans else { return plan }
+        switch shapePlans.lookup(signature) {
+        case .ready(let p): return p
+        case .general: return plan
+        case .build:
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let p = try? shapePlans.build(signature, shapes: feeds.mapValues(\.shape), prepared: prepared)
+            if Profiler.enabled { Profiler.record("[run] plan for input shapes", ns: DispatchTime.now().uptimeNanoseconds - t0) }
+            if p != nil { memory.forget(signature) }   // its runs allocate differently: learn them anew
+            return p ?? plan
+        }
     }
 
     /// Runs the model. Every declared input must be given, with its element type and a shape that fits.
@@ -93,11 +116,12 @@ public final class InferenceSession: @unchecked Sendable {
             }
         }
         let signature = MemoryPlanner.signature(plan.feedOrder.compactMap { feeds[$0.name] })  // all present: checked above
+        let runPlan = plan(for: signature, feeds: feeds)
         let arena = memory.arena(for: signature)
         let results: [Tensor]
         do {
             results = try RunArena.$current.withValue(arena) {
-                try plan.run(feeds, env: RunEnv(threads: options.threads))
+                try runPlan.run(feeds, env: RunEnv(threads: options.threads))
             }
         } catch {
             memory.finished(arena, signature: signature, learn: false)
@@ -105,7 +129,7 @@ public final class InferenceSession: @unchecked Sendable {
         }
         memory.finished(arena, signature: signature)
         var out: [String: Tensor] = [:]
-        for (o, t) in zip(plan.outputs, results) { out[o.name] = t }
+        for (o, t) in zip(runPlan.outputs, results) { out[o.name] = t }
         return out
     }
 }

@@ -58,6 +58,9 @@ final class Graph {
     /// For a subgraph: constants of the enclosing graphs it may read through outer scope
     /// (set by the pass manager so folding inside If/Loop bodies sees the weights).
     var outerConstants: [String: Tensor] = [:]
+    /// For a subgraph: what the enclosing graphs know of the values it may read through outer scope
+    /// (set by the pass manager, so inference and folding inside If/Loop bodies see their shapes).
+    var outerTypes: [String: ValueInfo] = [:]
 
     init(name: String, nodes: [Node], inputs: [ValueInfo], outputs: [ValueInfo],
          initializers: [String: Tensor], valueInfo: [String: ValueInfo]) {
@@ -115,5 +118,81 @@ final class Model {
         self.opsets = opsets
         self.graph = graph
         self.keepAlive = keepAlive
+    }
+}
+
+extension Graph {
+    /// A copy whose nodes, subgraphs (recursively) and tables can be rewritten without touching this
+    /// graph. Tensors are shared: they are immutable.
+    func deepCopy() -> Graph {
+        let g = Graph(name: name, nodes: nodes.map { $0.withCopiedSubgraphs() }, inputs: inputs, outputs: outputs,
+                      initializers: initializers, valueInfo: valueInfo)
+        g.outerConstants = outerConstants
+        g.outerTypes = outerTypes
+        return g
+    }
+
+    /// Every value name this graph and its nested subgraphs define or read.
+    func allValueNames(into names: inout Set<String>) {
+        for i in inputs { names.insert(i.name) }
+        for o in outputs { names.insert(o.name) }
+        names.formUnion(initializers.keys)
+        for n in nodes {
+            for x in n.inputs where !x.isEmpty { names.insert(x) }
+            for x in n.outputs where !x.isEmpty { names.insert(x) }
+            n.forEachSubgraph { $0.allValueNames(into: &names) }
+        }
+    }
+
+    /// Renames values: definitions and uses here, and uses of outer values inside nested subgraphs
+    /// (a subgraph that defines a name itself shadows it).
+    func rename(_ map: [String: String]) {
+        if map.isEmpty { return }
+        func r(_ s: String) -> String { s.isEmpty ? s : (map[s] ?? s) }
+        inputs = inputs.map { var v = $0; v.name = r(v.name); return v }
+        outputs = outputs.map { var v = $0; v.name = r(v.name); return v }
+        var inits: [String: Tensor] = [:]
+        for (k, t) in initializers { inits[r(k)] = t }
+        initializers = inits
+        var infos: [String: ValueInfo] = [:]
+        for (k, v) in valueInfo { var w = v; w.name = r(k); infos[r(k)] = w }
+        valueInfo = infos
+        for i in nodes.indices {
+            nodes[i].inputs = nodes[i].inputs.map(r)
+            nodes[i].outputs = nodes[i].outputs.map(r)
+            nodes[i].implicitInputs = nodes[i].implicitInputs.map(r)
+            nodes[i].forEachSubgraph { sub in
+                var defined = Set(sub.inputs.map(\.name))
+                defined.formUnion(sub.initializers.keys)
+                for n in sub.nodes { defined.formUnion(n.outputs) }
+                sub.rename(map.filter { !defined.contains($0.key) })
+            }
+        }
+    }
+}
+
+extension Node {
+    /// This node with its graph attributes deep-copied.
+    func withCopiedSubgraphs() -> Node {
+        var n = self
+        for (k, a) in attributes {
+            switch a {
+            case .graph(let g): n.attributes[k] = .graph(g.deepCopy())
+            case .graphs(let gs): n.attributes[k] = .graphs(gs.map { $0.deepCopy() })
+            default: break
+            }
+        }
+        return n
+    }
+
+    /// Calls `body` on each subgraph attribute (shared references: rewrites land in the node).
+    func forEachSubgraph(_ body: (Graph) -> Void) {
+        for a in attributes.values {
+            switch a {
+            case .graph(let g): body(g)
+            case .graphs(let gs): gs.forEach(body)
+            default: break
+            }
+        }
     }
 }

@@ -29,6 +29,33 @@ extension ConvGeometry {
     }
 }
 
+/// The patches of the first `positions` output positions as rows: row p holds, for output position p
+/// (row-major over oD, oH, oW), the inputs under the kernel in the weights' order (channel, kd, kh,
+/// kw), 0 where the kernel lies over padding. `x`: `cin` planes of `g.inPlane` floats; `rows`:
+/// positions x (cin * kernelSize) floats. For convolutions with a few output positions only.
+func convIm2Row(_ x: UnsafePointer<Float>, cin: Int, _ g: ConvGeometry, positions: Int,
+                into rows: UnsafeMutablePointer<Float>) {
+    var r = rows
+    for p in 0..<positions {
+        let od = p / (g.oH * g.oW), oh = (p / g.oW) % g.oH, ow = p % g.oW
+        for ch in 0..<cin {
+            let plane = x + ch * g.inPlane
+            for kd in 0..<g.kD {
+                let id = od * g.sD - g.pD + kd * g.dD
+                for kh in 0..<g.kH {
+                    let ih = oh * g.sH - g.pH + kh * g.dH
+                    let rowInside = id >= 0 && id < g.iD && ih >= 0 && ih < g.iH
+                    for kw in 0..<g.kW {
+                        let iw = ow * g.sW - g.pW + kw * g.dW
+                        r.pointee = rowInside && iw >= 0 && iw < g.iW ? plane[(id * g.iH + ih) * g.iW + iw] : 0
+                        r += 1
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The range of `i` in [0, count) for which `i * stride + off` lies in [0, limit).
 @inline(__always) func convValidRange(off: Int, stride: Int, limit: Int, count: Int) -> (Int, Int) {
     let lo = off >= 0 ? 0 : (-off + stride - 1) / stride

@@ -181,6 +181,12 @@ private func projectRows(_ a: UnsafePointer<Float>, rows: Int, k: Int, bT: Unsaf
         for r in 0..<rows { (out + r * ldOut).update(repeating: 0, count: n) }
     }
     if k == 0 { return }
+    if rows == 1 {
+        // One row (a single step of batch 1, as streaming models run): GEMV reads the weights once,
+        // where GEMM would first pack all of them.
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, bT, Int32(k), a, 1, 1, out, 1)
+        return
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k),
                 1, a, Int32(k), bT, Int32(k), 1, out, Int32(ldOut))
 }

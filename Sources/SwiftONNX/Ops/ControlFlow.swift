@@ -7,6 +7,70 @@ func registerControlFlowOps(_ r: inout OpRegistry) {
     r.register("If", infer: Inference(inferIf), buildIf)
     r.register("Loop", infer: Inference(inferLoop), buildLoop)
     r.register("Scan", infer: Inference(inferScan)) { ctx in ctx.opset <= 8 ? try buildScan8(ctx) : try buildScan9(ctx) }
+    r.rewrite(.fold, InlineConstantIf())
+}
+
+/// An If whose condition is a constant becomes the nodes of the branch it takes. Conditions computed
+/// from shapes (exporters' batch checks, as in Silero VAD's decoder) fold to constants once the input
+/// shapes are known, and the branch's nodes then fold and fuse with the rest of the graph. Values the
+/// branch defines are renamed where their names are taken elsewhere in the graph.
+struct InlineConstantIf: GraphPass {
+    let name = "inline-constant-if"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        var changed = false
+        var i = 0
+        while i < graph.nodes.count {
+            let node = graph.nodes[i]
+            guard node.isStandardDomain, node.opType == "If", node.inputs.count == 1,
+                  let cond = graph.initializers[node.inputs[0]], cond.count == 1, cond.dtype != .string,
+                  let value = try? truthValue(cond, "condition"),
+                  case .graph(let chosen)? = node.attributes[value ? "then_branch" : "else_branch"],
+                  chosen.inputs.isEmpty, chosen.outputs.count >= node.outputs.filter({ !$0.isEmpty }).count,
+                  chosen.outputs.count == node.outputs.count else { i += 1; continue }
+            let branch = chosen.deepCopy()
+            // Names used anywhere else in the graph (the If's own outputs are taken over by the branch).
+            var taken = Set<String>()
+            let others = Graph(name: graph.name, nodes: graph.nodes.enumerated().filter { $0.offset != i }.map(\.element),
+                               inputs: graph.inputs, outputs: graph.outputs, initializers: graph.initializers, valueInfo: [:])
+            others.allValueNames(into: &taken)
+            var defined = Set(branch.initializers.keys)
+            for n in branch.nodes { defined.formUnion(n.outputs.filter { !$0.isEmpty }) }
+            // The branch's outputs defined by its nodes take the If's output names, each once.
+            var map: [String: String] = [:]
+            var identities: [Node] = []
+            var claimed = Set<String>()
+            for (bo, o) in zip(branch.outputs.map(\.name), node.outputs) where !o.isEmpty {
+                if defined.contains(bo), branch.initializers[bo] == nil, !claimed.contains(bo) {
+                    map[bo] = o
+                    claimed.insert(bo)
+                } else {
+                    identities.append(Node(name: node.name.isEmpty ? "" : node.name + "/output", opType: "Identity", domain: "",
+                                           inputs: [bo], outputs: [o], attributes: [:]))
+                }
+            }
+            var fresh = 0
+            for name in defined.sorted() where map[name] == nil && taken.contains(name) {
+                var candidate: String
+                repeat {
+                    candidate = "\(name)__inlined\(fresh)"
+                    fresh += 1
+                } while taken.contains(candidate) || defined.contains(candidate)
+                map[name] = candidate
+                taken.insert(candidate)
+            }
+            branch.rename(map)
+            for id in identities.indices { identities[id].inputs = identities[id].inputs.map { map[$0] ?? $0 } }
+            for (k, t) in branch.initializers { graph.initializers[k] = t }
+            for (k, v) in branch.valueInfo where graph.valueInfo[k] == nil { graph.valueInfo[k] = v }
+            let inlined = branch.nodes + identities
+            graph.nodes.replaceSubrange(i...i, with: inlined)
+            i += inlined.count
+            changed = true
+        }
+        if changed { graph.pruneUnusedInitializers() }
+        return changed
+    }
 }
 
 // MARK: - inference (from the subgraphs' declared outputs)

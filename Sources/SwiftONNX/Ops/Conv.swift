@@ -231,9 +231,11 @@ private func makeConvOperator(_ ctx: OpContext, fused: Bool) throws -> any Opera
     if let w = ctx.constantInput(1), w.dtype == .float32, w.rank >= 3, attrs.group >= 1,
        w.shape[0] % attrs.group == 0, w.count > 0 {
         if WinogradWeights.suits(weightShape: w.shape, group: attrs.group, strides: attrs.strides, dilations: attrs.dilations) {
-            winograd = WinogradWeights(w.pointer(Float.self), outChannels: w.shape[0], inChannels: w.shape[1])
+            winograd = ctx.prepare(w, kind: "winograd-f2x3") {
+                WinogradWeights(w.pointer(Float.self), outChannels: w.shape[0], inChannels: w.shape[1])
+            }
         } else {
-            prepacked = ConvPackedWeights(w, group: attrs.group)
+            prepacked = ctx.prepare(w, kind: "conv-gemm-group\(attrs.group)") { ConvPackedWeights(w, group: attrs.group) }
         }
     }
     let packed = prepacked, wino = winograd
@@ -378,6 +380,23 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
         let (kind, alpha, beta) = act.kernelCode
         // the n images are the rows of X (n x C) and Y (n x M)
         f32Gemv.pointee.dot!(n, c, xp, c, wp, c, op_, m, 0, m, bp, kind, alpha, beta)
+        return out
+    }
+    // A few output positions (a frame of a 1-D signal, a map reduced to 2x2): each position's patch
+    // is one row and the GEMV kernel streams the weights (M x K as stored) once for all rows, where
+    // the packed GEMM would fill most of its 16-column panels with idle columns.
+    if outPlane <= 4 && attrs.group == 1 && z == nil && n * outPlane <= 16 {
+        let k = c * g.kernelSize
+        let (kind, alpha, beta) = act.kernelCode
+        ScratchPool.shared.withFloats(outPlane * (k + m)) { buf in
+            let rows = buf, y = buf + outPlane * k
+            for img in 0..<n {
+                convIm2Row(xp + img * c * g.inPlane, cin: c, g, positions: outPlane, into: rows)
+                f32Gemv.pointee.dot!(outPlane, k, rows, k, wp, k, y, m, 0, m, bp, kind, alpha, beta)
+                let o = op_ + img * m * outPlane
+                for p in 0..<outPlane { for j in 0..<m { o[j * outPlane + p] = y[p * m + j] } }
+            }
+        }
         return out
     }
     let weights = packed.flatMap { $0.shape == w.shape ? $0 : nil } ?? ConvPackedWeights(w, group: attrs.group)

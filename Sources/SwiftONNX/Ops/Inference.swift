@@ -59,6 +59,13 @@ extension Array where Element == InferenceInput {
 enum ShapeInference {
     static func infer(_ graph: Graph, opsets: [String: Int], registry: OpRegistry = .standard) {
         var known: [String: InferenceInput] = [:]
+        // Outer-scope values first: the graph's own definitions shadow them.
+        for (name, v) in graph.outerTypes {
+            known[name] = InferenceInput(type: TypeInfo(dtype: v.type, shape: v.shape), constant: graph.outerConstants[name])
+        }
+        for (name, t) in graph.outerConstants where known[name] == nil {
+            known[name] = InferenceInput(type: TypeInfo(dtype: t.dtype, shape: t.shape.map { .known($0) }), constant: t)
+        }
         for (name, t) in graph.initializers {
             known[name] = InferenceInput(type: TypeInfo(dtype: t.dtype, shape: t.shape.map { .known($0) }), constant: t)
         }
@@ -82,7 +89,14 @@ enum ShapeInference {
                     if t.shape == nil { t.shape = declared.shape }
                 }
                 known[name] = InferenceInput(type: t, constant: nil)
-                if graph.valueInfo[name]?.type == nil || graph.valueInfo[name]?.shape == nil {
+                if let declared = graph.valueInfo[name], declared.type != nil, let ds = declared.shape {
+                    // A recorded shape (declared, or inferred before the input shapes were known) takes
+                    // the sizes inference now knows where it has a symbol or nothing.
+                    if let s = t.shape, s.count == ds.count,
+                       zip(ds, s).contains(where: { $0.value == nil && $1.value != nil }) {
+                        graph.valueInfo[name]?.shape = zip(ds, s).map { $0.value == nil && $1.value != nil ? $1 : $0 }
+                    }
+                } else {
                     graph.valueInfo[name] = ValueInfo(name: name, type: t.dtype, shape: t.shape)
                 }
             }

@@ -25,6 +25,9 @@ struct OpContext {
     /// Values known when the plan is made (the graph's initializers that are not inputs), so an
     /// op can prepare them once (pack weights, convert types).
     var constants: [String: Tensor] = [:]
+    /// Where prepared constant weights are kept, so every plan of a session (one per input shape
+    /// signature) shares them; nil: the op keeps its own.
+    var prepared: PreparedWeights? = nil
 
     var opType: String { node.opType }
     var inputCount: Int { node.inputs.count }
@@ -34,6 +37,12 @@ struct OpContext {
     func hasOutput(_ i: Int) -> Bool { i < node.outputs.count && !node.outputs[i].isEmpty }
     /// The i-th input when it is a constant of the plan.
     func constantInput(_ i: Int) -> Tensor? { hasInput(i) ? constants[node.inputs[i]] : nil }
+
+    /// `make()` for the constant `t`, or what an earlier plan of the session made for it under `kind`.
+    func prepare<T: AnyObject>(_ t: Tensor, kind: String, _ make: () throws -> T) rethrows -> T {
+        guard let prepared else { return try make() }
+        return try prepared.value(for: t, kind: kind, make)
+    }
 
     func attributeError(_ name: String, _ reason: String) -> ONNXError {
         .invalidAttribute(node: node.label, op: node.opType, attribute: name, reason: reason)

@@ -42,7 +42,8 @@ struct ConstantFolding: GraphPass {
               !Self.nondeterministic.contains(node.opType) else { return nil }
         // Shape/Size of a value with a fully known shape.
         if node.opType == "Shape" || node.opType == "Size", let x = node.inputs.first,
-           graph.initializers[x] == nil, let dims = graph.valueInfo[x]?.shape ?? graph.inputs.first(where: { $0.name == x })?.shape {
+           graph.initializers[x] == nil,
+           let dims = graph.valueInfo[x]?.shape ?? graph.inputs.first(where: { $0.name == x })?.shape ?? graph.outerTypes[x]?.shape {
             let known = dims.compactMap(\.value)
             if known.count == dims.count {
                 if node.opType == "Size" { return [Tensor(scalar: Int64(known.reduce(1, *)))] }

@@ -26,6 +26,10 @@ struct PassManager {
         // Constants visible inside subgraphs: this graph's, and those it sees itself.
         var visible = graph.outerConstants
         for (k, v) in graph.initializers { visible[k] = v }
+        var visibleTypes = graph.outerTypes
+        for (k, v) in graph.valueInfo { visibleTypes[k] = v }
+        for v in graph.inputs { visibleTypes[v.name] = v }
+        for (k, t) in graph.initializers { visibleTypes[k] = ValueInfo(name: k, type: t.dtype, shape: t.shape.map { .known($0) }) }
         for node in graph.nodes {
             for a in node.attributes.values {
                 var subgraphs: [Graph] = []
@@ -36,8 +40,10 @@ struct PassManager {
                 }
                 for g in subgraphs {
                     g.outerConstants = visible
+                    g.outerTypes = visibleTypes
                     try run(on: g, opsets: opsets)
                     g.outerConstants = [:]
+                    g.outerTypes = [:]
                 }
             }
         }

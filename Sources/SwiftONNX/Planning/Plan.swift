@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// A graph compiled once into an ordered list of steps over numbered value slots,
 /// with each intermediate freed right after its last reader. Immutable; every run has its own slots.
@@ -164,10 +165,42 @@ final class SubgraphRunner: @unchecked Sendable {
     }
 }
 
+/// Constant weights prepared for a kernel (packed for the GEMM, Winograd-transformed), kept per
+/// session so the plans of its input shape signatures share one copy.
+final class PreparedWeights: @unchecked Sendable {
+    private struct Key: Hashable {
+        let storage: ObjectIdentifier
+        let address: Int
+        let dtype: DType
+        let shape: [Int]
+        let kind: String
+    }
+    private let lock = NSLock()
+    // The tensor is kept with its preparation so its storage (the key's identity) stays alive.
+    private var entries: [Key: (tensor: Tensor, value: AnyObject)] = [:]
+
+    func value<T: AnyObject>(for t: Tensor, kind: String, _ make: () throws -> T) rethrows -> T {
+        let key = Key(storage: ObjectIdentifier(t.storage), address: Int(bitPattern: t.storage.raw), dtype: t.dtype,
+                      shape: t.shape, kind: kind)
+        lock.lock()
+        if let e = entries[key], let v = e.value as? T { lock.unlock(); return v }
+        lock.unlock()
+        let v = try make()
+        lock.lock()
+        defer { lock.unlock() }
+        if let e = entries[key], let w = e.value as? T { return w }
+        entries[key] = (t, v)
+        return v
+    }
+
+    var count: Int { lock.lock(); defer { lock.unlock() }; return entries.count }
+}
+
 /// Builds plans: validates and orders the graph, compiles every node through the registry.
 struct PlanBuilder {
     let registry: OpRegistry
     let opsets: [String: Int]
+    var prepared: PreparedWeights? = nil
 
     /// `outerConstants`: constants of the enclosing graphs a subgraph can see (its ops may prepare
     /// them once, as for the graph's own initializers).
@@ -268,7 +301,7 @@ struct PlanBuilder {
         let ctx = OpContext(node: node, opset: opset, compileSubgraph: { g in
             let sub = try self.compile(g, outerScope: outer, outerConstants: constants)
             return SubgraphRunner(plan: sub, graph: g, outerNames: g.freeVariables())
-        }, constants: constants)
+        }, constants: constants, prepared: prepared)
         do {
             return try builder(ctx)
         } catch let e as OpError {

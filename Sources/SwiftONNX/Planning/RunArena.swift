@@ -263,6 +263,14 @@ final class MemoryPlanner: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Drops what was learned for a signature (its runs will allocate differently).
+    func forget(_ signature: [Int]) {
+        lock.lock()
+        patterns[signature]?.invalidate()
+        patterns[signature] = nil
+        lock.unlock()
+    }
+
     /// Tensor-memory allocations this session made from the system so far.
     var systemAllocations: Int { counters.systemAllocations + pool.statistics.systemAllocations }
 

@@ -1,0 +1,153 @@
+import Foundation
+import XCTest
+@testable import SwiftONNX
+
+private func vi(_ name: String, _ type: DType? = nil, _ shape: [Dim]? = nil) -> ValueInfo {
+    ValueInfo(name: name, type: type, shape: shape)
+}
+
+private func node(_ op: String, _ inputs: [String], _ outputs: [String], _ attrs: [String: Attribute] = [:]) -> Node {
+    var n = Node(name: "\(op)_\(outputs.first ?? "")", opType: op, domain: "", inputs: inputs, outputs: outputs,
+                 attributes: attrs)
+    var implicit: [String] = []
+    for a in attrs.values { if case .graph(let g) = a { implicit += g.freeVariables() } }
+    var seen = Set<String>()
+    n.implicitInputs = implicit.filter { seen.insert($0).inserted }
+    return n
+}
+
+private func graph(_ name: String, _ nodes: [Node], inputs: [ValueInfo] = [], outputs: [ValueInfo],
+                   initializers: [String: Tensor] = [:]) -> Graph {
+    Graph(name: name, nodes: nodes, inputs: inputs, outputs: outputs, initializers: initializers, valueInfo: [:])
+}
+
+private func model(_ g: Graph, opset: Int = 17) -> Model {
+    Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+          opsets: ["": opset], graph: g, keepAlive: [])
+}
+
+private func opTypes(_ g: Graph) -> [String] { g.nodes.map(\.opType) }
+
+/// Plans made for input shapes (ShapePlans) and the rewrite that makes them pay: constant If inlining.
+final class ShapePlanTests: XCTestCase {
+    /// x [1, 2, h, 5] -> Conv 1x1 (constant weights) -> y; h == 1 ? relu(y) : -y (the condition
+    /// computed from Shape(y), as exporters write batch checks). Neither branch changes the weights
+    /// (Relu fuses into the conv's epilogue), so the plans share them.
+    private func branchyModel() -> Model {
+        let w = Tensor(shape: [3, 2, 1, 1], scalars: [Float(1), 2, -1, 0.5, 0.25, 3])
+        let thenG = graph("then", [node("Relu", ["y"], ["ty"])], outputs: [vi("ty")])
+        let elseG = graph("else", [node("Neg", ["y"], ["ey"])], outputs: [vi("ey")])
+        let g = graph("main", [
+            node("Conv", ["x", "w"], ["y"]),
+            node("Shape", ["y"], ["s"]),
+            node("Gather", ["s", "two_i"], ["h"]),
+            node("Equal", ["h", "one_i"], ["c"]),
+            node("If", ["c"], ["z"], ["then_branch": .graph(thenG), "else_branch": .graph(elseG)]),
+        ], inputs: [vi("x", .float32, [1, 2, "h", 5])], outputs: [vi("z", .float32)],
+           initializers: ["w": w, "two_i": Tensor(scalar: Int64(2)), "one_i": Tensor(scalar: Int64(1))])
+        return model(g)
+    }
+
+    /// The result computed by hand (in Double), to compare within float rounding.
+    private func expected(_ x: Tensor) throws -> [Double] {
+        let h = x.shape[2], xs = try x.scalars(as: Float.self).map(Double.init)
+        let w: [Double] = [1, 2, -1, 0.5, 0.25, 3]
+        var out: [Double] = []
+        for m in 0..<3 {
+            for p in 0..<(h * 5) {
+                let y = w[2 * m] * xs[p] + w[2 * m + 1] * xs[h * 5 + p]
+                out.append(h == 1 ? max(y, 0) : -y)
+            }
+        }
+        return out
+    }
+
+    func testSecondRunOfAShapeGetsItsOwnPlanWithTheBranchInlined() throws {
+        let session = try InferenceSession(model: branchyModel(), options: .init())
+        guard let shapePlans = session.shapePlans else { return XCTFail("a model with a symbolic input dim gets shape plans") }
+        XCTAssertEqual(session.prepared.count, 1, "the conv weights are prepared once")
+        let x1 = sinTensor([1, 2, 1, 5])
+        let first = try session.run(["x": x1])["z"]!
+        XCTAssertEqual(shapePlans.count, 0, "a shape seen once keeps the general plan")
+        let second = try session.run(["x": x1])["z"]!
+        XCTAssertEqual(shapePlans.count, 1, "the second run of a shape plans for it")
+        let third = try session.run(["x": x1])["z"]!
+        try assertClose(first, try expected(x1), tol: 1e-5)
+        XCTAssertEqual(first.bytes(), second.bytes())
+        XCTAssertEqual(first.bytes(), third.bytes())
+        let steps = shapePlans.plans.values.first!.steps.map(\.opType)
+        XCTAssertFalse(steps.contains("If") || steps.contains("Shape") || steps.contains("Equal"),
+                       "Shape, the comparison and the If fold away once the shape is known: \(steps)")
+        XCTAssertEqual(session.prepared.count, 1, "the shape plan shares the prepared conv weights")
+
+        // Another shape takes the other branch; its own plan comes on its second run.
+        let x3 = sinTensor([1, 2, 3, 5], 0.11)
+        let a = try session.run(["x": x3])["z"]!
+        XCTAssertEqual(shapePlans.count, 1)
+        let b = try session.run(["x": x3])["z"]!
+        XCTAssertEqual(shapePlans.count, 2)
+        try assertClose(a, try expected(x3), tol: 1e-5)
+        XCTAssertEqual(a.bytes(), b.bytes())
+        // The first shape's plan is still used and still right.
+        XCTAssertEqual(try session.run(["x": x1])["z"]!.bytes(), first.bytes())
+        // Steady state of a shape plan: no system allocation for tensors.
+        let before = session.memory.systemAllocations
+        _ = try session.run(["x": x1])
+        XCTAssertEqual(session.memory.systemAllocations - before, 0)
+    }
+
+    func testFixedShapesAndUnoptimizedSessionsHaveNoShapePlans() throws {
+        XCTAssertNil(try InferenceSession(model: branchyModel(), options: .init(optimize: false)).shapePlans)
+        let g = graph("main", [node("Relu", ["x"], ["y"])], inputs: [vi("x", .float32, [2, 3])], outputs: [vi("y")])
+        XCTAssertNil(try InferenceSession(model: model(g), options: .init()).shapePlans)
+    }
+
+    func testOnlyAFewShapePlansAreKept() throws {
+        let session = try InferenceSession(model: branchyModel(), options: .init())
+        for h in 1...6 {
+            let x = sinTensor([1, 2, h, 5], Double(h))
+            for _ in 0..<2 {
+                try assertClose(try session.run(["x": x])["z"]!, try expected(x), tol: 1e-5)
+            }
+        }
+        XCTAssertEqual(session.shapePlans?.count, 4)
+    }
+
+    /// The chosen branch's values are renamed where their names are taken in the graph; a nested If
+    /// that reads them keeps working; the result equals the graph run as written.
+    func testInlinedBranchWithClashingNamesMatchesThePlainPath() throws {
+        // branch (taken): y = x + k (its own k), nested If(c2) on y, outputs (nested, y)
+        let innerThen = graph("inner_then", [node("Identity", ["y"], ["iy"])], outputs: [vi("iy")])
+        let innerElse = graph("inner_else", [node("Neg", ["y"], ["ny"])], outputs: [vi("ny")])
+        let chosen = graph("then", [
+            node("Add", ["x", "k"], ["y"]),
+            node("If", ["c2"], ["n"], ["then_branch": .graph(innerThen), "else_branch": .graph(innerElse)]),
+        ], outputs: [vi("n"), vi("y")], initializers: ["k": Tensor(shape: [2], scalars: [Float(1), 2])])
+        let other = graph("else", [node("Identity", ["x"], ["ox"])], outputs: [vi("ox"), vi("x")])
+        func main() -> Graph {
+            graph("main", [
+                node("If", ["c"], ["o1", "o2"], ["then_branch": .graph(chosen.deepCopy()), "else_branch": .graph(other.deepCopy())]),
+                node("Mul", ["o1", "x"], ["y"]),          // "y" is taken outside the branch too
+                node("Add", ["y", "k"], ["z"]),           // and so is "k"
+            ], inputs: [vi("x", .float32, [2]), vi("c2", .bool, [])], outputs: [vi("z"), vi("o2")],
+               initializers: ["c": Tensor(scalar: true), "k": Tensor(shape: [2], scalars: [Float(100), 200])])
+        }
+        let optimized = main()
+        try PassManager.standard.run(on: optimized, opsets: ["": 17])
+        XCTAssertFalse(opTypes(optimized).filter { $0 == "If" }.count > 1)
+        XCTAssertTrue(opTypes(optimized).contains("Add"), "the branch's nodes are in the main graph: \(opTypes(optimized))")
+        let plainPlan = try PlanBuilder(registry: .standard, opsets: ["": 17]).compile(main())
+        let optPlan = try PlanBuilder(registry: .standard, opsets: ["": 17]).compile(optimized)
+        let x = Tensor(shape: [2], scalars: [Float(3), -5])
+        for c2 in [true, false] {
+            let feeds = ["x": x, "c2": Tensor(scalar: c2)]
+            let want = try plainPlan.run(feeds, env: RunEnv(threads: 1))
+            let got = try optPlan.run(feeds, env: RunEnv(threads: 1))
+            XCTAssertEqual(try got.map { try $0.scalars(as: Float.self) }, try want.map { try $0.scalars(as: Float.self) })
+            // by hand: y = x + [1, 2] = [4, -3]; n = ±y; z = n * x + [100, 200]; o2 = y
+            let n: [Float] = c2 ? [4, -3] : [-4, 3]
+            XCTAssertEqual(try got[0].scalars(as: Float.self), [n[0] * 3 + 100, n[1] * -5 + 200])
+            XCTAssertEqual(try got[1].scalars(as: Float.self), [4, -3])
+        }
+    }
+}
