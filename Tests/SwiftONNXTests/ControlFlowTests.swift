@@ -7,28 +7,6 @@ import XCTest
 /// The control-flow tests run on the standard ops.
 private let testRegistry = OpRegistry.standard
 
-private func vi(_ name: String, _ type: DType? = nil, _ shape: [Dim]? = nil) -> ValueInfo {
-    ValueInfo(name: name, type: type, shape: shape)
-}
-
-/// A node; implicit inputs are computed from its graph attributes as the loader does.
-private func node(_ op: String, _ inputs: [String], _ outputs: [String], _ attrs: [String: Attribute] = [:]) -> Node {
-    var n = Node(name: "\(op)_\(outputs.first ?? "")", opType: op, domain: "", inputs: inputs, outputs: outputs,
-                 attributes: attrs)
-    var implicit: [String] = []
-    for a in attrs.values {
-        if case .graph(let g) = a { implicit += g.freeVariables() }
-    }
-    var seen = Set<String>()
-    n.implicitInputs = implicit.filter { seen.insert($0).inserted }
-    return n
-}
-
-private func graph(_ name: String, _ nodes: [Node], inputs: [ValueInfo] = [], outputs: [ValueInfo],
-                   initializers: [String: Tensor] = [:]) -> Graph {
-    Graph(name: name, nodes: nodes, inputs: inputs, outputs: outputs, initializers: initializers, valueInfo: [:])
-}
-
 private func runGraph(_ g: Graph, _ feeds: [String: Tensor], registry: OpRegistry = testRegistry, opset: Int = 17) throws -> [Tensor] {
     let plan = try PlanBuilder(registry: registry, opsets: ["": opset]).compile(g)
     return try plan.run(feeds, env: RunEnv(threads: 1))

@@ -2,25 +2,6 @@ import Foundation
 import XCTest
 @testable import SwiftONNX
 
-private func vi(_ name: String, _ type: DType? = nil, _ shape: [Dim]? = nil) -> ValueInfo {
-    ValueInfo(name: name, type: type, shape: shape)
-}
-
-private func node(_ op: String, _ inputs: [String], _ outputs: [String], _ attrs: [String: Attribute] = [:]) -> Node {
-    var n = Node(name: "\(op)_\(outputs.first ?? "")", opType: op, domain: "", inputs: inputs, outputs: outputs,
-                 attributes: attrs)
-    var implicit: [String] = []
-    for a in attrs.values { if case .graph(let g) = a { implicit += g.freeVariables() } }
-    var seen = Set<String>()
-    n.implicitInputs = implicit.filter { seen.insert($0).inserted }
-    return n
-}
-
-private func graph(_ name: String, _ nodes: [Node], inputs: [ValueInfo] = [], outputs: [ValueInfo],
-                   initializers: [String: Tensor] = [:]) -> Graph {
-    Graph(name: name, nodes: nodes, inputs: inputs, outputs: outputs, initializers: initializers, valueInfo: [:])
-}
-
 private func model(_ g: Graph, opset: Int = 17) -> Model {
     Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
           opsets: ["": opset], graph: g, keepAlive: [])

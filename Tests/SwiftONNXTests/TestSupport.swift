@@ -73,3 +73,27 @@ struct SplitMix64 {
     }
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
+
+// MARK: - small graph-building helpers (control-flow, shape-plan tests)
+
+func vi(_ name: String, _ type: DType? = nil, _ shape: [Dim]? = nil) -> ValueInfo {
+    ValueInfo(name: name, type: type, shape: shape)
+}
+
+/// A node; implicit inputs are computed from its graph attributes as the loader does.
+func node(_ op: String, _ inputs: [String], _ outputs: [String], _ attrs: [String: Attribute] = [:]) -> Node {
+    var n = Node(name: "\(op)_\(outputs.first ?? "")", opType: op, domain: "", inputs: inputs, outputs: outputs,
+                 attributes: attrs)
+    var implicit: [String] = []
+    for a in attrs.values {
+        if case .graph(let g) = a { implicit += g.freeVariables() }
+    }
+    var seen = Set<String>()
+    n.implicitInputs = implicit.filter { seen.insert($0).inserted }
+    return n
+}
+
+func graph(_ name: String, _ nodes: [Node], inputs: [ValueInfo] = [], outputs: [ValueInfo],
+          initializers: [String: Tensor] = [:]) -> Graph {
+    Graph(name: name, nodes: nodes, inputs: inputs, outputs: outputs, initializers: initializers, valueInfo: [:])
+}
