@@ -132,12 +132,13 @@ extension Graph {
         return g
     }
 
-    /// Every value name this graph and its nested subgraphs define or read.
-    func allValueNames(into names: inout Set<String>) {
+    /// Every value name this graph and its nested subgraphs define or read (leaving out the node at
+    /// index `skipping`, if given).
+    func allValueNames(into names: inout Set<String>, skipping: Int? = nil) {
         for i in inputs { names.insert(i.name) }
         for o in outputs { names.insert(o.name) }
         names.formUnion(initializers.keys)
-        for n in nodes {
+        for (k, n) in nodes.enumerated() where k != skipping {
             for x in n.inputs where !x.isEmpty { names.insert(x) }
             for x in n.outputs where !x.isEmpty { names.insert(x) }
             n.forEachSubgraph { $0.allValueNames(into: &names) }
@@ -186,11 +187,11 @@ extension Node {
     }
 
     /// Calls `body` on each subgraph attribute (shared references: rewrites land in the node).
-    func forEachSubgraph(_ body: (Graph) -> Void) {
+    func forEachSubgraph(_ body: (Graph) throws -> Void) rethrows {
         for a in attributes.values {
             switch a {
-            case .graph(let g): body(g)
-            case .graphs(let gs): gs.forEach(body)
+            case .graph(let g): try body(g)
+            case .graphs(let gs): try gs.forEach(body)
             default: break
             }
         }

@@ -26,14 +26,11 @@ struct InlineConstantIf: GraphPass {
                   let cond = graph.initializers[node.inputs[0]], cond.count == 1, cond.dtype != .string,
                   let value = try? truthValue(cond, "condition"),
                   case .graph(let chosen)? = node.attributes[value ? "then_branch" : "else_branch"],
-                  chosen.inputs.isEmpty, chosen.outputs.count >= node.outputs.filter({ !$0.isEmpty }).count,
-                  chosen.outputs.count == node.outputs.count else { i += 1; continue }
+                  chosen.inputs.isEmpty, chosen.outputs.count == node.outputs.count else { i += 1; continue }
             let branch = chosen.deepCopy()
             // Names used anywhere else in the graph (the If's own outputs are taken over by the branch).
             var taken = Set<String>()
-            let others = Graph(name: graph.name, nodes: graph.nodes.enumerated().filter { $0.offset != i }.map(\.element),
-                               inputs: graph.inputs, outputs: graph.outputs, initializers: graph.initializers, valueInfo: [:])
-            others.allValueNames(into: &taken)
+            graph.allValueNames(into: &taken, skipping: i)
             var defined = Set(branch.initializers.keys)
             for n in branch.nodes { defined.formUnion(n.outputs.filter { !$0.isEmpty }) }
             // The branch's outputs defined by its nodes take the If's output names, each once.

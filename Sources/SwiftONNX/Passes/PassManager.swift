@@ -23,7 +23,8 @@ struct PassManager {
     /// Optimizes `graph` and, recursively, every subgraph of its nodes (If branches, Loop/Scan bodies).
     func run(on graph: Graph, opsets: [String: Int]) throws {
         try runOne(graph, opsets: opsets)
-        // Constants visible inside subgraphs: this graph's, and those it sees itself.
+        guard graph.nodes.contains(where: \.hasSubgraph) else { return }
+        // What subgraphs see of this graph: its constants and value types, and those it sees itself.
         var visible = graph.outerConstants
         for (k, v) in graph.initializers { visible[k] = v }
         var visibleTypes = graph.outerTypes
@@ -31,20 +32,12 @@ struct PassManager {
         for v in graph.inputs { visibleTypes[v.name] = v }
         for (k, t) in graph.initializers { visibleTypes[k] = ValueInfo(name: k, type: t.dtype, shape: t.shape.map { .known($0) }) }
         for node in graph.nodes {
-            for a in node.attributes.values {
-                var subgraphs: [Graph] = []
-                switch a {
-                case .graph(let g): subgraphs = [g]
-                case .graphs(let gs): subgraphs = gs
-                default: break
-                }
-                for g in subgraphs {
-                    g.outerConstants = visible
-                    g.outerTypes = visibleTypes
-                    try run(on: g, opsets: opsets)
-                    g.outerConstants = [:]
-                    g.outerTypes = [:]
-                }
+            try node.forEachSubgraph { g in
+                g.outerConstants = visible
+                g.outerTypes = visibleTypes
+                try run(on: g, opsets: opsets)
+                g.outerConstants = [:]
+                g.outerTypes = [:]
             }
         }
     }
