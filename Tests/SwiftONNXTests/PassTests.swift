@@ -56,6 +56,53 @@ final class PassTests: XCTestCase {
         XCTAssertEqual(kept.nodes.count, 3)
     }
 
+    /// BatchNormalization folding scales weights in place when the graph holds the only reference
+    /// to memory of its own and one Conv reads them (no second copy of a model's weights at load);
+    /// weights two Convs share, or that someone outside the graph holds, are copied, not changed.
+    func testBatchNormFoldingScalesPrivateWeightsInPlaceAndCopiesShared() throws {
+        let c = 3
+        func bnInputs(_ p: String) -> [String: Tensor] {
+            [p + "s": Tensor(shape: [c], scalars: [Float(2), 0.5, -1]), p + "b": Tensor(shape: [c], scalars: [Float(1), 0, -2]),
+             p + "m": Tensor(shape: [c], scalars: [Float(0.5), -1, 0]), p + "v": Tensor(shape: [c], scalars: [Float(3), 0, 1])]
+        }
+        func weights() -> Tensor {
+            let t = Tensor.uninitialized(.float32, [c, 2, 1, 1])
+            for i in 0..<t.count { t.pointer(Float.self)[i] = Float(i + 1) }
+            return t
+        }
+        let held = Tensor(shape: [c, 2, 1, 1], scalars: (0..<6).map { Float($0) - 2.5 })
+        var inits = bnInputs("a").merging(bnInputs("b")) { a, _ in a }.merging(bnInputs("c")) { a, _ in a }.merging(bnInputs("d")) { a, _ in a }
+        inits["wPrivate"] = weights()
+        inits["wShared"] = weights()
+        inits["wHeld"] = held
+        let privateStorage = ObjectIdentifier(inits["wPrivate"]!.storage)
+        let sharedStorage = ObjectIdentifier(inits["wShared"]!.storage)
+        func convBN(_ p: String, _ w: String) -> [Node] {
+            [Node(name: p + "conv", opType: "Conv", domain: "", inputs: ["X", w], outputs: [p + "C"], attributes: [:]),
+             Node(name: p + "bn", opType: "BatchNormalization", domain: "", inputs: [p + "C", p + "s", p + "b", p + "m", p + "v"],
+                  outputs: [p + "Y"], attributes: ["epsilon": .float(1e-3)])]
+        }
+        let g = Graph(name: "g", nodes: convBN("a", "wPrivate") + convBN("b", "wShared") + convBN("c", "wShared") + convBN("d", "wHeld"),
+                      inputs: [vi("X", .float32, [.known(1), .known(2), .known(4), .known(4)])],
+                      outputs: ["aY", "bY", "cY", "dY"].map { vi($0, .float32) }, initializers: inits, valueInfo: [:])
+        inits = [:]
+        XCTAssertTrue(try FoldBatchNormIntoConv().apply(to: g, opsets: ["": 15]))
+        XCTAssertEqual(g.nodes.map(\.opType), ["Conv", "Conv", "Conv", "Conv"])
+        let scale: [Float] = [2, 0.5, -1], variance: [Float] = [3, 0, 1]
+        func expected(_ w: [Float]) -> [Float] {
+            (0..<6).map { i in w[i] * (scale[i / 2] / (variance[i / 2] + 1e-3).squareRoot()) }
+        }
+        let folded = try g.nodes.map { try XCTUnwrap(g.initializers[$0.inputs[1]]) }
+        let original = (0..<6).map { Float($0 + 1) }
+        for w in folded.prefix(3) { XCTAssertEqual(try w.scalars(as: Float.self), expected(original)) }
+        XCTAssertEqual(try folded[3].scalars(as: Float.self), expected(try held.scalars(as: Float.self)))
+        XCTAssertEqual(ObjectIdentifier(folded[0].storage), privateStorage, "one reader, private memory: scaled in place")
+        XCTAssertNotEqual(ObjectIdentifier(folded[1].storage), sharedStorage, "two readers: a copy")
+        XCTAssertNotEqual(ObjectIdentifier(folded[1].storage), ObjectIdentifier(folded[2].storage))
+        XCTAssertEqual(try held.scalars(as: Float.self), (0..<6).map { Float($0) - 2.5 }, "a tensor held outside the graph is not changed")
+        XCTAssertNil(g.initializers["wShared"], "the unread original is pruned")
+    }
+
     func testShapeOfKnownShapeIsFolded() throws {
         let g = Graph(name: "g", nodes: [
             Node(name: "shape", opType: "Shape", domain: "", inputs: ["X"], outputs: ["S"], attributes: [:]),

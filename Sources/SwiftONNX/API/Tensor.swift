@@ -47,6 +47,9 @@ final class TensorStorage: @unchecked Sendable {
         self.grant = .system
     }
 
+    /// Memory of its own from the system allocator (not aliased, not from a run arena, not strings).
+    var isPrivateHeap: Bool { owner == nil && arena == nil && strings.isEmpty && byteCount > 0 }
+
     deinit {
         if let arena { arena.release(raw, grant) } else if owner == nil { raw.deallocate() }
     }
@@ -92,7 +95,8 @@ public struct BFloat16: TensorScalar, Hashable, CustomStringConvertible {
 public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     public let dtype: DType
     public let shape: [Int]
-    let storage: TensorStorage
+    /// `var` only so that `isKnownUniquelyReferenced` can look at it (Graph.takeForRewrite).
+    var storage: TensorStorage
 
     /// Number of elements.
     public var count: Int { shape.reduce(1, *) }

@@ -580,20 +580,21 @@ struct FoldBatchNormIntoConv: GraphPass {
             guard conv.opType == "Conv", conv.isStandardDomain, conv.outputs.count == 1,
                   uses[conv.outputs[0]] == 1, !outputs.contains(conv.outputs[0]) else { continue }
             if case .int(let t)? = bn.attributes["training_mode"], t != 0 { continue }
-            guard let w = graph.initializers[conv.inputs[1]], w.dtype == .float32, w.rank >= 3,
+            // Only the weights' type and shape here: holding the tensor would keep takeForRewrite from scaling it in place.
+            guard let wShape = graph.initializers[conv.inputs[1]].flatMap({ $0.dtype == .float32 ? $0.shape : nil }), wShape.count >= 3,
                   let scale = graph.initializers[bn.inputs[1]], let bias = graph.initializers[bn.inputs[2]],
                   let mean = graph.initializers[bn.inputs[3]], let variance = graph.initializers[bn.inputs[4]],
-                  [scale, bias, mean, variance].allSatisfy({ $0.dtype == .float32 && $0.count == w.shape[0] }) else { continue }
+                  wShape[0] > 0, [scale, bias, mean, variance].allSatisfy({ $0.dtype == .float32 && $0.count == wShape[0] }) else { continue }
             var b: Tensor? = nil
             if conv.inputs.count > 2 && !conv.inputs[2].isEmpty {
-                guard let cb = graph.initializers[conv.inputs[2]], cb.dtype == .float32, cb.count == w.shape[0] else { continue }
+                guard let cb = graph.initializers[conv.inputs[2]], cb.dtype == .float32, cb.count == wShape[0] else { continue }
                 b = cb
             }
             var eps: Float = 1e-5
             if case .float(let e)? = bn.attributes["epsilon"] { eps = e }
-            let cout = w.shape[0]
+            guard let (w, nw) = graph.takeForRewrite(conv.inputs[1], uses: uses) else { continue }
+            let cout = wShape[0]
             let per = w.count / cout
-            let nw = Tensor.uninitialized(.float32, w.shape)
             let nb = Tensor.uninitialized(.float32, [cout])
             let wp = w.pointer(Float.self), nwp = nw.pointer(Float.self), nbp = nb.pointer(Float.self)
             let sp = scale.pointer(Float.self), bp = bias.pointer(Float.self)
@@ -663,9 +664,10 @@ struct FoldConvAffine: GraphPass {
                 let conv = graph.nodes[ci]
                 guard conv.opType == "Conv", conv.isStandardDomain, conv.outputs.count == 1, uses[x] == 1,
                       !outputs.contains(x), conv.inputs.count >= 2,
-                      let w = graph.initializers[conv.inputs[1]], w.dtype == .float32, w.rank >= 3 else { continue }
-                let cout = w.shape[0]
-                guard let perChannel = perChannelConstant(t, channels: cout, outputRank: w.rank) else { continue }
+                      let wShape = graph.initializers[conv.inputs[1]].flatMap({ $0.dtype == .float32 ? $0.shape : nil }),
+                      wShape.count >= 3, wShape[0] > 0 else { continue }
+                let cout = wShape[0]
+                guard let perChannel = perChannelConstant(t, channels: cout, outputRank: wShape.count) else { continue }
                 var bias: [Float] = [Float](repeating: 0, count: cout)
                 if conv.inputs.count > 2 && !conv.inputs[2].isEmpty {
                     guard let b = graph.initializers[conv.inputs[2]], b.dtype == .float32, b.count == cout else { continue }
@@ -674,8 +676,8 @@ struct FoldConvAffine: GraphPass {
                 var newInputs = conv.inputs
                 while newInputs.count < 3 { newInputs.append("") }
                 if node.opType == "Mul" {
+                    guard let (w, nw) = graph.takeForRewrite(conv.inputs[1], uses: uses) else { continue }
                     let per = w.count / cout
-                    let nw = Tensor.uninitialized(.float32, w.shape)
                     let wp = w.pointer(Float.self), nwp = nw.pointer(Float.self)
                     for c in 0..<cout {
                         let s = perChannel[c]

@@ -433,40 +433,40 @@ struct FuseChannelAffine: GraphPass {
                 changed = true
             }
         }
-        // 2. and 3. absorb the only reader while it is per-channel Mul/Add or an activation.
-        var absorbed = true
-        while absorbed {
-            absorbed = false
-            let uses = graph.useCounts()
-            let outputs = graph.outputNames
-            let readers = graph.readers()
-            for (ai, affine) in graph.nodes.enumerated() where Self.isAffine(affine) {
-                let y = affine.outputs[0]
-                guard uses[y] == 1, !outputs.contains(y), let ri = readers[y], ri != ai else { continue }
+        // 2. and 3. each ChannelAffine absorbs its only reader while that is a per-channel Mul/Add
+        // or an activation. One walk with the use maps built once: an absorbed node keeps its
+        // index until the end, and the value the chain now ends in has the absorbed node's readers.
+        let uses = graph.useCounts()
+        let outputs = graph.outputNames
+        let readers = graph.readers()
+        var absorbedNodes = Set<Int>()
+        for ai in graph.nodes.indices where Self.isAffine(graph.nodes[ai]) && !absorbedNodes.contains(ai) {
+            var fused = graph.nodes[ai]
+            while true {
+                let y = fused.outputs[0]
+                guard uses[y] == 1, !outputs.contains(y), let ri = readers[y], ri != ai, !absorbedNodes.contains(ri) else { break }
                 let next = graph.nodes[ri]
-                guard next.isStandardDomain, next.outputs.count == 1, !next.hasSubgraph else { continue }
-                var fused = affine
-                if affine.attributes["activation"] == nil, next.inputs.first == y, let (kind, params) = FuseConvActivation.activation(next, graph: graph) {
+                guard next.isStandardDomain, next.outputs.count == 1, !next.hasSubgraph else { break }
+                if fused.attributes["activation"] == nil, next.inputs.first == y, let (kind, params) = FuseConvActivation.activation(next, graph: graph) {
                     fused.attributes["activation"] = .string(kind)
                     fused.attributes["activation_params"] = .floats(params)
-                } else if affine.attributes["activation"] == nil, next.opType == "Mul" || next.opType == "Add",
-                          next.inputs.count == 2, let (s, b) = merged(affine, next, graph: graph) {
+                } else if fused.attributes["activation"] == nil, next.opType == "Mul" || next.opType == "Add",
+                          next.inputs.count == 2, let (s, b) = merged(fused, next, graph: graph) {
                     let sName = uniqueName(graph, next.outputs[0] + "_affine_scale")
                     graph.initializers[sName] = s
                     let bName = uniqueName(graph, next.outputs[0] + "_affine_bias")
                     graph.initializers[bName] = b
-                    fused.inputs = [affine.inputs[0], sName, bName]
+                    fused.inputs = [fused.inputs[0], sName, bName]
                 } else {
-                    continue
+                    break
                 }
                 fused.outputs = next.outputs
-                graph.nodes[ai] = fused
-                graph.nodes.remove(at: ri)
-                absorbed = true
+                absorbedNodes.insert(ri)
                 changed = true
-                break
             }
+            graph.nodes[ai] = fused
         }
+        graph.removeNodes(at: absorbedNodes)
         if changed { graph.pruneUnusedInitializers() }
         return changed
     }

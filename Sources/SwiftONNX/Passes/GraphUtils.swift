@@ -4,7 +4,8 @@ extension Graph {
     func useCounts() -> [String: Int] {
         var c: [String: Int] = [:]
         for n in nodes {
-            for i in n.inputs + n.implicitInputs where !i.isEmpty { c[i, default: 0] += 1 }
+            for i in n.inputs where !i.isEmpty { c[i, default: 0] += 1 }
+            for i in n.implicitInputs where !i.isEmpty { c[i, default: 0] += 1 }
         }
         for o in outputs { c[o.name, default: 0] += 1 }
         return c
@@ -23,6 +24,20 @@ extension Graph {
         var r: [String: Int] = [:]
         for (i, n) in nodes.enumerated() { for x in n.inputs where !x.isEmpty { r[x] = i } }
         return r
+    }
+
+    /// An initializer about to be rewritten element by element (weights scaled by a folded
+    /// normalization): `source` holds its values and `target` takes the new ones. When one node
+    /// reads it (`uses`) and this graph holds the only reference to memory of its own (a folded
+    /// constant, not the parsed file nor a tensor someone else holds), the initializer is taken
+    /// out of the graph and `target` is `source` itself: the rewrite happens in place, with no
+    /// second copy of the weights. Otherwise the initializer stays and `target` is fresh memory.
+    /// The caller stores `target` under a name of its choice and points the reader at it.
+    func takeForRewrite(_ name: String, uses: [String: Int]) -> (source: Tensor, target: Tensor)? {
+        guard var t = initializers.removeValue(forKey: name) else { return nil }
+        if uses[name] == 1, t.storage.isPrivateHeap, isKnownUniquelyReferenced(&t.storage) { return (t, t) }
+        initializers[name] = t
+        return (t, Tensor.uninitialized(t.dtype, t.shape))
     }
 
     /// Drops the nodes at the given indices, keeping the others in order.
