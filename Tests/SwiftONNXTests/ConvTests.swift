@@ -203,3 +203,85 @@ final class ConvTests: XCTestCase {
         XCTAssertThrowsError(try runTestOp("Conv", [:], [xi, xi]))
     }
 }
+
+/// A static model's session keeps one form of its conv weights: once every op reading a weight
+/// has packed its own copy, the plan frees the stored values (the graph and the plan hold a
+/// stand-in with the shape). Weights some run path still reads (depthwise, GEMV heads, another
+/// op) stay. Results are checked against a session that keeps everything (optimize off plans the
+/// same convs without releasing nothing it needs) and against the unoptimized path.
+final class ConvWeightReleaseTests: XCTestCase {
+    private func model() -> Model {
+        var rng = SplitMix64(seed: 21)
+        func t(_ shape: [Int]) -> Tensor {
+            Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in rng.uniform(-0.5, 0.5) })
+        }
+        let g = Graph(name: "g", nodes: [
+            // 3x3 stride 1, 16 -> 16: Winograd (released)
+            Node(name: "wino", opType: "Conv", domain: "", inputs: ["X", "w3"], outputs: ["A"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+            // 1x1 stride 2: packed GEMM (released)
+            Node(name: "pw", opType: "Conv", domain: "", inputs: ["A", "w1", "b1"], outputs: ["B"], attributes: ["strides": .ints([2, 2])]),
+            // depthwise 3x3: reads its stored weights at run time (kept)
+            Node(name: "dw", opType: "Conv", domain: "", inputs: ["B", "wd"], outputs: ["C"],
+                 attributes: ["group": .int(8), "pads": .ints([1, 1, 1, 1])]),
+            // a 4x4 kernel on the 4x4 map: one output position, the GEMV path (kept)
+            Node(name: "head", opType: "Conv", domain: "", inputs: ["C", "wh"], outputs: ["D"], attributes: [:]),
+            // weights read by a conv and by an Add: kept
+            Node(name: "shared", opType: "Conv", domain: "", inputs: ["A", "ws"], outputs: ["E"], attributes: [:]),
+            Node(name: "add", opType: "Add", domain: "", inputs: ["E", "ws_bias"], outputs: ["F"], attributes: [:]),
+            Node(name: "mean", opType: "ReduceMean", domain: "", inputs: ["X"], outputs: ["S"], attributes: ["keepdims": .int(1)]),
+            Node(name: "reads_ws", opType: "Mul", domain: "", inputs: ["ws", "S"], outputs: ["G"], attributes: [:]),
+        ], inputs: [ValueInfo(name: "X", type: .float32, shape: [.known(1), .known(16), .known(8), .known(8)])],
+           outputs: ["D", "F", "G"].map { ValueInfo(name: $0, type: .float32, shape: nil) },
+           initializers: ["w3": t([16, 16, 3, 3]), "w1": t([8, 16, 1, 1]), "b1": t([8]), "wd": t([8, 1, 3, 3]),
+                          "wh": t([5, 8, 4, 4]), "ws": t([4, 16, 1, 1]), "ws_bias": t([1, 4, 1, 1])],
+           valueInfo: [:])
+        return Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                     opsets: ["": 13], graph: g, keepAlive: [])
+    }
+
+    func testPackedWeightsReleaseTheStoredOnesAndResultsStayTheSame() throws {
+        let m = model()
+        let session = try InferenceSession(model: m, options: .init(optimize: true))
+        let released = Set(m.graph.initializers.filter { $0.value.isStandIn }.keys)
+        XCTAssertEqual(released, ["w3", "w1"], "only the weights every reader packed are freed")
+        XCTAssertEqual(m.graph.initializers["w3"]?.shape, [16, 16, 3, 3], "the stand-in keeps the shape")
+        let plain = try InferenceSession(model: model(), options: .init(optimize: false))
+        var rng = SplitMix64(seed: 5)
+        let x = Tensor(shape: [1, 16, 8, 8], scalars: (0..<1024).map { _ in rng.uniform(-1, 1) })
+        for _ in 0..<2 {
+            let a = try session.run(["X": x]), b = try plain.run(["X": x])
+            for name in ["D", "F", "G"] { try assertClose(try XCTUnwrap(a[name]), try XCTUnwrap(b[name]), rtol: 1e-4, atol: 1e-5) }
+        }
+        // A graph whose weights were released cannot be planned again.
+        XCTAssertThrowsError(try InferenceSession(model: m, options: .init(optimize: true)))
+    }
+
+    /// A model with a symbolic input size keeps its weights: plans for new shapes pack them again.
+    func testSymbolicInputKeepsTheWeights() throws {
+        let w = Tensor(shape: [4, 16, 1, 1], scalars: (0..<64).map { Float($0) / 64 })
+        let g = Graph(name: "g", nodes: [
+            Node(name: "pw", opType: "Conv", domain: "", inputs: ["X", "w"], outputs: ["Y"], attributes: [:]),
+        ], inputs: [ValueInfo(name: "X", type: .float32, shape: [.known(1), .known(16), .symbolic("h"), .known(3)])],
+           outputs: [ValueInfo(name: "Y", type: .float32, shape: nil)], initializers: ["w": w], valueInfo: [:])
+        let m = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                      opsets: ["": 13], graph: g, keepAlive: [])
+        let session = try InferenceSession(model: m, options: .init(optimize: true))
+        XCTAssertFalse(try XCTUnwrap(m.graph.initializers["w"]).isStandIn)
+        for h in [2, 5, 5, 5] {
+            let x = Tensor(shape: [1, 16, h, 3], scalars: (0..<(48 * h)).map { Float($0 % 7) - 3 })
+            let y = try XCTUnwrap(try session.run(["X": x])["Y"])
+            XCTAssertEqual(y.shape, [1, 4, h, 3])
+            let xs: [Float] = try x.scalars(as: Float.self), ys: [Float] = try y.scalars(as: Float.self)
+            for o in 0..<4 {
+                for p in 0..<(h * 3) {
+                    var ref = 0.0
+                    for c in 0..<16 {
+                        let wv = Double(Float(o * 16 + c) / 64)
+                        ref += wv * Double(xs[c * h * 3 + p])
+                    }
+                    XCTAssertEqual(Double(ys[o * h * 3 + p]), ref, accuracy: 1e-4)
+                }
+            }
+        }
+    }
+}

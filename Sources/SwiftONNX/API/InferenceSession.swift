@@ -76,10 +76,15 @@ public final class InferenceSession: @unchecked Sendable {
                                       opHistogram: Dictionary(graph.nodes.map { ($0.domain.isEmpty ? $0.opType : "\($0.domain)::\($0.opType)", 1) }, uniquingKeysWith: +),
                                       customMetadata: model.metadataProps)
         let t0 = DispatchTime.now().uptimeNanoseconds
-        self.plan = try PlanBuilder(registry: .standard, opsets: model.opsets, prepared: prepared).compile(graph)
-        if Profiler.enabled { Profiler.record("[load] plan", ns: DispatchTime.now().uptimeNanoseconds - t0) }
         let dynamic = graph.inputs.contains { $0.shape.map { $0.contains { $0.value == nil } } ?? true }
-        self.shapePlans = options.optimize && dynamic ? ShapePlans(graph: graph, opsets: model.opsets) : nil
+        let shapePlanned = options.optimize && dynamic
+        // A model planned once (no plans per input shape to come) frees each weight once the ops
+        // reading it have packed their own copy: the session keeps one form of its weights.
+        var builder = PlanBuilder(registry: .standard, opsets: model.opsets, prepared: shapePlanned ? prepared : nil)
+        builder.releaseWeights = !shapePlanned
+        self.plan = try builder.compile(graph)
+        if Profiler.enabled { Profiler.record("[load] plan", ns: DispatchTime.now().uptimeNanoseconds - t0) }
+        self.shapePlans = shapePlanned ? ShapePlans(graph: graph, opsets: model.opsets) : nil
     }
 
     /// The plan for a run whose feeds have `signature`: one made for these input shapes when the

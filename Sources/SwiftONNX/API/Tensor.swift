@@ -11,6 +11,9 @@ final class TensorStorage: @unchecked Sendable {
     /// The run arena `raw` came from and goes back to (nil: the system allocator), and how.
     private let arena: RunArena?
     private let grant: BufferGrant
+    /// A constant whose values a plan released once every op reading it had prepared its own form
+    /// of them (packed weights): shape and type remain, `raw` holds no elements. See `Tensor.standIn`.
+    let isStandIn: Bool
 
     /// 64-byte aligned, uninitialized memory: inside a session's run from the run's arena (see
     /// RunArena), else fresh from the system.
@@ -18,6 +21,7 @@ final class TensorStorage: @unchecked Sendable {
         self.byteCount = byteCount
         self.owner = nil
         self.strings = []
+        self.isStandIn = false
         if let arena = RunArena.current {
             (self.raw, self.grant) = arena.allocate(byteCount)
             self.arena = arena
@@ -36,7 +40,22 @@ final class TensorStorage: @unchecked Sendable {
         self.strings = []
         self.arena = nil
         self.grant = .system
+        self.isStandIn = false
     }
+
+    /// No elements (a released constant's stand-in).
+    private init(standIn: Void) {
+        self.raw = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+        self.byteCount = 0
+        self.owner = nil
+        self.strings = []
+        self.arena = nil
+        self.grant = .system
+        self.isStandIn = true
+    }
+
+    /// The storage of every stand-in.
+    static let standIn = TensorStorage(standIn: ())
 
     init(strings: [String]) {
         self.raw = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)
@@ -45,6 +64,7 @@ final class TensorStorage: @unchecked Sendable {
         self.strings = strings
         self.arena = nil
         self.grant = .system
+        self.isStandIn = false
     }
 
     /// Memory of its own from the system allocator (not aliased, not from a run arena, not strings).
@@ -107,6 +127,14 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         self.shape = shape
         self.storage = storage
     }
+
+    /// A constant's stand-in once its values are released: same type and shape, no elements. A
+    /// plan puts it in place of a weight that every op reading it has prepared in its own form
+    /// (packed, transformed), so the model's copy can be freed; those ops read only its shape.
+    static func standIn(for t: Tensor) -> Tensor { Tensor(dtype: t.dtype, shape: t.shape, storage: .standIn) }
+
+    /// Whether this is a released constant's stand-in (see `standIn(for:)`).
+    var isStandIn: Bool { storage.isStandIn }
 
     /// A tensor with uninitialized contents; fill it through `mutableRaw` before anyone reads it.
     static func uninitialized(_ dtype: DType, _ shape: [Int]) -> Tensor {

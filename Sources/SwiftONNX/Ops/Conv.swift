@@ -228,17 +228,34 @@ private func makeConvOperator(_ ctx: OpContext, fused: Bool) throws -> any Opera
     // transformed and packed here instead.
     var prepacked: ConvPackedWeights? = nil
     var winograd: WinogradWeights? = nil
+    var released = false
     if let w = ctx.constantInput(1), w.dtype == .float32, w.rank >= 3, attrs.group >= 1,
        w.shape[0] % attrs.group == 0, w.count > 0 {
-        if WinogradWeights.suits(weightShape: w.shape, group: attrs.group, strides: attrs.strides, dilations: attrs.dilations) {
+        // With the input's shape known (a static model, a plan for one input signature) the path
+        // is known now: only it gets its weights prepared, and when that is a packed form the
+        // stored weights are never read again (the plan may free them).
+        let known: ConvPath? = ctx.inputShape(0).flatMap { xs in
+            guard xs.count == w.rank, xs.count >= 3, xs[1] == w.shape[1] * attrs.group,
+                  let (g, _) = try? convGeometry(attrs, x: xs, w: w.shape) else { return nil }
+            return convPath(attrs, g, batch: xs[0], cin: xs[1], weightShape: w.shape, residual: fused && ctx.hasInput(3),
+                            winogradReady: WinogradWeights.suits(weightShape: w.shape, group: attrs.group,
+                                                                 strides: attrs.strides, dilations: attrs.dilations))
+        }
+        let depthwise = w.rank <= 4 && w.shape[1] == 1 && attrs.group > 1   // always the depthwise kernel, on the stored weights
+        if known == .winograd || (known == nil && WinogradWeights.suits(weightShape: w.shape, group: attrs.group,
+                                                                        strides: attrs.strides, dilations: attrs.dilations)) {
             winograd = ctx.prepare(w, kind: "winograd-f2x3") {
                 WinogradWeights(w.pointer(Float.self), outChannels: w.shape[0], inChannels: w.shape[1])
             }
-        } else {
+        } else if known == .packed || (known == nil && !depthwise) {
             prepacked = ctx.prepare(w, kind: "conv-gemm-group\(attrs.group)") { ConvPackedWeights(w, group: attrs.group) }
         }
+        if known == .winograd || known == .packed {
+            ctx.releaseConstantValues(1)
+            released = true
+        }
     }
-    let packed = prepacked, wino = winograd
+    let packed = prepacked, wino = winograd, weightsReleased = released
     return ClosureOperator { inputs, env in
         let x = try inputs.required(0, "input X")
         let w = try inputs.required(1, "weights W")
@@ -250,7 +267,8 @@ private func makeConvOperator(_ ctx: OpContext, fused: Bool) throws -> any Opera
         }
         switch x.dtype {
         case .float32:
-            return [try convFloat32(x, w, b, z, attrs, act, env, opName, packed: packed, winograd: wino)]
+            return [try convFloat32(x, w, b, z, attrs, act, env, opName, packed: packed, winograd: wino,
+                                    weightsReleased: weightsReleased)]
         case .float64:
             if act != .none || z != nil {
                 let r = try convFloat32(x.converted(to: .float32), w.converted(to: .float32), b?.converted(to: .float32),
@@ -266,6 +284,31 @@ private func makeConvOperator(_ ctx: OpContext, fused: Bool) throws -> any Opera
             throw ONNXError.unsupportedType("\(opName): element type \(x.dtype) (float16, bfloat16, float32, float64 are supported)")
         }
     }
+}
+
+/// How a float32 convolution runs. Decided from shapes alone, by the plan when it knows the
+/// input's shape (to prepare only what the path reads) and by every run.
+private enum ConvPath {
+    /// each group one input channel: the direct depthwise kernel on the stored weights
+    case depthwise
+    /// 3x3, stride 1, group 1: Winograd F(2x2, 3x3) on transformed weights
+    case winograd
+    /// 1x1 on a 1x1 plane (a squeeze-excite or classifier head): GEMV on the stored weights
+    case gemvPointwise
+    /// at most 4 output positions per image: rows of patches times the stored weights (GEMV)
+    case gemvRows
+    /// im2col (or the plane itself, 1x1) times packed weights
+    case packed
+}
+
+private func convPath(_ attrs: ConvAttributes, _ g: ConvGeometry, batch n: Int, cin c: Int, weightShape w: [Int],
+                      residual: Bool, winogradReady: Bool) -> ConvPath {
+    if attrs.group == c && attrs.group > 1 && w[1] == 1 && g.kD == 1 && g.iD == 1 { return .depthwise }
+    if winogradReady, attrs.group == 1, w.count == 4, g.iD == 1, g.kD == 1, g.kH == 3, g.kW == 3,
+       g.sH == 1, g.sW == 1, g.dH == 1, g.dW == 1 { return .winograd }
+    if g.isPointwise && g.inPlane == 1 && attrs.group == 1 && !residual { return .gemvPointwise }
+    if g.outPlane <= 4 && attrs.group == 1 && !residual && n * g.outPlane <= 16 { return .gemvRows }
+    return .packed
 }
 
 /// Checks channel counts and bias; returns (N, C, M).
@@ -299,7 +342,7 @@ final class ConvPackedWeights: @unchecked Sendable {
 
 private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _ attrs: ConvAttributes,
                          _ act: ConvActivation, _ env: RunEnv, _ op: String, packed: ConvPackedWeights? = nil,
-                         winograd: WinogradWeights? = nil) throws -> Tensor {
+                         winograd: WinogradWeights? = nil, weightsReleased: Bool = false) throws -> Tensor {
     _ = try checkSpatialRank(x, w, op)
     let (n, c, m) = try checkConvShapes(x, w, b, group: attrs.group, op)
     let (g, outSpatial) = try convGeometry(attrs, x: x.shape, w: w.shape)
@@ -316,9 +359,14 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
     let bp: UnsafePointer<Float>? = b.map { UnsafePointer($0.pointer(Float.self)) }
     let zp: UnsafePointer<Float>? = z.map { UnsafePointer($0.pointer(Float.self)) }
     guard gemmSizesFit(m, c * g.kernelSize, outPlane, g.inPlane) else { throw OpError("\(op): sizes are too large for BLAS") }
+    let winogradReady = winograd.map { $0.outChannels == m && $0.inChannels == c } ?? false
+    let path = convPath(attrs, g, batch: n, cin: c, weightShape: w.shape, residual: z != nil, winogradReady: winogradReady)
+    if weightsReleased && !(path == .winograd || (path == .packed && packed?.shape == w.shape)) {
+        throw OpError("\(op): the plan released the weights for the input shape it was made for, but X has shape \(describeShape(x.shape))")
+    }
 
     // Depthwise (each group has one input channel), 2-D or 1-D: direct kernel.
-    if attrs.group == c && attrs.group > 1 && w.shape[1] == 1 && g.kD == 1 && g.iD == 1 {
+    if path == .depthwise {
         let mult = m / c
         let ks = g.kernelSize
         let planes = n * m
@@ -369,14 +417,13 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
         return out
     }
 
-    if let wg = winograd, attrs.group == 1, w.rank == 4, wg.outChannels == m, wg.inChannels == c,
-       g.iD == 1, g.kD == 1, g.kH == 3, g.kW == 3, g.sH == 1, g.sW == 1, g.dH == 1, g.dW == 1 {
+    if path == .winograd, let wg = winograd {
         convForwardWinograd(x: xp, weights: wg, bias: bp, z: zp, act: act, out: op_, batch: n, g, threads: env.threads)
         return out
     }
     // A 1x1 convolution of a 1x1 plane (a squeeze-excite or classifier head) is a matrix-vector
     // product: the GEMV kernel reads the weights once, where a GEMM tile would be 1 column wide.
-    if g.isPointwise && g.inPlane == 1 && attrs.group == 1 && z == nil {
+    if path == .gemvPointwise {
         let (kind, alpha, beta) = act.kernelCode
         // the n images are the rows of X (n x C) and Y (n x M)
         f32Gemv.pointee.dot!(n, c, xp, c, wp, c, op_, m, 0, m, bp, kind, alpha, beta)
@@ -385,7 +432,7 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
     // A few output positions (a frame of a 1-D signal, a map reduced to 2x2): each position's patch
     // is one row and the GEMV kernel streams the weights (M x K as stored) once for all rows, where
     // the packed GEMM would fill most of its 16-column panels with idle columns.
-    if outPlane <= 4 && attrs.group == 1 && z == nil && n * outPlane <= 16 {
+    if path == .gemvRows {
         let k = c * g.kernelSize
         let (kind, alpha, beta) = act.kernelCode
         ScratchPool.shared.withFloats(outPlane * (k + m)) { buf in

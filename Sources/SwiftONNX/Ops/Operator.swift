@@ -16,6 +16,11 @@ struct ClosureOperator: Operator, @unchecked Sendable {
     func run(_ inputs: [Tensor?], _ env: RunEnv) throws -> [Tensor] { try body(inputs, env) }
 }
 
+/// The constant inputs an op builder released (`OpContext.releaseConstantValues`).
+final class ConstantReleases {
+    var inputs = Set<Int>()
+}
+
 /// What an op builder sees of its node: typed attributes, opset, arity, and a way to compile subgraphs.
 struct OpContext {
     let node: Node
@@ -28,8 +33,20 @@ struct OpContext {
     /// Where prepared constant weights are kept, so every plan of a session (one per input shape
     /// signature) shares them; nil: the op keeps its own.
     var prepared: PreparedWeights? = nil
+    /// The concrete shape of each declared input where shape inference knows every dimension
+    /// (static models, plans for one input signature); nil elsewhere.
+    var inputShapes: [[Int]?] = []
+    /// Where the op records constant inputs whose values it will never read at run time (it
+    /// prepared its own form of them); nil: the plan keeps every constant.
+    var releases: ConstantReleases? = nil
 
     var opType: String { node.opType }
+    /// The i-th input's shape when the plan knows it.
+    func inputShape(_ i: Int) -> [Int]? { i < inputShapes.count ? inputShapes[i] : nil }
+    /// Declares that the run never reads the values of constant input i, only its type and shape:
+    /// once every reader has said so, the plan may free the values and pass a stand-in
+    /// (`Tensor.standIn`). Only for inputs the op has prepared in a form of its own.
+    func releaseConstantValues(_ i: Int) { releases?.inputs.insert(i) }
     var inputCount: Int { node.inputs.count }
     var outputCount: Int { node.outputs.count }
     /// Whether the i-th declared input is present.

@@ -201,6 +201,12 @@ struct PlanBuilder {
     let registry: OpRegistry
     let opsets: [String: Int]
     var prepared: PreparedWeights? = nil
+    /// Frees the values of constants that every reader has prepared in its own form (packed
+    /// weights; `OpContext.releaseConstantValues`), as soon as the last reader is built, so a
+    /// model's raw weights and their packed copy are not both kept: the graph's initializer and the
+    /// plan's constant become stand-ins (`Tensor.standIn`). Only for a graph planned once (a static
+    /// model's session, with no `prepared` table holding the tensors); the main graph only.
+    var releaseWeights = false
 
     /// `outerConstants`: constants of the enclosing graphs a subgraph can see (its ops may prepare
     /// them once, as for the graph's own initializers).
@@ -215,13 +221,16 @@ struct PlanBuilder {
         }
 
         var feedSlots: [String: Int] = [:]
-        var constants: [(slot: Int, tensor: Tensor)] = []
+        var constantSlots: [(slot: Int, name: String)] = []
         for inp in graph.inputs {
             if slotOf[inp.name] != nil { throw ONNXError.invalidGraph("graph '\(graph.name)': input '\(inp.name)' is declared twice") }
             feedSlots[inp.name] = newSlot(inp.name)
         }
-        for (name, t) in graph.initializers.sorted(by: { $0.key < $1.key }) where slotOf[name] == nil {
-            constants.append((newSlot(name), t))
+        for name in graph.initializers.keys.sorted() where slotOf[name] == nil {
+            constantSlots.append((newSlot(name), name))
+        }
+        if graph.initializers.values.contains(where: \.isStandIn) {
+            throw ONNXError.invalidGraph("graph '\(graph.name)' was planned before with its weights released; it cannot be planned again")
         }
         // Outer-scope values the subgraph reads become feeds.
         let free = graph.freeVariables()
@@ -241,6 +250,25 @@ struct PlanBuilder {
         for (name, t) in graph.initializers where feedSlots[name] == nil { constantValues[name] = t }
         // Order the nodes topologically (ONNX requires it, but producers sometimes do not comply).
         let order = try topologicalOrder(graph)
+
+        // Releasing constants: readers of each constant, and how many of them released it.
+        let release = releaseWeights && prepared == nil && outerConstants.isEmpty
+        var readersLeft: [String: Int] = [:]
+        var releasedBy: [String: Int] = [:]
+        var readerCount: [String: Int] = [:]
+        if release {
+            for n in graph.nodes {
+                for name in n.inputs + n.implicitInputs where graph.initializers[name] != nil { readerCount[name, default: 0] += 1 }
+            }
+            readersLeft = readerCount
+            for o in graph.outputs { readerCount[o.name] = nil }   // a graph output keeps its values
+        }
+        func concreteShape(_ name: String) -> [Int]? {
+            if let t = constantValues[name] { return t.shape }
+            guard let dims = (graph.valueInfo[name] ?? graph.inputs.first { $0.name == name })?.shape else { return nil }
+            let known = dims.compactMap(\.value)
+            return known.count == dims.count ? known : nil
+        }
 
         var steps: [(node: Node, op: any Operator, inputs: [Int], outputs: [Int])] = []
         for idx in order {
@@ -263,9 +291,24 @@ struct PlanBuilder {
             }
             // Only nodes with subgraphs need the names visible to them.
             let visible = node.hasSubgraph ? outerScope.union(slotOf.keys) : []
-            let op = try buildOperator(node, outer: visible, constants: constantValues)
+            let releases = release ? ConstantReleases() : nil
+            let op = try buildOperator(node, outer: visible, constants: constantValues,
+                                       inputShapes: node.inputs.map { $0.isEmpty ? nil : concreteShape($0) }, releases: releases)
             steps.append((node, op, ins, outs))
+            if let releases {
+                for (i, name) in (node.inputs + node.implicitInputs).enumerated() where readersLeft[name] != nil {
+                    readersLeft[name]! -= 1
+                    if releases.inputs.contains(i) { releasedBy[name, default: 0] += 1 }
+                    if readersLeft[name] == 0, let total = readerCount[name], releasedBy[name] == total,
+                       let t = constantValues[name] {
+                        let standIn = Tensor.standIn(for: t)
+                        constantValues[name] = standIn
+                        graph.initializers[name] = standIn
+                    }
+                }
+            }
         }
+        let constants = constantSlots.map { (slot: $0.slot, tensor: constantValues[$0.name] ?? graph.initializers[$0.name]!) }
 
         var outputs: [(name: String, slot: Int)] = []
         for o in graph.outputs {
@@ -292,7 +335,8 @@ struct PlanBuilder {
         return Plan(steps: planSteps, slotCount: nextSlot, feedSlots: feedSlots, constants: constants, outputs: outputs)
     }
 
-    func buildOperator(_ node: Node, outer: Set<String>, constants: [String: Tensor] = [:]) throws -> any Operator {
+    func buildOperator(_ node: Node, outer: Set<String>, constants: [String: Tensor] = [:],
+                       inputShapes: [[Int]?] = [], releases: ConstantReleases? = nil) throws -> any Operator {
         let domain = node.domain == "ai.onnx" ? "" : node.domain
         let opset = opsets[domain] ?? (domain.isEmpty ? 1 : 1)
         guard let builder = registry.builder(domain: domain, op: node.opType) else {
@@ -301,7 +345,7 @@ struct PlanBuilder {
         let ctx = OpContext(node: node, opset: opset, compileSubgraph: { g in
             let sub = try self.compile(g, outerScope: outer, outerConstants: constants)
             return SubgraphRunner(plan: sub, graph: g, outerNames: g.freeVariables())
-        }, constants: constants, prepared: prepared)
+        }, constants: constants, prepared: prepared, inputShapes: inputShapes, releases: releases)
         do {
             return try builder(ctx)
         } catch let e as OpError {
