@@ -1,4 +1,5 @@
 import XCTest
+import CKernels
 @testable import SwiftONNX
 
 /// The session's buffer pool: size classes, reuse, release of buffers idle for two runs, tensors
@@ -83,5 +84,25 @@ final class BufferPoolTests: XCTestCase {
         let odd = run([4096, 100], keep: 1)
         XCTAssertEqual(odd.ptrs.count, 2)
         XCTAssertNil(planner.arena(for: sig).pattern, "a departed pattern is recorded again")
+    }
+}
+
+final class AllocateBufferTests: XCTestCase {
+    /// Large buffers get their pages populated up front; the memory is aligned and usable either way.
+    func testLargeAndSmallBuffersAreAlignedAndWritable() {
+        for bytes in [1, 1000, 256 << 10, (3 << 20) + 123] {
+            let p = allocateBuffer(byteCount: bytes)
+            defer { p.deallocate() }
+            XCTAssertEqual(Int(bitPattern: p) % 64, 0)
+            let b = p.bindMemory(to: UInt8.self, capacity: bytes)
+            for i in stride(from: 0, to: bytes, by: 4093) { b[i] = UInt8(truncatingIfNeeded: i) }
+            b[bytes - 1] = 7
+            for i in stride(from: 0, to: bytes - 1, by: 4093) { XCTAssertEqual(b[i], UInt8(truncatingIfNeeded: i)) }
+            XCTAssertEqual(b[bytes - 1], 7)
+        }
+        // Below the threshold nothing is asked of the kernel.
+        let small = allocateBuffer(byteCount: 4096)
+        XCTAssertEqual(so_populate(small, 4096, 256 << 10), 0)
+        small.deallocate()
     }
 }

@@ -16,4 +16,5 @@
 #include "so_winograd.h"
 #include "so_im2col.h"
 #include "so_sync.h"
+#include "so_memory.h"
 #endif

@@ -26,7 +26,7 @@ final class TensorStorage: @unchecked Sendable {
             (self.raw, self.grant) = arena.allocate(byteCount)
             self.arena = arena
         } else {
-            self.raw = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+            self.raw = allocateBuffer(byteCount: byteCount)
             self.arena = nil
             self.grant = .system
         }

@@ -14,7 +14,7 @@ final class F32PackedMatrix: @unchecked Sendable {
         self.m = m
         self.k = k
         let count = so_f32_gemm_packed_a_floats(gemm.pointee.mr, m, k)
-        data = .allocate(capacity: max(count, 1))
+        data = allocateBuffer(byteCount: max(count, 1) * 4).bindMemory(to: Float.self, capacity: max(count, 1))
         gemm.pointee.pack_a(m, k, a, rowStride, colStride, data)
     }
 
@@ -23,7 +23,8 @@ final class F32PackedMatrix: @unchecked Sendable {
         self.gemm = gemm
         self.m = m
         self.k = k
-        data = .allocate(capacity: max(so_f32_gemm_packed_a_floats(gemm.pointee.mr, m, k), 1))
+        let count = max(so_f32_gemm_packed_a_floats(gemm.pointee.mr, m, k), 1)
+        data = allocateBuffer(byteCount: count * 4).bindMemory(to: Float.self, capacity: count)
     }
 
     deinit { data.deallocate() }

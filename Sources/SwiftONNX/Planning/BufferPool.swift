@@ -1,4 +1,14 @@
+import CKernels
 import Foundation
+
+/// 64-byte aligned, uninitialized memory from the system allocator, for a buffer the caller
+/// writes in full: a large one (256 KiB and up) has its pages populated in one system call
+/// (`so_populate`) rather than faulted in one by one as it is first written. Free with `deallocate()`.
+func allocateBuffer(byteCount: Int) -> UnsafeMutableRawPointer {
+    let p = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+    _ = so_populate(p, byteCount, 256 << 10)
+    return p
+}
 
 /// Recycles tensor buffers of a session's runs by size class: the buffers a run's arena does not
 /// hold (those that outlive a run: its outputs) are taken from here and come back here when the
@@ -38,7 +48,7 @@ final class BufferPool: @unchecked Sendable {
         }
         systemAllocations += 1
         lock.unlock()
-        return (UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 64), cap)
+        return (allocateBuffer(byteCount: cap), cap)
     }
 
     /// Takes back a buffer `allocate` handed out.

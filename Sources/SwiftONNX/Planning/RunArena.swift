@@ -99,7 +99,7 @@ final class MemoryPattern: @unchecked Sendable {
 /// One arena's memory.
 final class ArenaSlab: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
-    init(bytes: Int) { base = .allocate(byteCount: bytes, alignment: 64) }
+    init(bytes: Int) { base = allocateBuffer(byteCount: bytes) }
     deinit { base.deallocate() }
 }
 
@@ -159,7 +159,7 @@ final class RunArena: @unchecked Sendable {
             }
             lock.unlock()
             counters.add(system: 1)
-            return (.allocate(byteCount: max(bytes, 1), alignment: 64), ended ? .system : .recorded(k))
+            return (allocateBuffer(byteCount: bytes), ended ? .system : .recorded(k))
         }
         if !departed && (k >= p.sizes.count || p.sizes[k] != bytes) {
             departed = true
@@ -168,7 +168,7 @@ final class RunArena: @unchecked Sendable {
         if departed || ended {
             lock.unlock()
             counters.add(system: 1)
-            return (.allocate(byteCount: max(bytes, 1), alignment: 64), .system)
+            return (allocateBuffer(byteCount: bytes), .system)
         }
         let off = p.offsets[k]
         if off >= 0, let slab, p.conflicts[k].allSatisfy({ !alive[Int($0)] }) {
