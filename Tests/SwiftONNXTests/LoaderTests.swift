@@ -18,6 +18,41 @@ final class LoaderTests: XCTestCase {
         XCTAssertNotNil(w.storage.owner, "raw_data should be aliased, not copied")
     }
 
+    /// Weights split out of the unpacked message (RawDataSplit) decode to the same tensors as
+    /// weights protobuf-c unpacks, and the stripped message is the same model otherwise.
+    func testRawDataSplitGivesTheSameModel() throws {
+        let bytes = try [UInt8](Data(contentsOf: resource("conv_bn_relu.onnx")))
+        try bytes.withUnsafeBytes { buf in
+            XCTAssertNil(RawDataSplit.split(buf), "no raw_data of 4 KiB or more here: nothing to split")
+            let split = try XCTUnwrap(RawDataSplit.split(buf, minBytes: 16))
+            XCTAssertFalse(split.slices.isEmpty)
+            XCTAssertLessThan(split.message.count, bytes.count)
+            let whole = try XCTUnwrap(unpackModelProto(buf))
+            let stripped = try XCTUnwrap(split.message.withUnsafeBytes { unpackModelProto($0) })
+            let g0 = try XCTUnwrap(whole.pointer.pointee.graph).pointee, g1 = try XCTUnwrap(stripped.pointer.pointee.graph).pointee
+            XCTAssertEqual(g0.n_initializer, g1.n_initializer)
+            XCTAssertEqual(g0.n_node, g1.n_node)
+            for i in 0..<g0.n_initializer {
+                let a = try decodeTensor(g0.initializer[i]!, owner: whole, external: nil)
+                let raw = split.slices[i].map { UnsafeRawBufferPointer(rebasing: buf[$0]) }
+                XCTAssertEqual(raw == nil, g1.initializer[i]!.pointee.has_raw_data != 0, "initializer \(i): split out or kept")
+                let b = try decodeTensor(g1.initializer[i]!, owner: stripped, external: nil, raw: raw, rawOwner: stripped)
+                XCTAssertEqual(cString(g0.initializer[i]!.pointee.name), cString(g1.initializer[i]!.pointee.name))
+                XCTAssertEqual(a.shape, b.shape)
+                XCTAssertEqual(try a.doubles(), try b.doubles())
+            }
+            // Not protobuf wire format (a group wire type, a length past the end): no split.
+            for junk: [UInt8] in [[0x3B, 0x01], [0x3A, 0x7F, 0x00], [0x00], [0xFF, 0xFF]] {
+                junk.withUnsafeBytes { XCTAssertNil(RawDataSplit.split($0, minBytes: 1)) }
+            }
+        }
+        // Loading a file goes through the split and runs as before.
+        let x = try loadPB("conv_bn_relu_input.pb")
+        let reference = try loadPB("conv_bn_relu_output.pb")
+        let session = try InferenceSession(contentsOf: resource("conv_bn_relu.onnx"), options: .init(optimize: false))
+        try assertClose(try XCTUnwrap(try session.run(["X": x])["Y"]), reference, rtol: 1e-4, atol: 1e-4)
+    }
+
     func testTensorProtoEncodings() throws {
         // float_data, int64_data and raw_data encodings of the same values decode alike.
         let x = try loadPB("conv_bn_relu_input.pb")

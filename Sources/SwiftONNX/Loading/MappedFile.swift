@@ -27,6 +27,19 @@ final class MappedFile: @unchecked Sendable {
         base = p
     }
 
+    /// Gives back the whole pages of `range` (inside this mapping) that this process has read:
+    /// they leave its resident memory and are read again from the page cache if touched. For
+    /// bytes just copied out (weights too misaligned to alias).
+    func dropPages(_ range: UnsafeRawBufferPointer) {
+        guard let base, let start = range.baseAddress, start >= UnsafeRawPointer(base),
+              start + range.count <= UnsafeRawPointer(base) + size else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard page > 0 else { return }
+        let lo = (Int(bitPattern: start) + page - 1) / page * page
+        let hi = (Int(bitPattern: start) + range.count) / page * page
+        if hi > lo { _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, MADV_DONTNEED) }
+    }
+
     deinit {
         if let base { munmap(base, size) }
     }

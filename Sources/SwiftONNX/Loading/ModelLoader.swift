@@ -10,12 +10,22 @@ struct ModelLoader {
         guard file.size < Int(Int32.max) else {
             throw ONNXError.invalidModel(path: path, reason: "protobuf files are limited to 2 GiB; store large weights as external data")
         }
-        guard let msg = unpackModelProto(UnsafeRawBufferPointer(start: base, count: file.size)) else {
+        let whole = UnsafeRawBufferPointer(start: base, count: file.size)
+        // Large weights stay in the mapped file (aliased, not copied): protobuf-c unpacks the
+        // model without them, and the main graph's initializers read them from the file.
+        var slices: [Int: UnsafeRawBufferPointer] = [:]
+        var msg: ProtoMessage<Onnx__ModelProto>? = nil
+        if let split = RawDataSplit.split(whole) {
+            msg = split.message.withUnsafeBytes { unpackModelProto($0) }
+            if msg != nil {
+                for (i, r) in split.slices { slices[i] = UnsafeRawBufferPointer(rebasing: whole[r]) }
+            }
+        }
+        guard let msg = msg ?? unpackModelProto(whole) else {
             throw ONNXError.invalidModel(path: path, reason: "the protobuf cannot be parsed (truncated or not an ONNX file)")
         }
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        // The mapped file is not needed once unpacked: protobuf-c copies what it keeps.
-        return try build(msg, path: path, baseDirectory: dir)
+        return try build(msg, path: path, baseDirectory: dir, rawData: slices, file: file)
     }
 
     /// Loads a model from bytes in memory (external data is then refused).
@@ -26,7 +36,9 @@ struct ModelLoader {
         return try build(msg, path: name, baseDirectory: nil)
     }
 
-    private static func build(_ msg: ProtoMessage<Onnx__ModelProto>, path: String, baseDirectory: String?) throws -> Model {
+    /// `rawData`: main-graph initializer index -> its raw_data, taken out of `msg` (in `file`).
+    private static func build(_ msg: ProtoMessage<Onnx__ModelProto>, path: String, baseDirectory: String?,
+                              rawData: [Int: UnsafeRawBufferPointer] = [:], file: MappedFile? = nil) throws -> Model {
         let m = msg.pointer.pointee
         guard let g = m.graph else { throw ONNXError.invalidModel(path: path, reason: "the model has no graph") }
         // A random file can parse as a protobuf with no known fields; an ONNX model has at least ir_version or a graph with nodes.
@@ -42,7 +54,7 @@ struct ModelLoader {
         }
         if opsets[""] == nil && m.n_opset_import == 0 { opsets[""] = 1 }
         let external = ExternalDataResolver(baseDirectory: baseDirectory)
-        let loader = GraphLoader(owner: msg, external: external, path: path)
+        let loader = GraphLoader(owner: msg, external: external, path: path, rawData: rawData, file: file)
         let graph = try loader.graph(g, isMain: true)
         let model = Model(irVersion: Int(m.ir_version), producerName: cString(m.producer_name),
                           producerVersion: cString(m.producer_version), domain: cString(m.domain),
@@ -60,6 +72,9 @@ private struct GraphLoader {
     let owner: AnyObject
     let external: ExternalDataResolver
     let path: String
+    /// The main graph's initializers whose raw_data stayed in the mapped file (by index).
+    var rawData: [Int: UnsafeRawBufferPointer] = [:]
+    var file: MappedFile? = nil
 
     func graph(_ gp: UnsafeMutablePointer<Onnx__GraphProto>, isMain: Bool) throws -> Graph {
         let g = gp.pointee
@@ -67,7 +82,7 @@ private struct GraphLoader {
         var initializers: [String: Tensor] = [:]
         for i in 0..<g.n_initializer {
             guard let tp = g.initializer[i] else { continue }
-            let t = try decodeTensor(tp, owner: owner, external: external)
+            let t = try decodeTensor(tp, owner: owner, external: external, raw: isMain ? rawData[i] : nil, rawOwner: file)
             let name = cString(tp.pointee.name)
             guard !name.isEmpty else { throw ONNXError.invalidGraph("graph '\(gname)': initializer #\(i) has no name") }
             if initializers[name] != nil { throw ONNXError.invalidGraph("graph '\(gname)': initializer '\(name)' appears twice") }

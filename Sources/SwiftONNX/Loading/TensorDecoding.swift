@@ -47,8 +47,10 @@ private func isPacked4Bit(_ dt: DType) -> Bool { dt == .int4 || dt == .uint4 || 
 private func isPacked2Bit(_ dt: DType) -> Bool { dt == .int2 || dt == .uint2 }
 
 /// Turns a TensorProto into a Tensor. Raw and external data are aliased when aligned; `owner` keeps them alive.
+/// `raw`: the tensor's raw_data when the loader took it out of the unpacked message
+/// (RawDataSplit), in memory `rawOwner` keeps alive (the mapped file).
 func decodeTensor(_ tp: UnsafePointer<Onnx__TensorProto>, owner: AnyObject, external: ExternalDataResolver?,
-                  fallbackName: String = "") throws -> Tensor {
+                  fallbackName: String = "", raw: UnsafeRawBufferPointer? = nil, rawOwner: AnyObject? = nil) throws -> Tensor {
     let t = tp.pointee
     let name = t.name.map { String(cString: $0) } ?? fallbackName
     let what = "tensor '\(name)'"
@@ -93,15 +95,18 @@ func decodeTensor(_ tp: UnsafePointer<Onnx__TensorProto>, owner: AnyObject, exte
         return try tensorFromRaw(src, dtype: dtype, dims: dims, n: n, owner: file, what: what)
     }
 
-    if t.has_raw_data != 0 {
-        let rd = t.raw_data
+    if t.has_raw_data != 0 || raw != nil {
+        let rd = raw ?? UnsafeRawBufferPointer(start: t.raw_data.data, count: t.raw_data.len)
         let expected = storedByteCount(dtype, n)
-        guard rd.len == expected else {
-            throw ONNXError.invalidGraph("\(what): raw_data holds \(rd.len) bytes, shape \(describeShape(dims)) of \(dtype) needs \(expected)")
+        guard rd.count == expected else {
+            throw ONNXError.invalidGraph("\(what): raw_data holds \(rd.count) bytes, shape \(describeShape(dims)) of \(dtype) needs \(expected)")
         }
         if dtype == .string { throw ONNXError.invalidGraph("\(what): string tensors cannot use raw_data") }
-        return try tensorFromRaw(UnsafeRawBufferPointer(start: rd.data, count: rd.len), dtype: dtype, dims: dims, n: n,
-                                 owner: owner, what: what)
+        let tensor = try tensorFromRaw(rd, dtype: dtype, dims: dims, n: n, owner: raw != nil ? (rawOwner ?? owner) : owner, what: what)
+        // Copied out of the mapped file (misaligned, or unpacked from sub-byte types): its pages
+        // need not stay in this process's memory.
+        if raw != nil, let file = rawOwner as? MappedFile, tensor.storage.owner !== file { file.dropPages(rd) }
+        return tensor
     }
 
     func check(_ have: Int, _ field: String, per: Int = 1) throws {
