@@ -647,8 +647,8 @@ struct FoldBatchNormIntoConv: GraphPass {
             let sp = scale.pointer(Float.self), bp = bias.pointer(Float.self)
             let mp = mean.pointer(Float.self), vp = variance.pointer(Float.self)
             for c in 0..<cout {
-                let s = sp[c] / (vp[c] + eps).squareRoot()
-                for k in 0..<per { nwp[c * per + k] = wp[c * per + k] * s }
+                var s = sp[c] / (vp[c] + eps).squareRoot()
+                f32BinaryKernel(Int32(SO_BIN_MUL), wp + c * per, 1, &s, 0, nwp + c * per, per)
                 let cb = b.map { $0.pointer(Float.self)[c] } ?? 0
                 nbp[c] = (cb - mp[c]) * s + bp[c]
             }
@@ -727,8 +727,8 @@ struct FoldConvAffine: GraphPass {
                     let per = w.count / cout
                     let wp = w.pointer(Float.self), nwp = nw.pointer(Float.self)
                     for c in 0..<cout {
-                        let s = perChannel[c]
-                        for j in 0..<per { nwp[c * per + j] = wp[c * per + j] * s }
+                        var s = perChannel[c]
+                        f32BinaryKernel(Int32(SO_BIN_MUL), wp + c * per, 1, &s, 0, nwp + c * per, per)
                         bias[c] *= s
                     }
                     let wName = uniqueName(graph, conv.inputs[1] + "_scaled")
