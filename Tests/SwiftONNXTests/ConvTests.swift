@@ -256,6 +256,33 @@ final class ConvWeightReleaseTests: XCTestCase {
         XCTAssertThrowsError(try InferenceSession(model: m, options: .init(optimize: true)))
     }
 
+    /// Weights inside subgraphs (an If branch, planned when its node is built) are kept: only the
+    /// main graph's are freed. Both branches give the expected values on repeated runs.
+    func testSubgraphWeightsAreKept() throws {
+        let w = Tensor(shape: [16, 16, 1, 1], scalars: (0..<256).map { Float($0 % 16 == $0 / 16 ? 2 : 0) })
+        let thenG = graph("then", [node("Conv", ["x", "w"], ["ty"])], outputs: [vi("ty")], initializers: ["w": w])
+        let elseG = graph("else", [node("Neg", ["x"], ["ey"])], outputs: [vi("ey")])
+        let g = graph("main", [node("If", ["c"], ["y"], ["then_branch": .graph(thenG), "else_branch": .graph(elseG)])],
+                      inputs: [vi("x", .float32, [1, 16, 4, 4]), vi("c", .bool, [])], outputs: [vi("y", .float32)])
+        let m = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                      opsets: ["": 13], graph: g, keepAlive: [])
+        let session = try InferenceSession(model: m, options: .init(optimize: true))
+        let x = Tensor(shape: [1, 16, 4, 4], scalars: (0..<256).map { Float($0 % 9) - 4 })
+        let xs = try x.scalars(as: Float.self)
+        for _ in 0..<3 {
+            for c in [true, false] {
+                let y = try XCTUnwrap(try session.run(["x": x, "c": Tensor(shape: [], scalars: [c])])["y"])
+                XCTAssertEqual(try y.scalars(as: Float.self), xs.map { c ? 2 * $0 : -$0 })
+            }
+        }
+        func standIns(_ g: Graph) -> Int {
+            var n = g.initializers.values.filter(\.isStandIn).count
+            for node in g.nodes { node.forEachSubgraph { n += standIns($0) } }
+            return n
+        }
+        XCTAssertEqual(standIns(m.graph), 0)
+    }
+
     /// A model with a symbolic input size keeps its weights: plans for new shapes pack them again.
     func testSymbolicInputKeepsTheWeights() throws {
         let w = Tensor(shape: [4, 16, 1, 1], scalars: (0..<64).map { Float($0) / 64 })

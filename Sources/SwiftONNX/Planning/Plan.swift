@@ -252,7 +252,7 @@ struct PlanBuilder {
         let order = try topologicalOrder(graph)
 
         // Releasing constants: readers of each constant, and how many of them released it.
-        let release = releaseWeights && prepared == nil && outerConstants.isEmpty
+        let release = releaseWeights && prepared == nil
         var readersLeft: [String: Int] = [:]
         var releasedBy: [String: Int] = [:]
         var readerCount: [String: Int] = [:]
@@ -343,7 +343,10 @@ struct PlanBuilder {
             throw ONNXError.unsupportedOperator(op: node.opType, domain: domain, opset: opset, node: node.label)
         }
         let ctx = OpContext(node: node, opset: opset, compileSubgraph: { g in
-            let sub = try self.compile(g, outerScope: outer, outerConstants: constants)
+            // Subgraphs keep their weights: only the main graph's are freed (releaseWeights).
+            var inner = self
+            inner.releaseWeights = false
+            let sub = try inner.compile(g, outerScope: outer, outerConstants: constants)
             return SubgraphRunner(plan: sub, graph: g, outerNames: g.freeVariables())
         }, constants: constants, prepared: prepared, inputShapes: inputShapes, releases: releases)
         do {
