@@ -234,16 +234,16 @@ private func makeConvOperator(_ ctx: OpContext, fused: Bool) throws -> any Opera
         // With the input's shape known (a static model, a plan for one input signature) the path
         // is known now: only it gets its weights prepared, and when that is a packed form the
         // stored weights are never read again (the plan may free them).
+        let winogradSuits = WinogradWeights.suits(weightShape: w.shape, group: attrs.group, strides: attrs.strides,
+                                                  dilations: attrs.dilations)
         let known: ConvPath? = ctx.inputShape(0).flatMap { xs in
             guard xs.count == w.rank, xs.count >= 3, xs[1] == w.shape[1] * attrs.group,
                   let (g, _) = try? convGeometry(attrs, x: xs, w: w.shape) else { return nil }
             return convPath(attrs, g, batch: xs[0], cin: xs[1], weightShape: w.shape, residual: fused && ctx.hasInput(3),
-                            winogradReady: WinogradWeights.suits(weightShape: w.shape, group: attrs.group,
-                                                                 strides: attrs.strides, dilations: attrs.dilations))
+                            winogradReady: winogradSuits)
         }
         let depthwise = w.rank <= 4 && w.shape[1] == 1 && attrs.group > 1   // always the depthwise kernel, on the stored weights
-        if known == .winograd || (known == nil && WinogradWeights.suits(weightShape: w.shape, group: attrs.group,
-                                                                        strides: attrs.strides, dilations: attrs.dilations)) {
+        if known == .winograd || (known == nil && winogradSuits) {
             winograd = ctx.prepare(w, kind: "winograd-f2x3") {
                 WinogradWeights(w.pointer(Float.self), outChannels: w.shape[0], inChannels: w.shape[1])
             }
@@ -641,16 +641,15 @@ struct FoldBatchNormIntoConv: GraphPass {
             if case .float(let e)? = bn.attributes["epsilon"] { eps = e }
             guard let (w, nw) = graph.takeForRewrite(conv.inputs[1], uses: uses) else { continue }
             let cout = wShape[0]
-            let per = w.count / cout
             let nb = Tensor.uninitialized(.float32, [cout])
-            let wp = w.pointer(Float.self), nwp = nw.pointer(Float.self), nbp = nb.pointer(Float.self)
+            let nbp = nb.pointer(Float.self)
             let sp = scale.pointer(Float.self), bp = bias.pointer(Float.self)
             let mp = mean.pointer(Float.self), vp = variance.pointer(Float.self)
+            let s = (0..<cout).map { sp[$0] / (vp[$0] + eps).squareRoot() }
+            scaleOutputChannels(w, into: nw, by: s)
             for c in 0..<cout {
-                var s = sp[c] / (vp[c] + eps).squareRoot()
-                f32BinaryKernel(Int32(SO_BIN_MUL), wp + c * per, 1, &s, 0, nwp + c * per, per)
                 let cb = b.map { $0.pointer(Float.self)[c] } ?? 0
-                nbp[c] = (cb - mp[c]) * s + bp[c]
+                nbp[c] = (cb - mp[c]) * s[c] + bp[c]
             }
             let wName = uniqueName(graph, conv.inputs[1] + "_bnfolded")
             let bName = uniqueName(graph, bn.outputs[0] + "_bias")
@@ -671,6 +670,17 @@ struct FoldBatchNormIntoConv: GraphPass {
             graph.pruneUnusedInitializers()
         }
         return changed
+    }
+}
+
+/// target[c, ...] = source[c, ...] * scale[c] for each output channel c of float32 conv weights
+/// (target may be source: Graph.takeForRewrite), one rounding per element, with the vector kernel.
+private func scaleOutputChannels(_ source: Tensor, into target: Tensor, by scale: [Float]) {
+    let per = source.count / scale.count
+    let sp = source.pointer(Float.self), tp = target.pointer(Float.self)
+    for c in scale.indices {
+        var s = scale[c]
+        f32BinaryKernel(Int32(SO_BIN_MUL), sp + c * per, 1, &s, 0, tp + c * per, per)
     }
 }
 
@@ -724,13 +734,8 @@ struct FoldConvAffine: GraphPass {
                 while newInputs.count < 3 { newInputs.append("") }
                 if node.opType == "Mul" {
                     guard let (w, nw) = graph.takeForRewrite(conv.inputs[1], uses: uses) else { continue }
-                    let per = w.count / cout
-                    let wp = w.pointer(Float.self), nwp = nw.pointer(Float.self)
-                    for c in 0..<cout {
-                        var s = perChannel[c]
-                        f32BinaryKernel(Int32(SO_BIN_MUL), wp + c * per, 1, &s, 0, nwp + c * per, per)
-                        bias[c] *= s
-                    }
+                    scaleOutputChannels(w, into: nw, by: perChannel)
+                    for c in 0..<cout { bias[c] *= perChannel[c] }
                     let wName = uniqueName(graph, conv.inputs[1] + "_scaled")
                     graph.initializers[wName] = nw
                     newInputs[1] = wName

@@ -251,17 +251,15 @@ struct PlanBuilder {
         // Order the nodes topologically (ONNX requires it, but producers sometimes do not comply).
         let order = try topologicalOrder(graph)
 
-        // Releasing constants: readers of each constant, and how many of them released it.
+        // Releasing constants: the readers of each constant not built yet, and the constants whose
+        // values something reads at run time (a reader that did not release them, a graph output).
         let release = releaseWeights && prepared == nil
         var readersLeft: [String: Int] = [:]
-        var releasedBy: [String: Int] = [:]
-        var readerCount: [String: Int] = [:]
+        var valuesRead = Set(graph.outputs.map(\.name))
         if release {
             for n in graph.nodes {
-                for name in n.inputs + n.implicitInputs where graph.initializers[name] != nil { readerCount[name, default: 0] += 1 }
+                for name in n.inputs + n.implicitInputs where graph.initializers[name] != nil { readersLeft[name, default: 0] += 1 }
             }
-            readersLeft = readerCount
-            for o in graph.outputs { readerCount[o.name] = nil }   // a graph output keeps its values
         }
         func concreteShape(_ name: String) -> [Int]? {
             if let t = constantValues[name] { return t.shape }
@@ -298,9 +296,8 @@ struct PlanBuilder {
             if let releases {
                 for (i, name) in (node.inputs + node.implicitInputs).enumerated() where readersLeft[name] != nil {
                     readersLeft[name]! -= 1
-                    if releases.inputs.contains(i) { releasedBy[name, default: 0] += 1 }
-                    if readersLeft[name] == 0, let total = readerCount[name], releasedBy[name] == total,
-                       let t = constantValues[name] {
+                    if !releases.inputs.contains(i) { valuesRead.insert(name) }
+                    if readersLeft[name] == 0, !valuesRead.contains(name), let t = constantValues[name] {
                         let standIn = Tensor.standIn(for: t)
                         constantValues[name] = standIn
                         graph.initializers[name] = standIn
@@ -308,7 +305,7 @@ struct PlanBuilder {
                 }
             }
         }
-        let constants = constantSlots.map { (slot: $0.slot, tensor: constantValues[$0.name] ?? graph.initializers[$0.name]!) }
+        let constants = constantSlots.map { (slot: $0.slot, tensor: constantValues[$0.name]!) }
 
         var outputs: [(name: String, slot: Int)] = []
         for o in graph.outputs {
