@@ -167,12 +167,17 @@ final class ConvTests: XCTestCase {
         try assertClose(y, expected, shape: expectedShape)
     }
 
-    /// ConvTranspose splits output channels over threads: the same bits with 1, 2 and 3 threads (overlapping
-    /// 3x3 taps at stride 2, groups, bias, an odd channel count per group).
+    /// ConvTranspose splits output channels (or, with fewer channels than threads and non-overlapping
+    /// taps, input pixels) over threads: the same bits with 1, 2 and 3 threads (overlapping 3x3 taps at
+    /// stride 2, groups, bias, an odd channel count per group, one or two output channels, output padding).
     func testConvTransposeThreadsGiveTheSameBits() throws {
         let cases: [([String: Attribute], [Int], [Int])] = [
             (["strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])], [1, 24, 40, 48], [24, 7, 3, 3]),
             (["strides": .ints([2, 2]), "group": .int(2)], [2, 16, 32, 40], [16, 5, 2, 2]),
+            // Fewer output channels than threads, kernel within the stride: the threads split input pixels.
+            (["strides": .ints([2, 2])], [1, 32, 96, 100], [32, 1, 2, 2]),
+            (["strides": .ints([3, 3]), "pads": .ints([1, 0, 1, 0]), "output_padding": .ints([1, 2])],
+             [2, 16, 64, 70], [16, 2, 3, 3]),
         ]
         for (attrs, xs, ws) in cases {
             let outC = ws[1] * ((attrs["group"].flatMap { if case .int(let g) = $0 { return g } else { return nil } }) ?? 1)

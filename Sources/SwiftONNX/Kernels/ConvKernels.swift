@@ -280,8 +280,48 @@ func convTransposeF32(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: Un
     let m = coutG * ks
     let inPlane = g.inPlane, outPlane = g.outPlane
     let flops = 2 * batch * cout * ks * cinG * inPlane
-    let chunks = threads > 1 && flops >= convParallelMinFlops ? min(threads, max(coutG, 1)) : 1
+    let parallel = threads > 1 && flops >= convParallelMinFlops
+    let chunks = parallel ? min(threads, max(coutG, 1)) : 1
     let tile = convTileColumns(k: m, total: inPlane)
+    // Fewer output channels than threads (a head upsampling to one channel): when no two input
+    // pixels write the same output element (kernel no larger than the stride, no dilation), the
+    // threads split the input pixels instead, each running the GEMM and col2im of its own columns.
+    let disjoint = g.kD <= g.sD && g.kH <= g.sH && g.kW <= g.sW && g.dD == 1 && g.dH == 1 && g.dW == 1
+    if parallel && coutG < threads && disjoint && inPlane >= 2 * 64 {
+        out.update(repeating: 0, count: batch * cout * outPlane)
+        let parts = min(threads, inPlane / 64)
+        parallelFor(parts, threads: threads) { t in
+            let qa = inPlane * t / parts, qb = inPlane * (t + 1) / parts
+            for n in 0..<batch {
+                for grp in 0..<group {
+                    let og = out + (n * cout + grp * coutG) * outPlane
+                    let xg = x + (n * cin + grp * cinG) * inPlane
+                    let a = F32PackedMatrix(w + grp * cinG * m, m: m, k: cinG, rowStride: 1, colStride: m)
+                    ScratchPool.shared.withFloats(f32PackedGemmScratchFloats(a) + m * tile) { buf in
+                        let col = buf, pb = buf + m * tile
+                        var q0 = qa
+                        while q0 < qb {
+                            let q1 = min(qb, q0 + tile)
+                            f32PackedGemmColumns(a, b: xg + q0, ldb: inPlane, j0: 0, j1: q1 - q0, c: col, ldc: q1 - q0,
+                                                 epilogue: .init(), pb: pb)
+                            col2imAdd(UnsafePointer(col), channels: coutG, g, q0: q0, q1: q1, og)
+                            q0 = q1
+                        }
+                    }
+                }
+            }
+        }
+        if let bias {
+            for plane in 0..<(batch * cout) {
+                let bv = bias[plane % cout]
+                let row = out + plane * outPlane
+                elementwiseParallelRanges(outPlane, threads: threads) { lo, hi in
+                    f32BinaryVS(.add, row + lo, bv, row + lo, hi - lo)
+                }
+            }
+        }
+        return
+    }
     parallelFor(chunks, threads: threads) { t in
         let c0 = t * coutG / chunks, c1 = (t + 1) * coutG / chunks
         let rows = (c1 - c0) * ks

@@ -6,6 +6,9 @@ import Foundation
 /// `threads - 1` workers help, so each session gets the thread count it asked for even when several
 /// sessions with different counts run at once.
 ///
+/// Items are claimed with one atomic add each (no lock per item), so a helper that arrives late, or
+/// is preempted by another process, simply leaves the remaining items to the caller.
+///
 /// A worker that runs out of work watches for the next job for a short, bounded while (`spinLimit`
 /// pause hints, some tens of microseconds) before it sleeps, and the caller likewise watches for its
 /// helpers to finish before it sleeps: a model's ops follow each other within microseconds, and a
@@ -15,17 +18,35 @@ import Foundation
 final class ThreadPool: @unchecked Sendable {
     static let shared = ThreadPool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
 
+    /// One parallelFor call. The body is reached through a pointer to the caller's stack (the job
+    /// never retains it), so a helper still holding the job after the caller returned cannot keep
+    /// the caller's closure alive; it can only find that no item is left.
     private final class Job {
-        let body: (Int) -> Void
+        let body: UnsafeRawPointer
         let count: Int
-        var next = 0
-        var running = 0      // helpers inside the job
-        var tickets: Int     // helpers still allowed to join
-        init(body: @escaping (Int) -> Void, count: Int, tickets: Int) {
+        /// [0]: next item to claim, [1]: items finished.
+        let counters = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+        var tickets: Int     // helpers still allowed to join (guarded by the pool's lock)
+        init(body: UnsafeRawPointer, count: Int, tickets: Int) {
             self.body = body
             self.count = count
             self.tickets = tickets
+            counters.initialize(repeating: 0, count: 2)
         }
+        deinit { counters.deallocate() }
+
+        /// Claims and runs items until none is left; true when this call finished the last one.
+        func work() -> Bool {
+            let fn = body.assumingMemoryBound(to: ((Int) -> Void).self)
+            var last = false
+            while true {
+                let i = so_atomic_fetch_add(counters, 1)
+                if i >= count { return last }
+                fn.pointee(i)
+                last = so_atomic_fetch_add(counters + 1, 1) == count - 1
+            }
+        }
+        var finished: Bool { so_atomic_load(counters + 1) >= count }
     }
 
     private let cond = NSCondition()
@@ -55,69 +76,67 @@ final class ThreadPool: @unchecked Sendable {
     }
 
     private func workerLoop() {
-        cond.lock()
+        var seen = so_atomic_load(posted)
         while true {
-            if jobs.isEmpty {
-                // Watch for the next job for a bounded while before sleeping.
-                let seen = so_atomic_load(posted)
-                cond.unlock()
-                var spins = 0
-                while spins < Self.spinLimit && so_atomic_load(posted) == seen {
-                    so_cpu_relax()
-                    spins += 1
-                }
-                cond.lock()
+            // Watch for the next job for a bounded while before sleeping.
+            var spins = 0
+            while spins < Self.spinLimit && so_atomic_load(posted) == seen {
+                so_cpu_relax()
+                spins += 1
             }
+            cond.lock()
             while jobs.isEmpty { cond.wait() }
             let job = jobs[0]
             job.tickets -= 1
             if job.tickets <= 0 { jobs.removeFirst() }
-            job.running += 1
-            while job.next < job.count {
-                let i = job.next
-                job.next += 1
-                cond.unlock()
-                job.body(i)
+            // Read under the lock: a job posted from now on changes it; one already queued skips the watch.
+            seen = jobs.isEmpty ? so_atomic_load(posted) : -1
+            cond.unlock()
+            if job.work() {
+                // This helper finished the last item: the caller may be asleep waiting for it.
                 cond.lock()
+                cond.broadcast()
+                cond.unlock()
             }
-            job.running -= 1
-            if job.running == 0 { cond.broadcast() }
         }
     }
 
     /// Runs body(0..<count), on the caller and up to threads - 1 workers; returns when all are done.
-    func run(_ count: Int, threads: Int, _ body: @escaping (Int) -> Void) {
+    func run(_ count: Int, threads: Int, _ body: (Int) -> Void) {
         if count <= 0 { return }
         let helpers = min(threads - 1, count - 1, workerCount)
         if helpers <= 0 {
             for i in 0..<count { body(i) }
             return
         }
-        let job = Job(body: body, count: count, tickets: helpers)
-        cond.lock()
-        startWorkers()
-        jobs.append(job)
-        so_atomic_add(posted, 1)
-        cond.broadcast()
-        while job.next < job.count {
-            let i = job.next
-            job.next += 1
-            cond.unlock()
-            body(i)
-            cond.lock()
+        withoutActuallyEscaping(body) { escapable in
+            var fn = escapable
+            withUnsafePointer(to: &fn) { fp in
+                let job = Job(body: UnsafeRawPointer(fp), count: count, tickets: helpers)
+                cond.lock()
+                startWorkers()
+                jobs.append(job)
+                so_atomic_add(posted, 1)
+                cond.broadcast()
+                cond.unlock()
+                _ = job.work()
+                // No item is left to claim: withdraw the job from helpers that have not joined.
+                cond.lock()
+                if let idx = jobs.firstIndex(where: { $0 === job }) { jobs.remove(at: idx) }
+                cond.unlock()
+                // Helpers still inside finish their last item soon: watch before sleeping.
+                var spins = 0
+                while !job.finished && spins < Self.spinLimit {
+                    so_cpu_relax()
+                    spins += 1
+                }
+                if !job.finished {
+                    cond.lock()
+                    while !job.finished { cond.wait() }
+                    cond.unlock()
+                }
+            }
         }
-        // Helpers that never joined will not: withdraw the job, then wait for those inside it.
-        if let idx = jobs.firstIndex(where: { $0 === job }) { jobs.remove(at: idx) }
-        // Helpers still inside finish their last item soon: watch before sleeping.
-        var spins = 0
-        while job.running > 0 && spins < Self.spinLimit {
-            cond.unlock()
-            for _ in 0..<16 { so_cpu_relax() }
-            spins += 16
-            cond.lock()
-        }
-        while job.running > 0 { cond.wait() }
-        cond.unlock()
     }
 }
 
@@ -128,7 +147,5 @@ func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
         for i in 0..<count { body(i) }
         return
     }
-    withoutActuallyEscaping(body) { b in
-        ThreadPool.shared.run(count, threads: threads, b)
-    }
+    ThreadPool.shared.run(count, threads: threads, body)
 }
