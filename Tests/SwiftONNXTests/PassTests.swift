@@ -188,6 +188,52 @@ final class ChannelAffineFusionTests: XCTestCase {
     }
 }
 
+final class ResidualScaleFusionTests: XCTestCase {
+    /// x + x * s with s per channel (a residual squeeze-and-excitation block) becomes x * (1 + s); either
+    /// operand order. A same-shaped s (nothing to gain) and an x * s read twice stay as they are.
+    func testResidualScaleBecomesOneMul() throws {
+        func model(swapAdd: Bool, swapMul: Bool, fullScale: Bool = false, mulReadTwice: Bool = false) -> Model {
+            var nodes = [
+                Node(name: "gap", opType: "GlobalAveragePool", domain: "", inputs: ["X"], outputs: ["P"], attributes: [:]),
+                Node(name: "sig", opType: "Sigmoid", domain: "", inputs: [fullScale ? "X" : "P"], outputs: ["S"], attributes: [:]),
+                Node(name: "mul", opType: "Mul", domain: "", inputs: swapMul ? ["S", "X"] : ["X", "S"], outputs: ["M"], attributes: [:]),
+                Node(name: "add", opType: "Add", domain: "", inputs: swapAdd ? ["M", "X"] : ["X", "M"], outputs: ["Y"], attributes: [:]),
+            ]
+            var outs = [ValueInfo(name: "Y", type: .float32, shape: nil)]
+            if mulReadTwice {
+                nodes.append(Node(name: "neg", opType: "Neg", domain: "", inputs: ["M"], outputs: ["N"], attributes: [:]))
+                outs.append(ValueInfo(name: "N", type: .float32, shape: nil))
+            }
+            let g = Graph(name: "g", nodes: nodes,
+                          inputs: [ValueInfo(name: "X", type: .float32, shape: [.known(2), .known(6), .known(5), .known(7)])],
+                          outputs: outs, initializers: [:], valueInfo: [:])
+            return Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                         opsets: ["": 15], graph: g, keepAlive: [])
+        }
+        var rng = SplitMix64(seed: 17)
+        let x = Tensor(shape: [2, 6, 5, 7], scalars: (0..<420).map { _ in rng.uniform(-3, 3) })
+        for (swapAdd, swapMul) in [(false, false), (true, false), (false, true), (true, true)] {
+            let plain = try InferenceSession(model: model(swapAdd: swapAdd, swapMul: swapMul), options: .init(optimize: false))
+            let fast = try InferenceSession(model: model(swapAdd: swapAdd, swapMul: swapMul), options: .init(optimize: true))
+            XCTAssertEqual(fast.metadata.opHistogram, ["GlobalAveragePool": 1, "Sigmoid": 1, "Add": 1, "Mul": 1],
+                           "\(fast.metadata.opHistogram)")
+            let a = try XCTUnwrap(try plain.run(["X": x])["Y"])
+            let b = try XCTUnwrap(try fast.run(["X": x])["Y"])
+            XCTAssertEqual(b.shape, [2, 6, 5, 7])
+            // one rounding (x * (1 + s)) against two (x + x * s): within a few ulps
+            try assertClose(b, a, rtol: 1e-6, atol: 1e-6)
+        }
+        for m in [model(swapAdd: false, swapMul: false, fullScale: true),
+                  model(swapAdd: false, swapMul: false, mulReadTwice: true)] {
+            let fast = try InferenceSession(model: m, options: .init(optimize: true))
+            let plain = try InferenceSession(model: m, options: .init(optimize: false))
+            XCTAssertEqual(fast.metadata.opHistogram["Mul"], 1, "\(fast.metadata.opHistogram)")
+            XCTAssertEqual(fast.metadata.opHistogram["Add"], 1, "\(fast.metadata.opHistogram)")
+            XCTAssertEqual(try XCTUnwrap(try fast.run(["X": x])["Y"]).doubles(), try XCTUnwrap(try plain.run(["X": x])["Y"]).doubles())
+        }
+    }
+}
+
 /// PP-LCNet's learnable affine block after a convolution's activation (Conv -> HardSwish -> Mul by a
 /// scalar -> Add of a scalar, and the same after Relu) goes into the FusedConv's epilogue: one op
 /// per convolution, the same bits as the plain path (through the GEMM, depthwise and Winograd

@@ -54,6 +54,31 @@ final class ResizeTests: XCTestCase {
         }
     }
 
+    /// Nearest upscaling by whole factors (the innermost axis written `factor` times per input element,
+    /// without the offset table): out[c, y, x] = in[c, y / fy, x / fx], for half_pixel with
+    /// round_prefer_floor (the default) and asymmetric with floor, on 1, 2 and 3 threads.
+    func testNearestWholeFactorUpscale() throws {
+        let x = sinTensor([1, 5, 37, 43], 0.41, 1)
+        let xs = try x.scalars(as: Float.self)
+        for (fy, fx) in [(2, 2), (2, 1), (1, 3), (3, 4)] {
+            let scales = Tensor(shape: [4], scalars: [Float(1), 1, Float(fy), Float(fx)])
+            let oh = 37 * fy, ow = 43 * fx
+            var expected = [Float](repeating: 0, count: 5 * oh * ow)
+            for c in 0..<5 { for y in 0..<oh { for xx in 0..<ow {
+                expected[(c * oh + y) * ow + xx] = xs[(c * 37 + y / fy) * 43 + xx / fx]
+            } } }
+            for attrs: [String: Attribute] in [["mode": .string("nearest")],
+                                               ["mode": .string("nearest"), "coordinate_transformation_mode": .string("asymmetric"),
+                                                "nearest_mode": .string("floor")]] {
+                for t in [1, 2, 3] {
+                    let y = try runOp("Resize", [x, nil, scales], attrs, threads: t)[0]
+                    XCTAssertEqual(y.shape, [1, 5, oh, ow])
+                    XCTAssertEqual(try y.scalars(as: Float.self), expected, "\(fy)x\(fx) \(attrs) threads \(t)")
+                }
+            }
+        }
+    }
+
     func testUpsampleAndErrors() throws {
         let x = Tensor(shape: [1, 1, 1, 2], scalars: [Float(1), 2])
         let y = try runOp("Upsample", opset: 7, [x], ["scales": .floats([1, 1, 2, 2])])[0]

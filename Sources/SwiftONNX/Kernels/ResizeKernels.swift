@@ -130,6 +130,13 @@ private func resizeNearestRows<T>(_ src: UnsafePointer<T>, _ dst: UnsafeMutableP
     }
     var prevBase = Int.min
     var prevRow: UnsafeMutablePointer<T>? = nil
+    // An integer upscale of the innermost axis (offsets 0, 0, 1, 1, 2, 2, ... for 2x): each input
+    // element is written `factor` times, without the per-element offset table.
+    var factor = 0
+    if innerLen > 0, let l = last.last, l >= 0, innerLen % (l + 1) == 0 {
+        let f = innerLen / (l + 1)
+        if last.indices.allSatisfy({ last[$0] == $0 / f }) { factor = f }
+    }
     last.withUnsafeBufferPointer { lp in
         var out = dst + rows.lowerBound * innerLen
         var done = 0
@@ -146,9 +153,26 @@ private func resizeNearestRows<T>(_ src: UnsafePointer<T>, _ dst: UnsafeMutableP
             } else if base == prevBase, let pr = prevRow {
                 out.update(from: pr, count: innerLen)
             } else {
-                for j in 0..<innerLen {
-                    let o = lp[j]
-                    out[j] = o < 0 ? fill : src[base + o]
+                let row = src + base
+                switch factor {
+                case 1: out.update(from: row, count: innerLen)
+                case 2:
+                    for i in 0..<(innerLen / 2) {
+                        let v = row[i]
+                        out[2 * i] = v
+                        out[2 * i + 1] = v
+                    }
+                case 0:
+                    for j in 0..<innerLen {
+                        let o = lp[j]
+                        out[j] = o < 0 ? fill : src[base + o]
+                    }
+                default:
+                    var j = 0
+                    for i in 0..<(innerLen / factor) {
+                        let v = row[i]
+                        for _ in 0..<factor { out[j] = v; j += 1 }
+                    }
                 }
                 prevBase = base
                 prevRow = out

@@ -107,6 +107,66 @@ func registerBinaryOps(_ r: inout OpRegistry) {
             [try prelu(try inputs.required(0, "X"), try inputs.required(1, "slope"), threads: env.threads)]
         }
     }
+
+    r.rewrite(.fuse, FuseResidualScale())
+}
+
+// MARK: - rewrites
+
+/// x + x * s, with s much smaller than x and broadcast over it (the residual squeeze-and-excitation
+/// block of PP-OCR's detector neck: x + x * HardSigmoid(...) per channel), becomes x * (1 + s): the
+/// 1 is added to the small tensor, and one pass over x replaces two (a Mul and an Add, each reading
+/// and writing the whole map). Float32 only; x * (1 + s) rounds once where x + x * s rounds twice.
+struct FuseResidualScale: GraphPass {
+    let name = "fuse-residual-scale"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        let uses = graph.useCounts()
+        let producers = graph.producers()
+        let outputs = graph.outputNames
+        func info(_ n: String) -> ValueInfo? {
+            if let t = graph.initializers[n] { return ValueInfo(name: n, type: t.dtype, shape: t.shape.map { .known($0) }) }
+            return graph.info(of: n)
+        }
+        /// Element count when every dim is known and the type is float32.
+        func floatCount(_ n: String) -> Int? {
+            guard let i = info(n), i.type == .float32, let shape = i.shape else { return nil }
+            var count = 1
+            for d in shape {
+                guard let v = d.value else { return nil }
+                count *= v
+            }
+            return count
+        }
+        var changed = false
+        for (ai, add) in graph.nodes.enumerated() {
+            guard add.opType == "Add", add.isStandardDomain, add.attributes.isEmpty, add.inputs.count == 2,
+                  add.outputs.count == 1 else { continue }
+            for k in 0..<2 {
+                let x = add.inputs[k], m = add.inputs[1 - k]
+                guard x != m, uses[m] == 1, !outputs.contains(m), let mi = producers[m], mi < ai else { continue }
+                let mul = graph.nodes[mi]
+                guard mul.opType == "Mul", mul.isStandardDomain, mul.attributes.isEmpty, mul.inputs.count == 2,
+                      mul.outputs.count == 1, let j = mul.inputs.firstIndex(of: x) else { continue }
+                let s = mul.inputs[1 - j]
+                guard s != x, let nx = floatCount(x), let ns = floatCount(s), ns * 4 <= nx,
+                      let sx = info(x)?.shape, let ss = info(s)?.shape, ss.count <= sx.count,
+                      zip(ss.reversed(), sx.reversed()).allSatisfy({ $0.value == 1 || $0 == $1 }) else { continue }
+                // s broadcasts into x's shape: the output keeps x's shape.
+                var one = "\(m)__one", sum = "\(m)__one_plus"
+                while graph.initializers[one] != nil || producers[one] != nil { one += "_" }
+                while producers[sum] != nil || uses[sum] != nil { sum += "_" }
+                graph.initializers[one] = Tensor(shape: [], scalars: [Float(1)])
+                graph.nodes[mi] = Node(name: mul.name + "/one_plus", opType: "Add", domain: "", inputs: [s, one],
+                                       outputs: [sum], attributes: [:])
+                graph.nodes[ai] = Node(name: add.name, opType: "Mul", domain: "", inputs: [x, sum],
+                                       outputs: add.outputs, attributes: [:])
+                changed = true
+                break
+            }
+        }
+        return changed
+    }
 }
 
 // MARK: - legacy (opset < 7) broadcast attributes
