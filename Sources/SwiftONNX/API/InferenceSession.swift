@@ -40,6 +40,9 @@ public final class InferenceSession: @unchecked Sendable {
     /// Loads an ONNX file (weights are mapped, not copied) and plans it.
     public convenience init(contentsOf url: URL, options: SessionOptions = .init()) throws {
         guard url.isFileURL else { throw ONNXError.io(path: url.absoluteString, reason: "only file URLs are supported") }
+        // Before parsing: OpenBLAS's own workers spin from library start-up until they are stopped,
+        // and would take the second core for the whole load.
+        BLAS.setThreads(options.threads)
         let t0 = DispatchTime.now().uptimeNanoseconds
         let model = try ModelLoader.load(path: url.path)
         if Profiler.enabled { Profiler.record("[load] parse", ns: DispatchTime.now().uptimeNanoseconds - t0) }
@@ -52,6 +55,7 @@ public final class InferenceSession: @unchecked Sendable {
 
     /// Loads a model from serialized bytes (models with external data need a file).
     public convenience init(modelBytes: [UInt8], options: SessionOptions = .init()) throws {
+        BLAS.setThreads(options.threads)
         try self.init(model: try ModelLoader.load(bytes: modelBytes), options: options)
     }
 

@@ -228,6 +228,25 @@ func f32BinaryBroadcast(_ op: F32BinaryOp, _ a: UnsafePointer<Float>, _ aShape: 
     }
 }
 
+/// out = x + x * s with numpy broadcasting, in one pass: the product of each stretch of a row is
+/// written to `out` and summed with x while still in L1. The product is rounded before the sum, so
+/// the bits equal a Mul followed by an Add.
+func f32ResidualMul(_ x: UnsafePointer<Float>, _ xShape: [Int], _ s: UnsafePointer<Float>, _ sShape: [Int],
+                    _ out: UnsafeMutablePointer<Float>, _ outShape: [Int], threads: Int = 1) {
+    let plan = BroadcastLoop(outShape: outShape, shapes: [xShape, sShape])
+    let sx = plan.innerSteps[0], ss = plan.innerSteps[1]
+    plan.run(threads: threads) { offs, o, len in
+        var done = 0
+        while done < len {
+            let n = Swift.min(2048, len - done)
+            let xr = x + offs[0] + done * sx, orow = out + o + done
+            f32BinaryRow(.mul, xr, sx, s + offs[1] + done * ss, ss, orow, n)
+            f32BinaryRow(.add, xr, sx, orow, 1, orow, n)
+            done += n
+        }
+    }
+}
+
 // MARK: - generic broadcast drivers (any element types, scalar inner loops)
 
 /// out = op(a, b) with numpy broadcasting, on one thread. Generic and inlined so `op` specializes into

@@ -108,16 +108,31 @@ func registerBinaryOps(_ r: inout OpRegistry) {
         }
     }
 
+    r.register(FuseResidualScale.opType, domain: "com.swiftonnx", infer: .broadcast(), closure: { _ in
+        { inputs, env in
+            let x = try inputs.required(0, "input X"), sc = try inputs.required(1, "scale S")
+            guard x.dtype == .float32, sc.dtype == .float32 else {
+                throw OpError("\(FuseResidualScale.opType): X and S must be float32, got \(x.dtype) and \(sc.dtype)")
+            }
+            let shape = try broadcastShapes(x.shape, sc.shape)
+            let out = Tensor.uninitialized(.float32, shape)
+            f32ResidualMul(x.pointer(Float.self), x.shape, sc.pointer(Float.self), sc.shape, out.pointer(Float.self), shape,
+                           threads: env.threads)
+            return [out]
+        }
+    })
     r.rewrite(.fuse, FuseResidualScale())
 }
 
 // MARK: - rewrites
 
-/// x + x * s, with s much smaller than x and broadcast over it (the residual squeeze-and-excitation
-/// block of PP-OCR's detector neck: x + x * HardSigmoid(...) per channel), becomes x * (1 + s): the
-/// 1 is added to the small tensor, and one pass over x replaces two (a Mul and an Add, each reading
-/// and writing the whole map). Float32 only; x * (1 + s) rounds once where x + x * s rounds twice.
+/// Add(x, Mul(x, s)) with s broadcast over x (the residual squeeze-and-excitation block of PP-OCR's
+/// detector neck: x + x * HardSigmoid(...) per channel) becomes com.swiftonnx::ResidualMul(x, s): one
+/// pass over the map instead of two (a Mul and an Add, each reading and writing all of it). The
+/// product is rounded before the sum, as the two ops do, so the bits are the same as the plain path
+/// whether or not the rewrite applies (a model with symbolic sizes may fuse only in its shape plans).
 struct FuseResidualScale: GraphPass {
+    static let opType = "ResidualMul"
     let name = "fuse-residual-scale"
 
     func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
@@ -128,43 +143,33 @@ struct FuseResidualScale: GraphPass {
             if let t = graph.initializers[n] { return ValueInfo(name: n, type: t.dtype, shape: t.shape.map { .known($0) }) }
             return graph.info(of: n)
         }
-        /// Element count when every dim is known and the type is float32.
-        func floatCount(_ n: String) -> Int? {
-            guard let i = info(n), i.type == .float32, let shape = i.shape else { return nil }
-            var count = 1
-            for d in shape {
-                guard let v = d.value else { return nil }
-                count *= v
-            }
-            return count
+        /// s is broadcast along some axis of x that is not known to be 1 (so the product would be a
+        /// pass of its own over x), and both are float32.
+        func worthFusing(_ x: String, _ s: String) -> Bool {
+            guard let xi = info(x), let si = info(s), xi.type == .float32, si.type == .float32,
+                  let sx = xi.shape, let ss = si.shape, ss.count <= sx.count else { return false }
+            return zip(ss.reversed(), sx.reversed()).contains { $0.value == 1 && $1.value != 1 }
         }
         var changed = false
+        var removed = Set<Int>()
         for (ai, add) in graph.nodes.enumerated() {
             guard add.opType == "Add", add.isStandardDomain, add.attributes.isEmpty, add.inputs.count == 2,
                   add.outputs.count == 1 else { continue }
             for k in 0..<2 {
                 let x = add.inputs[k], m = add.inputs[1 - k]
-                guard x != m, uses[m] == 1, !outputs.contains(m), let mi = producers[m], mi < ai else { continue }
+                guard x != m, uses[m] == 1, !outputs.contains(m), let mi = producers[m], !removed.contains(mi) else { continue }
                 let mul = graph.nodes[mi]
                 guard mul.opType == "Mul", mul.isStandardDomain, mul.attributes.isEmpty, mul.inputs.count == 2,
-                      mul.outputs.count == 1, let j = mul.inputs.firstIndex(of: x) else { continue }
-                let s = mul.inputs[1 - j]
-                guard s != x, let nx = floatCount(x), let ns = floatCount(s), ns * 4 <= nx,
-                      let sx = info(x)?.shape, let ss = info(s)?.shape, ss.count <= sx.count,
-                      zip(ss.reversed(), sx.reversed()).allSatisfy({ $0.value == 1 || $0 == $1 }) else { continue }
-                // s broadcasts into x's shape: the output keeps x's shape.
-                var one = "\(m)__one", sum = "\(m)__one_plus"
-                while graph.initializers[one] != nil || producers[one] != nil { one += "_" }
-                while producers[sum] != nil || uses[sum] != nil { sum += "_" }
-                graph.initializers[one] = Tensor(shape: [], scalars: [Float(1)])
-                graph.nodes[mi] = Node(name: mul.name + "/one_plus", opType: "Add", domain: "", inputs: [s, one],
-                                       outputs: [sum], attributes: [:])
-                graph.nodes[ai] = Node(name: add.name, opType: "Mul", domain: "", inputs: [x, sum],
-                                       outputs: add.outputs, attributes: [:])
+                      mul.outputs.count == 1, let j = mul.inputs.firstIndex(of: x), mul.inputs[1 - j] != x,
+                      worthFusing(x, mul.inputs[1 - j]) else { continue }
+                graph.nodes[ai] = Node(name: add.name, opType: Self.opType, domain: "com.swiftonnx",
+                                       inputs: [x, mul.inputs[1 - j]], outputs: add.outputs, attributes: [:])
+                removed.insert(mi)
                 changed = true
                 break
             }
         }
+        if changed { graph.removeNodes(at: removed) }
         return changed
     }
 }
