@@ -18,6 +18,27 @@ final class LoaderTests: XCTestCase {
         XCTAssertNotNil(w.storage.owner, "raw_data should be aliased, not copied")
     }
 
+    /// Misaligned weights are copied out of the model file with pread while it loads: the bytes equal
+    /// the mapping's at any offset; a range outside the mapping, or a read after the load, is refused.
+    func testMappedFileReadCopiesTheMappedBytes() throws {
+        let path = NSTemporaryDirectory() + "swiftonnx-mapped-\(getpid()).bin"
+        let bytes = (0..<20_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = try MappedFile(path: path)
+        let base = UnsafeRawPointer(try XCTUnwrap(file.base))
+        let dst = UnsafeMutableRawPointer.allocate(byteCount: 20_000, alignment: 64)
+        defer { dst.deallocate() }
+        for (offset, count) in [(0, 20_000), (1, 4099), (4095, 3), (19_999, 1)] {
+            XCTAssertTrue(file.read(UnsafeRawBufferPointer(start: base + offset, count: count), into: dst))
+            XCTAssertEqual(Array(UnsafeRawBufferPointer(start: dst, count: count)), Array(bytes[offset..<(offset + count)]))
+        }
+        XCTAssertFalse(file.read(UnsafeRawBufferPointer(start: base + 19_999, count: 2), into: dst))
+        file.finishLoading()
+        XCTAssertFalse(file.read(UnsafeRawBufferPointer(start: base, count: 4), into: dst))
+        XCTAssertEqual(base.load(fromByteOffset: 5, as: UInt8.self), bytes[5], "the mapping outlives the load")
+    }
+
     /// Weights split out of the unpacked message (RawDataSplit) decode to the same tensors as
     /// weights protobuf-c unpacks, and the stripped message is the same model otherwise.
     func testRawDataSplitGivesTheSameModel() throws {

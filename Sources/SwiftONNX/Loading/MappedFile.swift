@@ -9,22 +9,51 @@ final class MappedFile: @unchecked Sendable {
     let base: UnsafeMutableRawPointer?
     let size: Int
 
+    /// Kept open while the model is being loaded (`read(_:into:)`), closed by `finishLoading()`.
+    private var fd: Int32
+
     init(path: String) throws {
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ONNXError.io(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
+        var keep = false
+        defer { if !keep { close(fd) } }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw ONNXError.io(path: path, reason: String(cString: strerror(errno))) }
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw ONNXError.io(path: path, reason: "not a regular file") }
         size = Int(st.st_size)
         if size == 0 {
             base = nil
+            self.fd = -1
             return
         }
         let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
         guard let p, p != MAP_FAILED else { throw ONNXError.io(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))") }
         base = p
+        self.fd = fd
+        keep = true
+    }
+
+    /// Copies the bytes of `range` (inside this mapping) to `dst` with pread, while the file is
+    /// open: for weights too misaligned to alias, one copy from the page cache, without mapping the
+    /// file's pages into this process first. False (nothing promised about `dst`) when it cannot.
+    func read(_ range: UnsafeRawBufferPointer, into dst: UnsafeMutableRawPointer) -> Bool {
+        guard fd >= 0, let base, let start = range.baseAddress, start >= UnsafeRawPointer(base),
+              start + range.count <= UnsafeRawPointer(base) + size else { return false }
+        var offset = start - UnsafeRawPointer(base), done = 0
+        while done < range.count {
+            let n = pread(fd, dst + done, range.count - done, off_t(offset))
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            done += n
+            offset += n
+        }
+        return true
+    }
+
+    /// The load is over: no more `read(_:into:)`; the mapping stays for the weights that alias it.
+    func finishLoading() {
+        if fd >= 0 { close(fd); fd = -1 }
     }
 
     /// Gives back the whole pages of `range` (inside this mapping) that this process has read:
@@ -41,6 +70,7 @@ final class MappedFile: @unchecked Sendable {
     }
 
     deinit {
+        if fd >= 0 { close(fd) }
         if let base { munmap(base, size) }
     }
 }

@@ -25,6 +25,7 @@ struct ModelLoader {
             throw ONNXError.invalidModel(path: path, reason: "the protobuf cannot be parsed (truncated or not an ONNX file)")
         }
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        defer { file.finishLoading() }
         return try build(msg, path: path, baseDirectory: dir, rawData: slices, file: file)
     }
 
@@ -54,6 +55,7 @@ struct ModelLoader {
         }
         if opsets[""] == nil && m.n_opset_import == 0 { opsets[""] = 1 }
         let external = ExternalDataResolver(baseDirectory: baseDirectory)
+        defer { for f in external.mapped { f.finishLoading() } }
         let loader = GraphLoader(owner: msg, external: external, path: path, rawData: rawData, file: file)
         let graph = try loader.graph(g, isMain: true)
         let model = Model(irVersion: Int(m.ir_version), producerName: cString(m.producer_name),

@@ -193,6 +193,10 @@ private func tensorFromRaw(_ src: UnsafeRawBufferPointer, dtype: DType, dims: [I
         return Tensor(dtype: dtype, shape: dims,
                       storage: TensorStorage(aliasing: UnsafeMutableRawPointer(mutating: base), byteCount: src.count, owner: owner))
     }
+    if let file = owner as? MappedFile, src.count > 0 {
+        let out = Tensor.uninitialized(dtype, dims)
+        if file.read(src, into: out.raw) { return out }
+    }
     return copyTensor(src.baseAddress, dtype: dtype, dims: dims, bytes: src.count)
 }
 
