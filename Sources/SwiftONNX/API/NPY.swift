@@ -2,9 +2,9 @@ import Foundation
 
 /// Reads and writes NumPy `.npy` files as tensors.
 ///
-/// Supported: format versions 1.0, 2.0 and 3.0, C order, little-endian (or byte-order free) element
-/// types f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1 c8 c16. Fortran order, big-endian data, object arrays and
-/// structured dtypes are refused with an error that says so. Files are written as version 1.0 (2.0
+/// Supported: format versions 1.0, 2.0 and 3.0, C or Fortran order (read into C order, as numpy
+/// reads it), little-endian (or byte-order free) element types f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1
+/// c8 c16. Big-endian data, object arrays and structured dtypes are refused with an error that says so. Files are written as version 1.0 (2.0
 /// when the header is too long), with the header padded to a multiple of 64 bytes as numpy does.
 public enum NPY {
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
@@ -70,9 +70,6 @@ public enum NPY {
         guard let dtype = dtypeFor(code: String(descr.dropFirst())) else {
             throw ONNXError.unsupportedType(".npy dtype '\(descr)' in '\(path)' (supported: f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1 c8 c16)")
         }
-        if fields.fortranOrder {
-            throw fail("Fortran-order arrays are not supported; save with np.ascontiguousarray(arr)")
-        }
         let shape = fields.shape
         let n = try checkedElementCount(shape, what: "'\(path)'")
         let dataStart = headerStart + headerLength
@@ -83,7 +80,11 @@ public enum NPY {
         let out = Tensor.uninitialized(dtype, shape)
         if expected > 0 {
             bytes.withUnsafeBytes { src in
-                out.raw.copyMemory(from: src.baseAddress! + dataStart, byteCount: expected)
+                if fields.fortranOrder && shape.count > 1 {
+                    copyFortranOrder(src.baseAddress! + dataStart, into: out.raw, shape: shape, elementSize: dtype.byteSize)
+                } else {
+                    out.raw.copyMemory(from: src.baseAddress! + dataStart, byteCount: expected)
+                }
             }
         }
         if dtype == .bool {
@@ -91,6 +92,36 @@ public enum NPY {
             for i in 0..<n where p[i] > 1 { p[i] = 1 }
         }
         return out
+    }
+
+    /// Copies column-major (Fortran-order) elements into row-major order: `np.save` writes any
+    /// F-contiguous array (a transposed image, say) this way, and numpy reads it back as the same array.
+    static func copyFortranOrder(_ src: UnsafeRawPointer, into dst: UnsafeMutableRawPointer, shape: [Int], elementSize es: Int) {
+        let r = shape.count
+        var fStride = [Int](repeating: 1, count: r)    // in elements: axis 0 varies fastest
+        for k in 1..<r { fStride[k] = fStride[k - 1] * shape[k - 1] }
+        let inner = shape[r - 1], step = fStride[r - 1] * es
+        let rows = shape.dropLast().reduce(1, *)
+        var idx = [Int](repeating: 0, count: r - 1)
+        var off = 0                                    // bytes of the row's first element in src
+        var out = dst
+        for _ in 0..<rows {
+            var s = src + off
+            for _ in 0..<inner {
+                out.copyMemory(from: s, byteCount: es)
+                out += es
+                s += step
+            }
+            var a = r - 2
+            while a >= 0 {
+                idx[a] += 1
+                off += fStride[a] * es
+                if idx[a] < shape[a] { break }
+                off -= fStride[a] * es * shape[a]
+                idx[a] = 0
+                a -= 1
+            }
+        }
     }
 
     /// The bytes of a `.npy` file holding `tensor`.
