@@ -1,3 +1,5 @@
+import Foundation
+
 /// What went wrong in an enhancement: each case says what and where, for a person to read.
 public enum EnhanceError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The file is not a PNG or JPEG, or a PNG/JPEG variant this code cannot handle.
@@ -35,4 +37,9 @@ public enum EnhanceError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .outOfMemory(bytes): return "cannot allocate \(bytes) bytes for the image"
         }
     }
+}
+
+/// `error.localizedDescription` says what was wrong (Foundation's default names only the type and case number).
+extension EnhanceError: LocalizedError {
+    public var errorDescription: String? { description }
 }

@@ -288,6 +288,7 @@ final class ImageIOTests: XCTestCase {
         XCTAssertThrowsError(try ImageIO.read(path: junk)) { e in
             guard case .unsupportedFormat? = e as? EnhanceError else { return XCTFail("\(e)") }
             XCTAssertTrue("\(e)".contains("GIF"))
+            XCTAssertEqual(e.localizedDescription, "\(e)", "localizedDescription says what was wrong")
         }
         let empty = tempPath("empty.png")
         try Data().write(to: URL(fileURLWithPath: empty))

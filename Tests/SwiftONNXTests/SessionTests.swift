@@ -30,6 +30,16 @@ final class SessionTests: XCTestCase {
         XCTAssertThrowsError(try s.run(["X": rank3])) { XCTAssertNotNil($0 as? ONNXError) }
     }
 
+    /// localizedDescription (what apps show) says what was wrong, not "The operation could not be completed".
+    func testErrorsHaveALocalizedDescription() throws {
+        XCTAssertThrowsError(try InferenceSession(path: "/nonexistent/model.onnx")) { e in
+            XCTAssertTrue(e.localizedDescription.contains("/nonexistent/model.onnx"), e.localizedDescription)
+            XCTAssertEqual(e.localizedDescription, "\(e)")
+        }
+        let e: Error = ONNXError.missingInput("X")
+        XCTAssertEqual(e.localizedDescription, "missing input 'X'")
+    }
+
     func testTruncatedFileIsAClearError() throws {
         let bytes = try [UInt8](Data(contentsOf: resource("conv_bn_relu.onnx")))
         let dir = try temporaryDirectory()

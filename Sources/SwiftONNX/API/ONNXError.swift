@@ -1,3 +1,5 @@
+import Foundation
+
 /// Every error this library throws. Each case says what was wrong and where.
 public enum ONNXError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A file could not be opened, read or mapped.
@@ -56,4 +58,13 @@ struct OpError: Error, CustomStringConvertible {
     let message: String
     init(_ message: String) { self.message = message }
     var description: String { message }
+}
+
+/// `error.localizedDescription` says what was wrong (Foundation's default names only the type and case number).
+extension ONNXError: LocalizedError {
+    public var errorDescription: String? { description }
+}
+
+extension OpError: LocalizedError {
+    var errorDescription: String? { description }
 }
