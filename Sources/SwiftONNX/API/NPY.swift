@@ -4,8 +4,9 @@ import Foundation
 ///
 /// Supported: format versions 1.0, 2.0 and 3.0, C or Fortran order (read into C order, as numpy
 /// reads it), little-endian (or byte-order free) element types f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1
-/// c8 c16. Big-endian data, object arrays and structured dtypes are refused with an error that says so. Files are written as version 1.0 (2.0
-/// when the header is too long), with the header padded to a multiple of 64 bytes as numpy does.
+/// c8 c16. Big-endian data, object arrays and structured dtypes are refused with an error that says
+/// so. Files are written as version 1.0 (2.0 when the header is too long), with the header padded
+/// to a multiple of 64 bytes as numpy does.
 public enum NPY {
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
 

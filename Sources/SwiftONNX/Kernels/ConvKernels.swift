@@ -269,7 +269,8 @@ func convTransposeGEMM<T: BLASFloat>(x: UnsafePointer<T>, w: UnsafePointer<T>, b
 }
 
 /// Float32 ConvTranspose on the packed GEMM: output channels are split over threads, each chunk
-/// packing its channels' rows of W^T and running the GEMM and col2im for its own output planes only,
+/// packing its channels' rows of W^T and running the GEMM and col2im for its own output planes only
+/// (or, with fewer channels than threads and taps that never overlap, input pixels are split),
 /// so chunks never write the same element; every element's arithmetic is the same whatever the chunking
 /// (the packed GEMM's sums do not depend on tile position), so any thread count gives the same bits.
 func convTransposeF32(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
@@ -283,6 +284,22 @@ func convTransposeF32(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: Un
     let parallel = threads > 1 && flops >= convParallelMinFlops
     let chunks = parallel ? min(threads, max(coutG, 1)) : 1
     let tile = convTileColumns(k: m, total: inPlane)
+    /// Input pixels [qa, qb) of one image and group: `a` (rows: `channels` output channels x kernel
+    /// taps of W^T) times their columns, tile by tile, each tile added into `og` by col2im.
+    func accumulate(_ a: F32PackedMatrix, _ xg: UnsafePointer<Float>, channels: Int, _ qa: Int, _ qb: Int,
+                    _ og: UnsafeMutablePointer<Float>) {
+        ScratchPool.shared.withFloats(f32PackedGemmScratchFloats(a) + a.m * tile) { buf in
+            let col = buf, pb = buf + a.m * tile
+            var q0 = qa
+            while q0 < qb {
+                let q1 = min(qb, q0 + tile)
+                f32PackedGemmColumns(a, b: xg + q0, ldb: inPlane, j0: 0, j1: q1 - q0, c: col, ldc: q1 - q0,
+                                     epilogue: .init(), pb: pb)
+                col2imAdd(UnsafePointer(col), channels: channels, g, q0: q0, q1: q1, og)
+                q0 = q1
+            }
+        }
+    }
     // Fewer output channels than threads (a head upsampling to one channel): when no two input
     // pixels write the same output element (kernel no larger than the stride, no dilation), the
     // threads split the input pixels instead, each running the GEMM and col2im of its own columns.
@@ -297,17 +314,7 @@ func convTransposeF32(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: Un
                     let og = out + (n * cout + grp * coutG) * outPlane
                     let xg = x + (n * cin + grp * cinG) * inPlane
                     let a = F32PackedMatrix(w + grp * cinG * m, m: m, k: cinG, rowStride: 1, colStride: m)
-                    ScratchPool.shared.withFloats(f32PackedGemmScratchFloats(a) + m * tile) { buf in
-                        let col = buf, pb = buf + m * tile
-                        var q0 = qa
-                        while q0 < qb {
-                            let q1 = min(qb, q0 + tile)
-                            f32PackedGemmColumns(a, b: xg + q0, ldb: inPlane, j0: 0, j1: q1 - q0, c: col, ldc: q1 - q0,
-                                                 epilogue: .init(), pb: pb)
-                            col2imAdd(UnsafePointer(col), channels: coutG, g, q0: q0, q1: q1, og)
-                            q0 = q1
-                        }
-                    }
+                    accumulate(a, xg, channels: coutG, qa, qb, og)
                 }
             }
         }
@@ -333,17 +340,7 @@ func convTransposeF32(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: Un
                     let xg = x + (n * cin + grp * cinG) * inPlane
                     // Row i of this chunk's W^T block is column c0 * ks + i of the group's [cinG, m] weights.
                     let a = F32PackedMatrix(w + grp * cinG * m + c0 * ks, m: rows, k: cinG, rowStride: 1, colStride: m)
-                    ScratchPool.shared.withFloats(f32PackedGemmScratchFloats(a) + rows * tile) { buf in
-                        let col = buf, pb = buf + rows * tile
-                        var q0 = 0
-                        while q0 < inPlane {
-                            let q1 = min(inPlane, q0 + tile)
-                            f32PackedGemmColumns(a, b: xg + q0, ldb: inPlane, j0: 0, j1: q1 - q0, c: col, ldc: q1 - q0,
-                                                 epilogue: .init(), pb: pb)
-                            col2imAdd(UnsafePointer(col), channels: c1 - c0, g, q0: q0, q1: q1, og)
-                            q0 = q1
-                        }
-                    }
+                    accumulate(a, xg, channels: c1 - c0, 0, inPlane, og)
                 }
                 if let bias {
                     for oc in c0..<c1 {

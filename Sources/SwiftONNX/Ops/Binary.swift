@@ -139,14 +139,10 @@ struct FuseResidualScale: GraphPass {
         let uses = graph.useCounts()
         let producers = graph.producers()
         let outputs = graph.outputNames
-        func info(_ n: String) -> ValueInfo? {
-            if let t = graph.initializers[n] { return ValueInfo(name: n, type: t.dtype, shape: t.shape.map { .known($0) }) }
-            return graph.info(of: n)
-        }
         /// s is broadcast along some axis of x that is not known to be 1 (so the product would be a
         /// pass of its own over x), and both are float32.
         func worthFusing(_ x: String, _ s: String) -> Bool {
-            guard let xi = info(x), let si = info(s), xi.type == .float32, si.type == .float32,
+            guard let xi = graph.infoOrConstant(of: x), let si = graph.infoOrConstant(of: s), xi.type == .float32, si.type == .float32,
                   let sx = xi.shape, let ss = si.shape, ss.count <= sx.count else { return false }
             return zip(ss.reversed(), sx.reversed()).contains { $0.value == 1 && $1.value != 1 }
         }

@@ -812,11 +812,7 @@ struct FuseConvAdd: GraphPass {
 
     /// Both values have the same fully determined shape (known sizes or the same symbols) and type float32.
     private func sameKnownShape(_ graph: Graph, _ a: String, _ b: String) -> Bool {
-        func info(_ n: String) -> ValueInfo? {
-            if let t = graph.initializers[n] { return ValueInfo(name: n, type: t.dtype, shape: t.shape.map { .known($0) }) }
-            return graph.info(of: n)
-        }
-        guard let x = info(a), let y = info(b), let sx = x.shape, let sy = y.shape,
+        guard let x = graph.infoOrConstant(of: a), let y = graph.infoOrConstant(of: b), let sx = x.shape, let sy = y.shape,
               x.type == .float32, y.type == .float32, sx == sy else { return false }
         return !sx.contains(.unknown)
     }

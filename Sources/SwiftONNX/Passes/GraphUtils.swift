@@ -49,6 +49,12 @@ extension Graph {
     /// What shape inference (or the graph's inputs) says of a value.
     func info(of name: String) -> ValueInfo? { valueInfo[name] ?? inputs.first { $0.name == name } }
 
+    /// `info(of:)`, or for a constant weight its own type and shape.
+    func infoOrConstant(of name: String) -> ValueInfo? {
+        if let t = initializers[name] { return ValueInfo(name: name, type: t.dtype, shape: t.shape.map { .known($0) }) }
+        return info(of: name)
+    }
+
     var outputNames: Set<String> { Set(outputs.map(\.name)) }
 
     /// Drops initializers nothing reads any more.
