@@ -46,19 +46,74 @@ void so_f32_wino2x2_weights(size_t outc, size_t inc, const float *w, float *u) {
     }
 }
 
-void so_f32_wino2x2_weights_packed(size_t outc, size_t inc, const float *w, int mr, float *const *dst) {
-    const size_t panels = (outc + (size_t)mr - 1) / (size_t)mr;
+/* Packed form, a block of input channels of one panel at a time: the panel's 3x3 kernels are first
+ * gathered into nine planes (g[k][j], j = ic * mr + r over the block: the packed order), then the
+ * 16 U values of every (ic, r) are computed over contiguous j and stored contiguously into each
+ * dst[xi]. The same operations as weight_tile in the same order (so the same bits), but in loops
+ * the compiler vectorizes, and with sequential stores instead of 16 scattered ones per kernel. */
+#define WINO_WEIGHT_BLOCK 1024   /* floats per plane: 9 planes of 4 KiB stay in L1 */
+static inline __attribute__((always_inline))
+void weights_packed_body(size_t outc, size_t inc, const float *w, int mr, float *const *dst) {
+    const size_t smr = (size_t)mr;
+    const size_t panels = (outc + smr - 1) / smr;
+    const size_t icb = WINO_WEIGHT_BLOCK / smr > 0 ? WINO_WEIGHT_BLOCK / smr : 1;
+    float g[9][WINO_WEIGHT_BLOCK];
     for (size_t p = 0; p < panels; p++) {
-        for (size_t ic = 0; ic < inc; ic++) {
-            const size_t at = p * (size_t)mr * inc + ic * (size_t)mr;
-            for (size_t r = 0; r < (size_t)mr; r++) {
-                const size_t oc = p * (size_t)mr + r;
-                float t[16] = {0};
-                if (oc < outc) weight_tile(w + (oc * inc + ic) * 9, t);  /* rows past outC stay zero */
-                for (int xi = 0; xi < 16; xi++) dst[xi][at + r] = t[xi];
+        for (size_t i0 = 0; i0 < inc; i0 += icb) {
+            const size_t i1 = i0 + icb < inc ? i0 + icb : inc;
+            const size_t n = (i1 - i0) * smr;
+            for (size_t r = 0; r < smr; r++) {
+                const size_t oc = p * smr + r;
+                if (oc >= outc) {   /* rows past outC stay zero */
+                    for (size_t ic = i0; ic < i1; ic++)
+                        for (int k = 0; k < 9; k++) g[k][(ic - i0) * smr + r] = 0;
+                    continue;
+                }
+                const float *src = w + (oc * inc + i0) * 9;
+                for (size_t ic = i0; ic < i1; ic++, src += 9)
+                    for (int k = 0; k < 9; k++) g[k][(ic - i0) * smr + r] = src[k];
+            }
+            const size_t at = p * smr * inc + i0 * smr;
+            float *restrict d[16];
+            for (int xi = 0; xi < 16; xi++) d[xi] = dst[xi] + at;
+            for (size_t j = 0; j < n; j++) {
+                /* G g: column c of kernel g is (g[c], g[3 + c], g[6 + c]) */
+                float t[4][3];
+                for (int c = 0; c < 3; c++) {
+                    float g0 = g[c][j], g1 = g[3 + c][j], g2 = g[6 + c][j];
+                    t[0][c] = g0;
+                    t[1][c] = 0.5f * (g0 + g1 + g2);
+                    t[2][c] = 0.5f * (g0 - g1 + g2);
+                    t[3][c] = g2;
+                }
+                for (int r = 0; r < 4; r++) {   /* (G g) G^T */
+                    float a = t[r][0], b = t[r][1], c = t[r][2];
+                    d[r * 4 + 0][j] = a;
+                    d[r * 4 + 1][j] = 0.5f * (a + b + c);
+                    d[r * 4 + 2][j] = 0.5f * (a - b + c);
+                    d[r * 4 + 3][j] = c;
+                }
             }
         }
     }
+}
+
+static void weights_packed_scalar(size_t outc, size_t inc, const float *w, int mr, float *const *dst) {
+    weights_packed_body(outc, inc, w, mr, dst);
+}
+#if defined(__x86_64__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+static void weights_packed_avx2(size_t outc, size_t inc, const float *w, int mr, float *const *dst) {
+    weights_packed_body(outc, inc, w, mr, dst);
+}
+#pragma clang attribute pop
+#endif
+
+void so_f32_wino2x2_weights_packed(size_t outc, size_t inc, const float *w, int mr, float *const *dst) {
+#if defined(__x86_64__)
+    if (so_isa_selected() >= SO_ISA_AVX2) { weights_packed_avx2(outc, inc, w, mr, dst); return; }
+#endif
+    weights_packed_scalar(outc, inc, w, mr, dst);
 }
 
 size_t so_f32_wino2x2_scratch_floats(size_t tw) { return 8 * (2 * tw + 4) + 16; }

@@ -85,7 +85,7 @@ final class WinogradTests: XCTestCase {
 
     func testPackedWeightTransformMatchesTransformThenPack() {
         var rng = SplitMix64(seed: 8)
-        for (m, c) in [(16, 16), (17, 5), (3, 33), (40, 24)] {
+        for (m, c) in [(16, 16), (17, 5), (3, 33), (40, 24), (7, 400), (13, 171)] {
             let w = (0..<(m * c * 9)).map { _ in rng.uniform(-1, 1) }
             var u = [Float](repeating: 0, count: 16 * m * c)
             so_f32_wino2x2_weights(m, c, w, &u)

@@ -15,6 +15,7 @@ final class F32PackedMatrix: @unchecked Sendable {
         self.k = k
         let count = so_f32_gemm_packed_a_floats(gemm.pointee.mr, m, k)
         data = allocateBuffer(byteCount: max(count, 1) * 4).bindMemory(to: Float.self, capacity: max(count, 1))
+        owner = nil
         gemm.pointee.pack_a(m, k, a, rowStride, colStride, data)
     }
 
@@ -25,9 +26,24 @@ final class F32PackedMatrix: @unchecked Sendable {
         self.k = k
         let count = max(so_f32_gemm_packed_a_floats(gemm.pointee.mr, m, k), 1)
         data = allocateBuffer(byteCount: count * 4).bindMemory(to: Float.self, capacity: count)
+        owner = nil
     }
 
-    deinit { data.deallocate() }
+    /// Storage for an m x k matrix in the packed layout at `data`, memory that `owner` keeps alive
+    /// (several matrices carved from one allocation).
+    init(packedStorageAt data: UnsafeMutablePointer<Float>, m: Int, k: Int, owner: AnyObject,
+         gemm: UnsafePointer<so_f32_gemm> = f32Gemm) {
+        self.gemm = gemm
+        self.m = m
+        self.k = k
+        self.data = data
+        self.owner = owner
+    }
+
+    /// Keeps `data` alive when it is not this matrix's own allocation.
+    private let owner: AnyObject?
+
+    deinit { if owner == nil { data.deallocate() } }
 
     var mr: Int { Int(gemm.pointee.mr) }
     var nr: Int { Int(gemm.pointee.nr) }

@@ -10,6 +10,15 @@ func allocateBuffer(byteCount: Int) -> UnsafeMutableRawPointer {
     return p
 }
 
+/// Floats from `allocateBuffer`, freed with the object (memory several owners share).
+final class FloatBuffer: @unchecked Sendable {
+    let data: UnsafeMutablePointer<Float>
+    init(count: Int) {
+        data = allocateBuffer(byteCount: max(count, 1) * 4).bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+    deinit { data.deallocate() }
+}
+
 /// Recycles tensor buffers of a session's runs by size class: the buffers a run's arena does not
 /// hold (those that outlive a run: its outputs) are taken from here and come back here when the
 /// caller drops them, so steady-state runs make no system allocation for them either.
