@@ -33,6 +33,24 @@ public final class InferenceSession: @unchecked Sendable {
     /// out from a recorded run, and a pool for what outlives a run.
     let memory = MemoryPlanner()
 
+    /// The newest operator sets (per domain) and IR version this runtime implements: those of ONNX
+    /// 1.23. A newer one may change an operator's meaning, so such a model is refused rather than
+    /// run with the older semantics. Domains not listed (com.microsoft...) are checked op by op.
+    static let newestOpsets: [String: Int] = ["": 28, "ai.onnx.ml": 5]
+    static let newestIRVersion = 14
+
+    private static func checkVersions(_ model: Model) throws {
+        for (domain, version) in model.opsets.sorted(by: { $0.key < $1.key }) {
+            guard let newest = newestOpsets[domain] else { continue }
+            if version < 1 || version > newest {
+                throw ONNXError.unsupportedOpset(domain: domain, version: version, newest: newest)
+            }
+        }
+        if model.irVersion > newestIRVersion {
+            throw ONNXError.unsupportedIRVersion(version: model.irVersion, newest: newestIRVersion)
+        }
+    }
+
     /// The instruction set the kernels were chosen for on this CPU ("avx512", "avx2" or "scalar"),
     /// after the SWIFTONNX_ISA cap if one is set.
     public static var kernelISA: String { isaName(selectedISA) }
@@ -60,6 +78,7 @@ public final class InferenceSession: @unchecked Sendable {
     }
 
     init(model: Model, options: SessionOptions) throws {
+        try Self.checkVersions(model)
         self.model = model
         self.options = options
         BLAS.setThreads(options.threads)

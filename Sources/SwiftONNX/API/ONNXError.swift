@@ -10,6 +10,10 @@ public enum ONNXError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidGraph(String)
     /// No implementation for an operator of this domain and opset version.
     case unsupportedOperator(op: String, domain: String, opset: Int, node: String)
+    /// The model imports an operator set newer than this runtime knows (or a version below 1).
+    case unsupportedOpset(domain: String, version: Int, newest: Int)
+    /// The model's IR version is newer than this runtime reads.
+    case unsupportedIRVersion(version: Int, newest: Int)
     /// An element type (or type combination) this runtime does not compute on.
     case unsupportedType(String)
     /// An attribute is missing, of the wrong type or has a bad value.
@@ -37,6 +41,11 @@ public enum ONNXError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .unsupportedOperator(op, domain, opset, node):
             let d = domain.isEmpty ? "ai.onnx" : domain
             return "unsupported operator \(d)::\(op) (opset \(opset)) at node '\(node)'"
+        case let .unsupportedOpset(domain, version, newest):
+            let d = domain.isEmpty ? "ai.onnx" : domain
+            return "the model imports opset \(version) of \(d); this runtime supports \(d) opsets 1 to \(newest)"
+        case let .unsupportedIRVersion(version, newest):
+            return "the model has IR version \(version); this runtime reads IR versions up to \(newest)"
         case let .unsupportedType(r): return "unsupported type: \(r)"
         case let .invalidAttribute(node, op, attribute, reason):
             return "node '\(node)' (\(op)): attribute '\(attribute)': \(reason)"

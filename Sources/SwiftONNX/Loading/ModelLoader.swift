@@ -11,6 +11,7 @@ struct ModelLoader {
             throw ONNXError.invalidModel(path: path, reason: "protobuf files are limited to 2 GiB; store large weights as external data")
         }
         let whole = UnsafeRawBufferPointer(start: base, count: file.size)
+        try checkNesting(whole, path: path)
         // Large weights stay in the mapped file (aliased, not copied): protobuf-c unpacks the
         // model without them, and the main graph's initializers read them from the file.
         var slices: [Int: UnsafeRawBufferPointer] = [:]
@@ -32,9 +33,18 @@ struct ModelLoader {
     /// Loads a model from bytes in memory (external data is then refused).
     static func load(bytes: [UInt8], name: String = "<memory>") throws -> Model {
         guard !bytes.isEmpty else { throw ONNXError.invalidModel(path: name, reason: "no bytes") }
+        try bytes.withUnsafeBytes { try checkNesting($0, path: name) }
         let msg = bytes.withUnsafeBytes { unpackModelProto($0) }
         guard let msg else { throw ONNXError.invalidModel(path: name, reason: "the protobuf cannot be parsed (truncated or not an ONNX file)") }
         return try build(msg, path: name, baseDirectory: nil)
+    }
+
+    /// Refuses messages nested beyond `ProtoNesting.maxDepth` before anything recurses into them.
+    private static func checkNesting(_ bytes: UnsafeRawBufferPointer, path: String) throws {
+        let depth = ProtoNesting.depth(bytes)
+        if depth > ProtoNesting.maxDepth {
+            throw ONNXError.invalidModel(path: path, reason: "its messages nest more than \(ProtoNesting.maxDepth) levels deep (subgraphs inside subgraphs); no real model does, and parsing it would overflow the stack")
+        }
     }
 
     /// `rawData`: main-graph initializer index -> its raw_data, taken out of `msg` (in `file`).

@@ -110,7 +110,7 @@ private func appendVarint(_ out: inout [UInt8], _ value: UInt64) {
 }
 
 /// Reads protobuf wire format within a range of a buffer; every read is bounds-checked.
-private struct WireReader {
+struct WireReader {
     let buf: UnsafeRawBufferPointer
     let end: Int
     var offset: Int
