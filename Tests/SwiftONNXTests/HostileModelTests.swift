@@ -16,8 +16,8 @@ private struct Wire {
 }
 
 /// A ModelProto whose graph holds `levels` If nodes nested through their then_branch: every
-/// level adds three message levels (graph -> node -> attribute), so the deepest message is at
-/// 2 + 3 * levels (the model, its graph, then the levels).
+/// level adds three message levels (graph -> node -> attribute), so the deepest message (the
+/// innermost graph's node) is at 3 + 3 * levels: the model, its graph, the levels, that node.
 private func nestedIfModel(levels: Int, opset: Int = 13) -> [UInt8] {
     var inner = Wire()   // innermost graph: y = Identity(x)
     var id = Wire(); id.string(1, "x"); id.string(2, "y"); id.string(4, "Identity")
@@ -42,7 +42,7 @@ final class HostileModelTests: XCTestCase {
     func testNestingDepthIsMeasuredOnTheWire() {
         for levels in [0, 1, 5, 30] {
             let bytes = nestedIfModel(levels: levels)
-            XCTAssertEqual(bytes.withUnsafeBytes { ProtoNesting.depth($0) }, 2 + 3 * levels, "\(levels) levels")
+            XCTAssertEqual(bytes.withUnsafeBytes { ProtoNesting.depth($0) }, 3 + 3 * levels, "\(levels) levels")
         }
         // The walk stops as soon as the limit is passed.
         XCTAssertEqual(nestedIfModel(levels: 40).withUnsafeBytes { ProtoNesting.depth($0) }, ProtoNesting.maxDepth + 1)
@@ -66,7 +66,7 @@ final class HostileModelTests: XCTestCase {
             guard case .invalidModel(let path, _)? = e as? ONNXError else { return XCTFail("\(e)") }
             XCTAssertEqual(path, url.path)
         }
-        // 30 levels (92 message levels) are within the limit: the loader reads the whole tree.
+        // 30 levels (93 message levels) are within the limit: the loader reads the whole tree.
         let model = try nestedIfModel(levels: 30).withUnsafeBytes { try ModelLoader.load(bytes: Array($0)) }
         var depth = 0
         var g: Graph? = model.graph
