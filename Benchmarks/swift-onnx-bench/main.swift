@@ -250,8 +250,8 @@ func randomInput(_ info: ValueInfo, dims: [String: Int], rng: inout SplitMix64) 
     let n = shape.reduce(1, *)
     guard n <= 1 << 31 else { throw BenchError(description: "input '\(info.name)' shape \(shape) is too large") }
     switch dtype {
-    case .float32: return Tensor(shape: shape, scalars: (0..<n).map { _ in rng.unit() })
-    case .float64: return Tensor(shape: shape, scalars: (0..<n).map { _ in Double(rng.unit()) })
+    case .float32: return try Tensor(shape: shape, scalars: (0..<n).map { _ in rng.unit() })
+    case .float64: return try Tensor(shape: shape, scalars: (0..<n).map { _ in Double(rng.unit()) })
     case .float16:
         var bytes: [UInt8] = []
         bytes.reserveCapacity(2 * n)
@@ -260,17 +260,17 @@ func randomInput(_ info: ValueInfo, dims: [String: Int], rng: inout SplitMix64) 
             bytes += [UInt8(b & 0xFF), UInt8(b >> 8)]
         }
         return try Tensor(dtype: .float16, shape: shape, bytes: bytes)
-    case .bfloat16: return Tensor(shape: shape, scalars: (0..<n).map { _ in BFloat16(rng.unit()) })
-    case .int8: return Tensor(shape: shape, scalars: (0..<n).map { _ in Int8(rng.next() % 10) })
-    case .int16: return Tensor(shape: shape, scalars: (0..<n).map { _ in Int16(rng.next() % 10) })
-    case .int32: return Tensor(shape: shape, scalars: (0..<n).map { _ in Int32(rng.next() % 10) })
-    case .int64: return Tensor(shape: shape, scalars: (0..<n).map { _ in Int64(rng.next() % 10) })
-    case .uint8: return Tensor(shape: shape, scalars: (0..<n).map { _ in UInt8(rng.next() % 10) })
-    case .uint16: return Tensor(shape: shape, scalars: (0..<n).map { _ in UInt16(rng.next() % 10) })
-    case .uint32: return Tensor(shape: shape, scalars: (0..<n).map { _ in UInt32(rng.next() % 10) })
-    case .uint64: return Tensor(shape: shape, scalars: (0..<n).map { _ in rng.next() % 10 })
-    case .bool: return Tensor(shape: shape, scalars: (0..<n).map { _ in rng.next() & 1 == 1 })
-    case .string: return Tensor(shape: shape, strings: Array(repeating: "a", count: n))
+    case .bfloat16: return try Tensor(shape: shape, scalars: (0..<n).map { _ in BFloat16(rng.unit()) })
+    case .int8: return try Tensor(shape: shape, scalars: (0..<n).map { _ in Int8(rng.next() % 10) })
+    case .int16: return try Tensor(shape: shape, scalars: (0..<n).map { _ in Int16(rng.next() % 10) })
+    case .int32: return try Tensor(shape: shape, scalars: (0..<n).map { _ in Int32(rng.next() % 10) })
+    case .int64: return try Tensor(shape: shape, scalars: (0..<n).map { _ in Int64(rng.next() % 10) })
+    case .uint8: return try Tensor(shape: shape, scalars: (0..<n).map { _ in UInt8(rng.next() % 10) })
+    case .uint16: return try Tensor(shape: shape, scalars: (0..<n).map { _ in UInt16(rng.next() % 10) })
+    case .uint32: return try Tensor(shape: shape, scalars: (0..<n).map { _ in UInt32(rng.next() % 10) })
+    case .uint64: return try Tensor(shape: shape, scalars: (0..<n).map { _ in rng.next() % 10 })
+    case .bool: return try Tensor(shape: shape, scalars: (0..<n).map { _ in rng.next() & 1 == 1 })
+    case .string: return try Tensor(shape: shape, strings: Array(repeating: "a", count: n))
     default: throw BenchError(description: "input '\(info.name)': cannot make random \(dtype) values; give --input")
     }
 }

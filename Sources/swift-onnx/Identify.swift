@@ -55,7 +55,7 @@ struct Identify: ParsableCommand {
             }
             let features = Self.features(bytes, cfg)
             precondition(features.count == width)
-            let x = Tensor(shape: [1, width], scalars: features)
+            let x = try Tensor(shape: [1, width], scalars: features)
             let probs: [Float] = try session.run([input.name: x])[output.name]!.scalars()
             let ranked = probs.enumerated().sorted { $0.element > $1.element }.prefix(max(1, top))
             let best = ranked.first!

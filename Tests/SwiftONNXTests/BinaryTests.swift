@@ -109,8 +109,8 @@ final class BinaryTests: XCTestCase {
     }
 
     func testNumpyLiterals() throws {
-        let a = Tensor(shape: [2, 3, 4], scalars: (0..<24).map { Float($0) * 0.5 - 5 })
-        let b = Tensor(shape: [3, 1], scalars: [Float(1.5), -2, 4])
+        let a = try Tensor(shape: [2, 3, 4], scalars: (0..<24).map { Float($0) * 0.5 - 5 })
+        let b = try Tensor(shape: [3, 1], scalars: [Float(1.5), -2, 4])
         assertClose(try run("Div", [a, b]).scalars(), [
             -3.3333332538604736, -3.0, -2.6666667461395264, -2.3333332538604736, 1.5, 1.25, 1.0, 0.75, -0.25, -0.125,
             0.0, 0.125, 0.6666666865348816, 1.0, 1.3333333730697632, 1.6666666269302368, -1.5, -1.75, -2.0, -2.25,
@@ -128,36 +128,36 @@ final class BinaryTests: XCTestCase {
     // MARK: integer semantics
 
     func testIntegerDivModTruncation() throws {
-        let x = Tensor(shape: [5], scalars: [Int8(-7), 7, -7, 7, -128])
-        let y = Tensor(shape: [5], scalars: [Int8(2), -2, -2, 2, -1])
+        let x = try Tensor(shape: [5], scalars: [Int8(-7), 7, -7, 7, -128])
+        let y = try Tensor(shape: [5], scalars: [Int8(2), -2, -2, 2, -1])
         XCTAssertEqual(try run("Div", [x, y]).scalars(as: Int8.self), [-3, -3, 3, 3, -128])   // C truncation, MIN/-1 wraps
         XCTAssertEqual(try run("Mod", [x, y]).scalars(as: Int8.self), [1, -1, -1, 1, 0])     // np.mod
         XCTAssertEqual(try run("Mod", [x, y], attrs: ["fmod": .int(1)]).scalars(as: Int8.self), [-1, 1, -1, 1, 0])  // np.fmod
         // Division and modulo by zero give 0 rather than trapping.
-        let z = Tensor(shape: [1], scalars: [Int32(0)])
+        let z = try Tensor(shape: [1], scalars: [Int32(0)])
         XCTAssertEqual(try run("Div", [Tensor(shape: [2], scalars: [Int32(5), -5]), z]).scalars(as: Int32.self), [0, 0])
         XCTAssertEqual(try run("Mod", [Tensor(shape: [2], scalars: [Int32(5), -5]), z]).scalars(as: Int32.self), [0, 0])
         // uint8 wraps.
         XCTAssertEqual(try run("Add", [Tensor(shape: [2], scalars: [UInt8(250), 3]),
-                                       Tensor(shape: [], scalars: [UInt8(10)])]).scalars(as: UInt8.self), [4, 13])
+                                       try Tensor(shape: [], scalars: [UInt8(10)])]).scalars(as: UInt8.self), [4, 13])
     }
 
     func testFloatModPythonSign() throws {
-        let x = Tensor(shape: [4], scalars: [Float(-4.3), 7.2, 5.0, -0.0])
-        let y = Tensor(shape: [4], scalars: [Float(2.1), -3.4, -8.0, 2.0])
+        let x = try Tensor(shape: [4], scalars: [Float(-4.3), 7.2, 5.0, -0.0])
+        let y = try Tensor(shape: [4], scalars: [Float(2.1), -3.4, -8.0, 2.0])
         assertClose(try run("Mod", [x, y]).scalars(), [1.9999995231628418, -3.000000476837158, -3.0, 0.0])
         assertClose(try run("Mod", [x, y], attrs: ["fmod": .int(1)]).scalars(), [-0.1, 0.4, 5.0, -0.0], rtol: 1e-5, atol: 1e-6)
         XCTAssertThrowsError(try run("Mod", [x, y], attrs: ["fmod": .int(2)]))
     }
 
     func testBitShift() throws {
-        let x = Tensor(shape: [4], scalars: [Int8(-128), 16, -3, 1])
-        let s = Tensor(shape: [4], scalars: [Int8(1), 2, 9, -1])
+        let x = try Tensor(shape: [4], scalars: [Int8(-128), 16, -3, 1])
+        let s = try Tensor(shape: [4], scalars: [Int8(1), 2, 9, -1])
         XCTAssertEqual(try run("BitShift", [x, s], attrs: ["direction": .string("LEFT")]).scalars(as: Int8.self), [0, 64, 0, 0])
         XCTAssertEqual(try run("BitShift", [x, s], attrs: ["direction": .string("RIGHT")]).scalars(as: Int8.self), [-64, 4, -1, 0])
         XCTAssertThrowsError(try run("BitShift", [x, s], attrs: ["direction": .string("UP")]))
         XCTAssertEqual(try run("BitwiseXor", [Tensor(shape: [2], scalars: [UInt16(0xF0F0), 0x00FF]),
-                                              Tensor(shape: [1], scalars: [UInt16(0xFFFF)])]).scalars(as: UInt16.self),
+                                              try Tensor(shape: [1], scalars: [UInt16(0xFFFF)])]).scalars(as: UInt16.self),
                        [0x0F0F, 0xFF00])
     }
 
@@ -178,14 +178,14 @@ final class BinaryTests: XCTestCase {
     // MARK: comparisons, logic, Where
 
     func testComparisonsAndLogic() throws {
-        let a = Tensor(shape: [2, 2], scalars: [Float(1), 2, 3, .nan])
-        let b = Tensor(shape: [2], scalars: [Float(2), 2])
+        let a = try Tensor(shape: [2, 2], scalars: [Float(1), 2, 3, .nan])
+        let b = try Tensor(shape: [2], scalars: [Float(2), 2])
         XCTAssertEqual(try run("Greater", [a, b]).scalars(as: Bool.self), [false, false, true, false])
         XCTAssertEqual(try run("LessOrEqual", [a, b]).scalars(as: Bool.self), [true, true, false, false])
         XCTAssertEqual(try run("Equal", [a, b]).scalars(as: Bool.self), [false, true, false, false])
         let s = try run("Equal", [Tensor(shape: [3], strings: ["a", "b", "c"]), Tensor(shape: [1], strings: ["b"])])
         XCTAssertEqual(try s.scalars(as: Bool.self), [false, true, false])
-        let t = Tensor(shape: [2, 1], scalars: [true, false]), u = Tensor(shape: [2], scalars: [true, false])
+        let t = try Tensor(shape: [2, 1], scalars: [true, false]), u = try Tensor(shape: [2], scalars: [true, false])
         XCTAssertEqual(try run("Xor", [t, u]).scalars(as: Bool.self), [false, true, true, false])
         XCTAssertEqual(try run("And", [t, u]).scalars(as: Bool.self), [true, false, false, false])
         XCTAssertEqual(try run("Equal", [t, u]).scalars(as: Bool.self), [true, false, false, true])
@@ -193,8 +193,8 @@ final class BinaryTests: XCTestCase {
     }
 
     func testWhere() throws {
-        let c = Tensor(shape: [2, 1], scalars: [true, false])
-        let x = Tensor(shape: [3], scalars: [Int64(1), 2, 3]), y = Tensor(shape: [], scalars: [Int64(-1)])
+        let c = try Tensor(shape: [2, 1], scalars: [true, false])
+        let x = try Tensor(shape: [3], scalars: [Int64(1), 2, 3]), y = try Tensor(shape: [], scalars: [Int64(-1)])
         let r = try run("Where", [c, x, y])
         XCTAssertEqual(r.shape, [2, 3])
         XCTAssertEqual(try r.scalars(as: Int64.self), [1, 2, 3, -1, -1, -1])
@@ -206,14 +206,14 @@ final class BinaryTests: XCTestCase {
     // MARK: variadic
 
     func testVariadic() throws {
-        let m = Tensor(shape: [2, 3], scalars: [Float(1), 2, 3, 4, 5, 6])
-        let n = Tensor(shape: [3], scalars: [Float(10), 20, 30])
-        let o = Tensor(shape: [2, 1], scalars: [Float(100), 200])
+        let m = try Tensor(shape: [2, 3], scalars: [Float(1), 2, 3, 4, 5, 6])
+        let n = try Tensor(shape: [3], scalars: [Float(10), 20, 30])
+        let o = try Tensor(shape: [2, 1], scalars: [Float(100), 200])
         assertClose(try run("Mean", [m, n, o]).scalars(), [37.0, 40.66666793823242, 44.33333206176758,
                                                            71.33333587646484, 75.0, 78.66666412353516])
         assertClose(try run("Sum", [m, n, o]).scalars(), [111, 122, 133, 214, 225, 236])
         let mx = try run("Max", [Tensor(shape: [1, 3], scalars: [Float(1), .nan, 3]), Tensor(shape: [2, 1], scalars: [Float(2), 0.5]),
-                                 Tensor(shape: [], scalars: [Float(1)])])
+                                 try Tensor(shape: [], scalars: [Float(1)])])
         assertClose(try mx.scalars(), [2, .nan, 3, 1, .nan, 3])
         let mn = try run("Min", [Tensor(shape: [3], scalars: [Int16(1), -5, 3]), Tensor(shape: [3], scalars: [Int16(0), 2, 9])])
         XCTAssertEqual(try mn.scalars(as: Int16.self), [0, -5, 3])
@@ -237,7 +237,7 @@ final class BinaryTests: XCTestCase {
     }
 
     func testErrors() throws {
-        let a = Tensor(shape: [2, 3], scalars: [Float](repeating: 1, count: 6))
+        let a = try Tensor(shape: [2, 3], scalars: [Float](repeating: 1, count: 6))
         XCTAssertThrowsError(try run("Add", [a, Tensor(shape: [2], scalars: [Float(1), 2])]))         // bad broadcast
         XCTAssertThrowsError(try run("Add", [a, Tensor(shape: [3], scalars: [Int32(1), 2, 3])]))      // type mismatch
         XCTAssertThrowsError(try run("Add", [a, nil]))                                                 // missing input
@@ -249,15 +249,15 @@ final class BinaryTests: XCTestCase {
     // MARK: legacy broadcast (opset < 7)
 
     func testLegacyBroadcast() throws {
-        let a = Tensor(shape: [2, 3, 2], scalars: (0..<12).map { Float($0) })
-        let b = Tensor(shape: [3], scalars: [Float(100), 200, 300])
+        let a = try Tensor(shape: [2, 3, 2], scalars: (0..<12).map { Float($0) })
+        let b = try Tensor(shape: [3], scalars: [Float(100), 200, 300])
         let r = try run("Add", [a, b], attrs: ["broadcast": .int(1), "axis": .int(1)], opset: 6)
         XCTAssertEqual(try r.scalars(as: Float.self),
                        [100, 101, 202, 203, 304, 305, 106, 107, 208, 209, 310, 311])
         // Without broadcast=1 the shapes must match.
         XCTAssertThrowsError(try run("Add", [a, b], opset: 6))
         // Default axis: suffix match.
-        let c = Tensor(shape: [2], scalars: [Float(10), 20])
+        let c = try Tensor(shape: [2], scalars: [Float(10), 20])
         let s = try run("Mul", [a, c], attrs: ["broadcast": .int(1)], opset: 1)
         XCTAssertEqual(Array(try s.scalars(as: Float.self).prefix(4)), [0, 20, 20, 60])
         XCTAssertThrowsError(try run("Add", [a, b], attrs: ["broadcast": .int(1), "axis": .int(2)], opset: 6))
@@ -284,10 +284,10 @@ final class BinaryBench: XCTestCase {
             print(String(format: "BENCH %-36@ %8.3f ms", name as NSString, best))
         }
         let shape = [1, 64, 128, 128], n = shape.reduce(1, *)
-        let f = Tensor(shape: shape, scalars: (0..<n).map { Float($0 % 97) - 40 })
-        let c = Tensor(shape: [64, 1, 1], scalars: (0..<64).map { Float($0) + 1 })
-        let i32 = Tensor(shape: shape, scalars: (0..<n).map { Int32($0 % 97) })
-        let ci = Tensor(shape: [64, 1, 1], scalars: (0..<64).map { Int32($0) + 1 })
+        let f = try Tensor(shape: shape, scalars: (0..<n).map { Float($0 % 97) - 40 })
+        let c = try Tensor(shape: [64, 1, 1], scalars: (0..<64).map { Float($0) + 1 })
+        let i32 = try Tensor(shape: shape, scalars: (0..<n).map { Int32($0 % 97) })
+        let ci = try Tensor(shape: [64, 1, 1], scalars: (0..<64).map { Int32($0) + 1 })
         try time("f32 Add same shape (1M)", "Add", [f, f])
         try time("f32 Mul per-channel", "Mul", [f, c])
         try time("f32 Div per-channel", "Div", [f, c])
@@ -320,7 +320,7 @@ extension BinaryTests {
                     let c = (0..<nc).map { $0 % 3 != 1 }
                     let x = (0..<nx).map { Int32($0) }, y = (0..<ny).map { Int32(-1 - $0) }
                     let got = try run("Where", [Tensor(shape: sc, scalars: c), Tensor(shape: sx, scalars: x),
-                                                Tensor(shape: sy, scalars: y)])
+                                                try Tensor(shape: sy, scalars: y)])
                     XCTAssertEqual(got.shape, out)
                     let stc = broadcastStrides(sc, to: out), stx = broadcastStrides(sx, to: out),
                         sty = broadcastStrides(sy, to: out)

@@ -27,11 +27,11 @@ final class ControlFlowTests: XCTestCase {
             node("If", ["c2"], ["inner"], ["then_branch": .graph(innerThen), "else_branch": .graph(innerElse)]),
         ], outputs: [vi("inner"), vi("x")])
         let outerElse = graph("outer_else", [node("Identity", ["k"], ["kk"])], outputs: [vi("y"), vi("kk")],
-                              initializers: ["k": Tensor(shape: [2], scalars: [Float(7), 8])])
+                              initializers: ["k": try Tensor(shape: [2], scalars: [Float(7), 8])])
         let main = graph("main", [
             node("If", ["c1"], ["o1", "o2"], ["then_branch": .graph(outerThen), "else_branch": .graph(outerElse)]),
         ], inputs: [vi("c1"), vi("c2"), vi("x"), vi("y")], outputs: [vi("o1"), vi("o2")])
-        let x = Tensor(shape: [2], scalars: [Float(1), 2]), y = Tensor(shape: [2], scalars: [Float(3), 4])
+        let x = try Tensor(shape: [2], scalars: [Float(1), 2]), y = try Tensor(shape: [2], scalars: [Float(3), 4])
         func go(_ c1: Bool, _ c2: Bool) throws -> [[Float]] {
             try runGraph(main, ["c1": Tensor(scalar: c1), "c2": Tensor(scalar: c2), "x": x, "y": y],
                     registry: .standard).map(floats)
@@ -46,10 +46,10 @@ final class ControlFlowTests: XCTestCase {
     func testIfComputesAndShapesDiffer() throws {
         let thenG = graph("then", [node("Add", ["x", "y"], ["s"])], outputs: [vi("s")])
         let elseG = graph("else", [node("Identity", ["w"], ["ww"])], outputs: [vi("ww")],
-                          initializers: ["w": Tensor(shape: [3], scalars: [Float(9), 9, 9])])
+                          initializers: ["w": try Tensor(shape: [3], scalars: [Float(9), 9, 9])])
         let g = graph("main", [node("If", ["c"], ["out"], ["then_branch": .graph(thenG), "else_branch": .graph(elseG)])],
                       inputs: [vi("c"), vi("x"), vi("y")], outputs: [vi("out")])
-        let x = Tensor(shape: [2], scalars: [Float(1), 2]), y = Tensor(shape: [2], scalars: [Float(10), 20])
+        let x = try Tensor(shape: [2], scalars: [Float(1), 2]), y = try Tensor(shape: [2], scalars: [Float(10), 20])
         let a = try runGraph(g, ["c": Tensor(shape: [1], scalars: [true]), "x": x, "y": y])
         XCTAssertEqual(try floats(a[0]), [11, 22])
         let b = try runGraph(g, ["c": Tensor(shape: [1], scalars: [false]), "x": x, "y": y])
@@ -61,7 +61,7 @@ final class ControlFlowTests: XCTestCase {
         let elseG = graph("else", [node("Identity", ["x"], ["b"])], outputs: [vi("b")])
         let g = graph("main", [node("If", ["c"], ["out"], ["then_branch": .graph(thenG), "else_branch": .graph(elseG)])],
                       inputs: [vi("c"), vi("x")], outputs: [vi("out")])
-        let x = Tensor(shape: [1], scalars: [Float(1)])
+        let x = try Tensor(shape: [1], scalars: [Float(1)])
         // A condition with two elements.
         XCTAssertThrowsError(try runGraph(g, ["c": Tensor(shape: [2], scalars: [true, false]), "x": x]))
         // A branch with fewer outputs than the node.
@@ -94,7 +94,7 @@ final class ControlFlowTests: XCTestCase {
         let g = graph("main", [node("Loop", ["M", "", "x0"], ["x_final", "xs", "is"], ["body": .graph(counterBody(condFromLess: false))])],
                       inputs: [vi("M"), vi("x0"), vi("step")], outputs: [vi("x_final"), vi("xs"), vi("is")])
         let out = try runGraph(g, ["M": Tensor(scalar: Int64(4)), "x0": Tensor(shape: [2], scalars: [Float(1), 2]),
-                              "step": Tensor(shape: [2], scalars: [Float(0.5), -1])])
+                              "step": try Tensor(shape: [2], scalars: [Float(0.5), -1])])
         XCTAssertEqual(try floats(out[0]), [3, -2])
         XCTAssertEqual(out[1].shape, [4, 2])
         XCTAssertEqual(try floats(out[1]), [1.5, 1, 2, 0, 2.5, -1, 3, -2])
@@ -105,7 +105,7 @@ final class ControlFlowTests: XCTestCase {
         let body = counterBody(condFromLess: true, width: 1)
         let g = graph("main", [node("Loop", ["", "c", "x0"], ["x_final", "xs", "is"], ["body": .graph(body)])],
                       inputs: [vi("c"), vi("x0"), vi("step"), vi("limit")], outputs: [vi("x_final"), vi("xs"), vi("is")])
-        let feeds: [String: Tensor] = ["c": Tensor(scalar: true), "x0": Tensor(shape: [1], scalars: [Float(0)]),
+        let feeds: [String: Tensor] = ["c": Tensor(scalar: true), "x0": try Tensor(shape: [1], scalars: [Float(0)]),
                                        "step": Tensor(scalar: Float(1)), "limit": Tensor(scalar: Float(3))]
         let out = try runGraph(g, feeds)
         // x = 1 (1<3), 2 (2<3), 3 (stop): three iterations, the last one's outputs included.
@@ -125,7 +125,7 @@ final class ControlFlowTests: XCTestCase {
                           inputs: [vi("M"), vi("c"), vi("x0"), vi("step"), vi("limit")],
                           outputs: [vi("x_final"), vi("xs"), vi("is")])
         var f3 = feeds
-        f3["M"] = Tensor(shape: [1], scalars: [Int64(2)])
+        f3["M"] = try Tensor(shape: [1], scalars: [Int64(2)])
         XCTAssertEqual(try floats(try runGraph(gBoth, f3)[0]), [2])
         f3["M"] = Tensor(scalar: Int64(10))
         XCTAssertEqual(try floats(try runGraph(gBoth, f3)[0]), [3])
@@ -167,8 +167,8 @@ final class ControlFlowTests: XCTestCase {
             "scan_output_axes": .ints([-1]), "scan_output_directions": .ints([1]),
         ])], inputs: [vi("s0"), vi("A"), vi("B")], outputs: [vi("s_final"), vi("Y")])
         let out = try runGraph(g, ["s0": Tensor.zeros(.float32, [2]),
-                              "A": Tensor(shape: [2, 3], scalars: (0..<6).map { Float($0) }),
-                              "B": Tensor(shape: [3, 2], scalars: (0..<6).map { Float($0 * 10) })], opset: 11)
+                              "A": try Tensor(shape: [2, 3], scalars: (0..<6).map { Float($0) }),
+                              "B": try Tensor(shape: [3, 2], scalars: (0..<6).map { Float($0 * 10) })], opset: 11)
         XCTAssertEqual(try floats(out[0]), [63, 102])
         XCTAssertEqual(out[1].shape, [2, 3])
         XCTAssertEqual(try floats(out[1]), [63, 23, 2, 102, 49, 15])
@@ -202,7 +202,7 @@ final class ControlFlowTests: XCTestCase {
         ])], inputs: [vi("lens"), vi("s0"), vi("X")], outputs: [vi("s_final"), vi("Y")])
         let out = try runGraph(g, ["lens": Tensor(shape: [2], scalars: [Int32(3), 2]),
                               "s0": Tensor.zeros(.float32, [2, 2]),
-                              "X": Tensor(shape: [2, 3, 2], scalars: (1...12).map { Float($0) })], opset: 8)
+                              "X": try Tensor(shape: [2, 3, 2], scalars: (1...12).map { Float($0) })], opset: 8)
         XCTAssertEqual(out[0].shape, [2, 2])
         XCTAssertEqual(try floats(out[0]), [9, 12, 16, 18])
         XCTAssertEqual(out[1].shape, [2, 3, 2])
@@ -212,7 +212,7 @@ final class ControlFlowTests: XCTestCase {
             "body": .graph(body), "num_scan_inputs": .int(1),
         ])], inputs: [vi("s0"), vi("X")], outputs: [vi("s_final"), vi("Y")])
         let out2 = try runGraph(g2, ["s0": Tensor.zeros(.float32, [2, 2]),
-                                "X": Tensor(shape: [2, 3, 2], scalars: (1...12).map { Float($0) })], opset: 8)
+                                "X": try Tensor(shape: [2, 3, 2], scalars: (1...12).map { Float($0) })], opset: 8)
         XCTAssertEqual(try floats(out2[0]), [9, 12, 27, 30])
         // sequence_lens beyond the sequence.
         XCTAssertThrowsError(try runGraph(g, ["lens": Tensor(shape: [2], scalars: [Int32(4), 2]),

@@ -19,7 +19,7 @@ final class ConvBenchTests: XCTestCase {
                 print("ours \(parts[0]): \(error)"); continue
             }
             let n = shape.reduce(1, *)
-            let x = Tensor(shape: shape, scalars: (0..<n).map { Float(($0 * 7919) % 1000) / 500 - 1 })
+            let x = try Tensor(shape: shape, scalars: (0..<n).map { Float(($0 * 7919) % 1000) / 500 - 1 })
             for _ in 0..<3 { _ = try session.run(["x": x]) }
             var ts: [Double] = []
             for _ in 0..<15 {

@@ -8,7 +8,7 @@ import XCTest
 /// Deterministic inputs: sin(i * k + phase), as the numpy reference generator used.
 func sinData(_ shape: [Int], _ k: Double = 0.37, _ phase: Double = 0) -> Tensor {
     let n = shape.reduce(1, *)
-    return Tensor(shape: shape, scalars: (0..<n).map { Float(sin(Double($0) * k + phase)) })
+    return Tensor(validShape: shape, scalars: (0..<n).map { Float(sin(Double($0) * k + phase)) })
 }
 
 /// Builds one op through the registry and runs it.
@@ -204,7 +204,7 @@ final class ConvTests: XCTestCase {
         XCTAssertThrowsError(try runTestOp("FusedConv", domain: "com.swiftonnx", ["activation": .string("Gelu2")],
                                            [sinData([1, 1, 5, 5]), sinData([1, 1, 3, 3])]))
         // Integer inputs are not a Conv type.
-        let xi = Tensor(shape: [1, 1, 3, 3], scalars: [Int32](repeating: 1, count: 9))
+        let xi = try Tensor(shape: [1, 1, 3, 3], scalars: [Int32](repeating: 1, count: 9))
         XCTAssertThrowsError(try runTestOp("Conv", [:], [xi, xi]))
     }
 }
@@ -218,7 +218,7 @@ final class ConvWeightReleaseTests: XCTestCase {
     private func model() -> Model {
         var rng = SplitMix64(seed: 21)
         func t(_ shape: [Int]) -> Tensor {
-            Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in rng.uniform(-0.5, 0.5) })
+            Tensor(validShape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in rng.uniform(-0.5, 0.5) })
         }
         let g = Graph(name: "g", nodes: [
             // 3x3 stride 1, 16 -> 16: Winograd (released)
@@ -252,7 +252,7 @@ final class ConvWeightReleaseTests: XCTestCase {
         XCTAssertEqual(m.graph.initializers["w3"]?.shape, [16, 16, 3, 3], "the stand-in keeps the shape")
         let plain = try InferenceSession(model: model(), options: .init(optimize: false))
         var rng = SplitMix64(seed: 5)
-        let x = Tensor(shape: [1, 16, 8, 8], scalars: (0..<1024).map { _ in rng.uniform(-1, 1) })
+        let x = try Tensor(shape: [1, 16, 8, 8], scalars: (0..<1024).map { _ in rng.uniform(-1, 1) })
         for _ in 0..<2 {
             let a = try session.run(["X": x]), b = try plain.run(["X": x])
             for name in ["D", "F", "G"] { try assertClose(try XCTUnwrap(a[name]), try XCTUnwrap(b[name]), rtol: 1e-4, atol: 1e-5) }
@@ -264,7 +264,7 @@ final class ConvWeightReleaseTests: XCTestCase {
     /// Weights inside subgraphs (an If branch, planned when its node is built) are kept: only the
     /// main graph's are freed. Both branches give the expected values on repeated runs.
     func testSubgraphWeightsAreKept() throws {
-        let w = Tensor(shape: [16, 16, 1, 1], scalars: (0..<256).map { Float($0 % 16 == $0 / 16 ? 2 : 0) })
+        let w = try Tensor(shape: [16, 16, 1, 1], scalars: (0..<256).map { Float($0 % 16 == $0 / 16 ? 2 : 0) })
         let thenG = graph("then", [node("Conv", ["x", "w"], ["ty"])], outputs: [vi("ty")], initializers: ["w": w])
         let elseG = graph("else", [node("Neg", ["x"], ["ey"])], outputs: [vi("ey")])
         let g = graph("main", [node("If", ["c"], ["y"], ["then_branch": .graph(thenG), "else_branch": .graph(elseG)])],
@@ -272,7 +272,7 @@ final class ConvWeightReleaseTests: XCTestCase {
         let m = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
                       opsets: ["": 13], graph: g, keepAlive: [])
         let session = try InferenceSession(model: m, options: .init(optimize: true))
-        let x = Tensor(shape: [1, 16, 4, 4], scalars: (0..<256).map { Float($0 % 9) - 4 })
+        let x = try Tensor(shape: [1, 16, 4, 4], scalars: (0..<256).map { Float($0 % 9) - 4 })
         let xs = try x.scalars(as: Float.self)
         for _ in 0..<3 {
             for c in [true, false] {
@@ -290,7 +290,7 @@ final class ConvWeightReleaseTests: XCTestCase {
 
     /// A model with a symbolic input size keeps its weights: plans for new shapes pack them again.
     func testSymbolicInputKeepsTheWeights() throws {
-        let w = Tensor(shape: [4, 16, 1, 1], scalars: (0..<64).map { Float($0) / 64 })
+        let w = try Tensor(shape: [4, 16, 1, 1], scalars: (0..<64).map { Float($0) / 64 })
         let g = Graph(name: "g", nodes: [
             Node(name: "pw", opType: "Conv", domain: "", inputs: ["X", "w"], outputs: ["Y"], attributes: [:]),
         ], inputs: [ValueInfo(name: "X", type: .float32, shape: [.known(1), .known(16), .symbolic("h"), .known(3)])],
@@ -300,7 +300,7 @@ final class ConvWeightReleaseTests: XCTestCase {
         let session = try InferenceSession(model: m, options: .init(optimize: true))
         XCTAssertFalse(try XCTUnwrap(m.graph.initializers["w"]).isStandIn)
         for h in [2, 5, 5, 5] {
-            let x = Tensor(shape: [1, 16, h, 3], scalars: (0..<(48 * h)).map { Float($0 % 7) - 3 })
+            let x = try Tensor(shape: [1, 16, h, 3], scalars: (0..<(48 * h)).map { Float($0 % 7) - 3 })
             let y = try XCTUnwrap(try session.run(["X": x])["Y"])
             XCTAssertEqual(y.shape, [1, 4, h, 3])
             let xs: [Float] = try x.scalars(as: Float.self), ys: [Float] = try y.scalars(as: Float.self)

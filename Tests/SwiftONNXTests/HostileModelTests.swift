@@ -100,4 +100,20 @@ final class HostileModelTests: XCTestCase {
         // A domain this runtime has no version table for is judged op by op, as before.
         XCTAssertNoThrow(try InferenceSession(model: relu(opsets: ["": 17, "com.example": 400]), options: .init()))
     }
+
+    /// Public initializers throw a typed error on inconsistent arguments instead of trapping.
+    func testTensorInitializersThrowOnInconsistentArguments() throws {
+        func reason(_ body: () throws -> Tensor) -> String? {
+            do { _ = try body(); return nil } catch let ONNXError.invalidInput(_, reason) { return reason } catch { return "\(error)" }
+        }
+        XCTAssertEqual(reason { try Tensor(shape: [2, 3], scalars: [Float](repeating: 0, count: 5)) },
+                       "5 scalars do not fill shape [2, 3] (6 elements)")
+        XCTAssertEqual(reason { try Tensor(shape: [2, -3], scalars: [Float]()) }, "negative dimension in [2, -3]")
+        XCTAssertEqual(reason { try Tensor(shape: [1 << 40, 1 << 40], scalars: [Int64]()) }, "shape [1099511627776, 1099511627776] is too large")
+        XCTAssertEqual(reason { try Tensor(shape: [3], strings: ["a"]) }, "1 strings do not fill shape [3] (3 elements)")
+        XCTAssertEqual(reason { try Tensor(dtype: .float32, shape: [-1], bytes: []) }, "negative dimension in [-1]")
+        let t = try Tensor(shape: [2, 2], scalars: [1, 2, 3, 4] as [Float])
+        XCTAssertEqual(try t.scalars(as: Float.self), [1, 2, 3, 4])
+        XCTAssertEqual(try Tensor(shape: [0, 5], scalars: [Float]()).shape, [0, 5])
+    }
 }

@@ -83,7 +83,7 @@ final class Im2colPackedTests: XCTestCase {
             let k = t.c * g.kernelSize
             let x = (0..<(t.c * g.inPlane)).map { _ in rng.uniform(-1, 1) }
             let w = (0..<(m * k)).map { _ in rng.uniform(-1, 1) }
-            let packed = ConvPackedWeights(Tensor(shape: [m, t.c, t.k.0, t.k.1, t.k.2], scalars: w), group: 1)
+            let packed = ConvPackedWeights(Tensor(validShape: [m, t.c, t.k.0, t.k.1, t.k.2], scalars: w), group: 1)
             var got = [Float](repeating: .nan, count: m * g.outPlane)
             x.withUnsafeBufferPointer { xp in
                 got.withUnsafeMutableBufferPointer { o in

@@ -26,13 +26,13 @@ final class MatMulTests: XCTestCase {
 
     func testFoldedBatchAndIntegers() throws {
         // [2,3,2] x [2,2] folds into one GEMM.
-        let a = Tensor(shape: [2, 3, 2], scalars: (0..<12).map { Float($0) })
-        let b = Tensor(shape: [2, 2], scalars: [Float(1), 2, 3, 4])
+        let a = try Tensor(shape: [2, 3, 2], scalars: (0..<12).map { Float($0) })
+        let b = try Tensor(shape: [2, 2], scalars: [Float(1), 2, 3, 4])
         let y = try runTestOp("MatMul", [:], [a, b])
         XCTAssertEqual(y.shape, [2, 3, 2])
         XCTAssertEqual(try y.scalars(as: Float.self), [3, 4, 11, 16, 19, 28, 27, 40, 35, 52, 43, 64])
-        let ai = Tensor(shape: [2, 3], scalars: [Int32(1), -2, 3, 4, 5, -6])
-        let bi = Tensor(shape: [3, 2], scalars: [Int32(7), 8, 9, 10, 11, 12])
+        let ai = try Tensor(shape: [2, 3], scalars: [Int32(1), -2, 3, 4, 5, -6])
+        let bi = try Tensor(shape: [3, 2], scalars: [Int32(7), 8, 9, 10, 11, 12])
         let yi = try runTestOp("MatMul", [:], [ai, bi])
         XCTAssertEqual(try yi.scalars(as: Int32.self), [22, 24, 7, 10])
         let yu = try runTestOp("MatMul", [:], [try ai.converted(to: .uint64), try bi.converted(to: .uint64)])
@@ -53,13 +53,13 @@ final class MatMulTests: XCTestCase {
     }
 
     func testGemmIntegerAndScalarC() throws {
-        let a = Tensor(shape: [2, 2], scalars: [Int64(1), 2, 3, 4])
-        let b = Tensor(shape: [2, 2], scalars: [Int64(5), 6, 7, 8])
-        let c = Tensor(shape: [], scalars: [Int64(10)])
+        let a = try Tensor(shape: [2, 2], scalars: [Int64(1), 2, 3, 4])
+        let b = try Tensor(shape: [2, 2], scalars: [Int64(5), 6, 7, 8])
+        let c = try Tensor(shape: [], scalars: [Int64(10)])
         let y = try runTestOp("Gemm", [:], [a, b, c])
         XCTAssertEqual(try y.scalars(as: Int64.self), [29, 32, 53, 60])
         let yf = try runTestOp("Gemm", ["beta": .float(0.5)], [try a.converted(to: .float32), try b.converted(to: .float32),
-                                                              Tensor(shape: [2, 1], scalars: [Float(2), 4])])
+                                                              try Tensor(shape: [2, 1], scalars: [Float(2), 4])])
         XCTAssertEqual(try yf.scalars(as: Float.self), [20, 23, 45, 52])
     }
 

@@ -5,8 +5,8 @@ import Foundation
 // References computed with the ONNX reference implementation (numpy), inputs sin(i*k)*s.
 final class NormalizationTests: XCTestCase {
     func testBatchNormInference() throws {
-        let sc = Tensor(shape: [2], scalars: [Float(0.5), 2]), b = Tensor(shape: [2], scalars: [Float(0.1), -0.3])
-        let m = Tensor(shape: [2], scalars: [Float(0.2), -0.1]), v = Tensor(shape: [2], scalars: [Float(1.5), 0.25])
+        let sc = try Tensor(shape: [2], scalars: [Float(0.5), 2]), b = try Tensor(shape: [2], scalars: [Float(0.1), -0.3])
+        let m = try Tensor(shape: [2], scalars: [Float(0.2), -0.1]), v = try Tensor(shape: [2], scalars: [Float(1.5), 0.25])
         let y = try runOp("BatchNormalization", opset: 15, [sinTensor([1, 2, 5, 7]), sc, b, m, v], ["epsilon": .float(1e-3)])[0]
         try assertClose(y, NormRef.bn, tol: 1e-5)
         XCTAssertThrowsError(try runOp("BatchNormalization", opset: 15, [sinTensor([1, 3, 2, 2]), sc, b, m, v]))
@@ -32,7 +32,7 @@ final class NormalizationTests: XCTestCase {
         try assertClose(y, NormRef.lrn, tol: 1e-5)
     }
     func testLpNormAndMVN() throws {
-        let x = Tensor(shape: [2, 2], scalars: [Float(3), 4, 0, 0])
+        let x = try Tensor(shape: [2, 2], scalars: [Float(3), 4, 0, 0])
         let y = try runOp("LpNormalization", [x], ["axis": .int(1), "p": .int(2)])[0]
         XCTAssertEqual(try y.scalars(as: Float.self), [0.6, 0.8, 0, 0])
         let m = try runOp("MeanVarianceNormalization", [Tensor(shape: [1, 1, 1, 2], scalars: [Float(1), 3])])[0]

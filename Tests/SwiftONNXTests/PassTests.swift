@@ -23,7 +23,7 @@ final class PassTests: XCTestCase {
 
     func testConstantFoldingEvaluatesConstantSubgraphs() throws {
         // Y = X + (B + B): the inner Add has constant inputs and is folded away.
-        let b = Tensor(shape: [2], scalars: [Float(1), 2])
+        let b = try Tensor(shape: [2], scalars: [Float(1), 2])
         let g = Graph(name: "g", nodes: [
             Node(name: "inner", opType: "Add", domain: "", inputs: ["B", "B"], outputs: ["BB"], attributes: [:]),
             Node(name: "outer", opType: "Add", domain: "", inputs: ["X", "BB"], outputs: ["Y"], attributes: [:]),
@@ -62,15 +62,15 @@ final class PassTests: XCTestCase {
     func testBatchNormFoldingScalesPrivateWeightsInPlaceAndCopiesShared() throws {
         let c = 3
         func bnInputs(_ p: String) -> [String: Tensor] {
-            [p + "s": Tensor(shape: [c], scalars: [Float(2), 0.5, -1]), p + "b": Tensor(shape: [c], scalars: [Float(1), 0, -2]),
-             p + "m": Tensor(shape: [c], scalars: [Float(0.5), -1, 0]), p + "v": Tensor(shape: [c], scalars: [Float(3), 0, 1])]
+            [p + "s": Tensor(validShape: [c], scalars: [Float(2), 0.5, -1]), p + "b": Tensor(validShape: [c], scalars: [Float(1), 0, -2]),
+             p + "m": Tensor(validShape: [c], scalars: [Float(0.5), -1, 0]), p + "v": Tensor(validShape: [c], scalars: [Float(3), 0, 1])]
         }
         func weights() -> Tensor {
             let t = Tensor.uninitialized(.float32, [c, 2, 1, 1])
             for i in 0..<t.count { t.pointer(Float.self)[i] = Float(i + 1) }
             return t
         }
-        let held = Tensor(shape: [c, 2, 1, 1], scalars: (0..<6).map { Float($0) - 2.5 })
+        let held = try Tensor(shape: [c, 2, 1, 1], scalars: (0..<6).map { Float($0) - 2.5 })
         var inits = bnInputs("a").merging(bnInputs("b")) { a, _ in a }.merging(bnInputs("c")) { a, _ in a }.merging(bnInputs("d")) { a, _ in a }
         inits["wPrivate"] = weights()
         inits["wShared"] = weights()
@@ -133,12 +133,12 @@ final class ResidualFusionTests: XCTestCase {
 final class ChannelAffineFusionTests: XCTestCase {
     private func model() -> Model {
         var rng = SplitMix64(seed: 3)
-        func vec(_ n: Int, _ lo: Float, _ hi: Float) -> Tensor { Tensor(shape: [n], scalars: (0..<n).map { _ in rng.uniform(lo, hi) }) }
+        func vec(_ n: Int, _ lo: Float, _ hi: Float) -> Tensor { Tensor(validShape: [n], scalars: (0..<n).map { _ in rng.uniform(lo, hi) }) }
         let c = 5
         let inits: [String: Tensor] = [
             "s": vec(c, 0.5, 2), "b": vec(c, -1, 1), "m": vec(c, -1, 1), "v": vec(c, 0.1, 3),
-            "mul": Tensor(shape: [c, 1, 1], scalars: (0..<c).map { _ in rng.uniform(-2, 2) }),
-            "add": Tensor(shape: [1, c, 1, 1], scalars: (0..<c).map { _ in rng.uniform(-1, 1) }),
+            "mul": Tensor(validShape: [c, 1, 1], scalars: (0..<c).map { _ in rng.uniform(-2, 2) }),
+            "add": Tensor(validShape: [1, c, 1, 1], scalars: (0..<c).map { _ in rng.uniform(-1, 1) }),
         ]
         let g = Graph(name: "g", nodes: [
             Node(name: "bn", opType: "BatchNormalization", domain: "", inputs: ["X", "s", "b", "m", "v"], outputs: ["B"],
@@ -157,7 +157,7 @@ final class ChannelAffineFusionTests: XCTestCase {
         let fast = try InferenceSession(model: model(), options: .init(optimize: true))
         XCTAssertEqual(fast.metadata.opHistogram, ["com.swiftonnx::ChannelAffine": 1], "\(fast.metadata.opHistogram)")
         var rng = SplitMix64(seed: 9)
-        let x = Tensor(shape: [2, 5, 3, 7], scalars: (0..<210).map { _ in rng.uniform(-3, 3) })
+        let x = try Tensor(shape: [2, 5, 3, 7], scalars: (0..<210).map { _ in rng.uniform(-3, 3) })
         let a = try XCTUnwrap(try plain.run(["X": x])["Y"])
         let b = try XCTUnwrap(try fast.run(["X": x])["Y"])
         XCTAssertTrue(try a.doubles().contains { $0 == 0 } && a.doubles().contains { $0 > 0 }, "the test data exercises the Relu")
@@ -171,8 +171,8 @@ final class ChannelAffineFusionTests: XCTestCase {
                 Node(name: "shift", opType: "Add", domain: "", inputs: ["M", "b"], outputs: ["Y"], attributes: [:]),
             ], inputs: [ValueInfo(name: "X", type: .float32, shape: [.known(1), .known(3), .known(4), .known(5)])],
                outputs: [ValueInfo(name: "Y", type: .float32, shape: nil)],
-               initializers: ["s": Tensor(shape: [3, 1, 1], scalars: [Float(0.5), -2, 3]),
-                              "b": Tensor(shape: [1, 3, 1, 1], scalars: [Float(-0.25), 1, 0.125])], valueInfo: [:])
+               initializers: ["s": Tensor(validShape: [3, 1, 1], scalars: [Float(0.5), -2, 3]),
+                              "b": Tensor(validShape: [1, 3, 1, 1], scalars: [Float(-0.25), 1, 0.125])], valueInfo: [:])
             return Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
                          opsets: ["": 15], graph: g, keepAlive: [])
         }
@@ -180,7 +180,7 @@ final class ChannelAffineFusionTests: XCTestCase {
         let fast = try InferenceSession(model: model(), options: .init(optimize: true))
         XCTAssertEqual(fast.metadata.opHistogram, ["com.swiftonnx::ChannelAffine": 1], "\(fast.metadata.opHistogram)")
         var rng = SplitMix64(seed: 4)
-        let x = Tensor(shape: [1, 3, 4, 5], scalars: (0..<60).map { _ in rng.uniform(-3, 3) })
+        let x = try Tensor(shape: [1, 3, 4, 5], scalars: (0..<60).map { _ in rng.uniform(-3, 3) })
         let a = try XCTUnwrap(try plain.run(["X": x])["Y"])
         let b = try XCTUnwrap(try fast.run(["X": x])["Y"])
         // x * s + b in the same two roundings: equal.
@@ -214,7 +214,7 @@ final class ResidualScaleFusionTests: XCTestCase {
                          opsets: ["": 15], graph: g, keepAlive: [])
         }
         var rng = SplitMix64(seed: 17)
-        let x = Tensor(shape: [2, 6, 5, 7], scalars: (0..<420).map { _ in rng.uniform(-3, 3) })
+        let x = try Tensor(shape: [2, 6, 5, 7], scalars: (0..<420).map { _ in rng.uniform(-3, 3) })
         for (swapAdd, swapMul, symbolic) in [(false, false, false), (true, false, false), (false, true, false),
                                              (true, true, false), (false, false, true)] {
             let plain = try InferenceSession(model: model(swapAdd: swapAdd, swapMul: swapMul, symbolic: symbolic),
@@ -249,7 +249,7 @@ final class ConvPostAffineFusionTests: XCTestCase {
     private func model() -> Model {
         var rng = SplitMix64(seed: 21)
         func t(_ shape: [Int], _ lo: Float, _ hi: Float) -> Tensor {
-            Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in rng.uniform(lo, hi) })
+            Tensor(validShape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in rng.uniform(lo, hi) })
         }
         let c = 24
         var inits: [String: Tensor] = [
@@ -272,8 +272,8 @@ final class ConvPostAffineFusionTests: XCTestCase {
         for (i, h) in ["H1", "H2", "H3"].enumerated() {
             nodes += convs[(2 * i)..<(2 * i + 2)]
             let s = "as\(i)", b = "ab\(i)"
-            inits[s] = Tensor(shape: [1], scalars: [rng.uniform(0.5, 1.5)])
-            inits[b] = Tensor(shape: [], scalars: [rng.uniform(-0.5, 0.5)])
+            inits[s] = Tensor(validShape: [1], scalars: [rng.uniform(0.5, 1.5)])
+            inits[b] = Tensor(validShape: [], scalars: [rng.uniform(-0.5, 0.5)])
             nodes.append(Node(name: "mul\(i)", opType: "Mul", domain: "", inputs: [s, h], outputs: ["M\(i)"], attributes: [:]))
             nodes.append(Node(name: "add\(i)", opType: "Add", domain: "", inputs: ["M\(i)", b],
                               outputs: [i == 2 ? "Y" : "A\(i + 1)"], attributes: [:]))
@@ -290,7 +290,7 @@ final class ConvPostAffineFusionTests: XCTestCase {
         let fast = try InferenceSession(model: model(), options: .init(optimize: true))
         XCTAssertEqual(fast.metadata.opHistogram, ["com.swiftonnx::FusedConv": 3], "\(fast.metadata.opHistogram)")
         var rng = SplitMix64(seed: 5)
-        let x = Tensor(shape: [1, 8, 12, 10], scalars: (0..<960).map { _ in rng.uniform(-3, 3) })
+        let x = try Tensor(shape: [1, 8, 12, 10], scalars: (0..<960).map { _ in rng.uniform(-3, 3) })
         let a = try XCTUnwrap(try plain.run(["X": x])["Y"])
         let b = try XCTUnwrap(try fast.run(["X": x])["Y"])
         XCTAssertEqual(a.shape, [1, 24, 12, 10])

@@ -21,7 +21,7 @@ final class PoolingTests: XCTestCase {
         try assertClose(out[1], PoolRef.maxpool_so1_idx, tol: 1e-7)
     }
     func testMaxPoolUInt8() throws {
-        let x = Tensor(shape: [1, 1, 2, 3], scalars: [UInt8(1), 200, 3, 4, 5, 250])
+        let x = try Tensor(shape: [1, 1, 2, 3], scalars: [UInt8(1), 200, 3, 4, 5, 250])
         let y = try runOp("MaxPool", [x], ["kernel_shape": .ints([2, 2])])[0]
         XCTAssertEqual(try y.scalars(as: UInt8.self), [200, 250])
     }
@@ -59,12 +59,12 @@ final class PoolingTests: XCTestCase {
         }
     }
     func testMaxUnpool() throws {
-        let x = Tensor(shape: [1, 1, 2, 2], scalars: [Float(5), 6, 7, 8])
-        let i = Tensor(shape: [1, 1, 2, 2], scalars: [Int64(5), 7, 13, 15])
+        let x = try Tensor(shape: [1, 1, 2, 2], scalars: [Float(5), 6, 7, 8])
+        let i = try Tensor(shape: [1, 1, 2, 2], scalars: [Int64(5), 7, 13, 15])
         let y = try runOp("MaxUnpool", [x, i], ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2])])[0]
         XCTAssertEqual(y.shape, [1, 1, 4, 4])
         XCTAssertEqual(try y.scalars(as: Float.self), [0, 0, 0, 0, 0, 5, 0, 6, 0, 0, 0, 0, 0, 7, 0, 8])
-        let bad = Tensor(shape: [1, 1, 2, 2], scalars: [Int64(5), 7, 13, 99])
+        let bad = try Tensor(shape: [1, 1, 2, 2], scalars: [Int64(5), 7, 13, 99])
         XCTAssertThrowsError(try runOp("MaxUnpool", [x, bad], ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2])]))
     }
     func testErrors() throws {

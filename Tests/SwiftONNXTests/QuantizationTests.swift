@@ -17,7 +17,7 @@ final class QuantizationTests: XCTestCase {
     let xq: [Float] = [-1.5, -0.25, 0, 0.3, 1.25, 2.5, 100, -100]
 
     func testQuantizePerTensorRoundsHalfToEven() throws {
-        let x = Tensor(shape: [8], scalars: xq)
+        let x = try Tensor(shape: [8], scalars: xq)
         let u = try run("QuantizeLinear", [x, Tensor(scalar: Float(0.5)), Tensor(scalar: UInt8(10))])[0]
         XCTAssertEqual(u.dtype, .uint8)
         XCTAssertEqual(try u.scalars(as: UInt8.self), [7, 10, 10, 11, 12, 15, 210, 0])
@@ -30,9 +30,9 @@ final class QuantizationTests: XCTestCase {
     }
 
     func testQuantizeBlockedAndInt4() throws {
-        let x = Tensor(shape: [2, 4], scalars: [Float]([1, 2, 3, 4, -1, -2, -3, -4]))
-        let s = Tensor(shape: [2, 2], scalars: [Float]([0.5, 1, 2, 0.25]))
-        let z = Tensor(shape: [2, 2], scalars: [Int8](repeating: 0, count: 4))
+        let x = try Tensor(shape: [2, 4], scalars: [Float]([1, 2, 3, 4, -1, -2, -3, -4]))
+        let s = try Tensor(shape: [2, 2], scalars: [Float]([0.5, 1, 2, 0.25]))
+        let z = try Tensor(shape: [2, 2], scalars: [Int8](repeating: 0, count: 4))
         let y = try run("QuantizeLinear", [x, s, z], attrs: ["axis": .int(1), "block_size": .int(2)])[0]
         XCTAssertEqual(try y.scalars(as: Int8.self), [2, 4, 3, 4, 0, -1, -12, -16])
         // int4 saturates to [-8, 7], stored one element per byte.
@@ -46,9 +46,9 @@ final class QuantizationTests: XCTestCase {
     }
 
     func testDequantizePerAxis() throws {
-        let x = Tensor(shape: [1, 2, 3], scalars: [Int8]([0, 1, 2, 3, 4, 5]))
+        let x = try Tensor(shape: [1, 2, 3], scalars: [Int8]([0, 1, 2, 3, 4, 5]))
         let y = try run("DequantizeLinear", [x, Tensor(shape: [2], scalars: [Float]([0.5, 2])),
-                                             Tensor(shape: [2], scalars: [Int8]([1, -1]))], attrs: ["axis": .int(1)])[0]
+                                             try Tensor(shape: [2], scalars: [Int8]([1, -1]))], attrs: ["axis": .int(1)])[0]
         XCTAssertEqual(try y.scalars(as: Float.self), [-0.5, 0, 0.5, 8, 10, 12])
         XCTAssertThrowsError(try run("DequantizeLinear", [x, Tensor(shape: [3], scalars: [Float]([1, 1, 1]))], attrs: ["axis": .int(1)]))
         XCTAssertThrowsError(try run("DequantizeLinear", [x, Tensor(scalar: Float(1)), Tensor(scalar: UInt8(0))]))
@@ -67,7 +67,7 @@ final class QuantizationTests: XCTestCase {
     }
 
     func testDynamicQuantizeLinear() throws {
-        let x = Tensor(shape: [6], scalars: [Float]([0, 2, -3, 1000, -254, -1.5]))
+        let x = try Tensor(shape: [6], scalars: [Float]([0, 2, -3, 1000, -254, -1.5]))
         let r = try run("DynamicQuantizeLinear", [x], outputs: 3)
         XCTAssertEqual(try r[0].scalars(as: UInt8.self), [52, 52, 51, 255, 0, 52])
         XCTAssertEqual(try r[1].scalars(as: Float.self)[0], 4.917646884918213, accuracy: 1e-6)
@@ -75,20 +75,20 @@ final class QuantizationTests: XCTestCase {
     }
 
     func testMatMulInteger() throws {
-        let a = Tensor(shape: [4, 3], scalars: [UInt8]([11, 7, 3, 10, 6, 2, 9, 5, 1, 8, 4, 0]))
-        let b = Tensor(shape: [3, 2], scalars: [UInt8]([1, 4, 2, 5, 3, 6]))
+        let a = try Tensor(shape: [4, 3], scalars: [UInt8]([11, 7, 3, 10, 6, 2, 9, 5, 1, 8, 4, 0]))
+        let b = try Tensor(shape: [3, 2], scalars: [UInt8]([1, 4, 2, 5, 3, 6]))
         let y = try run("MatMulInteger", [a, b, Tensor(scalar: UInt8(12)), Tensor(scalar: UInt8(0))])[0]
         XCTAssertEqual(y.dtype, .int32)
         XCTAssertEqual(try y.scalars(as: Int32.self), [-38, -83, -44, -98, -50, -113, -56, -128])
         let yr = try run("MatMulInteger", [a, b, Tensor(shape: [4], scalars: [UInt8]([1, 2, 3, 4])),
-                                           Tensor(shape: [2], scalars: [UInt8]([1, 2]))])[0]
+                                           try Tensor(shape: [2], scalars: [UInt8]([1, 2]))])[0]
         XCTAssertEqual(try yr.scalars(as: Int32.self), [10, 46, 4, 28, -2, 10, -8, -8])
         XCTAssertThrowsError(try run("MatMulInteger", [a, a]))
     }
 
     func testQLinearMatMul() throws {
-        let a = Tensor(shape: [2, 4], scalars: [UInt8]([208, 236, 0, 238, 3, 214, 255, 29]))
-        let b = Tensor(shape: [4, 3], scalars: [UInt8]([152, 51, 244, 60, 26, 255, 0, 127, 246, 127, 254, 247]))
+        let a = try Tensor(shape: [2, 4], scalars: [UInt8]([208, 236, 0, 238, 3, 214, 255, 29]))
+        let b = try Tensor(shape: [4, 3], scalars: [UInt8]([152, 51, 244, 60, 26, 255, 0, 127, 246, 127, 254, 247]))
         let y = try run("QLinearMatMul", [a, Tensor(scalar: Float(0.0066)), Tensor(scalar: UInt8(113)),
                                           b, Tensor(scalar: Float(0.00705)), Tensor(scalar: UInt8(114)),
                                           Tensor(scalar: Float(0.0107)), Tensor(scalar: UInt8(118))], opset: 10)[0]
@@ -96,15 +96,15 @@ final class QuantizationTests: XCTestCase {
     }
 
     func testConvIntegerWithPadding() throws {
-        let x = Tensor(shape: [1, 1, 3, 3], scalars: (2...10).map { UInt8($0) })
-        let w = Tensor(shape: [1, 1, 2, 2], scalars: [UInt8](repeating: 1, count: 4))
+        let x = try Tensor(shape: [1, 1, 3, 3], scalars: (2...10).map { UInt8($0) })
+        let w = try Tensor(shape: [1, 1, 2, 2], scalars: [UInt8](repeating: 1, count: 4))
         let y = try run("ConvInteger", [x, w, Tensor(scalar: UInt8(1))], attrs: ["pads": .ints([1, 1, 1, 1])], opset: 10)[0]
         XCTAssertEqual(y.shape, [1, 1, 4, 4])
         XCTAssertEqual(try y.scalars(as: Int32.self), [1, 3, 5, 3, 5, 12, 16, 9, 11, 24, 28, 15, 7, 15, 17, 9])
         // QLinearConv with unit scales and a bias reproduces the same sums (+ bias), saturated to uint8.
         let q = try run("QLinearConv", [x, Tensor(scalar: Float(1)), Tensor(scalar: UInt8(1)), w, Tensor(scalar: Float(1)),
                                         Tensor(scalar: UInt8(0)), Tensor(scalar: Float(2)), Tensor(scalar: UInt8(0)),
-                                        Tensor(shape: [1], scalars: [Int32(1)])],
+                                        try Tensor(shape: [1], scalars: [Int32(1)])],
                         attrs: ["pads": .ints([1, 1, 1, 1])], opset: 10)[0]
         // (sum + 1) / 2 rounded half to even.
         XCTAssertEqual(try q.scalars(as: UInt8.self), [1, 2, 3, 2, 3, 6, 8, 5, 6, 12, 14, 8, 4, 8, 9, 5])
@@ -112,16 +112,16 @@ final class QuantizationTests: XCTestCase {
     }
 
     func testDropoutAndNMS() throws {
-        let x = Tensor(shape: [2, 2], scalars: [Float]([1, 2, 3, 4]))
+        let x = try Tensor(shape: [2, 2], scalars: [Float]([1, 2, 3, 4]))
         let r = try run("Dropout", [x], opset: 13, outputs: 2)
         XCTAssertEqual(try r[0].scalars(as: Float.self), [1, 2, 3, 4])
         XCTAssertEqual(try r[1].scalars(as: Bool.self), [true, true, true, true])
         XCTAssertThrowsError(try run("Dropout", [x, Tensor(scalar: Float(0.5)), Tensor(scalar: true)], opset: 13))
         // Two overlapping boxes and one apart; IoU of the first two is 0.81 > 0.5.
-        let boxes = Tensor(shape: [1, 3, 4], scalars: [Float]([0, 0, 1, 1, 0, 0.1, 1, 1.1, 0, 5, 1, 6]))
-        let scores = Tensor(shape: [1, 1, 3], scalars: [Float]([0.9, 0.95, 0.3]))
+        let boxes = try Tensor(shape: [1, 3, 4], scalars: [Float]([0, 0, 1, 1, 0, 0.1, 1, 1.1, 0, 5, 1, 6]))
+        let scores = try Tensor(shape: [1, 1, 3], scalars: [Float]([0.9, 0.95, 0.3]))
         let sel = try run("NonMaxSuppression", [boxes, scores, Tensor(shape: [1], scalars: [Int64(3)]),
-                                                Tensor(shape: [1], scalars: [Float(0.5)])], opset: 11)[0]
+                                                try Tensor(shape: [1], scalars: [Float(0.5)])], opset: 11)[0]
         XCTAssertEqual(sel.shape, [2, 3])
         XCTAssertEqual(try sel.scalars(as: Int64.self), [0, 0, 1, 0, 0, 2])
     }

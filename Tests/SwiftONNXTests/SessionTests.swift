@@ -7,26 +7,26 @@ final class SessionTests: XCTestCase {
         let s = try InferenceSession(contentsOf: resource("add_relu.onnx"))
         XCTAssertEqual(s.inputs, [ValueInfo(name: "X", type: .float32, shape: ["batch", 4])])
         XCTAssertEqual(s.outputs.map(\.name), ["Y"])
-        let x = Tensor(shape: [2, 4], scalars: [Float](arrayLiteral: 1, 1, 1, 1, -1, 2, -3, 4))
+        let x = try Tensor(shape: [2, 4], scalars: [Float](arrayLiteral: 1, 1, 1, 1, -1, 2, -3, 4))
         let y = try XCTUnwrap(try s.run(["X": x])["Y"])
         XCTAssertEqual(try y.scalars(as: Float.self), [1.5, 0, 3, 0, 0, 1, 0, 1])
     }
 
     func testMissingUnknownWrongTypeWrongShapeInputs() throws {
         let s = try InferenceSession(contentsOf: resource("add_relu.onnx"))
-        let good = Tensor(shape: [1, 4], scalars: [Float](repeating: 0, count: 4))
+        let good = try Tensor(shape: [1, 4], scalars: [Float](repeating: 0, count: 4))
         XCTAssertThrowsError(try s.run([:])) { XCTAssertEqual($0 as? ONNXError, .missingInput("X")) }
         XCTAssertThrowsError(try s.run(["X": good, "Z": good])) { XCTAssertEqual($0 as? ONNXError, .unknownInput("Z")) }
-        let ints = Tensor(shape: [1, 4], scalars: [Int32](repeating: 0, count: 4))
+        let ints = try Tensor(shape: [1, 4], scalars: [Int32](repeating: 0, count: 4))
         XCTAssertThrowsError(try s.run(["X": ints])) {
             XCTAssertEqual($0 as? ONNXError, .inputTypeMismatch(input: "X", expected: .float32, got: .int32))
         }
-        let wrong = Tensor(shape: [1, 5], scalars: [Float](repeating: 0, count: 5))
+        let wrong = try Tensor(shape: [1, 5], scalars: [Float](repeating: 0, count: 5))
         XCTAssertThrowsError(try s.run(["X": wrong])) { e in
             XCTAssertEqual(e as? ONNXError, .inputShapeMismatch(input: "X", expected: ["batch", 4], got: [1, 5]))
             XCTAssertTrue("\(e)".contains("expected shape [\"batch\", 4], got [1, 5]"), "\(e)")
         }
-        let rank3 = Tensor(shape: [1, 1, 4], scalars: [Float](repeating: 0, count: 4))
+        let rank3 = try Tensor(shape: [1, 1, 4], scalars: [Float](repeating: 0, count: 4))
         XCTAssertThrowsError(try s.run(["X": rank3])) { XCTAssertNotNil($0 as? ONNXError) }
     }
 
@@ -98,8 +98,8 @@ final class SessionTests: XCTestCase {
         let s = try InferenceSession(contentsOf: resource("conv_bn_relu.onnx"))
         let x = try loadPB("conv_bn_relu_input.pb")
         let expected = try s.run(["X": x])["Y"]!
-        let inputs = (0..<4).map { k in
-            Tensor(shape: x.shape, scalars: (try! x.scalars(as: Float.self)).map { $0 * Float(k + 1) })
+        let inputs = try (0..<4).map { k in
+            try Tensor(shape: x.shape, scalars: (try! x.scalars(as: Float.self)).map { $0 * Float(k + 1) })
         }
         let serial = try inputs.map { try s.run(["X": $0])["Y"]!.scalars(as: Float.self) }
         let lock = NSLock()

@@ -15,7 +15,7 @@ final class ShapePlanTests: XCTestCase {
     /// computed from Shape(y), as exporters write batch checks). Neither branch changes the weights
     /// (Relu fuses into the conv's epilogue), so the plans share them.
     private func branchyModel() -> Model {
-        let w = Tensor(shape: [3, 2, 1, 1], scalars: [Float(1), 2, -1, 0.5, 0.25, 3])
+        let w = Tensor(validShape: [3, 2, 1, 1], scalars: [Float(1), 2, -1, 0.5, 0.25, 3])
         let thenG = graph("then", [node("Relu", ["y"], ["ty"])], outputs: [vi("ty")])
         let elseG = graph("else", [node("Neg", ["y"], ["ey"])], outputs: [vi("ey")])
         let g = graph("main", [
@@ -103,7 +103,7 @@ final class ShapePlanTests: XCTestCase {
         let chosen = graph("then", [
             node("Add", ["x", "k"], ["y"]),
             node("If", ["c2"], ["n"], ["then_branch": .graph(innerThen), "else_branch": .graph(innerElse)]),
-        ], outputs: [vi("n"), vi("y")], initializers: ["k": Tensor(shape: [2], scalars: [Float(1), 2])])
+        ], outputs: [vi("n"), vi("y")], initializers: ["k": try Tensor(shape: [2], scalars: [Float(1), 2])])
         let other = graph("else", [node("Identity", ["x"], ["ox"])], outputs: [vi("ox"), vi("x")])
         func main() -> Graph {
             graph("main", [
@@ -111,7 +111,7 @@ final class ShapePlanTests: XCTestCase {
                 node("Mul", ["o1", "x"], ["y"]),          // "y" is taken outside the branch too
                 node("Add", ["y", "k"], ["z"]),           // and so is "k"
             ], inputs: [vi("x", .float32, [2]), vi("c2", .bool, [])], outputs: [vi("z"), vi("o2")],
-               initializers: ["c": Tensor(scalar: true), "k": Tensor(shape: [2], scalars: [Float(100), 200])])
+               initializers: ["c": Tensor(scalar: true), "k": Tensor(validShape: [2], scalars: [Float(100), 200])])
         }
         let optimized = main()
         try PassManager.standard.run(on: optimized, opsets: ["": 17])
@@ -119,7 +119,7 @@ final class ShapePlanTests: XCTestCase {
         XCTAssertTrue(opTypes(optimized).contains("Add"), "the branch's nodes are in the main graph: \(opTypes(optimized))")
         let plainPlan = try PlanBuilder(registry: .standard, opsets: ["": 17]).compile(main())
         let optPlan = try PlanBuilder(registry: .standard, opsets: ["": 17]).compile(optimized)
-        let x = Tensor(shape: [2], scalars: [Float(3), -5])
+        let x = try Tensor(shape: [2], scalars: [Float(3), -5])
         for c2 in [true, false] {
             let feeds = ["x": x, "c2": Tensor(scalar: c2)]
             let want = try plainPlan.run(feeds, env: RunEnv(threads: 1))

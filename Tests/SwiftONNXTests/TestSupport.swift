@@ -44,7 +44,7 @@ func runOp(_ op: String, opset: Int = 19, _ inputs: [Tensor?], _ attrs: [String:
 /// The generator's inputs: sin(i*k)*s in float32.
 func sinTensor(_ shape: [Int], _ k: Double = 0.37, _ s: Double = 2) -> Tensor {
     let n = shape.reduce(1, *)
-    return Tensor(shape: shape, scalars: (0..<n).map { Float(sin(Double($0) * k) * s) })
+    return Tensor(validShape: shape, scalars: (0..<n).map { Float(sin(Double($0) * k) * s) })
 }
 
 func assertClose(_ t: Tensor, _ ref: [Double], tol: Double, file: StaticString = #filePath, line: UInt = #line) throws {

@@ -32,7 +32,7 @@ final class WinogradTests: XCTestCase {
             let wt = (0..<(m * c * 9)).map { _ in Float(rng.uniform(-1, 1)) }
             let bias = (0..<m).map { _ in Float(rng.uniform(-1, 1)) }
             let z = (0..<(batch * m * g.outPlane)).map { _ in Float(rng.uniform(-1, 1)) }
-            let wTensor = Tensor(shape: [m, c, 3, 3], scalars: wt)
+            let wTensor = try Tensor(shape: [m, c, 3, 3], scalars: wt)
             let packed = ConvPackedWeights(wTensor, group: 1)
             let wino = WinogradWeights(wTensor.pointer(Float.self), outChannels: m, inChannels: c)
             for (act, threads) in [(ConvActivation.relu, 1), (.none, 2), (.clip(-0.5, 0.5), 2)] {
@@ -65,7 +65,7 @@ final class WinogradTests: XCTestCase {
             var g = ConvGeometry()
             g.iH = h; g.iW = w; g.kH = 3; g.kW = 3; g.pH = 1; g.pW = 1; g.oH = h; g.oW = w
             let x = (0..<(c * h * w)).map { _ in Float(rng.uniform(-1, 1)) }
-            let wt = Tensor(shape: [m, c, 3, 3], scalars: (0..<(m * c * 9)).map { _ in Float(rng.uniform(-1, 1)) })
+            let wt = try Tensor(shape: [m, c, 3, 3], scalars: (0..<(m * c * 9)).map { _ in Float(rng.uniform(-1, 1)) })
             let wino = WinogradWeights(wt.pointer(Float.self), outChannels: m, inChannels: c)
             var outs: [[Float]] = []
             for threads in [1, 2, 3] {

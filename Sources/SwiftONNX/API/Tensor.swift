@@ -152,11 +152,18 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         return t
     }
 
-    /// Builds a tensor from scalars in row-major order. `scalars.count` must equal the product of `shape`.
-    public init<T: TensorScalar>(shape: [Int], scalars: [T]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in \(shape)")
-        precondition(shape.reduce(1, *) == scalars.count,
-                     "Tensor: \(scalars.count) scalars do not fill shape \(shape)")
+    /// Builds a tensor from scalars in row-major order. Throws `ONNXError.invalidInput` when a
+    /// dimension is negative, the element count overflows, or `scalars.count` differs from it.
+    public init<T: TensorScalar>(shape: [Int], scalars: [T]) throws {
+        let n = try checkedElementCount(shape, what: "scalars") { .invalidInput(name: "scalars", reason: $0) }
+        guard n == scalars.count else {
+            throw ONNXError.invalidInput(name: "scalars", reason: "\(scalars.count) scalars do not fill shape \(describeShape(shape)) (\(n) elements)")
+        }
+        self.init(validShape: shape, scalars: scalars)
+    }
+
+    /// `scalars.count` equals the product of `shape` (the caller made sure).
+    init<T: TensorScalar>(validShape shape: [Int], scalars: [T]) {
         let st = TensorStorage(byteCount: scalars.count * MemoryLayout<T>.stride)
         scalars.withUnsafeBytes { src in
             if src.count > 0 { st.raw.copyMemory(from: src.baseAddress!, byteCount: src.count) }
@@ -164,18 +171,26 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         self.init(dtype: T.dtype, shape: shape, storage: st)
     }
 
-    /// A string tensor.
-    public init(shape: [Int], strings: [String]) {
-        precondition(shape.reduce(1, *) == strings.count, "Tensor: \(strings.count) strings do not fill shape \(shape)")
+    /// A string tensor. Throws `ONNXError.invalidInput` when the shape does not hold `strings.count` elements.
+    public init(shape: [Int], strings: [String]) throws {
+        let n = try checkedElementCount(shape, what: "strings") { .invalidInput(name: "strings", reason: $0) }
+        guard n == strings.count else {
+            throw ONNXError.invalidInput(name: "strings", reason: "\(strings.count) strings do not fill shape \(describeShape(shape)) (\(n) elements)")
+        }
+        self.init(validShape: shape, strings: strings)
+    }
+
+    /// `strings.count` equals the product of `shape` (the caller made sure).
+    init(validShape shape: [Int], strings: [String]) {
         self.init(dtype: .string, shape: shape, storage: TensorStorage(strings: strings))
     }
 
     /// A 0-d tensor.
-    public init<T: TensorScalar>(scalar: T) { self.init(shape: [], scalars: [scalar]) }
+    public init<T: TensorScalar>(scalar: T) { self.init(validShape: [], scalars: [scalar]) }
 
     /// Builds a tensor of any element type from its little-endian bytes (sub-byte types one element per byte).
     public init(dtype: DType, shape: [Int], bytes: [UInt8]) throws {
-        let n = shape.reduce(1, *)
+        let n = try checkedElementCount(shape, what: "bytes") { .invalidInput(name: "bytes", reason: $0) }
         guard dtype != .string else { throw ONNXError.unsupportedType("string tensors are built with init(shape:strings:)") }
         guard bytes.count == n * dtype.byteSize else {
             throw ONNXError.invalidInput(name: "bytes", reason: "\(bytes.count) bytes do not fill \(dtype) shape \(describeShape(shape))")
@@ -231,3 +246,4 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         Tensor(dtype: dtype, shape: newShape, storage: storage)
     }
 }
+

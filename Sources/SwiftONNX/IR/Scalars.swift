@@ -213,7 +213,7 @@ extension Tensor {
 
     /// A float32 tensor from Doubles (helper for tests and ops).
     static func fromDoubles(_ values: [Double], shape: [Int], dtype: DType) throws -> Tensor {
-        let t64 = Tensor(shape: shape, scalars: values)
+        let t64 = Tensor(validShape: shape, scalars: values)
         return try t64.converted(to: dtype)
     }
 }

@@ -154,11 +154,11 @@ private struct GraphLoader {
         switch (key, a) {
         case ("value", .tensor(let t)): return t
         case ("value_float", .float(let f)): return Tensor(scalar: f)
-        case ("value_floats", .floats(let f)): return Tensor(shape: [f.count], scalars: f)
+        case ("value_floats", .floats(let f)): return Tensor(validShape: [f.count], scalars: f)
         case ("value_int", .int(let v)): return Tensor(scalar: Int64(v))
-        case ("value_ints", .ints(let v)): return Tensor(shape: [v.count], scalars: v.map { Int64($0) })
-        case ("value_string", .string(let s)): return Tensor(shape: [], strings: [s])
-        case ("value_strings", .strings(let s)): return Tensor(shape: [s.count], strings: s)
+        case ("value_ints", .ints(let v)): return Tensor(validShape: [v.count], scalars: v.map { Int64($0) })
+        case ("value_string", .string(let s)): return Tensor(validShape: [], strings: [s])
+        case ("value_strings", .strings(let s)): return Tensor(validShape: [s.count], strings: s)
         case ("sparse_value", _):
             throw ONNXError.unsupportedType("Constant node '\(node.label)': sparse_value is not supported")
         default:

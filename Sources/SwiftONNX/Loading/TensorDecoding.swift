@@ -32,12 +32,14 @@ final class ExternalDataResolver {
 }
 
 /// Multiplies dims, refusing negative dims and overflow (so a hostile file cannot ask for a huge allocation silently).
-func checkedElementCount(_ dims: [Int], what: String) throws -> Int {
+/// `fail` turns the reason into the error (default: an invalid graph, the reason prefixed with `what`).
+func checkedElementCount(_ dims: [Int], what: String, fail: ((String) -> ONNXError)? = nil) throws -> Int {
+    let fail = fail ?? { ONNXError.invalidGraph("\(what): \($0)") }
     var n = 1
     for d in dims {
-        guard d >= 0 else { throw ONNXError.invalidGraph("\(what): negative dimension in \(describeShape(dims))") }
+        guard d >= 0 else { throw fail("negative dimension in \(describeShape(dims))") }
         let (r, o) = n.multipliedReportingOverflow(by: d)
-        guard !o, r < (1 << 40) else { throw ONNXError.invalidGraph("\(what): shape \(describeShape(dims)) is too large") }
+        guard !o, r < (1 << 40) else { throw fail("shape \(describeShape(dims)) is too large") }
         n = r
     }
     return n
@@ -121,7 +123,7 @@ func decodeTensor(_ tp: UnsafePointer<Onnx__TensorProto>, owner: AnyObject, exte
         var s: [String] = []
         s.reserveCapacity(n)
         for i in 0..<n { s.append(binaryString(t.string_data[i])) }
-        return Tensor(shape: dims, strings: s)
+        return Tensor(validShape: dims, strings: s)
     case .float32:
         try check(t.n_float_data, "float_data")
         return copyTensor(UnsafeRawPointer(t.float_data), dtype: dtype, dims: dims, bytes: n * 4)

@@ -323,7 +323,7 @@ private func requireSameType(_ a: Tensor, _ b: Tensor, _ op: String) throws {
 
 /// A fresh tensor with the same contents.
 private func copyTensor(_ t: Tensor) -> Tensor {
-    if t.dtype == .string { return Tensor(shape: t.shape, strings: t.storage.strings) }
+    if t.dtype == .string { return Tensor(validShape: t.shape, strings: t.storage.strings) }
     let out = Tensor.uninitialized(t.dtype, t.shape)
     if t.byteCount > 0 { out.raw.copyMemory(from: t.raw, byteCount: t.byteCount) }
     return out
@@ -607,7 +607,7 @@ private func whereOp(_ c: Tensor, _ x: Tensor, _ y: Tensor, threads: Int) throws
                 }
             }
         }
-        return Tensor(shape: shape, strings: res)
+        return Tensor(validShape: shape, strings: res)
     }
     let out = Tensor.uninitialized(x.dtype, shape)
     // Selection moves bits only: pick by element width.

@@ -171,7 +171,7 @@ fileprivate func sliceAlong(_ t: Tensor, axis: Int, index: Int) -> Tensor {
             let base = (o * n + index) * inner
             dst.append(contentsOf: src[base..<(base + inner)])
         }
-        return Tensor(shape: shape, strings: dst)
+        return Tensor(validShape: shape, strings: dst)
     }
     if outer == 1 {
         // Contiguous block: alias no memory (inputs may be mapped files), just copy once.
@@ -222,7 +222,7 @@ fileprivate func stackAlong(_ parts: [Tensor], axis: Int, fallbackType: DType?, 
                 for k in 0..<inner { dst[(o * n + t) * inner + k] = src[o * inner + k] }
             }
         }
-        return Tensor(shape: shape, strings: dst)
+        return Tensor(validShape: shape, strings: dst)
     }
     let out = Tensor.uninitialized(first.dtype, shape)
     let blk = inner * first.dtype.byteSize
@@ -486,7 +486,7 @@ fileprivate func buildScan8(_ ctx: OpContext) throws -> any Operator {
                     var s = full.storage.strings
                     let src = p.storage.strings
                     for i in 0..<src.count { s[i] = src[i] }
-                    padded.append(Tensor(shape: full.shape, strings: s))
+                    padded.append(Tensor(validShape: full.shape, strings: s))
                 } else {
                     if p.byteCount > 0 { full.raw.copyMemory(from: p.raw, byteCount: p.byteCount) }
                     padded.append(full)

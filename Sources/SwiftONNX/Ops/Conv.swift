@@ -746,7 +746,7 @@ struct FoldConvAffine: GraphPass {
                     for c in 0..<cout { bias[c] += perChannel[c] }
                 }
                 let bName = uniqueName(graph, node.outputs[0] + "_bias")
-                graph.initializers[bName] = Tensor(shape: [cout], scalars: bias)
+                graph.initializers[bName] = Tensor(validShape: [cout], scalars: bias)
                 newInputs[2] = bName
                 var fused = conv
                 fused.inputs = newInputs

@@ -423,7 +423,7 @@ fileprivate func castToString(_ x: Tensor) throws -> Tensor {
     let src: Tensor
     if x.dtype.isComputable { src = x } else { src = try castExotic(x, to: .float32, saturate: true) }
     let strs = try src.dtype.visit(ToStrings(x: src))
-    return Tensor(shape: x.shape, strings: strs)
+    return Tensor(validShape: x.shape, strings: strs)
 }
 
 fileprivate func parseNumber(_ s: String) -> Double? {

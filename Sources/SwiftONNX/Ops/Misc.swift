@@ -166,7 +166,7 @@ private func makeNonMaxSuppression(_ ctx: OpContext) throws -> ([Tensor?], RunEn
                 }
             }
         }
-        return [Tensor(shape: [selected.count / 3, 3], scalars: selected)]
+        return [Tensor(validShape: [selected.count / 3, 3], scalars: selected)]
     }
 }
 

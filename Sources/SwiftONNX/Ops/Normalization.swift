@@ -97,7 +97,7 @@ private func makeBatchNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
         }
         var outs = [try y.converted(to: x0.dtype)]
         if outputCount > 1 {
-            func vec(_ d: [Double]) throws -> Tensor { try Tensor(shape: [c], scalars: d.map { Float($0) }).converted(to: mT.dtype) }
+            func vec(_ d: [Double]) throws -> Tensor { try Tensor(validShape: [c], scalars: d.map { Float($0) }).converted(to: mT.dtype) }
             let runMean = (0..<c).map { Double(m[$0]) * momentum + batchMean[$0] * (1 - momentum) }
             let runVar = (0..<c).map { Double(v[$0]) * momentum + batchVar[$0] * (1 - momentum) }
             if training {
@@ -480,9 +480,9 @@ struct FuseChannelAffine: GraphPass {
               let t = graph.initializers[constant], t.dtype == .float32,
               let per = perChannelConstant(t, channels: c, outputRank: shape.count) else { return nil }
         if n.opType == "Mul" {
-            return (Tensor(shape: [c], scalars: per), Tensor(shape: [c], scalars: [Float](repeating: 0, count: c)))
+            return (Tensor(validShape: [c], scalars: per), Tensor(validShape: [c], scalars: [Float](repeating: 0, count: c)))
         }
-        return (Tensor(shape: [c], scalars: [Float](repeating: 1, count: c)), Tensor(shape: [c], scalars: per))
+        return (Tensor(validShape: [c], scalars: [Float](repeating: 1, count: c)), Tensor(validShape: [c], scalars: per))
     }
 
     /// A ChannelAffine node (X, scale, bias) -> Y.
@@ -515,7 +515,7 @@ struct FuseChannelAffine: GraphPass {
         let (a, t) = batchNormAffine(scale: Array(s.buffer(Float.self)), bias: Array(b.buffer(Float.self)),
                                      mean: m.buffer(Float.self).map(Double.init), variance: v.buffer(Float.self).map(Double.init),
                                      epsilon: Double(eps))
-        return (Tensor(shape: [c], scalars: a), Tensor(shape: [c], scalars: t))
+        return (Tensor(validShape: [c], scalars: a), Tensor(validShape: [c], scalars: t))
     }
 
     /// The affine map followed by Mul or Add with a per-channel constant, as one affine map.
@@ -532,6 +532,6 @@ struct FuseChannelAffine: GraphPass {
         } else {
             for c in 0..<s.count { b[c] += per[c] }
         }
-        return (Tensor(shape: [s.count], scalars: s), Tensor(shape: [b.count], scalars: b))
+        return (Tensor(validShape: [s.count], scalars: s), Tensor(validShape: [b.count], scalars: b))
     }
 }

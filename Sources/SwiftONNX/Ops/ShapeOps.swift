@@ -121,7 +121,7 @@ private final class ElemDest<T> {
     func finish() -> Tensor {
         if let t = tensor { return t }
         let arr = Array(UnsafeBufferPointer(start: strs!, count: n))
-        return Tensor(shape: shape, strings: arr)
+        return Tensor(validShape: shape, strings: arr)
     }
     deinit {
         if let p = strs { p.deinitialize(count: n); p.deallocate() }
@@ -136,7 +136,7 @@ private func firstElement<T>(_ t: Tensor, _: T.Type) -> T {
 
 /// A one-element tensor of `dtype` holding `value` (numeric types), or "" for strings.
 private func scalarOf(_ dtype: DType, _ value: Double) throws -> Tensor {
-    if dtype == .string { return Tensor(shape: [1], strings: [""]) }
+    if dtype == .string { return Tensor(validShape: [1], strings: [""]) }
     if value == 0 { return Tensor.zeros(dtype, [1]) }
     return try Tensor.fromDoubles([value], shape: [1], dtype: dtype)
 }
@@ -192,7 +192,7 @@ private func registerViewOps(_ r: inout OpRegistry) {
             func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + rank : v, 0), rank) }
             let s = clamp(start), e = clamp(end ?? rank)
             let dims = s < e ? x.shape[s..<e].map { Int64($0) } : []
-            return [Tensor(shape: [dims.count], scalars: dims)]
+            return [Tensor(validShape: [dims.count], scalars: dims)]
         }
     })
 
@@ -809,7 +809,7 @@ private struct NonZeroVisitor: ScalarTypeVisitor {
             var rem = f
             for d in 0..<r { out[d * flat.count + j] = Int64(rem / st[d]); rem %= st[d] }
         }
-        return Tensor(shape: [r, flat.count], scalars: out)
+        return Tensor(validShape: [r, flat.count], scalars: out)
     }
 }
 
@@ -1142,7 +1142,7 @@ private func registerBuilderOps(_ r: inout OpRegistry) {
             } else {
                 fill = try scalarOf(x.dtype, Double(attrValue))
             }
-            if x.dtype == .string && fill.count == 0 { fill = Tensor(shape: [1], strings: [""]) }
+            if x.dtype == .string && fill.count == 0 { fill = Tensor(validShape: [1], strings: [""]) }
             let outShape = try checkedShape((0..<rank).map {
                 try checkedAdd(checkedAdd(x.shape[$0], before[$0], "Pad"), after[$0], "Pad")
             }, x.dtype, "Pad")
@@ -1152,7 +1152,7 @@ private func registerBuilderOps(_ r: inout OpRegistry) {
     })
 
     r.register("ConstantOfShape", infer: Inference(inferConstantOfShape), closure: { ctx in
-        let value = try ctx.tensor("value") ?? Tensor(shape: [1], scalars: [Float(0)])
+        let value = try ctx.tensor("value") ?? Tensor(validShape: [1], scalars: [Float(0)])
         guard value.count == 1 else { throw ctx.attributeError("value", "must hold exactly one element") }
         return { inputs, _ in
             let shapeT = try inputs.required(0)
@@ -1360,8 +1360,8 @@ private func registerMiscShapeOps(_ r: inout OpRegistry) {
             for g in 0..<u { firsts[groupRank[g]] = groupFirst[g]; counts[groupRank[g]] = Int64(groupCount[g]) }
             let inverse = (0..<n).map { Int64(groupRank[groupOf[$0]]) }
             let y = try gatherAxis(x, axis: a, indices: firsts, indexShape: [u])
-            return [y, Tensor(shape: [u], scalars: firsts.map { Int64($0) }),
-                    Tensor(shape: [n], scalars: inverse), Tensor(shape: [u], scalars: counts)]
+            return [y, Tensor(validShape: [u], scalars: firsts.map { Int64($0) }),
+                    Tensor(validShape: [n], scalars: inverse), Tensor(validShape: [u], scalars: counts)]
         }
     })
 

@@ -54,7 +54,7 @@ struct ConstantFolding: GraphPass {
                     if case .int(let e)? = node.attributes["end"] { end = e < 0 ? max(0, e + known.count) : min(e, known.count) }
                 }
                 let slice = start < end ? Array(known[start..<end]) : []
-                return [Tensor(shape: [slice.count], scalars: slice.map { Int64($0) })]
+                return [Tensor(validShape: [slice.count], scalars: slice.map { Int64($0) })]
             }
         }
         var inputs: [Tensor?] = []
