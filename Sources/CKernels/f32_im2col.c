@@ -4,6 +4,7 @@
  */
 #include "so_isa.h"
 #include "so_im2col.h"
+#include <stdint.h>
 #include <string.h>
 
 size_t so_f32_im2col_packed_floats(int nr, size_t k, size_t cols) {
@@ -69,6 +70,44 @@ float *panel_whole(float *restrict d, const float *x, size_t channels, const so_
     return d;
 }
 
+/* A 2-D panel whose columns do not lie in one output row (small planes, the last panel): for a tap
+   (kh, kw) the lanes' input offsets and whether they fall in the padding are the same for every
+   channel, so they are found once per tap and each channel's row of the panel is a gather with
+   them (lanes past `cols` and padding read as zero). Returns the end of the panel. */
+static inline __attribute__((always_inline))
+float *panel_gather(float *restrict d, const float *x, size_t channels, const so_im2col_geom *g, long ps,
+                    long cols, long nr) {
+    const long kH = g->kH, kW = g->kW, iH = g->iH, iW = g->iW, oW = g->oW;
+    const long taps = kH * kW, inPlane = iH * iW;
+    long ihb[32], iwb[32];
+    for (long lane = 0; lane < nr; lane++) {
+        const long p = ps + lane, oh = p / oW, ow = p - oh * oW;
+        ihb[lane] = lane < cols ? oh * g->sH - g->pH : -(1L << 40);   /* past cols: never inside */
+        iwb[lane] = ow * g->sW - g->pW;
+    }
+    for (long kh = 0; kh < kH; kh++) {
+        for (long kw = 0; kw < kW; kw++) {
+            int32_t off[32], inside[32];
+            for (long lane = 0; lane < nr; lane++) {
+                const long ih = ihb[lane] + kh * g->dH, iw = iwb[lane] + kw * g->dW;
+                const int in = ih >= 0 && ih < iH && iw >= 0 && iw < iW;
+                inside[lane] = in ? -1 : 0;
+                off[lane] = in ? (int32_t)(ih * iW + iw) : 0;
+            }
+            float *restrict o = d + (kh * kW + kw) * nr;
+            for (long c = 0; c < (long)channels; c++, o += taps * nr) {
+                const float *xc = x + c * inPlane;
+                /* every lane loads (offset 0 for padding), then padding is selected away: no branches */
+                for (long lane = 0; lane < nr; lane++) {
+                    const float v = xc[off[lane]];
+                    o[lane] = inside[lane] ? v : 0.0f;
+                }
+            }
+        }
+    }
+    return d + (long)channels * taps * nr;
+}
+
 /*
  * Panel by panel (each panel's nr * k floats are written in order). A panel's columns are split
  * into runs that lie in one output row (one run when the panel does, up to nr on tiny planes); per
@@ -113,6 +152,10 @@ void im2col_body(const float *x, size_t channels, const so_im2col_geom *g, size_
         }
         if (runs == 1 && cols == nr) {
             d = panel_whole(d, x, channels, g, rId[0], rIh[0], rIw[0], nr);
+            continue;
+        }
+        if (iD == 1 && kD == 1 && g->oD == 1 && inPlane < (1L << 31)) {
+            d = panel_gather(d, x, channels, g, ps, cols, nr);
             continue;
         }
         for (long c = 0; c < (long)channels; c++) {

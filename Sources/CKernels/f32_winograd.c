@@ -118,6 +118,52 @@ void so_f32_wino2x2_weights_packed(size_t outc, size_t inc, const float *w, int 
 
 size_t so_f32_wino2x2_scratch_floats(size_t tw) { return 8 * (2 * tw + 4) + 16; }
 
+/* The transforms' inner loops take their outputs as restrict parameters: clang keeps that
+ * no-alias promise when it inlines them (it ignores restrict on local pointers), which is what
+ * lets it vectorize the loops at each ISA level. */
+static inline __attribute__((always_inline))
+void input_rows(const float *d0, const float *d1, const float *d2, const float *d3, float *restrict r0,
+                float *restrict r1, float *restrict r2, float *restrict r3, size_t width) {
+    for (size_t j = 0; j < width; j++) {
+        r0[j] = d0[j] - d2[j];
+        r1[j] = d1[j] + d2[j];
+        r2[j] = d2[j] - d1[j];
+        r3[j] = d1[j] - d3[j];
+    }
+}
+
+static inline __attribute__((always_inline))
+void input_cols(const float *s, float *restrict o0, float *restrict o1, float *restrict o2, float *restrict o3,
+                size_t len) {
+    for (size_t tx = 0; tx < len; tx++) {
+        float a = s[2 * tx], b = s[2 * tx + 1], c = s[2 * tx + 2], d = s[2 * tx + 3];
+        o0[tx] = a - c;
+        o1[tx] = b + c;
+        o2[tx] = c - b;
+        o3[tx] = b - d;
+    }
+}
+
+static inline __attribute__((always_inline))
+void output_tiles(const float *const *q, float *restrict y0, float *restrict y1, size_t tw) {
+    for (size_t tx = 0; tx < tw; tx++) {
+        /* A^T m: two rows of four */
+        float s00 = q[0][tx] + q[4][tx] + q[8][tx];
+        float s01 = q[1][tx] + q[5][tx] + q[9][tx];
+        float s02 = q[2][tx] + q[6][tx] + q[10][tx];
+        float s03 = q[3][tx] + q[7][tx] + q[11][tx];
+        float s10 = q[4][tx] - q[8][tx] - q[12][tx];
+        float s11 = q[5][tx] - q[9][tx] - q[13][tx];
+        float s12 = q[6][tx] - q[10][tx] - q[14][tx];
+        float s13 = q[7][tx] - q[11][tx] - q[15][tx];
+        /* (A^T m) A */
+        y0[2 * tx] = s00 + s01 + s02;
+        y0[2 * tx + 1] = s01 - s02 - s03;
+        y1[2 * tx] = s10 + s11 + s12;
+        y1[2 * tx + 1] = s11 - s12 - s13;
+    }
+}
+
 static inline __attribute__((always_inline))
 void input_body(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t tw, size_t ty0,
                 size_t ty1, size_t nr, float *restrict v, float *restrict scratch) {
@@ -148,14 +194,7 @@ void input_body(const float *x, size_t inc, size_t ih, size_t iw, long ph, long 
                 if ((size_t)hi < width) memset(row + hi, 0, (width - (size_t)hi) * sizeof(float));
             }
             /* B^T d: row combinations over whole rows */
-            float *restrict r0 = rr[0], *restrict r1 = rr[1], *restrict r2 = rr[2], *restrict r3 = rr[3];
-            const float *d0 = rows[0], *d1 = rows[1], *d2 = rows[2], *d3 = rows[3];
-            for (size_t j = 0; j < width; j++) {
-                r0[j] = d0[j] - d2[j];
-                r1[j] = d1[j] + d2[j];
-                r2[j] = d2[j] - d1[j];
-                r3[j] = d1[j] - d3[j];
-            }
+            input_rows(rows[0], rows[1], rows[2], rows[3], rr[0], rr[1], rr[2], rr[3], width);
             /* (B^T d) B: column combinations per tile, written in runs that stay inside one panel */
             const size_t t0 = (ty - ty0) * tw;
             for (size_t tx0 = 0; tx0 < tw;) {
@@ -164,18 +203,8 @@ void input_body(const float *x, size_t inc, size_t ih, size_t iw, long ph, long 
                 if (len > tw - tx0) len = tw - tx0;
                 float *base = v + (t / nr) * panel + ic * nr + lane;
                 for (int i = 0; i < 4; i++) {
-                    const float *s = rr[i] + 2 * tx0;
-                    float *restrict o0 = base + (size_t)(i * 4 + 0) * xistride;
-                    float *restrict o1 = base + (size_t)(i * 4 + 1) * xistride;
-                    float *restrict o2 = base + (size_t)(i * 4 + 2) * xistride;
-                    float *restrict o3 = base + (size_t)(i * 4 + 3) * xistride;
-                    for (size_t tx = 0; tx < len; tx++) {
-                        float a = s[2 * tx], b = s[2 * tx + 1], c = s[2 * tx + 2], d = s[2 * tx + 3];
-                        o0[tx] = a - c;
-                        o1[tx] = b + c;
-                        o2[tx] = c - b;
-                        o3[tx] = b - d;
-                    }
+                    input_cols(rr[i] + 2 * tx0, base + (size_t)(i * 4 + 0) * xistride, base + (size_t)(i * 4 + 1) * xistride,
+                               base + (size_t)(i * 4 + 2) * xistride, base + (size_t)(i * 4 + 3) * xistride, len);
                 }
                 tx0 += len;
             }
@@ -207,22 +236,7 @@ void output_body(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1,
             const size_t off = (ty - ty0) * tw;
             const float *q[16];
             for (int xi = 0; xi < 16; xi++) q[xi] = mo + (size_t)xi * xistride + off;
-            for (size_t tx = 0; tx < tw; tx++) {
-                /* A^T m: two rows of four */
-                float s00 = q[0][tx] + q[4][tx] + q[8][tx];
-                float s01 = q[1][tx] + q[5][tx] + q[9][tx];
-                float s02 = q[2][tx] + q[6][tx] + q[10][tx];
-                float s03 = q[3][tx] + q[7][tx] + q[11][tx];
-                float s10 = q[4][tx] - q[8][tx] - q[12][tx];
-                float s11 = q[5][tx] - q[9][tx] - q[13][tx];
-                float s12 = q[6][tx] - q[10][tx] - q[14][tx];
-                float s13 = q[7][tx] - q[11][tx] - q[15][tx];
-                /* (A^T m) A */
-                y0[2 * tx] = s00 + s01 + s02;
-                y0[2 * tx + 1] = s01 - s02 - s03;
-                y1[2 * tx] = s10 + s11 + s12;
-                y1[2 * tx + 1] = s11 - s12 - s13;
-            }
+            output_tiles(q, y0, y1, tw);
             for (int r = 0; r < 2; r++) {
                 size_t oy = 2 * ty + (size_t)r;
                 if (oy >= oh) break;

@@ -75,6 +75,27 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// 3x3 stride-1 convolutions on either side of the Winograd choice: few output channels on a
+    /// small map (under 32 tiles) go through im2col (its gathered panels span several output rows)
+    /// and one GEMM, larger ones through Winograd; both against a Double reference, on 1 and 2 threads.
+    func testSmallMap3x3EitherSideOfTheWinogradChoice() throws {
+        for (i, (c, m, h, w)) in [(96, 24, 8, 10), (40, 24, 4, 5), (33, 17, 7, 9), (24, 24, 16, 20), (20, 64, 5, 5)].enumerated() {
+            let x = sinData([1, c, h, w], 0.37, Double(i)), wt = sinData([m, c, 3, 3], 0.91, 0.3), b = sinData([m], 1.3)
+            let want = try naiveConv2D(x, wt, b, strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1])
+            for threads in [1, 2] {
+                // constant weights, as in a model: the session prepares the path's weights at plan time
+                let g = graph("g", [node("Conv", ["x", "w", "b"], ["y"], ["pads": .ints([1, 1, 1, 1])])],
+                              inputs: [vi("x", .float32, [1, .known(c), .known(h), .known(w)])], outputs: [vi("y", .float32)],
+                              initializers: ["w": wt, "b": b])
+                let model = Model(irVersion: 8, producerName: "", producerVersion: "", domain: "", modelVersion: 0,
+                                  docString: "", opsets: ["": 17], graph: g, keepAlive: [])
+                let s = try InferenceSession(model: model, options: .init(threads: threads))
+                let y = try XCTUnwrap(try s.run(["x": x])["y"])
+                try assertClose(y, want.map { Float($0) }, shape: [1, m, h, w], tol: 1e-4)
+            }
+        }
+    }
+
     func testConv2DStridesAsymmetricPadsDilations() throws {
         let expected: [Float] = [0.2129524, 0.6172619, 0.938028, 1.131836, 0.5574428, -1.59102, -1.633204, -1.454341, -1.078641, -0.203283, 0.8271562, 0.2573705, -0.3472491, -0.9048701, -0.7129148, 0.6653676, 0.9547194, 1.114854, 1.124099, 0.4931134, 1.466011, 1.039341, 0.6024144, 0.2143666, 0.4252714, 1.952812, 2.368451, 2.593944, 2.598773, 1.628949, -0.5879056, -0.268205, 0.2182089, 0.8055024, 1.253206, 1.063012, 0.6643909, 0.3062605, 0.03709218, 0.41026, -0.4838455, -0.2203694, 0.1427034, 0.5562326, 0.8005369, 0.5582303, -0.05010707, -0.5818919, -0.9651498, -0.3226254, 2.116557, 2.185976, 2.029304, 1.667746, 0.7750857, -0.3055228, 0.02901184, 0.4293905, 0.8414239, 0.8883608, 0.3738691, 0.3881698, 0.2568477, -0.002323507, -0.5955915, -1.743895, -1.207419, -0.6006106, -0.005598254, -0.04139576, -1.642132, -2.070481, -2.311686, -2.333101, -1.383692, 0.4977733, 0.372811, 0.1043045, -0.271405, -0.7180341]
         let expectedShape = [1, 4, 4, 5]
