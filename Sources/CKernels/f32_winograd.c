@@ -17,7 +17,7 @@
 #pragma clang fp contract(off)
 
 /* u[xi] = (G g G^T)[xi] for one 3x3 kernel g (row-major). */
-static inline void weight_tile(const float *g, float u[16]) {
+static inline __attribute__((always_inline)) void weight_tile(const float *g, float u[16]) {
     float t[4][3]; /* G g */
     for (int c = 0; c < 3; c++) {
         float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
@@ -77,22 +77,10 @@ void weights_packed_body(size_t outc, size_t inc, const float *w, int mr, float 
             float *restrict d[16];
             for (int xi = 0; xi < 16; xi++) d[xi] = dst[xi] + at;
             for (size_t j = 0; j < n; j++) {
-                /* G g: column c of kernel g is (g[c], g[3 + c], g[6 + c]) */
-                float t[4][3];
-                for (int c = 0; c < 3; c++) {
-                    float g0 = g[c][j], g1 = g[3 + c][j], g2 = g[6 + c][j];
-                    t[0][c] = g0;
-                    t[1][c] = 0.5f * (g0 + g1 + g2);
-                    t[2][c] = 0.5f * (g0 - g1 + g2);
-                    t[3][c] = g2;
-                }
-                for (int r = 0; r < 4; r++) {   /* (G g) G^T */
-                    float a = t[r][0], b = t[r][1], c = t[r][2];
-                    d[r * 4 + 0][j] = a;
-                    d[r * 4 + 1][j] = 0.5f * (a + b + c);
-                    d[r * 4 + 2][j] = 0.5f * (a - b + c);
-                    d[r * 4 + 3][j] = c;
-                }
+                float gk[9], u[16];
+                for (int k = 0; k < 9; k++) gk[k] = g[k][j];
+                weight_tile(gk, u);
+                for (int xi = 0; xi < 16; xi++) d[xi][j] = u[xi];
             }
         }
     }
