@@ -3,8 +3,8 @@ import Foundation
 /// Reads and writes NumPy `.npy` files as tensors.
 ///
 /// Supported: format versions 1.0, 2.0 and 3.0, C or Fortran order (read into C order, as numpy
-/// reads it), little-endian (or byte-order free) element types f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1
-/// c8 c16. Big-endian data, object arrays and structured dtypes are refused with an error that says
+/// reads it), little- or big-endian element types f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1
+/// c8 c16. Object arrays and structured dtypes are refused with an error that says
 /// so. Files are written as version 1.0 (2.0 when the header is too long), with the header padded
 /// to a multiple of 64 bytes as numpy does.
 public enum NPY {
@@ -61,13 +61,8 @@ public enum NPY {
 
         let descr = fields.descr
         guard let order = descr.first, "<>|=".contains(order) else { throw fail("dtype '\(descr)' has no byte-order mark") }
-        if order == ">" {
-            let code = descr.dropFirst()
-            // One-byte types are byte-order free, whatever the mark says.
-            if !(code.hasSuffix("1") && code.count == 2) {
-                throw fail("big-endian data ('\(descr)') is not supported; save it little-endian (arr.astype(arr.dtype.newbyteorder('<')))")
-            }
-        }
+        // '>': big-endian data (numpy writes it for arrays of a '>' dtype); swapped after the copy.
+        let bigEndian = order == ">"
         guard let dtype = dtypeFor(code: String(descr.dropFirst())) else {
             throw ONNXError.unsupportedType(".npy dtype '\(descr)' in '\(path)' (supported: f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1 c8 c16)")
         }
@@ -88,11 +83,26 @@ public enum NPY {
                 }
             }
         }
+        if bigEndian && expected > 0 {
+            // Complex numbers are two floats, each swapped on its own.
+            let width = dtype == .complex64 || dtype == .complex128 ? dtype.byteSize / 2 : dtype.byteSize
+            if width > 1 { swapByteOrder(out.raw, count: expected / width, width: width) }
+        }
         if dtype == .bool {
             let p = out.pointer(UInt8.self)
             for i in 0..<n where p[i] > 1 { p[i] = 1 }
         }
         return out
+    }
+
+    /// Reverses the bytes of each of `count` elements of `width` bytes (2, 4 or 8) in place.
+    static func swapByteOrder(_ p: UnsafeMutableRawPointer, count: Int, width: Int) {
+        switch width {
+        case 2: let q = p.assumingMemoryBound(to: UInt16.self); for i in 0..<count { q[i] = q[i].byteSwapped }
+        case 4: let q = p.assumingMemoryBound(to: UInt32.self); for i in 0..<count { q[i] = q[i].byteSwapped }
+        case 8: let q = p.assumingMemoryBound(to: UInt64.self); for i in 0..<count { q[i] = q[i].byteSwapped }
+        default: break
+        }
     }
 
     /// Copies column-major (Fortran-order) elements into row-major order: `np.save` writes any
