@@ -48,10 +48,10 @@ void so_f32_wino2x2_weights(size_t outc, size_t inc, const float *w, float *u) {
 
 /* Packed form, a block of input channels of one panel at a time: the panel's 3x3 kernels are first
  * gathered into nine planes (g[k][j], j = ic * mr + r over the block: the packed order), then the
- * 16 U values of every (ic, r) are computed over contiguous j and stored contiguously into each
- * dst[xi]. The same operations as weight_tile in the same order (so the same bits), but in loops
- * the compiler vectorizes, and with sequential stores instead of 16 scattered ones per kernel. */
-#define WINO_WEIGHT_BLOCK 1024   /* floats per plane: 9 planes of 4 KiB stay in L1 */
+ * 16 U values of every (ic, r) are computed with weight_tile over contiguous j (a loop the
+ * compiler vectorizes; same bits) and stored sequentially into each dst[xi], instead of 16
+ * scattered stores per kernel. */
+#define WINO_WEIGHT_BLOCK 1024   /* floats per plane: 9 planes of 4 KiB, about L1's size */
 static inline __attribute__((always_inline))
 void weights_packed_body(size_t outc, size_t inc, const float *w, int mr, float *const *dst) {
     const size_t smr = (size_t)mr;

@@ -246,4 +246,3 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         Tensor(dtype: dtype, shape: newShape, storage: storage)
     }
 }
-

@@ -19,16 +19,6 @@ final class F32PackedMatrix: @unchecked Sendable {
         gemm.pointee.pack_a(m, k, a, rowStride, colStride, data)
     }
 
-    /// Storage for an m x k matrix that the caller writes in the packed layout itself.
-    init(packedStorageFor m: Int, k: Int, gemm: UnsafePointer<so_f32_gemm> = f32Gemm) {
-        self.gemm = gemm
-        self.m = m
-        self.k = k
-        let count = max(so_f32_gemm_packed_a_floats(gemm.pointee.mr, m, k), 1)
-        data = allocateBuffer(byteCount: count * 4).bindMemory(to: Float.self, capacity: count)
-        owner = nil
-    }
-
     /// Storage for an m x k matrix in the packed layout at `data`, memory that `owner` keeps alive
     /// (several matrices carved from one allocation).
     init(packedStorageAt data: UnsafeMutablePointer<Float>, m: Int, k: Int, owner: AnyObject,
