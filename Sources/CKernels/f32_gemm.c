@@ -311,6 +311,16 @@ void gemm_6x16_avx2_body(size_t mc, size_t nc, size_t kc, const float *pa, size_
             }
             const float *z = ep && ep->z ? ep->z + i0 * ep->ldz + j0 : NULL;
             const size_t ldz = ep ? ep->ldz : 0;
+            /* The next stripe's lines of these rows, requested now: C's rows are ldc apart, more
+               streams than the hardware prefetcher follows, so an output not in cache would
+               otherwise wait on every line (3 -> 64 channel stem conv: 2.2 against 1.1 ms). */
+            if (j0 + A2_NR < nc) {
+                const float *pf = ct + A2_NR;
+                for (int r = 0; r < rows; r++) {
+                    _mm_prefetch((const char *)(pf + r * ldc), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(pf + r * ldc + A2_NR - 1), _MM_HINT_T0);
+                }
+            }
             if (cols <= 8) {
                 if (!direct) ukr_6x16_avx2(kc, a, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 0);
                 else ukr_6x16_avx2(kc, a, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols, 0);
@@ -484,6 +494,15 @@ void gemm_8x32_avx512_body(size_t mc, size_t nc, size_t kc, const float *pa, siz
             const float *z = ep && ep->z ? ep->z + i0 * ep->ldz + j0 : NULL;
             float *ct = c + i0 * ldc + j0;
             const size_t ldz = ep ? ep->ldz : 0;
+            /* The next stripe's lines of these rows, as in gemm_6x16_avx2_body. */
+            if (j0 + A5_NR < nc) {
+                const float *pf = ct + A5_NR;
+                for (size_t r = 0; r < rows; r++) {
+                    _mm_prefetch((const char *)(pf + r * ldc), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(pf + r * ldc + 16), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(pf + r * ldc + A5_NR - 1), _MM_HINT_T0);
+                }
+            }
             if (cols <= 16) {
                 if (!direct) ukr_8x32_avx512(kc, a, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz, 0);
                 else ukr_8x32_avx512(kc, a, b, bs, 1, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz, 0);
