@@ -31,8 +31,11 @@
  * the output plane, z and the scratch is read or written.
  *
  * Scratch: so_f32_dwconv2d_scratch(g) bytes, any alignment (it is aligned to 64 inside):
- * kH + kW + 2 sW + 1 words, iH bytes, a zero row of max(iW, sW * rw) floats, and for sW >= 2 the
- * phase rows, iH * sW * rw floats, rw = oW + (kW-1)*dW/sW rounded up to 16. The reference needs
+ * kH + kW + 2 sW + 1 + R words, a zero row of max(iW, sW * rw) floats, and for sW >= 2 the
+ * phase rows of R input rows, R * sW * rw floats, rw = oW + (kW-1)*dW/sW rounded up to 16, where
+ * R = (kH-1)*dH + 1: input row ih goes to slot ih % R, so the rows one output row reads never
+ * share a slot, a row is prepared once, and the phase rows stay in L1 (the whole plane's phase rows
+ * did not: writing them cost 2/3 of a 3x3 stride-2 depthwise conv on 112x112). The reference needs
  * none (scratch may be NULL for it).
  */
 #ifndef SO_DWCONV_TEMPLATE
@@ -92,9 +95,10 @@ typedef struct dw_layout {
     size_t ptr_off;      /* kH + 1 row pointers */
     size_t off_off;      /* kW column offsets (ptrdiff_t) */
     size_t rng_off;      /* per column phase: first and end column holding input (2 * sW ptrdiff_t) */
-    size_t flag_off;     /* iH bytes: input row prepared */
+    ptrdiff_t ring;      /* phase-row slots: (kH - 1) * dH + 1, the input rows one output row reads */
+    size_t flag_off;     /* ring ptrdiff_t: the input row each slot holds (-1: none) */
     size_t zero_off;     /* the zero row (64-aligned) */
-    size_t rows_off;     /* iH * sW phase rows of `stride` floats (64-aligned; none for sW == 1) */
+    size_t rows_off;     /* ring * sW phase rows of `stride` floats (64-aligned; none for sW == 1) */
     size_t total;        /* bytes from the 64-aligned base */
 } dw_layout;
 
@@ -113,11 +117,12 @@ static void dw_layout_of(const so_dw_geom *g, dw_layout *L) {
     L->ptr_off = 0;
     L->off_off = L->ptr_off + (size_t)(kH + 1) * sizeof(const float *);
     L->rng_off = L->off_off + (size_t)kW * sizeof(ptrdiff_t);
+    L->ring = kH > 0 ? (kH - 1) * (g->dH > 0 ? g->dH : 1) + 1 : 1;
     L->flag_off = L->rng_off + 2 * (size_t)sW * sizeof(ptrdiff_t);
-    L->zero_off = dw_round(L->flag_off + (size_t)iH, 64);
+    L->zero_off = dw_round(L->flag_off + (size_t)L->ring * sizeof(ptrdiff_t), 64);
     L->rows_off = L->zero_off + (size_t)L->zlen * sizeof(float);
     /* Stride 1 reads the input in place (no phase rows); must agree with the kernels' `direct`. */
-    const size_t phase_rows = sW == 1 ? 0 : (size_t)iH * (size_t)sW * (size_t)L->stride;
+    const size_t phase_rows = sW == 1 ? 0 : (size_t)L->ring * (size_t)sW * (size_t)L->stride;
     L->total = L->rows_off + phase_rows * sizeof(float);
 }
 
@@ -638,7 +643,7 @@ static void SFX(f32_dwconv2d)(const so_dw_geom *g, const float *x, const float *
     const float **R = (const float **)(void *)(base + L.ptr_off);
     ptrdiff_t *off = (ptrdiff_t *)(void *)(base + L.off_off);
     ptrdiff_t *rng = (ptrdiff_t *)(void *)(base + L.rng_off);
-    unsigned char *ready = (unsigned char *)(base + L.flag_off);
+    ptrdiff_t *held = (ptrdiff_t *)(void *)(base + L.flag_off);
     float *zero = (float *)(void *)(base + L.zero_off);
     float *rows = (float *)(void *)(base + L.rows_off);
     const ptrdiff_t stride = L.stride, rw = L.rw, rowBlock = sW * stride;
@@ -654,7 +659,7 @@ static void SFX(f32_dwconv2d)(const so_dw_geom *g, const float *x, const float *
         off[kw] = direct ? c - pW : (c % sW) * stride + c / sW;
     }
     if (!direct) {
-        if (iH > 0) memset(ready, 0, (size_t)iH);
+        for (ptrdiff_t r = 0; r < L.ring; r++) held[r] = -1;
         for (ptrdiff_t pw = 0; pw < sW; pw++) dw_phase_range(iW, pW, sW, pw, rw, &rng[2 * pw], &rng[2 * pw + 1]);
     }
 
@@ -693,10 +698,11 @@ static void SFX(f32_dwconv2d)(const so_dw_geom *g, const float *x, const float *
             } else if (direct) {
                 R[kh] = x + ih * iW;
             } else {
-                float *pr = rows + ih * rowBlock;
-                if (!ready[ih]) {
+                const ptrdiff_t slot = ih % L.ring;
+                float *pr = rows + slot * rowBlock;
+                if (held[slot] != ih) {
                     SFX(dw_prep_row)(pr, x + ih * iW, rng, iW, pW, sW, rw, stride);
-                    ready[ih] = 1;
+                    held[slot] = ih;
                 }
                 R[kh] = pr;
             }
