@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SwiftONNXEnhance", targets: ["SwiftONNXEnhance"]),
         .executable(name: "swift-onnx", targets: ["swift-onnx"]),
         .executable(name: "swift-onnx-bench", targets: ["swift-onnx-bench"]),
+        .executable(name: "swift-onnx-fuzz", targets: ["swift-onnx-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -50,6 +51,14 @@ let package = Package(
             name: "swift-onnx-bench",
             dependencies: ["SwiftONNX", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/swift-onnx-bench"
+        ),
+        // Fuzz targets (Fuzz/README.md): replays inputs in a plain build; Fuzz/run.sh builds it with
+        // libFuzzer and AddressSanitizer.
+        .target(name: "CFuzz", path: "Fuzz/CFuzz"),
+        .executableTarget(
+            name: "swift-onnx-fuzz",
+            dependencies: ["SwiftONNX", "SwiftONNXEnhance", "CFuzz"],
+            path: "Fuzz/swift-onnx-fuzz"
         ),
         .testTarget(name: "SwiftONNXTests", dependencies: ["SwiftONNX"], path: "Tests/SwiftONNXTests",
                     exclude: ["Resources"]),

@@ -17,6 +17,13 @@ swift build "${SWIFT_FAST_FLAGS[@]}" --product swift-onnx 2>&1 | grep -E "error"
 bin="$(swift build "${SWIFT_FAST_FLAGS[@]}" --show-bin-path)/swift-onnx"
 .venv/bin/python Models/check_cli.py --bin "$bin" || status=1
 .venv/bin/python Models/check_cli.py --bin "$bin" --format pb | tail -1 || status=1
+echo "==> fuzz regression inputs and the conformance models on zero inputs (swift-onnx-fuzz replay, Fuzz/README.md)"
+swift build "${SWIFT_FAST_FLAGS[@]}" --product swift-onnx-fuzz 2>&1 | grep -E "error" || true
+fuzz="$(dirname "$bin")/swift-onnx-fuzz"
+for t in model npy pb image; do
+    if [ -n "$(ls -A "Fuzz/regressions/$t" 2>/dev/null)" ]; then "$fuzz" "$t" "Fuzz/regressions/$t" || status=1; fi
+done
+"$fuzz" model Tests/Conformance/cases/test_*/model.onnx || status=1
 set -e
 if [ "$status" -ne 0 ]; then echo "TESTS FAILED (exit $status); see .build/test.log"; else echo "ALL TESTS PASSED"; fi
 exit "$status"

@@ -29,6 +29,23 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(try i16.scalars(as: Int16.self), [-3, 0, 0, 1, 2, 5, 200, -200])
     }
 
+    /// Found by the fuzzer (Fuzz/regressions/model/quantize-zero-scale.onnx): a zero scale makes
+    /// x / 0 = NaN for x = 0, which trapped converting to an integer. Infinities saturate, NaN gives 0
+    /// clamped to the range, on the float32 fast path and on the others (float16 x, int32 x).
+    func testQuantizeZeroScaleSaturatesWithoutTrapping() throws {
+        let x = try Tensor(shape: [3], scalars: [Float]([0, 2, -2]))
+        let u = try run("QuantizeLinear", [x, Tensor(scalar: Float(0)), Tensor(scalar: UInt8(10))])[0]
+        XCTAssertEqual(try u.scalars(as: UInt8.self), [0, 255, 0])
+        let s = try run("QuantizeLinear", [x, Tensor(scalar: Float(0)), Tensor(scalar: Int8(0))])[0]
+        XCTAssertEqual(try s.scalars(as: Int8.self), [0, 127, -128])
+        let xi = try Tensor(shape: [3], scalars: [Int32]([0, 5, -5]))
+        let si = try run("QuantizeLinear", [xi, Tensor(scalar: Float(0)), Tensor(scalar: Int8(0))])[0]
+        XCTAssertEqual(try si.scalars(as: Int8.self), [0, 127, -128])
+        let xh = try Tensor(shape: [3], scalars: [Float16]([0, 2, -2]))
+        let sh = try run("QuantizeLinear", [xh, Tensor(scalar: Float16(0)), Tensor(scalar: Int8(0))])[0]
+        XCTAssertEqual(try sh.scalars(as: Int8.self), [0, 127, -128])
+    }
+
     func testQuantizeBlockedAndInt4() throws {
         let x = try Tensor(shape: [2, 4], scalars: [Float]([1, 2, 3, 4, -1, -2, -3, -4]))
         let s = try Tensor(shape: [2, 2], scalars: [Float]([0.5, 1, 2, 0.25]))

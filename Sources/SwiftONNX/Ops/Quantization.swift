@@ -61,7 +61,7 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
             let mn = m * n
             try storeQuantized(out, count: acc.count) { e in
                 let v = (Double(ap[e]) * mult[mn == 0 ? 0 : e % mn] + zp).rounded(.toNearestOrEven)
-                return Int32(Swift.min(Swift.max(v, Double(lo)), Double(hi)))
+                return saturatedInt32(v, Double(lo), Double(hi))
             }
             return [out]
         }
@@ -108,7 +108,7 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
             let out = Tensor.uninitialized(outType, acc.shape)
             try storeQuantized(out, count: acc.count) { e in
                 let v = (Double(ap[e]) * mult[(e / spatial) % m] + zp).rounded(.toNearestOrEven)
-                return Int32(Swift.min(Swift.max(v, Double(lo)), Double(hi)))
+                return saturatedInt32(v, Double(lo), Double(hi))
             }
             return [out]
         }
@@ -304,7 +304,7 @@ private func makeQuantizeLinear(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) 
                         let s = sv[pi], z = zv[pi]
                         for _ in 0..<layout.inner {
                             let v = (xp[e] / s).rounded(.toNearestOrEven) + z
-                            qb[e] = Int32(Swift.min(Swift.max(v, flo), fhi))
+                            qb[e] = saturatedInt32(v, flo, fhi)
                             e += 1
                         }
                     }
@@ -318,14 +318,14 @@ private func makeQuantizeLinear(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) 
             let xp = x.pointer(Int32.self)
             layout.forEach { e, s in
                 let v = (Double(xp[e]) / Double(sv[s])).rounded(.toNearestOrEven) + Double(zv[s])
-                q[e] = Int32(Swift.min(Swift.max(v, Double(lo)), Double(hi)))
+                q[e] = saturatedInt32(v, Double(lo), Double(hi))
             }
         } else {
             guard x.dtype.isFloatingPoint else { throw ONNXError.unsupportedType("QuantizeLinear: input type \(x.dtype)") }
             let xv = try floatValues(x)
             layout.forEach { e, s in
                 let v = roundTo(divType, xv[e] / sv[s]).rounded(.toNearestOrEven) + zv[s]
-                q[e] = Int32(Swift.min(Swift.max(v.isNaN ? 0 : v, flo), fhi))
+                q[e] = saturatedInt32(v, flo, fhi)
             }
         }
         try storeQuantized(out, count: x.count) { q[$0] }
@@ -597,4 +597,11 @@ private func integerConv(_ x: Tensor, _ w: Tensor, xZP: Tensor?, wZP: Tensor?, _
         }
     }
     return out
+}
+
+/// v clamped to [lo, hi] (inside Int32's range) as an integer; NaN (0 / 0 with a zero scale) gives
+/// 0 clamped to the range, never a trap.
+@inline(__always)
+func saturatedInt32<F: BinaryFloatingPoint>(_ v: F, _ lo: F, _ hi: F) -> Int32 {
+    Int32(v.isNaN ? Swift.min(Swift.max(0, lo), hi) : Swift.min(Swift.max(v, lo), hi))
 }

@@ -1,0 +1,2 @@
+/* Declarations only (include/cfuzz.h); a C target needs one source file. */
+#include "cfuzz.h"
