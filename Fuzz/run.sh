@@ -53,10 +53,13 @@ for t in "${targets[@]}"; do
     [ -d "Fuzz/regressions/$t" ] && dirs+=("Fuzz/regressions/$t")
     dict=(); [ -f "Fuzz/$t.dict" ] && dict=(-dict="Fuzz/$t.dict")
     echo "==> fuzzing $t for $secs s"
+    log=.build/fuzz/$t.log
+    set +e
     ASAN_OPTIONS=detect_leaks=0 "$bin" "$t" "${dict[@]}" -max_total_time="$secs" -timeout=2 -rss_limit_mb=2048 \
-        -max_len=1048576 -print_final_stats=1 -artifact_prefix=".build/fuzz/findings/$t-" "${dirs[@]}" 2>&1 |
-        grep -E "^#[0-9]+[[:space:]]*(INITED|DONE)|stat::number_of_executed_units|ERROR|SUMMARY|Test unit written|runtime failure|Fatal error" || true
-    status=${PIPESTATUS[0]}
-    [ "$status" -eq 0 ] || { echo "FINDING in $t (exit $status): see .build/fuzz/findings/"; exit 1; }
+        -max_len=1048576 -print_final_stats=1 -artifact_prefix=".build/fuzz/findings/$t-" "${dirs[@]}" > "$log" 2>&1
+    status=$?
+    set -e
+    grep -E "^#[0-9]+[[:space:]]*(INITED|DONE)|stat::number_of_executed_units|ERROR|SUMMARY|Test unit written|runtime failure|Fatal error" "$log" || true
+    [ "$status" -eq 0 ] || { echo "FINDING in $t (exit $status): see $log and .build/fuzz/findings/"; exit 1; }
 done
 echo "==> no findings"

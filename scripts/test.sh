@@ -24,6 +24,8 @@ for t in model npy pb image; do
     if [ -n "$(ls -A "Fuzz/regressions/$t" 2>/dev/null)" ]; then "$fuzz" "$t" "Fuzz/regressions/$t" || status=1; fi
 done
 "$fuzz" model Tests/Conformance/cases/test_*/model.onnx || status=1
+echo "==> hostile inputs through the command line (Tests/SwiftONNXTests/Resources/hostile)"
+.venv/bin/python scripts/check_hostile_cli.py --bin "$bin" || status=1
 set -e
 if [ "$status" -ne 0 ]; then echo "TESTS FAILED (exit $status); see .build/test.log"; else echo "ALL TESTS PASSED"; fi
 exit "$status"

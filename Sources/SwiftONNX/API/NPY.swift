@@ -67,7 +67,7 @@ public enum NPY {
             throw ONNXError.unsupportedType(".npy dtype '\(descr)' in '\(path)' (supported: f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1 c8 c16)")
         }
         let shape = fields.shape
-        let n = try checkedElementCount(shape, what: "'\(path)'")
+        let n = try checkedElementCount(shape, what: "'\(path)'", fail: fail)
         let dataStart = headerStart + headerLength
         let expected = n * dtype.byteSize
         guard bytes.count - dataStart >= expected else {
@@ -216,7 +216,7 @@ public enum NPY {
             switch key {
             case "descr":
                 guard i < s.count, s[i] == "'" || s[i] == "\"" else {
-                    throw fail("structured dtypes are not supported")
+                    throw fail(i < s.count && s[i] == "[" ? "structured dtypes are not supported" : "malformed header: descr is not a dtype string")
                 }
                 descr = try string()
             case "fortran_order":

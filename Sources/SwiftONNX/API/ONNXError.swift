@@ -77,3 +77,23 @@ extension ONNXError: LocalizedError {
 extension OpError: LocalizedError {
     var errorDescription: String? { description }
 }
+
+/// Size arithmetic on values a model supplies (attributes, constant shapes): an overflow is an
+/// OpError naming the op, where plain `*` and `+` would trap.
+func sizeProduct(_ a: Int, _ b: Int, _ op: String) throws -> Int {
+    let (v, o) = a.multipliedReportingOverflow(by: b)
+    if o { throw OpError("\(op): size arithmetic overflows (\(a) × \(b))") }
+    return v
+}
+
+func sizeSum(_ a: Int, _ b: Int, _ op: String) throws -> Int {
+    let (v, o) = a.addingReportingOverflow(b)
+    if o { throw OpError("\(op): size arithmetic overflows (\(a) + \(b))") }
+    return v
+}
+
+func sizeDifference(_ a: Int, _ b: Int, _ op: String) throws -> Int {
+    let (v, o) = a.subtractingReportingOverflow(b)
+    if o { throw OpError("\(op): size arithmetic overflows (\(a) - \(b))") }
+    return v
+}

@@ -122,7 +122,13 @@ func decodeTensor(_ tp: UnsafePointer<Onnx__TensorProto>, owner: AnyObject, exte
         try check(t.n_string_data, "string_data")
         var s: [String] = []
         s.reserveCapacity(n)
-        for i in 0..<n { s.append(binaryString(t.string_data[i])) }
+        for i in 0..<n {
+            let b = t.string_data[i]
+            guard let v = b.len == 0 ? "" : String(validating: UnsafeBufferPointer(start: b.data, count: b.len), as: UTF8.self) else {
+                throw ONNXError.invalidGraph("\(what): string \(i) is not valid UTF-8")
+            }
+            s.append(v)
+        }
         return Tensor(validShape: dims, strings: s)
     case .float32:
         try check(t.n_float_data, "float_data")
@@ -221,7 +227,7 @@ private func unpackSubByte(_ src: UnsafeRawBufferPointer, dtype: DType, dims: [I
 /// Parses a serialized TensorProto (a .pb file of the ONNX test suite or `swift-onnx run`).
 public func decodeTensorProto(bytes: [UInt8], path: String = "<bytes>") throws -> (name: String, tensor: Tensor) {
     let msg: ProtoMessage<Onnx__TensorProto>? = bytes.withUnsafeBytes { unpackTensorProto($0) }
-    guard let msg else { throw ONNXError.invalidModel(path: path, reason: "not a serialized TensorProto") }
+    guard let msg else { throw ONNXError.io(path: path, reason: "not a serialized TensorProto (truncated, or another kind of file)") }
     let t = try decodeTensor(msg.pointer, owner: msg, external: ExternalDataResolver(baseDirectory: nil))
     // Copy aliased bytes out so the tensor does not pin the message (it is small).
     return (cString(msg.pointer.pointee.name), t)

@@ -4,7 +4,7 @@ import Foundation
 /// Conv ops: Conv, ConvTranspose, and the internal com.swiftonnx FusedConv
 /// (Conv + optional residual input Z + activation in one pass).
 func registerConvOps(_ r: inout OpRegistry) {
-    let conv = Inference { ctx, ins in [convOutputType(ctx, ins, weightInput: 1)] }
+    let conv = Inference { ctx, ins in [try convOutputType(ctx, ins, weightInput: 1)] }
     r.register("Conv", infer: conv) { ctx in try makeConvOperator(ctx, fused: false) }
     r.register("FusedConv", domain: "com.swiftonnx", infer: conv) { ctx in try makeConvOperator(ctx, fused: true) }
     r.register("ConvTranspose", infer: Inference(inferConvTranspose)) { ctx in try makeConvTransposeOperator(ctx) }
@@ -19,7 +19,7 @@ func registerConvOps(_ r: inout OpRegistry) {
 
 /// Output type of a convolution from the input and weight shapes and the attributes (NOTSET/SAME/VALID
 /// padding): channels from the weights at input `weightInput`; element type `dtype` or the input's.
-func convOutputType(_ ctx: OpContext, _ ins: [InferenceInput], weightInput: Int, dtype: DType? = nil) -> TypeInfo {
+func convOutputType(_ ctx: OpContext, _ ins: [InferenceInput], weightInput: Int, dtype: DType? = nil) throws -> TypeInfo {
     let dt = dtype ?? ins.dtype(0)
     guard let x = ins.shape(0), x.count >= 3, let w = ins.shape(weightInput), w.count == x.count else {
         return TypeInfo(dtype: dt, shape: nil)
@@ -36,11 +36,15 @@ func convOutputType(_ ctx: OpContext, _ ins: [InferenceInput], weightInput: Int,
     }
     for i in 0..<spatial {
         guard let n = x[2 + i].value else { out.append(.unknown); continue }
-        let ek = (kernel[i] - 1) * dil[i] + 1
+        // Non-positive sizes: the op's own checks report them when it is built.
+        guard strides[i] > 0, kernel[i] > 0, dil[i] > 0 else { out.append(.unknown); continue }
+        let ek = try sizeSum(sizeProduct(kernel[i] - 1, dil[i], "Conv"), 1, "Conv")
         switch autoPad {
-        case "SAME_UPPER", "SAME_LOWER": out.append(.known((n + strides[i] - 1) / strides[i]))
-        case "VALID": out.append(.known((n - ek) / strides[i] + 1))
-        default: out.append(.known(max((n + pads[i] + pads[i + spatial] - ek) / strides[i] + 1, 0)))
+        case "SAME_UPPER", "SAME_LOWER": out.append(.known(try sizeSum(n, strides[i] - 1, "Conv") / strides[i]))
+        case "VALID": out.append(.known(try sizeDifference(n, ek, "Conv") / strides[i] + 1))
+        default:
+            let padded = try sizeSum(sizeSum(n, pads[i], "Conv"), pads[i + spatial], "Conv")
+            out.append(.known(max(try sizeDifference(padded, ek, "Conv") / strides[i] + 1, 0)))
         }
     }
     return TypeInfo(dtype: dt, shape: out)
@@ -55,7 +59,7 @@ private func inferConvTranspose(_ ctx: OpContext, _ ins: [InferenceInput]) throw
     }
     let a = try ConvAttributes(ctx)
     let r = x.count - 2
-    let channels: Dim = w[1].value.map { .known($0 * a.group) } ?? .unknown
+    let channels: Dim = try w[1].value.map { .known(try sizeProduct($0, a.group, "ConvTranspose")) } ?? .unknown
     var out: [Dim] = [x[0], channels]
     let kernel = a.kernelShape ?? w.dropFirst(2).compactMap(\.value)
     guard kernel.count == r else { return [TypeInfo(dtype: dt, shape: out + Array(repeating: .unknown, count: r))] }
@@ -69,10 +73,13 @@ private func inferConvTranspose(_ ctx: OpContext, _ ins: [InferenceInput]) throw
     for i in 0..<r {
         if let q = requested, q.count == r { out.append(.known(q[i])); continue }
         guard let n = x[2 + i].value else { out.append(.unknown); continue }
-        if same && pads == nil { out.append(.known(n * strides[i])); continue }
-        let full = strides[i] * (n - 1) + outPad[i] + (kernel[i] - 1) * dil[i] + 1
-        let p = pads.map { $0.count == 2 * r ? $0[i] + $0[i + r] : 0 } ?? 0
-        out.append(.known(full - p))
+        let op = "ConvTranspose"
+        guard strides[i] > 0, kernel[i] > 0, dil[i] > 0 else { out.append(.unknown); continue }
+        if same && pads == nil { out.append(.known(try sizeProduct(n, strides[i], op))); continue }
+        let ek = try sizeSum(sizeProduct(kernel[i] - 1, dil[i], op), 1, op)
+        let full = try sizeSum(sizeSum(sizeProduct(strides[i], n - 1, op), outPad[i], op), ek, op)
+        let p = try pads.map { $0.count == 2 * r ? try sizeSum($0[i], $0[i + r], op) : 0 } ?? 0
+        out.append(.known(try sizeDifference(full, p, op)))
     }
     return [TypeInfo(dtype: dt, shape: out)]
 }

@@ -288,7 +288,7 @@ private func makeLpNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -
     guard p == 1 || p == 2 else { throw ctx.attributeError("p", "must be 1 or 2, got \(p)") }
     return { inputs, _ in
         let x0 = try inputs.required(0, "input")
-        let axis = try normalizeAxis(axisAttr, rank: x0.rank)
+        let axis = try normalizeAxis(axisAttr, rank: x0.rank, scalarAllowed: true)
         let x = try asF32(x0, "LpNormalization")
         let y = Tensor.uninitialized(.float32, x.shape)
         let outer = x.shape[..<axis].reduce(1, *), len = x.rank == 0 ? 1 : x.shape[axis]

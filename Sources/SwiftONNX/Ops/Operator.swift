@@ -210,8 +210,10 @@ extension Array where Element == Tensor? {
 }
 
 /// Normalizes a possibly negative axis against a rank, or throws.
-func normalizeAxis(_ axis: Int, rank: Int, _ what: String = "axis") throws -> Int {
-    let a = axis < 0 ? axis + rank : axis
-    guard a >= 0 && a < max(rank, 1) else { throw OpError("\(what) \(axis) is out of range for rank \(rank)") }
+/// An axis in [-rank, rank) as an index into the shape. Rank 0 has no axes (indexing its empty
+/// shape would trap), except for ops that treat a scalar as one element (`scalarAllowed`: axis 0).
+func normalizeAxis(_ axis: Int, rank: Int, _ what: String = "axis", scalarAllowed: Bool = false) throws -> Int {
+    let a = axis < 0 ? axis &+ rank : axis
+    guard a >= 0 && a < (scalarAllowed ? max(rank, 1) : rank) else { throw OpError("\(what) \(axis) is out of range for rank \(rank)") }
     return a
 }

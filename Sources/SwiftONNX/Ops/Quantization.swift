@@ -67,7 +67,7 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
         }
     }
     r.register("ConvInteger", infer: Inference { ctx, ins in
-        [convOutputType(ctx, ins, weightInput: 1, dtype: .int32)]
+        [try convOutputType(ctx, ins, weightInput: 1, dtype: .int32)]
     }) { ctx in
         let p = try ConvParams(ctx)
         return { inputs, _ in
@@ -76,7 +76,7 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
         }
     }
     r.register("QLinearConv", infer: Inference { ctx, ins in
-        [convOutputType(ctx, ins, weightInput: 3, dtype: ins.dtype(7) ?? ins.dtype(0))]
+        [try convOutputType(ctx, ins, weightInput: 3, dtype: ins.dtype(7) ?? ins.dtype(0))]
     }) { ctx in
         let p = try ConvParams(ctx)
         return { inputs, _ in

@@ -42,7 +42,11 @@ private func inferResize(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [T
     var out = x
     for (i, a) in ax.enumerated() {
         if let sc = scales, i < sc.count {
-            out[a] = sc[i] == 1 ? x[a] : (x[a].value.map { .known(Int((sc[i] * Double($0)).rounded(.down))) } ?? .unknown)
+            if sc[i] == 1 { out[a] = x[a]; continue }
+            guard let n = x[a].value else { out[a] = .unknown; continue }
+            // Not finite or past Int: the run's own geometry check reports it.
+            guard let v = Int(exactly: (sc[i] * Double(n)).rounded(.down)) else { out[a] = .unknown; continue }
+            out[a] = .known(v)
         } else if let z = sizes, i < z.count {
             out[a] = keepAspect == "stretch" ? .known(z[i]) : .unknown
         } else {

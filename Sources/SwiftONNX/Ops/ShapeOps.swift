@@ -1572,7 +1572,9 @@ private func inferExpand(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [T
 
 private func inferTile(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
     guard let x = ins.shape(0), let reps = ins.ints(1), reps.count == x.count else { return [TypeInfo(dtype: ins.dtype(0), shape: nil)] }
-    return [TypeInfo(dtype: ins.dtype(0), shape: zip(x, reps).map { d, r in r == 1 ? d : (d.value.map { .known($0 * r) } ?? .unknown) })]
+    return [TypeInfo(dtype: ins.dtype(0), shape: try zip(x, reps).map { d, r in
+        r == 1 ? d : (try d.value.map { .known(try sizeProduct($0, r, "Tile")) } ?? .unknown)
+    })]
 }
 
 /// DepthToSpace ([n, c / b², h b, w b]) and SpaceToDepth ([n, c b², h / b, w / b]).
@@ -1629,8 +1631,8 @@ private func inferPad(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [Type
     guard let pads, pads.count == 2 * axes.count else { return [TypeInfo(dtype: dt, shape: x.map { _ in .unknown })] }
     var out = x
     for (i, a) in axes.enumerated() {
-        let add = pads[i] + pads[i + axes.count]
-        out[a] = add == 0 ? x[a] : (x[a].value.map { .known($0 + add) } ?? .unknown)
+        let add = try sizeSum(pads[i], pads[i + axes.count], "Pad")
+        out[a] = add == 0 ? x[a] : (try x[a].value.map { .known(try sizeSum($0, add, "Pad")) } ?? .unknown)
     }
     return [TypeInfo(dtype: dt, shape: out)]
 }
@@ -1670,7 +1672,8 @@ private func inferCol2Im(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [T
     let dt = ins.dtype(0)
     guard let x = ins.shape(0), x.count == 3, let image = ins.ints(1), let block = ins.ints(2),
           block.allSatisfy({ $0 > 0 }) else { return [TypeInfo(dtype: dt, shape: nil)] }
-    let c: Dim = x[1].value.map { .known($0 / block.reduce(1, *)) } ?? .unknown
+    let blockSize = try block.reduce(1) { try sizeProduct($0, $1, "Col2Im") }
+    let c: Dim = x[1].value.map { .known($0 / blockSize) } ?? .unknown
     return [TypeInfo(dtype: dt, shape: [x[0], c] + image.map { .known($0) })]
 }
 
