@@ -34,9 +34,8 @@
  * kH + kW + 2 sW + 1 + R words, a zero row of max(iW, sW * rw) floats, and for sW >= 2 the
  * phase rows of R input rows, R * sW * rw floats, rw = oW + (kW-1)*dW/sW rounded up to 16, where
  * R = (kH-1)*dH + 1: input row ih goes to slot ih % R, so the rows one output row reads never
- * share a slot, a row is prepared once, and the phase rows stay in L1 (the whole plane's phase rows
- * did not: writing them cost 2/3 of a 3x3 stride-2 depthwise conv on 112x112). The reference needs
- * none (scratch may be NULL for it).
+ * share a slot, a row is prepared once, and the scratch does not grow with the image's height. The
+ * reference needs none (scratch may be NULL for it).
  */
 #ifndef SO_DWCONV_TEMPLATE
 
