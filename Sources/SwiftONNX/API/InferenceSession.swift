@@ -60,7 +60,7 @@ public final class InferenceSession: @unchecked Sendable {
         guard url.isFileURL else { throw ONNXError.io(path: url.absoluteString, reason: "only file URLs are supported") }
         // Before parsing: OpenBLAS's own workers spin from library start-up until they are stopped,
         // and would take the second core for the whole load.
-        BLAS.setThreads(options.threads)
+        BLAS.configure()
         let t0 = DispatchTime.now().uptimeNanoseconds
         let model = try ModelLoader.load(path: url.path)
         if Profiler.enabled { Profiler.record("[load] parse", ns: DispatchTime.now().uptimeNanoseconds - t0) }
@@ -73,7 +73,7 @@ public final class InferenceSession: @unchecked Sendable {
 
     /// Loads a model from serialized bytes (models with external data need a file).
     public convenience init(modelBytes: [UInt8], options: SessionOptions = .init()) throws {
-        BLAS.setThreads(options.threads)
+        BLAS.configure()
         try self.init(model: try ModelLoader.load(bytes: modelBytes), options: options)
     }
 
@@ -81,7 +81,7 @@ public final class InferenceSession: @unchecked Sendable {
         try Self.checkVersions(model)
         self.model = model
         self.options = options
-        BLAS.setThreads(options.threads)
+        BLAS.configure()
         let graph = model.graph
         if options.optimize {
             try PassManager.standard.run(on: graph, opsets: model.opsets)
@@ -180,28 +180,20 @@ public struct ModelMetadata: Sendable {
 }
 
 enum BLAS {
-    private static let lock = NSLock()
-    private static var current = 0
-    private static var coreChecked = false
+    /// One-time set-up, run by the first session (a static let is initialized exactly once, thread-safely):
+    /// the OpenBLAS core for this CPU (the AVX-512 check), and OpenBLAS single-threaded: the runtime's
+    /// pool splits large GEMMs itself (honouring each session's thread count), and OpenBLAS's own idle
+    /// workers would compete with it.
+    private static let configured: Bool = {
+        _ = swiftonnx_openblas_use_detected_core()
+        openblas_set_num_threads(1)
+        _ = swiftonnx_openblas_stop_workers()
+        return true
+    }()
+    static func configure() { _ = configured }
     /// The OpenBLAS core in use (e.g. "Cooperlake"), after the one-time AVX-512 check.
     static var coreName: String {
-        setThreads(current == 0 ? 1 : current)
+        configure()
         return String(cString: openblas_get_corename())
-    }
-    static func setThreads(_ n: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        if !coreChecked {
-            coreChecked = true
-            _ = swiftonnx_openblas_use_detected_core()
-        }
-        // OpenBLAS runs single-threaded: the runtime's pool splits large GEMMs itself (honouring
-        // each session's thread count), and OpenBLAS's own idle workers would compete with it.
-        _ = n
-        if current != 1 {
-            openblas_set_num_threads(1)
-            _ = swiftonnx_openblas_stop_workers()
-            current = 1
-        }
     }
 }

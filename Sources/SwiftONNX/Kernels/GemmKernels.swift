@@ -57,8 +57,9 @@ extension BLASFloat {
     }
 }
 
-/// The float32 GEMV family (few rows of X times a weight matrix), chosen once for this CPU.
-let f32Gemv: UnsafePointer<so_f32_gemv> = so_f32_gemv_select(selectedISA)
+/// The float32 GEMV family (few rows of X times a weight matrix), chosen once for this CPU (a
+/// `static const` C table, never written; see f32Gemm).
+nonisolated(unsafe) let f32Gemv: UnsafePointer<so_f32_gemv> = so_f32_gemv_select(selectedISA)
 
 /// C = A * op(B) + beta * C for m <= 4 rows of A, through the GEMV kernels, output columns split over
 /// the pool. B is n x k (transB) or k x n.

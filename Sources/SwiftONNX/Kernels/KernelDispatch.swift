@@ -10,15 +10,17 @@ let selectedISA: Int32 = Int32(so_isa_selected())
 /// Name of an ISA level ("scalar", "avx2", "avx512").
 func isaName(_ level: Int32) -> String { String(cString: so_isa_name(level)) }
 
-/// The float32 GEMM micro-kernel family.
-let f32Gemm: UnsafePointer<so_f32_gemm> = so_f32_gemm_select(selectedISA)
+/// The float32 GEMM micro-kernel family. (The kernel tables are `static const` C data chosen once and
+/// never written: `nonisolated(unsafe)` only because C pointers and structs holding a name string
+/// are not Sendable.)
+nonisolated(unsafe) let f32Gemm: UnsafePointer<so_f32_gemm> = so_f32_gemm_select(selectedISA)
 /// im2col written straight into packed GEMM panels.
 let f32Im2colPacked: so_f32_im2col_packed_fn = so_f32_im2col_packed_select(selectedISA)!
 
 /// Depthwise 2-D convolution of one plane, with its epilogue.
 let f32DepthwiseConv2D: so_f32_dwconv2d_fn = so_f32_dwconv2d_select(selectedISA)!
 /// Depthwise 2-D convolution of a block of planes interleaved channel-last (small or strided planes).
-let f32DepthwiseConv2DBlocked: so_f32_dwconv2d_cb = so_f32_dwconv2d_cb_select(selectedISA).pointee
+nonisolated(unsafe) let f32DepthwiseConv2DBlocked: so_f32_dwconv2d_cb = so_f32_dwconv2d_cb_select(selectedISA).pointee
 
 /// Whether the channel-blocked depthwise kernel is the faster for geometry g: its scratch (the padded
 /// channel-interleaved image, and the taps) must stay in L2 (measured on Zen 3 / AVX2: 3x faster on
