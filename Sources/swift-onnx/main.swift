@@ -99,16 +99,22 @@ struct Run: ParsableCommand {
     @Option(help: "Threads for the kernels.")
     var threads: Int = 1
 
+    @Option(name: .customLong("memory-limit"),
+            help: ArgumentHelp("Most memory the model may take for weights and tensors, in bytes or with K, M, G (default: 3/4 of physical memory).", valueName: "SIZE"))
+    var memoryLimit: String?
+
     func run() throws {
         try reportingErrors {
             guard threads >= 1 else { throw CLIError("--threads must be at least 1") }
+            var options = SessionOptions(threads: threads)
+            if let memoryLimit { options.memoryLimit = try parseByteSize(memoryLimit, what: "--memory-limit") }
             var feeds: [String: Tensor] = [:]
             for spec in inputs {
                 let (name, file) = try splitAssignment(spec, what: "--input")
                 guard feeds[name] == nil else { throw CLIError("input '\(name)' is given twice") }
                 feeds[name] = try readTensorFile(file)
             }
-            let session = try InferenceSession(path: model, options: SessionOptions(threads: threads))
+            let session = try InferenceSession(path: model, options: options)
             let results = try session.run(feeds)
 
             var isDir: ObjCBool = false
@@ -204,3 +210,16 @@ struct Inspect: ParsableCommand {
 }
 
 SwiftONNXCommand.main()
+
+/// "4096", "512K", "300M", "2G" (powers of 1024) as bytes.
+func parseByteSize(_ text: String, what: String) throws -> Int {
+    let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+    var digits = text.uppercased()
+    var scale = 1
+    if digits.hasSuffix("B") { digits.removeLast() }
+    if let last = digits.last, let u = units[last] { scale = u; digits.removeLast() }
+    guard let n = Int(digits), n > 0 else { throw CLIError("\(what) '\(text)' is not a size (bytes, or a number with K, M, G or T)") }
+    let (bytes, overflow) = n.multipliedReportingOverflow(by: scale)
+    guard !overflow else { throw CLIError("\(what) '\(text)' is too large") }
+    return bytes
+}

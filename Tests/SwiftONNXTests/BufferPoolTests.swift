@@ -53,13 +53,13 @@ final class BufferPoolTests: XCTestCase {
     func testRecordFollowAndDepart() throws {
         let planner = MemoryPlanner()
         let sig = [1, 2, 3]
-        func run(_ sizes: [Int], keep: Int) -> (ptrs: [UnsafeMutableRawPointer], kept: Tensor) {
+        func run(_ sizes: [Int], keep: Int) throws -> (ptrs: [UnsafeMutableRawPointer], kept: Tensor) {
             let arena = planner.arena(for: sig)
             var ptrs: [UnsafeMutableRawPointer] = []
-            let kept: Tensor = RunArena.$current.withValue(arena) {
+            let kept: Tensor = try RunArena.$current.withValue(arena) {
                 var last: Tensor? = nil
                 for (i, n) in sizes.enumerated() {
-                    let t = Tensor.uninitialized(.uint8, [n])
+                    let t = try Tensor.uninitialized(.uint8, [n])
                     ptrs.append(t.raw)
                     if i == keep { last = t }
                 }
@@ -68,20 +68,20 @@ final class BufferPoolTests: XCTestCase {
             planner.finished(arena, signature: sig)
             return (ptrs, kept)
         }
-        let first = run([4096, 8192, 4096], keep: 2)
+        let first = try run([4096, 8192, 4096], keep: 2)
         XCTAssertNotNil(planner.pattern(for: sig), "the first run lays out a pattern")
         let s0 = planner.systemAllocations
-        let second = run([4096, 8192, 4096], keep: 2)
+        let second = try run([4096, 8192, 4096], keep: 2)
         XCTAssertEqual(planner.systemAllocations - s0, 2, "one arena slab and a pool buffer for the output")
-        _ = run([4096, 8192, 4096], keep: 2)      // its output is dropped at once
+        _ = try run([4096, 8192, 4096], keep: 2)      // its output is dropped at once
         let s1 = planner.systemAllocations
-        let third = run([4096, 8192, 4096], keep: 2)
+        let third = try run([4096, 8192, 4096], keep: 2)
         XCTAssertEqual(planner.systemAllocations - s1, 0, "steady state: no system allocation")
         XCTAssertEqual(second.ptrs[0], third.ptrs[0], "the slab is reused")
         XCTAssertNotEqual(second.kept.raw, third.kept.raw, "the held output of a run is not reused by the next")
         _ = first
         // departing: other sizes
-        let odd = run([4096, 100], keep: 1)
+        let odd = try run([4096, 100], keep: 1)
         XCTAssertEqual(odd.ptrs.count, 2)
         XCTAssertNil(planner.arena(for: sig).pattern, "a departed pattern is recorded again")
     }

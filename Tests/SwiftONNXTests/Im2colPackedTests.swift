@@ -76,14 +76,14 @@ final class Im2colPackedTests: XCTestCase {
     }
 
     /// A convolution through the packed-im2col path (convForwardPacked) against a direct loop in Double.
-    func testConvolutionMatchesDirectLoop() {
+    func testConvolutionMatchesDirectLoop() throws {
         var rng = SplitMix64(seed: 4)
         for (t, m, threads) in [(cases[0], 7, 1), (cases[2], 13, 2), (cases[5], 5, 2), (cases[6], 64, 2)] {
             let g = geometry(t)
             let k = t.c * g.kernelSize
             let x = (0..<(t.c * g.inPlane)).map { _ in rng.uniform(-1, 1) }
             let w = (0..<(m * k)).map { _ in rng.uniform(-1, 1) }
-            let packed = ConvPackedWeights(Tensor(validShape: [m, t.c, t.k.0, t.k.1, t.k.2], scalars: w), group: 1)
+            let packed = try ConvPackedWeights(Tensor(validShape: [m, t.c, t.k.0, t.k.1, t.k.2], scalars: w), group: 1)
             var got = [Float](repeating: .nan, count: m * g.outPlane)
             x.withUnsafeBufferPointer { xp in
                 got.withUnsafeMutableBufferPointer { o in

@@ -41,7 +41,7 @@ final class PackedGemmTests: XCTestCase {
         return c
     }
 
-    func testEveryISAMatchesTheFMAChainBitForBit() {
+    func testEveryISAMatchesTheFMAChainBitForBit() throws {
         let sizes: [(Int, Int, Int)] = [(1, 1, 1), (5, 7, 3), (8, 32, 16), (13, 45, 300), (64, 100, 27),
                                         (37, 33, 513), (6, 16, 1), (9, 17, 257), (300, 40, 20), (3, 700, 9)]
         let acts: [ConvActivation] = [.none, .relu, .clip(-0.5, 0.5), .leakyRelu(0.1), .hardSigmoid(0.2, 0.5), .hardSwish]
@@ -56,12 +56,12 @@ final class PackedGemmTests: XCTestCase {
                     let useZ = ai % 2 == 1
                     let want = expected(a, b, m: m, n: n, k: k, bias: ai == 0 ? nil : bias, z: useZ ? z : nil, act: act)
                     var got = [Float](repeating: .nan, count: m * n)
-                    a.withUnsafeBufferPointer { ap in
-                        b.withUnsafeBufferPointer { bp in
-                            bias.withUnsafeBufferPointer { biasp in
-                                z.withUnsafeBufferPointer { zp in
-                                    got.withUnsafeMutableBufferPointer { cp in
-                                        let packed = F32PackedMatrix(ap.baseAddress!, m: m, k: k, rowStride: k, gemm: gemm)
+                    try a.withUnsafeBufferPointer { ap in
+                        try b.withUnsafeBufferPointer { bp in
+                            try bias.withUnsafeBufferPointer { biasp in
+                                try z.withUnsafeBufferPointer { zp in
+                                    try got.withUnsafeMutableBufferPointer { cp in
+                                        let packed = try F32PackedMatrix(ap.baseAddress!, m: m, k: k, rowStride: k, gemm: gemm)
                                         var ep = F32GemmEpilogue()
                                         if ai != 0 { ep.bias = biasp.baseAddress }
                                         if useZ { ep.z = zp.baseAddress; ep.ldz = n }
@@ -86,13 +86,13 @@ final class PackedGemmTests: XCTestCase {
         }
     }
 
-    func testThreadedGemmMatchesSingleThreaded() {
+    func testThreadedGemmMatchesSingleThreaded() throws {
         let m = 70, n = 333, k = 129
         let a = values(m * k, seed: 1), b = values(k * n, seed: 2)
         var one = [Float](repeating: 0, count: m * n), two = one
-        a.withUnsafeBufferPointer { ap in
-            b.withUnsafeBufferPointer { bp in
-                let packed = F32PackedMatrix(ap.baseAddress!, m: m, k: k, rowStride: k)
+        try a.withUnsafeBufferPointer { ap in
+            try b.withUnsafeBufferPointer { bp in
+                let packed = try F32PackedMatrix(ap.baseAddress!, m: m, k: k, rowStride: k)
                 one.withUnsafeMutableBufferPointer { f32PackedGemm(packed, b: bp.baseAddress!, ldb: n, n: n, c: $0.baseAddress!, ldc: n, threads: 1) }
                 two.withUnsafeMutableBufferPointer { f32PackedGemm(packed, b: bp.baseAddress!, ldb: n, n: n, c: $0.baseAddress!, ldc: n, threads: 2) }
             }
@@ -102,15 +102,15 @@ final class PackedGemmTests: XCTestCase {
 
     /// Identical rows of A give identical rows of C wherever they fall in a tile: the property the
     /// all-equal weights of the light ONNX models (SqueezeNet's 1000 classes) depend on.
-    func testIdenticalRowsGiveIdenticalOutputs() {
+    func testIdenticalRowsGiveIdenticalOutputs() throws {
         let m = 1000, n = 29, k = 512
         let row = values(k, seed: 3)
         let a = (0..<m).flatMap { _ in row }
         let b = values(k * n, seed: 4).map { $0 * 1e4 }
         var c = [Float](repeating: 0, count: m * n)
-        a.withUnsafeBufferPointer { ap in
-            b.withUnsafeBufferPointer { bp in
-                let packed = F32PackedMatrix(ap.baseAddress!, m: m, k: k, rowStride: k)
+        try a.withUnsafeBufferPointer { ap in
+            try b.withUnsafeBufferPointer { bp in
+                let packed = try F32PackedMatrix(ap.baseAddress!, m: m, k: k, rowStride: k)
                 c.withUnsafeMutableBufferPointer { f32PackedGemm(packed, b: bp.baseAddress!, ldb: n, n: n, c: $0.baseAddress!, ldc: n) }
             }
         }

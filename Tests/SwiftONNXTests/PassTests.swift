@@ -65,15 +65,15 @@ final class PassTests: XCTestCase {
             [p + "s": Tensor(validShape: [c], scalars: [Float(2), 0.5, -1]), p + "b": Tensor(validShape: [c], scalars: [Float(1), 0, -2]),
              p + "m": Tensor(validShape: [c], scalars: [Float(0.5), -1, 0]), p + "v": Tensor(validShape: [c], scalars: [Float(3), 0, 1])]
         }
-        func weights() -> Tensor {
-            let t = Tensor.uninitialized(.float32, [c, 2, 1, 1])
+        func weights() throws -> Tensor {
+            let t = try Tensor.uninitialized(.float32, [c, 2, 1, 1])
             for i in 0..<t.count { t.pointer(Float.self)[i] = Float(i + 1) }
             return t
         }
         let held = try Tensor(shape: [c, 2, 1, 1], scalars: (0..<6).map { Float($0) - 2.5 })
         var inits = bnInputs("a").merging(bnInputs("b")) { a, _ in a }.merging(bnInputs("c")) { a, _ in a }.merging(bnInputs("d")) { a, _ in a }
-        inits["wPrivate"] = weights()
-        inits["wShared"] = weights()
+        inits["wPrivate"] = try weights()
+        inits["wShared"] = try weights()
         inits["wHeld"] = held
         let privateStorage = ObjectIdentifier(inits["wPrivate"]!.storage)
         let sharedStorage = ObjectIdentifier(inits["wShared"]!.storage)

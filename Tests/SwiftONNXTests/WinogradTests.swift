@@ -33,8 +33,8 @@ final class WinogradTests: XCTestCase {
             let bias = (0..<m).map { _ in Float(rng.uniform(-1, 1)) }
             let z = (0..<(batch * m * g.outPlane)).map { _ in Float(rng.uniform(-1, 1)) }
             let wTensor = try Tensor(shape: [m, c, 3, 3], scalars: wt)
-            let packed = ConvPackedWeights(wTensor, group: 1)
-            let wino = WinogradWeights(wTensor.pointer(Float.self), outChannels: m, inChannels: c)
+            let packed = try ConvPackedWeights(wTensor, group: 1)
+            let wino = try WinogradWeights(wTensor.pointer(Float.self), outChannels: m, inChannels: c)
             for (act, threads) in [(ConvActivation.relu, 1), (.none, 2), (.clip(-0.5, 0.5), 2)] {
                 var want = [Float](repeating: 0, count: batch * m * g.outPlane), got = want
                 x.withUnsafeBufferPointer { xp in bias.withUnsafeBufferPointer { bp in z.withUnsafeBufferPointer { zp in
@@ -66,7 +66,7 @@ final class WinogradTests: XCTestCase {
             g.iH = h; g.iW = w; g.kH = 3; g.kW = 3; g.pH = 1; g.pW = 1; g.oH = h; g.oW = w
             let x = (0..<(c * h * w)).map { _ in Float(rng.uniform(-1, 1)) }
             let wt = try Tensor(shape: [m, c, 3, 3], scalars: (0..<(m * c * 9)).map { _ in Float(rng.uniform(-1, 1)) })
-            let wino = WinogradWeights(wt.pointer(Float.self), outChannels: m, inChannels: c)
+            let wino = try WinogradWeights(wt.pointer(Float.self), outChannels: m, inChannels: c)
             var outs: [[Float]] = []
             for threads in [1, 2, 3] {
                 var o = [Float](repeating: 0, count: m * h * w)
@@ -83,16 +83,16 @@ final class WinogradTests: XCTestCase {
         }
     }
 
-    func testPackedWeightTransformMatchesTransformThenPack() {
+    func testPackedWeightTransformMatchesTransformThenPack() throws {
         var rng = SplitMix64(seed: 8)
         for (m, c) in [(16, 16), (17, 5), (3, 33), (40, 24), (7, 400), (13, 171)] {
             let w = (0..<(m * c * 9)).map { _ in rng.uniform(-1, 1) }
             var u = [Float](repeating: 0, count: 16 * m * c)
             so_f32_wino2x2_weights(m, c, w, &u)
-            let wino = WinogradWeights(w, outChannels: m, inChannels: c)
+            let wino = try WinogradWeights(w, outChannels: m, inChannels: c)
             let count = so_f32_gemm_packed_a_floats(f32Gemm.pointee.mr, m, c)
             for xi in 0..<16 {
-                let want = u.withUnsafeBufferPointer { F32PackedMatrix($0.baseAddress! + xi * m * c, m: m, k: c, rowStride: c) }
+                let want = try u.withUnsafeBufferPointer { try F32PackedMatrix($0.baseAddress! + xi * m * c, m: m, k: c, rowStride: c) }
                 let same = (0..<count).allSatisfy { wino.u[xi].data[$0].bitPattern == want.data[$0].bitPattern }
                 XCTAssertTrue(same, "U[\(xi)] for \(m)x\(c) differs from transform-then-pack")
             }

@@ -7,10 +7,20 @@ public struct SessionOptions: Sendable {
     public var threads: Int
     /// Run the optimization passes (constant folding, fusions). Off: run the graph as written.
     public var optimize: Bool
+    /// The most bytes the session may hold at once: its weights (as loaded, and as packed or
+    /// transformed for the kernels) and the tensors of its runs (intermediates, and outputs until
+    /// the caller lets them go), concurrent runs together. A model, or an input shape, that would
+    /// need more fails with `ONNXError.memoryLimitExceeded` before the allocation that would cross
+    /// it, naming the node. Kernel scratch (bounded by the blocking, not the model) is not counted.
+    public var memoryLimit: Int
 
-    public init(threads: Int = 1, optimize: Bool = true) {
+    /// Three quarters of this machine's physical memory.
+    public static var defaultMemoryLimit: Int { MemoryBudget.physicalMemory / 4 * 3 }
+
+    public init(threads: Int = 1, optimize: Bool = true, memoryLimit: Int = SessionOptions.defaultMemoryLimit) {
         self.threads = max(1, threads)
         self.optimize = optimize
+        self.memoryLimit = max(0, memoryLimit)
     }
 }
 
@@ -28,10 +38,16 @@ public final class InferenceSession: @unchecked Sendable {
     /// fixed already or optimization is off.
     let shapePlans: ShapePlans?
     /// Prepared constant weights, shared by the session's plans.
-    let prepared = PreparedWeights()
+    let prepared: PreparedWeights
     /// Where the tensors of this session's runs get their memory: an arena per input signature laid
     /// out from a recorded run, and a pool for what outlives a run.
     let memory = MemoryPlanner()
+    /// What the session holds against `options.memoryLimit` (bound while it loads, plans and runs).
+    let budget: MemoryBudget
+
+    /// Bytes the session holds now against `options.memoryLimit`: weights, packed weights, and the
+    /// tensors of runs in progress and outputs not yet released.
+    public var memoryInUse: Int { budget.inUse }
 
     /// The newest operator sets (per domain) and IR version this runtime implements: those of ONNX
     /// 1.23. A newer one may change an operator's meaning, so such a model is refused rather than
@@ -61,10 +77,23 @@ public final class InferenceSession: @unchecked Sendable {
         // Before parsing: OpenBLAS's own workers spin from library start-up until they are stopped,
         // and would take the second core for the whole load.
         BLAS.configure()
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        let model = try ModelLoader.load(path: url.path)
-        if Profiler.enabled { Profiler.record("[load] parse", ns: DispatchTime.now().uptimeNanoseconds - t0) }
-        try self.init(model: model, options: options)
+        let budget = MemoryBudget(limit: options.memoryLimit)
+        let model: Model = try Self.loading("loading '\(url.path)'", budget) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let model = try ModelLoader.load(path: url.path)
+            if Profiler.enabled { Profiler.record("[load] parse", ns: DispatchTime.now().uptimeNanoseconds - t0) }
+            return model
+        }
+        try self.init(model: model, options: options, budget: budget)
+    }
+
+    /// `body` with `budget` bound; a memory-limit error not placed yet says it happened `during`.
+    private static func loading<T>(_ during: String, _ budget: MemoryBudget, _ body: () throws -> T) throws -> T {
+        do {
+            return try MemoryBudget.$current.withValue(budget, operation: body)
+        } catch let e as ONNXError {
+            throw e.memoryLimit(during: during)
+        }
     }
 
     public convenience init(path: String, options: SessionOptions = .init()) throws {
@@ -74,19 +103,25 @@ public final class InferenceSession: @unchecked Sendable {
     /// Loads a model from serialized bytes (models with external data need a file).
     public convenience init(modelBytes: [UInt8], options: SessionOptions = .init()) throws {
         BLAS.configure()
-        try self.init(model: try ModelLoader.load(bytes: modelBytes), options: options)
+        let budget = MemoryBudget(limit: options.memoryLimit)
+        let model = try Self.loading("loading the model bytes", budget) { try ModelLoader.load(bytes: modelBytes) }
+        try self.init(model: model, options: options, budget: budget)
     }
 
-    init(model: Model, options: SessionOptions) throws {
+    /// Plans `model`, whose weights were loaded against `budget` (a fresh one when nil).
+    init(model: Model, options: SessionOptions, budget: MemoryBudget? = nil) throws {
+        let budget = budget ?? MemoryBudget(limit: options.memoryLimit)
         try Self.checkVersions(model)
         self.model = model
         self.options = options
+        self.budget = budget
+        let prepared = PreparedWeights()
+        self.prepared = prepared
         BLAS.configure()
-        let graph = model.graph
-        if options.optimize {
-            try PassManager.standard.run(on: graph, opsets: model.opsets)
+        self.plan = try Self.loading("optimizing the model", budget) {
+            try Self.prepare(model, options: options, prepared: prepared)
         }
-        ShapeInference.infer(graph, opsets: model.opsets)
+        let graph = model.graph
         self.inputs = graph.inputs
         self.outputs = graph.outputs.map { o in
             if o.type != nil, o.shape != nil { return o }
@@ -98,16 +133,30 @@ public final class InferenceSession: @unchecked Sendable {
                                       opsets: model.opsets, nodeCount: graph.nodes.count,
                                       opHistogram: Dictionary(graph.nodes.map { ($0.domain.isEmpty ? $0.opType : "\($0.domain)::\($0.opType)", 1) }, uniquingKeysWith: +),
                                       customMetadata: model.metadataProps)
+        self.shapePlans = Self.isShapePlanned(model, options) ? ShapePlans(graph: graph, opsets: model.opsets) : nil
+    }
+
+    /// Whether the session makes plans per input signature: optimizing, and some input dimension is symbolic.
+    private static func isShapePlanned(_ model: Model, _ options: SessionOptions) -> Bool {
+        options.optimize && model.graph.inputs.contains { $0.shape.map { $0.contains { $0.value == nil } } ?? true }
+    }
+
+    /// Optimizes the graph, infers its types and shapes, and makes the general plan.
+    private static func prepare(_ model: Model, options: SessionOptions, prepared: PreparedWeights) throws -> Plan {
+        let graph = model.graph
+        if options.optimize {
+            try PassManager.standard.run(on: graph, opsets: model.opsets)
+        }
+        ShapeInference.infer(graph, opsets: model.opsets)
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let dynamic = graph.inputs.contains { $0.shape.map { $0.contains { $0.value == nil } } ?? true }
-        let shapePlanned = options.optimize && dynamic
+        let shapePlanned = isShapePlanned(model, options)
         // A model planned once (no plans per input shape to come) frees each weight once the ops
         // reading it have packed their own copy: the session keeps one form of its weights.
         var builder = PlanBuilder(registry: .standard, opsets: model.opsets, prepared: shapePlanned ? prepared : nil)
         builder.releaseWeights = !shapePlanned
-        self.plan = try builder.compile(graph)
+        let plan = try builder.compile(graph)
         if Profiler.enabled { Profiler.record("[load] plan", ns: DispatchTime.now().uptimeNanoseconds - t0) }
-        self.shapePlans = shapePlanned ? ShapePlans(graph: graph, opsets: model.opsets) : nil
+        return plan
     }
 
     /// The plan for a run whose feeds have `signature`: one made for these input shapes when the
@@ -144,6 +193,10 @@ public final class InferenceSession: @unchecked Sendable {
             }
         }
         let signature = MemoryPlanner.signature(plan.feedOrder.compactMap { feeds[$0.name] })  // all present: checked above
+        return try MemoryBudget.$current.withValue(budget) { try run(feeds, signature: signature) }
+    }
+
+    private func run(_ feeds: [String: Tensor], signature: [Int]) throws -> [String: Tensor] {
         let runPlan = plan(for: signature, feeds: feeds)
         let arena = memory.arena(for: signature)
         let results: [Tensor]

@@ -73,7 +73,7 @@ public enum NPY {
         guard bytes.count - dataStart >= expected else {
             throw fail("shape \(describeShape(shape)) of \(dtype) needs \(expected) bytes of data, the file has \(bytes.count - dataStart)")
         }
-        let out = Tensor.uninitialized(dtype, shape)
+        let out = try Tensor.uninitialized(dtype, shape)
         if expected > 0 {
             bytes.withUnsafeBytes { src in
                 if fields.fortranOrder && shape.count > 1 {

@@ -32,6 +32,10 @@ public enum ONNXError: Error, Equatable, Sendable, CustomStringConvertible {
     case typeMismatch(what: String, expected: DType, got: DType)
     /// A node failed while running (bad shapes, out-of-range indices...).
     case nodeFailed(node: String, op: String, reason: String)
+    /// Going on would take the session over `SessionOptions.memoryLimit`: `requested` more bytes
+    /// with `inUse` held already. Nothing was allocated for the request. `during`: what was
+    /// loading, planning or running ("node 'conv1' (Conv)", "loading 'model.onnx'").
+    case memoryLimitExceeded(during: String, requested: Int, inUse: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -58,6 +62,9 @@ public enum ONNXError: Error, Equatable, Sendable, CustomStringConvertible {
             return "input '\(input)': expected shape \(describeShape(expected)), got \(describeShape(got))"
         case let .typeMismatch(what, expected, got): return "\(what): tensor holds \(got), not \(expected)"
         case let .nodeFailed(node, op, reason): return "node '\(node)' (\(op)) failed: \(reason)"
+        case let .memoryLimitExceeded(during, requested, inUse, limit):
+            return "memory limit exceeded" + (during.isEmpty ? "" : " at \(during)")
+                + ": \(describeBytes(requested)) more wanted with \(describeBytes(inUse)) in use, over the session's limit of \(describeBytes(limit)) (SessionOptions.memoryLimit)"
         }
     }
 }

@@ -15,9 +15,14 @@ final class TensorStorage: @unchecked Sendable {
     /// of them (packed weights): shape and type remain, `raw` holds no elements. See `Tensor.standIn`.
     let isStandIn: Bool
 
+    /// The session budget the bytes were reserved in (see MemoryBudget), released with them.
+    private let budget: MemoryBudget?
+
     /// 64-byte aligned, uninitialized memory: inside a session's run from the run's arena (see
-    /// RunArena), else fresh from the system.
-    init(byteCount: Int) {
+    /// RunArena), else fresh from the system. Throws `memoryLimitExceeded`, before allocating,
+    /// when the bytes would take the session that is loading or running over its limit.
+    init(byteCount: Int) throws {
+        self.budget = try MemoryBudget.reserveCurrent(byteCount)
         self.byteCount = byteCount
         self.owner = nil
         self.strings = []
@@ -32,8 +37,27 @@ final class TensorStorage: @unchecked Sendable {
         }
     }
 
-    /// Aliases memory kept alive by `owner`.
-    init(aliasing raw: UnsafeMutableRawPointer, byteCount: Int, owner: AnyObject) {
+    /// A copy of `src` (which exists already: it is counted in the budget over its limit or not).
+    init(copyOf src: UnsafeRawBufferPointer) {
+        self.budget = MemoryBudget.chargeCurrent(src.count)
+        self.byteCount = src.count
+        self.owner = nil
+        self.strings = []
+        self.isStandIn = false
+        if let arena = RunArena.current {
+            (self.raw, self.grant) = arena.allocate(src.count)
+            self.arena = arena
+        } else {
+            self.raw = allocateBuffer(byteCount: src.count)
+            self.arena = nil
+            self.grant = .system
+        }
+        if src.count > 0 { raw.copyMemory(from: src.baseAddress!, byteCount: src.count) }
+    }
+
+    /// Aliases memory kept alive by `owner` (counted in the session's budget as the weights it is).
+    init(aliasing raw: UnsafeMutableRawPointer, byteCount: Int, owner: AnyObject) throws {
+        self.budget = try MemoryBudget.reserveCurrent(byteCount)
         self.raw = raw
         self.byteCount = byteCount
         self.owner = owner
@@ -45,6 +69,7 @@ final class TensorStorage: @unchecked Sendable {
 
     /// No elements (a released constant's stand-in).
     private init(standIn: Void) {
+        self.budget = nil
         self.raw = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
         self.byteCount = 0
         self.owner = nil
@@ -58,6 +83,7 @@ final class TensorStorage: @unchecked Sendable {
     static let standIn = TensorStorage(standIn: ())
 
     init(strings: [String]) {
+        self.budget = nil
         self.raw = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)
         self.byteCount = 0
         self.owner = nil
@@ -72,6 +98,7 @@ final class TensorStorage: @unchecked Sendable {
 
     deinit {
         if let arena { arena.release(raw, grant) } else if owner == nil { raw.deallocate() }
+        budget?.release(byteCount)
     }
 }
 
@@ -137,17 +164,17 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     var isStandIn: Bool { storage.isStandIn }
 
     /// A tensor with uninitialized contents; fill it through `mutableRaw` before anyone reads it.
-    static func uninitialized(_ dtype: DType, _ shape: [Int]) -> Tensor {
+    static func uninitialized(_ dtype: DType, _ shape: [Int]) throws -> Tensor {
         let n = shape.reduce(1, *)
         if dtype == .string {
             return Tensor(dtype: .string, shape: shape, storage: TensorStorage(strings: Array(repeating: "", count: n)))
         }
-        return Tensor(dtype: dtype, shape: shape, storage: TensorStorage(byteCount: n * dtype.byteSize))
+        return Tensor(dtype: dtype, shape: shape, storage: try TensorStorage(byteCount: n * dtype.byteSize))
     }
 
     /// A tensor of zeros (empty strings for string tensors).
-    static func zeros(_ dtype: DType, _ shape: [Int]) -> Tensor {
-        let t = uninitialized(dtype, shape)
+    static func zeros(_ dtype: DType, _ shape: [Int]) throws -> Tensor {
+        let t = try uninitialized(dtype, shape)
         if dtype != .string { t.storage.raw.initializeMemory(as: UInt8.self, repeating: 0, count: t.storage.byteCount) }
         return t
     }
@@ -164,10 +191,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// `scalars.count` equals the product of `shape` (the caller made sure).
     init<T: TensorScalar>(validShape shape: [Int], scalars: [T]) {
-        let st = TensorStorage(byteCount: scalars.count * MemoryLayout<T>.stride)
-        scalars.withUnsafeBytes { src in
-            if src.count > 0 { st.raw.copyMemory(from: src.baseAddress!, byteCount: src.count) }
-        }
+        let st = scalars.withUnsafeBytes { TensorStorage(copyOf: $0) }
         self.init(dtype: T.dtype, shape: shape, storage: st)
     }
 
@@ -195,8 +219,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         guard bytes.count == n * dtype.byteSize else {
             throw ONNXError.invalidInput(name: "bytes", reason: "\(bytes.count) bytes do not fill \(dtype) shape \(describeShape(shape))")
         }
-        let st = TensorStorage(byteCount: bytes.count)
-        bytes.withUnsafeBytes { if $0.count > 0 { st.raw.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+        let st = bytes.withUnsafeBytes { TensorStorage(copyOf: $0) }
         self.init(dtype: dtype, shape: shape, storage: st)
     }
 

@@ -157,7 +157,7 @@ extension DType {
 private struct CastVisitor<S: CastableScalar>: ScalarTypeVisitor {
     let src: Tensor
     func visit<D: CastableScalar>(_: D.Type) throws -> Tensor {
-        let out = Tensor.uninitialized(D.dtype, src.shape)
+        let out = try Tensor.uninitialized(D.dtype, src.shape)
         let n = src.count
         let s = src.pointer(S.self), d = out.pointer(D.self)
         for i in 0..<n { d[i] = convertScalar(s[i], to: D.self) }

@@ -313,7 +313,7 @@ func convTransposeF32(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: Un
                 for grp in 0..<group {
                     let og = out + (n * cout + grp * coutG) * outPlane
                     let xg = x + (n * cin + grp * cinG) * inPlane
-                    let a = F32PackedMatrix(w + grp * cinG * m, m: m, k: cinG, rowStride: 1, colStride: m)
+                    let a = F32PackedMatrix(scratch: w + grp * cinG * m, m: m, k: cinG, rowStride: 1, colStride: m)
                     accumulate(a, xg, channels: coutG, qa, qb, og)
                 }
             }
@@ -339,7 +339,7 @@ func convTransposeF32(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: Un
                 if rows > 0 && cinG > 0 && inPlane > 0 {
                     let xg = x + (n * cin + grp * cinG) * inPlane
                     // Row i of this chunk's W^T block is column c0 * ks + i of the group's [cinG, m] weights.
-                    let a = F32PackedMatrix(w + grp * cinG * m + c0 * ks, m: rows, k: cinG, rowStride: 1, colStride: m)
+                    let a = F32PackedMatrix(scratch: w + grp * cinG * m + c0 * ks, m: rows, k: cinG, rowStride: 1, colStride: m)
                     accumulate(a, xg, channels: c1 - c0, 0, inPlane, og)
                 }
                 if let bias {

@@ -9,13 +9,25 @@ final class F32PackedMatrix: @unchecked Sendable {
 
     /// Element (i, kk) of A is at a[i * rowStride + kk * colStride].
     init(_ a: UnsafePointer<Float>, m: Int, k: Int, rowStride: Int, colStride: Int = 1,
+         gemm: UnsafePointer<so_f32_gemm> = f32Gemm) throws {
+        self.gemm = gemm
+        self.m = m
+        self.k = k
+        let storage = try FloatBuffer(count: so_f32_gemm_packed_a_floats(gemm.pointee.mr, m, k))
+        data = storage.data
+        owner = storage
+        gemm.pointee.pack_a(m, k, a, rowStride, colStride, data)
+    }
+
+    /// Packed for one kernel call (scratch: not counted in the session's memory budget).
+    init(scratch a: UnsafePointer<Float>, m: Int, k: Int, rowStride: Int, colStride: Int = 1,
          gemm: UnsafePointer<so_f32_gemm> = f32Gemm) {
         self.gemm = gemm
         self.m = m
         self.k = k
-        let count = so_f32_gemm_packed_a_floats(gemm.pointee.mr, m, k)
-        data = allocateBuffer(byteCount: max(count, 1) * 4).bindMemory(to: Float.self, capacity: max(count, 1))
-        owner = nil
+        let storage = FloatBuffer(scratchCount: so_f32_gemm_packed_a_floats(gemm.pointee.mr, m, k))
+        data = storage.data
+        owner = storage
         gemm.pointee.pack_a(m, k, a, rowStride, colStride, data)
     }
 
@@ -30,10 +42,8 @@ final class F32PackedMatrix: @unchecked Sendable {
         self.owner = owner
     }
 
-    /// Keeps `data` alive when it is not this matrix's own allocation.
-    private let owner: AnyObject?
-
-    deinit { if owner == nil { data.deallocate() } }
+    /// Keeps `data` alive.
+    private let owner: AnyObject
 
     var mr: Int { Int(gemm.pointee.mr) }
     var nr: Int { Int(gemm.pointee.nr) }

@@ -10,14 +10,14 @@ final class WinogradWeights: @unchecked Sendable {
     let u: [F32PackedMatrix]
     let outChannels: Int, inChannels: Int
 
-    init(_ w: UnsafePointer<Float>, outChannels m: Int, inChannels c: Int) {
+    init(_ w: UnsafePointer<Float>, outChannels m: Int, inChannels c: Int) throws {
         outChannels = m
         inChannels = c
         // Transformed straight into the packed layout (no intermediate copy of U). One allocation
         // for the 16 matrices: large enough to be backed in one call (allocateBuffer), where 16
         // small ones would take a page fault per page.
         let count = max(so_f32_gemm_packed_a_floats(f32Gemm.pointee.mr, m, c), 1)
-        let storage = FloatBuffer(count: 16 * count)
+        let storage = try FloatBuffer(count: 16 * count)
         u = (0..<16).map { F32PackedMatrix(packedStorageAt: storage.data + $0 * count, m: m, k: c, owner: storage) }
         var dst: [UnsafeMutablePointer<Float>?] = u.map { $0.data }
         so_f32_wino2x2_weights_packed(m, c, w, f32Gemm.pointee.mr, &dst)

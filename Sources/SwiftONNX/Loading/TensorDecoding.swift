@@ -132,22 +132,22 @@ func decodeTensor(_ tp: UnsafePointer<Onnx__TensorProto>, owner: AnyObject, exte
         return Tensor(validShape: dims, strings: s)
     case .float32:
         try check(t.n_float_data, "float_data")
-        return copyTensor(UnsafeRawPointer(t.float_data), dtype: dtype, dims: dims, bytes: n * 4)
+        return try copyTensor(UnsafeRawPointer(t.float_data), dtype: dtype, dims: dims, bytes: n * 4)
     case .complex64:
         guard t.n_float_data == 2 * n else { throw ONNXError.invalidGraph("\(what): float_data holds \(t.n_float_data) values, complex64 shape \(describeShape(dims)) needs \(2 * n)") }
-        return copyTensor(UnsafeRawPointer(t.float_data), dtype: dtype, dims: dims, bytes: n * 8)
+        return try copyTensor(UnsafeRawPointer(t.float_data), dtype: dtype, dims: dims, bytes: n * 8)
     case .float64:
         try check(t.n_double_data, "double_data")
-        return copyTensor(UnsafeRawPointer(t.double_data), dtype: dtype, dims: dims, bytes: n * 8)
+        return try copyTensor(UnsafeRawPointer(t.double_data), dtype: dtype, dims: dims, bytes: n * 8)
     case .complex128:
         guard t.n_double_data == 2 * n else { throw ONNXError.invalidGraph("\(what): double_data holds \(t.n_double_data) values, complex128 shape \(describeShape(dims)) needs \(2 * n)") }
-        return copyTensor(UnsafeRawPointer(t.double_data), dtype: dtype, dims: dims, bytes: n * 16)
+        return try copyTensor(UnsafeRawPointer(t.double_data), dtype: dtype, dims: dims, bytes: n * 16)
     case .int64:
         try check(t.n_int64_data, "int64_data")
-        return copyTensor(UnsafeRawPointer(t.int64_data), dtype: dtype, dims: dims, bytes: n * 8)
+        return try copyTensor(UnsafeRawPointer(t.int64_data), dtype: dtype, dims: dims, bytes: n * 8)
     case .uint64, .uint32:
         try check(t.n_uint64_data, "uint64_data")
-        let out = Tensor.uninitialized(dtype, dims)
+        let out = try Tensor.uninitialized(dtype, dims)
         if dtype == .uint64 {
             for i in 0..<n { out.pointer(UInt64.self)[i] = t.uint64_data[i] }
         } else {
@@ -156,25 +156,25 @@ func decodeTensor(_ tp: UnsafePointer<Onnx__TensorProto>, owner: AnyObject, exte
         return out
     case .int32:
         try check(t.n_int32_data, "int32_data")
-        return copyTensor(UnsafeRawPointer(t.int32_data), dtype: dtype, dims: dims, bytes: n * 4)
+        return try copyTensor(UnsafeRawPointer(t.int32_data), dtype: dtype, dims: dims, bytes: n * 4)
     case .int16, .uint16, .float16, .bfloat16:
         try check(t.n_int32_data, "int32_data")
-        let out = Tensor.uninitialized(dtype, dims)
+        let out = try Tensor.uninitialized(dtype, dims)
         for i in 0..<n { out.pointer(UInt16.self)[i] = UInt16(truncatingIfNeeded: t.int32_data[i]) }
         return out
     case .int8, .uint8, .bool, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float8e8m0:
         try check(t.n_int32_data, "int32_data")
-        let out = Tensor.uninitialized(dtype, dims)
+        let out = try Tensor.uninitialized(dtype, dims)
         for i in 0..<n { out.pointer(UInt8.self)[i] = UInt8(truncatingIfNeeded: t.int32_data[i]) }
         return out
     case .int4, .uint4, .float4e2m1:
         try check(t.n_int32_data, "int32_data", per: 2)
         let packed = (0..<t.n_int32_data).map { UInt8(truncatingIfNeeded: t.int32_data[$0]) }
-        return packed.withUnsafeBytes { unpackSubByte($0, dtype: dtype, dims: dims, n: n, bits: 4) }
+        return try packed.withUnsafeBytes { try unpackSubByte($0, dtype: dtype, dims: dims, n: n, bits: 4) }
     case .int2, .uint2:
         try check(t.n_int32_data, "int32_data", per: 4)
         let packed = (0..<t.n_int32_data).map { UInt8(truncatingIfNeeded: t.int32_data[$0]) }
-        return packed.withUnsafeBytes { unpackSubByte($0, dtype: dtype, dims: dims, n: n, bits: 2) }
+        return try packed.withUnsafeBytes { try unpackSubByte($0, dtype: dtype, dims: dims, n: n, bits: 2) }
     }
 }
 
@@ -185,32 +185,32 @@ func storedByteCount(_ dtype: DType, _ n: Int) -> Int {
     return n * dtype.byteSize
 }
 
-private func copyTensor(_ src: UnsafeRawPointer?, dtype: DType, dims: [Int], bytes: Int) -> Tensor {
-    let out = Tensor.uninitialized(dtype, dims)
+private func copyTensor(_ src: UnsafeRawPointer?, dtype: DType, dims: [Int], bytes: Int) throws -> Tensor {
+    let out = try Tensor.uninitialized(dtype, dims)
     if bytes > 0, let src { out.raw.copyMemory(from: src, byteCount: bytes) }
     return out
 }
 
 private func tensorFromRaw(_ src: UnsafeRawBufferPointer, dtype: DType, dims: [Int], n: Int, owner: AnyObject,
                            what: String) throws -> Tensor {
-    if isPacked4Bit(dtype) { return unpackSubByte(src, dtype: dtype, dims: dims, n: n, bits: 4) }
-    if isPacked2Bit(dtype) { return unpackSubByte(src, dtype: dtype, dims: dims, n: n, bits: 2) }
+    if isPacked4Bit(dtype) { return try unpackSubByte(src, dtype: dtype, dims: dims, n: n, bits: 4) }
+    if isPacked2Bit(dtype) { return try unpackSubByte(src, dtype: dtype, dims: dims, n: n, bits: 2) }
     let align = max(dtype.byteSize, 1)
     if let base = src.baseAddress, Int(bitPattern: base) % align == 0, src.count > 0 {
         // Alias: no copy. The storage must never be written (ops always produce new tensors).
         return Tensor(dtype: dtype, shape: dims,
-                      storage: TensorStorage(aliasing: UnsafeMutableRawPointer(mutating: base), byteCount: src.count, owner: owner))
+                      storage: try TensorStorage(aliasing: UnsafeMutableRawPointer(mutating: base), byteCount: src.count, owner: owner))
     }
     if let file = owner as? MappedFile, src.count > 0 {
-        let out = Tensor.uninitialized(dtype, dims)
+        let out = try Tensor.uninitialized(dtype, dims)
         if file.read(src, into: out.raw) { return out }
     }
-    return copyTensor(src.baseAddress, dtype: dtype, dims: dims, bytes: src.count)
+    return try copyTensor(src.baseAddress, dtype: dtype, dims: dims, bytes: src.count)
 }
 
 /// Unpacks 4-bit (low nibble first) or 2-bit elements into one byte each, sign-extending signed types.
-private func unpackSubByte(_ src: UnsafeRawBufferPointer, dtype: DType, dims: [Int], n: Int, bits: Int) -> Tensor {
-    let out = Tensor.uninitialized(dtype, dims)
+private func unpackSubByte(_ src: UnsafeRawBufferPointer, dtype: DType, dims: [Int], n: Int, bits: Int) throws -> Tensor {
+    let out = try Tensor.uninitialized(dtype, dims)
     let d = out.pointer(UInt8.self)
     let perByte = 8 / bits
     let mask = UInt8((1 << bits) - 1)

@@ -64,7 +64,7 @@ func registerBinaryOps(_ r: inout OpRegistry) {
                     throw ONNXError.unsupportedType("\(name): inputs must be bool, got \(a.dtype) and \(b.dtype)")
                 }
                 let shape = try broadcastShapes(a.shape, b.shape)
-                let out = Tensor.uninitialized(.bool, shape)
+                let out = try Tensor.uninitialized(.bool, shape)
                 binaryBroadcast(a.pointer(Bool.self), a.shape, b.pointer(Bool.self), b.shape,
                                 out.pointer(Bool.self), shape, f)
                 return [out]
@@ -115,7 +115,7 @@ func registerBinaryOps(_ r: inout OpRegistry) {
                 throw OpError("\(FuseResidualScale.opType): X and S must be float32, got \(x.dtype) and \(sc.dtype)")
             }
             let shape = try broadcastShapes(x.shape, sc.shape)
-            let out = Tensor.uninitialized(.float32, shape)
+            let out = try Tensor.uninitialized(.float32, shape)
             f32ResidualMul(x.pointer(Float.self), x.shape, sc.pointer(Float.self), sc.shape, out.pointer(Float.self), shape,
                            threads: env.threads)
             return [out]
@@ -322,9 +322,9 @@ private func requireSameType(_ a: Tensor, _ b: Tensor, _ op: String) throws {
 }
 
 /// A fresh tensor with the same contents.
-private func copyTensor(_ t: Tensor) -> Tensor {
+private func copyTensor(_ t: Tensor) throws -> Tensor {
     if t.dtype == .string { return Tensor(validShape: t.shape, strings: t.storage.strings) }
-    let out = Tensor.uninitialized(t.dtype, t.shape)
+    let out = try Tensor.uninitialized(t.dtype, t.shape)
     if t.byteCount > 0 { out.raw.copyMemory(from: t.raw, byteCount: t.byteCount) }
     return out
 }
@@ -385,7 +385,7 @@ private func arithmetic(_ op: ArithOp, _ a: Tensor, _ b: Tensor, threads: Int, _
     if a.dtype == .bool || a.dtype == .string || !a.dtype.isComputable {
         throw ONNXError.unsupportedType("\(name): element type \(a.dtype) is not supported")
     }
-    let out = Tensor.uninitialized(a.dtype, shape)
+    let out = try Tensor.uninitialized(a.dtype, shape)
     try arithmeticInto(op, a, b, out, threads: threads, name)
     return out
 }
@@ -418,7 +418,7 @@ private func variadic(_ op: ArithOp, mean: Bool, _ ts: [Tensor], threads: Int, _
     _ = try broadcastShapes(ts.map(\.shape))  // reports incompatible shapes up front
     var acc: Tensor
     if ts.count == 1 {
-        acc = copyTensor(first)
+        acc = try copyTensor(first)
     } else {
         acc = try arithmetic(op, ts[0], ts[1], threads: threads, name)
         for t in ts.dropFirst(2) {
@@ -453,7 +453,7 @@ private struct PowBase: ScalarTypeVisitor {
 private struct PowExp<A: CastableScalar>: ScalarTypeVisitor {
     let a: Tensor, b: Tensor, shape: [Int], threads: Int
     func visit<B: CastableScalar>(_: B.Type) throws -> Tensor {
-        let out = Tensor.uninitialized(A.dtype, shape)
+        let out = try Tensor.uninitialized(A.dtype, shape)
         let pa = UnsafePointer(a.pointer(A.self)), pb = UnsafePointer(b.pointer(B.self)), po = out.pointer(A.self)
         if A.kind == .float || B.kind == .float {
             // numpy computes mixed types in float64, then the result is cast to the base's type.
@@ -481,7 +481,7 @@ private func power(_ a: Tensor, _ b: Tensor, threads: Int) throws -> Tensor {
         throw ONNXError.unsupportedType("Pow: element type \(t.dtype) is not supported")
     }
     if a.dtype == .float32 && b.dtype == .float32 {
-        let out = Tensor.uninitialized(.float32, shape)
+        let out = try Tensor.uninitialized(.float32, shape)
         let po = out.pointer(Float.self)
         // x^2 (common in norms and losses) is exact as a product.
         if b.count == 1 && b.pointer(Float.self)[0] == 2 {
@@ -493,7 +493,7 @@ private func power(_ a: Tensor, _ b: Tensor, threads: Int) throws -> Tensor {
         return out
     }
     if a.dtype == .float64 && b.dtype == .float64 {
-        let out = Tensor.uninitialized(.float64, shape)
+        let out = try Tensor.uninitialized(.float64, shape)
         binaryBroadcast(a.pointer(Double.self), a.shape, b.pointer(Double.self), b.shape, out.pointer(Double.self), shape) { Foundation.pow($0, $1) }
         return out
     }
@@ -508,7 +508,7 @@ private struct IntOpVisitor: IntVisitor {
     let op: IntOp
     let a: Tensor, b: Tensor, shape: [Int], threads: Int
     func visit<T: IntScalar>(_: T.Type) throws -> Tensor {
-        let out = Tensor.uninitialized(T.dtype, shape)
+        let out = try Tensor.uninitialized(T.dtype, shape)
         let pa = UnsafePointer(a.pointer(T.self)), pb = UnsafePointer(b.pointer(T.self)), po = out.pointer(T.self)
         switch op {
         case .and: binaryBroadcast(pa, a.shape, pb, b.shape, po, shape) { $0 & $1 }
@@ -559,7 +559,7 @@ private func compareLoop<T: Comparable>(_ op: CompareOp, _ a: Tensor, _ b: Tenso
 private func compare(_ op: CompareOp, _ a: Tensor, _ b: Tensor, threads: Int, _ name: String) throws -> Tensor {
     try requireSameType(a, b, name)
     let shape = try broadcastShapes(a.shape, b.shape)
-    let out = Tensor.uninitialized(.bool, shape)
+    let out = try Tensor.uninitialized(.bool, shape)
     switch a.dtype {
     case .string:
         guard op == .eq else { throw ONNXError.unsupportedType("\(name): string inputs are supported by Equal only") }
@@ -609,7 +609,7 @@ private func whereOp(_ c: Tensor, _ x: Tensor, _ y: Tensor, threads: Int) throws
         }
         return Tensor(validShape: shape, strings: res)
     }
-    let out = Tensor.uninitialized(x.dtype, shape)
+    let out = try Tensor.uninitialized(x.dtype, shape)
     // Selection moves bits only: pick by element width.
     switch x.dtype.byteSize {
     case 1: whereLoop(c, x, y, out, UInt8.self, threads: threads)
@@ -657,7 +657,7 @@ private func prelu(_ x: Tensor, _ slope: Tensor, threads: Int) throws -> Tensor 
         let r = try prelu(try x.converted(to: .float32), try slope.converted(to: .float32), threads: threads)
         return try r.converted(to: x.dtype)
     }
-    let out = Tensor.uninitialized(x.dtype, x.shape)
+    let out = try Tensor.uninitialized(x.dtype, x.shape)
     try visitArith(x.dtype, PReluVisitor(x: x, slope: slope, slopeShape: sshape, out: out, threads: threads), "PRelu")
     return out
 }

@@ -158,7 +158,7 @@ fileprivate func scalarInt(_ t: Tensor, _ what: String) throws -> Int {
 }
 
 /// The sub-tensor at `index` along `axis` (that axis removed). Copies.
-fileprivate func sliceAlong(_ t: Tensor, axis: Int, index: Int) -> Tensor {
+fileprivate func sliceAlong(_ t: Tensor, axis: Int, index: Int) throws -> Tensor {
     var shape = t.shape
     let n = shape.remove(at: axis)
     let outer = t.shape[..<axis].reduce(1, *)
@@ -175,12 +175,12 @@ fileprivate func sliceAlong(_ t: Tensor, axis: Int, index: Int) -> Tensor {
     }
     if outer == 1 {
         // Contiguous block: alias no memory (inputs may be mapped files), just copy once.
-        let out = Tensor.uninitialized(t.dtype, shape)
+        let out = try Tensor.uninitialized(t.dtype, shape)
         let es = t.dtype.byteSize
         if inner > 0 { out.raw.copyMemory(from: t.raw + index * inner * es, byteCount: inner * es) }
         return out
     }
-    let out = Tensor.uninitialized(t.dtype, shape)
+    let out = try Tensor.uninitialized(t.dtype, shape)
     let es = t.dtype.byteSize
     let blk = inner * es
     if blk > 0 {
@@ -200,7 +200,7 @@ fileprivate func stackAlong(_ parts: [Tensor], axis: Int, fallbackType: DType?, 
         var shape = fallbackShape ?? []
         let a = min(max(axis, 0), shape.count)
         shape.insert(0, at: a)
-        return Tensor.zeros(dt, shape)
+        return try Tensor.zeros(dt, shape)
     }
     for (i, p) in parts.enumerated() where p.shape != first.shape || p.dtype != first.dtype {
         throw OpError("\(what): iteration \(i) produced \(p.dtype) \(describeShape(p.shape)), " +
@@ -224,7 +224,7 @@ fileprivate func stackAlong(_ parts: [Tensor], axis: Int, fallbackType: DType?, 
         }
         return Tensor(validShape: shape, strings: dst)
     }
-    let out = Tensor.uninitialized(first.dtype, shape)
+    let out = try Tensor.uninitialized(first.dtype, shape)
     let blk = inner * first.dtype.byteSize
     if blk > 0 {
         for (t, p) in parts.enumerated() {
@@ -377,7 +377,7 @@ fileprivate func buildScan9(_ ctx: OpContext) throws -> any Operator {
             args.append(contentsOf: states)
             for j in 0..<m {
                 let idx = inDirs[j] == 1 ? seqLen - 1 - t : t
-                args.append(sliceAlong(scanIn[j], axis: axes[j], index: idx))
+                args.append(try sliceAlong(scanIn[j], axis: axes[j], index: idx))
             }
             let outs = try body.run(args, outer: outer, env: env)
             for k in 0..<nStates { states[k] = outs[k] }
@@ -446,14 +446,14 @@ fileprivate func buildScan8(_ ctx: OpContext) throws -> any Operator {
         var perBatchScans = [[Tensor]](repeating: [], count: nScanOut)   // [k][b]: [len_b, ...]
         var args: [Tensor] = []
         for b in 0..<batch {
-            var states = initStates.map { sliceAlong($0, axis: 0, index: b) }
-            let seqs = scanIn.map { sliceAlong($0, axis: 0, index: b) }
+            var states = try initStates.map { try sliceAlong($0, axis: 0, index: b) }
+            let seqs = try scanIn.map { try sliceAlong($0, axis: 0, index: b) }
             var scans = [[Tensor]](repeating: [], count: nScanOut)
             let len = lens[b]
             for t in 0..<len {
                 args.removeAll(keepingCapacity: true)
                 args.append(contentsOf: states)
-                for j in 0..<m { args.append(sliceAlong(seqs[j], axis: 0, index: dirs[j] == 1 ? len - 1 - t : t)) }
+                for j in 0..<m { args.append(try sliceAlong(seqs[j], axis: 0, index: dirs[j] == 1 ? len - 1 - t : t)) }
                 let outs = try body.run(args, outer: outer, env: env)
                 for k in 0..<nStates { states[k] = outs[k] }
                 for k in 0..<nScanOut { scans[k].append(outs[nStates + k]) }
@@ -481,7 +481,7 @@ fileprivate func buildScan8(_ ctx: OpContext) throws -> any Operator {
                 if p.shape[0] > 0 && (Array(p.shape.dropFirst()) != elemShape || p.dtype != dt) {
                     throw OpError("Scan output #\(k): batches produced different element shapes")
                 }
-                let full = Tensor.zeros(dt, [maxSeq] + elemShape)
+                let full = try Tensor.zeros(dt, [maxSeq] + elemShape)
                 if dt == .string {
                     var s = full.storage.strings
                     let src = p.storage.strings

@@ -251,11 +251,11 @@ private func makeConvOperator(_ ctx: OpContext, fused: Bool) throws -> any Opera
         }
         let depthwise = w.rank <= 4 && w.shape[1] == 1 && attrs.group > 1   // always the depthwise kernel, on the stored weights
         if known == .winograd || (known == nil && winogradSuits) {
-            winograd = ctx.prepare(w, kind: "winograd-f2x3") {
-                WinogradWeights(w.pointer(Float.self), outChannels: w.shape[0], inChannels: w.shape[1])
+            winograd = try ctx.prepare(w, kind: "winograd-f2x3") {
+                try WinogradWeights(w.pointer(Float.self), outChannels: w.shape[0], inChannels: w.shape[1])
             }
         } else if known == .packed || (known == nil && !depthwise) {
-            prepacked = ctx.prepare(w, kind: "conv-gemm-group\(attrs.group)") { ConvPackedWeights(w, group: attrs.group) }
+            prepacked = try ctx.prepare(w, kind: "conv-gemm-group\(attrs.group)") { try ConvPackedWeights(w, group: attrs.group) }
         }
         if known == .winograd || known == .packed {
             ctx.releaseConstantValues(1)
@@ -345,12 +345,12 @@ let depthwiseParallelMinFlops = 1 << 18
 final class ConvPackedWeights: @unchecked Sendable {
     let groups: [F32PackedMatrix]
     let shape: [Int]
-    init(_ w: Tensor, group: Int) {
+    init(_ w: Tensor, group: Int) throws {
         shape = w.shape
         let m = w.shape[0] / group
         let k = w.count / w.shape[0]
         let p = UnsafePointer(w.pointer(Float.self))
-        groups = (0..<group).map { g in F32PackedMatrix(p + g * m * k, m: m, k: k, rowStride: k) }
+        groups = try (0..<group).map { g in try F32PackedMatrix(p + g * m * k, m: m, k: k, rowStride: k) }
     }
 }
 
@@ -364,7 +364,7 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
     if let z = z, z.shape != outShape {
         throw OpError("\(op): residual Z of shape \(describeShape(z.shape)) must match the output shape \(describeShape(outShape))")
     }
-    let out = Tensor.uninitialized(.float32, outShape)
+    let out = try Tensor.uninitialized(.float32, outShape)
     let total = out.count
     if total == 0 { return out }
     let outPlane = g.outPlane
@@ -460,7 +460,7 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
         }
         return out
     }
-    let weights = packed.flatMap { $0.shape == w.shape ? $0 : nil } ?? ConvPackedWeights(w, group: attrs.group)
+    let weights = try packed.flatMap { $0.shape == w.shape ? $0 : nil } ?? ConvPackedWeights(w, group: attrs.group)
     convForwardPacked(x: xp, weights: weights, bias: bp, z: zp, act: act, out: op_, batch: n, cin: c, cout: m,
                       group: attrs.group, g, threads: env.threads)
     return out
@@ -521,7 +521,7 @@ private func convGeneric<T: BLASFloat>(_: T.Type, _ x: Tensor, _ w: Tensor, _ b:
     _ = try checkSpatialRank(x, w, op)
     let (n, c, m) = try checkConvShapes(x, w, b, group: attrs.group, op)
     let (g, outSpatial) = try convGeometry(attrs, x: x.shape, w: w.shape)
-    let out = Tensor.uninitialized(T.dtype, [n, m] + outSpatial)
+    let out = try Tensor.uninitialized(T.dtype, [n, m] + outSpatial)
     if out.count == 0 { return out }
     guard gemmSizesFit(m, c * g.kernelSize, g.outPlane, g.inPlane) else { throw OpError("\(op): sizes are too large for BLAS") }
     let op_ = out.pointer(T.self)
@@ -608,7 +608,7 @@ private func convTransposeGeneric<T: BLASFloat>(_: T.Type, _ x: Tensor, _ w: Ten
         guard out[i] >= 0 else { throw OpError("ConvTranspose: computed output size \(out[i]) along spatial dim \(i) is negative") }
     }
     let g = makeGeometry(input: input, output: out, kernel: kernel, strides: strides, dilations: dil, padBegin: pb)
-    let result = Tensor.uninitialized(T.dtype, [n, m] + out)
+    let result = try Tensor.uninitialized(T.dtype, [n, m] + out)
     if result.count == 0 { return result }
     guard gemmSizesFit(m * g.kernelSize, c, g.inPlane, g.outPlane) else { throw OpError("ConvTranspose: sizes are too large for BLAS") }
     let rp = result.pointer(T.self)
@@ -653,9 +653,9 @@ struct FoldBatchNormIntoConv: GraphPass {
             }
             var eps: Float = 1e-5
             if case .float(let e)? = bn.attributes["epsilon"] { eps = e }
-            guard let (w, nw) = graph.takeForRewrite(conv.inputs[1], uses: uses) else { continue }
+            guard let (w, nw) = try graph.takeForRewrite(conv.inputs[1], uses: uses) else { continue }
             let cout = wShape[0]
-            let nb = Tensor.uninitialized(.float32, [cout])
+            let nb = try Tensor.uninitialized(.float32, [cout])
             let nbp = nb.pointer(Float.self)
             let sp = scale.pointer(Float.self), bp = bias.pointer(Float.self)
             let mp = mean.pointer(Float.self), vp = variance.pointer(Float.self)
@@ -747,7 +747,7 @@ struct FoldConvAffine: GraphPass {
                 var newInputs = conv.inputs
                 while newInputs.count < 3 { newInputs.append("") }
                 if node.opType == "Mul" {
-                    guard let (w, nw) = graph.takeForRewrite(conv.inputs[1], uses: uses) else { continue }
+                    guard let (w, nw) = try graph.takeForRewrite(conv.inputs[1], uses: uses) else { continue }
                     scaleOutputChannels(w, into: nw, by: perChannel)
                     for c in 0..<cout { bias[c] *= perChannel[c] }
                     let wName = uniqueName(graph, conv.inputs[1] + "_scaled")

@@ -11,10 +11,10 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
     registerKernelOp(&r, "Floor", .floor) { $0.rounded(.down) }
     registerKernelOp(&r, "Ceil", .ceil) { $0.rounded(.up) }
     registerKernelOp(&r, "Round", .round) { $0.rounded(.toNearestOrEven) }
-    registerKernelOp(&r, "Abs", .abs, ints: { mapInts($0, AbsFn()) }) { Swift.abs($0) }
-    registerKernelOp(&r, "Neg", .neg, ints: { mapInts($0, NegFn()) }) { -$0 }
-    registerKernelOp(&r, "Sign", .sign, ints: { mapInts($0, SignFn()) }) { $0 > 0 ? 1 : ($0 < 0 ? -1 : $0) }
-    registerKernelOp(&r, "Relu", .relu, ints: { mapInts($0, ReluFn()) }) { $0 < 0 ? 0 : $0 }
+    registerKernelOp(&r, "Abs", .abs, ints: { try mapInts($0, AbsFn()) }) { Swift.abs($0) }
+    registerKernelOp(&r, "Neg", .neg, ints: { try mapInts($0, NegFn()) }) { -$0 }
+    registerKernelOp(&r, "Sign", .sign, ints: { try mapInts($0, SignFn()) }) { $0 > 0 ? 1 : ($0 < 0 ? -1 : $0) }
+    registerKernelOp(&r, "Relu", .relu, ints: { try mapInts($0, ReluFn()) }) { $0 < 0 ? 0 : $0 }
     registerKernelOp(&r, "Sigmoid", .sigmoid) { $0 >= 0 ? 1 / (1 + Foundation.exp(-$0)) : Foundation.exp($0) / (1 + Foundation.exp($0)) }
     registerKernelOp(&r, "Tanh", .tanh) { Foundation.tanh($0) }
     registerKernelOp(&r, "Erf", .erf, ints: { x in try x.dtype.visit(ViaDouble(x: x) { Foundation.erf($0) }) }) { Foundation.erf($0) }
@@ -103,13 +103,13 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
         { inputs, _ in
             let x = try inputs.required(0)
             guard x.dtype == .bool else { throw ONNXError.unsupportedType("Not: element type \(x.dtype), expected bool") }
-            return [mapElements(x, .bool, Bool.self, Bool.self) { !$0 }]
+            return [try mapElements(x, .bool, Bool.self, Bool.self) { !$0 }]
         }
     }
     r.register("BitwiseNot", infer: .sameAsFirst) { _ in
         { inputs, _ in
             let x = try inputs.required(0)
-            guard let y = mapInts(x, BitNotFn()) else {
+            guard let y = try mapInts(x, BitNotFn()) else {
                 throw ONNXError.unsupportedType("BitwiseNot: element type \(x.dtype), expected an integer type")
             }
             return [y]
@@ -166,11 +166,11 @@ fileprivate func floatMap(_ x: Tensor, _ op: String, _ env: RunEnv, f32: F32Kern
     let n = x.count
     switch x.dtype {
     case .float32:
-        let out = Tensor.uninitialized(.float32, x.shape)
+        let out = try Tensor.uninitialized(.float32, x.shape)
         runF32(x.pointer(Float.self), out.pointer(Float.self), n, env.threads, f32)
         return out
     case .float16, .bfloat16:
-        let out = Tensor.uninitialized(x.dtype, x.shape)
+        let out = try Tensor.uninitialized(x.dtype, x.shape)
         let tmp = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(n, 1))
         defer { tmp.deallocate() }
         if x.dtype == .float16 {
@@ -190,7 +190,7 @@ fileprivate func floatMap(_ x: Tensor, _ op: String, _ env: RunEnv, f32: F32Kern
         }
         return out
     case .float64:
-        return mapElements(x, .float64, Double.self, Double.self, f64)
+        return try mapElements(x, .float64, Double.self, Double.self, f64)
     default:
         throw ONNXError.unsupportedType("\(op): element type \(x.dtype) is not supported (expected a float type)")
     }
@@ -282,20 +282,20 @@ fileprivate func buildClip(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
             return [try floatMap(x, "Clip", env, f32: kernelF32(.clip, Float(lo), Float(hi)),
                                  f64: activationF64(.clip, lo, hi))]
         }
-        func clip<T: FixedWidthInteger>(_: T.Type) -> Tensor {
+        func clip<T: FixedWidthInteger>(_: T.Type) throws -> Tensor {
             let lo = minT.map { $0.pointer(T.self)[0] } ?? T.min
             let hi = maxT.map { $0.pointer(T.self)[0] } ?? T.max
-            return mapElements(x, x.dtype, T.self, T.self) { Swift.min(Swift.max($0, lo), hi) }
+            return try mapElements(x, x.dtype, T.self, T.self) { Swift.min(Swift.max($0, lo), hi) }
         }
         switch x.dtype {
-        case .int8: return [clip(Int8.self)]
-        case .int16: return [clip(Int16.self)]
-        case .int32: return [clip(Int32.self)]
-        case .int64: return [clip(Int64.self)]
-        case .uint8: return [clip(UInt8.self)]
-        case .uint16: return [clip(UInt16.self)]
-        case .uint32: return [clip(UInt32.self)]
-        case .uint64: return [clip(UInt64.self)]
+        case .int8: return [try clip(Int8.self)]
+        case .int16: return [try clip(Int16.self)]
+        case .int32: return [try clip(Int32.self)]
+        case .int64: return [try clip(Int64.self)]
+        case .uint8: return [try clip(UInt8.self)]
+        case .uint16: return [try clip(UInt16.self)]
+        case .uint32: return [try clip(UInt32.self)]
+        case .uint64: return [try clip(UInt64.self)]
         default: throw ONNXError.unsupportedType("Clip: element type \(x.dtype) is not supported")
         }
     }
@@ -304,8 +304,8 @@ fileprivate func buildClip(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
 // MARK: generic element maps
 
 @inline(__always)
-fileprivate func mapElements<S, D>(_ x: Tensor, _ dt: DType, _: S.Type, _: D.Type, _ f: (S) -> D) -> Tensor {
-    let out = Tensor.uninitialized(dt, x.shape)
+fileprivate func mapElements<S, D>(_ x: Tensor, _ dt: DType, _: S.Type, _: D.Type, _ f: (S) -> D) throws -> Tensor {
+    let out = try Tensor.uninitialized(dt, x.shape)
     let s = x.pointer(S.self), d = out.pointer(D.self)
     for i in 0..<x.count { d[i] = f(s[i]) }
     return out
@@ -319,17 +319,17 @@ fileprivate struct ReluFn: IntFn { func apply<T: FixedWidthInteger>(_ x: T) -> T
 fileprivate struct BitNotFn: IntFn { func apply<T: FixedWidthInteger>(_ x: T) -> T { ~x } }
 
 /// Applies an integer function to an integer tensor; nil for non-integer element types.
-fileprivate func mapInts<F: IntFn>(_ x: Tensor, _ f: F) -> Tensor? {
-    func m<T: FixedWidthInteger>(_: T.Type) -> Tensor { mapElements(x, x.dtype, T.self, T.self) { f.apply($0) } }
+fileprivate func mapInts<F: IntFn>(_ x: Tensor, _ f: F) throws -> Tensor? {
+    func m<T: FixedWidthInteger>(_: T.Type) throws -> Tensor { try mapElements(x, x.dtype, T.self, T.self) { f.apply($0) } }
     switch x.dtype {
-    case .int8: return m(Int8.self)
-    case .int16: return m(Int16.self)
-    case .int32: return m(Int32.self)
-    case .int64: return m(Int64.self)
-    case .uint8: return m(UInt8.self)
-    case .uint16: return m(UInt16.self)
-    case .uint32: return m(UInt32.self)
-    case .uint64: return m(UInt64.self)
+    case .int8: return try m(Int8.self)
+    case .int16: return try m(Int16.self)
+    case .int32: return try m(Int32.self)
+    case .int64: return try m(Int64.self)
+    case .uint8: return try m(UInt8.self)
+    case .uint16: return try m(UInt16.self)
+    case .uint32: return try m(UInt32.self)
+    case .uint64: return try m(UInt64.self)
     default: return nil
     }
 }
@@ -339,19 +339,19 @@ fileprivate struct ViaDouble: ScalarTypeVisitor {
     let x: Tensor
     let f: (Double) -> Double
     func visit<T: CastableScalar>(_: T.Type) throws -> Tensor {
-        mapElements(x, x.dtype, T.self, T.self) { T(f64: f($0.f64)) }
+        try mapElements(x, x.dtype, T.self, T.self) { T(f64: f($0.f64)) }
     }
 }
 
 fileprivate func floatPredicate(_ x: Tensor, _ op: String, _ p: (Double) -> Bool) throws -> Tensor {
     switch x.dtype {
-    case .float32: return mapElements(x, .bool, Float.self, Bool.self) { p(Double($0)) }
-    case .float64: return mapElements(x, .bool, Double.self, Bool.self, p)
-    case .float16: return mapElements(x, .bool, Float16.self, Bool.self) { p(Double($0)) }
-    case .bfloat16: return mapElements(x, .bool, BFloat16.self, Bool.self) { p(Double($0.floatValue)) }
+    case .float32: return try mapElements(x, .bool, Float.self, Bool.self) { p(Double($0)) }
+    case .float64: return try mapElements(x, .bool, Double.self, Bool.self, p)
+    case .float16: return try mapElements(x, .bool, Float16.self, Bool.self) { p(Double($0)) }
+    case .bfloat16: return try mapElements(x, .bool, BFloat16.self, Bool.self) { p(Double($0.floatValue)) }
     case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz:
         let fmt = x.dtype
-        return mapElements(x, .bool, UInt8.self, Bool.self) { p(Double(decodeFloat8($0, fmt))) }
+        return try mapElements(x, .bool, UInt8.self, Bool.self) { p(Double(decodeFloat8($0, fmt))) }
     default:
         throw ONNXError.unsupportedType("\(op): element type \(x.dtype) is not supported (expected a float type)")
     }
@@ -384,10 +384,10 @@ func castTensor(_ x: Tensor, to: DType, saturate: Bool) throws -> Tensor {
     if x.dtype == .string { return try castFromString(x, to: to) }
     if x.dtype.isComputable && to.isComputable {
         if x.dtype == .float32 && to == .float16 {
-            return mapElements(x, .float16, Float.self, Float16.self) { Float16($0) }
+            return try mapElements(x, .float16, Float.self, Float16.self) { Float16($0) }
         }
         if x.dtype == .float16 && to == .float32 {
-            return mapElements(x, .float32, Float16.self, Float.self) { Float($0) }
+            return try mapElements(x, .float32, Float16.self, Float.self) { Float($0) }
         }
         return try x.converted(to: to)
     }
@@ -443,7 +443,7 @@ fileprivate struct FromStrings: ScalarTypeVisitor {
     let strs: [String]
     let shape: [Int]
     func visit<T: CastableScalar>(_: T.Type) throws -> Tensor {
-        let out = Tensor.uninitialized(T.dtype, shape)
+        let out = try Tensor.uninitialized(T.dtype, shape)
         let d = out.pointer(T.self)
         for (i, s) in strs.enumerated() {
             let t = s.trimmingCharacters(in: .whitespaces)
@@ -586,7 +586,7 @@ fileprivate func castExotic(_ x: Tensor, to: DType, saturate: Bool) throws -> Te
              .int4, .uint4, .int2, .uint2: break
         default: throw ONNXError.unsupportedType("Cast from \(x.dtype)")
         }
-        let f = Tensor.uninitialized(.float32, x.shape)
+        let f = try Tensor.uninitialized(.float32, x.shape)
         let s = x.pointer(UInt8.self), d = f.pointer(Float.self)
         let fmt = x.dtype
         for i in 0..<n { d[i] = decodeExotic(s[i], fmt) }
@@ -599,7 +599,7 @@ fileprivate func castExotic(_ x: Tensor, to: DType, saturate: Bool) throws -> Te
     if x.dtype == .float32 { srcF = x } else if x.dtype.isInteger && (to == .int4 || to == .uint4 || to == .int2 || to == .uint2) {
         srcF = x
     } else { srcF = try x.converted(to: .float32) }
-    let out = Tensor.uninitialized(to, x.shape)
+    let out = try Tensor.uninitialized(to, x.shape)
     let d = out.pointer(UInt8.self)
     switch to {
     case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1:

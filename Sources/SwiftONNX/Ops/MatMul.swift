@@ -95,7 +95,7 @@ private struct MatMulVisitor: ScalarTypeVisitor {
 
     func run<F: BLASFloat>(_: F.Type) throws -> Tensor {
         let p = plan
-        let out = Tensor.uninitialized(F.dtype, p.outShape)
+        let out = try Tensor.uninitialized(F.dtype, p.outShape)
         if out.count == 0 { return out }
         guard gemmSizesFit(p.batch * p.m, p.n, p.k) else { throw OpError("MatMul: sizes are too large for BLAS") }
         let ap = a.pointer(F.self), bp = b.pointer(F.self), op = out.pointer(F.self)
@@ -113,7 +113,7 @@ private struct MatMulVisitor: ScalarTypeVisitor {
 
     func runInt<I: FixedWidthInteger & TensorScalar>(_: I.Type) throws -> Tensor {
         let p = plan
-        let out = Tensor.uninitialized(I.dtype, p.outShape)
+        let out = try Tensor.uninitialized(I.dtype, p.outShape)
         if out.count == 0 { return out }
         let ap = a.pointer(I.self), bp = b.pointer(I.self), op = out.pointer(I.self)
         if p.foldBatchIntoM {
@@ -214,7 +214,7 @@ private struct GemmCall {
     }
 
     func runFloat<F: BLASFloat>(_: F.Type) throws -> Tensor {
-        let out = Tensor.uninitialized(F.dtype, [m, n])
+        let out = try Tensor.uninitialized(F.dtype, [m, n])
         if out.count == 0 { return out }
         guard gemmSizesFit(m, n, k) else { throw OpError("Gemm: sizes are too large for BLAS") }
         let op = out.pointer(F.self)
@@ -231,7 +231,7 @@ private struct GemmCall {
     }
 
     func runInt<I: FixedWidthInteger & CastableScalar>(_: I.Type) throws -> Tensor {
-        let out = Tensor.uninitialized(I.dtype, [m, n])
+        let out = try Tensor.uninitialized(I.dtype, [m, n])
         if out.count == 0 { return out }
         let op = out.pointer(I.self)
         integerGemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.pointer(I.self), lda: a.shape[1],

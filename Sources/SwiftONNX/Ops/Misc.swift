@@ -81,7 +81,7 @@ private func makeDropout(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws 
             // The mask had the input's type before opset 10.
             mask = try Tensor.fromDoubles([Double](repeating: 1, count: x.count), shape: x.shape, dtype: x.dtype)
         } else {
-            mask = Tensor.uninitialized(.bool, x.shape)
+            mask = try Tensor.uninitialized(.bool, x.shape)
             if x.count > 0 { mask.raw.initializeMemory(as: UInt8.self, repeating: 1, count: x.count) }
         }
         return [x, mask]

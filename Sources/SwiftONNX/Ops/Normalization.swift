@@ -59,7 +59,7 @@ private func makeBatchNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
         let x = try asF32(x0, "BatchNormalization")
         let n = x.shape[0], c = x.shape[1]
         let size = x.shape.dropFirst(2).reduce(1, *)
-        let y = Tensor.uninitialized(.float32, x.shape)
+        let y = try Tensor.uninitialized(.float32, x.shape)
         let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
         let sT = try inputs.required(1, "scale"), bT = try inputs.required(2, "B")
         let mT = try inputs.required(3, "mean"), vT = try inputs.required(4, "var")
@@ -130,7 +130,7 @@ private func makeChannelAffine(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) t
             throw OpError("ChannelAffine: scale and bias need \(c) values for X \(describeShape(x.shape)), got \(s.count) and \(b.count)")
         }
         let size = x.shape.dropFirst(2).reduce(1, *)
-        let y = Tensor.uninitialized(.float32, x.shape)
+        let y = try Tensor.uninitialized(.float32, x.shape)
         let planes = n * c
         if planes * size == 0 { return [y] }
         let xp = UnsafePointer(x.pointer(Float.self)), yp = y.pointer(Float.self)
@@ -159,7 +159,7 @@ private func makeInstanceNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) th
         let size = x.shape.dropFirst(2).reduce(1, *)
         let s = try params(try inputs.required(1, "scale"), c, "InstanceNormalization", "scale")
         let b = try params(try inputs.required(2, "B"), c, "InstanceNormalization", "B")
-        let y = Tensor.uninitialized(.float32, x.shape)
+        let y = try Tensor.uninitialized(.float32, x.shape)
         let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
         var a = [Float](repeating: 0, count: n * c), t = a
         for p in 0..<(n * c) {
@@ -207,9 +207,9 @@ private func makeLayerNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
         let rows = x.shape[..<axis].reduce(1, *), cols = normShape.reduce(1, *)
         let scale = try expandF32(try inputs.required(1, "Scale"), to: normShape, "LayerNormalization", "Scale")
         let bias = try inputs.optional(2).map { try expandF32($0, to: normShape, "LayerNormalization", "B") }
-        let y = Tensor.uninitialized(.float32, x.shape)
+        let y = try Tensor.uninitialized(.float32, x.shape)
         let statShape = Array(x.shape[..<axis]) + [Int](repeating: 1, count: x.rank - axis)
-        let mean = Tensor.uninitialized(.float32, statShape), inv = Tensor.uninitialized(.float32, statShape)
+        let mean = try Tensor.uninitialized(.float32, statShape), inv = try Tensor.uninitialized(.float32, statShape)
         scale.withUnsafeBufferPointer { sp in
             let run = { (bp: UnsafePointer<Float>?) in
                 layerNormF32(x.pointer(Float.self), y.pointer(Float.self), rows: rows, cols: cols, scale: sp.baseAddress!,
@@ -241,7 +241,7 @@ private func makeGroupNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
         let perChannel = opset >= 21 ? true : (sT.count == c && sT.count != groups)
         let s = try params(sT, perChannel ? c : groups, "GroupNormalization", "scale")
         let b = try params(bT, perChannel ? c : groups, "GroupNormalization", "bias")
-        let y = Tensor.uninitialized(.float32, x.shape)
+        let y = try Tensor.uninitialized(.float32, x.shape)
         let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
         var a = [Float](repeating: 0, count: n * c), t = a
         for bi in 0..<n {
@@ -273,7 +273,7 @@ private func makeLRN(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [
         let x0 = try inputs.required(0, "X")
         guard x0.rank >= 2 else { throw OpError("LRN: X must have rank >= 2, got \(describeShape(x0.shape))") }
         let x = try asF32(x0, "LRN")
-        let y = Tensor.uninitialized(.float32, x.shape)
+        let y = try Tensor.uninitialized(.float32, x.shape)
         if y.count > 0 {
             lrnF32(x.pointer(Float.self), y.pointer(Float.self), n: x.shape[0], c: x.shape[1],
                    size: x.shape.dropFirst(2).reduce(1, *), window: size, alpha: alpha, beta: beta, bias: bias)
@@ -290,7 +290,7 @@ private func makeLpNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -
         let x0 = try inputs.required(0, "input")
         let axis = try normalizeAxis(axisAttr, rank: x0.rank, scalarAllowed: true)
         let x = try asF32(x0, "LpNormalization")
-        let y = Tensor.uninitialized(.float32, x.shape)
+        let y = try Tensor.uninitialized(.float32, x.shape)
         let outer = x.shape[..<axis].reduce(1, *), len = x.rank == 0 ? 1 : x.shape[axis]
         let inner = x.rank == 0 ? 1 : x.shape[(axis + 1)...].reduce(1, *)
         let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
@@ -333,7 +333,7 @@ private func makeMVN(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [
         forEachStrided(x.shape, keptStrides) { i, k in let d = Double(xp[i]) - sum[k]; sq[k] += d * d }
         let denom = sq.map { Float(($0 / Double(groupSize)).squareRoot() + 1e-9) }
         let mean = sum.map { Float($0) }
-        let y = Tensor.uninitialized(.float32, x.shape)
+        let y = try Tensor.uninitialized(.float32, x.shape)
         let yp = y.pointer(Float.self)
         forEachStrided(x.shape, keptStrides) { i, k in yp[i] = (xp[i] - mean[k]) / denom[k] }
         return [try y.converted(to: x0.dtype)]
@@ -350,7 +350,7 @@ private func makeRMSNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws 
         let normShape = Array(x.shape[axis...])
         let rows = x.shape[..<axis].reduce(1, *), cols = normShape.reduce(1, *)
         let scale = try expandF32(try inputs.required(1, "scale"), to: normShape, "RMSNormalization", "scale")
-        let y = Tensor.uninitialized(.float32, x.shape)
+        let y = try Tensor.uninitialized(.float32, x.shape)
         let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
         for r in 0..<rows {
             let xs = xp + r * cols, ys = yp + r * cols

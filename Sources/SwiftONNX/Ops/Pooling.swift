@@ -147,10 +147,10 @@ private func makeMaxPool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws 
         let (outSpatial, tables) = try attrs.geometry(x.shape)
         let outShape = Array(x.shape.prefix(2)) + outSpatial
         let planes = x.shape[0] * x.shape[1]
-        let indices = wantIndices ? Tensor.uninitialized(.int64, outShape) : nil
+        let indices = wantIndices ? try Tensor.uninitialized(.int64, outShape) : nil
         let ip = indices?.pointer(Int64.self)
-        func run<T: Comparable>(_: T.Type, _ src: Tensor, lowest: T) -> Tensor {
-            let y = Tensor.uninitialized(src.dtype, outShape)
+        func run<T: Comparable>(_: T.Type, _ src: Tensor, lowest: T) throws -> Tensor {
+            let y = try Tensor.uninitialized(src.dtype, outShape)
             poolMaxKernel(src.pointer(T.self), y.pointer(T.self), indices: ip, columnMajor: columnMajor,
                           planes: planes, axes: tables, lowest: lowest)
             return y
@@ -159,20 +159,20 @@ private func makeMaxPool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws 
         switch x.dtype {
         case .float32:
             if ip == nil {
-                y = Tensor.uninitialized(.float32, outShape)
+                y = try Tensor.uninitialized(.float32, outShape)
                 if y.count > 0 { poolMaxF32(x.pointer(Float.self), y.pointer(Float.self), planes: planes, axes: tables, threads: env.threads) }
             } else {
-                y = run(Float.self, x, lowest: -.infinity)
+                y = try run(Float.self, x, lowest: -.infinity)
             }
-        case .float64: y = run(Double.self, x, lowest: -.infinity)
-        case .float16: y = run(Float16.self, x, lowest: -.infinity)
+        case .float64: y = try run(Double.self, x, lowest: -.infinity)
+        case .float16: y = try run(Float16.self, x, lowest: -.infinity)
         case .bfloat16: y = try run(Float.self, x.converted(to: .float32), lowest: -.infinity).converted(to: .bfloat16)
-        case .int8: y = run(Int8.self, x, lowest: .min)
-        case .uint8: y = run(UInt8.self, x, lowest: .min)
-        case .int16: y = run(Int16.self, x, lowest: .min)
-        case .uint16: y = run(UInt16.self, x, lowest: .min)
-        case .int32: y = run(Int32.self, x, lowest: .min)
-        case .int64: y = run(Int64.self, x, lowest: .min)
+        case .int8: y = try run(Int8.self, x, lowest: .min)
+        case .uint8: y = try run(UInt8.self, x, lowest: .min)
+        case .int16: y = try run(Int16.self, x, lowest: .min)
+        case .uint16: y = try run(UInt16.self, x, lowest: .min)
+        case .int32: y = try run(Int32.self, x, lowest: .min)
+        case .int64: y = try run(Int64.self, x, lowest: .min)
         default: throw ONNXError.unsupportedType("MaxPool: element type \(x.dtype)")
         }
         if let ind = indices { return [y, ind] }
@@ -187,11 +187,11 @@ private func withFloatCompute(_ op: String, _ x: Tensor, _ outShape: [Int],
     switch x.dtype {
     case .float32, .float16, .bfloat16:
         let src = try x.converted(to: .float32)
-        let y = Tensor.uninitialized(.float32, outShape)
+        let y = try Tensor.uninitialized(.float32, outShape)
         if y.count > 0 { f32(src.pointer(Float.self), y.pointer(Float.self)) }
         return try y.converted(to: x.dtype)
     case .float64:
-        let y = Tensor.uninitialized(.float64, outShape)
+        let y = try Tensor.uninitialized(.float64, outShape)
         if y.count > 0 { f64(x.pointer(Double.self), y.pointer(Double.self)) }
         return y
     default:
@@ -233,22 +233,22 @@ private func makeGlobalPool(_ ctx: OpContext, kind: Int) throws -> ([Tensor?], R
         let size = x.shape.dropFirst(2).reduce(1, *)
         let outShape = Array(x.shape.prefix(2)) + [Int](repeating: 1, count: x.rank - 2)
         if x.dtype == .float32 && kind != 2 {
-            let y = Tensor.uninitialized(.float32, outShape)
+            let y = try Tensor.uninitialized(.float32, outShape)
             globalPoolF32(x.pointer(Float.self), y.pointer(Float.self), planes: planes, size: size, max: kind == 1)
             return [y]
         }
         let tables = [PoolAxisTable.unit, .unit,
                       PoolAxisTable(inSize: size, outSize: 1, kernel: size, stride: 1, dilation: 1, padBegin: 0, padEnd: 0)]
         if kind == 1 {
-            func run<T: Comparable>(_: T.Type, _ src: Tensor, lowest: T) -> Tensor {
-                let y = Tensor.uninitialized(src.dtype, outShape)
+            func run<T: Comparable>(_: T.Type, _ src: Tensor, lowest: T) throws -> Tensor {
+                let y = try Tensor.uninitialized(src.dtype, outShape)
                 poolMaxKernel(src.pointer(T.self), y.pointer(T.self), indices: nil, columnMajor: false,
                               planes: planes, axes: tables, lowest: lowest)
                 return y
             }
             switch x.dtype {
-            case .float64: return [run(Double.self, x, lowest: -.infinity)]
-            case .float16: return [run(Float16.self, x, lowest: -.infinity)]
+            case .float64: return [try run(Double.self, x, lowest: -.infinity)]
+            case .float16: return [try run(Float16.self, x, lowest: -.infinity)]
             case .bfloat16: return [try run(Float.self, x.converted(to: .float32), lowest: -.infinity).converted(to: .bfloat16)]
             default: throw ONNXError.unsupportedType("\(name): element type \(x.dtype)")
             }
@@ -291,7 +291,7 @@ private func makeMaxUnpool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
         guard outShape.allSatisfy({ $0 >= 0 }) else { throw OpError("MaxUnpool: invalid output shape \(outShape)") }
         // Indices address the inferred shape; a given output_shape receives it at its origin
         // (zero-filled beyond, cropped if smaller), as the ONNX reference does.
-        let y = Tensor.zeros(x.dtype, outShape)
+        let y = try Tensor.zeros(x.dtype, outShape)
         let total = y.count
         let idx = try ind.readAsInts()
         let es = x.dtype.byteSize
@@ -308,7 +308,7 @@ private func makeMaxUnpool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
                 throw OpError("MaxUnpool: output_shape \(given) must have \(x.rank) non-negative values")
             }
             if given != outShape {
-                let z = Tensor.zeros(x.dtype, given)
+                let z = try Tensor.zeros(x.dtype, given)
                 let common = zip(given, outShape).map { min($0, $1) }
                 if common.allSatisfy({ $0 > 0 }) {
                     let ys = contiguousStrides(outShape), zs = contiguousStrides(given)
@@ -347,7 +347,7 @@ private func makeMaxRoiPool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) thro
         let (N, C, H, W) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (ph, pw) = (ps[0], ps[1])
         let nr = rois.shape[0]
-        let y = Tensor.uninitialized(.float32, [nr, C, ph, pw])
+        let y = try Tensor.uninitialized(.float32, [nr, C, ph, pw])
         let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
         for k in 0..<nr {
             let b = Int(r[k * 5])
@@ -396,7 +396,7 @@ private func makeRoiAlign(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws
         let r = try rois.readAsDoubles(), bidx = try bi.readAsInts()
         let (N, C, H, W) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let nr = rois.shape[0]
-        let y = Tensor.uninitialized(.float32, [nr, C, oh, ow])
+        let y = try Tensor.uninitialized(.float32, [nr, C, oh, ow])
         let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
         for k in 0..<nr {
             let b = bidx[k]

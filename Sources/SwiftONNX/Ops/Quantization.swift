@@ -48,7 +48,7 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
             let zps = try yZP.map { try $0.readAsInts() } ?? [0]
             guard zps.count == 1 else { throw OpError("QLinearMatMul: y_zero_point must be a scalar") }
             let (lo, hi) = try quantRange(outType, "QLinearMatMul")
-            let out = Tensor.uninitialized(outType, acc.shape)
+            let out = try Tensor.uninitialized(outType, acc.shape)
             let ap = acc.pointer(Int32.self)
             var mult = [Double](repeating: 0, count: m * n)
             for i in 0..<m {
@@ -87,7 +87,7 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
             if let bias = inputs.optional(8) {
                 guard bias.count == m else { throw OpError("QLinearConv: B must have \(m) elements, got \(bias.count)") }
                 let bv = try bias.readAsInts()
-                let a2 = Tensor.uninitialized(.int32, acc.shape)
+                let a2 = try Tensor.uninitialized(.int32, acc.shape)
                 let s = acc.pointer(Int32.self), d = a2.pointer(Int32.self)
                 for e in 0..<acc.count { d[e] = s[e] &+ Int32(truncatingIfNeeded: bv[(e / spatial) % m]) }
                 acc = a2
@@ -105,7 +105,7 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
             let mult = (0..<m).map { Double(xs[0] * ws[ws.count == 1 ? 0 : $0] / ys[0]) }
             let zp = Double(zps[0])
             let ap = acc.pointer(Int32.self)
-            let out = Tensor.uninitialized(outType, acc.shape)
+            let out = try Tensor.uninitialized(outType, acc.shape)
             try storeQuantized(out, count: acc.count) { e in
                 let v = (Double(ap[e]) * mult[(e / spatial) % m] + zp).rounded(.toNearestOrEven)
                 return saturatedInt32(v, Double(lo), Double(hi))
@@ -276,7 +276,7 @@ private func makeQuantizeLinear(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) 
         let zv: [Float] = try zpT.map { try quantizedValues($0) } ?? [Float](repeating: 0, count: sv.count)
         // Division precision: the precision attribute, else x's type (float16/bfloat16 round their quotient).
         let divType: DType = precision ?? (x.dtype == scale.dtype ? x.dtype : .float32)
-        let out = Tensor.uninitialized(outType, x.shape)
+        let out = try Tensor.uninitialized(outType, x.shape)
         if x.count == 0 { return [out] }
 
         if let fmt = smallFloatFormat(outType) {
@@ -358,8 +358,8 @@ private func makeDequantizeLinear(_ ctx: OpContext) throws -> ([Tensor?], RunEnv
         guard outType.isFloatingPoint else { throw ONNXError.unsupportedType("DequantizeLinear: output type \(outType)") }
         let sv = try floatValues(scale)
         let zv: [Float] = (isSmallFloat ? nil : try zpT.map { try quantizedValues($0) }) ?? [Float](repeating: 0, count: sv.count)
-        if x.count == 0 { return [Tensor.uninitialized(outType, x.shape)] }
-        let y = Tensor.uninitialized(.float32, x.shape)
+        if x.count == 0 { return [try Tensor.uninitialized(outType, x.shape)] }
+        let y = try Tensor.uninitialized(.float32, x.shape)
         let yp = y.pointer(Float.self)
         switch x.dtype {
         case .uint8:
@@ -393,7 +393,7 @@ private func dynamicQuantizeLinear(_ x: Tensor) throws -> [Tensor] {
     let scale: Float = (mx == mn ? 1 : (mx - mn)) / 255
     let initialZP = 0 - mn / scale
     let zp = Swift.min(255, Swift.max(0, initialZP)).rounded(.toNearestOrEven)
-    let y = Tensor.uninitialized(.uint8, x.shape)
+    let y = try Tensor.uninitialized(.uint8, x.shape)
     let yp = y.pointer(UInt8.self)
     for i in 0..<n {
         let v = (xp[i] / scale).rounded(.toNearestOrEven) + zp
@@ -446,7 +446,7 @@ private func integerMatMul(_ a: Tensor, _ b: Tensor, aZP: Tensor?, bZP: Tensor?,
         else if z.count == n { for i in 0..<bv.count { bv[i] &-= z[i % n] } }
         else { throw OpError("\(op): b_zero_point must be a scalar or have \(n) elements, got \(z.count)") }
     }
-    let out = Tensor.uninitialized(.int32, outShape)
+    let out = try Tensor.uninitialized(.int32, outShape)
     let batchCount = batch.reduce(1, *)
     if out.count == 0 { return out }
     // Matrix offsets of each batch entry in A and B.
@@ -526,7 +526,7 @@ private func integerConv(_ x: Tensor, _ w: Tensor, xZP: Tensor?, wZP: Tensor?, _
             outSp[d] = padded >= ek ? (padded - ek) / strides[d] + 1 : 0
         }
     }
-    let out = Tensor.uninitialized(.int32, [nBatch, m] + outSp)
+    let out = try Tensor.uninitialized(.int32, [nBatch, m] + outSp)
     if out.count == 0 { return out }
 
     // Zero points.

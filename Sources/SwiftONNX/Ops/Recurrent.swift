@@ -64,12 +64,12 @@ fileprivate func parseActivations(_ ctx: OpContext, kind: RecurrentKind, numDire
 }
 
 /// A float32 copy of `t` with its first two axes swapped ([a, b, ...] -> [b, a, ...]).
-fileprivate func swapLeadingAxes(_ t: Tensor) -> Tensor {
+fileprivate func swapLeadingAxes(_ t: Tensor) throws -> Tensor {
     let a = t.shape[0], b = t.shape[1]
     let inner = t.shape.dropFirst(2).reduce(1, *)
     var shape = t.shape
     shape.swapAt(0, 1)
-    let out = Tensor.uninitialized(.float32, shape)
+    let out = try Tensor.uninitialized(.float32, shape)
     let src = t.pointer(Float.self), dst = out.pointer(Float.self)
     if inner > 0 {
         for i in 0..<a { for j in 0..<b { (dst + (j * a + i) * inner).update(from: src + (i * b + j) * inner, count: inner) } }
@@ -111,7 +111,7 @@ fileprivate func buildRecurrent(_ ctx: OpContext, _ kind: RecurrentKind)
         let dtype = xIn.dtype
         guard xIn.rank == 3 else { throw OpError("\(op): X must have rank 3, got shape \(describeShape(xIn.shape))") }
         var x = try toFloat32(xIn, op)
-        if layout == 1 { x = swapLeadingAxes(x) }
+        if layout == 1 { x = try swapLeadingAxes(x) }
         let seq = x.shape[0], batch = x.shape[1], inSize = x.shape[2]
         let w = try toFloat32(try inputs.required(1, "W"), op)
         let r = try toFloat32(try inputs.required(2, "R"), op)
@@ -146,7 +146,7 @@ fileprivate func buildRecurrent(_ ctx: OpContext, _ kind: RecurrentKind)
             guard s.shape == expect else {
                 throw OpError("\(op): \(what) must have shape \(describeShape(expect)), got \(describeShape(s.shape))")
             }
-            if layout == 1 { s = swapLeadingAxes(s) }
+            if layout == 1 { s = try swapLeadingAxes(s) }
             return s
         }
         let h0 = try state(5, "initial_h")
@@ -160,9 +160,9 @@ fileprivate func buildRecurrent(_ ctx: OpContext, _ kind: RecurrentKind)
         }
 
         let dims = RecurrentShape(seq: seq, batch: batch, input: inSize, hidden: H)
-        let y: Tensor? = wantY ? Tensor.zeros(.float32, [seq, numDir, batch, H]) : nil
-        let yh = Tensor.uninitialized(.float32, [numDir, batch, H])
-        let yc = Tensor.uninitialized(.float32, [numDir, batch, H])
+        let y: Tensor? = wantY ? try Tensor.zeros(.float32, [seq, numDir, batch, H]) : nil
+        let yh = try Tensor.uninitialized(.float32, [numDir, batch, H])
+        let yc = try Tensor.uninitialized(.float32, [numDir, batch, H])
         let xp = UnsafePointer(x.pointer(Float.self))
         for d in 0..<numDir {
             let reverse = direction == "reverse" || d == 1
@@ -194,20 +194,20 @@ fileprivate func buildRecurrent(_ ctx: OpContext, _ kind: RecurrentKind)
         withExtendedLifetime((x, w, r, bias, h0, c0, peep)) {}
 
         // Back to the caller's layout and element type.
-        var outY = y ?? Tensor.zeros(dtype, [0])
+        var outY = try y ?? Tensor.zeros(dtype, [0])
         var outH = yh, outC = yc
         if layout == 1 {
             if let yv = y {
                 // [seq, dir, batch, H] -> [batch, seq, dir, H]
-                let t = Tensor.uninitialized(.float32, [batch, seq, numDir, H])
+                let t = try Tensor.uninitialized(.float32, [batch, seq, numDir, H])
                 let s = yv.pointer(Float.self), dp = t.pointer(Float.self)
                 for ti in 0..<seq { for d in 0..<numDir { for b in 0..<batch {
                     (dp + ((b * seq + ti) * numDir + d) * H).update(from: s + ((ti * numDir + d) * batch + b) * H, count: H)
                 } } }
                 outY = t
             }
-            outH = swapLeadingAxes(yh)
-            outC = swapLeadingAxes(yc)
+            outH = try swapLeadingAxes(yh)
+            outC = try swapLeadingAxes(yc)
         }
         if dtype != .float32 {
             if y != nil { outY = try outY.converted(to: dtype) }

@@ -128,7 +128,7 @@ func reduceTensor(_ x: Tensor, reduced: [Bool], keepdims: Bool, kind: ReduceKind
     }
     var rCount = 1
     for (d, s) in x.shape.enumerated() where reduced[d] { rCount *= s }
-    let out = Tensor.uninitialized(x.dtype, outShape)
+    let out = try Tensor.uninitialized(x.dtype, outShape)
 
     switch x.dtype {
     case .float32:
@@ -411,7 +411,7 @@ private func makeArgExtreme(_ ctx: OpContext, max: Bool) throws -> ([Tensor?], R
         let (outer, n, inner) = splitAt(x.shape, axis)
         var outShape = x.shape
         if keepdims { outShape[axis] = 1 } else { outShape.remove(at: axis) }
-        let out = Tensor.uninitialized(.int64, outShape)
+        let out = try Tensor.uninitialized(.int64, outShape)
         if out.count > 0 {
             guard n > 0 else { throw OpError("\(opName): cannot reduce an empty axis \(axis) of shape \(describeShape(x.shape))") }
             try visitComparable(x, ArgExtremeVisitor(outer: outer, n: n, inner: inner, max: max, last: last,
@@ -448,12 +448,12 @@ private func makeSoftmax(_ ctx: OpContext, _ kind: SoftmaxKind) throws -> ([Tens
         let (outer, n, inner) = try softmaxView(x.shape, axisAttr: axisAttr, opset: opset)
         switch x.dtype {
         case .float32:
-            return [softmaxF32(x, outer: outer, n: n, inner: inner, kind: kind)]
+            return [try softmaxF32(x, outer: outer, n: n, inner: inner, kind: kind)]
         case .float16, .bfloat16:
-            let y = softmaxF32(try x.converted(to: .float32), outer: outer, n: n, inner: inner, kind: kind)
+            let y = try softmaxF32(try x.converted(to: .float32), outer: outer, n: n, inner: inner, kind: kind)
             return [try y.converted(to: x.dtype)]
         case .float64:
-            let y = Tensor.uninitialized(.float64, x.shape)
+            let y = try Tensor.uninitialized(.float64, x.shape)
             if x.count > 0 {
                 f64SoftmaxMiddle(x.pointer(Double.self), y.pointer(Double.self), outer: outer, n: n, inner: inner, kind: kind)
             }
@@ -464,8 +464,8 @@ private func makeSoftmax(_ ctx: OpContext, _ kind: SoftmaxKind) throws -> ([Tens
     }
 }
 
-private func softmaxF32(_ x: Tensor, outer: Int, n: Int, inner: Int, kind: SoftmaxKind) -> Tensor {
-    let y = Tensor.uninitialized(.float32, x.shape)
+private func softmaxF32(_ x: Tensor, outer: Int, n: Int, inner: Int, kind: SoftmaxKind) throws -> Tensor {
+    let y = try Tensor.uninitialized(.float32, x.shape)
     guard x.count > 0 else { return y }
     let src = UnsafePointer(x.pointer(Float.self)), dst = y.pointer(Float.self)
     if inner == 1 {
@@ -486,12 +486,12 @@ private func makeHardmax(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws 
         let x = try inputs.required(0)
         guard x.dtype.isFloatingPoint else { throw ONNXError.unsupportedType("\(opName): element type \(x.dtype)") }
         let (outer, n, inner) = try softmaxView(x.shape, axisAttr: axisAttr, opset: opset)
-        let idx = Tensor.uninitialized(.int64, [outer * inner])
+        let idx = try Tensor.uninitialized(.int64, [outer * inner])
         if x.count > 0 {
             try visitComparable(x, ArgExtremeVisitor(outer: outer, n: n, inner: inner, max: true, last: false,
                                                      dst: idx.pointer(Int64.self)), opName)
         }
-        let y = Tensor.zeros(.float32, x.shape)
+        let y = try Tensor.zeros(.float32, x.shape)
         let yp = y.pointer(Float.self), ip = idx.pointer(Int64.self)
         if x.count > 0 {
             for o in 0..<outer {
@@ -514,7 +514,7 @@ private func makeCumSum(_ ctx: OpContext, product: Bool = false) throws -> ([Ten
         guard x.rank > 0 else { throw OpError("CumSum: input must have rank >= 1") }
         let axis = try normalizeAxis(try axisT.readAsInts()[0], rank: x.rank)
         let (outer, n, inner) = splitAt(x.shape, axis)
-        let y = Tensor.uninitialized(x.dtype, x.shape)
+        let y = try Tensor.uninitialized(x.dtype, x.shape)
         if x.count == 0 { return [y] }
         if product {
             switch x.dtype {
@@ -672,8 +672,8 @@ private func makeTopK(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> 
         guard k >= 0 && k <= n else { throw OpError("TopK: k = \(k) is out of range for axis \(axis) of size \(n)") }
         var outShape = x.shape
         outShape[axis] = k
-        let idx = Tensor.uninitialized(.int64, outShape)
-        let vals = Tensor.uninitialized(x.dtype, outShape)
+        let idx = try Tensor.uninitialized(.int64, outShape)
+        let vals = try Tensor.uninitialized(x.dtype, outShape)
         if idx.count > 0 {
             try visitComparable(x, TopKVisitor(outer: outer, n: n, inner: inner, k: k, largest: largest,
                                                idx: idx.pointer(Int64.self)), "TopK")

@@ -236,7 +236,7 @@ func resizeTensor(_ x: Tensor, _ cfg: ResizeConfig, outShape: [Int], scales: [Do
             && (!tfCrop || (abs(rr.0) <= 1e-9 && abs(rr.1 - 1) <= 1e-9))
         if !identity { active.append(a) }
     }
-    if x.count == 0 || outShape.contains(0) { return Tensor.zeros(x.dtype, outShape) }
+    if x.count == 0 || outShape.contains(0) { return try Tensor.zeros(x.dtype, outShape) }
     guard x.dtype != .string, x.dtype.isComputable else { throw ONNXError.unsupportedType("Resize: element type \(x.dtype)") }
     if active.isEmpty { return x.reshaped(outShape) }
 
@@ -254,7 +254,7 @@ func resizeTensor(_ x: Tensor, _ cfg: ResizeConfig, outShape: [Int], scales: [Do
                 (t.extrapolate?[j] ?? false) ? -1 : t.index[j] * inStrides[a]
             })
         }
-        let y = Tensor.uninitialized(x.dtype, outShape)
+        let y = try Tensor.uninitialized(x.dtype, outShape)
         let fillT = try Tensor.fromDoubles([cfg.extrapolationValue], shape: [1], dtype: x.dtype)
         func gather<T>(_: T.Type) {
             resizeNearestGather(UnsafePointer(x.pointer(T.self)), y.pointer(T.self), outShape: outShape,
@@ -308,7 +308,7 @@ private func resizeFloat<T: BinaryFloatingPoint>(_ x: Tensor, _: T.Type, _ cfg: 
     if T.self == Float.self, cfg.mode == .linear, !cfg.antialias, cfg.coordinateMode != "tf_crop_and_resize",
        rank >= 2, active.allSatisfy({ $0 >= rank - 2 }) {
         let ty = tapsFor(rank - 2), tx = tapsFor(rank - 1)
-        let y = Tensor.uninitialized(.float32, outShape)
+        let y = try Tensor.uninitialized(.float32, outShape)
         let planes = x.shape[..<(rank - 2)].reduce(1, *)
         let yw = ty.weight.map { Float($0) }, xw = tx.weight.map { Float($0) }
         ty.index.withUnsafeBufferPointer { yi in tx.index.withUnsafeBufferPointer { xi in
@@ -327,7 +327,7 @@ private func resizeFloat<T: BinaryFloatingPoint>(_ x: Tensor, _: T.Type, _ cfg: 
         let t = tapsFor(a)
         var nextShape = curShape
         nextShape[a] = outShape[a]
-        let next = Tensor.uninitialized(T.dtype(), nextShape)
+        let next = try Tensor.uninitialized(T.dtype(), nextShape)
         let outer = curShape[..<a].reduce(1, *), inner = curShape[(a + 1)...].reduce(1, *)
         let w = t.weight.map { T($0) }
         t.index.withUnsafeBufferPointer { ip in w.withUnsafeBufferPointer { wp in

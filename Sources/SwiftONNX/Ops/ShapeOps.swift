@@ -101,7 +101,7 @@ private final class ElemDest<T> {
     private let tensor: Tensor?
     private let strs: UnsafeMutablePointer<String>?
     private let n: Int
-    init(_ dtype: DType, _ shape: [Int], zeroed: Bool = false) {
+    init(_ dtype: DType, _ shape: [Int], zeroed: Bool = false) throws {
         self.dtype = dtype
         self.shape = shape
         n = shape.reduce(1, *)
@@ -112,7 +112,7 @@ private final class ElemDest<T> {
             tensor = nil
             ptr = UnsafeMutableRawPointer(p).assumingMemoryBound(to: T.self)
         } else {
-            let t = zeroed ? Tensor.zeros(dtype, shape) : Tensor.uninitialized(dtype, shape)
+            let t = zeroed ? try Tensor.zeros(dtype, shape) : try Tensor.uninitialized(dtype, shape)
             tensor = t
             strs = nil
             ptr = t.raw.assumingMemoryBound(to: T.self)
@@ -137,7 +137,7 @@ private func firstElement<T>(_ t: Tensor, _: T.Type) -> T {
 /// A one-element tensor of `dtype` holding `value` (numeric types), or "" for strings.
 private func scalarOf(_ dtype: DType, _ value: Double) throws -> Tensor {
     if dtype == .string { return Tensor(validShape: [1], strings: [""]) }
-    if value == 0 { return Tensor.zeros(dtype, [1]) }
+    if value == 0 { return try Tensor.zeros(dtype, [1]) }
     return try Tensor.fromDoubles([value], shape: [1], dtype: dtype)
 }
 
@@ -163,7 +163,7 @@ private struct StridedViewMover: ElementMover {
     let shape: [Int]
     func move<T>(_: T.Type) throws -> Tensor {
         let s = ElemSource<T>(src)
-        let d = ElemDest<T>(src.dtype, shape)
+        let d = try ElemDest<T>(src.dtype, shape)
         ShapeKernels.stridedCopy(src: s.ptr, offset: offset, strides: strides, shape: shape, dst: d.ptr)
         return withExtendedLifetime(s) { d.finish() }
     }
@@ -330,7 +330,7 @@ private struct ConcatMover: ElementMover {
     let blockLens: [Int]
     func move<T>(_: T.Type) throws -> Tensor {
         let srcs = parts.map { ElemSource<T>($0) }
-        let d = ElemDest<T>(dtype, outShape)
+        let d = try ElemDest<T>(dtype, outShape)
         let total = blockLens.reduce(0, +)
         var col = 0
         for (s, len) in zip(srcs, blockLens) {
@@ -574,7 +574,7 @@ private struct GatherMover: ElementMover {
     let indices: [Int]
     func move<T>(_: T.Type) throws -> Tensor {
         let s = ElemSource<T>(x)
-        let d = ElemDest<T>(x.dtype, outShape)
+        let d = try ElemDest<T>(x.dtype, outShape)
         indices.withUnsafeBufferPointer { ip in
             ShapeKernels.gather(src: s.ptr, dst: d.ptr, outer: outer, axisDim: axisDim, inner: inner,
                                 indices: ip.baseAddress!, indexCount: ip.count)
@@ -598,7 +598,7 @@ private struct OffsetGatherMover: ElementMover {
     let block: Int
     func move<T>(_: T.Type) throws -> Tensor {
         let s = ElemSource<T>(x)
-        let d = ElemDest<T>(x.dtype, outShape)
+        let d = try ElemDest<T>(x.dtype, outShape)
         for (i, o) in srcOffsets.enumerated() { ShapeKernels.copyBlock(d.ptr + i * block, s.ptr + o, block) }
         return withExtendedLifetime(s) { d.finish() }
     }
@@ -659,7 +659,7 @@ private struct ScatterCopyMover: ElementMover {
     let block: Int
     func move<T>(_: T.Type) throws -> Tensor {
         let s = ElemSource<T>(data), u = ElemSource<T>(updates)
-        let d = ElemDest<T>(data.dtype, data.shape)
+        let d = try ElemDest<T>(data.dtype, data.shape)
         ShapeKernels.copyBlock(d.ptr, s.ptr, data.count)
         for (dst, src) in pairs { ShapeKernels.copyBlock(d.ptr + dst, u.ptr + src, block) }
         return withExtendedLifetime((s, u)) { d.finish() }
@@ -672,7 +672,7 @@ private struct ScatterReduceVisitor: ScalarTypeVisitor {
     let block: Int
     let reduction: ScatterReduction
     func visit<T: CastableScalar>(_: T.Type) throws -> Tensor {
-        let out = Tensor.uninitialized(data.dtype, data.shape)
+        let out = try Tensor.uninitialized(data.dtype, data.shape)
         let d = out.pointer(T.self), s = data.pointer(T.self), u = updates.pointer(T.self)
         d.update(from: s, count: data.count)
         for (dst, src) in pairs {
@@ -754,7 +754,7 @@ private struct ReverseSequenceMover: ElementMover {
     let timeAxis: Int, batchAxis: Int
     func move<T>(_: T.Type) throws -> Tensor {
         let s = ElemSource<T>(x)
-        let d = ElemDest<T>(x.dtype, x.shape)
+        let d = try ElemDest<T>(x.dtype, x.shape)
         ShapeKernels.copyBlock(d.ptr, s.ptr, x.count)
         let st = contiguousStrides(x.shape)
         var rest = x.shape
@@ -782,7 +782,7 @@ private struct OneHotMover: ElementMover {
     func move<T>(_: T.Type) throws -> Tensor {
         let v = ElemSource<T>(values)
         let off = v.ptr[0], on = v.ptr[1]
-        let d = ElemDest<T>(values.dtype, outShape)
+        let d = try ElemDest<T>(values.dtype, outShape)
         d.ptr.update(repeating: off, count: outer * depth * inner)
         for o in 0..<outer {
             for i in 0..<inner {
@@ -980,7 +980,7 @@ private struct PadMover: ElementMover {
     func move<T>(_: T.Type) throws -> Tensor {
         let s = ElemSource<T>(x)
         let fv: T = firstElement(fill, T.self)
-        let d = ElemDest<T>(x.dtype, outShape)
+        let d = try ElemDest<T>(x.dtype, outShape)
         let rank = outShape.count
         if rank == 0 { d.ptr.pointee = s.ptr.pointee; return withExtendedLifetime(s) { d.finish() } }
         let total = outShape.reduce(1, *)
@@ -1051,7 +1051,7 @@ private struct TriluMover: ElementMover {
     func move<T>(_: T.Type) throws -> Tensor {
         let s = ElemSource<T>(x)
         let z: T = firstElement(try scalarOf(x.dtype, 0), T.self)
-        let d = ElemDest<T>(x.dtype, x.shape)
+        let d = try ElemDest<T>(x.dtype, x.shape)
         let r = x.rank
         let rows = x.shape[r - 2], cols = x.shape[r - 1]
         ShapeKernels.trilu(src: s.ptr, dst: d.ptr, batch: prod(x.shape[0..<(r - 2)]), rows: rows, cols: cols,
@@ -1065,7 +1065,7 @@ private struct FillMover: ElementMover {
     let shape: [Int]
     func move<T>(_: T.Type) throws -> Tensor {
         let v: T = firstElement(value, T.self)
-        let d = ElemDest<T>(value.dtype, shape)
+        let d = try ElemDest<T>(value.dtype, shape)
         d.ptr.update(repeating: v, count: shape.reduce(1, *))
         return d.finish()
     }
@@ -1095,7 +1095,7 @@ private struct RangeVisitor: ScalarTypeVisitor {
             n = max(q, 0)
         }
         _ = try checkedShape([n], dtype, "Range")
-        let out = Tensor.uninitialized(dtype, [n])
+        let out = try Tensor.uninitialized(dtype, [n])
         let p = out.pointer(T.self)
         if T.kind == .float {
             for i in 0..<n { p[i] = T(f64: start + Double(i) * delta) }
@@ -1187,7 +1187,7 @@ private func registerBuilderOps(_ r: inout OpRegistry) {
             }
             guard x.rank == 2 else { throw OpError("EyeLike: input must be 2-D, got \(describeShape(x.shape))") }
             guard dtype.isComputable, dtype != .string else { throw ONNXError.unsupportedType("EyeLike: \(dtype)") }
-            let out = Tensor.zeros(dtype, x.shape)
+            let out = try Tensor.zeros(dtype, x.shape)
             let one = try scalarOf(dtype, 1)
             let rows = x.shape[0], cols = x.shape[1], bs = dtype.byteSize
             for i in 0..<rows {
@@ -1287,7 +1287,7 @@ private struct Col2ImVisitor: ScalarTypeVisitor {
                 }
             }
         }
-        let out = Tensor.uninitialized(x.dtype, [n, c] + image)
+        let out = try Tensor.uninitialized(x.dtype, [n, c] + image)
         let o = out.pointer(T.self)
         for i in 0..<acc.count { o[i] = T(f64: acc[i]) }
         return out
@@ -1300,7 +1300,7 @@ private struct CropPadMover: ElementMover {
     let srcStart: [Int], dstStart: [Int], copy: [Int]
     func move<T>(_: T.Type) throws -> Tensor {
         let s = ElemSource<T>(x)
-        let d = ElemDest<T>(x.dtype, outShape, zeroed: true)
+        let d = try ElemDest<T>(x.dtype, outShape, zeroed: true)
         let sst = contiguousStrides(x.shape), dst = contiguousStrides(outShape)
         var so = 0, doff = 0
         for i in 0..<x.rank { so += srcStart[i] * sst[i]; doff += dstStart[i] * dst[i] }

@@ -33,11 +33,11 @@ extension Graph {
     /// out of the graph and `target` is `source` itself: the rewrite happens in place, with no
     /// second copy of the weights. Otherwise the initializer stays and `target` is fresh memory.
     /// The caller stores `target` under a name of its choice and points the reader at it.
-    func takeForRewrite(_ name: String, uses: [String: Int]) -> (source: Tensor, target: Tensor)? {
+    func takeForRewrite(_ name: String, uses: [String: Int]) throws -> (source: Tensor, target: Tensor)? {
         guard var t = initializers.removeValue(forKey: name) else { return nil }
         if uses[name] == 1, t.storage.isPrivateHeap, isKnownUniquelyReferenced(&t.storage) { return (t, t) }
         initializers[name] = t
-        return (t, Tensor.uninitialized(t.dtype, t.shape))
+        return (t, try Tensor.uninitialized(t.dtype, t.shape))
     }
 
     /// Drops the nodes at the given indices, keeping the others in order.

@@ -13,10 +13,22 @@ func allocateBuffer(byteCount: Int) -> UnsafeMutableRawPointer {
 /// Floats from `allocateBuffer`, freed with the object (memory several owners share).
 final class FloatBuffer: @unchecked Sendable {
     let data: UnsafeMutablePointer<Float>
-    init(count: Int) {
-        data = allocateBuffer(byteCount: max(count, 1) * 4).bindMemory(to: Float.self, capacity: max(count, 1))
+    private let budget: MemoryBudget?
+    private let bytes: Int
+    /// Throws `memoryLimitExceeded` before allocating when the session being planned cannot hold it.
+    init(count: Int) throws {
+        bytes = max(count, 1) * 4
+        budget = try MemoryBudget.reserveCurrent(bytes)
+        data = allocateBuffer(byteCount: bytes).bindMemory(to: Float.self, capacity: max(count, 1))
     }
-    deinit { data.deallocate() }
+    /// Scratch of one kernel call, as large as data the session holds already (a run's own packing
+    /// of its weights): not counted in the budget.
+    init(scratchCount count: Int) {
+        bytes = max(count, 1) * 4
+        budget = nil
+        data = allocateBuffer(byteCount: bytes).bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+    deinit { data.deallocate(); budget?.release(bytes) }
 }
 
 /// Recycles tensor buffers of a session's runs by size class: the buffers a run's arena does not

@@ -73,6 +73,7 @@ final class Plan: @unchecked Sendable {
             } catch let e as ONNXError {
                 switch e {
                 case .nodeFailed: throw e   // from a subgraph: already names its node
+                case .memoryLimitExceeded: throw e.memoryLimit(during: "node '\(step.nodeLabel)' (\(step.opType))")
                 default: throw ONNXError.nodeFailed(node: step.nodeLabel, op: step.opType, reason: e.description)
                 }
             }
@@ -350,6 +351,8 @@ struct PlanBuilder {
             return try builder(ctx)
         } catch let e as OpError {
             throw ONNXError.nodeFailed(node: node.label, op: node.opType, reason: e.message)
+        } catch let e as ONNXError {
+            throw e.memoryLimit(during: "planning node '\(node.label)' (\(node.opType))")
         }
     }
 
