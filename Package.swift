@@ -1,4 +1,4 @@
-// swift-tools-version:5.9
+// swift-tools-version:6.0
 import PackageDescription
 
 // No unsafeFlags here: the library must stay importable as a versioned dependency.

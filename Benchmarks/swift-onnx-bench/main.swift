@@ -91,7 +91,7 @@ struct Bench: ParsableCommand {
                     fail("error: \(model): \(error)")
                 }
             }
-            fflush(stdout)
+            fflush(nil)   // all streams (the stdout global is not concurrency-safe in Swift 6)
         }
         for name in files.keys where !usedInputs.contains(name) {
             fail("warning: --input \(name) is not an input of any model")

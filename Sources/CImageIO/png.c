@@ -41,7 +41,7 @@ static void sio_png_transforms(png_structp png, png_infop info) {
     png_read_update_info(png, info);
 }
 
-/* Opens `path`, reads the header; on success *out_png/*out_info/*out_file are set. */
+/* Opens `path`, reads the header; on success *out_png, *out_info and *out_file are set. */
 static int sio_png_open(const char *path, FILE **out_file, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) {

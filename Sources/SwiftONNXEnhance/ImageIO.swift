@@ -35,7 +35,7 @@ public enum ImageIO {
     private static func call(_ path: String, _ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) -> (Int32, String) {
         var buf = [CChar](repeating: 0, count: 512)
         let rc = buf.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
-        return (rc, String(cString: buf))
+        return (rc, String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 
     private static func fail(_ rc: Int32, _ message: String, path: String) -> EnhanceError {

@@ -48,9 +48,8 @@ final class ConcurrencyStressTests: XCTestCase {
             let expected = try sessions[s].run([inputName[s]: input])[outputName[s]]!.scalars(as: Float.self)
             return (s, input, expected)
         }
-        let lock = NSLock()
-        var failures: [String] = []
-        var completed = 0
+        let failures = Locked([String]())
+        let completed = Locked(0)
         DispatchQueue.concurrentPerform(iterations: workers) { k in
             let (s, input, expected) = plan[k]
             var done = 0
@@ -59,18 +58,18 @@ final class ConcurrencyStressTests: XCTestCase {
                     let y = try sessions[s].run([inputName[s]: input])[outputName[s]]!.scalars(as: Float.self)
                     // Bit for bit: the same session, the same input, whatever runs beside it.
                     guard y.map(\.bitPattern) == expected.map(\.bitPattern) else {
-                        lock.lock(); failures.append("thread \(k) run \(r): output differs"); lock.unlock()
+                        failures.withLock { $0.append("thread \(k) run \(r): output differs") }
                         break
                     }
                     done += 1
                 } catch {
-                    lock.lock(); failures.append("thread \(k) run \(r): \(error)"); lock.unlock()
+                    failures.withLock { $0.append("thread \(k) run \(r): \(error)") }
                     break
                 }
             }
-            lock.lock(); completed += done; lock.unlock()
+            completed.withLock { $0 += done }
         }
-        XCTAssertEqual(failures, [])
-        XCTAssertEqual(completed, workers * runs)
+        XCTAssertEqual(failures.current, [])
+        XCTAssertEqual(completed.current, workers * runs)
     }
 }

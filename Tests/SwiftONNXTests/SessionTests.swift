@@ -102,22 +102,21 @@ final class SessionTests: XCTestCase {
             try Tensor(shape: x.shape, scalars: (try! x.scalars(as: Float.self)).map { $0 * Float(k + 1) })
         }
         let serial = try inputs.map { try s.run(["X": $0])["Y"]!.scalars(as: Float.self) }
-        let lock = NSLock()
-        var results = [[Float]](repeating: [], count: 4)
-        var errors: [Error] = []
+        let results = Locked([[Float]](repeating: [], count: 4))
+        let errors = Locked([String]())
         DispatchQueue.concurrentPerform(iterations: 4) { k in
             do {
                 for _ in 0..<20 {
                     let r = try s.run(["X": inputs[k]])["Y"]!.scalars(as: Float.self)
-                    lock.lock(); results[k] = r; lock.unlock()
+                    results.withLock { $0[k] = r }
                     if r != serial[k] { throw ONNXError.invalidGraph("thread \(k) got a different result") }
                 }
             } catch {
-                lock.lock(); errors.append(error); lock.unlock()
+                errors.withLock { $0.append("\(error)") }
             }
         }
-        XCTAssertTrue(errors.isEmpty, "\(errors)")
-        XCTAssertEqual(results, serial)
+        XCTAssertEqual(errors.current, [])
+        XCTAssertEqual(results.current, serial)
         XCTAssertEqual(try s.run(["X": x])["Y"]!.scalars(as: Float.self), try expected.scalars(as: Float.self))
     }
 }

@@ -33,18 +33,17 @@ final class ThreadPoolTests: XCTestCase {
     /// Several callers at once (sessions on different threads), each with its own thread count.
     func testConcurrentCallers() {
         let callers = 4, rounds = 300, items = 24
-        let totals = UnsafeMutablePointer<Int>.allocate(capacity: callers)
-        totals.initialize(repeating: 0, count: callers)
-        defer { totals.deallocate() }
+        let totals = Locked([Int](repeating: 0, count: callers))
         DispatchQueue.concurrentPerform(iterations: callers) { c in
             let local = UnsafeMutablePointer<Int>.allocate(capacity: items)
             defer { local.deallocate() }
             for _ in 0..<rounds {
                 local.initialize(repeating: 0, count: items)
                 parallelFor(items, threads: 1 + c % 3) { i in local[i] = i + 1 }
-                totals[c] += (0..<items).reduce(0) { $0 + local[$1] }
+                let sum = (0..<items).reduce(0) { $0 + local[$1] }
+                totals.withLock { $0[c] += sum }
             }
         }
-        for c in 0..<callers { XCTAssertEqual(totals[c], rounds * items * (items + 1) / 2, "caller \(c)") }
+        for c in 0..<callers { XCTAssertEqual(totals.current[c], rounds * items * (items + 1) / 2, "caller \(c)") }
     }
 }

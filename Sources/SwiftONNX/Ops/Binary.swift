@@ -54,7 +54,7 @@ func registerBinaryOps(_ r: inout OpRegistry) {
         }
     }
 
-    let logical: [(String, (Bool, Bool) -> Bool)] = [("And", { $0 && $1 }), ("Or", { $0 || $1 }), ("Xor", { $0 != $1 })]
+    let logical: [(String, @Sendable (Bool, Bool) -> Bool)] = [("And", { $0 && $1 }), ("Or", { $0 || $1 }), ("Xor", { $0 != $1 })]
     for (name, f) in logical {
         r.register(name, infer: .broadcast(.bool)) { ctx in
             let legacy = try LegacyBroadcast(ctx)

@@ -218,8 +218,8 @@ fileprivate func activationF64(_ kind: ActivationKind, _ a: Double, _ b: Double)
 }
 
 fileprivate func registerKernelOp(_ r: inout OpRegistry, _ name: String, _ kind: ActivationKind,
-                                  ints: ((Tensor) throws -> Tensor?)? = nil,
-                                  _ f64: @escaping (Double) -> Double) {
+                                  ints: (@Sendable (Tensor) throws -> Tensor?)? = nil,
+                                  _ f64: @escaping @Sendable (Double) -> Double) {
     r.register(name, infer: .sameAsFirst) { _ in
         let k = kernelF32(kind, 0, 0)
         return { inputs, env in
@@ -236,7 +236,7 @@ fileprivate func registerKernelOp(_ r: inout OpRegistry, _ name: String, _ kind:
 }
 
 fileprivate func registerScalarOp(_ r: inout OpRegistry, _ name: String,
-                                  _ f32: @escaping (Float) -> Float, _ f64: @escaping (Double) -> Double) {
+                                  _ f32: @escaping @Sendable (Float) -> Float, _ f64: @escaping @Sendable (Double) -> Double) {
     r.register(name, infer: .sameAsFirst) { _ in
         { inputs, env in
             [try floatMap(try inputs.required(0), name, env, f32: { s, d, n in mapF32(s, d, n, f32) }, f64: f64)]
@@ -245,7 +245,7 @@ fileprivate func registerScalarOp(_ r: inout OpRegistry, _ name: String,
 }
 
 fileprivate func registerParamOp(_ r: inout OpRegistry, _ name: String, _ kind: ActivationKind,
-                                 _ params: @escaping (OpContext) throws -> (Float, Float)) {
+                                 _ params: @escaping @Sendable (OpContext) throws -> (Float, Float)) {
     r.register(name, infer: .sameAsFirst) { ctx in
         let (a, b) = try params(ctx)
         let k = kernelF32(kind, a, b)

@@ -11,9 +11,9 @@ struct InferenceInput {
 /// inputs). A rule returns what it can tell, one TypeInfo per output; anything uncertain stays
 /// unknown (nil dtype or shape, `.unknown` dims), and symbolic dims flow through ops that keep them.
 /// Rules never fail a load: a rule that throws leaves the outputs unknown.
-struct Inference {
-    let rule: (OpContext, [InferenceInput]) throws -> [TypeInfo]
-    init(_ rule: @escaping (OpContext, [InferenceInput]) throws -> [TypeInfo]) { self.rule = rule }
+struct Inference: Sendable {
+    let rule: @Sendable (OpContext, [InferenceInput]) throws -> [TypeInfo]
+    init(_ rule: @escaping @Sendable (OpContext, [InferenceInput]) throws -> [TypeInfo]) { self.rule = rule }
 
     /// One output with the first input's type and shape (unary element-wise ops, norms, softmax...).
     static let sameAsFirst = Inference { _, ins in [ins.first?.type ?? .unknown] }
@@ -34,7 +34,7 @@ struct Inference {
     }
 
     /// Outputs whose element types are known but whose shapes depend on data.
-    static func dtypes(_ f: @escaping (OpContext, [InferenceInput]) -> [DType?]) -> Inference {
+    static func dtypes(_ f: @escaping @Sendable (OpContext, [InferenceInput]) -> [DType?]) -> Inference {
         Inference { ctx, ins in f(ctx, ins).map { TypeInfo(dtype: $0, shape: nil) } }
     }
 }

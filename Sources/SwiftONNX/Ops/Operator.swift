@@ -131,19 +131,19 @@ struct OpContext {
     }
 }
 
-typealias OpBuilder = (OpContext) throws -> any Operator
+typealias OpBuilder = @Sendable (OpContext) throws -> any Operator
 
 /// Everything the runtime knows of one op, given in one place by its family file: how its output
 /// types and shapes follow from its inputs, and how it is lowered to a runnable operator at plan
 /// time (attributes parsed, geometry and constant weights prepared there). The rewrites rooted at
 /// the op are registered beside it (`OpRegistry.rewrite`).
-struct OpDefinition {
+struct OpDefinition: Sendable {
     let infer: Inference
     let build: OpBuilder
 }
 
 /// Maps (domain, op type) to its definition, and holds the graph rewrites the op families own.
-struct OpRegistry {
+struct OpRegistry: Sendable {
     private(set) var definitions: [String: OpDefinition] = [:]
     private(set) var rewrites: [(phase: RewritePhase, pass: any GraphPass)] = []
 
@@ -160,7 +160,7 @@ struct OpRegistry {
 
     /// Registers an op whose builder returns a closure.
     mutating func register(_ op: String, domain: String = "", infer: Inference,
-                           closure: @escaping (OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor]) {
+                           closure: @escaping @Sendable (OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor]) {
         register(op, domain: domain, infer: infer) { ctx in ClosureOperator(body: try closure(ctx)) }
     }
 

@@ -27,7 +27,7 @@ func registerPoolingOps(_ r: inout OpRegistry) {
     r.register("GlobalLpPool", infer: global) { ctx in ClosureOperator(body: try makeGlobalPool(ctx, kind: 2)) }
     r.register("MaxUnpool", infer: Inference(inferMaxUnpool), closure: makeMaxUnpool)
     // Region pooling: one [C, h, w] map per region of interest.
-    let roi = { (size: @escaping (OpContext) throws -> [Int]) in
+    let roi = { (size: @escaping @Sendable (OpContext) throws -> [Int]) in
         Inference { ctx, ins in
             let hw = try size(ctx)
             guard let x = ins.shape(0), x.count == 4, let rois = ins.shape(1), !rois.isEmpty, hw.count == 2 else {

@@ -4,7 +4,7 @@ import Foundation
 /// QLinearConv, MatMulInteger, ConvInteger.
 func registerQuantizationOps(_ r: inout OpRegistry) {
     /// The type named by output_dtype, if set.
-    func outputDType(_ ctx: OpContext) throws -> DType? {
+    @Sendable func outputDType(_ ctx: OpContext) throws -> DType? {
         let code = try ctx.int("output_dtype", default: 0)
         return code == 0 ? nil : DType(onnxCode: Int32(code))
     }

@@ -2,7 +2,7 @@ import Dispatch
 
 /// A rewrite of the graph. Each is small, named, owned by the op family whose op it is rooted at
 /// (registered with `OpRegistry.rewrite`), and tested against the unoptimized path.
-protocol GraphPass {
+protocol GraphPass: Sendable {
     var name: String { get }
     /// Returns whether it changed anything.
     func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool
