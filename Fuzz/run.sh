@@ -9,6 +9,7 @@
 # Fuzz/regressions/TARGET too), then runs each target for the given time with a 2 s timeout per
 # input and a 2 GB memory limit. Inputs that add coverage accumulate in .build/fuzz/corpus/TARGET;
 # a finding is written to .build/fuzz/findings/ and the run stops with a non-zero status.
+# FUZZ_SEED=N fixes libFuzzer's random seed (the CI smoke run uses it, so a finding there repeats).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-300}"; shift || true
@@ -55,7 +56,8 @@ for t in "${targets[@]}"; do
     echo "==> fuzzing $t for $secs s"
     log=.build/fuzz/$t.log
     set +e
-    ASAN_OPTIONS=detect_leaks=0 "$bin" "$t" "${dict[@]}" -max_total_time="$secs" -timeout=2 -rss_limit_mb=2048 \
+    seed=(); [ -n "${FUZZ_SEED:-}" ] && seed=(-seed="$FUZZ_SEED")
+    ASAN_OPTIONS=detect_leaks=0 "$bin" "$t" "${dict[@]}" "${seed[@]}" -max_total_time="$secs" -timeout=2 -rss_limit_mb=2048 \
         -max_len=1048576 -print_final_stats=1 -artifact_prefix=".build/fuzz/findings/$t-" "${dirs[@]}" > "$log" 2>&1
     status=$?
     set -e
