@@ -6,7 +6,7 @@ import PackageDescription
 // (or `-Xswiftc -target-cpu -Xswiftc native`), as the README explains.
 let package = Package(
     name: "SwiftONNX",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],   // Synchronization's Mutex and Atomic
     products: [
         .library(name: "SwiftONNX", targets: ["SwiftONNX"]),
         .library(name: "SwiftONNXEnhance", targets: ["SwiftONNXEnhance"]),

@@ -6,7 +6,7 @@ import Darwin
 
 /// An interleaved 8- or 16-bit image: 1 gray, 2 gray+alpha, 3 RGB or 4 RGBA channels, rows packed.
 /// 16-bit samples are in machine byte order. Pixel memory is allocated once and checked.
-public final class ImageBuffer: @unchecked Sendable {
+public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels behind a raw pointer, as the C image libraries need
     public let width: Int
     public let height: Int
     public let channels: Int

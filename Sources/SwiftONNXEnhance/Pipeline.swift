@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import SwiftONNX
 
@@ -81,18 +82,17 @@ public struct EnhanceProgress: Sendable, Equatable {
 }
 
 /// A flag another thread sets to stop the work between tiles (`EnhanceError.cancelled`).
-public final class CancellationToken: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
+public final class CancellationToken: Sendable {
+    private let flag = Atomic(false)
     public init() {}
-    public func cancel() { lock.lock(); flag = true; lock.unlock() }
-    public var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return flag }
+    public func cancel() { flag.store(true, ordering: .releasing) }
+    public var isCancelled: Bool { flag.load(ordering: .acquiring) }
 }
 
 /// Runs an enhancement model over images of any size up to the ceiling, tile by tile.
 /// Memory: the input and output images (8- or 16-bit), one tile's tensors, and a float
 /// accumulator for one row of tiles.
-public final class EnhancePipeline: @unchecked Sendable {
+public final class EnhancePipeline: Sendable {
     public let session: InferenceSession
     public let configuration: EnhanceConfiguration
     let inputName: String

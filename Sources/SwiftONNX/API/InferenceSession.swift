@@ -25,7 +25,7 @@ public struct SessionOptions: Sendable {
 }
 
 /// A loaded, planned model. Immutable after creation; `run` may be called from many threads at once.
-public final class InferenceSession: @unchecked Sendable {
+public final class InferenceSession: Sendable {
     /// The inputs a caller must feed.
     public let inputs: [ValueInfo]
     public let outputs: [ValueInfo]
@@ -33,7 +33,6 @@ public final class InferenceSession: @unchecked Sendable {
     public let options: SessionOptions
 
     let plan: Plan
-    let model: Model
     /// Plans made for particular input shapes (see `ShapePlans`); nil when every input shape is
     /// fixed already or optimization is off.
     let shapePlans: ShapePlans?
@@ -112,7 +111,6 @@ public final class InferenceSession: @unchecked Sendable {
     init(model: Model, options: SessionOptions, budget: MemoryBudget? = nil) throws {
         let budget = budget ?? MemoryBudget(limit: options.memoryLimit)
         try Self.checkVersions(model)
-        self.model = model
         self.options = options
         self.budget = budget
         let prepared = PreparedWeights()

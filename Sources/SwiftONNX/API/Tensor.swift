@@ -1,7 +1,7 @@
 import Foundation
 
 /// Owns (or aliases) the bytes of a tensor. Immutable once a tensor is handed out.
-final class TensorStorage: @unchecked Sendable {
+final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer, filled by the op that made it before it is handed out, read-only after
     let raw: UnsafeMutableRawPointer
     let byteCount: Int
     /// Keeps aliased memory alive (a parsed model, an mmapped file). nil: this storage owns `raw`.
@@ -139,7 +139,7 @@ public struct BFloat16: TensorScalar, Hashable, CustomStringConvertible {
 }
 
 /// An n-dimensional array of one element type. A value type: copies share immutable storage.
-public struct Tensor: @unchecked Sendable, CustomStringConvertible {
+public struct Tensor: Sendable, CustomStringConvertible {
     public let dtype: DType
     public let shape: [Int]
     /// `var` only so that `isKnownUniquelyReferenced` can look at it (Graph.takeForRewrite).

@@ -1,8 +1,9 @@
 import CKernels
 import Foundation
+import Synchronization
 
 /// A float32 matrix A (m x k) packed once into the GEMM's row panels (weights, at plan time).
-final class F32PackedMatrix: @unchecked Sendable {
+final class F32PackedMatrix: @unchecked Sendable {   // @unchecked: raw pointers, written once at packing, read-only after
     let gemm: UnsafePointer<so_f32_gemm>
     let m: Int, k: Int
     let data: UnsafeMutablePointer<Float>
@@ -86,25 +87,29 @@ extension ConvActivation {
 
 /// Reusable scratch buffers (B panels, im2col columns), so steady-state runs do not go back to
 /// the allocator for large blocks.
-final class ScratchPool: @unchecked Sendable {
+final class ScratchPool: Sendable {
     static let shared = ScratchPool()
-    private let lock = NSLock()
-    private var free: [(UnsafeMutableRawPointer, Int)] = []
+    /// Free buffers as (address, bytes): the pool owns them until `with` lends one out.
+    private let free = Mutex([(address: UInt, bytes: Int)]())
 
     /// A buffer of at least `bytes` bytes, 64-byte aligned, for the duration of `body`.
     func with<R>(bytes: Int, _ body: (UnsafeMutableRawPointer) throws -> R) rethrows -> R {
         let need = max(bytes, 64)
-        lock.lock()
-        var buf: (UnsafeMutableRawPointer, Int)? = nil
-        if let i = free.firstIndex(where: { $0.1 >= need }) { buf = free.remove(at: i) }
-        lock.unlock()
-        let b = buf ?? (UnsafeMutableRawPointer.allocate(byteCount: need, alignment: 64), need)
-        defer {
-            lock.lock()
-            if free.count < 16 { free.append(b) } else { b.0.deallocate() }
-            lock.unlock()
+        let reused = free.withLock { free -> (address: UInt, bytes: Int)? in
+            guard let i = free.firstIndex(where: { $0.bytes >= need }) else { return nil }
+            return free.remove(at: i)
         }
-        return try body(b.0)
+        let b = reused ?? (UInt(bitPattern: UnsafeMutableRawPointer.allocate(byteCount: need, alignment: 64)), need)
+        let pointer = UnsafeMutableRawPointer(bitPattern: b.address)!
+        defer {
+            let kept = free.withLock { free -> Bool in
+                guard free.count < 16 else { return false }
+                free.append(b)
+                return true
+            }
+            if !kept { pointer.deallocate() }
+        }
+        return try body(pointer)
     }
 
     func withFloats<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {

@@ -6,7 +6,7 @@ let f32WinogradOutput: so_f32_wino2x2_output_fn = so_f32_wino2x2_output_select(s
 
 /// 3x3 weights (M x C x 3 x 3) transformed for Winograd F(2x2, 3x3) once, at plan time: the 16
 /// matrices U[xi] (M x C), each packed for the GEMM.
-final class WinogradWeights: @unchecked Sendable {
+final class WinogradWeights: Sendable {
     let u: [F32PackedMatrix]
     let outChannels: Int, inChannels: Int
 

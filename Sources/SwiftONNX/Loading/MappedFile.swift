@@ -1,16 +1,17 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A read-only memory-mapped file. Tensors may alias it; it is unmapped when the last user goes.
-final class MappedFile: @unchecked Sendable {
+final class MappedFile: @unchecked Sendable {   // @unchecked: the mapping's base is a raw pointer (read-only pages)
     let path: String
     let base: UnsafeMutableRawPointer?
     let size: Int
 
     /// Kept open while the model is being loaded (`read(_:into:)`), closed by `finishLoading()`.
-    private var fd: Int32
+    private let fd: Atomic<Int32>
 
     init(path: String) throws {
         self.path = path
@@ -24,13 +25,13 @@ final class MappedFile: @unchecked Sendable {
         size = Int(st.st_size)
         if size == 0 {
             base = nil
-            self.fd = -1
+            self.fd = Atomic(-1)
             return
         }
         let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
         guard let p, p != MAP_FAILED else { throw ONNXError.io(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))") }
         base = p
-        self.fd = fd
+        self.fd = Atomic(fd)
         keep = true
     }
 
@@ -38,6 +39,7 @@ final class MappedFile: @unchecked Sendable {
     /// open: for weights too misaligned to alias, one copy from the page cache, without mapping the
     /// file's pages into this process first. False (nothing promised about `dst`) when it cannot.
     func read(_ range: UnsafeRawBufferPointer, into dst: UnsafeMutableRawPointer) -> Bool {
+        let fd = self.fd.load(ordering: .acquiring)
         guard fd >= 0, let base, let start = range.baseAddress, start >= UnsafeRawPointer(base),
               start + range.count <= UnsafeRawPointer(base) + size else { return false }
         var offset = start - UnsafeRawPointer(base), done = 0
@@ -53,7 +55,8 @@ final class MappedFile: @unchecked Sendable {
 
     /// The load is over: no more `read(_:into:)`; the mapping stays for the weights that alias it.
     func finishLoading() {
-        if fd >= 0 { close(fd); fd = -1 }
+        let old = fd.exchange(-1, ordering: .acquiringAndReleasing)
+        if old >= 0 { close(old) }
     }
 
     /// Gives back the whole pages of `range` (inside this mapping) that this process has read:
@@ -70,6 +73,7 @@ final class MappedFile: @unchecked Sendable {
     }
 
     deinit {
+        let fd = self.fd.load(ordering: .acquiring)
         if fd >= 0 { close(fd) }
         if let base { munmap(base, size) }
     }

@@ -1,7 +1,7 @@
 import CONNXProto
 
 /// Owns an unpacked protobuf-c message and frees it exactly once, when no tensor aliases it any more.
-final class ProtoMessage<T>: @unchecked Sendable {
+final class ProtoMessage<T>: @unchecked Sendable {   // @unchecked: owns a C message, immutable after unpacking
     let pointer: UnsafeMutablePointer<T>
     private let free: (UnsafeMutablePointer<T>) -> Void
 

@@ -287,7 +287,7 @@ fileprivate func buildLoop(_ ctx: OpContext) throws -> any Operator {
         throw ctx.attributeError("body", "yields \(nCarried) loop-carried values and \(nScan) scan outputs, " +
                                  "but the node has \(ctx.outputCount) outputs")
     }
-    let scanInfos = Array(body.graph.outputs[(1 + nCarried)...])
+    let scanInfos = Array(body.outputs[(1 + nCarried)...])
     let declared = ctx.inputCount
     let binding = body.bind(implicitNames: ctx.node.implicitInputs)
     return ClosureOperator { inputs, env in
@@ -349,7 +349,7 @@ fileprivate func buildScan9(_ ctx: OpContext) throws -> any Operator {
     guard outDirs.count == nScanOut, outDirs.allSatisfy({ $0 == 0 || $0 == 1 }) else {
         throw ctx.attributeError("scan_output_directions", "needs \(nScanOut) entries of 0 or 1")
     }
-    let scanInfos = Array(body.graph.outputs[nStates...])
+    let scanInfos = Array(body.outputs[nStates...])
     let declared = ctx.inputCount
     let names = ctx.node.implicitInputs
     return ClosureOperator { inputs, env in
@@ -413,7 +413,7 @@ fileprivate func buildScan8(_ ctx: OpContext) throws -> any Operator {
     guard dirs.count == m, dirs.allSatisfy({ $0 == 0 || $0 == 1 }) else {
         throw ctx.attributeError("directions", "needs \(m) entries of 0 or 1")
     }
-    let scanInfos = Array(body.graph.outputs[nStates...])
+    let scanInfos = Array(body.outputs[nStates...])
     let declared = ctx.inputCount
     let names = ctx.node.implicitInputs
     return ClosureOperator { inputs, env in

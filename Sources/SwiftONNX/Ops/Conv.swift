@@ -342,7 +342,7 @@ let convParallelMinFlops = 1 << 21
 let depthwiseParallelMinFlops = 1 << 18
 
 /// Conv weights (M x C/group x kernel) packed per group for the packed GEMM.
-final class ConvPackedWeights: @unchecked Sendable {
+final class ConvPackedWeights: Sendable {
     let groups: [F32PackedMatrix]
     let shape: [Int]
     init(_ w: Tensor, group: Int) throws {

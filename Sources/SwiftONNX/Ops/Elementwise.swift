@@ -71,7 +71,7 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
         let bias = Double(try ctx.float("bias", default: 0))
         let lambd = Double(try ctx.float("lambd", default: 0.5))
         let fb = Float(bias), fl = Float(lambd)
-        let f64: (Double) -> Double = { x in x < -lambd ? x + bias : (x > lambd ? x - bias : 0) }
+        let f64: @Sendable (Double) -> Double = { x in x < -lambd ? x + bias : (x > lambd ? x - bias : 0) }
         return { inputs, env in
             let x = try inputs.required(0)
             if !x.dtype.isFloatingPoint {
@@ -136,7 +136,7 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
 
 // MARK: float machinery
 
-typealias F32Kernel = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+typealias F32Kernel = @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
 
 /// Splits n elements into chunks (multiples of 16) over `threads` workers when n is large.
 fileprivate func runChunked(_ n: Int, _ threads: Int, _ body: (Int, Int) -> Void) {
@@ -197,7 +197,7 @@ fileprivate func floatMap(_ x: Tensor, _ op: String, _ env: RunEnv, f32: F32Kern
 }
 
 /// The Double form of an activation (float64 tensors).
-fileprivate func activationF64(_ kind: ActivationKind, _ a: Double, _ b: Double) -> (Double) -> Double {
+fileprivate func activationF64(_ kind: ActivationKind, _ a: Double, _ b: Double) -> @Sendable (Double) -> Double {
     switch kind {
     case .leakyRelu: return { $0 < 0 ? $0 * a : $0 }
     case .hardSigmoid: return { Swift.max(0, Swift.min(1, $0 * a + b)) }
@@ -256,7 +256,7 @@ fileprivate func registerParamOp(_ r: inout OpRegistry, _ name: String, _ kind: 
 
 // MARK: Clip
 
-fileprivate func buildClip(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+fileprivate func buildClip(_ ctx: OpContext) throws -> OpBody {
     if ctx.opset < 11 {
         let lo = try ctx.float("min", default: -Float.greatestFiniteMagnitude)
         let hi = try ctx.float("max", default: Float.greatestFiniteMagnitude)
@@ -337,7 +337,7 @@ fileprivate func mapInts<F: IntFn>(_ x: Tensor, _ f: F) throws -> Tensor? {
 /// Computes through Double and converts back with Cast semantics (ops that allow integer inputs).
 fileprivate struct ViaDouble: ScalarTypeVisitor {
     let x: Tensor
-    let f: (Double) -> Double
+    let f: @Sendable (Double) -> Double
     func visit<T: CastableScalar>(_: T.Type) throws -> Tensor {
         try mapElements(x, x.dtype, T.self, T.self) { T(f64: f($0.f64)) }
     }

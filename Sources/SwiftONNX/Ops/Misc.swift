@@ -28,7 +28,7 @@ func registerMiscOps(_ r: inout OpRegistry) {
 // MARK: - window functions
 
 /// Hann / Hamming / Blackman windows: `f(n, denominator)` with denominator size (periodic) or size - 1.
-private func makeWindow(_ ctx: OpContext, _ f: @escaping (Double, Double) -> Double) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeWindow(_ ctx: OpContext, _ f: @escaping @Sendable (Double, Double) -> Double) throws -> OpBody {
     let code = try ctx.int("output_datatype", default: 1)
     guard let dt = DType(onnxCode: Int32(code)), dt.isComputable, dt != .string else {
         throw ctx.attributeError("output_datatype", "unsupported type \(code)")
@@ -50,7 +50,7 @@ private func makeWindow(_ ctx: OpContext, _ f: @escaping (Double, Double) -> Dou
 
 /// Inference Dropout: output = input, optional mask all true. Training mode with a nonzero ratio is
 /// not supported (it would need a random generator matching no reference anyway).
-private func makeDropout(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeDropout(_ ctx: OpContext) throws -> OpBody {
     let opset = ctx.opset
     let ratioAttr = try ctx.float("ratio", default: 0.5)
     // Before opset 7, is_test = 0 meant training.
@@ -90,7 +90,7 @@ private func makeDropout(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws 
 
 // MARK: - NonMaxSuppression
 
-private func makeNonMaxSuppression(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeNonMaxSuppression(_ ctx: OpContext) throws -> OpBody {
     let centerPointBox = try ctx.int("center_point_box", default: 0)
     guard centerPointBox == 0 || centerPointBox == 1 else {
         throw ctx.attributeError("center_point_box", "must be 0 or 1, got \(centerPointBox)")

@@ -40,7 +40,7 @@ private func params(_ t: Tensor, _ n: Int, _ op: String, _ what: String) throws 
     return try asF32(t, op, what).scalars(as: Float.self)
 }
 
-private func makeBatchNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeBatchNorm(_ ctx: OpContext) throws -> OpBody {
     let eps = Double(try ctx.float("epsilon", default: 1e-5))
     let momentum = Double(try ctx.float("momentum", default: 0.9))
     let training: Bool
@@ -115,7 +115,7 @@ private func makeBatchNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
 /// com.swiftonnx::ChannelAffine(X, scale, bias), attributes activation / activation_params:
 /// y = act(x * scale[c] + bias[c]) over X laid out (N, C, ...), one pass (what BatchNormalization
 /// and the per-channel Mul / Add / activation after it become, see FuseChannelAffine).
-private func makeChannelAffine(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeChannelAffine(_ ctx: OpContext) throws -> OpBody {
     let act = try parseActivation(ctx)
     let (kind, alpha, beta) = act.kernelCode
     return { inputs, env in
@@ -149,7 +149,7 @@ private func makeChannelAffine(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) t
     }
 }
 
-private func makeInstanceNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeInstanceNorm(_ ctx: OpContext) throws -> OpBody {
     let eps = Double(try ctx.float("epsilon", default: 1e-5))
     return { inputs, _ in
         let x0 = try inputs.required(0, "input")
@@ -191,7 +191,7 @@ private func expandF32(_ t: Tensor, to shape: [Int], _ op: String, _ what: Strin
     return out
 }
 
-private func makeLayerNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeLayerNorm(_ ctx: OpContext) throws -> OpBody {
     let axisAttr = try ctx.int("axis", default: -1)
     let eps = Double(try ctx.float("epsilon", default: 1e-5))
     let stash = try ctx.int("stash_type", default: 1)
@@ -224,7 +224,7 @@ private func makeLayerNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
     }
 }
 
-private func makeGroupNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeGroupNorm(_ ctx: OpContext) throws -> OpBody {
     guard let groups = try ctx.int("num_groups"), groups > 0 else { throw ctx.attributeError("num_groups", "required positive attribute") }
     let eps = Double(try ctx.float("epsilon", default: 1e-5))
     let opset = ctx.opset
@@ -265,7 +265,7 @@ private func makeGroupNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
     }
 }
 
-private func makeLRN(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeLRN(_ ctx: OpContext) throws -> OpBody {
     guard let size = try ctx.int("size"), size > 0 else { throw ctx.attributeError("size", "required positive attribute") }
     let alpha = try ctx.float("alpha", default: 1e-4), beta = try ctx.float("beta", default: 0.75)
     let bias = try ctx.float("bias", default: 1)
@@ -282,7 +282,7 @@ private func makeLRN(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [
     }
 }
 
-private func makeLpNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeLpNorm(_ ctx: OpContext) throws -> OpBody {
     let axisAttr = try ctx.int("axis", default: -1)
     let p = try ctx.int("p", default: 2)
     guard p == 1 || p == 2 else { throw ctx.attributeError("p", "must be 1 or 2, got \(p)") }
@@ -312,7 +312,7 @@ private func makeLpNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -
     }
 }
 
-private func makeMVN(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeMVN(_ ctx: OpContext) throws -> OpBody {
     let axesAttr = try ctx.ints("axes") ?? [0, 2, 3]
     return { inputs, _ in
         let x0 = try inputs.required(0, "X")
@@ -340,7 +340,7 @@ private func makeMVN(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [
     }
 }
 
-private func makeRMSNorm(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeRMSNorm(_ ctx: OpContext) throws -> OpBody {
     let axisAttr = try ctx.int("axis", default: -1)
     let eps = Double(try ctx.float("epsilon", default: 1e-5))
     return { inputs, _ in

@@ -10,9 +10,12 @@ struct RunEnv: Sendable {
     var threads: Int
 }
 
+/// What an op does at run time, as a closure (called from many threads at once).
+typealias OpBody = @Sendable ([Tensor?], RunEnv) throws -> [Tensor]
+
 /// An op given as a closure.
-struct ClosureOperator: Operator, @unchecked Sendable {
-    let body: ([Tensor?], RunEnv) throws -> [Tensor]
+struct ClosureOperator: Operator {
+    let body: OpBody
     func run(_ inputs: [Tensor?], _ env: RunEnv) throws -> [Tensor] { try body(inputs, env) }
 }
 
@@ -56,7 +59,7 @@ struct OpContext {
     func constantInput(_ i: Int) -> Tensor? { hasInput(i) ? constants[node.inputs[i]] : nil }
 
     /// `make()` for the constant `t`, or what an earlier plan of the session made for it under `kind`.
-    func prepare<T: AnyObject>(_ t: Tensor, kind: String, _ make: () throws -> T) rethrows -> T {
+    func prepare<T: AnyObject & Sendable>(_ t: Tensor, kind: String, _ make: () throws -> T) rethrows -> T {
         guard let prepared else { return try make() }
         return try prepared.value(for: t, kind: kind, make)
     }
@@ -160,7 +163,7 @@ struct OpRegistry: Sendable {
 
     /// Registers an op whose builder returns a closure.
     mutating func register(_ op: String, domain: String = "", infer: Inference,
-                           closure: @escaping @Sendable (OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor]) {
+                           closure: @escaping @Sendable (OpContext) throws -> @Sendable ([Tensor?], RunEnv) throws -> [Tensor]) {
         register(op, domain: domain, infer: infer) { ctx in ClosureOperator(body: try closure(ctx)) }
     }
 

@@ -138,7 +138,7 @@ private struct PoolAttrs {
     }
 }
 
-private func makeMaxPool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeMaxPool(_ ctx: OpContext) throws -> OpBody {
     let attrs = try PoolAttrs(ctx)
     let columnMajor = try ctx.int("storage_order", default: 0) == 1
     let wantIndices = ctx.hasOutput(1)
@@ -199,7 +199,7 @@ private func withFloatCompute(_ op: String, _ x: Tensor, _ outShape: [Int],
     }
 }
 
-private func makeAvgLpPool(_ ctx: OpContext, lp: Bool) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeAvgLpPool(_ ctx: OpContext, lp: Bool) throws -> OpBody {
     let attrs = try PoolAttrs(ctx)
     let includePad = try ctx.int("count_include_pad", default: 0) != 0
     let p = lp ? try ctx.float("p", default: 2) : 1
@@ -223,7 +223,7 @@ private func makeAvgLpPool(_ ctx: OpContext, lp: Bool) throws -> ([Tensor?], Run
 }
 
 /// kind 0: average, 1: max, 2: Lp.
-private func makeGlobalPool(_ ctx: OpContext, kind: Int) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeGlobalPool(_ ctx: OpContext, kind: Int) throws -> OpBody {
     let p = kind == 2 ? try ctx.float("p", default: 2) : 2
     let name = ctx.opType
     return { inputs, _ in
@@ -274,7 +274,7 @@ private func copyElement(_ src: UnsafeRawPointer, _ s: Int, _ dst: UnsafeMutable
     }
 }
 
-private func makeMaxUnpool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeMaxUnpool(_ ctx: OpContext) throws -> OpBody {
     guard let kernel = try ctx.ints("kernel_shape") else { throw ctx.attributeError("kernel_shape", "required attribute is missing") }
     let n = kernel.count
     let strides = try ctx.ints("strides") ?? [Int](repeating: 1, count: n)
@@ -332,7 +332,7 @@ private func makeMaxUnpool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throw
 
 // MARK: region-of-interest pooling
 
-private func makeMaxRoiPool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeMaxRoiPool(_ ctx: OpContext) throws -> OpBody {
     guard let ps = try ctx.ints("pooled_shape"), ps.count == 2, ps.allSatisfy({ $0 > 0 }) else {
         throw ctx.attributeError("pooled_shape", "required: two positive values")
     }
@@ -376,7 +376,7 @@ private func makeMaxRoiPool(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) thro
     }
 }
 
-private func makeRoiAlign(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeRoiAlign(_ ctx: OpContext) throws -> OpBody {
     let mode = try ctx.string("mode", default: "avg")
     guard mode == "avg" || mode == "max" else { throw ctx.attributeError("mode", "expected avg or max, got \(mode)") }
     let oh = try ctx.int("output_height", default: 1), ow = try ctx.int("output_width", default: 1)

@@ -247,7 +247,7 @@ private struct QuantLayout {
 
 // MARK: - QuantizeLinear
 
-private func makeQuantizeLinear(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeQuantizeLinear(_ ctx: OpContext) throws -> OpBody {
     let axisAttr = try ctx.int("axis", default: 1)
     let saturate = try ctx.int("saturate", default: 1) != 0
     let blockSize = try ctx.int("block_size", default: 0)
@@ -335,7 +335,7 @@ private func makeQuantizeLinear(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) 
 
 // MARK: - DequantizeLinear
 
-private func makeDequantizeLinear(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeDequantizeLinear(_ ctx: OpContext) throws -> OpBody {
     let axisAttr = try ctx.int("axis", default: 1)
     let blockSize = try ctx.int("block_size", default: 0)
     guard blockSize >= 0 else { throw ctx.attributeError("block_size", "must be >= 0") }

@@ -86,7 +86,7 @@ fileprivate func toFloat32(_ t: Tensor, _ op: String) throws -> Tensor {
 }
 
 fileprivate func buildRecurrent(_ ctx: OpContext, _ kind: RecurrentKind)
-    throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+    throws -> OpBody {
     let op = kind.name
     let direction = try ctx.string("direction", default: "forward")
     guard ["forward", "reverse", "bidirectional"].contains(direction) else {

@@ -86,7 +86,7 @@ private func inferEinsum(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [T
 
 enum ReduceKind { case sum, mean, max, min, prod, l1, l2, logSum, logSumExp, sumSquare }
 
-private func makeReduce(_ ctx: OpContext, kind: ReduceKind, axesInputFrom: Int) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeReduce(_ ctx: OpContext, kind: ReduceKind, axesInputFrom: Int) throws -> OpBody {
     let keepdims = try ctx.int("keepdims", default: 1) != 0
     let axesFromInput = ctx.opset >= axesInputFrom
     let noop = axesFromInput ? (try ctx.int("noop_with_empty_axes", default: 0) != 0) : false
@@ -399,7 +399,7 @@ private struct ArgExtremeVisitor: ComparableVisitor {
     private func max(_ a: Int, _ b: Int) -> Int { a > b ? a : b }
 }
 
-private func makeArgExtreme(_ ctx: OpContext, max: Bool) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeArgExtreme(_ ctx: OpContext, max: Bool) throws -> OpBody {
     let axisAttr = try ctx.int("axis", default: 0)
     let keepdims = try ctx.int("keepdims", default: 1) != 0
     let last = try ctx.int("select_last_index", default: 0) != 0
@@ -439,7 +439,7 @@ private func softmaxView(_ shape: [Int], axisAttr: Int?, opset: Int) throws -> (
     return splitAt(shape, axis)
 }
 
-private func makeSoftmax(_ ctx: OpContext, _ kind: SoftmaxKind) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeSoftmax(_ ctx: OpContext, _ kind: SoftmaxKind) throws -> OpBody {
     let axisAttr = try ctx.int("axis")
     let opset = ctx.opset
     let opName = ctx.opType
@@ -478,7 +478,7 @@ private func softmaxF32(_ x: Tensor, outer: Int, n: Int, inner: Int, kind: Softm
     return y
 }
 
-private func makeHardmax(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeHardmax(_ ctx: OpContext) throws -> OpBody {
     let axisAttr = try ctx.int("axis")
     let opset = ctx.opset
     let opName = ctx.opType
@@ -504,7 +504,7 @@ private func makeHardmax(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws 
 
 // MARK: - CumSum
 
-private func makeCumSum(_ ctx: OpContext, product: Bool = false) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeCumSum(_ ctx: OpContext, product: Bool = false) throws -> OpBody {
     let exclusive = try ctx.int("exclusive", default: 0) != 0
     let reverse = try ctx.int("reverse", default: 0) != 0
     return { inputs, _ in
@@ -650,7 +650,7 @@ private func partialTopK(_ a: inout [Int], _ k: Int, _ before: (Int, Int) -> Boo
     for i in 0..<k { a[i] = top[i] }
 }
 
-private func makeTopK(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeTopK(_ ctx: OpContext) throws -> OpBody {
     let axisAttr = try ctx.int("axis", default: -1)
     let largest = try ctx.int("largest", default: 1) != 0
     let kAttr = ctx.opset < 10 ? try ctx.int("k") : nil
@@ -766,7 +766,7 @@ private func parseEinsum(_ eq: String, ranks: [Int]) throws -> EinsumSpec {
     return EinsumSpec(inputs: ins, output: output)
 }
 
-private func makeEinsum(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeEinsum(_ ctx: OpContext) throws -> OpBody {
     guard let eq = try ctx.string("equation") else { throw ctx.attributeError("equation", "required") }
     return { inputs, _ in
         let xs = try (0..<inputs.count).map { try inputs.required($0) }
@@ -828,7 +828,7 @@ private func makeEinsum(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -
 
 // MARK: - NegativeLogLikelihoodLoss / SoftmaxCrossEntropyLoss
 
-private func makeLoss(_ ctx: OpContext, softmax: Bool) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeLoss(_ ctx: OpContext, softmax: Bool) throws -> OpBody {
     let reduction = try ctx.string("reduction", default: "mean")
     guard ["none", "sum", "mean"].contains(reduction) else { throw ctx.attributeError("reduction", "unknown value \(reduction)") }
     let ignoreIndex = try ctx.int("ignore_index")

@@ -357,7 +357,7 @@ private func parseMode(_ ctx: OpContext) throws -> ResizeConfig.Mode {
     }
 }
 
-private func makeResize(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeResize(_ ctx: OpContext) throws -> OpBody {
     var cfg = ResizeConfig()
     cfg.mode = try parseMode(ctx)
     let opset = ctx.opset
@@ -421,7 +421,7 @@ private func makeResize(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -
     }
 }
 
-private func makeUpsample(_ ctx: OpContext) throws -> ([Tensor?], RunEnv) throws -> [Tensor] {
+private func makeUpsample(_ ctx: OpContext) throws -> OpBody {
     var cfg = ResizeConfig()
     cfg.mode = try parseMode(ctx)
     guard cfg.mode != .cubic else { throw ctx.attributeError("mode", "Upsample supports nearest and linear") }

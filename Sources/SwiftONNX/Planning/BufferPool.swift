@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import Synchronization
 
 /// 64-byte aligned, uninitialized memory from the system allocator, for a buffer the caller
 /// writes in full: a large one (256 KiB and up) has its pages populated in one system call
@@ -11,7 +12,7 @@ func allocateBuffer(byteCount: Int) -> UnsafeMutableRawPointer {
 }
 
 /// Floats from `allocateBuffer`, freed with the object (memory several owners share).
-final class FloatBuffer: @unchecked Sendable {
+final class FloatBuffer: @unchecked Sendable {   // @unchecked: a raw pointer, written once (packing) before it is shared
     let data: UnsafeMutablePointer<Float>
     private let budget: MemoryBudget?
     private let bytes: Int
@@ -39,18 +40,27 @@ final class FloatBuffer: @unchecked Sendable {
 /// that no run has taken back for `idleRuns` consecutive runs is given back to the system, so the pool
 /// holds what the last runs used (a fixed shape reuses all of it every run; after a change of shape
 /// the old sizes go away). Thread-safe: concurrent runs share it.
-final class BufferPool: @unchecked Sendable {
+final class BufferPool: Sendable {
     /// Runs a free buffer may sit unused before it is released.
     static let idleRuns = 2
 
-    private let lock = NSLock()
-    /// Free buffers per size class, each with the run count when it was freed.
-    private var free: [Int: [(p: UnsafeMutableRawPointer, run: Int)]] = [:]
-    private var freeBytes = 0
-    private var runs = 0
-    /// Buffers taken from the system allocator (pool misses) and handed out again (hits).
-    private var systemAllocations = 0
-    private var reuses = 0
+    /// A free buffer and the run count when it was freed. Kept as an address: the pool owns the
+    /// memory while it is free, and no thread touches it until `allocate` hands it out again.
+    private struct FreeBuffer {
+        let address: UInt
+        let run: Int
+        var pointer: UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: address)! }
+    }
+    private struct State {
+        /// Free buffers per size class.
+        var free: [Int: [FreeBuffer]] = [:]
+        var freeBytes = 0
+        var runs = 0
+        /// Buffers taken from the system allocator (pool misses) and handed out again (hits).
+        var systemAllocations = 0
+        var reuses = 0
+    }
+    private let state = Mutex(State())
 
     static func sizeClass(_ bytes: Int) -> Int {
         let n = max(bytes, 64)
@@ -60,49 +70,52 @@ final class BufferPool: @unchecked Sendable {
     /// A 64-byte aligned buffer of `sizeClass(bytes)` bytes, uninitialized.
     func allocate(_ bytes: Int) -> (UnsafeMutableRawPointer, capacity: Int) {
         let cap = Self.sizeClass(bytes)
-        lock.lock()
-        if let e = free[cap]?.popLast() {
-            freeBytes -= cap
-            reuses += 1
-            lock.unlock()
-            return (e.p, cap)
+        let reused: FreeBuffer? = state.withLock { st in
+            if let e = st.free[cap]?.popLast() {
+                st.freeBytes -= cap
+                st.reuses += 1
+                return e
+            }
+            st.systemAllocations += 1
+            return nil
         }
-        systemAllocations += 1
-        lock.unlock()
+        if let reused { return (reused.pointer, cap) }
         return (allocateBuffer(byteCount: cap), cap)
     }
 
     /// Takes back a buffer `allocate` handed out.
     func release(_ p: UnsafeMutableRawPointer, capacity: Int) {
-        lock.lock()
-        free[capacity, default: []].append((p, runs))
-        freeBytes += capacity
-        lock.unlock()
+        let address = UInt(bitPattern: p)
+        state.withLock { st in
+            st.free[capacity, default: []].append(FreeBuffer(address: address, run: st.runs))
+            st.freeBytes += capacity
+        }
     }
 
     /// Called after each run: releases the free buffers no run has taken for `idleRuns` runs.
     func endRun() {
-        var stale: [UnsafeMutableRawPointer] = []
-        lock.lock()
-        runs += 1
-        let oldest = runs - Self.idleRuns
-        for (cap, list) in free where list.contains(where: { $0.run < oldest }) {
-            let keep = list.filter { $0.run >= oldest }
-            for e in list where e.run < oldest { stale.append(e.p); freeBytes -= cap }
-            free[cap] = keep.isEmpty ? nil : keep
+        let stale: [FreeBuffer] = state.withLock { st in
+            var stale: [FreeBuffer] = []
+            st.runs += 1
+            let oldest = st.runs - Self.idleRuns
+            for (cap, list) in st.free where list.contains(where: { $0.run < oldest }) {
+                let keep = list.filter { $0.run >= oldest }
+                for e in list where e.run < oldest { stale.append(e); st.freeBytes -= cap }
+                st.free[cap] = keep.isEmpty ? nil : keep
+            }
+            return stale
         }
-        lock.unlock()
-        for p in stale { p.deallocate() }
+        for e in stale { e.pointer.deallocate() }
     }
 
     /// (system allocations, reuses, bytes kept free) so far, for tests and diagnostics.
     var statistics: (systemAllocations: Int, reuses: Int, freeBytes: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        return (systemAllocations, reuses, freeBytes)
+        state.withLock { ($0.systemAllocations, $0.reuses, $0.freeBytes) }
     }
 
     deinit {
-        for (_, list) in free { for e in list { e.p.deallocate() } }
+        state.withLock { st in
+            for (_, list) in st.free { for e in list { e.pointer.deallocate() } }
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The bytes a session may hold at once: its weights (as loaded, and the packed or transformed
 /// forms its kernels prepare) and the tensors of its runs (intermediates, and outputs until the
@@ -11,13 +12,12 @@ import Foundation
 /// would need more fails with an error instead of exhausting the machine. Concurrent runs of one
 /// session share the budget. Scratch space of a kernel (blocked GEMM panels, im2col tiles) is
 /// bounded by the blocking, not by the model, and is not counted.
-final class MemoryBudget: @unchecked Sendable {
+final class MemoryBudget: Sendable {
     /// The budget of the session loading, planning or running on this task.
     @TaskLocal static var current: MemoryBudget?
 
     let limit: Int
-    private let lock = NSLock()
-    private var used = 0
+    private let used = Mutex(0)
 
     init(limit: Int) { self.limit = max(limit, 0) }
 
@@ -25,34 +25,30 @@ final class MemoryBudget: @unchecked Sendable {
     /// the node or file fills it in) leaving the budget as it was.
     func reserve(_ bytes: Int) throws {
         guard bytes > 0 else { return }
-        lock.lock()
-        let (total, overflow) = used.addingReportingOverflow(bytes)
-        if overflow || total > limit {
-            let inUse = used
-            lock.unlock()
+        let refused: Int? = used.withLock { used in
+            let (total, overflow) = used.addingReportingOverflow(bytes)
+            if overflow || total > limit { return used }
+            used = total
+            return nil
+        }
+        if let inUse = refused {
             throw ONNXError.memoryLimitExceeded(during: "", requested: bytes, inUse: inUse, limit: limit)
         }
-        used = total
-        lock.unlock()
     }
 
     /// Counts `bytes` that exist already in another form (an array a tensor is built from), over the limit or not.
     func charge(_ bytes: Int) {
         guard bytes > 0 else { return }
-        lock.lock()
-        used = used &+ bytes
-        lock.unlock()
+        used.withLock { $0 = $0 &+ bytes }
     }
 
     func release(_ bytes: Int) {
         guard bytes > 0 else { return }
-        lock.lock()
-        used -= bytes
-        lock.unlock()
+        used.withLock { $0 -= bytes }
     }
 
     /// Bytes reserved now.
-    var inUse: Int { lock.lock(); defer { lock.unlock() }; return used }
+    var inUse: Int { used.withLock { $0 } }
 
     /// Reserves `bytes` in the bound budget, if any: what a buffer of that size needs before it is allocated.
     static func reserveCurrent(_ bytes: Int) throws -> MemoryBudget? {

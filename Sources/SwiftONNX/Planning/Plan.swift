@@ -1,9 +1,10 @@
+import Synchronization
 import Dispatch
 import Foundation
 
 /// A graph compiled once into an ordered list of steps over numbered value slots,
 /// with each intermediate freed right after its last reader. Immutable; every run has its own slots.
-final class Plan: @unchecked Sendable {
+final class Plan: Sendable {
     struct Step {
         let op: any Operator
         let inputs: [Int]       // -1: omitted optional input
@@ -94,18 +95,22 @@ final class Plan: @unchecked Sendable {
 }
 
 /// A compiled subgraph (If branch, Loop/Scan body) and the outer-scope names it reads.
-final class SubgraphRunner: @unchecked Sendable {
+final class SubgraphRunner: Sendable {
     let plan: Plan
     let inputNames: [String]
     let outerNames: [String]
     let outputNames: [String]
-    let graph: Graph
+    /// The subgraph's declared outputs (types and shapes as written).
+    let outputs: [ValueInfo]
+    /// The subgraph's name, for errors.
+    let name: String
 
     init(plan: Plan, graph: Graph, outerNames: [String]) {
         self.plan = plan
-        self.graph = graph
+        self.name = graph.name
         self.inputNames = graph.inputs.map(\.name)
         self.outerNames = outerNames
+        self.outputs = graph.outputs
         self.outputNames = graph.outputs.map(\.name)
     }
 
@@ -131,7 +136,7 @@ final class SubgraphRunner: @unchecked Sendable {
     /// (`nodeInputs[declared + j]` is implicit input j).
     func run(_ inputs: [Tensor], binding: Binding, nodeInputs: [Tensor?], declared: Int, env: RunEnv) throws -> [Tensor] {
         guard inputs.count == inputNames.count else {
-            throw OpError("subgraph '\(graph.name)' takes \(inputNames.count) inputs, got \(inputs.count)")
+            throw OpError("subgraph '\(name)' takes \(inputNames.count) inputs, got \(inputs.count)")
         }
         var feeds: [Tensor?] = []
         feeds.reserveCapacity(binding.sources.count)
@@ -141,11 +146,11 @@ final class SubgraphRunner: @unchecked Sendable {
             case .implicit(let j):
                 let i = declared + j
                 guard i < nodeInputs.count, let t = nodeInputs[i] else {
-                    throw OpError("subgraph '\(graph.name)': outer value #\(j) is not available")
+                    throw OpError("subgraph '\(name)': outer value #\(j) is not available")
                 }
                 feeds.append(t)
             case .missing(let name):
-                throw OpError("subgraph '\(graph.name)': outer value '\(name)' is not available")
+                throw OpError("subgraph '\(name)': outer value '\(name)' is not available")
             }
         }
         return try plan.run(ordered: feeds, env: env)
@@ -154,11 +159,11 @@ final class SubgraphRunner: @unchecked Sendable {
     /// Runs with positional inputs; outer-scope values are looked up in `outer`.
     func run(_ inputs: [Tensor], outer: [String: Tensor], env: RunEnv) throws -> [Tensor] {
         guard inputs.count == inputNames.count else {
-            throw OpError("subgraph '\(graph.name)' takes \(inputNames.count) inputs, got \(inputs.count)")
+            throw OpError("subgraph '\(name)' takes \(inputNames.count) inputs, got \(inputs.count)")
         }
         var feeds: [String: Tensor] = [:]
         for name in outerNames {
-            guard let t = outer[name] else { throw OpError("subgraph '\(graph.name)': outer value '\(name)' is not available") }
+            guard let t = outer[name] else { throw OpError("subgraph '\(name)': outer value '\(name)' is not available") }
             feeds[name] = t
         }
         for (n, t) in zip(inputNames, inputs) { feeds[n] = t }
@@ -168,7 +173,7 @@ final class SubgraphRunner: @unchecked Sendable {
 
 /// Constant weights prepared for a kernel (packed for the GEMM, Winograd-transformed), kept per
 /// session so the plans of its input shape signatures share one copy.
-final class PreparedWeights: @unchecked Sendable {
+final class PreparedWeights: Sendable {
     private struct Key: Hashable {
         let storage: ObjectIdentifier
         let address: Int
@@ -176,25 +181,22 @@ final class PreparedWeights: @unchecked Sendable {
         let shape: [Int]
         let kind: String
     }
-    private let lock = NSLock()
     // The tensor is kept with its preparation so its storage (the key's identity) stays alive.
-    private var entries: [Key: (tensor: Tensor, value: AnyObject)] = [:]
+    private let entries = Mutex([Key: (tensor: Tensor, value: any AnyObject & Sendable)]())
 
-    func value<T: AnyObject>(for t: Tensor, kind: String, _ make: () throws -> T) rethrows -> T {
+    func value<T: AnyObject & Sendable>(for t: Tensor, kind: String, _ make: () throws -> T) rethrows -> T {
         let key = Key(storage: ObjectIdentifier(t.storage), address: Int(bitPattern: t.storage.raw), dtype: t.dtype,
                       shape: t.shape, kind: kind)
-        lock.lock()
-        if let e = entries[key], let v = e.value as? T { lock.unlock(); return v }
-        lock.unlock()
+        if let v = entries.withLock({ $0[key]?.value as? T }) { return v }
         let v = try make()
-        lock.lock()
-        defer { lock.unlock() }
-        if let e = entries[key], let w = e.value as? T { return w }
-        entries[key] = (t, v)
-        return v
+        return entries.withLock { entries in
+            if let w = entries[key]?.value as? T { return w }
+            entries[key] = (t, v)
+            return v
+        }
     }
 
-    var count: Int { lock.lock(); defer { lock.unlock() }; return entries.count }
+    var count: Int { entries.withLock { $0.count } }
 }
 
 /// Builds plans: validates and orders the graph, compiles every node through the registry.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Intermediates of a run in one arena, laid out from their lifetimes.
 ///
@@ -16,7 +17,7 @@ import Foundation
 /// been freed in this run: a run that departs from the recording (a data-dependent branch, a
 /// different loop count) gets system memory for the rest of the run and the signature is recorded
 /// again, so a departure costs speed, never correctness.
-final class MemoryPattern: @unchecked Sendable {
+final class MemoryPattern: Sendable {
     /// Requested bytes of the k-th allocation.
     let sizes: [Int]
     /// Its arena offset, or -1: it outlived the recorded run (taken from the pool).
@@ -25,9 +26,11 @@ final class MemoryPattern: @unchecked Sendable {
     let conflicts: [[Int32]]
     let arenaBytes: Int
 
-    private let lock = NSLock()
-    private var valid = true
-    private var freeSlabs: [ArenaSlab] = []
+    private struct State {
+        var valid = true
+        var freeSlabs: [ArenaSlab] = []
+    }
+    private let state = Mutex(State())
 
     init(sizes: [Int], offsets: [Int], conflicts: [[Int32]], arenaBytes: Int) {
         self.sizes = sizes
@@ -36,22 +39,20 @@ final class MemoryPattern: @unchecked Sendable {
         self.arenaBytes = arenaBytes
     }
 
-    var isValid: Bool { lock.lock(); defer { lock.unlock() }; return valid }
-    func invalidate() { lock.lock(); valid = false; freeSlabs.removeAll(); lock.unlock() }
+    var isValid: Bool { state.withLock { $0.valid } }
+    func invalidate() { state.withLock { $0.valid = false; $0.freeSlabs.removeAll() } }
 
     /// A slab for one run: a free one, or fresh memory (`fresh` is set then).
     func takeSlab(fresh: inout Bool) -> ArenaSlab {
-        lock.lock()
-        if let s = freeSlabs.popLast() { lock.unlock(); return s }
-        lock.unlock()
+        if let s = state.withLock({ $0.freeSlabs.popLast() }) { return s }
         fresh = true
         return ArenaSlab(bytes: arenaBytes)
     }
 
     func giveBack(_ s: ArenaSlab) {
-        lock.lock()
-        if valid && freeSlabs.count < 4 { freeSlabs.append(s) }
-        lock.unlock()
+        state.withLock { st in
+            if st.valid && st.freeSlabs.count < 4 { st.freeSlabs.append(s) }
+        }
     }
 
     /// Lays out the recorded buffers. `alloc[k]`, `free[k]`: event times (free Int.max: outlived the run).
@@ -97,7 +98,7 @@ final class MemoryPattern: @unchecked Sendable {
 }
 
 /// One arena's memory.
-final class ArenaSlab: @unchecked Sendable {
+final class ArenaSlab: @unchecked Sendable {   // @unchecked: a raw pointer; each run gets its own slab
     let base: UnsafeMutableRawPointer
     init(bytes: Int) { base = allocateBuffer(byteCount: bytes) }
     deinit { base.deallocate() }
@@ -112,7 +113,7 @@ enum BufferGrant {
 }
 
 /// The memory of one run: records a pattern or follows one (see MemoryPattern).
-final class RunArena: @unchecked Sendable {
+final class RunArena: Sendable {
     /// The arena of the run executing on this thread (bound by `InferenceSession.run`).
     @TaskLocal static var current: RunArena?
 
@@ -120,17 +121,20 @@ final class RunArena: @unchecked Sendable {
     let pattern: MemoryPattern?
     private let slab: ArenaSlab?
     private let counters: MemoryCounters
-    private let lock = NSLock()
-    private var next = 0
-    private var departed = false
-    private var ended = false
-    private var alive: [Bool]
-    private var arenaLive = 0
-    // recording
-    private var clock = 0
-    private var recSizes: [Int] = []
-    private var recAlloc: [Int] = []
-    private var recFree: [Int] = []
+
+    private struct State {
+        var next = 0
+        var departed = false
+        var ended = false
+        var alive: [Bool]
+        var arenaLive = 0
+        // recording
+        var clock = 0
+        var recSizes: [Int] = []
+        var recAlloc: [Int] = []
+        var recFree: [Int] = []
+    }
+    private let state: Mutex<State>
 
     init(pool: BufferPool, pattern: MemoryPattern?, counters: MemoryCounters) {
         self.pool = pool
@@ -140,66 +144,70 @@ final class RunArena: @unchecked Sendable {
             var fresh = false
             slab = p.takeSlab(fresh: &fresh)
             if fresh { counters.add(system: 1) }
-            alive = [Bool](repeating: false, count: p.sizes.count)
+            state = Mutex(State(alive: [Bool](repeating: false, count: p.sizes.count)))
         } else {
             self.pattern = nil
             slab = nil
-            alive = []
+            state = Mutex(State(alive: []))
         }
     }
 
+    private enum Source { case system(BufferGrant), arena(Int), pool }
+
     func allocate(_ bytes: Int) -> (UnsafeMutableRawPointer, BufferGrant) {
-        lock.lock()
-        let k = next
-        next += 1
-        guard let p = pattern else {
-            if !ended {
-                recSizes.append(bytes); recAlloc.append(clock); recFree.append(Int.max)
-                clock += 1
+        let source: Source = state.withLock { st in
+            let k = st.next
+            st.next += 1
+            guard let p = pattern else {
+                if !st.ended {
+                    st.recSizes.append(bytes); st.recAlloc.append(st.clock); st.recFree.append(Int.max)
+                    st.clock += 1
+                }
+                return .system(st.ended ? .system : .recorded(k))
             }
-            lock.unlock()
+            if !st.departed && (k >= p.sizes.count || p.sizes[k] != bytes) {
+                st.departed = true
+                p.invalidate()
+            }
+            if st.departed || st.ended { return .system(.system) }
+            let off = p.offsets[k]
+            if off >= 0, slab != nil, p.conflicts[k].allSatisfy({ !st.alive[Int($0)] }) {
+                st.alive[k] = true
+                st.arenaLive += 1
+                return .arena(k)
+            }
+            if off >= 0 { p.invalidate() }   // an earlier buffer on these bytes is still alive: record again
+            return .pool
+        }
+        switch source {
+        case .system(let grant):
             counters.add(system: 1)
-            return (allocateBuffer(byteCount: bytes), ended ? .system : .recorded(k))
+            return (allocateBuffer(byteCount: bytes), grant)
+        case .arena(let k):
+            return (slab!.base + pattern!.offsets[k], .arena(k))
+        case .pool:
+            let (ptr, cap) = pool.allocate(bytes)
+            return (ptr, .pool(cap))
         }
-        if !departed && (k >= p.sizes.count || p.sizes[k] != bytes) {
-            departed = true
-            p.invalidate()
-        }
-        if departed || ended {
-            lock.unlock()
-            counters.add(system: 1)
-            return (allocateBuffer(byteCount: bytes), .system)
-        }
-        let off = p.offsets[k]
-        if off >= 0, let slab, p.conflicts[k].allSatisfy({ !alive[Int($0)] }) {
-            alive[k] = true
-            arenaLive += 1
-            lock.unlock()
-            return (slab.base + off, .arena(k))
-        }
-        if off >= 0 { p.invalidate() }   // an earlier buffer on these bytes is still alive: record again
-        lock.unlock()
-        let (ptr, cap) = pool.allocate(bytes)
-        return (ptr, .pool(cap))
     }
 
     func release(_ ptr: UnsafeMutableRawPointer, _ grant: BufferGrant) {
         switch grant {
         case .arena(let k):
-            lock.lock()
-            alive[k] = false
-            arenaLive -= 1
-            let giveBack = ended && arenaLive == 0
-            lock.unlock()
+            let giveBack = state.withLock { st in
+                st.alive[k] = false
+                st.arenaLive -= 1
+                return st.ended && st.arenaLive == 0
+            }
             if giveBack, let slab, let pattern { pattern.giveBack(slab) }
         case .pool(let cap):
             pool.release(ptr, capacity: cap)
         case .system:
             ptr.deallocate()
         case .recorded(let k):
-            lock.lock()
-            if !ended { recFree[k] = clock; clock += 1 }
-            lock.unlock()
+            state.withLock { st in
+                if !st.ended { st.recFree[k] = st.clock; st.clock += 1 }
+            }
             ptr.deallocate()
         }
     }
@@ -207,11 +215,10 @@ final class RunArena: @unchecked Sendable {
     /// Ends the run (outputs still held): returns the pattern a recording run learned, and gives the
     /// slab back when nothing in it is alive.
     func finish() -> MemoryPattern? {
-        lock.lock()
-        ended = true
-        let giveBack = arenaLive == 0
-        let sizes = recSizes, alloc = recAlloc, free = recFree
-        lock.unlock()
+        let (giveBack, departed, sizes, alloc, free) = state.withLock { st in
+            st.ended = true
+            return (st.arenaLive == 0, st.departed, st.recSizes, st.recAlloc, st.recFree)
+        }
         if let pattern {
             if departed { pattern.invalidate() }
             if giveBack, let slab { pattern.giveBack(slab) }
@@ -223,17 +230,15 @@ final class RunArena: @unchecked Sendable {
 
 /// Counts a session's system allocations for tensor memory (pool misses, arena slabs, recorded and
 /// fallback buffers), for tests and diagnostics.
-final class MemoryCounters: @unchecked Sendable {
-    private let lock = NSLock()
-    private var system = 0
-    func add(system n: Int) { lock.lock(); system += n; lock.unlock() }
-    var systemAllocations: Int { lock.lock(); defer { lock.unlock() }; return system }
+final class MemoryCounters: Sendable {
+    private let system = Mutex(0)
+    func add(system n: Int) { system.withLock { $0 += n } }
+    var systemAllocations: Int { system.withLock { $0 } }
 }
 
 /// A session's learned patterns, per input signature (a few are kept).
-final class MemoryPlanner: @unchecked Sendable {
-    private let lock = NSLock()
-    private var patterns: [[Int]: MemoryPattern] = [:]
+final class MemoryPlanner: Sendable {
+    private let patterns = Mutex([[Int]: MemoryPattern]())
     let pool = BufferPool()
     let counters = MemoryCounters()
 
@@ -245,10 +250,10 @@ final class MemoryPlanner: @unchecked Sendable {
     }
 
     func arena(for signature: [Int]) -> RunArena {
-        lock.lock()
-        var p = patterns[signature]
-        if let q = p, !q.isValid { patterns[signature] = nil; p = nil }
-        lock.unlock()
+        let p: MemoryPattern? = patterns.withLock { patterns in
+            if let q = patterns[signature], !q.isValid { patterns[signature] = nil }
+            return patterns[signature]
+        }
         return RunArena(pool: pool, pattern: p, counters: counters)
     }
 
@@ -257,18 +262,18 @@ final class MemoryPlanner: @unchecked Sendable {
         let learned = arena.finish()
         pool.endRun()
         guard learn, let learned else { return }
-        lock.lock()
-        if patterns.count >= 8 { patterns.removeAll() }
-        patterns[signature] = learned
-        lock.unlock()
+        patterns.withLock { patterns in
+            if patterns.count >= 8 { patterns.removeAll() }
+            patterns[signature] = learned
+        }
     }
 
     /// Drops what was learned for a signature (its runs will allocate differently).
     func forget(_ signature: [Int]) {
-        lock.lock()
-        patterns[signature]?.invalidate()
-        patterns[signature] = nil
-        lock.unlock()
+        patterns.withLock { patterns in
+            patterns[signature]?.invalidate()
+            patterns[signature] = nil
+        }
     }
 
     /// Tensor-memory allocations this session made from the system so far.
@@ -276,8 +281,6 @@ final class MemoryPlanner: @unchecked Sendable {
 
     /// The pattern learned for a signature, if any.
     func pattern(for signature: [Int]) -> MemoryPattern? {
-        lock.lock()
-        defer { lock.unlock() }
-        return patterns[signature]
+        patterns.withLock { $0[signature] }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Plans made for particular input shapes, for models whose inputs have symbolic dimensions.
 ///
@@ -11,17 +12,19 @@ import Foundation
 /// (OCR lines of every width) keep the general plan. Prepared weights are shared with the general plan
 /// (`PreparedWeights`), so a shape plan holds only what its folding made. A few plans are kept,
 /// least recently used dropped first; a signature whose plan cannot be made keeps the general plan.
-final class ShapePlans: @unchecked Sendable {
+final class ShapePlans: @unchecked Sendable {   // the graph: read-only here (each plan works on a deep copy)
     enum Decision { case ready(Plan), general, build }
 
     let graph: Graph
     let opsets: [String: Int]
     let capacity: Int
-    private let lock = NSLock()
-    private(set) var plans: [[Int]: Plan] = [:]
-    private var recency: [[Int]] = []
-    private var seen: [[Int]: Int] = [:]
-    private var refused: Set<[Int]> = []
+    private struct State {
+        var plans: [[Int]: Plan] = [:]
+        var recency: [[Int]] = []
+        var seen: [[Int]: Int] = [:]
+        var refused: Set<[Int]> = []
+    }
+    private let state = Mutex(State())
 
     init(graph: Graph, opsets: [String: Int], capacity: Int = 4) {
         self.graph = graph
@@ -31,20 +34,20 @@ final class ShapePlans: @unchecked Sendable {
 
     /// What a run of `signature` should use; `.build` once per signature, on its second run.
     func lookup(_ signature: [Int]) -> Decision {
-        lock.lock()
-        defer { lock.unlock() }
-        if let p = plans[signature] {
-            if recency.last != signature, let k = recency.firstIndex(of: signature) {
-                recency.remove(at: k)
-                recency.append(signature)
+        state.withLock { st in
+            if let p = st.plans[signature] {
+                if st.recency.last != signature, let k = st.recency.firstIndex(of: signature) {
+                    st.recency.remove(at: k)
+                    st.recency.append(signature)
+                }
+                return .ready(p)
             }
-            return .ready(p)
+            if st.refused.contains(signature) { return .general }
+            if st.seen.count >= 256 { st.seen.removeAll() }
+            let n = st.seen[signature, default: 0] + 1
+            st.seen[signature] = n
+            return n == 2 ? .build : .general
         }
-        if refused.contains(signature) { return .general }
-        if seen.count >= 256 { seen.removeAll() }
-        let n = seen[signature, default: 0] + 1
-        seen[signature] = n
-        return n == 2 ? .build : .general
     }
 
     /// Makes (and keeps) the plan for `shapes` (feed name -> shape); nil, remembered, when it fails.
@@ -59,20 +62,22 @@ final class ShapePlans: @unchecked Sendable {
             try PassManager.standard.run(on: g, opsets: opsets)
             ShapeInference.infer(g, opsets: opsets)
             let p = try PlanBuilder(registry: .standard, opsets: opsets, prepared: prepared).compile(g)
-            lock.lock()
-            plans[signature] = p
-            recency.append(signature)
-            while recency.count > capacity { plans[recency.removeFirst()] = nil }
-            lock.unlock()
+            let capacity = self.capacity
+            state.withLock { st in
+                st.plans[signature] = p
+                st.recency.append(signature)
+                while st.recency.count > capacity { st.plans[st.recency.removeFirst()] = nil }
+            }
             return p
         } catch {
-            lock.lock()
-            refused.insert(signature)
-            lock.unlock()
+            state.withLock { _ = $0.refused.insert(signature) }
             throw error
         }
     }
 
     /// How many shape plans are kept (for tests).
-    var count: Int { lock.lock(); defer { lock.unlock() }; return plans.count }
+    var count: Int { state.withLock { $0.plans.count } }
+
+    /// The plans kept, by signature (for tests).
+    var plans: [[Int]: Plan] { state.withLock { $0.plans } }
 }

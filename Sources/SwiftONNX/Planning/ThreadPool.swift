@@ -15,7 +15,7 @@ import Foundation
 /// sleep/wake pair through the kernel costs more than a small op's work (on PP-OCR's detector,
 /// 2 threads were slower than 1 without it). The wait is bounded, so an idle or busy machine loses
 /// at most that much CPU per job; there is no unbounded spinning.
-final class ThreadPool: @unchecked Sendable {
+final class ThreadPool: @unchecked Sendable {   // @unchecked: state under `cond` (NSCondition, which waits) and atomics on raw counters
     static let shared = ThreadPool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
 
     /// One parallelFor call. The body is reached through a pointer to the caller's stack (the job
