@@ -20,8 +20,12 @@ enum FuzzTarget: String, CaseIterable {
 /// Elements per input tensor fed to a fuzzed model: beyond this the run is skipped, not attempted.
 let maxInputElements = 1 << 16
 
+/// The session's memory ceiling: a model that would need more must fail with a typed error, well
+/// inside libFuzzer's 2 GB limit (which would report it as a finding).
+let sessionMemoryLimit = 1 << 30
+
 func runModel(_ bytes: [UInt8]) {
-    guard let session = try? InferenceSession(modelBytes: bytes) else { return }
+    guard let session = try? InferenceSession(modelBytes: bytes, options: SessionOptions(memoryLimit: sessionMemoryLimit)) else { return }
     var feeds: [String: Tensor] = [:]
     for input in session.inputs {
         guard let dtype = input.type, let dims = input.shape else { return }

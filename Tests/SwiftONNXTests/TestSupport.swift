@@ -97,16 +97,3 @@ func graph(_ name: String, _ nodes: [Node], inputs: [ValueInfo] = [], outputs: [
           initializers: [String: Tensor] = [:]) -> Graph {
     Graph(name: name, nodes: nodes, inputs: inputs, outputs: outputs, initializers: initializers, valueInfo: [:])
 }
-
-/// A value threads share, read and changed only under its lock (what concurrent tests collect).
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-    var current: Value { withLock { $0 } }
-}

@@ -1,6 +1,5 @@
 import CKernels
 import Foundation
-import Synchronization
 
 /// A float32 matrix A (m x k) packed once into the GEMM's row panels (weights, at plan time).
 final class F32PackedMatrix: @unchecked Sendable {   // @unchecked: raw pointers, written once at packing, read-only after
@@ -90,7 +89,7 @@ extension ConvActivation {
 final class ScratchPool: Sendable {
     static let shared = ScratchPool()
     /// Free buffers as (address, bytes): the pool owns them until `with` lends one out.
-    private let free = Mutex([(address: UInt, bytes: Int)]())
+    private let free = Locked([(address: UInt, bytes: Int)]())
 
     /// A buffer of at least `bytes` bytes, 64-byte aligned, for the duration of `body`.
     func with<R>(bytes: Int, _ body: (UnsafeMutableRawPointer) throws -> R) rethrows -> R {

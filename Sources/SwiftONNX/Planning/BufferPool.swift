@@ -1,6 +1,5 @@
 import CKernels
 import Foundation
-import Synchronization
 
 /// 64-byte aligned, uninitialized memory from the system allocator, for a buffer the caller
 /// writes in full: a large one (256 KiB and up) has its pages populated in one system call
@@ -60,7 +59,7 @@ final class BufferPool: Sendable {
         var systemAllocations = 0
         var reuses = 0
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     static func sizeClass(_ bytes: Int) -> Int {
         let n = max(bytes, 64)

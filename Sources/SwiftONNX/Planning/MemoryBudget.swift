@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The bytes a session may hold at once: its weights (as loaded, and the packed or transformed
 /// forms its kernels prepare) and the tensors of its runs (intermediates, and outputs until the
@@ -17,7 +16,7 @@ final class MemoryBudget: Sendable {
     @TaskLocal static var current: MemoryBudget?
 
     let limit: Int
-    private let used = Mutex(0)
+    private let used = Locked(0)
 
     init(limit: Int) { self.limit = max(limit, 0) }
 

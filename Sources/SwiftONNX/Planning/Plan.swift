@@ -1,4 +1,3 @@
-import Synchronization
 import Dispatch
 import Foundation
 
@@ -182,7 +181,7 @@ final class PreparedWeights: Sendable {
         let kind: String
     }
     // The tensor is kept with its preparation so its storage (the key's identity) stays alive.
-    private let entries = Mutex([Key: (tensor: Tensor, value: any AnyObject & Sendable)]())
+    private let entries = Locked([Key: (tensor: Tensor, value: any AnyObject & Sendable)]())
 
     func value<T: AnyObject & Sendable>(for t: Tensor, kind: String, _ make: () throws -> T) rethrows -> T {
         let key = Key(storage: ObjectIdentifier(t.storage), address: Int(bitPattern: t.storage.raw), dtype: t.dtype,

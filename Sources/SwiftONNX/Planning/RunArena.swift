@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Intermediates of a run in one arena, laid out from their lifetimes.
 ///
@@ -30,7 +29,7 @@ final class MemoryPattern: Sendable {
         var valid = true
         var freeSlabs: [ArenaSlab] = []
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(sizes: [Int], offsets: [Int], conflicts: [[Int32]], arenaBytes: Int) {
         self.sizes = sizes
@@ -134,7 +133,7 @@ final class RunArena: Sendable {
         var recAlloc: [Int] = []
         var recFree: [Int] = []
     }
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     init(pool: BufferPool, pattern: MemoryPattern?, counters: MemoryCounters) {
         self.pool = pool
@@ -144,11 +143,11 @@ final class RunArena: Sendable {
             var fresh = false
             slab = p.takeSlab(fresh: &fresh)
             if fresh { counters.add(system: 1) }
-            state = Mutex(State(alive: [Bool](repeating: false, count: p.sizes.count)))
+            state = Locked(State(alive: [Bool](repeating: false, count: p.sizes.count)))
         } else {
             self.pattern = nil
             slab = nil
-            state = Mutex(State(alive: []))
+            state = Locked(State(alive: []))
         }
     }
 
@@ -231,14 +230,14 @@ final class RunArena: Sendable {
 /// Counts a session's system allocations for tensor memory (pool misses, arena slabs, recorded and
 /// fallback buffers), for tests and diagnostics.
 final class MemoryCounters: Sendable {
-    private let system = Mutex(0)
+    private let system = Locked(0)
     func add(system n: Int) { system.withLock { $0 += n } }
     var systemAllocations: Int { system.withLock { $0 } }
 }
 
 /// A session's learned patterns, per input signature (a few are kept).
 final class MemoryPlanner: Sendable {
-    private let patterns = Mutex([[Int]: MemoryPattern]())
+    private let patterns = Locked([[Int]: MemoryPattern]())
     let pool = BufferPool()
     let counters = MemoryCounters()
 

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Plans made for particular input shapes, for models whose inputs have symbolic dimensions.
 ///
@@ -24,7 +23,7 @@ final class ShapePlans: @unchecked Sendable {   // the graph: read-only here (ea
         var seen: [[Int]: Int] = [:]
         var refused: Set<[Int]> = []
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(graph: Graph, opsets: [String: Int], capacity: Int = 4) {
         self.graph = graph
