@@ -77,7 +77,7 @@ public final class InferenceSession: Sendable {
         // and would take the second core for the whole load.
         BLAS.configure()
         let budget = MemoryBudget(limit: options.memoryLimit)
-        let model: Model = try Self.loading("loading '\(url.path)'", budget) {
+        let model: Model = try Self.withBudget("loading '\(url.path)'", budget) {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let model = try ModelLoader.load(path: url.path)
             if Profiler.enabled { Profiler.record("[load] parse", ns: DispatchTime.now().uptimeNanoseconds - t0) }
@@ -87,7 +87,7 @@ public final class InferenceSession: Sendable {
     }
 
     /// `body` with `budget` bound; a memory-limit error not placed yet says it happened `during`.
-    private static func loading<T>(_ during: String, _ budget: MemoryBudget, _ body: () throws -> T) throws -> T {
+    private static func withBudget<T>(_ during: String, _ budget: MemoryBudget, _ body: () throws -> T) throws -> T {
         do {
             return try MemoryBudget.$current.withValue(budget, operation: body)
         } catch let e as ONNXError {
@@ -103,7 +103,7 @@ public final class InferenceSession: Sendable {
     public convenience init(modelBytes: [UInt8], options: SessionOptions = .init()) throws {
         BLAS.configure()
         let budget = MemoryBudget(limit: options.memoryLimit)
-        let model = try Self.loading("loading the model bytes", budget) { try ModelLoader.load(bytes: modelBytes) }
+        let model = try Self.withBudget("loading the model bytes", budget) { try ModelLoader.load(bytes: modelBytes) }
         try self.init(model: model, options: options, budget: budget)
     }
 
@@ -116,7 +116,7 @@ public final class InferenceSession: Sendable {
         let prepared = PreparedWeights()
         self.prepared = prepared
         BLAS.configure()
-        self.plan = try Self.loading("optimizing the model", budget) {
+        self.plan = try Self.withBudget("optimizing the model", budget) {
             try Self.prepare(model, options: options, prepared: prepared)
         }
         let graph = model.graph

@@ -21,8 +21,19 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
     /// 64-byte aligned, uninitialized memory: inside a session's run from the run's arena (see
     /// RunArena), else fresh from the system. Throws `memoryLimitExceeded`, before allocating,
     /// when the bytes would take the session that is loading or running over its limit.
-    init(byteCount: Int) throws {
-        self.budget = try MemoryBudget.reserveCurrent(byteCount)
+    convenience init(byteCount: Int) throws {
+        self.init(byteCount: byteCount, budget: try MemoryBudget.reserveCurrent(byteCount))
+    }
+
+    /// A copy of `src` (which exists already: it is counted in the budget over its limit or not).
+    convenience init(copyOf src: UnsafeRawBufferPointer) {
+        self.init(byteCount: src.count, budget: MemoryBudget.chargeCurrent(src.count))
+        if src.count > 0 { raw.copyMemory(from: src.baseAddress!, byteCount: src.count) }
+    }
+
+    /// Memory of its own, `byteCount` bytes already reserved in `budget`.
+    private init(byteCount: Int, budget: MemoryBudget?) {
+        self.budget = budget
         self.byteCount = byteCount
         self.owner = nil
         self.strings = []
@@ -35,24 +46,6 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
             self.arena = nil
             self.grant = .system
         }
-    }
-
-    /// A copy of `src` (which exists already: it is counted in the budget over its limit or not).
-    init(copyOf src: UnsafeRawBufferPointer) {
-        self.budget = MemoryBudget.chargeCurrent(src.count)
-        self.byteCount = src.count
-        self.owner = nil
-        self.strings = []
-        self.isStandIn = false
-        if let arena = RunArena.current {
-            (self.raw, self.grant) = arena.allocate(src.count)
-            self.arena = arena
-        } else {
-            self.raw = allocateBuffer(byteCount: src.count)
-            self.arena = nil
-            self.grant = .system
-        }
-        if src.count > 0 { raw.copyMemory(from: src.baseAddress!, byteCount: src.count) }
     }
 
     /// Aliases memory kept alive by `owner` (counted in the session's budget as the weights it is).

@@ -8,24 +8,24 @@ final class F32PackedMatrix: @unchecked Sendable {   // @unchecked: raw pointers
     let data: UnsafeMutablePointer<Float>
 
     /// Element (i, kk) of A is at a[i * rowStride + kk * colStride].
-    init(_ a: UnsafePointer<Float>, m: Int, k: Int, rowStride: Int, colStride: Int = 1,
-         gemm: UnsafePointer<so_f32_gemm> = f32Gemm) throws {
-        self.gemm = gemm
-        self.m = m
-        self.k = k
+    convenience init(_ a: UnsafePointer<Float>, m: Int, k: Int, rowStride: Int, colStride: Int = 1,
+                     gemm: UnsafePointer<so_f32_gemm> = f32Gemm) throws {
         let storage = try FloatBuffer(count: so_f32_gemm_packed_a_floats(gemm.pointee.mr, m, k))
-        data = storage.data
-        owner = storage
-        gemm.pointee.pack_a(m, k, a, rowStride, colStride, data)
+        self.init(packing: a, m: m, k: k, rowStride: rowStride, colStride: colStride, gemm: gemm, into: storage)
     }
 
     /// Packed for one kernel call (scratch: not counted in the session's memory budget).
-    init(scratch a: UnsafePointer<Float>, m: Int, k: Int, rowStride: Int, colStride: Int = 1,
-         gemm: UnsafePointer<so_f32_gemm> = f32Gemm) {
+    convenience init(scratch a: UnsafePointer<Float>, m: Int, k: Int, rowStride: Int, colStride: Int = 1,
+                     gemm: UnsafePointer<so_f32_gemm> = f32Gemm) {
+        let storage = FloatBuffer(scratchCount: so_f32_gemm_packed_a_floats(gemm.pointee.mr, m, k))
+        self.init(packing: a, m: m, k: k, rowStride: rowStride, colStride: colStride, gemm: gemm, into: storage)
+    }
+
+    private init(packing a: UnsafePointer<Float>, m: Int, k: Int, rowStride: Int, colStride: Int,
+                 gemm: UnsafePointer<so_f32_gemm>, into storage: FloatBuffer) {
         self.gemm = gemm
         self.m = m
         self.k = k
-        let storage = FloatBuffer(scratchCount: so_f32_gemm_packed_a_floats(gemm.pointee.mr, m, k))
         data = storage.data
         owner = storage
         gemm.pointee.pack_a(m, k, a, rowStride, colStride, data)
@@ -88,27 +88,26 @@ extension ConvActivation {
 /// the allocator for large blocks.
 final class ScratchPool: Sendable {
     static let shared = ScratchPool()
-    /// Free buffers as (address, bytes): the pool owns them until `with` lends one out.
-    private let free = Locked([(address: UInt, bytes: Int)]())
+    /// Free buffers and their sizes.
+    private let free = Locked([(pointer: UnsafeMutableRawPointer, bytes: Int)]())
 
     /// A buffer of at least `bytes` bytes, 64-byte aligned, for the duration of `body`.
     func with<R>(bytes: Int, _ body: (UnsafeMutableRawPointer) throws -> R) rethrows -> R {
         let need = max(bytes, 64)
-        let reused = free.withLock { free -> (address: UInt, bytes: Int)? in
+        let reused = free.withLock { free -> (pointer: UnsafeMutableRawPointer, bytes: Int)? in
             guard let i = free.firstIndex(where: { $0.bytes >= need }) else { return nil }
             return free.remove(at: i)
         }
-        let b = reused ?? (UInt(bitPattern: UnsafeMutableRawPointer.allocate(byteCount: need, alignment: 64)), need)
-        let pointer = UnsafeMutableRawPointer(bitPattern: b.address)!
+        let b = reused ?? (UnsafeMutableRawPointer.allocate(byteCount: need, alignment: 64), need)
         defer {
             let kept = free.withLock { free -> Bool in
                 guard free.count < 16 else { return false }
                 free.append(b)
                 return true
             }
-            if !kept { pointer.deallocate() }
+            if !kept { b.pointer.deallocate() }
         }
-        return try body(pointer)
+        return try body(b.pointer)
     }
 
     func withFloats<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {

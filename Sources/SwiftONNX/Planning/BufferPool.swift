@@ -16,17 +16,18 @@ final class FloatBuffer: @unchecked Sendable {   // @unchecked: a raw pointer, w
     private let budget: MemoryBudget?
     private let bytes: Int
     /// Throws `memoryLimitExceeded` before allocating when the session being planned cannot hold it.
-    init(count: Int) throws {
-        bytes = max(count, 1) * 4
-        budget = try MemoryBudget.reserveCurrent(bytes)
-        data = allocateBuffer(byteCount: bytes).bindMemory(to: Float.self, capacity: max(count, 1))
+    convenience init(count: Int) throws {
+        self.init(floats: max(count, 1), budget: try MemoryBudget.reserveCurrent(max(count, 1) * 4))
     }
     /// Scratch of one kernel call, as large as data the session holds already (a run's own packing
     /// of its weights): not counted in the budget.
-    init(scratchCount count: Int) {
-        bytes = max(count, 1) * 4
-        budget = nil
-        data = allocateBuffer(byteCount: bytes).bindMemory(to: Float.self, capacity: max(count, 1))
+    convenience init(scratchCount count: Int) {
+        self.init(floats: max(count, 1), budget: nil)
+    }
+    private init(floats: Int, budget: MemoryBudget?) {
+        bytes = floats * 4
+        self.budget = budget
+        data = allocateBuffer(byteCount: bytes).bindMemory(to: Float.self, capacity: floats)
     }
     deinit { data.deallocate(); budget?.release(bytes) }
 }
@@ -43,12 +44,10 @@ final class BufferPool: Sendable {
     /// Runs a free buffer may sit unused before it is released.
     static let idleRuns = 2
 
-    /// A free buffer and the run count when it was freed. Kept as an address: the pool owns the
-    /// memory while it is free, and no thread touches it until `allocate` hands it out again.
+    /// A free buffer and the run count when it was freed.
     private struct FreeBuffer {
-        let address: UInt
+        let pointer: UnsafeMutableRawPointer
         let run: Int
-        var pointer: UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: address)! }
     }
     private struct State {
         /// Free buffers per size class.
@@ -84,9 +83,8 @@ final class BufferPool: Sendable {
 
     /// Takes back a buffer `allocate` handed out.
     func release(_ p: UnsafeMutableRawPointer, capacity: Int) {
-        let address = UInt(bitPattern: p)
         state.withLock { st in
-            st.free[capacity, default: []].append(FreeBuffer(address: address, run: st.runs))
+            st.free[capacity, default: []].append(FreeBuffer(pointer: p, run: st.runs))
             st.freeBytes += capacity
         }
     }

@@ -151,7 +151,7 @@ final class RunArena: Sendable {
         }
     }
 
-    private enum Source { case system(BufferGrant), arena(Int), pool }
+    private enum Source { case system(BufferGrant), arena(Int, UnsafeMutableRawPointer), pool }
 
     func allocate(_ bytes: Int) -> (UnsafeMutableRawPointer, BufferGrant) {
         let source: Source = state.withLock { st in
@@ -170,10 +170,10 @@ final class RunArena: Sendable {
             }
             if st.departed || st.ended { return .system(.system) }
             let off = p.offsets[k]
-            if off >= 0, slab != nil, p.conflicts[k].allSatisfy({ !st.alive[Int($0)] }) {
+            if off >= 0, let slab, p.conflicts[k].allSatisfy({ !st.alive[Int($0)] }) {
                 st.alive[k] = true
                 st.arenaLive += 1
-                return .arena(k)
+                return .arena(k, slab.base + off)
             }
             if off >= 0 { p.invalidate() }   // an earlier buffer on these bytes is still alive: record again
             return .pool
@@ -182,8 +182,8 @@ final class RunArena: Sendable {
         case .system(let grant):
             counters.add(system: 1)
             return (allocateBuffer(byteCount: bytes), grant)
-        case .arena(let k):
-            return (slab!.base + pattern!.offsets[k], .arena(k))
+        case .arena(let k, let pointer):
+            return (pointer, .arena(k))
         case .pool:
             let (ptr, cap) = pool.allocate(bytes)
             return (ptr, .pool(cap))
