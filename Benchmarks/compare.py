@@ -5,8 +5,15 @@ For each model (default: every model of Models/MANIFEST.tsv, from Models/cache/)
 of Models/inputs.json (or, for a model not listed there, seeded random tensors of the declared
 shapes, symbolic dims from --dim) are saved as .npy files and fed to all three runtimes. The runtimes
 run interleaved in rounds (ORT, tract, Swift, ORT, tract, Swift, ...) so machine noise hits all
-alike; each round creates a fresh session (its time is the load time), does one warm-up run, then
---runs timed runs. Medians are over every timed run of every round.
+alike; each round creates a fresh session, does one warm-up run, then --runs timed runs. Medians are
+over every timed run of every round.
+
+Load times are measured the same way for both runtimes, twice:
+    load       creating a session in a process that has created one of the same model before, which is
+               still alive: ONNX Runtime's rounds in this process (an untimed session first), SwiftONNX's
+               `--second-load` (a second session after the timed runs)
+    1st load   the first session of a fresh process, the library already imported: ONNX Runtime in the
+               process that measures its RSS, SwiftONNX's first session in each round's process
 
     ONNX Runtime  CPU provider, intra_op threads = --threads, inter_op 1, all optimizations
     tract         the `tract` PyPI package (Models/requirements.txt pins it); load+optimize = load
@@ -113,11 +120,15 @@ class OrtRunner:
 
     def __init__(self, path, feeds, threads):
         self.path, self.feeds, self.threads = path, feeds, threads
+        self.alive = None
 
     def round(self, runs):
+        if self.alive is None:   # every timed creation has one session of the model alive before it
+            self.alive = ort_session(self.path, self.threads)
         t0 = time.perf_counter()
         sess = ort_session(self.path, self.threads)
         load = (time.perf_counter() - t0) * 1000
+        self.alive = sess
         sess.run(None, self.feeds)
         times = []
         for _ in range(runs):
@@ -145,23 +156,27 @@ so = ort.SessionOptions()
 so.intra_op_num_threads = threads
 so.inter_op_num_threads = 1
 so.log_severity_level = 3
+import time
+t0 = time.perf_counter()
 sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+first_load = (time.perf_counter() - t0) * 1000
 for _ in range(3):
     sess.run(None, feeds)
-print((hwm_kb() - base) / 1024.0)
+print((hwm_kb() - base) / 1024.0, first_load)
 """
 
 
-def ort_peak_rss_mb(path, files, threads):
-    """ONNX Runtime's peak RSS for loading and running a model, in a fresh process, minus what that
-    process held before the session (the Python interpreter, numpy and onnxruntime's own code), so
-    the figure is conservative for SwiftONNX, whose figure is its whole process."""
+def ort_fresh_process(path, files, threads):
+    """ONNX Runtime in a fresh process: (peak RSS in MB for loading and running a model, minus what
+    that process held before the session (the Python interpreter, numpy and onnxruntime's own code);
+    the time its first session took to create, in ms), or (None, None)."""
     cmd = [sys.executable, "-c", ORT_RSS_SCRIPT, path, str(threads)] + [f"{n}={f}" for n, f in files.items()]
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        return float(r.stdout.strip().splitlines()[-1])
+        rss, first = r.stdout.strip().splitlines()[-1].split()
+        return float(rss), float(first)
     except (ValueError, IndexError):
-        return None
+        return None, None
 
 
 class TractRunner:
@@ -201,9 +216,11 @@ class SwiftRunner:
 
     def __init__(self, bench, path, files, threads):
         self.bench, self.path, self.files, self.threads = bench, path, files, threads
+        self.first_loads = []
 
     def round(self, runs):
-        cmd = [self.bench, self.path, "--runs", str(runs), "--threads", str(self.threads), "--json", "--raw-times"]
+        cmd = [self.bench, self.path, "--runs", str(runs), "--threads", str(self.threads), "--json", "--raw-times",
+               "--second-load"]
         for name, f in self.files.items():
             cmd += ["--input", f"{name}={f}"]
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -217,7 +234,8 @@ class SwiftRunner:
         if obj.get("peak_rss_mb") is not None:
             self.peak_rss = obj["peak_rss_mb"] - (obj.get("start_rss_mb") or 0.0)
         self.isa = obj.get("isa")
-        return obj["load_ms"], obj.get("times_ms") or [obj["median_ms"]]
+        self.first_loads.append(obj["load_ms"])
+        return obj.get("second_load_ms", obj["load_ms"]), obj.get("times_ms") or [obj["median_ms"]]
 
 
 def cpu_description() -> str:
@@ -307,13 +325,16 @@ def main() -> int:
                         errors[r.name] = short_error(e)
             swift_isa = getattr(runners[-1], "isa", None) or swift_isa
             # Peak memory, measured after the timing so it does not disturb it.
-            ort_rss = ort_peak_rss_mb(path, files, args.threads) if "ort" not in errors else None
+            ort_rss, ort_first = ort_fresh_process(path, files, args.threads) if "ort" not in errors else (None, None)
+            swift_first = runners[-1].first_loads
             swift_rss = getattr(runners[-1], "peak_rss", None) if "swift" not in errors else None
             med = {k: (statistics.median(v) if v and k not in errors else None) for k, v in times.items()}
             ld = {k: (statistics.median(v) if v and k not in errors else None) for k, v in loads.items()}
             row = {"model": display, "ort_ms": med.get("ort"), "tract_ms": med.get("tract"),
                    "swift_ms": med.get("swift"), "ort_load_ms": ld.get("ort"), "swift_load_ms": ld.get("swift"),
-                   "tract_load_ms": ld.get("tract"), "ort_rss_mb": ort_rss, "swift_rss_mb": swift_rss,
+                   "tract_load_ms": ld.get("tract"), "ort_first_load_ms": ort_first,
+                   "swift_first_load_ms": statistics.median(swift_first) if swift_first and "swift" not in errors else None,
+                   "ort_rss_mb": ort_rss, "swift_rss_mb": swift_rss,
                    "errors": errors}
             row["swift_over_ort"] = (row["swift_ms"] / row["ort_ms"]) if row["swift_ms"] and row["ort_ms"] else None
             row["swift_over_tract"] = (row["swift_ms"] / row["tract_ms"]) if row["swift_ms"] and row["tract_ms"] else None
@@ -336,10 +357,11 @@ def main() -> int:
         def mb(x):
             return "n/a" if x is None else f"{x:.0f}"
         header = ["model", "ORT ms", "tract ms", "SwiftONNX ms", "Swift/ORT", "Swift/tract", "ORT load ms", "Swift load ms",
-                  "ORT RSS MB", "Swift RSS MB"]
+                  "ORT 1st load", "Swift 1st load", "ORT RSS MB", "Swift RSS MB"]
         table = [[r["model"], cell(r, "ort_ms", "ort"), cell(r, "tract_ms", "tract"), cell(r, "swift_ms", "swift"),
                   ratio(r["swift_over_ort"]), ratio(r["swift_over_tract"]),
-                  fmt_ms(r["ort_load_ms"]), fmt_ms(r["swift_load_ms"]), mb(r["ort_rss_mb"]), mb(r["swift_rss_mb"])]
+                  fmt_ms(r["ort_load_ms"]), fmt_ms(r["swift_load_ms"]),
+                  fmt_ms(r["ort_first_load_ms"]), fmt_ms(r["swift_first_load_ms"]), mb(r["ort_rss_mb"]), mb(r["swift_rss_mb"])]
                  for r in rows]
         widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
         print(f"CPU: {cpu_description()}; SwiftONNX kernels: {swift_isa or 'n/a'}")
@@ -351,6 +373,8 @@ def main() -> int:
             return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
         g_ort = geomean([r["swift_over_ort"] for r in rows])
         g_tract = geomean([r["swift_over_tract"] for r in rows])
+        print("load: session creation with one session of the model alive in the process (median of the rounds); "
+              "1st load: the first session of a fresh process (ORT: one process; SwiftONNX: median of the rounds)")
         print("RSS: peak resident memory of loading and running the model, each runtime in a fresh process, minus "
               "that process's footprint before the model (interpreter and libraries; the inputs for SwiftONNX)")
         print(f"geometric mean Swift/ORT {ratio(g_ort)} over {sum(1 for r in rows if r['swift_over_ort'])} models; "

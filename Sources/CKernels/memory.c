@@ -1,3 +1,6 @@
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE   /* mremap */
+#endif
 #include "so_memory.h"
 #include <stdint.h>
 #if defined(__linux__)
@@ -23,5 +26,32 @@ int so_populate(void *p, size_t bytes, size_t threshold) {
 #else
     (void)p; (void)bytes; (void)threshold;
     return 0;
+#endif
+}
+
+void *so_map_pages(size_t bytes) {
+#if defined(__linux__)
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+#else
+    (void)bytes;
+    return NULL;
+#endif
+}
+
+int so_move_pages(void *src, size_t bytes, void *dst) {
+#if defined(__linux__)
+    return mremap(src, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == dst;
+#else
+    (void)src; (void)bytes; (void)dst;
+    return 0;
+#endif
+}
+
+void so_unmap_pages(void *p, size_t bytes) {
+#if defined(__linux__)
+    munmap(p, bytes);
+#else
+    (void)p; (void)bytes;
 #endif
 }

@@ -7,4 +7,12 @@
  * (fresh weights, packed panels, an arena slab). Only for buffers of `threshold` bytes or more;
  * a no-op elsewhere or when the kernel lacks it. Returns 1 if the pages were populated. */
 int so_populate(void *p, size_t bytes, size_t threshold);
+
+/* Page-granular anonymous memory for PageRecycler (Linux; elsewhere so_map_pages returns NULL).
+ * so_map_pages: `bytes` (a page multiple) of fresh read-write memory, not populated, or NULL.
+ * so_move_pages: moves the mapping [src, src + bytes) to dst (replacing what was mapped there)
+ * without copying (mremap); returns 1 on success. so_unmap_pages: unmaps [p, p + bytes). */
+void *so_map_pages(size_t bytes);
+int so_move_pages(void *src, size_t bytes, void *dst);
+void so_unmap_pages(void *p, size_t bytes);
 #endif

@@ -86,10 +86,16 @@ public final class InferenceSession: Sendable {
         try self.init(model: model, options: options, budget: budget)
     }
 
-    /// `body` with `budget` bound; a memory-limit error not placed yet says it happened `during`.
+    /// `body` with `budget` bound, and a PageRecycler, so the weights and packed forms it frees
+    /// hand their pages to the ones it makes next; a memory-limit error not placed yet says it
+    /// happened `during`.
     private static func withBudget<T>(_ during: String, _ budget: MemoryBudget, _ body: () throws -> T) throws -> T {
+        let recycler = PageRecycler.forLoad()
+        defer { recycler?.drain() }
         do {
-            return try MemoryBudget.$current.withValue(budget, operation: body)
+            return try MemoryBudget.$current.withValue(budget) {
+                try PageRecycler.$current.withValue(recycler, operation: body)
+            }
         } catch let e as ONNXError {
             throw e.memoryLimit(during: during)
         }

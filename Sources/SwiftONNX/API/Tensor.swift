@@ -11,6 +11,8 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
     /// The run arena `raw` came from and goes back to (nil: the system allocator), and how.
     private let arena: RunArena?
     private let grant: BufferGrant
+    /// `raw` is a mapping of a load's PageRecycler (see allocateKeptBuffer).
+    private let mapped: Bool
     /// A constant whose values a plan released once every op reading it had prepared its own form
     /// of them (packed weights): shape and type remain, `raw` holds no elements. See `Tensor.standIn`.
     let isStandIn: Bool
@@ -42,10 +44,12 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
             (self.raw, self.grant) = arena.allocate(byteCount)
             self.arena = arena
         } else {
-            self.raw = allocateBuffer(byteCount: byteCount)
+            (self.raw, self.mapped) = allocateKeptBuffer(byteCount: byteCount)
             self.arena = nil
             self.grant = .system
+            return
         }
+        self.mapped = false
     }
 
     /// Aliases memory kept alive by `owner` (counted in the session's budget as the weights it is).
@@ -58,6 +62,7 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
         self.arena = nil
         self.grant = .system
         self.isStandIn = false
+        self.mapped = false
     }
 
     /// No elements (a released constant's stand-in).
@@ -70,6 +75,7 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
         self.arena = nil
         self.grant = .system
         self.isStandIn = true
+        self.mapped = false
     }
 
     /// The storage of every stand-in.
@@ -84,13 +90,14 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
         self.arena = nil
         self.grant = .system
         self.isStandIn = false
+        self.mapped = false
     }
 
     /// Memory of its own from the system allocator (not aliased, not from a run arena, not strings).
     var isPrivateHeap: Bool { owner == nil && arena == nil && strings.isEmpty && byteCount > 0 }
 
     deinit {
-        if let arena { arena.release(raw, grant) } else if owner == nil { raw.deallocate() }
+        if let arena { arena.release(raw, grant) } else if owner == nil { freeKeptBuffer(raw, byteCount: byteCount, mapped: mapped) }
         budget?.release(byteCount)
     }
 }

@@ -10,7 +10,19 @@ func allocateBuffer(byteCount: Int) -> UnsafeMutableRawPointer {
     return p
 }
 
-/// Floats from `allocateBuffer`, freed with the object (memory several owners share).
+/// A buffer for data a session keeps (a weight, a folded constant, a packed form): while a load
+/// recycles pages (`PageRecycler.current`) a large one is mapped from the recycler (`mapped` true:
+/// free it with `freeKeptBuffer(_:byteCount:mapped:)` so its pages go back), else `allocateBuffer`.
+func allocateKeptBuffer(byteCount: Int) -> (pointer: UnsafeMutableRawPointer, mapped: Bool) {
+    if byteCount >= PageRecycler.threshold, let r = PageRecycler.current, let p = r.allocate(byteCount) { return (p, true) }
+    return (allocateBuffer(byteCount: byteCount), false)
+}
+
+func freeKeptBuffer(_ p: UnsafeMutableRawPointer, byteCount: Int, mapped: Bool) {
+    if mapped { PageRecycler.release(p, byteCount) } else { p.deallocate() }
+}
+
+/// Floats from `allocateKeptBuffer`, freed with the object (memory several owners share).
 final class FloatBuffer: @unchecked Sendable {   // @unchecked: a raw pointer, written once (packing) before it is shared
     let data: UnsafeMutablePointer<Float>
     private let budget: MemoryBudget?
@@ -24,12 +36,15 @@ final class FloatBuffer: @unchecked Sendable {   // @unchecked: a raw pointer, w
     convenience init(scratchCount count: Int) {
         self.init(floats: max(count, 1), budget: nil)
     }
+    private let mapped: Bool
     private init(floats: Int, budget: MemoryBudget?) {
         bytes = floats * 4
         self.budget = budget
-        data = allocateBuffer(byteCount: bytes).bindMemory(to: Float.self, capacity: floats)
+        let (p, mapped) = allocateKeptBuffer(byteCount: bytes)
+        self.mapped = mapped
+        data = p.bindMemory(to: Float.self, capacity: floats)
     }
-    deinit { data.deallocate(); budget?.release(bytes) }
+    deinit { freeKeptBuffer(data, byteCount: bytes, mapped: mapped); budget?.release(bytes) }
 }
 
 /// Recycles tensor buffers of a session's runs by size class: the buffers a run's arena does not

@@ -349,6 +349,11 @@ struct PlanBuilder {
             return SubgraphRunner(plan: sub, graph: g, outerNames: g.freeVariables())
         }, constants: constants, prepared: prepared, inputShapes: inputShapes, releases: releases)
         do {
+            if Profiler.enabled {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                defer { Profiler.record("[plan] " + node.opType, ns: DispatchTime.now().uptimeNanoseconds - t0) }
+                return try builder(ctx)
+            }
             return try builder(ctx)
         } catch let e as OpError {
             throw ONNXError.nodeFailed(node: node.label, op: node.opType, reason: e.message)
