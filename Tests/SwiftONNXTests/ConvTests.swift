@@ -75,6 +75,37 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// Grouped convolutions whose groups are each too small to split over threads but worth it
+    /// together (ShuffleNet's 4-group 1x1 convolutions) split the groups over the threads: the same
+    /// bits on 1, 2 and 3 threads, and each group against a Double reference.
+    func testSmallGroupsSplitOverThreads() throws {
+        struct Case { let x: [Int], w: [Int], group: Int, pads: [Int] }
+        let cases = [
+            Case(x: [1, 64, 56, 56], w: [64, 16, 1, 1], group: 4, pads: [0, 0, 0, 0]),   // 0.8 M MACs per group
+            Case(x: [1, 48, 28, 28], w: [48, 16, 3, 3], group: 3, pads: [1, 1, 1, 1]),   // 1.8 M per group, im2col
+        ]
+        for (i, t) in cases.enumerated() {
+            let x = sinData(t.x, 0.37, Double(i)), w = sinData(t.w, 0.91, 0.3), b = sinData([t.w[0]], 1.3)
+            let attrs: [String: Attribute] = ["group": .int(t.group), "pads": .ints(t.pads)]
+            let y1 = try runTestOp("Conv", attrs, [x, w, b], threads: 1)
+            for threads in [2, 3] {
+                let y = try runTestOp("Conv", attrs, [x, w, b], threads: threads)
+                XCTAssertEqual(try y.scalars(as: Float.self), try y1.scalars(as: Float.self), "case \(i), \(threads) threads")
+            }
+            // Reference: each group as its own convolution, outputs in group order (batch 1).
+            let cg = t.x[1] / t.group, mg = t.w[0] / t.group, plane = t.x[2] * t.x[3], wSize = t.w[1] * t.w[2] * t.w[3]
+            let xs = try x.scalars(as: Float.self), ws = try w.scalars(as: Float.self), bs = try b.scalars(as: Float.self)
+            var expected: [Double] = []
+            for g in 0..<t.group {
+                let xg = Tensor(validShape: [1, cg, t.x[2], t.x[3]], scalars: Array(xs[(g * cg * plane)..<((g + 1) * cg * plane)]))
+                let wg = Tensor(validShape: [mg] + t.w.dropFirst(), scalars: Array(ws[(g * mg * wSize)..<((g + 1) * mg * wSize)]))
+                let bg = Tensor(validShape: [mg], scalars: Array(bs[(g * mg)..<((g + 1) * mg)]))
+                expected += try naiveConv2D(xg, wg, bg, strides: [1, 1], pads: t.pads, dilations: [1, 1])
+            }
+            try assertClose(y1, expected, tol: 1e-5)
+        }
+    }
+
     /// 3x3 stride-1 convolutions on either side of the Winograd choice: few output channels on a
     /// small map (under 32 tiles) go through im2col (its gathered panels span several output rows)
     /// and one GEMM, larger ones through Winograd; both against a Double reference, on 1 and 2 threads.

@@ -468,7 +468,8 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
 
 /// Convolution through the packed GEMM: 1x1 convolutions read the input plane directly; others go
 /// through im2col in column tiles, each tile's GEMM applying bias, residual and activation.
-/// Columns (output positions) are split over threads.
+/// Columns (output positions) are split over threads, or the groups of a grouped convolution whose
+/// groups are too small to split.
 func convForwardPacked(x: UnsafePointer<Float>, weights: ConvPackedWeights, bias: UnsafePointer<Float>?,
                        z: UnsafePointer<Float>?, act: ConvActivation, out: UnsafeMutablePointer<Float>,
                        batch: Int, cin: Int, cout: Int, group: Int, _ g: ConvGeometry, threads: Int) {
@@ -476,43 +477,55 @@ func convForwardPacked(x: UnsafePointer<Float>, weights: ConvPackedWeights, bias
     let inPlane = g.inPlane, outPlane = g.outPlane
     if outPlane == 0 || cout == 0 { return }
     let pointwise = g.isPointwise
-    for n in 0..<batch {
-        for grp in 0..<group {
-            let a = weights.groups[grp]
-            let k = a.k
-            let xg = x + (n * cin + grp * cinG) * inPlane
-            let base = (n * cout + grp * coutG) * outPlane
-            let og = out + base
-            var ep = F32GemmEpilogue()
-            ep.bias = bias.map { $0 + grp * coutG }
-            ep.z = z.map { $0 + base }
-            ep.ldz = outPlane
-            ep.act = act
-            if pointwise {
-                f32PackedGemm(a, b: xg, ldb: inPlane, n: outPlane, c: og, ldc: outPlane, epilogue: ep, threads: threads)
-                continue
-            }
-            let nr = a.nr
-            let flops = coutG * k * outPlane
-            let workers = flops >= convParallelMinFlops ? threads : 1
-            // Column tiles of the im2col matrix: about 4 MB of columns, a multiple of the panel width,
-            // and at least one tile per worker.
-            var tile = max(nr, min(F32GemmBlocking.nc, (1 << 20) / max(k, 1) / nr * nr))
-            if workers > 1 { tile = max(nr, min(tile, ((outPlane + workers - 1) / workers + nr - 1) / nr * nr)) }
-            let tiles = (outPlane + tile - 1) / tile
-            var geom = g.im2colGeometry
-            let toColumns = f32Im2colPacked
-            parallelFor(tiles, threads: workers) { t in
-                let p0 = t * tile, p1 = min(outPlane, p0 + tile)
-                // The column tile is written straight into the GEMM's packed panels.
-                ScratchPool.shared.withFloats(so_f32_im2col_packed_floats(Int32(nr), k, p1 - p0)) { buf in
-                    toColumns(xg, cinG, &geom, p0, p1, Int32(nr), buf)
-                    var e = ep
-                    e.z = ep.z.map { $0 + p0 }
-                    f32PackedGemmPanels(a, pb: buf, n: p1 - p0, c: og + p0, ldc: outPlane, epilogue: e)
-                }
+    // One group of one image, its GEMM split over `workers` threads by columns.
+    func runGroup(_ n: Int, _ grp: Int, workers: Int) {
+        let a = weights.groups[grp]
+        let k = a.k
+        let xg = x + (n * cin + grp * cinG) * inPlane
+        let base = (n * cout + grp * coutG) * outPlane
+        let og = out + base
+        var ep = F32GemmEpilogue()
+        ep.bias = bias.map { $0 + grp * coutG }
+        ep.z = z.map { $0 + base }
+        ep.ldz = outPlane
+        ep.act = act
+        if pointwise {
+            f32PackedGemm(a, b: xg, ldb: inPlane, n: outPlane, c: og, ldc: outPlane, epilogue: ep, threads: workers)
+            return
+        }
+        let nr = a.nr
+        let flops = coutG * k * outPlane
+        let workers = flops >= convParallelMinFlops ? workers : 1
+        // Column tiles of the im2col matrix: about 4 MB of columns, a multiple of the panel width,
+        // and at least one tile per worker.
+        var tile = max(nr, min(F32GemmBlocking.nc, (1 << 20) / max(k, 1) / nr * nr))
+        if workers > 1 { tile = max(nr, min(tile, ((outPlane + workers - 1) / workers + nr - 1) / nr * nr)) }
+        let tiles = (outPlane + tile - 1) / tile
+        var geom = g.im2colGeometry
+        let toColumns = f32Im2colPacked
+        parallelFor(tiles, threads: workers) { t in
+            let p0 = t * tile, p1 = min(outPlane, p0 + tile)
+            // The column tile is written straight into the GEMM's packed panels.
+            ScratchPool.shared.withFloats(so_f32_im2col_packed_floats(Int32(nr), k, p1 - p0)) { buf in
+                toColumns(xg, cinG, &geom, p0, p1, Int32(nr), buf)
+                var e = ep
+                e.z = ep.z.map { $0 + p0 }
+                f32PackedGemmPanels(a, pb: buf, n: p1 - p0, c: og + p0, ldc: outPlane, epilogue: e)
             }
         }
+    }
+    // Grouped convolutions whose groups are each too small to split (ShuffleNet's 1x1 convolutions
+    // of 4 groups of 34 channels) split the groups over the threads instead, when all together are
+    // worth it and there are at least as many groups as threads.
+    let units = batch * group
+    let groupFlops = coutG * weights.groups[0].k * outPlane
+    if threads > 1 && group > 1 && units >= threads && groupFlops < convParallelMinFlops
+        && groupFlops * units >= convParallelMinFlops {
+        parallelFor(units, threads: threads) { u in runGroup(u / group, u % group, workers: 1) }
+        return
+    }
+    for n in 0..<batch {
+        for grp in 0..<group { runGroup(n, grp, workers: threads) }
     }
 }
 
