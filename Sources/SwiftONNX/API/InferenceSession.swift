@@ -41,6 +41,8 @@ public final class InferenceSession: Sendable {
     /// Where the tensors of this session's runs get their memory: an arena per input signature laid
     /// out from a recorded run, and a pool for what outlives a run.
     let memory = MemoryPlanner()
+    /// Chooses each run's thread count (1 while the machine leaves no CPU for more; see ThreadGovernor).
+    let governor = ThreadGovernor()
     /// What the session holds against `options.memoryLimit` (bound while it loads, plans and runs).
     let budget: MemoryBudget
 
@@ -205,9 +207,13 @@ public final class InferenceSession: Sendable {
         let arena = memory.arena(for: signature)
         let results: [Tensor]
         do {
+            let threads = governor.threads(requested: options.threads)
+            let wall0 = DispatchTime.now().uptimeNanoseconds, cpu0 = ThreadGovernor.processCPUNanos()
             results = try RunArena.$current.withValue(arena) {
-                try runPlan.run(feeds, env: RunEnv(threads: options.threads))
+                try runPlan.run(feeds, env: RunEnv(threads: threads))
             }
+            governor.record(threads: threads, wallNanos: DispatchTime.now().uptimeNanoseconds - wall0,
+                            cpuNanos: ThreadGovernor.processCPUNanos() - cpu0)
         } catch {
             memory.finished(arena, signature: signature, learn: false)
             throw error

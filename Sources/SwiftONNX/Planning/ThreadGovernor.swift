@@ -1,0 +1,66 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Picks the thread count of each run of a session: `SessionOptions.threads`, or 1 while the
+/// machine leaves the session's threads too little CPU to gain from them.
+///
+/// With other processes keeping the cores busy (or, on a virtual machine, the host taking the
+/// second vCPU away), the scheduler gives each runnable thread an equal share: two threads of a
+/// run then get about one core between them, and wait for each other at every op, so a run was
+/// up to twice as slow on 2 threads as on 1 (PP-OCRv4 det beside two busy processes). After each
+/// run of at least `minRunNanos`, the governor compares the process's CPU time over the run with
+/// what the threads could have used (wall time x threads). Below `minEfficiency` the next runs use
+/// one thread (4 runs, doubling after every further such run up to `maxSingleRuns`), then a
+/// run probes the full count again. A run that gains at least 1.2x from its threads always has
+/// an efficiency of at least 0.6 (its CPU time is at least the one-thread time), so on a machine
+/// with free cores nothing changes.
+final class ThreadGovernor: Sendable {
+    static let minEfficiency = 0.6
+    static let minRunNanos: UInt64 = 1_000_000
+    static let maxSingleRuns = 64
+
+    private struct State {
+        var singleRunsLeft = 0
+        var backoff = 0
+        /// Runs that backed off, for tests and diagnostics.
+        var backoffs = 0
+    }
+    private let state = Locked(State())
+
+    /// The threads for the next run.
+    func threads(requested: Int) -> Int {
+        guard requested > 1 else { return requested }
+        return state.withLock { st in
+            if st.singleRunsLeft > 0 { st.singleRunsLeft -= 1; return 1 }
+            return requested
+        }
+    }
+
+    /// A run on `threads` threads took `wallNanos` and the process `cpuNanos` of CPU time meanwhile.
+    func record(threads: Int, wallNanos: UInt64, cpuNanos: UInt64) {
+        guard threads > 1, wallNanos >= Self.minRunNanos else { return }
+        let efficiency = Double(cpuNanos) / (Double(wallNanos) * Double(threads))
+        state.withLock { st in
+            if efficiency < Self.minEfficiency {
+                st.backoff = min(max(2 * st.backoff, 4), Self.maxSingleRuns)
+                st.singleRunsLeft = st.backoff
+                st.backoffs += 1
+            } else {
+                st.backoff = 0
+            }
+        }
+    }
+
+    var backoffCount: Int { state.withLock { $0.backoffs } }
+
+    /// CPU time of the whole process so far (all threads), in ns.
+    static func processCPUNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
