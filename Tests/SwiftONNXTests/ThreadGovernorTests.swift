@@ -1,8 +1,9 @@
 import XCTest
 @testable import SwiftONNX
 
-/// The per-session thread governor: runs that got too little CPU for their threads make the next
-/// runs single-threaded for a while (4 runs, then 8, ... up to 64), then the full count is probed again.
+/// The per-session thread governor: runs that got too little CPU for their threads (judged over
+/// 100 ms of thread time) make the next runs single-threaded for a while (4 runs, then 8, ... up
+/// to 64), then the full count is probed again.
 final class ThreadGovernorTests: XCTestCase {
     private let ms: UInt64 = 1_000_000
 
@@ -10,18 +11,31 @@ final class ThreadGovernorTests: XCTestCase {
         let g = ThreadGovernor()
         XCTAssertEqual(g.threads(requested: 2), 2)
         // Two threads that had one core between them: efficiency 0.5.
-        g.record(threads: 2, wallNanos: 20 * ms, cpuNanos: 20 * ms)
+        g.record(threads: 2, wallNanos: 50 * ms, cpuNanos: 50 * ms)
         XCTAssertEqual((0..<4).map { _ in g.threads(requested: 2) }, [1, 1, 1, 1])
         XCTAssertEqual(g.threads(requested: 2), 2, "then a probe with the full count")
-        g.record(threads: 2, wallNanos: 20 * ms, cpuNanos: 22 * ms)   // 0.55: still starved
+        g.record(threads: 2, wallNanos: 50 * ms, cpuNanos: 55 * ms)   // 0.55: still starved
         XCTAssertEqual((0..<8).filter { _ in g.threads(requested: 2) == 1 }.count, 8)
         XCTAssertEqual(g.threads(requested: 2), 2)
         // A run that gained from its threads (1.8x: its CPU time at least the 1-thread time).
-        g.record(threads: 2, wallNanos: 10 * ms, cpuNanos: 18 * ms)
+        g.record(threads: 2, wallNanos: 50 * ms, cpuNanos: 90 * ms)
         XCTAssertEqual(g.threads(requested: 2), 2)
-        g.record(threads: 2, wallNanos: 20 * ms, cpuNanos: 20 * ms)
+        g.record(threads: 2, wallNanos: 50 * ms, cpuNanos: 50 * ms)
         XCTAssertEqual((0..<5).map { _ in g.threads(requested: 2) }, [1, 1, 1, 1, 2], "back to 4 runs after a good run")
         XCTAssertEqual(g.backoffCount, 3)
+    }
+
+    /// Short runs are judged together: 10 ms runs on 2 threads, one starved (its helper's time not
+    /// counted yet) among good ones, do not back off; a window of starved ones does.
+    func testShortRunsAreJudgedTogether() {
+        let g = ThreadGovernor()
+        g.record(threads: 2, wallNanos: 10 * ms, cpuNanos: 8 * ms)   // 0.4 alone
+        for _ in 0..<4 { g.record(threads: 2, wallNanos: 10 * ms, cpuNanos: 19 * ms) }
+        XCTAssertEqual(g.threads(requested: 2), 2)
+        XCTAssertEqual(g.backoffCount, 0)
+        for _ in 0..<5 { g.record(threads: 2, wallNanos: 10 * ms, cpuNanos: 10 * ms) }
+        XCTAssertEqual(g.threads(requested: 2), 1)
+        XCTAssertEqual(g.backoffCount, 1)
     }
 
     func testIgnoresShortRunsSingleThreadRunsAndCapsTheBackOff() {
@@ -31,12 +45,12 @@ final class ThreadGovernorTests: XCTestCase {
         XCTAssertEqual(g.threads(requested: 2), 2)
         XCTAssertEqual(g.threads(requested: 1), 1)
         for _ in 0..<10 {
-            g.record(threads: 4, wallNanos: 10 * ms, cpuNanos: 10 * ms)   // efficiency 0.25
+            g.record(threads: 4, wallNanos: 25 * ms, cpuNanos: 25 * ms)   // efficiency 0.25
             var single = 0
             while g.threads(requested: 4) == 1 { single += 1 }
             XCTAssertLessThanOrEqual(single, ThreadGovernor.maxSingleRuns)
         }
-        g.record(threads: 4, wallNanos: 10 * ms, cpuNanos: 10 * ms)
+        g.record(threads: 4, wallNanos: 25 * ms, cpuNanos: 25 * ms)
         XCTAssertEqual((0..<ThreadGovernor.maxSingleRuns).filter { _ in g.threads(requested: 4) == 1 }.count,
                        ThreadGovernor.maxSingleRuns)
         XCTAssertEqual(g.threads(requested: 4), 4)
@@ -50,7 +64,7 @@ final class ThreadGovernorTests: XCTestCase {
         let name = s1.inputs[0].name
         let want = try s1.run([name: x])
         // Force the single-threaded path, then the full count.
-        s2.governor.record(threads: 2, wallNanos: 10 * ms, cpuNanos: 10 * ms)
+        s2.governor.record(threads: 2, wallNanos: 50 * ms, cpuNanos: 50 * ms)
         for _ in 0..<6 {
             let got = try s2.run([name: x])
             for (k, v) in want { XCTAssertEqual(try got[k]!.scalars(as: Float.self), try v.scalars(as: Float.self)) }

@@ -12,8 +12,9 @@ import Darwin
 /// second vCPU away), the scheduler gives each runnable thread an equal share: two threads of a
 /// run then get about one core between them, and wait for each other at every op, so a run was
 /// up to twice as slow on 2 threads as on 1 (PP-OCRv4 det beside two busy processes). After each
-/// run of at least `minRunNanos`, the governor compares the process's CPU time over the run with
-/// what the threads could have used (wall time x threads). Below `minEfficiency` the next runs use
+/// run of at least `minRunNanos`, the governor adds the process's CPU time over the run and what
+/// the threads could have used (wall time x threads); once `windowNanos` of the latter are
+/// collected it compares the two. Below `minEfficiency` the next runs use
 /// one thread (4 runs, doubling after every further such run up to `maxSingleRuns`), then a
 /// run probes the full count again. A run that gains at least 1.2x from its threads always has
 /// an efficiency of at least 0.6 (its CPU time is at least the one-thread time), so on a machine
@@ -22,12 +23,19 @@ final class ThreadGovernor: Sendable {
     static let minEfficiency = 0.6
     static let minRunNanos: UInt64 = 1_000_000
     static let maxSingleRuns = 64
+    /// Runs are judged together until their thread-time capacity (wall x threads) reaches this:
+    /// the process CPU clock counts a thread running on another core only at its scheduler ticks
+    /// (up to 4 ms late), so one short run alone would be misjudged.
+    static let windowNanos = 100_000_000.0
 
     private struct State {
         var singleRunsLeft = 0
         var backoff = 0
         /// Runs that backed off, for tests and diagnostics.
         var backoffs = 0
+        /// Thread-time capacity (wall x threads) and CPU time of the runs not judged yet.
+        var windowWall = 0.0
+        var windowCPU = 0.0
     }
     private let state = Locked(State())
 
@@ -43,8 +51,13 @@ final class ThreadGovernor: Sendable {
     /// A run on `threads` threads took `wallNanos` and the process `cpuNanos` of CPU time meanwhile.
     func record(threads: Int, wallNanos: UInt64, cpuNanos: UInt64) {
         guard threads > 1, wallNanos >= Self.minRunNanos else { return }
-        let efficiency = Double(cpuNanos) / (Double(wallNanos) * Double(threads))
         state.withLock { st in
+            st.windowWall += Double(wallNanos) * Double(threads)
+            st.windowCPU += Double(cpuNanos)
+            guard st.windowWall >= Self.windowNanos else { return }
+            let efficiency = st.windowCPU / st.windowWall
+            st.windowWall = 0
+            st.windowCPU = 0
             if efficiency < Self.minEfficiency {
                 st.backoff = min(max(2 * st.backoff, 4), Self.maxSingleRuns)
                 st.singleRunsLeft = st.backoff
