@@ -140,6 +140,7 @@ class OrtRunner:
 
 ORT_RSS_SCRIPT = r"""
 import sys
+import time
 import numpy as np
 import onnxruntime as ort
 def hwm_kb():
@@ -156,7 +157,6 @@ so = ort.SessionOptions()
 so.intra_op_num_threads = threads
 so.inter_op_num_threads = 1
 so.log_severity_level = 3
-import time
 t0 = time.perf_counter()
 sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 first_load = (time.perf_counter() - t0) * 1000

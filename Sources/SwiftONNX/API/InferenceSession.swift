@@ -92,8 +92,7 @@ public final class InferenceSession: Sendable {
     /// hand their pages to the ones it makes next; a memory-limit error not placed yet says it
     /// happened `during`.
     private static func withBudget<T>(_ during: String, _ budget: MemoryBudget, _ body: () throws -> T) throws -> T {
-        let recycler = PageRecycler.forLoad()
-        defer { recycler?.drain() }
+        let recycler = PageRecycler.forLoad()   // what it did not hand out again is unmapped when it goes away
         do {
             return try MemoryBudget.$current.withValue(budget) {
                 try PageRecycler.$current.withValue(recycler, operation: body)

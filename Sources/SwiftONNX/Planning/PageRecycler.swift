@@ -76,7 +76,7 @@ final class PageRecycler: Sendable {
         }
         // One fresh mapping of the whole size; the recycled pieces are moved over its start.
         guard let fresh = so_map_pages(need) else {
-            for c in taken { so_unmap_pages(c.base, c.bytes) }
+            free.withLock { $0.append(contentsOf: taken) }   // kept for later requests
             return nil
         }
         var offset = 0
@@ -97,7 +97,7 @@ final class PageRecycler: Sendable {
         free.withLock { $0.append((p, Self.mappedSize(bytes))) }
     }
 
-    /// Unmaps what was not handed out again (the load is over).
+    /// Unmaps what was not handed out again (the load is over; also when the recycler goes away).
     func drain() {
         let chunks = free.withLock { free in defer { free.removeAll() }; return free }
         for c in chunks { so_unmap_pages(c.base, c.bytes) }

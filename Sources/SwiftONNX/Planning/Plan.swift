@@ -348,12 +348,9 @@ struct PlanBuilder {
             let sub = try inner.compile(g, outerScope: outer, outerConstants: constants)
             return SubgraphRunner(plan: sub, graph: g, outerNames: g.freeVariables())
         }, constants: constants, prepared: prepared, inputShapes: inputShapes, releases: releases)
+        let t0 = Profiler.enabled ? DispatchTime.now().uptimeNanoseconds : 0
+        defer { if Profiler.enabled { Profiler.record("[plan] " + node.opType, ns: DispatchTime.now().uptimeNanoseconds - t0) } }
         do {
-            if Profiler.enabled {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                defer { Profiler.record("[plan] " + node.opType, ns: DispatchTime.now().uptimeNanoseconds - t0) }
-                return try builder(ctx)
-            }
             return try builder(ctx)
         } catch let e as OpError {
             throw ONNXError.nodeFailed(node: node.label, op: node.opType, reason: e.message)

@@ -14,9 +14,9 @@ import Darwin
 /// up to twice as slow on 2 threads as on 1 (PP-OCRv4 det beside two busy processes). After each
 /// run of at least `minRunNanos`, the governor adds the process's CPU time over the run and what
 /// the threads could have used (wall time x threads); once `windowNanos` of the latter are
-/// collected it compares the two. Below `minEfficiency` the next runs use
-/// one thread (4 runs, doubling after every further such run up to `maxSingleRuns`), then a
-/// run probes the full count again. A run that gains at least 1.2x from its threads always has
+/// collected it compares the two. Below `minEfficiency` the next runs use one thread (4 runs,
+/// doubling after every further such judgement up to `maxSingleRuns`), then a run probes the full
+/// count again. A run that gains at least 1.2x from its threads always has
 /// an efficiency of at least 0.6 (its CPU time is at least the one-thread time), so on a machine
 /// with free cores nothing changes.
 final class ThreadGovernor: Sendable {
