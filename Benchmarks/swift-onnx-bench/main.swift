@@ -227,7 +227,7 @@ func readTensorFile(_ path: String) throws -> Tensor {
     }
     let bytes = [UInt8](data)
     if bytes.starts(with: [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]) { return try NPY.decode(bytes, path: path) }
-    return try decodeTensorProto(bytes: bytes, path: path).tensor
+    return try TensorProto.decode(bytes, path: path).tensor
 }
 
 struct SplitMix64 {

@@ -68,7 +68,7 @@ func fuzzOne(_ target: FuzzTarget, _ bytes: [UInt8]) {
     switch target {
     case .model: runModel(bytes)
     case .npy: _ = try? NPY.decode(bytes)
-    case .pb: _ = try? decodeTensorProto(bytes: bytes)
+    case .pb: _ = try? TensorProto.decode(bytes)
     case .image: runImage(bytes)
     }
 }

@@ -81,7 +81,7 @@ final class ConformanceTests: XCTestCase {
                 var k = 0
                 while fm.fileExists(atPath: ds.appendingPathComponent("input_\(k).pb").path) {
                     let bytes = try [UInt8](Data(contentsOf: ds.appendingPathComponent("input_\(k).pb")))
-                    let (name, t) = try decodeTensorProto(bytes: bytes)
+                    let (name, t) = try TensorProto.decode(bytes)
                     feeds[name] = t
                     k += 1
                 }
@@ -93,7 +93,7 @@ final class ConformanceTests: XCTestCase {
                     let oname = session.outputs[j].name
                     guard let got = out[oname] else { return "output '\(oname)' missing" }
                     let expected: Tensor
-                    do { expected = try decodeTensorProto(bytes: bytes).tensor } catch {
+                    do { expected = try TensorProto.decode(bytes).tensor } catch {
                         return "reference output \(j) is not a tensor (sequence/optional outputs are not supported)"
                     }
                     if let why = compare(got, expected) { return "output '\(oname)': \(why)" }

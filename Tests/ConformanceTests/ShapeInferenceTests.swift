@@ -59,7 +59,7 @@ final class ShapeInferenceTests: XCTestCase {
         let ds = dir.appendingPathComponent("test_data_set_0")
         func tensor(_ file: String) -> (String, Tensor)? {
             guard let d = try? Data(contentsOf: ds.appendingPathComponent(file)) else { return nil }
-            return try? decodeTensorProto(bytes: [UInt8](d))
+            return try? TensorProto.decode([UInt8](d))
         }
         var feeds: [String: Tensor] = [:]
         var k = 0

@@ -81,7 +81,7 @@ final class RealModelTests: XCTestCase {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw Failure(description: "\(what) \(url.path) is missing: \(hint)")
         }
-        return try decodeTensorProto(bytes: [UInt8](data), path: url.path)
+        return try TensorProto.decode([UInt8](data), path: url.path)
     }
 
     func check(_ model: String, file: StaticString = #filePath, line: UInt = #line) throws {

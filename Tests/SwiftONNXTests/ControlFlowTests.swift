@@ -236,12 +236,12 @@ final class ControlFlowTests: XCTestCase {
             var feeds: [String: Tensor] = [:]
             for (k, inp) in model.graph.inputs.enumerated() {
                 let bytes = try [UInt8](Data(contentsOf: ds.appendingPathComponent("input_\(k).pb")))
-                feeds[inp.name] = try decodeTensorProto(bytes: bytes).tensor
+                feeds[inp.name] = try TensorProto.decode(bytes).tensor
             }
             let outs = try plan.run(feeds, env: RunEnv(threads: 1))
             for (j, got) in outs.enumerated() {
                 let bytes = try [UInt8](Data(contentsOf: ds.appendingPathComponent("output_\(j).pb")))
-                let want = try decodeTensorProto(bytes: bytes).tensor
+                let want = try TensorProto.decode(bytes).tensor
                 XCTAssertEqual(got.shape, want.shape, "\(name) output \(j)")
                 XCTAssertEqual(got.dtype, want.dtype, "\(name) output \(j)")
                 let a = try got.readAsDoubles(), b = try want.readAsDoubles()

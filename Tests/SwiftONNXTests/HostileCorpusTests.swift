@@ -29,7 +29,7 @@ final class HostileCorpusTests: XCTestCase {
     static func readInput(_ path: String) throws -> Tensor {
         if path.hasSuffix(".pb") {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            return try decodeTensorProto(bytes: [UInt8](data), path: path).tensor
+            return try TensorProto.decode([UInt8](data), path: path).tensor
         }
         return try NPY.read(path: path)
     }

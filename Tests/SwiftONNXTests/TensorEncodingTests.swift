@@ -10,8 +10,8 @@ private let onnxProtos: [String: String] = [
 
 final class TensorEncodingTests: XCTestCase {
     func roundTrip(_ t: Tensor, name: String = "t", file: StaticString = #filePath, line: UInt = #line) throws -> Tensor {
-        let bytes = try encodeTensorProto(t, name: name)
-        let (n, back) = try decodeTensorProto(bytes: bytes)
+        let bytes = try TensorProto.encode(t, name: name)
+        let (n, back) = try TensorProto.decode(bytes)
         XCTAssertEqual(n, name, file: file, line: line)
         XCTAssertEqual(back.dtype, t.dtype, file: file, line: line)
         XCTAssertEqual(back.shape, t.shape, file: file, line: line)
@@ -60,7 +60,7 @@ final class TensorEncodingTests: XCTestCase {
         let i2 = try Tensor(dtype: .int2, shape: [4], bytes: [0xFE, 0x01, 0xFF, 0x00])
         XCTAssertEqual(try roundTrip(i2).bytes(), i2.bytes())
         // The packed raw_data of uint4 [15, 0, 9] is [0x0F, 0x09].
-        let bytes = try encodeTensorProto(u4, name: "")
+        let bytes = try TensorProto.encode(u4, name: "")
         XCTAssertTrue(bytes.count < 16)
         XCTAssertNotNil(bytes.firstRange(of: [0x0F, 0x09] as [UInt8]))
     }
@@ -68,9 +68,9 @@ final class TensorEncodingTests: XCTestCase {
     func testMatchesOnnxSerialization() throws {
         let t = try Tensor(shape: [1, 3], scalars: [Float(1), -2, 3.5])
         let expected = [UInt8](Data(base64Encoded: onnxProtos["f32"]!)!)
-        let (name, decoded) = try decodeTensorProto(bytes: expected)
+        let (name, decoded) = try TensorProto.decode(expected)
         XCTAssertEqual(name, "x")
         XCTAssertEqual(try decoded.scalars(as: Float.self), [1, -2, 3.5])
-        XCTAssertEqual(try encodeTensorProto(t, name: "x"), expected)
+        XCTAssertEqual(try TensorProto.encode(t, name: "x"), expected)
     }
 }

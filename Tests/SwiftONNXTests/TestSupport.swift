@@ -8,7 +8,7 @@ let testResources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().
 func resource(_ name: String) -> URL { testResources.appendingPathComponent(name) }
 
 func loadPB(_ name: String) throws -> Tensor {
-    try decodeTensorProto(bytes: [UInt8](Data(contentsOf: resource(name)))).tensor
+    try TensorProto.decode([UInt8](Data(contentsOf: resource(name)))).tensor
 }
 
 /// Asserts |a - b| <= atol + rtol * |b| element-wise, with equal shapes.

@@ -2,7 +2,7 @@ import Foundation
 import COpenBLAS
 
 /// How a session is built and run.
-public struct SessionOptions: Sendable {
+public struct SessionOptions: Sendable, Equatable {
     /// Threads for kernels (BLAS and the runtime's own loops). 1 is the default.
     public var threads: Int
     /// Run the optimization passes (constant folding, fusions). Off: run the graph as written.
@@ -73,17 +73,19 @@ public final class InferenceSession: Sendable {
     public static var kernelISA: String { isaName(selectedISA) }
 
     /// Loads an ONNX file (weights are mapped, not copied) and plans it.
-    public convenience init(contentsOf url: URL, options: SessionOptions = .init()) throws {
+    public convenience init(contentsOf url: URL, options: SessionOptions = .init()) throws(ONNXError) {
         guard url.isFileURL else { throw ONNXError.io(path: url.absoluteString, reason: "only file URLs are supported") }
         // Before parsing: OpenBLAS's own workers spin from library start-up until they are stopped,
         // and would take the second core for the whole load.
         BLAS.configure()
         let budget = MemoryBudget(limit: options.memoryLimit)
-        let model: Model = try Self.withBudget("loading '\(url.path)'", budget) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let model = try ModelLoader.load(path: url.path)
-            if Profiler.enabled { Profiler.record("[load] parse", ns: DispatchTime.now().uptimeNanoseconds - t0) }
-            return model
+        let model: Model = try typedONNX {
+            try Self.withBudget("loading '\(url.path)'", budget) {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let model = try ModelLoader.load(path: url.path)
+                if Profiler.enabled { Profiler.record("[load] parse", ns: DispatchTime.now().uptimeNanoseconds - t0) }
+                return model
+            }
         }
         try self.init(model: model, options: options, budget: budget)
     }
@@ -102,29 +104,29 @@ public final class InferenceSession: Sendable {
         }
     }
 
-    public convenience init(path: String, options: SessionOptions = .init()) throws {
+    public convenience init(path: String, options: SessionOptions = .init()) throws(ONNXError) {
         try self.init(contentsOf: URL(fileURLWithPath: path), options: options)
     }
 
     /// Loads a model from serialized bytes (models with external data need a file).
-    public convenience init(modelBytes: [UInt8], options: SessionOptions = .init()) throws {
+    public convenience init(modelBytes: [UInt8], options: SessionOptions = .init()) throws(ONNXError) {
         BLAS.configure()
         let budget = MemoryBudget(limit: options.memoryLimit)
-        let model = try Self.withBudget("loading the model bytes", budget) { try ModelLoader.load(bytes: modelBytes) }
+        let model = try typedONNX { try Self.withBudget("loading the model bytes", budget) { try ModelLoader.load(bytes: modelBytes) } }
         try self.init(model: model, options: options, budget: budget)
     }
 
     /// Plans `model`, whose weights were loaded against `budget` (a fresh one when nil).
-    init(model: Model, options: SessionOptions, budget: MemoryBudget? = nil) throws {
+    init(model: Model, options: SessionOptions, budget: MemoryBudget? = nil) throws(ONNXError) {
         let budget = budget ?? MemoryBudget(limit: options.memoryLimit)
-        try Self.checkVersions(model)
+        try typedONNX { try Self.checkVersions(model) }
         self.options = options
         self.budget = budget
         let prepared = PreparedWeights()
         self.prepared = prepared
         BLAS.configure()
-        self.plan = try Self.withBudget("optimizing the model", budget) {
-            try Self.prepare(model, options: options, prepared: prepared)
+        self.plan = try typedONNX {
+            try Self.withBudget("optimizing the model", budget) { try Self.prepare(model, options: options, prepared: prepared) }
         }
         let graph = model.graph
         self.inputs = graph.inputs
@@ -180,36 +182,122 @@ public final class InferenceSession: Sendable {
         }
     }
 
-    /// Runs the model. Every declared input must be given, with its element type and a shape that fits.
-    public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
-        for name in feeds.keys where !inputs.contains(where: { $0.name == name }) {
-            throw ONNXError.unknownInput(name)
+    /// Runs the model on `feeds` (every declared input, with its element type and a shape that fits)
+    /// and returns every output by name.
+    public func run(_ feeds: [String: Tensor]) throws(ONNXError) -> [String: Tensor] {
+        try run(feeds, control: nil)
+    }
+
+    /// Runs only what the named outputs need (a model's other heads, its auxiliary outputs are
+    /// skipped) and returns those outputs. Throws `ONNXError.unknownOutput` for a name the model
+    /// does not output.
+    public func run(_ feeds: [String: Tensor], outputs names: [String]) throws(ONNXError) -> [String: Tensor] {
+        try run(feeds, control: try control(outputs: names, buffers: [:]))
+    }
+
+    /// Runs the model writing the named outputs into the caller's memory, and returns every output
+    /// (or only `outputs`, when given, which must include the buffers' names). Each buffer must have
+    /// exactly its output's byte count (elements in row-major order). The op that makes such an
+    /// output writes it straight into the buffer where it can (convolutions, matrix products,
+    /// elementwise ops...); otherwise the output is copied there once. The returned tensors for
+    /// these outputs view the buffers: they stay valid as long as the caller keeps the memory alive
+    /// and unchanged. Throws `ONNXError.invalidOutputBuffer` when a buffer's size does not match.
+    public func run(_ feeds: [String: Tensor], into buffers: [String: UnsafeMutableRawBufferPointer],
+                    outputs names: [String]? = nil) throws(ONNXError) -> [String: Tensor] {
+        try run(feeds, control: try control(outputs: names, buffers: buffers))
+    }
+
+    /// The asynchronous `run`: the model runs on the session's own threads, not on the caller's
+    /// (so it does not hold a thread of Swift concurrency's cooperative pool). Cancelling the calling
+    /// Task stops the run before its next node and throws `ONNXError.cancelled`.
+    public func run(_ feeds: [String: Tensor]) async throws(ONNXError) -> [String: Tensor] {
+        try await run(feeds, control: RunControl())
+    }
+
+    /// The asynchronous `run(_:outputs:)` (see `run(_:) async`).
+    public func run(_ feeds: [String: Tensor], outputs names: [String]) async throws(ONNXError) -> [String: Tensor] {
+        try await run(feeds, control: try control(outputs: names, buffers: [:]))
+    }
+
+    private func run(_ feeds: [String: Tensor], control: RunControl) async throws(ONNXError) -> [String: Tensor] {
+        if Task.isCancelled { throw .cancelled }
+        let result: Result<[String: Tensor], ONNXError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<Result<[String: Tensor], ONNXError>, Never>) in
+                runQueue.async {
+                    done.resume(returning: Result { () throws(ONNXError) in try self.run(feeds, control: control) })
+                }
+            }
+        } onCancel: {
+            control.cancel()
+        }
+        return try result.get()
+    }
+
+    /// The declared input called `name`.
+    public func input(named name: String) -> ValueInfo? { inputs.first { $0.name == name } }
+    /// The declared output called `name`.
+    public func output(named name: String) -> ValueInfo? { outputs.first { $0.name == name } }
+
+    /// Runs of the async API, off Swift concurrency's cooperative pool.
+    private let runQueue = DispatchQueue(label: "SwiftONNX.InferenceSession.run", qos: .userInitiated, attributes: .concurrent)
+
+    /// The run control for `names` (nil: all outputs) and `buffers`, checked against the outputs.
+    private func control(outputs names: [String]?, buffers: [String: UnsafeMutableRawBufferPointer]) throws(ONNXError) -> RunControl {
+        let known = Set(outputs.map(\.name))
+        for name in (names ?? []) + buffers.keys.sorted() where !known.contains(name) { throw .unknownOutput(name) }
+        if let names {
+            for name in buffers.keys.sorted() where !names.contains(name) {
+                throw .invalidOutputBuffer(name: name, reason: "a buffer was given for it but it is not among the requested outputs")
+            }
+        }
+        var kept: [String: CallerBuffer] = [:]
+        for (name, b) in buffers {
+            if b.count > 0 && b.baseAddress == nil { throw .invalidOutputBuffer(name: name, reason: "the buffer has no address") }
+            kept[name] = CallerBuffer(b)
+        }
+        return RunControl(wanted: names.map(Set.init), buffers: kept)
+    }
+
+    private func run(_ feeds: [String: Tensor], control: RunControl?) throws(ONNXError) -> [String: Tensor] {
+        for name in feeds.keys.sorted() where !inputs.contains(where: { $0.name == name }) {
+            throw .unknownInput(name)
         }
         for info in inputs {
-            guard let t = feeds[info.name] else { throw ONNXError.missingInput(info.name) }
+            guard let t = feeds[info.name] else { throw .missingInput(info.name) }
             if let dt = info.type, dt != t.dtype {
-                throw ONNXError.inputTypeMismatch(input: info.name, expected: dt, got: t.dtype)
+                throw .inputTypeMismatch(input: info.name, expected: dt, got: t.dtype)
             }
             if let shape = info.shape {
                 // Symbolic dims accept any size (exporters reuse names like "?" for unrelated dims,
                 // and ONNX Runtime does not bind them either); known dims and the rank must match.
                 let ok = shape.count == t.shape.count && zip(shape, t.shape).allSatisfy { $0.accepts($1) }
-                if !ok { throw ONNXError.inputShapeMismatch(input: info.name, expected: shape, got: t.shape) }
+                if !ok { throw .inputShapeMismatch(input: info.name, expected: shape, got: t.shape) }
             }
         }
-        let signature = MemoryPlanner.signature(plan.feedOrder.compactMap { feeds[$0.name] })  // all present: checked above
-        return try MemoryBudget.$current.withValue(budget) { try run(feeds, signature: signature) }
+        var signature = MemoryPlanner.signature(plan.feedOrder.compactMap { feeds[$0.name] })  // all present: checked above
+        if let control {
+            // Runs of other outputs, or into caller memory, allocate differently: arenas of their own.
+            signature.append(Int.min)
+            for (k, o) in outputs.enumerated() {
+                signature.append((control.wanted?.contains(o.name) ?? true ? 1 : 0) + (control.buffers[o.name] != nil ? 2 : 0) + 4 * k)
+            }
+        }
+        do {
+            return try MemoryBudget.$current.withValue(budget) { try run(feeds, signature: signature, control: control) }
+        } catch {
+            throw ONNXError(wrapping: error)
+        }
     }
 
-    private func run(_ feeds: [String: Tensor], signature: [Int]) throws -> [String: Tensor] {
+    private func run(_ feeds: [String: Tensor], signature: [Int], control: RunControl?) throws -> [String: Tensor] {
         let runPlan = plan(for: signature, feeds: feeds)
         let arena = memory.arena(for: signature)
-        let results: [Tensor]
+        let results: [Tensor?]
         do {
             let threads = governor.threads(requested: options.threads)
             let wall0 = DispatchTime.now().uptimeNanoseconds, cpu0 = ThreadGovernor.processCPUNanos()
             results = try RunArena.$current.withValue(arena) {
-                try runPlan.run(feeds, env: RunEnv(threads: threads))
+                try runPlan.run(feeds, env: RunEnv(threads: threads), control: control)
             }
             governor.record(threads: threads, wallNanos: DispatchTime.now().uptimeNanoseconds - wall0,
                             cpuNanos: ThreadGovernor.processCPUNanos() - cpu0)
@@ -219,13 +307,20 @@ public final class InferenceSession: Sendable {
         }
         memory.finished(arena, signature: signature)
         var out: [String: Tensor] = [:]
-        for (o, t) in zip(runPlan.outputs, results) { out[o.name] = t }
+        for (o, t) in zip(runPlan.outputs, results) { if let t { out[o.name] = t } }
         return out
     }
 }
 
+extension InferenceSession: CustomStringConvertible {
+    /// The inputs and outputs, thread count and kernels: "InferenceSession(inputs: [...], outputs: [...], threads: 1, kernels: avx2)".
+    public var description: String {
+        "InferenceSession(inputs: \(inputs), outputs: \(outputs), threads: \(options.threads), kernels: \(Self.kernelISA))"
+    }
+}
+
 /// Facts about the model file.
-public struct ModelMetadata: Sendable {
+public struct ModelMetadata: Sendable, Equatable {
     public let irVersion: Int
     public let producerName: String
     public let producerVersion: String

@@ -16,11 +16,11 @@ public struct ModelSummary: Sendable {
     public let unsupportedOperators: [String]
 
     /// Reads a model file.
-    public init(path: String) throws {
-        self.init(model: try ModelLoader.load(path: path))
+    public init(path: String) throws(ONNXError) {
+        self.init(model: try typedONNX { try ModelLoader.load(path: path) })
     }
 
-    public init(contentsOf url: URL) throws {
+    public init(contentsOf url: URL) throws(ONNXError) {
         guard url.isFileURL else { throw ONNXError.io(path: url.absoluteString, reason: "only file URLs are supported") }
         try self.init(path: url.path)
     }

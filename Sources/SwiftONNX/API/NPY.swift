@@ -11,12 +11,12 @@ public enum NPY {
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
 
     /// Reads a `.npy` file.
-    public static func read(contentsOf url: URL) throws -> Tensor {
+    public static func read(contentsOf url: URL) throws(ONNXError) -> Tensor {
         try read(path: url.path)
     }
 
     /// Reads a `.npy` file.
-    public static func read(path: String) throws -> Tensor {
+    public static func read(path: String) throws(ONNXError) -> Tensor {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ONNXError.io(path: path, reason: FileManager.default.fileExists(atPath: path)
                                ? "the file cannot be read" : "no such file")
@@ -25,17 +25,21 @@ public enum NPY {
     }
 
     /// Writes a tensor as a `.npy` file (replacing any file at `path`).
-    public static func write(_ tensor: Tensor, path: String) throws {
+    public static func write(_ tensor: Tensor, path: String) throws(ONNXError) {
         let bytes = try encode(tensor)
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
             throw ONNXError.io(path: path, reason: "the file cannot be written")
         }
     }
 
-    public static func write(_ tensor: Tensor, to url: URL) throws { try write(tensor, path: url.path) }
+    public static func write(_ tensor: Tensor, to url: URL) throws(ONNXError) { try write(tensor, path: url.path) }
 
     /// Parses the bytes of a `.npy` file.
-    public static func decode(_ bytes: [UInt8], path: String = "<bytes>") throws -> Tensor {
+    public static func decode(_ bytes: [UInt8], path: String = "<bytes>") throws(ONNXError) -> Tensor {
+        try typedONNX { try decodeBytes(bytes, path: path) }
+    }
+
+    private static func decodeBytes(_ bytes: [UInt8], path: String) throws -> Tensor {
         func fail(_ reason: String) -> ONNXError { .io(path: path, reason: "not a usable .npy file: \(reason)") }
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw fail("no \\x93NUMPY magic") }
         let major = bytes[6]
@@ -136,7 +140,11 @@ public enum NPY {
     }
 
     /// The bytes of a `.npy` file holding `tensor`.
-    public static func encode(_ tensor: Tensor) throws -> [UInt8] {
+    public static func encode(_ tensor: Tensor) throws(ONNXError) -> [UInt8] {
+        try typedONNX { try encodeBytes(tensor) }
+    }
+
+    private static func encodeBytes(_ tensor: Tensor) throws -> [UInt8] {
         guard let code = codeFor(tensor.dtype) else {
             throw ONNXError.unsupportedType(".npy cannot hold \(tensor.dtype) tensors (use a TensorProto .pb instead)")
         }

@@ -36,6 +36,12 @@ public enum ONNXError: Error, Equatable, Sendable, CustomStringConvertible {
     /// with `inUse` held already. Nothing was allocated for the request. `during`: what was
     /// loading, planning or running ("node 'conv1' (Conv)", "loading 'model.onnx'").
     case memoryLimitExceeded(during: String, requested: Int, inUse: Int, limit: Int)
+    /// `run` was asked for a name that is not an output of the model.
+    case unknownOutput(String)
+    /// A buffer given for an output cannot hold it (its byte count differs, or it is a string output).
+    case invalidOutputBuffer(name: String, reason: String)
+    /// The run was cancelled (its Task was cancelled) before it finished; nothing it computed is returned.
+    case cancelled
 
     public var description: String {
         switch self {
@@ -62,11 +68,29 @@ public enum ONNXError: Error, Equatable, Sendable, CustomStringConvertible {
             return "input '\(input)': expected shape \(describeShape(expected)), got \(describeShape(got))"
         case let .typeMismatch(what, expected, got): return "\(what): tensor holds \(got), not \(expected)"
         case let .nodeFailed(node, op, reason): return "node '\(node)' (\(op)) failed: \(reason)"
+        case let .unknownOutput(n): return "unknown output '\(n)' (not an output of the model)"
+        case let .invalidOutputBuffer(name, reason): return "buffer for output '\(name)': \(reason)"
+        case .cancelled: return "the run was cancelled"
         case let .memoryLimitExceeded(during, requested, inUse, limit):
             return "memory limit exceeded" + (during.isEmpty ? "" : " at \(during)")
                 + ": \(describeBytes(requested)) more wanted with \(describeBytes(inUse)) in use, over the session's limit of \(describeBytes(limit)) (SessionOptions.memoryLimit)"
         }
     }
+}
+
+extension ONNXError {
+    /// An error from inside the runtime as the public API throws it: ONNXError as is; an op's
+    /// error that escaped a node (from a graph rewrite) as `.invalidGraph` with its message.
+    init(wrapping error: any Error) {
+        if let e = error as? ONNXError { self = e; return }
+        if let e = error as? OpError { self = .invalidGraph(e.message); return }
+        self = .invalidGraph(String(describing: error))
+    }
+}
+
+/// Runs `body`, throwing what it throws as an ONNXError (see `init(wrapping:)`).
+func typedONNX<T>(_ body: () throws -> T) throws(ONNXError) -> T {
+    do { return try body() } catch { throw ONNXError(wrapping: error) }
 }
 
 /// Errors raised inside ops and kernels; the executor adds node name and op type.

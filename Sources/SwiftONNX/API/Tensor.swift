@@ -65,6 +65,30 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
         self.mapped = false
     }
 
+    /// Aliases memory the caller handed over (`Tensor.init(dtype:shape:bytesNoCopy:count:deallocator:)`,
+    /// `Tensor.init(dtype:shape:data:)`, a run's output buffer): not counted in any session's budget
+    /// (it is the caller's), given back through `deallocator` when the last tensor viewing it goes.
+    init(caller raw: UnsafeMutableRawPointer, byteCount: Int, deallocator: Tensor.Deallocator, keeping owner: AnyObject?) {
+        self.budget = nil
+        self.raw = raw
+        self.byteCount = byteCount
+        self.owner = owner ?? CallerMemory(deallocator)
+        self.strings = []
+        self.arena = nil
+        self.grant = .system
+        self.isStandIn = false
+        self.mapped = false
+    }
+
+    /// Whether the bytes may be written through a tensor that alone holds this storage: its own
+    /// memory, or memory the caller handed over as writable. Not a mapped model file, not `Data`.
+    var isWritable: Bool {
+        if isStandIn || !strings.isEmpty { return false }
+        if owner == nil { return true }
+        if let c = owner as? CallerMemory { return c.writable }
+        return false
+    }
+
     /// No elements (a released constant's stand-in).
     private init(standIn: Void) {
         self.budget = nil
@@ -98,8 +122,30 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
 
     deinit {
         if let arena { arena.release(raw, grant) } else if owner == nil { freeKeptBuffer(raw, byteCount: byteCount, mapped: mapped) }
+        else if let c = owner as? CallerMemory { c.give(raw, byteCount) }
         budget?.release(byteCount)
     }
+}
+
+/// Memory a caller handed to a tensor, and how it goes back.
+final class CallerMemory: Sendable {
+    let deallocator: Tensor.Deallocator
+    /// `Data` is never written; raw memory handed over as mutable may be.
+    let writable: Bool
+    init(_ d: Tensor.Deallocator, writable: Bool = true) { deallocator = d; self.writable = writable }
+    func give(_ p: UnsafeMutableRawPointer, _ n: Int) {
+        switch deallocator {
+        case .none: break
+        case .free: free(p)
+        case .custom(let f): f(p, n)
+        }
+    }
+}
+
+/// Keeps a `Data` alive for the tensor that views its bytes.
+final class DataOwner: Sendable {
+    let data: Data
+    init(_ d: Data) { data = d }
 }
 
 /// Element types a `Tensor` can be built from and read into.
@@ -181,7 +227,7 @@ public struct Tensor: Sendable, CustomStringConvertible {
 
     /// Builds a tensor from scalars in row-major order. Throws `ONNXError.invalidInput` when a
     /// dimension is negative, the element count overflows, or `scalars.count` differs from it.
-    public init<T: TensorScalar>(shape: [Int], scalars: [T]) throws {
+    public init<T: TensorScalar>(shape: [Int], scalars: [T]) throws(ONNXError) {
         let n = try checkedElementCount(shape, what: "scalars") { .invalidInput(name: "scalars", reason: $0) }
         guard n == scalars.count else {
             throw ONNXError.invalidInput(name: "scalars", reason: "\(scalars.count) scalars do not fill shape \(describeShape(shape)) (\(n) elements)")
@@ -196,7 +242,7 @@ public struct Tensor: Sendable, CustomStringConvertible {
     }
 
     /// A string tensor. Throws `ONNXError.invalidInput` when the shape does not hold `strings.count` elements.
-    public init(shape: [Int], strings: [String]) throws {
+    public init(shape: [Int], strings: [String]) throws(ONNXError) {
         let n = try checkedElementCount(shape, what: "strings") { .invalidInput(name: "strings", reason: $0) }
         guard n == strings.count else {
             throw ONNXError.invalidInput(name: "strings", reason: "\(strings.count) strings do not fill shape \(describeShape(shape)) (\(n) elements)")
@@ -213,7 +259,7 @@ public struct Tensor: Sendable, CustomStringConvertible {
     public init<T: TensorScalar>(scalar: T) { self.init(validShape: [], scalars: [scalar]) }
 
     /// Builds a tensor of any element type from its little-endian bytes (sub-byte types one element per byte).
-    public init(dtype: DType, shape: [Int], bytes: [UInt8]) throws {
+    public init(dtype: DType, shape: [Int], bytes: [UInt8]) throws(ONNXError) {
         let n = try checkedElementCount(shape, what: "bytes") { .invalidInput(name: "bytes", reason: $0) }
         guard dtype != .string else { throw ONNXError.unsupportedType("string tensors are built with init(shape:strings:)") }
         guard bytes.count == n * dtype.byteSize else {
@@ -224,7 +270,7 @@ public struct Tensor: Sendable, CustomStringConvertible {
     }
 
     /// The elements in row-major order. Throws when `T` is not this tensor's element type.
-    public func scalars<T: TensorScalar>(as type: T.Type = T.self) throws -> [T] {
+    public func scalars<T: TensorScalar>(as type: T.Type = T.self) throws(ONNXError) -> [T] {
         guard T.dtype == dtype else {
             throw ONNXError.typeMismatch(what: "Tensor.scalars", expected: T.dtype, got: dtype)
         }
@@ -233,7 +279,7 @@ public struct Tensor: Sendable, CustomStringConvertible {
     }
 
     /// The elements of a string tensor.
-    public func strings() throws -> [String] {
+    public func strings() throws(ONNXError) -> [String] {
         guard dtype == .string else { throw ONNXError.typeMismatch(what: "Tensor.strings", expected: .string, got: dtype) }
         return storage.strings
     }
@@ -244,11 +290,25 @@ public struct Tensor: Sendable, CustomStringConvertible {
     }
 
     /// Elements converted to Double (for inspection and comparison; not for hot paths).
-    public func doubles() throws -> [Double] {
-        try readAsDoubles()
+    public func doubles() throws(ONNXError) -> [Double] {
+        try typedONNX { try readAsDoubles() }
     }
 
-    public var description: String { "Tensor(\(dtype), shape: \(describeShape(shape)))" }
+    /// Element type, shape and the first few elements: `Tensor(float32, [1, 3], [0.5, 1.0, -2.0])`.
+    public var description: String {
+        let shown = 6
+        var values: [String] = []
+        if dtype == .string {
+            values = storage.strings.prefix(shown).map { "\"\($0)\"" }
+        } else if let d = try? readAsDoubles(limit: shown) {
+            values = d.map { v in
+                if dtype.isFloatingPoint { return Float(v).description }
+                return v.magnitude < 1e18 ? String(Int64(v)) : v.description
+            }
+        }
+        let more = count > shown ? ", ..." : ""
+        return "Tensor(\(dtype), \(describeShape(shape)), [\(values.joined(separator: ", "))\(more)])"
+    }
 
     // MARK: internal access for ops and kernels
 

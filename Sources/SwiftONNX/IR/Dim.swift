@@ -38,6 +38,15 @@ public struct ValueInfo: Sendable, Hashable, CustomStringConvertible {
     /// nil when the rank is unknown.
     public var shape: [Dim]?
 
+    /// The dimensions as sizes: nil for a symbolic or unknown one; nil when the rank is unknown.
+    public var dimensions: [Int?]? { shape?.map(\.value) }
+
+    /// The name of each symbolic dimension ("batch", "height"), nil for the others; nil when the
+    /// rank is unknown.
+    public var dimensionNames: [String?]? {
+        shape?.map { if case .symbolic(let s) = $0 { return s } else { return nil } }
+    }
+
     public init(name: String, type: DType?, shape: [Dim]?) {
         self.name = name
         self.type = type

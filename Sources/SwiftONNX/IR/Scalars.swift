@@ -175,9 +175,10 @@ private struct CastSourceVisitor: ScalarTypeVisitor {
 
 private struct ToDoubles: ScalarTypeVisitor {
     let t: Tensor
+    var limit = Int.max
     func visit<S: CastableScalar>(_: S.Type) throws -> [Double] {
         let p = t.pointer(S.self)
-        return (0..<t.count).map { p[$0].f64 }
+        return (0..<min(t.count, limit)).map { p[$0].f64 }
     }
 }
 
@@ -200,9 +201,10 @@ extension Tensor {
         return try dtype.visit(CastSourceVisitor(src: self, to: dt))
     }
 
-    func readAsDoubles() throws -> [Double] {
+    /// The first `limit` elements (all by default) as Double.
+    func readAsDoubles(limit: Int = .max) throws -> [Double] {
         if dtype == .string { throw ONNXError.unsupportedType("string tensor read as numbers") }
-        return try dtype.visit(ToDoubles(t: self))
+        return try dtype.visit(ToDoubles(t: self, limit: limit))
     }
 
     /// Integer elements as Int (for shapes, axes, indices given as tensors).

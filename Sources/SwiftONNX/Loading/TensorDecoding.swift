@@ -33,7 +33,7 @@ final class ExternalDataResolver {
 
 /// Multiplies dims, refusing negative dims and overflow (so a hostile file cannot ask for a huge allocation silently).
 /// `fail` turns the reason into the error (default: an invalid graph, the reason prefixed with `what`).
-func checkedElementCount(_ dims: [Int], what: String, fail: ((String) -> ONNXError)? = nil) throws -> Int {
+func checkedElementCount(_ dims: [Int], what: String, fail: ((String) -> ONNXError)? = nil) throws(ONNXError) -> Int {
     let fail = fail ?? { ONNXError.invalidGraph("\(what): \($0)") }
     var n = 1
     for d in dims {

@@ -80,3 +80,19 @@ public func encodeTensorProto(_ t: Tensor, name: String) throws -> [UInt8] {
         }
     }
 }
+
+/// The ONNX TensorProto serialization of a tensor: the format of the ONNX test suite's `.pb` files
+/// and of `swift-onnx run --output-format pb`.
+public enum TensorProto {
+    /// Parses a serialized TensorProto; returns its name and tensor. `path` names the source in errors.
+    public static func decode(_ bytes: [UInt8], path: String = "<bytes>") throws(ONNXError) -> (name: String, tensor: Tensor) {
+        try typedONNX { try decodeTensorProto(bytes: bytes, path: path) }
+    }
+
+    /// Serializes `tensor` under `name`. Numeric, bool, float16, bfloat16 and float8 tensors go to
+    /// `raw_data` (little-endian); int4, uint4, float4e2m1 are packed two per byte (low nibble
+    /// first) and int2, uint2 four per byte, as the ONNX spec says; strings go to `string_data`.
+    public static func encode(_ tensor: Tensor, name: String) throws(ONNXError) -> [UInt8] {
+        try typedONNX { try encodeTensorProto(tensor, name: name) }
+    }
+}

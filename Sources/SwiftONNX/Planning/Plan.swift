@@ -34,13 +34,33 @@ final class Plan: Sendable {
 
     /// Runs the plan. `feeds` must hold every feed slot's name.
     func run(_ feeds: [String: Tensor], env: RunEnv) throws -> [Tensor] {
+        try run(feeds, env: env, control: nil).map { $0! }
+    }
+
+    /// Runs the plan as `control` asks (nil: every step, every output): outputs it did not ask
+    /// for are nil.
+    func run(_ feeds: [String: Tensor], env: RunEnv, control: RunControl?) throws -> [Tensor?] {
         var slots = [Tensor?](repeating: nil, count: slotCount)
         for (slot, t) in constants { slots[slot] = t }
         for (name, slot) in feedSlots {
             guard let t = feeds[name] else { throw ONNXError.missingInput(name) }
             slots[slot] = t
         }
-        return try execute(&slots, env: env)
+        return try execute(&slots, env: env, control: control)
+    }
+
+    /// Which steps compute `wanted` output slots: each step one of whose outputs a wanted value
+    /// depends on. Steps are in topological order, so one backward sweep finds them.
+    func stepMask(computing wanted: Set<Int>) -> [Bool] {
+        var needed = wanted
+        var mask = [Bool](repeating: false, count: steps.count)
+        for i in stride(from: steps.count - 1, through: 0, by: -1) {
+            let step = steps[i]
+            guard step.outputs.contains(where: { $0 >= 0 && needed.contains($0) }) else { continue }
+            mask[i] = true
+            for s in step.inputs where s >= 0 { needed.insert(s) }
+        }
+        return mask
     }
 
     /// Runs the plan with feeds given in `feedOrder` order (no name lookups: for subgraphs run per call).
@@ -51,12 +71,39 @@ final class Plan: Sendable {
             guard let t = feeds[k] else { throw ONNXError.missingInput(f.name) }
             slots[f.slot] = t
         }
-        return try execute(&slots, env: env)
+        return try execute(&slots, env: env, control: nil).map { $0! }
     }
 
-    private func execute(_ slots: inout [Tensor?], env: RunEnv) throws -> [Tensor] {
+    private func execute(_ slots: inout [Tensor?], env: RunEnv, control: RunControl?) throws -> [Tensor?] {
         var args: [Tensor?] = []
-        for step in steps {
+        // What the control asks, in this plan's slots.
+        var mask: [Bool]? = nil
+        var destinations: [Int: CallerBuffer] = [:]
+        var outputName: [Int: String] = [:]
+        if let control {
+            if let wanted = control.wanted {
+                mask = stepMask(computing: Set(outputs.filter { wanted.contains($0.name) }.map(\.slot)))
+            }
+            for o in outputs {
+                outputName[o.slot] = o.name
+                if let b = control.buffers[o.name] { destinations[o.slot] = b }
+            }
+        }
+        let arena = destinations.isEmpty ? nil : RunArena.current
+        for (index, step) in steps.enumerated() {
+            if let control {
+                if let mask, !mask[index] { continue }
+                if control.isCancelled { throw ONNXError.cancelled }
+            }
+            // Caller buffers for this step's outputs are offered to its allocations.
+            var destined: [(k: Int, buffer: CallerBuffer)] = []
+            if !destinations.isEmpty {
+                for (k, slot) in step.outputs.enumerated() where slot >= 0 {
+                    if let b = destinations[slot] { destined.append((k, b)) }
+                }
+                if !destined.isEmpty { arena?.offer(destined.map(\.buffer)) }
+            }
+            defer { if !destined.isEmpty { arena?.withdraw() } }
             args.removeAll(keepingCapacity: true)
             for i in step.inputs { args.append(i >= 0 ? slots[i] : nil) }
             let results: [Tensor]
@@ -84,12 +131,33 @@ final class Plan: Sendable {
                 }
                 slots[slot] = results[k]
             }
+            for (k, buffer) in destined {
+                let slot = step.outputs[k]
+                slots[slot] = try Self.place(results[k], in: buffer, output: outputName[slot] ?? "")
+            }
             for r in step.release { slots[r] = nil }
         }
         return try outputs.map { o in
+            if let wanted = control?.wanted, !wanted.contains(o.name) { return nil }
             guard let t = slots[o.slot] else { throw ONNXError.invalidGraph("output '\(o.name)' was never computed") }
             return t
         }
+    }
+
+    /// `t` in the caller's buffer: itself when its op wrote it there, else a copy placed there.
+    /// Throws when the buffer does not have exactly the output's byte count.
+    private static func place(_ t: Tensor, in buffer: CallerBuffer, output name: String) throws -> Tensor {
+        if t.dtype == .string {
+            throw ONNXError.invalidOutputBuffer(name: name, reason: "it is a string tensor; its elements cannot go to a buffer")
+        }
+        if t.storage.raw == buffer.pointer && t.storage.byteCount == buffer.byteCount { return t }
+        guard t.storage.byteCount == buffer.byteCount else {
+            throw ONNXError.invalidOutputBuffer(
+                name: name, reason: "the output is \(t.dtype) \(describeShape(t.shape)), \(t.storage.byteCount) bytes; the buffer holds \(buffer.byteCount)")
+        }
+        if t.storage.byteCount > 0 { buffer.pointer.copyMemory(from: t.storage.raw, byteCount: t.storage.byteCount) }
+        return Tensor(dtype: t.dtype, shape: t.shape,
+                      storage: TensorStorage(caller: buffer.pointer, byteCount: buffer.byteCount, deallocator: .none, keeping: nil))
     }
 }
 

@@ -109,6 +109,7 @@ enum BufferGrant {
     case pool(Int)          // the session's pool, with its size class
     case system             // the system allocator
     case recorded(Int)      // the system allocator, k-th buffer of a recorded run
+    case caller             // a caller's output buffer (RunArena.offer): not ours to free
 }
 
 /// The memory of one run: records a pattern or follows one (see MemoryPattern).
@@ -132,6 +133,8 @@ final class RunArena: Sendable {
         var recSizes: [Int] = []
         var recAlloc: [Int] = []
         var recFree: [Int] = []
+        // caller buffers offered for the outputs of the step running now
+        var offered: [CallerBuffer] = []
     }
     private let state: Locked<State>
 
@@ -151,10 +154,18 @@ final class RunArena: Sendable {
         }
     }
 
-    private enum Source { case system(BufferGrant), arena(Int, UnsafeMutableRawPointer), pool }
+    private enum Source { case system(BufferGrant), arena(Int, UnsafeMutableRawPointer), pool, caller(CallerBuffer) }
+
+    /// Offers caller memory to the allocations of the step about to run: the first request of exactly
+    /// a buffer's size gets it (not counted in the arena's pattern). `withdraw` ends the offer.
+    func offer(_ buffers: [CallerBuffer]) { state.withLock { $0.offered = buffers } }
+    func withdraw() { state.withLock { $0.offered.removeAll() } }
 
     func allocate(_ bytes: Int) -> (UnsafeMutableRawPointer, BufferGrant) {
         let source: Source = state.withLock { st in
+            if !st.offered.isEmpty, let i = st.offered.firstIndex(where: { $0.byteCount == bytes }) {
+                return .caller(st.offered.remove(at: i))
+            }
             let k = st.next
             st.next += 1
             guard let p = pattern else {
@@ -187,6 +198,8 @@ final class RunArena: Sendable {
         case .pool:
             let (ptr, cap) = pool.allocate(bytes)
             return (ptr, .pool(cap))
+        case .caller(let b):
+            return (b.pointer, .caller)
         }
     }
 
@@ -208,6 +221,8 @@ final class RunArena: Sendable {
                 if !st.ended { st.recFree[k] = st.clock; st.clock += 1 }
             }
             ptr.deallocate()
+        case .caller:
+            break
         }
     }
 
