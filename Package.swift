@@ -40,7 +40,9 @@ let package = Package(
             path: "Sources/CImageIO",
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]
         ),
-        .target(name: "SwiftONNXEnhance", dependencies: ["SwiftONNX", "CImageIO"], path: "Sources/SwiftONNXEnhance"),
+        // The trained enhancement models ship with the library (Models/enhance links to them).
+        .target(name: "SwiftONNXEnhance", dependencies: ["SwiftONNX", "CImageIO"], path: "Sources/SwiftONNXEnhance",
+                resources: [.copy("Models")]),
         .executableTarget(
             name: "swift-onnx",
             dependencies: ["SwiftONNX", "SwiftONNXEnhance",

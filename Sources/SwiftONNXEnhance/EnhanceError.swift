@@ -1,6 +1,9 @@
 import Foundation
+import SwiftONNX
 
-/// What went wrong in an enhancement: each case says what and where, for a person to read.
+/// What went wrong in an enhancement: each case says what and where, for a person to read. Every
+/// public function of SwiftONNXEnhance throws this type (`throws(EnhanceError)`); errors of the
+/// runtime underneath (a model that cannot be read or run) come as `.model`.
 public enum EnhanceError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The file is not a PNG or JPEG, or a PNG/JPEG variant this code cannot handle.
     case unsupportedFormat(path: String, reason: String)
@@ -20,6 +23,8 @@ public enum EnhanceError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidArgument(String)
     /// A buffer of this many bytes could not be allocated.
     case outOfMemory(bytes: Int)
+    /// The model could not be loaded or run; the runtime's error says why and where.
+    case model(ONNXError)
 
     public var description: String {
         switch self {
@@ -35,6 +40,7 @@ public enum EnhanceError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .modelContract(m): return "model: \(m)"
         case let .invalidArgument(m): return m
         case let .outOfMemory(bytes): return "cannot allocate \(bytes) bytes for the image"
+        case let .model(e): return e.description
         }
     }
 }
@@ -42,4 +48,18 @@ public enum EnhanceError: Error, Equatable, Sendable, CustomStringConvertible {
 /// `error.localizedDescription` says what was wrong (Foundation's default names only the type and case number).
 extension EnhanceError: LocalizedError {
     public var errorDescription: String? { description }
+}
+
+extension EnhanceError {
+    /// An error from inside the module as its public API throws it: EnhanceError as is, the
+    /// runtime's ONNXError as `.model`.
+    init(wrapping error: any Error) {
+        if let e = error as? EnhanceError { self = e } else if let e = error as? ONNXError { self = .model(e) }
+        else { self = .invalidArgument(String(describing: error)) }
+    }
+}
+
+/// Runs `body`, throwing what it throws as an EnhanceError (see `init(wrapping:)`).
+func typedEnhance<T>(_ body: () throws -> T) throws(EnhanceError) -> T {
+    do { return try body() } catch { throw EnhanceError(wrapping: error) }
 }

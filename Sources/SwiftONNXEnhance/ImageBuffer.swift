@@ -15,7 +15,7 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
     public let byteCount: Int
 
     /// A zero-filled image. Throws instead of trapping when the size overflows or memory runs out.
-    public init(width: Int, height: Int, channels: Int, bitDepth: Int) throws {
+    public init(width: Int, height: Int, channels: Int, bitDepth: Int) throws(EnhanceError) {
         guard width > 0, height > 0 else { throw EnhanceError.invalidArgument("image size \(width)x\(height) is empty") }
         guard (1...4).contains(channels) else { throw EnhanceError.invalidArgument("images have 1 to 4 channels, not \(channels)") }
         guard bitDepth == 8 || bitDepth == 16 else { throw EnhanceError.invalidArgument("bit depth must be 8 or 16, not \(bitDepth)") }
@@ -63,7 +63,7 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
     }
 
     /// A copy converted to another layout: gray <-> RGB, alpha dropped or added (opaque), depth changed.
-    public func converted(channels newChannels: Int, bitDepth newDepth: Int) throws -> ImageBuffer {
+    public func converted(channels newChannels: Int, bitDepth newDepth: Int) throws(EnhanceError) -> ImageBuffer {
         let out = try ImageBuffer(width: width, height: height, channels: newChannels, bitDepth: newDepth)
         let newColor = newChannels <= 2 ? 1 : 3
         let newAlpha = newChannels == 2 || newChannels == 4
@@ -83,7 +83,7 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
     }
 
     /// The image turned by an EXIF orientation (1...8) into its display orientation.
-    public func oriented(_ orientation: Int) throws -> ImageBuffer {
+    public func oriented(_ orientation: Int) throws(EnhanceError) -> ImageBuffer {
         guard (2...8).contains(orientation) else { return self }
         let swap = orientation >= 5
         let ow = swap ? height : width, oh = swap ? width : height

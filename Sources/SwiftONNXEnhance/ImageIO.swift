@@ -47,7 +47,7 @@ public enum ImageIO {
     }
 
     /// Sniffs the format from the first bytes (never from the name).
-    public static func sniff(path: String) throws -> ImageFormat {
+    public static func sniff(path: String) throws(EnhanceError) -> ImageFormat {
         guard let fh = FileHandle(forReadingAtPath: path) else {
             var isDir: ObjCBool = false
             if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
@@ -75,7 +75,7 @@ public enum ImageIO {
     }
 
     /// Reads the header only: format, displayed size, channels, depth, EXIF orientation.
-    public static func header(path: String) throws -> ImageHeader {
+    public static func header(path: String) throws(EnhanceError) -> ImageHeader {
         let format = try sniff(path: path)
         var info = sio_info()
         let (rc, msg) = call(path) { buf, n in
@@ -90,7 +90,7 @@ public enum ImageIO {
 
     /// Reads an image in display orientation. The ceiling is checked from the header, before the
     /// pixel buffer is allocated.
-    public static func read(path: String, pixelCeiling: Int = defaultPixelCeiling) throws -> ImageBuffer {
+    public static func read(path: String, pixelCeiling: Int = defaultPixelCeiling) throws(EnhanceError) -> ImageBuffer {
         let h = try header(path: path)
         guard h.width > 0, h.height > 0 else { throw EnhanceError.corruptFile(path: path, reason: "image size is \(h.width)x\(h.height)") }
         if pixelCeiling > 0, h.width.multipliedReportingOverflow(by: h.height).overflow || h.pixelCount > pixelCeiling {
@@ -111,7 +111,7 @@ public enum ImageIO {
 
     /// Writes an image; the format comes from `format` or else the path's extension.
     /// JPEG keeps 8-bit gray or RGB: alpha is dropped and 16-bit samples are rounded to 8 bits.
-    public static func write(_ image: ImageBuffer, path: String, format: ImageFormat? = nil, jpegQuality: Int = 95) throws {
+    public static func write(_ image: ImageBuffer, path: String, format: ImageFormat? = nil, jpegQuality: Int = 95) throws(EnhanceError) {
         guard let fmt = format ?? ImageFormat(pathExtension: path) else {
             throw EnhanceError.unsupportedFormat(path: path, reason: "cannot tell the output format from the name; use .png, .jpg or .jpeg")
         }

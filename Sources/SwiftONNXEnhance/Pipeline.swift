@@ -57,9 +57,9 @@ public struct EnhanceConfiguration: Sendable, Equatable {
         }
     }
 
-    /// Where the model for a task lives under `directory` (default Models/enhance):
-    /// sr_x2.onnx, sr_x4.onnx, restore.onnx, deblur.onnx, colorize.onnx.
-    public static func defaultModelPath(task: EnhanceTask, scale: Int = 2, directory: String = "Models/enhance") -> String {
+    /// Where the model for a task lives under `directory`, named as the bundled ones are
+    /// (`EnhancePipeline.bundledModelName(task:scale:)`).
+    public static func defaultModelPath(task: EnhanceTask, scale: Int = 2, directory: String) -> String {
         let name: String
         switch task {
         case .upscale: name = "sr_x\(scale)"
@@ -98,15 +98,23 @@ public final class EnhancePipeline: Sendable {
     let inputName: String
     let outputName: String
 
-    public convenience init(modelPath: String, configuration: EnhanceConfiguration, threads: Int = 1) throws {
+    /// A pipeline on the model at `modelPath`. A missing file is `EnhanceError.io`; a file the
+    /// runtime cannot load is `.model` with the runtime's error.
+    public convenience init(modelPath: String, configuration: EnhanceConfiguration, threads: Int = 1) throws(EnhanceError) {
         guard FileManager.default.fileExists(atPath: modelPath) else {
             throw EnhanceError.io(path: modelPath, reason: "model file not found")
         }
-        let session = try InferenceSession(path: modelPath, options: SessionOptions(threads: threads))
+        let session: InferenceSession
+        do {
+            session = try InferenceSession(path: modelPath, options: SessionOptions(threads: threads))
+        } catch {
+            throw .model(error)
+        }
         try self.init(session: session, configuration: configuration)
     }
 
-    public init(session: InferenceSession, configuration: EnhanceConfiguration) throws {
+    /// A pipeline on a session of an enhancement model (see `EnhanceTask` for the model contract).
+    public init(session: InferenceSession, configuration: EnhanceConfiguration) throws(EnhanceError) {
         var c = configuration
         // A model may say which size multiple it needs (metadata "size_multiple"): pad to a common multiple.
         if let s = session.metadata.customMetadata["size_multiple"], let m = Int(s), m > 1, m <= 1024 {
@@ -150,7 +158,36 @@ public final class EnhancePipeline: Sendable {
     /// upscaled with bicubic interpolation.
     /// `progress` is called after each tile; `cancellation` is checked before each tile.
     public func process(_ image: ImageBuffer, progress: ((EnhanceProgress) -> Void)? = nil,
-                        cancellation: CancellationToken? = nil) throws -> ImageBuffer {
+                        cancellation: CancellationToken? = nil) throws(EnhanceError) -> ImageBuffer {
+        try typedEnhance { try processTiles(image, progress: progress, cancellation: cancellation) }
+    }
+
+    /// The asynchronous `process`: the work runs on the pipeline's own queue, not on the caller's
+    /// thread (nor on Swift concurrency's cooperative pool). `progress` is called from that queue
+    /// after each tile. Cancelling the calling Task stops the work before its next tile and throws
+    /// `EnhanceError.cancelled`.
+    public func process(_ image: ImageBuffer, progress: (@Sendable (EnhanceProgress) -> Void)? = nil) async throws(EnhanceError) -> ImageBuffer {
+        let token = CancellationToken()
+        if Task.isCancelled { throw .cancelled }
+        let result: Result<ImageBuffer, EnhanceError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<Result<ImageBuffer, EnhanceError>, Never>) in
+                Self.queue.async {
+                    done.resume(returning: Result { () throws(EnhanceError) in
+                        try self.process(image, progress: progress, cancellation: token)
+                    })
+                }
+            }
+        } onCancel: {
+            token.cancel()
+        }
+        return try result.get()
+    }
+
+    /// Where the async API runs the work.
+    private static let queue = DispatchQueue(label: "SwiftONNXEnhance.process", qos: .userInitiated, attributes: .concurrent)
+
+    private func processTiles(_ image: ImageBuffer, progress: ((EnhanceProgress) -> Void)?,
+                              cancellation: CancellationToken?) throws -> ImageBuffer {
         let c = configuration
         let s = c.scale, m = c.padMultiple
         let W = image.width, H = image.height
