@@ -68,6 +68,7 @@ struct SwiftONNXCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swift-onnx",
         abstract: "Run and inspect ONNX models with SwiftONNX.",
+        version: swiftONNXVersion,
         subcommands: [Run.self, Inspect.self, Identify.self, Enhance.self]
     )
 }
