@@ -71,6 +71,30 @@ struct SwiftONNXCommand: ParsableCommand {
         version: swiftONNXVersion,
         subcommands: [Run.self, Inspect.self, Identify.self, Enhance.self]
     )
+
+    /// argument-parser's `main()` with one difference: its messages start with "error: " (lowercase), as
+    /// the ones `reportingErrors` prints do. Help and --version go to stdout with status 0; usage errors
+    /// keep status 64 and their usage lines, other errors status 1 (argument-parser's codes).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let status = exitCode(for: error)
+            var text = fullMessage(for: error)
+            if status == .success {
+                if !text.isEmpty { print(text) }
+            } else {
+                let upper = "Error: "
+                if text.hasPrefix(upper) { text = "error: " + text.dropFirst(upper.count) }
+                if !text.isEmpty {
+                    if !text.hasSuffix("\n") { text += "\n" }
+                    FileHandle.standardError.write(Data(text.utf8))
+                }
+            }
+            Foundation.exit(status.rawValue)
+        }
+    }
 }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
