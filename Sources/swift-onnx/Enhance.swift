@@ -90,11 +90,7 @@ struct Enhance: ParsableCommand {
             config.pixelCeiling = Int((maxMegapixels * 1e6).rounded())
             config.colorWorkingSide = colorizeSide
 
-            let dir = modelsDir ?? ProcessInfo.processInfo.environment["SWIFTONNX_ENHANCE_MODELS"] ?? "Models/enhance"
-            let modelPath = model ?? EnhanceConfiguration.defaultModelPath(task: task, scale: s, directory: dir)
-            guard FileManager.default.fileExists(atPath: modelPath) else {
-                throw CLIError("model '\(modelPath)' not found (use --model PATH or --models-dir DIR)")
-            }
+            let modelPath = try Enhance.modelPath(task: task, scale: s, model: model, modelsDir: modelsDir)
 
             // The header first: size, format and ceiling are checked before any pixel memory.
             let image = try ImageIO.read(path: input, pixelCeiling: config.pixelCeiling)
@@ -134,6 +130,36 @@ struct Enhance: ParsableCommand {
                       + "\(pipeline.tileCount(width: image.width, height: image.height)) tiles, \(String(format: "%.1f", secs)) s)")
             }
         }
+    }
+
+    /// The model file to run: `--model` when given, else the task's model in the models folder
+    /// (`--models-dir`, else `$SWIFTONNX_ENHANCE_MODELS`, else Models/enhance in the current folder).
+    /// A missing or unusable file or folder is a `CLIError` (status 1) that says which option sets it.
+    static func modelPath(task: EnhanceTask, scale: Int, model: String?, modelsDir: String?) throws -> String {
+        if let model {
+            guard !ModelLocation.isDirectory(model) else { throw CLIError("--model '\(model)' is a folder, not a model file") }
+            guard ModelLocation.isFile(model) else { throw CLIError("--model '\(model)' does not exist") }
+            return model
+        }
+        let environment = ProcessInfo.processInfo.environment["SWIFTONNX_ENHANCE_MODELS"].flatMap { $0.isEmpty ? nil : $0 }
+        let dir: String, origin: String
+        if let modelsDir {
+            (dir, origin) = (modelsDir, "--models-dir")
+        } else if let environment {
+            (dir, origin) = (environment, "$SWIFTONNX_ENHANCE_MODELS")
+        } else {
+            (dir, origin) = ("Models/enhance", "the default, relative to the current folder")
+        }
+        let hint = "use --models-dir DIR or --model PATH"
+        guard ModelLocation.isDirectory(dir) else {
+            let what = FileManager.default.fileExists(atPath: dir) ? "is not a folder" : "does not exist"
+            throw CLIError("models folder '\(dir)' (\(origin)) \(what); \(hint)")
+        }
+        let path = EnhanceConfiguration.defaultModelPath(task: task, scale: scale, directory: dir)
+        guard ModelLocation.isFile(path) else {
+            throw CLIError("model '\(path)' not found in the models folder '\(dir)' (\(origin)); \(hint)")
+        }
+        return path
     }
 
     /// Whether two paths name the same file (same device and inode, or the same resolved path).
