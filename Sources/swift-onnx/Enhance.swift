@@ -83,6 +83,7 @@ struct Enhance: ParsableCommand {
                 throw EnhanceError.unsupportedFormat(path: output, reason: "cannot tell the output format from the name; use .png, .jpg or .jpeg")
             }
             if Enhance.sameFile(input, output) { throw EnhanceError.outputIsInput(path: output) }
+            try OutputFolders.checkFileTarget(output)
 
             var config = EnhanceConfiguration.defaults(for: task, scale: s)
             if let tile { config.tileSize = tile }
@@ -120,6 +121,9 @@ struct Enhance: ParsableCommand {
                 guard rename(tmp, output) == 0 else {
                     throw EnhanceError.io(path: output, reason: "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")
                 }
+            } catch EnhanceError.io(let path, let reason) where path == tmp {
+                unlink(tmp)
+                throw EnhanceError.io(path: output, reason: "cannot write its temporary file '\(tmp)': \(reason)")
             } catch {
                 unlink(tmp)
                 throw error

@@ -139,19 +139,12 @@ struct Run: ParsableCommand {
                 guard feeds[name] == nil else { throw CLIError("input '\(name)' is given twice") }
                 feeds[name] = try readTensorFile(file)
             }
+            // Checked before the model loads; created (with the folders missing above it) only once
+            // there are outputs to write.
+            try OutputFolders.checkCreatable(outputDir, option: "--output-dir")
             let session = try InferenceSession(path: model, options: options)
             let results = try session.run(feeds)
-
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: outputDir, isDirectory: &isDir) {
-                guard isDir.boolValue else { throw CLIError("--output-dir '\(outputDir)' exists and is not a folder") }
-            } else {
-                do {
-                    try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
-                } catch {
-                    throw CLIError("cannot create --output-dir '\(outputDir)': \(error.localizedDescription)")
-                }
-            }
+            try OutputFolders.create(outputDir, option: "--output-dir")
             var used = Set<String>()
             for info in session.outputs {
                 guard let t = results[info.name] else { continue }
