@@ -41,9 +41,10 @@ func readTensorFile(_ path: String) throws -> Tensor {
 }
 
 /// Parses NAME=VALUE, splitting at the first '=' (paths may hold '=', input names practically never do).
-func splitAssignment(_ s: String, what: String) throws -> (String, String) {
+/// `form` is how the option's help spells it: NAME=FILE when the value is a file, else NAME=VALUE.
+func splitAssignment(_ s: String, what: String, form: String = "NAME=VALUE") throws -> (String, String) {
     guard let eq = s.firstIndex(of: "="), eq != s.startIndex else {
-        throw CLIError("\(what) '\(s)' must look like NAME=VALUE")
+        throw CLIError("\(what) '\(s)' must look like \(form)")
     }
     return (String(s[..<eq]), String(s[s.index(after: eq)...]))
 }
@@ -135,7 +136,7 @@ struct Run: ParsableCommand {
             if let memoryLimit { options.memoryLimit = try parseByteSize(memoryLimit, what: "--memory-limit") }
             var feeds: [String: Tensor] = [:]
             for spec in inputs {
-                let (name, file) = try splitAssignment(spec, what: "--input")
+                let (name, file) = try splitAssignment(spec, what: "--input", form: "NAME=FILE")
                 guard feeds[name] == nil else { throw CLIError("input '\(name)' is given twice") }
                 feeds[name] = try readTensorFile(file)
             }
