@@ -61,7 +61,7 @@ struct Enhance: ParsableCommand {
     @Option(name: .customLong("jpeg-quality"), help: "JPEG output quality, 1-100.")
     var jpegQuality: Int = 95
 
-    @Flag(help: "No progress bar.")
+    @Flag(help: "No progress bar (the summary line is still printed).")
     var quiet = false
 
     func run() throws {
@@ -129,10 +129,9 @@ struct Enhance: ParsableCommand {
                 throw error
             }
             let secs = Date().timeIntervalSince(start)
-            if !quiet {
-                print("\(output): \(result.width)x\(result.height) (\(task.rawValue)\(s > 1 ? " x\(s)" : ""), "
-                      + "\(pipeline.tileCount(width: image.width, height: image.height)) tiles, \(String(format: "%.1f", secs)) s)")
-            }
+            // The summary line, with or without --quiet (which hides only the progress bar).
+            print("\(output): \(result.width)x\(result.height) (\(task.rawValue)\(s > 1 ? " x\(s)" : ""), "
+                  + "\(pipeline.tileCount(width: image.width, height: image.height)) tiles, \(String(format: "%.1f", secs)) s)")
         }
     }
 
