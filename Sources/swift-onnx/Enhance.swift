@@ -11,7 +11,7 @@ import Darwin
 #endif
 
 /// `swift-onnx enhance TASK IN OUT`: one subcommand per task, each with its own help and options;
-/// the options every task takes are `Enhance.Common`, the work is `Enhance.perform`.
+/// the arguments and options every task takes, and the work, are `Enhance.Common`.
 struct Enhance: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Enhance a photo: upscale, restore, deblur or colorize (PNG or JPEG).",
