@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The main job on a bundled default: set-up if needed, build the CLI optimized, then enhance the
-# bundled photo Models/samples/chelsea.png with the bundled models (Models/enhance) on SwiftONNX:
+# The main job on a bundled default: install the Debian packages the build needs if missing
+# (scripts/setup.sh --system: no Python, nothing fetched), build the CLI optimized, then enhance the
+# bundled photo Models/samples/chelsea.png with the committed models (Models/enhance) on SwiftONNX:
 # upscale x2 and x4, restore its noisy JPEG copy, deblur its blurred copy, colorize its gray copy.
 # Prints where each result was written (.build/demo/).
 #   ./scripts/demo.sh                 # the bundled photo
 #   ./scripts/demo.sh my_photo.jpg    # your photo: upscale x2 and x4, restore, deblur
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh --system
 source scripts/swift-flags.sh
 echo "==> building swift-onnx (release)"
 swift build "${SWIFT_FAST_FLAGS[@]}" --product swift-onnx 2>&1 | grep -E "error|Compiling|Build complete" || true

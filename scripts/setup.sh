@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh Debian machine with Swift: system libraries, the Python venv for the
 # reference tools, the ONNX node cases and the pinned real models. Idempotent: skips what is done.
+#   ./scripts/setup.sh            # everything (scripts/test.sh)
+#   ./scripts/setup.sh --system   # only the Debian packages the build needs; no Python (scripts/demo.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+system_only=0
+case "${1:-}" in
+    "") ;;
+    --system) system_only=1 ;;
+    *) echo "usage: scripts/setup.sh [--system]" >&2; exit 2 ;;
+esac
 
 need=()
 for p in libprotobuf-c-dev libopenblas-dev pkg-config libpng-dev libjpeg62-turbo-dev; do
@@ -14,6 +23,7 @@ if [ ${#need[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+if [ "$system_only" -eq 1 ]; then exit 0; fi
 
 # (re)install when the venv is missing or Models/requirements.txt changed since it was made; the
 # node cases are generated again then too (their reference outputs depend on these versions)

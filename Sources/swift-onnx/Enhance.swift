@@ -10,79 +10,151 @@ import Glibc
 import Darwin
 #endif
 
-extension EnhanceTask: ExpressibleByArgument {}
-
+/// `swift-onnx enhance TASK IN OUT`: one subcommand per task, each with its own help and options;
+/// the arguments and options every task takes, and the work, are `Enhance.Common`.
 struct Enhance: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Enhance a photo: upscale, restore, deblur or colorize (PNG or JPEG).",
         discussion: """
-            The image is processed in overlapping tiles blended with feathered edges, so memory stays \
-            bounded. OUT is written through a temporary file and renamed; its format follows its \
-            extension (.png keeps the input's bit depth and alpha; .jpg/.jpeg is 8-bit without alpha). \
-            Models default to Models/enhance/{sr_x2,sr_x4,restore,deblur,colorize}.onnx (or the folder in \
+            Each task is a subcommand: swift-onnx enhance TASK IN OUT [options]; \
+            'swift-onnx enhance TASK --help' shows a task's options. Models default to \
+            Models/enhance/{sr_x2,sr_x4,restore,deblur,colorize}.onnx (or the folder in --models-dir or \
             $SWIFTONNX_ENHANCE_MODELS); --model overrides.
-            """
+            """,
+        subcommands: [Upscale.self, Restore.self, Deblur.self, Colorize.self]
     )
 
-    @Argument(help: "upscale, restore, deblur or colorize.")
-    var task: EnhanceTask
+    /// A task's help: its own paragraph, then what all tasks share (`tiled`: the task runs in tiles).
+    static func discussion(_ task: String, model: String, tiled: Bool = true) -> String {
+        let tiles = tiled ? "The image is processed in overlapping tiles blended with feathered edges, so memory "
+            + "stays bounded; Ctrl-C cancels between tiles. " : ""
+        return task + "\n\n" + """
+            IN is a PNG or JPEG (EXIF orientation applied); an image over --max-megapixels is refused from \
+            its header, before any pixel memory. \(tiles)OUT's folder must exist; OUT is written through a \
+            temporary file there and renamed, never over IN; its format follows its extension (.png keeps \
+            the input's bit depth and alpha; .jpg/.jpeg is 8-bit without alpha). The model is \(model) in \
+            the models folder: --models-dir, else $SWIFTONNX_ENHANCE_MODELS, else Models/enhance in the \
+            current folder; --model overrides.
+            """
+    }
 
-    @Argument(help: "Input image (PNG or JPEG).")
-    var input: String
+    struct Upscale: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Upscale a photo 2x or 4x (PNG or JPEG).",
+            discussion: discussion("""
+                Makes the image --scale times wider and taller with a model trained on bicubic-downscaled \
+                photographs; an alpha channel is upscaled bicubic.
+                """, model: "sr_x2.onnx (--scale 2) or sr_x4.onnx (--scale 4)"))
 
-    @Argument(help: "Output image (.png, .jpg or .jpeg).")
-    var output: String
+        @Option(help: "Upscale factor: 2 or 4.")
+        var scale: Int = 2
 
-    @Option(help: "Upscale factor: 2 or 4 (upscale only).")
-    var scale: Int?
+        @OptionGroup var common: Common
 
-    @Option(help: "Tile size in input pixels (0: the whole image at once; default 256).")
-    var tile: Int?
+        func run() throws { try common.perform(.upscale, scale: scale) }
+    }
 
-    @Option(help: "Overlap in input pixels each tile reads beyond its edges (default 32; deblur 48).")
-    var overlap: Int?
+    struct Restore: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove noise and JPEG artifacts from a photo (PNG or JPEG).",
+            discussion: discussion("""
+                Removes Gaussian-like noise and JPEG compression artifacts (blocks, ringing); the output \
+                has the input's size.
+                """, model: "restore.onnx"))
 
-    @Option(help: ArgumentHelp("The model file (default: the task's model in the models folder).", valueName: "PATH"))
-    var model: String?
+        @OptionGroup var common: Common
 
-    @Option(name: .customLong("models-dir"), help: ArgumentHelp("Folder of the task models.", valueName: "DIR"))
-    var modelsDir: String?
+        func run() throws { try common.perform(.restore) }
+    }
 
-    @Option(name: .customLong("max-megapixels"), help: "Reject input images with more pixels than this.")
-    var maxMegapixels: Double = 64
+    struct Deblur: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sharpen a blurred photo (PNG or JPEG).",
+            discussion: discussion("""
+                Undoes defocus-like blur, tuned for a blur of about Pillow's GaussianBlur(2): milder blur \
+                gains less, and a sharp photo is left nearly as it was. The output has the input's size. \
+                Tiles read 48 pixels of overlap by default (the model's output depends on context that \
+                far away).
+                """, model: "deblur.onnx"))
 
-    @Option(name: .customLong("colorize-side"),
-            help: "Colorize: long side of the working size the model sees (0: full size, in tiles; not advised: each tile gets its own colour context).")
-    var colorizeSide: Int = 512
+        @OptionGroup var common: Common
 
-    @Option(help: "Threads for the kernels.")
-    var threads: Int = 1
+        func run() throws { try common.perform(.deblur) }
+    }
 
-    @Option(name: .customLong("jpeg-quality"), help: "JPEG output quality, 1-100.")
-    var jpegQuality: Int = 95
+    struct Colorize: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Colorize a grayscale photo (PNG or JPEG).",
+            discussion: discussion("""
+                Predicts colour for the photo's lightness. The model runs once on the lightness scaled \
+                down to a long side of --colorize-side pixels, so the whole scene is its context; the \
+                predicted chroma is scaled up and joined with the full-size lightness. A colour photo is \
+                colorized from its lightness alone. --tile and --overlap apply only with \
+                --colorize-side 0 (the full size, in tiles).
+                """, model: "colorize.onnx", tiled: false))
 
-    @Flag(help: "No progress bar.")
-    var quiet = false
+        @Option(name: .customLong("colorize-side"),
+                help: "Long side of the working size the model sees (0: full size, in tiles; not advised: each tile gets its own colour context).")
+        var colorizeSide: Int = 512
 
-    func run() throws {
-        try reportingErrors {
+        @OptionGroup var common: Common
+
+        func run() throws { try common.perform(.colorize, colorizeSide: colorizeSide) }
+    }
+
+    /// The arguments and options every task takes.
+    struct Common: ParsableArguments {
+        @Argument(help: ArgumentHelp("Input image (PNG or JPEG).", valueName: "in"))
+        var input: String
+
+        @Argument(help: ArgumentHelp("Output image (.png, .jpg or .jpeg).", valueName: "out"))
+        var output: String
+
+        @Option(help: "Tile size in input pixels (0: the whole image at once; default 256).")
+        var tile: Int?
+
+        @Option(help: "Overlap in input pixels each tile reads beyond its edges (default 32; deblur 48).")
+        var overlap: Int?
+
+        @Option(help: ArgumentHelp("The model file (default: the task's model in the models folder).", valueName: "PATH"))
+        var model: String?
+
+        @Option(name: .customLong("models-dir"), help: ArgumentHelp("Folder of the task models.", valueName: "DIR"))
+        var modelsDir: String?
+
+        @Option(name: .customLong("max-megapixels"), help: "Reject input images with more pixels than this.")
+        var maxMegapixels: Double = 64
+
+        @Option(help: "Threads for the kernels.")
+        var threads: Int = 1
+
+        @Option(name: .customLong("jpeg-quality"), help: "JPEG output quality, 1-100.")
+        var jpegQuality: Int = 95
+
+        @Flag(help: "No progress bar (the summary line is still printed).")
+        var quiet = false
+
+        /// Runs `task` on IN and writes OUT, then prints the summary line.
+        func perform(_ task: EnhanceTask, scale: Int = 1, colorizeSide: Int = 512) throws {
+            try reportingErrors {
+                try enhance(task, scale: scale, colorizeSide: colorizeSide)
+            }
+        }
+
+        private func enhance(_ task: EnhanceTask, scale s: Int, colorizeSide: Int) throws {
             let start = Date()
             guard threads >= 1 else { throw CLIError("--threads must be at least 1") }
             guard (1...100).contains(jpegQuality) else { throw CLIError("--jpeg-quality must be 1...100") }
             guard maxMegapixels > 0 else { throw CLIError("--max-megapixels must be positive") }
             guard tile ?? 0 >= 0, overlap ?? 0 >= 0 else { throw CLIError("--tile and --overlap must not be negative") }
-            let s: Int
             if task == .upscale {
-                s = scale ?? 2
                 guard s == 2 || s == 4 else { throw CLIError("--scale must be 2 or 4, not \(s)") }
-            } else {
-                guard scale == nil || scale == 1 else { throw CLIError("--scale applies to upscale only") }
-                s = 1
             }
             guard let format = ImageFormat(pathExtension: output) else {
                 throw EnhanceError.unsupportedFormat(path: output, reason: "cannot tell the output format from the name; use .png, .jpg or .jpeg")
             }
             if Enhance.sameFile(input, output) { throw EnhanceError.outputIsInput(path: output) }
+            try OutputFolders.checkFileTarget(output)
 
             var config = EnhanceConfiguration.defaults(for: task, scale: s)
             if let tile { config.tileSize = tile }
@@ -90,11 +162,7 @@ struct Enhance: ParsableCommand {
             config.pixelCeiling = Int((maxMegapixels * 1e6).rounded())
             config.colorWorkingSide = colorizeSide
 
-            let dir = modelsDir ?? ProcessInfo.processInfo.environment["SWIFTONNX_ENHANCE_MODELS"] ?? "Models/enhance"
-            let modelPath = model ?? EnhanceConfiguration.defaultModelPath(task: task, scale: s, directory: dir)
-            guard FileManager.default.fileExists(atPath: modelPath) else {
-                throw CLIError("model '\(modelPath)' not found (use --model PATH or --models-dir DIR)")
-            }
+            let modelPath = try Enhance.modelPath(task: task, scale: s, model: model, modelsDir: modelsDir)
 
             // The header first: size, format and ceiling are checked before any pixel memory.
             let image = try ImageIO.read(path: input, pixelCeiling: config.pixelCeiling)
@@ -124,16 +192,48 @@ struct Enhance: ParsableCommand {
                 guard rename(tmp, output) == 0 else {
                     throw EnhanceError.io(path: output, reason: "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")
                 }
+            } catch EnhanceError.io(let path, let reason) where path == tmp {
+                unlink(tmp)
+                throw EnhanceError.io(path: output, reason: "cannot write its temporary file '\(tmp)': \(reason)")
             } catch {
                 unlink(tmp)
                 throw error
             }
             let secs = Date().timeIntervalSince(start)
-            if !quiet {
-                print("\(output): \(result.width)x\(result.height) (\(task.rawValue)\(s > 1 ? " x\(s)" : ""), "
-                      + "\(pipeline.tileCount(width: image.width, height: image.height)) tiles, \(String(format: "%.1f", secs)) s)")
-            }
+            // The summary line, with or without --quiet (which hides only the progress bar).
+            print("\(output): \(result.width)x\(result.height) (\(task.rawValue)\(s > 1 ? " x\(s)" : ""), "
+                  + "\(pipeline.tileCount(width: image.width, height: image.height)) tiles, \(String(format: "%.1f", secs)) s)")
         }
+    }
+
+    /// The model file to run: `--model` when given, else the task's model in the models folder
+    /// (`--models-dir`, else `$SWIFTONNX_ENHANCE_MODELS`, else Models/enhance in the current folder).
+    /// A missing or unusable file or folder is a `CLIError` (status 1) that says which option sets it.
+    static func modelPath(task: EnhanceTask, scale: Int, model: String?, modelsDir: String?) throws -> String {
+        if let model {
+            guard !ModelLocation.isDirectory(model) else { throw CLIError("--model '\(model)' is a folder, not a model file") }
+            guard ModelLocation.isFile(model) else { throw CLIError("--model '\(model)' does not exist") }
+            return model
+        }
+        let environment = ProcessInfo.processInfo.environment["SWIFTONNX_ENHANCE_MODELS"].flatMap { $0.isEmpty ? nil : $0 }
+        let dir: String, origin: String
+        if let modelsDir {
+            (dir, origin) = (modelsDir, "--models-dir")
+        } else if let environment {
+            (dir, origin) = (environment, "$SWIFTONNX_ENHANCE_MODELS")
+        } else {
+            (dir, origin) = ("Models/enhance", "the default, relative to the current folder")
+        }
+        let hint = "use --models-dir DIR or --model PATH"
+        guard ModelLocation.isDirectory(dir) else {
+            let what = FileManager.default.fileExists(atPath: dir) ? "is not a folder" : "does not exist"
+            throw CLIError("models folder '\(dir)' (\(origin)) \(what); \(hint)")
+        }
+        let path = EnhanceConfiguration.defaultModelPath(task: task, scale: scale, directory: dir)
+        guard ModelLocation.isFile(path) else {
+            throw CLIError("model '\(path)' not found in the models folder '\(dir)' (\(origin)); \(hint)")
+        }
+        return path
     }
 
     /// Whether two paths name the same file (same device and inode, or the same resolved path).

@@ -6,13 +6,22 @@ import SwiftONNX
 /// (standard_v3_3, from the pinned magika wheel), entirely on this machine.
 struct Identify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Identify the content type of files with the Magika model (runs locally).")
+        abstract: "Identify the content type of files with the Magika model (runs locally).",
+        discussion: """
+            By default the model and its config are Models/cache/\(modelFile) and \
+            Models/cache/\(configFile), looked for in this order under: $\(ModelLocation.environmentVariable) \
+            (a folder laid out like the repository's Models/), the repository this executable was built \
+            in, and the current folder. scripts/setup.sh fetches them.
+            """)
 
-    @Option(name: .long, help: "The Magika model (model.onnx of standard_v3_3).")
-    var model: String = "Models/cache/magika__standard_v3_3.onnx"
+    static let modelFile = "magika__standard_v3_3.onnx"
+    static let configFile = "magika__standard_v3_3.config.min.json"
 
-    @Option(name: .long, help: "The model's config.min.json (labels and feature sizes).")
-    var config: String = "Models/cache/magika__standard_v3_3.config.min.json"
+    @Option(name: .long, help: ArgumentHelp("The Magika model (model.onnx of standard_v3_3; default: found as described above).", valueName: "PATH"))
+    var model: String?
+
+    @Option(name: .long, help: ArgumentHelp("The model's config.min.json (labels and feature sizes; default: found as described above).", valueName: "PATH"))
+    var config: String?
 
     @Option(name: .long, help: "How many candidate labels to show per file.")
     var top: Int = 3
@@ -34,20 +43,31 @@ struct Identify: ParsableCommand {
     }
 
     func run() throws {
+        try reportingErrors { try identify() }
+    }
+
+    private func identify() throws {
+        let modelPath = try ModelLocation.resolve(explicit: model, option: "--model",
+                                                  relative: "cache/" + Self.modelFile, what: "Magika model")
+        let configPath = try ModelLocation.resolve(explicit: config, option: "--config",
+                                                   relative: "cache/" + Self.configFile, what: "Magika config")
         let cfg: MagikaConfig
         do {
-            cfg = try JSONDecoder().decode(MagikaConfig.self, from: Data(contentsOf: URL(fileURLWithPath: config)))
+            cfg = try JSONDecoder().decode(MagikaConfig.self, from: Data(contentsOf: URL(fileURLWithPath: configPath)))
         } catch {
-            throw ValidationError("cannot read the Magika config '\(config)': \(error.localizedDescription) (run scripts/setup.sh to fetch it)")
+            throw CLIError("cannot read the Magika config '\(configPath)': \(error.localizedDescription)")
         }
-        guard cfg.mid_size == 0 else { throw ValidationError("Magika configs with mid_size > 0 are not supported") }
-        let session = try InferenceSession(path: model)
+        guard cfg.mid_size == 0 else { throw CLIError("Magika configs with mid_size > 0 are not supported") }
+        let session = try InferenceSession(path: modelPath)
         guard let input = session.inputs.first, let output = session.outputs.first else {
-            throw ValidationError("'\(model)' does not look like a Magika model")
+            throw CLIError("'\(modelPath)' does not look like a Magika model")
         }
         let width = cfg.beg_size + cfg.end_size
         for file in files {
-            let data = try Data(contentsOf: URL(fileURLWithPath: file))
+            guard !ModelLocation.isDirectory(file) else { throw CLIError("'\(file)' is a folder") }
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw CLIError(FileManager.default.fileExists(atPath: file) ? "cannot read '\(file)'" : "'\(file)' does not exist")
+            }
             let bytes = [UInt8](data)
             if bytes.count < cfg.min_file_size_for_dl {
                 print("\(file): \(bytes.isEmpty ? "empty" : "too small to tell (\(bytes.count) bytes)")")

@@ -41,9 +41,10 @@ func readTensorFile(_ path: String) throws -> Tensor {
 }
 
 /// Parses NAME=VALUE, splitting at the first '=' (paths may hold '=', input names practically never do).
-func splitAssignment(_ s: String, what: String) throws -> (String, String) {
+/// `form` is how the option's help spells it: NAME=FILE when the value is a file, else NAME=VALUE.
+func splitAssignment(_ s: String, what: String, form: String = "NAME=VALUE") throws -> (String, String) {
     guard let eq = s.firstIndex(of: "="), eq != s.startIndex else {
-        throw CLIError("\(what) '\(s)' must look like NAME=VALUE")
+        throw CLIError("\(what) '\(s)' must look like \(form)")
     }
     return (String(s[..<eq]), String(s[s.index(after: eq)...]))
 }
@@ -68,8 +69,33 @@ struct SwiftONNXCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swift-onnx",
         abstract: "Run and inspect ONNX models with SwiftONNX.",
+        version: swiftONNXVersion,
         subcommands: [Run.self, Inspect.self, Identify.self, Enhance.self]
     )
+
+    /// argument-parser's `main()` with one difference: its messages start with "error: " (lowercase), as
+    /// the ones `reportingErrors` prints do. Help and --version go to stdout with status 0; usage errors
+    /// keep status 64 and their usage lines, other errors status 1 (argument-parser's codes).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let status = exitCode(for: error)
+            var text = fullMessage(for: error)
+            if status == .success {
+                if !text.isEmpty { print(text) }
+            } else {
+                let upper = "Error: "
+                if text.hasPrefix(upper) { text = "error: " + text.dropFirst(upper.count) }
+                if !text.isEmpty {
+                    if !text.hasSuffix("\n") { text += "\n" }
+                    FileHandle.standardError.write(Data(text.utf8))
+                }
+            }
+            Foundation.exit(status.rawValue)
+        }
+    }
 }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -110,23 +136,16 @@ struct Run: ParsableCommand {
             if let memoryLimit { options.memoryLimit = try parseByteSize(memoryLimit, what: "--memory-limit") }
             var feeds: [String: Tensor] = [:]
             for spec in inputs {
-                let (name, file) = try splitAssignment(spec, what: "--input")
+                let (name, file) = try splitAssignment(spec, what: "--input", form: "NAME=FILE")
                 guard feeds[name] == nil else { throw CLIError("input '\(name)' is given twice") }
                 feeds[name] = try readTensorFile(file)
             }
+            // Checked before the model loads; created (with the folders missing above it) only once
+            // there are outputs to write.
+            try OutputFolders.checkCreatable(outputDir, option: "--output-dir")
             let session = try InferenceSession(path: model, options: options)
             let results = try session.run(feeds)
-
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: outputDir, isDirectory: &isDir) {
-                guard isDir.boolValue else { throw CLIError("--output-dir '\(outputDir)' exists and is not a folder") }
-            } else {
-                do {
-                    try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
-                } catch {
-                    throw CLIError("cannot create --output-dir '\(outputDir)': \(error.localizedDescription)")
-                }
-            }
+            try OutputFolders.create(outputDir, option: "--output-dir")
             var used = Set<String>()
             for info in session.outputs {
                 guard let t = results[info.name] else { continue }
