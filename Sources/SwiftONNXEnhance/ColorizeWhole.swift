@@ -9,8 +9,8 @@ extension EnhancePipeline {
     @inline(__always)
     func lightness(_ image: ImageBuffer, _ x: Int, _ y: Int) -> Float {
         image.colorChannels == 1
-            ? 116 * ColorSpace.f(ColorSpace.srgbToLinear(image.sample(x, y, 0))) - 16
-            : ColorSpace.lightness(r: image.sample(x, y, 0), g: image.sample(x, y, 1), b: image.sample(x, y, 2))
+            ? 116 * LabColor.f(LabColor.srgbToLinear(image.sample(x, y, 0))) - 16
+            : LabColor.lightness(r: image.sample(x, y, 0), g: image.sample(x, y, 1), b: image.sample(x, y, 2))
     }
 
     /// The working size for a width and height: the same when the long side fits, else scaled down
@@ -67,7 +67,7 @@ extension EnhancePipeline {
 
         // One model run on the reflection-padded working plane.
         let m = c.padMultiple
-        let pw = Tiling.roundUp(ww, m), ph = Tiling.roundUp(wh, m)
+        let pw = TileLayout.roundUp(ww, m), ph = TileLayout.roundUp(wh, m)
         var input = [Float](repeating: 0, count: pw * ph)
         for ty in 0..<ph {
             let sy = reflect(ty, wh)
@@ -97,7 +97,7 @@ extension EnhancePipeline {
                         let bottom = p[b + r1 * pw + c0] * (1 - tx) + p[b + r1 * pw + c1] * tx
                         return (top * (1 - ty) + bottom * ty) * 128
                     }
-                    let (r, g, b) = ColorSpace.labToSRGB(l: lightness(image, x, y), a: at(0), b: at(1))
+                    let (r, g, b) = LabColor.labToSRGB(l: lightness(image, x, y), a: at(0), b: at(1))
                     out.setSample(x, y, 0, r); out.setSample(x, y, 1, g); out.setSample(x, y, 2, b)
                 }
             }

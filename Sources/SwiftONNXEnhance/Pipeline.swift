@@ -36,7 +36,7 @@ public struct EnhanceConfiguration: Sendable, Equatable {
     public var colorWorkingSide: Int
 
     public init(task: EnhanceTask, scale: Int = 1, padMultiple: Int = 1, tileSize: Int = 256, overlap: Int = 32,
-                pixelCeiling: Int = ImageIO.defaultPixelCeiling, colorWorkingSide: Int = 512) {
+                pixelCeiling: Int = ImageFile.defaultPixelCeiling, colorWorkingSide: Int = 512) {
         self.task = task
         self.colorWorkingSide = colorWorkingSide
         self.scale = scale
@@ -129,7 +129,7 @@ public final class EnhancePipeline: Sendable {
         }
         guard c.tileSize >= 0, c.overlap >= 0 else { throw EnhanceError.invalidArgument("tile size and overlap must not be negative") }
         if c.tileSize > 0 {
-            let t = Tiling.roundUp(c.tileSize, c.padMultiple), o = Tiling.roundUp(c.overlap, c.padMultiple)
+            let t = TileLayout.roundUp(c.tileSize, c.padMultiple), o = TileLayout.roundUp(c.overlap, c.padMultiple)
             guard t >= max(o, 8) else {
                 throw EnhanceError.invalidArgument("tile size \(t) must be at least the overlap \(o) and at least 8")
             }
@@ -149,8 +149,8 @@ public final class EnhancePipeline: Sendable {
     public func tileCount(width: Int, height: Int) -> Int {
         let c = configuration
         if c.task == .colorize, c.colorWorkingSide > 0 { return 1 }
-        return Tiling.spans(length: width, tile: c.tileSize, overlap: c.overlap, align: c.padMultiple).count
-            * Tiling.spans(length: height, tile: c.tileSize, overlap: c.overlap, align: c.padMultiple).count
+        return TileLayout.spans(length: width, tile: c.tileSize, overlap: c.overlap, align: c.padMultiple).count
+            * TileLayout.spans(length: height, tile: c.tileSize, overlap: c.overlap, align: c.padMultiple).count
     }
 
     /// Enhances an image. The result has the input's bit depth; colorize gives RGB (with the
@@ -197,15 +197,15 @@ public final class EnhancePipeline: Sendable {
         if c.task == .colorize, c.colorWorkingSide > 0 {
             return try colorizeWhole(image, progress: progress, cancellation: cancellation)
         }
-        let overlap = Tiling.roundUp(c.overlap, m)
-        let xs = Tiling.spans(length: W, tile: c.tileSize, overlap: c.overlap, align: m)
-        let ys = Tiling.spans(length: H, tile: c.tileSize, overlap: c.overlap, align: m)
+        let overlap = TileLayout.roundUp(c.overlap, m)
+        let xs = TileLayout.spans(length: W, tile: c.tileSize, overlap: c.overlap, align: m)
+        let ys = TileLayout.spans(length: H, tile: c.tileSize, overlap: c.overlap, align: m)
         let total = xs.count * ys.count
         let outW = W * s, outH = H * s
         let outChannels = c.task == .colorize ? (image.hasAlpha ? 4 : 3) : image.channels
         let out = try ImageBuffer(width: outW, height: outH, channels: outChannels, bitDepth: image.bitDepth)
         let cm = c.modelOutputChannels
-        let xWeights = xs.map { Tiling.weights(span: $0, scale: s, overlap: overlap) }
+        let xWeights = xs.map { TileLayout.weights(span: $0, scale: s, overlap: overlap) }
 
         // Float accumulator for the output rows of one row of tiles: [row][x][channel].
         let capRows = (ys.map { $0.extent.count }.max() ?? 0) * s
@@ -234,7 +234,7 @@ public final class EnhancePipeline: Sendable {
         progress?(EnhanceProgress(completed: 0, total: total))
         for ySpan in ys {
             flush(upTo: ySpan.extent.lowerBound * s)
-            let yWeights = Tiling.weights(span: ySpan, scale: s, overlap: overlap)
+            let yWeights = TileLayout.weights(span: ySpan, scale: s, overlap: overlap)
             for (xi, xSpan) in xs.enumerated() {
                 if cancellation?.isCancelled == true { throw EnhanceError.cancelled }
                 let tile = try runTile(image: image, xSpan: xSpan, ySpan: ySpan)
@@ -276,7 +276,7 @@ public final class EnhancePipeline: Sendable {
     func runTile(image: ImageBuffer, xSpan: TileSpan, ySpan: TileSpan) throws -> TileOutput {
         let c = configuration
         let ew = xSpan.extent.count, eh = ySpan.extent.count
-        let pw = Tiling.roundUp(ew, c.padMultiple), ph = Tiling.roundUp(eh, c.padMultiple)
+        let pw = TileLayout.roundUp(ew, c.padMultiple), ph = TileLayout.roundUp(eh, c.padMultiple)
         let cin = c.modelInputChannels
         var input = [Float](repeating: 0, count: cin * ph * pw)
         let xMap = (0..<pw).map { xSpan.extent.lowerBound + reflect($0, ew) }
@@ -291,8 +291,8 @@ public final class EnhancePipeline: Sendable {
                     let i = ty * pw + tx
                     if c.task == .colorize {
                         let l: Float = gray
-                            ? 116 * ColorSpace.f(ColorSpace.srgbToLinear(image.sample(sx, sy, 0))) - 16
-                            : ColorSpace.lightness(r: image.sample(sx, sy, 0), g: image.sample(sx, sy, 1), b: image.sample(sx, sy, 2))
+                            ? 116 * LabColor.f(LabColor.srgbToLinear(image.sample(sx, sy, 0))) - 16
+                            : LabColor.lightness(r: image.sample(sx, sy, 0), g: image.sample(sx, sy, 1), b: image.sample(sx, sy, 2))
                         p[i] = l / 100
                     } else if gray {
                         let v = image.sample(sx, sy, 0)
@@ -324,9 +324,9 @@ public final class EnhancePipeline: Sendable {
             let gray = image.colorChannels == 1
             for x in 0..<out.width {
                 let l: Float = gray
-                    ? 116 * ColorSpace.f(ColorSpace.srgbToLinear(image.sample(x, y, 0))) - 16
-                    : ColorSpace.lightness(r: image.sample(x, y, 0), g: image.sample(x, y, 1), b: image.sample(x, y, 2))
-                let (r, g, b) = ColorSpace.labToSRGB(l: l, a: row[x * cm] * 128, b: row[x * cm + 1] * 128)
+                    ? 116 * LabColor.f(LabColor.srgbToLinear(image.sample(x, y, 0))) - 16
+                    : LabColor.lightness(r: image.sample(x, y, 0), g: image.sample(x, y, 1), b: image.sample(x, y, 2))
+                let (r, g, b) = LabColor.labToSRGB(l: l, a: row[x * cm] * 128, b: row[x * cm + 1] * 128)
                 out.setSample(x, y, 0, r); out.setSample(x, y, 1, g); out.setSample(x, y, 2, b)
             }
         } else if out.colorChannels == 1 {

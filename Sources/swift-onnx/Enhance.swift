@@ -17,9 +17,9 @@ struct Enhance: ParsableCommand {
         abstract: "Enhance a photo: upscale, restore, deblur or colorize (PNG or JPEG).",
         discussion: """
             Each task is a subcommand: swift-onnx enhance TASK IN OUT [options]; \
-            'swift-onnx enhance TASK --help' shows a task's options. Models default to \
-            Models/enhance/{sr_x2,sr_x4,restore,deblur,colorize}.onnx (or the folder in --models-dir or \
-            $SWIFTONNX_ENHANCE_MODELS); --model overrides.
+            'swift-onnx enhance TASK --help' shows a task's options. The models \
+            {sr_x2,sr_x4,restore,deblur,colorize}.onnx ship with SwiftONNXEnhance (from any folder); \
+            --models-dir or $SWIFTONNX_ENHANCE_MODELS names another folder of them, --model one file.
             """,
         subcommands: [Upscale.self, Restore.self, Deblur.self, Colorize.self]
     )
@@ -33,8 +33,8 @@ struct Enhance: ParsableCommand {
             its header, before any pixel memory. \(tiles)OUT's folder must exist; OUT is written through a \
             temporary file there and renamed, never over IN; its format follows its extension (.png keeps \
             the input's bit depth and alpha; .jpg/.jpeg is 8-bit without alpha). The model is \(model) in \
-            the models folder: --models-dir, else $SWIFTONNX_ENHANCE_MODELS, else Models/enhance in the \
-            current folder; --model overrides.
+            --models-dir, else $SWIFTONNX_ENHANCE_MODELS, else the one that ships with the library \
+            (found from any folder); --model overrides.
             """
     }
 
@@ -165,7 +165,7 @@ struct Enhance: ParsableCommand {
             let modelPath = try Enhance.modelPath(task: task, scale: s, model: model, modelsDir: modelsDir)
 
             // The header first: size, format and ceiling are checked before any pixel memory.
-            let image = try ImageIO.read(path: input, pixelCeiling: config.pixelCeiling)
+            let image = try ImageFile.read(path: input, pixelCeiling: config.pixelCeiling)
             let pipeline = try EnhancePipeline(modelPath: modelPath, configuration: config, threads: threads)
 
             // Ctrl-C cancels between tiles (and the temporary file is removed).
@@ -188,7 +188,7 @@ struct Enhance: ParsableCommand {
 
             let tmp = Enhance.temporaryPath(for: output)
             do {
-                try ImageIO.write(result, path: tmp, format: format, jpegQuality: jpegQuality)
+                try ImageFile.write(result, path: tmp, format: format, jpegQuality: jpegQuality)
                 guard rename(tmp, output) == 0 else {
                     throw EnhanceError.io(path: output, reason: "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")
                 }
@@ -207,7 +207,7 @@ struct Enhance: ParsableCommand {
     }
 
     /// The model file to run: `--model` when given, else the task's model in the models folder
-    /// (`--models-dir`, else `$SWIFTONNX_ENHANCE_MODELS`, else Models/enhance in the current folder).
+    /// (`--models-dir`, else `$SWIFTONNX_ENHANCE_MODELS`), else the bundled one.
     /// A missing or unusable file or folder is a `CLIError` (status 1) that says which option sets it.
     static func modelPath(task: EnhanceTask, scale: Int, model: String?, modelsDir: String?) throws -> String {
         if let model {
@@ -222,7 +222,11 @@ struct Enhance: ParsableCommand {
         } else if let environment {
             (dir, origin) = (environment, "$SWIFTONNX_ENHANCE_MODELS")
         } else {
-            (dir, origin) = ("Models/enhance", "the default, relative to the current folder")
+            do {
+                return try EnhancePipeline.bundledModelURL(task: task, scale: scale).path
+            } catch {
+                throw CLIError("\(error); use --models-dir DIR or --model PATH")
+            }
         }
         let hint = "use --models-dir DIR or --model PATH"
         guard ModelLocation.isDirectory(dir) else {

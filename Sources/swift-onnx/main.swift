@@ -35,7 +35,7 @@ func readTensorFile(_ path: String) throws -> Tensor {
     let bytes = [UInt8](data)
     if bytes.starts(with: [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]) { return try NPY.decode(bytes, path: path) }
     if lower.hasSuffix(".pb") || lower.hasSuffix(".tensor") || lower.hasSuffix(".tpb") {
-        return try decodeTensorProto(bytes: bytes, path: path).tensor
+        return try TensorProto.decode(bytes, path: path).tensor
     }
     throw CLIError("input file '\(path)': expected a .npy file or a serialized TensorProto .pb file")
 }
@@ -61,7 +61,7 @@ func safeFileName(_ name: String) -> String {
 
 func describe(_ info: ValueInfo) -> String {
     let t = info.type.map { "\($0)" } ?? "?"
-    let s = info.shape.map { describeShape($0) } ?? "(unknown rank)"
+    let s = info.shape.map { shapeText($0) } ?? "(unknown rank)"
     return "\(info.name): \(t) \(s)"
 }
 
@@ -159,12 +159,12 @@ struct Run: ParsableCommand {
                 case .npy:
                     try NPY.write(t, path: path)
                 case .pb:
-                    let bytes = try encodeTensorProto(t, name: info.name)
+                    let bytes = try TensorProto.encode(t, name: info.name)
                     guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
                         throw CLIError("cannot write '\(path)'")
                     }
                 }
-                print("\(info.name): \(t.dtype) \(describeShape(t.shape)) -> \(path)")
+                print("\(info.name): \(t.dtype) \(shapeText(t.shape)) -> \(path)")
             }
         }
     }
@@ -242,3 +242,7 @@ func parseByteSize(_ text: String, what: String) throws -> Int {
     guard !overflow else { throw CLIError("\(what) '\(text)' is too large") }
     return bytes
 }
+
+/// "[1, 3, \"h\", \"w\"]" for a declared shape, "[1, 3, 224, 224]" for a tensor's.
+func shapeText(_ dims: [Dim]) -> String { "[" + dims.map(\.description).joined(separator: ", ") + "]" }
+func shapeText(_ dims: [Int]) -> String { "[" + dims.map(String.init).joined(separator: ", ") + "]" }

@@ -34,7 +34,7 @@ final class EnhanceGoldenTests: XCTestCase {
     /// Each task on the bundled photo, compared with ONNX Runtime's output of the same model (make_golden.py).
     func testGoldenImagesMatchONNXRuntime() throws {
         let manifest = try String(contentsOf: resources.appendingPathComponent("golden/manifest.tsv"), encoding: .utf8)
-        let photo = try ImageIO.read(path: resources.appendingPathComponent("photo.png").path)
+        let photo = try ImageFile.read(path: resources.appendingPathComponent("photo.png").path)
         var checked = 0
         for line in manifest.split(separator: "\n") where !line.hasPrefix("#") {
             let f = line.split(separator: "\t").map(String.init)
@@ -51,7 +51,7 @@ final class EnhanceGoldenTests: XCTestCase {
             c.padMultiple = pad
             if f.count >= 6, let side = Int(f[5]) { c.colorWorkingSide = side }
             let out = try EnhancePipeline(modelPath: model, configuration: c).process(photo)
-            let expected = try ImageIO.read(path: resources.appendingPathComponent("golden/\(f[0]).png").path)
+            let expected = try ImageFile.read(path: resources.appendingPathComponent("golden/\(f[0]).png").path)
             XCTAssertEqual(out.width, expected.width, f[0])
             XCTAssertEqual(out.height, expected.height, f[0])
             XCTAssertEqual(out.channels, 3, f[0])
@@ -66,7 +66,7 @@ final class EnhanceGoldenTests: XCTestCase {
 final class EnhanceTilingTests: XCTestCase {
     /// Tiled and whole-image outputs agree within 1/255 on every sample, for every task.
     func testTiledMatchesWhole() throws {
-        let photo = try ImageIO.read(path: resources.appendingPathComponent("photo.png").path)
+        let photo = try ImageFile.read(path: resources.appendingPathComponent("photo.png").path)
         let cases: [(EnhanceTask, Int, String)] = [(.upscale, 2, "sr_x2"), (.upscale, 4, "sr_x4"), (.restore, 1, "restore"),
                                                      (.deblur, 1, "deblur"), (.colorize, 1, "colorize")]
         for (task, scale, name) in cases {
@@ -89,7 +89,7 @@ final class EnhanceTilingTests: XCTestCase {
         for (task, scale, sample) in cases {
             let model = EnhanceConfiguration.defaultModelPath(task: task, scale: scale, directory: dir.path)
             guard FileManager.default.fileExists(atPath: model) else { continue }
-            let photo = try ImageIO.read(path: samples.appendingPathComponent(sample).path)
+            let photo = try ImageFile.read(path: samples.appendingPathComponent(sample).path)
             var c = EnhanceConfiguration.defaults(for: task, scale: scale)
             let tiledPipe = try EnhancePipeline(modelPath: model, configuration: c)
             XCTAssertGreaterThanOrEqual(tiledPipe.tileCount(width: photo.width, height: photo.height), 4)
@@ -125,14 +125,14 @@ final class EnhanceTilingTests: XCTestCase {
     }
 
     func testWeightsPartitionUnity() {
-        let spans = Tiling.spans(length: 100, tile: 32, overlap: 16, align: 8)
+        let spans = TileLayout.spans(length: 100, tile: 32, overlap: 16, align: 8)
         XCTAssertEqual(spans.map { $0.core }, [0..<32, 32..<64, 64..<96, 96..<100])
         XCTAssertEqual(spans[1].extent, 16..<80)
         XCTAssertEqual(spans[3].extent, 80..<100)
         for s in [1, 3] {
             var sum = [Float](repeating: 0, count: 100 * s)
             for span in spans {
-                let w = Tiling.weights(span: span, scale: s, overlap: 16)
+                let w = TileLayout.weights(span: span, scale: s, overlap: 16)
                 for (i, v) in w.enumerated() { sum[span.extent.lowerBound * s + i] += v }
             }
             for v in sum { XCTAssertEqual(v, 1, accuracy: 1e-6) }
@@ -140,7 +140,7 @@ final class EnhanceTilingTests: XCTestCase {
     }
 
     func testProgressReachesTotalAndCancellationStopsBetweenTiles() throws {
-        let photo = try ImageIO.read(path: resources.appendingPathComponent("photo.png").path)
+        let photo = try ImageFile.read(path: resources.appendingPathComponent("photo.png").path)
         let pipe = try EnhancePipeline(modelPath: testModel("sr_x2"), configuration: config(.upscale, scale: 2, tile: 32, overlap: 8))
         let total = pipe.tileCount(width: photo.width, height: photo.height)
         XCTAssertEqual(total, 3 * 2)
@@ -179,18 +179,18 @@ final class EnhanceTilingTests: XCTestCase {
 
     func testLabRoundTrip() {
         for (r, g, b) in [(Float(0.2), Float(0.5), Float(0.9)), (1, 1, 1), (0, 0, 0), (0.8, 0.1, 0.3)] {
-            let l = ColorSpace.lightness(r: r, g: g, b: b)
+            let l = LabColor.lightness(r: r, g: g, b: b)
             // with the true a, b a round trip would be exact; neutral a = b = 0 gives gray of the same L
-            let (r2, g2, b2) = ColorSpace.labToSRGB(l: l, a: 0, b: 0)
+            let (r2, g2, b2) = LabColor.labToSRGB(l: l, a: 0, b: 0)
             XCTAssertEqual(r2, g2, accuracy: 1e-3)
             XCTAssertEqual(g2, b2, accuracy: 1e-3)
-            XCTAssertEqual(ColorSpace.lightness(r: r2, g: g2, b: b2), l, accuracy: 0.05)
+            XCTAssertEqual(LabColor.lightness(r: r2, g: g2, b: b2), l, accuracy: 0.05)
         }
-        XCTAssertEqual(ColorSpace.lightness(r: 1, g: 1, b: 1), 100, accuracy: 0.01)
+        XCTAssertEqual(LabColor.lightness(r: 1, g: 1, b: 1), 100, accuracy: 0.01)
     }
 
     func testModelContractErrors() throws {
-        let photo = try ImageIO.read(path: resources.appendingPathComponent("photo.png").path)
+        let photo = try ImageFile.read(path: resources.appendingPathComponent("photo.png").path)
         // An x2 model run as x4: the output shape is wrong and the error says so.
         let pipe = try EnhancePipeline(modelPath: testModel("sr_x2"), configuration: config(.upscale, scale: 4, tile: 0))
         XCTAssertThrowsError(try pipe.process(photo)) { e in
@@ -202,7 +202,7 @@ final class EnhanceTilingTests: XCTestCase {
     }
 }
 
-final class ImageIOTests: XCTestCase {
+final class ImageFileTests: XCTestCase {
     override class func tearDown() {
         try? FileManager.default.removeItem(atPath: (tempPath("x") as NSString).deletingLastPathComponent)
         super.tearDown()
@@ -214,10 +214,10 @@ final class ImageIOTests: XCTestCase {
                 let img = try ImageBuffer(width: 7, height: 5, channels: ch, bitDepth: depth)
                 for y in 0..<5 { for x in 0..<7 { for c in 0..<ch { img.setRaw(x, y, c, (x * 37 + y * 101 + c * 53) * (depth == 16 ? 257 : 1) % (depth == 16 ? 65536 : 256)) } } }
                 let p = tempPath("rt_\(depth)_\(ch).png")
-                try ImageIO.write(img, path: p)
-                let h = try ImageIO.header(path: p)
+                try ImageFile.write(img, path: p)
+                let h = try ImageFile.header(path: p)
                 XCTAssertEqual(h, ImageHeader(format: .png, width: 7, height: 5, channels: ch, bitDepth: depth, orientation: 1))
-                let back = try ImageIO.read(path: p)
+                let back = try ImageFile.read(path: p)
                 XCTAssertEqual(maxDifference(img, back), 0)
             }
         }
@@ -227,8 +227,8 @@ final class ImageIOTests: XCTestCase {
         let img = try ImageBuffer(width: 16, height: 8, channels: 3, bitDepth: 8)
         for y in 0..<8 { for x in 0..<16 { img.setRaw(x, y, 0, x < 8 ? 250 : 10); img.setRaw(x, y, 1, 128); img.setRaw(x, y, 2, y < 4 ? 200 : 30) } }
         let p = tempPath("rt.jpg")
-        try ImageIO.write(img, path: p)
-        let back = try ImageIO.read(path: p)
+        try ImageFile.write(img, path: p)
+        let back = try ImageFile.read(path: p)
         XCTAssertEqual([back.width, back.height, back.channels], [16, 8, 3])
         for (x, y) in [(2, 1), (13, 1), (2, 6), (13, 6)] {  // away from the edges chroma subsampling blurs
             for c in 0..<3 { XCTAssertEqual(Double(back.raw(x, y, c)), Double(img.raw(x, y, c)), accuracy: 24) }
@@ -242,8 +242,8 @@ final class ImageIOTests: XCTestCase {
         bytes.insert(contentsOf: [0xFF, 0xE1, UInt8(len >> 8), UInt8(len & 0xFF)] + payload, at: 2)
         let q = tempPath("rot6.jpg")
         try Data(bytes).write(to: URL(fileURLWithPath: q))
-        XCTAssertEqual(ImageIO.exifOrientation(path: q), 6)
-        let rot = try ImageIO.read(path: q)
+        XCTAssertEqual(ImageFile.exifOrientation(path: q), 6)
+        let rot = try ImageFile.read(path: q)
         XCTAssertEqual([rot.width, rot.height], [8, 16])
         // display top-left comes from the stored bottom-left: red high (x < 8), blue low (y >= 4)
         XCTAssertGreaterThan(rot.raw(0, 0, 0), 200)
@@ -270,35 +270,35 @@ final class ImageIOTests: XCTestCase {
         for y in 0..<64 { for x in 0..<64 { for c in 0..<3 { img.setRaw(x, y, c, (x * 7 + y * 13 + c * 91) & 255) } } }
         for ext in ["png", "jpg"] {
             let p = tempPath("full.\(ext)")
-            try ImageIO.write(img, path: p)
+            try ImageFile.write(img, path: p)
             let data = try Data(contentsOf: URL(fileURLWithPath: p))
             let t = tempPath("trunc.\(ext)")
             try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: t))
-            XCTAssertThrowsError(try ImageIO.read(path: t)) { e in
+            XCTAssertThrowsError(try ImageFile.read(path: t)) { e in
                 guard case .corruptFile(let path, _)? = e as? EnhanceError else { return XCTFail("\(ext): \(e)") }
                 XCTAssertEqual(path, t)
             }
             // too large for a ceiling: rejected from the header
-            XCTAssertThrowsError(try ImageIO.read(path: p, pixelCeiling: 4000)) { e in
+            XCTAssertThrowsError(try ImageFile.read(path: p, pixelCeiling: 4000)) { e in
                 XCTAssertEqual(e as? EnhanceError, .imageTooLarge(path: p, width: 64, height: 64, ceiling: 4000))
             }
         }
         let junk = tempPath("junk.png")
         try Data("GIF89a not really".utf8).write(to: URL(fileURLWithPath: junk))
-        XCTAssertThrowsError(try ImageIO.read(path: junk)) { e in
+        XCTAssertThrowsError(try ImageFile.read(path: junk)) { e in
             guard case .unsupportedFormat? = e as? EnhanceError else { return XCTFail("\(e)") }
             XCTAssertTrue("\(e)".contains("GIF"))
             XCTAssertEqual(e.localizedDescription, "\(e)", "localizedDescription says what was wrong")
         }
         let empty = tempPath("empty.png")
         try Data().write(to: URL(fileURLWithPath: empty))
-        XCTAssertThrowsError(try ImageIO.read(path: empty)) { e in
+        XCTAssertThrowsError(try ImageFile.read(path: empty)) { e in
             guard case .corruptFile? = e as? EnhanceError else { return XCTFail("\(e)") }
         }
-        XCTAssertThrowsError(try ImageIO.read(path: tempPath("missing.png"))) { e in
+        XCTAssertThrowsError(try ImageFile.read(path: tempPath("missing.png"))) { e in
             guard case .io? = e as? EnhanceError else { return XCTFail("\(e)") }
         }
-        XCTAssertThrowsError(try ImageIO.write(img, path: tempPath("out.bmp"))) { e in
+        XCTAssertThrowsError(try ImageFile.write(img, path: tempPath("out.bmp"))) { e in
             guard case .unsupportedFormat? = e as? EnhanceError else { return XCTFail("\(e)") }
         }
     }

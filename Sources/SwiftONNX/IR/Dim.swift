@@ -27,8 +27,8 @@ public enum Dim: Hashable, Sendable, CustomStringConvertible, ExpressibleByInteg
     }
 }
 
-public func describeShape(_ dims: [Dim]) -> String { "[" + dims.map(\.description).joined(separator: ", ") + "]" }
-public func describeShape(_ dims: [Int]) -> String { "[" + dims.map(String.init).joined(separator: ", ") + "]" }
+func describeShape(_ dims: [Dim]) -> String { "[" + dims.map(\.description).joined(separator: ", ") + "]" }
+func describeShape(_ dims: [Int]) -> String { "[" + dims.map(String.init).joined(separator: ", ") + "]" }
 
 /// Name, element type and shape of a graph input or output, as a user sees it.
 public struct ValueInfo: Sendable, Hashable, CustomStringConvertible {

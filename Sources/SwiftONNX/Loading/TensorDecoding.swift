@@ -225,7 +225,7 @@ private func unpackSubByte(_ src: UnsafeRawBufferPointer, dtype: DType, dims: [I
 }
 
 /// Parses a serialized TensorProto (a .pb file of the ONNX test suite or `swift-onnx run`).
-public func decodeTensorProto(bytes: [UInt8], path: String = "<bytes>") throws -> (name: String, tensor: Tensor) {
+func decodeTensorProto(bytes: [UInt8], path: String = "<bytes>") throws -> (name: String, tensor: Tensor) {
     let msg: ProtoMessage<Onnx__TensorProto>? = bytes.withUnsafeBytes { unpackTensorProto($0) }
     guard let msg else { throw ONNXError.io(path: path, reason: "not a serialized TensorProto (truncated, or another kind of file)") }
     let t = try decodeTensor(msg.pointer, owner: msg, external: ExternalDataResolver(baseDirectory: nil))

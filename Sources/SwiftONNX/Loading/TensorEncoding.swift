@@ -6,7 +6,7 @@ import CONNXProto
 /// Numeric, bool, float16, bfloat16 and float8 tensors go to `raw_data` (little-endian); int4, uint4,
 /// float4e2m1 are packed two per byte (low nibble first) and int2, uint2 four per byte, as the ONNX
 /// spec says; strings go to `string_data`.
-public func encodeTensorProto(_ t: Tensor, name: String) throws -> [UInt8] {
+func encodeTensorProto(_ t: Tensor, name: String) throws -> [UInt8] {
     var msg = Onnx__TensorProto()
     onnx__tensor_proto__init(&msg)
 

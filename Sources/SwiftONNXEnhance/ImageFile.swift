@@ -28,7 +28,7 @@ public struct ImageHeader: Sendable, Equatable {
 }
 
 /// Reading and writing PNG and JPEG files.
-public enum ImageIO {
+public enum ImageFile {
     /// The default pixel ceiling: 64 megapixels.
     public static let defaultPixelCeiling = 64_000_000
 

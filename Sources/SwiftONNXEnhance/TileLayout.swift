@@ -1,16 +1,16 @@
 /// One tile's extent along one axis, in input pixels: the core ranges of all tiles partition the
 /// axis; each tile reads `overlap` more pixels on each side that has a neighbor.
-public struct TileSpan: Sendable, Equatable {
-    public var core: Range<Int>
-    public var extent: Range<Int>
-    public var hasPrevious: Bool
-    public var hasNext: Bool
+struct TileSpan: Sendable, Equatable {
+    var core: Range<Int>
+    var extent: Range<Int>
+    var hasPrevious: Bool
+    var hasNext: Bool
 }
 
-public enum Tiling {
+enum TileLayout {
     /// Spans covering `length` pixels with cores of `tile` pixels (a multiple of `align`) and reads
     /// extended by `overlap` (a multiple of `align`). `tile <= 0` or a short axis gives one span.
-    public static func spans(length: Int, tile: Int, overlap: Int, align: Int = 1) -> [TileSpan] {
+    static func spans(length: Int, tile: Int, overlap: Int, align: Int = 1) -> [TileSpan] {
         let a = max(1, align)
         let t = tile <= 0 ? 0 : roundUp(tile, a)
         let o = roundUp(max(0, overlap), a)
@@ -30,7 +30,7 @@ public enum Tiling {
     /// Blending weights along one axis for output pixels `span.extent * scale`: 1 inside, 0 in the
     /// outer half of each overlap (where the model saw the tile edge), and a linear ramp across the
     /// `overlap` pixels centered on each core boundary, so neighbors' weights sum to 1.
-    public static func weights(span: TileSpan, scale: Int, overlap: Int) -> [Float] {
+    static func weights(span: TileSpan, scale: Int, overlap: Int) -> [Float] {
         let n = span.extent.count * scale
         let o = Float(overlap), half = o / 2, s = Float(scale)
         func rise(_ u: Float, _ b: Float) -> Float {
