@@ -84,9 +84,12 @@ public struct EnhanceProgress: Sendable, Equatable {
 /// A flag another thread sets to stop the work between tiles (`EnhanceError.cancelled`).
 public final class CancellationToken: Sendable {
     private let flag = Atomic(false)
-    public init() {}
+    /// A token whose cancellation this one follows too (the caller's, under the async API's own).
+    private let parent: CancellationToken?
+    public init() { parent = nil }
+    init(following parent: CancellationToken?) { self.parent = parent }
     public func cancel() { flag.store(true, ordering: .releasing) }
-    public var isCancelled: Bool { flag.load(ordering: .acquiring) }
+    public var isCancelled: Bool { flag.load(ordering: .acquiring) || (parent?.isCancelled ?? false) }
 }
 
 /// Runs an enhancement model over images of any size up to the ceiling, tile by tile.
@@ -165,9 +168,10 @@ public final class EnhancePipeline: Sendable {
     /// The asynchronous `process`: the work runs on the pipeline's own queue, not on the caller's
     /// thread (nor on Swift concurrency's cooperative pool). `progress` is called from that queue
     /// after each tile. Cancelling the calling Task stops the work before its next tile and throws
-    /// `EnhanceError.cancelled`.
-    public func process(_ image: ImageBuffer, progress: (@Sendable (EnhanceProgress) -> Void)? = nil) async throws(EnhanceError) -> ImageBuffer {
-        let token = CancellationToken()
+    /// `EnhanceError.cancelled`, as does `cancellation` when given.
+    public func process(_ image: ImageBuffer, progress: (@Sendable (EnhanceProgress) -> Void)? = nil,
+                        cancellation: CancellationToken? = nil) async throws(EnhanceError) -> ImageBuffer {
+        let token = CancellationToken(following: cancellation)
         if Task.isCancelled { throw .cancelled }
         let result: Result<ImageBuffer, EnhanceError> = await withTaskCancellationHandler {
             await withCheckedContinuation { (done: CheckedContinuation<Result<ImageBuffer, EnhanceError>, Never>) in
