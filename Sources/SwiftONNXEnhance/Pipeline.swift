@@ -169,15 +169,16 @@ public final class EnhancePipeline: Sendable {
     /// thread (nor on Swift concurrency's cooperative pool). `progress` is called from that queue
     /// after each tile. Cancelling the calling Task stops the work before its next tile and throws
     /// `EnhanceError.cancelled`, as does `cancellation` when given.
-    public func process(_ image: ImageBuffer, progress: (@Sendable (EnhanceProgress) -> Void)? = nil,
+    public func process(_ image: ImageBuffer, progress: sending ((EnhanceProgress) -> Void)? = nil,
                         cancellation: CancellationToken? = nil) async throws(EnhanceError) -> ImageBuffer {
         let token = CancellationToken(following: cancellation)
         if Task.isCancelled { throw .cancelled }
+        let progress = SentClosure(progress)
         let result: Result<ImageBuffer, EnhanceError> = await withTaskCancellationHandler {
             await withCheckedContinuation { (done: CheckedContinuation<Result<ImageBuffer, EnhanceError>, Never>) in
                 Self.queue.async {
                     done.resume(returning: Result { () throws(EnhanceError) in
-                        try self.process(image, progress: progress, cancellation: token)
+                        try self.process(image, progress: progress.value, cancellation: token)
                     })
                 }
             }
@@ -185,6 +186,12 @@ public final class EnhancePipeline: Sendable {
             token.cancel()
         }
         return try result.get()
+    }
+
+    /// A closure the caller gave up (`sending`) on its way to the queue that calls it.
+    private struct SentClosure: @unchecked Sendable {   // @unchecked: sent, so no one else calls it
+        let value: ((EnhanceProgress) -> Void)?
+        init(_ v: ((EnhanceProgress) -> Void)?) { value = v }
     }
 
     /// Where the async API runs the work.
