@@ -159,7 +159,9 @@ public final class EnhancePipeline: Sendable {
     /// Enhances an image. The result has the input's bit depth; colorize gives RGB (with the
     /// input's alpha), the other tasks keep the input's channel layout. Alpha is copied, or
     /// upscaled with bicubic interpolation.
-    /// `progress` is called after each tile; `cancellation` is checked before each tile.
+    /// `progress` is called after each tile; `cancellation` is checked before each tile. From
+    /// async code use the async `process`, which does not block a thread of the cooperative pool.
+    @available(*, noasync, message: "use the async process(_:progress:cancellation:)")
     public func process(_ image: ImageBuffer, progress: ((EnhanceProgress) -> Void)? = nil,
                         cancellation: CancellationToken? = nil) throws(EnhanceError) -> ImageBuffer {
         try typedEnhance { try processTiles(image, progress: progress, cancellation: cancellation) }
