@@ -50,14 +50,14 @@ func runChecks() async throws {
     check(out["Y"]!.withUnsafeBytes { $0.baseAddress } == UnsafeRawPointer(buffer.baseAddress), "the output is in the caller's buffer")
     let got = Array(buffer.bindMemory(to: Float.self))
     check(maxDifference(got, want) < 1e-4, "run(into:) matches the reference (max diff \(maxDifference(got, want)))")
-    let plain = try session.run(["X": x])
+    let plain = try await session.run(["X": x])
     check(plain["Y"] == out["Y"], "run(into:) gives the bits of run() (Tensor is Equatable)")
 
     // Chosen outputs; typed errors switched over exhaustively by case.
-    let only = try session.run(["X": x], outputs: ["Y"])
+    let only = try await session.run(["X": x], outputs: ["Y"])
     check(only.keys.sorted() == ["Y"], "run(_:outputs:)")
     do throws(ONNXError) {
-        _ = try session.run(["X": x], outputs: ["nope"])
+        _ = try await session.run(["X": x], outputs: ["nope"])
         check(false, "an unknown output is refused")
     } catch {
         switch error {   // `error` is ONNXError: typed throws
@@ -66,7 +66,7 @@ func runChecks() async throws {
         }
     }
     do throws(ONNXError) {
-        _ = try session.run(["X": try Tensor(shape: [1, 3, 10], scalars: [Float](repeating: 0, count: 30))])
+        _ = try await session.run(["X": try Tensor(shape: [1, 3, 10], scalars: [Float](repeating: 0, count: 30))])
         check(false, "a wrong shape is refused")
     } catch {
         if case .inputShapeMismatch(let name, _, let got) = error {
