@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what is missing, then runs every test on an optimized build: unit tests, the ONNX node
 # conformance suite (checked against Tests/Conformance/expectations.tsv) and the real models
-# (compared with ONNX Runtime). The full log goes to .build/test.log.
+# (compared with ONNX Runtime), the command line, and a consumer package built against the library.
+# The full log goes to .build/test.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -26,6 +27,9 @@ done
 "$fuzz" model Tests/Conformance/cases/test_*/model.onnx || status=1
 echo "==> hostile inputs through the command line (Tests/SwiftONNXTests/Resources/hostile)"
 .venv/bin/python scripts/check_hostile_cli.py --bin "$bin" || status=1
+echo "==> a consumer package (Swift 6) builds against SwiftONNX by version and by path, and runs (scripts/consumer-test.sh)"
+./scripts/consumer-test.sh > .build/consumer-test.log 2>&1 || { cat .build/consumer-test.log; status=1; }
+grep -E "^build:|==>|FAIL|all checks passed" .build/consumer-test.log || true
 set -e
 if [ "$status" -ne 0 ]; then echo "TESTS FAILED (exit $status); see .build/test.log"; else echo "ALL TESTS PASSED"; fi
 exit "$status"
