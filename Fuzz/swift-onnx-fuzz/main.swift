@@ -5,7 +5,7 @@
 //                                              -sanitize=fuzzer,address)
 //
 // TARGET is model (InferenceSession(modelBytes:) and a run on small inputs of the declared shapes),
-// npy (NPY.decode), pb (TensorProto.decode) or image (ImageFile.read of a PNG or JPEG). Every input
+// npy (NPY.decode), pb (TensorProto.decode) or image (ImageFile.read of a PNG or JPEG, from memory and from a file). Every input
 // must end in a value or a thrown error: a crash, a sanitizer report, a hang or runaway memory is
 // a finding, and each finding becomes a file in Fuzz/regressions/TARGET and a test.
 import CFuzz
@@ -59,7 +59,10 @@ let imagePath: String = {
 func runImage(_ bytes: [UInt8]) {
     // The format comes from the file's signature; the name's extension only has to be one ImageFile knows.
     let path = imagePath + (bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) ? ".png" : ".jpg")
-    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { return }
+    let data = Data(bytes)
+    // The same bytes from memory (fmemopen) and from a file.
+    _ = try? ImageFile.read(data: data, pixelCeiling: 1 << 22)
+    guard FileManager.default.createFile(atPath: path, contents: data) else { return }
     defer { unlink(path) }
     _ = try? ImageFile.read(path: path, pixelCeiling: 1 << 22)
 }

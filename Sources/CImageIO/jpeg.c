@@ -1,4 +1,6 @@
+#define _POSIX_C_SOURCE 200809L /* fmemopen, open_memstream */
 #include "CImageIO.h"
+#include <stdlib.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -35,9 +37,14 @@ static void sio_set_err(char *err, size_t errlen, const char *msg) {
     if (err && errlen) snprintf(err, errlen, "%s", msg);
 }
 
-static int sio_jpeg_read_impl(const char *path, uint8_t *pixels, size_t capacity, const sio_info *expected,
-                              sio_info *info_out, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
+/* Reads `path`, or when mem is not NULL the memlen bytes at mem. */
+static int sio_jpeg_read_impl(const char *path, const void *mem, size_t memlen, uint8_t *pixels, size_t capacity,
+                              const sio_info *expected, sio_info *info_out, char *err, size_t errlen) {
+    if (mem && memlen == 0) {
+        sio_set_err(err, errlen, "no bytes");
+        return SIO_CORRUPT;
+    }
+    FILE *f = mem ? fmemopen((void *)mem, memlen, "rb") : fopen(path, "rb");
     if (!f) {
         sio_set_err(err, errlen, strerror(errno));
         return SIO_IO;
@@ -113,7 +120,7 @@ static int sio_jpeg_read_impl(const char *path, uint8_t *pixels, size_t capacity
 }
 
 int sio_jpeg_info(const char *path, sio_info *info, char *err, size_t errlen) {
-    return sio_jpeg_read_impl(path, NULL, 0, NULL, info, err, errlen);
+    return sio_jpeg_read_impl(path, NULL, 0, NULL, 0, NULL, info, err, errlen);
 }
 
 int sio_jpeg_read(const char *path, uint8_t *pixels, size_t capacity, const sio_info *expected, char *err, size_t errlen) {
@@ -121,20 +128,25 @@ int sio_jpeg_read(const char *path, uint8_t *pixels, size_t capacity, const sio_
         sio_set_err(err, errlen, "no pixel buffer");
         return SIO_MISMATCH;
     }
-    return sio_jpeg_read_impl(path, pixels, capacity, expected, NULL, err, errlen);
+    return sio_jpeg_read_impl(path, NULL, 0, pixels, capacity, expected, NULL, err, errlen);
 }
 
-int sio_jpeg_write(const char *path, const uint8_t *pixels, int32_t width, int32_t height, int32_t channels,
-                   int32_t quality, char *err, size_t errlen) {
-    if ((channels != 1 && channels != 3) || width <= 0 || height <= 0 || width > 65500 || height > 65500) {
-        sio_set_err(err, errlen, "unsupported JPEG layout (gray or RGB, at most 65500 pixels a side)");
-        return SIO_UNSUPPORTED;
+int sio_jpeg_info_mem(const void *bytes, size_t count, sio_info *info, char *err, size_t errlen) {
+    return sio_jpeg_read_impl(NULL, bytes, count, NULL, 0, NULL, info, err, errlen);
+}
+
+int sio_jpeg_read_mem(const void *bytes, size_t count, uint8_t *pixels, size_t capacity, const sio_info *expected,
+                      char *err, size_t errlen) {
+    if (!pixels) {
+        sio_set_err(err, errlen, "no pixel buffer");
+        return SIO_MISMATCH;
     }
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        sio_set_err(err, errlen, strerror(errno));
-        return SIO_IO;
-    }
+    return sio_jpeg_read_impl(NULL, bytes, count, pixels, capacity, expected, NULL, err, errlen);
+}
+
+/* Encodes into the open stream f (which the caller closes). */
+static int sio_jpeg_write_to(FILE *f, const uint8_t *pixels, int32_t width, int32_t height, int32_t channels,
+                             int32_t quality, char *err, size_t errlen) {
     struct jpeg_compress_struct cinfo;
     sio_jpeg_err e;
     memset(&e, 0, sizeof(e));
@@ -143,7 +155,6 @@ int sio_jpeg_write(const char *path, const uint8_t *pixels, int32_t width, int32
     e.pub.emit_message = sio_jpeg_emit_message;
     if (setjmp(e.jmp)) {
         jpeg_destroy_compress(&cinfo);
-        fclose(f);
         sio_set_err(err, errlen, e.message[0] ? e.message : "libjpeg error");
         return SIO_IO;
     }
@@ -163,9 +174,56 @@ int sio_jpeg_write(const char *path, const uint8_t *pixels, int32_t width, int32
     }
     jpeg_finish_compress(&cinfo);
     jpeg_destroy_compress(&cinfo);
-    if (fclose(f) != 0) {
+    return SIO_OK;
+}
+
+/* The layout check both writers make before opening anything. */
+static int sio_jpeg_layout_ok(int32_t width, int32_t height, int32_t channels, char *err, size_t errlen) {
+    if ((channels != 1 && channels != 3) || width <= 0 || height <= 0 || width > 65500 || height > 65500) {
+        sio_set_err(err, errlen, "unsupported JPEG layout (gray or RGB, at most 65500 pixels a side)");
+        return 0;
+    }
+    return 1;
+}
+
+int sio_jpeg_write(const char *path, const uint8_t *pixels, int32_t width, int32_t height, int32_t channels,
+                   int32_t quality, char *err, size_t errlen) {
+    if (!sio_jpeg_layout_ok(width, height, channels, err, errlen)) return SIO_UNSUPPORTED;
+    FILE *f = fopen(path, "wb");
+    if (!f) {
         sio_set_err(err, errlen, strerror(errno));
         return SIO_IO;
     }
+    int rc = sio_jpeg_write_to(f, pixels, width, height, channels, quality, err, errlen);
+    if (fclose(f) != 0 && rc == SIO_OK) {
+        sio_set_err(err, errlen, strerror(errno));
+        return SIO_IO;
+    }
+    return rc;
+}
+
+int sio_jpeg_write_mem(const uint8_t *pixels, int32_t width, int32_t height, int32_t channels, int32_t quality,
+                       void **out, size_t *out_count, char *err, size_t errlen) {
+    char *buf = NULL;
+    size_t len = 0;
+    *out = NULL;
+    *out_count = 0;
+    if (!sio_jpeg_layout_ok(width, height, channels, err, errlen)) return SIO_UNSUPPORTED;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) {
+        sio_set_err(err, errlen, strerror(errno));
+        return SIO_IO;
+    }
+    int rc = sio_jpeg_write_to(f, pixels, width, height, channels, quality, err, errlen);
+    if (fclose(f) != 0 && rc == SIO_OK) {
+        sio_set_err(err, errlen, strerror(errno));
+        rc = SIO_IO;
+    }
+    if (rc != SIO_OK) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *out_count = len;
     return SIO_OK;
 }

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* fmemopen, open_memstream */
 #include "CImageIO.h"
 #include <errno.h>
 #include <png.h>
@@ -41,9 +42,14 @@ static void sio_png_transforms(png_structp png, png_infop info) {
     png_read_update_info(png, info);
 }
 
-/* Opens `path`, reads the header; on success *out_png, *out_info and *out_file are set. */
-static int sio_png_open(const char *path, FILE **out_file, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
+/* Opens `path` (or, when mem is not NULL, the memlen bytes at mem) and checks the signature; on
+   success *out_file is set. */
+static int sio_png_open(const char *path, const void *mem, size_t memlen, FILE **out_file, char *err, size_t errlen) {
+    if (mem && memlen < 8) {
+        sio_set_err(err, errlen, "not a PNG file (shorter than its signature)");
+        return SIO_CORRUPT;
+    }
+    FILE *f = mem ? fmemopen((void *)mem, memlen, "rb") : fopen(path, "rb");
     if (!f) {
         sio_set_err(err, errlen, strerror(errno));
         return SIO_IO;
@@ -58,10 +64,10 @@ static int sio_png_open(const char *path, FILE **out_file, char *err, size_t err
     return SIO_OK;
 }
 
-static int sio_png_read_impl(const char *path, void *pixels, size_t capacity, const sio_info *expected,
-                             sio_info *info_out, char *err, size_t errlen) {
+static int sio_png_read_impl(const char *path, const void *mem, size_t memlen, void *pixels, size_t capacity,
+                             const sio_info *expected, sio_info *info_out, char *err, size_t errlen) {
     FILE *f = NULL;
-    int rc = sio_png_open(path, &f, err, errlen);
+    int rc = sio_png_open(path, mem, memlen, &f, err, errlen);
     if (rc) return rc;
     sio_png_err e;
     e.message[0] = 0;
@@ -130,7 +136,7 @@ static int sio_png_read_impl(const char *path, void *pixels, size_t capacity, co
 }
 
 int sio_png_info(const char *path, sio_info *info, char *err, size_t errlen) {
-    return sio_png_read_impl(path, NULL, 0, NULL, info, err, errlen);
+    return sio_png_read_impl(path, NULL, 0, NULL, 0, NULL, info, err, errlen);
 }
 
 int sio_png_read(const char *path, void *pixels, size_t capacity, const sio_info *expected, char *err, size_t errlen) {
@@ -138,35 +144,38 @@ int sio_png_read(const char *path, void *pixels, size_t capacity, const sio_info
         sio_set_err(err, errlen, "no pixel buffer");
         return SIO_MISMATCH;
     }
-    return sio_png_read_impl(path, pixels, capacity, expected, NULL, err, errlen);
+    return sio_png_read_impl(path, NULL, 0, pixels, capacity, expected, NULL, err, errlen);
 }
 
-int sio_png_write(const char *path, const void *pixels, int32_t width, int32_t height, int32_t channels,
-                  int32_t bit_depth, char *err, size_t errlen) {
+int sio_png_info_mem(const void *bytes, size_t count, sio_info *info, char *err, size_t errlen) {
+    return sio_png_read_impl(NULL, bytes, count, NULL, 0, NULL, info, err, errlen);
+}
+
+int sio_png_read_mem(const void *bytes, size_t count, void *pixels, size_t capacity, const sio_info *expected,
+                     char *err, size_t errlen) {
+    if (!pixels) {
+        sio_set_err(err, errlen, "no pixel buffer");
+        return SIO_MISMATCH;
+    }
+    return sio_png_read_impl(NULL, bytes, count, pixels, capacity, expected, NULL, err, errlen);
+}
+
+/* Encodes into the open stream f (which the caller closes). */
+static int sio_png_write_to(FILE *f, const void *pixels, int32_t width, int32_t height, int32_t channels,
+                            int32_t bit_depth, char *err, size_t errlen) {
     static const int color_types[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGB,
                                        PNG_COLOR_TYPE_RGB_ALPHA};
-    if (channels < 1 || channels > 4 || (bit_depth != 8 && bit_depth != 16) || width <= 0 || height <= 0) {
-        sio_set_err(err, errlen, "unsupported PNG layout");
-        return SIO_UNSUPPORTED;
-    }
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        sio_set_err(err, errlen, strerror(errno));
-        return SIO_IO;
-    }
     sio_png_err e;
     e.message[0] = 0;
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &e, sio_png_error_fn, sio_png_warning_fn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         if (png) png_destroy_write_struct(&png, NULL);
-        fclose(f);
         sio_set_err(err, errlen, "out of memory creating the PNG encoder");
         return SIO_IO;
     }
     if (setjmp(e.jmp)) {
         png_destroy_write_struct(&png, &info);
-        fclose(f);
         sio_set_err(err, errlen, e.message[0] ? e.message : "libpng error");
         return SIO_IO;
     }
@@ -182,9 +191,57 @@ int sio_png_write(const char *path, const void *pixels, int32_t width, int32_t h
     for (int32_t y = 0; y < height; y++) png_write_row(png, (png_const_bytep)pixels + rowbytes * (size_t)y);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    if (fclose(f) != 0) {
+    return SIO_OK;
+}
+
+/* The layout check both writers make before opening anything. */
+static int sio_png_layout_ok(int32_t width, int32_t height, int32_t channels, int32_t bit_depth, char *err,
+                             size_t errlen) {
+    if (channels < 1 || channels > 4 || (bit_depth != 8 && bit_depth != 16) || width <= 0 || height <= 0) {
+        sio_set_err(err, errlen, "unsupported PNG layout");
+        return 0;
+    }
+    return 1;
+}
+
+int sio_png_write(const char *path, const void *pixels, int32_t width, int32_t height, int32_t channels,
+                  int32_t bit_depth, char *err, size_t errlen) {
+    if (!sio_png_layout_ok(width, height, channels, bit_depth, err, errlen)) return SIO_UNSUPPORTED;
+    FILE *f = fopen(path, "wb");
+    if (!f) {
         sio_set_err(err, errlen, strerror(errno));
         return SIO_IO;
     }
+    int rc = sio_png_write_to(f, pixels, width, height, channels, bit_depth, err, errlen);
+    if (fclose(f) != 0 && rc == SIO_OK) {
+        sio_set_err(err, errlen, strerror(errno));
+        return SIO_IO;
+    }
+    return rc;
+}
+
+int sio_png_write_mem(const void *pixels, int32_t width, int32_t height, int32_t channels, int32_t bit_depth,
+                      void **out, size_t *out_count, char *err, size_t errlen) {
+    char *buf = NULL;
+    size_t len = 0;
+    *out = NULL;
+    *out_count = 0;
+    if (!sio_png_layout_ok(width, height, channels, bit_depth, err, errlen)) return SIO_UNSUPPORTED;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) {
+        sio_set_err(err, errlen, strerror(errno));
+        return SIO_IO;
+    }
+    int rc = sio_png_write_to(f, pixels, width, height, channels, bit_depth, err, errlen);
+    if (fclose(f) != 0 && rc == SIO_OK) {
+        sio_set_err(err, errlen, strerror(errno));
+        rc = SIO_IO;
+    }
+    if (rc != SIO_OK) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *out_count = len;
     return SIO_OK;
 }

@@ -32,13 +32,13 @@ public enum ImageFile {
     /// The default pixel ceiling: 64 megapixels.
     public static let defaultPixelCeiling = 64_000_000
 
-    private static func call(_ path: String, _ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) -> (Int32, String) {
+    static func call(_ path: String, _ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) -> (Int32, String) {
         var buf = [CChar](repeating: 0, count: 512)
         let rc = buf.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
         return (rc, String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 
-    private static func fail(_ rc: Int32, _ message: String, path: String) -> EnhanceError {
+    static func fail(_ rc: Int32, _ message: String, path: String) -> EnhanceError {
         switch Int(rc) {
         case Int(SIO_IO): return .io(path: path, reason: message)
         case Int(SIO_UNSUPPORTED): return .unsupportedFormat(path: path, reason: message)
@@ -56,7 +56,12 @@ public enum ImageFile {
             throw EnhanceError.io(path: path, reason: "no such file")
         }
         defer { try? fh.close() }
-        let head = [UInt8](fh.readData(ofLength: 16))
+        return try sniff(head: [UInt8](fh.readData(ofLength: 16)), path: path)
+    }
+
+    /// The format from a file's first bytes (at least 16 when there are that many); `path` names
+    /// the source in errors.
+    static func sniff(head: [UInt8], path: String) throws(EnhanceError) -> ImageFormat {
         if head.isEmpty { throw EnhanceError.corruptFile(path: path, reason: "the file is empty") }
         let pngSig: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         if head.count >= 8, Array(head[0..<8]) == pngSig { return .png }

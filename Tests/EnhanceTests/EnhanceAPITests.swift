@@ -81,6 +81,55 @@ final class EnhanceAPITests: XCTestCase {
         }
     }
 
+    /// Images in memory and at file URLs: PNG of every layout and JPEG round-trip through Data with
+    /// the bytes the file functions write, EXIF orientation applies, bad bytes are typed errors.
+    func testImagesInMemoryAndAtURLs() throws {
+        for depth in [8, 16] {
+            for ch in 1...4 {
+                let img = try ImageBuffer(width: 9, height: 4, channels: ch, bitDepth: depth)
+                for y in 0..<4 { for x in 0..<9 { for c in 0..<ch { img.setRaw(x, y, c, (x * 29 + y * 71 + c * 13) * (depth == 16 ? 251 : 1) % (depth == 16 ? 65536 : 256)) } } }
+                let png = try ImageFile.encode(img, format: .png)
+                XCTAssertEqual(try ImageFile.format(of: png), .png)
+                XCTAssertEqual(try ImageFile.header(of: png), ImageHeader(format: .png, width: 9, height: 4, channels: ch, bitDepth: depth, orientation: 1))
+                XCTAssertEqual(maxDifference(try ImageFile.read(data: png), img), 0)
+                // the same bytes as the file writer's
+                let url = URL(fileURLWithPath: tempPath("mem_\(depth)_\(ch).png"))
+                try ImageFile.write(img, to: url)
+                XCTAssertEqual(try Data(contentsOf: url), png)
+                XCTAssertEqual(maxDifference(try ImageFile.read(contentsOf: url), img), 0)
+            }
+        }
+        let rgb = try ImageBuffer(width: 16, height: 8, channels: 3, bitDepth: 8)
+        for y in 0..<8 { for x in 0..<16 { rgb.setRaw(x, y, 0, x < 8 ? 250 : 10); rgb.setRaw(x, y, 1, 128); rgb.setRaw(x, y, 2, y < 4 ? 200 : 30) } }
+        let jpeg = try ImageFile.encode(rgb, format: .jpeg, jpegQuality: 90)
+        let url = URL(fileURLWithPath: tempPath("mem.jpg"))
+        try ImageFile.write(rgb, to: url, jpegQuality: 90)
+        XCTAssertEqual(try Data(contentsOf: url), jpeg)
+        XCTAssertEqual(maxDifference(try ImageFile.read(data: jpeg), try ImageFile.read(path: url.path)), 0)
+        // EXIF orientation 6 spliced in after SOI: read from memory in display orientation
+        var bytes = [UInt8](jpeg)
+        let tiff: [UInt8] = [0x4D, 0x4D, 0, 0x2A, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0]
+        let payload: [UInt8] = Array("Exif".utf8) + [0, 0] + tiff
+        bytes.insert(contentsOf: [0xFF, 0xE1, UInt8((payload.count + 2) >> 8), UInt8((payload.count + 2) & 0xFF)] + payload, at: 2)
+        let rotated = try ImageFile.read(data: Data(bytes))
+        XCTAssertEqual([rotated.width, rotated.height], [8, 16])
+        XCTAssertEqual(try ImageFile.header(of: Data(bytes)).orientation, 6)
+        // bad bytes: typed errors naming "<data>"
+        XCTAssertThrowsError(try ImageFile.read(data: jpeg.prefix(jpeg.count / 2))) { e in
+            guard case .corruptFile("<data>", _)? = e as? EnhanceError else { return XCTFail("\(e)") }
+        }
+        XCTAssertThrowsError(try ImageFile.read(data: Data("GIF89a....".utf8))) { e in
+            guard case .unsupportedFormat("<data>", _)? = e as? EnhanceError else { return XCTFail("\(e)") }
+        }
+        XCTAssertThrowsError(try ImageFile.read(data: Data())) { e in
+            guard case .corruptFile("<data>", _)? = e as? EnhanceError else { return XCTFail("\(e)") }
+        }
+        XCTAssertThrowsError(try ImageFile.read(data: try ImageFile.encode(rgb, format: .png), pixelCeiling: 100)) { e in
+            XCTAssertEqual(e as? EnhanceError, .imageTooLarge(path: "<data>", width: 16, height: 8, ceiling: 100))
+        }
+        XCTAssertThrowsError(try ImageFile.read(contentsOf: URL(string: "https://example.com/x.png")!))
+    }
+
     static func processBlocking(_ p: EnhancePipeline, _ image: ImageBuffer) throws -> ImageBuffer { try p.process(image) }
 }
 

@@ -36,4 +36,16 @@ int sio_jpeg_read(const char *path, uint8_t *pixels, size_t capacity, const sio_
 /* channels 1 (gray) or 3 (RGB); quality 1...100. */
 int sio_jpeg_write(const char *path, const uint8_t *pixels, int32_t width, int32_t height, int32_t channels,
                    int32_t quality, char *err, size_t errlen);
+/* The same on a file's bytes in memory (count bytes at `bytes`), and encoding into a malloc'd
+   buffer: on success *out holds *out_count bytes that the caller frees with free(3). */
+int sio_png_info_mem(const void *bytes, size_t count, sio_info *info, char *err, size_t errlen);
+int sio_png_read_mem(const void *bytes, size_t count, void *pixels, size_t capacity, const sio_info *expected,
+                     char *err, size_t errlen);
+int sio_png_write_mem(const void *pixels, int32_t width, int32_t height, int32_t channels, int32_t bit_depth,
+                      void **out, size_t *out_count, char *err, size_t errlen);
+int sio_jpeg_info_mem(const void *bytes, size_t count, sio_info *info, char *err, size_t errlen);
+int sio_jpeg_read_mem(const void *bytes, size_t count, uint8_t *pixels, size_t capacity, const sio_info *expected,
+                      char *err, size_t errlen);
+int sio_jpeg_write_mem(const uint8_t *pixels, int32_t width, int32_t height, int32_t channels, int32_t quality,
+                       void **out, size_t *out_count, char *err, size_t errlen);
 #endif

@@ -1,0 +1,92 @@
+import CImageIO
+import Foundation
+
+// PNG and JPEG in memory (`Data`) and at file URLs: the same decoders, limits and errors as the
+// path-based functions of `ImageFile`. Errors name the source "<data>".
+extension ImageFile {
+    /// The name errors give an image decoded from memory.
+    static let dataSource = "<data>"
+
+    /// The format of an image held in memory, from its first bytes.
+    public static func format(of data: Data) throws(EnhanceError) -> ImageFormat {
+        try sniff(head: [UInt8](data.prefix(16)), path: dataSource)
+    }
+
+    /// Reads the header of an image held in memory: format, displayed size, channels, depth,
+    /// EXIF orientation.
+    public static func header(of data: Data) throws(EnhanceError) -> ImageHeader {
+        let format = try format(of: data)
+        var info = sio_info()
+        let (rc, msg) = data.withUnsafeBytes { bytes in
+            call(dataSource) { buf, n in
+                format == .png ? sio_png_info_mem(bytes.baseAddress, bytes.count, &info, buf, n)
+                    : sio_jpeg_info_mem(bytes.baseAddress, bytes.count, &info, buf, n)
+            }
+        }
+        guard rc == SIO_OK else { throw fail(rc, msg, path: dataSource) }
+        let orientation = format == .jpeg ? exifOrientation(jpegHead: [UInt8](data.prefix(1 << 20))) : 1
+        let swap = orientation >= 5
+        return ImageHeader(format: format, width: Int(swap ? info.height : info.width), height: Int(swap ? info.width : info.height),
+                           channels: Int(info.channels), bitDepth: Int(info.bit_depth), orientation: orientation)
+    }
+
+    /// Decodes a PNG or JPEG held in memory (a download, a photo library's bytes), in display
+    /// orientation. The ceiling is checked from the header before the pixel buffer is allocated.
+    public static func read(data: Data, pixelCeiling: Int = defaultPixelCeiling) throws(EnhanceError) -> ImageBuffer {
+        let h = try header(of: data)
+        let source = dataSource
+        guard h.width > 0, h.height > 0 else { throw EnhanceError.corruptFile(path: source, reason: "image size is \(h.width)x\(h.height)") }
+        if pixelCeiling > 0, h.width.multipliedReportingOverflow(by: h.height).overflow || h.pixelCount > pixelCeiling {
+            throw EnhanceError.imageTooLarge(path: source, width: h.width, height: h.height, ceiling: pixelCeiling)
+        }
+        let swap = h.orientation >= 5
+        let storedW = swap ? h.height : h.width, storedH = swap ? h.width : h.height
+        let img = try ImageBuffer(width: storedW, height: storedH, channels: h.channels, bitDepth: h.bitDepth)
+        var expected = sio_info(width: Int32(storedW), height: Int32(storedH), channels: Int32(h.channels), bit_depth: Int32(h.bitDepth))
+        let (rc, msg) = data.withUnsafeBytes { bytes in
+            call(source) { buf, n in
+                h.format == .png
+                    ? sio_png_read_mem(bytes.baseAddress, bytes.count, img.data, img.byteCount, &expected, buf, n)
+                    : sio_jpeg_read_mem(bytes.baseAddress, bytes.count, img.data.assumingMemoryBound(to: UInt8.self),
+                                        img.byteCount, &expected, buf, n)
+            }
+        }
+        guard rc == SIO_OK else { throw fail(rc, msg, path: source) }
+        return try img.oriented(h.orientation)
+    }
+
+    /// Encodes an image as PNG or JPEG bytes. JPEG keeps 8-bit gray or RGB: alpha is dropped and
+    /// 16-bit samples are rounded to 8 bits; `jpegQuality` is 1...100.
+    public static func encode(_ image: ImageBuffer, format: ImageFormat, jpegQuality: Int = 95) throws(EnhanceError) -> Data {
+        var out: UnsafeMutableRawPointer? = nil
+        var count = 0
+        let (rc, msg): (Int32, String)
+        switch format {
+        case .png:
+            (rc, msg) = call(dataSource) { buf, n in
+                sio_png_write_mem(image.data, Int32(image.width), Int32(image.height), Int32(image.channels),
+                                  Int32(image.bitDepth), &out, &count, buf, n)
+            }
+        case .jpeg:
+            let img = (image.bitDepth == 8 && !image.hasAlpha) ? image : try image.converted(channels: image.colorChannels, bitDepth: 8)
+            (rc, msg) = call(dataSource) { buf, n in
+                sio_jpeg_write_mem(img.data.assumingMemoryBound(to: UInt8.self), Int32(img.width), Int32(img.height),
+                                   Int32(img.channels), Int32(jpegQuality), &out, &count, buf, n)
+            }
+        }
+        guard rc == SIO_OK, let out else { throw fail(rc == SIO_OK ? Int32(SIO_IO) : rc, msg, path: dataSource) }
+        return Data(bytesNoCopy: out, count: count, deallocator: .free)
+    }
+
+    /// Reads the image at a file URL (see `read(path:pixelCeiling:)`).
+    public static func read(contentsOf url: URL, pixelCeiling: Int = defaultPixelCeiling) throws(EnhanceError) -> ImageBuffer {
+        guard url.isFileURL else { throw EnhanceError.io(path: url.absoluteString, reason: "only file URLs are supported") }
+        return try read(path: url.path, pixelCeiling: pixelCeiling)
+    }
+
+    /// Writes an image to a file URL (see `write(_:path:format:jpegQuality:)`).
+    public static func write(_ image: ImageBuffer, to url: URL, format: ImageFormat? = nil, jpegQuality: Int = 95) throws(EnhanceError) {
+        guard url.isFileURL else { throw EnhanceError.io(path: url.absoluteString, reason: "only file URLs are supported") }
+        try write(image, path: url.path, format: format, jpegQuality: jpegQuality)
+    }
+}
