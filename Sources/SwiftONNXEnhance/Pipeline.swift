@@ -14,18 +14,26 @@ public enum EnhanceTask: String, CaseIterable, Sendable {
     case upscale, restore, deblur, colorize
 }
 
+/// How a pipeline runs its model: the task, the scale, the size granularity, tiling and overlap,
+/// the pixel ceiling and colorize's working size. Start from ``defaults(for:scale:)``.
 public struct EnhanceConfiguration: Sendable, Equatable {
+    /// What the model does, and so how its input is made and its output used.
     public var task: EnhanceTask
-    /// Output size / input size (upscale: 2 or 4; others 1).
+    /// Output size / input size (upscale: 2 or 4; others 1). A pipeline accepts 1...16.
     public var scale: Int
     /// Tile sizes and padding are rounded up to multiples of this (the model's size granularity).
+    /// 1...1024; a model's "size_multiple" metadata raises it to a common multiple of both.
     public var padMultiple: Int
-    /// Tile core size in input pixels; 0 runs the whole image at once.
+    /// Tile core size in input pixels; 0 runs the whole image at once. Rounded up to ``padMultiple``,
+    /// it must be at least 8 and at least the (rounded) ``overlap``. Smaller tiles use less memory.
     public var tileSize: Int
     /// Extra input pixels each tile reads on each side that has a neighbor; the inner half is blended
-    /// with a linear ramp, the outer half (where the model sees the tile's edge) is dropped.
+    /// with a linear ramp, the outer half (where the model sees the tile's edge) is dropped. In input
+    /// pixels, not negative; rounded up to ``padMultiple``.
     public var overlap: Int
-    /// Images with more pixels than this are rejected (0: no ceiling).
+    /// Images with more pixels (width x height of the input) than this are rejected with
+    /// ``EnhanceError/imageTooLarge(path:width:height:ceiling:)`` (0: no ceiling). The default is
+    /// ``ImageFile/defaultPixelCeiling``, 64 megapixels.
     public var pixelCeiling: Int
     /// Colorize only: the model runs once on the whole image's lightness, area-averaged down to
     /// a long side of at most this many pixels; the predicted chroma (a, b) is upsampled
@@ -33,8 +41,13 @@ public struct EnhanceConfiguration: Sendable, Equatable {
     /// the model sees the whole scene at the scale it was trained on, there are no seams and
     /// memory stays bounded. 0: full resolution, in tiles like the other tasks (the shipped model
     /// has a global context, so each tile then gets its own and neighbouring tiles may disagree).
+    /// 0...8192; the default is 512.
     public var colorWorkingSide: Int
 
+    /// A configuration with these settings; the pipeline checks their ranges
+    /// (``EnhancePipeline/init(session:configuration:)``). The defaults (scale 1, pad multiple 1,
+    /// 256-pixel tiles, 32 pixels of overlap, 64 megapixels, working side 512) suit a model without
+    /// size constraints; ``defaults(for:scale:)`` gives each task's own settings.
     public init(task: EnhanceTask, scale: Int = 1, padMultiple: Int = 1, tileSize: Int = 256, overlap: Int = 32,
                 pixelCeiling: Int = ImageFile.defaultPixelCeiling, colorWorkingSide: Int = 512) {
         self.task = task
@@ -76,8 +89,11 @@ public struct EnhanceConfiguration: Sendable, Equatable {
 
 /// Work done so far: tiles finished out of the total.
 public struct EnhanceProgress: Sendable, Equatable {
+    /// Tiles finished so far: 0 in the first report, ``total`` in the last.
     public var completed: Int
+    /// Tiles of the whole image (one for colorize at a working size).
     public var total: Int
+    /// ``completed`` over ``total``, 0...1 (1 when there is nothing to do).
     public var fraction: Double { total == 0 ? 1 : Double(completed) / Double(total) }
 }
 
@@ -86,17 +102,27 @@ public final class CancellationToken: Sendable {
     private let flag = Atomic(false)
     /// A token whose cancellation this one follows too (the caller's, under the async API's own).
     private let parent: CancellationToken?
+    /// A token that is not cancelled.
     public init() { parent = nil }
     init(following parent: CancellationToken?) { self.parent = parent }
+    /// Asks the work to stop: it throws ``EnhanceError/cancelled`` before its next tile. Safe from any
+    /// thread; cannot be undone.
     public func cancel() { flag.store(true, ordering: .releasing) }
+    /// Whether ``cancel()`` was called.
     public var isCancelled: Bool { flag.load(ordering: .acquiring) || (parent?.isCancelled ?? false) }
 }
 
 /// Runs an enhancement model over images of any size up to the ceiling, tile by tile.
 /// Memory: the input and output images (8- or 16-bit), one tile's tensors, and a float
 /// accumulator for one row of tiles.
+///
+/// A pipeline is immutable and `Sendable`: one may process several images at once from different
+/// threads or tasks. Every throwing function throws ``EnhanceError``.
 public final class EnhancePipeline: Sendable {
+    /// The runtime session of the model (its inputs, outputs and metadata).
     public let session: InferenceSession
+    /// The configuration in use: the one given, checked, with ``EnhanceConfiguration/padMultiple``
+    /// raised to the model's "size_multiple" metadata when it has one.
     public let configuration: EnhanceConfiguration
     let inputName: String
     let outputName: String
@@ -117,6 +143,9 @@ public final class EnhancePipeline: Sendable {
     }
 
     /// A pipeline on a session of an enhancement model (see `EnhanceTask` for the model contract).
+    /// Throws ``EnhanceError/invalidArgument(_:)`` for a setting out of range and
+    /// ``EnhanceError/modelContract(_:)`` when the model has not exactly one input or no output, or
+    /// its input is not float32. The output's shape is checked on each tile.
     public init(session: InferenceSession, configuration: EnhanceConfiguration) throws(EnhanceError) {
         var c = configuration
         // A model may say which size multiple it needs (metadata "size_multiple"): pad to a common multiple.
@@ -148,7 +177,8 @@ public final class EnhancePipeline: Sendable {
         self.outputName = session.outputs[0].name
     }
 
-    /// How many tiles an image of this size takes (colorize at a working size: one).
+    /// How many tiles an image of this size takes (colorize at a working size: one): the
+    /// ``EnhanceProgress/total`` that `process` reports.
     public func tileCount(width: Int, height: Int) -> Int {
         let c = configuration
         if c.task == .colorize, c.colorWorkingSide > 0 { return 1 }
@@ -161,6 +191,11 @@ public final class EnhancePipeline: Sendable {
     /// upscaled with bicubic interpolation.
     /// `progress` is called after each tile; `cancellation` is checked before each tile. From
     /// async code use the async `process`, which does not block a thread of the cooperative pool.
+    /// Blocks the calling thread until the image is done. Throws
+    /// ``EnhanceError/imageTooLarge(path:width:height:ceiling:)`` (path "<image>") for an image over
+    /// the configuration's pixel ceiling, ``EnhanceError/cancelled`` when `cancellation` is cancelled,
+    /// ``EnhanceError/modelContract(_:)`` when the model's output has the wrong shape or type,
+    /// ``EnhanceError/model(_:)`` when the runtime fails, and ``EnhanceError/outOfMemory(bytes:)``.
     @available(*, noasync, message: "use the async process(_:progress:cancellation:)")
     public func process(_ image: ImageBuffer, progress: ((EnhanceProgress) -> Void)? = nil,
                         cancellation: CancellationToken? = nil) throws(EnhanceError) -> ImageBuffer {
