@@ -23,6 +23,11 @@ public struct SessionOptions: Sendable, Equatable {
 
     /// Options with the given thread count (values below 1 become 1), optimization switch and memory
     /// limit in bytes (negative values become 0).
+    ///
+    /// - Parameters:
+    ///   - threads: Threads for each run's kernels; values below 1 become 1.
+    ///   - optimize: Whether to run the optimization passes (constant folding, fusions) on the graph.
+    ///   - memoryLimit: The most bytes the session may hold at once; negative values become 0.
     public init(threads: Int = 1, optimize: Bool = true, memoryLimit: Int = SessionOptions.defaultMemoryLimit) {
         self.threads = max(1, threads)
         self.optimize = optimize
@@ -93,6 +98,10 @@ public final class InferenceSession: Sendable {
     /// `.unsupportedIRVersion` or `.unsupportedOperator` for one this runtime cannot run, and
     /// `.memoryLimitExceeded` when its weights do not fit `options.memoryLimit`. A model file is at
     /// most 2 GiB (larger weights go in external data files).
+    ///
+    /// - Parameters:
+    ///   - url: A file URL of an `.onnx` file.
+    ///   - options: Threads, optimization and memory limit of the session.
     public convenience init(contentsOf url: URL, options: SessionOptions = .init()) throws(ONNXError) {
         guard url.isFileURL else { throw ONNXError.io(path: url.absoluteString, reason: "only file URLs are supported") }
         // Before parsing: OpenBLAS's own workers spin from library start-up until they are stopped,
@@ -125,6 +134,10 @@ public final class InferenceSession: Sendable {
     }
 
     /// Loads the ONNX file at a file system path and plans it (see ``init(contentsOf:options:)``).
+    ///
+    /// - Parameters:
+    ///   - path: The path of an `.onnx` file, absolute or relative to the current directory.
+    ///   - options: Threads, optimization and memory limit of the session.
     public convenience init(path: String, options: SessionOptions = .init()) throws(ONNXError) {
         try self.init(contentsOf: URL(fileURLWithPath: path), options: options)
     }
@@ -132,6 +145,10 @@ public final class InferenceSession: Sendable {
     /// Loads a model from serialized bytes (models with external data need a file) and plans it. The
     /// weights are copied out of `bytes`. Throws as ``init(contentsOf:options:)`` does; errors name
     /// the model "<memory>".
+    ///
+    /// - Parameters:
+    ///   - modelBytes: A serialized ONNX ModelProto, the contents of an `.onnx` file.
+    ///   - options: Threads, optimization and memory limit of the session.
     public convenience init(modelBytes: [UInt8], options: SessionOptions = .init()) throws(ONNXError) {
         BLAS.configure()
         let budget = MemoryBudget(limit: options.memoryLimit)
@@ -210,6 +227,8 @@ public final class InferenceSession: Sendable {
     /// from many threads at once. Throws `ONNXError.missingInput`, `.unknownInput`,
     /// `.inputTypeMismatch` or `.inputShapeMismatch` when the feeds do not match ``inputs``,
     /// `.nodeFailed` when a node cannot compute on them, and `.memoryLimitExceeded`.
+    ///
+    /// - Parameter feeds: A tensor for every input of the model, keyed by input name (see ``inputs``).
     public func run(_ feeds: [String: Tensor]) throws(ONNXError) -> [String: Tensor] {
         try run(feeds, control: nil)
     }
@@ -217,6 +236,10 @@ public final class InferenceSession: Sendable {
     /// Runs only what the named outputs need (a model's other heads, its auxiliary outputs are
     /// skipped) and returns those outputs. Throws `ONNXError.unknownOutput` for a name the model
     /// does not output.
+    ///
+    /// - Parameters:
+    ///   - feeds: A tensor for every input of the model, keyed by input name (see ``inputs``).
+    ///   - names: The outputs to compute and return, by name (see ``outputs``).
     public func run(_ feeds: [String: Tensor], outputs names: [String]) throws(ONNXError) -> [String: Tensor] {
         try run(feeds, control: try control(outputs: names, buffers: [:]))
     }
@@ -228,6 +251,11 @@ public final class InferenceSession: Sendable {
     /// elementwise ops...); otherwise the output is copied there once. The returned tensors for
     /// these outputs view the buffers: they stay valid as long as the caller keeps the memory alive
     /// and unchanged. Throws `ONNXError.invalidOutputBuffer` when a buffer's size does not match.
+    ///
+    /// - Parameters:
+    ///   - feeds: A tensor for every input of the model, keyed by input name (see ``inputs``).
+    ///   - buffers: Memory for outputs, keyed by output name, each exactly the output's byte count.
+    ///   - names: The outputs to compute and return, including every key of `buffers`; nil for all.
     public func run(_ feeds: [String: Tensor], into buffers: [String: UnsafeMutableRawBufferPointer],
                     outputs names: [String]? = nil) throws(ONNXError) -> [String: Tensor] {
         try run(feeds, control: try control(outputs: names, buffers: buffers))
@@ -236,6 +264,8 @@ public final class InferenceSession: Sendable {
     /// The asynchronous `run`: the model runs on the session's own threads, not on the caller's
     /// (so it does not hold a thread of Swift concurrency's cooperative pool). Cancelling the calling
     /// Task stops the run before its next node and throws `ONNXError.cancelled`.
+    ///
+    /// - Parameter feeds: A tensor for every input of the model, keyed by input name (see ``inputs``).
     public func run(_ feeds: [String: Tensor]) async throws(ONNXError) -> [String: Tensor] {
         try await run(feeds, control: RunControl())
     }
@@ -243,6 +273,10 @@ public final class InferenceSession: Sendable {
     /// The asynchronous `run(_:outputs:)`: runs only what the named outputs need, on the session's own
     /// threads; cancelling the calling Task stops the run before its next node and throws
     /// `ONNXError.cancelled`.
+    ///
+    /// - Parameters:
+    ///   - feeds: A tensor for every input of the model, keyed by input name (see ``inputs``).
+    ///   - names: The outputs to compute and return, by name (see ``outputs``).
     public func run(_ feeds: [String: Tensor], outputs names: [String]) async throws(ONNXError) -> [String: Tensor] {
         try await run(feeds, control: try control(outputs: names, buffers: [:]))
     }
@@ -262,8 +296,12 @@ public final class InferenceSession: Sendable {
     }
 
     /// The declared input called `name`, or nil when the model has no such input.
+    ///
+    /// - Parameter name: The input's name in the graph.
     public func input(named name: String) -> ValueInfo? { inputs.first { $0.name == name } }
     /// The declared output called `name`, or nil when the model has no such output.
+    ///
+    /// - Parameter name: The output's name in the graph.
     public func output(named name: String) -> ValueInfo? { outputs.first { $0.name == name } }
 
     /// Runs of the async API, off Swift concurrency's cooperative pool.

@@ -21,11 +21,15 @@ public struct ModelSummary: Sendable {
     /// Reads a model file. Throws `ONNXError.io` when it cannot be read and `.invalidModel` or
     /// `.invalidGraph` when it is malformed. Operators this runtime does not implement are listed in
     /// ``unsupportedOperators``, not thrown; opset and IR versions are not checked.
+    ///
+    /// - Parameter path: The path of an `.onnx` file.
     public init(path: String) throws(ONNXError) {
         self.init(model: try typedONNX { try ModelLoader.load(path: path) })
     }
 
     /// Reads the model file at a file URL (see ``init(path:)``); other URLs throw `ONNXError.io`.
+    ///
+    /// - Parameter url: A file URL of an `.onnx` file.
     public init(contentsOf url: URL) throws(ONNXError) {
         guard url.isFileURL else { throw ONNXError.io(path: url.absoluteString, reason: "only file URLs are supported") }
         try self.init(path: url.path)

@@ -191,8 +191,12 @@ public struct BFloat16: TensorScalar, Hashable, CustomStringConvertible {
     /// ``DType/bfloat16``.
     public static var dtype: DType { .bfloat16 }
     /// The value with these bits.
+    ///
+    /// - Parameter bitPattern: Sign, 8 exponent bits and 7 mantissa bits.
     public init(bitPattern: UInt16) { self.bitPattern = bitPattern }
     /// Rounds to nearest even, as ONNX's reference does; NaN stays NaN.
+    ///
+    /// - Parameter f: The value to round; NaN gives the quiet NaN 0x7FC0.
     public init(_ f: Float) {
         if f.isNaN { bitPattern = 0x7FC0; return }
         let bits = f.bitPattern
@@ -255,6 +259,11 @@ public struct Tensor: Sendable, CustomStringConvertible {
 
     /// Builds a tensor from scalars in row-major order. Throws `ONNXError.invalidInput` when a
     /// dimension is negative, the element count overflows, or `scalars.count` differs from it.
+    ///
+    /// - Parameters:
+    ///   - shape: The size of each dimension, outermost first; none negative.
+    ///   - scalars: The elements in row-major order, as many as the shape holds; their type sets
+    ///     ``dtype``.
     public init<T: TensorScalar>(shape: [Int], scalars: [T]) throws(ONNXError) {
         let n = try checkedElementCount(shape, what: "scalars") { .invalidInput(name: "scalars", reason: $0) }
         guard n == scalars.count else {
@@ -270,6 +279,10 @@ public struct Tensor: Sendable, CustomStringConvertible {
     }
 
     /// A string tensor. Throws `ONNXError.invalidInput` when the shape does not hold `strings.count` elements.
+    ///
+    /// - Parameters:
+    ///   - shape: The size of each dimension, outermost first; none negative.
+    ///   - strings: The elements in row-major order, as many as the shape holds.
     public init(shape: [Int], strings: [String]) throws(ONNXError) {
         let n = try checkedElementCount(shape, what: "strings") { .invalidInput(name: "strings", reason: $0) }
         guard n == strings.count else {
@@ -284,11 +297,19 @@ public struct Tensor: Sendable, CustomStringConvertible {
     }
 
     /// A 0-d tensor (shape `[]`) holding one element.
+    ///
+    /// - Parameter scalar: The element; its type sets ``dtype``.
     public init<T: TensorScalar>(scalar: T) { self.init(validShape: [], scalars: [scalar]) }
 
     /// Builds a tensor of any element type from its little-endian bytes (sub-byte types one element per byte).
     /// The bytes are copied. Throws `ONNXError.invalidInput` when `bytes.count` does not match
     /// `shape` and `dtype` or a dimension is negative, and `.unsupportedType` for `.string`.
+    ///
+    /// - Parameters:
+    ///   - dtype: The element type; not ``DType/string``.
+    ///   - shape: The size of each dimension, outermost first; none negative.
+    ///   - bytes: The elements in row-major order, little-endian: element count x ``DType/byteSize``
+    ///     bytes.
     public init(dtype: DType, shape: [Int], bytes: [UInt8]) throws(ONNXError) {
         let n = try checkedElementCount(shape, what: "bytes") { .invalidInput(name: "bytes", reason: $0) }
         guard dtype != .string else { throw ONNXError.unsupportedType("string tensors are built with init(shape:strings:)") }
@@ -301,6 +322,9 @@ public struct Tensor: Sendable, CustomStringConvertible {
 
     /// The elements in row-major order, copied into an array. Throws `ONNXError.typeMismatch` when `T`
     /// is not this tensor's element type (`T.dtype != dtype`).
+    ///
+    /// - Parameter type: The Swift type of the elements; its ``TensorScalar/dtype`` must be this
+    ///   tensor's.
     public func scalars<T: TensorScalar>(as type: T.Type = T.self) throws(ONNXError) -> [T] {
         guard T.dtype == dtype else {
             throw ONNXError.typeMismatch(what: "Tensor.scalars", expected: T.dtype, got: dtype)

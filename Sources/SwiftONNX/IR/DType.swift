@@ -152,5 +152,7 @@ public enum DType: Int32, Sendable, Hashable, CaseIterable, CustomStringConverti
     }
 
     /// Maps an ONNX TensorProto.DataType code to a DType, or nil for UNDEFINED/unknown codes.
+    ///
+    /// - Parameter onnxCode: A `TensorProto.DataType` value (1 float, 7 int64...).
     public init?(onnxCode: Int32) { self.init(rawValue: onnxCode) }
 }

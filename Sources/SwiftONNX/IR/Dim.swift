@@ -9,8 +9,12 @@ public enum Dim: Hashable, Sendable, CustomStringConvertible, ExpressibleByInteg
     case unknown
 
     /// An integer literal is a known size: `[1, 3, "h", "w"]` declares two known dimensions.
+    ///
+    /// - Parameter value: The size.
     public init(integerLiteral value: Int) { self = .known(value) }
     /// A string literal is a symbolic dimension of that name.
+    ///
+    /// - Parameter value: The dimension's name.
     public init(stringLiteral value: String) { self = .symbolic(value) }
 
     /// The size of a known dimension; nil for a symbolic or unknown one.
@@ -30,6 +34,8 @@ public enum Dim: Hashable, Sendable, CustomStringConvertible, ExpressibleByInteg
 
     /// Whether a concrete size fits this declared dimension: equal to a known size; any size that
     /// is not negative for a symbolic or unknown one.
+    ///
+    /// - Parameter size: The size of a tensor's dimension.
     public func accepts(_ size: Int) -> Bool {
         if case .known(let v) = self { return v == size }
         return size >= 0
@@ -58,6 +64,11 @@ public struct ValueInfo: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// A description of a value with the given name, element type and shape (nil: not known).
+    ///
+    /// - Parameters:
+    ///   - name: The value's name in the graph.
+    ///   - type: The element type, or nil when not known.
+    ///   - shape: The dimensions, outermost first, or nil when the rank is not known.
     public init(name: String, type: DType?, shape: [Dim]?) {
         self.name = name
         self.type = type

@@ -89,6 +89,10 @@ public enum TensorProto {
     /// file), `.invalidGraph` when its fields do not agree with its shape (or it refers to external
     /// data, which needs a model file), and `.unsupportedType` for an element type code this runtime
     /// does not know.
+    ///
+    /// - Parameters:
+    ///   - bytes: A serialized TensorProto message.
+    ///   - path: The name of the source in error messages.
     public static func decode(_ bytes: [UInt8], path: String = "<bytes>") throws(ONNXError) -> (name: String, tensor: Tensor) {
         try typedONNX { try decodeTensorProto(bytes: bytes, path: path) }
     }
@@ -97,6 +101,10 @@ public enum TensorProto {
     /// `raw_data` (little-endian); int4, uint4, float4e2m1 are packed two per byte (low nibble
     /// first) and int2, uint2 four per byte, as the ONNX spec says; strings go to `string_data`.
     /// Throws `ONNXError.invalidInput` for a negative dimension.
+    ///
+    /// - Parameters:
+    ///   - tensor: The tensor to serialize.
+    ///   - name: The name stored in the message (TensorProto.name).
     public static func encode(_ tensor: Tensor, name: String) throws(ONNXError) -> [UInt8] {
         try typedONNX { try encodeTensorProto(tensor, name: name) }
     }
