@@ -27,6 +27,12 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
     /// A zero-filled image. Throws instead of trapping when the size overflows or memory runs out
     /// (``EnhanceError/outOfMemory(bytes:)``), and ``EnhanceError/invalidArgument(_:)`` for an empty
     /// size, a channel count outside 1...4 or a bit depth other than 8 or 16.
+    ///
+    /// - Parameters:
+    ///   - width: Width in pixels, at least 1.
+    ///   - height: Height in pixels, at least 1.
+    ///   - channels: 1 gray, 2 gray+alpha, 3 RGB or 4 RGBA.
+    ///   - bitDepth: Bits per sample: 8 or 16.
     public init(width: Int, height: Int, channels: Int, bitDepth: Int) throws(EnhanceError) {
         guard width > 0, height > 0 else { throw EnhanceError.invalidArgument("image size \(width)x\(height) is empty") }
         guard (1...4).contains(channels) else { throw EnhanceError.invalidArgument("images have 1 to 4 channels, not \(channels)") }
@@ -54,6 +60,11 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
 
     /// The raw integer sample of channel `c` at column `x`, row `y` (0...``maxValue``). The
     /// coordinates are not checked: they must be inside the image.
+    ///
+    /// - Parameters:
+    ///   - x: Column, 0..<``width``.
+    ///   - y: Row, 0..<``height``.
+    ///   - c: Channel, 0..<``channels``.
     @inline(__always) public func raw(_ x: Int, _ y: Int, _ c: Int) -> Int {
         let i = (y * width + x) * channels + c
         return bitDepth == 8 ? Int(data.assumingMemoryBound(to: UInt8.self)[i]) : Int(data.assumingMemoryBound(to: UInt16.self)[i])
@@ -61,6 +72,12 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
 
     /// Stores a raw integer sample at column `x`, row `y`, channel `c`, truncated to the bit depth.
     /// The coordinates are not checked: they must be inside the image.
+    ///
+    /// - Parameters:
+    ///   - x: Column, 0..<``width``.
+    ///   - y: Row, 0..<``height``.
+    ///   - c: Channel, 0..<``channels``.
+    ///   - v: The sample, 0...``maxValue``.
     @inline(__always) public func setRaw(_ x: Int, _ y: Int, _ c: Int, _ v: Int) {
         let i = (y * width + x) * channels + c
         if bitDepth == 8 { data.assumingMemoryBound(to: UInt8.self)[i] = UInt8(truncatingIfNeeded: v) }
@@ -68,11 +85,22 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
     }
 
     /// The sample of channel `c` at column `x`, row `y`, scaled to [0, 1].
+    ///
+    /// - Parameters:
+    ///   - x: Column, 0..<``width``.
+    ///   - y: Row, 0..<``height``.
+    ///   - c: Channel, 0..<``channels``.
     @inline(__always) public func sample(_ x: Int, _ y: Int, _ c: Int) -> Float {
         Float(raw(x, y, c)) / maxValue
     }
 
     /// Stores a [0, 1] value: clamped, then rounded to the nearest integer level (NaN becomes 0).
+    ///
+    /// - Parameters:
+    ///   - x: Column, 0..<``width``.
+    ///   - y: Row, 0..<``height``.
+    ///   - c: Channel, 0..<``channels``.
+    ///   - v: The value, 0 (black, transparent) to 1 (full intensity, opaque).
     @inline(__always) public func setSample(_ x: Int, _ y: Int, _ c: Int, _ v: Float) {
         let m = maxValue
         let clamped = v.isNaN ? 0 : min(max(v, 0), 1)
@@ -82,6 +110,10 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
     /// A copy converted to another layout: gray <-> RGB, alpha dropped or added (opaque), depth changed.
     /// RGB becomes gray as 0.299 R + 0.587 G + 0.114 B; samples are rescaled to the new depth and
     /// rounded. Throws as ``init(width:height:channels:bitDepth:)`` does for the new layout.
+    ///
+    /// - Parameters:
+    ///   - newChannels: The channel count of the copy, 1...4.
+    ///   - newDepth: The bit depth of the copy, 8 or 16.
     public func converted(channels newChannels: Int, bitDepth newDepth: Int) throws(EnhanceError) -> ImageBuffer {
         let out = try ImageBuffer(width: width, height: height, channels: newChannels, bitDepth: newDepth)
         let newColor = newChannels <= 2 ? 1 : 3
@@ -103,6 +135,8 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
 
     /// The image turned by an EXIF orientation (1...8) into its display orientation: a new image for
     /// 2...8 (5...8 swap width and height), this image itself for 1 or any other value.
+    ///
+    /// - Parameter orientation: The EXIF orientation tag's value, 1 (as stored) ... 8.
     public func oriented(_ orientation: Int) throws(EnhanceError) -> ImageBuffer {
         guard (2...8).contains(orientation) else { return self }
         let swap = orientation >= 5

@@ -6,6 +6,8 @@ public enum ImageFormat: String, Sendable {
     case png, jpeg
 
     /// The format a file name asks for by its extension (.png, .jpg, .jpeg), or nil.
+    ///
+    /// - Parameter path: A file name or path; only its extension counts, in any case.
     public init?(pathExtension path: String) {
         switch (path as NSString).pathExtension.lowercased() {
         case "png": self = .png
@@ -56,6 +58,8 @@ public enum ImageFile {
     /// when the file cannot be opened, ``EnhanceError/corruptFile(path:reason:)`` when it is empty or
     /// ends inside a signature, and ``EnhanceError/unsupportedFormat(path:reason:)`` naming GIF, BMP,
     /// WebP or TIFF when it is one of those.
+    ///
+    /// - Parameter path: The path of the file.
     public static func sniff(path: String) throws(EnhanceError) -> ImageFormat {
         guard let fh = FileHandle(forReadingAtPath: path) else {
             var isDir: ObjCBool = false
@@ -85,6 +89,8 @@ public enum ImageFile {
 
     /// Reads the header only: format, displayed size, channels, depth, EXIF orientation. Throws as
     /// ``sniff(path:)`` does, and when the decoder rejects the header.
+    ///
+    /// - Parameter path: The path of a PNG or JPEG file.
     public static func header(path: String) throws(EnhanceError) -> ImageHeader {
         let format = try sniff(path: path)
         var info = sio_info()
@@ -103,6 +109,10 @@ public enum ImageFile {
     /// ``EnhanceError/imageTooLarge(path:width:height:ceiling:)``. Corrupt or truncated data throws
     /// ``EnhanceError/corruptFile(path:reason:)``; a variant the decoders cannot handle,
     /// ``EnhanceError/unsupportedFormat(path:reason:)``.
+    ///
+    /// - Parameters:
+    ///   - path: The path of a PNG or JPEG file.
+    ///   - pixelCeiling: The most pixels (width x height) to accept; 0 for no ceiling.
     public static func read(path: String, pixelCeiling: Int = defaultPixelCeiling) throws(EnhanceError) -> ImageBuffer {
         let h = try header(path: path)
         guard h.width > 0, h.height > 0 else { throw EnhanceError.corruptFile(path: path, reason: "image size is \(h.width)x\(h.height)") }
@@ -127,6 +137,12 @@ public enum ImageFile {
     /// `jpegQuality` is libjpeg's quality, clamped to 1...100. The file at `path` is replaced. Throws
     /// ``EnhanceError/unsupportedFormat(path:reason:)`` when no format is given and the extension is
     /// not .png, .jpg or .jpeg, and ``EnhanceError/io(path:reason:)`` when the file cannot be written.
+    ///
+    /// - Parameters:
+    ///   - image: The image to write.
+    ///   - path: Where to write it; an existing file is replaced.
+    ///   - format: PNG or JPEG; nil to go by the extension of `path`.
+    ///   - jpegQuality: JPEG only: the quality, 1...100 (values outside are clamped).
     public static func write(_ image: ImageBuffer, path: String, format: ImageFormat? = nil, jpegQuality: Int = 95) throws(EnhanceError) {
         guard let fmt = format ?? ImageFormat(pathExtension: path) else {
             throw EnhanceError.unsupportedFormat(path: path, reason: "cannot tell the output format from the name; use .png, .jpg or .jpeg")
@@ -148,6 +164,8 @@ public enum ImageFile {
     }
 
     /// The EXIF orientation (1...8) of a JPEG from its APP1 "Exif" segment, or 1.
+    ///
+    /// - Parameter path: The path of a JPEG file.
     public static func exifOrientation(path: String) -> Int {
         guard let fh = FileHandle(forReadingAtPath: path) else { return 1 }
         defer { try? fh.close() }
@@ -156,6 +174,8 @@ public enum ImageFile {
     }
 
     /// The EXIF orientation from the first bytes of a JPEG file, or 1.
+    ///
+    /// - Parameter b: The file's first bytes (its markers before the first scan).
     public static func exifOrientation(jpegHead b: [UInt8]) -> Int {
         guard b.count >= 4, b[0] == 0xFF, b[1] == 0xD8 else { return 1 }
         var i = 2

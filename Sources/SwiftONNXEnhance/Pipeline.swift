@@ -48,6 +48,16 @@ public struct EnhanceConfiguration: Sendable, Equatable {
     /// (``EnhancePipeline/init(session:configuration:)``). The defaults (scale 1, pad multiple 1,
     /// 256-pixel tiles, 32 pixels of overlap, 64 megapixels, working side 512) suit a model without
     /// size constraints; ``defaults(for:scale:)`` gives each task's own settings.
+    ///
+    /// - Parameters:
+    ///   - task: What the model does.
+    ///   - scale: Output size / input size, 1...16 (upscale: the model's factor; others 1).
+    ///   - padMultiple: The model's size granularity, 1...1024.
+    ///   - tileSize: Tile core size in input pixels; 0 for the whole image at once.
+    ///   - overlap: Extra input pixels each tile reads on each side that has a neighbour.
+    ///   - pixelCeiling: The most pixels an image may have; 0 for no ceiling.
+    ///   - colorWorkingSide: Colorize only: the long side of the working size, 0...8192; 0 for tiles at
+    ///     full resolution.
     public init(task: EnhanceTask, scale: Int = 1, padMultiple: Int = 1, tileSize: Int = 256, overlap: Int = 32,
                 pixelCeiling: Int = ImageFile.defaultPixelCeiling, colorWorkingSide: Int = 512) {
         self.task = task
@@ -61,6 +71,11 @@ public struct EnhanceConfiguration: Sendable, Equatable {
 
     /// The settings for a task: restore and deblur pad to a multiple of 8; deblur reads 48 pixels
     /// of overlap (its shipped model's outputs still move by 2/255 with 32, from context that far away).
+    ///
+    /// - Parameters:
+    ///   - task: The task.
+    ///   - scale: Upscale only: the model's factor (2 or 4 for the bundled models); ignored for the
+    ///     other tasks.
     public static func defaults(for task: EnhanceTask, scale: Int = 2) -> EnhanceConfiguration {
         switch task {
         case .upscale: return EnhanceConfiguration(task: task, scale: scale)
@@ -72,6 +87,12 @@ public struct EnhanceConfiguration: Sendable, Equatable {
 
     /// Where the model for a task lives under `directory`, named as the bundled ones are
     /// (`EnhancePipeline.bundledModelName(task:scale:)`).
+    ///
+    /// - Parameters:
+    ///   - task: The task.
+    ///   - scale: Upscale only: the factor in the file name (`sr_x2.onnx`); ignored for the other
+    ///     tasks.
+    ///   - directory: The folder that holds the models.
     public static func defaultModelPath(task: EnhanceTask, scale: Int = 2, directory: String) -> String {
         let name: String
         switch task {
@@ -129,6 +150,11 @@ public final class EnhancePipeline: Sendable {
 
     /// A pipeline on the model at `modelPath`. A missing file is `EnhanceError.io`; a file the
     /// runtime cannot load is `.model` with the runtime's error.
+    ///
+    /// - Parameters:
+    ///   - modelPath: The path of the model's `.onnx` file.
+    ///   - configuration: The task and its settings; see ``EnhanceConfiguration/defaults(for:scale:)``.
+    ///   - threads: Threads for each run of the model (`SessionOptions.threads`).
     public convenience init(modelPath: String, configuration: EnhanceConfiguration, threads: Int = 1) throws(EnhanceError) {
         guard FileManager.default.fileExists(atPath: modelPath) else {
             throw EnhanceError.io(path: modelPath, reason: "model file not found")
@@ -146,6 +172,10 @@ public final class EnhancePipeline: Sendable {
     /// Throws ``EnhanceError/invalidArgument(_:)`` for a setting out of range and
     /// ``EnhanceError/modelContract(_:)`` when the model has not exactly one input or no output, or
     /// its input is not float32. The output's shape is checked on each tile.
+    ///
+    /// - Parameters:
+    ///   - session: A session of a model that follows the task's contract.
+    ///   - configuration: The task and its settings; see ``EnhanceConfiguration/defaults(for:scale:)``.
     public init(session: InferenceSession, configuration: EnhanceConfiguration) throws(EnhanceError) {
         var c = configuration
         // A model may say which size multiple it needs (metadata "size_multiple"): pad to a common multiple.
@@ -179,6 +209,10 @@ public final class EnhancePipeline: Sendable {
 
     /// How many tiles an image of this size takes (colorize at a working size: one): the
     /// ``EnhanceProgress/total`` that `process` reports.
+    ///
+    /// - Parameters:
+    ///   - width: The input image's width in pixels.
+    ///   - height: The input image's height in pixels.
     public func tileCount(width: Int, height: Int) -> Int {
         let c = configuration
         if c.task == .colorize, c.colorWorkingSide > 0 { return 1 }
@@ -196,6 +230,12 @@ public final class EnhancePipeline: Sendable {
     /// the configuration's pixel ceiling, ``EnhanceError/cancelled`` when `cancellation` is cancelled,
     /// ``EnhanceError/modelContract(_:)`` when the model's output has the wrong shape or type,
     /// ``EnhanceError/model(_:)`` when the runtime fails, and ``EnhanceError/outOfMemory(bytes:)``.
+    ///
+    /// - Parameters:
+    ///   - image: The image to enhance, at most ``EnhanceConfiguration/pixelCeiling`` pixels.
+    ///   - progress: Called on the calling thread with the tiles done so far: before the first tile and
+    ///     after each.
+    ///   - cancellation: A token another thread may cancel to stop the work between tiles.
     @available(*, noasync, message: "use the async process(_:progress:cancellation:)")
     public func process(_ image: ImageBuffer, progress: ((EnhanceProgress) -> Void)? = nil,
                         cancellation: CancellationToken? = nil) throws(EnhanceError) -> ImageBuffer {
@@ -206,6 +246,13 @@ public final class EnhancePipeline: Sendable {
     /// thread (nor on Swift concurrency's cooperative pool). `progress` is called from that queue
     /// after each tile. Cancelling the calling Task stops the work before its next tile and throws
     /// `EnhanceError.cancelled`, as does `cancellation` when given.
+    ///
+    /// - Parameters:
+    ///   - image: The image to enhance, at most ``EnhanceConfiguration/pixelCeiling`` pixels.
+    ///   - progress: Called on the pipeline's queue with the tiles done so far: before the first tile
+    ///     and after each.
+    ///   - cancellation: A token that stops the work between tiles, besides the calling Task's
+    ///     cancellation.
     public func process(_ image: ImageBuffer, progress: sending ((EnhanceProgress) -> Void)? = nil,
                         cancellation: CancellationToken? = nil) async throws(EnhanceError) -> ImageBuffer {
         let token = CancellationToken(following: cancellation)
