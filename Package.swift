@@ -70,3 +70,9 @@ let package = Package(
                     exclude: ["Resources", "README.md"]),
     ]
 )
+
+// Documentation (scripts/docs.sh): the DocC plugin only when SWIFTONNX_DOCS is set, so that it never
+// becomes a dependency of the packages that import SwiftONNX.
+if Context.environment["SWIFTONNX_DOCS"] != nil {
+    package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"))
+}

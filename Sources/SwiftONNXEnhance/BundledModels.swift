@@ -6,6 +6,10 @@ import SwiftONNX
 /// deblur.onnx, colorize.onnx.
 extension EnhancePipeline {
     /// The file name of the bundled model for `task` (upscale: `scale` 2 or 4).
+    ///
+    /// - Parameters:
+    ///   - task: The task.
+    ///   - scale: Upscale only: 2 or 4; ignored for the other tasks.
     public static func bundledModelName(task: EnhanceTask, scale: Int = 2) -> String {
         switch task {
         case .upscale: return "sr_x\(scale).onnx"
@@ -20,6 +24,10 @@ extension EnhancePipeline {
     /// else the library's source checkout (a package built from source, a dependency's checkout).
     /// Throws `EnhanceError.io` naming every place looked in when none holds it, and
     /// `.invalidArgument` for an upscale scale other than 2 or 4.
+    ///
+    /// - Parameters:
+    ///   - task: The task.
+    ///   - scale: Upscale only: 2 or 4; ignored for the other tasks.
     public static func bundledModelURL(task: EnhanceTask, scale: Int = 2) throws(EnhanceError) -> URL {
         if task == .upscale && scale != 2 && scale != 4 {
             throw .invalidArgument("the bundled upscale models are x2 and x4, not x\(scale)")
@@ -33,6 +41,11 @@ extension EnhancePipeline {
 
     /// A pipeline for `task` on its bundled model, with the task's default configuration
     /// (`EnhanceConfiguration.defaults(for:scale:)`).
+    ///
+    /// - Parameters:
+    ///   - task: The task, and so the bundled model.
+    ///   - scale: Upscale only: 2 or 4; ignored for the other tasks.
+    ///   - threads: Threads for each run of the model (`SessionOptions.threads`).
     public convenience init(task: EnhanceTask, scale: Int = 2, threads: Int = 1) throws(EnhanceError) {
         let url = try Self.bundledModelURL(task: task, scale: scale)
         try self.init(modelPath: url.path, configuration: .defaults(for: task, scale: scale), threads: threads)

@@ -11,9 +11,9 @@ public enum EnhanceError: Error, Equatable, Sendable, CustomStringConvertible {
     case corruptFile(path: String, reason: String)
     /// The image has more pixels than the configured ceiling (checked from the header, before decoding).
     case imageTooLarge(path: String, width: Int, height: Int, ceiling: Int)
-    /// The output path names the input file.
+    /// The output path names the input file (the command line refuses to overwrite its input).
     case outputIsInput(path: String)
-    /// The caller cancelled the work.
+    /// The caller cancelled the work (a ``CancellationToken`` or the calling Task) before it finished.
     case cancelled
     /// The file could not be opened, read or written.
     case io(path: String, reason: String)
@@ -26,6 +26,8 @@ public enum EnhanceError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The model could not be loaded or run; the runtime's error says why and where.
     case model(ONNXError)
 
+    /// What went wrong and where, as a sentence for a person; for ``model(_:)`` the runtime error's
+    /// own description. The same text as `localizedDescription`.
     public var description: String {
         switch self {
         case let .unsupportedFormat(path, reason): return "'\(path)': unsupported image format: \(reason)"
@@ -47,6 +49,7 @@ public enum EnhanceError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// `error.localizedDescription` says what was wrong (Foundation's default names only the type and case number).
 extension EnhanceError: LocalizedError {
+    /// The error's ``description``, so that `localizedDescription` says what went wrong.
     public var errorDescription: String? { description }
 }
 

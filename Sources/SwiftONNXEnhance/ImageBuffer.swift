@@ -6,15 +6,33 @@ import Darwin
 
 /// An interleaved 8- or 16-bit image: 1 gray, 2 gray+alpha, 3 RGB or 4 RGBA channels, rows packed.
 /// 16-bit samples are in machine byte order. Pixel memory is allocated once and checked.
+///
+/// The size and layout are fixed; the pixels are not synchronized: write an image from one thread
+/// at a time, and read it from several only while no one writes it.
 public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels behind a raw pointer, as the C image libraries need
+    /// Width in pixels, at least 1.
     public let width: Int
+    /// Height in pixels, at least 1.
     public let height: Int
+    /// Samples per pixel: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA.
     public let channels: Int
+    /// Bits per sample: 8 (`UInt8` samples) or 16 (`UInt16` samples).
     public let bitDepth: Int
+    /// The pixels: rows top to bottom, each `width * channels` samples, no padding. Owned by the
+    /// image and freed with it.
     public let data: UnsafeMutableRawPointer
+    /// Bytes at ``data``: width x height x channels x bitDepth / 8.
     public let byteCount: Int
 
-    /// A zero-filled image. Throws instead of trapping when the size overflows or memory runs out.
+    /// A zero-filled image. Throws instead of trapping when the size overflows or memory runs out
+    /// (``EnhanceError/outOfMemory(bytes:)``), and ``EnhanceError/invalidArgument(_:)`` for an empty
+    /// size, a channel count outside 1...4 or a bit depth other than 8 or 16.
+    ///
+    /// - Parameters:
+    ///   - width: Width in pixels, at least 1.
+    ///   - height: Height in pixels, at least 1.
+    ///   - channels: 1 gray, 2 gray+alpha, 3 RGB or 4 RGBA.
+    ///   - bitDepth: Bits per sample: 8 or 16.
     public init(width: Int, height: Int, channels: Int, bitDepth: Int) throws(EnhanceError) {
         guard width > 0, height > 0 else { throw EnhanceError.invalidArgument("image size \(width)x\(height) is empty") }
         guard (1...4).contains(channels) else { throw EnhanceError.invalidArgument("images have 1 to 4 channels, not \(channels)") }
@@ -33,29 +51,56 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
 
     deinit { free(data) }
 
+    /// Whether the last channel is alpha (2 or 4 channels).
     public var hasAlpha: Bool { channels == 2 || channels == 4 }
     /// 1 for gray images, 3 for color ones.
     public var colorChannels: Int { channels <= 2 ? 1 : 3 }
+    /// The largest sample value: 255 for 8-bit images, 65535 for 16-bit ones.
     public var maxValue: Float { bitDepth == 8 ? 255 : 65535 }
 
-    /// The raw integer sample.
+    /// The raw integer sample of channel `c` at column `x`, row `y` (0...``maxValue``). The
+    /// coordinates are not checked: they must be inside the image.
+    ///
+    /// - Parameters:
+    ///   - x: Column, 0..<``width``.
+    ///   - y: Row, 0..<``height``.
+    ///   - c: Channel, 0..<``channels``.
     @inline(__always) public func raw(_ x: Int, _ y: Int, _ c: Int) -> Int {
         let i = (y * width + x) * channels + c
         return bitDepth == 8 ? Int(data.assumingMemoryBound(to: UInt8.self)[i]) : Int(data.assumingMemoryBound(to: UInt16.self)[i])
     }
 
+    /// Stores a raw integer sample at column `x`, row `y`, channel `c`, truncated to the bit depth.
+    /// The coordinates are not checked: they must be inside the image.
+    ///
+    /// - Parameters:
+    ///   - x: Column, 0..<``width``.
+    ///   - y: Row, 0..<``height``.
+    ///   - c: Channel, 0..<``channels``.
+    ///   - v: The sample, 0...``maxValue``.
     @inline(__always) public func setRaw(_ x: Int, _ y: Int, _ c: Int, _ v: Int) {
         let i = (y * width + x) * channels + c
         if bitDepth == 8 { data.assumingMemoryBound(to: UInt8.self)[i] = UInt8(truncatingIfNeeded: v) }
         else { data.assumingMemoryBound(to: UInt16.self)[i] = UInt16(truncatingIfNeeded: v) }
     }
 
-    /// The sample scaled to [0, 1].
+    /// The sample of channel `c` at column `x`, row `y`, scaled to [0, 1].
+    ///
+    /// - Parameters:
+    ///   - x: Column, 0..<``width``.
+    ///   - y: Row, 0..<``height``.
+    ///   - c: Channel, 0..<``channels``.
     @inline(__always) public func sample(_ x: Int, _ y: Int, _ c: Int) -> Float {
         Float(raw(x, y, c)) / maxValue
     }
 
     /// Stores a [0, 1] value: clamped, then rounded to the nearest integer level (NaN becomes 0).
+    ///
+    /// - Parameters:
+    ///   - x: Column, 0..<``width``.
+    ///   - y: Row, 0..<``height``.
+    ///   - c: Channel, 0..<``channels``.
+    ///   - v: The value, 0 (black, transparent) to 1 (full intensity, opaque).
     @inline(__always) public func setSample(_ x: Int, _ y: Int, _ c: Int, _ v: Float) {
         let m = maxValue
         let clamped = v.isNaN ? 0 : min(max(v, 0), 1)
@@ -63,6 +108,12 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
     }
 
     /// A copy converted to another layout: gray <-> RGB, alpha dropped or added (opaque), depth changed.
+    /// RGB becomes gray as 0.299 R + 0.587 G + 0.114 B; samples are rescaled to the new depth and
+    /// rounded. Throws as ``init(width:height:channels:bitDepth:)`` does for the new layout.
+    ///
+    /// - Parameters:
+    ///   - newChannels: The channel count of the copy, 1...4.
+    ///   - newDepth: The bit depth of the copy, 8 or 16.
     public func converted(channels newChannels: Int, bitDepth newDepth: Int) throws(EnhanceError) -> ImageBuffer {
         let out = try ImageBuffer(width: width, height: height, channels: newChannels, bitDepth: newDepth)
         let newColor = newChannels <= 2 ? 1 : 3
@@ -82,7 +133,10 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
         return out
     }
 
-    /// The image turned by an EXIF orientation (1...8) into its display orientation.
+    /// The image turned by an EXIF orientation (1...8) into its display orientation: a new image for
+    /// 2...8 (5...8 swap width and height), this image itself for 1 or any other value.
+    ///
+    /// - Parameter orientation: The EXIF orientation tag's value, 1 (as stored) ... 8.
     public func oriented(_ orientation: Int) throws(EnhanceError) -> ImageBuffer {
         guard (2...8).contains(orientation) else { return self }
         let swap = orientation >= 5

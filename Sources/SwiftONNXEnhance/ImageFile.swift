@@ -1,10 +1,13 @@
 import CImageIO
 import Foundation
 
+/// The image file formats ``ImageFile`` reads and writes.
 public enum ImageFormat: String, Sendable {
     case png, jpeg
 
     /// The format a file name asks for by its extension (.png, .jpg, .jpeg), or nil.
+    ///
+    /// - Parameter path: A file name or path; only its extension counts, in any case.
     public init?(pathExtension path: String) {
         switch (path as NSString).pathExtension.lowercased() {
         case "png": self = .png
@@ -16,14 +19,19 @@ public enum ImageFormat: String, Sendable {
 
 /// What a file's header says, read without decoding the pixels.
 public struct ImageHeader: Sendable, Equatable {
+    /// The format, from the file's first bytes.
     public var format: ImageFormat
     /// The size as displayed (after EXIF orientation).
     public var width: Int
+    /// The height as displayed (after EXIF orientation).
     public var height: Int
+    /// Channels the decoded image will have: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA.
     public var channels: Int
+    /// Bits per sample of the decoded image: 8 or 16.
     public var bitDepth: Int
     /// EXIF orientation, 1 (as stored) ... 8.
     public var orientation: Int
+    /// ``width`` x ``height``: what the pixel ceiling is compared with.
     public var pixelCount: Int { width * height }
 }
 
@@ -46,7 +54,12 @@ public enum ImageFile {
         }
     }
 
-    /// Sniffs the format from the first bytes (never from the name).
+    /// Sniffs the format from the first bytes (never from the name). Throws ``EnhanceError/io(path:reason:)``
+    /// when the file cannot be opened, ``EnhanceError/corruptFile(path:reason:)`` when it is empty or
+    /// ends inside a signature, and ``EnhanceError/unsupportedFormat(path:reason:)`` naming GIF, BMP,
+    /// WebP or TIFF when it is one of those.
+    ///
+    /// - Parameter path: The path of the file.
     public static func sniff(path: String) throws(EnhanceError) -> ImageFormat {
         guard let fh = FileHandle(forReadingAtPath: path) else {
             var isDir: ObjCBool = false
@@ -79,7 +92,10 @@ public enum ImageFile {
         throw EnhanceError.unsupportedFormat(path: path, reason: what)
     }
 
-    /// Reads the header only: format, displayed size, channels, depth, EXIF orientation.
+    /// Reads the header only: format, displayed size, channels, depth, EXIF orientation. Throws as
+    /// ``sniff(path:)`` does, and when the decoder rejects the header.
+    ///
+    /// - Parameter path: The path of a PNG or JPEG file.
     public static func header(path: String) throws(EnhanceError) -> ImageHeader {
         let format = try sniff(path: path)
         var info = sio_info()
@@ -94,7 +110,14 @@ public enum ImageFile {
     }
 
     /// Reads an image in display orientation. The ceiling is checked from the header, before the
-    /// pixel buffer is allocated.
+    /// pixel buffer is allocated: an image over `pixelCeiling` pixels (0: no ceiling) throws
+    /// ``EnhanceError/imageTooLarge(path:width:height:ceiling:)``. Corrupt or truncated data throws
+    /// ``EnhanceError/corruptFile(path:reason:)``; a variant the decoders cannot handle,
+    /// ``EnhanceError/unsupportedFormat(path:reason:)``.
+    ///
+    /// - Parameters:
+    ///   - path: The path of a PNG or JPEG file.
+    ///   - pixelCeiling: The most pixels (width x height) to accept; 0 for no ceiling.
     public static func read(path: String, pixelCeiling: Int = defaultPixelCeiling) throws(EnhanceError) -> ImageBuffer {
         let h = try header(path: path)
         guard h.width > 0, h.height > 0 else { throw EnhanceError.corruptFile(path: path, reason: "image size is \(h.width)x\(h.height)") }
@@ -116,6 +139,15 @@ public enum ImageFile {
 
     /// Writes an image; the format comes from `format` or else the path's extension.
     /// JPEG keeps 8-bit gray or RGB: alpha is dropped and 16-bit samples are rounded to 8 bits.
+    /// `jpegQuality` is libjpeg's quality, clamped to 1...100. The file at `path` is replaced. Throws
+    /// ``EnhanceError/unsupportedFormat(path:reason:)`` when no format is given and the extension is
+    /// not .png, .jpg or .jpeg, and ``EnhanceError/io(path:reason:)`` when the file cannot be written.
+    ///
+    /// - Parameters:
+    ///   - image: The image to write.
+    ///   - path: Where to write it; an existing file is replaced.
+    ///   - format: PNG or JPEG; nil to go by the extension of `path`.
+    ///   - jpegQuality: JPEG only: the quality, 1...100 (values outside are clamped).
     public static func write(_ image: ImageBuffer, path: String, format: ImageFormat? = nil, jpegQuality: Int = 95) throws(EnhanceError) {
         guard let fmt = format ?? ImageFormat(pathExtension: path) else {
             throw EnhanceError.unsupportedFormat(path: path, reason: "cannot tell the output format from the name; use .png, .jpg or .jpeg")
@@ -137,6 +169,8 @@ public enum ImageFile {
     }
 
     /// The EXIF orientation (1...8) of a JPEG from its APP1 "Exif" segment, or 1.
+    ///
+    /// - Parameter path: The path of a JPEG file.
     public static func exifOrientation(path: String) -> Int {
         guard let fh = FileHandle(forReadingAtPath: path) else { return 1 }
         defer { try? fh.close() }
@@ -145,6 +179,8 @@ public enum ImageFile {
     }
 
     /// The EXIF orientation from the first bytes of a JPEG file, or 1.
+    ///
+    /// - Parameter b: The file's first bytes (its markers before the first scan).
     public static func exifOrientation(jpegHead b: [UInt8]) -> Int {
         guard b.count >= 4, b[0] == 0xFF, b[1] == 0xD8 else { return 1 }
         var i = 2

@@ -14,18 +14,26 @@ public enum EnhanceTask: String, CaseIterable, Sendable {
     case upscale, restore, deblur, colorize
 }
 
+/// How a pipeline runs its model: the task, the scale, the size granularity, tiling and overlap,
+/// the pixel ceiling and colorize's working size. Start from ``defaults(for:scale:)``.
 public struct EnhanceConfiguration: Sendable, Equatable {
+    /// What the model does, and so how its input is made and its output used.
     public var task: EnhanceTask
-    /// Output size / input size (upscale: 2 or 4; others 1).
+    /// Output size / input size (upscale: 2 or 4; others 1). A pipeline accepts 1...16.
     public var scale: Int
     /// Tile sizes and padding are rounded up to multiples of this (the model's size granularity).
+    /// 1...1024; a model's "size_multiple" metadata raises it to a common multiple of both.
     public var padMultiple: Int
-    /// Tile core size in input pixels; 0 runs the whole image at once.
+    /// Tile core size in input pixels; 0 runs the whole image at once. Rounded up to ``padMultiple``,
+    /// it must be at least 8 and at least the (rounded) ``overlap``. Smaller tiles use less memory.
     public var tileSize: Int
     /// Extra input pixels each tile reads on each side that has a neighbor; the inner half is blended
-    /// with a linear ramp, the outer half (where the model sees the tile's edge) is dropped.
+    /// with a linear ramp, the outer half (where the model sees the tile's edge) is dropped. In input
+    /// pixels, not negative; rounded up to ``padMultiple``.
     public var overlap: Int
-    /// Images with more pixels than this are rejected (0: no ceiling).
+    /// Images with more pixels (width x height of the input) than this are rejected with
+    /// ``EnhanceError/imageTooLarge(path:width:height:ceiling:)`` (0: no ceiling). The default is
+    /// ``ImageFile/defaultPixelCeiling``, 64 megapixels.
     public var pixelCeiling: Int
     /// Colorize only: the model runs once on the whole image's lightness, area-averaged down to
     /// a long side of at most this many pixels; the predicted chroma (a, b) is upsampled
@@ -33,8 +41,23 @@ public struct EnhanceConfiguration: Sendable, Equatable {
     /// the model sees the whole scene at the scale it was trained on, there are no seams and
     /// memory stays bounded. 0: full resolution, in tiles like the other tasks (the shipped model
     /// has a global context, so each tile then gets its own and neighbouring tiles may disagree).
+    /// 0...8192; the default is 512.
     public var colorWorkingSide: Int
 
+    /// A configuration with these settings; the pipeline checks their ranges
+    /// (``EnhancePipeline/init(session:configuration:)``). The defaults (scale 1, pad multiple 1,
+    /// 256-pixel tiles, 32 pixels of overlap, 64 megapixels, working side 512) suit a model without
+    /// size constraints; ``defaults(for:scale:)`` gives each task's own settings.
+    ///
+    /// - Parameters:
+    ///   - task: What the model does.
+    ///   - scale: Output size / input size, 1...16 (upscale: the model's factor; others 1).
+    ///   - padMultiple: The model's size granularity, 1...1024.
+    ///   - tileSize: Tile core size in input pixels; 0 for the whole image at once.
+    ///   - overlap: Extra input pixels each tile reads on each side that has a neighbour.
+    ///   - pixelCeiling: The most pixels an image may have; 0 for no ceiling.
+    ///   - colorWorkingSide: Colorize only: the long side of the working size, 0...8192; 0 for tiles at
+    ///     full resolution.
     public init(task: EnhanceTask, scale: Int = 1, padMultiple: Int = 1, tileSize: Int = 256, overlap: Int = 32,
                 pixelCeiling: Int = ImageFile.defaultPixelCeiling, colorWorkingSide: Int = 512) {
         self.task = task
@@ -48,6 +71,11 @@ public struct EnhanceConfiguration: Sendable, Equatable {
 
     /// The settings for a task: restore and deblur pad to a multiple of 8; deblur reads 48 pixels
     /// of overlap (its shipped model's outputs still move by 2/255 with 32, from context that far away).
+    ///
+    /// - Parameters:
+    ///   - task: The task.
+    ///   - scale: Upscale only: the model's factor (2 or 4 for the bundled models); ignored for the
+    ///     other tasks.
     public static func defaults(for task: EnhanceTask, scale: Int = 2) -> EnhanceConfiguration {
         switch task {
         case .upscale: return EnhanceConfiguration(task: task, scale: scale)
@@ -59,6 +87,12 @@ public struct EnhanceConfiguration: Sendable, Equatable {
 
     /// Where the model for a task lives under `directory`, named as the bundled ones are
     /// (`EnhancePipeline.bundledModelName(task:scale:)`).
+    ///
+    /// - Parameters:
+    ///   - task: The task.
+    ///   - scale: Upscale only: the factor in the file name (`sr_x2.onnx`); ignored for the other
+    ///     tasks.
+    ///   - directory: The folder that holds the models.
     public static func defaultModelPath(task: EnhanceTask, scale: Int = 2, directory: String) -> String {
         let name: String
         switch task {
@@ -76,8 +110,11 @@ public struct EnhanceConfiguration: Sendable, Equatable {
 
 /// Work done so far: tiles finished out of the total.
 public struct EnhanceProgress: Sendable, Equatable {
+    /// Tiles finished so far: 0 in the first report, ``total`` in the last.
     public var completed: Int
+    /// Tiles of the whole image (one for colorize at a working size).
     public var total: Int
+    /// ``completed`` over ``total``, 0...1 (1 when there is nothing to do).
     public var fraction: Double { total == 0 ? 1 : Double(completed) / Double(total) }
 }
 
@@ -86,23 +123,38 @@ public final class CancellationToken: Sendable {
     private let flag = Atomic(false)
     /// A token whose cancellation this one follows too (the caller's, under the async API's own).
     private let parent: CancellationToken?
+    /// A token that is not cancelled.
     public init() { parent = nil }
     init(following parent: CancellationToken?) { self.parent = parent }
+    /// Asks the work to stop: it throws ``EnhanceError/cancelled`` before its next tile. Safe from any
+    /// thread; cannot be undone.
     public func cancel() { flag.store(true, ordering: .releasing) }
+    /// Whether ``cancel()`` was called.
     public var isCancelled: Bool { flag.load(ordering: .acquiring) || (parent?.isCancelled ?? false) }
 }
 
 /// Runs an enhancement model over images of any size up to the ceiling, tile by tile.
 /// Memory: the input and output images (8- or 16-bit), one tile's tensors, and a float
 /// accumulator for one row of tiles.
+///
+/// A pipeline is immutable and `Sendable`: one may process several images at once from different
+/// threads or tasks. Every throwing function throws ``EnhanceError``.
 public final class EnhancePipeline: Sendable {
+    /// The runtime session of the model (its inputs, outputs and metadata).
     public let session: InferenceSession
+    /// The configuration in use: the one given, checked, with ``EnhanceConfiguration/padMultiple``
+    /// raised to the model's "size_multiple" metadata when it has one.
     public let configuration: EnhanceConfiguration
     let inputName: String
     let outputName: String
 
     /// A pipeline on the model at `modelPath`. A missing file is `EnhanceError.io`; a file the
     /// runtime cannot load is `.model` with the runtime's error.
+    ///
+    /// - Parameters:
+    ///   - modelPath: The path of the model's `.onnx` file.
+    ///   - configuration: The task and its settings; see ``EnhanceConfiguration/defaults(for:scale:)``.
+    ///   - threads: Threads for each run of the model (`SessionOptions.threads`).
     public convenience init(modelPath: String, configuration: EnhanceConfiguration, threads: Int = 1) throws(EnhanceError) {
         guard FileManager.default.fileExists(atPath: modelPath) else {
             throw EnhanceError.io(path: modelPath, reason: "model file not found")
@@ -117,6 +169,13 @@ public final class EnhancePipeline: Sendable {
     }
 
     /// A pipeline on a session of an enhancement model (see `EnhanceTask` for the model contract).
+    /// Throws ``EnhanceError/invalidArgument(_:)`` for a setting out of range and
+    /// ``EnhanceError/modelContract(_:)`` when the model has not exactly one input or no output, or
+    /// its input is not float32. The output's shape is checked on each tile.
+    ///
+    /// - Parameters:
+    ///   - session: A session of a model that follows the task's contract.
+    ///   - configuration: The task and its settings; see ``EnhanceConfiguration/defaults(for:scale:)``.
     public init(session: InferenceSession, configuration: EnhanceConfiguration) throws(EnhanceError) {
         var c = configuration
         // A model may say which size multiple it needs (metadata "size_multiple"): pad to a common multiple.
@@ -148,7 +207,12 @@ public final class EnhancePipeline: Sendable {
         self.outputName = session.outputs[0].name
     }
 
-    /// How many tiles an image of this size takes (colorize at a working size: one).
+    /// How many tiles an image of this size takes (colorize at a working size: one): the
+    /// ``EnhanceProgress/total`` that `process` reports.
+    ///
+    /// - Parameters:
+    ///   - width: The input image's width in pixels.
+    ///   - height: The input image's height in pixels.
     public func tileCount(width: Int, height: Int) -> Int {
         let c = configuration
         if c.task == .colorize, c.colorWorkingSide > 0 { return 1 }
@@ -161,6 +225,17 @@ public final class EnhancePipeline: Sendable {
     /// upscaled with bicubic interpolation.
     /// `progress` is called after each tile; `cancellation` is checked before each tile. From
     /// async code use the async `process`, which does not block a thread of the cooperative pool.
+    /// Blocks the calling thread until the image is done. Throws
+    /// ``EnhanceError/imageTooLarge(path:width:height:ceiling:)`` (path "<image>") for an image over
+    /// the configuration's pixel ceiling, ``EnhanceError/cancelled`` when `cancellation` is cancelled,
+    /// ``EnhanceError/modelContract(_:)`` when the model's output has the wrong shape or type,
+    /// ``EnhanceError/model(_:)`` when the runtime fails, and ``EnhanceError/outOfMemory(bytes:)``.
+    ///
+    /// - Parameters:
+    ///   - image: The image to enhance, at most ``EnhanceConfiguration/pixelCeiling`` pixels.
+    ///   - progress: Called on the calling thread with the tiles done so far: before the first tile and
+    ///     after each.
+    ///   - cancellation: A token another thread may cancel to stop the work between tiles.
     @available(*, noasync, message: "use the async process(_:progress:cancellation:)")
     public func process(_ image: ImageBuffer, progress: ((EnhanceProgress) -> Void)? = nil,
                         cancellation: CancellationToken? = nil) throws(EnhanceError) -> ImageBuffer {
@@ -171,6 +246,13 @@ public final class EnhancePipeline: Sendable {
     /// thread (nor on Swift concurrency's cooperative pool). `progress` is called from that queue
     /// after each tile. Cancelling the calling Task stops the work before its next tile and throws
     /// `EnhanceError.cancelled`, as does `cancellation` when given.
+    ///
+    /// - Parameters:
+    ///   - image: The image to enhance, at most ``EnhanceConfiguration/pixelCeiling`` pixels.
+    ///   - progress: Called on the pipeline's queue with the tiles done so far: before the first tile
+    ///     and after each.
+    ///   - cancellation: A token that stops the work between tiles, besides the calling Task's
+    ///     cancellation.
     public func process(_ image: ImageBuffer, progress: sending ((EnhanceProgress) -> Void)? = nil,
                         cancellation: CancellationToken? = nil) async throws(EnhanceError) -> ImageBuffer {
         let token = CancellationToken(following: cancellation)

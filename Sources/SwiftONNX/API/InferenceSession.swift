@@ -1,9 +1,12 @@
 import Foundation
 import COpenBLAS
 
-/// How a session is built and run.
+/// How a session is built and run: its thread count, whether the graph is optimized, and the most
+/// memory it may hold. Fixed when the session is created (``InferenceSession/options``).
 public struct SessionOptions: Sendable, Equatable {
-    /// Threads for kernels (BLAS and the runtime's own loops). 1 is the default.
+    /// Threads for kernels (BLAS and the runtime's own loops) in each run, at least 1; 1 is the default.
+    /// A run uses one thread instead while the machine leaves the others too little CPU to gain from
+    /// them (other processes keeping the cores busy), and the full count again once it does.
     public var threads: Int
     /// Run the optimization passes (constant folding, fusions). Off: run the graph as written.
     public var optimize: Bool
@@ -12,11 +15,19 @@ public struct SessionOptions: Sendable, Equatable {
     /// the caller lets them go), concurrent runs together. A model, or an input shape, that would
     /// need more fails with `ONNXError.memoryLimitExceeded` before the allocation that would cross
     /// it, naming the node. Kernel scratch (bounded by the blocking, not the model) is not counted.
+    /// In bytes; the default is ``defaultMemoryLimit``.
     public var memoryLimit: Int
 
-    /// Three quarters of this machine's physical memory.
+    /// Three quarters of this machine's physical memory, in bytes: the default ``memoryLimit``.
     public static var defaultMemoryLimit: Int { MemoryBudget.physicalMemory / 4 * 3 }
 
+    /// Options with the given thread count (values below 1 become 1), optimization switch and memory
+    /// limit in bytes (negative values become 0).
+    ///
+    /// - Parameters:
+    ///   - threads: Threads for each run's kernels; values below 1 become 1.
+    ///   - optimize: Whether to run the optimization passes (constant folding, fusions) on the graph.
+    ///   - memoryLimit: The most bytes the session may hold at once; negative values become 0.
     public init(threads: Int = 1, optimize: Bool = true, memoryLimit: Int = SessionOptions.defaultMemoryLimit) {
         self.threads = max(1, threads)
         self.optimize = optimize
@@ -25,11 +36,20 @@ public struct SessionOptions: Sendable, Equatable {
 }
 
 /// A loaded, planned model. Immutable after creation; `run` may be called from many threads at once.
+///
+/// Create one per model and keep it: loading maps the file, optimizes the graph and packs the
+/// weights for the kernels once. Each run takes a dictionary of input tensors by name and returns
+/// the outputs by name; runs of the same input shapes reuse memory laid out by the first. Every
+/// initializer and `run` throws ``ONNXError``.
 public final class InferenceSession: Sendable {
-    /// The inputs a caller must feed.
+    /// The inputs a caller must feed, in the model's order (initializers are not among them).
     public let inputs: [ValueInfo]
+    /// The model's outputs, in its order, with their element type and shape as declared or, where
+    /// the model leaves them out, as shape inference found them.
     public let outputs: [ValueInfo]
+    /// Facts about the model file: producer, versions, opsets, node count and operator histogram.
     public let metadata: ModelMetadata
+    /// The options the session was created with.
     public let options: SessionOptions
 
     let plan: Plan
@@ -69,10 +89,19 @@ public final class InferenceSession: Sendable {
     }
 
     /// The instruction set the kernels were chosen for on this CPU ("avx512", "avx2" or "scalar"),
-    /// after the SWIFTONNX_ISA cap if one is set.
+    /// after the SWIFTONNX_ISA cap if one is set. The same for every session of the process.
     public static var kernelISA: String { isaName(selectedISA) }
 
-    /// Loads an ONNX file (weights are mapped, not copied) and plans it.
+    /// Loads an ONNX file (weights are mapped, not copied) and plans it. External data files are read
+    /// from the model's folder. Throws `ONNXError.io` when `url` is not a file URL or the file cannot
+    /// be read, `.invalidModel` or `.invalidGraph` for a malformed model, `.unsupportedOpset`,
+    /// `.unsupportedIRVersion` or `.unsupportedOperator` for one this runtime cannot run, and
+    /// `.memoryLimitExceeded` when its weights do not fit `options.memoryLimit`. A model file is at
+    /// most 2 GiB (larger weights go in external data files).
+    ///
+    /// - Parameters:
+    ///   - url: A file URL of an `.onnx` file.
+    ///   - options: Threads, optimization and memory limit of the session.
     public convenience init(contentsOf url: URL, options: SessionOptions = .init()) throws(ONNXError) {
         guard url.isFileURL else { throw ONNXError.io(path: url.absoluteString, reason: "only file URLs are supported") }
         // Before parsing: OpenBLAS's own workers spin from library start-up until they are stopped,
@@ -104,11 +133,22 @@ public final class InferenceSession: Sendable {
         }
     }
 
+    /// Loads the ONNX file at a file system path and plans it (see ``init(contentsOf:options:)``).
+    ///
+    /// - Parameters:
+    ///   - path: The path of an `.onnx` file, absolute or relative to the current directory.
+    ///   - options: Threads, optimization and memory limit of the session.
     public convenience init(path: String, options: SessionOptions = .init()) throws(ONNXError) {
         try self.init(contentsOf: URL(fileURLWithPath: path), options: options)
     }
 
-    /// Loads a model from serialized bytes (models with external data need a file).
+    /// Loads a model from serialized bytes (models with external data need a file) and plans it. The
+    /// weights are copied out of `bytes`. Throws as ``init(contentsOf:options:)`` does; errors name
+    /// the model "<memory>".
+    ///
+    /// - Parameters:
+    ///   - modelBytes: A serialized ONNX ModelProto, the contents of an `.onnx` file.
+    ///   - options: Threads, optimization and memory limit of the session.
     public convenience init(modelBytes: [UInt8], options: SessionOptions = .init()) throws(ONNXError) {
         BLAS.configure()
         let budget = MemoryBudget(limit: options.memoryLimit)
@@ -183,7 +223,12 @@ public final class InferenceSession: Sendable {
     }
 
     /// Runs the model on `feeds` (every declared input, with its element type and a shape that fits)
-    /// and returns every output by name.
+    /// and returns every output by name. Blocks the calling thread until the run is done; safe to call
+    /// from many threads at once. Throws `ONNXError.missingInput`, `.unknownInput`,
+    /// `.inputTypeMismatch` or `.inputShapeMismatch` when the feeds do not match ``inputs``,
+    /// `.nodeFailed` when a node cannot compute on them, and `.memoryLimitExceeded`.
+    ///
+    /// - Parameter feeds: A tensor for every input of the model, keyed by input name (see ``inputs``).
     public func run(_ feeds: [String: Tensor]) throws(ONNXError) -> [String: Tensor] {
         try run(feeds, control: nil)
     }
@@ -191,6 +236,10 @@ public final class InferenceSession: Sendable {
     /// Runs only what the named outputs need (a model's other heads, its auxiliary outputs are
     /// skipped) and returns those outputs. Throws `ONNXError.unknownOutput` for a name the model
     /// does not output.
+    ///
+    /// - Parameters:
+    ///   - feeds: A tensor for every input of the model, keyed by input name (see ``inputs``).
+    ///   - names: The outputs to compute and return, by name (see ``outputs``).
     public func run(_ feeds: [String: Tensor], outputs names: [String]) throws(ONNXError) -> [String: Tensor] {
         try run(feeds, control: try control(outputs: names, buffers: [:]))
     }
@@ -202,6 +251,11 @@ public final class InferenceSession: Sendable {
     /// elementwise ops...); otherwise the output is copied there once. The returned tensors for
     /// these outputs view the buffers: they stay valid as long as the caller keeps the memory alive
     /// and unchanged. Throws `ONNXError.invalidOutputBuffer` when a buffer's size does not match.
+    ///
+    /// - Parameters:
+    ///   - feeds: A tensor for every input of the model, keyed by input name (see ``inputs``).
+    ///   - buffers: Memory for outputs, keyed by output name, each exactly the output's byte count.
+    ///   - names: The outputs to compute and return, including every key of `buffers`; nil for all.
     public func run(_ feeds: [String: Tensor], into buffers: [String: UnsafeMutableRawBufferPointer],
                     outputs names: [String]? = nil) throws(ONNXError) -> [String: Tensor] {
         try run(feeds, control: try control(outputs: names, buffers: buffers))
@@ -210,11 +264,19 @@ public final class InferenceSession: Sendable {
     /// The asynchronous `run`: the model runs on the session's own threads, not on the caller's
     /// (so it does not hold a thread of Swift concurrency's cooperative pool). Cancelling the calling
     /// Task stops the run before its next node and throws `ONNXError.cancelled`.
+    ///
+    /// - Parameter feeds: A tensor for every input of the model, keyed by input name (see ``inputs``).
     public func run(_ feeds: [String: Tensor]) async throws(ONNXError) -> [String: Tensor] {
         try await run(feeds, control: RunControl())
     }
 
-    /// The asynchronous `run(_:outputs:)` (see `run(_:) async`).
+    /// The asynchronous `run(_:outputs:)`: runs only what the named outputs need, on the session's own
+    /// threads; cancelling the calling Task stops the run before its next node and throws
+    /// `ONNXError.cancelled`.
+    ///
+    /// - Parameters:
+    ///   - feeds: A tensor for every input of the model, keyed by input name (see ``inputs``).
+    ///   - names: The outputs to compute and return, by name (see ``outputs``).
     public func run(_ feeds: [String: Tensor], outputs names: [String]) async throws(ONNXError) -> [String: Tensor] {
         try await run(feeds, control: try control(outputs: names, buffers: [:]))
     }
@@ -233,9 +295,13 @@ public final class InferenceSession: Sendable {
         return try result.get()
     }
 
-    /// The declared input called `name`.
+    /// The declared input called `name`, or nil when the model has no such input.
+    ///
+    /// - Parameter name: The input's name in the graph.
     public func input(named name: String) -> ValueInfo? { inputs.first { $0.name == name } }
-    /// The declared output called `name`.
+    /// The declared output called `name`, or nil when the model has no such output.
+    ///
+    /// - Parameter name: The output's name in the graph.
     public func output(named name: String) -> ValueInfo? { outputs.first { $0.name == name } }
 
     /// Runs of the async API, off Swift concurrency's cooperative pool.
@@ -321,14 +387,21 @@ extension InferenceSession: CustomStringConvertible {
 
 /// Facts about the model file.
 public struct ModelMetadata: Sendable, Equatable {
+    /// The ONNX IR version the file was written with (ModelProto.ir_version).
     public let irVersion: Int
+    /// The tool that wrote the model ("pytorch", "tf2onnx"...); empty when the file does not say.
     public let producerName: String
+    /// The version of that tool; empty when the file does not say.
     public let producerVersion: String
+    /// The model's namespace as its producer set it (ModelProto.domain); often empty.
     public let domain: String
+    /// The model's own version number (ModelProto.model_version); 0 when not set.
     public let modelVersion: Int
+    /// The model's documentation string (ModelProto.doc_string); often empty.
     public let docString: String
     /// Opset version per domain ("" is the default ai.onnx domain).
     public let opsets: [String: Int]
+    /// Nodes of the main graph (after optimization when enabled; subgraphs' nodes not counted).
     public let nodeCount: Int
     /// How many nodes of each op type (after optimization when enabled).
     public let opHistogram: [String: Int]

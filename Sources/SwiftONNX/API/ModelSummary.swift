@@ -7,19 +7,29 @@ public struct ModelSummary: Sendable {
     public let metadata: ModelMetadata
     /// Inputs a caller feeds (initializers excluded); outputs with their declared (or inferred) types.
     public let inputs: [ValueInfo]
+    /// The model's outputs with their declared types and shapes or, where the model leaves them
+    /// out, those shape inference found.
     public let outputs: [ValueInfo]
-    /// Number of initializers and their total element count (the model's parameters).
+    /// Number of initializers (stored weights and constants) of the main graph.
     public let initializerCount: Int
+    /// Total element count of the main graph's initializers: the model's parameters.
     public let parameterCount: Int
     /// Operators (of the main graph and its subgraphs) this runtime has no implementation for,
     /// as "domain::Op" ("Op" for ai.onnx), sorted.
     public let unsupportedOperators: [String]
 
-    /// Reads a model file.
+    /// Reads a model file. Throws `ONNXError.io` when it cannot be read and `.invalidModel` or
+    /// `.invalidGraph` when it is malformed. Operators this runtime does not implement are listed in
+    /// ``unsupportedOperators``, not thrown; opset and IR versions are not checked.
+    ///
+    /// - Parameter path: The path of an `.onnx` file.
     public init(path: String) throws(ONNXError) {
         self.init(model: try typedONNX { try ModelLoader.load(path: path) })
     }
 
+    /// Reads the model file at a file URL (see ``init(path:)``); other URLs throw `ONNXError.io`.
+    ///
+    /// - Parameter url: A file URL of an `.onnx` file.
     public init(contentsOf url: URL) throws(ONNXError) {
         guard url.isFileURL else { throw ONNXError.io(path: url.absoluteString, reason: "only file URLs are supported") }
         try self.init(path: url.path)

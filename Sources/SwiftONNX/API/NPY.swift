@@ -10,12 +10,20 @@ import Foundation
 public enum NPY {
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
 
-    /// Reads a `.npy` file.
+    /// Reads the `.npy` file at a file URL (see ``read(path:)``).
+    ///
+    /// - Parameter url: A file URL of a `.npy` file.
     public static func read(contentsOf url: URL) throws(ONNXError) -> Tensor {
         try read(path: url.path)
     }
 
-    /// Reads a `.npy` file.
+    /// Reads a `.npy` file into a tensor of the matching element type, its elements in row-major order
+    /// (a Fortran-order file is reordered) and little-endian (a big-endian file is swapped). Throws
+    /// `ONNXError.io` when the file is missing, unreadable or not a usable `.npy` file (bad magic,
+    /// malformed or truncated header or data, structured dtype), and `.unsupportedType` for an element
+    /// type other than those listed for ``NPY`` (object arrays among them).
+    ///
+    /// - Parameter path: The path of a `.npy` file.
     public static func read(path: String) throws(ONNXError) -> Tensor {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ONNXError.io(path: path, reason: FileManager.default.fileExists(atPath: path)
@@ -24,7 +32,13 @@ public enum NPY {
         return try decode([UInt8](data), path: path)
     }
 
-    /// Writes a tensor as a `.npy` file (replacing any file at `path`).
+    /// Writes a tensor as a `.npy` file (replacing any file at `path`). Throws `ONNXError.unsupportedType`
+    /// for element types `.npy` cannot hold (string, bfloat16, the float8, 4- and 2-bit types) and
+    /// `.io` when the file cannot be written.
+    ///
+    /// - Parameters:
+    ///   - tensor: The tensor to save.
+    ///   - path: Where to write the file.
     public static func write(_ tensor: Tensor, path: String) throws(ONNXError) {
         let bytes = try encode(tensor)
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
@@ -32,9 +46,18 @@ public enum NPY {
         }
     }
 
+    /// Writes a tensor as a `.npy` file at a file URL (see ``write(_:path:)``).
+    ///
+    /// - Parameters:
+    ///   - tensor: The tensor to save.
+    ///   - url: A file URL of where to write the file.
     public static func write(_ tensor: Tensor, to url: URL) throws(ONNXError) { try write(tensor, path: url.path) }
 
-    /// Parses the bytes of a `.npy` file.
+    /// Parses the bytes of a `.npy` file, as ``read(path:)`` does; `path` names the source in errors.
+    ///
+    /// - Parameters:
+    ///   - bytes: The whole file: magic, header and data.
+    ///   - path: The name of the source in error messages.
     public static func decode(_ bytes: [UInt8], path: String = "<bytes>") throws(ONNXError) -> Tensor {
         try typedONNX { try decodeBytes(bytes, path: path) }
     }
@@ -139,7 +162,10 @@ public enum NPY {
         }
     }
 
-    /// The bytes of a `.npy` file holding `tensor`.
+    /// The bytes of a `.npy` file holding `tensor`, as ``write(_:path:)`` writes them. Throws
+    /// `ONNXError.unsupportedType` for element types `.npy` cannot hold.
+    ///
+    /// - Parameter tensor: The tensor to encode.
     public static func encode(_ tensor: Tensor) throws(ONNXError) -> [UInt8] {
         try typedONNX { try encodeBytes(tensor) }
     }

@@ -149,50 +149,82 @@ final class DataOwner: Sendable {
 }
 
 /// Element types a `Tensor` can be built from and read into.
+///
+/// The standard integer and floating-point types, `Bool`, `Float16` (where the platform has it) and
+/// ``BFloat16`` conform. A conforming type's memory layout must be that of its ``dtype``'s elements.
 public protocol TensorScalar: Sendable {
+    /// The tensor element type whose elements have this Swift type's layout.
     static var dtype: DType { get }
 }
 
+/// `Float` elements make ``DType/float32`` tensors.
 extension Float: TensorScalar { public static var dtype: DType { .float32 } }
+/// `Double` elements make ``DType/float64`` tensors.
 extension Double: TensorScalar { public static var dtype: DType { .float64 } }
+/// `Int8` elements make ``DType/int8`` tensors.
 extension Int8: TensorScalar { public static var dtype: DType { .int8 } }
+/// `Int16` elements make ``DType/int16`` tensors.
 extension Int16: TensorScalar { public static var dtype: DType { .int16 } }
+/// `Int32` elements make ``DType/int32`` tensors.
 extension Int32: TensorScalar { public static var dtype: DType { .int32 } }
+/// `Int64` elements make ``DType/int64`` tensors.
 extension Int64: TensorScalar { public static var dtype: DType { .int64 } }
+/// `UInt8` elements make ``DType/uint8`` tensors.
 extension UInt8: TensorScalar { public static var dtype: DType { .uint8 } }
+/// `UInt16` elements make ``DType/uint16`` tensors.
 extension UInt16: TensorScalar { public static var dtype: DType { .uint16 } }
+/// `UInt32` elements make ``DType/uint32`` tensors.
 extension UInt32: TensorScalar { public static var dtype: DType { .uint32 } }
+/// `UInt64` elements make ``DType/uint64`` tensors.
 extension UInt64: TensorScalar { public static var dtype: DType { .uint64 } }
+/// `Bool` elements make ``DType/bool`` tensors.
 extension Bool: TensorScalar { public static var dtype: DType { .bool } }
 #if !(os(macOS) && arch(x86_64))
+/// `Float16` elements make ``DType/float16`` tensors.
 extension Float16: TensorScalar { public static var dtype: DType { .float16 } }
 #endif
 
 /// bfloat16: the upper 16 bits of a float32.
 public struct BFloat16: TensorScalar, Hashable, CustomStringConvertible {
+    /// The 16 bits as stored: sign, 8 exponent bits, 7 mantissa bits.
     public var bitPattern: UInt16
+    /// ``DType/bfloat16``.
     public static var dtype: DType { .bfloat16 }
+    /// The value with these bits.
+    ///
+    /// - Parameter bitPattern: Sign, 8 exponent bits and 7 mantissa bits.
     public init(bitPattern: UInt16) { self.bitPattern = bitPattern }
     /// Rounds to nearest even, as ONNX's reference does; NaN stays NaN.
+    ///
+    /// - Parameter f: The value to round; NaN gives the quiet NaN 0x7FC0.
     public init(_ f: Float) {
         if f.isNaN { bitPattern = 0x7FC0; return }
         let bits = f.bitPattern
         let rounding: UInt32 = 0x7FFF + ((bits >> 16) & 1)
         bitPattern = UInt16(truncatingIfNeeded: (bits &+ rounding) >> 16)
     }
+    /// The value as a float32, exactly (every bfloat16 is a float32 with its low 16 bits zero).
     public var floatValue: Float { Float(bitPattern: UInt32(bitPattern) << 16) }
+    /// The value as ``floatValue`` prints it: "1.5", "-0.0", "nan".
     public var description: String { floatValue.description }
 }
 
 /// An n-dimensional array of one element type. A value type: copies share immutable storage.
+///
+/// Elements are stored in row-major order (the last dimension varies fastest), little-endian. A
+/// tensor is `Sendable`: its storage is never written once other copies can see it, and the
+/// mutating accessors give a tensor memory of its own first.
 public struct Tensor: Sendable, CustomStringConvertible {
+    /// The element type.
     public let dtype: DType
+    /// The size of each dimension, outermost first; `[]` for a scalar (one element).
     public let shape: [Int]
     /// `var` only so that `isKnownUniquelyReferenced` can look at it (Graph.takeForRewrite).
     var storage: TensorStorage
 
-    /// Number of elements.
+    /// Number of elements: the product of ``shape`` (1 for a scalar, 0 when a dimension is 0).
     public var count: Int { shape.reduce(1, *) }
+    /// Number of dimensions (0 for a scalar).
     public var rank: Int { shape.count }
 
     init(dtype: DType, shape: [Int], storage: TensorStorage) {
@@ -227,6 +259,11 @@ public struct Tensor: Sendable, CustomStringConvertible {
 
     /// Builds a tensor from scalars in row-major order. Throws `ONNXError.invalidInput` when a
     /// dimension is negative, the element count overflows, or `scalars.count` differs from it.
+    ///
+    /// - Parameters:
+    ///   - shape: The size of each dimension, outermost first; none negative.
+    ///   - scalars: The elements in row-major order, as many as the shape holds; their type sets
+    ///     ``dtype``.
     public init<T: TensorScalar>(shape: [Int], scalars: [T]) throws(ONNXError) {
         let n = try checkedElementCount(shape, what: "scalars") { .invalidInput(name: "scalars", reason: $0) }
         guard n == scalars.count else {
@@ -242,6 +279,10 @@ public struct Tensor: Sendable, CustomStringConvertible {
     }
 
     /// A string tensor. Throws `ONNXError.invalidInput` when the shape does not hold `strings.count` elements.
+    ///
+    /// - Parameters:
+    ///   - shape: The size of each dimension, outermost first; none negative.
+    ///   - strings: The elements in row-major order, as many as the shape holds.
     public init(shape: [Int], strings: [String]) throws(ONNXError) {
         let n = try checkedElementCount(shape, what: "strings") { .invalidInput(name: "strings", reason: $0) }
         guard n == strings.count else {
@@ -255,10 +296,20 @@ public struct Tensor: Sendable, CustomStringConvertible {
         self.init(dtype: .string, shape: shape, storage: TensorStorage(strings: strings))
     }
 
-    /// A 0-d tensor.
+    /// A 0-d tensor (shape `[]`) holding one element.
+    ///
+    /// - Parameter scalar: The element; its type sets ``dtype``.
     public init<T: TensorScalar>(scalar: T) { self.init(validShape: [], scalars: [scalar]) }
 
     /// Builds a tensor of any element type from its little-endian bytes (sub-byte types one element per byte).
+    /// The bytes are copied. Throws `ONNXError.invalidInput` when `bytes.count` does not match
+    /// `shape` and `dtype` or a dimension is negative, and `.unsupportedType` for `.string`.
+    ///
+    /// - Parameters:
+    ///   - dtype: The element type; not ``DType/string``.
+    ///   - shape: The size of each dimension, outermost first; none negative.
+    ///   - bytes: The elements in row-major order, little-endian: element count x ``DType/byteSize``
+    ///     bytes.
     public init(dtype: DType, shape: [Int], bytes: [UInt8]) throws(ONNXError) {
         let n = try checkedElementCount(shape, what: "bytes") { .invalidInput(name: "bytes", reason: $0) }
         guard dtype != .string else { throw ONNXError.unsupportedType("string tensors are built with init(shape:strings:)") }
@@ -269,7 +320,11 @@ public struct Tensor: Sendable, CustomStringConvertible {
         self.init(dtype: dtype, shape: shape, storage: st)
     }
 
-    /// The elements in row-major order. Throws when `T` is not this tensor's element type.
+    /// The elements in row-major order, copied into an array. Throws `ONNXError.typeMismatch` when `T`
+    /// is not this tensor's element type (`T.dtype != dtype`).
+    ///
+    /// - Parameter type: The Swift type of the elements; its ``TensorScalar/dtype`` must be this
+    ///   tensor's.
     public func scalars<T: TensorScalar>(as type: T.Type = T.self) throws(ONNXError) -> [T] {
         guard T.dtype == dtype else {
             throw ONNXError.typeMismatch(what: "Tensor.scalars", expected: T.dtype, got: dtype)
@@ -278,18 +333,22 @@ public struct Tensor: Sendable, CustomStringConvertible {
         return Array(UnsafeBufferPointer(start: storage.raw.assumingMemoryBound(to: T.self), count: n))
     }
 
-    /// The elements of a string tensor.
+    /// The elements of a string tensor, in row-major order. Throws `ONNXError.typeMismatch` when the
+    /// tensor does not hold strings.
     public func strings() throws(ONNXError) -> [String] {
         guard dtype == .string else { throw ONNXError.typeMismatch(what: "Tensor.strings", expected: .string, got: dtype) }
         return storage.strings
     }
 
-    /// The raw little-endian bytes (sub-byte types one element per byte).
+    /// The raw little-endian bytes (sub-byte types one element per byte), copied into an array; empty
+    /// for a string tensor.
     public func bytes() -> [UInt8] {
         Array(UnsafeRawBufferPointer(start: storage.raw, count: storage.byteCount))
     }
 
-    /// Elements converted to Double (for inspection and comparison; not for hot paths).
+    /// Elements converted to Double (for inspection and comparison; not for hot paths). Throws
+    /// `ONNXError.unsupportedType` for string tensors and for types the kernels do not compute on
+    /// (complex, float8, 4- and 2-bit; see ``DType/isComputable``).
     public func doubles() throws(ONNXError) -> [Double] {
         try typedONNX { try readAsDoubles() }
     }

@@ -22,6 +22,13 @@ extension Tensor {
     /// pointer must be aligned to the element size (`DType.byteSize`). Throws
     /// `ONNXError.invalidInput` (naming `bytesNoCopy`) when `count` does not match `shape` and
     /// `dtype`, or the pointer is misaligned; the deallocator is not called then.
+    ///
+    /// - Parameters:
+    ///   - dtype: The element type; not ``DType/string``.
+    ///   - shape: The size of each dimension, outermost first; none negative.
+    ///   - bytesNoCopy: The first byte, aligned to ``DType/byteSize``.
+    ///   - count: The byte count: element count x ``DType/byteSize``.
+    ///   - deallocator: How the memory goes back when the last tensor viewing it is gone.
     public init(dtype: DType, shape: [Int], bytesNoCopy: UnsafeMutableRawPointer, count: Int,
                 deallocator: Deallocator) throws(ONNXError) {
         let n = try Self.checkedBytes(dtype, shape, count, what: "bytesNoCopy")
@@ -37,6 +44,12 @@ extension Tensor {
     /// tensor views them without a copy and keeps `data` alive; `Data` is a value, so later changes
     /// to the caller's `data` do not reach the tensor. Otherwise the bytes are copied once. Throws
     /// `ONNXError.invalidInput` when the byte count does not match `shape` and `dtype`.
+    ///
+    /// - Parameters:
+    ///   - dtype: The element type; not ``DType/string``.
+    ///   - shape: The size of each dimension, outermost first; none negative.
+    ///   - data: The elements in row-major order, little-endian: element count x ``DType/byteSize``
+    ///     bytes.
     public init(dtype: DType, shape: [Int], data: Data) throws(ONNXError) {
         let n = try Self.checkedBytes(dtype, shape, data.count, what: "data")
         let kept = DataOwner(data)
@@ -65,6 +78,8 @@ extension Tensor {
 
     /// The elements' bytes, in row-major order, little-endian, valid only inside `body` (no copy).
     /// Empty for string tensors.
+    ///
+    /// - Parameter body: Reads the bytes; its result, or its error, is this method's.
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         try body(UnsafeRawBufferPointer(start: storage.raw, count: dtype == .string ? 0 : storage.byteCount))
     }
@@ -72,6 +87,10 @@ extension Tensor {
     /// The elements as `T`, valid only inside `body` (no copy). `T` must be the tensor's element
     /// type (`T.dtype == dtype`): anything else is a programming error and stops the program, as a
     /// wrong `assumingMemoryBound` would; check `dtype` first, or use `scalars(as:)`, which throws.
+    ///
+    /// - Parameters:
+    ///   - type: The Swift type of the elements; its ``TensorScalar/dtype`` must be this tensor's.
+    ///   - body: Reads the elements; its result, or its error, is this method's.
     public func withUnsafeBufferPointer<T: TensorScalar, R, E: Error>(
         as type: T.Type, _ body: (UnsafeBufferPointer<T>) throws(E) -> R) throws(E) -> R {
         precondition(T.dtype == dtype, "Tensor.withUnsafeBufferPointer(as: \(T.self)): the tensor holds \(dtype)")
@@ -81,6 +100,8 @@ extension Tensor {
     /// The elements' bytes for writing, in place when this tensor alone holds memory that may be
     /// written (its own, or memory handed over with `bytesNoCopy`), else after the tensor takes a copy
     /// of its own first (copies of a tensor never see each other's writes). Empty for string tensors.
+    ///
+    /// - Parameter body: Reads and writes the bytes; its result, or its error, is this method's.
     public mutating func withUnsafeMutableBytes<R, E: Error>(_ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(E) -> R {
         if dtype == .string { return try body(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
         makeUniquelyWritable()
@@ -89,6 +110,10 @@ extension Tensor {
 
     /// The elements as `T` for writing (see `withUnsafeMutableBytes`). `T` must be the element type,
     /// as for `withUnsafeBufferPointer(as:_:)`.
+    ///
+    /// - Parameters:
+    ///   - type: The Swift type of the elements; its ``TensorScalar/dtype`` must be this tensor's.
+    ///   - body: Reads and writes the elements; its result, or its error, is this method's.
     public mutating func withUnsafeMutableBufferPointer<T: TensorScalar, R, E: Error>(
         as type: T.Type, _ body: (UnsafeMutableBufferPointer<T>) throws(E) -> R) throws(E) -> R {
         precondition(T.dtype == dtype, "Tensor.withUnsafeMutableBufferPointer(as: \(T.self)): the tensor holds \(dtype)")
@@ -107,6 +132,10 @@ extension Tensor {
 extension Tensor: Equatable {
     /// Same element type, shape and elements, compared bit for bit (a NaN equals the same NaN;
     /// 0.0 and -0.0 differ), as `Data` compares bytes.
+    ///
+    /// - Parameters:
+    ///   - a: A tensor.
+    ///   - b: Another tensor.
     public static func == (a: Tensor, b: Tensor) -> Bool {
         guard a.dtype == b.dtype, a.shape == b.shape else { return false }
         if a.dtype == .string { return a.storage.strings == b.storage.strings }

@@ -85,6 +85,14 @@ func encodeTensorProto(_ t: Tensor, name: String) throws -> [UInt8] {
 /// and of `swift-onnx run --output-format pb`.
 public enum TensorProto {
     /// Parses a serialized TensorProto; returns its name and tensor. `path` names the source in errors.
+    /// Throws `ONNXError.io` when the bytes are not a TensorProto (truncated, or another kind of
+    /// file), `.invalidGraph` when its fields do not agree with its shape (or it refers to external
+    /// data, which needs a model file), and `.unsupportedType` for an element type code this runtime
+    /// does not know.
+    ///
+    /// - Parameters:
+    ///   - bytes: A serialized TensorProto message.
+    ///   - path: The name of the source in error messages.
     public static func decode(_ bytes: [UInt8], path: String = "<bytes>") throws(ONNXError) -> (name: String, tensor: Tensor) {
         try typedONNX { try decodeTensorProto(bytes: bytes, path: path) }
     }
@@ -92,6 +100,11 @@ public enum TensorProto {
     /// Serializes `tensor` under `name`. Numeric, bool, float16, bfloat16 and float8 tensors go to
     /// `raw_data` (little-endian); int4, uint4, float4e2m1 are packed two per byte (low nibble
     /// first) and int2, uint2 four per byte, as the ONNX spec says; strings go to `string_data`.
+    /// Throws `ONNXError.invalidInput` for a negative dimension.
+    ///
+    /// - Parameters:
+    ///   - tensor: The tensor to serialize.
+    ///   - name: The name stored in the message (TensorProto.name).
     public static func encode(_ tensor: Tensor, name: String) throws(ONNXError) -> [UInt8] {
         try typedONNX { try encodeTensorProto(tensor, name: name) }
     }
