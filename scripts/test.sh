@@ -30,6 +30,9 @@ echo "==> hostile inputs through the command line (Tests/SwiftONNXTests/Resource
 echo "==> a consumer package (Swift 6) builds against SwiftONNX by version and by path, and runs (scripts/consumer-test.sh)"
 ./scripts/consumer-test.sh > .build/consumer-test.log 2>&1 || { cat .build/consumer-test.log; status=1; }
 grep -E "^build:|==>|FAIL|all checks passed" .build/consumer-test.log || true
+echo "==> documentation: DocC for both libraries, every public symbol documented, no warnings (scripts/docs.sh)"
+./scripts/docs.sh > .build/docs.log 2>&1 || { tail -40 .build/docs.log; status=1; }
+grep -E "symbols with an abstract" .build/docs.log || true
 set -e
 if [ "$status" -ne 0 ]; then echo "TESTS FAILED (exit $status); see .build/test.log"; else echo "ALL TESTS PASSED"; fi
 exit "$status"

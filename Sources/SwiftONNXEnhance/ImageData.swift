@@ -7,13 +7,19 @@ extension ImageFile {
     /// The name errors give an image decoded from memory.
     static let dataSource = "<data>"
 
-    /// The format of an image held in memory, from its first bytes.
+    /// The format of an image held in memory, from its first bytes (never from a name). Bytes of
+    /// another format throw ``EnhanceError/unsupportedFormat(path:reason:)``, no bytes or a cut
+    /// signature ``EnhanceError/corruptFile(path:reason:)``.
+    ///
+    /// - Parameter data: The bytes of a PNG or JPEG file.
     public static func format(of data: Data) throws(EnhanceError) -> ImageFormat {
         try sniff(head: [UInt8](data.prefix(16)), path: dataSource)
     }
 
     /// Reads the header of an image held in memory: format, displayed size, channels, depth,
-    /// EXIF orientation.
+    /// EXIF orientation. No pixel memory is allocated.
+    ///
+    /// - Parameter data: The bytes of a PNG or JPEG file.
     public static func header(of data: Data) throws(EnhanceError) -> ImageHeader {
         let format = try format(of: data)
         var info = sio_info()
@@ -31,7 +37,12 @@ extension ImageFile {
     }
 
     /// Decodes a PNG or JPEG held in memory (a download, a photo library's bytes), in display
-    /// orientation. The ceiling is checked from the header before the pixel buffer is allocated.
+    /// orientation, with the decoders and errors of ``read(path:pixelCeiling:)``; errors name the
+    /// source `<data>`. The ceiling is checked from the header before the pixel buffer is allocated.
+    ///
+    /// - Parameters:
+    ///   - data: The bytes of a PNG or JPEG file.
+    ///   - pixelCeiling: The most pixels (width x height) to accept; 0 for no ceiling.
     public static func read(data: Data, pixelCeiling: Int = defaultPixelCeiling) throws(EnhanceError) -> ImageBuffer {
         let h = try header(of: data)
         let source = dataSource
@@ -55,8 +66,14 @@ extension ImageFile {
         return try img.oriented(h.orientation)
     }
 
-    /// Encodes an image as PNG or JPEG bytes. JPEG keeps 8-bit gray or RGB: alpha is dropped and
-    /// 16-bit samples are rounded to 8 bits; `jpegQuality` is 1...100.
+    /// Encodes an image as PNG or JPEG bytes, the same bytes ``write(_:path:format:jpegQuality:)``
+    /// writes to a file. JPEG keeps 8-bit gray or RGB: alpha is dropped and 16-bit samples are
+    /// rounded to 8 bits.
+    ///
+    /// - Parameters:
+    ///   - image: The image to encode.
+    ///   - format: PNG (lossless, keeps depth and alpha) or JPEG.
+    ///   - jpegQuality: The JPEG quality, 1...100 (ignored for PNG).
     public static func encode(_ image: ImageBuffer, format: ImageFormat, jpegQuality: Int = 95) throws(EnhanceError) -> Data {
         var out: UnsafeMutableRawPointer? = nil
         var count = 0
@@ -78,13 +95,25 @@ extension ImageFile {
         return Data(bytesNoCopy: out, count: count, deallocator: .free)
     }
 
-    /// Reads the image at a file URL (see `read(path:pixelCeiling:)`).
+    /// Reads the image at a file URL, as ``read(path:pixelCeiling:)`` reads a path. Other URLs
+    /// throw ``EnhanceError/io(path:reason:)``.
+    ///
+    /// - Parameters:
+    ///   - url: A file URL of a PNG or JPEG file.
+    ///   - pixelCeiling: The most pixels (width x height) to accept; 0 for no ceiling.
     public static func read(contentsOf url: URL, pixelCeiling: Int = defaultPixelCeiling) throws(EnhanceError) -> ImageBuffer {
         guard url.isFileURL else { throw EnhanceError.io(path: url.absoluteString, reason: "only file URLs are supported") }
         return try read(path: url.path, pixelCeiling: pixelCeiling)
     }
 
-    /// Writes an image to a file URL (see `write(_:path:format:jpegQuality:)`).
+    /// Writes an image to a file URL, as ``write(_:path:format:jpegQuality:)`` writes to a path.
+    /// Other URLs throw ``EnhanceError/io(path:reason:)``.
+    ///
+    /// - Parameters:
+    ///   - image: The image to write.
+    ///   - url: A file URL; its extension gives the format unless `format` is given.
+    ///   - format: PNG or JPEG; nil takes it from the URL's extension.
+    ///   - jpegQuality: The JPEG quality, 1...100 (ignored for PNG).
     public static func write(_ image: ImageBuffer, to url: URL, format: ImageFormat? = nil, jpegQuality: Int = 95) throws(EnhanceError) {
         guard url.isFileURL else { throw EnhanceError.io(path: url.absoluteString, reason: "only file URLs are supported") }
         try write(image, path: url.path, format: format, jpegQuality: jpegQuality)
