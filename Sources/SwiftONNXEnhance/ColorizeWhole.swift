@@ -98,7 +98,7 @@ extension EnhancePipeline {
                         return (top * (1 - ty) + bottom * ty) * 128
                     }
                     let (r, g, b) = LabColor.labToSRGB(l: lightness(image, x, y), a: at(0), b: at(1))
-                    out.setSample(x, y, 0, r); out.setSample(x, y, 1, g); out.setSample(x, y, 2, b)
+                    out.storeSample(x, y, 0, r); out.storeSample(x, y, 1, g); out.storeSample(x, y, 2, b)
                 }
             }
         }

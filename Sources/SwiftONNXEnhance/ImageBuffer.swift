@@ -7,9 +7,10 @@ import Darwin
 /// An interleaved 8- or 16-bit image: 1 gray, 2 gray+alpha, 3 RGB or 4 RGBA channels, rows packed.
 /// 16-bit samples are in machine byte order. Pixel memory is allocated once and checked.
 ///
-/// The size and layout are fixed; the pixels are not synchronized: write an image from one thread
-/// at a time, and read it from several only while no one writes it.
-public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels behind a raw pointer, as the C image libraries need
+/// A value, like `Array`: copies share their pixels until one of them is written, which then takes
+/// pixels of its own first (copy on write), so an image handed to another thread or task never
+/// changes under it.
+public struct ImageBuffer: Sendable, Equatable {
     /// Width in pixels, at least 1.
     public let width: Int
     /// Height in pixels, at least 1.
@@ -18,11 +19,15 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
     public let channels: Int
     /// Bits per sample: 8 (`UInt8` samples) or 16 (`UInt16` samples).
     public let bitDepth: Int
-    /// The pixels: rows top to bottom, each `width * channels` samples, no padding. Owned by the
-    /// image and freed with it.
-    public let data: UnsafeMutableRawPointer
-    /// Bytes at ``data``: width x height x channels x bitDepth / 8.
-    public let byteCount: Int
+    /// Bytes of pixels: width x height x channels x bitDepth / 8.
+    public var byteCount: Int { storage.byteCount }
+
+    /// The pixels (shared by copies until one is written).
+    private var storage: PixelStorage
+
+    /// The pixels: rows top to bottom, each `width * channels` samples, no padding. Written only
+    /// through `store...` on an image this module made and has not handed out yet.
+    var data: UnsafeMutableRawPointer { storage.base }
 
     /// A zero-filled image. Throws instead of trapping when the size overflows or memory runs out
     /// (``EnhanceError/outOfMemory(bytes:)``), and ``EnhanceError/invalidArgument(_:)`` for an empty
@@ -45,11 +50,45 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
         self.height = height
         self.channels = channels
         self.bitDepth = bitDepth
-        self.data = p
-        self.byteCount = b
+        self.storage = PixelStorage(base: p, byteCount: b)
     }
 
-    deinit { free(data) }
+    /// The pixels' bytes (rows top to bottom, no padding; 16-bit samples in machine byte order),
+    /// valid only inside `body`; no copy.
+    ///
+    /// - Parameter body: A closure given the bytes.
+    /// - Returns: What `body` returns.
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeRawBufferPointer(start: storage.base, count: storage.byteCount))
+    }
+
+    /// The pixels' bytes for writing, valid only inside `body`; in place when this image alone holds
+    /// its pixels, else after it takes a copy of its own (copies never see each other's writes).
+    ///
+    /// - Parameter body: A closure given the bytes.
+    /// - Returns: What `body` returns.
+    public mutating func withUnsafeMutableBytes<R, E: Error>(_ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        makeUnique()
+        return try body(UnsafeMutableRawBufferPointer(start: storage.base, count: storage.byteCount))
+    }
+
+    /// Gives this image pixels only it holds.
+    private mutating func makeUnique() {
+        if isKnownUniquelyReferenced(&storage) { return }
+        guard let p = malloc(max(storage.byteCount, 1)) else { fatalError("out of memory copying an image of \(storage.byteCount) bytes") }
+        memcpy(p, storage.base, storage.byteCount)
+        storage = PixelStorage(base: p, byteCount: storage.byteCount)
+    }
+
+    /// Whether two images have the same size, layout and samples.
+    ///
+    /// - Parameters:
+    ///   - a: An image.
+    ///   - b: Another image.
+    public static func == (a: ImageBuffer, b: ImageBuffer) -> Bool {
+        guard a.width == b.width, a.height == b.height, a.channels == b.channels, a.bitDepth == b.bitDepth else { return false }
+        return a.storage === b.storage || memcmp(a.storage.base, b.storage.base, a.storage.byteCount) == 0
+    }
 
     /// Whether the last channel is alpha (2 or 4 channels).
     public var hasAlpha: Bool { channels == 2 || channels == 4 }
@@ -78,13 +117,15 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
     ///   - y: Row, 0..<``height``.
     ///   - c: Channel, 0..<``channels``.
     ///   - v: The sample, 0...``maxValue``.
-    @inline(__always) public func setRaw(_ x: Int, _ y: Int, _ c: Int, _ v: Int) {
-        let i = (y * width + x) * channels + c
-        if bitDepth == 8 { data.assumingMemoryBound(to: UInt8.self)[i] = UInt8(truncatingIfNeeded: v) }
-        else { data.assumingMemoryBound(to: UInt16.self)[i] = UInt16(truncatingIfNeeded: v) }
+    ///
+    /// The pixels are copied first if another copy of the image shares them.
+    @inline(__always) public mutating func setRaw(_ x: Int, _ y: Int, _ c: Int, _ v: Int) {
+        makeUnique()
+        storeRaw(x, y, c, v)
     }
 
-    /// The sample of channel `c` at column `x`, row `y`, scaled to [0, 1].
+    /// The sample of channel `c` at column `x`, row `y`, scaled to [0, 1]. The coordinates are
+    /// not checked: they must be inside the image.
     ///
     /// - Parameters:
     ///   - x: Column, 0..<``width``.
@@ -94,17 +135,31 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
         Float(raw(x, y, c)) / maxValue
     }
 
-    /// Stores a [0, 1] value: clamped, then rounded to the nearest integer level (NaN becomes 0).
+    /// Stores a [0, 1] value: clamped, then rounded to the nearest integer level (NaN becomes 0),
+    /// copying the pixels first if another copy of the image shares them.
     ///
     /// - Parameters:
-    ///   - x: Column, 0..<``width``.
-    ///   - y: Row, 0..<``height``.
-    ///   - c: Channel, 0..<``channels``.
-    ///   - v: The value, 0 (black, transparent) to 1 (full intensity, opaque).
-    @inline(__always) public func setSample(_ x: Int, _ y: Int, _ c: Int, _ v: Float) {
+    ///   - x: Column, 0..<width.
+    ///   - y: Row, 0..<height.
+    ///   - c: Channel, 0..<channels.
+    ///   - v: The value, 0 (black) to 1 (full).
+    @inline(__always) public mutating func setSample(_ x: Int, _ y: Int, _ c: Int, _ v: Float) {
+        makeUnique()
+        storeSample(x, y, c, v)
+    }
+
+    /// `setRaw` without the uniqueness check, for an image this module just made.
+    @inline(__always) func storeRaw(_ x: Int, _ y: Int, _ c: Int, _ v: Int) {
+        let i = (y * width + x) * channels + c
+        if bitDepth == 8 { data.assumingMemoryBound(to: UInt8.self)[i] = UInt8(truncatingIfNeeded: v) }
+        else { data.assumingMemoryBound(to: UInt16.self)[i] = UInt16(truncatingIfNeeded: v) }
+    }
+
+    /// `setSample` without the uniqueness check, for an image this module just made.
+    @inline(__always) func storeSample(_ x: Int, _ y: Int, _ c: Int, _ v: Float) {
         let m = maxValue
         let clamped = v.isNaN ? 0 : min(max(v, 0), 1)
-        setRaw(x, y, c, Int((clamped * m).rounded()))
+        storeRaw(x, y, c, Int((clamped * m).rounded()))
     }
 
     /// A copy converted to another layout: gray <-> RGB, alpha dropped or added (opaque), depth changed.
@@ -125,9 +180,9 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
                     if newColor == colorChannels { v = sample(x, y, c) }
                     else if colorChannels == 1 { v = sample(x, y, 0) }
                     else { v = 0.299 * sample(x, y, 0) + 0.587 * sample(x, y, 1) + 0.114 * sample(x, y, 2) }
-                    out.setSample(x, y, c, v)
+                    out.storeSample(x, y, c, v)
                 }
-                if newAlpha { out.setSample(x, y, newChannels - 1, hasAlpha ? sample(x, y, channels - 1) : 1) }
+                if newAlpha { out.storeSample(x, y, newChannels - 1, hasAlpha ? sample(x, y, channels - 1) : 1) }
             }
         }
         return out
@@ -160,4 +215,15 @@ public final class ImageBuffer: @unchecked Sendable {   // @unchecked: pixels be
         }
         return out
     }
+}
+
+/// An image's pixel memory (calloc'd or malloc'd), freed with the last image holding it.
+final class PixelStorage: @unchecked Sendable {   // @unchecked: a raw pointer, written only while one image holds it
+    let base: UnsafeMutableRawPointer
+    let byteCount: Int
+    init(base: UnsafeMutableRawPointer, byteCount: Int) {
+        self.base = base
+        self.byteCount = byteCount
+    }
+    deinit { free(base) }
 }

@@ -422,13 +422,13 @@ public final class EnhancePipeline: Sendable {
                     ? 116 * LabColor.f(LabColor.srgbToLinear(image.sample(x, y, 0))) - 16
                     : LabColor.lightness(r: image.sample(x, y, 0), g: image.sample(x, y, 1), b: image.sample(x, y, 2))
                 let (r, g, b) = LabColor.labToSRGB(l: l, a: row[x * cm] * 128, b: row[x * cm + 1] * 128)
-                out.setSample(x, y, 0, r); out.setSample(x, y, 1, g); out.setSample(x, y, 2, b)
+                out.storeSample(x, y, 0, r); out.storeSample(x, y, 1, g); out.storeSample(x, y, 2, b)
             }
         } else if out.colorChannels == 1 {
-            for x in 0..<out.width { out.setSample(x, y, 0, (row[x * 3] + row[x * 3 + 1] + row[x * 3 + 2]) / 3) }
+            for x in 0..<out.width { out.storeSample(x, y, 0, (row[x * 3] + row[x * 3 + 1] + row[x * 3 + 2]) / 3) }
         } else {
             for x in 0..<out.width {
-                out.setSample(x, y, 0, row[x * 3]); out.setSample(x, y, 1, row[x * 3 + 1]); out.setSample(x, y, 2, row[x * 3 + 2])
+                out.storeSample(x, y, 0, row[x * 3]); out.storeSample(x, y, 1, row[x * 3 + 1]); out.storeSample(x, y, 2, row[x * 3 + 2])
             }
         }
     }
@@ -438,7 +438,7 @@ public final class EnhancePipeline: Sendable {
         let ia = image.channels - 1, oa = out.channels - 1
         let s = configuration.scale
         if s == 1 {
-            for y in 0..<out.height { for x in 0..<out.width { out.setRaw(x, y, oa, image.raw(x, y, ia)) } }
+            for y in 0..<out.height { for x in 0..<out.width { out.storeRaw(x, y, oa, image.raw(x, y, ia)) } }
             return
         }
         func taps(_ q: Int, _ n: Int) -> ([Int], [Float]) {
@@ -465,7 +465,7 @@ public final class EnhancePipeline: Sendable {
                     for i in 0..<4 { r += xw[i] * image.sample(xi[i], yi[j], ia) }
                     v += yw[j] * r
                 }
-                out.setSample(x, y, oa, v)
+                out.storeSample(x, y, oa, v)
             }
         }
     }

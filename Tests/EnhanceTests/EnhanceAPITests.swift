@@ -86,7 +86,7 @@ final class EnhanceAPITests: XCTestCase {
     func testImagesInMemoryAndAtURLs() throws {
         for depth in [8, 16] {
             for ch in 1...4 {
-                let img = try ImageBuffer(width: 9, height: 4, channels: ch, bitDepth: depth)
+                var img = try ImageBuffer(width: 9, height: 4, channels: ch, bitDepth: depth)
                 for y in 0..<4 { for x in 0..<9 { for c in 0..<ch { img.setRaw(x, y, c, (x * 29 + y * 71 + c * 13) * (depth == 16 ? 251 : 1) % (depth == 16 ? 65536 : 256)) } } }
                 let png = try ImageFile.encode(img, format: .png)
                 XCTAssertEqual(try ImageFile.format(of: png), .png)
@@ -99,7 +99,7 @@ final class EnhanceAPITests: XCTestCase {
                 XCTAssertEqual(maxDifference(try ImageFile.read(contentsOf: url), img), 0)
             }
         }
-        let rgb = try ImageBuffer(width: 16, height: 8, channels: 3, bitDepth: 8)
+        var rgb = try ImageBuffer(width: 16, height: 8, channels: 3, bitDepth: 8)
         for y in 0..<8 { for x in 0..<16 { rgb.setRaw(x, y, 0, x < 8 ? 250 : 10); rgb.setRaw(x, y, 1, 128); rgb.setRaw(x, y, 2, y < 4 ? 200 : 30) } }
         let jpeg = try ImageFile.encode(rgb, format: .jpeg, jpegQuality: 90)
         let url = URL(fileURLWithPath: tempPath("mem.jpg"))
@@ -128,6 +128,26 @@ final class EnhanceAPITests: XCTestCase {
             XCTAssertEqual(e as? EnhanceError, .imageTooLarge(path: "<data>", width: 16, height: 8, ceiling: 100))
         }
         XCTAssertThrowsError(try ImageFile.read(contentsOf: URL(string: "https://example.com/x.png")!))
+    }
+
+    /// Images are values: a copy keeps its pixels when the original is written; equality compares
+    /// size, layout and samples.
+    func testImagesAreValues() throws {
+        var a = try ImageBuffer(width: 3, height: 2, channels: 3, bitDepth: 8)
+        a.setRaw(0, 0, 0, 200)
+        let b = a
+        XCTAssertEqual(a, b)
+        let shared = a.withUnsafeBytes { $0.baseAddress }
+        XCTAssertEqual(b.withUnsafeBytes { $0.baseAddress }, shared, "copies share pixels until one is written")
+        a.setSample(1, 1, 2, 1)
+        XCTAssertNotEqual(a.withUnsafeBytes { $0.baseAddress }, shared)
+        XCTAssertEqual(b.raw(1, 1, 2), 0, "the copy did not change")
+        XCTAssertEqual(a.raw(1, 1, 2), 255)
+        XCTAssertEqual(a.raw(0, 0, 0), 200)
+        XCTAssertNotEqual(a, b)
+        a.withUnsafeMutableBytes { $0[0] = 7 }
+        XCTAssertEqual(a.raw(0, 0, 0), 7)
+        XCTAssertNotEqual(try ImageBuffer(width: 3, height: 2, channels: 1, bitDepth: 8), try ImageBuffer(width: 2, height: 3, channels: 1, bitDepth: 8))
     }
 
     static func processBlocking(_ p: EnhancePipeline, _ image: ImageBuffer) throws -> ImageBuffer { try p.process(image) }

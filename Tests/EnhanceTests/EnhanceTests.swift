@@ -104,7 +104,7 @@ final class EnhanceTilingTests: XCTestCase {
 
     /// Colorize at a working size: one model run, progress 0/1 then 1/1, the size and alpha kept.
     func testColorizeWorkingSize() throws {
-        let img = try ImageBuffer(width: 300, height: 140, channels: 2, bitDepth: 8)
+        var img = try ImageBuffer(width: 300, height: 140, channels: 2, bitDepth: 8)
         for y in 0..<140 { for x in 0..<300 { img.setRaw(x, y, 0, (x + 2 * y) % 256); img.setRaw(x, y, 1, 200) } }
         var c = EnhanceConfiguration.defaults(for: .colorize)
         c.colorWorkingSide = 64
@@ -160,7 +160,7 @@ final class EnhanceTilingTests: XCTestCase {
 
     func testAlphaAndGrayAndSixteenBit() throws {
         // RGBA 16-bit: alpha is upscaled (constant stays constant), depth kept.
-        let img = try ImageBuffer(width: 20, height: 12, channels: 4, bitDepth: 16)
+        var img = try ImageBuffer(width: 20, height: 12, channels: 4, bitDepth: 16)
         for y in 0..<12 { for x in 0..<20 {
             for c in 0..<3 { img.setRaw(x, y, c, (x * 3000 + y * 1000 + c * 7000) % 65536) }
             img.setRaw(x, y, 3, 40000)
@@ -169,7 +169,7 @@ final class EnhanceTilingTests: XCTestCase {
         XCTAssertEqual([out.width, out.height, out.channels, out.bitDepth], [40, 24, 4, 16])
         for y in 0..<24 { for x in 0..<40 { XCTAssertEqual(out.raw(x, y, 3), 40000) } }
 
-        let gray = try ImageBuffer(width: 16, height: 16, channels: 1, bitDepth: 8)
+        var gray = try ImageBuffer(width: 16, height: 16, channels: 1, bitDepth: 8)
         for y in 0..<16 { for x in 0..<16 { gray.setRaw(x, y, 0, x * 16 + y) } }
         let r = try EnhancePipeline(modelPath: testModel("restore"), configuration: config(.restore, tile: 0)).process(gray)
         XCTAssertEqual([r.width, r.height, r.channels], [16, 16, 1])
@@ -211,7 +211,7 @@ final class ImageFileTests: XCTestCase {
     func testPNGRoundTripAllLayouts() throws {
         for depth in [8, 16] {
             for ch in 1...4 {
-                let img = try ImageBuffer(width: 7, height: 5, channels: ch, bitDepth: depth)
+                var img = try ImageBuffer(width: 7, height: 5, channels: ch, bitDepth: depth)
                 for y in 0..<5 { for x in 0..<7 { for c in 0..<ch { img.setRaw(x, y, c, (x * 37 + y * 101 + c * 53) * (depth == 16 ? 257 : 1) % (depth == 16 ? 65536 : 256)) } } }
                 let p = tempPath("rt_\(depth)_\(ch).png")
                 try ImageFile.write(img, path: p)
@@ -224,7 +224,7 @@ final class ImageFileTests: XCTestCase {
     }
 
     func testJPEGRoundTripAndExifOrientation() throws {
-        let img = try ImageBuffer(width: 16, height: 8, channels: 3, bitDepth: 8)
+        var img = try ImageBuffer(width: 16, height: 8, channels: 3, bitDepth: 8)
         for y in 0..<8 { for x in 0..<16 { img.setRaw(x, y, 0, x < 8 ? 250 : 10); img.setRaw(x, y, 1, 128); img.setRaw(x, y, 2, y < 4 ? 200 : 30) } }
         let p = tempPath("rt.jpg")
         try ImageFile.write(img, path: p)
@@ -253,7 +253,7 @@ final class ImageFileTests: XCTestCase {
     }
 
     func testOrientationsMatchDefinitions() throws {
-        let img = try ImageBuffer(width: 3, height: 2, channels: 1, bitDepth: 8)
+        var img = try ImageBuffer(width: 3, height: 2, channels: 1, bitDepth: 8)
         for y in 0..<2 { for x in 0..<3 { img.setRaw(x, y, 0, y * 3 + x) } }  // 0 1 2 / 3 4 5
         func rows(_ b: ImageBuffer) -> [[Int]] { (0..<b.height).map { y in (0..<b.width).map { b.raw($0, y, 0) } } }
         XCTAssertEqual(rows(try img.oriented(2)), [[2, 1, 0], [5, 4, 3]])
@@ -266,7 +266,7 @@ final class ImageFileTests: XCTestCase {
     }
 
     func testBadFilesGiveTypedErrors() throws {
-        let img = try ImageBuffer(width: 64, height: 64, channels: 3, bitDepth: 8)
+        var img = try ImageBuffer(width: 64, height: 64, channels: 3, bitDepth: 8)
         for y in 0..<64 { for x in 0..<64 { for c in 0..<3 { img.setRaw(x, y, c, (x * 7 + y * 13 + c * 91) & 255) } } }
         for ext in ["png", "jpg"] {
             let p = tempPath("full.\(ext)")
