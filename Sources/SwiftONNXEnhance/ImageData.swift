@@ -45,25 +45,17 @@ extension ImageFile {
     ///   - pixelCeiling: The most pixels (width x height) to accept; 0 for no ceiling.
     public static func read(data: Data, pixelCeiling: Int = defaultPixelCeiling) throws(EnhanceError) -> ImageBuffer {
         let h = try header(of: data)
-        let source = dataSource
-        guard h.width > 0, h.height > 0 else { throw EnhanceError.corruptFile(path: source, reason: "image size is \(h.width)x\(h.height)") }
-        if pixelCeiling > 0, h.width.multipliedReportingOverflow(by: h.height).overflow || h.pixelCount > pixelCeiling {
-            throw EnhanceError.imageTooLarge(path: source, width: h.width, height: h.height, ceiling: pixelCeiling)
-        }
-        let swap = h.orientation >= 5
-        let storedW = swap ? h.height : h.width, storedH = swap ? h.width : h.height
-        let img = try ImageBuffer(width: storedW, height: storedH, channels: h.channels, bitDepth: h.bitDepth)
-        var expected = sio_info(width: Int32(storedW), height: Int32(storedH), channels: Int32(h.channels), bit_depth: Int32(h.bitDepth))
-        let (rc, msg) = data.withUnsafeBytes { bytes in
-            call(source) { buf, n in
-                h.format == .png
-                    ? sio_png_read_mem(bytes.baseAddress, bytes.count, img.data, img.byteCount, &expected, buf, n)
-                    : sio_jpeg_read_mem(bytes.baseAddress, bytes.count, img.data.assumingMemoryBound(to: UInt8.self),
-                                        img.byteCount, &expected, buf, n)
+        let result = data.withUnsafeBytes { bytes in
+            Result { () throws(EnhanceError) -> ImageBuffer in
+                try decode(h, source: dataSource, pixelCeiling: pixelCeiling) { pixels, capacity, expected, buf, n in
+                    h.format == .png
+                        ? sio_png_read_mem(bytes.baseAddress, bytes.count, pixels, capacity, expected, buf, n)
+                        : sio_jpeg_read_mem(bytes.baseAddress, bytes.count, pixels.assumingMemoryBound(to: UInt8.self),
+                                            capacity, expected, buf, n)
+                }
             }
         }
-        guard rc == SIO_OK else { throw fail(rc, msg, path: source) }
-        return try img.oriented(h.orientation)
+        return try result.get()
     }
 
     /// Encodes an image as PNG or JPEG bytes, the same bytes ``write(_:path:format:jpegQuality:)``

@@ -120,20 +120,28 @@ public enum ImageFile {
     ///   - pixelCeiling: The most pixels (width x height) to accept; 0 for no ceiling.
     public static func read(path: String, pixelCeiling: Int = defaultPixelCeiling) throws(EnhanceError) -> ImageBuffer {
         let h = try header(path: path)
-        guard h.width > 0, h.height > 0 else { throw EnhanceError.corruptFile(path: path, reason: "image size is \(h.width)x\(h.height)") }
+        return try decode(h, source: path, pixelCeiling: pixelCeiling) { pixels, capacity, expected, buf, n in
+            h.format == .png
+                ? sio_png_read(path, pixels, capacity, expected, buf, n)
+                : sio_jpeg_read(path, pixels.assumingMemoryBound(to: UInt8.self), capacity, expected, buf, n)
+        }
+    }
+
+    /// The pixels of an image whose header is `h`, read by `readPixels` (into the stored layout,
+    /// with the expected size) after the size and the ceiling are checked; in display orientation.
+    static func decode(_ h: ImageHeader, source: String, pixelCeiling: Int,
+                       readPixels: (UnsafeMutableRawPointer, Int, UnsafePointer<sio_info>, UnsafeMutablePointer<CChar>, Int) -> Int32)
+        throws(EnhanceError) -> ImageBuffer {
+        guard h.width > 0, h.height > 0 else { throw EnhanceError.corruptFile(path: source, reason: "image size is \(h.width)x\(h.height)") }
         if pixelCeiling > 0, h.width.multipliedReportingOverflow(by: h.height).overflow || h.pixelCount > pixelCeiling {
-            throw EnhanceError.imageTooLarge(path: path, width: h.width, height: h.height, ceiling: pixelCeiling)
+            throw EnhanceError.imageTooLarge(path: source, width: h.width, height: h.height, ceiling: pixelCeiling)
         }
         let swap = h.orientation >= 5
         let storedW = swap ? h.height : h.width, storedH = swap ? h.width : h.height
         let img = try ImageBuffer(width: storedW, height: storedH, channels: h.channels, bitDepth: h.bitDepth)
         var expected = sio_info(width: Int32(storedW), height: Int32(storedH), channels: Int32(h.channels), bit_depth: Int32(h.bitDepth))
-        let (rc, msg) = call(path) { buf, n in
-            h.format == .png
-                ? sio_png_read(path, img.data, img.byteCount, &expected, buf, n)
-                : sio_jpeg_read(path, img.data.assumingMemoryBound(to: UInt8.self), img.byteCount, &expected, buf, n)
-        }
-        guard rc == SIO_OK else { throw fail(rc, msg, path: path) }
+        let (rc, msg) = call(source) { buf, n in readPixels(img.data, img.byteCount, &expected, buf, n) }
+        guard rc == SIO_OK else { throw fail(rc, msg, path: source) }
         return try img.oriented(h.orientation)
     }
 
