@@ -91,6 +91,35 @@ final class SessionAPITests: XCTestCase {
         XCTAssertThrowsError(try Tensor(dtype: .float32, shape: [2], bytesNoCopy: q, count: 12, deallocator: .free))
     }
 
+    func testReadOnlyBufferIsViewedAndNeverWritten() throws {
+        let values: [Float] = [1, 2, 3, 4, 5, 6]
+        let calls = Locked(0)
+        let p = UnsafeMutableRawPointer.allocate(byteCount: 24, alignment: 16)
+        p.copyMemory(from: values, byteCount: 24)
+        do {
+            var t = try Tensor(dtype: .float32, shape: [3, 2], bytesNoCopy: UnsafeRawBufferPointer(start: p, count: 24),
+                               deallocator: .custom { q, _ in calls.withLock { $0 += 1 }; q.deallocate() })
+            XCTAssertEqual(t.withUnsafeBytes { $0.baseAddress }, UnsafeRawPointer(p))
+            XCTAssertEqual(try t.scalars(as: Float.self), values)
+            // writing takes a copy, even for the only tensor viewing them: the caller's bytes stay as they were
+            t.withUnsafeMutableBufferPointer(as: Float.self) { $0[0] = -1 }
+            XCTAssertEqual(try t.scalars(as: Float.self)[0], -1)
+            XCTAssertNotEqual(t.withUnsafeBytes { $0.baseAddress }, UnsafeRawPointer(p))
+            XCTAssertEqual(calls.withLock { $0 }, 1, "the tensor's copy let the caller's memory go")
+            let q = UnsafeMutableRawPointer.allocate(byteCount: 24, alignment: 16)
+            defer { q.deallocate() }
+            q.copyMemory(from: values, byteCount: 24)
+            let u = try Tensor(dtype: .float32, shape: [6], bytesNoCopy: UnsafeRawBufferPointer(start: q, count: 24))
+            var w = u
+            w.withUnsafeMutableBytes { $0.storeBytes(of: Float(9), as: Float.self) }
+            XCTAssertEqual(try u.scalars(as: Float.self), values, "the viewed bytes were not written")
+            XCTAssertEqual(try w.scalars(as: Float.self)[0], 9)
+        }
+        XCTAssertEqual(calls.withLock { $0 }, 1)
+        XCTAssertThrowsError(try Tensor(dtype: .float32, shape: [2], bytesNoCopy: UnsafeRawBufferPointer(start: nil, count: 0)))
+        XCTAssertEqual(try Tensor(dtype: .float32, shape: [0], bytesNoCopy: UnsafeRawBufferPointer(start: nil, count: 0)).count, 0)
+    }
+
     func testWritesReachOnlyTheTensorWritten() throws {
         var a = try Tensor(shape: [3], scalars: [Float(1), 2, 3])
         let b = a

@@ -39,6 +39,32 @@ extension Tensor {
                   storage: TensorStorage(caller: bytesNoCopy, byteCount: n, deallocator: deallocator, keeping: nil))
     }
 
+    /// A tensor viewing read-only memory the caller keeps alive (a memory-mapped file, a buffer
+    /// owned by another library): no copy is made, and the bytes are never written (a tensor that
+    /// is written takes a copy first, see `withUnsafeMutableBytes`). The caller keeps them alive
+    /// and unchanged while any tensor views them, then `deallocator` (if not `.none`) gets them
+    /// back. Throws `ONNXError.invalidInput` when the byte count does not match `shape` and
+    /// `dtype` or the address is not aligned to the element size.
+    ///
+    /// - Parameters:
+    ///   - dtype: The element type of the bytes.
+    ///   - shape: The dimensions; their product times `dtype.byteSize` must equal `bytesNoCopy.count`.
+    ///   - bytesNoCopy: The elements in row-major order, little-endian.
+    ///   - deallocator: How the memory goes back when the last tensor viewing it is gone.
+    public init(dtype: DType, shape: [Int], bytesNoCopy: UnsafeRawBufferPointer, deallocator: Deallocator = .none) throws(ONNXError) {
+        let n = try Self.checkedBytes(dtype, shape, bytesNoCopy.count, what: "bytesNoCopy")
+        guard let base = bytesNoCopy.baseAddress ?? (n == 0 ? UnsafeRawPointer(TensorStorage.standIn.raw) : nil) else {
+            throw .invalidInput(name: "bytesNoCopy", reason: "the buffer has no address")
+        }
+        guard Int(bitPattern: base) % max(1, dtype.byteSize) == 0 else {
+            throw .invalidInput(name: "bytesNoCopy", reason: "the pointer is not aligned to the \(dtype.byteSize)-byte elements of \(dtype)")
+        }
+        let owner = CallerMemory(bytesNoCopy.baseAddress == nil ? .none : deallocator, writable: false)
+        self.init(dtype: dtype, shape: shape,
+                  storage: TensorStorage(caller: UnsafeMutableRawPointer(mutating: base), byteCount: n,
+                                         deallocator: .none, keeping: owner))
+    }
+
     /// A tensor over the bytes of `data` (elements in row-major order, little-endian). When `data`
     /// keeps its bytes on the heap (more than 64 bytes) and they are aligned to the element size, the
     /// tensor views them without a copy and keeps `data` alive; `Data` is a value, so later changes
