@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L /* fmemopen, open_memstream */
 #include "CImageIO.h"
+#include "sio_stream.h"
 #include <stdlib.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -31,10 +32,6 @@ static void sio_jpeg_emit_message(j_common_ptr cinfo, int level) {
         }
         cinfo->err->num_warnings++;
     }
-}
-
-static void sio_set_err(char *err, size_t errlen, const char *msg) {
-    if (err && errlen) snprintf(err, errlen, "%s", msg);
 }
 
 /* Reads `path`, or when mem is not NULL the memlen bytes at mem. */
@@ -189,41 +186,19 @@ static int sio_jpeg_layout_ok(int32_t width, int32_t height, int32_t channels, c
 int sio_jpeg_write(const char *path, const uint8_t *pixels, int32_t width, int32_t height, int32_t channels,
                    int32_t quality, char *err, size_t errlen) {
     if (!sio_jpeg_layout_ok(width, height, channels, err, errlen)) return SIO_UNSUPPORTED;
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        sio_set_err(err, errlen, strerror(errno));
-        return SIO_IO;
-    }
-    int rc = sio_jpeg_write_to(f, pixels, width, height, channels, quality, err, errlen);
-    if (fclose(f) != 0 && rc == SIO_OK) {
-        sio_set_err(err, errlen, strerror(errno));
-        return SIO_IO;
-    }
-    return rc;
+    sio_sink s;
+    if (sio_sink_open(&s, path, err, errlen)) return SIO_IO;
+    int rc = sio_jpeg_write_to(s.f, pixels, width, height, channels, quality, err, errlen);
+    return sio_sink_close(&s, rc, NULL, NULL, err, errlen);
 }
 
 int sio_jpeg_write_mem(const uint8_t *pixels, int32_t width, int32_t height, int32_t channels, int32_t quality,
                        void **out, size_t *out_count, char *err, size_t errlen) {
-    char *buf = NULL;
-    size_t len = 0;
     *out = NULL;
     *out_count = 0;
     if (!sio_jpeg_layout_ok(width, height, channels, err, errlen)) return SIO_UNSUPPORTED;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) {
-        sio_set_err(err, errlen, strerror(errno));
-        return SIO_IO;
-    }
-    int rc = sio_jpeg_write_to(f, pixels, width, height, channels, quality, err, errlen);
-    if (fclose(f) != 0 && rc == SIO_OK) {
-        sio_set_err(err, errlen, strerror(errno));
-        rc = SIO_IO;
-    }
-    if (rc != SIO_OK) {
-        free(buf);
-        return rc;
-    }
-    *out = buf;
-    *out_count = len;
-    return SIO_OK;
+    sio_sink s;
+    if (sio_sink_open(&s, NULL, err, errlen)) return SIO_IO;
+    int rc = sio_jpeg_write_to(s.f, pixels, width, height, channels, quality, err, errlen);
+    return sio_sink_close(&s, rc, out, out_count, err, errlen);
 }

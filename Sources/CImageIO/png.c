@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L /* fmemopen, open_memstream */
 #include "CImageIO.h"
+#include "sio_stream.h"
 #include <errno.h>
 #include <png.h>
 #include <setjmp.h>
@@ -22,10 +23,6 @@ static void sio_png_error_fn(png_structp png, png_const_charp msg) {
 static void sio_png_warning_fn(png_structp png, png_const_charp msg) {
     (void)png;
     (void)msg; /* warnings (e.g. unknown chunks, bad iCCP) are not failures */
-}
-
-static void sio_set_err(char *err, size_t errlen, const char *msg) {
-    if (err && errlen) snprintf(err, errlen, "%s", msg);
 }
 
 /* Sets the transforms every read uses, then updates the info. Called after png_read_info. */
@@ -207,41 +204,19 @@ static int sio_png_layout_ok(int32_t width, int32_t height, int32_t channels, in
 int sio_png_write(const char *path, const void *pixels, int32_t width, int32_t height, int32_t channels,
                   int32_t bit_depth, char *err, size_t errlen) {
     if (!sio_png_layout_ok(width, height, channels, bit_depth, err, errlen)) return SIO_UNSUPPORTED;
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        sio_set_err(err, errlen, strerror(errno));
-        return SIO_IO;
-    }
-    int rc = sio_png_write_to(f, pixels, width, height, channels, bit_depth, err, errlen);
-    if (fclose(f) != 0 && rc == SIO_OK) {
-        sio_set_err(err, errlen, strerror(errno));
-        return SIO_IO;
-    }
-    return rc;
+    sio_sink s;
+    if (sio_sink_open(&s, path, err, errlen)) return SIO_IO;
+    int rc = sio_png_write_to(s.f, pixels, width, height, channels, bit_depth, err, errlen);
+    return sio_sink_close(&s, rc, NULL, NULL, err, errlen);
 }
 
 int sio_png_write_mem(const void *pixels, int32_t width, int32_t height, int32_t channels, int32_t bit_depth,
                       void **out, size_t *out_count, char *err, size_t errlen) {
-    char *buf = NULL;
-    size_t len = 0;
     *out = NULL;
     *out_count = 0;
     if (!sio_png_layout_ok(width, height, channels, bit_depth, err, errlen)) return SIO_UNSUPPORTED;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) {
-        sio_set_err(err, errlen, strerror(errno));
-        return SIO_IO;
-    }
-    int rc = sio_png_write_to(f, pixels, width, height, channels, bit_depth, err, errlen);
-    if (fclose(f) != 0 && rc == SIO_OK) {
-        sio_set_err(err, errlen, strerror(errno));
-        rc = SIO_IO;
-    }
-    if (rc != SIO_OK) {
-        free(buf);
-        return rc;
-    }
-    *out = buf;
-    *out_count = len;
-    return SIO_OK;
+    sio_sink s;
+    if (sio_sink_open(&s, NULL, err, errlen)) return SIO_IO;
+    int rc = sio_png_write_to(s.f, pixels, width, height, channels, bit_depth, err, errlen);
+    return sio_sink_close(&s, rc, out, out_count, err, errlen);
 }

@@ -30,10 +30,7 @@ extension ImageFile {
             }
         }
         guard rc == SIO_OK else { throw fail(rc, msg, path: dataSource) }
-        let orientation = format == .jpeg ? exifOrientation(jpegHead: [UInt8](data.prefix(1 << 20))) : 1
-        let swap = orientation >= 5
-        return ImageHeader(format: format, width: Int(swap ? info.height : info.width), height: Int(swap ? info.width : info.height),
-                           channels: Int(info.channels), bitDepth: Int(info.bit_depth), orientation: orientation)
+        return displayed(format, info, orientation: format == .jpeg ? exifOrientation(jpegHead: [UInt8](data.prefix(1 << 20))) : 1)
     }
 
     /// Decodes a PNG or JPEG held in memory (a download, a photo library's bytes), in display

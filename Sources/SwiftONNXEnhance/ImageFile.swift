@@ -103,7 +103,11 @@ public enum ImageFile {
             format == .png ? sio_png_info(path, &info, buf, n) : sio_jpeg_info(path, &info, buf, n)
         }
         guard rc == SIO_OK else { throw fail(rc, msg, path: path) }
-        let orientation = format == .jpeg ? exifOrientation(path: path) : 1
+        return displayed(format, info, orientation: format == .jpeg ? exifOrientation(path: path) : 1)
+    }
+
+    /// The header of a decoder's stored layout `info` as displayed after the EXIF `orientation`.
+    static func displayed(_ format: ImageFormat, _ info: sio_info, orientation: Int) -> ImageHeader {
         let swap = orientation >= 5
         return ImageHeader(format: format, width: Int(swap ? info.height : info.width), height: Int(swap ? info.width : info.height),
                            channels: Int(info.channels), bitDepth: Int(info.bit_depth), orientation: orientation)

@@ -94,14 +94,7 @@ public struct EnhanceConfiguration: Sendable, Equatable {
     ///     tasks.
     ///   - directory: The folder that holds the models.
     public static func defaultModelPath(task: EnhanceTask, scale: Int = 2, directory: String) -> String {
-        let name: String
-        switch task {
-        case .upscale: name = "sr_x\(scale)"
-        case .restore: name = "restore"
-        case .deblur: name = "deblur"
-        case .colorize: name = "colorize"
-        }
-        return (directory as NSString).appendingPathComponent(name + ".onnx")
+        (directory as NSString).appendingPathComponent(EnhancePipeline.bundledModelName(task: task, scale: scale))
     }
 
     var modelInputChannels: Int { task == .colorize ? 1 : 3 }

@@ -311,11 +311,7 @@ public struct Tensor: Sendable, CustomStringConvertible {
     ///   - bytes: The elements in row-major order, little-endian: element count x ``DType/byteSize``
     ///     bytes.
     public init(dtype: DType, shape: [Int], bytes: [UInt8]) throws(ONNXError) {
-        let n = try checkedElementCount(shape, what: "bytes") { .invalidInput(name: "bytes", reason: $0) }
-        guard dtype != .string else { throw ONNXError.unsupportedType("string tensors are built with init(shape:strings:)") }
-        guard bytes.count == n * dtype.byteSize else {
-            throw ONNXError.invalidInput(name: "bytes", reason: "\(bytes.count) bytes do not fill \(dtype) shape \(describeShape(shape))")
-        }
+        _ = try Self.checkedBytes(dtype, shape, bytes.count, what: "bytes")
         let st = bytes.withUnsafeBytes { TensorStorage(copyOf: $0) }
         self.init(dtype: dtype, shape: shape, storage: st)
     }

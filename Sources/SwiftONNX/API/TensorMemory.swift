@@ -91,7 +91,7 @@ extension Tensor {
     }
 
     /// Validates a byte count for `dtype` and `shape`; returns it.
-    private static func checkedBytes(_ dtype: DType, _ shape: [Int], _ count: Int, what: String) throws(ONNXError) -> Int {
+    static func checkedBytes(_ dtype: DType, _ shape: [Int], _ count: Int, what: String) throws(ONNXError) -> Int {
         guard dtype != .string else { throw .unsupportedType("string tensors are built with init(shape:strings:)") }
         let n = try checkedElementCount(shape, what: what) { .invalidInput(name: what, reason: $0) }
         let (bytes, overflow) = n.multipliedReportingOverflow(by: dtype.byteSize)
