@@ -121,7 +121,7 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
     var isPrivateHeap: Bool { owner == nil && arena == nil && strings.isEmpty && byteCount > 0 }
 
     deinit {
-        if let arena { arena.release(raw, grant) } else if owner == nil { freeKeptBuffer(raw, byteCount: byteCount, mapped: mapped) }
+        if let arena { arena.release(raw, byteCount: byteCount, grant) } else if owner == nil { freeKeptBuffer(raw, byteCount: byteCount, mapped: mapped) }
         else if let c = owner as? CallerMemory { c.give(raw, byteCount) }
         budget?.release(byteCount)
     }

@@ -99,8 +99,9 @@ final class MemoryPattern: Sendable {
 /// One arena's memory.
 final class ArenaSlab: @unchecked Sendable {   // @unchecked: a raw pointer; each run gets its own slab
     let base: UnsafeMutableRawPointer
-    init(bytes: Int) { base = allocateBuffer(byteCount: bytes) }
-    deinit { base.deallocate() }
+    private let bytes: Int
+    init(bytes: Int) { self.bytes = bytes; base = allocateBuffer(byteCount: bytes) }
+    deinit { freeBuffer(base, byteCount: bytes) }
 }
 
 /// Where a tensor buffer came from, so it goes back to the same place.
@@ -203,7 +204,7 @@ final class RunArena: Sendable {
         }
     }
 
-    func release(_ ptr: UnsafeMutableRawPointer, _ grant: BufferGrant) {
+    func release(_ ptr: UnsafeMutableRawPointer, byteCount: Int, _ grant: BufferGrant) {
         switch grant {
         case .arena(let k):
             let giveBack = state.withLock { st in
@@ -215,12 +216,12 @@ final class RunArena: Sendable {
         case .pool(let cap):
             pool.release(ptr, capacity: cap)
         case .system:
-            ptr.deallocate()
+            freeBuffer(ptr, byteCount: byteCount)
         case .recorded(let k):
             state.withLock { st in
                 if !st.ended { st.recFree[k] = st.clock; st.clock += 1 }
             }
-            ptr.deallocate()
+            freeBuffer(ptr, byteCount: byteCount)
         case .caller:
             break
         }
