@@ -15,7 +15,9 @@ Load times are measured the same way for both runtimes, twice:
     1st load   the first session of a fresh process, the library already imported: ONNX Runtime in the
                process that measures its RSS, SwiftONNX's first session in each round's process
 
-    ONNX Runtime  CPU provider, intra_op threads = --threads, inter_op 1, all optimizations
+    ONNX Runtime  CPU provider, intra_op threads = --threads, inter_op 1, all optimizations,
+                  spinning off (session.intra_op.allow_spinning 0: between runs its threads sleep, as
+                  SwiftONNX's do, rather than hold a core the other runtimes' rounds need)
     tract         the `tract` PyPI package (Models/requirements.txt pins it); load+optimize = load
     SwiftONNX     the swift-onnx-bench executable (build: swift build -c release --product swift-onnx-bench)
 
@@ -124,9 +126,9 @@ class OrtRunner:
 
     def round(self, runs):
         if self.alive is None:   # every timed creation has one session of the model alive before it
-            self.alive = ort_session(self.path, self.threads)
+            self.alive = ort_session(self.path, self.threads, spinning=False)
         t0 = time.perf_counter()
-        sess = ort_session(self.path, self.threads)
+        sess = ort_session(self.path, self.threads, spinning=False)
         load = (time.perf_counter() - t0) * 1000
         self.alive = sess
         sess.run(None, self.feeds)
@@ -157,6 +159,7 @@ so = ort.SessionOptions()
 so.intra_op_num_threads = threads
 so.inter_op_num_threads = 1
 so.log_severity_level = 3
+so.add_session_config_entry("session.intra_op.allow_spinning", "0")
 t0 = time.perf_counter()
 sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 first_load = (time.perf_counter() - t0) * 1000

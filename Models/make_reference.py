@@ -75,10 +75,12 @@ def make_inputs(model: str, cfg: dict, model_path: str) -> dict[str, np.ndarray]
     return {n: make_input(model, n, specs[n]) for n in declared}
 
 
-def ort_session(path: str, threads: int = 1) -> ort.InferenceSession:
+def ort_session(path: str, threads: int = 1, spinning: bool = True) -> ort.InferenceSession:
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
+    if not spinning:   # its pool's threads sleep between runs instead of spinning on a core
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
