@@ -17,4 +17,5 @@
 #include "so_im2col.h"
 #include "so_sync.h"
 #include "so_memory.h"
+#include "so_system.h"
 #endif
