@@ -2,8 +2,9 @@
 """Side-by-side speed of ONNX Runtime, tract and SwiftONNX on the same models and the same inputs.
 
 For each model (default: every model of Models/MANIFEST.tsv, from Models/cache/), the seeded inputs
-of Models/inputs.json (or, for a model not listed there, seeded random tensors of the declared
-shapes, symbolic dims from --dim) are saved as .npy files and fed to all three runtimes. The runtimes
+of Models/inputs.json (a quantized variant <stem>.<kind>.onnx of Models/make_int8.py gets those of
+<stem>.onnx; a model not listed there gets seeded random tensors of the declared shapes, symbolic
+dims from --dim) are saved as .npy files and fed to all three runtimes. The runtimes
 run interleaved in rounds (ORT, tract, Swift, ORT, tract, Swift, ...) so machine noise hits all
 alike; each round creates a fresh session, does one warm-up run, then --runs timed runs. Medians are
 over every timed run of every round.
@@ -46,7 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "Models"))
 from fetch import read_manifest  # noqa: E402
-from make_reference import load_config, make_inputs, ort_session  # noqa: E402
+from make_reference import config_name, load_config, make_inputs, ort_session  # noqa: E402
 
 import onnx  # noqa: E402
 
@@ -293,8 +294,9 @@ def main() -> int:
     swift_isa = None
     try:
         for display, path in models:
-            if display in config:
-                feeds = make_inputs(display, config[display], path)
+            key = config_name(display, config)   # a quantized variant <stem>.<kind>.onnx: <stem>.onnx's inputs
+            if key:
+                feeds = make_inputs(key, config[key], path)
             else:
                 feeds = random_inputs(path, dims)
             d = os.path.join(tmp, safe(display))

@@ -35,6 +35,26 @@ def load_config() -> dict:
         return {k: v for k, v in json.load(f).items() if not k.startswith("_")}
 
 
+# Kinds of the quantized variants Models/make_int8.py writes as <float stem>.<kind>.onnx.
+VARIANT_KINDS = ("qdq", "qop", "dyn", "nbits4")
+
+
+def config_name(model: str, config: dict) -> str | None:
+    """The Models/inputs.json entry that gives a model file its inputs: the file's own entry, or for
+    a quantized variant <stem>.<kind>.onnx (kind in VARIANT_KINDS) without one, the entry of its float
+    model <stem>.onnx. Pass that name to make_inputs: the variant then gets the float model's inputs,
+    seeds included. None when neither is listed. model may be a path; only its file name counts."""
+    base = os.path.basename(model)
+    if base in config:
+        return base
+    stem, dot, ext = base.rpartition(".")
+    if dot and ext == "onnx":
+        float_stem, dot, kind = stem.rpartition(".")
+        if dot and kind in VARIANT_KINDS and f"{float_stem}.onnx" in config:
+            return f"{float_stem}.onnx"
+    return None
+
+
 def seed_for(model: str, input_name: str) -> int:
     """A stable seed per (model, input), independent of Python's hash randomization."""
     return zlib.crc32(f"{model}/{input_name}".encode())
