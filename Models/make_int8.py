@@ -277,42 +277,55 @@ def calibrate(model_path: str, samples: list[dict], cache_path: str, work: str) 
 
 def make(v: Variant, cache: str, out_path: str, config: dict) -> str:
     """Makes one variant into out_path; returns its notes for the manifest."""
-    src = os.path.join(cache, v.source)
+    src = os.path.abspath(os.path.join(cache, v.source))
+    out_path = os.path.abspath(out_path)
+    cwd = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="make-int8-") as work:
-        notes = []
-        if v.kind in ("qdq", "qop"):
-            pre = os.path.join(work, "pre.onnx")
-            notes += prepare(src, pre, STATIC_OPSET, work)
-            cfg = config[v.source]
-            samples = calibration_samples(v.source, cfg, src)
-            cache_path = os.path.join(work, "calibration.json")
-            calibrate(pre, samples, cache_path, work)
-            qdq = v.kind == "qdq"
-            quantize_static(pre, out_path, calibration_data_reader=None, calibration_cache_path=cache_path,
-                            quant_format=QuantFormat.QDQ if qdq else QuantFormat.QOperator,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            per_channel=qdq, reduce_range=False, calibrate_method=CalibrationMethod.MinMax)
-            shapes = "; ".join(f"{n} {cfg['inputs'][n]['shape']}" for n in cfg["inputs"])
-            notes.append(f"calibrated at {shapes}")
-        elif v.kind == "dyn":
-            pre = os.path.join(work, "pre.onnx")
-            notes += prepare(src, pre, None, work)
-            wt = v.options["weight_type"]
-            quantize_dynamic(pre, out_path, weight_type=wt, op_types_to_quantize=v.options["op_types"],
-                             per_channel=False, reduce_range=False)
-            notes.append(f"weights {wt.name}, op types {'+'.join(v.options['op_types'])}")
-        elif v.kind == "nbits4":
-            q = MatMulNBitsQuantizer(onnx.load(src), bits=4, block_size=v.options["block_size"],
-                                     is_symmetric=v.options["symmetric"], quant_format=QuantFormat.QOperator,
-                                     op_types_to_quantize=("MatMul",))
-            q.process()
-            q.model.save_model_to_file(out_path)
-            notes.append(f"block_size {v.options['block_size']}, "
-                         f"{'symmetric' if v.options['symmetric'] else 'asymmetric'}, accuracy_level unset")
-        else:
-            raise ValueError(f"unknown kind {v.kind}")
-        if v.note:
-            notes.append(v.note)
+        # Some of the tools leave files in the current folder (symbolic shape inference's
+        # sym_shape_infer_temp.onnx, <uuid>.data external data): let them write into the temporary one.
+        os.chdir(work)
+        try:
+            return make_in(v, src, out_path, config, work)
+        finally:
+            os.chdir(cwd)
+
+
+def make_in(v: Variant, src: str, out_path: str, config: dict, work: str) -> str:
+    """Makes one variant (the current folder is work); returns its notes."""
+    notes = []
+    if v.kind in ("qdq", "qop"):
+        pre = os.path.join(work, "pre.onnx")
+        notes += prepare(src, pre, STATIC_OPSET, work)
+        cfg = config[v.source]
+        samples = calibration_samples(v.source, cfg, src)
+        cache_path = os.path.join(work, "calibration.json")
+        calibrate(pre, samples, cache_path, work)
+        qdq = v.kind == "qdq"
+        quantize_static(pre, out_path, calibration_data_reader=None, calibration_cache_path=cache_path,
+                        quant_format=QuantFormat.QDQ if qdq else QuantFormat.QOperator,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        per_channel=qdq, reduce_range=False, calibrate_method=CalibrationMethod.MinMax)
+        shapes = "; ".join(f"{n} {cfg['inputs'][n]['shape']}" for n in cfg["inputs"])
+        notes.append(f"calibrated at {shapes}")
+    elif v.kind == "dyn":
+        pre = os.path.join(work, "pre.onnx")
+        notes += prepare(src, pre, None, work)
+        wt = v.options["weight_type"]
+        quantize_dynamic(pre, out_path, weight_type=wt, op_types_to_quantize=v.options["op_types"],
+                         per_channel=False, reduce_range=False)
+        notes.append(f"weights {wt.name}, op types {'+'.join(v.options['op_types'])}")
+    elif v.kind == "nbits4":
+        q = MatMulNBitsQuantizer(onnx.load(src), bits=4, block_size=v.options["block_size"],
+                                 is_symmetric=v.options["symmetric"], quant_format=QuantFormat.QOperator,
+                                 op_types_to_quantize=("MatMul",))
+        q.process()
+        q.model.save_model_to_file(out_path)
+        notes.append(f"block_size {v.options['block_size']}, "
+                     f"{'symmetric' if v.options['symmetric'] else 'asymmetric'}, accuracy_level unset")
+    else:
+        raise ValueError(f"unknown kind {v.kind}")
+    if v.note:
+        notes.append(v.note)
     counts = op_counts(out_path)
     notes.append("ops " + " ".join(f"{k}x{n}" for k, n in counts))
     return "; ".join(notes)
