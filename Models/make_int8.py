@@ -30,7 +30,8 @@ samples have the concrete shapes of Models/inputs.json. The dynamic variants are
 same way (without the opset change); the 4-bit one is made from the float model as it is.
 
 Each output is recorded in Models/MANIFEST-int8.tsv (sha256, bytes, method, calibration, notes). A
-file in the cache with the manifest's sha256 is not made again. The script is deterministic: a
+file in the cache with the manifest's sha256 is not made again (after changing a recipe here, make
+it again with --force --only NAME). The script is deterministic: a
 second run gives byte-identical files. Another machine with the same pinned packages should too,
 unless its float kernels differ enough to move a calibrated range across a RANGE_BITS step (or the
 constants ORT's optimizer folds): --check tells.
@@ -107,13 +108,12 @@ VARIANTS = [
     Variant("light_squeezenet.onnx", "qdq"),
     Variant("light_squeezenet.onnx", "qop"),
     Variant("rapidocr-onnxruntime__ch_ppocr_mobile_v2.0_cls_infer.onnx", "qop"),
-    # ONNX Runtime's CPU ConvInteger has only a uint8 x uint8 kernel: QInt8 weights (the tools'
-    # default) make a model it cannot load, so the detector's Convs get QUInt8 weights.
+    # Dynamic: weights QInt8, quantize_dynamic's default and the u8s8 (activations uint8, weights
+    # int8) that onnxruntime's docs recommend for x86 CPUs; per tensor. The detector's Convs become
+    # ConvInteger (u8 x s8: onnxruntime 1.32 has that kernel; older ones had only u8 x u8), Magika's
+    # two dense layers MatMulInteger (its one Conv is left float: this variant is about MatMulInteger).
     Variant("rapidocr-onnxruntime__ch_PP-OCRv4_det_infer.onnx", "dyn",
-            {"weight_type": QuantType.QUInt8, "op_types": ["Conv", "MatMul"]},
-            "ConvInteger u8 x u8 (ORT's CPU ConvInteger has no int8-weight kernel)"),
-    # MatMul only, QInt8 weights (the tools' default; MatMulInteger u8 x s8): Magika's one Conv
-    # stays float, as a QInt8 ConvInteger would not load in ONNX Runtime.
+            {"weight_type": QuantType.QInt8, "op_types": ["Conv", "MatMul"]}, "ConvInteger u8 x s8"),
     Variant("magika__standard_v3_3.onnx", "dyn",
             {"weight_type": QuantType.QInt8, "op_types": ["MatMul"]},
             "MatMulInteger u8 x s8; the Conv stays float"),
@@ -384,7 +384,8 @@ def main() -> int:
                     "the variants go to its int8/ folder")
     ap.add_argument("--check", action="store_true", help="make again in a temporary folder and compare with the "
                     "manifest's sha256; change nothing")
-    ap.add_argument("--force", action="store_true", help="make again even when the cached file matches the manifest")
+    ap.add_argument("--force", action="store_true", help="make again even when the cached file matches the manifest "
+                    "(after a recipe change)")
     args = ap.parse_args()
     logging.getLogger().setLevel(logging.ERROR)   # the tools' advice on pre-processing etc.
 
