@@ -34,40 +34,6 @@ final class BufferPoolTests: XCTestCase {
         XCTAssertEqual(pool.statistics.freeBytes, ca, "the idle 10 kB buffer should have been released")
     }
 
-    /// Large buffers are mappings of their own (Linux) whose pages go back when freed, so the resident
-    /// set after freeing is what it was before, which the C allocator does not promise once its
-    /// thresholds have risen; small ones come from the allocator. Every size is writable in full.
-    func testLargeBuffersAreMappedAndReturned() throws {
-        for bytes in [1, 4096, mappedThreshold - 64, mappedThreshold, mappedThreshold + 1, 3 << 20] where bytes < Int.max / 2 {
-            let p = allocateBuffer(byteCount: bytes)
-            XCTAssertEqual(Int(bitPattern: p) % 64, 0)
-            memset(p, 0x5a, bytes)
-            XCTAssertEqual(p.load(fromByteOffset: bytes - 1, as: UInt8.self), 0x5a)
-            freeBuffer(p, byteCount: bytes)
-        }
-        #if os(Linux)
-        func residentKB() throws -> Int {
-            let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
-            let line = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
-            return try XCTUnwrap(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
-        }
-        // A 16 MB block through malloc and back raises glibc's mmap threshold to 16 MB: through
-        // malloc, the 12 MB buffer below would then come from the heap.
-        let raise = UnsafeMutableRawPointer.allocate(byteCount: 16 << 20, alignment: 64)
-        raise.deallocate()
-        let bytes = 12 << 20
-        let before = try residentKB()
-        let p = allocateBuffer(byteCount: bytes)
-        XCTAssertEqual(Int(bitPattern: p) % 4096, 0, "a large buffer is page-aligned: its own mapping")
-        memset(p, 1, bytes)
-        let during = try residentKB()
-        freeBuffer(p, byteCount: bytes)
-        let after = try residentKB()
-        XCTAssertGreaterThan(during - before, 11 << 10, "12 MB written should be resident")
-        XCTAssertLessThan(after - before, 2 << 10, "freeing a large buffer should give its pages back")
-        #endif
-    }
-
     /// Two buffers alive together never share arena bytes; one freed before the next is allocated may.
     func testLayoutKeepsLiveBuffersApart() throws {
         // events: a(0) b(1) free a(2) c(3) free b(4) free c(5); d(6) outlives the run
@@ -126,7 +92,7 @@ final class AllocateBufferTests: XCTestCase {
     func testLargeAndSmallBuffersAreAlignedAndWritable() {
         for bytes in [1, 1000, 256 << 10, (3 << 20) + 123] {
             let p = allocateBuffer(byteCount: bytes)
-            defer { p.deallocate() }
+            defer { freeBuffer(p, byteCount: bytes) }
             XCTAssertEqual(Int(bitPattern: p) % 64, 0)
             let b = p.bindMemory(to: UInt8.self, capacity: bytes)
             for i in stride(from: 0, to: bytes, by: 4093) { b[i] = UInt8(truncatingIfNeeded: i) }
@@ -137,6 +103,40 @@ final class AllocateBufferTests: XCTestCase {
         // Below the threshold nothing is asked of the kernel.
         let small = allocateBuffer(byteCount: 4096)
         XCTAssertEqual(so_populate(small, 4096, 256 << 10), 0)
-        small.deallocate()
+        freeBuffer(small, byteCount: 4096)
+    }
+
+    /// Large buffers are mappings of their own (Linux) whose pages go back when freed, so the resident
+    /// set after freeing is what it was before, which the C allocator does not promise once its
+    /// thresholds have risen; small ones come from the allocator. Every size is writable in full.
+    func testLargeBuffersAreMappedAndReturned() throws {
+        for bytes in [1, 4096, mappedThreshold - 64, mappedThreshold, mappedThreshold + 1, 3 << 20] where bytes < Int.max / 2 {
+            let p = allocateBuffer(byteCount: bytes)
+            XCTAssertEqual(Int(bitPattern: p) % 64, 0)
+            memset(p, 0x5a, bytes)
+            XCTAssertEqual(p.load(fromByteOffset: bytes - 1, as: UInt8.self), 0x5a)
+            freeBuffer(p, byteCount: bytes)
+        }
+        #if os(Linux)
+        func residentKB() throws -> Int {
+            let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+            let line = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+            return try XCTUnwrap(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+        }
+        // A 16 MB block through malloc and back raises glibc's mmap threshold to 16 MB: through
+        // malloc, the 12 MB buffer below would then come from the heap.
+        let raise = UnsafeMutableRawPointer.allocate(byteCount: 16 << 20, alignment: 64)
+        raise.deallocate()
+        let bytes = 12 << 20
+        let before = try residentKB()
+        let p = allocateBuffer(byteCount: bytes)
+        XCTAssertEqual(Int(bitPattern: p) % 4096, 0, "a large buffer is page-aligned: its own mapping")
+        memset(p, 1, bytes)
+        let during = try residentKB()
+        freeBuffer(p, byteCount: bytes)
+        let after = try residentKB()
+        XCTAssertGreaterThan(during - before, 11 << 10, "12 MB written should be resident")
+        XCTAssertLessThan(after - before, 2 << 10, "freeing a large buffer should give its pages back")
+        #endif
     }
 }
