@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Quantization ops: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, QLinearMatMul,
@@ -75,11 +76,24 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
                              wZP: inputs.optional(3), p, "ConvInteger")]
         }
     }
-    r.register("QLinearConv", infer: Inference { ctx, ins in
+    let qlinearConvType = Inference { ctx, ins in
         [try convOutputType(ctx, ins, weightInput: 3, dtype: ins.dtype(7) ?? ins.dtype(0))]
-    }) { ctx in
+    }
+    // QLinearConv with a Relu or Clip applied to its float result (LowerQDQConv makes it).
+    r.register("QLinearConv", domain: LowerQDQConv.domain, infer: qlinearConvType) { ctx in try makeQLinearConv(ctx) }
+    r.rewrite(.cleanup, LowerQDQConv())   // before constant folding turns the weights' DequantizeLinear into float weights
+    r.register("QLinearConv", infer: qlinearConvType) { ctx in try makeQLinearConv(ctx) }
+}
+
+/// QLinearConv, and its com.swiftonnx form whose `activation` (Relu, or Clip with
+/// `activation_params` [min, max]) narrows the output range: quantization is monotone, so
+/// clamping the quantized result equals quantizing the clamped float.
+private func makeQLinearConv(_ ctx: OpContext) throws -> OpBody {
+        let activation = try QuantizedActivation(ctx)
         let p = try ConvParams(ctx)
-        return { inputs, _ in
+        let fast = try QLinearConv2D(ctx, p, activation)
+        return { inputs, env in
+            if let fast, let y = try fast.run(inputs, env) { return [y] }
             let x = try inputs.required(0), w = try inputs.required(3)
             var acc = try integerConv(x, w, xZP: inputs.optional(2), wZP: inputs.optional(5), p, "QLinearConv")
             let m = w.shape[0]
@@ -101,7 +115,7 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
             let outType = yZP?.dtype ?? x.dtype
             let zps = try yZP.map { try $0.readAsInts() } ?? [0]
             guard zps.count == 1 else { throw OpError("QLinearConv: y_zero_point must be a scalar") }
-            let (lo, hi) = try quantRange(outType, "QLinearConv")
+            let (lo, hi) = activation.narrow(try quantRange(outType, "QLinearConv"), scale: ys[0], zeroPoint: Int32(zps[0]))
             let mult = (0..<m).map { Double(xs[0] * ws[ws.count == 1 ? 0 : $0] / ys[0]) }
             let zp = Double(zps[0])
             let ap = acc.pointer(Int32.self)
@@ -112,6 +126,257 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
             }
             return [out]
         }
+}
+
+/// QLinearConv on the integer GEMM (`int8Conv2D`): 2-D, group 1, constant 8-bit weights packed
+/// once at plan time. `run` returns nil for what it does not cover (the general path runs then).
+private final class QLinearConv2D: Sendable {
+    let p: ConvParams
+    let activation: QuantizedActivation
+    let packed: Int8PackedWeights
+    let m: Int, c: Int, kh: Int, kw: Int
+
+    init?(_ ctx: OpContext, _ p: ConvParams, _ activation: QuantizedActivation) throws {
+        guard p.group == 1, let w = ctx.constantInput(3), w.rank == 4, w.dtype == .int8 || w.dtype == .uint8,
+              w.count > 0 else { return nil }
+        m = w.shape[0]; c = w.shape[1]; kh = w.shape[2]; kw = w.shape[3]
+        if let ks = p.kernelShape, ks != [kh, kw] { return nil }
+        var zps: [Int32]? = nil
+        if ctx.hasInput(5) {
+            guard let z = ctx.constantInput(5), z.dtype == w.dtype, z.count == 1 || z.count == m else { return nil }
+            let v = try int32Values(z, "QLinearConv")
+            zps = (0..<m).map { v[v.count == 1 ? 0 : $0] }
+        }
+        // Unsigned weights become signed ones with the same differences to their zero points.
+        var weights = w.dtype == .int8 ? try w.scalars(as: Int8.self)
+                                       : try w.scalars(as: UInt8.self).map { Int8(bitPattern: $0 ^ 0x80) }
+        if w.dtype == .uint8 { zps = (zps ?? [Int32](repeating: 0, count: m)).map { $0 - 128 } }
+        if let z = zps, z.allSatisfy({ $0 == 0 }) { zps = nil }
+        let mm = m, kk = c * kh * kw, zz = zps
+        let kind = "int8-gemm" + (zz.map { "-zp\($0.hashValue)" } ?? "") + (w.dtype == .uint8 ? "-u8" : "")
+        packed = try ctx.prepare(w, kind: kind) {
+            try weights.withUnsafeMutableBufferPointer { try Int8PackedWeights(m: mm, k: kk, weights: $0.baseAddress!, zeroPoints: zz) }
+        }
+        weights = []
+        self.p = p
+        self.activation = activation
+    }
+
+    func run(_ inputs: [Tensor?], _ env: RunEnv) throws -> Tensor? {
+        let x = try inputs.required(0)
+        guard x.rank == 4, x.shape[1] == c, x.dtype == .uint8 || x.dtype == .int8 else { return nil }
+        let sp = try convSpatial(p, input: [x.shape[2], x.shape[3]], kernel: [kh, kw], "QLinearConv")
+        let geo = Int8ConvGeometry(c: c, h: x.shape[2], w: x.shape[3], m: m, kh: kh, kw: kw,
+                                   sh: sp.strides[0], sw: sp.strides[1], dh: sp.dilations[0], dw: sp.dilations[1],
+                                   padTop: sp.padBegin[0], padLeft: sp.padBegin[1], oh: sp.out[0], ow: sp.out[1])
+        let xs = try floatValues(try inputs.required(1, "x_scale"))
+        let ws = try floatValues(try inputs.required(4, "w_scale"))
+        let ys = try floatValues(try inputs.required(6, "y_scale"))
+        guard xs.count == 1, ys.count == 1 else { throw OpError("QLinearConv: x_scale and y_scale must be scalars") }
+        guard ws.count == 1 || ws.count == m else { throw OpError("QLinearConv: w_scale must be a scalar or have \(m) elements") }
+        var xzp: Int32 = 0
+        if let z = inputs.optional(2) {
+            guard z.dtype == x.dtype, z.count == 1 else { throw OpError("QLinearConv: x_zero_point must be a scalar of x's type") }
+            xzp = try int32Values(z, "QLinearConv")[0]
+        }
+        let yZP = inputs.optional(7)
+        let outType = yZP?.dtype ?? x.dtype
+        guard outType == .uint8 || outType == .int8 else { return nil }
+        var yzp: Int32 = 0
+        if let yZP {
+            guard yZP.count == 1 else { throw OpError("QLinearConv: y_zero_point must be a scalar") }
+            yzp = try int32Values(yZP, "QLinearConv")[0]
+        }
+        var bias: [Int32]? = nil
+        if let b = inputs.optional(8) {
+            guard b.dtype == .int32, b.count == m else { throw OpError("QLinearConv: B must be int32 with \(m) elements, got \(b.dtype) \(describeShape(b.shape))") }
+            bias = try b.scalars(as: Int32.self)
+        }
+        let scale = (0..<m).map { xs[0] * ws[ws.count == 1 ? 0 : $0] / ys[0] }
+        let (lo, hi) = activation.narrow(try quantRange(outType, "QLinearConv"), scale: ys[0], zeroPoint: yzp)
+        let batch = x.shape[0]
+        let out = try Tensor.uninitialized(outType, [batch, m, geo.oh, geo.ow])
+        if out.count == 0 { return out }
+        // Signed activations become unsigned ones with the same differences to their zero point.
+        var flipped: [UInt8] = []
+        if x.dtype == .int8 {
+            flipped = [UInt8](UnsafeBufferPointer(start: x.raw.assumingMemoryBound(to: UInt8.self), count: x.count))
+            so_i8_flip_sign(&flipped, flipped.count)
+            xzp += 128
+        }
+        let inImage = c * geo.h * geo.w, outImage = m * geo.oh * geo.ow
+        scale.withUnsafeBufferPointer { sc in
+            (bias ?? []).withUnsafeBufferPointer { bb in
+                let rq = Int8Requantization(bias: bias == nil ? nil : bb.baseAddress, scale: sc.baseAddress!, zeroPoint: yzp,
+                                            lo: lo, hi: hi, signedOutput: outType == .int8)
+                let y = out.raw
+                func each(_ xb: UnsafePointer<UInt8>) {
+                    for i in 0..<batch {
+                        int8Conv2D(x: xb + i * inImage, xzp: xzp, geo, packed, rq, y: y + i * outImage, threads: env.threads)
+                    }
+                }
+                if x.dtype == .int8 { flipped.withUnsafeBufferPointer { each($0.baseAddress!) } }
+                else { each(x.raw.assumingMemoryBound(to: UInt8.self)) }
+            }
+        }
+        return out
+    }
+}
+
+/// The activation of a com.swiftonnx QLinearConv, applied as a narrower output range.
+private struct QuantizedActivation: Sendable {
+    /// Float bounds of the activation (Relu: [0, inf)); nil: none.
+    var bounds: (lo: Float, hi: Float)?
+
+    init(_ ctx: OpContext) throws {
+        guard let name = try ctx.string("activation") else { bounds = nil; return }
+        switch name {
+        case "Relu": bounds = (0, .infinity)
+        case "Clip":
+            let ps = try ctx.floats("activation_params") ?? []
+            guard ps.count == 2 else { throw ctx.attributeError("activation_params", "Clip needs [min, max]") }
+            bounds = (ps[0], ps[1])
+        default: throw ctx.attributeError("activation", "unsupported activation '\(name)' (Relu, Clip)")
+        }
+    }
+
+    /// The range [lo, hi] of the output type narrowed to the quantized bounds.
+    func narrow(_ range: (Int32, Int32), scale: Float, zeroPoint: Int32) -> (Int32, Int32) {
+        guard let b = bounds else { return range }
+        func q(_ v: Float) -> Double { Double((v / scale).rounded(.toNearestOrEven)) + Double(zeroPoint) }
+        let lo = max(Double(range.0), b.lo.isFinite ? q(b.lo) : -.infinity)
+        let hi = min(Double(range.1), b.hi.isFinite ? q(b.hi) : .infinity)
+        return (Int32(min(lo, Double(range.1))), Int32(max(hi, Double(range.0))))
+    }
+}
+
+/// DequantizeLinear -> Conv [-> Relu | Clip] -> QuantizeLinear becomes one QLinearConv (the
+/// com.swiftonnx form when there is an activation), the form static QDQ models are exported in
+/// (onnxruntime.quantization): activations and weights stay 8-bit and the convolution runs on the
+/// integer GEMM with the requantization in its epilogue, as ONNX Runtime's QDQ transformer does.
+/// The float path would dequantize every input and weight, convolve in float and quantize.
+///
+/// Matched: x's DequantizeLinear with scalar scale and zero point; constant 8-bit weights with a
+/// scale and zero point per tensor or per output channel (axis 0); a bias that is a constant int32
+/// dequantized with scale x_scale * w_scale and zero point 0 (as the quantization tools write it),
+/// or none; the Conv's output read by the QuantizeLinear alone, whose scale and zero point are
+/// scalars. The integer result differs from the float path's only where float rounding moves a
+/// value across a rounding boundary of the output scale.
+struct LowerQDQConv: GraphPass {
+    let name = "lower-qdq-conv"
+    static let domain = "com.swiftonnx"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        let uses = graph.useCounts()
+        let producers = graph.producers()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        var changed = false
+        func constant(_ name: String) -> Tensor? { name.isEmpty ? nil : graph.initializers[name] }
+        func scalarFloat(_ name: String) -> Float? {
+            guard let t = constant(name), t.count == 1, t.dtype == .float32 else { return nil }
+            return t.pointer(Float.self)[0]
+        }
+        func is8Bit(_ t: Tensor?) -> Bool { t.map { $0.dtype == .uint8 || $0.dtype == .int8 } ?? false }
+        /// The DequantizeLinear node producing `value`, if any (standard domain, no block size).
+        func dequantizer(_ value: String) -> (Int, Node)? {
+            guard let i = producers[value], !removed.contains(i) else { return nil }
+            let n = graph.nodes[i]
+            guard n.opType == "DequantizeLinear", n.isStandardDomain, n.inputs.count >= 2, n.attributes["block_size"] == nil
+            else { return nil }
+            return (i, n)
+        }
+        for (qi, q) in graph.nodes.enumerated() where q.opType == "QuantizeLinear" && q.isStandardDomain {
+            guard !removed.contains(qi), q.inputs.count >= 3, q.outputs.count == 1, q.attributes["output_dtype"] == nil,
+                  let ys = scalarFloat(q.inputs[1]), ys > 0, ys.isFinite,
+                  let yzp = constant(q.inputs[2]), yzp.count == 1, is8Bit(yzp) else { continue }
+            let yf = q.inputs[0]
+            guard var ci = producers[yf], !removed.contains(ci), uses[yf] == 1, !outputs.contains(yf) else { continue }
+            var activation: (String, [Float])? = nil
+            var ai: Int? = nil
+            // A Relu or Clip between the Conv and the QuantizeLinear.
+            let between = graph.nodes[ci]
+            if between.isStandardDomain, between.opType == "Relu" || between.opType == "Clip", between.inputs.count >= 1,
+               let act = FuseConvActivation.activation(between, graph: graph) {
+                let cv = between.inputs[0]
+                guard let pi = producers[cv], !removed.contains(pi), uses[cv] == 1, !outputs.contains(cv) else { continue }
+                activation = act
+                ai = ci
+                ci = pi
+            }
+            let conv = graph.nodes[ci]
+            if conv.opType == "Conv" && conv.isStandardDomain {
+            } else if activation == nil, conv.opType == "FusedConv" && conv.domain == FuseConvActivation.domain && conv.inputs.count <= 3 {
+                if case .string(let a)? = conv.attributes["activation"] {
+                    guard a == "Relu" || a == "Clip" else { continue }
+                    var params: [Float] = []
+                    if case .floats(let ps)? = conv.attributes["activation_params"] { params = ps }
+                    activation = (a, params)
+                }
+            } else { continue }
+            guard conv.inputs.count >= 2, conv.outputs.count == 1 else { continue }
+            // x
+            guard let (xi, xdq) = dequantizer(conv.inputs[0]), xdq.inputs.count >= 3,
+                  let xs = scalarFloat(xdq.inputs[1]), let xzp = constant(xdq.inputs[2]), xzp.count == 1, is8Bit(xzp)
+            else { continue }
+            // weights
+            guard let (wi, wdq) = dequantizer(conv.inputs[1]), let wq = constant(wdq.inputs[0]), is8Bit(wq), wq.rank >= 3,
+                  let wsT = constant(wdq.inputs[1]), wsT.dtype == .float32 else { continue }
+            let m = wq.shape[0]
+            var axis = 1
+            if case .int(let a)? = wdq.attributes["axis"] { axis = a < 0 ? a + wq.rank : a }
+            guard wsT.count == 1 || (wsT.count == m && axis == 0 && wsT.rank == 1) else { continue }
+            var wzpName = wdq.inputs.count > 2 ? wdq.inputs[2] : ""
+            if !wzpName.isEmpty {
+                guard let wzp = constant(wzpName), wzp.dtype == wq.dtype, wzp.count == wsT.count else { continue }
+            }
+            // bias
+            var biasName = ""
+            var bi: Int? = nil
+            if conv.inputs.count > 2, !conv.inputs[2].isEmpty {
+                guard let (bIndex, bdq) = dequantizer(conv.inputs[2]), let bq = constant(bdq.inputs[0]), bq.dtype == .int32,
+                      bq.count == m, let bs = constant(bdq.inputs[1]), bs.dtype == .float32, bs.count == wsT.count else { continue }
+                if bdq.inputs.count > 2, let bz = constant(bdq.inputs[2]) {
+                    guard bz.dtype == .int32, (try? bz.readAsInts())?.allSatisfy({ $0 == 0 }) == true else { continue }
+                } else if bdq.inputs.count > 2, !bdq.inputs[2].isEmpty { continue }
+                let ws = wsT.pointer(Float.self), bsp = bs.pointer(Float.self)
+                let matches = (0..<bs.count).allSatisfy { i in
+                    let want = xs * ws[i]
+                    return abs(bsp[i] - want) <= 1e-6 * abs(want)
+                }
+                guard matches else { continue }
+                biasName = bdq.inputs[0]
+                bi = bIndex
+            }
+            if wzpName.isEmpty {   // QLinearConv reads a weight zero point: a zero of the weights' type
+                wzpName = "\(wdq.outputs[0])__swiftonnx_zero_point"
+                graph.initializers[wzpName] = wq.dtype == .int8 ? Tensor(validShape: [], scalars: [Int8(0)])
+                                                                : Tensor(validShape: [], scalars: [UInt8(0)])
+            }
+            var node = Node(name: conv.name, opType: "QLinearConv", domain: activation == nil ? "" : Self.domain,
+                            inputs: [xdq.inputs[0], xdq.inputs[1], xdq.inputs[2], wdq.inputs[0], wdq.inputs[1], wzpName,
+                                     q.inputs[1], q.inputs[2]] + (biasName.isEmpty ? [] : [biasName]),
+                            outputs: q.outputs, attributes: conv.attributes)
+            node.attributes["activation"] = nil
+            node.attributes["activation_params"] = nil
+            if let (a, ps) = activation {
+                node.attributes["activation"] = .string(a)
+                if a == "Clip" { node.attributes["activation_params"] = .floats(ps) }
+            }
+            graph.nodes[ci] = node
+            removed.insert(qi)
+            if let ai { removed.insert(ai) }
+            // The dequantizers only this convolution read go too.
+            if uses[conv.inputs[0]] == 1 { removed.insert(xi) }
+            if uses[conv.inputs[1]] == 1 { removed.insert(wi) }
+            if let bi, uses[conv.inputs[2]] == 1 { removed.insert(bi) }
+            changed = true
+        }
+        if changed {
+            graph.removeNodes(at: removed)
+            graph.pruneUnusedInitializers()
+        }
+        return changed
     }
 }
 
@@ -292,6 +557,20 @@ private func makeQuantizeLinear(_ ctx: OpContext) throws -> OpBody {
         }
         let (lo, hi) = try quantRange(outType, "QuantizeLinear")
         let flo = Float(lo), fhi = Float(hi)
+        if x.dtype == .float32 && divType == .float32 && layout.innerStride == 0 && (outType == .uint8 || outType == .int8) {
+            // 8-bit outputs: contiguous runs sharing one scale through the vector kernel.
+            let xp = x.pointer(Float.self), yp = out.raw
+            var e = 0
+            for o in 0..<layout.outer {
+                for a in 0..<layout.d {
+                    let pi = o * layout.outerStride + (a / layout.block) * layout.axisStride
+                    so_q8_quantize(xp + e, layout.inner, sv[pi], Int32(zv[pi]), lo, hi, outType == .int8 ? 1 : 0,
+                                   yp + e, selectedISA)
+                    e += layout.inner
+                }
+            }
+            return [out]
+        }
         if x.dtype == .float32 && divType == .float32 && layout.innerStride == 0 {
             // Fast path: contiguous runs share one scale.
             let xp = x.pointer(Float.self)
@@ -361,6 +640,18 @@ private func makeDequantizeLinear(_ ctx: OpContext) throws -> OpBody {
         if x.count == 0 { return [try Tensor.uninitialized(outType, x.shape)] }
         let y = try Tensor.uninitialized(.float32, x.shape)
         let yp = y.pointer(Float.self)
+        if (x.dtype == .uint8 || x.dtype == .int8) && layout.innerStride == 0 {
+            // Contiguous runs sharing one scale through the vector kernel.
+            var e = 0
+            for o in 0..<layout.outer {
+                for a in 0..<layout.d {
+                    let pi = o * layout.outerStride + (a / layout.block) * layout.axisStride
+                    so_q8_dequantize(x.raw + e, layout.inner, sv[pi], Int32(zv[pi]), x.dtype == .int8 ? 1 : 0, yp + e, selectedISA)
+                    e += layout.inner
+                }
+            }
+            return [try y.converted(to: outType)]
+        }
         switch x.dtype {
         case .uint8:
             let xp = x.pointer(UInt8.self)
@@ -490,17 +781,13 @@ private struct ConvParams {
     }
 }
 
-private func integerConv(_ x: Tensor, _ w: Tensor, xZP: Tensor?, wZP: Tensor?, _ p: ConvParams, _ op: String) throws -> Tensor {
-    guard x.rank >= 3, w.rank == x.rank else {
-        throw OpError("\(op): x \(describeShape(x.shape)) and w \(describeShape(w.shape)) must have the same rank >= 3")
-    }
-    let sd = x.rank - 2
-    let nBatch = x.shape[0], c = x.shape[1], m = w.shape[0]
-    let inSp = Array(x.shape[2...]), kSp = Array(w.shape[2...])
-    if let ks = p.kernelShape, ks != kSp { throw OpError("\(op): kernel_shape \(ks) differs from weights \(describeShape(w.shape))") }
-    guard c % p.group == 0, m % p.group == 0, w.shape[1] == c / p.group else {
-        throw OpError("\(op): channels \(c) / weights \(describeShape(w.shape)) do not fit group \(p.group)")
-    }
+/// Strides, dilations, padding before / after and output size of each spatial axis.
+private struct ConvSpatial {
+    var strides: [Int], dilations: [Int], padBegin: [Int], padEnd: [Int], out: [Int]
+}
+
+private func convSpatial(_ p: ConvParams, input inSp: [Int], kernel kSp: [Int], _ op: String) throws -> ConvSpatial {
+    let sd = inSp.count
     let strides = p.strides ?? [Int](repeating: 1, count: sd)
     let dil = p.dilations ?? [Int](repeating: 1, count: sd)
     guard strides.count == sd, dil.count == sd, strides.allSatisfy({ $0 > 0 }), dil.allSatisfy({ $0 > 0 }) else {
@@ -526,6 +813,22 @@ private func integerConv(_ x: Tensor, _ w: Tensor, xZP: Tensor?, wZP: Tensor?, _
             outSp[d] = padded >= ek ? (padded - ek) / strides[d] + 1 : 0
         }
     }
+    return ConvSpatial(strides: strides, dilations: dil, padBegin: pb, padEnd: pe, out: outSp)
+}
+
+private func integerConv(_ x: Tensor, _ w: Tensor, xZP: Tensor?, wZP: Tensor?, _ p: ConvParams, _ op: String) throws -> Tensor {
+    guard x.rank >= 3, w.rank == x.rank else {
+        throw OpError("\(op): x \(describeShape(x.shape)) and w \(describeShape(w.shape)) must have the same rank >= 3")
+    }
+    let sd = x.rank - 2
+    let nBatch = x.shape[0], c = x.shape[1], m = w.shape[0]
+    let inSp = Array(x.shape[2...]), kSp = Array(w.shape[2...])
+    if let ks = p.kernelShape, ks != kSp { throw OpError("\(op): kernel_shape \(ks) differs from weights \(describeShape(w.shape))") }
+    guard c % p.group == 0, m % p.group == 0, w.shape[1] == c / p.group else {
+        throw OpError("\(op): channels \(c) / weights \(describeShape(w.shape)) do not fit group \(p.group)")
+    }
+    let sp = try convSpatial(p, input: inSp, kernel: kSp, op)
+    let strides = sp.strides, dil = sp.dilations, pb = sp.padBegin, pe = sp.padEnd, outSp = sp.out
     let out = try Tensor.uninitialized(.int32, [nBatch, m] + outSp)
     if out.count == 0 { return out }
 

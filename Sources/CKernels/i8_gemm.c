@@ -1,0 +1,272 @@
+/*
+ * Integer GEMM family (u8 activations x s8 weights -> s32, exact) and requantization.
+ *   i8_gemm_4x8_scalar   the reference (plain C, one int32 sum per element)
+ *   i8_gemm_6x16_avx2    AVX2: values packed as int16 pairs with their zero points subtracted,
+ *                        vpmaddwd into 12 ymm int32 accumulators
+ * All variants compute the same integers (see so_i8_gemm.h); a VNNI variant (vpdpbusd over u8
+ * quads, with the zero points applied through row and column sums) is still to come.
+ */
+#include "so_isa.h"
+#include "so_i8_gemm.h"
+#include <math.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+size_t so_i8_gemm_packed_a_bytes(const so_i8_gemm *g, size_t m, size_t k) {
+    size_t kpad = (k + (size_t)g->kg - 1) / (size_t)g->kg * (size_t)g->kg;
+    return ((m + (size_t)g->mr - 1) / (size_t)g->mr) * (size_t)g->mr * kpad * (size_t)g->elem_a;
+}
+
+size_t so_i8_gemm_packed_b_bytes(const so_i8_gemm *g, size_t kc, size_t nc) {
+    size_t kpad = (kc + (size_t)g->kg - 1) / (size_t)g->kg * (size_t)g->kg;
+    return ((nc + (size_t)g->nr - 1) / (size_t)g->nr) * (size_t)g->nr * kpad * (size_t)g->elem_b;
+}
+
+void so_i8_flip_sign(uint8_t *p, size_t count) {
+    for (size_t i = 0; i < count; i++) p[i] ^= 0x80;
+}
+
+/* ---- int16 packing (shared by the reference and the AVX2 variant) ----
+ * A panel: for each group of kg values, mr rows x kg int16; B panel: for each group, nr columns x kg
+ * int16. Zero points are subtracted here, so padding (zero) adds nothing. */
+
+static inline __attribute__((always_inline))
+void pack_a_i16(int mr, int kg, size_t m, size_t k, const int8_t *a, size_t rs, size_t cs, const int32_t *azp,
+                int16_t *dst) {
+    size_t kpad = (k + (size_t)kg - 1) / (size_t)kg * (size_t)kg;
+    for (size_t p = 0; p < m; p += (size_t)mr) {
+        size_t rows = m - p < (size_t)mr ? m - p : (size_t)mr;
+        for (size_t k0 = 0; k0 < kpad; k0 += (size_t)kg) {
+            for (size_t r = 0; r < (size_t)mr; r++) {
+                int32_t z = (r < rows && azp) ? azp[p + r] : 0;
+                for (size_t t = 0; t < (size_t)kg; t++) {
+                    size_t kk = k0 + t;
+                    dst[r * (size_t)kg + t] = (r < rows && kk < k) ? (int16_t)((int32_t)a[(p + r) * rs + kk * cs] - z) : 0;
+                }
+            }
+            dst += (size_t)mr * (size_t)kg;
+        }
+    }
+}
+
+static inline __attribute__((always_inline))
+void pack_b_i16(int nr, int kg, size_t kc, size_t nc, const uint8_t *b, size_t rs, size_t cs, int32_t bzp,
+                int16_t *dst) {
+    size_t kpad = (kc + (size_t)kg - 1) / (size_t)kg * (size_t)kg;
+    for (size_t q = 0; q < nc; q += (size_t)nr) {
+        size_t cols = nc - q < (size_t)nr ? nc - q : (size_t)nr;
+        for (size_t k0 = 0; k0 < kpad; k0 += (size_t)kg) {
+            if (kg == 2 && cs == 1 && cols == (size_t)nr && k0 + 1 < kc) {
+                const uint8_t *r0 = b + k0 * rs + q, *r1 = r0 + rs;
+                for (int c = 0; c < nr; c++) {
+                    dst[2 * c] = (int16_t)((int32_t)r0[c] - bzp);
+                    dst[2 * c + 1] = (int16_t)((int32_t)r1[c] - bzp);
+                }
+            } else {
+                for (size_t c = 0; c < (size_t)nr; c++) {
+                    for (size_t t = 0; t < (size_t)kg; t++) {
+                        size_t kk = k0 + t;
+                        dst[c * (size_t)kg + t] = (c < cols && kk < kc) ? (int16_t)((int32_t)b[kk * rs + (q + c) * cs] - bzp) : 0;
+                    }
+                }
+            }
+            dst += (size_t)nr * (size_t)kg;
+        }
+    }
+}
+
+/* ---- scalar reference ---- */
+
+static void i8_pack_a_scalar(size_t m, size_t k, const int8_t *a, size_t rs, size_t cs, const int32_t *azp, void *dst) {
+    pack_a_i16(4, 2, m, k, a, rs, cs, azp, (int16_t *)dst);
+}
+
+static void i8_pack_b_scalar(size_t kc, size_t nc, const uint8_t *b, size_t rs, size_t cs, int32_t bzp, void *dst) {
+    pack_b_i16(8, 2, kc, nc, b, rs, cs, bzp, (int16_t *)dst);
+}
+
+static void i8_gemm_4x8_scalar(size_t mc, size_t nc, size_t kc, const void *pa, size_t pa_stride, const void *pb,
+                               size_t pb_stride, int32_t *c, size_t ldc, int accumulate) {
+    const size_t mr = 4, nr = 8, groups = (kc + 1) / 2;
+    for (size_t p = 0; p < mc; p += mr) {
+        const int16_t *ap = (const int16_t *)((const char *)pa + (p / mr) * pa_stride);
+        size_t rows = mc - p < mr ? mc - p : mr;
+        for (size_t q = 0; q < nc; q += nr) {
+            const int16_t *bp = (const int16_t *)((const char *)pb + (q / nr) * pb_stride);
+            size_t cols = nc - q < nr ? nc - q : nr;
+            for (size_t r = 0; r < rows; r++) {
+                for (size_t j = 0; j < cols; j++) {
+                    int32_t s = 0;
+                    for (size_t g = 0; g < groups; g++) {
+                        s += (int32_t)ap[g * mr * 2 + r * 2] * bp[g * nr * 2 + j * 2]
+                           + (int32_t)ap[g * mr * 2 + r * 2 + 1] * bp[g * nr * 2 + j * 2 + 1];
+                    }
+                    int32_t *o = c + (p + r) * ldc + q + j;
+                    *o = accumulate ? *o + s : s;
+                }
+            }
+        }
+    }
+}
+
+static const so_i8_gemm i8_gemm_scalar = {
+    SO_ISA_SCALAR, 4, 8, 2, 2, 2, "i8_gemm_4x8_scalar",
+    i8_pack_a_scalar, i8_pack_b_scalar, i8_gemm_4x8_scalar,
+};
+
+/* Requantization, one value: the reference of every variant. */
+static inline __attribute__((always_inline))
+int32_t requant_one(int32_t acc, int32_t bias, float scale, int32_t yzp, int32_t lo, int32_t hi) {
+    float v = (float)(acc + bias) * scale;
+    /* Far outside every 8-bit range either way: bounded to +-2^30 first (NaN to the lower bound),
+       so the conversion and the zero point's add stay in int32. */
+    if (!(v > -1073741824.0f)) v = -1073741824.0f;
+    if (v > 1073741824.0f) v = 1073741824.0f;
+    int32_t q = (int32_t)nearbyintf(v) + yzp;   /* the default rounding: to nearest, ties to even */
+    return q < lo ? lo : q > hi ? hi : q;
+}
+
+static void requantize_scalar(size_t rows, size_t cols, const int32_t *c, size_t ldc, const int32_t *bias,
+                              const float *scale, int32_t yzp, int32_t lo, int32_t hi, int is_signed,
+                              void *y, size_t ldy) {
+    for (size_t i = 0; i < rows; i++) {
+        int32_t b = bias ? bias[i] : 0;
+        const int32_t *ci = c + i * ldc;
+        if (is_signed) {
+            int8_t *yi = (int8_t *)y + i * ldy;
+            for (size_t j = 0; j < cols; j++) yi[j] = (int8_t)requant_one(ci[j], b, scale[i], yzp, lo, hi);
+        } else {
+            uint8_t *yi = (uint8_t *)y + i * ldy;
+            for (size_t j = 0; j < cols; j++) yi[j] = (uint8_t)requant_one(ci[j], b, scale[i], yzp, lo, hi);
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+
+static void i8_pack_a_avx2(size_t m, size_t k, const int8_t *a, size_t rs, size_t cs, const int32_t *azp, void *dst) {
+    pack_a_i16(6, 2, m, k, a, rs, cs, azp, (int16_t *)dst);
+}
+
+static void i8_pack_b_avx2(size_t kc, size_t nc, const uint8_t *b, size_t rs, size_t cs, int32_t bzp, void *dst) {
+    pack_b_i16(16, 2, kc, nc, b, rs, cs, bzp, (int16_t *)dst);
+}
+
+/* One 6 x 16 tile over `groups` pairs of k: 12 accumulators (rows x two halves of 8 columns). */
+static inline __attribute__((always_inline))
+void tile_6x16_avx2(size_t groups, const int16_t *ap, const int16_t *bp, int32_t *c, size_t ldc, size_t rows,
+                    size_t cols, int accumulate) {
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    const int32_t *a32 = (const int32_t *)ap;
+    for (size_t g = 0; g < groups; g++) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(bp + g * 32));
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + g * 32 + 16));
+        const int32_t *ar = a32 + g * 6;
+        __m256i a;
+        a = _mm256_set1_epi32(ar[0]);
+        c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(a, b0)); c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(a, b1));
+        a = _mm256_set1_epi32(ar[1]);
+        c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(a, b0)); c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(a, b1));
+        a = _mm256_set1_epi32(ar[2]);
+        c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(a, b0)); c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(a, b1));
+        a = _mm256_set1_epi32(ar[3]);
+        c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(a, b0)); c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(a, b1));
+        a = _mm256_set1_epi32(ar[4]);
+        c40 = _mm256_add_epi32(c40, _mm256_madd_epi16(a, b0)); c41 = _mm256_add_epi32(c41, _mm256_madd_epi16(a, b1));
+        a = _mm256_set1_epi32(ar[5]);
+        c50 = _mm256_add_epi32(c50, _mm256_madd_epi16(a, b0)); c51 = _mm256_add_epi32(c51, _mm256_madd_epi16(a, b1));
+    }
+    __m256i acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+    if (cols == 16) {
+        for (size_t r = 0; r < rows; r++) {
+            int32_t *o = c + r * ldc;
+            __m256i v0 = acc[2 * r], v1 = acc[2 * r + 1];
+            if (accumulate) {
+                v0 = _mm256_add_epi32(v0, _mm256_loadu_si256((const __m256i *)o));
+                v1 = _mm256_add_epi32(v1, _mm256_loadu_si256((const __m256i *)(o + 8)));
+            }
+            _mm256_storeu_si256((__m256i *)o, v0);
+            _mm256_storeu_si256((__m256i *)(o + 8), v1);
+        }
+    } else {
+        int32_t buf[16];
+        for (size_t r = 0; r < rows; r++) {
+            int32_t *o = c + r * ldc;
+            _mm256_storeu_si256((__m256i *)buf, acc[2 * r]);
+            _mm256_storeu_si256((__m256i *)(buf + 8), acc[2 * r + 1]);
+            for (size_t j = 0; j < cols; j++) o[j] = accumulate ? o[j] + buf[j] : buf[j];
+        }
+    }
+}
+
+static void i8_gemm_6x16_avx2(size_t mc, size_t nc, size_t kc, const void *pa, size_t pa_stride, const void *pb,
+                              size_t pb_stride, int32_t *c, size_t ldc, int accumulate) {
+    const size_t mr = 6, nr = 16, groups = (kc + 1) / 2;
+    for (size_t q = 0; q < nc; q += nr) {
+        const int16_t *bp = (const int16_t *)((const char *)pb + (q / nr) * pb_stride);
+        size_t cols = nc - q < nr ? nc - q : nr;
+        for (size_t p = 0; p < mc; p += mr) {
+            const int16_t *ap = (const int16_t *)((const char *)pa + (p / mr) * pa_stride);
+            size_t rows = mc - p < mr ? mc - p : mr;
+            tile_6x16_avx2(groups, ap, bp, c + p * ldc + q, ldc, rows, cols, accumulate);
+        }
+    }
+}
+
+static const so_i8_gemm i8_gemm_avx2 = {
+    SO_ISA_AVX2, 6, 16, 2, 2, 2, "i8_gemm_6x16_avx2",
+    i8_pack_a_avx2, i8_pack_b_avx2, i8_gemm_6x16_avx2,
+};
+
+static void requantize_avx2(size_t rows, size_t cols, const int32_t *c, size_t ldc, const int32_t *bias,
+                            const float *scale, int32_t yzp, int32_t lo, int32_t hi, int is_signed,
+                            void *y, size_t ldy) {
+    const __m256 big = _mm256_set1_ps(1073741824.0f), nbig = _mm256_set1_ps(-1073741824.0f);
+    const __m256i vzp = _mm256_set1_epi32(yzp), vlo = _mm256_set1_epi32(lo), vhi = _mm256_set1_epi32(hi);
+    for (size_t i = 0; i < rows; i++) {
+        int32_t b = bias ? bias[i] : 0;
+        const int32_t *ci = c + i * ldc;
+        __m256i vb = _mm256_set1_epi32(b);
+        __m256 vs = _mm256_set1_ps(scale[i]);
+        size_t j = 0;
+        for (; j + 8 <= cols; j += 8) {
+            __m256i acc = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(ci + j)), vb);
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), vs);
+            v = _mm256_min_ps(_mm256_max_ps(v, nbig), big);   /* as the reference (maxps gives nbig for NaN) */
+            __m256i s = _mm256_add_epi32(_mm256_cvtps_epi32(v), vzp);   /* to nearest, ties to even */
+            s = _mm256_min_epi32(_mm256_max_epi32(s, vlo), vhi);
+            __m128i s16 = _mm_packs_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            __m128i s8 = is_signed ? _mm_packs_epi16(s16, s16) : _mm_packus_epi16(s16, s16);
+            _mm_storel_epi64((__m128i *)((char *)y + i * ldy + j), s8);
+        }
+        for (; j < cols; j++) {
+            int32_t v = requant_one(ci[j], b, scale[i], yzp, lo, hi);
+            if (is_signed) ((int8_t *)y)[i * ldy + j] = (int8_t)v; else ((uint8_t *)y)[i * ldy + j] = (uint8_t)v;
+        }
+    }
+}
+
+#pragma clang attribute pop
+#endif
+
+const so_i8_gemm *so_i8_gemm_select(int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX2) return &i8_gemm_avx2;
+#endif
+    (void)isa;
+    return &i8_gemm_scalar;
+}
+
+void so_i8_requantize(size_t rows, size_t cols, const int32_t *c, size_t ldc, const int32_t *bias,
+                      const float *scale, int32_t yzp, int32_t lo, int32_t hi, int is_signed,
+                      void *y, size_t ldy, int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX2) { requantize_avx2(rows, cols, c, ldc, bias, scale, yzp, lo, hi, is_signed, y, ldy); return; }
+#endif
+    (void)isa;
+    requantize_scalar(rows, cols, c, ldc, bias, scale, yzp, lo, hi, is_signed, y, ldy);
+}

@@ -1,0 +1,16 @@
+#ifndef SWIFTONNX_SO_Q8_H
+#define SWIFTONNX_SO_Q8_H
+#include <stddef.h>
+#include <stdint.h>
+/*
+ * Conversions between float32 and 8-bit quantized values with one scale and zero point.
+ *   quantize:   y = clamp(round_half_even(x / scale) + zp, lo, hi)   (lo/hi: the 8-bit type's range)
+ *   dequantize: y = (x - zp) * scale
+ * as QuantizeLinear / DequantizeLinear define them, in float32. NaN quantizes to 0 clamped to
+ * [lo, hi], without the zero point (as the general path does). Every variant gives the same bytes / the same floats.
+ * is_signed: y (quantize) or x (dequantize) is int8, else uint8.
+ */
+void so_q8_quantize(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, int is_signed,
+                    void *y, int isa);
+void so_q8_dequantize(const void *x, size_t n, float scale, int32_t zp, int is_signed, float *y, int isa);
+#endif

@@ -1,0 +1,89 @@
+/*
+ * float32 <-> 8-bit quantized conversions (QuantizeLinear / DequantizeLinear with one scale):
+ * a scalar reference and an AVX2 variant giving the same results (see so_q8.h).
+ */
+#include "so_isa.h"
+#include "so_q8.h"
+#include <math.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#pragma clang fp contract(off)
+
+static inline __attribute__((always_inline))
+int32_t quantize_one(float x, float scale, int32_t zp, int32_t lo, int32_t hi) {
+    float v = x / scale;
+    if (v != v) return 0 < lo ? lo : 0 > hi ? hi : 0;   /* NaN: 0, clamped (no zero point) */
+    if (v < -1073741824.0f) v = -1073741824.0f;   /* far outside every 8-bit range: keeps int32 exact */
+    if (v > 1073741824.0f) v = 1073741824.0f;
+    int32_t q = (int32_t)nearbyintf(v) + zp;   /* the default rounding: to nearest, ties to even */
+    return q < lo ? lo : q > hi ? hi : q;
+}
+
+static void quantize_scalar(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, int is_signed,
+                            void *y) {
+    if (is_signed) { int8_t *o = (int8_t *)y; for (size_t i = 0; i < n; i++) o[i] = (int8_t)quantize_one(x[i], scale, zp, lo, hi); }
+    else { uint8_t *o = (uint8_t *)y; for (size_t i = 0; i < n; i++) o[i] = (uint8_t)quantize_one(x[i], scale, zp, lo, hi); }
+}
+
+static void dequantize_scalar(const void *x, size_t n, float scale, int32_t zp, int is_signed, float *y) {
+    if (is_signed) { const int8_t *p = (const int8_t *)x; for (size_t i = 0; i < n; i++) y[i] = (float)((int32_t)p[i] - zp) * scale; }
+    else { const uint8_t *p = (const uint8_t *)x; for (size_t i = 0; i < n; i++) y[i] = (float)((int32_t)p[i] - zp) * scale; }
+}
+
+#if defined(__x86_64__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+
+static void quantize_avx2(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, int is_signed,
+                          void *y) {
+    const __m256 vs = _mm256_set1_ps(scale), big = _mm256_set1_ps(1073741824.0f), nbig = _mm256_set1_ps(-1073741824.0f);
+    const __m256i vzp = _mm256_set1_epi32(zp), vlo = _mm256_set1_epi32(lo), vhi = _mm256_set1_epi32(hi);
+    const __m256i vnan = _mm256_set1_epi32(0 < lo ? lo : 0 > hi ? hi : 0);
+    uint8_t *o = (uint8_t *)y;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), vs);
+        __m256i ordered = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_ORD_Q));
+        v = _mm256_min_ps(_mm256_max_ps(v, nbig), big);   /* NaN lanes are replaced below */
+        __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), vzp);
+        q = _mm256_blendv_epi8(vnan, _mm256_min_epi32(_mm256_max_epi32(q, vlo), vhi), ordered);
+        __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        __m128i q8 = is_signed ? _mm_packs_epi16(q16, q16) : _mm_packus_epi16(q16, q16);
+        _mm_storel_epi64((__m128i *)(o + i), q8);
+    }
+    if (i < n) quantize_scalar(x + i, n - i, scale, zp, lo, hi, is_signed, o + i);
+}
+
+static void dequantize_avx2(const void *x, size_t n, float scale, int32_t zp, int is_signed, float *y) {
+    const __m256 vs = _mm256_set1_ps(scale);
+    const __m256i vzp = _mm256_set1_epi32(zp);
+    const uint8_t *p = (const uint8_t *)x;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i b = _mm_loadl_epi64((const __m128i *)(p + i));
+        __m256i w = is_signed ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(w, vzp)), vs));
+    }
+    if (i < n) dequantize_scalar(p + i, n - i, scale, zp, is_signed, y + i);
+}
+
+#pragma clang attribute pop
+#endif
+
+void so_q8_quantize(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, int is_signed,
+                    void *y, int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX2) { quantize_avx2(x, n, scale, zp, lo, hi, is_signed, y); return; }
+#endif
+    (void)isa;
+    quantize_scalar(x, n, scale, zp, lo, hi, is_signed, y);
+}
+
+void so_q8_dequantize(const void *x, size_t n, float scale, int32_t zp, int is_signed, float *y, int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX2) { dequantize_avx2(x, n, scale, zp, is_signed, y); return; }
+#endif
+    (void)isa;
+    dequantize_scalar(x, n, scale, zp, is_signed, y);
+}

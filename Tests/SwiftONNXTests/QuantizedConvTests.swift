@@ -1,0 +1,109 @@
+import XCTest
+@testable import SwiftONNX
+
+/// QLinearConv on the integer GEMM (constant weights packed at plan time) against the general
+/// integer path (weights given at run time), bit for bit; and the QDQ lowering (LowerQDQConv)
+/// against the unoptimized float path of the same graph.
+final class QuantizedConvTests: XCTestCase {
+    private func qlinearConv(_ inputs: [Tensor?], attrs: [String: Attribute], domain: String = "",
+                             constantWeights: Bool) throws -> Tensor {
+        let names = inputs.enumerated().map { $0.element == nil ? "" : "in\($0.offset)" }
+        let node = Node(name: "qc", opType: "QLinearConv", domain: domain, inputs: names, outputs: ["y"], attributes: attrs)
+        var ctx = OpContext(node: node, opset: 21, compileSubgraph: { _ in throw OpError("no subgraphs") })
+        if constantWeights {
+            for i in [3, 4, 5] where i < inputs.count { if let t = inputs[i] { ctx.constants["in\(i)"] = t } }
+        }
+        guard let builder = OpRegistry.standard.builder(domain: domain, op: "QLinearConv") else { throw OpError("not registered") }
+        return try builder(ctx).run(inputs, RunEnv(threads: 2))[0]
+    }
+
+    private func bytes(_ n: Int, _ rng: inout SplitMix64) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next() >> 7) } }
+
+    func testPackedPathMatchesTheGeneralPath() throws {
+        var rng = SplitMix64(seed: 17)
+        // (batch, c, h, w, m, kernel, stride, pad, dilation)
+        let shapes: [(Int, Int, Int, Int, Int, Int, Int, Int, Int)] = [
+            (1, 3, 17, 15, 8, 7, 2, 3, 1), (2, 16, 9, 9, 20, 1, 1, 0, 1), (1, 5, 8, 11, 13, 3, 1, 1, 1),
+            (1, 7, 10, 10, 6, 3, 2, 0, 2), (1, 32, 6, 5, 70, 3, 1, 1, 1), (1, 4, 1, 1, 3, 1, 1, 0, 1),
+        ]
+        for (si, (n, c, h, w, m, k, s, p, d)) in shapes.enumerated() {
+            for (xSigned, wSigned) in [(false, true), (true, true), (false, false), (true, false)] {
+                let xb = bytes(n * c * h * w, &rng), wb = bytes(m * c * k * k, &rng)
+                let x = xSigned ? try Tensor(shape: [n, c, h, w], scalars: xb.map { Int8(bitPattern: $0) })
+                                : try Tensor(shape: [n, c, h, w], scalars: xb)
+                let wt = wSigned ? try Tensor(shape: [m, c, k, k], scalars: wb.map { Int8(bitPattern: $0) })
+                                 : try Tensor(shape: [m, c, k, k], scalars: wb)
+                let perChannel = si % 2 == 0
+                let ws = try Tensor(shape: perChannel ? [m] : [], scalars: (0..<(perChannel ? m : 1)).map { _ in rng.uniform(0.001, 0.01) })
+                let wzpCount = perChannel ? m : 1
+                let wzp = wSigned ? try Tensor(shape: perChannel ? [m] : [], scalars: (0..<wzpCount).map { Int8($0 % 5) - 2 })
+                                  : try Tensor(shape: perChannel ? [m] : [], scalars: (0..<wzpCount).map { UInt8(120 + $0 % 9) })
+                let xzp = xSigned ? Tensor(scalar: Int8(-7)) : Tensor(scalar: UInt8(si % 2 == 0 ? 0 : 255))
+                let ys = Tensor(scalar: Float(0.37)), yzp = xSigned ? Tensor(scalar: Int8(3)) : Tensor(scalar: UInt8(128))
+                let bias = try Tensor(shape: [m], scalars: (0..<m).map { _ in Int32(rng.below(20001)) - 10000 })
+                let attrs: [String: Attribute] = ["kernel_shape": .ints([k, k]), "strides": .ints([s, s]),
+                                                  "pads": .ints([p, p, p, p]), "dilations": .ints([d, d])]
+                let inputs: [Tensor?] = [x, Tensor(scalar: Float(0.05)), xzp, wt, ws, wzp, ys, yzp, bias]
+                let general = try qlinearConv(inputs, attrs: attrs, constantWeights: false)
+                let packed = try qlinearConv(inputs, attrs: attrs, constantWeights: true)
+                XCTAssertEqual(packed.shape, general.shape)
+                XCTAssertEqual(packed, general, "shape \(si) x signed \(xSigned) w signed \(wSigned)")
+                for act: [String: Attribute] in [["activation": .string("Relu")],
+                                                 ["activation": .string("Clip"), "activation_params": .floats([-1, 2])]] {
+                    let a = attrs.merging(act) { $1 }
+                    let g2 = try qlinearConv(inputs, attrs: a, domain: "com.swiftonnx", constantWeights: false)
+                    let p2 = try qlinearConv(inputs, attrs: a, domain: "com.swiftonnx", constantWeights: true)
+                    XCTAssertEqual(p2, g2, "shape \(si) activation \(act)")
+                }
+            }
+        }
+    }
+
+    /// x -> DequantizeLinear -> Conv (weights and bias DequantizeLinear of constants) -> Relu ->
+    /// QuantizeLinear -> DequantizeLinear -> y: optimized, one QLinearConv (com.swiftonnx, Relu) and
+    /// the final DequantizeLinear; its output equals the float path's within one quantization step.
+    func testQDQConvBecomesOneQLinearConv() throws {
+        var rng = SplitMix64(seed: 5)
+        let c = 6, m = 10, xs: Float = 0.02
+        let wsv = (0..<m).map { _ in rng.uniform(0.002, 0.02) }
+        let wqv = (0..<(m * c * 9)).map { _ in Int8(Int(rng.below(255)) - 127) }
+        let bqv = (0..<m).map { _ in Int32(rng.below(2001)) - 1000 }
+        func model() throws -> Model {
+            let inits: [String: Tensor] = [
+                "xs": Tensor(scalar: xs), "xzp": Tensor(scalar: UInt8(128)),
+                "wq": try Tensor(shape: [m, c, 3, 3], scalars: wqv),
+                "ws": try Tensor(shape: [m], scalars: wsv), "wzp": try Tensor(shape: [m], scalars: [Int8](repeating: 0, count: m)),
+                "bq": try Tensor(shape: [m], scalars: bqv),
+                "bs": try Tensor(shape: [m], scalars: wsv.map { xs * $0 }), "bzp": try Tensor(shape: [m], scalars: [Int32](repeating: 0, count: m)),
+                "ys": Tensor(scalar: Float(0.03)), "yzp": Tensor(scalar: UInt8(0)),
+            ]
+            let g = Graph(name: "g", nodes: [
+                Node(name: "dqx", opType: "DequantizeLinear", domain: "", inputs: ["X", "xs", "xzp"], outputs: ["xf"], attributes: [:]),
+                Node(name: "dqw", opType: "DequantizeLinear", domain: "", inputs: ["wq", "ws", "wzp"], outputs: ["wf"], attributes: ["axis": .int(0)]),
+                Node(name: "dqb", opType: "DequantizeLinear", domain: "", inputs: ["bq", "bs", "bzp"], outputs: ["bf"], attributes: ["axis": .int(0)]),
+                Node(name: "conv", opType: "Conv", domain: "", inputs: ["xf", "wf", "bf"], outputs: ["cf"],
+                     attributes: ["pads": .ints([1, 1, 1, 1])]),
+                Node(name: "relu", opType: "Relu", domain: "", inputs: ["cf"], outputs: ["rf"], attributes: [:]),
+                Node(name: "q", opType: "QuantizeLinear", domain: "", inputs: ["rf", "ys", "yzp"], outputs: ["yq"], attributes: [:]),
+                Node(name: "dqy", opType: "DequantizeLinear", domain: "", inputs: ["yq", "ys", "yzp"], outputs: ["Y"], attributes: [:]),
+            ], inputs: [ValueInfo(name: "X", type: .uint8, shape: [.known(1), .known(c), .known(9), .known(7)])],
+               outputs: [ValueInfo(name: "Y", type: .float32, shape: nil)], initializers: inits, valueInfo: [:])
+            return Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                         opsets: ["": 21], graph: g, keepAlive: [])
+        }
+        let plain = try InferenceSession(model: try model(), options: .init(optimize: false))
+        let fast = try InferenceSession(model: try model(), options: .init(optimize: true))
+        XCTAssertEqual(fast.metadata.opHistogram, ["com.swiftonnx::QLinearConv": 1, "DequantizeLinear": 1], "\(fast.metadata.opHistogram)")
+        let x = try Tensor(shape: [1, c, 9, 7], scalars: (0..<(c * 63)).map { _ in UInt8(truncatingIfNeeded: rng.next() >> 9) })
+        let a = try XCTUnwrap(try plain.run(["X": x])["Y"]).doubles()
+        let b = try XCTUnwrap(try fast.run(["X": x])["Y"]).doubles()
+        XCTAssertEqual(a.count, b.count)
+        XCTAssertTrue(a.contains(0) && a.contains { $0 > 0.5 }, "the data exercises the Relu and the range")
+        var differing = 0
+        for (u, v) in zip(a, b) where u != v {
+            differing += 1
+            XCTAssertEqual(u, v, accuracy: 0.03 * 1.0001, "at most one step of the output scale apart")
+        }
+        XCTAssertLessThanOrEqual(differing, a.count / 50, "float and integer rounding agree almost everywhere")
+    }
+}
