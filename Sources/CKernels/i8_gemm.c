@@ -24,6 +24,40 @@ size_t so_i8_gemm_packed_b_bytes(const so_i8_gemm *g, size_t kc, size_t nc) {
     return ((nc + (size_t)g->nr - 1) / (size_t)g->nr) * (size_t)g->nr * kpad * (size_t)g->elem_b;
 }
 
+void so_u8_im2col(const uint8_t *x, size_t h, size_t w, size_t kh, size_t kw, size_t sh, size_t sw, size_t dh,
+                  size_t dw, ptrdiff_t pt, ptrdiff_t pl, size_t oh, size_t ow, uint8_t fill, size_t c0, size_t c1,
+                  uint8_t *col) {
+    const size_t n = oh * ow;
+    for (size_t ch = c0; ch < c1; ch++) {
+        const uint8_t *plane = x + ch * h * w;
+        for (size_t ky = 0; ky < kh; ky++) {
+            for (size_t kx = 0; kx < kw; kx++) {
+                uint8_t *row = col + ((ch * kh + ky) * kw + kx) * n;
+                const ptrdiff_t x0 = (ptrdiff_t)(kx * dw) - pl;
+                /* output columns whose tap is inside the image: lo <= ox < hi */
+                ptrdiff_t lo = x0 >= 0 ? 0 : (-x0 + (ptrdiff_t)sw - 1) / (ptrdiff_t)sw;
+                ptrdiff_t hi = (ptrdiff_t)w - x0 <= 0 ? 0 : ((ptrdiff_t)w - x0 + (ptrdiff_t)sw - 1) / (ptrdiff_t)sw;
+                if (lo > (ptrdiff_t)ow) lo = (ptrdiff_t)ow;
+                if (hi > (ptrdiff_t)ow) hi = (ptrdiff_t)ow;
+                if (hi < lo) hi = lo;
+                for (size_t oy = 0; oy < oh; oy++) {
+                    uint8_t *dst = row + oy * ow;
+                    const ptrdiff_t iy = (ptrdiff_t)(oy * sh) - pt + (ptrdiff_t)(ky * dh);
+                    if (iy < 0 || iy >= (ptrdiff_t)h) { memset(dst, fill, ow); continue; }
+                    const uint8_t *src = plane + (size_t)iy * w;
+                    if (lo > 0) memset(dst, fill, (size_t)lo);
+                    if (sw == 1) {
+                        if (hi > lo) memcpy(dst + lo, src + lo + x0, (size_t)(hi - lo));
+                    } else {
+                        for (ptrdiff_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * (ptrdiff_t)sw + x0];
+                    }
+                    if (hi < (ptrdiff_t)ow) memset(dst + hi, fill, (size_t)((ptrdiff_t)ow - hi));
+                }
+            }
+        }
+    }
+}
+
 void so_i8_flip_sign(uint8_t *p, size_t count) {
     for (size_t i = 0; i < count; i++) p[i] ^= 0x80;
 }

@@ -114,35 +114,10 @@ func int8Conv2D(x: UnsafePointer<UInt8>, xzp: Int32, _ geo: Int8ConvGeometry, _ 
     let col = UnsafeMutablePointer<UInt8>.allocate(capacity: max(k * n, 1))
     defer { col.deallocate() }
     let fill = UInt8(truncatingIfNeeded: xzp)
-    parallelFor(geo.c, threads: threads) { ch in
-        let plane = x + ch * geo.h * geo.w
-        for ky in 0..<geo.kh {
-            for kx in 0..<geo.kw {
-                let row = col + ((ch * geo.kh + ky) * geo.kw + kx) * n
-                for oy in 0..<geo.oh {
-                    let iy = oy * geo.sh - geo.padTop + ky * geo.dh
-                    let dst = row + oy * geo.ow
-                    if iy < 0 || iy >= geo.h {
-                        dst.update(repeating: fill, count: geo.ow)
-                        continue
-                    }
-                    let src = plane + iy * geo.w
-                    let x0 = kx * geo.dw - geo.padLeft
-                    if geo.sw == 1 {
-                        // columns ox with 0 <= ox + x0 < w are a contiguous run
-                        let lo = min(max(0, -x0), geo.ow), hi = max(lo, min(geo.ow, geo.w - x0))
-                        if lo > 0 { dst.update(repeating: fill, count: lo) }
-                        if hi > lo { (dst + lo).update(from: src + lo + x0, count: hi - lo) }
-                        if hi < geo.ow { (dst + hi).update(repeating: fill, count: geo.ow - hi) }
-                    } else {
-                        for ox in 0..<geo.ow {
-                            let ix = ox * geo.sw + x0
-                            dst[ox] = ix >= 0 && ix < geo.w ? src[ix] : fill
-                        }
-                    }
-                }
-            }
-        }
+    let parts = max(1, min(threads, geo.c))
+    parallelFor(parts, threads: parts) { t in
+        so_u8_im2col(x, geo.h, geo.w, geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw, geo.padTop, geo.padLeft,
+                     geo.oh, geo.ow, fill, geo.c * t / parts, geo.c * (t + 1) / parts, col)
     }
     int8GemmRequantized(w, b: col, ldb: n, n: n, bzp: xzp, rq, y: y, ldy: n, threads: threads)
 }
