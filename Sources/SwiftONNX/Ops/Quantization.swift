@@ -256,7 +256,7 @@ private struct QuantizedActivation: Sendable {
 /// integer GEMM with the requantization in its epilogue, as ONNX Runtime's QDQ transformer does.
 /// The float path would dequantize every input and weight, convolve in float and quantize.
 ///
-/// Matched: x's DequantizeLinear with scalar scale and zero point; constant 8-bit weights with a
+/// Matched (group 1 only): x's DequantizeLinear with scalar scale and zero point; constant 8-bit weights with a
 /// scale and zero point per tensor or per output channel (axis 0); a bias that is a constant int32
 /// dequantized with scale x_scale * w_scale and zero point 0 (as the quantization tools write it),
 /// or none; the Conv's output read by the QuantizeLinear alone, whose scale and zero point are
@@ -315,6 +315,9 @@ struct LowerQDQConv: GraphPass {
                 }
             } else { continue }
             guard conv.inputs.count >= 2, conv.outputs.count == 1 else { continue }
+            // Grouped (depthwise) convolutions have no integer kernel yet: they stay on the float path,
+            // whose depthwise kernel is faster than the general integer convolution.
+            if case .int(let groups)? = conv.attributes["group"], groups != 1 { continue }
             // x
             guard let (xi, xdq) = dequantizer(conv.inputs[0]), xdq.inputs.count >= 3,
                   let xs = scalarFloat(xdq.inputs[1]), let xzp = constant(xdq.inputs[2]), xzp.count == 1, is8Bit(xzp)
