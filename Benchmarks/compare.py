@@ -47,7 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "Models"))
 from fetch import read_manifest  # noqa: E402
-from make_reference import config_name, load_config, make_inputs, ort_session  # noqa: E402
+from make_reference import config_name, cpu_info, load_config, make_inputs, ort_session  # noqa: E402
 
 import onnx  # noqa: E402
 
@@ -244,17 +244,7 @@ class SwiftRunner:
 
 def cpu_description() -> str:
     """The CPU's model name and whether it has AVX-512 (from /proc/cpuinfo)."""
-    name, flags = "unknown CPU", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k.strip() == "model name" and name == "unknown CPU":
-                    name = v.strip()
-                elif k.strip() == "flags" and not flags:
-                    flags = set(v.split())
-    except OSError:
-        pass
+    name, flags = cpu_info()
     isa = "AVX-512 (F/BW/DQ/VL)" if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags else \
         ("AVX2 + FMA, no AVX-512" if {"avx2", "fma"} <= flags else "no AVX2")
     vnni = ", VNNI" if "avx512_vnni" in flags else ""

@@ -43,7 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from fetch import sha256_of  # noqa: E402
 from make_int8 import MANIFEST_INT8, read_int8_manifest  # noqa: E402
-from make_reference import config_name, load_config, make_inputs, ort_session, write_tensor  # noqa: E402
+from make_reference import config_name, cpu_info, load_config, make_inputs, ort_session, write_tensor  # noqa: E402
 
 PB_LIMIT = 2 * 1024 * 1024
 RESULTS = os.path.join(HERE, "reference", "int8_accuracy.json")
@@ -51,17 +51,7 @@ RESULTS = os.path.join(HERE, "reference", "int8_accuracy.json")
 
 def cpu_flags() -> str:
     """The CPU's model name and the flags that pick ONNX Runtime's int8 kernels."""
-    name, flags = "unknown CPU", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k.strip() == "model name" and name == "unknown CPU":
-                    name = v.strip()
-                elif k.strip() == "flags" and not flags:
-                    flags = set(v.split())
-    except OSError:
-        pass
+    name, flags = cpu_info()
     wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8"]
     return f"{name}; " + " ".join(f for f in wanted if f in flags)
 

@@ -131,21 +131,10 @@ def calibration_samples(model: str, cfg: dict, path: str, count: int = CALIB_SAM
         feeds = {}
         for name in names:
             spec = cfg["inputs"][name]
-            shape, dtype, gen = tuple(spec["shape"]), np.dtype(spec["dtype"]), spec["gen"]
             rng = np.random.default_rng([CALIB_SEED, k, seed_for(model, name)])
-            if gen == "arange01":
-                a = make_input(model, name, spec) if k == 0 else rng.uniform(0.0, 1.0, size=shape)
-            elif gen == "uniform":
-                a = rng.uniform(spec["low"], spec["high"], size=shape)
-            elif gen == "normal":
-                a = rng.normal(0.0, spec.get("std", 1.0), size=shape)
-            elif gen == "randint":
-                a = rng.integers(spec["low"], spec["high"], size=shape)
-            elif gen == "const":
-                a = np.full(shape, spec["value"])
-            else:
-                raise ValueError(f"{model}: input {name}: unknown generator {gen!r}")
-            feeds[name] = np.asarray(a).astype(dtype)
+            if spec["gen"] == "arange01" and k > 0:   # the ramp itself, then uniform images in its range
+                spec = {**spec, "gen": "uniform", "low": 0.0, "high": 1.0}
+            feeds[name] = make_input(model, name, spec, None if k == 0 and spec["gen"] == "arange01" else rng)
         samples.append(feeds)
     return samples
 

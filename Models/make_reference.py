@@ -60,10 +60,13 @@ def seed_for(model: str, input_name: str) -> int:
     return zlib.crc32(f"{model}/{input_name}".encode())
 
 
-def make_input(model: str, name: str, spec: dict) -> np.ndarray:
+def make_input(model: str, name: str, spec: dict, rng: np.random.Generator | None = None) -> np.ndarray:
+    """The input `name` of `model` following its spec; random generators draw from `rng` (default:
+    seeded by the model and input names, the references' seed)."""
     shape = tuple(spec["shape"])
     dtype = np.dtype(spec["dtype"])
-    rng = np.random.default_rng(seed_for(model, name))
+    if rng is None:
+        rng = np.random.default_rng(seed_for(model, name))
     gen = spec["gen"]
     if gen == "uniform":
         a = rng.uniform(spec["low"], spec["high"], size=shape)
@@ -79,6 +82,22 @@ def make_input(model: str, name: str, spec: dict) -> np.ndarray:
     else:
         raise ValueError(f"{model}: input {name}: unknown generator {gen!r}")
     return np.asarray(a).astype(dtype)
+
+
+def cpu_info() -> tuple[str, set[str]]:
+    """The CPU's model name and its flags, from /proc/cpuinfo (\"unknown CPU\" and none elsewhere)."""
+    name, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k.strip() == "model name" and name == "unknown CPU":
+                    name = v.strip()
+                elif k.strip() == "flags" and not flags:
+                    flags = set(v.split())
+    except OSError:
+        pass
+    return name, flags
 
 
 def make_inputs(model: str, cfg: dict, model_path: str) -> dict[str, np.ndarray]:
