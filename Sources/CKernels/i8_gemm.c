@@ -185,8 +185,36 @@ static void i8_pack_a_avx2(size_t m, size_t k, const int8_t *a, size_t rs, size_
     pack_a_i16(6, 2, m, k, a, rs, cs, azp, (int16_t *)dst);
 }
 
+/* Full 16-column panels of a row-major block two rows at a time: 16 bytes of each row widened to
+   int16 minus the zero point, interleaved into (row k, row k+1) pairs per column. The rest (an odd
+   last row, a partial last panel, strided B) goes through the shared packing. */
 static void i8_pack_b_avx2(size_t kc, size_t nc, const uint8_t *b, size_t rs, size_t cs, int32_t bzp, void *dst) {
-    pack_b_i16(16, 2, kc, nc, b, rs, cs, bzp, (int16_t *)dst);
+    if (cs != 1 || nc < 16) { pack_b_i16(16, 2, kc, nc, b, rs, cs, bzp, (int16_t *)dst); return; }
+    const size_t full = nc / 16 * 16, kpad = (kc + 1) / 2 * 2;
+    const __m256i vz = _mm256_set1_epi16((short)bzp);
+    int16_t *out = (int16_t *)dst;
+    for (size_t q = 0; q < full; q += 16) {
+        int16_t *panel = out + (q / 16) * 16 * kpad;
+        size_t k0 = 0;
+        for (; k0 + 1 < kc; k0 += 2) {
+            __m256i r0 = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(b + k0 * rs + q))), vz);
+            __m256i r1 = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(b + (k0 + 1) * rs + q))), vz);
+            /* unpack works within 128-bit lanes: lo = columns 0-3 | 8-11, hi = 4-7 | 12-15 */
+            __m256i lo = _mm256_unpacklo_epi16(r0, r1), hi = _mm256_unpackhi_epi16(r0, r1);
+            int16_t *d = panel + k0 * 16;
+            _mm256_storeu_si256((__m256i *)d, _mm256_permute2x128_si256(lo, hi, 0x20));
+            _mm256_storeu_si256((__m256i *)(d + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+        }
+        if (k0 < kc) {   /* odd k: the last row paired with zero */
+            __m256i r0 = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(b + k0 * rs + q))), vz);
+            __m256i z = _mm256_setzero_si256();
+            __m256i lo = _mm256_unpacklo_epi16(r0, z), hi = _mm256_unpackhi_epi16(r0, z);
+            int16_t *d = panel + k0 * 16;
+            _mm256_storeu_si256((__m256i *)d, _mm256_permute2x128_si256(lo, hi, 0x20));
+            _mm256_storeu_si256((__m256i *)(d + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+        }
+    }
+    if (full < nc) pack_b_i16(16, 2, kc, nc - full, b + full, rs, cs, bzp, out + (full / 16) * 16 * kpad);
 }
 
 /* One 6 x 16 tile over `groups` pairs of k: 12 accumulators (rows x two halves of 8 columns). */
