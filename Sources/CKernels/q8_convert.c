@@ -32,8 +32,18 @@ static void dequantize_scalar(const void *x, size_t n, float scale, int32_t zp, 
     else { const uint8_t *p = (const uint8_t *)x; for (size_t i = 0; i < n; i++) y[i] = (float)((int32_t)p[i] - zp) * scale; }
 }
 
+static void f32_to_i32_scalar(const float *x, size_t n, int32_t *y) {
+    for (size_t i = 0; i < n; i++) y[i] = (int32_t)nearbyintf(x[i]);
+}
+
 #if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+
+static void f32_to_i32_avx2(const float *x, size_t n, int32_t *y) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_si256((__m256i *)(y + i), _mm256_cvtps_epi32(_mm256_loadu_ps(x + i)));
+    if (i < n) f32_to_i32_scalar(x + i, n - i, y + i);
+}
 
 static void quantize_avx2(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, int is_signed,
                           void *y) {
@@ -86,4 +96,12 @@ void so_q8_dequantize(const void *x, size_t n, float scale, int32_t zp, int is_s
 #endif
     (void)isa;
     dequantize_scalar(x, n, scale, zp, is_signed, y);
+}
+
+void so_f32_to_i32(const float *x, size_t n, int32_t *y, int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX2) { f32_to_i32_avx2(x, n, y); return; }
+#endif
+    (void)isa;
+    f32_to_i32_scalar(x, n, y);
 }

@@ -59,6 +59,95 @@ final class QuantizedConvTests: XCTestCase {
         }
     }
 
+    /// Depthwise QLinearConv (group == channels) on the exact float depthwise kernel against the
+    /// general integer path, bit for bit: awkward plane sizes, strides, dilations and padding, both
+    /// signednesses, zero points 0 and 255, weights at the ends of their range (the largest products).
+    func testDepthwisePathMatchesTheGeneralPath() throws {
+        var rng = SplitMix64(seed: 23)
+        // (batch, c, h, w, kernel h, kernel w, stride, pad, dilation)
+        let shapes: [(Int, Int, Int, Int, Int, Int, Int, Int, Int)] = [
+            (1, 3, 17, 15, 3, 3, 1, 1, 1), (2, 9, 9, 9, 5, 5, 2, 2, 1), (1, 5, 8, 11, 3, 3, 2, 1, 1),
+            (1, 7, 10, 10, 3, 3, 1, 2, 2), (1, 16, 6, 5, 7, 7, 1, 3, 1), (1, 4, 1, 1, 3, 3, 1, 1, 1),
+            (1, 2, 40, 33, 1, 5, 1, 2, 1),
+        ]
+        for (si, (n, c, h, w, kh, kw, s, p, d)) in shapes.enumerated() {
+            for (xSigned, wSigned) in [(false, true), (true, true), (false, false), (true, false)] {
+                var xb = bytes(n * c * h * w, &rng), wb = bytes(c * kh * kw, &rng)
+                if si == 1 {   // saturating data: every product at its largest magnitude
+                    xb = xb.map { $0 & 1 == 0 ? 0 : 255 }
+                    wb = wb.map { $0 & 1 == 0 ? 0x80 : 0x7f }
+                }
+                let x = xSigned ? try Tensor(shape: [n, c, h, w], scalars: xb.map { Int8(bitPattern: $0) })
+                                : try Tensor(shape: [n, c, h, w], scalars: xb)
+                let wt = wSigned ? try Tensor(shape: [c, 1, kh, kw], scalars: wb.map { Int8(bitPattern: $0) })
+                                 : try Tensor(shape: [c, 1, kh, kw], scalars: wb)
+                let perChannel = si % 2 == 0
+                let ws = try Tensor(shape: perChannel ? [c] : [], scalars: (0..<(perChannel ? c : 1)).map { _ in rng.uniform(0.001, 0.01) })
+                let wzpCount = perChannel ? c : 1
+                let wzp = wSigned ? try Tensor(shape: perChannel ? [c] : [], scalars: (0..<wzpCount).map { Int8($0 % 5) - 2 })
+                                  : try Tensor(shape: perChannel ? [c] : [], scalars: (0..<wzpCount).map { UInt8(si == 1 ? 0 : 120 + $0 % 9) })
+                let xzp = xSigned ? Tensor(scalar: Int8(si == 1 ? 127 : -7)) : Tensor(scalar: UInt8(si % 2 == 0 ? 0 : 255))
+                let ys = Tensor(scalar: Float(0.37)), yzp = xSigned ? Tensor(scalar: Int8(3)) : Tensor(scalar: UInt8(128))
+                let bias = try Tensor(shape: [c], scalars: (0..<c).map { _ in Int32(rng.below(20001)) - 10000 })
+                let attrs: [String: Attribute] = ["kernel_shape": .ints([kh, kw]), "strides": .ints([s, s]), "group": .int(c),
+                                                  "pads": .ints([p, p, p, p]), "dilations": .ints([d, d])]
+                let inputs: [Tensor?] = [x, Tensor(scalar: Float(0.05)), xzp, wt, ws, wzp, ys, yzp, bias]
+                let general = try qlinearConv(inputs, attrs: attrs, constantWeights: false)
+                let fast = try qlinearConv(inputs, attrs: attrs, constantWeights: true)
+                XCTAssertEqual(fast.shape, general.shape)
+                XCTAssertEqual(fast, general, "shape \(si) x signed \(xSigned) w signed \(wSigned)")
+                let a = attrs.merging(["activation": .string("Relu")]) { $1 }
+                XCTAssertEqual(try qlinearConv(inputs, attrs: a, domain: "com.swiftonnx", constantWeights: true),
+                               try qlinearConv(inputs, attrs: a, domain: "com.swiftonnx", constantWeights: false), "shape \(si) Relu")
+            }
+        }
+    }
+
+    private func convInteger(_ inputs: [Tensor?], attrs: [String: Attribute], constantWeights: Bool) throws -> Tensor {
+        let names = inputs.enumerated().map { $0.element == nil ? "" : "in\($0.offset)" }
+        let node = Node(name: "ci", opType: "ConvInteger", domain: "", inputs: names, outputs: ["y"], attributes: attrs)
+        var ctx = OpContext(node: node, opset: 21, compileSubgraph: { _ in throw OpError("no subgraphs") })
+        if constantWeights {
+            for i in [1, 3] where i < inputs.count { if let t = inputs[i] { ctx.constants["in\(i)"] = t } }
+        }
+        guard let builder = OpRegistry.standard.builder(domain: "", op: "ConvInteger") else { throw OpError("not registered") }
+        return try builder(ctx).run(inputs, RunEnv(threads: 2))[0]
+    }
+
+    /// ConvInteger with constant weights (the integer GEMM, or the depthwise kernel) against the
+    /// general integer path, bit for bit, int32 output: group 1 and depthwise, both signednesses,
+    /// zero points per tensor and per channel, absent zero points.
+    func testConvIntegerFastPathsMatchTheGeneralPath() throws {
+        var rng = SplitMix64(seed: 29)
+        // (batch, c, h, w, m, kernel, stride, pad, depthwise)
+        let shapes: [(Int, Int, Int, Int, Int, Int, Int, Int, Bool)] = [
+            (1, 3, 17, 15, 8, 3, 2, 1, false), (2, 16, 9, 9, 20, 1, 1, 0, false), (1, 33, 5, 7, 5, 3, 1, 1, false),
+            (1, 12, 11, 9, 12, 3, 1, 1, true), (2, 5, 8, 8, 5, 5, 2, 2, true),
+        ]
+        for (si, (n, c, h, w, m, k, s, p, dw)) in shapes.enumerated() {
+            for (xSigned, wSigned) in [(false, true), (true, true), (false, false), (true, false)] {
+                let cin = dw ? 1 : c
+                let xb = bytes(n * c * h * w, &rng), wb = bytes(m * cin * k * k, &rng)
+                let x = xSigned ? try Tensor(shape: [n, c, h, w], scalars: xb.map { Int8(bitPattern: $0) })
+                                : try Tensor(shape: [n, c, h, w], scalars: xb)
+                let wt = wSigned ? try Tensor(shape: [m, cin, k, k], scalars: wb.map { Int8(bitPattern: $0) })
+                                 : try Tensor(shape: [m, cin, k, k], scalars: wb)
+                let perChannel = si % 2 == 1
+                let zc = perChannel ? m : 1, zs: [Int] = perChannel ? [m] : []
+                let wzp: Tensor? = si == 2 ? nil : wSigned ? try Tensor(shape: zs, scalars: (0..<zc).map { Int8($0 % 7) - 3 })
+                                                           : try Tensor(shape: zs, scalars: (0..<zc).map { UInt8(125 + $0 % 7) })
+                let xzp: Tensor? = si == 2 ? nil : xSigned ? Tensor(scalar: Int8(-100)) : Tensor(scalar: UInt8(si == 0 ? 255 : 0))
+                var attrs: [String: Attribute] = ["kernel_shape": .ints([k, k]), "strides": .ints([s, s]), "pads": .ints([p, p, p, p])]
+                if dw { attrs["group"] = .int(c) }
+                let inputs: [Tensor?] = [x, wt, xzp, wzp]
+                let general = try convInteger(inputs, attrs: attrs, constantWeights: false)
+                let fast = try convInteger(inputs, attrs: attrs, constantWeights: true)
+                XCTAssertEqual(fast.dtype, .int32)
+                XCTAssertEqual(fast, general, "shape \(si) x signed \(xSigned) w signed \(wSigned)")
+            }
+        }
+    }
+
     /// x -> DequantizeLinear -> Conv (weights and bias DequantizeLinear of constants) -> Relu ->
     /// QuantizeLinear -> DequantizeLinear -> y: optimized, one QLinearConv (com.swiftonnx, Relu) and
     /// the final DequantizeLinear; its output equals the float path's within one quantization step.

@@ -58,10 +58,17 @@ struct Int8ConvGeometry: Equatable {
 /// `nc` (a multiple of every variant's panel columns) handed to the threads.
 private let int8KC = 512, int8MC = 96, int8NC = 96
 
-/// y (m x n, 8-bit, row stride ldy bytes) = requantize(W (packed) x B), B (k x n, u8, rows `ldb`
-/// apart) minus its zero point `bzp`. Column blocks run on up to `threads` threads.
-func int8GemmRequantized(_ w: Int8PackedWeights, b: UnsafePointer<UInt8>, ldb: Int, n: Int, bzp: Int32,
-                         _ rq: Int8Requantization, y: UnsafeMutableRawPointer, ldy: Int, threads: Int) {
+/// Where an integer product's m x n int32 results go: requantized to 8 bits (row stride `ldy`
+/// bytes), or stored as they are (row stride `ldy` values). Both pointers address column 0 of row 0.
+enum Int8GemmOutput {
+    case requantized(Int8Requantization, UnsafeMutableRawPointer, ldy: Int)
+    case int32(UnsafeMutablePointer<Int32>, ldy: Int)
+}
+
+/// out = W (packed) x (B - bzp), B (k x n, u8, rows `ldb` apart). Column blocks run on up to
+/// `threads` threads.
+func int8Gemm(_ w: Int8PackedWeights, b: UnsafePointer<UInt8>, ldb: Int, n: Int, bzp: Int32, _ out: Int8GemmOutput,
+              threads: Int) {
     let g = i8Gemm.pointee
     let m = w.m, k = w.k
     let mr = Int(g.mr), nr = Int(g.nr), kg = Int(g.kg)
@@ -76,10 +83,17 @@ func int8GemmRequantized(_ w: Int8PackedWeights, b: UnsafePointer<UInt8>, ldb: I
         let first = blocks * t / workers, last = blocks * (t + 1) / workers
         if first >= last { return }
         let pb = UnsafeMutableRawPointer.allocate(byteCount: pbBytes, alignment: 64)
-        let acc = UnsafeMutablePointer<Int32>.allocate(capacity: m * int8NC)
-        defer { pb.deallocate(); acc.deallocate() }
+        var accBuffer: UnsafeMutablePointer<Int32>? = nil
+        if case .requantized = out { accBuffer = .allocate(capacity: m * int8NC) }
+        defer { pb.deallocate(); accBuffer?.deallocate() }
         for blk in first..<last {
             let q0 = blk * int8NC, nb = min(int8NC, n - q0)
+            // int32 results go straight to the output; 8-bit ones through the accumulators.
+            let (acc, ldc): (UnsafeMutablePointer<Int32>, Int)
+            switch out {
+            case .requantized: (acc, ldc) = (accBuffer!, nb)
+            case .int32(let y, let ldy): (acc, ldc) = (y + q0, ldy)
+            }
             var k0 = 0
             while k0 < k {
                 let kc = min(kcMax, k - k0)
@@ -89,25 +103,31 @@ func int8GemmRequantized(_ w: Int8PackedWeights, b: UnsafePointer<UInt8>, ldb: I
                 while m0 < m {
                     let mc = min(int8MC, m - m0)
                     let pa = w.pointer + (m0 / mr) * w.panelStride + k0 * mr * Int(g.elem_a)
-                    g.macro(mc, nb, kc, pa, w.panelStride, pb, nr * kcpad * Int(g.elem_b), acc + m0 * nb, nb, k0 == 0 ? 0 : 1)
+                    g.macro(mc, nb, kc, pa, w.panelStride, pb, nr * kcpad * Int(g.elem_b), acc + m0 * ldc, ldc, k0 == 0 ? 0 : 1)
                     m0 += mc
                 }
                 k0 += kc
             }
-            so_i8_requantize(m, nb, acc, nb, rq.bias, rq.scale, rq.zeroPoint, rq.lo, rq.hi, rq.signedOutput ? 1 : 0,
-                             y + q0, ldy, isa)
+            if k == 0, case .int32(let y, let ldy) = out {
+                for i in 0..<m { (y + i * ldy + q0).update(repeating: 0, count: nb) }
+            }
+            if case .requantized(let rq, let y, let ldy) = out {
+                if k == 0 { acc.update(repeating: 0, count: m * nb) }
+                so_i8_requantize(m, nb, acc, nb, rq.bias, rq.scale, rq.zeroPoint, rq.lo, rq.hi, rq.signedOutput ? 1 : 0,
+                                 y + q0, ldy, isa)
+            }
         }
     }
 }
 
 /// One image's 2-D convolution (group 1) on u8 activations x (c x h x w) with zero point xzp:
-/// y (m x oh x ow, 8-bit) = requantize(conv). Pointwise convolutions read x in place; others
+/// out (m x oh x ow, rows oh * ow apart) = conv. Pointwise convolutions read x in place; others
 /// gather their patches first (im2col; padding reads as the zero point, so it adds nothing).
 func int8Conv2D(x: UnsafePointer<UInt8>, xzp: Int32, _ geo: Int8ConvGeometry, _ w: Int8PackedWeights,
-                _ rq: Int8Requantization, y: UnsafeMutableRawPointer, threads: Int) {
+                _ out: Int8GemmOutput, threads: Int) {
     let n = geo.oh * geo.ow
     if geo.isPointwise {
-        int8GemmRequantized(w, b: x, ldb: n, n: n, bzp: xzp, rq, y: y, ldy: n, threads: threads)
+        int8Gemm(w, b: x, ldb: n, n: n, bzp: xzp, out, threads: threads)
         return
     }
     let k = geo.c * geo.kh * geo.kw
@@ -119,5 +139,68 @@ func int8Conv2D(x: UnsafePointer<UInt8>, xzp: Int32, _ geo: Int8ConvGeometry, _ 
         so_u8_im2col(x, geo.h, geo.w, geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw, geo.padTop, geo.padLeft,
                      geo.oh, geo.ow, fill, geo.c * t / parts, geo.c * (t + 1) / parts, col)
     }
-    int8GemmRequantized(w, b: col, ldb: n, n: n, bzp: xzp, rq, y: y, ldy: n, threads: threads)
+    int8Gemm(w, b: col, ldb: n, n: n, bzp: xzp, out, threads: threads)
+}
+
+/// Depthwise filters (one kh x kw filter per channel, multiplier 1) minus their zero points, as
+/// floats: the integer depthwise convolution runs on the float depthwise kernel, exactly. Every
+/// product (|x - xzp| <= 255 times |w - wzp| <= 255) and every partial sum of at most
+/// `maxTaps` of them is an integer below 2^24, which float32 holds exactly, so the float sums are
+/// the integer sums whatever the order of the additions.
+final class Int8DepthwiseWeights: Sendable {
+    static let maxTaps = (1 << 24) / (255 * 255)
+    let c: Int, kh: Int, kw: Int
+    let taps: [Float]
+
+    /// `weights[ch * kh * kw + t]` (signed or unsigned bytes), zero points nil (0) or one per channel.
+    init?(c: Int, kh: Int, kw: Int, weights: [Int32], zeroPoints: [Int32]?) {
+        guard kh * kw <= Self.maxTaps, weights.count == c * kh * kw else { return nil }
+        self.c = c; self.kh = kh; self.kw = kw
+        let per = kh * kw
+        taps = weights.enumerated().map { Float($0.element - (zeroPoints?[$0.offset / per] ?? 0)) }
+    }
+}
+
+/// One image's depthwise 2-D convolution (geo.c == geo.m, one filter per channel) on 8-bit
+/// activations x (signed or unsigned, zero point xzp): out row ch = the channel's output plane.
+/// Each plane is converted to exact floats (x - xzp), convolved by the float depthwise kernel with
+/// zero padding (the zero point's value), and its sums turned back into integers.
+func int8DepthwiseConv2D(x: UnsafeRawPointer, xSigned: Bool, xzp: Int32, _ geo: Int8ConvGeometry,
+                         _ w: Int8DepthwiseWeights, _ out: Int8GemmOutput, threads: Int) {
+    var geom = so_dw_geom(iH: Int32(geo.h), iW: Int32(geo.w), oH: Int32(geo.oh), oW: Int32(geo.ow),
+                          kH: Int32(geo.kh), kW: Int32(geo.kw), sH: Int32(geo.sh), sW: Int32(geo.sw),
+                          dH: Int32(geo.dh), dW: Int32(geo.dw), pH: Int32(geo.padTop), pW: Int32(geo.padLeft))
+    let inPlane = geo.h * geo.w, outPlane = geo.oh * geo.ow, taps = geo.kh * geo.kw
+    let kernelScratch = so_f32_dwconv2d_scratch(&geom)
+    // Scratch per thread: the float input plane, the float sums, their int32 values, the kernel's own.
+    let floatsBytes = (inPlane + outPlane) * 4, accBytes = outPlane * 4
+    let scratchBytes = floatsBytes + accBytes + kernelScratch + 64
+    let c = geo.c, isa = selectedISA
+    let chunks = threads > 1 && c > 1 && c * outPlane * taps >= depthwiseParallelMinFlops ? min(threads, c) : 1
+    let kernel = f32DepthwiseConv2D
+    w.taps.withUnsafeBufferPointer { wt in
+        let wp = wt.baseAddress!
+        parallelFor(chunks, threads: chunks) { t in
+            let lo = c * t / chunks, hi = c * (t + 1) / chunks
+            ScratchPool.shared.with(bytes: scratchBytes) { scratch in
+                let xf = scratch.assumingMemoryBound(to: Float.self)
+                let yf = xf + inPlane
+                let acc = (scratch + floatsBytes).assumingMemoryBound(to: Int32.self)
+                let ks = scratch + floatsBytes + accBytes
+                var gm = geom
+                for ch in lo..<hi {
+                    so_q8_dequantize(x + ch * inPlane, inPlane, 1, xzp, xSigned ? 1 : 0, xf, isa)
+                    kernel(&gm, xf, wp + ch * taps, 0, nil, Int32(SO_ACT_IDENTITY), 0, 0, yf, kernelScratch > 0 ? ks : nil)
+                    switch out {
+                    case .int32(let y, let ldy):
+                        so_f32_to_i32(yf, outPlane, y + ch * ldy, isa)
+                    case .requantized(let rq, let y, let ldy):
+                        so_f32_to_i32(yf, outPlane, acc, isa)
+                        so_i8_requantize(1, outPlane, acc, outPlane, rq.bias.map { $0 + ch }, rq.scale + ch, rq.zeroPoint,
+                                         rq.lo, rq.hi, rq.signedOutput ? 1 : 0, y + ch * ldy, ldy, isa)
+                    }
+                }
+            }
+        }
+    }
 }

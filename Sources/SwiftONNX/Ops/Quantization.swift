@@ -71,9 +71,11 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
         [try convOutputType(ctx, ins, weightInput: 1, dtype: .int32)]
     }) { ctx in
         let p = try ConvParams(ctx)
-        return { inputs, _ in
-            [try integerConv(try inputs.required(0), try inputs.required(1), xZP: inputs.optional(2),
-                             wZP: inputs.optional(3), p, "ConvInteger")]
+        let fast = try ConvInteger2D(ctx, p)
+        return { inputs, env in
+            if let fast, let y = try fast.run(inputs, env) { return [y] }
+            return [try integerConv(try inputs.required(0), try inputs.required(1), xZP: inputs.optional(2),
+                                    wZP: inputs.optional(3), p, "ConvInteger")]
         }
     }
     let qlinearConvType = Inference { ctx, ins in
@@ -128,47 +130,111 @@ private func makeQLinearConv(_ ctx: OpContext) throws -> OpBody {
         }
 }
 
-/// QLinearConv on the integer GEMM (`int8Conv2D`): 2-D, group 1, constant 8-bit weights packed
-/// once at plan time. `run` returns nil for what it does not cover (the general path runs then).
+/// An 8-bit 2-D convolution's constant weights prepared once at plan time for the integer kernels:
+/// packed for the integer GEMM (group 1), or as exact float filters for the depthwise kernel
+/// (group == channels, one filter per channel). `init` returns nil for what neither covers (the
+/// general integer path runs then).
+private final class Int8ConvWeights: Sendable {
+    enum Kind: Sendable { case gemm(Int8PackedWeights), depthwise(Int8DepthwiseWeights) }
+    let kind: Kind
+    /// Output channels, input channels, kernel height and width.
+    let m: Int, c: Int, kh: Int, kw: Int
+
+    init?(_ ctx: OpContext, _ p: ConvParams, weightInput wi: Int, zeroPointInput zi: Int, _ op: String) throws {
+        guard let w = ctx.constantInput(wi), w.rank == 4, w.dtype == .int8 || w.dtype == .uint8, w.count > 0 else { return nil }
+        m = w.shape[0]; kh = w.shape[2]; kw = w.shape[3]
+        if let ks = p.kernelShape, ks != [kh, kw] { return nil }
+        var zps: [Int32]? = nil
+        if ctx.hasInput(zi) {
+            guard let z = ctx.constantInput(zi), z.dtype == w.dtype, z.count == 1 || z.count == m else { return nil }
+            let v = try int32Values(z, op)
+            zps = (0..<m).map { v[v.count == 1 ? 0 : $0] }
+        }
+        if p.group == 1 {
+            c = w.shape[1]
+            // Unsigned weights become signed ones with the same differences to their zero points.
+            var weights = w.dtype == .int8 ? try w.scalars(as: Int8.self)
+                                           : try w.scalars(as: UInt8.self).map { Int8(bitPattern: $0 ^ 0x80) }
+            if w.dtype == .uint8 { zps = (zps ?? [Int32](repeating: 0, count: m)).map { $0 - 128 } }
+            if let z = zps, z.allSatisfy({ $0 == 0 }) { zps = nil }
+            let mm = m, kk = c * kh * kw, zz = zps
+            let key = "int8-gemm" + (zz.map { "-zp\($0.hashValue)" } ?? "") + (w.dtype == .uint8 ? "-u8" : "")
+            kind = .gemm(try ctx.prepare(w, kind: key) {
+                try weights.withUnsafeMutableBufferPointer { try Int8PackedWeights(m: mm, k: kk, weights: $0.baseAddress!, zeroPoints: zz) }
+            })
+            weights = []
+        } else if p.group == m, w.shape[1] == 1 {
+            c = m
+            let (mm, hh, ww, zz) = (m, kh, kw, zps)
+            guard let dw = try ctx.prepare(w, kind: "int8-depthwise" + (zz.map { "-zp\($0.hashValue)" } ?? ""), {
+                Box(Int8DepthwiseWeights(c: mm, kh: hh, kw: ww, weights: try int32Values(w, op), zeroPoints: zz))
+            }).value else { return nil }
+            kind = .depthwise(dw)
+        } else {
+            return nil
+        }
+    }
+
+    /// The geometry of x's convolution, or nil when x is not a 4-D tensor of `c` channels.
+    func geometry(_ x: Tensor, _ p: ConvParams, _ op: String) throws -> Int8ConvGeometry? {
+        guard x.rank == 4, x.shape[1] == c, x.dtype == .uint8 || x.dtype == .int8 else { return nil }
+        let sp = try convSpatial(p, input: [x.shape[2], x.shape[3]], kernel: [kh, kw], op)
+        return Int8ConvGeometry(c: c, h: x.shape[2], w: x.shape[3], m: m, kh: kh, kw: kw,
+                                sh: sp.strides[0], sw: sp.strides[1], dh: sp.dilations[0], dw: sp.dilations[1],
+                                padTop: sp.padBegin[0], padLeft: sp.padBegin[1], oh: sp.out[0], ow: sp.out[1])
+    }
+
+    /// Convolves every image of x (zero point xzp of x's type); `out(i)` says where image i's
+    /// m x (oh * ow) results go.
+    func run(_ x: Tensor, xzp: Int32, _ geo: Int8ConvGeometry, threads: Int, out: (Int) -> Int8GemmOutput) {
+        let batch = x.shape[0], inImage = c * geo.h * geo.w
+        switch kind {
+        case .depthwise(let dw):
+            for i in 0..<batch {
+                int8DepthwiseConv2D(x: x.raw + i * inImage, xSigned: x.dtype == .int8, xzp: xzp, geo, dw, out(i), threads: threads)
+            }
+        case .gemm(let packed):
+            // Signed activations become unsigned ones with the same differences to their zero point.
+            if x.dtype == .int8 {
+                var flipped = [UInt8](UnsafeBufferPointer(start: x.raw.assumingMemoryBound(to: UInt8.self), count: x.count))
+                so_i8_flip_sign(&flipped, flipped.count)
+                flipped.withUnsafeBufferPointer { xb in
+                    for i in 0..<batch {
+                        int8Conv2D(x: xb.baseAddress! + i * inImage, xzp: xzp + 128, geo, packed, out(i), threads: threads)
+                    }
+                }
+            } else {
+                let xb = x.raw.assumingMemoryBound(to: UInt8.self)
+                for i in 0..<batch { int8Conv2D(x: xb + i * inImage, xzp: xzp, geo, packed, out(i), threads: threads) }
+            }
+        }
+    }
+}
+
+/// A reference-type holder for plan-time data that may be absent (`OpContext.prepare` keeps objects).
+private final class Box<T: Sendable>: Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// QLinearConv on the integer kernels (`Int8ConvWeights`). `run` returns nil for what it does not
+/// cover (the general path runs then).
 private final class QLinearConv2D: Sendable {
     let p: ConvParams
     let activation: QuantizedActivation
-    let packed: Int8PackedWeights
-    let m: Int, c: Int, kh: Int, kw: Int
+    let weights: Int8ConvWeights
 
     init?(_ ctx: OpContext, _ p: ConvParams, _ activation: QuantizedActivation) throws {
-        guard p.group == 1, let w = ctx.constantInput(3), w.rank == 4, w.dtype == .int8 || w.dtype == .uint8,
-              w.count > 0 else { return nil }
-        m = w.shape[0]; c = w.shape[1]; kh = w.shape[2]; kw = w.shape[3]
-        if let ks = p.kernelShape, ks != [kh, kw] { return nil }
-        var zps: [Int32]? = nil
-        if ctx.hasInput(5) {
-            guard let z = ctx.constantInput(5), z.dtype == w.dtype, z.count == 1 || z.count == m else { return nil }
-            let v = try int32Values(z, "QLinearConv")
-            zps = (0..<m).map { v[v.count == 1 ? 0 : $0] }
-        }
-        // Unsigned weights become signed ones with the same differences to their zero points.
-        var weights = w.dtype == .int8 ? try w.scalars(as: Int8.self)
-                                       : try w.scalars(as: UInt8.self).map { Int8(bitPattern: $0 ^ 0x80) }
-        if w.dtype == .uint8 { zps = (zps ?? [Int32](repeating: 0, count: m)).map { $0 - 128 } }
-        if let z = zps, z.allSatisfy({ $0 == 0 }) { zps = nil }
-        let mm = m, kk = c * kh * kw, zz = zps
-        let kind = "int8-gemm" + (zz.map { "-zp\($0.hashValue)" } ?? "") + (w.dtype == .uint8 ? "-u8" : "")
-        packed = try ctx.prepare(w, kind: kind) {
-            try weights.withUnsafeMutableBufferPointer { try Int8PackedWeights(m: mm, k: kk, weights: $0.baseAddress!, zeroPoints: zz) }
-        }
-        weights = []
+        guard let w = try Int8ConvWeights(ctx, p, weightInput: 3, zeroPointInput: 5, "QLinearConv") else { return nil }
+        weights = w
         self.p = p
         self.activation = activation
     }
 
     func run(_ inputs: [Tensor?], _ env: RunEnv) throws -> Tensor? {
         let x = try inputs.required(0)
-        guard x.rank == 4, x.shape[1] == c, x.dtype == .uint8 || x.dtype == .int8 else { return nil }
-        let sp = try convSpatial(p, input: [x.shape[2], x.shape[3]], kernel: [kh, kw], "QLinearConv")
-        let geo = Int8ConvGeometry(c: c, h: x.shape[2], w: x.shape[3], m: m, kh: kh, kw: kw,
-                                   sh: sp.strides[0], sw: sp.strides[1], dh: sp.dilations[0], dw: sp.dilations[1],
-                                   padTop: sp.padBegin[0], padLeft: sp.padBegin[1], oh: sp.out[0], ow: sp.out[1])
+        guard let geo = try weights.geometry(x, p, "QLinearConv") else { return nil }
+        let m = weights.m
         let xs = try floatValues(try inputs.required(1, "x_scale"))
         let ws = try floatValues(try inputs.required(4, "w_scale"))
         let ys = try floatValues(try inputs.required(6, "y_scale"))
@@ -194,31 +260,47 @@ private final class QLinearConv2D: Sendable {
         }
         let scale = (0..<m).map { xs[0] * ws[ws.count == 1 ? 0 : $0] / ys[0] }
         let (lo, hi) = activation.narrow(try quantRange(outType, "QLinearConv"), scale: ys[0], zeroPoint: yzp)
-        let batch = x.shape[0]
-        let out = try Tensor.uninitialized(outType, [batch, m, geo.oh, geo.ow])
+        let out = try Tensor.uninitialized(outType, [x.shape[0], m, geo.oh, geo.ow])
         if out.count == 0 { return out }
-        // Signed activations become unsigned ones with the same differences to their zero point.
-        var flipped: [UInt8] = []
-        if x.dtype == .int8 {
-            flipped = [UInt8](UnsafeBufferPointer(start: x.raw.assumingMemoryBound(to: UInt8.self), count: x.count))
-            so_i8_flip_sign(&flipped, flipped.count)
-            xzp += 128
-        }
-        let inImage = c * geo.h * geo.w, outImage = m * geo.oh * geo.ow
+        let outImage = m * geo.oh * geo.ow, plane = geo.oh * geo.ow
         scale.withUnsafeBufferPointer { sc in
             (bias ?? []).withUnsafeBufferPointer { bb in
                 let rq = Int8Requantization(bias: bias == nil ? nil : bb.baseAddress, scale: sc.baseAddress!, zeroPoint: yzp,
                                             lo: lo, hi: hi, signedOutput: outType == .int8)
                 let y = out.raw
-                func each(_ xb: UnsafePointer<UInt8>) {
-                    for i in 0..<batch {
-                        int8Conv2D(x: xb + i * inImage, xzp: xzp, geo, packed, rq, y: y + i * outImage, threads: env.threads)
-                    }
-                }
-                if x.dtype == .int8 { flipped.withUnsafeBufferPointer { each($0.baseAddress!) } }
-                else { each(x.raw.assumingMemoryBound(to: UInt8.self)) }
+                weights.run(x, xzp: xzp, geo, threads: env.threads) { i in .requantized(rq, y + i * outImage, ldy: plane) }
             }
         }
+        return out
+    }
+}
+
+/// ConvInteger on the integer kernels (`Int8ConvWeights`): int32 output. `run` returns nil for what
+/// it does not cover (the general path runs then).
+private final class ConvInteger2D: Sendable {
+    let p: ConvParams
+    let weights: Int8ConvWeights
+
+    init?(_ ctx: OpContext, _ p: ConvParams) throws {
+        guard let w = try Int8ConvWeights(ctx, p, weightInput: 1, zeroPointInput: 3, "ConvInteger") else { return nil }
+        weights = w
+        self.p = p
+    }
+
+    func run(_ inputs: [Tensor?], _ env: RunEnv) throws -> Tensor? {
+        let x = try inputs.required(0)
+        guard let geo = try weights.geometry(x, p, "ConvInteger") else { return nil }
+        var xzp: Int32 = 0
+        if let z = inputs.optional(2) {
+            guard z.dtype == x.dtype, z.count == 1 else { throw OpError("ConvInteger: x_zero_point must be a scalar of x's type") }
+            xzp = try int32Values(z, "ConvInteger")[0]
+        }
+        let m = weights.m
+        let out = try Tensor.uninitialized(.int32, [x.shape[0], m, geo.oh, geo.ow])
+        if out.count == 0 { return out }
+        let outImage = m * geo.oh * geo.ow, plane = geo.oh * geo.ow
+        let y = out.pointer(Int32.self)
+        weights.run(x, xzp: xzp, geo, threads: env.threads) { i in .int32(y + i * outImage, ldy: plane) }
         return out
     }
 }
@@ -256,7 +338,7 @@ private struct QuantizedActivation: Sendable {
 /// integer GEMM with the requantization in its epilogue, as ONNX Runtime's QDQ transformer does.
 /// The float path would dequantize every input and weight, convolve in float and quantize.
 ///
-/// Matched (group 1 only): x's DequantizeLinear with scalar scale and zero point; constant 8-bit weights with a
+/// Matched (group 1, or depthwise 2-D with one filter per channel): x's DequantizeLinear with scalar scale and zero point; constant 8-bit weights with a
 /// scale and zero point per tensor or per output channel (axis 0); a bias that is a constant int32
 /// dequantized with scale x_scale * w_scale and zero point 0 (as the quantization tools write it),
 /// or none; the Conv's output read by the QuantizeLinear alone, whose scale and zero point are
@@ -315,9 +397,8 @@ struct LowerQDQConv: GraphPass {
                 }
             } else { continue }
             guard conv.inputs.count >= 2, conv.outputs.count == 1 else { continue }
-            // Grouped (depthwise) convolutions have no integer kernel yet: they stay on the float path,
-            // whose depthwise kernel is faster than the general integer convolution.
-            if case .int(let groups)? = conv.attributes["group"], groups != 1 { continue }
+            var groups = 1
+            if case .int(let g)? = conv.attributes["group"] { groups = g }
             // x
             guard let (xi, xdq) = dequantizer(conv.inputs[0]), xdq.inputs.count >= 3,
                   let xs = scalarFloat(xdq.inputs[1]), let xzp = constant(xdq.inputs[2]), xzp.count == 1, is8Bit(xzp)
@@ -326,6 +407,11 @@ struct LowerQDQConv: GraphPass {
             guard let (wi, wdq) = dequantizer(conv.inputs[1]), let wq = constant(wdq.inputs[0]), is8Bit(wq), wq.rank >= 3,
                   let wsT = constant(wdq.inputs[1]), wsT.dtype == .float32 else { continue }
             let m = wq.shape[0]
+            // Group 1 (the integer GEMM) or depthwise with one 2-D filter per channel (the exact float
+            // depthwise kernel); other grouped convolutions stay on the float path, which is faster than
+            // the general integer convolution.
+            guard groups == 1 || (groups == m && wq.rank == 4 && wq.shape[1] == 1
+                                  && wq.shape[2] * wq.shape[3] <= Int8DepthwiseWeights.maxTaps) else { continue }
             var axis = 1
             if case .int(let a)? = wdq.attributes["axis"] { axis = a < 0 ? a + wq.rank : a }
             guard wsT.count == 1 || (wsT.count == m && axis == 0 && wsT.rank == 1) else { continue }
@@ -688,11 +774,8 @@ private func dynamicQuantizeLinear(_ x: Tensor) throws -> [Tensor] {
     let initialZP = 0 - mn / scale
     let zp = Swift.min(255, Swift.max(0, initialZP)).rounded(.toNearestOrEven)
     let y = try Tensor.uninitialized(.uint8, x.shape)
-    let yp = y.pointer(UInt8.self)
-    for i in 0..<n {
-        let v = (xp[i] / scale).rounded(.toNearestOrEven) + zp
-        yp[i] = UInt8(Swift.min(255, Swift.max(0, v.isNaN ? 0 : v)))
-    }
+    // round(x / scale) + zp saturated to [0, 255] (NaN: 0), as QuantizeLinear's vector kernel does.
+    so_q8_quantize(xp, n, scale, Int32(zp), 0, 255, 0, y.raw, selectedISA)
     return [y, Tensor(scalar: scale), Tensor(scalar: UInt8(zp))]
 }
 
