@@ -32,12 +32,24 @@ static void dequantize_scalar(const void *x, size_t n, float scale, int32_t zp, 
     else { const uint8_t *p = (const uint8_t *)x; for (size_t i = 0; i < n; i++) y[i] = (float)((int32_t)p[i] - zp) * scale; }
 }
 
+static void i32_to_f32_scaled_scalar(const int32_t *x, size_t n, float s, float *y) {
+    for (size_t i = 0; i < n; i++) y[i] = (float)x[i] * s;
+}
+
 static void f32_to_i32_scalar(const float *x, size_t n, int32_t *y) {
     for (size_t i = 0; i < n; i++) y[i] = (int32_t)nearbyintf(x[i]);
 }
 
 #if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+
+static void i32_to_f32_scaled_avx2(const int32_t *x, size_t n, float s, float *y) {
+    const __m256 vs = _mm256_set1_ps(s);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(x + i))), vs));
+    if (i < n) i32_to_f32_scaled_scalar(x + i, n - i, s, y + i);
+}
 
 static void f32_to_i32_avx2(const float *x, size_t n, int32_t *y) {
     size_t i = 0;
@@ -104,4 +116,12 @@ void so_f32_to_i32(const float *x, size_t n, int32_t *y, int isa) {
 #endif
     (void)isa;
     f32_to_i32_scalar(x, n, y);
+}
+
+void so_i32_to_f32_scaled(const int32_t *x, size_t n, float s, float *y, int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX2) { i32_to_f32_scaled_avx2(x, n, s, y); return; }
+#endif
+    (void)isa;
+    i32_to_f32_scaled_scalar(x, n, s, y);
 }

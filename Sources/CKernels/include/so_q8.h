@@ -16,4 +16,7 @@ void so_q8_dequantize(const void *x, size_t n, float scale, int32_t zp, int is_s
 /* y = x rounded to the nearest integer (ties to even), for float sums known to be exact integers
    within int32 (the integer convolutions computed in float); every variant gives the same values. */
 void so_f32_to_i32(const float *x, size_t n, int32_t *y, int isa);
+/* y = (float)x * s (the int32 -> float conversion rounded to nearest even, then the product rounded):
+   a Cast then a Mul by a scalar. y may be x itself (in place). */
+void so_i32_to_f32_scaled(const int32_t *x, size_t n, float s, float *y, int isa);
 #endif

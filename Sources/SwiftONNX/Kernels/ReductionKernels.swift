@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Float32 reduction, softmax and scan kernels. They take pointers, sizes and parameters only.
@@ -12,6 +13,9 @@ enum F32ReduceCore {
 }
 
 // MARK: contiguous rows (inner == 1)
+
+/// The C row reductions (so_reduce.h): used for max and min.
+let f32ReduceRowsKernel: so_f32_reduce_rows_fn = so_f32_reduce_rows_select(selectedISA)!
 
 /// out[r] = reduce(src[r*n ..< r*n+n]) for r in 0..<rows.
 func f32ReduceRows(_ src: UnsafePointer<Float>, rows: Int, n: Int, core: F32ReduceCore, out: UnsafeMutablePointer<Float>) {
@@ -58,27 +62,10 @@ func f32ReduceRow(_ p: UnsafePointer<Float>, _ n: Int, _ core: F32ReduceCore) ->
         var s = (a0 + a1).sum()
         while i < n { s += p[i] * p[i]; i += 1 }
         return s
-    case .max:
-        var m = -Float.infinity
-        var i = 0
-        if n >= 16 {
-            var a = loadV(p)
-            i = 16
-            while i + 16 <= n { a = pointwiseMax(a, loadV(p + i)); i += 16 }
-            m = a.max()
-        }
-        while i < n { if p[i] > m || p[i].isNaN { m = p[i] }; i += 1 }
-        return m
-    case .min:
-        var m = Float.infinity
-        var i = 0
-        if n >= 16 {
-            var a = loadV(p)
-            i = 16
-            while i + 16 <= n { a = pointwiseMin(a, loadV(p + i)); i += 16 }
-            m = a.min()
-        }
-        while i < n { if p[i] < m || p[i].isNaN { m = p[i] }; i += 1 }
+    case .max, .min:
+        // The C kernel (NaN wins): SIMD16's pointwiseMax/Min compile to scalar code here.
+        var m: Float = 0
+        f32ReduceRowsKernel(Int32(core == .max ? SO_RED_MAX : SO_RED_MIN), p, 1, n, &m)
         return m
     case .prod:
         var s: Float = 1

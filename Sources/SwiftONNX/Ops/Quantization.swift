@@ -78,6 +78,29 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
                                     wZP: inputs.optional(3), p, "ConvInteger")]
         }
     }
+    // ConvInteger -> Cast to float -> Mul by a scalar (dynamic quantization's dequantization), in one op.
+    r.register("ConvIntegerScaled", domain: FuseConvIntegerScale.domain, infer: Inference { ctx, ins in
+        [try convOutputType(ctx, ins, weightInput: 1, dtype: .float32)]
+    }) { ctx in
+        let p = try ConvParams(ctx)
+        let fast = try ConvInteger2D(ctx, p)
+        return { inputs, env in
+            let s = try inputs.required(4, "scale")
+            guard s.count == 1, s.dtype == .float32 else {
+                throw OpError("ConvIntegerScaled: the scale must be one float32, got \(s.dtype) \(describeShape(s.shape))")
+            }
+            let acc: Tensor
+            if let fast, let y = try fast.run(inputs, env) { acc = y } else {
+                acc = try integerConv(try inputs.required(0), try inputs.required(1), xZP: inputs.optional(2),
+                                      wZP: inputs.optional(3), p, "ConvInteger")
+            }
+            // In place: float(acc) * s, rounded as Cast then Mul round.
+            let y = Tensor(dtype: .float32, shape: acc.shape, storage: acc.storage)   // same 4-byte elements, reused
+            so_i32_to_f32_scaled(acc.pointer(Int32.self), acc.count, s.pointer(Float.self)[0], y.pointer(Float.self), selectedISA)
+            return [y]
+        }
+    }
+    r.rewrite(.fuse, FuseConvIntegerScale())
     let qlinearConvType = Inference { ctx, ins in
         [try convOutputType(ctx, ins, weightInput: 3, dtype: ins.dtype(7) ?? ins.dtype(0))]
     }
@@ -465,6 +488,52 @@ struct LowerQDQConv: GraphPass {
             graph.removeNodes(at: removed)
             graph.pruneUnusedInitializers()
         }
+        return changed
+    }
+}
+
+/// Dynamic quantization's dequantization of a convolution, `ConvInteger -> Cast(to float) -> Mul(s)`
+/// with s one float (the activations' scale times the weights'), becomes one com.swiftonnx
+/// ConvIntegerScaled(x, w, x_zero_point, w_zero_point, s): the int32 results are turned into
+/// float and scaled in place, with the same two roundings as the Cast and the Mul, without the
+/// int32 tensor and the two passes over it.
+struct FuseConvIntegerScale: GraphPass {
+    let name = "fuse-conv-integer-scale"
+    static let domain = "com.swiftonnx"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        let uses = graph.useCounts()
+        let producers = graph.producers()
+        let readers = graph.readers()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        var changed = false
+        func isOneValue(_ name: String) -> Bool {
+            if let t = graph.initializers[name] { return t.count == 1 && t.dtype == .float32 }
+            guard let info = graph.info(of: name), info.type == .float32, let shape = info.shape else { return false }
+            return shape.allSatisfy { $0 == .known(1) }
+        }
+        for (ci, cast) in graph.nodes.enumerated() where cast.opType == "Cast" && cast.isStandardDomain {
+            guard case .int(let to)? = cast.attributes["to"], to == 1, cast.inputs.count == 1, cast.outputs.count == 1,
+                  let pi = producers[cast.inputs[0]], !removed.contains(pi) else { continue }
+            let conv = graph.nodes[pi]
+            guard conv.opType == "ConvInteger", conv.isStandardDomain, conv.outputs.count == 1,
+                  uses[conv.outputs[0]] == 1, !outputs.contains(conv.outputs[0]) else { continue }
+            let cv = cast.outputs[0]
+            guard uses[cv] == 1, !outputs.contains(cv), let mi = readers[cv], !removed.contains(mi) else { continue }
+            let mul = graph.nodes[mi]
+            guard mul.opType == "Mul", mul.isStandardDomain, mul.inputs.count == 2, mul.outputs.count == 1 else { continue }
+            let scale = mul.inputs[0] == cv ? mul.inputs[1] : mul.inputs[0]
+            guard scale != cv, isOneValue(scale) else { continue }
+            var inputs = conv.inputs
+            while inputs.count < 4 { inputs.append("") }
+            graph.nodes[mi] = Node(name: conv.name, opType: "ConvIntegerScaled", domain: Self.domain,
+                                   inputs: inputs + [scale], outputs: mul.outputs, attributes: conv.attributes)
+            removed.insert(pi)
+            removed.insert(ci)
+            changed = true
+        }
+        if changed { graph.removeNodes(at: removed) }
         return changed
     }
 }
