@@ -24,7 +24,7 @@ as Models/make_reference.py lays out a float model's reference:
 --time N also times each variant and its float model in ONNX Runtime (1 thread, N runs each after
 one warm-up, alternating float and variant; medians) and prints the ratios; nothing of it is saved.
 
-Usage:  .venv/bin/python Models/int8_accuracy.py [--only SUBSTRING ...] [--cache DIR] [--time N]
+Usage:  .venv/bin/python Models/int8_accuracy.py [--only SUBSTRING ...] [--cache DIR] [--time N] [--references-only]
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ from fetch import sha256_of  # noqa: E402
 from make_int8 import MANIFEST_INT8, read_int8_manifest  # noqa: E402
 from make_reference import config_name, cpu_info, load_config, make_inputs, ort_session, write_tensor  # noqa: E402
 
-PB_LIMIT = 2 * 1024 * 1024
+PB_LIMIT = 8 * 1024 * 1024
 RESULTS = os.path.join(HERE, "reference", "int8_accuracy.json")
 
 
@@ -98,6 +98,8 @@ def main() -> int:
     ap.add_argument("--only", nargs="*", default=[], help="only variants whose file name contains one of these")
     ap.add_argument("--cache", default=os.path.join(HERE, "cache"), help="float models; the variants in its int8/")
     ap.add_argument("--time", type=int, default=0, metavar="N", help="also time N runs of each (printed only)")
+    ap.add_argument("--references-only", action="store_true",
+                    help="write the .pb references only, not the committed int8_accuracy.json (set-up)")
     args = ap.parse_args()
 
     rows = list(read_int8_manifest().values())
@@ -162,10 +164,11 @@ def main() -> int:
                    "inputs (Models/int8_accuracy.py): per output mean and max |int8 - float| and mean |float|",
            "onnxruntime": ort.__version__, "cpu": cpu_flags(), "manifest": os.path.basename(MANIFEST_INT8),
            "variants": {k: results[k] for k in sorted(results)}}
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
+    if not args.references_only:
+        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+        with open(RESULTS, "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
     if timings:
         print(f"\nONNX Runtime, 1 thread, median of {args.time} runs (ms): float, variant, variant/float")
         for name, ft, qt in timings:

@@ -47,3 +47,6 @@ echo "==> fetching pinned models (verified by sha256)"
 .venv/bin/python Models/fetch.py
 echo "==> computing ONNX Runtime reference outputs (Models/reference)"
 .venv/bin/python Models/make_reference.py >/dev/null
+echo "==> making the quantized variants (Models/cache/int8) and their references (Models/reference/int8)"
+.venv/bin/python Models/make_int8.py >/dev/null
+.venv/bin/python Models/int8_accuracy.py --references-only >/dev/null

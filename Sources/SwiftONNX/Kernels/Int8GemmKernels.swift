@@ -178,6 +178,46 @@ func int8DepthwiseConv2D(x: UnsafeRawPointer, xSigned: Bool, xzp: Int32, _ geo: 
     let c = geo.c, isa = selectedISA
     let chunks = threads > 1 && c > 1 && c * outPlane * taps >= depthwiseParallelMinFlops ? min(threads, c) : 1
     let kernel = f32DepthwiseConv2D
+    let blocked = f32DepthwiseConv2DBlocked
+    /// Float sums of planes [c0, c0 + nc) at `yf` (nc planes) back to integers, then to `out`.
+    func finish(_ yf: UnsafeMutablePointer<Float>, _ c0: Int, _ nc: Int, _ acc: UnsafeMutablePointer<Int32>) {
+        switch out {
+        case .int32(let y, let ldy):
+            for j in 0..<nc { so_f32_to_i32(yf + j * outPlane, outPlane, y + (c0 + j) * ldy, isa) }
+        case .requantized(let rq, let y, let ldy):
+            for j in 0..<nc {
+                so_f32_to_i32(yf + j * outPlane, outPlane, acc, isa)
+                so_i8_requantize(1, outPlane, acc, outPlane, rq.bias.map { $0 + c0 + j }, rq.scale + c0 + j, rq.zeroPoint,
+                                 rq.lo, rq.hi, rq.signedOutput ? 1 : 0, y + (c0 + j) * ldy, ldy, isa)
+            }
+        }
+    }
+    if depthwiseBlockedWins(geom) {
+        // Small or strided planes: `lanes` channels at a time on the channel-blocked kernel.
+        let lanes = Int(blocked.lanes)
+        let blocks = (c + lanes - 1) / lanes
+        let bChunks = min(chunks, blocks)
+        let blockBytes = lanes * (inPlane + outPlane) * 4 + accBytes + blocked.scratch(&geom) + 64
+        w.taps.withUnsafeBufferPointer { wt in
+            let wp = wt.baseAddress!
+            parallelFor(bChunks, threads: bChunks) { t in
+                ScratchPool.shared.with(bytes: blockBytes) { scratch in
+                    let xf = scratch.assumingMemoryBound(to: Float.self)
+                    let yf = xf + lanes * inPlane
+                    let acc = (scratch + lanes * (inPlane + outPlane) * 4).assumingMemoryBound(to: Int32.self)
+                    let ks = scratch + lanes * (inPlane + outPlane) * 4 + accBytes
+                    var gm = geom
+                    for blk in (blocks * t / bChunks)..<(blocks * (t + 1) / bChunks) {
+                        let c0 = blk * lanes, nc = min(lanes, c - c0)
+                        so_q8_dequantize(x + c0 * inPlane, nc * inPlane, 1, xzp, xSigned ? 1 : 0, xf, isa)
+                        blocked.run(&gm, nc, xf, inPlane, wp + c0 * taps, nil, nil, Int32(SO_ACT_IDENTITY), 0, 0, yf, ks)
+                        finish(yf, c0, nc, acc)
+                    }
+                }
+            }
+        }
+        return
+    }
     w.taps.withUnsafeBufferPointer { wt in
         let wp = wt.baseAddress!
         parallelFor(chunks, threads: chunks) { t in
@@ -191,14 +231,7 @@ func int8DepthwiseConv2D(x: UnsafeRawPointer, xSigned: Bool, xzp: Int32, _ geo: 
                 for ch in lo..<hi {
                     so_q8_dequantize(x + ch * inPlane, inPlane, 1, xzp, xSigned ? 1 : 0, xf, isa)
                     kernel(&gm, xf, wp + ch * taps, 0, nil, Int32(SO_ACT_IDENTITY), 0, 0, yf, kernelScratch > 0 ? ks : nil)
-                    switch out {
-                    case .int32(let y, let ldy):
-                        so_f32_to_i32(yf, outPlane, y + ch * ldy, isa)
-                    case .requantized(let rq, let y, let ldy):
-                        so_f32_to_i32(yf, outPlane, acc, isa)
-                        so_i8_requantize(1, outPlane, acc, outPlane, rq.bias.map { $0 + ch }, rq.scale + ch, rq.zeroPoint,
-                                         rq.lo, rq.hi, rq.signedOutput ? 1 : 0, y + ch * ldy, ldy, isa)
-                    }
+                    finish(yf, ch, 1, acc)
                 }
             }
         }
