@@ -32,6 +32,10 @@ static void dequantize_scalar(const void *x, size_t n, float scale, int32_t zp, 
     else { const uint8_t *p = (const uint8_t *)x; for (size_t i = 0; i < n; i++) y[i] = (float)((int32_t)p[i] - zp) * scale; }
 }
 
+static void roundtrip_scalar(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, float *y) {
+    for (size_t i = 0; i < n; i++) y[i] = (float)(quantize_one(x[i], scale, zp, lo, hi) - zp) * scale;
+}
+
 static void i32_to_f32_scaled_scalar(const int32_t *x, size_t n, float s, float *y) {
     for (size_t i = 0; i < n; i++) y[i] = (float)x[i] * s;
 }
@@ -42,6 +46,23 @@ static void f32_to_i32_scalar(const float *x, size_t n, int32_t *y) {
 
 #if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+
+/* quantize_avx2's lanes, then dequantize_avx2's, without the bytes in between */
+static void roundtrip_avx2(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, float *y) {
+    const __m256 vs = _mm256_set1_ps(scale), big = _mm256_set1_ps(1073741824.0f), nbig = _mm256_set1_ps(-1073741824.0f);
+    const __m256i vzp = _mm256_set1_epi32(zp), vlo = _mm256_set1_epi32(lo), vhi = _mm256_set1_epi32(hi);
+    const __m256i vnan = _mm256_set1_epi32(0 < lo ? lo : 0 > hi ? hi : 0);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), vs);
+        __m256i ordered = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_ORD_Q));
+        v = _mm256_min_ps(_mm256_max_ps(v, nbig), big);
+        __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), vzp);
+        q = _mm256_blendv_epi8(vnan, _mm256_min_epi32(_mm256_max_epi32(q, vlo), vhi), ordered);
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q, vzp)), vs));
+    }
+    if (i < n) roundtrip_scalar(x + i, n - i, scale, zp, lo, hi, y + i);
+}
 
 static void i32_to_f32_scaled_avx2(const int32_t *x, size_t n, float s, float *y) {
     const __m256 vs = _mm256_set1_ps(s);
@@ -124,4 +145,12 @@ void so_i32_to_f32_scaled(const int32_t *x, size_t n, float s, float *y, int isa
 #endif
     (void)isa;
     i32_to_f32_scaled_scalar(x, n, s, y);
+}
+
+void so_q8_roundtrip(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, float *y, int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX2) { roundtrip_avx2(x, n, scale, zp, lo, hi, y); return; }
+#endif
+    (void)isa;
+    roundtrip_scalar(x, n, scale, zp, lo, hi, y);
 }

@@ -13,6 +13,10 @@
 void so_q8_quantize(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, int is_signed,
                     void *y, int isa);
 void so_q8_dequantize(const void *x, size_t n, float scale, int32_t zp, int is_signed, float *y, int isa);
+/* y = dequantize(quantize(x)): the floats a QuantizeLinear then a DequantizeLinear with the same scale
+   and zero point give (every variant the same bits as so_q8_quantize then so_q8_dequantize), without
+   the 8-bit tensor between them. y may be x itself. */
+void so_q8_roundtrip(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, float *y, int isa);
 /* y = x rounded to the nearest integer (ties to even), for float sums known to be exact integers
    within int32 (the integer convolutions computed in float); every variant gives the same values. */
 void so_f32_to_i32(const float *x, size_t n, int32_t *y, int isa);

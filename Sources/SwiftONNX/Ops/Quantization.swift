@@ -107,6 +107,24 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
     // QLinearConv with a Relu or Clip applied to its float result (LowerQDQConv makes it).
     r.register("QLinearConv", domain: LowerQDQConv.domain, infer: qlinearConvType) { ctx in try makeQLinearConv(ctx) }
     r.rewrite(.cleanup, LowerQDQConv())   // before constant folding turns the weights' DequantizeLinear into float weights
+    // QuantizeLinear -> DequantizeLinear with the same scale and zero point, in one pass on floats.
+    r.register("QuantizeDequantizeLinear", domain: FuseQuantizeDequantize.domain, infer: Inference { _, ins in
+        [TypeInfo(dtype: .float32, shape: ins.shape(0))]
+    }) { _ in
+        return { inputs, _ in
+            let x = try inputs.required(0), s = try inputs.required(1, "scale"), z = try inputs.required(2, "zero_point")
+            guard x.dtype == .float32, s.dtype == .float32, s.count == 1, z.count == 1, z.dtype == .uint8 || z.dtype == .int8 else {
+                throw OpError("QuantizeDequantizeLinear: float32 x, one float32 scale and one 8-bit zero point expected, got " +
+                              "\(x.dtype), \(s.dtype) \(describeShape(s.shape)), \(z.dtype) \(describeShape(z.shape))")
+            }
+            let (lo, hi) = try quantRange(z.dtype, "QuantizeDequantizeLinear")
+            let y = try Tensor.uninitialized(.float32, x.shape)
+            so_q8_roundtrip(x.pointer(Float.self), x.count, s.pointer(Float.self)[0], try int32Values(z, "QuantizeDequantizeLinear")[0],
+                            lo, hi, y.pointer(Float.self), selectedISA)
+            return [y]
+        }
+    }
+    r.rewrite(.cleanup, FuseQuantizeDequantize())   // after LowerQDQConv, which reads DequantizeLinear -> Conv
     r.register("QLinearConv", infer: qlinearConvType) { ctx in try makeQLinearConv(ctx) }
 }
 
@@ -487,6 +505,53 @@ struct LowerQDQConv: GraphPass {
         if changed {
             graph.removeNodes(at: removed)
             graph.pruneUnusedInitializers()
+        }
+        return changed
+    }
+}
+
+/// `x -> QuantizeLinear(s, z) -> DequantizeLinear(s, z) -> y` (float x, one float scale, one 8-bit
+/// zero point, the same values in both) becomes one com.swiftonnx QuantizeDequantizeLinear(x, s, z):
+/// the same floats in one pass, without the 8-bit tensor. Static QDQ models put such a pair after
+/// every op that runs in float (an Add, a Mul, an activation) for the next one. The QuantizeLinear
+/// stays where something else reads its 8-bit output (an integer convolution). Runs after
+/// LowerQDQConv, which reads the pairs in front of convolutions.
+struct FuseQuantizeDequantize: GraphPass {
+    let name = "fuse-quantize-dequantize"
+    static let domain = "com.swiftonnx"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        let producers = graph.producers()
+        var changed = false
+        func scalar(_ name: String) -> Tensor? {
+            guard !name.isEmpty, let t = graph.initializers[name], t.count == 1 else { return nil }
+            return t
+        }
+        var fused = Set<String>()   // outputs of the QuantizeLinear nodes some pair was fused from
+        for (di, dq) in graph.nodes.enumerated() where dq.opType == "DequantizeLinear" && dq.isStandardDomain {
+            guard dq.inputs.count == 3, dq.outputs.count == 1, dq.attributes["block_size"] == nil,
+                  let qi = producers[dq.inputs[0]] else { continue }
+            let q = graph.nodes[qi]
+            guard q.opType == "QuantizeLinear", q.isStandardDomain, q.inputs.count == 3, q.outputs.count == 1,
+                  q.attributes["output_dtype"] == nil, q.attributes["block_size"] == nil,
+                  q.attributes["precision"] == nil,
+                  let s = scalar(q.inputs[1]), s.dtype == .float32, let z = scalar(q.inputs[2]), z.dtype == .uint8 || z.dtype == .int8,
+                  let ds = scalar(dq.inputs[1]), ds.dtype == .float32, let dz = scalar(dq.inputs[2]), dz.dtype == z.dtype,
+                  s.bytes() == ds.bytes(), z.bytes() == dz.bytes(),
+                  graph.info(of: q.inputs[0])?.type == .float32 else { continue }
+            graph.nodes[di] = Node(name: dq.name, opType: "QuantizeDequantizeLinear", domain: Self.domain,
+                                   inputs: [q.inputs[0], q.inputs[1], q.inputs[2]], outputs: dq.outputs, attributes: [:])
+            fused.insert(q.outputs[0])
+            changed = true
+        }
+        if changed {
+            // QuantizeLinear nodes nothing reads any more go.
+            let uses = graph.useCounts()
+            let unread = graph.nodes.indices.filter { i in
+                let n = graph.nodes[i]
+                return n.opType == "QuantizeLinear" && n.isStandardDomain && fused.contains(n.outputs[0]) && (uses[n.outputs[0]] ?? 0) == 0
+            }
+            graph.removeNodes(at: Set(unread))
         }
         return changed
     }
