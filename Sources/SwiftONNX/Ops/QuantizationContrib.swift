@@ -118,6 +118,14 @@ private func roundSaturate(_ v: Float, _ lo: Float, _ hi: Float) -> Int32 {
     return Int32((c + 12_582_912) - 12_582_912)
 }
 
+/// `v` rounded half to even, plus the zero point `zp`, saturated to [lo, hi]: QuantizeLinear's
+/// order (the zero point is added to the rounded value), which ORT's tables, softmax, pooling and
+/// GEMM requantization follow. (QLinearAdd and QLinearMul add it before rounding, as ORT does.)
+@inline(__always)
+private func quantizeByte(_ v: Float, _ zp: Float, _ lo: Float, _ hi: Float) -> UInt8 {
+    UInt8(truncatingIfNeeded: roundSaturate(v, lo - zp, hi - zp) + Int32(zp))
+}
+
 /// Saturation bounds of an 8-bit type as floats.
 @inline(__always)
 private func bounds(_ dt: DType) -> (Float, Float) { dt == .int8 ? (-128, 127) : (0, 255) }
@@ -134,7 +142,7 @@ private func lookupTable(_ dt: DType, _ x: QuantParams, _ y: QuantParams, _ f: (
     let yz = Float(y.zeroPoint)
     return (0..<256).map { i in
         let v = f((byteValue(UInt8(i), dt) - Float(x.zeroPoint)) * x.scale)
-        return UInt8(truncatingIfNeeded: roundSaturate(v / y.scale + yz, lo, hi))
+        return quantizeByte(v / y.scale, yz, lo, hi)
     }
 }
 
@@ -327,7 +335,7 @@ private func makeQLinearSoftmax(_ ctx: OpContext) throws -> OpBody {
                     let scale = 1 / (sum * yp.scale)
                     for k in 0..<n {
                         let e = t[Int(m - (src[base + k * inner] ^ flip))]
-                        dst[base + k * inner] = UInt8(truncatingIfNeeded: roundSaturate(e * scale + yz, lo, hi))
+                        dst[base + k * inner] = quantizeByte(e * scale, yz, lo, hi)
                     }
                 }
             }
@@ -383,7 +391,7 @@ private func makeQLinearGlobalAveragePool(_ ctx: OpContext) throws -> OpBody {
         if dt == .int8 { accumulate(Int8.self) } else { accumulate(UInt8.self) }
         let dst = y.pointer(UInt8.self)
         for i in 0..<(batch * c) {   // both layouts store channel k of image b at b·c + k
-            dst[i] = UInt8(truncatingIfNeeded: roundSaturate(scale * Float(sums[i] - bias) + yz, lo, hi))
+            dst[i] = quantizeByte(scale * Float(sums[i] - bias), yz, lo, hi)
         }
         return [y]
     }
@@ -436,7 +444,7 @@ private func makeQLinearAveragePool(_ ctx: OpContext) throws -> OpBody {
             for k in 0..<c {
                 for s in 0..<outPlane {
                     let to = channelsLast ? (b * outPlane + s) * c + k : (b * c + k) * outPlane + s
-                    dst[to] = UInt8(truncatingIfNeeded: roundSaturate(yf[(b * c + k) * outPlane + s] / yp.scale + yz, lo, hi))
+                    dst[to] = quantizeByte(yf[(b * c + k) * outPlane + s] / yp.scale, yz, lo, hi)
                 }
             }
         }
@@ -567,7 +575,7 @@ private func makeQGemm(_ ctx: OpContext) throws -> OpBody {
         let dst = y.pointer(UInt8.self)
         for i in 0..<m {
             for j in 0..<n {
-                dst[i * n + j] = UInt8(truncatingIfNeeded: roundSaturate(Float(accp[i * n + j]) * ratio[j] + yz, lo, hi))
+                dst[i * n + j] = quantizeByte(Float(accp[i * n + j]) * ratio[j], yz, lo, hi)
             }
         }
         return [y]
