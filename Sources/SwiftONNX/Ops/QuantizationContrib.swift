@@ -119,8 +119,10 @@ private func roundSaturate(_ v: Float, _ lo: Float, _ hi: Float) -> Int32 {
 }
 
 /// `v` rounded half to even, plus the zero point `zp`, saturated to [lo, hi]: QuantizeLinear's
-/// order (the zero point is added to the rounded value), which ORT's tables, softmax, pooling and
-/// GEMM requantization follow. (QLinearAdd and QLinearMul add it before rounding, as ORT does.)
+/// order (the zero point is added to the rounded value), which ORT's tables (Sigmoid, LeakyRelu,
+/// Concat), global pooling and GEMM requantization follow. QLinearAdd, QLinearMul and
+/// QLinearAveragePool add it before rounding, as ORT does (a tie x.5 then rounds by the parity
+/// of x + zp, not of x; checked against ORT on inputs made of ties).
 @inline(__always)
 private func quantizeByte(_ v: Float, _ zp: Float, _ lo: Float, _ hi: Float) -> UInt8 {
     UInt8(truncatingIfNeeded: roundSaturate(v, lo - zp, hi - zp) + Int32(zp))
@@ -398,13 +400,18 @@ private func makeQLinearGlobalAveragePool(_ ctx: OpContext) throws -> OpBody {
 }
 
 /// QLinearAveragePool: X, x_scale, x_zero_point?, y_scale, y_zero_point?; the attributes of
-/// AveragePool plus channels_last. Dequantize, average in float32, quantize, as ORT does.
+/// AveragePool plus channels_last. As ORT does: the dequantized values of each window summed in
+/// float32 (depth, row, column order), divided by the window's size, divided by y_scale, plus
+/// y_zero_point, rounded (ORT's bytes, ties included). With
+/// count_include_pad the size is the whole kernel, also for a ceil_mode window that hangs over
+/// the padded input (ORT's float AveragePool counts only the padded extent there; this op does not).
 private func makeQLinearAveragePool(_ ctx: OpContext) throws -> OpBody {
     let attrs = try PoolAttrs(ctx)
     let includePad = try ctx.int("count_include_pad", default: 0) != 0
     let channelsLast = try ctx.int("channels_last", default: 0) != 0
     let op = "QLinearAveragePool"
-    return { inputs, env in
+    let kernelSize = Float(attrs.kernel.reduce(1, *))
+    return { inputs, _ in
         let x = try inputs.required(0, "X")
         let dt = try eightBitType(x, op, "X")
         guard x.rank >= 3 else { throw OpError("\(op): X must have rank >= 3, got \(describeShape(x.shape))") }
@@ -416,35 +423,42 @@ private func makeQLinearAveragePool(_ ctx: OpContext) throws -> OpBody {
         let (outSpatial, tables) = try attrs.geometry([batch, c] + spatial)
         let y = try Tensor.uninitialized(dt, channelsLast ? [batch] + outSpatial + [c] : [batch, c] + outSpatial)
         if y.count == 0 { return [y] }
+        let (ad, ah, aw) = (tables[0], tables[1], tables[2])
         let inPlane = spatial.reduce(1, *), outPlane = outSpatial.reduce(1, *)
-        // Dequantized NCHW input (channels_last transposed on the way).
-        var xf = [Float](repeating: 0, count: x.count)
-        let src = x.pointer(UInt8.self)
+        let inH = ah.inSize, inW = aw.inSize
         var deq = [Float](repeating: 0, count: 256)
         for i in 0..<256 { deq[i] = (byteValue(UInt8(i), dt) - Float(xp.zeroPoint)) * xp.scale }
-        for b in 0..<batch {
-            for k in 0..<c {
-                for s in 0..<inPlane {
-                    let from = channelsLast ? (b * inPlane + s) * c + k : (b * c + k) * inPlane + s
-                    xf[(b * c + k) * inPlane + s] = deq[Int(src[from])]
-                }
-            }
-        }
-        var yf = [Float](repeating: 0, count: y.count)
-        xf.withUnsafeBufferPointer { xb in
-            yf.withUnsafeMutableBufferPointer { yb in
-                poolAvgF32(xb.baseAddress!, yb.baseAddress!, planes: batch * c, axes: tables,
-                           countIncludePad: includePad, threads: env.threads)
-            }
-        }
         let (lo, hi) = bounds(dt)
         let yz = Float(yp.zeroPoint)
-        let dst = y.pointer(UInt8.self)
-        for b in 0..<batch {
-            for k in 0..<c {
-                for s in 0..<outPlane {
-                    let to = channelsLast ? (b * outPlane + s) * c + k : (b * c + k) * outPlane + s
-                    dst[to] = quantizeByte(yf[(b * c + k) * outPlane + s] / yp.scale, yz, lo, hi)
+        let src = x.pointer(UInt8.self), dst = y.pointer(UInt8.self)
+        // Spatial position s of channel k in image b: base + s·step (NCHW: planes; NHWC: interleaved).
+        let step = channelsLast ? c : 1
+        deq.withUnsafeBufferPointer { t in
+            for b in 0..<batch {
+                for k in 0..<c {
+                    let inBase = channelsLast ? b * inPlane * c + k : (b * c + k) * inPlane
+                    let outBase = channelsLast ? b * outPlane * c + k : (b * c + k) * outPlane
+                    var o = 0
+                    for od in 0..<ad.outSize {
+                        for oh in 0..<ah.outSize {
+                            for ow in 0..<aw.outSize {
+                                var sum: Float = 0
+                                for td in ad.lo[od]..<ad.hi[od] {
+                                    let id = ad.start[od] + td * ad.dilation
+                                    for th in ah.lo[oh]..<ah.hi[oh] {
+                                        let row = (id * inH + ah.start[oh] + th * ah.dilation) * inW
+                                        for tw in aw.lo[ow]..<aw.hi[ow] {
+                                            sum += t[Int(src[inBase + (row + aw.start[ow] + tw * aw.dilation) * step])]
+                                        }
+                                    }
+                                }
+                                let taps = (ad.hi[od] - ad.lo[od]) * (ah.hi[oh] - ah.lo[oh]) * (aw.hi[ow] - aw.lo[ow])
+                                let avg = sum / (includePad ? kernelSize : Float(taps))
+                                dst[outBase + o * step] = UInt8(truncatingIfNeeded: roundSaturate(avg / yp.scale + yz, lo, hi))
+                                o += 1
+                            }
+                        }
+                    }
                 }
             }
         }
