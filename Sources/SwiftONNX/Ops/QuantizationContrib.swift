@@ -5,12 +5,15 @@ import Foundation
 /// QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax and QGemm.
 ///
 /// Every op computes as ONNX Runtime's CPU kernels do: dequantize, compute in float32, quantize
-/// with round-half-to-even and saturation. Checked against ORT 1.32 on every 8-bit input pair or
-/// value (Tests/SwiftONNXTests/Resources/make_quantization_contrib.py and the probes it came
-/// from): Mul, Sigmoid, LeakyRelu, Concat, GlobalAveragePool, AveragePool and QGemm (u8u8, s8s8)
-/// give ORT's bytes; Add differs in about one element in a million by one step (ORT's float
-/// rounding of its folded zero-point term is not reproduced exactly); Softmax, which ORT
-/// computes from a table of exponentials with its own summation, is within one step.
+/// with round-half-to-even and saturation, in ORT's order of float operations where it matters.
+/// Checked against ORT 1.32 (exhaustively over byte pairs for Add and Mul and over the 256 values
+/// for the tables, on random and tie-heavy cases for the rest; the test cases come from
+/// Tests/SwiftONNXTests/Resources/make_quantization_contrib.py): Mul, Sigmoid, LeakyRelu, Concat,
+/// GlobalAveragePool, AveragePool and QGemm (u8u8, s8s8) give ORT's bytes. Add is off by one step
+/// in about one element in a million, next to a tie (ORT's exact order of fused float operations
+/// was not found). Softmax is within one step: ORT sums a table of exponentials its own way
+/// (equal bytes for the usual y_scale 1/256). QGemm with u8 A and s8 B is exact here, while ORT's
+/// AVX2 kernel saturates pairs of products to int16 and can be far off.
 func registerQuantizationContribOps(_ r: inout OpRegistry) {
     let ms = "com.microsoft"
     let binary = Inference { _, ins in
@@ -175,8 +178,8 @@ private func qlinearUnary(_ inputs: [Tensor?], _ op: String, _ f: (Float) -> Flo
 /// C_zero_point?, numpy broadcasting of A and B.
 ///
 /// Add: `ra·a + (rb·b + bias)` with ra = A_scale / C_scale, rb = B_scale / C_scale and
-/// bias = C_zp - ra·A_zp - rb·B_zp folded once, each step a fused multiply-add as in ORT's kernel
-/// on FMA hardware. Mul: `(A_scale·B_scale / C_scale)·((a - A_zp)·(b - B_zp)) + C_zp`.
+/// bias = C_zp - ra·A_zp - rb·B_zp folded once, each step a fused multiply-add (ORT's kernel uses
+/// FMA; of the orders tried this one is closest to its bytes). Mul: `(A_scale·B_scale / C_scale)·((a - A_zp)·(b - B_zp)) + C_zp`.
 private func qlinearBinary(_ inputs: [Tensor?], add: Bool) throws -> Tensor {
     let op = add ? "QLinearAdd" : "QLinearMul"
     let a = try inputs.required(0, "A"), b = try inputs.required(3, "B")
