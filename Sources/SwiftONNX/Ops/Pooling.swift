@@ -62,7 +62,7 @@ private func inferMaxUnpool(_ ctx: OpContext, _ ins: [InferenceInput]) throws ->
 }
 
 /// Attributes shared by the windowed pooling ops.
-private struct PoolAttrs {
+struct PoolAttrs {
     var kernel: [Int]
     var strides: [Int]?
     var dilations: [Int]?

@@ -606,7 +606,7 @@ struct FuseConvIntegerScale: GraphPass {
 // MARK: - helpers
 
 /// Values of a (float16 / bfloat16 / float32 / float64) tensor as Float.
-private func floatValues(_ t: Tensor) throws -> [Float] {
+func floatValues(_ t: Tensor) throws -> [Float] {
     if t.dtype == .float32 { return try t.scalars(as: Float.self) }
     return try t.readAsDoubles().map { Float($0) }
 }
@@ -621,7 +621,7 @@ private func floatValues(_ t: Tensor) throws -> [Float] {
 }
 
 /// Integer range of a quantized element type.
-private func quantRange(_ dt: DType, _ op: String) throws -> (Int32, Int32) {
+func quantRange(_ dt: DType, _ op: String) throws -> (Int32, Int32) {
     switch dt {
     case .uint8: return (0, 255)
     case .int8: return (-128, 127)
@@ -916,7 +916,7 @@ private func dynamicQuantizeLinear(_ x: Tensor) throws -> [Tensor] {
 // MARK: - integer matmul
 
 /// Integer values of an 8-bit (or 16-bit) tensor as Int32.
-private func int32Values(_ t: Tensor, _ op: String) throws -> [Int32] {
+func int32Values(_ t: Tensor, _ op: String) throws -> [Int32] {
     switch t.dtype {
     case .uint8: let p = t.pointer(UInt8.self); return (0..<t.count).map { Int32(p[$0]) }
     case .int8: let p = t.pointer(Int8.self); return (0..<t.count).map { Int32(p[$0]) }
@@ -929,7 +929,7 @@ private func int32Values(_ t: Tensor, _ op: String) throws -> [Int32] {
 
 /// (A - a_zp) · (B - b_zp) with numpy matmul broadcasting; int32 output.
 /// a_zp: scalar or per row of A (M values); b_zp: scalar or per column of B (N values).
-private func integerMatMul(_ a: Tensor, _ b: Tensor, aZP: Tensor?, bZP: Tensor?, _ op: String) throws -> Tensor {
+func integerMatMul(_ a: Tensor, _ b: Tensor, aZP: Tensor?, bZP: Tensor?, _ op: String) throws -> Tensor {
     guard a.rank >= 1, b.rank >= 1 else { throw OpError("\(op): inputs must have rank >= 1") }
     let aShape = a.rank == 1 ? [1, a.shape[0]] : a.shape
     let bShape = b.rank == 1 ? [b.shape[0], 1] : b.shape

@@ -16,5 +16,6 @@ func registerAllOps(_ r: inout OpRegistry) {
     registerControlFlowOps(&r)
     registerRecurrentOps(&r)
     registerQuantizationOps(&r)
+    registerQuantizationContribOps(&r)
     registerMiscOps(&r)
 }
