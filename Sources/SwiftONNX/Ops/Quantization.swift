@@ -513,15 +513,18 @@ struct LowerQDQConv: GraphPass {
 /// `x -> QuantizeLinear(s, z) -> DequantizeLinear(s, z) -> y` (float x, one float scale, one 8-bit
 /// zero point, the same values in both) becomes one com.swiftonnx QuantizeDequantizeLinear(x, s, z):
 /// the same floats in one pass, without the 8-bit tensor. Static QDQ models put such a pair after
-/// every op that runs in float (an Add, a Mul, an activation) for the next one. The QuantizeLinear
-/// stays where something else reads its 8-bit output (an integer convolution). Runs after
-/// LowerQDQConv, which reads the pairs in front of convolutions.
+/// every op that runs in float (an Add, a Mul, an activation) for the next one. Only a QuantizeLinear
+/// whose one reader is the DequantizeLinear is fused: where its bytes have other readers (an integer
+/// convolution, a second DequantizeLinear), the pair stays, as the round trip costs a division per
+/// value where the DequantizeLinear costs a multiplication. Runs after LowerQDQConv, which reads
+/// the pairs in front of convolutions.
 struct FuseQuantizeDequantize: GraphPass {
     let name = "fuse-quantize-dequantize"
     static let domain = "com.swiftonnx"
 
     func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
         let producers = graph.producers()
+        let uses = graph.useCounts()
         var changed = false
         func scalar(_ name: String) -> Tensor? {
             guard !name.isEmpty, let t = graph.initializers[name], t.count == 1 else { return nil }
@@ -532,7 +535,10 @@ struct FuseQuantizeDequantize: GraphPass {
             guard dq.inputs.count == 3, dq.outputs.count == 1, dq.attributes["block_size"] == nil,
                   let qi = producers[dq.inputs[0]] else { continue }
             let q = graph.nodes[qi]
+            // Only a QuantizeLinear read by this DequantizeLinear alone: where its bytes have other readers
+            // it stays, and a round trip instead of the DequantizeLinear would be one more division per value.
             guard q.opType == "QuantizeLinear", q.isStandardDomain, q.inputs.count == 3, q.outputs.count == 1,
+                  uses[q.outputs[0]] == 1,
                   q.attributes["output_dtype"] == nil, q.attributes["block_size"] == nil,
                   q.attributes["precision"] == nil,
                   let s = scalar(q.inputs[1]), s.dtype == .float32, let z = scalar(q.inputs[2]), z.dtype == .uint8 || z.dtype == .int8,
