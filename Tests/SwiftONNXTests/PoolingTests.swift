@@ -25,6 +25,24 @@ final class PoolingTests: XCTestCase {
         let y = try runOp("MaxPool", [x], ["kernel_shape": .ints([2, 2])])[0]
         XCTAssertEqual(try y.scalars(as: UInt8.self), [200, 250])
     }
+    /// 8-bit MaxPool (the float kernel between exact conversions) against the general path (which
+    /// also gives the indices), both signednesses, padding, strides, ceil mode, values at the ends.
+    func testMaxPool8BitMatchesTheGeneralPath() throws {
+        var rng = SplitMix64(seed: 41)
+        for signed in [false, true] {
+            for (k, s, p, ceil) in [(3, 2, 1, 0), (2, 2, 0, 1), (3, 1, 1, 0), (5, 3, 2, 1)] {
+                let bytes = (0..<(2 * 3 * 13 * 11)).map { i in i % 17 == 0 ? UInt8(255) : i % 19 == 0 ? 0 : UInt8(truncatingIfNeeded: rng.next() >> 13) }
+                let x = signed ? try Tensor(shape: [2, 3, 13, 11], scalars: bytes.map { Int8(bitPattern: $0) })
+                               : try Tensor(shape: [2, 3, 13, 11], scalars: bytes)
+                let attrs: [String: Attribute] = ["kernel_shape": .ints([k, k]), "strides": .ints([s, s]),
+                                                  "pads": .ints([p, p, p, p]), "ceil_mode": .int(ceil)]
+                let fast = try runOp("MaxPool", [x], attrs)[0]
+                let general = try runOp("MaxPool", [x], attrs, outputs: 2)[0]
+                XCTAssertEqual(fast.dtype, x.dtype)
+                XCTAssertEqual(fast, general, "signed \(signed) kernel \(k) stride \(s) pad \(p) ceil \(ceil)")
+            }
+        }
+    }
     func testAveragePoolCountIncludePad() throws {
         let a = try runOp("AveragePool", [sinTensor([1, 2, 5, 7])], ["kernel_shape": .ints([3, 3]), "pads": .ints([1, 1, 1, 1]), "count_include_pad": .int(1)])[0]
         try assertClose(a, PoolRef.avg_incl, tol: 1e-6)

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Pooling ops.
@@ -167,6 +168,17 @@ private func makeMaxPool(_ ctx: OpContext) throws -> OpBody {
         case .float64: y = try run(Double.self, x, lowest: -.infinity)
         case .float16: y = try run(Float16.self, x, lowest: -.infinity)
         case .bfloat16: y = try run(Float.self, x.converted(to: .float32), lowest: -.infinity).converted(to: .bfloat16)
+        case .int8, .uint8 where ip == nil:
+            // 8-bit (quantized models): through the float kernel, exactly (bytes are exact floats, and
+            // so is their max).
+            let signed: Int32 = x.dtype == .int8 ? 1 : 0
+            let xf = try Tensor.uninitialized(.float32, x.shape), yf = try Tensor.uninitialized(.float32, outShape)
+            y = try Tensor.uninitialized(x.dtype, outShape)
+            if y.count > 0 {
+                so_q8_dequantize(x.raw, x.count, 1, 0, signed, xf.pointer(Float.self), selectedISA)
+                poolMaxF32(xf.pointer(Float.self), yf.pointer(Float.self), planes: planes, axes: tables, threads: env.threads)
+                so_q8_quantize(yf.pointer(Float.self), y.count, 1, 0, signed == 1 ? -128 : 0, signed == 1 ? 127 : 255, signed, y.raw, selectedISA)
+            }
         case .int8: y = try run(Int8.self, x, lowest: .min)
         case .uint8: y = try run(UInt8.self, x, lowest: .min)
         case .int16: y = try run(Int16.self, x, lowest: .min)
