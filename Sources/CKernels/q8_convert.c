@@ -40,6 +40,26 @@ static void i32_to_f32_scaled_scalar(const int32_t *x, size_t n, float s, float 
     for (size_t i = 0; i < n; i++) y[i] = (float)x[i] * s;
 }
 
+/* QLinearAdd / QLinearMul, one row: see so_q8.h */
+static inline __attribute__((always_inline)) float q8_binary_one(int op, float a, float b, float p0, float p1, float p2,
+                                                                 float p3) {
+    return op == 0 ? fmaf(p0, a, fmaf(p1, b, p2)) : p0 * ((a - p1) * (b - p2)) + p3;
+}
+
+static inline __attribute__((always_inline)) float q8_load(const void *x, size_t i, int is_signed) {
+    return is_signed ? (float)((const int8_t *)x)[i] : (float)((const uint8_t *)x)[i];
+}
+
+static void q8_binary_row_scalar(int op, const void *a, size_t a_step, const void *b, size_t b_step, int is_signed,
+                                 float p0, float p1, float p2, float p3, float lo, float hi, uint8_t *y, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = q8_binary_one(op, q8_load(a, i * a_step, is_signed), q8_load(b, i * b_step, is_signed), p0, p1, p2, p3);
+        if (!(v >= lo)) v = lo;   /* NaN too */
+        if (v > hi) v = hi;
+        y[i] = (uint8_t)(int32_t)nearbyintf(v);
+    }
+}
+
 static void f32_to_i32_scalar(const float *x, size_t n, int32_t *y) {
     for (size_t i = 0; i < n; i++) y[i] = (int32_t)nearbyintf(x[i]);
 }
@@ -70,6 +90,35 @@ static void i32_to_f32_scaled_avx2(const int32_t *x, size_t n, float s, float *y
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(x + i))), vs));
     if (i < n) i32_to_f32_scaled_scalar(x + i, n - i, s, y + i);
+}
+
+static inline __attribute__((always_inline)) __m256 q8_load8(const void *x, size_t i, size_t step, int is_signed) {
+    if (step == 0) return _mm256_set1_ps(q8_load(x, 0, is_signed));
+    __m128i v = _mm_loadl_epi64((const __m128i *)((const uint8_t *)x + i));
+    return _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(v) : _mm256_cvtepu8_epi32(v));
+}
+
+static void q8_binary_row_avx2(int op, const void *a, size_t a_step, const void *b, size_t b_step, int is_signed,
+                               float p0, float p1, float p2, float p3, float lo, float hi, uint8_t *y, size_t n) {
+    if (a_step > 1 || b_step > 1) { q8_binary_row_scalar(op, a, a_step, b, b_step, is_signed, p0, p1, p2, p3, lo, hi, y, n); return; }
+    const __m256 v0 = _mm256_set1_ps(p0), v1 = _mm256_set1_ps(p1), v2 = _mm256_set1_ps(p2), v3 = _mm256_set1_ps(p3);
+    const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = q8_load8(a, i, a_step, is_signed), z = q8_load8(b, i, b_step, is_signed), v;
+        if (op == 0) v = _mm256_fmadd_ps(v0, x, _mm256_fmadd_ps(v1, z, v2));
+        else v = _mm256_add_ps(_mm256_mul_ps(v0, _mm256_mul_ps(_mm256_sub_ps(x, v1), _mm256_sub_ps(z, v2))), v3);
+        v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);   /* maxps(NaN, lo) gives lo, as the reference */
+        __m256i q = _mm256_cvtps_epi32(v);
+        __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        /* the values are in the output type's range: pack with that type's saturation, store the bytes */
+        __m128i q8 = is_signed ? _mm_packs_epi16(q16, q16) : _mm_packus_epi16(q16, q16);
+        _mm_storel_epi64((__m128i *)(y + i), q8);
+    }
+    if (i < n) {
+        const uint8_t *at = (const uint8_t *)a + (a_step ? i : 0), *bt = (const uint8_t *)b + (b_step ? i : 0);
+        q8_binary_row_scalar(op, at, a_step, bt, b_step, is_signed, p0, p1, p2, p3, lo, hi, y + i, n - i);
+    }
 }
 
 static void f32_to_i32_avx2(const float *x, size_t n, int32_t *y) {
@@ -153,4 +202,13 @@ void so_q8_roundtrip(const float *x, size_t n, float scale, int32_t zp, int32_t 
 #endif
     (void)isa;
     roundtrip_scalar(x, n, scale, zp, lo, hi, y);
+}
+
+void so_q8_binary_row(int op, const void *a, size_t a_step, const void *b, size_t b_step, int is_signed, float p0,
+                      float p1, float p2, float p3, float lo, float hi, uint8_t *y, size_t n, int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX2) { q8_binary_row_avx2(op, a, a_step, b, b_step, is_signed, p0, p1, p2, p3, lo, hi, y, n); return; }
+#endif
+    (void)isa;
+    q8_binary_row_scalar(op, a, a_step, b, b_step, is_signed, p0, p1, p2, p3, lo, hi, y, n);
 }

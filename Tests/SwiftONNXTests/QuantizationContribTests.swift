@@ -1,3 +1,4 @@
+import CKernels
 import XCTest
 @testable import SwiftONNX
 
@@ -7,6 +8,30 @@ import XCTest
 /// Resources/make_quantization_contrib.py, which rewrites that block; every case must match
 /// ORT's bytes (Softmax is allowed one step, see `check`).
 final class QuantizationContribTests: XCTestCase {
+    /// The QLinearAdd / QLinearMul row kernel: every ISA level this CPU runs against the scalar
+    /// reference, byte for byte: both ops, both signednesses, element and broadcast steps, tails,
+    /// saturating parameters.
+    func testBinaryRowKernelMatchesItsReference() {
+        var rng = SplitMix64(seed: 77)
+        for n in [1, 7, 8, 9, 31, 100] {
+            let a = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next() >> 17) }
+            let b = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next() >> 19) }
+            for op: Int32 in [0, 1] {
+                for signed: Int32 in [0, 1] {
+                    let (lo, hi): (Float, Float) = signed == 1 ? (-128, 127) : (0, 255)
+                    for (aStep, bStep) in [(1, 1), (1, 0), (0, 1)] {
+                        for (p0, p1, p2, p3) in [(Float(0.37), Float(0.81), Float(12.5), Float(3)), (0.013, 100, -7, 128), (5.5, 0.5, 0.25, -2)] {
+                            var want = [UInt8](repeating: 0, count: n), got = want
+                            so_q8_binary_row(op, a, aStep, b, bStep, signed, p0, p1, p2, p3, lo, hi, &want, n, 0)
+                            so_q8_binary_row(op, a, aStep, b, bStep, signed, p0, p1, p2, p3, lo, hi, &got, n, so_isa_supported())
+                            XCTAssertEqual(got, want, "n \(n) op \(op) signed \(signed) steps \(aStep),\(bStep) params \(p0)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     private func run(_ op: String, _ inputs: [Tensor?], _ attrs: [String: Attribute] = [:]) throws -> Tensor {
         let node = Node(name: "n", opType: op, domain: "com.microsoft",
                         inputs: inputs.enumerated().map { $0.element == nil ? "" : "in\($0.offset)" },

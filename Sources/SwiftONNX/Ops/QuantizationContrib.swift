@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// The com.microsoft quantized ops that onnxruntime's quantization tools write in the QOperator
@@ -226,6 +227,10 @@ private func fusedMultiplyAdd(_ x: Float, _ y: Float, _ z: Float) -> Float {
 private func addRow<T: FixedWidthInteger>(_: T.Type, _ ra: Float, _ rb: Float, _ bias: Float,
                                           _ lo: Float, _ hi: Float) -> BinaryRowKernel {
     return { ap, aStep, bp, bStep, y, n in
+        if (aStep == 0 || aStep == 1) && (bStep == 0 || bStep == 1) {   // the vector kernel, true fused multiply-adds
+            so_q8_binary_row(0, ap, aStep, bp, bStep, T.isSigned ? 1 : 0, ra, rb, bias, 0, lo, hi, y, n, selectedISA)
+            return
+        }
         let a = ap.assumingMemoryBound(to: T.self), b = bp.assumingMemoryBound(to: T.self)
         if aStep == 1 && bStep == 1 {
             for i in 0..<n {
@@ -249,6 +254,10 @@ private func addRow<T: FixedWidthInteger>(_: T.Type, _ ra: Float, _ rb: Float, _
 private func mulRow<T: FixedWidthInteger>(_: T.Type, _ ratio: Float, _ az: Float, _ bz: Float, _ cz: Float,
                                           _ lo: Float, _ hi: Float) -> BinaryRowKernel {
     return { ap, aStep, bp, bStep, y, n in
+        if (aStep == 0 || aStep == 1) && (bStep == 0 || bStep == 1) {   // the vector kernel, the same roundings
+            so_q8_binary_row(1, ap, aStep, bp, bStep, T.isSigned ? 1 : 0, ratio, az, bz, cz, lo, hi, y, n, selectedISA)
+            return
+        }
         let a = ap.assumingMemoryBound(to: T.self), b = bp.assumingMemoryBound(to: T.self)
         if aStep == 1 && bStep == 1 {
             for i in 0..<n {
