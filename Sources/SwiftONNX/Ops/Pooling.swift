@@ -168,7 +168,7 @@ private func makeMaxPool(_ ctx: OpContext) throws -> OpBody {
         case .float64: y = try run(Double.self, x, lowest: -.infinity)
         case .float16: y = try run(Float16.self, x, lowest: -.infinity)
         case .bfloat16: y = try run(Float.self, x.converted(to: .float32), lowest: -.infinity).converted(to: .bfloat16)
-        case .int8, .uint8 where ip == nil:
+        case .int8 where ip == nil, .uint8 where ip == nil:
             // 8-bit (quantized models): through the float kernel, exactly (bytes are exact floats, and
             // so is their max).
             let signed: Int32 = x.dtype == .int8 ? 1 : 0
