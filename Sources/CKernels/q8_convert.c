@@ -67,19 +67,30 @@ static void f32_to_i32_scalar(const float *x, size_t n, int32_t *y) {
 #if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 
-/* quantize_avx2's lanes, then dequantize_avx2's, without the bytes in between */
+/* quantize_avx2's lanes, then dequantize_avx2's, without the bytes in between, on floats:
+ * (clamp(round(x / s) + zp, lo, hi) - zp) * s = clamp(round(x / s), lo - zp, hi - zp) * s, every
+ * value in between a small integer (exact). maxps(NaN, lo) gives lo; where NaN's value (0 clamped,
+ * minus zp) is another, a blend puts it in. Adding +0 turns a -0 from the rounding into the +0 the
+ * integer path converts, before the product (whose sign then follows the scale's, as there). */
 static void roundtrip_avx2(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, float *y) {
-    const __m256 vs = _mm256_set1_ps(scale), big = _mm256_set1_ps(1073741824.0f), nbig = _mm256_set1_ps(-1073741824.0f);
-    const __m256i vzp = _mm256_set1_epi32(zp), vlo = _mm256_set1_epi32(lo), vhi = _mm256_set1_epi32(hi);
-    const __m256i vnan = _mm256_set1_epi32(0 < lo ? lo : 0 > hi ? hi : 0);
+    const __m256 vs = _mm256_set1_ps(scale), flo = _mm256_set1_ps((float)(lo - zp)), fhi = _mm256_set1_ps((float)(hi - zp));
+    const int32_t nanq = 0 < lo ? lo : 0 > hi ? hi : 0;
+    const __m256 fnan = _mm256_set1_ps((float)(nanq - zp)), zero = _mm256_setzero_ps();
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), vs);
-        __m256i ordered = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_ORD_Q));
-        v = _mm256_min_ps(_mm256_max_ps(v, nbig), big);
-        __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), vzp);
-        q = _mm256_blendv_epi8(vnan, _mm256_min_epi32(_mm256_max_epi32(q, vlo), vhi), ordered);
-        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q, vzp)), vs));
+    if (nanq == lo) {
+        for (; i + 8 <= n; i += 8) {
+            __m256 v = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(x + i), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            v = _mm256_add_ps(_mm256_min_ps(_mm256_max_ps(v, flo), fhi), zero);
+            _mm256_storeu_ps(y + i, _mm256_mul_ps(v, vs));
+        }
+    } else {
+        for (; i + 8 <= n; i += 8) {
+            __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), vs);
+            __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+            v = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            v = _mm256_add_ps(_mm256_blendv_ps(_mm256_min_ps(_mm256_max_ps(v, flo), fhi), fnan, nan), zero);
+            _mm256_storeu_ps(y + i, _mm256_mul_ps(v, vs));
+        }
     }
     if (i < n) roundtrip_scalar(x + i, n - i, scale, zp, lo, hi, y + i);
 }
@@ -127,19 +138,25 @@ static void f32_to_i32_avx2(const float *x, size_t n, int32_t *y) {
     if (i < n) f32_to_i32_scalar(x + i, n - i, y + i);
 }
 
+/* On floats: clamp(round(x / s) + zp, lo, hi), exact (the sum of the rounded quotient and the zero
+ * point is rounded only far outside [lo, hi], where it clamps the same). maxps(NaN, lo) gives lo;
+ * where NaN's value (0, clamped) is another, a blend puts it in. */
 static void quantize_avx2(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, int is_signed,
                           void *y) {
-    const __m256 vs = _mm256_set1_ps(scale), big = _mm256_set1_ps(1073741824.0f), nbig = _mm256_set1_ps(-1073741824.0f);
-    const __m256i vzp = _mm256_set1_epi32(zp), vlo = _mm256_set1_epi32(lo), vhi = _mm256_set1_epi32(hi);
-    const __m256i vnan = _mm256_set1_epi32(0 < lo ? lo : 0 > hi ? hi : 0);
+    const __m256 vs = _mm256_set1_ps(scale), vzp = _mm256_set1_ps((float)zp);
+    const __m256 flo = _mm256_set1_ps((float)lo), fhi = _mm256_set1_ps((float)hi);
+    const int32_t nanq = 0 < lo ? lo : 0 > hi ? hi : 0;
+    const __m256 fnan = _mm256_set1_ps((float)nanq);
+    const int blend = nanq != lo;
     uint8_t *o = (uint8_t *)y;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), vs);
-        __m256i ordered = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_ORD_Q));
-        v = _mm256_min_ps(_mm256_max_ps(v, nbig), big);   /* NaN lanes are replaced below */
-        __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), vzp);
-        q = _mm256_blendv_epi8(vnan, _mm256_min_epi32(_mm256_max_epi32(q, vlo), vhi), ordered);
+        __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+        v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
+        v = _mm256_min_ps(_mm256_max_ps(v, flo), fhi);
+        if (blend) v = _mm256_blendv_ps(v, fnan, nan);
+        __m256i q = _mm256_cvtps_epi32(v);
         __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
         __m128i q8 = is_signed ? _mm_packs_epi16(q16, q16) : _mm_packus_epi16(q16, q16);
         _mm_storel_epi64((__m128i *)(o + i), q8);

@@ -1,3 +1,4 @@
+import CKernels
 import XCTest
 @testable import SwiftONNX
 
@@ -15,6 +16,53 @@ final class QuantizationTests: XCTestCase {
     }
 
     let xq: [Float] = [-1.5, -0.25, 0, 0.3, 1.25, 2.5, 100, -100]
+
+    /// The float <-> 8-bit conversion kernels (quantize, dequantize, their round trip) at every ISA level
+    /// this CPU runs against the scalar reference, bit for bit: ties at every multiple of half a step,
+    /// values just beside them, -0, NaN, infinities, huge and tiny values, both signednesses with zero
+    /// points at both ends of the range, lengths with and without vector tails, the round trip in place.
+    func testConversionKernelsMatchTheirReference() {
+        /// Where two results first differ (the arrays are too long to print).
+        func firstDifference<T: Equatable>(_ a: [T], _ b: [T]) -> String {
+            guard let i = zip(a, b).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset else { return "none" }
+            return "index \(i): \(a[i]) vs \(b[i])"
+        }
+        var rng = SplitMix64(seed: 2026)
+        for scale: Float in [0.5, 0.0371, 3e-5, 17, 0, -0.25] {
+            var xs: [Float] = (-600...600).map { Float($0) * 0.5 * scale }   // ties (scale 0: zeros)
+            xs += xs.map { $0.nextUp } + xs.map { $0.nextDown }
+            xs += [-0.0, .nan, -.nan, .infinity, -.infinity, 1e30, -1e30, .leastNonzeroMagnitude, -Float.leastNormalMagnitude]
+            xs += (0..<200).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())) }
+            for n in [xs.count, 1, 7, 8, 9, 23] {
+                let x = Array(xs.prefix(n))
+                for (signed, zps) in [(Int32(0), [Int32(0), 131, 255]), (1, [-128, -3, 0, 127])] {
+                    let (lo, hi): (Int32, Int32) = signed == 1 ? (-128, 127) : (0, 255)
+                    for zp in zps {
+                        var want = [UInt8](repeating: 0, count: n), got = want
+                        so_q8_quantize(x, n, scale, zp, lo, hi, signed, &want, 0)
+                        so_q8_quantize(x, n, scale, zp, lo, hi, signed, &got, so_isa_supported())
+                        XCTAssertTrue(got == want, "quantize scale \(scale) zp \(zp) n \(n): \(firstDifference(got, want))")
+                        var wantF = [Float](repeating: 0, count: n), gotF = wantF
+                        so_q8_dequantize(want, n, scale, zp, signed, &wantF, 0)
+                        so_q8_dequantize(want, n, scale, zp, signed, &gotF, so_isa_supported())
+                        XCTAssertTrue(gotF.map(\.bitPattern) == wantF.map(\.bitPattern),
+                                      "dequantize scale \(scale) zp \(zp) n \(n): \(firstDifference(gotF.map(\.bitPattern), wantF.map(\.bitPattern)))")
+                        // The round trip equals quantize then dequantize, in place too.
+                        var rt = x
+                        rt.withUnsafeMutableBufferPointer { p in
+                            so_q8_roundtrip(p.baseAddress, n, scale, zp, lo, hi, p.baseAddress, so_isa_supported())
+                        }
+                        var rt0 = [Float](repeating: 0, count: n)
+                        so_q8_roundtrip(x, n, scale, zp, lo, hi, &rt0, 0)
+                        XCTAssertTrue(rt.map(\.bitPattern) == wantF.map(\.bitPattern),
+                                      "round trip scale \(scale) zp \(zp) n \(n): \(firstDifference(rt.map(\.bitPattern), wantF.map(\.bitPattern)))")
+                        XCTAssertTrue(rt0.map(\.bitPattern) == wantF.map(\.bitPattern),
+                                      "scalar round trip scale \(scale) zp \(zp) n \(n): \(firstDifference(rt0.map(\.bitPattern), wantF.map(\.bitPattern)))")
+                    }
+                }
+            }
+        }
+    }
 
     func testQuantizePerTensorRoundsHalfToEven() throws {
         let x = try Tensor(shape: [8], scalars: xq)

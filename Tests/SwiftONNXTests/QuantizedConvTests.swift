@@ -196,7 +196,7 @@ final class QuantizedConvTests: XCTestCase {
         XCTAssertLessThanOrEqual(differing, a.count / 50, "float and integer rounding agree almost everywhere")
     }
 
-    /// x -> Add -> QuantizeLinear -> DequantizeLinear -> Relu, and x -> Mul -> QuantizeLinear whose
+    /// x -> Neg -> QuantizeLinear -> DequantizeLinear -> Relu, and x -> Mul -> QuantizeLinear whose
     /// bytes two DequantizeLinear read (one feeding a Sigmoid, one a graph output): optimized, the first
     /// pair is one QuantizeDequantizeLinear, the second stays as it was; the floats equal the
     /// unoptimized path's bit for bit, for both zero point types, on values that round at ties,
@@ -208,7 +208,7 @@ final class QuantizedConvTests: XCTestCase {
                 let inits: [String: Tensor] = ["b": Tensor(scalar: Float(0.25)), "s": Tensor(scalar: Float(0.5)), "z": zp,
                                                "s2": Tensor(scalar: Float(0.5)), "z2": zp]
                 let nodes = [
-                    Node(name: "add", opType: "Add", domain: "", inputs: ["X", "b"], outputs: ["a"], attributes: [:]),
+                    Node(name: "neg", opType: "Neg", domain: "", inputs: ["X"], outputs: ["a"], attributes: [:]),
                     Node(name: "q", opType: "QuantizeLinear", domain: "", inputs: ["a", "s", "z"], outputs: ["aq"], attributes: [:]),
                     Node(name: "dq1", opType: "DequantizeLinear", domain: "", inputs: ["aq", "s2", "z2"], outputs: ["d1"], attributes: [:]),
                     Node(name: "relu", opType: "Relu", domain: "", inputs: ["d1"], outputs: ["Y1"], attributes: [:]),
@@ -239,6 +239,66 @@ final class QuantizedConvTests: XCTestCase {
                 let a = try plain.run(["X": x]), b = try fast.run(["X": x])
                 for name in ["Y1", "Y2", "Y3"] + (qOut ? ["aq"] : []) {
                     XCTAssertEqual(try XCTUnwrap(a[name]).bytes(), try XCTUnwrap(b[name]).bytes(), "\(name) signed \(signed)")
+                }
+            }
+        }
+    }
+
+    /// Add/Sub/Mul/Div -> QuantizeLinear -> DequantizeLinear becomes one ArithmeticQuantizeDequantize;
+    /// its floats equal the unoptimized path's bit for bit for every broadcast form (same shape, scalar
+    /// on either side, per channel, a row against a column), both zero point types, 1 and 2 threads,
+    /// maps larger than the epilogue's stretch and not a multiple of 8, ties, saturation and NaN. An
+    /// Add whose result another op also reads is not fused this way.
+    func testArithmeticQuantizeDequantizeFusion() throws {
+        let c = 5, h = 37, w = 61   // 11285 values: several 4096-value stretches, odd tails
+        let shapes: [(String, [Int], [Int])] = [
+            ("Add", [1, c, h, w], [1, c, h, w]), ("Mul", [1, c, h, w], []), ("Sub", [1], [1, c, h, w]),
+            ("Div", [1, c, h, w], [1, c, 1, 1]), ("Add", [1, c, h, 1], [1, 1, 1, w]),
+        ]
+        for signed in [false, true] {
+            for (op, sa, sb) in shapes {
+                let zp = signed ? Tensor(scalar: Int8(-3)) : Tensor(scalar: UInt8(131))
+                let model = { (extraReader: Bool) throws -> Model in
+                    var nodes = [
+                        Node(name: "op", opType: op, domain: "", inputs: ["A", "B"], outputs: ["a"], attributes: [:]),
+                        Node(name: "q", opType: "QuantizeLinear", domain: "", inputs: ["a", "s", "z"], outputs: ["aq"], attributes: [:]),
+                        Node(name: "dq", opType: "DequantizeLinear", domain: "", inputs: ["aq", "s", "z"], outputs: ["Y"], attributes: [:]),
+                    ]
+                    var outs = [ValueInfo(name: "Y", type: .float32, shape: nil)]
+                    if extraReader {
+                        nodes.append(Node(name: "r", opType: "Relu", domain: "", inputs: ["a"], outputs: ["R"], attributes: [:]))
+                        outs.append(ValueInfo(name: "R", type: .float32, shape: nil))
+                    }
+                    let g = Graph(name: "g", nodes: nodes,
+                                  inputs: [ValueInfo(name: "A", type: .float32, shape: sa.map { .known($0) }),
+                                           ValueInfo(name: "B", type: .float32, shape: sb.map { .known($0) })],
+                                  outputs: outs, initializers: ["s": Tensor(scalar: Float(0.25)), "z": zp], valueInfo: [:])
+                    return Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                                 opsets: ["": 21], graph: g, keepAlive: [])
+                }
+                func values(_ shape: [Int], _ k: Int) throws -> Tensor {
+                    let n = shape.reduce(1, *)
+                    var v: [Float] = (0..<n).map { i in Float((i * 7 + k * 13) % 211 - 105) * 0.375 + (k == 1 ? 0.5 : 0.125) }
+                    if n > 10 { v[3] = .nan; v[4] = 1e30; v[5] = -1e30; v[6] = .infinity }
+                    return try Tensor(shape: shape, scalars: v)
+                }
+                let feeds = ["A": try values(sa, 0), "B": try values(sb, 1)]
+                for extra in [false, true] {
+                    let plain = try InferenceSession(model: try model(extra), options: .init(optimize: false))
+                    let reference = try plain.run(feeds)
+                    for threads in [1, 2] {
+                        let fast = try InferenceSession(model: try model(extra), options: .init(threads: threads, optimize: true))
+                        let hist = fast.metadata.opHistogram
+                        // With another reader the op's result must stay: no ArithmeticQuantizeDequantize (an
+                        // ElementwiseChain that writes both may take the pair then).
+                        XCTAssertEqual(hist["com.swiftonnx::ArithmeticQuantizeDequantize"], extra ? nil : 1, "\(op) \(hist)")
+                        if !extra { XCTAssertNil(hist[op], "\(op) \(hist)") }
+                        let got = try fast.run(feeds)
+                        for name in ["Y"] + (extra ? ["R"] : []) {
+                            XCTAssertEqual(try XCTUnwrap(got[name]).bytes(), try XCTUnwrap(reference[name]).bytes(),
+                                           "\(op) \(sa) \(sb) \(name) signed \(signed) threads \(threads)")
+                        }
+                    }
                 }
             }
         }

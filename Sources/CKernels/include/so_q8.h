@@ -13,9 +13,6 @@
 void so_q8_quantize(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, int is_signed,
                     void *y, int isa);
 void so_q8_dequantize(const void *x, size_t n, float scale, int32_t zp, int is_signed, float *y, int isa);
-/* y = dequantize(quantize(x)): the floats a QuantizeLinear then a DequantizeLinear with the same scale
-   and zero point give (every variant the same bits as so_q8_quantize then so_q8_dequantize), without
-   the 8-bit tensor between them. y may be x itself. */
 /* QLinearAdd (op 0) and QLinearMul (op 1) on one row of n 8-bit values (signed or not) of A and of B,
    element i at a[i * a_step], b[i * b_step] (steps 0 or 1 run vectorized), y[i] the result's bytes:
      add: v = fma(p0, a, fma(p1, b, p2))            (p0 = sa/sc, p1 = sb/sc, p2 the zero points' term)
@@ -23,6 +20,9 @@ void so_q8_dequantize(const void *x, size_t n, float scale, int32_t zp, int is_s
    then clamped to [lo, hi] (NaN: lo) and rounded half to even. Every variant gives the same bytes. */
 void so_q8_binary_row(int op, const void *a, size_t a_step, const void *b, size_t b_step, int is_signed, float p0,
                       float p1, float p2, float p3, float lo, float hi, uint8_t *y, size_t n, int isa);
+/* y = dequantize(quantize(x)): the floats a QuantizeLinear then a DequantizeLinear with the same scale
+   and zero point give (every variant the same bits as so_q8_quantize then so_q8_dequantize), without
+   the 8-bit tensor between them. y may be x itself. */
 void so_q8_roundtrip(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, float *y, int isa);
 /* y = x rounded to the nearest integer (ties to even), for float sums known to be exact integers
    within int32 (the integer convolutions computed in float); every variant gives the same values. */

@@ -200,33 +200,59 @@ func f32BinaryRow(_ op: F32BinaryOp, _ a: UnsafePointer<Float>, _ aStep: Int, _ 
 
 /// Broadcasting float32 binary op: `a` of `aShape` op `b` of `bShape` into `out` of `outShape`
 /// (the numpy broadcast of the two). `out` may alias an input whose shape equals `outShape`.
+/// `epilogue`, when given, is applied in place to every stretch of `out` right after it is written
+/// (at most `epilogueChunk` values, still in L1): a second element-wise pass fused into this one.
 func f32BinaryBroadcast(_ op: F32BinaryOp, _ a: UnsafePointer<Float>, _ aShape: [Int],
                         _ b: UnsafePointer<Float>, _ bShape: [Int],
-                        _ out: UnsafeMutablePointer<Float>, _ outShape: [Int], threads: Int = 1) {
+                        _ out: UnsafeMutablePointer<Float>, _ outShape: [Int], threads: Int = 1,
+                        epilogue: ((UnsafeMutablePointer<Float>, Int) -> Void)? = nil) {
     let n = outShape.reduce(1, *)
     let aCount = aShape.reduce(1, *), bCount = bShape.reduce(1, *)
+    /// body(lo, hi) over lo..<hi, in stretches the epilogue follows while they are in L1.
+    @inline(__always)
+    func stretches(_ lo: Int, _ hi: Int, _ body: (Int, Int) -> Void) {
+        guard let epilogue else { body(lo, hi); return }
+        var l = lo
+        while l < hi {
+            let h = Swift.min(hi, l + epilogueChunk)
+            body(l, h)
+            epilogue(out + l, h - l)
+            l = h
+        }
+    }
     // Fast paths with no loop plan: same element count (same shape), or a scalar side.
     if aCount == n && bCount == n {
-        elementwiseParallelRanges(n, threads: threads) { lo, hi in f32BinaryVV(op, a + lo, b + lo, out + lo, hi - lo) }
+        elementwiseParallelRanges(n, threads: threads) { lo, hi in
+            stretches(lo, hi) { l, h in f32BinaryVV(op, a + l, b + l, out + l, h - l) }
+        }
         return
     }
     if bCount == 1 && aCount == n {
         let s = b[0]
-        elementwiseParallelRanges(n, threads: threads) { lo, hi in f32BinaryVS(op, a + lo, s, out + lo, hi - lo) }
+        elementwiseParallelRanges(n, threads: threads) { lo, hi in
+            stretches(lo, hi) { l, h in f32BinaryVS(op, a + l, s, out + l, h - l) }
+        }
         return
     }
     if aCount == 1 && bCount == n {
         let s = a[0]
-        elementwiseParallelRanges(n, threads: threads) { lo, hi in f32BinarySV(op, s, b + lo, out + lo, hi - lo) }
+        elementwiseParallelRanges(n, threads: threads) { lo, hi in
+            stretches(lo, hi) { l, h in f32BinarySV(op, s, b + l, out + l, h - l) }
+        }
         return
     }
     // Per-channel ([N,C,H,W] op [1,C,1,1]) and every other pattern: rows of the collapsed loop.
     let plan = BroadcastLoop(outShape: outShape, shapes: [aShape, bShape])
     let sa = plan.innerSteps[0], sb = plan.innerSteps[1]
     plan.run(threads: threads) { offs, o, len in
-        f32BinaryRow(op, a + offs[0], sa, b + offs[1], sb, out + o, len)
+        stretches(o, o + len) { l, h in
+            f32BinaryRow(op, a + offs[0] + (l - o) * sa, sa, b + offs[1] + (l - o) * sb, sb, out + l, h - l)
+        }
     }
 }
+
+/// The stretch `f32BinaryBroadcast` hands its epilogue: 16 KB of floats.
+let epilogueChunk = 4096
 
 /// out = x + x * s with numpy broadcasting, in one pass: the product of each stretch of a row is
 /// written to `out` and summed with x while still in L1. The product is rounded before the sum, so

@@ -125,6 +125,35 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
         }
     }
     r.rewrite(.cleanup, FuseQuantizeDequantize())   // after LowerQDQConv, which reads DequantizeLinear -> Conv
+    // Add/Sub/Mul/Div whose float result goes through one QuantizeDequantizeLinear: the round trip is
+    // applied to each stretch of the result as it is written (one pass over memory instead of two).
+    r.register(FuseArithmeticQuantizeDequantize.opType, domain: FuseArithmeticQuantizeDequantize.domain, infer: Inference { _, ins in
+        [TypeInfo(dtype: .float32, shape: ins.count >= 2 ? Array(ins.prefix(2)).broadcastShape() : nil)]
+    }) { ctx in
+        let opName = try ctx.string("op", default: "")
+        guard let op = FuseArithmeticQuantizeDequantize.ops[opName] else {
+            throw ctx.attributeError("op", "must be Add, Sub, Mul or Div, got \"\(opName)\"")
+        }
+        let name = FuseArithmeticQuantizeDequantize.opType
+        return { inputs, env in
+            let a = try inputs.required(0, "A"), b = try inputs.required(1, "B")
+            let s = try inputs.required(2, "scale"), z = try inputs.required(3, "zero_point")
+            guard a.dtype == .float32, b.dtype == .float32, s.dtype == .float32, s.count == 1, z.count == 1,
+                  z.dtype == .uint8 || z.dtype == .int8 else {
+                throw OpError("\(name): float32 A and B, one float32 scale and one 8-bit zero point expected, got " +
+                              "\(a.dtype), \(b.dtype), \(s.dtype) \(describeShape(s.shape)), \(z.dtype) \(describeShape(z.shape))")
+            }
+            let (lo, hi) = try quantRange(z.dtype, name)
+            let scale = s.pointer(Float.self)[0], zp = try int32Values(z, name)[0]
+            let shape = try broadcastShapes(a.shape, b.shape)
+            let y = try Tensor.uninitialized(.float32, shape)
+            let isa = selectedISA
+            f32BinaryBroadcast(op, a.pointer(Float.self), a.shape, b.pointer(Float.self), b.shape, y.pointer(Float.self), shape,
+                               threads: env.threads) { p, n in so_q8_roundtrip(p, n, scale, zp, lo, hi, p, isa) }
+            return [y]
+        }
+    }
+    r.rewrite(.cleanup, FuseArithmeticQuantizeDequantize())   // after FuseQuantizeDequantize, whose pairs it takes
     r.register("QLinearConv", infer: qlinearConvType) { ctx in try makeQLinearConv(ctx) }
 }
 
@@ -559,6 +588,42 @@ struct FuseQuantizeDequantize: GraphPass {
             }
             graph.removeNodes(at: Set(unread))
         }
+        return changed
+    }
+}
+
+/// Add/Sub/Mul/Div on float32 (opset 7 broadcasting) whose result only one
+/// com.swiftonnx::QuantizeDequantizeLinear reads becomes com.swiftonnx::ArithmeticQuantizeDequantize(A, B,
+/// scale, zero_point) with attribute `op`: the round trip runs on each stretch of the result while it
+/// is in L1, instead of a second pass over memory. The same two roundings in the same order: the bits
+/// equal the two ops'. QDQ models put such pairs after nearly every float Add and Mul (PP-OCR's
+/// decomposed HardSwish is Add, Mul, Div with a pair after each).
+struct FuseArithmeticQuantizeDequantize: GraphPass {
+    static let opType = "ArithmeticQuantizeDequantize"
+    static let domain = "com.swiftonnx"
+    static let ops: [String: F32BinaryOp] = ["Add": .add, "Sub": .sub, "Mul": .mul, "Div": .div]
+    let name = "fuse-arithmetic-quantize-dequantize"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        guard (opsets[""] ?? 0) >= 7 else { return false }   // older Add/Mul broadcast by attribute
+        let producers = graph.producers()
+        let uses = graph.useCounts()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        var changed = false
+        for (qi, q) in graph.nodes.enumerated() where q.opType == "QuantizeDequantizeLinear" && q.domain == Self.domain {
+            guard q.inputs.count == 3, let ai = producers[q.inputs[0]], !removed.contains(ai) else { continue }
+            let a = graph.nodes[ai]
+            guard a.isStandardDomain, Self.ops[a.opType] != nil, a.attributes.isEmpty, a.inputs.count == 2, a.outputs.count == 1,
+                  uses[a.outputs[0]] == 1, !outputs.contains(a.outputs[0]),
+                  a.inputs.allSatisfy({ graph.infoOrConstant(of: $0)?.type == .float32 }) else { continue }
+            graph.nodes[qi] = Node(name: q.name, opType: Self.opType, domain: Self.domain,
+                                   inputs: a.inputs + [q.inputs[1], q.inputs[2]], outputs: q.outputs,
+                                   attributes: ["op": .string(a.opType)])
+            removed.insert(ai)
+            changed = true
+        }
+        if changed { graph.removeNodes(at: removed) }
         return changed
     }
 }

@@ -18,4 +18,5 @@ func registerAllOps(_ r: inout OpRegistry) {
     registerQuantizationOps(&r)
     registerQuantizationContribOps(&r)
     registerMiscOps(&r)
+    registerElementwiseChainOps(&r)   // last: the chains take what no other fusion took
 }
