@@ -109,20 +109,37 @@ static inline __attribute__((always_inline)) __m256 q8_load8(const void *x, size
     return _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(v) : _mm256_cvtepu8_epi32(v));
 }
 
-static void q8_binary_row_avx2(int op, const void *a, size_t a_step, const void *b, size_t b_step, int is_signed,
-                               float p0, float p1, float p2, float p3, float lo, float hi, uint8_t *y, size_t n) {
-    if (a_step > 1 || b_step > 1) { q8_binary_row_scalar(op, a, a_step, b, b_step, is_signed, p0, p1, p2, p3, lo, hi, y, n); return; }
+static inline __attribute__((always_inline)) __m256i q8_binary8(int op, __m256 x, __m256 z, __m256 v0, __m256 v1, __m256 v2,
+                                                               __m256 v3, __m256 vlo, __m256 vhi) {
+    __m256 v;
+    if (op == 0) v = _mm256_fmadd_ps(v0, x, _mm256_fmadd_ps(v1, z, v2));
+    else v = _mm256_add_ps(_mm256_mul_ps(v0, _mm256_mul_ps(_mm256_sub_ps(x, v1), _mm256_sub_ps(z, v2))), v3);
+    v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);   /* maxps(NaN, lo) gives lo, as the reference */
+    return _mm256_cvtps_epi32(v);
+}
+
+/* One specialization per (op, signedness, steps): constant arguments, so the loop has no branch
+   but its own. 16 values per step: two vectors of 8, packed together to 16 bytes. */
+static inline __attribute__((always_inline)) void q8_binary_row_avx2_body(
+        int op, const void *a, size_t a_step, const void *b, size_t b_step, int is_signed,
+        float p0, float p1, float p2, float p3, float lo, float hi, uint8_t *y, size_t n) {
     const __m256 v0 = _mm256_set1_ps(p0), v1 = _mm256_set1_ps(p1), v2 = _mm256_set1_ps(p2), v3 = _mm256_set1_ps(p3);
     const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
     size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i q0 = q8_binary8(op, q8_load8(a, i, a_step, is_signed), q8_load8(b, i, b_step, is_signed), v0, v1, v2, v3, vlo, vhi);
+        __m256i q1 = q8_binary8(op, q8_load8(a, i + 8, a_step, is_signed), q8_load8(b, i + 8, b_step, is_signed), v0, v1, v2, v3, vlo, vhi);
+        /* the values are in the output type's range: packs to 16 bits (lanes interleaved), then to
+           bytes with that type's saturation, and the 32-bit groups back in order */
+        __m256i q16 = _mm256_packs_epi32(q0, q1);   /* [q0 0-3, q1 0-3, q0 4-7, q1 4-7] */
+        __m128i lo16 = _mm256_castsi256_si128(q16), hi16 = _mm256_extracti128_si256(q16, 1);
+        __m128i q8 = is_signed ? _mm_packs_epi16(lo16, hi16) : _mm_packus_epi16(lo16, hi16);   /* q0 0-3, q1 0-3, q0 4-7, q1 4-7 */
+        q8 = _mm_shuffle_epi32(q8, _MM_SHUFFLE(3, 1, 2, 0));
+        _mm_storeu_si128((__m128i *)(y + i), q8);
+    }
     for (; i + 8 <= n; i += 8) {
-        __m256 x = q8_load8(a, i, a_step, is_signed), z = q8_load8(b, i, b_step, is_signed), v;
-        if (op == 0) v = _mm256_fmadd_ps(v0, x, _mm256_fmadd_ps(v1, z, v2));
-        else v = _mm256_add_ps(_mm256_mul_ps(v0, _mm256_mul_ps(_mm256_sub_ps(x, v1), _mm256_sub_ps(z, v2))), v3);
-        v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);   /* maxps(NaN, lo) gives lo, as the reference */
-        __m256i q = _mm256_cvtps_epi32(v);
+        __m256i q = q8_binary8(op, q8_load8(a, i, a_step, is_signed), q8_load8(b, i, b_step, is_signed), v0, v1, v2, v3, vlo, vhi);
         __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-        /* the values are in the output type's range: pack with that type's saturation, store the bytes */
         __m128i q8 = is_signed ? _mm_packs_epi16(q16, q16) : _mm_packus_epi16(q16, q16);
         _mm_storel_epi64((__m128i *)(y + i), q8);
     }
@@ -130,6 +147,18 @@ static void q8_binary_row_avx2(int op, const void *a, size_t a_step, const void 
         const uint8_t *at = (const uint8_t *)a + (a_step ? i : 0), *bt = (const uint8_t *)b + (b_step ? i : 0);
         q8_binary_row_scalar(op, at, a_step, bt, b_step, is_signed, p0, p1, p2, p3, lo, hi, y + i, n - i);
     }
+}
+
+#define Q8_BINARY_CASE(OP, SIGNED, AS, BS) \
+    if (op == OP && is_signed == SIGNED && a_step == AS && b_step == BS) { \
+        q8_binary_row_avx2_body(OP, a, AS, b, BS, SIGNED, p0, p1, p2, p3, lo, hi, y, n); return; }
+#define Q8_BINARY_STEPS(OP, SIGNED) \
+    Q8_BINARY_CASE(OP, SIGNED, 1, 1) Q8_BINARY_CASE(OP, SIGNED, 1, 0) Q8_BINARY_CASE(OP, SIGNED, 0, 1)
+
+static void q8_binary_row_avx2(int op, const void *a, size_t a_step, const void *b, size_t b_step, int is_signed,
+                               float p0, float p1, float p2, float p3, float lo, float hi, uint8_t *y, size_t n) {
+    Q8_BINARY_STEPS(0, 0) Q8_BINARY_STEPS(0, 1) Q8_BINARY_STEPS(1, 0) Q8_BINARY_STEPS(1, 1)
+    q8_binary_row_scalar(op, a, a_step, b, b_step, is_signed, p0, p1, p2, p3, lo, hi, y, n);   /* other steps */
 }
 
 static void f32_to_i32_avx2(const float *x, size_t n, int32_t *y) {

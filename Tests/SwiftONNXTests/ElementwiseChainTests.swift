@@ -3,7 +3,7 @@ import XCTest
 
 /// FuseElementwiseChains and com.swiftonnx::ElementwiseChain against the unoptimized path, bit for bit.
 final class ElementwiseChainTests: XCTestCase {
-    /// A QDQ chain like PP-OCR's activations (per-channel Mul and Add, Add 3, Mul, Div 6, Mul by a
+    /// A QDQ chain like PP-OCR's activations (per-channel Mul and Add, Add 3, Sub, Div 6, Mul by a
     /// per-channel weight, a Q/DQ pair after each), with a value read outside the chain (a graph
     /// output through Relu) and an op outside the chain (Sigmoid) whose result comes back into it
     /// later (the chain must split there, or the graph would have a cycle). Planes of 2250 values
@@ -37,7 +37,7 @@ final class ElementwiseChainTests: XCTestCase {
             let m0 = qdq(op("Mul", x, "sc", "m0"), 0.04)
             let a = qdq(op("Add", m0, "bc", "a0"), 0.05)
             let a3 = qdq(op("Add", a, "three", "a3"), 0.03)
-            let p = qdq(op("Mul", a, a3, "p"), 0.1)
+            let p = qdq(op("Sub", a, a3, "p"), 0.1)   // a Mul of two dequantized values would become QLinearMul
             let d = qdq(op("Div", p, "six", "dv"), 0.02)
             let y = qdq(op("Mul", "wc", d, "y"), 0.025)
             nodes.append(Node(name: "relu", opType: "Relu", domain: "", inputs: [a], outputs: ["R"], attributes: [:]))

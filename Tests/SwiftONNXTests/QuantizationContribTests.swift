@@ -32,6 +32,74 @@ final class QuantizationContribTests: XCTestCase {
         }
     }
 
+    /// DequantizeLinear -> Add / Mul -> QuantizeLinear becomes QLinearAdd / QLinearMul (LowerQDQBinary):
+    /// a chain of both (a constant operand, a broadcast one) against the unoptimized ops, both 8-bit
+    /// types, random bytes and bytes making ties. The lowered ops compute from ratios of scales, so a
+    /// value next to a rounding boundary may move one step: at most one step anywhere, and on at most
+    /// 1% of the values. An Add whose float result is also read elsewhere is not lowered.
+    func testQDQAddAndMulBecomeQLinearOps() throws {
+        let shape = [1, 3, 20, 30], n = 1800
+        for signed in [false, true] {
+            let dt: DType = signed ? .int8 : .uint8
+            func z(_ v: Int) -> Tensor { signed ? Tensor(scalar: Int8(v - 128)) : Tensor(scalar: UInt8(v)) }
+            func bytes(_ f: (Int) -> Int, _ shape: [Int]) throws -> Tensor {
+                let c = shape.reduce(1, *)
+                return signed ? try Tensor(shape: shape, scalars: (0..<c).map { Int8(truncatingIfNeeded: f($0) - 128) })
+                              : try Tensor(shape: shape, scalars: (0..<c).map { UInt8(truncatingIfNeeded: f($0)) })
+            }
+            for extraReader in [false, true] {
+                let inits: [String: Tensor] = [
+                    "sa": Tensor(scalar: Float(0.02)), "za": z(128), "sb": Tensor(scalar: Float(0.04)), "zb": z(100),
+                    "sy": Tensor(scalar: Float(0.03)), "zy": z(120), "sc": Tensor(scalar: Float(0.01)), "zc": z(10),
+                    "C": try bytes({ 7 * $0 + 3 }, [3, 1, 1]), "sm": Tensor(scalar: Float(0.05)), "zm": z(128),
+                ]
+                func node(_ op: String, _ ins: [String], _ out: String) -> Node {
+                    Node(name: out, opType: op, domain: "", inputs: ins, outputs: [out], attributes: [:])
+                }
+                var nodes = [
+                    node("DequantizeLinear", ["A", "sa", "za"], "a"), node("DequantizeLinear", ["B", "sb", "zb"], "b"),
+                    node("Add", ["a", "b"], "s"), node("QuantizeLinear", ["s", "sy", "zy"], "Y1"),
+                    node("DequantizeLinear", ["Y1", "sy", "zy"], "y1"), node("DequantizeLinear", ["C", "sc", "zc"], "c"),
+                    node("Mul", ["y1", "c"], "m"), node("QuantizeLinear", ["m", "sm", "zm"], "Y2"),
+                ]
+                var outs = [ValueInfo(name: "Y1", type: dt, shape: nil), ValueInfo(name: "Y2", type: dt, shape: nil)]
+                if extraReader {
+                    nodes.append(node("Relu", ["s"], "R"))
+                    outs.append(ValueInfo(name: "R", type: .float32, shape: nil))
+                }
+                let g = Graph(name: "g", nodes: nodes,
+                              inputs: [ValueInfo(name: "A", type: dt, shape: shape.map { .known($0) }),
+                                       ValueInfo(name: "B", type: dt, shape: shape.map { .known($0) })],
+                              outputs: outs, initializers: inits, valueInfo: [:])
+                let model = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                                  opsets: ["": 21], graph: g, keepAlive: [])
+                var rng = SplitMix64(seed: 5)
+                let randomA = (0..<n).map { _ in Int(rng.next() % 256) }, randomB = (0..<n).map { _ in Int(rng.next() % 256) }
+                // Ties: a·0.02/0.03 + b·0.04/0.03 lands on halves for many pairs of small multiples.
+                for feeds in [["A": try bytes({ randomA[$0] }, shape), "B": try bytes({ randomB[$0] }, shape)],
+                              ["A": try bytes({ 128 + ($0 % 7) * 3 }, shape), "B": try bytes({ 100 + ($0 % 5) * 3 }, shape)]] {
+                    let plain = try InferenceSession(model: model, options: .init(optimize: false))
+                    let fast = try InferenceSession(model: model, options: .init(optimize: true))
+                    let hist = fast.metadata.opHistogram
+                    XCTAssertEqual(hist["com.microsoft::QLinearAdd"], extraReader ? nil : 1, "\(hist)")
+                    XCTAssertEqual(hist["com.microsoft::QLinearMul"], 1, "\(hist)")
+                    let want = try plain.run(feeds), got = try fast.run(feeds)
+                    for name in ["Y1", "Y2"] {
+                        let w = try XCTUnwrap(want[name]), h = try XCTUnwrap(got[name])
+                        let wv = signed ? try w.scalars(as: Int8.self).map(Int.init) : try w.scalars(as: UInt8.self).map(Int.init)
+                        let hv = signed ? try h.scalars(as: Int8.self).map(Int.init) : try h.scalars(as: UInt8.self).map(Int.init)
+                        let diffs = zip(wv, hv).map { abs($0 - $1) }
+                        XCTAssertLessThanOrEqual(diffs.max() ?? 0, 1, "\(name) signed \(signed)")
+                        XCTAssertLessThanOrEqual(diffs.filter { $0 > 0 }.count, n / 100, "\(name) signed \(signed)")
+                    }
+                    if extraReader {
+                        XCTAssertEqual(try XCTUnwrap(want["R"]).bytes(), try XCTUnwrap(got["R"]).bytes())
+                    }
+                }
+            }
+        }
+    }
+
     private func run(_ op: String, _ inputs: [Tensor?], _ attrs: [String: Attribute] = [:]) throws -> Tensor {
         let node = Node(name: "n", opType: op, domain: "com.microsoft",
                         inputs: inputs.enumerated().map { $0.element == nil ? "" : "in\($0.offset)" },

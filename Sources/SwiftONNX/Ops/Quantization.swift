@@ -107,6 +107,9 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
     // QLinearConv with a Relu or Clip applied to its float result (LowerQDQConv makes it).
     r.register("QLinearConv", domain: LowerQDQConv.domain, infer: qlinearConvType) { ctx in try makeQLinearConv(ctx) }
     r.rewrite(.cleanup, LowerQDQConv())   // before constant folding turns the weights' DequantizeLinear into float weights
+    // DequantizeLinear x2 -> Add/Mul -> QuantizeLinear as com.microsoft QLinearAdd/QLinearMul (defined with
+    // the contrib ops); before FuseQuantizeDequantize, which would take the pairs around them.
+    r.rewrite(.cleanup, LowerQDQBinary())
     // QuantizeLinear -> DequantizeLinear with the same scale and zero point, in one pass on floats.
     r.register("QuantizeDequantizeLinear", domain: FuseQuantizeDequantize.domain, infer: Inference { _, ins in
         [TypeInfo(dtype: .float32, shape: ins.shape(0))]

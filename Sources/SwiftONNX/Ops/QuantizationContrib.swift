@@ -616,3 +616,65 @@ private func transposed8(_ x: Tensor) throws -> Tensor {
     for i in 0..<r { for j in 0..<c { d[j * r + i] = s[i * c + j] } }
     return y
 }
+
+// MARK: - rewrites
+
+/// DequantizeLinear(a), DequantizeLinear(b) -> Add or Mul -> QuantizeLinear, with one scale and zero
+/// point each and one 8-bit type, becomes com.microsoft QLinearAdd / QLinearMul on the bytes, as
+/// onnxruntime's QDQ transformer does: the sum or product of the dequantized values is computed from
+/// the scale ratios (see `qlinearBinary`) and requantized without a division, over one byte per value
+/// instead of four. It is not the unfused ops' bits: their float result is divided by the scale,
+/// this multiplies by ratios of scales, so a value within a few float ulps of a rounding boundary
+/// may land one step away (the tests bound it); the models' accuracy against their float originals
+/// is held to ORT int8's (Int8ModelTests). The DequantizeLinear nodes stay while something else
+/// reads them.
+struct LowerQDQBinary: GraphPass {
+    let name = "lower-qdq-binary"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        guard (opsets[""] ?? 0) >= 7 else { return false }
+        let producers = graph.producers()
+        let readers = graph.readers()
+        let uses = graph.useCounts()
+        let outputs = graph.outputNames
+        /// The 8-bit type of a scalar zero point constant.
+        func scalarParams(_ scale: String, _ zero: String) -> DType? {
+            guard let s = graph.initializers[scale], s.dtype == .float32, s.count == 1,
+                  let z = graph.initializers[zero], z.count == 1, z.dtype == .uint8 || z.dtype == .int8 else { return nil }
+            return z.dtype
+        }
+        /// The DequantizeLinear making `v`, when it has one scale and zero point of type `dt`.
+        func dequantized(_ v: String, _ dt: DType) -> Node? {
+            guard let p = producers[v] else { return nil }
+            let dq = graph.nodes[p]
+            guard dq.opType == "DequantizeLinear", dq.isStandardDomain, dq.inputs.count == 3, dq.attributes["block_size"] == nil,
+                  scalarParams(dq.inputs[1], dq.inputs[2]) == dt, graph.infoOrConstant(of: dq.inputs[0])?.type == dt else { return nil }
+            return dq
+        }
+        var removed = Set<Int>()
+        var changed = false
+        for (i, op) in graph.nodes.enumerated() where (op.opType == "Add" || op.opType == "Mul") && op.isStandardDomain {
+            guard op.attributes.isEmpty, op.inputs.count == 2, op.outputs.count == 1, uses[op.outputs[0]] == 1,
+                  !outputs.contains(op.outputs[0]), let qi = readers[op.outputs[0]], !removed.contains(qi) else { continue }
+            let q = graph.nodes[qi]
+            guard q.opType == "QuantizeLinear", q.isStandardDomain, q.inputs.count == 3, q.outputs.count == 1,
+                  q.attributes["output_dtype"] == nil, q.attributes["block_size"] == nil, q.attributes["saturate"] == nil,
+                  q.attributes["precision"] == nil, let dt = scalarParams(q.inputs[1], q.inputs[2]),
+                  let a = dequantized(op.inputs[0], dt), let b = dequantized(op.inputs[1], dt) else { continue }
+            graph.nodes[qi] = Node(name: q.name, opType: op.opType == "Add" ? "QLinearAdd" : "QLinearMul", domain: "com.microsoft",
+                                   inputs: a.inputs + b.inputs + [q.inputs[1], q.inputs[2]], outputs: q.outputs, attributes: [:])
+            removed.insert(i)
+            changed = true
+        }
+        guard changed else { return false }
+        graph.removeNodes(at: removed)
+        // DequantizeLinear nodes nothing reads any more go.
+        let usesAfter = graph.useCounts()
+        let dead = graph.nodes.indices.filter { k in
+            let n = graph.nodes[k]
+            return n.opType == "DequantizeLinear" && n.isStandardDomain && (usesAfter[n.outputs[0]] ?? 0) == 0
+        }
+        graph.removeNodes(at: Set(dead))
+        return true
+    }
+}
