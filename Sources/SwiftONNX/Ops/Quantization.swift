@@ -285,7 +285,7 @@ private final class Int8ConvWeights: Sendable {
 }
 
 /// A reference-type holder for plan-time data that may be absent (`OpContext.prepare` keeps objects).
-private final class Box<T: Sendable>: Sendable {
+final class Box<T: Sendable>: Sendable {
     let value: T
     init(_ value: T) { self.value = value }
 }

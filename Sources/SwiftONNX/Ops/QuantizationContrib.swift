@@ -3,7 +3,8 @@ import Foundation
 
 /// The com.microsoft quantized ops that onnxruntime's quantization tools write in the QOperator
 /// format: QLinearAdd, QLinearMul, QLinearConcat, QLinearGlobalAveragePool, QLinearAveragePool,
-/// QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax and QGemm.
+/// QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax and QGemm; and MatMulNBits, the weight-only
+/// block quantization (2, 4 or 8 bits) small language models ship in.
 ///
 /// Every op computes as ONNX Runtime's CPU kernels do: dequantize, compute in float32, quantize
 /// with round-half-to-even and saturation, in ORT's order of float operations where it matters.
@@ -26,6 +27,11 @@ func registerQuantizationContribOps(_ r: inout OpRegistry) {
     r.register("QLinearMul", domain: ms, infer: binary) { _ in
         return { inputs, _ in [try qlinearBinary(inputs, add: false)] }
     }
+    r.register("MatMulNBits", domain: ms, infer: Inference { ctx, ins in
+        let n = try ctx.int("N")
+        guard let a = ins.shape(0), !a.isEmpty, let n else { return [TypeInfo(dtype: ins.dtype(0), shape: nil)] }
+        return [TypeInfo(dtype: ins.dtype(0), shape: Array(a.dropLast()) + [.known(n)])]
+    }) { ctx in try makeMatMulNBits(ctx) }
     r.register("QLinearSigmoid", domain: ms, infer: .sameAsFirst) { _ in
         return { inputs, _ in
             [try qlinearUnary(inputs, "QLinearSigmoid") { v in 1 / (1 + Foundation.exp(-v)) }]
@@ -676,5 +682,95 @@ struct LowerQDQBinary: GraphPass {
         }
         graph.removeNodes(at: Set(dead))
         return true
+    }
+}
+
+// MARK: - MatMulNBits
+
+/// com.microsoft MatMulNBits: Y = A · dequantize(B)ᵀ (+ bias), A float32 [..., K]. B holds the
+/// weights column by column, [N, blocks, block_size · bits / 8] bytes of `bits`-bit codes, low bits
+/// first along K; each block of a column has a scale (scales [N · blocks]) and a zero point
+/// (`zero_points`: packed codes of `bits` bits, each column's in its own bytes, or floats
+/// [N · blocks]; default 2^(bits-1)); a weight is (code - zero point) · scale. The weights are
+/// dequantized once per plan when B, scales and zero points are constants (shared by the
+/// session's plans), and the product is the float MatMul's: ORT's float accuracy level, the same
+/// values. `g_idx` (act-order, deprecated) is rejected.
+private func makeMatMulNBits(_ ctx: OpContext) throws -> OpBody {
+    let op = "MatMulNBits"
+    guard let k = try ctx.int("K"), let n = try ctx.int("N"), k > 0, n > 0 else {
+        throw ctx.attributeError("K", "MatMulNBits needs positive K and N attributes")
+    }
+    let bits = try ctx.int("bits", default: 4)
+    guard [2, 4, 8].contains(bits) else { throw ctx.attributeError("bits", "must be 2, 4 or 8, got \(bits)") }
+    guard let blockSize = try ctx.int("block_size"), blockSize >= 16, blockSize & (blockSize - 1) == 0 else {
+        throw ctx.attributeError("block_size", "must be a power of two of at least 16")
+    }
+    if ctx.hasInput(4) { throw OpError("\(op): g_idx (act-order block indices) is not supported") }
+    let blocks = (k + blockSize - 1) / blockSize, blob = blockSize * bits / 8
+    guard k.multipliedReportingOverflow(by: n).overflow == false, k * n <= 1 << 31 else {
+        throw OpError("\(op): K x N = \(k) x \(n) weights are too many")
+    }
+    /// The float weights [K, N] (row-major) from B, scales and zero points.
+    @Sendable func dequantize(_ b: Tensor, _ scales: Tensor, _ zeros: Tensor?) throws -> Tensor {
+        guard b.dtype == .uint8, b.shape == [n, blocks, blob] else {
+            throw OpError("\(op): B must be uint8 [\(n), \(blocks), \(blob)] (N, blocks of K = \(k), bytes per block), got \(b.dtype) \(describeShape(b.shape))")
+        }
+        guard scales.dtype == .float32, scales.count == n * blocks else {
+            throw OpError("\(op): scales must be \(n * blocks) float32 values (N x blocks), got \(scales.dtype) \(describeShape(scales.shape))")
+        }
+        let zeroBytesPerColumn = (blocks * bits + 7) / 8
+        if let z = zeros {
+            guard (z.dtype == .uint8 && z.count == n * zeroBytesPerColumn) || (z.dtype == .float32 && z.count == n * blocks) else {
+                throw OpError("\(op): zero_points must be \(n * zeroBytesPerColumn) uint8 (packed) or \(n * blocks) float32 values, got \(z.dtype) \(describeShape(z.shape))")
+            }
+        }
+        let w = try Tensor.uninitialized(.float32, [k, n])
+        let wp = w.pointer(Float.self), bp = b.pointer(UInt8.self), sp = scales.pointer(Float.self)
+        let mask = (1 << bits) - 1, perByte = 8 / bits
+        let defaultZero = Float(1 << (bits - 1))
+        for col in 0..<n {
+            for blk in 0..<blocks {
+                let scale = sp[col * blocks + blk]
+                var zero = defaultZero
+                if let z = zeros {
+                    if z.dtype == .float32 {
+                        zero = z.pointer(Float.self)[col * blocks + blk]
+                    } else {
+                        let byte = Int(z.pointer(UInt8.self)[col * zeroBytesPerColumn + blk / perByte])
+                        zero = Float((byte >> ((blk % perByte) * bits)) & mask)
+                    }
+                }
+                let codes = bp + (col * blocks + blk) * blob
+                for j in 0..<min(blockSize, k - blk * blockSize) {
+                    let code = (Int(codes[j / perByte]) >> ((j % perByte) * bits)) & mask
+                    wp[(blk * blockSize + j) * n + col] = (Float(code) - zero) * scale
+                }
+            }
+        }
+        return w
+    }
+    var prepared: Tensor?
+    if let b = ctx.constantInput(1), let scales = ctx.constantInput(2), !ctx.hasInput(3) || ctx.constantInput(3) != nil {
+        let zeros = ctx.constantInput(3)
+        prepared = try ctx.prepare(b, kind: "MatMulNBits-\(k)x\(n)-\(bits)-\(blockSize)-\(ctx.node.inputs[2])-\(ctx.node.inputs.count > 3 ? ctx.node.inputs[3] : "")") {
+            Box(try dequantize(b, scales, zeros))
+        }.value
+    }
+    let weights = prepared
+    return { inputs, env in
+        let a = try inputs.required(0, "A")
+        guard a.dtype == .float32, a.rank >= 1, a.shape.last == k else {
+            throw OpError("\(op): A must be float32 [..., \(k)] (K = \(k)), got \(a.dtype) \(describeShape(a.shape))")
+        }
+        let w = try weights ?? dequantize(try inputs.required(1, "B"), try inputs.required(2, "scales"), inputs.count > 3 ? inputs[3] : nil)
+        let y = try matMul(a, w, threads: env.threads)
+        if inputs.count > 5, let bias = inputs[5] {
+            guard bias.dtype == .float32, bias.count == n else {
+                throw OpError("\(op): bias must be \(n) float32 values, got \(bias.dtype) \(describeShape(bias.shape))")
+            }
+            let yp = y.pointer(Float.self), bp = bias.pointer(Float.self)
+            for row in 0..<(y.count / n) { f32BinaryVV(.add, yp + row * n, bp, yp + row * n, n) }
+        }
+        return [y]
     }
 }
