@@ -24,12 +24,14 @@ Load times are measured the same way for both runtimes, twice:
 
 Usage:
     .venv/bin/python Benchmarks/compare.py [MODEL ...] [--bench PATH] [--runs N] [--rounds R]
-                                           [--threads T] [--dim NAME=VALUE ...] [--no-tract] [--json]
-MODEL is a manifest file name (or a unique substring of one) or a path to an .onnx file.
+                                           [--threads T] [--dim NAME=VALUE ...] [--no-tract] [--json] [--int8]
+MODEL is a manifest file name (or a unique substring of one) or a path to an .onnx file. --int8 adds
+every quantized variant of Models/MANIFEST-int8.tsv (from Models/cache/int8/), each beside its float source.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -56,12 +58,31 @@ TRACT_TYPES = {"float32": "f32", "float64": "f64", "float16": "f16", "int8": "i8
                "uint64": "u64", "bool": "bool"}
 
 
-def resolve_models(names: list[str], cache: str) -> list[tuple[str, str]]:
-    """(display name, path) for each argument."""
+def int8_variants(cache: str) -> list[tuple[str, str]]:
+    """(display name, path) of every variant of Models/MANIFEST-int8.tsv, each followed by its float source."""
+    path = os.path.join(ROOT, "Models", "MANIFEST-int8.tsv")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    out = []
+    for r in rows:
+        v = (r["file"], os.path.join(cache, "int8", r["file"]))
+        if not os.path.isfile(v[1]):
+            sys.exit(f"error: {v[1]} is missing: run .venv/bin/python Models/make_int8.py")
+        out.append(v)
+        src = (r["source"], os.path.join(cache, r["source"]))
+        if src not in out:
+            out.append(src)
+    return out
+
+
+def resolve_models(names: list[str], cache: str, int8: bool = False) -> list[tuple[str, str]]:
+    """(display name, path) for each argument (and, with int8, every quantized variant and its source)."""
     manifest = [r["file"] for r in read_manifest() if r["file"].endswith(".onnx")]
+    if int8 and not names:
+        return int8_variants(cache)
     if not names:
         return [(f, os.path.join(cache, f)) for f in manifest]
-    out = []
+    out = int8_variants(cache) if int8 else []
     for n in names:
         if os.path.isfile(n):
             out.append((os.path.basename(n), n))
@@ -268,6 +289,8 @@ def main() -> int:
     ap.add_argument("--cache", default=os.path.join(ROOT, "Models", "cache"))
     ap.add_argument("--no-tract", action="store_true")
     ap.add_argument("--json", action="store_true", help="one JSON object per model instead of the table")
+    ap.add_argument("--int8", action="store_true",
+                    help="every quantized variant of Models/MANIFEST-int8.tsv, each beside its float source")
     args = ap.parse_args()
 
     if not os.access(args.bench, os.X_OK):
@@ -278,7 +301,7 @@ def main() -> int:
         k, _, v = d.rpartition("=")
         dims[k] = int(v)
     config = load_config()
-    models = resolve_models(args.models, args.cache)
+    models = resolve_models(args.models, args.cache, int8=args.int8)
     tmp = tempfile.mkdtemp(prefix="swiftonnx-compare-")
     rows = []
     swift_isa = None
