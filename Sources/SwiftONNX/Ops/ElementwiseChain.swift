@@ -119,7 +119,7 @@ private struct ElementwiseProgram: Sendable {
             throw OpError("\(name): input #\(i) must be float32, got \(x.dtype)")
         }
         let shape = try broadcastShapes(xs.map(\.shape))
-        let n = shape.reduce(1, *)
+        guard let n = elementCount(shape) else { throw OpError("\(name): shape \(describeShape(shape)) holds too many values") }
         let rank = shape.count
         // Inputs with every value are read along the stretch; the others must be constant over the
         // trailing axes from `split` on, and are read once per plane (outer index).
@@ -241,7 +241,7 @@ struct FuseElementwiseChains: GraphPass {
             guard let info = graph.infoOrConstant(of: v), info.type == .float32, let dims = info.shape else { return nil }
             var s: [Int] = []
             for d in dims { guard case .known(let k) = d else { return nil }; s.append(k) }
-            return s
+            return elementCount(s) == nil ? nil : s   // a hostile shape's count may not fit an Int
         }
         func scalarConstant(_ v: String) -> Tensor? {
             guard let t = graph.initializers[v], t.count == 1 else { return nil }
@@ -251,7 +251,7 @@ struct FuseElementwiseChains: GraphPass {
         /// two trailing axes (plane-constant). Anything else (a row broadcast along the last axis) is not taken.
         func fits(_ x: [Int], _ s: [Int], full: Bool) -> Bool {
             guard x.count <= s.count else { return false }
-            let n = s.reduce(1, *), c = x.reduce(1, *)
+            guard let n = elementCount(s), let c = elementCount(x) else { return false }
             if c == n { return true }
             if full { return false }
             if c == 1 { return true }
@@ -271,7 +271,7 @@ struct FuseElementwiseChains: GraphPass {
         var members: [Int: Member] = [:]
         var shapeOf: [Int: [Int]] = [:]
         for (i, n) in graph.nodes.enumerated() where n.outputs.count == 1 {
-            guard let s = staticShape(n.outputs[0]), s.reduce(1, *) >= Self.minimumCount else { continue }
+            guard let s = staticShape(n.outputs[0]), let count = elementCount(s), count >= Self.minimumCount else { continue }
             let binaryCodes = ["Add": 0, "Sub": 1, "Mul": 2, "Div": 3]
             if n.isStandardDomain, let c = binaryCodes[n.opType], n.attributes.isEmpty, n.inputs.count == 2 {
                 guard let a = staticShape(n.inputs[0]), let b = staticShape(n.inputs[1]),
@@ -365,6 +365,18 @@ struct FuseElementwiseChains: GraphPass {
         graph.sortTopologically()
         return true
     }
+}
+
+/// The number of values of a shape, or nil when a dimension is negative or the product overflows.
+private func elementCount(_ dims: [Int]) -> Int? {
+    var n = 1
+    for d in dims {
+        guard d >= 0 else { return nil }
+        let (p, overflow) = n.multipliedReportingOverflow(by: d)
+        if overflow { return nil }
+        n = p
+    }
+    return n
 }
 
 extension Graph {
