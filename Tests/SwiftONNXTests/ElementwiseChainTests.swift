@@ -97,4 +97,26 @@ final class ElementwiseChainTests: XCTestCase {
             XCTAssertNil(hist["com.swiftonnx::ElementwiseChain"], "\(shape) \(hist)")
         }
     }
+
+    /// A model may name the op itself: malformed programs are typed errors when the session is made.
+    func testMalformedProgramsAreErrors() throws {
+        let bad: [(inputs: [String], attrs: [String: Attribute])] = [
+            ([], ["program": .ints([0, 0, 0]), "outputs": .ints([0])]),                     // no input
+            (["X"], ["program": .ints([0, 0, 5]), "outputs": .ints([1])]),                  // register not defined yet
+            (["X"], ["program": .ints([9, 0, 0]), "outputs": .ints([1])]),                  // unknown code
+            (["X"], ["program": .ints([4, 0, 0]), "params": .floats([0.1, 300, 0, 255]), "outputs": .ints([1])]),  // zero point out of range
+            (["X"], ["program": .ints([4, 0, 1]), "params": .floats([0.1, 3, 0, 255]), "outputs": .ints([1])]),   // missing parameters
+            (["X"], ["program": .ints([0, 0, 0, 1]), "outputs": .ints([1])]),               // not three ints per instruction
+            (["X"], ["program": .ints([0, 0, 0]), "outputs": .ints([0])]),                  // an output that is an input
+        ]
+        for (i, c) in bad.enumerated() {
+            let node = Node(name: "c", opType: "ElementwiseChain", domain: "com.swiftonnx", inputs: c.inputs, outputs: ["Y"], attributes: c.attrs)
+            let g = Graph(name: "g", nodes: [node], inputs: [ValueInfo(name: "X", type: .float32, shape: [.known(4)])],
+                          outputs: [ValueInfo(name: "Y", type: .float32, shape: nil)], initializers: [:], valueInfo: [:])
+            let model = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                              opsets: ["": 21, "com.swiftonnx": 1], graph: g, keepAlive: [])
+            XCTAssertThrowsError(try InferenceSession(model: model, options: .init(optimize: false)).run(["X": try Tensor(shape: [4], scalars: [Float](repeating: 1, count: 4))]),
+                                 "case \(i) should be an error")
+        }
+    }
 }

@@ -53,6 +53,9 @@ private struct ElementwiseProgram: Sendable {
         let params = try ctx.floats("params") ?? []
         let outs = try ctx.ints("outputs") ?? []
         inputCount = node.inputs.count
+        guard !node.inputs.isEmpty, !node.inputs.contains("") else {
+            throw OpError("\(FuseElementwiseChains.opType) needs at least one input, and none omitted")
+        }
         guard code.count % 3 == 0, !code.isEmpty else {
             throw ctx.attributeError("program", "must hold three ints per instruction, got \(code.count)")
         }
