@@ -679,13 +679,18 @@ struct LowerQDQUnary: GraphPass {
         }
         guard changed else { return false }
         graph.removeNodes(at: removed)
-        let usesAfter = graph.useCounts()
-        let dead = graph.nodes.indices.filter { k in
-            let n = graph.nodes[k]
-            return n.opType == "DequantizeLinear" && n.isStandardDomain && (usesAfter[n.outputs[0]] ?? 0) == 0
-        }
-        graph.removeNodes(at: Set(dead))
+        graph.removeUnreadDequantizers()
         return true
+    }
+}
+
+extension Graph {
+    /// Drops the DequantizeLinear nodes nothing reads any more (a lowering took their only reader).
+    func removeUnreadDequantizers() {
+        let uses = useCounts()
+        removeNodes(at: Set(nodes.indices.filter { k in
+            nodes[k].opType == "DequantizeLinear" && nodes[k].isStandardDomain && (uses[nodes[k].outputs[0]] ?? 0) == 0
+        }))
     }
 }
 

@@ -674,13 +674,7 @@ struct LowerQDQBinary: GraphPass {
         }
         guard changed else { return false }
         graph.removeNodes(at: removed)
-        // DequantizeLinear nodes nothing reads any more go.
-        let usesAfter = graph.useCounts()
-        let dead = graph.nodes.indices.filter { k in
-            let n = graph.nodes[k]
-            return n.opType == "DequantizeLinear" && n.isStandardDomain && (usesAfter[n.outputs[0]] ?? 0) == 0
-        }
-        graph.removeNodes(at: Set(dead))
+        graph.removeUnreadDequantizers()
         return true
     }
 }
