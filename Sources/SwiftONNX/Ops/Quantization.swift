@@ -118,10 +118,7 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
                 throw OpError("\(LowerQDQUnary.opType): 8-bit X and a uint8 table of 256 entries expected, got \(x.dtype) and " +
                               "\(table.dtype) \(describeShape(table.shape))")
             }
-            let y = try Tensor.uninitialized(x.dtype, x.shape)
-            let src = x.pointer(UInt8.self), dst = y.pointer(UInt8.self), t = table.pointer(UInt8.self)
-            for i in 0..<x.count { dst[i] = t[Int(src[i])] }
-            return [y]
+            return [try applyTable(x, Array(UnsafeBufferPointer(start: table.pointer(UInt8.self), count: 256)))]
         }
     }
     r.rewrite(.cleanup, LowerQDQUnary())

@@ -158,8 +158,8 @@ private func lookupTable(_ dt: DType, _ x: QuantParams, _ y: QuantParams, _ f: (
     }
 }
 
-/// Applies a 256-entry byte table to every element of `x`.
-private func applyTable(_ x: Tensor, _ table: [UInt8]) throws -> Tensor {
+/// Applies a 256-entry byte table to every element of `x` (QLinearSigmoid, QLinearLeakyRelu, LookupTable).
+func applyTable(_ x: Tensor, _ table: [UInt8]) throws -> Tensor {
     let y = try Tensor.uninitialized(x.dtype, x.shape)
     let src = x.pointer(UInt8.self), dst = y.pointer(UInt8.self)
     table.withUnsafeBufferPointer { t in
