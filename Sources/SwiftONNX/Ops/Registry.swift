@@ -12,6 +12,7 @@ func registerAllOps(_ r: inout OpRegistry) {
     registerShapeOps(&r)
     registerPoolingOps(&r)
     registerMatMulOps(&r)
+    registerAttentionOps(&r)
     registerResizeOps(&r)
     registerControlFlowOps(&r)
     registerRecurrentOps(&r)

@@ -1,0 +1,180 @@
+import Foundation
+import COpenBLAS
+
+// Scaled dot-product attention over float32 tensors given by pointers and strides, and rotary
+// position embedding. Nothing here knows a graph: the Attention / RotaryEmbedding ops (and the
+// fused attention pattern) describe their tensors with the views below.
+
+/// Where one (batch, head) matrix of rows starts in a float32 buffer: element (b, h, row, col) is at
+/// `base + b * batch + h * head + row * row + col` (columns are contiguous).
+struct AttentionView {
+    var base: UnsafePointer<Float>
+    var batch: Int
+    var head: Int
+    var row: Int
+    @inline(__always) func at(_ b: Int, _ h: Int) -> UnsafePointer<Float> { base + b * batch + h * head }
+}
+
+/// The same for an output.
+struct AttentionOutView {
+    var base: UnsafeMutablePointer<Float>
+    var batch: Int
+    var head: Int
+    var row: Int
+    @inline(__always) func at(_ b: Int, _ h: Int) -> UnsafeMutablePointer<Float> { base + b * batch + h * head }
+}
+
+/// The additive bias of the scores: an optional float mask (0 or -inf for boolean masks, already
+/// converted) broadcast over (batch, head, query row), whose columns beyond its length count as
+/// -inf; a causal frontier (key j is seen by query i when j <= i + offset); a sliding window
+/// around the same frontier; and a per-batch count of valid keys.
+struct AttentionBias {
+    /// The mask's values, element (b, h, i, j) at `mask + b * maskStride.b + h * maskStride.h + i * maskStride.i + j`.
+    var mask: UnsafePointer<Float>? = nil
+    var maskStride: (b: Int, h: Int, i: Int) = (0, 0, 0)
+    /// The mask's last dimension (columns at or beyond it are masked).
+    var maskLength = 0
+    var causal = false
+    /// -1 for an unbounded side.
+    var leftWindow = -1
+    var rightWindow = -1
+    /// The frontier offset of each batch (causal and window): query i sits at key position i + offset.
+    var offsets: [Int] = []
+    /// Valid keys per batch (keys at or beyond are masked); empty when every key is valid.
+    var validKeys: [Int] = []
+
+    var isEmpty: Bool { mask == nil && !causal && leftWindow < 0 && rightWindow < 0 && validKeys.isEmpty }
+
+    /// Writes the bias of query row i (batch b, head h) over n keys; returns false when every key is masked.
+    func row(_ b: Int, _ h: Int, _ i: Int, n: Int, into out: UnsafeMutablePointer<Float>) -> Bool {
+        let ninf = -Float.infinity
+        if let m = mask {
+            let mr = m + b * maskStride.b + h * maskStride.h + i * maskStride.i
+            let l = min(maskLength, n)
+            for j in 0..<l { out[j] = mr[j] }
+            for j in l..<n { out[j] = ninf }
+        } else {
+            out.update(repeating: 0, count: n)
+        }
+        let off = offsets.isEmpty ? 0 : offsets[b]
+        if causal {
+            let first = max(0, i + off + 1)
+            if first < n { for j in first..<n { out[j] = ninf } }
+        }
+        if leftWindow >= 0 || rightWindow >= 0 {
+            // diff = (i + off) - j: keys with diff > left or -diff > right are outside the window.
+            for j in 0..<n {
+                let diff = i + off - j
+                if (leftWindow >= 0 && diff > leftWindow) || (rightWindow >= 0 && -diff > rightWindow) { out[j] = ninf }
+            }
+        }
+        if !validKeys.isEmpty {
+            let v = max(0, validKeys[b])
+            if v < n { for j in v..<n { out[j] = ninf } }
+        }
+        for j in 0..<n where out[j] != ninf { return true }
+        return false
+    }
+}
+
+/// Which intermediate the optional scores output holds (ONNX Attention's qk_matmul_output_mode).
+enum AttentionScoresStage: Int { case product = 0, productAgain = 1, biased = 2, probabilities = 3 }
+
+/// Geometry and parameters of one attention call.
+struct AttentionProblem {
+    var batch: Int
+    var qHeads: Int
+    var kvHeads: Int
+    var qLength: Int
+    var kvLength: Int
+    var headSize: Int
+    var valueHeadSize: Int
+    /// Multiplies Q·Kᵀ.
+    var scale: Float
+    /// When > 0, scores become softcap * tanh(scores / softcap) before the bias.
+    var softcap: Float = 0
+}
+
+/// Query rows per task: the scores of a block (rows x kvLength floats) are all the memory a task
+/// needs, so memory grows with the sequence length, not with its square.
+private let attentionRowBlock = 32
+
+/// Attention: Y(b, h) = softmax(scale * Q(b, h) K(b, g)ᵀ [softcapped] + bias) V(b, g), with g the
+/// key/value head of query head h (h / (qHeads / kvHeads)). A query row whose keys are all masked
+/// gets zero probabilities and a zero output. `scores` (b, h, i, j), when given, receives the stage
+/// asked for. Work is split over (batch, head, block of query rows).
+func f32Attention(_ p: AttentionProblem, q: AttentionView, k: AttentionView, v: AttentionView, y: AttentionOutView,
+                  bias: AttentionBias, scores: (view: AttentionOutView, stage: AttentionScoresStage)?, threads: Int) {
+    let n = p.kvLength
+    guard p.batch > 0, p.qHeads > 0, p.qLength > 0, p.valueHeadSize > 0 else { return }
+    let group = max(1, p.qHeads / max(p.kvHeads, 1))
+    let blocks = (p.qLength + attentionRowBlock - 1) / attentionRowBlock
+    let tasks = p.batch * p.qHeads * blocks
+    let work = p.batch * p.qHeads * p.qLength * max(n, 1) * (p.headSize + p.valueHeadSize)
+    let useThreads = work >= 1 << 16 ? threads : 1
+    let hasBias = !bias.isEmpty
+    parallelFor(tasks, threads: useThreads) { task in
+        let blk = task % blocks, bh = task / blocks
+        let h = bh % p.qHeads, b = bh / p.qHeads, g = h / group
+        let i0 = blk * attentionRowBlock, rows = min(attentionRowBlock, p.qLength - i0)
+        let yr = y.at(b, h) + i0 * y.row
+        if n == 0 {
+            for r in 0..<rows { (yr + r * y.row).update(repeating: 0, count: p.valueHeadSize) }
+            return
+        }
+        ScratchPool.shared.withFloats(rows * n + n) { s in
+            let biasRow = s + rows * n
+            Float.gemm(transA: false, transB: true, m: rows, n: n, k: p.headSize, alpha: p.scale,
+                       a: q.at(b, h) + i0 * q.row, lda: q.row, b: k.at(b, g), ldb: k.row,
+                       beta: 0, c: s, ldc: n)
+            if p.softcap > 0 {
+                let c = p.softcap, inv = 1 / p.softcap
+                for t in 0..<(rows * n) { s[t] = c * Foundation.tanh(s[t] * inv) }
+            }
+            func copyScores(_ stage: AttentionScoresStage) {
+                guard let sc = scores, sc.stage == stage || (stage == .product && sc.stage == .productAgain) else { return }
+                let dst = sc.view.at(b, h) + i0 * sc.view.row
+                for r in 0..<rows { (dst + r * sc.view.row).update(from: s + r * n, count: n) }
+            }
+            copyScores(.product)
+            var masked = [Bool](repeating: false, count: rows)
+            if hasBias {
+                for r in 0..<rows {
+                    masked[r] = !bias.row(b, h, i0 + r, n: n, into: biasRow)
+                    let sr = s + r * n
+                    for j in 0..<n { sr[j] += biasRow[j] }
+                }
+            }
+            copyScores(.biased)
+            for r in 0..<rows {
+                let sr = s + r * n
+                if masked[r] { sr.update(repeating: 0, count: n) } else { f32SoftmaxRows(sr, sr, rows: 1, n: n, kind: .softmax) }
+            }
+            copyScores(.probabilities)
+            Float.gemm(transA: false, transB: false, m: rows, n: p.valueHeadSize, k: n, alpha: 1,
+                       a: s, lda: n, b: v.at(b, g), ldb: v.row, beta: 0, c: yr, ldc: y.row)
+        }
+    }
+}
+
+/// Rotary position embedding of one row of `dim` rotated values (the rest copied): pairs are
+/// (x[t], x[t + dim/2]), or (x[2t], x[2t+1]) when interleaved, rotated by (cos[t], sin[t]).
+@inline(__always)
+func f32RotateRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, headSize: Int, dim: Int,
+                  cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, interleaved: Bool) {
+    let half = dim / 2
+    if interleaved {
+        for t in 0..<half {
+            let a = x[2 * t], c = x[2 * t + 1]
+            y[2 * t] = cos[t] * a - sin[t] * c
+            y[2 * t + 1] = sin[t] * a + cos[t] * c
+        }
+    } else {
+        for t in 0..<half {
+            let a = x[t], c = x[t + half]
+            y[t] = cos[t] * a - sin[t] * c
+            y[t + half] = sin[t] * a + cos[t] * c
+        }
+    }
+    if dim < headSize { (y + dim).update(from: x + dim, count: headSize - dim) }
+}

@@ -1,0 +1,309 @@
+import Foundation
+
+/// The attention family: Attention (opsets 23-25: masks, causal, grouped key/value heads, past
+/// key/value, softcap, scale, sliding windows, valid key counts) and RotaryEmbedding (opset 23).
+/// Float16 and bfloat16 tensors are computed in float32 and converted back.
+func registerAttentionOps(_ r: inout OpRegistry) {
+    r.register("Attention", infer: Inference { ctx, ins in try inferAttention(ctx, ins) }, closure: makeAttention)
+    r.register("RotaryEmbedding", infer: .sameAsFirst, closure: makeRotaryEmbedding)
+}
+
+/// A float tensor as float32 (float16 / bfloat16 / double converted), or a typed error naming the input.
+private func floatInput(_ t: Tensor, _ op: String, _ what: String) throws -> Tensor {
+    guard t.dtype.isFloatingPoint else {
+        throw ONNXError.unsupportedType("\(op): \(what) has element type \(t.dtype) (expected a float type)")
+    }
+    return try t.converted(to: .float32)
+}
+
+private func dimProduct(_ a: Dim?, _ b: Dim?) -> Dim {
+    if let x = a?.value, let y = b?.value { return .known(x * y) }
+    return .unknown
+}
+
+private func inferAttention(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let qt = ins.at(0).type, kt = ins.at(1).type, vt = ins.at(2).type
+    var outs = [TypeInfo(dtype: qt.dtype, shape: nil), TypeInfo(dtype: kt.dtype, shape: nil),
+                TypeInfo(dtype: vt.dtype, shape: nil), TypeInfo(dtype: qt.dtype, shape: nil)]
+    outs = Array(outs.prefix(max(ctx.outputCount, 1)))
+    guard let q = qt.shape, let k = kt.shape, let v = vt.shape, q.count == k.count, k.count == v.count,
+          q.count == 3 || q.count == 4 else { return outs }
+    let past = ins.shape(4)
+    func total(_ seq: Dim) -> Dim {
+        guard ctx.hasInput(4) else { return seq }
+        guard let p = past, p.count == 4, let a = p[2].value, let s = seq.value else { return .unknown }
+        return .known(a + s)
+    }
+    if q.count == 4 {
+        outs[0].shape = [q[0], q[1], q[2], v[3]]
+        let kvLen = total(k[2])
+        if outs.count > 1 { outs[1].shape = [k[0], k[1], kvLen, k[3]] }
+        if outs.count > 2 { outs[2].shape = [v[0], v[1], kvLen, v[3]] }
+        if outs.count > 3 { outs[3].shape = [q[0], q[1], q[2], kvLen] }
+    } else {
+        let qh = try ctx.int("q_num_heads"), kvh = try ctx.int("kv_num_heads")
+        let qHeads: Dim = qh.map { .known($0) } ?? .unknown, kvHeads: Dim = kvh.map { .known($0) } ?? .unknown
+        func perHead(_ d: Dim, _ heads: Int?) -> Dim {
+            guard let x = d.value, let h = heads, h > 0, x % h == 0 else { return .unknown }
+            return .known(x / h)
+        }
+        let dv = perHead(v[2], kvh), dk = perHead(k[2], kvh)
+        outs[0].shape = [q[0], q[1], dimProduct(qHeads, dv)]
+        let kvLen = total(k[1])
+        if outs.count > 1 { outs[1].shape = [k[0], kvHeads, kvLen, dk] }
+        if outs.count > 2 { outs[2].shape = [v[0], kvHeads, kvLen, dv] }
+        if outs.count > 3 { outs[3].shape = [q[0], qHeads, q[1], kvLen] }
+    }
+    return outs
+}
+
+/// Attention(Q, K, V, attn_mask?, past_key?, past_value?, nonpad_kv_seqlen?) -> Y, present_key?,
+/// present_value?, qk_matmul_output?. Q, K, V are (batch, heads, sequence, head size) or
+/// (batch, sequence, heads * head size) with q_num_heads / kv_num_heads.
+private func makeAttention(_ ctx: OpContext) throws -> OpBody {
+    let op = "Attention"
+    let causal = try ctx.int("is_causal", default: 0) != 0
+    let qHeadsAttr = try ctx.int("q_num_heads"), kvHeadsAttr = try ctx.int("kv_num_heads")
+    let modeCode = try ctx.int("qk_matmul_output_mode", default: 0)
+    guard let stage = AttentionScoresStage(rawValue: modeCode) else {
+        throw ctx.attributeError("qk_matmul_output_mode", "must be 0, 1, 2 or 3, got \(modeCode)")
+    }
+    let scaleAttr = try ctx.float("scale")
+    let softcap = try ctx.float("softcap", default: 0)
+    let left = try ctx.int("left_window_size", default: -1), right = try ctx.int("right_window_size", default: -1)
+    guard left >= -1 else { throw ctx.attributeError("left_window_size", "must be -1 or at least 0, got \(left)") }
+    guard right >= -1 else { throw ctx.attributeError("right_window_size", "must be -1 or at least 0, got \(right)") }
+    let wantPresent = ctx.hasOutput(1) || ctx.hasOutput(2)
+    let wantScores = ctx.hasOutput(3)
+    let outputCount = ctx.outputCount
+    return { inputs, env in
+        let q0 = try inputs.required(0, "Q"), k0 = try inputs.required(1, "K"), v0 = try inputs.required(2, "V")
+        let q = try floatInput(q0, op, "Q"), k = try floatInput(k0, op, "K"), v = try floatInput(v0, op, "V")
+        guard q.rank == k.rank, k.rank == v.rank, q.rank == 3 || q.rank == 4 else {
+            throw OpError("\(op): Q, K and V must all have rank 3 or all rank 4, got \(describeShape(q.shape)), \(describeShape(k.shape)), \(describeShape(v.shape))")
+        }
+        let batch = q.shape[0]
+        var qHeads: Int, kvHeads: Int, qLen: Int, kvLen: Int, headSize: Int, vHeadSize: Int
+        if q.rank == 4 {
+            (qHeads, qLen, headSize) = (q.shape[1], q.shape[2], q.shape[3])
+            (kvHeads, kvLen) = (k.shape[1], k.shape[2])
+            guard k.shape[3] == headSize else {
+                throw OpError("\(op): K's head size \(k.shape[3]) differs from Q's \(headSize) (Q \(describeShape(q.shape)), K \(describeShape(k.shape)))")
+            }
+            guard v.shape[1] == kvHeads, v.shape[2] == kvLen else {
+                throw OpError("\(op): V \(describeShape(v.shape)) does not match K \(describeShape(k.shape)) in heads and sequence length")
+            }
+            vHeadSize = v.shape[3]
+        } else {
+            guard let qh = qHeadsAttr, let kvh = kvHeadsAttr, qh > 0, kvh > 0 else {
+                throw OpError("\(op): 3-D inputs need positive q_num_heads and kv_num_heads attributes")
+            }
+            (qHeads, kvHeads, qLen, kvLen) = (qh, kvh, q.shape[1], k.shape[1])
+            guard q.shape[2] % qh == 0, k.shape[2] % kvh == 0, v.shape[2] % kvh == 0 else {
+                throw OpError("\(op): hidden sizes Q \(q.shape[2]), K \(k.shape[2]), V \(v.shape[2]) are not divisible by q_num_heads \(qh) / kv_num_heads \(kvh)")
+            }
+            headSize = q.shape[2] / qh
+            guard k.shape[2] / kvh == headSize else {
+                throw OpError("\(op): K's head size \(k.shape[2] / kvh) differs from Q's \(headSize)")
+            }
+            guard v.shape[1] == kvLen else {
+                throw OpError("\(op): V's sequence length \(v.shape[1]) differs from K's \(kvLen)")
+            }
+            vHeadSize = v.shape[2] / kvh
+        }
+        guard k.shape[0] == batch, v.shape[0] == batch else {
+            throw OpError("\(op): batch sizes differ: Q \(describeShape(q.shape)), K \(describeShape(k.shape)), V \(describeShape(v.shape))")
+        }
+        guard kvHeads > 0, qHeads % kvHeads == 0 else {
+            throw OpError("\(op): \(qHeads) query heads are not a multiple of \(kvHeads) key/value heads")
+        }
+        // Past key/value (always 4-D) are prepended along the sequence.
+        let pastK = inputs.optional(4), pastV = inputs.optional(5)
+        guard (pastK == nil) == (pastV == nil) else { throw OpError("\(op): past_key and past_value must be given together") }
+        var pastLen = 0
+        var pk: Tensor? = nil, pv: Tensor? = nil
+        if let a = pastK, let c = pastV {
+            pk = try floatInput(a, op, "past_key"); pv = try floatInput(c, op, "past_value")
+            guard a.shape.count == 4, c.shape.count == 4, a.shape[0] == batch, a.shape[1] == kvHeads, a.shape[3] == headSize,
+                  c.shape[0] == batch, c.shape[1] == kvHeads, c.shape[2] == a.shape[2], c.shape[3] == vHeadSize else {
+                throw OpError("\(op): past_key \(describeShape(a.shape)) / past_value \(describeShape(c.shape)) do not match (batch \(batch), kv heads \(kvHeads), head sizes \(headSize) / \(vHeadSize))")
+            }
+            pastLen = a.shape[2]
+        }
+        let total = pastLen + kvLen
+        // Views of the inputs: (b, h) matrices of rows.
+        func view(_ t: Tensor, heads: Int, len: Int, size: Int) -> AttentionView {
+            t.rank == 4 ? AttentionView(base: t.pointer(Float.self), batch: heads * len * size, head: len * size, row: size)
+                        : AttentionView(base: t.pointer(Float.self), batch: len * heads * size, head: size, row: heads * size)
+        }
+        let qv = view(q, heads: qHeads, len: qLen, size: headSize)
+        var kv = view(k, heads: kvHeads, len: kvLen, size: headSize)
+        var vv = view(v, heads: kvHeads, len: kvLen, size: vHeadSize)
+        var presentK: Tensor? = nil, presentV: Tensor? = nil
+        if pk != nil || wantPresent {
+            func present(_ cur: AttentionView, _ past: Tensor?, size: Int) throws -> Tensor {
+                let t = try Tensor.uninitialized(.float32, [batch, kvHeads, total, size])
+                let dst = t.pointer(Float.self)
+                for b in 0..<batch {
+                    for h in 0..<kvHeads {
+                        let d = dst + ((b * kvHeads + h) * total) * size
+                        if let p = past { d.update(from: p.pointer(Float.self) + ((b * kvHeads + h) * pastLen) * size, count: pastLen * size) }
+                        let src = cur.at(b, h)
+                        for r in 0..<kvLen { (d + (pastLen + r) * size).update(from: src + r * cur.row, count: size) }
+                    }
+                }
+                return t
+            }
+            let ck = try present(kv, pk, size: headSize), cv = try present(vv, pv, size: vHeadSize)
+            presentK = ck; presentV = cv
+            kv = AttentionView(base: ck.pointer(Float.self), batch: kvHeads * total * headSize, head: total * headSize, row: headSize)
+            vv = AttentionView(base: cv.pointer(Float.self), batch: kvHeads * total * vHeadSize, head: total * vHeadSize, row: vHeadSize)
+        }
+        // The bias: mask, causal frontier, window, valid keys.
+        var bias = AttentionBias()
+        var maskF32: Tensor? = nil
+        if let m = inputs.optional(3) {
+            let mf: Tensor
+            if m.dtype == .bool {
+                let src = m.pointer(Bool.self)
+                mf = try Tensor.uninitialized(.float32, m.shape)
+                let d = mf.pointer(Float.self)
+                for i in 0..<m.count { d[i] = src[i] ? 0 : -Float.infinity }
+            } else {
+                mf = try floatInput(m, op, "attn_mask")
+            }
+            guard (1...4).contains(m.rank) else {
+                throw OpError("\(op): attn_mask must have rank 1 to 4, got \(describeShape(m.shape))")
+            }
+            let len = m.shape[m.rank - 1]
+            guard len <= total else {
+                throw OpError("\(op): attn_mask's last dimension \(len) exceeds the \(total) keys (past \(pastLen) + current \(kvLen))")
+            }
+            // Right-aligned broadcast of the leading dims against (batch, heads, query rows).
+            let target = [batch, qHeads, qLen]
+            var strides = [0, 0, 0]
+            var step = len
+            for axis in stride(from: m.rank - 2, through: 0, by: -1) {
+                let t = 2 - (m.rank - 2 - axis)
+                let d = m.shape[axis]
+                guard d == target[t] || d == 1 else {
+                    throw OpError("\(op): attn_mask \(describeShape(m.shape)) does not broadcast to (batch \(batch), heads \(qHeads), queries \(qLen), keys \(total))")
+                }
+                strides[t] = d == 1 ? 0 : step
+                step *= d
+            }
+            maskF32 = mf
+            bias.mask = UnsafePointer(mf.pointer(Float.self))
+            bias.maskStride = (strides[0], strides[1], strides[2])
+            bias.maskLength = len
+        }
+        bias.causal = causal
+        bias.leftWindow = left; bias.rightWindow = right
+        if let np = inputs.optional(6) {
+            guard pastK == nil else { throw OpError("\(op): nonpad_kv_seqlen cannot be combined with past_key / past_value") }
+            let valid = try np.readAsInts()
+            guard valid.count == batch else {
+                throw OpError("\(op): nonpad_kv_seqlen has \(valid.count) values for batch \(batch)")
+            }
+            bias.validKeys = valid
+            bias.offsets = valid.map { $0 - qLen }
+        } else if pastLen > 0 {
+            bias.offsets = [Int](repeating: pastLen, count: batch)
+        }
+        let scale = scaleAttr ?? 1 / Float(headSize).squareRoot()
+        let problem = AttentionProblem(batch: batch, qHeads: qHeads, kvHeads: kvHeads, qLength: qLen, kvLength: total,
+                                       headSize: headSize, valueHeadSize: vHeadSize, scale: scale, softcap: softcap)
+        let yShape = q.rank == 4 ? [batch, qHeads, qLen, vHeadSize] : [batch, qLen, qHeads * vHeadSize]
+        let y = try Tensor.uninitialized(.float32, yShape)
+        let yv = q.rank == 4
+            ? AttentionOutView(base: y.pointer(Float.self), batch: qHeads * qLen * vHeadSize, head: qLen * vHeadSize, row: vHeadSize)
+            : AttentionOutView(base: y.pointer(Float.self), batch: qLen * qHeads * vHeadSize, head: vHeadSize, row: qHeads * vHeadSize)
+        var scoresT: Tensor? = nil
+        var scores: (view: AttentionOutView, stage: AttentionScoresStage)? = nil
+        if wantScores {
+            let t = try Tensor.uninitialized(.float32, [batch, qHeads, qLen, total])
+            scoresT = t
+            scores = (AttentionOutView(base: t.pointer(Float.self), batch: qHeads * qLen * total, head: qLen * total, row: total), stage)
+        }
+        withExtendedLifetime((q, k, v, maskF32, presentK, presentV)) {
+            f32Attention(problem, q: qv, k: kv, v: vv, y: yv, bias: bias, scores: scores, threads: env.threads)
+        }
+        var outs = [try y.converted(to: q0.dtype)]
+        let empty = try Tensor.uninitialized(q0.dtype, [0])
+        if outputCount > 1 { outs.append(try presentK?.converted(to: k0.dtype) ?? empty) }
+        if outputCount > 2 { outs.append(try presentV?.converted(to: v0.dtype) ?? empty) }
+        if outputCount > 3 { outs.append(try scoresT?.converted(to: q0.dtype) ?? empty) }
+        return outs
+    }
+}
+
+/// RotaryEmbedding(X, cos_cache, sin_cache, position_ids?): X is (batch, heads, sequence, head size)
+/// or (batch, sequence, heads * head size) with num_heads. The first rotary_embedding_dim values of
+/// each head (all by default) are rotated in pairs; the caches are (max position, dim / 2) indexed
+/// by position_ids, or (batch, sequence, dim / 2) without them.
+private func makeRotaryEmbedding(_ ctx: OpContext) throws -> OpBody {
+    let op = "RotaryEmbedding"
+    let interleaved = try ctx.int("interleaved", default: 0) != 0
+    let dimAttr = try ctx.int("rotary_embedding_dim", default: 0)
+    let numHeads = try ctx.int("num_heads", default: 0)
+    return { inputs, _ in
+        let x0 = try inputs.required(0, "X")
+        let x = try floatInput(x0, op, "X")
+        let cosT = try floatInput(try inputs.required(1, "cos_cache"), op, "cos_cache")
+        let sinT = try floatInput(try inputs.required(2, "sin_cache"), op, "sin_cache")
+        guard x.rank == 3 || x.rank == 4 else { throw OpError("\(op): X must have rank 3 or 4, got \(describeShape(x.shape))") }
+        let batch = x.shape[0]
+        let heads: Int, seq: Int, headSize: Int
+        if x.rank == 4 {
+            (heads, seq, headSize) = (x.shape[1], x.shape[2], x.shape[3])
+        } else {
+            guard numHeads > 0, x.shape[2] % numHeads == 0 else {
+                throw OpError("\(op): 3-D X \(describeShape(x.shape)) needs num_heads dividing its last dimension (num_heads \(numHeads))")
+            }
+            (heads, seq, headSize) = (numHeads, x.shape[1], x.shape[2] / numHeads)
+        }
+        let dim = dimAttr == 0 ? headSize : dimAttr
+        guard dim > 0, dim <= headSize, dim % 2 == 0 else {
+            throw OpError("\(op): rotary_embedding_dim \(dim) must be even and at most the head size \(headSize)")
+        }
+        let half = dim / 2
+        guard cosT.shape == sinT.shape, cosT.shape.last == half else {
+            throw OpError("\(op): cos_cache \(describeShape(cosT.shape)) and sin_cache \(describeShape(sinT.shape)) must match and end in \(half) (rotary dim / 2)")
+        }
+        // The cache row of (b, s).
+        var rows = [Int](repeating: 0, count: batch * seq)
+        if let pos = inputs.optional(3) {
+            let p = try pos.readAsInts()
+            guard cosT.rank == 2 else { throw OpError("\(op): with position_ids the caches must be 2-D, got \(describeShape(cosT.shape))") }
+            guard pos.shape == [batch, seq] || pos.shape == [1, seq] else {
+                throw OpError("\(op): position_ids \(describeShape(pos.shape)) must be (batch \(batch), sequence \(seq))")
+            }
+            let maxPos = cosT.shape[0]
+            for b in 0..<batch {
+                for s in 0..<seq {
+                    let v = p[(pos.shape[0] == 1 ? 0 : b) * seq + s]
+                    guard v >= 0, v < maxPos else { throw OpError("\(op): position id \(v) is outside the cache's \(maxPos) positions") }
+                    rows[b * seq + s] = v
+                }
+            }
+        } else {
+            guard cosT.shape == [batch, seq, half] else {
+                throw OpError("\(op): without position_ids the caches must be (batch \(batch), sequence \(seq), \(half)), got \(describeShape(cosT.shape))")
+            }
+            for i in 0..<rows.count { rows[i] = i }
+        }
+        let y = try Tensor.uninitialized(.float32, x.shape)
+        let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
+        let cp = cosT.pointer(Float.self), sp = sinT.pointer(Float.self)
+        for b in 0..<batch {
+            for h in 0..<heads {
+                for s in 0..<seq {
+                    let off = x.rank == 4 ? ((b * heads + h) * seq + s) * headSize : ((b * seq + s) * heads + h) * headSize
+                    let r = rows[b * seq + s] * half
+                    f32RotateRow(xp + off, yp + off, headSize: headSize, dim: dim, cos: cp + r, sin: sp + r, interleaved: interleaved)
+                }
+            }
+        }
+        return [try y.converted(to: x0.dtype)]
+    }
+}
