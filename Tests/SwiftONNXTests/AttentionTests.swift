@@ -1,0 +1,171 @@
+import XCTest
+import Foundation
+@testable import SwiftONNX
+
+/// Attention and RotaryEmbedding against plain double-precision loops written from the ONNX
+/// specification, on sizes the node suite does not reach: several blocks of query rows (the kernel
+/// works 32 rows at a time), grouped heads, past keys, odd head sizes, 1 and 2 threads.
+final class AttentionTests: XCTestCase {
+    private func random(_ shape: [Int], _ rng: inout SplitMix64, _ lo: Float = -1, _ hi: Float = 1) -> Tensor {
+        let n = shape.reduce(1, *)
+        return Tensor(validShape: shape, scalars: (0..<n).map { _ in rng.uniform(lo, hi) })
+    }
+
+    /// Y (b, h, i, :) from 4-D Q (b, hq, sq, d), full K / V (b, hkv, t, d / dv) and a full additive bias (b, hq, sq, t).
+    private func reference(q: [Float], k: [Float], v: [Float], bias: [Double], b: Int, hq: Int, hkv: Int, sq: Int, t: Int,
+                           d: Int, dv: Int, scale: Double, softcap: Double) -> [Double] {
+        var y = [Double](repeating: 0, count: b * hq * sq * dv)
+        for bi in 0..<b {
+            for h in 0..<hq {
+                let g = h / (hq / hkv)
+                for i in 0..<sq {
+                    var s = [Double](repeating: 0, count: t)
+                    var allMasked = true
+                    for j in 0..<t {
+                        var dot = 0.0
+                        for c in 0..<d { dot += Double(q[((bi * hq + h) * sq + i) * d + c]) * Double(k[((bi * hkv + g) * t + j) * d + c]) }
+                        dot *= scale
+                        if softcap > 0 { dot = softcap * tanh(dot / softcap) }
+                        let bb = bias[((bi * hq + h) * sq + i) * t + j]
+                        if bb != -.infinity { allMasked = false }
+                        s[j] = dot + bb
+                    }
+                    if allMasked { continue }
+                    let m = s.max()!
+                    let e = s.map { exp($0 - m) }
+                    let sum = e.reduce(0, +)
+                    for c in 0..<dv {
+                        var acc = 0.0
+                        for j in 0..<t { acc += e[j] / sum * Double(v[((bi * hkv + g) * t + j) * dv + c]) }
+                        y[((bi * hq + h) * sq + i) * dv + c] = acc
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    func testGroupedHeadsWithPastMaskAndCausalAgainstReference() throws {
+        var rng = SplitMix64(seed: 7)
+        let (b, hq, hkv, sq, skv, past, d, dv) = (2, 4, 2, 70, 45, 10, 12, 9)
+        let t = past + skv
+        let q = random([b, hq, sq, d], &rng), k = random([b, hkv, skv, d], &rng), v = random([b, hkv, skv, dv], &rng)
+        let pk = random([b, hkv, past, d], &rng), pv = random([b, hkv, past, dv], &rng)
+        // A (1, hq, sq, t - 3) mask: its last 3 keys count as masked.
+        let maskLen = t - 3
+        let mask = random([1, hq, sq, maskLen], &rng, -2, 0.5)
+        for causal in [false, true] {
+            for threads in [1, 2] {
+                let out = try runOp("Attention", opset: 23, [q, k, v, mask, pk, pv],
+                                    ["is_causal": .int(causal ? 1 : 0), "softcap": .float(2.5)], outputs: 3, threads: threads)
+                // Full K / V as the reference sees them, and the bias.
+                let qs = try q.scalars(as: Float.self), ks = try k.scalars(as: Float.self), vs = try v.scalars(as: Float.self)
+                let pks = try pk.scalars(as: Float.self), pvs = try pv.scalars(as: Float.self), ms = try mask.scalars(as: Float.self)
+                var fk = [Float](), fv = [Float]()
+                func append(_ dst: inout [Float], _ src: [Float], _ head: Int, _ len: Int, _ size: Int) {
+                    let start: Int = head * len * size
+                    dst.append(contentsOf: src[start ..< start + len * size])
+                }
+                for bi in 0..<b {
+                    for g in 0..<hkv {
+                        let head: Int = bi * hkv + g
+                        append(&fk, pks, head, past, d); append(&fk, ks, head, skv, d)
+                        append(&fv, pvs, head, past, dv); append(&fv, vs, head, skv, dv)
+                    }
+                }
+                var bias = [Double](repeating: 0, count: b * hq * sq * t)
+                for bi in 0..<b { for h in 0..<hq { for i in 0..<sq { for j in 0..<t {
+                    var x = j < maskLen ? Double(ms[(h * sq + i) * maskLen + j]) : -.infinity
+                    if causal && j > i + past { x = -.infinity }
+                    bias[((bi * hq + h) * sq + i) * t + j] = x
+                }}}}
+                let want = reference(q: qs, k: fk, v: fv, bias: bias, b: b, hq: hq, hkv: hkv, sq: sq, t: t, d: d, dv: dv,
+                                     scale: 1 / Double(d).squareRoot(), softcap: 2.5)
+                try assertClose(out[0], want, tol: 1e-5)
+                XCTAssertEqual(out[1].shape, [b, hkv, t, d])
+                try assertClose(out[1], fk.map(Double.init), tol: 0)
+                try assertClose(out[2], fv.map(Double.init), tol: 0)
+            }
+        }
+    }
+
+    func testThreeDimensionalLayoutWithWindowAndValidKeys() throws {
+        var rng = SplitMix64(seed: 11)
+        let (b, hq, hkv, s, d) = (2, 6, 3, 40, 8)
+        let q = random([b, s, hq * d], &rng), k = random([b, s, hkv * d], &rng), v = random([b, s, hkv * d], &rng)
+        let valid = [33, 40]
+        let nonpad = Tensor(validShape: [b], scalars: valid.map { Int64($0) })
+        let y = try runOp("Attention", opset: 24, [q, k, v, nil, nil, nil, nonpad],
+                          ["is_causal": .int(1), "q_num_heads": .int(hq), "kv_num_heads": .int(hkv), "scale": .float(0.3),
+                           "left_window_size": .int(5), "right_window_size": .int(-1)], threads: 2)[0]
+        XCTAssertEqual(y.shape, [b, s, hq * d])
+        // To 4-D for the reference.
+        func heads(_ x: Tensor, _ h: Int) throws -> [Float] {
+            let xs = try x.scalars(as: Float.self)
+            var r = [Float](repeating: 0, count: xs.count)
+            for bi in 0..<b { for hh in 0..<h { for i in 0..<s { for c in 0..<d {
+                r[((bi * h + hh) * s + i) * d + c] = xs[(bi * s + i) * h * d + hh * d + c]
+            }}}}
+            return r
+        }
+        var bias = [Double](repeating: 0, count: b * hq * s * s)
+        for bi in 0..<b { for h in 0..<hq { for i in 0..<s { for j in 0..<s {
+            let pos = i + valid[bi] - s      // the query's position: bottom-right aligned with the valid keys
+            let allowed = j <= pos && pos - j <= 5 && j < valid[bi]
+            bias[((bi * hq + h) * s + i) * s + j] = allowed ? 0 : -.infinity
+        }}}}
+        let want4 = reference(q: try heads(q, hq), k: try heads(k, hkv), v: try heads(v, hkv), bias: bias, b: b, hq: hq, hkv: hkv,
+                              sq: s, t: s, d: d, dv: d, scale: 0.3, softcap: 0)
+        var want = [Double](repeating: 0, count: want4.count)
+        for bi in 0..<b { for h in 0..<hq { for i in 0..<s { for c in 0..<d {
+            want[(bi * s + i) * hq * d + h * d + c] = want4[((bi * hq + h) * s + i) * d + c]
+        }}}}
+        try assertClose(y, want, tol: 1e-5)
+        // Rows with no valid key (batch 0, the first 7 queries sit before key 0) are zero.
+        XCTAssertEqual(try y.scalars(as: Float.self)[0..<(hq * d)].allSatisfy { $0 == 0 }, true)
+    }
+
+    func testBadShapesAreTypedErrors() {
+        let q = Tensor(validShape: [1, 2, 3, 4], scalars: [Float](repeating: 1, count: 24))
+        let kBad = Tensor(validShape: [1, 2, 3, 5], scalars: [Float](repeating: 1, count: 30))
+        XCTAssertThrowsError(try runOp("Attention", opset: 23, [q, kBad, kBad])) { e in
+            XCTAssertTrue("\(e)".contains("head size"), "\(e)")
+        }
+        let q3 = Tensor(validShape: [1, 3, 8], scalars: [Float](repeating: 1, count: 24))
+        XCTAssertThrowsError(try runOp("Attention", opset: 23, [q3, q3, q3])) { e in
+            XCTAssertTrue("\(e)".contains("q_num_heads"), "\(e)")
+        }
+        let maskBad = Tensor(validShape: [3, 9], scalars: [Float](repeating: 0, count: 27))
+        XCTAssertThrowsError(try runOp("Attention", opset: 23, [q, q, q, maskBad])) { e in
+            XCTAssertTrue("\(e)".contains("attn_mask"), "\(e)")
+        }
+    }
+
+    func testRotaryEmbeddingAgainstReference() throws {
+        var rng = SplitMix64(seed: 3)
+        let (b, h, s, d, rd, maxPos) = (2, 3, 5, 10, 6, 16)
+        let x = random([b, h, s, d], &rng)
+        let cosT = random([maxPos, rd / 2], &rng), sinT = random([maxPos, rd / 2], &rng)
+        let posv: [Int64] = (0..<(b * s)).map { Int64(($0 * 7) % maxPos) }
+        let pos = Tensor(validShape: [b, s], scalars: posv)
+        let xs = try x.scalars(as: Float.self), cs = try cosT.scalars(as: Float.self), ss = try sinT.scalars(as: Float.self)
+        for interleaved in [0, 1] {
+            let y = try runOp("RotaryEmbedding", opset: 23, [x, cosT, sinT, pos],
+                              ["interleaved": .int(interleaved), "rotary_embedding_dim": .int(rd)])[0]
+            var want = xs.map(Double.init)
+            for bi in 0..<b { for hh in 0..<h { for si in 0..<s {
+                let base = ((bi * h + hh) * s + si) * d, p = Int(posv[bi * s + si])
+                for t in 0..<(rd / 2) {
+                    let (i1, i2) = interleaved == 1 ? (2 * t, 2 * t + 1) : (t, t + rd / 2)
+                    let c = Double(cs[p * rd / 2 + t]), sn = Double(ss[p * rd / 2 + t])
+                    let a = Double(xs[base + i1]), e = Double(xs[base + i2])
+                    want[base + i1] = c * a - sn * e
+                    want[base + i2] = sn * a + c * e
+                }
+            }}}
+            try assertClose(y, want, tol: 1e-6)
+        }
+        let badPos = Tensor(validShape: [b, s], scalars: [Int64](repeating: Int64(maxPos), count: b * s))
+        XCTAssertThrowsError(try runOp("RotaryEmbedding", opset: 23, [x, cosT, sinT, badPos], ["rotary_embedding_dim": .int(rd)]))
+    }
+}
