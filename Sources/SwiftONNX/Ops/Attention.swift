@@ -1,11 +1,13 @@
 import Foundation
 
 /// The attention family: Attention (opsets 23-25: masks, causal, grouped key/value heads, past
-/// key/value, softcap, scale, sliding windows, valid key counts) and RotaryEmbedding (opset 23).
+/// key/value, softcap, scale, sliding windows, valid key counts), RotaryEmbedding (opset 23) and
+/// TensorScatter (opset 24, the key/value cache update).
 /// Float16 and bfloat16 tensors are computed in float32 and converted back.
 func registerAttentionOps(_ r: inout OpRegistry) {
     r.register("Attention", infer: Inference { ctx, ins in try inferAttention(ctx, ins) }, closure: makeAttention)
     r.register("RotaryEmbedding", infer: .sameAsFirst, closure: makeRotaryEmbedding)
+    r.register("TensorScatter", infer: .sameAsFirst, closure: makeTensorScatter)
 }
 
 /// A float tensor as float32 (float16 / bfloat16 / double converted), or a typed error naming the input.
@@ -305,5 +307,47 @@ private func makeRotaryEmbedding(_ ctx: OpContext) throws -> OpBody {
             }
         }
         return [try y.converted(to: x0.dtype)]
+    }
+}
+
+/// TensorScatter(past_cache, update, write_indices?): a copy of the cache with, for each batch b,
+/// the update's rows written along `axis` from write_indices[b] on (wrapping around in "circular"
+/// mode). Any element type; the bytes are copied.
+private func makeTensorScatter(_ ctx: OpContext) throws -> OpBody {
+    let op = "TensorScatter"
+    let mode = try ctx.string("mode", default: "linear")
+    guard mode == "linear" || mode == "circular" else { throw ctx.attributeError("mode", "must be linear or circular, got '\(mode)'") }
+    let axisAttr = try ctx.int("axis", default: -2)
+    return { inputs, _ in
+        let cache = try inputs.required(0, "past_cache"), update = try inputs.required(1, "update")
+        guard cache.dtype == update.dtype, cache.dtype != .string else {
+            throw ONNXError.unsupportedType("\(op): past_cache (\(cache.dtype)) and update (\(update.dtype)) must be one non-string type")
+        }
+        let axis = try normalizeAxis(axisAttr, rank: cache.rank)
+        guard axis >= 1, update.rank == cache.rank,
+              (0..<cache.rank).allSatisfy({ $0 == axis ? update.shape[$0] <= cache.shape[$0] : update.shape[$0] == cache.shape[$0] }) else {
+            throw OpError("\(op): update \(describeShape(update.shape)) does not fit past_cache \(describeShape(cache.shape)) along axis \(axisAttr) (axis must not be the batch axis)")
+        }
+        let batch = cache.shape[0]
+        let starts = try inputs.optional(2).map { try $0.readAsInts() } ?? [Int](repeating: 0, count: batch)
+        guard starts.count == batch else { throw OpError("\(op): write_indices has \(starts.count) values for batch \(batch)") }
+        let maxLen = cache.shape[axis], len = update.shape[axis]
+        let perBatch = cache.shape[1..<axis].reduce(1, *)
+        let inner = cache.shape[(axis + 1)...].reduce(1, *) * cache.dtype.byteSize
+        let out = try Tensor.uninitialized(cache.dtype, cache.shape)
+        let dst = UnsafeMutableRawPointer(out.pointer(UInt8.self)), src = UnsafeRawPointer(update.pointer(UInt8.self))
+        dst.copyMemory(from: UnsafeRawPointer(cache.pointer(UInt8.self)), byteCount: cache.count * cache.dtype.byteSize)
+        for o in 0..<(batch * perBatch) {
+            let b = o / perBatch
+            for s in 0..<len {
+                var at = starts[b] + s
+                if mode == "circular" { at = ((at % maxLen) + maxLen) % maxLen }
+                guard at >= 0, at < maxLen else {
+                    throw OpError("\(op): write index \(starts[b]) + \(s) is outside the cache's \(maxLen) positions (batch \(b))")
+                }
+                (dst + (o * maxLen + at) * inner).copyMemory(from: src + (o * len + s) * inner, byteCount: inner)
+            }
+        }
+        return [out]
     }
 }

@@ -124,6 +124,43 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
         let saturate = try ctx.int("saturate", default: 1) != 0
         return { inputs, _ in [try castTensor(try inputs.required(0), to: to, saturate: saturate)] }
     }
+    // BitCast (opset 26): the same bytes read as another type of the same width.
+    r.register("BitCast", infer: Inference { ctx, ins in
+        [TypeInfo(dtype: try? castTarget(ctx), shape: ins.shape(0))]
+    }) { ctx in
+        let to = try castTarget(ctx)
+        return { inputs, _ in
+            let x = try inputs.required(0)
+            guard x.dtype != .string, to != .string, x.dtype.byteSize == to.byteSize, x.dtype.isComputable, to.isComputable else {
+                throw OpError("BitCast: cannot reinterpret \(x.dtype) as \(to) (both must be numeric types of the same width)")
+            }
+            if to == .bool {
+                let b = x.pointer(UInt8.self)
+                for i in 0..<x.count where b[i] > 1 {
+                    throw OpError("BitCast: byte \(b[i]) at element \(i) is not a boolean (0 or 1)")
+                }
+            }
+            return [Tensor(dtype: to, shape: x.shape, storage: x.storage)]
+        }
+    }
+    // SwiGLU (opset 26): A * sigmoid(alpha * A) * B, A and B of one shape.
+    r.register("SwiGLU", infer: .sameAsFirst) { ctx in
+        let alpha = try ctx.float("alpha", default: 1)
+        return { inputs, _ in
+            let a0 = try inputs.required(0, "A"), b0 = try inputs.required(1, "B")
+            guard a0.dtype.isFloatingPoint, a0.dtype == b0.dtype else {
+                throw ONNXError.unsupportedType("SwiGLU: A (\(a0.dtype)) and B (\(b0.dtype)) must be one float type")
+            }
+            guard a0.shape == b0.shape else {
+                throw OpError("SwiGLU: A \(describeShape(a0.shape)) and B \(describeShape(b0.shape)) must have the same shape")
+            }
+            let a = try a0.converted(to: .float32), b = try b0.converted(to: .float32)
+            let y = try Tensor.uninitialized(.float32, a.shape)
+            let ap = a.pointer(Float.self), bp = b.pointer(Float.self), yp = y.pointer(Float.self)
+            for i in 0..<a.count { yp[i] = ap[i] / (1 + Foundation.exp(-alpha * ap[i])) * bp[i] }
+            return [try y.converted(to: a0.dtype)]
+        }
+    }
     r.register("CastLike", infer: Inference { _, ins in [TypeInfo(dtype: ins.dtype(1), shape: ins.shape(0))] }) { ctx in
         let saturate = try ctx.int("saturate", default: 1) != 0
         return { inputs, _ in

@@ -2,6 +2,11 @@ import Foundation
 
 /// MatMul ops: MatMul (numpy semantics) and Gemm.
 func registerMatMulOps(_ r: inout OpRegistry) {
+    r.register("Det", infer: Inference { _, ins in
+        [TypeInfo(dtype: ins.dtype(0), shape: ins.shape(0).flatMap { $0.count >= 2 ? Array($0.dropLast(2)) : nil })]
+    }, closure: { _ in
+        return { inputs, _ in [try determinants(try inputs.required(0, "X"))] }
+    })
     r.register("MatMul", infer: Inference { _, ins in
         [TypeInfo(dtype: ins.dtype(0), shape: matMulOutputShape(ins.shape(0), ins.shape(1)))]
     }, closure: { _ in
@@ -255,4 +260,42 @@ private struct GemmCall {
         }
         return out
     }
+}
+
+/// Det: the determinant of each trailing square matrix, by LU decomposition with partial pivoting
+/// in double precision.
+private func determinants(_ x0: Tensor) throws -> Tensor {
+    guard x0.dtype.isFloatingPoint else { throw ONNXError.unsupportedType("Det: X has element type \(x0.dtype) (expected a float type)") }
+    guard x0.rank >= 2, x0.shape[x0.rank - 1] == x0.shape[x0.rank - 2] else {
+        throw OpError("Det: X must end in a square matrix, got \(describeShape(x0.shape))")
+    }
+    let m = x0.shape[x0.rank - 1]
+    let outShape = Array(x0.shape.dropLast(2))
+    let count = outShape.reduce(1, *)
+    let x = try x0.converted(to: .float64)
+    let xp = x.pointer(Double.self)
+    var out = [Double](repeating: 0, count: count)
+    var a = [Double](repeating: 0, count: m * m)
+    for t in 0..<count {
+        for i in 0..<(m * m) { a[i] = xp[t * m * m + i] }
+        var det = 1.0
+        for col in 0..<m {
+            var pivot = col
+            for r in (col + 1)..<max(m, col + 1) where abs(a[r * m + col]) > abs(a[pivot * m + col]) { pivot = r }
+            if a[pivot * m + col] == 0 { det = 0; break }
+            if pivot != col {
+                for j in 0..<m { a.swapAt(pivot * m + j, col * m + j) }
+                det = -det
+            }
+            let p = a[col * m + col]
+            det *= p
+            for r in (col + 1)..<max(m, col + 1) {
+                let f = a[r * m + col] / p
+                if f == 0 { continue }
+                for j in col..<m { a[r * m + j] -= f * a[col * m + j] }
+            }
+        }
+        out[t] = det
+    }
+    return try Tensor(validShape: outShape, scalars: out).converted(to: x0.dtype)
 }

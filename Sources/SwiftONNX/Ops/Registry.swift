@@ -14,6 +14,7 @@ func registerAllOps(_ r: inout OpRegistry) {
     registerMatMulOps(&r)
     registerAttentionOps(&r)
     registerResizeOps(&r)
+    registerSamplingOps(&r)
     registerControlFlowOps(&r)
     registerRecurrentOps(&r)
     registerQuantizationOps(&r)
