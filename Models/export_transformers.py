@@ -473,6 +473,11 @@ def main():
                 # A fresh module per variant: after a TorchScript export of the same module object, the dynamo
                 # exporter gave a different opset-23 BERT graph that ONNX Runtime rejects (Add on a bool mask).
                 module = build(model)[0]
+                # Grouped KV heads (llama): transformers repeats K/V to all heads before SDPA unless told to pass
+                # enable_gqa=True; then the opset-23 export is one Attention with 4 query and 2 KV heads. The
+                # TorchScript exporter cannot convert SDPA with enable_gqa ("not implemented"), so ts17 keeps the
+                # repeat (Expand + Reshape). The outputs are the same.
+                os.environ["TRANSFORMERS_SDPA_FORCE_GQA"] = "1" if exporter == "dynamo" else "0"
                 with quiet() as log:
                     m = export(module, specs, outs, [torch.from_numpy(a) for a in arrays], path, variant)
             except Exception as e:
