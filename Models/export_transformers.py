@@ -10,7 +10,12 @@ Per model, up to three variants in Models/transformers/<model>.<variant>.onnx:
   dynamo18  dynamo exporter, opset 18, dynamic_shapes (torch.export.Dim)
   dynamo23  dynamo exporter, opset 23: SDPA becomes ai.onnx Attention, and onnxscript's opset-23 fusions
             (run by the exporter's optimize step) make RMSNormalization / RotaryEmbedding where they match
-A variant that cannot be exported is skipped with the reason printed (and listed in the manifest notes).
+A variant that cannot be exported (or that ONNX Runtime cannot run) is skipped with the reason printed; the
+manifest then has no row for it. Each export is also checked in ONNX Runtime against torch on "probe" inputs with
+other batch/sequence sizes and a padded attention mask (a trace can bake shapes or an all-ones mask in); a
+mismatch prints WARN. Workarounds in build(): Llama gets explicit [batch, sequence] position ids (for
+RotaryEmbedding's cache shape), T5 a SDPA variant with an explicit contiguous clone, and the dynamo exports pass
+grouped KV heads to SDPA with enable_gqa (TRANSFORMERS_SDPA_FORCE_GQA), so opset 23 has a true GQA Attention.
 
 Weights are stored inside each .onnx file (no external data). Then:
   Models/transformers/inputs.json           per file: input shapes, dtypes, seeded generators (reproducible)
@@ -136,7 +141,7 @@ def build(model):
 
     if model == "gpt2":
         cfg = tf.GPT2Config(vocab_size=VOCAB, n_positions=64, n_embd=64, n_layer=2, n_head=4, n_inner=128,
-                            use_cache=False)
+                            use_cache=False, bos_token_id=VOCAB - 1, eos_token_id=VOCAB - 1)
         torch.manual_seed(0)
         m = perturb_1d(tf.GPT2LMHeadModel(cfg).eval())
 
@@ -461,6 +466,7 @@ def main():
         pspecs = probe_specs(specs)
         parrays = make_inputs(model, pspecs, salt="/probe")
         probe_feeds = {s["name"]: a for s, a in zip(pspecs, parrays)}
+        os.environ["TRANSFORMERS_SDPA_FORCE_GQA"] = "0"
         with torch.no_grad():
             want = [t.detach().numpy() for t in module(*[torch.from_numpy(a) for a in arrays])]
             probe_want = [t.detach().numpy() for t in module(*[torch.from_numpy(a) for a in parrays])]
@@ -560,6 +566,9 @@ def main():
             notable += [f"{k}x{v}" for k, v in sorted(ops.items()) if "::" in k]  # non-ai.onnx domains
             notes = (f"{note}; {len(m.graph.node)} nodes; ops of note: {' '.join(notable) or 'none'}; "
                      f"ORT vs torch max abs diff {maxdiff:.3g} (probe shapes {probe:.3g}); outputs {' '.join(graph_outputs)}")
+            if model == "llama":
+                notes += ("; K/V enter SDPA with their 2 heads (enable_gqa)" if exporter == "dynamo"
+                          else "; K/V repeated to 4 heads before attention (repeat_kv)")
             opset_seen = {o.domain or "ai.onnx": o.version for o in m.opset_import}
             if opset_seen.get("ai.onnx") != opset:
                 notes += f"; opset_import {opset_seen}"

@@ -136,14 +136,14 @@ final class RealModelTests: XCTestCase {
             guard let f = o["file"] as? String, let name = o["name"] as? String else { continue }
             let (_, want) = try readTensor(refDir.appendingPathComponent(f), what: "reference output", hint: Self.referenceHint)
             guard let g = got[name] else { problems.append("output '\(name)' was not produced"); continue }
-            if let p = compare(g, want, rtol: rtol, atol: atol) { problems.append("output '\(name)' vs ONNX Runtime: \(p)") }
+            if let p = Self.compare(g, want, rtol: rtol, atol: atol) { problems.append("output '\(name)' vs ONNX Runtime: \(p)") }
         }
         // The light models' outputs bundled with onnx.
         if model.hasPrefix("light_") {
             let bundled = cache.appendingPathComponent("\(stem)_output_0.pb")
             let (_, want) = try readTensor(bundled, what: "bundled output", hint: Self.fetchHint)
             if let first = session.outputs.first, let g = got[first.name] {
-                if let p = compare(g, want, rtol: rtol, atol: atol) { problems.append("output '\(first.name)' vs onnx's bundled output: \(p)") }
+                if let p = Self.compare(g, want, rtol: rtol, atol: atol) { problems.append("output '\(first.name)' vs onnx's bundled output: \(p)") }
             } else {
                 problems.append("no first output to compare with \(bundled.lastPathComponent)")
             }
@@ -172,13 +172,13 @@ final class RealModelTests: XCTestCase {
         for o in session.outputs {
             guard let g = got[o.name] else { continue }
             guard let p = plainOut[o.name] else { problems.append("output '\(o.name)' missing without optimization"); continue }
-            if let d = compare(g, p, rtol: rtol, atol: atol) { problems.append("output '\(o.name)' optimized vs unoptimized: \(d)") }
+            if let d = Self.compare(g, p, rtol: rtol, atol: atol) { problems.append("output '\(o.name)' optimized vs unoptimized: \(d)") }
         }
         if !problems.isEmpty { throw Failure(description: problems.joined(separator: "; ")) }
     }
 
     /// nil when equal within tolerance, else what differs.
-    func compare(_ got: Tensor, _ want: Tensor, rtol: Double, atol: Double) -> String? {
+    static func compare(_ got: Tensor, _ want: Tensor, rtol: Double, atol: Double) -> String? {
         if got.dtype != want.dtype { return "element type \(got.dtype), expected \(want.dtype)" }
         if got.shape != want.shape { return "shape \(got.shape), expected \(want.shape)" }
         if got.dtype == .string {

@@ -287,3 +287,57 @@ final class ElementwiseTests: XCTestCase {
 }
 
 private extension Int32 { var asInt: Int { Int(self) } }
+
+/// FuseGelu: the exact (Erf) and tanh GELU formulas as exporters write them become one Gelu node,
+/// in every operand order, and the fused path matches the unfused one; a formula with a wrong
+/// constant or an intermediate read elsewhere is left alone.
+final class GeluFusionTests: XCTestCase {
+    private func scalar(_ v: Float) -> Tensor { Tensor(validShape: [], scalars: [v]) }
+
+    private func model(_ nodes: [Node], extraOutputs: [String] = []) -> Model {
+        let inits: [String: Tensor] = ["half": scalar(0.5), "one": scalar(1), "sqrt2": scalar(1.4142135),
+                                       "rsqrt2": scalar(0.70710677), "three": scalar(3), "c": scalar(0.044715),
+                                       "k": scalar(0.7978846), "wrong": scalar(1.5)]
+        let g = Graph(name: "g", nodes: nodes, inputs: [ValueInfo(name: "X", type: .float32, shape: [.known(3), .known(700)])],
+                      outputs: (["Y"] + extraOutputs).map { ValueInfo(name: $0, type: .float32, shape: nil) },
+                      initializers: inits, valueInfo: [:])
+        return Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                     opsets: ["": 17], graph: g, keepAlive: [])
+    }
+
+    private func check(_ m: Model, fused: Bool, tol: Double = 2e-6, file: StaticString = #filePath, line: UInt = #line) throws {
+        let plain = try InferenceSession(model: m, options: .init(optimize: false))
+        let fast = try InferenceSession(model: m, options: .init(optimize: true))
+        XCTAssertEqual(fast.metadata.opHistogram["Gelu"] != nil, fused, "\(fast.metadata.opHistogram)", file: file, line: line)
+        if fused { XCTAssertEqual(fast.metadata.opHistogram.count, 1, "\(fast.metadata.opHistogram)", file: file, line: line) }
+        var rng = SplitMix64(seed: 5)
+        let x = try Tensor(shape: [3, 700], scalars: (0..<2100).map { _ in rng.uniform(-6, 6) })
+        let a = try XCTUnwrap(try plain.run(["X": x])["Y"]), b = try XCTUnwrap(try fast.run(["X": x])["Y"])
+        try assertClose(b, a, rtol: tol, atol: 1e-6, file: file, line: line)
+    }
+
+    func testExactAndTanhFormulasBecomeGelu() throws {
+        let n = { (op: String, ins: [String], out: String) in Node(name: out, opType: op, domain: "", inputs: ins, outputs: [out], attributes: [:]) }
+        // BERT (TorchScript): ((x * (erf(x / sqrt2) + 1)) * 0.5)
+        try check(model([n("Div", ["X", "sqrt2"], "d"), n("Erf", ["d"], "e"), n("Add", ["e", "one"], "a"),
+                         n("Mul", ["X", "a"], "m"), n("Mul", ["m", "half"], "Y")]), fused: true)
+        // (x * 0.5) * (1 + erf(x * 1/sqrt2)), operands swapped
+        try check(model([n("Mul", ["rsqrt2", "X"], "d"), n("Erf", ["d"], "e"), n("Add", ["one", "e"], "a"),
+                         n("Mul", ["X", "half"], "h"), n("Mul", ["a", "h"], "Y")]), fused: true)
+        // x * ((1 + erf(x / sqrt2)) * 0.5)
+        try check(model([n("Div", ["X", "sqrt2"], "d"), n("Erf", ["d"], "e"), n("Add", ["e", "one"], "a"),
+                         n("Mul", ["a", "half"], "q"), n("Mul", ["X", "q"], "Y")]), fused: true)
+        // GPT-2: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))), x^3 as Pow and as x * (x * x)
+        try check(model([n("Pow", ["X", "three"], "p"), n("Mul", ["c", "p"], "cp"), n("Add", ["X", "cp"], "s"),
+                         n("Mul", ["s", "k"], "ks"), n("Tanh", ["ks"], "t"), n("Add", ["one", "t"], "a"),
+                         n("Mul", ["half", "X"], "h"), n("Mul", ["h", "a"], "Y")]), fused: true)
+        try check(model([n("Mul", ["X", "X"], "sq"), n("Mul", ["X", "sq"], "p"), n("Mul", ["p", "c"], "cp"), n("Add", ["cp", "X"], "s"),
+                         n("Mul", ["k", "s"], "ks"), n("Tanh", ["ks"], "t"), n("Add", ["t", "one"], "a"),
+                         n("Mul", ["X", "a"], "m"), n("Mul", ["m", "half"], "Y")]), fused: true)
+        // A wrong constant, and the Erf output read as a second graph output: left alone.
+        try check(model([n("Div", ["X", "wrong"], "d"), n("Erf", ["d"], "e"), n("Add", ["e", "one"], "a"),
+                         n("Mul", ["X", "a"], "m"), n("Mul", ["m", "half"], "Y")]), fused: false)
+        try check(model([n("Div", ["X", "sqrt2"], "d"), n("Erf", ["d"], "e"), n("Add", ["e", "one"], "a"),
+                         n("Mul", ["X", "a"], "m"), n("Mul", ["m", "half"], "Y")], extraOutputs: ["e"]), fused: false)
+    }
+}

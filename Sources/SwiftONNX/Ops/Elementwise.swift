@@ -85,6 +85,7 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
     }
     r.register("Clip", infer: .sameAsFirst, closure: buildClip)
     r.rewrite(.fuse, FuseHardSwish())
+    r.rewrite(.cleanup, FuseGelu())   // before the fusions, which would take its Mul by 0.5 into an affine chain
 
     // Predicates and logical/bitwise not.
     r.register("IsNaN", infer: .boolOfFirst) { _ in
@@ -762,6 +763,100 @@ struct FuseHardSwish: GraphPass {
             guard let input = x else { continue }
             graph.nodes[ni] = Node(name: top.name, opType: "HardSwish", domain: "", inputs: [input],
                                    outputs: top.outputs, attributes: [:])
+            removed.formUnion(dead)
+            changed = true
+        }
+        if changed {
+            graph.removeNodes(at: removed)
+            graph.pruneUnusedInitializers()
+        }
+        return changed
+    }
+}
+
+/// GELU written out as its formula, as PyTorch's exporters emit it, becomes one Gelu node (one pass
+/// over the tensor instead of five):
+///   exact: 0.5 * x * (1 + Erf(x / sqrt 2))            (Div by sqrt 2 or Mul by 1/sqrt 2)
+///   tanh:  0.5 * x * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))   (x^3 as Pow(x, 3) or x * x * x)
+/// in any order of the three factors (0.5, x and the bracket) and of each op's operands. Every
+/// intermediate must be read only inside the pattern.
+struct FuseGelu: GraphPass {
+    let name = "fuse-gelu"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        var changed = false
+        let uses = graph.useCounts()
+        let producers = graph.producers()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        func single(_ v: String) -> Bool { uses[v] == 1 && !outputs.contains(v) }
+        func scalar(_ name: String) -> Float? {
+            guard let t = graph.initializers[name], t.dtype == .float32, t.count == 1 else { return nil }
+            return t.pointer(Float.self)[0]
+        }
+        func near(_ v: Float?, _ want: Float) -> Bool { v.map { abs($0 - want) <= 1e-5 * abs(want) } ?? false }
+        /// The producer of v when it is a single-use standard op of this type with two inputs (one for unary ops).
+        func node(_ v: String, _ op: String) -> Node? {
+            guard single(v), let i = producers[v], !removed.contains(i), graph.nodes[i].opType == op,
+                  graph.nodes[i].isStandardDomain, graph.nodes[i].outputs.count == 1 else { return nil }
+            return graph.nodes[i]
+        }
+        func index(_ v: String) -> Int { producers[v]! }
+        /// (a, b) operand orders of a binary node.
+        func orders(_ n: Node) -> [(String, String)] {
+            n.inputs.count == 2 ? [(n.inputs[0], n.inputs[1]), (n.inputs[1], n.inputs[0])] : []
+        }
+        /// x * c with a scalar c, as Mul.
+        func scaled(_ v: String, by c: Float) -> (String, [Int])? {
+            guard let m = node(v, "Mul") else { return nil }
+            for (a, b) in orders(m) where near(scalar(b), c) { return (a, [index(v)]) }
+            return nil
+        }
+        /// x^3 as Pow(x, 3), Mul(x, Mul(x, x)) or Mul(Mul(x, x), x).
+        func cube(_ v: String) -> (String, [Int])? {
+            if let p = node(v, "Pow"), p.inputs.count == 2, scalar(p.inputs[1]) == 3 { return (p.inputs[0], [index(v)]) }
+            if let m = node(v, "Mul") {
+                for (a, b) in orders(m) {
+                    if let sq = node(b, "Mul"), sq.inputs.count == 2, sq.inputs[0] == a, sq.inputs[1] == a { return (a, [index(v), index(b)]) }
+                }
+            }
+            return nil
+        }
+        /// (x, nodes, approximate) when v is 1 + Erf(x / sqrt 2) or 1 + Tanh(sqrt(2/pi) * (x + 0.044715 x^3)).
+        func bracket(_ v: String) -> (String, [Int], String)? {
+            guard let add = node(v, "Add") else { return nil }
+            for (a, one) in orders(add) where scalar(one) == 1 {
+                if let erf = node(a, "Erf"), let arg = erf.inputs.first {
+                    if let d = node(arg, "Div"), d.inputs.count == 2, near(scalar(d.inputs[1]), 1.4142135) {
+                        return (d.inputs[0], [index(v), index(a), index(arg)], "none")
+                    }
+                    if let (x, n) = scaled(arg, by: 0.70710677) { return (x, [index(v), index(a)] + n, "none") }
+                }
+                if let th = node(a, "Tanh"), let arg = th.inputs.first, let (inner, n1) = scaled(arg, by: 0.7978846),
+                   let sum = node(inner, "Add") {
+                    for (x, c) in orders(sum) {
+                        guard let (cu, n2) = scaled(c, by: 0.044715), let (x3, n3) = cube(cu), x3 == x else { continue }
+                        return (x, [index(v), index(a)] + n1 + [index(inner)] + n2 + n3, "tanh")
+                    }
+                }
+            }
+            return nil
+        }
+        for (ni, top) in graph.nodes.enumerated() where top.opType == "Mul" && top.isStandardDomain && top.inputs.count == 2 && top.outputs.count == 1 {
+            if removed.contains(ni) { continue }
+            var found: (String, [Int], String)? = nil
+            for (a, b) in orders(top) where found == nil {
+                // (x * bracket) * 0.5, (bracket * 0.5) * x or (x * 0.5) * bracket, with a the product.
+                guard let m = node(a, "Mul") else { continue }
+                for (p, q) in orders(m) where found == nil {
+                    if near(scalar(b), 0.5), let (x, n, ap) = bracket(q), x == p { found = (x, n + [index(a)], ap) }
+                    else if near(scalar(q), 0.5), let (x, n, ap) = bracket(p), x == b { found = (x, n + [index(a)], ap) }
+                    else if near(scalar(q), 0.5), p != b, let (x, n, ap) = bracket(b), x == p { found = (x, n + [index(a)], ap) }
+                }
+            }
+            guard let (x, dead, approximate) = found, Set(dead).isDisjoint(with: removed) else { continue }
+            graph.nodes[ni] = Node(name: top.name, opType: "Gelu", domain: "", inputs: [x], outputs: top.outputs,
+                                   attributes: approximate == "tanh" ? ["approximate": .string("tanh")] : [:])
             removed.formUnion(dead)
             changed = true
         }

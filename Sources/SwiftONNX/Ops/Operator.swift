@@ -192,7 +192,8 @@ struct OpRegistry: Sendable {
 
 /// When an owned rewrite runs relative to the others (after constant folding).
 enum RewritePhase: CaseIterable {
-    /// Removes nodes that do nothing (Identity, inference Dropout).
+    /// Removes nodes that do nothing (Identity, inference Dropout) and recognises formulas written out
+    /// as ops (GELU) before the later phases take their parts.
     case cleanup
     /// Folds constant operands into their producer's weights (BatchNorm or a per-channel Mul/Add into Conv).
     case fold
