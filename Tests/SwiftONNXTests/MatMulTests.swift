@@ -71,3 +71,33 @@ final class MatMulTests: XCTestCase {
         XCTAssertThrowsError(try runTestOp("Gemm", opset: 6, [:], [sinData([2, 3]), sinData([3, 4]), sinData([4])]))  // broadcast=0
     }
 }
+
+/// Float32 GEMMs from 8 rows up run on the packed microkernels (A packed per call): MatMul, batched
+/// MatMul and Gemm with transA against double-precision loops, on sizes with tails in every
+/// dimension, 1 and 2 threads.
+final class PackedMatMulPathTests: XCTestCase {
+    func testPackedPathAgainstDoubleLoops() throws {
+        var rng = SplitMix64(seed: 21)
+        for (m, k, n) in [(8, 8, 16), (37, 19, 45), (130, 70, 33), (9, 300, 17)] {
+            let a = (0..<(2 * m * k)).map { _ in rng.uniform(-1, 1) }, b = (0..<(k * n)).map { _ in rng.uniform(-1, 1) }
+            var want = [Double](repeating: 0, count: 2 * m * n)
+            for bt in 0..<2 { for i in 0..<m { for j in 0..<n {
+                var s = 0.0
+                for p in 0..<k { s += Double(a[(bt * m + i) * k + p]) * Double(b[p * n + j]) }
+                want[(bt * m + i) * n + j] = s
+            }}}
+            for threads in [1, 2] {
+                let y = try runOp("MatMul", opset: 13, [Tensor(validShape: [2, m, k], scalars: a), Tensor(validShape: [k, n], scalars: b)],
+                                  threads: threads)[0]
+                XCTAssertEqual(y.shape, [2, m, n])
+                try assertClose(y, want, tol: 1e-5)
+                // Gemm with A given transposed: (A^T)^T B for the first batch.
+                var at = [Float](repeating: 0, count: m * k)
+                for i in 0..<m { for p in 0..<k { at[p * m + i] = a[i * k + p] } }
+                let g = try runOp("Gemm", opset: 13, [Tensor(validShape: [k, m], scalars: at), Tensor(validShape: [k, n], scalars: b)],
+                                  ["transA": .int(1)], threads: threads)[0]
+                try assertClose(g, Array(want[0..<(m * n)]), tol: 1e-5)
+            }
+        }
+    }
+}
