@@ -166,7 +166,7 @@ private func makeAffineGrid(_ ctx: OpContext) throws -> OpBody {
         guard size.allSatisfy({ $0 >= 0 }), t0.shape == [n, r, r + 1] else {
             throw OpError("\(op): theta \(describeShape(t0.shape)) must be (\(n), \(r), \(r + 1)) for size \(size)")
         }
-        let points = try checkedCount(spatial, op)
+        let points = try checkedProduct(spatial, op)
         let theta = try t0.converted(to: .float32)
         let y = try Tensor.uninitialized(.float32, [n] + spatial + [r])
         let tp = theta.pointer(Float.self), yp = y.pointer(Float.self)
@@ -196,15 +196,4 @@ private func makeAffineGrid(_ ctx: OpContext) throws -> OpBody {
         }
         return [try y.converted(to: t0.dtype)]
     }
-}
-
-/// The element count of a shape, or a typed error when it overflows.
-private func checkedCount(_ dims: [Int], _ op: String) throws -> Int {
-    var n = 1
-    for d in dims {
-        let (m, o) = n.multipliedReportingOverflow(by: d)
-        guard !o else { throw OpError("\(op): the shape \(dims) has too many elements") }
-        n = m
-    }
-    return n
 }

@@ -36,7 +36,8 @@ private func checkedAdd(_ a: Int, _ b: Int, _ what: String) throws -> Int {
     guard !o else { throw OpError("\(what): size overflow") }
     return v
 }
-private func checkedProduct(_ a: [Int], _ what: String) throws -> Int {
+/// The product of sizes, or a typed error naming `what` when it overflows.
+func checkedProduct(_ a: [Int], _ what: String) throws -> Int {
     var n = 1
     for d in a {
         let (p, o) = n.multipliedReportingOverflow(by: d)
