@@ -36,6 +36,22 @@ final class SamplingTests: XCTestCase {
         }
     }
 
+    /// NaN, infinite and huge grid coordinates read outside pixels (zeros, or the border) without trapping.
+    func testHostileGridCoordinates() throws {
+        let x = sinTensor([1, 2, 4, 5])
+        let bad: [Float] = [.nan, 0.3, .infinity, -.infinity, 1e30, -1e30, 0.5, .nan]
+        let grid = Tensor(validShape: [1, 2, 2, 2], scalars: bad)
+        for mode in ["nearest", "linear", "cubic"] {
+            for padding in ["zeros", "border", "reflection"] {
+                let y = try runOp("GridSample", opset: 20, [x, grid], ["mode": .string(mode), "padding_mode": .string(padding)])[0]
+                XCTAssertEqual(y.shape, [1, 2, 2, 2])
+                XCTAssertTrue(try y.scalars(as: Float.self).allSatisfy { $0.isFinite }, "\(mode) \(padding)")
+            }
+        }
+        let far = try runOp("GridSample", opset: 20, [x, Tensor(validShape: [1, 1, 1, 2], scalars: [Float(1e30), -1e30])])[0]
+        XCTAssertEqual(try far.scalars(as: Float.self), [0, 0])
+    }
+
     func testSamplingErrorsAreTyped() {
         let x = sinTensor([1, 1, 4, 4])
         XCTAssertThrowsError(try runOp("GridSample", opset: 20, [x, sinTensor([1, 3, 3, 3])])) { e in

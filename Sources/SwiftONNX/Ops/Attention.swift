@@ -340,7 +340,7 @@ private func makeTensorScatter(_ ctx: OpContext) throws -> OpBody {
         for o in 0..<(batch * perBatch) {
             let b = o / perBatch
             for s in 0..<len {
-                var at = starts[b] + s
+                var at = starts[b] &+ s
                 if mode == "circular" { at = ((at % maxLen) + maxLen) % maxLen }
                 guard at >= 0, at < maxLen else {
                     throw OpError("\(op): write index \(starts[b]) + \(s) is outside the cache's \(maxLen) positions (batch \(b))")

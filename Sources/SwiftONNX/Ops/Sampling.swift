@@ -26,11 +26,11 @@ private func reflect(_ x: Float, _ lo: Float, _ hi: Float) -> Float {
     guard range > 0 else { return lo }
     if x < lo {
         let dx = lo - x, n = (dx / range).rounded(.towardZero), r = dx - n * range
-        return Int(n) % 2 == 0 ? lo + r : hi - r
+        return n.truncatingRemainder(dividingBy: 2) == 0 ? lo + r : hi - r
     }
     if x > hi {
         let dx = x - hi, n = (dx / range).rounded(.towardZero), r = dx - n * range
-        return Int(n) % 2 == 0 ? hi - r : lo + r
+        return n.truncatingRemainder(dividingBy: 2) == 0 ? hi - r : lo + r
     }
     return x
 }
@@ -110,6 +110,10 @@ private func makeGridSample(_ ctx: OpContext) throws -> OpBody {
                         if padding == .border { coord = min(max(coord, 0), len - 1) }
                         else if padding == .reflection { coord = reflect(coord, lo[d], hi[d]) }
                     }
+                    // A NaN or far-away coordinate (hostile grids) reads only outside pixels: every
+                    // neighbour of -4 or of len + 4 is outside, so the result is the same and the
+                    // index arithmetic below stays in range.
+                    coord = coord.isNaN ? -4 : min(max(coord, -4), len + 4)
                     switch mode {
                     case .nearest:
                         idx[d] = [resolve(Int(coord.rounded(.towardZero)), d)]; wts[d] = [1]
