@@ -203,7 +203,9 @@ private func makeAttention(_ ctx: OpContext) throws -> OpBody {
         bias.leftWindow = left; bias.rightWindow = right
         if let np = inputs.optional(6) {
             guard pastK == nil else { throw OpError("\(op): nonpad_kv_seqlen cannot be combined with past_key / past_value") }
-            let valid = try np.readAsInts()
+            // Counts beyond [-1, keys + queries] act as their bound (all keys masked, or every key and
+            // the whole causal frontier visible), which keeps the frontier arithmetic in range.
+            let valid = try np.readAsInts().map { min(max($0, -1), total + qLen) }
             guard valid.count == batch else {
                 throw OpError("\(op): nonpad_kv_seqlen has \(valid.count) values for batch \(batch)")
             }
