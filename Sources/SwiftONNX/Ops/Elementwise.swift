@@ -158,7 +158,8 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
             let a = try a0.converted(to: .float32), b = try b0.converted(to: .float32)
             let y = try Tensor.uninitialized(.float32, a.shape)
             let ap = a.pointer(Float.self), bp = b.pointer(Float.self), yp = y.pointer(Float.self)
-            for i in 0..<a.count { yp[i] = ap[i] / (1 + Foundation.exp(-alpha * ap[i])) * bp[i] }
+            activationF32(.swish, ap, yp, a.count, alpha: alpha)   // Swish's kernel, then the gate
+            for i in 0..<a.count { yp[i] *= bp[i] }
             return [try y.converted(to: a0.dtype)]
         }
     }

@@ -281,7 +281,7 @@ private func determinants(_ x0: Tensor) throws -> Tensor {
         var det = 1.0
         for col in 0..<m {
             var pivot = col
-            for r in (col + 1)..<max(m, col + 1) where abs(a[r * m + col]) > abs(a[pivot * m + col]) { pivot = r }
+            for r in (col + 1)..<m where abs(a[r * m + col]) > abs(a[pivot * m + col]) { pivot = r }
             if a[pivot * m + col] == 0 { det = 0; break }
             if pivot != col {
                 for j in 0..<m { a.swapAt(pivot * m + j, col * m + j) }
@@ -289,7 +289,7 @@ private func determinants(_ x0: Tensor) throws -> Tensor {
             }
             let p = a[col * m + col]
             det *= p
-            for r in (col + 1)..<max(m, col + 1) {
+            for r in (col + 1)..<m {
                 let f = a[r * m + col] / p
                 if f == 0 { continue }
                 for j in col..<m { a[r * m + j] -= f * a[col * m + j] }
