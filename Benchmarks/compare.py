@@ -75,22 +75,42 @@ def int8_variants(cache: str) -> list[tuple[str, str]]:
     return out
 
 
-def resolve_models(names: list[str], cache: str, int8: bool = False) -> list[tuple[str, str]]:
-    """(display name, path) for each argument (and, with int8, every quantized variant and its source)."""
+TRANSFORMERS = os.path.join(ROOT, "Models", "transformers")
+
+
+def transformer_exports() -> list[str]:
+    """The files of Models/MANIFEST-transformers.tsv (committed in Models/transformers/)."""
+    path = os.path.join(ROOT, "Models", "MANIFEST-transformers.tsv")
+    with open(path, newline="") as f:
+        return [r["file"] for r in csv.DictReader(f, delimiter="\t") if r.get("file")]
+
+
+def resolve_models(names: list[str], cache: str, int8: bool = False,
+                   transformers: bool = False) -> list[tuple[str, str]]:
+    """(display name, path) for each argument (and, with int8, every quantized variant and its source;
+    with transformers, every export of Models/MANIFEST-transformers.tsv)."""
     manifest = [r["file"] for r in read_manifest() if r["file"].endswith(".onnx")]
+    exports = transformer_exports()
     if int8 and not names:
         return int8_variants(cache)
+    if transformers and not names:
+        return [(f, os.path.join(TRANSFORMERS, f)) for f in exports]
     if not names:
         return [(f, os.path.join(cache, f)) for f in manifest]
     out = int8_variants(cache) if int8 else []
+    if transformers:
+        out += [(f, os.path.join(TRANSFORMERS, f)) for f in exports]
     for n in names:
         if os.path.isfile(n):
             out.append((os.path.basename(n), n))
             continue
         hits = [f for f in manifest if f == n] or [f for f in manifest if n in f]
-        if len(hits) != 1:
-            sys.exit(f"error: '{n}' is not a file and matches {len(hits)} manifest models {hits[:5]}")
-        out.append((hits[0], os.path.join(cache, hits[0])))
+        t_hits = [f for f in exports if f == n] or [f for f in exports if n in f]
+        if len(hits) + len(t_hits) != 1:
+            sys.exit(f"error: '{n}' is not a file and matches {len(hits) + len(t_hits)} models "
+                     f"{(hits + t_hits)[:5]}")
+        out.append((hits[0], os.path.join(cache, hits[0])) if hits else
+                   (t_hits[0], os.path.join(TRANSFORMERS, t_hits[0])))
     for name, path in out:
         if not os.path.isfile(path):
             sys.exit(f"error: {path} is missing: run .venv/bin/python Models/fetch.py")
@@ -124,6 +144,55 @@ def random_inputs(path: str, dims: dict[str, int], seed: int = 0) -> dict[str, n
         else:
             a = rng.integers(0, 10, size=shape)
         feeds[vi.name] = np.asarray(a).astype(dtype)
+    return feeds
+
+
+def declared_dims(path: str) -> dict[str, list[str | None]]:
+    """The symbolic dim name (or None) of every axis of every graph input."""
+    m = onnx.load(path, load_external_data=False)
+    return {vi.name: [d.dim_param or None for d in vi.type.tensor_type.shape.dim] for vi in m.graph.input}
+
+
+def resized(spec: dict, axes: list[str | None], dims: dict[str, int]) -> dict:
+    """An inputs.json spec with every axis whose symbolic name is in dims set to that value."""
+    shape = [dims.get(name, n) if name else n for n, name in zip(spec["shape"], axes)]
+    return dict(spec, shape=shape)
+
+
+def listed_inputs(key: str, entry: dict, path: str, dims: dict[str, int]) -> dict[str, np.ndarray]:
+    """Models/inputs.json inputs, with the symbolic dims named in dims (--dim, --seq) changed."""
+    if not dims:
+        return make_inputs(key, entry, path)
+    axes = declared_dims(path)
+    specs = {n: resized(s, axes.get(n, []), dims) for n, s in entry["inputs"].items()}
+    return make_inputs(key, dict(entry, inputs=specs), path)
+
+
+def transformer_inputs(name: str, entry: dict, path: str, dims: dict[str, int]) -> dict[str, np.ndarray]:
+    """The inputs of a Models/transformers export following Models/transformers/inputs.json (generators
+    randint, normal, mask; seeds as recorded), with the symbolic dims named in dims changed. A mask keeps
+    each row's count of trailing zeros."""
+    axes = declared_dims(path)
+    feeds = {}
+    for n, spec in entry["inputs"].items():
+        s = resized(spec, axes.get(n, []), dims)
+        shape, dtype = tuple(s["shape"]), np.dtype(s["dtype"])
+        if s["gen"] == "mask":
+            a = np.ones(shape, dtype=dtype)
+            old_len = spec["shape"][-1]
+            for b in range(shape[0]):
+                zeros = old_len - spec["lengths"][b % len(spec["lengths"])]
+                if zeros:
+                    a[b, max(0, shape[-1] - zeros):] = 0
+        else:
+            rng = np.random.default_rng(s["seed"])
+            if s["gen"] == "randint":
+                a = rng.integers(s["low"], s["high"], size=shape, dtype=np.int64).astype(dtype)
+            elif s["gen"] == "normal":
+                a = (rng.standard_normal(shape) * s.get("std", 1.0)).astype(dtype)
+            else:
+                raise ValueError(f"{name}: input {n}: unknown generator {s['gen']!r}")
+        feeds[n] = a
     return feeds
 
 
@@ -285,7 +354,13 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=10, help="timed runs per runtime and round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--dim", action="append", default=[], help="NAME=VALUE for models not in Models/inputs.json")
+    ap.add_argument("--dim", action="append", default=[],
+                    help="NAME=VALUE: a symbolic dim's value (models not in an inputs.json need one for each; "
+                         "for listed models it replaces the listed value)")
+    ap.add_argument("--seq", type=int, help="every symbolic dim whose name contains 'sequence' set to this "
+                                            "(transformers; models without such a dim keep their inputs)")
+    ap.add_argument("--transformers", action="store_true",
+                    help="every export of Models/MANIFEST-transformers.tsv (Models/transformers/)")
     ap.add_argument("--cache", default=os.path.join(ROOT, "Models", "cache"))
     ap.add_argument("--no-tract", action="store_true")
     ap.add_argument("--json", action="store_true", help="one JSON object per model instead of the table")
@@ -301,17 +376,26 @@ def main() -> int:
         k, _, v = d.rpartition("=")
         dims[k] = int(v)
     config = load_config()
-    models = resolve_models(args.models, args.cache, int8=args.int8)
+    with open(os.path.join(TRANSFORMERS, "inputs.json")) as f:
+        t_config = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
+    models = resolve_models(args.models, args.cache, int8=args.int8, transformers=args.transformers)
     tmp = tempfile.mkdtemp(prefix="swiftonnx-compare-")
     rows = []
     swift_isa = None
     try:
         for display, path in models:
             key = config_name(display, config)   # a quantized variant <stem>.<kind>.onnx: <stem>.onnx's inputs
+            these = dict(dims)
+            names = {a for axes in declared_dims(path).values() for a in axes if a}
+            if args.seq:
+                these.update({a: args.seq for a in names if "sequence" in a})
             if key:
-                feeds = make_inputs(key, config[key], path)
+                feeds = listed_inputs(key, config[key], path, these)
+            elif display in t_config and os.path.dirname(os.path.abspath(path)) == TRANSFORMERS:
+                feeds = transformer_inputs(display, t_config[display], path, these)
             else:
-                feeds = random_inputs(path, dims)
+                feeds = random_inputs(path, these)
+            display += "".join(f" {k}={v}" for k, v in sorted(these.items()) if k in names)
             d = os.path.join(tmp, safe(display))
             os.makedirs(d, exist_ok=True)
             files = {}
