@@ -70,6 +70,9 @@ void epilogue_rows(float *c, size_t ldc, size_t rows, size_t cols, const so_gemm
             float bv = ep->bias[r];
             for (size_t j = 0; j < cols; j++) row[j] += bv;
         }
+        if (ep->cbias) {
+            for (size_t j = 0; j < cols; j++) row[j] += ep->cbias[j];
+        }
         if (ep->z) {
             const float *zr = ep->z + r * ep->ldz;
             for (size_t j = 0; j < cols; j++) row[j] += zr[j];
@@ -255,6 +258,16 @@ void ukr_6x16_avx2(size_t kc, const float *a, const float *b, size_t bs, int bma
             v = _mm256_set1_ps(rows > 4 ? bi[4] : 0.0f); c40 = _mm256_add_ps(c40, v); c41 = _mm256_add_ps(c41, v);
             v = _mm256_set1_ps(rows > 5 ? bi[5] : 0.0f); c50 = _mm256_add_ps(c50, v); c51 = _mm256_add_ps(c51, v);
         }
+        if (ep->cbias) {
+            __m256 lo, hi;
+            SO_LD(ep->cbias, lo, hi);
+            c00 = _mm256_add_ps(c00, lo); c01 = _mm256_add_ps(c01, hi);
+            c10 = _mm256_add_ps(c10, lo); c11 = _mm256_add_ps(c11, hi);
+            c20 = _mm256_add_ps(c20, lo); c21 = _mm256_add_ps(c21, hi);
+            c30 = _mm256_add_ps(c30, lo); c31 = _mm256_add_ps(c31, hi);
+            c40 = _mm256_add_ps(c40, lo); c41 = _mm256_add_ps(c41, hi);
+            c50 = _mm256_add_ps(c50, lo); c51 = _mm256_add_ps(c51, hi);
+        }
         if (z) {
             __m256 lo, hi;
 #define SO_ADDZ(r, x0, x1)                                                                              \
@@ -307,6 +320,7 @@ void gemm_6x16_avx2_body(size_t mc, size_t nc, size_t kc, const float *pa, size_
             if (ep) {
                 local = *ep;
                 if (local.bias) local.bias += i0;
+                if (local.cbias) local.cbias += j0;
                 e = &local;
             }
             const float *z = ep && ep->z ? ep->z + i0 * ep->ldz + j0 : NULL;
@@ -407,7 +421,7 @@ static inline __attribute__((always_inline))
 void ukr_8x32_avx512(size_t kc, const float *a, const float *b, size_t bs, int bmask, float *c, size_t ldc,
                      int accumulate,
                      size_t rows, __mmask16 m0, __mmask16 m1, const so_gemm_epilogue *ep,
-                     const float *bias, const float *z, size_t ldz, const int two) {
+                     const float *bias, const float *cbias, const float *z, size_t ldz, const int two) {
     __m512 acc[A5_MR][2];
 #pragma clang loop unroll(full)
     for (int r = 0; r < A5_MR; r++) {
@@ -446,6 +460,8 @@ void ukr_8x32_avx512(size_t kc, const float *a, const float *b, size_t bs, int b
     if (ep) {
         int act = ep->act;
         int fused = inline_act(act);
+        __m512 cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
+        if (cbias) { cb0 = _mm512_maskz_loadu_ps(m0, cbias); cb1 = _mm512_maskz_loadu_ps(m1, cbias + 16); }
 #pragma clang loop unroll(full)
         for (int r = 0; r < A5_MR; r++) {
             if ((size_t)r >= rows) break;
@@ -453,6 +469,10 @@ void ukr_8x32_avx512(size_t kc, const float *a, const float *b, size_t bs, int b
                 __m512 bv = _mm512_set1_ps(bias[r]);
                 acc[r][0] = _mm512_add_ps(acc[r][0], bv);
                 acc[r][1] = _mm512_add_ps(acc[r][1], bv);
+            }
+            if (cbias) {
+                acc[r][0] = _mm512_add_ps(acc[r][0], cb0);
+                acc[r][1] = _mm512_add_ps(acc[r][1], cb1);
             }
             if (z) {
                 acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, z + r * ldz));
@@ -491,6 +511,7 @@ void gemm_8x32_avx512_body(size_t mc, size_t nc, size_t kc, const float *pa, siz
             const float *a = pa + (i0 / A5_MR) * pa_stride;
             size_t rows = mc - i0 < A5_MR ? mc - i0 : A5_MR;
             const float *bias = ep && ep->bias ? ep->bias + i0 : NULL;
+            const float *cbias = ep && ep->cbias ? ep->cbias + j0 : NULL;
             const float *z = ep && ep->z ? ep->z + i0 * ep->ldz + j0 : NULL;
             float *ct = c + i0 * ldc + j0;
             const size_t ldz = ep ? ep->ldz : 0;
@@ -504,14 +525,14 @@ void gemm_8x32_avx512_body(size_t mc, size_t nc, size_t kc, const float *pa, siz
                 }
             }
             if (cols <= 16) {
-                if (!direct) ukr_8x32_avx512(kc, a, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz, 0);
-                else ukr_8x32_avx512(kc, a, b, bs, 1, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz, 0);
+                if (!direct) ukr_8x32_avx512(kc, a, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 0);
+                else ukr_8x32_avx512(kc, a, b, bs, 1, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 0);
             } else if (!direct) {
-                ukr_8x32_avx512(kc, a, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz, 1);
+                ukr_8x32_avx512(kc, a, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 1);
             } else if (cols == A5_NR) {
-                ukr_8x32_avx512(kc, a, b, bs, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz, 1);
+                ukr_8x32_avx512(kc, a, b, bs, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 1);
             } else {
-                ukr_8x32_avx512(kc, a, b, bs, 1, ct, ldc, accumulate, rows, m0, m1, ep, bias, z, ldz, 1);
+                ukr_8x32_avx512(kc, a, b, bs, 1, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 1);
             }
         }
     }

@@ -101,3 +101,79 @@ final class PackedMatMulPathTests: XCTestCase {
         }
     }
 }
+
+/// FuseMatMulBias and FuseMatMulEpilogue: dense layers (MatMul by a 2-D constant, + bias, + residual,
+/// activation) become one com.swiftonnx FusedMatMul, with the unoptimized graph's results.
+final class MatMulFusionTests: XCTestCase {
+    private let fused = "com.swiftonnx::FusedMatMul"
+
+    private func values(_ n: Int, seed: UInt64) -> [Float] {
+        var rng = SplitMix64(seed: seed)
+        return (0..<n).map { _ in rng.uniform(-1, 1) }
+    }
+
+    /// X [2, rows, k] times W [k, n]; constants W, b (shape biasShape), and a second input R [2, rows, n].
+    private func model(_ nodes: [Node], rows: Int, k: Int, n: Int, biasShape: [Int], extraOutputs: [String] = []) throws -> Model {
+        let inits: [String: Tensor] = [
+            "W": try Tensor(shape: [k, n], scalars: values(k * n, seed: 1)),
+            "b": try Tensor(shape: biasShape, scalars: values(biasShape.reduce(1, *), seed: 2)),
+        ]
+        let g = Graph(name: "g", nodes: nodes,
+                      inputs: [ValueInfo(name: "X", type: .float32, shape: [.known(2), .known(rows), .known(k)]),
+                               ValueInfo(name: "R", type: .float32, shape: [.known(2), .known(rows), .known(n)])],
+                      outputs: (["Y"] + extraOutputs).map { ValueInfo(name: $0, type: .float32, shape: nil) },
+                      initializers: inits, valueInfo: [:])
+        return Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                     opsets: ["": 20], graph: g, keepAlive: [])
+    }
+
+    private func check(_ m: Model, histogram: [String: Int], rows: Int, k: Int, n: Int,
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+        let plain = try InferenceSession(model: m, options: .init(optimize: false))
+        let x = try Tensor(shape: [2, rows, k], scalars: values(2 * rows * k, seed: 3).map { $0 * 3 })
+        let r = try Tensor(shape: [2, rows, n], scalars: values(2 * rows * n, seed: 4))
+        for threads in [1, 2] {
+            let fast = try InferenceSession(model: m, options: .init(threads: threads, optimize: true))
+            XCTAssertEqual(fast.metadata.opHistogram, histogram, file: file, line: line)
+            let a = try XCTUnwrap(try plain.run(["X": x, "R": r])["Y"])
+            let b = try XCTUnwrap(try fast.run(["X": x, "R": r])["Y"])
+            try assertClose(b, a, rtol: 1e-6, atol: 1e-6, file: file, line: line)
+        }
+    }
+
+    private func node(_ op: String, _ ins: [String], _ out: String, _ attrs: [String: Attribute] = [:]) -> Node {
+        Node(name: out, opType: op, domain: "", inputs: ins, outputs: [out], attributes: attrs)
+    }
+
+    func testBiasResidualAndActivationGoIntoTheGemm() throws {
+        // (sizes: the packed microkernels with tails; and few rows, through the plain GEMM and the row epilogue)
+        for (rows, k, n) in [(13, 40, 37), (2, 9, 5)] {
+            // BERT's intermediate layer: Gelu(X W + b)
+            try check(try model([node("MatMul", ["X", "W"], "t"), node("Add", ["t", "b"], "u"), node("Gelu", ["u"], "Y")],
+                                rows: rows, k: k, n: n, biasShape: [n]), histogram: [fused: 1], rows: rows, k: k, n: n)
+            // its output layer: (X W + b) + R, bias first and rank 3
+            try check(try model([node("MatMul", ["X", "W"], "t"), node("Add", ["b", "t"], "u"), node("Add", ["R", "u"], "Y")],
+                                rows: rows, k: k, n: n, biasShape: [1, 1, n]), histogram: [fused: 1], rows: rows, k: k, n: n)
+            // no bias: X W + R, then Relu after the residual; the tanh Gelu
+            try check(try model([node("MatMul", ["X", "W"], "t"), node("Add", ["t", "R"], "u"), node("Relu", ["u"], "Y")],
+                                rows: rows, k: k, n: n, biasShape: [n]), histogram: [fused: 1], rows: rows, k: k, n: n)
+            try check(try model([node("MatMul", ["X", "W"], "t"), node("Add", ["t", "b"], "u"),
+                                 node("Gelu", ["u"], "Y", ["approximate": .string("tanh")])],
+                                rows: rows, k: k, n: n, biasShape: [n]), histogram: [fused: 1], rows: rows, k: k, n: n)
+        }
+    }
+
+    func testWhatTheEpilogueCannotTakeIsLeftAlone() throws {
+        let rows = 13, k = 40, n = 37
+        // a bias that varies by row is not a column bias
+        try check(try model([node("MatMul", ["X", "W"], "t"), node("Add", ["t", "b"], "Y")], rows: rows, k: k, n: n,
+                            biasShape: [rows, n]), histogram: ["MatMul": 1, "Add": 1], rows: rows, k: k, n: n)
+        // the product is also read elsewhere (a graph output)
+        try check(try model([node("MatMul", ["X", "W"], "t"), node("Add", ["t", "b"], "Y")], rows: rows, k: k, n: n,
+                            biasShape: [n], extraOutputs: ["t"]), histogram: ["MatMul": 1, "Add": 1], rows: rows, k: k, n: n)
+        // an activation before the residual add stays before it: act(X W + b) + R
+        try check(try model([node("MatMul", ["X", "W"], "t"), node("Add", ["t", "b"], "u"), node("Relu", ["u"], "v"),
+                             node("Add", ["v", "R"], "Y")], rows: rows, k: k, n: n, biasShape: [n]),
+                  histogram: [fused: 1, "Add": 1], rows: rows, k: k, n: n)
+    }
+}

@@ -12,14 +12,15 @@ final class PackedGemmTests: XCTestCase {
         return (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 997 }
     }
 
-    private func expected(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, bias: [Float]?, z: [Float]?,
-                          act: ConvActivation) -> [Float] {
+    private func expected(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, bias: [Float]?, columnBias: [Float]? = nil,
+                          z: [Float]?, act: ConvActivation) -> [Float] {
         var c = [Float](repeating: 0, count: m * n)
         for i in 0..<m {
             for j in 0..<n {
                 var acc: Float = 0
                 for kk in 0..<k { acc = acc.addingProduct(a[i * k + kk], b[kk * n + j]) }
                 if let bias = bias { acc += bias[i] }
+                if let columnBias { acc += columnBias[j] }
                 if let z = z { acc += z[i * n + j] }
                 switch act {
                 case .relu: acc = acc < 0 ? 0 : acc
@@ -51,19 +52,23 @@ final class PackedGemmTests: XCTestCase {
           for direct in [false, true] {
             for (m, n, k) in sizes {
                 let a = values(m * k, seed: UInt64(m * 31 + k)), b = values(k * n, seed: UInt64(n * 17 + k))
-                let bias = values(m, seed: 5), z = values(m * n, seed: 9)
+                let bias = values(m, seed: 5), z = values(m * n, seed: 9), columnBias = values(n, seed: 11)
                 for (ai, act) in acts.enumerated() {
                     let useZ = ai % 2 == 1
-                    let want = expected(a, b, m: m, n: n, k: k, bias: ai == 0 ? nil : bias, z: useZ ? z : nil, act: act)
+                    let useColumns = ai >= 2   // with and without the row bias and Z
+                    let want = expected(a, b, m: m, n: n, k: k, bias: ai == 0 || ai == 4 ? nil : bias,
+                                        columnBias: useColumns ? columnBias : nil, z: useZ ? z : nil, act: act)
                     var got = [Float](repeating: .nan, count: m * n)
                     try a.withUnsafeBufferPointer { ap in
                         try b.withUnsafeBufferPointer { bp in
                             try bias.withUnsafeBufferPointer { biasp in
+                              try columnBias.withUnsafeBufferPointer { cbp in
                                 try z.withUnsafeBufferPointer { zp in
                                     try got.withUnsafeMutableBufferPointer { cp in
                                         let packed = try F32PackedMatrix(ap.baseAddress!, m: m, k: k, rowStride: k, gemm: gemm)
                                         var ep = F32GemmEpilogue()
-                                        if ai != 0 { ep.bias = biasp.baseAddress }
+                                        if ai != 0 && ai != 4 { ep.bias = biasp.baseAddress }
+                                        if useColumns { ep.columnBias = cbp.baseAddress }
                                         if useZ { ep.z = zp.baseAddress; ep.ldz = n }
                                         ep.act = act
                                         // small n blocks so the driver's column blocking is exercised too
@@ -75,11 +80,12 @@ final class PackedGemmTests: XCTestCase {
                                                              direct: direct)
                                     }
                                 }
+                              }
                             }
                         }
                     }
                     let bad = zip(got, want).filter { $0.0.bitPattern != $0.1.bitPattern }.count
-                    XCTAssertEqual(bad, 0, "\(String(cString: gemm.pointee.name)) direct \(direct) m \(m) n \(n) k \(k) act \(act): \(bad) elements differ")
+                    XCTAssertEqual(bad, 0, "\(String(cString: gemm.pointee.name)) direct \(direct) m \(m) n \(n) k \(k) act \(act) column bias \(useColumns): \(bad) elements differ")
                 }
             }
           }

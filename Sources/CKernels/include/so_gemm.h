@@ -19,7 +19,8 @@
 
 typedef struct so_gemm_epilogue {
     const float *bias;   /* bias[row] added to every element of that row of C, or NULL */
-    const float *z;      /* residual added after the bias, laid out like C with leading dim ldz, or NULL */
+    const float *cbias;  /* cbias[col] added to every row of C (a dense layer's bias), or NULL; after bias */
+    const float *z;      /* residual added after the biases, laid out like C with leading dim ldz, or NULL */
     size_t ldz;
     int act;             /* SO_ACT_* of so_eltwise.h, applied last */
     float alpha, beta;   /* its parameters */

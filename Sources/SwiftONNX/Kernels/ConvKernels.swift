@@ -167,6 +167,9 @@ enum ConvActivation: Sendable, Equatable {
     case hardSigmoid(Float, Float)
     case hardSwish
     case tanh
+    /// 0.5 x (1 + erf(x / sqrt 2)), and its tanh approximation (dense layers' epilogues).
+    case gelu
+    case geluTanh
     /// relu / hard swish, then y * scale + bias (a per-tensor affine map after the activation).
     case reluAffine(Float, Float)
     case hardSwishAffine(Float, Float)

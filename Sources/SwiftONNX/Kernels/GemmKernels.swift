@@ -73,6 +73,30 @@ extension BLASFloat {
     }
 }
 
+/// C = act(A * B + columnBias + Z) (the epilogue's terms, in that order) for row-major A (m x k),
+/// B (k x n) and C (m x n): a dense layer. Through the packed microkernels with the epilogue fused
+/// where they take the sizes, else the GEMM followed by the same epilogue, row by row.
+func f32Dense(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+              epilogue: F32GemmEpilogue, threads: Int) {
+    if m >= f32PackedGemmMinRows, n >= 16, k >= 8 {
+        let packed = F32PackedMatrix(scratch: a, m: m, k: k, rowStride: k)
+        f32PackedGemm(packed, b: b, ldb: n, n: n, c: c, ldc: n, epilogue: epilogue, threads: threads)
+        return
+    }
+    Float.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n,
+               beta: 0, c: c, ldc: n, threads: threads)
+    if epilogue.isEmpty { return }
+    for r in 0..<m {
+        let row = c + r * n
+        if let cb = epilogue.columnBias {
+            for j in 0..<n { row[j] += cb[j] }
+        }
+        if epilogue.z != nil || epilogue.act != .none {
+            finishRowF32(row, n, bias: 0, z: epilogue.z.map { $0 + r * epilogue.ldz }, epilogue.act)
+        }
+    }
+}
+
 /// The float32 GEMV family (few rows of X times a weight matrix), chosen once for this CPU (a
 /// `static const` C table, never written; see f32Gemm).
 nonisolated(unsafe) let f32Gemv: UnsafePointer<so_f32_gemv> = so_f32_gemv_select(selectedISA)

@@ -49,20 +49,23 @@ final class F32PackedMatrix: @unchecked Sendable {   // @unchecked: raw pointers
     var nr: Int { Int(gemm.pointee.nr) }
 }
 
-/// What the GEMM applies to each output tile while it is in cache: act(acc + bias[row] + z).
+/// What the GEMM applies to each output tile while it is in cache:
+/// act(acc + bias[row] + columnBias[col] + z), each sum rounded in that order.
 struct F32GemmEpilogue {
     var bias: UnsafePointer<Float>? = nil
+    /// Added to every row (a dense layer's bias, one per output column).
+    var columnBias: UnsafePointer<Float>? = nil
     var z: UnsafePointer<Float>? = nil
     var ldz: Int = 0
     var act: ConvActivation = .none
 
-    var isEmpty: Bool { bias == nil && z == nil && act == .none }
+    var isEmpty: Bool { bias == nil && columnBias == nil && z == nil && act == .none }
 
     /// The C form, offset to the block at (row, col).
     func c(row: Int, col: Int) -> so_gemm_epilogue {
         let (kind, alpha, beta) = act.kernelCode
-        return so_gemm_epilogue(bias: bias.map { $0 + row }, z: z.map { $0 + row * ldz + col }, ldz: ldz,
-                                act: kind, alpha: alpha, beta: beta)
+        return so_gemm_epilogue(bias: bias.map { $0 + row }, cbias: columnBias.map { $0 + col },
+                                z: z.map { $0 + row * ldz + col }, ldz: ldz, act: kind, alpha: alpha, beta: beta)
     }
 }
 
@@ -78,6 +81,8 @@ extension ConvActivation {
         case .hardSigmoid(let a, let b): return (Int32(SO_ACT_HARD_SIGMOID), a, b)
         case .hardSwish: return (Int32(SO_ACT_HARD_SWISH), 0, 0)
         case .tanh: return (Int32(SO_ACT_TANH), 0, 0)
+        case .gelu: return (Int32(SO_ACT_GELU), 0, 0)
+        case .geluTanh: return (Int32(SO_ACT_GELU_TANH), 0, 0)
         case .reluAffine(let s, let b): return (Int32(SO_ACT_RELU_AFFINE), s, b)
         case .hardSwishAffine(let s, let b): return (Int32(SO_ACT_HARD_SWISH_AFFINE), s, b)
         }
@@ -222,7 +227,11 @@ private func f32GemmKBlock(_ a: F32PackedMatrix, pc: Int, kcb: Int, mcBlock: Int
 private func applyEpilogueRows(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, j0: Int, j1: Int,
                                _ e: F32GemmEpilogue) {
     for r in 0..<rows {
-        finishRowF32(c + r * ldc + j0, j1 - j0, bias: e.bias?[r] ?? 0, z: e.z.map { $0 + r * e.ldz + j0 }, e.act)
+        let row = c + r * ldc + j0
+        if let cb = e.columnBias {   // the row is all zeros here: 0 + cb + bias == 0 + bias + cb
+            for j in 0..<(j1 - j0) { row[j] += cb[j0 + j] }
+        }
+        finishRowF32(row, j1 - j0, bias: e.bias?[r] ?? 0, z: e.z.map { $0 + r * e.ldz + j0 }, e.act)
     }
 }
 

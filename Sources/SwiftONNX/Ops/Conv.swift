@@ -220,6 +220,8 @@ func parseActivation(_ ctx: OpContext) throws -> ConvActivation {
     case "HardSigmoid": return .hardSigmoid(param(0, 0.2), param(1, 0.5))
     case "HardSwish": return .hardSwish
     case "Tanh": return .tanh
+    case "Gelu": return .gelu
+    case "GeluTanh": return .geluTanh
     case "ReluAffine": return .reluAffine(param(0, 1), param(1, 0))
     case "HardSwishAffine": return .hardSwishAffine(param(0, 1), param(1, 0))
     default: throw ctx.attributeError("activation", "unsupported activation '\(name)'")

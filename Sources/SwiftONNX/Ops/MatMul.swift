@@ -19,6 +19,11 @@ func registerMatMulOps(_ r: inout OpRegistry) {
         let ta = try ctx.int("transA", default: 0) != 0, tb = try ctx.int("transB", default: 0) != 0
         return [TypeInfo(dtype: ins.dtype(0), shape: [ta ? a[1] : a[0], tb ? b[0] : b[1]])]
     }) { ctx in try makeGemmOperator(ctx) }
+    r.register(FuseMatMulBias.opType, domain: FuseMatMulBias.domain, infer: Inference { _, ins in
+        [TypeInfo(dtype: ins.dtype(0), shape: matMulOutputShape(ins.shape(0), ins.shape(1)))]
+    }) { ctx in try makeFusedMatMul(ctx) }
+    r.rewrite(.fold, FuseMatMulBias())       // before the fusions: the per-channel ones must not take the bias Add
+    r.rewrite(.fuse, FuseMatMulEpilogue())
 }
 
 /// Numpy matmul's result shape (1-D operands promoted and their unit dim dropped, batch dims broadcast).
@@ -298,4 +303,160 @@ private func determinants(_ x0: Tensor) throws -> Tensor {
         out[t] = det
     }
     return try Tensor(validShape: outShape, scalars: out).converted(to: x0.dtype)
+}
+
+// MARK: FusedMatMul (internal)
+
+/// com.swiftonnx::FusedMatMul(A, B, bias, Z), attributes activation / activation_params as FusedConv's:
+/// act(MatMul(A, B) + bias + Z) for float32 A of rank >= 2 and a 2-D B (a dense layer's weights);
+/// bias (optional) holds one value per column of B, Z (optional) has the output's shape. The GEMM
+/// applies them while each output tile is in cache, in the unfused graph's order (bias, then Z, then
+/// the activation), so the results are those of the separate nodes.
+private func makeFusedMatMul(_ ctx: OpContext) throws -> any Operator {
+    let act = try parseActivation(ctx)
+    return ClosureOperator { inputs, env in
+        let a = try inputs.required(0, "A"), b = try inputs.required(1, "B")
+        let bias = inputs.optional(2), z = inputs.optional(3)
+        for (name, t) in [("A", a), ("B", b), ("bias", bias), ("Z", z)] {
+            if let t, t.dtype != .float32 { throw OpError("FusedMatMul: \(name) is \(t.dtype), expected float32") }
+        }
+        guard a.rank >= 2, b.rank == 2, a.shape[a.rank - 1] == b.shape[0] else {
+            throw OpError("FusedMatMul: A \(describeShape(a.shape)) and B \(describeShape(b.shape)) do not multiply "
+                          + "(A of rank >= 2, B 2-D, A's last dim = B's first)")
+        }
+        let k = b.shape[0], n = b.shape[1]
+        let outShape = Array(a.shape.dropLast()) + [n]
+        if let bias, bias.count != n {
+            throw OpError("FusedMatMul: bias has \(bias.count) values, expected one per column of B (\(n))")
+        }
+        if let z, z.shape != outShape {
+            throw OpError("FusedMatMul: Z is \(describeShape(z.shape)), expected the output's shape \(describeShape(outShape))")
+        }
+        let out = try Tensor.uninitialized(.float32, outShape)
+        if out.count == 0 { return [out] }
+        let m = out.count / n
+        guard gemmSizesFit(m, n, k) else { throw OpError("FusedMatMul: sizes are too large for BLAS") }
+        let epilogue = F32GemmEpilogue(columnBias: bias?.pointer(Float.self), z: z?.pointer(Float.self), ldz: n, act: act)
+        f32Dense(m: m, n: n, k: k, a: a.pointer(Float.self), b: b.pointer(Float.self), c: out.pointer(Float.self),
+                 epilogue: epilogue, threads: env.threads)
+        return [out]
+    }
+}
+
+/// Whether `name` is a float32 constant of the graph with a 2-D shape (a dense layer's weights).
+private func isDenseWeight(_ graph: Graph, _ name: String) -> Bool {
+    guard let w = graph.initializers[name] else { return false }
+    return w.dtype == .float32 && w.rank == 2
+}
+
+/// MatMul(A, W) + b, with W a 2-D float32 constant and b a float32 constant of one value per column of
+/// W (shape [N] or [1, ..., 1, N], not raising the output's rank), becomes com.swiftonnx::FusedMatMul(A, W, b):
+/// the bias is added by the GEMM's epilogue instead of a pass over the output (the dense layers of
+/// every transformer).
+struct FuseMatMulBias: GraphPass {
+    let name = "fuse-matmul-bias"
+    static let opType = "FusedMatMul"
+    static let domain = "com.swiftonnx"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        guard (opsets[""] ?? 1) >= 7 else { return false }   // Add broadcasts from opset 7 on
+        let uses = graph.useCounts()
+        let producers = graph.producers()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        for (ai, add) in graph.nodes.enumerated() where add.opType == "Add" && add.isStandardDomain {
+            guard add.inputs.count == 2, add.outputs.count == 1 else { continue }
+            for k in 0..<2 {
+                let y = add.inputs[k], biasName = add.inputs[1 - k]
+                guard let mi = producers[y], mi != ai, !removed.contains(mi) else { continue }
+                let mm = graph.nodes[mi]
+                guard mm.opType == "MatMul", mm.isStandardDomain, mm.inputs.count == 2, mm.outputs.count == 1,
+                      uses[y] == 1, !outputs.contains(y), isDenseWeight(graph, mm.inputs[1]),
+                      let w = graph.initializers[mm.inputs[1]],
+                      let ai0 = graph.infoOrConstant(of: mm.inputs[0]), ai0.type == .float32,
+                      let aShape = ai0.shape, aShape.count >= 2,
+                      let bias = graph.initializers[biasName], bias.dtype == .float32,
+                      bias.rank >= 1, bias.rank <= aShape.count, bias.shape.last == w.shape[1],
+                      bias.count == w.shape[1] else { continue }
+                graph.nodes[ai] = Node(name: add.name, opType: Self.opType, domain: Self.domain,
+                                       inputs: [mm.inputs[0], mm.inputs[1], biasName], outputs: add.outputs,
+                                       attributes: [:])
+                removed.insert(mi)
+                break
+            }
+        }
+        if removed.isEmpty { return false }
+        graph.removeNodes(at: removed)
+        return true
+    }
+}
+
+/// A dense layer (FusedMatMul without residual or activation, or MatMul by a 2-D float32 constant)
+/// whose only reader adds a float32 tensor of exactly its known shape (the residual connection) takes
+/// that tensor as Z; one whose only reader is an activation the GEMM epilogue applies (Gelu, Relu,
+/// LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh) takes the activation.
+struct FuseMatMulEpilogue: GraphPass {
+    let name = "fuse-matmul-epilogue"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        let uses = graph.useCounts()
+        let producers = graph.producers()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        /// The node at i as a dense layer still open to a residual (Z) or an activation, else nil.
+        func dense(_ i: Int) -> Node? {
+            let n = graph.nodes[i]
+            if n.opType == FuseMatMulBias.opType && n.domain == FuseMatMulBias.domain {
+                return n.attributes["activation"] == nil ? n : nil
+            }
+            guard n.opType == "MatMul", n.isStandardDomain, n.inputs.count == 2, isDenseWeight(graph, n.inputs[1]),
+                  let a = graph.infoOrConstant(of: n.inputs[0]), a.type == .float32, (a.shape?.count ?? 0) >= 2 else { return nil }
+            return Node(name: n.name, opType: FuseMatMulBias.opType, domain: FuseMatMulBias.domain,
+                        inputs: n.inputs, outputs: n.outputs, attributes: [:])
+        }
+        for (ri, reader) in graph.nodes.enumerated() where reader.isStandardDomain && reader.outputs.count == 1 {
+            for (k, y) in reader.inputs.enumerated() where !y.isEmpty {
+                guard let di = producers[y], di != ri, !removed.contains(di), uses[y] == 1, !outputs.contains(y),
+                      var fused = dense(di), fused.outputs.count == 1 else { continue }
+                if reader.opType == "Add", reader.inputs.count == 2, (opsets[""] ?? 1) >= 7 {
+                    let z = reader.inputs[1 - k]
+                    guard fused.inputs.count < 4, !z.isEmpty, z != y, sameKnownShape(graph, y, z) else { continue }
+                    while fused.inputs.count < 3 { fused.inputs.append("") }
+                    fused.inputs.append(z)
+                } else if k == 0, let (kind, params) = Self.activation(reader, graph: graph) {
+                    fused.attributes["activation"] = .string(kind)
+                    fused.attributes["activation_params"] = .floats(params)
+                } else {
+                    continue
+                }
+                fused.name = graph.nodes[di].name
+                fused.outputs = reader.outputs
+                graph.nodes[ri] = fused   // at the reader's place: after Z's producer
+                removed.insert(di)
+                break
+            }
+        }
+        if removed.isEmpty { return false }
+        graph.removeNodes(at: removed)
+        return true
+    }
+
+    /// The epilogue activations: FusedConv's, and Gelu (exact or tanh).
+    static func activation(_ n: Node, graph: Graph) -> (String, [Float])? {
+        if n.opType == "Gelu", n.inputs.count == 1 {
+            switch n.attributes["approximate"] {
+            case nil, .string("none")?: return ("Gelu", [])
+            case .string("tanh")?: return ("GeluTanh", [])
+            default: return nil
+            }
+        }
+        return FuseConvActivation.activation(n, graph: graph)
+    }
+
+    /// Both values are float32 with the same fully known shape.
+    private func sameKnownShape(_ graph: Graph, _ a: String, _ b: String) -> Bool {
+        guard let x = graph.infoOrConstant(of: a), let y = graph.infoOrConstant(of: b), let sx = x.shape, let sy = y.shape,
+              x.type == .float32, y.type == .float32, sx == sy else { return false }
+        return !sx.contains(.unknown)
+    }
 }
