@@ -89,6 +89,27 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// Many keys: the kernel works in blocks of 32 query rows (scores of a block stay within 64 KB);
+    /// a (b, 1, 1, keys) padding mask is the same for every row (read once per block), batch 1 fully masked.
+    func testLongKeysInSeveralRowBlocksWithPaddingMask() throws {
+        var rng = SplitMix64(seed: 13)
+        let (b, h, sq, t, d) = (2, 2, 70, 600, 8)
+        let q = random([b, h, sq, d], &rng), k = random([b, h, t, d], &rng), v = random([b, h, t, d], &rng)
+        let maskValues: [Float] = (0..<(b * t)).map { $0 >= t ? -.infinity : ($0 % 7 == 3 ? -.infinity : 0) }
+        let mask = Tensor(validShape: [b, 1, 1, t], scalars: maskValues)
+        for threads in [1, 2] {
+            let y = try runOp("Attention", opset: 23, [q, k, v, mask], [:], threads: threads)[0]
+            var bias = [Double](repeating: 0, count: b * h * sq * t)
+            for bi in 0..<b { for hh in 0..<h { for i in 0..<sq { for j in 0..<t {
+                bias[((bi * h + hh) * sq + i) * t + j] = Double(maskValues[bi * t + j])
+            }}}}
+            let want = reference(q: try q.scalars(as: Float.self), k: try k.scalars(as: Float.self), v: try v.scalars(as: Float.self),
+                                 bias: bias, b: b, hq: h, hkv: h, sq: sq, t: t, d: d, dv: d,
+                                 scale: 1 / Double(d).squareRoot(), softcap: 0)
+            try assertClose(y, want, tol: 1e-5)
+        }
+    }
+
     func testThreeDimensionalLayoutWithWindowAndValidKeys() throws {
         var rng = SplitMix64(seed: 11)
         let (b, hq, hkv, s, d) = (2, 6, 3, 40, 8)
@@ -167,5 +188,85 @@ final class AttentionTests: XCTestCase {
         }
         let badPos = Tensor(validShape: [b, s], scalars: [Int64](repeating: Int64(maxPos), count: b * s))
         XCTAssertThrowsError(try runOp("RotaryEmbedding", opset: 23, [x, cosT, sinT, badPos], ["rotary_embedding_dim": .int(rd)]))
+    }
+}
+
+/// FuseScaledDotProductAttention: attention spelled out (MatMul, scale, mask, Softmax, MatMul) becomes
+/// one com.swiftonnx Attention with the unoptimized graph's results; what it cannot take stays.
+final class ScaledDotProductAttentionFusionTests: XCTestCase {
+    private let b = 2, h = 3, sq = 37, sk = 45, d = 8, dv = 6
+    private let fused = "com.swiftonnx::Attention"
+
+    private func node(_ op: String, _ ins: [String], _ out: String, _ attrs: [String: Attribute] = [:]) -> Node {
+        Node(name: out, opType: op, domain: "", inputs: ins, outputs: [out], attributes: attrs)
+    }
+
+    /// Inputs Q (b, h, sq, d), K (b, h, sk, d), R (b, sk, h, d) (K before the head transpose), V (b, h, sk, dv),
+    /// M (b, 1, 1, sk), N (b, 1, 1, 1) and K1 (1, h, sk, d); constants c = sqrt(d) and r = 1 / sqrt(d).
+    private func check(_ nodes: [Node], fused expectFused: Bool, extraOutputs: [String] = [],
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+        let c = Float(d).squareRoot()
+        let inputs: [(String, [Int])] = [("Q", [b, h, sq, d]), ("K", [b, h, sk, d]), ("R", [b, sk, h, d]),
+                                         ("V", [b, h, sk, dv]), ("M", [b, 1, 1, sk]), ("N", [b, 1, 1, 1]),
+                                         ("K1", [1, h, sk, d])]
+        let g = Graph(name: "g", nodes: nodes,
+                      inputs: inputs.map { ValueInfo(name: $0.0, type: .float32, shape: $0.1.map { .known($0) }) },
+                      outputs: (["Y"] + extraOutputs).map { ValueInfo(name: $0, type: .float32, shape: nil) },
+                      initializers: ["c": Tensor(validShape: [], scalars: [c]), "r": Tensor(validShape: [], scalars: [1 / c])],
+                      valueInfo: [:])
+        let m = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                      opsets: ["": 17], graph: g, keepAlive: [])
+        var rng = SplitMix64(seed: 21)
+        var feeds: [String: Tensor] = [:]
+        for (name, shape) in inputs {
+            let n = shape.reduce(1, *)
+            // the mask: 0 for kept keys, -10000 for the last 5 keys of batch 1 (BERT's padding mask)
+            let values: [Float] = name == "M" ? (0..<n).map { $0 >= sk && $0 % sk >= sk - 5 ? -10000 : 0 }
+                                              : (0..<n).map { _ in rng.uniform(-2, 2) }
+            feeds[name] = Tensor(validShape: shape, scalars: values)
+        }
+        let plain = try InferenceSession(model: m, options: .init(optimize: false))
+        let want = try XCTUnwrap(try plain.run(feeds)["Y"])
+        for threads in [1, 2] {
+            let fast = try InferenceSession(model: m, options: .init(threads: threads, optimize: true))
+            XCTAssertEqual(fast.metadata.opHistogram[fused] != nil, expectFused, "\(fast.metadata.opHistogram)", file: file, line: line)
+            if expectFused {
+                XCTAssertNil(fast.metadata.opHistogram["Softmax"], file: file, line: line)
+                XCTAssertNil(fast.metadata.opHistogram["MatMul"], file: file, line: line)
+            }
+            try assertClose(try XCTUnwrap(try fast.run(feeds)["Y"]), want, rtol: 1e-5, atol: 1e-6, file: file, line: line)
+        }
+    }
+
+    func testSpelledOutAttentionBecomesOneNode() throws {
+        let t = { (ins: String, out: String, p: [Int]) in self.node("Transpose", [ins], out, ["perm": .ints(p)]) }
+        // BERT (TorchScript): K^T by Transpose(K, [0, 1, 3, 2]), / sqrt(d), + mask
+        try check([t("K", "KT", [0, 1, 3, 2]), node("MatMul", ["Q", "KT"], "s"), node("Div", ["s", "c"], "s1"),
+                   node("Add", ["s1", "M"], "s2"), node("Softmax", ["s2"], "p", ["axis": .int(-1)]),
+                   node("MatMul", ["p", "V"], "Y")], fused: true)
+        // K^T straight from (batch, keys, heads, size) by [0, 2, 3, 1], * (1 / sqrt(d)) with the constant first, mask first
+        try check([t("R", "KT", [0, 2, 3, 1]), node("MatMul", ["Q", "KT"], "s"), node("Mul", ["r", "s"], "s1"),
+                   node("Add", ["M", "s1"], "s2"), node("Softmax", ["s2"], "p", ["axis": .int(3)]),
+                   node("MatMul", ["p", "V"], "Y")], fused: true)
+        // a mask broadcast over the keys (widened by the op)
+        try check([t("K", "KT", [0, 1, 3, 2]), node("MatMul", ["Q", "KT"], "s"), node("Add", ["s", "N"], "s2"),
+                   node("Softmax", ["s2"], "p", ["axis": .int(-1)]), node("MatMul", ["p", "V"], "Y")], fused: true)
+        // keys of one batch for both queries' batches: MatMul broadcasts, the kernel does not (the op computes it unfused)
+        try check([t("K1", "KT", [0, 1, 3, 2]), node("MatMul", ["Q", "KT"], "s"), node("Div", ["s", "c"], "s1"),
+                   node("Add", ["s1", "M"], "s2"), node("Softmax", ["s2"], "p", ["axis": .int(-1)]),
+                   node("MatMul", ["p", "V"], "Y")], fused: true)
+        // no scale, no mask; K^T made some other way (a transpose is added)
+        try check([t("K", "KT0", [0, 1, 3, 2]), node("Relu", ["KT0"], "KT"), node("MatMul", ["Q", "KT"], "s"),
+                   node("Softmax", ["s"], "p", ["axis": .int(-1)]), node("MatMul", ["p", "V"], "Y")], fused: true)
+    }
+
+    func testWhatAttentionCannotTakeIsLeftAlone() throws {
+        let t = { (ins: String, out: String, p: [Int]) in self.node("Transpose", [ins], out, ["perm": .ints(p)]) }
+        // the probabilities are also an output
+        try check([t("K", "KT", [0, 1, 3, 2]), node("MatMul", ["Q", "KT"], "s"), node("Softmax", ["s"], "p", ["axis": .int(-1)]),
+                   node("MatMul", ["p", "V"], "Y")], fused: false, extraOutputs: ["p"])
+        // softmax over another axis (opset 17's default axis is the last, so name one)
+        try check([t("K", "KT", [0, 1, 3, 2]), node("MatMul", ["Q", "KT"], "s"), node("Softmax", ["s"], "p", ["axis": .int(2)]),
+                   node("MatMul", ["p", "V"], "Y")], fused: false)
     }
 }

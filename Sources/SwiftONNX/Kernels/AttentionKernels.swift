@@ -44,6 +44,8 @@ struct AttentionBias {
     var validKeys: [Int] = []
 
     var isEmpty: Bool { mask == nil && !causal && leftWindow < 0 && rightWindow < 0 && validKeys.isEmpty }
+    /// The same bias for every query row of a (batch, head): a padding mask, valid key counts.
+    var sameForEveryRow: Bool { (mask == nil || maskStride.i == 0) && !causal && leftWindow < 0 && rightWindow < 0 }
 
     /// Writes the bias of query row i (batch b, head h) over n keys; returns false when every key is masked.
     func row(_ b: Int, _ h: Int, _ i: Int, n: Int, into out: UnsafeMutablePointer<Float>) -> Bool {
@@ -95,9 +97,10 @@ struct AttentionProblem {
     var softcap: Float = 0
 }
 
-/// Query rows per task: the scores of a block (rows x kvLength floats) are all the memory a task
-/// needs, so memory grows with the sequence length, not with its square.
-private let attentionRowBlock = 32
+/// Query rows per task: the scores of a block (rows x kvLength floats, at most 64 KB unless 32 rows
+/// need more) are all the memory a task needs, so memory grows with the sequence length, not with its
+/// square; short sequences take more rows per task (larger, faster GEMMs).
+private func attentionRowBlock(keys: Int) -> Int { min(256, max(32, 16_384 / max(keys, 1))) }
 
 /// Attention: Y(b, h) = softmax(scale * Q(b, h) K(b, g)ᵀ [softcapped] + bias) V(b, g), with g the
 /// key/value head of query head h (h / (qHeads / kvHeads)). A query row whose keys are all masked
@@ -108,7 +111,8 @@ func f32Attention(_ p: AttentionProblem, q: AttentionView, k: AttentionView, v: 
     let n = p.kvLength
     guard p.batch > 0, p.qHeads > 0, p.qLength > 0, p.valueHeadSize > 0 else { return }
     let group = max(1, p.qHeads / max(p.kvHeads, 1))
-    let blocks = (p.qLength + attentionRowBlock - 1) / attentionRowBlock
+    let rowBlock = attentionRowBlock(keys: n)
+    let blocks = (p.qLength + rowBlock - 1) / rowBlock
     let tasks = p.batch * p.qHeads * blocks
     let work = p.batch * p.qHeads * p.qLength * max(n, 1) * (p.headSize + p.valueHeadSize)
     let useThreads = work >= 1 << 16 ? threads : 1
@@ -116,7 +120,7 @@ func f32Attention(_ p: AttentionProblem, q: AttentionView, k: AttentionView, v: 
     parallelFor(tasks, threads: useThreads) { task in
         let blk = task % blocks, bh = task / blocks
         let h = bh % p.qHeads, b = bh / p.qHeads, g = h / group
-        let i0 = blk * attentionRowBlock, rows = min(attentionRowBlock, p.qLength - i0)
+        let i0 = blk * rowBlock, rows = min(rowBlock, p.qLength - i0)
         let yr = y.at(b, h) + i0 * y.row
         if n == 0 {
             for r in 0..<rows { (yr + r * y.row).update(repeating: 0, count: p.valueHeadSize) }
@@ -138,17 +142,24 @@ func f32Attention(_ p: AttentionProblem, q: AttentionView, k: AttentionView, v: 
             }
             copyScores(.product)
             var masked = [Bool](repeating: false, count: rows)
+            var anyMasked = false
             if hasBias {
+                let shared = bias.sameForEveryRow
+                let open = shared ? bias.row(b, h, i0, n: n, into: biasRow) : true
                 for r in 0..<rows {
-                    masked[r] = !bias.row(b, h, i0 + r, n: n, into: biasRow)
+                    if !shared && !bias.row(b, h, i0 + r, n: n, into: biasRow) || !open { masked[r] = true; anyMasked = true }
                     let sr = s + r * n
                     for j in 0..<n { sr[j] += biasRow[j] }
                 }
             }
             copyScores(.biased)
-            for r in 0..<rows {
-                let sr = s + r * n
-                if masked[r] { sr.update(repeating: 0, count: n) } else { f32SoftmaxRows(sr, sr, rows: 1, n: n, kind: .softmax) }
+            if anyMasked {
+                for r in 0..<rows {
+                    let sr = s + r * n
+                    if masked[r] { sr.update(repeating: 0, count: n) } else { f32SoftmaxRows(sr, sr, rows: 1, n: n, kind: .softmax) }
+                }
+            } else {
+                f32SoftmaxRows(s, s, rows: rows, n: n, kind: .softmax)
             }
             copyScores(.probabilities)
             Float.gemm(transA: false, transB: false, m: rows, n: p.valueHeadSize, k: n, alpha: 1,

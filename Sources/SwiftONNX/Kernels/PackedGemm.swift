@@ -49,6 +49,49 @@ final class F32PackedMatrix: @unchecked Sendable {   // @unchecked: raw pointers
     var nr: Int { Int(gemm.pointee.nr) }
 }
 
+/// A float32 matrix B (k x n) packed once into the GEMM's column panels, each covering all of k
+/// (panel q at data + q * nr * k): a dense layer's weights, packed at plan time so that every run
+/// reads them as contiguous panels (read in place, rows of a wide B are a multiple of 4 KB apart and
+/// fall into a few L1 sets).
+final class F32PackedPanels: @unchecked Sendable {   // @unchecked: a raw pointer, written once at packing, read-only after
+    let gemm: UnsafePointer<so_f32_gemm>
+    let k: Int, n: Int
+    let data: UnsafeMutablePointer<Float>
+    private let owner: FloatBuffer
+
+    /// Element (kk, j) of B at b[kk * n + j].
+    init(_ b: UnsafePointer<Float>, k: Int, n: Int, gemm: UnsafePointer<so_f32_gemm> = f32Gemm) throws {
+        self.gemm = gemm
+        self.k = k
+        self.n = n
+        owner = try FloatBuffer(count: so_f32_gemm_packed_b_floats(gemm.pointee.nr, k, n))
+        data = owner.data
+        if k > 0 && n > 0 { gemm.pointee.pack_b(k, n, b, n, 1, data) }
+    }
+
+    var nr: Int { Int(gemm.pointee.nr) }
+}
+
+/// C = act(A * B + columnBias + Z) for row-major A (m x k) and C (m x n), B packed in panels; the
+/// columns split over up to `threads` workers on panel boundaries.
+func f32PackedDense(m: Int, a: UnsafePointer<Float>, b: F32PackedPanels, c: UnsafeMutablePointer<Float>,
+                    epilogue: F32GemmEpilogue, threads: Int) {
+    let k = b.k, n = b.n, nr = b.nr
+    if m == 0 || n == 0 { return }
+    let packedA = F32PackedMatrix(scratch: a, m: m, k: k, rowStride: k, gemm: b.gemm)
+    let panels = (n + nr - 1) / nr
+    let chunks = threads > 1 && m * n * k >= convParallelMinFlops ? min(threads, panels) : 1
+    parallelFor(chunks, threads: threads) { t in
+        let p0 = panels * t / chunks, p1 = panels * (t + 1) / chunks
+        let j0 = p0 * nr, j1 = min(n, p1 * nr)
+        if j0 >= j1 { return }
+        var e = epilogue
+        e.columnBias = e.columnBias.map { $0 + j0 }
+        e.z = e.z.map { $0 + j0 }
+        f32PackedGemmPanels(packedA, pb: b.data + p0 * nr * k, n: j1 - j0, c: c + j0, ldc: n, epilogue: e)
+    }
+}
+
 /// What the GEMM applies to each output tile while it is in cache:
 /// act(acc + bias[row] + columnBias[col] + z), each sum rounded in that order.
 struct F32GemmEpilogue {

@@ -6,6 +6,10 @@ import Foundation
 /// Float16 and bfloat16 tensors are computed in float32 and converted back.
 func registerAttentionOps(_ r: inout OpRegistry) {
     r.register("Attention", infer: Inference { ctx, ins in try inferAttention(ctx, ins) }, closure: makeAttention)
+    // The same op for attention that FuseScaledDotProductAttention found spelled out in older opsets.
+    r.register("Attention", domain: FuseScaledDotProductAttention.domain,
+               infer: Inference { ctx, ins in try inferAttention(ctx, ins) }, closure: makeSpelledOutAttention)
+    r.rewrite(.fold, FuseScaledDotProductAttention())   // before the fusions: they would take its Div, Add or MatMuls
     r.register("RotaryEmbedding", infer: .sameAsFirst, closure: makeRotaryEmbedding)
     r.register("TensorScatter", infer: .sameAsFirst, closure: makeTensorScatter)
 }
@@ -351,5 +355,161 @@ private func makeTensorScatter(_ ctx: OpContext) throws -> OpBody {
             }
         }
         return [out]
+    }
+}
+
+// MARK: - Scaled-dot-product attention spelled out
+
+/// MatMul(Softmax(MatMul(Q, K^T) [/ c or * c] [+ mask], last axis), V) over 4-D (batch, heads,
+/// sequence, head size) float32 values, as exporters before opset 23 write attention, becomes one
+/// com.swiftonnx::Attention(Q, K, V, mask) with scale 1/c (or c) (`makeSpelledOutAttention`): the
+/// attention kernel computes it a block of query rows at a time, so the (queries x keys) scores of all
+/// heads are never stored and the six nodes' passes over them become one. K^T given as
+/// Transpose(K, [0, 1, 3, 2]) is read as K; as Transpose(R, [0, 2, 3, 1]) of R (batch, keys, heads,
+/// head size), the K read is R transposed to [0, 2, 1, 3]; otherwise a transpose of K^T is added.
+struct FuseScaledDotProductAttention: GraphPass {
+    let name = "fuse-scaled-dot-product-attention"
+    static let domain = "com.swiftonnx"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        let uses = graph.useCounts()
+        let producers = graph.producers()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        var replacements: [Int: [Node]] = [:]
+        func single(_ name: String) -> Bool { uses[name] == 1 && !outputs.contains(name) }
+        func shape(_ name: String) -> [Dim]? { graph.infoOrConstant(of: name)?.shape }
+        func isF32(_ name: String) -> Bool { graph.infoOrConstant(of: name)?.type == .float32 }
+        func known(_ d: Dim) -> Bool { if case .unknown = d { return false }; return true }
+        func scalarConstant(_ name: String) -> Float? {
+            guard let t = graph.initializers[name], t.dtype == .float32, t.count == 1 else { return nil }
+            return t.pointer(Float.self)[0]
+        }
+        func node(_ name: String, _ op: String) -> (Int, Node)? {
+            guard let i = producers[name], !removed.contains(i), replacements[i] == nil else { return nil }
+            let n = graph.nodes[i]
+            return n.opType == op && n.isStandardDomain && n.outputs.count == 1 ? (i, n) : nil
+        }
+        func perm(_ n: Node) -> [Int]? { if case .ints(let p)? = n.attributes["perm"] { return p }; return nil }
+        /// The scores' root MatMul(Q, K^T), through an optional Div / Mul by a scalar constant.
+        func scores(_ name: String) -> (matmul: Int, scale: Float, chain: [Int])? {
+            guard single(name) else { return nil }
+            if let (i, mm) = node(name, "MatMul"), mm.inputs.count == 2 { return (i, 1, []) }
+            for op in ["Div", "Mul"] {
+                guard let (i, n) = node(name, op), n.inputs.count == 2 else { continue }
+                for k in 0..<2 where op == "Mul" || k == 0 {
+                    guard let c = scalarConstant(n.inputs[1 - k]), c != 0, c.isFinite, single(n.inputs[k]),
+                          let (mi, mm) = node(n.inputs[k], "MatMul"), mm.inputs.count == 2 else { continue }
+                    return (mi, op == "Div" ? 1 / c : c, [i])
+                }
+            }
+            return nil
+        }
+        var serial = 0
+        for (oi, out) in graph.nodes.enumerated() where out.opType == "MatMul" && out.isStandardDomain {
+            guard out.inputs.count == 2, out.outputs.count == 1, replacements[oi] == nil, !removed.contains(oi),
+                  single(out.inputs[0]), let (si, softmax) = node(out.inputs[0], "Softmax"), softmax.inputs.count == 1 else { continue }
+            var axis = (opsets[""] ?? 1) >= 13 ? -1 : 1
+            if case .int(let a)? = softmax.attributes["axis"] { axis = a }
+            guard axis == -1 || axis == 3 else { continue }
+            // The mask, if the softmax reads an Add, and the scores.
+            var found: (matmul: Int, scale: Float, chain: [Int])? = nil
+            var mask: String? = nil
+            var chain = [si]
+            if let (ai, add) = node(softmax.inputs[0], "Add"), add.inputs.count == 2, single(softmax.inputs[0]) {
+                for k in 0..<2 {
+                    if let f = scores(add.inputs[k]) { found = f; mask = add.inputs[1 - k]; chain.append(ai); break }
+                }
+            } else {
+                found = scores(softmax.inputs[0])
+            }
+            guard let (mi, scale, more) = found else { continue }
+            chain += more
+            let mm = graph.nodes[mi]
+            let q = mm.inputs[0], kt = mm.inputs[1], v = out.inputs[1]
+            // Ranks where shape inference knows them (the general plan of a model with symbolic sizes
+            // may not): 4 for Q, K^T and V, at most 4 for the mask. The op checks the sizes at run time
+            // and computes the unfused way what its kernel does not take, so the general plan and the
+            // plans for input shapes fuse alike and give the same results.
+            func rank(_ name: String) -> Int? { shape(name)?.count }
+            guard isF32(q), isF32(kt), isF32(v), rank(q) ?? 4 == 4, rank(kt) ?? 4 == 4, rank(v) ?? 4 == 4 else { continue }
+            if let mask { guard isF32(mask), rank(mask) ?? 4 <= 4 else { continue } }
+            // K as (batch, heads, keys, head size).
+            var added: [Node] = []
+            var k: String
+            var ktTranspose: Int? = nil
+            if let (ti, t) = node(kt, "Transpose"), t.inputs.count == 1, let p = perm(t), p == [0, 1, 3, 2] || p == [0, 2, 3, 1] {
+                if p == [0, 1, 3, 2] {
+                    k = t.inputs[0]
+                } else {
+                    k = "\(kt)__attention_keys"
+                    added.append(Node(name: "\(t.name)__keys", opType: "Transpose", domain: "", inputs: [t.inputs[0]],
+                                      outputs: [k], attributes: ["perm": .ints([0, 2, 1, 3])]))
+                }
+                if single(kt) { ktTranspose = ti }
+            } else {
+                guard rank(kt) == 4 else { continue }
+                k = "\(kt)__attention_keys"
+                added.append(Node(name: "\(mm.name)__keys", opType: "Transpose", domain: "", inputs: [kt], outputs: [k],
+                                  attributes: ["perm": .ints([0, 1, 3, 2])]))
+            }
+            serial += 1
+            added.append(Node(name: out.name.isEmpty ? "attention_\(serial)" : out.name, opType: "Attention", domain: Self.domain,
+                              inputs: [q, k, v] + (mask.map { [$0] } ?? []), outputs: out.outputs,
+                              attributes: ["scale": .float(scale)]))
+            replacements[oi] = added
+            removed.formUnion(chain + [mi])
+            if let ktTranspose { removed.insert(ktTranspose) }
+        }
+        if replacements.isEmpty { return false }
+        var nodes: [Node] = []
+        for (i, n) in graph.nodes.enumerated() where !removed.contains(i) {
+            if let r = replacements[i] { nodes += r } else { nodes.append(n) }
+        }
+        graph.nodes = nodes
+        return true
+    }
+}
+
+/// com.swiftonnx::Attention(Q, K, V, mask?) with a scale (FuseScaledDotProductAttention's node):
+/// MatMul(Softmax(MatMul(Q, K^T) * scale + mask), V) with numpy broadcasting. The attention kernel
+/// takes 4-D Q, K, V of one batch size and head count (or one key/value head) and a mask that
+/// broadcasts to (batch, heads, queries, keys) (a mask of one key column is widened first); anything
+/// else is computed the unfused way. Rows whose every score is -inf give zeros, not NaN.
+private func makeSpelledOutAttention(_ ctx: OpContext) throws -> OpBody {
+    let kernel = try makeAttention(ctx)
+    let scale = try ctx.float("scale") ?? 1
+    return { inputs, env in
+        let q = try inputs.required(0, "Q"), k = try inputs.required(1, "K"), v = try inputs.required(2, "V")
+        var mask = inputs.optional(3)
+        var fits = q.dtype == .float32 && k.dtype == .float32 && v.dtype == .float32 && q.rank == 4 && k.rank == 4 && v.rank == 4
+            && k.shape[0] == q.shape[0] && v.shape[0] == q.shape[0] && k.shape[3] == q.shape[3]
+            && (k.shape[1] == q.shape[1] || k.shape[1] == 1) && v.shape[1] == k.shape[1] && v.shape[2] == k.shape[2]
+        if fits, let m = mask {
+            let target = [q.shape[0], q.shape[1], q.shape[2], k.shape[2]]
+            fits = m.dtype == .float32 && m.rank <= 4
+                && zip(m.shape.reversed(), target.reversed()).allSatisfy { $0 == $1 || $0 == 1 }
+            if fits && m.shape[m.rank - 1] != k.shape[2] {   // one column for every key: widened
+                let rows = m.count, keys = k.shape[2]
+                let wide = try Tensor.uninitialized(.float32, Array(m.shape.dropLast()) + [keys])
+                let src = m.pointer(Float.self), dst = wide.pointer(Float.self)
+                for r in 0..<rows { (dst + r * keys).update(repeating: src[r], count: keys) }
+                mask = wide
+            }
+        }
+        if fits { return Array(try kernel([q, k, v, mask], env).prefix(1)) }
+        // The unfused computation.
+        guard k.rank >= 2 else { throw OpError("Attention: K must have rank >= 2, got \(describeShape(k.shape))") }
+        var perm = Array(0..<k.rank)
+        perm.swapAt(k.rank - 1, k.rank - 2)
+        var s = try matMul(q, try transposed(k, perm), threads: env.threads)
+        s = try arithmetic(.mul, s, try Tensor(scalar: scale).converted(to: s.dtype), threads: env.threads, "Attention")
+        if let mask { s = try arithmetic(.add, s, mask, threads: env.threads, "Attention") }
+        let p = try s.converted(to: .float32)
+        let n = p.shape.last ?? 1
+        if p.count > 0 && n > 0 {
+            f32SoftmaxRows(p.pointer(Float.self), p.pointer(Float.self), rows: p.count / n, n: n, kind: .softmax)
+        }
+        return [try matMul(try p.converted(to: s.dtype), v, threads: env.threads)]
     }
 }

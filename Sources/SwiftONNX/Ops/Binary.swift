@@ -331,7 +331,7 @@ private func copyTensor(_ t: Tensor) throws -> Tensor {
 
 // MARK: - arithmetic (Add Sub Mul Div Mod Max Min Sum Mean)
 
-private enum ArithOp {
+enum ArithOp {
     case add, sub, mul, div, mod(fmod: Bool), max, min
 
     var f32Fast: F32BinaryOp? {
@@ -375,7 +375,7 @@ private func arithmeticInto(_ op: ArithOp, _ a: Tensor, _ b: Tensor, _ out: Tens
     try visitArith(a.dtype, ArithInto(op: op, a: a, b: b, out: out, threads: threads), name)
 }
 
-private func arithmetic(_ op: ArithOp, _ a: Tensor, _ b: Tensor, threads: Int, _ name: String) throws -> Tensor {
+func arithmetic(_ op: ArithOp, _ a: Tensor, _ b: Tensor, threads: Int, _ name: String) throws -> Tensor {
     try requireSameType(a, b, name)
     let shape = try broadcastShapes(a.shape, b.shape)
     if a.dtype == .float16 || a.dtype == .bfloat16 {

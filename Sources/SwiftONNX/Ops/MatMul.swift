@@ -314,6 +314,16 @@ private func determinants(_ x0: Tensor) throws -> Tensor {
 /// the activation), so the results are those of the separate nodes.
 private func makeFusedMatMul(_ ctx: OpContext) throws -> any Operator {
     let act = try parseActivation(ctx)
+    // Constant weights are packed into the GEMM's column panels once, here; the run never reads
+    // the stored ones again.
+    var panels: F32PackedPanels? = nil
+    if let w = ctx.constantInput(1), w.dtype == .float32, w.rank == 2, w.count > 0 {
+        panels = try ctx.prepare(w, kind: "f32-dense-panels") {
+            try F32PackedPanels(w.pointer(Float.self), k: w.shape[0], n: w.shape[1])
+        }
+        ctx.releaseConstantValues(1)
+    }
+    let packed = panels
     return ClosureOperator { inputs, env in
         let a = try inputs.required(0, "A"), b = try inputs.required(1, "B")
         let bias = inputs.optional(2), z = inputs.optional(3)
@@ -337,6 +347,11 @@ private func makeFusedMatMul(_ ctx: OpContext) throws -> any Operator {
         let m = out.count / n
         guard gemmSizesFit(m, n, k) else { throw OpError("FusedMatMul: sizes are too large for BLAS") }
         let epilogue = F32GemmEpilogue(columnBias: bias?.pointer(Float.self), z: z?.pointer(Float.self), ldz: n, act: act)
+        if let packed {
+            f32PackedDense(m: m, a: a.pointer(Float.self), b: packed, c: out.pointer(Float.self), epilogue: epilogue,
+                           threads: env.threads)
+            return [out]
+        }
         f32Dense(m: m, n: n, k: k, a: a.pointer(Float.self), b: b.pointer(Float.self), c: out.pointer(Float.self),
                  epilogue: epilogue, threads: env.threads)
         return [out]

@@ -205,21 +205,24 @@ private func makeLayerNorm(_ ctx: OpContext) throws -> OpBody {
         let x = try asF32(x0, "LayerNormalization")
         let normShape = Array(x.shape[axis...])
         let rows = x.shape[..<axis].reduce(1, *), cols = normShape.reduce(1, *)
-        let scale = try expandF32(try inputs.required(1, "Scale"), to: normShape, "LayerNormalization", "Scale")
-        let bias = try inputs.optional(2).map { try expandF32($0, to: normShape, "LayerNormalization", "B") }
+        // Scale and B as float32 rows of the normalized shape: read in place when they are that already
+        // (the usual 1-D weights), else broadcast into a copy.
+        func row(_ t: Tensor, _ what: String) throws -> Tensor {
+            if t.dtype == .float32 && t.shape == normShape { return t }
+            return try Tensor(validShape: normShape, scalars: try expandF32(t, to: normShape, "LayerNormalization", what))
+        }
+        let scale = try row(try inputs.required(1, "Scale"), "Scale")
+        let bias = try inputs.optional(2).map { try row($0, "B") }
         let y = try Tensor.uninitialized(.float32, x.shape)
         let statShape = Array(x.shape[..<axis]) + [Int](repeating: 1, count: x.rank - axis)
-        let mean = try Tensor.uninitialized(.float32, statShape), inv = try Tensor.uninitialized(.float32, statShape)
-        scale.withUnsafeBufferPointer { sp in
-            let run = { (bp: UnsafePointer<Float>?) in
-                layerNormF32(x.pointer(Float.self), y.pointer(Float.self), rows: rows, cols: cols, scale: sp.baseAddress!,
-                             bias: bp, epsilon: eps, meanOut: mean.pointer(Float.self), invStdOut: inv.pointer(Float.self))
-            }
-            if let b = bias { b.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
-        }
+        let mean = nOut > 1 ? try Tensor.uninitialized(.float32, statShape) : nil
+        let inv = nOut > 2 ? try Tensor.uninitialized(.float32, statShape) : nil
+        layerNormF32(x.pointer(Float.self), y.pointer(Float.self), rows: rows, cols: cols, scale: scale.pointer(Float.self),
+                     bias: bias.map { UnsafePointer($0.pointer(Float.self)) }, epsilon: eps,
+                     meanOut: mean?.pointer(Float.self), invStdOut: inv?.pointer(Float.self))
         var outs = [try y.converted(to: x0.dtype)]
-        if nOut > 1 { outs.append(try mean.converted(to: x0.dtype)) }
-        if nOut > 2 { outs.append(try inv.converted(to: x0.dtype)) }
+        if let mean { outs.append(try mean.converted(to: x0.dtype)) }
+        if let inv { outs.append(try inv.converted(to: x0.dtype)) }
         return outs
     }
 }

@@ -174,7 +174,7 @@ private func stridedView(_ src: Tensor, offset: Int = 0, strides: [Int], shape: 
     try dispatchElements(src.dtype, StridedViewMover(src: src, offset: offset, strides: strides, shape: shape))
 }
 
-private func transposed(_ x: Tensor, _ perm: [Int]) throws -> Tensor {
+func transposed(_ x: Tensor, _ perm: [Int]) throws -> Tensor {
     let st = contiguousStrides(x.shape)
     return try stridedView(x, strides: perm.map { st[$0] }, shape: perm.map { x.shape[$0] })
 }
