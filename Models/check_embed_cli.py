@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""`swift-onnx embed` on the real paraphrase-MiniLM-L3-v2 against the Python pipeline's vectors
+(tokenizers + ONNX Runtime + mean pooling + L2 normalization, committed in
+Tests/TextTests/Resources/minilm_l3_* by Models/make_text_reference.py): the saved .npy within
+1e-4 of the reference and cosine > 0.99999 per sentence, normalized and not (--no-normalize), the .json
+output, and --similarity. Needs numpy only (the project .venv), and the model folder fetch.py makes
+(Models/cache/paraphrase-MiniLM-L3-v2).
+
+Usage:  .venv/bin/python Models/check_embed_cli.py --bin .build/release/swift-onnx
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RES = os.path.join(os.path.dirname(HERE), "Tests", "TextTests", "Resources")
+
+
+def run(cmd: list[str]) -> str:
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"FAIL: {' '.join(cmd[:3])} ... exited {r.returncode}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def compare(name: str, got: np.ndarray, want: np.ndarray, sentences: list[str]) -> bool:
+    if got.shape != want.shape:
+        print(f"FAIL {name}: shape {got.shape}, expected {want.shape}")
+        return False
+    diff = np.abs(got.astype(np.float64) - want.astype(np.float64)).max(axis=1)
+    cos = (got * want).sum(axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
+    bad = [i for i in range(len(sentences)) if diff[i] > 1e-4 or cos[i] <= 0.99999]
+    for i in bad:
+        print(f"FAIL {name} #{i} {sentences[i][:50]!r}: max abs diff {diff[i]:.3g}, cosine {cos[i]:.8f}")
+    print(f"{'ok  ' if not bad else 'FAIL'} {name}: {len(sentences)} sentences, max abs diff {diff.max():.3g}, "
+          f"min cosine {cos.min():.8f}")
+    return not bad
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True, help="the swift-onnx executable")
+    ap.add_argument("--model-dir", default=os.path.join(HERE, "cache", "paraphrase-MiniLM-L3-v2"))
+    args = ap.parse_args()
+    meta = json.load(open(os.path.join(RES, "minilm_l3_reference.json"), encoding="utf-8"))
+    sentences = meta["sentences"]
+    want = np.load(os.path.join(RES, "minilm_l3_embeddings.npy"))
+    want_pooled = np.load(os.path.join(RES, "minilm_l3_pooled.npy"))
+    if not os.path.isdir(args.model_dir):
+        print(f"FAIL: {args.model_dir} is missing: run .venv/bin/python Models/fetch.py")
+        return 1
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "v.npy")
+        run([args.bin, "embed", args.model_dir, *sentences, "--output", out, "--quiet"])
+        ok &= compare("embed --output .npy", np.load(out), want, sentences)
+        run([args.bin, "embed", args.model_dir, *sentences, "--output", out, "--quiet", "--no-normalize", "--batch-size", "3"])
+        ok &= compare("embed --no-normalize", np.load(out), want_pooled, sentences)
+        js = os.path.join(tmp, "v.json")
+        run([args.bin, "embed", "--model", os.path.join(args.model_dir, "model.onnx"), *sentences[:4], "--output", js, "--quiet"])
+        ok &= compare("embed --model --output .json", np.array(json.load(open(js))["embeddings"], dtype=np.float32), want[:4], sentences[:4])
+        text = run([args.bin, "embed", args.model_dir, sentences[0], sentences[1], "--similarity", "--quiet"])
+        got = float(text.strip().split()[-1])
+        expected = float(np.dot(want[0].astype(np.float64), want[1]))
+        good = abs(got - expected) < 1e-5
+        print(f"{'ok  ' if good else 'FAIL'} embed --similarity: {got:.6f}, reference {expected:.6f}")
+        ok &= good
+    print("embed: all checks passed" if ok else "embed: FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
