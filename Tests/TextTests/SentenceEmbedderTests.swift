@@ -174,3 +174,23 @@ final class SentenceEmbedderTests: XCTestCase {
         }
     }
 }
+
+/// The folder Models/fetch.py makes for `swift-onnx embed` (model.onnx and tokenizer.json linked
+/// from the cache) gives the reference vectors too.
+final class FetchedModelFolderTests: XCTestCase {
+    func testParaphraseMiniLML3Folder() throws {
+        let dir = TextTestFiles.modelsDir.appendingPathComponent("cache/paraphrase-MiniLM-L3-v2")
+        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.onnx").path) else {
+            throw XCTSkip("\(dir.path) is missing: run `.venv/bin/python Models/fetch.py` (scripts/setup.sh does)")
+        }
+        let meta = try TextTestFiles.json("minilm_l3_reference.json")
+        let sentences = try XCTUnwrap(meta["sentences"] as? [String])
+        let want = try NPY.read(contentsOf: TextTestFiles.resources.appendingPathComponent("minilm_l3_embeddings.npy"))
+            .scalars(as: Float.self)
+        let embedder = try SentenceEmbedder(modelDirectory: dir)
+        let got = try embedder.embed(Array(sentences.prefix(5)))
+        for i in 0..<5 {
+            XCTAssertLessThanOrEqual(zip(got[i], want[i * 384..<(i + 1) * 384]).map { abs($0 - $1) }.max()!, 1e-4)
+        }
+    }
+}
