@@ -3,7 +3,7 @@
 (tokenizers + ONNX Runtime + mean pooling + L2 normalization, committed in
 Tests/TextTests/Resources/minilm_l3_* by Models/make_text_reference.py): the saved .npy within
 1e-4 of the reference and cosine > 0.99999 per sentence, normalized and not (--no-normalize), the .json
-output, and --similarity. Needs numpy only (the project .venv), and the model folder fetch.py makes
+output, --texts-from and --similarity. Needs numpy only (the project .venv), and the model folder fetch.py makes
 (Models/cache/paraphrase-MiniLM-L3-v2).
 
 Usage:  .venv/bin/python Models/check_embed_cli.py --bin .build/release/swift-onnx
@@ -63,6 +63,11 @@ def main() -> int:
         ok &= compare("embed --output .npy", np.load(out), want, sentences)
         run([args.bin, "embed", args.model_dir, *sentences, "--output", out, "--quiet", "--no-normalize", "--batch-size", "3"])
         ok &= compare("embed --no-normalize", np.load(out), want_pooled, sentences)
+        listing = os.path.join(tmp, "texts.json")
+        with open(listing, "w", encoding="utf-8") as f:
+            json.dump(sentences, f, ensure_ascii=False)
+        run([args.bin, "embed", args.model_dir, "--texts-from", listing, "--output", out, "--quiet"])
+        ok &= compare("embed --texts-from", np.load(out), want, sentences)
         js = os.path.join(tmp, "v.json")
         run([args.bin, "embed", "--model", os.path.join(args.model_dir, "model.onnx"), *sentences[:4], "--output", js, "--quiet"])
         ok &= compare("embed --model --output .json", np.array(json.load(open(js))["embeddings"], dtype=np.float32), want[:4], sentences[:4])

@@ -23,6 +23,10 @@ struct Embed: ParsableCommand {
     @Option(help: ArgumentHelp("The .onnx model file (instead of MODEL_DIR).", valueName: "FILE"))
     var model: String?
 
+    @Option(name: .customLong("texts-from"),
+            help: ArgumentHelp("More texts from a file: a JSON array of strings (.json), else one text per line.", valueName: "FILE"))
+    var textsFrom: String?
+
     @Option(help: ArgumentHelp("The tokenizer.json file (default: tokenizer.json beside the model).", valueName: "FILE"))
     var tokenizer: String?
 
@@ -56,9 +60,9 @@ struct Embed: ParsableCommand {
     func validate() throws {
         let texts = model == nil ? Array(arguments.dropFirst()) : arguments
         if model == nil && arguments.isEmpty { throw ValidationError("give MODEL_DIR (or --model FILE) and at least one text") }
-        if texts.isEmpty { throw ValidationError("give at least one text to embed") }
+        if texts.isEmpty && textsFrom == nil { throw ValidationError("give at least one text to embed") }
         if model == nil && tokenizer != nil { throw ValidationError("--tokenizer goes with --model (MODEL_DIR holds its tokenizer.json)") }
-        if similarity && texts.count < 2 { throw ValidationError("--similarity needs at least two texts") }
+        if similarity && texts.count < 2 && textsFrom == nil { throw ValidationError("--similarity needs at least two texts") }
         if let maxLength, maxLength < 3 { throw ValidationError("--max-length must be at least 3 ([CLS], a token, [SEP])") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -70,7 +74,10 @@ struct Embed: ParsableCommand {
     }
 
     private func embed() throws {
-        let texts = model == nil ? Array(arguments.dropFirst()) : arguments
+        var texts = model == nil ? Array(arguments.dropFirst()) : arguments
+        if let textsFrom { texts += try Self.readTexts(textsFrom) }
+        if texts.isEmpty { throw CLIError("--texts-from '\(textsFrom ?? "")' holds no text") }
+        if similarity && texts.count < 2 { throw CLIError("--similarity needs at least two texts") }
         if let output {
             let lower = output.lowercased()
             guard lower.hasSuffix(".npy") || lower.hasSuffix(".json") else {
@@ -138,6 +145,26 @@ struct Embed: ParsableCommand {
             throw CLIError("cannot encode the vectors as JSON: \(error.localizedDescription)")
         }
         guard FileManager.default.createFile(atPath: path, contents: data) else { throw CLIError("cannot write '\(path)'") }
+    }
+
+    /// The texts of a file: a JSON array of strings (.json), else one text per line.
+    static func readTexts(_ path: String) throws -> [String] {
+        guard ModelLocation.isFile(path) else {
+            throw CLIError(ModelLocation.isDirectory(path) ? "--texts-from '\(path)' is a folder" : "--texts-from '\(path)' does not exist")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read --texts-from '\(path)'") }
+        if path.lowercased().hasSuffix(".json") {
+            guard let texts = (try? JSONSerialization.jsonObject(with: data)) as? [String] else {
+                throw CLIError("--texts-from '\(path)': expected a JSON array of strings")
+            }
+            return texts
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw CLIError("--texts-from '\(path)' is not UTF-8 text") }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+            $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
+        }
+        if lines.last == "" { lines.removeLast() }
+        return lines
     }
 
     /// The text in quotes, newlines and tabs escaped, cut to `limit` characters.
