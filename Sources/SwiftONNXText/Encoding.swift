@@ -86,7 +86,10 @@ public struct Padding: Sendable, Equatable {
         case .longest: n = longest
         case .fixed(let f): n = f
         }
-        if let m = padToMultipleOf, m > 0, n % m != 0 { n += m - n % m }
+        if let m = padToMultipleOf, m > 0, n % m != 0 {
+            let (rounded, overflow) = n.addingReportingOverflow(m - n % m)
+            n = overflow ? n : rounded
+        }
         return n
     }
 

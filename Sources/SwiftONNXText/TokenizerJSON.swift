@@ -41,6 +41,10 @@ struct TokenizerJSON {
     struct Reader {
         let source: String
 
+        /// The largest padding length or multiple accepted from a file: padding allocates that many
+        /// tokens per text, so a hostile file must not make it allocate terabytes.
+        static let lengthCeiling = 1 << 20
+
         func invalid(_ reason: String) -> TextError { .invalidTokenizer(path: source, reason: reason) }
 
         func isNull(_ v: Any?) -> Bool { v == nil || v is NSNull }
@@ -250,12 +254,17 @@ struct TokenizerJSON {
                 guard s == "BatchLongest" else { throw .unsupportedTokenizer(path: source, component: "padding", type: s) }
             } else if let s = o["strategy"] as? Object, s.count == 1, let fixed = s["Fixed"] {
                 let n = try int(fixed, "padding.strategy.Fixed")
-                guard n >= 0 else { throw invalid("'padding.strategy.Fixed' is negative") }
+                guard (0...Self.lengthCeiling).contains(n) else {
+                    throw invalid("'padding.strategy.Fixed' is \(n) (expected 0 to \(Self.lengthCeiling))")
+                }
                 length = .fixed(n)
             } else if !isNull(o["strategy"]) {
                 throw invalid("'padding.strategy' is neither \"BatchLongest\" nor {\"Fixed\": N}")
             }
             let multiple = isNull(o["pad_to_multiple_of"]) ? nil : try int(o["pad_to_multiple_of"], "padding.pad_to_multiple_of")
+            if let multiple, !(0...Self.lengthCeiling).contains(multiple) {
+                throw invalid("'padding.pad_to_multiple_of' is \(multiple) (expected 0 to \(Self.lengthCeiling))")
+            }
             return Padding(length: length, direction: try side(o["direction"], "padding.direction"),
                            padToMultipleOf: multiple,
                            padId: try int(o["pad_id"], "padding.pad_id", default: 0),

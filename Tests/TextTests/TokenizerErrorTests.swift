@@ -53,6 +53,28 @@ final class TokenizerErrorTests: XCTestCase {
         expectError(Self.wordPiece(#", "padding": {"strategy": {"Fixed": -1}}"#)) {
             if case .invalidTokenizer(_, let r) = $0 { return r.contains("Fixed") } else { return false }
         }
+        // A hostile padding length is refused before anything is allocated.
+        expectError(Self.wordPiece(#", "padding": {"strategy": {"Fixed": 1000000000000}}"#)) {
+            if case .invalidTokenizer(_, let r) = $0 { return r.contains("expected 0 to 1048576") } else { return false }
+        }
+        expectError(Self.wordPiece(#", "padding": {"strategy": "BatchLongest", "pad_to_multiple_of": 99999999999}"#)) {
+            if case .invalidTokenizer(_, let r) = $0 { return r.contains("pad_to_multiple_of") } else { return false }
+        }
+        expectError(Self.wordPiece(#", "padding": {"strategy": "BatchLongest", "direction": "Up"}"#)) {
+            if case .invalidTokenizer(_, let r) = $0 { return r.contains("expected Right or Left") } else { return false }
+        }
+        expectError(Self.wordPiece(#", "truncation": {"max_length": -4}"#)) {
+            if case .invalidTokenizer(_, let r) = $0 { return r.contains("negative") } else { return false }
+        }
+        expectError(Self.wordPiece(#", "added_tokens": [{"id": 9, "content": "[X]", "single_word": true}]"#)) {
+            if case .unsupportedTokenizer(_, _, let type) = $0 { return type == "single_word" } else { return false }
+        }
+        expectError(Self.wordPiece(#", "normalizer": {"type": "Sequence", "normalizers": [{"type": "NFD"}, {"type": "NFKC"}]}"#)) {
+            $0 == .unsupportedTokenizer(path: "t.json", component: "normalizer", type: "NFKC")
+        }
+        expectError(Self.wordPiece(#", "normalizer": {"lowercase": true}"#)) {
+            if case .invalidTokenizer(_, let r) = $0 { return r.contains("normalizer.type") } else { return false }
+        }
     }
 
     func testUnsupportedComponents() {
