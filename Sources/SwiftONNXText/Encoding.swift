@@ -11,6 +11,12 @@ public struct Encoding: Sendable, Equatable {
     public var tokens: [String]
 
     /// An encoding of the given ids, type ids, attention mask and tokens (all the same length).
+    ///
+    /// - Parameters:
+    ///   - ids: The token ids.
+    ///   - typeIds: The type id of each token.
+    ///   - attentionMask: 1 for each token of the text, 0 for padding.
+    ///   - tokens: The tokens as text.
     public init(ids: [Int], typeIds: [Int], attentionMask: [Int], tokens: [String]) {
         self.ids = ids
         self.typeIds = typeIds
@@ -39,6 +45,10 @@ public struct Truncation: Sendable, Equatable {
     public var direction: Side
 
     /// Truncation to `maxLength` tokens, special tokens included, from `direction`.
+    ///
+    /// - Parameters:
+    ///   - maxLength: The most tokens of an encoding, special tokens included.
+    ///   - direction: `.right` keeps the first tokens of the text, `.left` the last.
     public init(maxLength: Int, direction: Side = .right) {
         self.maxLength = maxLength
         self.direction = direction
@@ -69,6 +79,14 @@ public struct Padding: Sendable, Equatable {
     public var padToken: String
 
     /// Padding to `length` with `padToken` (`padId`), on `direction`.
+    ///
+    /// - Parameters:
+    ///   - length: `.longest` of the batch, or `.fixed(n)` tokens.
+    ///   - direction: Where the padding goes.
+    ///   - padToMultipleOf: Round the padded length up to a multiple of this (nil: no rounding).
+    ///   - padId: The padding token's id.
+    ///   - padTypeId: The type id of padding.
+    ///   - padToken: The padding token as text.
     public init(length: Length = .longest, direction: Side = .right, padToMultipleOf: Int? = nil,
                 padId: Int = 0, padTypeId: Int = 0, padToken: String = "[PAD]") {
         self.length = length

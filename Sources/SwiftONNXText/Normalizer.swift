@@ -83,13 +83,19 @@ enum Normalizer: Sendable, Equatable {
         if s.allSatisfy({ $0.isASCII }) { return s }
         var out: [Unicode.Scalar] = []
         out.reserveCapacity(s.count + s.count / 2)
-        for c in s {
-            if c.isASCII || !BertCharacterClass.isInUnicode8(c) {
-                out.append(c)
-            } else {
-                out.append(contentsOf: String(Character(c)).decomposedStringWithCanonicalMapping.unicodeScalars)
+        // Runs of scalars Unicode 8.0 knows are decomposed by Foundation, one call per run.
+        var start = 0
+        func flush(_ end: Int) {
+            if start < end {
+                out.append(contentsOf: string(Array(s[start..<end])).decomposedStringWithCanonicalMapping.unicodeScalars)
             }
         }
+        for (i, c) in s.enumerated() where !c.isASCII && !BertCharacterClass.isInUnicode8(c) {
+            flush(i)
+            out.append(c)
+            start = i + 1
+        }
+        flush(s.count)
         // Canonical ordering: sort each run of scalars with a nonzero combining class by that class.
         var i = 0
         while i < out.count {

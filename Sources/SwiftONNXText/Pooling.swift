@@ -33,12 +33,16 @@ public enum Pooling {
 
     /// `v` divided by its Euclidean length (unchanged when the length is under 1e-12, as PyTorch's
     /// `normalize` clamps it).
+    ///
+    /// - Parameter v: The vector.
     public static func l2Normalized(_ v: [Float]) -> [Float] {
         let n = max(norm(v), 1e-12)
         return v.map { Float(Double($0) / n) }
     }
 
     /// The Euclidean length of `v`, accumulated in double precision.
+    ///
+    /// - Parameter v: The vector.
     public static func norm(_ v: [Float]) -> Double {
         v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
     }
@@ -46,6 +50,9 @@ public enum Pooling {
     /// The cosine of the angle between `a` and `b`: their dot product over the product of their
     /// lengths (0 when either is all zeros). For L2-normalized vectors, their dot product.
     ///
+    /// - Parameters:
+    ///   - a: A vector.
+    ///   - b: A vector of the same length.
     /// - Precondition: `a` and `b` have the same length.
     public static func cosineSimilarity(_ a: [Float], _ b: [Float]) -> Float {
         precondition(a.count == b.count, "cosine similarity of vectors of lengths \(a.count) and \(b.count)")

@@ -196,6 +196,10 @@ public struct SentenceEmbedder: Sendable {
     }
 
     /// The embedding of one text (see ``embed(_:normalize:batchSize:)``).
+    ///
+    /// - Parameters:
+    ///   - text: The text.
+    ///   - normalize: Scale the vector to Euclidean length 1 (the default).
     public func embed(_ text: String, normalize: Bool = true) throws(TextError) -> [Float] {
         try embed([text], normalize: normalize)[0]
     }

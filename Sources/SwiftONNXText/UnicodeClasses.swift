@@ -46,7 +46,8 @@ enum BertCharacterClass {
     /// Whitespace: tab, newline, carriage return and every scalar with the White_Space property
     /// (space, no-break spaces, the U+2000 block, line and paragraph separators, ideographic space...).
     static func isWhitespace(_ c: Unicode.Scalar) -> Bool {
-        isTabOrNewline(c) || c.properties.isWhitespace
+        if c.isASCII { return c == " " || (0x09...0x0D).contains(c.value) }
+        return c.properties.isWhitespace
     }
 
     /// A character clean-up removes: categories Cc, Cf, Co (and Cs, which no scalar has) except tab,
@@ -54,6 +55,7 @@ enum BertCharacterClass {
     /// are Cc, so they are removed, not turned into spaces.
     static func isControl(_ c: Unicode.Scalar) -> Bool {
         if isTabOrNewline(c) { return false }
+        if c.isASCII { return c.value < 0x20 || c.value == 0x7F }
         switch category(c) {
         case .control, .format, .privateUse, .surrogate: return true
         default: return false
@@ -64,8 +66,8 @@ enum BertCharacterClass {
     /// which includes $, +, <, =, >, ^, `, | and ~ that Unicode calls symbols) and every P* category.
     static func isPunctuation(_ c: Unicode.Scalar) -> Bool {
         let v = c.value
-        if (0x21...0x2F).contains(v) || (0x3A...0x40).contains(v) || (0x5B...0x60).contains(v) || (0x7B...0x7E).contains(v) {
-            return true
+        if c.isASCII {
+            return (0x21...0x2F).contains(v) || (0x3A...0x40).contains(v) || (0x5B...0x60).contains(v) || (0x7B...0x7E).contains(v)
         }
         switch category(c) {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
@@ -90,6 +92,6 @@ enum BertCharacterClass {
 
     /// A nonspacing mark (Mn): what accent stripping removes after canonical decomposition.
     static func isNonspacingMark(_ c: Unicode.Scalar) -> Bool {
-        category(c) == .nonspacingMark
+        !c.isASCII && category(c) == .nonspacingMark
     }
 }

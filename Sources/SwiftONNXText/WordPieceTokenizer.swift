@@ -28,6 +28,7 @@ public struct WordPieceTokenizer: Sendable {
 
     /// Reads the tokenizer from a `tokenizer.json` file.
     ///
+    /// - Parameter url: The `tokenizer.json` file.
     /// - Throws: `TextError.fileNotFound` or `.io` when the file cannot be read, `.invalidTokenizer`
     ///   when it is not a valid description, `.unsupportedTokenizer` when it describes another kind of
     ///   tokenizer (BPE, Unigram, other normalizers or pre-tokenizers).
@@ -46,6 +47,11 @@ public struct WordPieceTokenizer: Sendable {
     }
 
     /// Reads the tokenizer from the contents of a `tokenizer.json` file; `source` names it in errors.
+    ///
+    /// - Parameters:
+    ///   - json: The file's bytes.
+    ///   - source: What to call the description in error messages (a path).
+    /// - Throws: `TextError.invalidTokenizer` or `.unsupportedTokenizer`, as ``init(contentsOf:)``.
     public init(json: Data, source: String = "<tokenizer.json data>") throws(TextError) {
         let parts = try TokenizerJSON(data: json, source: source)
         self.source = source
@@ -62,12 +68,16 @@ public struct WordPieceTokenizer: Sendable {
     public var vocabularySize: Int { model.vocabulary.count }
 
     /// The id of a vocabulary entry, compared byte for byte; nil when it is not in the vocabulary.
+    ///
+    /// - Parameter token: The entry as written in the vocabulary ("hello", "##s", "[CLS]").
     public func id(of token: String) -> Int? { model.vocabulary[Array(token.utf8)] }
 
     /// How many special tokens the post-processor adds to a text ([CLS] and [SEP]: 2).
     public var specialTokenCount: Int { postProcessor.addedTokenCount }
 
     /// The tokens of `text` before special tokens, truncation and padding: (id, token) pairs.
+    ///
+    /// - Parameter text: Any text.
     public func tokenize(_ text: String) -> [(id: Int, token: String)] {
         var out: [(id: Int, token: String)] = []
         let scalars = Array(text.unicodeScalars)
@@ -95,6 +105,7 @@ public struct WordPieceTokenizer: Sendable {
     /// post-processor, and padding (when set: `.longest` leaves a single text as it is, `.fixed`
     /// pads it).
     ///
+    /// - Parameter text: Any text.
     /// - Throws: `TextError.invalidArgument` when the truncation length leaves no room for the
     ///   special tokens.
     public func encode(_ text: String) throws(TextError) -> Encoding {
@@ -105,6 +116,9 @@ public struct WordPieceTokenizer: Sendable {
 
     /// The encodings of several texts, each truncated (when set) and all padded (when set) to the
     /// same length: the longest of them with `.longest`.
+    ///
+    /// - Parameter texts: The texts, in the order of the encodings returned.
+    /// - Throws: `TextError.invalidArgument` as ``encode(_:)``.
     public func encodeBatch(_ texts: [String]) throws(TextError) -> [Encoding] {
         var out: [Encoding] = []
         out.reserveCapacity(texts.count)
