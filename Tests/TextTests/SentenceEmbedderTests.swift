@@ -123,6 +123,30 @@ final class SentenceEmbedderTests: XCTestCase {
         XCTAssertLessThanOrEqual(zip(raw, mean).map { abs($0 - $1) }.max()!, 1e-5)
     }
 
+    /// A model whose inputs fix batch 2 and 16 tokens (Resources/fixed_2x16.onnx: hidden[b, t, k] =
+    /// input_ids[b, t] * (k + 1)): every text is padded and truncated to 16 tokens, and runs hold 2
+    /// texts (an odd one out is paired with an empty text).
+    func testFixedShapeModel() throws {
+        let model = TextTestFiles.resources.appendingPathComponent("fixed_2x16.onnx")
+        let embedder = try SentenceEmbedder(modelURL: model, tokenizerURL: TextTestFiles.tokenizer)
+        XCTAssertEqual(embedder.tokenizer.truncation?.maxLength, 16)
+        XCTAssertEqual(embedder.tokenizer.padding?.length, .fixed(16))
+        let texts = ["hello world", "a sentence much longer than the sixteen tokens this model takes, so it is cut short",
+                     "third text"]
+        let got = try embedder.embed(texts, normalize: false, batchSize: 32)
+        for (t, v) in zip(texts, got) {
+            let e = try embedder.tokenizer.encode(t)
+            XCTAssertEqual(e.count, 16)
+            let kept = zip(e.ids, e.attentionMask).filter { $0.1 == 1 }.map { Double($0.0) }
+            let mean = kept.reduce(0, +) / Double(kept.count)
+            XCTAssertEqual(v.count, 3)
+            for k in 0..<3 { XCTAssertEqual(Double(v[k]), mean * Double(k + 1), accuracy: mean * 1e-6, "\(t) [\(k)]") }
+        }
+        let maxLength8 = try SentenceEmbedder(modelURL: model, tokenizerURL: TextTestFiles.tokenizer, maxLength: 8)
+        XCTAssertEqual(maxLength8.tokenizer.truncation?.maxLength, 8, "a shorter maximum than the model's stays")
+        XCTAssertEqual(try maxLength8.embed(texts).count, 3)
+    }
+
     func testCosineSimilarity() {
         XCTAssertEqual(Pooling.cosineSimilarity([1, 0], [0, 1]), 0)
         XCTAssertEqual(Pooling.cosineSimilarity([1, 2, 3], [2, 4, 6]), 1, accuracy: 1e-6)
