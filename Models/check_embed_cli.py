@@ -3,7 +3,8 @@
 (tokenizers + ONNX Runtime + mean pooling + L2 normalization, committed in
 Tests/TextTests/Resources/minilm_l3_* by Models/make_text_reference.py): the saved .npy within
 1e-4 of the reference and cosine > 0.99999 per sentence, normalized and not (--no-normalize), the .json
-output, --texts-from and --similarity. Needs numpy only (the project .venv), and the model folder fetch.py makes
+output, --texts-from and --similarity; and that bad folders, models and tokenizers end in one
+clear line and exit status 1 (64 for usage errors), never a crash. Needs numpy only (the project .venv), and the model folder fetch.py makes
 (Models/cache/paraphrase-MiniLM-L3-v2).
 
 Usage:  .venv/bin/python Models/check_embed_cli.py --bin .build/release/swift-onnx
@@ -28,6 +29,14 @@ def run(cmd: list[str]) -> str:
     if r.returncode != 0:
         raise SystemExit(f"FAIL: {' '.join(cmd[:3])} ... exited {r.returncode}: {r.stderr.strip()}")
     return r.stdout
+
+
+def expect_error(args: list[str], status: int, needle: str) -> bool:
+    r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    first = r.stderr.strip().splitlines()[0] if r.stderr.strip() else ""
+    good = r.returncode == status and needle in r.stderr and first.startswith("error: ")
+    print(f"{'ok  ' if good else 'FAIL'} exit {r.returncode}: {first}")
+    return good
 
 
 def compare(name: str, got: np.ndarray, want: np.ndarray, sentences: list[str]) -> bool:
@@ -77,6 +86,30 @@ def main() -> int:
         good = abs(got - expected) < 1e-5
         print(f"{'ok  ' if good else 'FAIL'} embed --similarity: {got:.6f}, reference {expected:.6f}")
         ok &= good
+        # Errors: one line, status 1 (usage errors 64).
+        root = os.path.dirname(HERE)
+        bpe = os.path.join(tmp, "bpe.json")
+        with open(bpe, "w") as f:
+            json.dump({"model": {"type": "BPE", "vocab": {}, "merges": []}}, f)
+        bad_json = os.path.join(tmp, "bad.json")
+        with open(bad_json, "w") as f:
+            f.write("{\"model\": ")
+        model = os.path.join(args.model_dir, "model.onnx")
+        vit = os.path.join(root, "Models", "transformers", "vit.ts17.onnx")
+        checks = [
+            ([args.bin, "embed", args.model_dir], 64, "give at least one text"),
+            ([args.bin, "embed", os.path.join(tmp, "missing"), "x"], 1, "does not exist"),
+            ([args.bin, "embed", tmp, "x"], 1, "no model.onnx"),
+            ([args.bin, "embed", "--model", model, "--tokenizer", os.path.join(tmp, "none.json"), "x"], 1, "tokenizer"),
+            ([args.bin, "embed", "--model", model, "--tokenizer", bpe, "x"], 1, "model of type 'BPE' is not supported"),
+            ([args.bin, "embed", "--model", model, "--tokenizer", bad_json, "x"], 1, "not valid JSON"),
+            ([args.bin, "embed", "--model", vit, "--tokenizer", os.path.join(args.model_dir, "tokenizer.json"), "x"], 1,
+             "no input 'input_ids'"),
+            ([args.bin, "embed", args.model_dir, "x", "--output", os.path.join(tmp, "v.txt")], 1, "give a .npy or .json"),
+            ([args.bin, "embed", args.model_dir, "x", "--similarity"], 64, "at least two texts"),
+        ]
+        for cmd, status, needle in checks:
+            ok &= expect_error(cmd, status, needle)
     print("embed: all checks passed" if ok else "embed: FAILED")
     return 0 if ok else 1
 

@@ -22,7 +22,9 @@ struct TokenizerJSON {
         do {
             root = try JSONSerialization.jsonObject(with: data, options: [])
         } catch {
-            throw .invalidTokenizer(path: source, reason: "not valid JSON (\(error.localizedDescription))")
+            // Foundation's description is generic; its debug description says what and where.
+            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? error.localizedDescription
+            throw .invalidTokenizer(path: source, reason: "not valid JSON (\(detail))")
         }
         guard let object = root as? Object else {
             throw .invalidTokenizer(path: source, reason: "the top level is not a JSON object")
