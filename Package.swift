@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "SwiftONNX", targets: ["SwiftONNX"]),
         .library(name: "SwiftONNXEnhance", targets: ["SwiftONNXEnhance"]),
+        .library(name: "SwiftONNXText", targets: ["SwiftONNXText"]),
         .executable(name: "swift-onnx", targets: ["swift-onnx"]),
         .executable(name: "swift-onnx-bench", targets: ["swift-onnx-bench"]),
         .executable(name: "swift-onnx-fuzz", targets: ["swift-onnx-fuzz"]),
@@ -43,9 +44,11 @@ let package = Package(
         // The trained enhancement models ship with the library (Models/enhance links to them).
         .target(name: "SwiftONNXEnhance", dependencies: ["SwiftONNX", "CImageIO"], path: "Sources/SwiftONNXEnhance",
                 resources: [.copy("Models")]),
+        // Text: a WordPiece tokenizer reading tokenizer.json, and sentence embeddings (public API only).
+        .target(name: "SwiftONNXText", dependencies: ["SwiftONNX"], path: "Sources/SwiftONNXText"),
         .executableTarget(
             name: "swift-onnx",
-            dependencies: ["SwiftONNX", "SwiftONNXEnhance",
+            dependencies: ["SwiftONNX", "SwiftONNXEnhance", "SwiftONNXText",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/swift-onnx"
         ),
@@ -68,6 +71,8 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["SwiftONNX"], path: "Tests/ModelTests"),
         .testTarget(name: "EnhanceTests", dependencies: ["SwiftONNXEnhance", "SwiftONNX"], path: "Tests/EnhanceTests",
                     exclude: ["Resources", "README.md"]),
+        .testTarget(name: "TextTests", dependencies: ["SwiftONNXText", "SwiftONNX"], path: "Tests/TextTests",
+                    exclude: ["Resources"]),
     ]
 )
 

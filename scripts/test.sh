@@ -21,6 +21,8 @@ bin="$(swift build "${SWIFT_FAST_FLAGS[@]}" --show-bin-path)/swift-onnx"
 .venv/bin/python Models/check_cli.py --bin "$bin" || status=1
 .venv/bin/python Models/check_cli.py --bin "$bin" --format pb | tail -1 || status=1
 .venv/bin/python Models/check_transformers_cli.py --bin "$bin" | tail -1 || status=1
+echo "==> sentence embeddings through the command line (swift-onnx embed vs tokenizers + ONNX Runtime + pooling)"
+.venv/bin/python Models/check_embed_cli.py --bin "$bin" || status=1
 echo "==> fuzz regression inputs and the conformance models on zero inputs (swift-onnx-fuzz replay, Fuzz/README.md)"
 fuzz="$(dirname "$bin")/swift-onnx-fuzz"
 for t in model npy pb image; do

@@ -70,7 +70,7 @@ struct SwiftONNXCommand: ParsableCommand {
         commandName: "swift-onnx",
         abstract: "Run and inspect ONNX models with SwiftONNX.",
         version: swiftONNXVersion,
-        subcommands: [Run.self, Inspect.self, Identify.self, Enhance.self]
+        subcommands: [Run.self, Inspect.self, Identify.self, Enhance.self, Embed.self]
     )
 
     /// argument-parser's `main()` with one difference: its messages start with "error: " (lowercase), as
