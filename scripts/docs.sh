@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the DocC documentation of the two library targets, SwiftONNX and SwiftONNXEnhance, with
+# Builds the DocC documentation of the library targets, SwiftONNX, SwiftONNXEnhance and SwiftONNXText, with
 # swift-docc-plugin, into .build/docs/<Target> (transformed for static hosting: serve the folder,
 # open /documentation/<target>/). Prints a summary per target and exits non-zero when the build
 # fails, when the compiler or docc prints any warning, or when the coverage report shows a public
@@ -10,12 +10,12 @@
 # folder (.build/docs-build), and Package.resolved is put back as it was afterwards, so the normal
 # build (`swift build -c release`) is left untouched.
 #
-# Usage: scripts/docs.sh [TARGET...]     (default: SwiftONNX SwiftONNXEnhance)
+# Usage: scripts/docs.sh [TARGET...]     (default: SwiftONNX SwiftONNXEnhance SwiftONNXText)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(SwiftONNX SwiftONNXEnhance)
+[ ${#targets[@]} -gt 0 ] || targets=(SwiftONNX SwiftONNXEnhance SwiftONNXText)
 out=.build/docs
 scratch=.build/docs-build
 command -v python3 >/dev/null || { echo "docs.sh: python3 is needed to read the coverage report" >&2; exit 2; }

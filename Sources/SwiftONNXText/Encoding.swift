@@ -29,7 +29,7 @@ public struct Encoding: Sendable, Equatable {
 }
 
 /// Which end of a sequence truncation cuts, or padding fills.
-public enum Side: String, Sendable, Equatable {
+public enum Side: Sendable, Equatable {
     /// The end: truncation keeps the first tokens, padding goes after the text.
     case right
     /// The start: truncation keeps the last tokens, padding goes before the text.

@@ -209,7 +209,7 @@ private func makeLayerNorm(_ ctx: OpContext) throws -> OpBody {
         // (the usual 1-D weights), else broadcast into a copy.
         func row(_ t: Tensor, _ what: String) throws -> Tensor {
             if t.dtype == .float32 && t.shape == normShape { return t }
-            return try Tensor(validShape: normShape, scalars: try expandF32(t, to: normShape, "LayerNormalization", what))
+            return Tensor(validShape: normShape, scalars: try expandF32(t, to: normShape, "LayerNormalization", what))
         }
         let scale = try row(try inputs.required(1, "Scale"), "Scale")
         let bias = try inputs.optional(2).map { try row($0, "B") }
