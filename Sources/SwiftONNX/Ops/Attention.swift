@@ -380,7 +380,6 @@ struct FuseScaledDotProductAttention: GraphPass {
         func single(_ name: String) -> Bool { uses[name] == 1 && !outputs.contains(name) }
         func shape(_ name: String) -> [Dim]? { graph.infoOrConstant(of: name)?.shape }
         func isF32(_ name: String) -> Bool { graph.infoOrConstant(of: name)?.type == .float32 }
-        func known(_ d: Dim) -> Bool { if case .unknown = d { return false }; return true }
         func scalarConstant(_ name: String) -> Float? {
             guard let t = graph.initializers[name], t.dtype == .float32, t.count == 1 else { return nil }
             return t.pointer(Float.self)[0]

@@ -816,7 +816,7 @@ struct FuseConvAdd: GraphPass {
                     && conv.attributes["activation"] == nil && conv.inputs.count < 4
                 guard plainConv || fusedNoAct, conv.outputs.count == 1, uses[x] == 1, !outputs.contains(x) else { continue }
                 let z = add.inputs[1 - k]
-                guard !z.isEmpty, z != x, sameKnownShape(graph, x, z) else { continue }
+                guard !z.isEmpty, z != x, graph.sameKnownFloatShape(x, z) else { continue }
                 // Z must be available before the conv runs: not produced by a node that reads the conv's output.
                 var fused = conv
                 fused.domain = FuseConvActivation.domain
@@ -834,13 +834,6 @@ struct FuseConvAdd: GraphPass {
             graph.removeNodes(at: removed)
         }
         return changed
-    }
-
-    /// Both values have the same fully determined shape (known sizes or the same symbols) and type float32.
-    private func sameKnownShape(_ graph: Graph, _ a: String, _ b: String) -> Bool {
-        guard let x = graph.infoOrConstant(of: a), let y = graph.infoOrConstant(of: b), let sx = x.shape, let sy = y.shape,
-              x.type == .float32, y.type == .float32, sx == sy else { return false }
-        return !sx.contains(.unknown)
     }
 }
 

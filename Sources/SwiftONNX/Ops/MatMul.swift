@@ -435,7 +435,7 @@ struct FuseMatMulEpilogue: GraphPass {
                       var fused = dense(di), fused.outputs.count == 1 else { continue }
                 if reader.opType == "Add", reader.inputs.count == 2, (opsets[""] ?? 1) >= 7 {
                     let z = reader.inputs[1 - k]
-                    guard fused.inputs.count < 4, !z.isEmpty, z != y, sameKnownShape(graph, y, z) else { continue }
+                    guard fused.inputs.count < 4, !z.isEmpty, z != y, graph.sameKnownFloatShape(y, z) else { continue }
                     while fused.inputs.count < 3 { fused.inputs.append("") }
                     fused.inputs.append(z)
                 } else if k == 0, let (kind, params) = Self.activation(reader, graph: graph) {
@@ -466,12 +466,5 @@ struct FuseMatMulEpilogue: GraphPass {
             }
         }
         return FuseConvActivation.activation(n, graph: graph)
-    }
-
-    /// Both values are float32 with the same fully known shape.
-    private func sameKnownShape(_ graph: Graph, _ a: String, _ b: String) -> Bool {
-        guard let x = graph.infoOrConstant(of: a), let y = graph.infoOrConstant(of: b), let sx = x.shape, let sy = y.shape,
-              x.type == .float32, y.type == .float32, sx == sy else { return false }
-        return !sx.contains(.unknown)
     }
 }

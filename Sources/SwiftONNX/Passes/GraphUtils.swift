@@ -57,6 +57,14 @@ extension Graph {
 
     var outputNames: Set<String> { Set(outputs.map(\.name)) }
 
+    /// Both values are float32 with the same fully determined shape (known sizes or the same symbols):
+    /// one can be added to the other element for element (a residual fused into a GEMM epilogue).
+    func sameKnownFloatShape(_ a: String, _ b: String) -> Bool {
+        guard let x = infoOrConstant(of: a), let y = infoOrConstant(of: b), let sx = x.shape, let sy = y.shape,
+              x.type == .float32, y.type == .float32, sx == sy else { return false }
+        return !sx.contains(.unknown)
+    }
+
     /// Drops initializers nothing reads any more.
     func pruneUnusedInitializers() {
         let used = useCounts()
