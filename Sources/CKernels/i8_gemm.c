@@ -3,8 +3,11 @@
  *   i8_gemm_4x8_scalar   the reference (plain C, one int32 sum per element)
  *   i8_gemm_6x16_avx2    AVX2: values packed as int16 pairs with their zero points subtracted,
  *                        vpmaddwd into 12 ymm int32 accumulators
- * All variants compute the same integers (see so_i8_gemm.h); a VNNI variant (vpdpbusd over u8
- * quads, with the zero points applied through row and column sums) is still to come.
+ *   i8_gemm_8x32_avx512vnni  AVX-512 VNNI: the bytes packed as they are, in quads of k; vpdpbusd
+ *                        (u8 activations x s8 weights, four products per int32 lane) into 16 zmm
+ *                        accumulators; the zero points applied afterwards through the weights' row
+ *                        sums and the activations' column sums
+ * All variants compute the same integers (see so_i8_gemm.h).
  */
 #include "so_isa.h"
 #include "so_i8_gemm.h"
@@ -122,7 +125,9 @@ static void i8_pack_b_scalar(size_t kc, size_t nc, const uint8_t *b, size_t rs, 
 }
 
 static void i8_gemm_4x8_scalar(size_t mc, size_t nc, size_t kc, const void *pa, size_t pa_stride, const void *pb,
-                               size_t pb_stride, int32_t *c, size_t ldc, int accumulate) {
+                               size_t pb_stride, const int32_t *azp, int32_t bzp, int32_t *c, size_t ldc,
+                               int accumulate) {
+    (void)azp; (void)bzp;   /* subtracted at packing */
     const size_t mr = 4, nr = 8, groups = (kc + 1) / 2;
     for (size_t p = 0; p < mc; p += mr) {
         const int16_t *ap = (const int16_t *)((const char *)pa + (p / mr) * pa_stride);
@@ -146,7 +151,7 @@ static void i8_gemm_4x8_scalar(size_t mc, size_t nc, size_t kc, const void *pa, 
 }
 
 static const so_i8_gemm i8_gemm_scalar = {
-    SO_ISA_SCALAR, 4, 8, 2, 2, 2, "i8_gemm_4x8_scalar",
+    SO_ISA_SCALAR, 4, 8, 2, 2, 2, 0, "i8_gemm_4x8_scalar",
     i8_pack_a_scalar, i8_pack_b_scalar, i8_gemm_4x8_scalar,
 };
 
@@ -266,7 +271,9 @@ void tile_6x16_avx2(size_t groups, const int16_t *ap, const int16_t *bp, int32_t
 }
 
 static void i8_gemm_6x16_avx2(size_t mc, size_t nc, size_t kc, const void *pa, size_t pa_stride, const void *pb,
-                              size_t pb_stride, int32_t *c, size_t ldc, int accumulate) {
+                              size_t pb_stride, const int32_t *azp, int32_t bzp, int32_t *c, size_t ldc,
+                              int accumulate) {
+    (void)azp; (void)bzp;   /* subtracted at packing */
     const size_t mr = 6, nr = 16, groups = (kc + 1) / 2;
     for (size_t q = 0; q < nc; q += nr) {
         const int16_t *bp = (const int16_t *)((const char *)pb + (q / nr) * pb_stride);
@@ -280,7 +287,7 @@ static void i8_gemm_6x16_avx2(size_t mc, size_t nc, size_t kc, const void *pa, s
 }
 
 static const so_i8_gemm i8_gemm_avx2 = {
-    SO_ISA_AVX2, 6, 16, 2, 2, 2, "i8_gemm_6x16_avx2",
+    SO_ISA_AVX2, 6, 16, 2, 2, 2, 0, "i8_gemm_6x16_avx2",
     i8_pack_a_avx2, i8_pack_b_avx2, i8_gemm_6x16_avx2,
 };
 
@@ -313,10 +320,201 @@ static void requantize_avx2(size_t rows, size_t cols, const int32_t *c, size_t l
 }
 
 #pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma"))), apply_to = function)
+
+/* ---- AVX-512 VNNI: raw bytes in quads of k ----
+ * A panel: for each quad, 8 rows x 4 signed bytes (32 bytes); B panel: for each quad, 32 columns x 4
+ * unsigned bytes (128 bytes, column j's four values at 4j). Padding (k past the end, rows past m,
+ * columns past n) is 0, which adds nothing to a product or a sum. The zero points cannot be
+ * subtracted from bytes without leaving their range, so the macro applies them:
+ *     sum (a - az)(b - bz) = sum a*b - bz * sum a - az * sum b + kc * az * bz. */
+
+static void i8_pack_a_vnni(size_t m, size_t k, const int8_t *a, size_t rs, size_t cs, const int32_t *azp, void *dst) {
+    (void)azp;   /* applied by the macro */
+    const size_t mr = 8, kpad = (k + 3) / 4 * 4;
+    int8_t *d = (int8_t *)dst;
+    for (size_t p = 0; p < m; p += mr) {
+        size_t rows = m - p < mr ? m - p : mr;
+        for (size_t k0 = 0; k0 < kpad; k0 += 4) {
+            for (size_t r = 0; r < mr; r++) {
+                for (size_t t = 0; t < 4; t++) {
+                    size_t kk = k0 + t;
+                    d[r * 4 + t] = (r < rows && kk < k) ? a[(p + r) * rs + kk * cs] : 0;
+                }
+            }
+            d += mr * 4;
+        }
+    }
+}
+
+/* Four rows of 16 bytes interleaved into 16 quads (column j's bytes at 4j..4j+3). */
+static inline __attribute__((always_inline))
+void quads_16(__m128i r0, __m128i r1, __m128i r2, __m128i r3, uint8_t *d) {
+    __m128i t0 = _mm_unpacklo_epi8(r0, r1), t1 = _mm_unpackhi_epi8(r0, r1);
+    __m128i t2 = _mm_unpacklo_epi8(r2, r3), t3 = _mm_unpackhi_epi8(r2, r3);
+    _mm_storeu_si128((__m128i *)d, _mm_unpacklo_epi16(t0, t2));
+    _mm_storeu_si128((__m128i *)(d + 16), _mm_unpackhi_epi16(t0, t2));
+    _mm_storeu_si128((__m128i *)(d + 32), _mm_unpacklo_epi16(t1, t3));
+    _mm_storeu_si128((__m128i *)(d + 48), _mm_unpackhi_epi16(t1, t3));
+}
+
+static void i8_pack_b_vnni(size_t kc, size_t nc, const uint8_t *b, size_t rs, size_t cs, int32_t bzp, void *dst) {
+    (void)bzp;   /* applied by the macro */
+    const size_t nr = 32, kpad = (kc + 3) / 4 * 4;
+    uint8_t *out = (uint8_t *)dst;
+    const size_t full = cs == 1 ? nc / nr * nr : 0;
+    for (size_t q = 0; q < full; q += nr) {
+        uint8_t *panel = out + (q / nr) * nr * kpad;
+        size_t k0 = 0;
+        for (; k0 + 4 <= kc; k0 += 4) {
+            const uint8_t *s0 = b + k0 * rs + q, *s1 = s0 + rs, *s2 = s1 + rs, *s3 = s2 + rs;
+            uint8_t *d = panel + k0 * nr;
+            quads_16(_mm_loadu_si128((const __m128i *)s0), _mm_loadu_si128((const __m128i *)s1),
+                     _mm_loadu_si128((const __m128i *)s2), _mm_loadu_si128((const __m128i *)s3), d);
+            quads_16(_mm_loadu_si128((const __m128i *)(s0 + 16)), _mm_loadu_si128((const __m128i *)(s1 + 16)),
+                     _mm_loadu_si128((const __m128i *)(s2 + 16)), _mm_loadu_si128((const __m128i *)(s3 + 16)), d + 64);
+        }
+        if (k0 < kc) {   /* the last 1-3 rows, with zero rows after them */
+            __m128i r[4][2];
+            for (size_t t = 0; t < 4; t++) {
+                for (size_t h = 0; h < 2; h++) {
+                    r[t][h] = k0 + t < kc ? _mm_loadu_si128((const __m128i *)(b + (k0 + t) * rs + q + 16 * h))
+                                          : _mm_setzero_si128();
+                }
+            }
+            uint8_t *d = panel + k0 * nr;
+            quads_16(r[0][0], r[1][0], r[2][0], r[3][0], d);
+            quads_16(r[0][1], r[1][1], r[2][1], r[3][1], d + 64);
+        }
+    }
+    for (size_t q = full; q < nc; q += nr) {   /* a partial last panel, or strided B */
+        size_t cols = nc - q < nr ? nc - q : nr;
+        uint8_t *d = out + (q / nr) * nr * kpad;
+        for (size_t k0 = 0; k0 < kpad; k0 += 4) {
+            for (size_t j = 0; j < nr; j++) {
+                for (size_t t = 0; t < 4; t++) {
+                    size_t kk = k0 + t;
+                    d[j * 4 + t] = (j < cols && kk < kc) ? b[kk * rs + (q + j) * cs] : 0;
+                }
+            }
+            d += nr * 4;
+        }
+    }
+}
+
+/* One 8 x 32 tile over `quads` quads of k, the zero points applied, stored or added to C. rowsum: the
+   8 rows' sums of A over the block (from vnni_row_sums). */
+static inline __attribute__((always_inline))
+void tile_8x32_vnni(size_t quads, size_t kc, const int8_t *ap, const uint8_t *bp, __m256i rowsum,
+                    const int32_t *azp, int32_t bzp, int32_t *c, size_t ldc, size_t rows, size_t cols,
+                    int accumulate) {
+    __m512i acc[8][2];
+    for (int r = 0; r < 8; r++) { acc[r][0] = _mm512_setzero_si512(); acc[r][1] = _mm512_setzero_si512(); }
+    const int32_t *a32 = (const int32_t *)ap;
+    for (size_t g = 0; g < quads; g++) {
+        __m512i b0 = _mm512_loadu_si512((const void *)(bp + g * 128));
+        __m512i b1 = _mm512_loadu_si512((const void *)(bp + g * 128 + 64));
+        const int32_t *ar = a32 + g * 8;
+        for (int r = 0; r < 8; r++) {
+            __m512i a = _mm512_set1_epi32(ar[r]);
+            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, a);
+            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, a);
+        }
+    }
+    /* column sums of B, only when some row has a weight zero point */
+    __m512i cs0 = _mm512_setzero_si512(), cs1 = cs0;
+    if (azp) {
+        const __m512i ones = _mm512_set1_epi8(1);
+        for (size_t g = 0; g < quads; g++) {
+            cs0 = _mm512_dpbusd_epi32(cs0, _mm512_loadu_si512((const void *)(bp + g * 128)), ones);
+            cs1 = _mm512_dpbusd_epi32(cs1, _mm512_loadu_si512((const void *)(bp + g * 128 + 64)), ones);
+        }
+    }
+    int32_t rs[8];
+    _mm256_storeu_si256((__m256i *)rs, rowsum);
+    const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+    const __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
+    for (size_t r = 0; r < rows; r++) {
+        int32_t az = azp ? azp[r] : 0;
+        /* - bz * sum a + kc * az * bz, then - az * sum b */
+        /* in wrapping unsigned arithmetic: the parts may pass 2^31, the total fits int32 */
+        uint32_t f = (uint32_t)kc * (uint32_t)az * (uint32_t)bzp - (uint32_t)bzp * (uint32_t)rs[r];
+        __m512i fix = _mm512_set1_epi32((int32_t)f);
+        __m512i v0 = _mm512_add_epi32(acc[r][0], fix), v1 = _mm512_add_epi32(acc[r][1], fix);
+        if (az) {
+            __m512i vaz = _mm512_set1_epi32(az);
+            v0 = _mm512_sub_epi32(v0, _mm512_mullo_epi32(vaz, cs0));
+            v1 = _mm512_sub_epi32(v1, _mm512_mullo_epi32(vaz, cs1));
+        }
+        int32_t *o = c + r * ldc;
+        if (accumulate) {
+            v0 = _mm512_add_epi32(v0, _mm512_maskz_loadu_epi32(m0, o));
+            v1 = _mm512_add_epi32(v1, _mm512_maskz_loadu_epi32(m1, o + 16));
+        }
+        _mm512_mask_storeu_epi32(o, m0, v0);
+        _mm512_mask_storeu_epi32(o + 16, m1, v1);
+    }
+}
+
+static void i8_gemm_8x32_vnni(size_t mc, size_t nc, size_t kc, const void *pa, size_t pa_stride, const void *pb,
+                              size_t pb_stride, const int32_t *azp, int32_t bzp, int32_t *c, size_t ldc,
+                              int accumulate) {
+    const size_t mr = 8, nr = 32, quads = (kc + 3) / 4;
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (size_t p = 0; p < mc; p += mr) {
+        const int8_t *ap = (const int8_t *)pa + (p / mr) * pa_stride;
+        size_t rows = mc - p < mr ? mc - p : mr;
+        /* the 8 rows' sums over this block: each quad's 32 bytes are the rows' four values each */
+        __m256i rowsum = _mm256_setzero_si256();
+        for (size_t g = 0; g < quads; g++) {
+            rowsum = _mm256_dpbusd_epi32(rowsum, ones, _mm256_loadu_si256((const __m256i *)(ap + g * 32)));
+        }
+        const int32_t *az = azp ? azp + p : NULL;
+        for (size_t q = 0; q < nc; q += nr) {
+            const uint8_t *bp = (const uint8_t *)pb + (q / nr) * pb_stride;
+            size_t cols = nc - q < nr ? nc - q : nr;
+            tile_8x32_vnni(quads, kc, ap, bp, rowsum, az, bzp, c + p * ldc + q, ldc, rows, cols, accumulate);
+        }
+    }
+}
+
+static const so_i8_gemm i8_gemm_vnni = {
+    SO_ISA_AVX512, 8, 32, 4, 1, 1, 1, "i8_gemm_8x32_avx512vnni",
+    i8_pack_a_vnni, i8_pack_b_vnni, i8_gemm_8x32_vnni,
+};
+
+#pragma clang attribute pop
+
+/* As requantize_avx2, 16 lanes at a time (AVX-512 F/BW/VL; no VNNI needed). */
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+static void requantize_avx512(size_t rows, size_t cols, const int32_t *c, size_t ldc, const int32_t *bias,
+                              const float *scale, int32_t yzp, int32_t lo, int32_t hi, int is_signed,
+                              void *y, size_t ldy) {
+    const __m512 big = _mm512_set1_ps(1073741824.0f), nbig = _mm512_set1_ps(-1073741824.0f);
+    const __m512i vzp = _mm512_set1_epi32(yzp), vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+    for (size_t i = 0; i < rows; i++) {
+        int32_t b = bias ? bias[i] : 0;
+        const int32_t *ci = c + i * ldc;
+        uint8_t *yi = (uint8_t *)y + i * ldy;
+        const __m512i vb = _mm512_set1_epi32(b);
+        const __m512 vs = _mm512_set1_ps(scale[i]);
+        for (size_t j = 0; j < cols; j += 16) {
+            __mmask16 m = cols - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cols - j)) - 1);
+            __m512i acc = _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, ci + j), vb);
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), vs);
+            v = _mm512_min_ps(_mm512_max_ps(v, nbig), big);   /* as the reference (maxps gives nbig for NaN) */
+            __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), vzp);   /* to nearest, ties to even */
+            q = _mm512_min_epi32(_mm512_max_epi32(q, vlo), vhi);         /* in the output type's range now */
+            _mm_mask_storeu_epi8(yi + j, m, _mm512_cvtepi32_epi8(q));    /* the low byte: its bit pattern */
+        }
+    }
+    (void)is_signed;
+}
 #endif
 
 const so_i8_gemm *so_i8_gemm_select(int isa) {
 #if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX512 && so_cpu_has_avx512vnni()) return &i8_gemm_vnni;
     if (isa >= SO_ISA_AVX2) return &i8_gemm_avx2;
 #endif
     (void)isa;
@@ -327,6 +525,7 @@ void so_i8_requantize(size_t rows, size_t cols, const int32_t *c, size_t ldc, co
                       const float *scale, int32_t yzp, int32_t lo, int32_t hi, int is_signed,
                       void *y, size_t ldy, int isa) {
 #if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX512) { requantize_avx512(rows, cols, c, ldc, bias, scale, yzp, lo, hi, is_signed, y, ldy); return; }
     if (isa >= SO_ISA_AVX2) { requantize_avx2(rows, cols, c, ldc, bias, scale, yzp, lo, hi, is_signed, y, ldy); return; }
 #endif
     (void)isa;

@@ -32,7 +32,8 @@ final class Int8GemmTests: XCTestCase {
         return c
     }
 
-    /// Runs variant `g` with B packed in k-blocks of `kc` (a multiple of the family's group).
+    /// Runs variant `g` with B packed in k-blocks of `kc` (a multiple of the variant's group), the
+    /// zero points given to the packing and to the macro alike (a raw variant applies them there).
     private func run(_ g: UnsafePointer<so_i8_gemm>, _ a: [Int8], _ b: [UInt8], m: Int, n: Int, k: Int,
                      azp: [Int32]?, bzp: Int32, kc: Int) -> [Int32] {
         let v = g.pointee
@@ -53,8 +54,14 @@ final class Int8GemmTests: XCTestCase {
             b.withUnsafeBufferPointer { bp in v.pack_b(kb, n, bp.baseAddress! + k0 * n, n, 1, bzp, pb) }
             let kbpad = (kb + Int(v.kg) - 1) / Int(v.kg) * Int(v.kg)
             c.withUnsafeMutableBufferPointer { cp in
-                v.macro(m, n, kb, pa + k0 * Int(v.mr) * Int(v.elem_a), paStride, pb, Int(v.nr) * kbpad * Int(v.elem_b),
-                        cp.baseAddress!, n, k0 == 0 ? 0 : 1)
+                let paBlock = pa + k0 * Int(v.mr) * Int(v.elem_a), pbStride = Int(v.nr) * kbpad * Int(v.elem_b)
+                if let azp {
+                    azp.withUnsafeBufferPointer {
+                        v.macro(m, n, kb, paBlock, paStride, pb, pbStride, $0.baseAddress!, bzp, cp.baseAddress!, n, k0 == 0 ? 0 : 1)
+                    }
+                } else {
+                    v.macro(m, n, kb, paBlock, paStride, pb, pbStride, nil, bzp, cp.baseAddress!, n, k0 == 0 ? 0 : 1)
+                }
             }
             k0 += kb
         }
@@ -75,7 +82,8 @@ final class Int8GemmTests: XCTestCase {
                     for azp in azps {
                         for bzp: Int32 in [0, 128, 255] {
                             let want = expected(a, b, m: m, n: n, k: k, azp: azp, bzp: bzp)
-                            for kc in [k, 64, 2] where kc <= k || kc == k {
+                            // k-blocks of any multiple of the group: the smallest, 64, and all of k
+                            for kc in [k, 64, Int(g.pointee.kg)] where kc <= k || kc == k {
                                 let got = run(g, a, b, m: m, n: n, k: k, azp: azp, bzp: bzp, kc: kc)
                                 XCTAssertEqual(got, want, "\(name) m \(m) n \(n) k \(k) kc \(kc) extreme \(extreme) azp \(azp != nil) bzp \(bzp)")
                             }

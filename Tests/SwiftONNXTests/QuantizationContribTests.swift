@@ -32,6 +32,62 @@ final class QuantizationContribTests: XCTestCase {
         }
     }
 
+    /// A residual block's end, DequantizeLinear x2 -> Sum (or Add) -> Relu -> QuantizeLinear, becomes one
+    /// com.swiftonnx::QLinearAdd with relu = 1 (LowerQDQBinary), against the unoptimized ops: both 8-bit
+    /// types, zero points inside the range so Relu clips about half the values; at most one step
+    /// anywhere and on at most 1% of the values (the ratios of scales, as for QLinearAdd), and never
+    /// below the output zero point. A Relu whose float output is also read elsewhere keeps the ops.
+    func testQDQSumReluBecomesQLinearAddWithRelu() throws {
+        let shape = [1, 4, 15, 30], n = 1800
+        for signed in [false, true] {
+            for (op, extraReader) in [("Sum", false), ("Add", false), ("Sum", true)] {
+                let dt: DType = signed ? .int8 : .uint8
+                func z(_ v: Int) -> Tensor { signed ? Tensor(scalar: Int8(v - 128)) : Tensor(scalar: UInt8(v)) }
+                func bytes(_ v: [Int]) throws -> Tensor {
+                    signed ? try Tensor(shape: shape, scalars: v.map { Int8(truncatingIfNeeded: $0 - 128) })
+                           : try Tensor(shape: shape, scalars: v.map { UInt8(truncatingIfNeeded: $0) })
+                }
+                let inits: [String: Tensor] = ["sa": Tensor(scalar: Float(0.02)), "za": z(140), "sb": Tensor(scalar: Float(0.05)),
+                                               "zb": z(110), "sy": Tensor(scalar: Float(0.03)), "zy": z(60)]
+                func node(_ op: String, _ ins: [String], _ out: String) -> Node {
+                    Node(name: out, opType: op, domain: "", inputs: ins, outputs: [out], attributes: [:])
+                }
+                var nodes = [node("DequantizeLinear", ["A", "sa", "za"], "a"), node("DequantizeLinear", ["B", "sb", "zb"], "b"),
+                             node(op, ["a", "b"], "s"), node("Relu", ["s"], "r"), node("QuantizeLinear", ["r", "sy", "zy"], "Y")]
+                var outs = [ValueInfo(name: "Y", type: dt, shape: nil)]
+                if extraReader {
+                    nodes.append(node("Neg", ["r"], "R"))
+                    outs.append(ValueInfo(name: "R", type: .float32, shape: nil))
+                }
+                let g = Graph(name: "g", nodes: nodes,
+                              inputs: [ValueInfo(name: "A", type: dt, shape: shape.map { .known($0) }),
+                                       ValueInfo(name: "B", type: dt, shape: shape.map { .known($0) })],
+                              outputs: outs, initializers: inits, valueInfo: [:])
+                let model = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                                  opsets: ["": 21], graph: g, keepAlive: [])
+                var rng = SplitMix64(seed: 9)
+                let feeds = ["A": try bytes((0..<n).map { _ in Int(rng.next() % 256) }),
+                             "B": try bytes((0..<n).map { _ in Int(rng.next() % 256) })]
+                let plain = try InferenceSession(model: model, options: .init(optimize: false))
+                let fast = try InferenceSession(model: model, options: .init(optimize: true))
+                let hist = fast.metadata.opHistogram
+                XCTAssertEqual(hist["com.swiftonnx::QLinearAdd"], extraReader ? nil : 1, "\(hist)")
+                XCTAssertEqual(hist["Relu"], extraReader ? 1 : nil, "\(hist)")
+                let want = try plain.run(feeds), got = try fast.run(feeds)
+                let w = try XCTUnwrap(want["Y"]), h = try XCTUnwrap(got["Y"])
+                let wv = signed ? try w.scalars(as: Int8.self).map(Int.init) : try w.scalars(as: UInt8.self).map(Int.init)
+                let hv = signed ? try h.scalars(as: Int8.self).map(Int.init) : try h.scalars(as: UInt8.self).map(Int.init)
+                let zy = signed ? 60 - 128 : 60
+                XCTAssertGreaterThan(wv.filter { $0 == zy }.count, n / 5, "Relu clips a good share")
+                XCTAssertGreaterThanOrEqual(hv.min() ?? zy, zy, "\(op) signed \(signed)")
+                let diffs = zip(wv, hv).map { abs($0 - $1) }
+                XCTAssertLessThanOrEqual(diffs.max() ?? 0, 1, "\(op) signed \(signed)")
+                XCTAssertLessThanOrEqual(diffs.filter { $0 > 0 }.count, n / 100, "\(op) signed \(signed)")
+                if extraReader { XCTAssertEqual(try XCTUnwrap(want["R"]).bytes(), try XCTUnwrap(got["R"]).bytes()) }
+            }
+        }
+    }
+
     /// DequantizeLinear -> Add / Mul -> QuantizeLinear becomes QLinearAdd / QLinearMul (LowerQDQBinary):
     /// a chain of both (a constant operand, a broadcast one) against the unoptimized ops, both 8-bit
     /// types, random bytes and bytes making ties. The lowered ops compute from ratios of scales, so a

@@ -30,26 +30,32 @@ typedef struct so_i8_gemm {
     int isa;
     int mr, nr, kg;
     int elem_a, elem_b;  /* bytes per packed value of A and of B */
+    int raw;             /* 1: the packing keeps the bytes as they are and the macro applies the zero
+                            points (azp, bzp); 0: the packing subtracts them and the macro ignores them */
     const char *name;    /* e.g. "i8_gemm_6x16_avx2" */
     /* Packs A (element (i, kk) at a[i*rs + kk*cs]) minus its row's zero point azp[i] (azp NULL:
-       zero) into mr-row panels; dst holds so_i8_gemm_packed_a_bytes(g, m, k) bytes. */
+       zero; a raw variant keeps the bytes) into mr-row panels; dst holds
+       so_i8_gemm_packed_a_bytes(g, m, k) bytes. */
     void (*pack_a)(size_t m, size_t k, const int8_t *a, size_t rs, size_t cs, const int32_t *azp, void *dst);
-    /* Packs a kc x nc block of B (element (kk, j) at b[kk*rs + j*cs]) minus bzp into nr-column
-       panels; dst holds so_i8_gemm_packed_b_bytes(g, kc, nc) bytes. */
+    /* Packs a kc x nc block of B (element (kk, j) at b[kk*rs + j*cs]) minus bzp (a raw variant
+       keeps the bytes) into nr-column panels; dst holds so_i8_gemm_packed_b_bytes(g, kc, nc) bytes. */
     void (*pack_b)(size_t kc, size_t nc, const uint8_t *b, size_t rs, size_t cs, int32_t bzp, void *dst);
     /* C[0..mc)[0..nc) (+)= A-panels * B-panels over one k-block of kc values (kc a multiple of kg
        except for the last block). `pa` points at the first A panel's k-block, consecutive A panels
        are `pa_stride` bytes apart (mr * kpad * elem_a for panels covering all of k); `pb` at the
        first B panel, consecutive B panels `pb_stride` bytes apart (nr * kcpad * elem_b for a block
-       packed by pack_b). accumulate = 0: C is overwritten; 1: added to. */
+       packed by pack_b). azp: the zero points of these mc rows (NULL: all zero), bzp: B's, the same
+       as given to the packing (a raw variant applies them here). accumulate = 0: C is overwritten;
+       1: added to. */
     void (*macro)(size_t mc, size_t nc, size_t kc, const void *pa, size_t pa_stride, const void *pb,
-                  size_t pb_stride, int32_t *c, size_t ldc, int accumulate);
+                  size_t pb_stride, const int32_t *azp, int32_t bzp, int32_t *c, size_t ldc, int accumulate);
 } so_i8_gemm;
 
 size_t so_i8_gemm_packed_a_bytes(const so_i8_gemm *g, size_t m, size_t k);
 size_t so_i8_gemm_packed_b_bytes(const so_i8_gemm *g, size_t kc, size_t nc);
 
-/* The variant for ISA level isa (the best at or below it). */
+/* The variant for ISA level isa (the best at or below it; at SO_ISA_AVX512, the VNNI variant when
+   the CPU has AVX-512 VNNI, else the AVX2 one). */
 const so_i8_gemm *so_i8_gemm_select(int isa);
 
 /* The patches of channels [c0, c1) of a c x h x w u8 image for a kh x kw convolution (strides sh,

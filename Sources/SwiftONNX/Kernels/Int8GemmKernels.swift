@@ -13,6 +13,8 @@ final class Int8PackedWeights: Sendable {
     private let buffer: FloatBuffer
     /// Bytes between consecutive panels of `mr` rows.
     let panelStride: Int
+    /// The rows' zero points, nil when all are 0 (a raw variant applies them in its macro).
+    let zeroPoints: [Int32]?
     var pointer: UnsafeRawPointer { UnsafeRawPointer(buffer.data) }
 
     /// `weights[i * k + kk]`; `zeroPoints` nil (all 0) or one per row. Throws `memoryLimitExceeded`.
@@ -24,6 +26,7 @@ final class Int8PackedWeights: Sendable {
         buffer = try FloatBuffer(count: (bytes + 3) / 4)
         let kpad = (k + Int(g.kg) - 1) / Int(g.kg) * Int(g.kg)
         panelStride = Int(g.mr) * kpad * Int(g.elem_a)
+        self.zeroPoints = zeroPoints.flatMap { $0.allSatisfy { $0 == 0 } ? nil : $0 }
         if let zeroPoints {
             zeroPoints.withUnsafeBufferPointer { g.pack_a(m, k, weights, k, 1, $0.baseAddress!, buffer.data) }
         } else {
@@ -79,6 +82,7 @@ func int8Gemm(_ w: Int8PackedWeights, b: UnsafePointer<UInt8>, ldb: Int, n: Int,
     // Each thread takes a contiguous run of column blocks and keeps its packing and accumulator
     // buffers for all of them.
     let workers = max(1, min(threads, blocks))
+    let azp = w.zeroPoints
     parallelFor(workers, threads: workers) { t in
         let first = blocks * t / workers, last = blocks * (t + 1) / workers
         if first >= last { return }
@@ -103,7 +107,15 @@ func int8Gemm(_ w: Int8PackedWeights, b: UnsafePointer<UInt8>, ldb: Int, n: Int,
                 while m0 < m {
                     let mc = min(int8MC, m - m0)
                     let pa = w.pointer + (m0 / mr) * w.panelStride + k0 * mr * Int(g.elem_a)
-                    g.macro(mc, nb, kc, pa, w.panelStride, pb, nr * kcpad * Int(g.elem_b), acc + m0 * ldc, ldc, k0 == 0 ? 0 : 1)
+                    let c = acc + m0 * ldc, first: Int32 = k0 == 0 ? 0 : 1
+                    if let azp {
+                        azp.withUnsafeBufferPointer {
+                            g.macro(mc, nb, kc, pa, w.panelStride, pb, nr * kcpad * Int(g.elem_b), $0.baseAddress! + m0, bzp,
+                                    c, ldc, first)
+                        }
+                    } else {
+                        g.macro(mc, nb, kc, pa, w.panelStride, pb, nr * kcpad * Int(g.elem_b), nil, bzp, c, ldc, first)
+                    }
                     m0 += mc
                 }
                 k0 += kc

@@ -24,6 +24,11 @@ func registerQuantizationContribOps(_ r: inout OpRegistry) {
     r.register("QLinearAdd", domain: ms, infer: binary) { _ in
         return { inputs, _ in [try qlinearBinary(inputs, add: true)] }
     }
+    // SwiftONNX's own: QLinearAdd whose sum then goes through Relu (relu = 1), from LowerQDQBinary.
+    r.register("QLinearAdd", domain: "com.swiftonnx", infer: binary) { ctx in
+        let relu = try ctx.int("relu", default: 0) != 0
+        return { inputs, _ in [try qlinearBinary(inputs, add: true, relu: relu)] }
+    }
     r.register("QLinearMul", domain: ms, infer: binary) { _ in
         return { inputs, _ in [try qlinearBinary(inputs, add: false)] }
     }
@@ -187,7 +192,10 @@ private func qlinearUnary(_ inputs: [Tensor?], _ op: String, _ f: (Float) -> Flo
 /// Add: `ra·a + (rb·b + bias)` with ra = A_scale / C_scale, rb = B_scale / C_scale and
 /// bias = C_zp - ra·A_zp - rb·B_zp folded once, each step a fused multiply-add (ORT's kernel uses
 /// FMA; of the orders tried this one is closest to its bytes). Mul: `(A_scale·B_scale / C_scale)·((a - A_zp)·(b - B_zp)) + C_zp`.
-private func qlinearBinary(_ inputs: [Tensor?], add: Bool) throws -> Tensor {
+///
+/// relu: the result of Relu on the sum, quantized: quantize(max(v, 0)) = max(quantize(v), C_zp),
+/// rounding being monotonic and 0 quantizing to C_zp, so the lower bound becomes C_zp.
+private func qlinearBinary(_ inputs: [Tensor?], add: Bool, relu: Bool = false) throws -> Tensor {
     let op = add ? "QLinearAdd" : "QLinearMul"
     let a = try inputs.required(0, "A"), b = try inputs.required(3, "B")
     let dt = try eightBitType(a, op, "A")
@@ -201,7 +209,8 @@ private func qlinearBinary(_ inputs: [Tensor?], add: Bool) throws -> Tensor {
     }
     let y = try Tensor.uninitialized(dt, outShape)
     if y.count == 0 { return y }
-    let (lo, hi) = bounds(dt)
+    var (lo, hi) = bounds(dt)
+    if relu { lo = max(lo, Float(cp.zeroPoint)) }
     let kernel: BinaryRowKernel
     if add {
         let ra = ap.scale / cp.scale, rb = bp.scale / cp.scale
@@ -633,7 +642,9 @@ private func transposed8(_ x: Tensor) throws -> Tensor {
 /// this multiplies by ratios of scales, so a value within a few float ulps of a rounding boundary
 /// may land one step away (the tests bound it); the models' accuracy against their float originals
 /// is held to ORT int8's (Int8ModelTests). The DequantizeLinear nodes stay while something else
-/// reads them.
+/// reads them. Sum of two inputs is an Add; a Relu between the Add and the QuantizeLinear (residual
+/// blocks: DequantizeLinear x2 -> Add -> Relu -> QuantizeLinear) becomes the lower bound of
+/// com.swiftonnx::QLinearAdd (relu = 1).
 struct LowerQDQBinary: GraphPass {
     let name = "lower-qdq-binary"
 
@@ -659,16 +670,35 @@ struct LowerQDQBinary: GraphPass {
         }
         var removed = Set<Int>()
         var changed = false
-        for (i, op) in graph.nodes.enumerated() where (op.opType == "Add" || op.opType == "Mul") && op.isStandardDomain {
-            guard op.attributes.isEmpty, op.inputs.count == 2, op.outputs.count == 1, uses[op.outputs[0]] == 1,
-                  !outputs.contains(op.outputs[0]), let qi = readers[op.outputs[0]], !removed.contains(qi) else { continue }
+        /// The single reader of `v`, when `v` is read once and is not a graph output.
+        func onlyReader(_ v: String) -> Int? {
+            guard uses[v] == 1, !outputs.contains(v), let r = readers[v], !removed.contains(r) else { return nil }
+            return r
+        }
+        for (i, op) in graph.nodes.enumerated() where ["Add", "Mul", "Sum"].contains(op.opType) && op.isStandardDomain {
+            guard op.attributes.isEmpty, op.inputs.count == 2, op.outputs.count == 1, var qi = onlyReader(op.outputs[0]) else { continue }
+            // Add -> Relu -> QuantizeLinear: the Relu goes into the output's lower bound
+            var relu: Int? = nil
+            let isAdd = op.opType != "Mul"
+            if isAdd, graph.nodes[qi].opType == "Relu", graph.nodes[qi].isStandardDomain, graph.nodes[qi].outputs.count == 1,
+               let next = onlyReader(graph.nodes[qi].outputs[0]) {
+                relu = qi
+                qi = next
+            }
             let q = graph.nodes[qi]
             guard q.opType == "QuantizeLinear", q.isStandardDomain, q.inputs.count == 3, q.outputs.count == 1,
                   q.attributes["output_dtype"] == nil, q.attributes["block_size"] == nil, q.attributes["saturate"] == nil,
                   q.attributes["precision"] == nil, let dt = scalarParams(q.inputs[1], q.inputs[2]),
                   let a = dequantized(op.inputs[0], dt), let b = dequantized(op.inputs[1], dt) else { continue }
-            graph.nodes[qi] = Node(name: q.name, opType: op.opType == "Add" ? "QLinearAdd" : "QLinearMul", domain: "com.microsoft",
-                                   inputs: a.inputs + b.inputs + [q.inputs[1], q.inputs[2]], outputs: q.outputs, attributes: [:])
+            let inputs = a.inputs + b.inputs + [q.inputs[1], q.inputs[2]]
+            if let relu {
+                graph.nodes[qi] = Node(name: q.name, opType: "QLinearAdd", domain: "com.swiftonnx", inputs: inputs,
+                                       outputs: q.outputs, attributes: ["relu": .int(1)])
+                removed.insert(relu)
+            } else {
+                graph.nodes[qi] = Node(name: q.name, opType: isAdd ? "QLinearAdd" : "QLinearMul", domain: "com.microsoft",
+                                       inputs: inputs, outputs: q.outputs, attributes: [:])
+            }
             removed.insert(i)
             changed = true
         }
