@@ -27,11 +27,13 @@ size_t so_i8_gemm_packed_b_bytes(const so_i8_gemm *g, size_t kc, size_t nc) {
     return ((nc + (size_t)g->nr - 1) / (size_t)g->nr) * (size_t)g->nr * kpad * (size_t)g->elem_b;
 }
 
-void so_u8_im2col(const uint8_t *x, size_t h, size_t w, size_t kh, size_t kw, size_t sh, size_t sw, size_t dh,
-                  size_t dw, ptrdiff_t pt, ptrdiff_t pl, size_t oh, size_t ow, uint8_t fill, size_t c0, size_t c1,
-                  uint8_t *col) {
-    const size_t n = oh * ow;
-    for (size_t ch = c0; ch < c1; ch++) {
+void so_u8_im2col(const uint8_t *x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh, size_t sw,
+                  size_t dh, size_t dw, ptrdiff_t pt, ptrdiff_t pl, size_t oh, size_t ow, uint8_t fill, size_t p0,
+                  size_t p1, uint8_t *col) {
+    const size_t n = p1 - p0;
+    if (p1 <= p0 || ow == 0) return;
+    (void)oh;
+    for (size_t ch = 0; ch < c; ch++) {
         const uint8_t *plane = x + ch * h * w;
         for (size_t ky = 0; ky < kh; ky++) {
             for (size_t kx = 0; kx < kw; kx++) {
@@ -43,18 +45,25 @@ void so_u8_im2col(const uint8_t *x, size_t h, size_t w, size_t kh, size_t kw, si
                 if (lo > (ptrdiff_t)ow) lo = (ptrdiff_t)ow;
                 if (hi > (ptrdiff_t)ow) hi = (ptrdiff_t)ow;
                 if (hi < lo) hi = lo;
-                for (size_t oy = 0; oy < oh; oy++) {
-                    uint8_t *dst = row + oy * ow;
+                /* the positions [p0, p1) run over output rows, each a segment [a, b) of columns */
+                for (size_t p = p0; p < p1;) {
+                    const size_t oy = p / ow, a = p - oy * ow;
+                    const size_t b = (oy + 1) * ow <= p1 ? ow : p1 - oy * ow;
+                    uint8_t *dst = row + (p - p0);   /* column a of output row oy */
                     const ptrdiff_t iy = (ptrdiff_t)(oy * sh) - pt + (ptrdiff_t)(ky * dh);
-                    if (iy < 0 || iy >= (ptrdiff_t)h) { memset(dst, fill, ow); continue; }
+                    p += b - a;
+                    if (iy < 0 || iy >= (ptrdiff_t)h) { memset(dst, fill, b - a); continue; }
+                    const ptrdiff_t pa = (ptrdiff_t)a, pb = (ptrdiff_t)b;
+                    const ptrdiff_t s0 = lo > pa ? lo : pa, s1 = hi < pb ? hi : pb;   /* inside: [s0, s1) */
+                    if (s1 <= s0) { memset(dst, fill, b - a); continue; }
                     const uint8_t *src = plane + (size_t)iy * w;
-                    if (lo > 0) memset(dst, fill, (size_t)lo);
+                    if (s0 > pa) memset(dst, fill, (size_t)(s0 - pa));
                     if (sw == 1) {
-                        if (hi > lo) memcpy(dst + lo, src + lo + x0, (size_t)(hi - lo));
+                        memcpy(dst + (s0 - pa), src + s0 + x0, (size_t)(s1 - s0));
                     } else {
-                        for (ptrdiff_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * (ptrdiff_t)sw + x0];
+                        for (ptrdiff_t ox = s0; ox < s1; ox++) dst[ox - pa] = src[ox * (ptrdiff_t)sw + x0];
                     }
-                    if (hi < (ptrdiff_t)ow) memset(dst + hi, fill, (size_t)((ptrdiff_t)ow - hi));
+                    if (s1 < pb) memset(dst + (s1 - pa), fill, (size_t)(pb - s1));
                 }
             }
         }
@@ -464,10 +473,20 @@ static void i8_gemm_8x32_vnni(size_t mc, size_t nc, size_t kc, const void *pa, s
     for (size_t p = 0; p < mc; p += mr) {
         const int8_t *ap = (const int8_t *)pa + (p / mr) * pa_stride;
         size_t rows = mc - p < mr ? mc - p : mr;
-        /* the 8 rows' sums over this block: each quad's 32 bytes are the rows' four values each */
+        /* the 8 rows' sums over this block (each quad's 32 bytes are the rows' four values each),
+           needed only for a nonzero bzp; four chains, as one would wait on vpdpbusd's latency */
         __m256i rowsum = _mm256_setzero_si256();
-        for (size_t g = 0; g < quads; g++) {
-            rowsum = _mm256_dpbusd_epi32(rowsum, ones, _mm256_loadu_si256((const __m256i *)(ap + g * 32)));
+        if (bzp != 0) {
+            __m256i s1 = rowsum, s2 = rowsum, s3 = rowsum;
+            size_t g = 0;
+            for (; g + 4 <= quads; g += 4) {
+                rowsum = _mm256_dpbusd_epi32(rowsum, ones, _mm256_loadu_si256((const __m256i *)(ap + g * 32)));
+                s1 = _mm256_dpbusd_epi32(s1, ones, _mm256_loadu_si256((const __m256i *)(ap + g * 32 + 32)));
+                s2 = _mm256_dpbusd_epi32(s2, ones, _mm256_loadu_si256((const __m256i *)(ap + g * 32 + 64)));
+                s3 = _mm256_dpbusd_epi32(s3, ones, _mm256_loadu_si256((const __m256i *)(ap + g * 32 + 96)));
+            }
+            for (; g < quads; g++) rowsum = _mm256_dpbusd_epi32(rowsum, ones, _mm256_loadu_si256((const __m256i *)(ap + g * 32)));
+            rowsum = _mm256_add_epi32(_mm256_add_epi32(rowsum, s1), _mm256_add_epi32(s2, s3));
         }
         const int32_t *az = azp ? azp + p : NULL;
         for (size_t q = 0; q < nc; q += nr) {

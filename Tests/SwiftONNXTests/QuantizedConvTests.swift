@@ -25,6 +25,9 @@ final class QuantizedConvTests: XCTestCase {
         let shapes: [(Int, Int, Int, Int, Int, Int, Int, Int, Int)] = [
             (1, 3, 17, 15, 8, 7, 2, 3, 1), (2, 16, 9, 9, 20, 1, 1, 0, 1), (1, 5, 8, 11, 13, 3, 1, 1, 1),
             (1, 7, 10, 10, 6, 3, 2, 0, 2), (1, 32, 6, 5, 70, 3, 1, 1, 1), (1, 4, 1, 1, 3, 1, 1, 0, 1),
+            // more output positions than one block of the driver's columns (96), blocks starting
+            // and ending inside output rows
+            (1, 6, 23, 19, 10, 3, 1, 1, 1), (2, 5, 30, 27, 9, 3, 2, 1, 1),
         ]
         for (si, (n, c, h, w, m, k, s, p, d)) in shapes.enumerated() {
             for (xSigned, wSigned) in [(false, true), (true, true), (false, false), (true, false)] {

@@ -58,13 +58,13 @@ size_t so_i8_gemm_packed_b_bytes(const so_i8_gemm *g, size_t kc, size_t nc);
    the CPU has AVX-512 VNNI, else the AVX2 one). */
 const so_i8_gemm *so_i8_gemm_select(int isa);
 
-/* The patches of channels [c0, c1) of a c x h x w u8 image for a kh x kw convolution (strides sh,
- * sw, dilations dh, dw, padding top/left pt, pl, output oh x ow): row ((ch * kh + ky) * kw + kx) of
- * col (oh * ow bytes each) holds the input under that tap for every output position, `fill` where
- * the tap falls in the padding. */
-void so_u8_im2col(const uint8_t *x, size_t h, size_t w, size_t kh, size_t kw, size_t sh, size_t sw, size_t dh,
-                  size_t dw, ptrdiff_t pt, ptrdiff_t pl, size_t oh, size_t ow, uint8_t fill, size_t c0, size_t c1,
-                  uint8_t *col);
+/* The patches of a c x h x w u8 image for a kh x kw convolution (strides sh, sw, dilations dh, dw,
+ * padding top/left pt, pl, output oh x ow) under output positions [p0, p1) (position oy * ow + ox):
+ * row ((ch * kh + ky) * kw + kx) of col (p1 - p0 bytes each) holds the input under that tap at each
+ * of those positions, `fill` where the tap falls in the padding. */
+void so_u8_im2col(const uint8_t *x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh, size_t sw,
+                  size_t dh, size_t dw, ptrdiff_t pt, ptrdiff_t pl, size_t oh, size_t ow, uint8_t fill, size_t p0,
+                  size_t p1, uint8_t *col);
 
 /* In place: bytes ^= 0x80 (signed <-> unsigned with the value shifted by 128). */
 void so_i8_flip_sign(uint8_t *p, size_t count);

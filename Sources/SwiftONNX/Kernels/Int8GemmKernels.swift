@@ -68,10 +68,16 @@ enum Int8GemmOutput {
     case int32(UnsafeMutablePointer<Int32>, ldy: Int)
 }
 
-/// out = W (packed) x (B - bzp), B (k x n, u8, rows `ldb` apart). Column blocks run on up to
-/// `threads` threads.
-func int8Gemm(_ w: Int8PackedWeights, b: UnsafePointer<UInt8>, ldb: Int, n: Int, bzp: Int32, _ out: Int8GemmOutput,
-              threads: Int) {
+/// Where the integer GEMM's right-hand side B (k x n, u8) comes from: a matrix (rows `ldb` apart),
+/// or the patches of an image under each output position of a convolution, gathered one block of
+/// columns at a time into a buffer that stays in cache while it is packed (no k x n copy).
+enum Int8GemmSource {
+    case matrix(UnsafePointer<UInt8>, ldb: Int)
+    case patches(UnsafePointer<UInt8>, Int8ConvGeometry, fill: UInt8)
+}
+
+/// out = W (packed) x (B - bzp), B (k x n). Column blocks run on up to `threads` threads.
+func int8Gemm(_ w: Int8PackedWeights, _ source: Int8GemmSource, n: Int, bzp: Int32, _ out: Int8GemmOutput, threads: Int) {
     let g = i8Gemm.pointee
     let m = w.m, k = w.k
     let mr = Int(g.mr), nr = Int(g.nr), kg = Int(g.kg)
@@ -79,19 +85,30 @@ func int8Gemm(_ w: Int8PackedWeights, b: UnsafePointer<UInt8>, ldb: Int, n: Int,
     let kcMax = min(int8KC, (k + kg - 1) / kg * kg)
     let pbBytes = so_i8_gemm_packed_b_bytes(i8Gemm, kcMax, int8NC)
     let isa = selectedISA
+    let azp = w.zeroPoints
     // Each thread takes a contiguous run of column blocks and keeps its packing and accumulator
     // buffers for all of them.
     let workers = max(1, min(threads, blocks))
-    let azp = w.zeroPoints
     parallelFor(workers, threads: workers) { t in
         let first = blocks * t / workers, last = blocks * (t + 1) / workers
         if first >= last { return }
         let pb = UnsafeMutableRawPointer.allocate(byteCount: pbBytes, alignment: 64)
         var accBuffer: UnsafeMutablePointer<Int32>? = nil
         if case .requantized = out { accBuffer = .allocate(capacity: m * int8NC) }
-        defer { pb.deallocate(); accBuffer?.deallocate() }
+        var patches: UnsafeMutablePointer<UInt8>? = nil
+        if case .patches = source { patches = .allocate(capacity: max(k * int8NC, 1)) }
+        defer { pb.deallocate(); accBuffer?.deallocate(); patches?.deallocate() }
         for blk in first..<last {
             let q0 = blk * int8NC, nb = min(int8NC, n - q0)
+            // this block's columns of B
+            let (b, ldb): (UnsafePointer<UInt8>, Int)
+            switch source {
+            case .matrix(let x, let ld): (b, ldb) = (x + q0, ld)
+            case .patches(let x, let geo, let fill):
+                so_u8_im2col(x, geo.c, geo.h, geo.w, geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw, geo.padTop, geo.padLeft,
+                             geo.oh, geo.ow, fill, q0, q0 + nb, patches!)
+                (b, ldb) = (UnsafePointer(patches!), nb)
+            }
             // int32 results go straight to the output; 8-bit ones through the accumulators.
             let (acc, ldc): (UnsafeMutablePointer<Int32>, Int)
             switch out {
@@ -102,7 +119,7 @@ func int8Gemm(_ w: Int8PackedWeights, b: UnsafePointer<UInt8>, ldb: Int, n: Int,
             while k0 < k {
                 let kc = min(kcMax, k - k0)
                 let kcpad = (kc + kg - 1) / kg * kg
-                g.pack_b(kc, nb, b + k0 * ldb + q0, ldb, 1, bzp, pb)
+                g.pack_b(kc, nb, b + k0 * ldb, ldb, 1, bzp, pb)
                 var m0 = 0
                 while m0 < m {
                     let mc = min(int8MC, m - m0)
@@ -134,24 +151,12 @@ func int8Gemm(_ w: Int8PackedWeights, b: UnsafePointer<UInt8>, ldb: Int, n: Int,
 
 /// One image's 2-D convolution (group 1) on u8 activations x (c x h x w) with zero point xzp:
 /// out (m x oh x ow, rows oh * ow apart) = conv. Pointwise convolutions read x in place; others
-/// gather their patches first (im2col; padding reads as the zero point, so it adds nothing).
+/// gather their patches block by block (padding reads as the zero point, so it adds nothing).
 func int8Conv2D(x: UnsafePointer<UInt8>, xzp: Int32, _ geo: Int8ConvGeometry, _ w: Int8PackedWeights,
                 _ out: Int8GemmOutput, threads: Int) {
     let n = geo.oh * geo.ow
-    if geo.isPointwise {
-        int8Gemm(w, b: x, ldb: n, n: n, bzp: xzp, out, threads: threads)
-        return
-    }
-    let k = geo.c * geo.kh * geo.kw
-    let col = UnsafeMutablePointer<UInt8>.allocate(capacity: max(k * n, 1))
-    defer { col.deallocate() }
-    let fill = UInt8(truncatingIfNeeded: xzp)
-    let parts = max(1, min(threads, geo.c))
-    parallelFor(parts, threads: parts) { t in
-        so_u8_im2col(x, geo.h, geo.w, geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw, geo.padTop, geo.padLeft,
-                     geo.oh, geo.ow, fill, geo.c * t / parts, geo.c * (t + 1) / parts, col)
-    }
-    int8Gemm(w, b: col, ldb: n, n: n, bzp: xzp, out, threads: threads)
+    let source: Int8GemmSource = geo.isPointwise ? .matrix(x, ldb: n) : .patches(x, geo, fill: UInt8(truncatingIfNeeded: xzp))
+    int8Gemm(w, source, n: n, bzp: xzp, out, threads: threads)
 }
 
 /// Depthwise filters (one kh x kw filter per channel, multiplier 1) minus their zero points, as
