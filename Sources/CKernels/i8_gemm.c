@@ -27,12 +27,29 @@ size_t so_i8_gemm_packed_b_bytes(const so_i8_gemm *g, size_t kc, size_t nc) {
     return ((nc + (size_t)g->nr - 1) / (size_t)g->nr) * (size_t)g->nr * kpad * (size_t)g->elem_b;
 }
 
+/* d[i] = s[2i] for i < n (stride-2 taps): 16 at a time with SSE2 (the low bytes of 16-bit lanes). */
+static inline void gather_even(const uint8_t *s, size_t n, uint8_t *d) {
+    size_t i = 0;
+#if defined(__x86_64__)
+    const __m128i lowBytes = _mm_set1_epi16(0x00FF);
+    /* the last vector reads s[2i + 31]; the loop stops while that is still inside the run's bytes
+       (s[0 .. 2n - 2]) */
+    for (; i + 16 <= n && 2 * i + 32 <= 2 * n - 1; i += 16) {
+        __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(s + 2 * i)), lowBytes);
+        __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(s + 2 * i + 16)), lowBytes);
+        _mm_storeu_si128((__m128i *)(d + i), _mm_packus_epi16(a, b));
+    }
+#endif
+    for (; i < n; i++) d[i] = s[2 * i];
+}
+
 void so_u8_im2col(const uint8_t *x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh, size_t sw,
                   size_t dh, size_t dw, ptrdiff_t pt, ptrdiff_t pl, size_t oh, size_t ow, uint8_t fill, size_t p0,
                   size_t p1, uint8_t *col) {
     const size_t n = p1 - p0;
     if (p1 <= p0 || ow == 0) return;
     (void)oh;
+    const size_t oy0 = p0 / ow, a0 = p0 - oy0 * ow;   /* where the first position is */
     for (size_t ch = 0; ch < c; ch++) {
         const uint8_t *plane = x + ch * h * w;
         for (size_t ky = 0; ky < kh; ky++) {
@@ -46,9 +63,9 @@ void so_u8_im2col(const uint8_t *x, size_t c, size_t h, size_t w, size_t kh, siz
                 if (hi > (ptrdiff_t)ow) hi = (ptrdiff_t)ow;
                 if (hi < lo) hi = lo;
                 /* the positions [p0, p1) run over output rows, each a segment [a, b) of columns */
-                for (size_t p = p0; p < p1;) {
-                    const size_t oy = p / ow, a = p - oy * ow;
-                    const size_t b = (oy + 1) * ow <= p1 ? ow : p1 - oy * ow;
+                size_t oy = oy0, a = a0;
+                for (size_t p = p0; p < p1; oy++, a = 0) {
+                    const size_t b = p1 - p >= ow - a ? ow : a + (p1 - p);
                     uint8_t *dst = row + (p - p0);   /* column a of output row oy */
                     const ptrdiff_t iy = (ptrdiff_t)(oy * sh) - pt + (ptrdiff_t)(ky * dh);
                     p += b - a;
@@ -60,6 +77,8 @@ void so_u8_im2col(const uint8_t *x, size_t c, size_t h, size_t w, size_t kh, siz
                     if (s0 > pa) memset(dst, fill, (size_t)(s0 - pa));
                     if (sw == 1) {
                         memcpy(dst + (s0 - pa), src + s0 + x0, (size_t)(s1 - s0));
+                    } else if (sw == 2) {
+                        gather_even(src + s0 * 2 + x0, (size_t)(s1 - s0), dst + (s0 - pa));
                     } else {
                         for (ptrdiff_t ox = s0; ox < s1; ox++) dst[ox - pa] = src[ox * (ptrdiff_t)sw + x0];
                     }

@@ -60,6 +60,8 @@ struct Int8ConvGeometry: Equatable {
 /// `mc` rows of weights per block (a multiple of every variant's panel rows), columns in blocks of
 /// `nc` (a multiple of every variant's panel columns) handed to the threads.
 private let int8KC = 512, int8MC = 96, int8NC = 96
+/// Column blocks whose patches one gather makes.
+private let int8PatchBlocks = 8
 
 /// Where an integer product's m x n int32 results go: requantized to 8 bits (row stride `ldy`
 /// bytes), or stored as they are (row stride `ldy` values). Both pointers address column 0 of row 0.
@@ -69,8 +71,9 @@ enum Int8GemmOutput {
 }
 
 /// Where the integer GEMM's right-hand side B (k x n, u8) comes from: a matrix (rows `ldb` apart),
-/// or the patches of an image under each output position of a convolution, gathered one block of
-/// columns at a time into a buffer that stays in cache while it is packed (no k x n copy).
+/// or the patches of an image under each output position of a convolution, gathered a few blocks of
+/// columns at a time (`int8PatchBlocks`) into a buffer that stays in cache while it is packed (no
+/// k x n copy; fewer, longer runs per gather than block by block).
 enum Int8GemmSource {
     case matrix(UnsafePointer<UInt8>, ldb: Int)
     case patches(UnsafePointer<UInt8>, Int8ConvGeometry, fill: UInt8)
@@ -95,9 +98,11 @@ func int8Gemm(_ w: Int8PackedWeights, _ source: Int8GemmSource, n: Int, bzp: Int
         let pb = UnsafeMutableRawPointer.allocate(byteCount: pbBytes, alignment: 64)
         var accBuffer: UnsafeMutablePointer<Int32>? = nil
         if case .requantized = out { accBuffer = .allocate(capacity: m * int8NC) }
+        let gatherWidth = min(int8PatchBlocks * int8NC, n - first * int8NC)
         var patches: UnsafeMutablePointer<UInt8>? = nil
-        if case .patches = source { patches = .allocate(capacity: max(k * int8NC, 1)) }
+        if case .patches = source { patches = .allocate(capacity: max(k * gatherWidth, 1)) }
         defer { pb.deallocate(); accBuffer?.deallocate(); patches?.deallocate() }
+        var gathered = (start: 0, width: 0)   // the positions whose patches are in `patches`
         for blk in first..<last {
             let q0 = blk * int8NC, nb = min(int8NC, n - q0)
             // this block's columns of B
@@ -105,9 +110,13 @@ func int8Gemm(_ w: Int8PackedWeights, _ source: Int8GemmSource, n: Int, bzp: Int
             switch source {
             case .matrix(let x, let ld): (b, ldb) = (x + q0, ld)
             case .patches(let x, let geo, let fill):
-                so_u8_im2col(x, geo.c, geo.h, geo.w, geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw, geo.padTop, geo.padLeft,
-                             geo.oh, geo.ow, fill, q0, q0 + nb, patches!)
-                (b, ldb) = (UnsafePointer(patches!), nb)
+                if q0 + nb > gathered.start + gathered.width {
+                    let width = min(gatherWidth, last * int8NC - q0, n - q0)
+                    so_u8_im2col(x, geo.c, geo.h, geo.w, geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw, geo.padTop, geo.padLeft,
+                                 geo.oh, geo.ow, fill, q0, q0 + width, patches!)
+                    gathered = (q0, width)
+                }
+                (b, ldb) = (UnsafePointer(patches! + (q0 - gathered.start)), gathered.width)
             }
             // int32 results go straight to the output; 8-bit ones through the accumulators.
             let (acc, ldc): (UnsafeMutablePointer<Int32>, Int)
