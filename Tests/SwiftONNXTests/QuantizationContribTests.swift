@@ -32,6 +32,61 @@ final class QuantizationContribTests: XCTestCase {
         }
     }
 
+    /// DequantizeLinear -> Concat / MaxPool / Reshape / Transpose -> QuantizeLinear with one scale and zero
+    /// point run on the bytes (LowerQDQDataMovement): the same bytes as the unoptimized ops, exactly, for
+    /// both 8-bit types; a Concat whose inputs have different scales, and a MaxPool whose output
+    /// scale differs, keep their float ops.
+    func testQDQDataMovementRunsOnBytes() throws {
+        let shape = [1, 3, 9, 10], n = 270
+        for signed in [false, true] {
+            let dt: DType = signed ? .int8 : .uint8
+            func z(_ v: Int) -> Tensor { signed ? Tensor(scalar: Int8(v - 128)) : Tensor(scalar: UInt8(v)) }
+            func bytes(_ v: [Int]) throws -> Tensor {
+                signed ? try Tensor(shape: shape, scalars: v.map { Int8(truncatingIfNeeded: $0 - 128) })
+                       : try Tensor(shape: shape, scalars: v.map { UInt8(truncatingIfNeeded: $0) })
+            }
+            let inits: [String: Tensor] = ["s": Tensor(scalar: Float(0.037)), "z": z(97), "s2": Tensor(scalar: Float(0.05)),
+                                           "shape": try Tensor(shape: [2], scalars: [Int64(3), -1])]
+            func node(_ op: String, _ ins: [String], _ out: String, _ attrs: [String: Attribute] = [:]) -> Node {
+                Node(name: out, opType: op, domain: "", inputs: ins, outputs: [out], attributes: attrs)
+            }
+            let nodes = [
+                node("DequantizeLinear", ["A", "s", "z"], "a"), node("DequantizeLinear", ["B", "s", "z"], "b"),
+                node("Concat", ["a", "b"], "c", ["axis": .int(1)]), node("QuantizeLinear", ["c", "s", "z"], "Y1"),
+                node("DequantizeLinear", ["Y1", "s", "z"], "y1"),
+                node("MaxPool", ["y1"], "p", ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])]),
+                node("QuantizeLinear", ["p", "s", "z"], "P"), node("DequantizeLinear", ["P", "s", "z"], "pp"),
+                node("Transpose", ["pp"], "t", ["perm": .ints([0, 1, 3, 2])]), node("QuantizeLinear", ["t", "s", "z"], "T"),
+                node("DequantizeLinear", ["T", "s", "z"], "tt"), node("Reshape", ["tt", "shape"], "r"),
+                node("QuantizeLinear", ["r", "s", "z"], "Y2"),
+                // left alone: inputs of two scales; an output scale that differs from the input's
+                node("DequantizeLinear", ["B", "s2", "z"], "b2"), node("Concat", ["a", "b2"], "c3", ["axis": .int(0)]),
+                node("QuantizeLinear", ["c3", "s", "z"], "Y3"),
+                node("MaxPool", ["b"], "p4", ["kernel_shape": .ints([2, 2])]), node("QuantizeLinear", ["p4", "s2", "z"], "Y4"),
+            ]
+            let g = Graph(name: "g", nodes: nodes,
+                          inputs: [ValueInfo(name: "A", type: dt, shape: shape.map { .known($0) }),
+                                   ValueInfo(name: "B", type: dt, shape: shape.map { .known($0) })],
+                          outputs: ["Y1", "Y2", "Y3", "Y4"].map { ValueInfo(name: $0, type: dt, shape: nil) },
+                          initializers: inits, valueInfo: [:])
+            let model = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                              opsets: ["": 21], graph: g, keepAlive: [])
+            var rng = SplitMix64(seed: 13)
+            let feeds = ["A": try bytes((0..<n).map { _ in Int(rng.next() % 256) }),
+                         "B": try bytes((0..<n).map { _ in Int(rng.next() % 256) })]
+            let plain = try InferenceSession(model: model, options: .init(optimize: false))
+            let fast = try InferenceSession(model: model, options: .init(optimize: true))
+            let hist = fast.metadata.opHistogram
+            XCTAssertEqual(hist["QuantizeLinear"], 2, "Y3 and Y4 keep theirs: \(hist)")
+            XCTAssertEqual(hist["Transpose"], 1, "\(hist)")
+            let want = try plain.run(feeds), got = try fast.run(feeds)
+            for name in ["Y1", "Y2", "Y3", "Y4"] {
+                XCTAssertEqual(try XCTUnwrap(got[name]).shape, try XCTUnwrap(want[name]).shape, name)
+                XCTAssertEqual(try XCTUnwrap(got[name]).bytes(), try XCTUnwrap(want[name]).bytes(), "\(name) signed \(signed)")
+            }
+        }
+    }
+
     /// A residual block's end, DequantizeLinear x2 -> Sum (or Add) -> Relu -> QuantizeLinear, becomes one
     /// com.swiftonnx::QLinearAdd with relu = 1 (LowerQDQBinary), against the unoptimized ops: both 8-bit
     /// types, zero points inside the range so Relu clips about half the values; at most one step

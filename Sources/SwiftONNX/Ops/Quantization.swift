@@ -122,6 +122,8 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
         }
     }
     r.rewrite(.cleanup, LowerQDQUnary())
+    // DequantizeLinear -> Concat / MaxPool / Reshape ... -> QuantizeLinear, one scale and zero point: the op on the bytes.
+    r.rewrite(.cleanup, LowerQDQDataMovement())
     // QuantizeLinear -> DequantizeLinear with the same scale and zero point, in one pass on floats.
     r.register("QuantizeDequantizeLinear", domain: FuseQuantizeDequantize.domain, infer: Inference { _, ins in
         [TypeInfo(dtype: .float32, shape: ins.shape(0))]
@@ -672,6 +674,67 @@ struct LowerQDQUnary: GraphPass {
             graph.nodes[qi] = Node(name: q.name, opType: Self.opType, domain: Self.domain, inputs: [dq.inputs[0], tableName],
                                    outputs: q.outputs, attributes: [:])
             removed.insert(ui)
+            changed = true
+        }
+        guard changed else { return false }
+        graph.removeNodes(at: removed)
+        graph.removeUnreadDequantizers()
+        return true
+    }
+}
+
+/// DequantizeLinear (x_i; s, z) -> an op that only moves or selects values -> QuantizeLinear (s, z),
+/// with the same one-value scale (positive) and zero point of one 8-bit type on every data input and
+/// on the output, becomes the op on the bytes: Concat, MaxPool (without indices), Reshape, Flatten,
+/// Squeeze, Unsqueeze, Transpose. Exact: dequantizing is increasing, so the max of the dequantized
+/// values is the dequantized max byte, and quantizing a dequantized byte with the same parameters
+/// gives it back ((b - z) * s / s rounds to b - z for |b - z| <= 255). ONNX Runtime's QDQ transformer
+/// drops these pairs likewise. SqueezeNet's fire modules end in DequantizeLinear x2 -> Concat ->
+/// QuantizeLinear: three passes over floats become one copy of bytes.
+struct LowerQDQDataMovement: GraphPass {
+    let name = "lower-qdq-data-movement"
+    /// The ops, and for each how many leading inputs carry data (nil: all; the rest are constants).
+    static let ops: [String: Int?] = ["Concat": nil, "MaxPool": 1, "Reshape": 1, "Flatten": 1, "Squeeze": 1,
+                                      "Unsqueeze": 1, "Transpose": 1]
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        let producers = graph.producers()
+        let readers = graph.readers()
+        let uses = graph.useCounts()
+        let outputs = graph.outputNames
+        /// The bytes of a one-value scale (positive float32) and zero point (8-bit), with the type.
+        func params(_ s: String, _ z: String) -> ([UInt8], [UInt8], DType)? {
+            guard let st = graph.initializers[s], st.dtype == .float32, st.count == 1, st.pointer(Float.self)[0] > 0,
+                  st.pointer(Float.self)[0].isFinite,
+                  let zt = graph.initializers[z], zt.count == 1, zt.dtype == .uint8 || zt.dtype == .int8 else { return nil }
+            return (st.bytes(), zt.bytes(), zt.dtype)
+        }
+        var removed = Set<Int>()
+        var changed = false
+        for (oi, op) in graph.nodes.enumerated() where op.isStandardDomain && Self.ops.keys.contains(op.opType) {
+            guard op.outputs.count == 1, !op.inputs.isEmpty, uses[op.outputs[0]] == 1, !outputs.contains(op.outputs[0]),
+                  let qi = readers[op.outputs[0]], !removed.contains(qi) else { continue }
+            let q = graph.nodes[qi]
+            guard q.opType == "QuantizeLinear", q.isStandardDomain, q.inputs.count == 3, q.outputs.count == 1,
+                  q.attributes["output_dtype"] == nil, q.attributes["block_size"] == nil, q.attributes["saturate"] == nil,
+                  q.attributes["precision"] == nil, let want = params(q.inputs[1], q.inputs[2]) else { continue }
+            let dataCount = (Self.ops[op.opType] ?? nil) ?? op.inputs.count
+            // every data input dequantized with exactly the output's parameters; the rest constants
+            var bytesIn: [String] = []
+            for (j, v) in op.inputs.enumerated() {
+                if j >= dataCount { bytesIn.append(v); continue }
+                guard let di = producers[v], graph.nodes[di].opType == "DequantizeLinear", graph.nodes[di].isStandardDomain,
+                      graph.nodes[di].inputs.count == 3, graph.nodes[di].attributes["block_size"] == nil,
+                      let got = params(graph.nodes[di].inputs[1], graph.nodes[di].inputs[2]),
+                      got.0 == want.0, got.1 == want.1, got.2 == want.2,
+                      graph.infoOrConstant(of: graph.nodes[di].inputs[0])?.type == want.2 else { bytesIn = []; break }
+                bytesIn.append(graph.nodes[di].inputs[0])
+            }
+            guard bytesIn.count == op.inputs.count,
+                  op.inputs.dropFirst(dataCount).allSatisfy({ $0.isEmpty || graph.initializers[$0] != nil }) else { continue }
+            graph.nodes[qi] = Node(name: op.name, opType: op.opType, domain: op.domain, inputs: bytesIn, outputs: q.outputs,
+                                   attributes: op.attributes)
+            removed.insert(oi)
             changed = true
         }
         guard changed else { return false }
