@@ -690,7 +690,9 @@ struct LowerQDQUnary: GraphPass {
 /// values is the dequantized max byte, and quantizing a dequantized byte with the same parameters
 /// gives it back ((b - z) * s / s rounds to b - z for |b - z| <= 255). ONNX Runtime's QDQ transformer
 /// drops these pairs likewise. SqueezeNet's fire modules end in DequantizeLinear x2 -> Concat ->
-/// QuantizeLinear: three passes over floats become one copy of bytes.
+/// QuantizeLinear: three passes over floats become one copy of bytes. A Concat whose inputs are
+/// quantized otherwise than its output becomes com.microsoft QLinearConcat, which maps each such
+/// input's bytes through a table of the unfused ops' results (dequantize, divide, round).
 struct LowerQDQDataMovement: GraphPass {
     let name = "lower-qdq-data-movement"
     /// The ops, and for each how many leading inputs carry data (nil: all; the rest are constants).
@@ -719,21 +721,34 @@ struct LowerQDQDataMovement: GraphPass {
                   q.attributes["output_dtype"] == nil, q.attributes["block_size"] == nil, q.attributes["saturate"] == nil,
                   q.attributes["precision"] == nil, let want = params(q.inputs[1], q.inputs[2]) else { continue }
             let dataCount = (Self.ops[op.opType] ?? nil) ?? op.inputs.count
-            // every data input dequantized with exactly the output's parameters; the rest constants
-            var bytesIn: [String] = []
-            for (j, v) in op.inputs.enumerated() {
-                if j >= dataCount { bytesIn.append(v); continue }
+            // every data input dequantized with one-value parameters of the output's type; the rest constants
+            var dequantizers: [Node] = []
+            for v in op.inputs.prefix(dataCount) {
                 guard let di = producers[v], graph.nodes[di].opType == "DequantizeLinear", graph.nodes[di].isStandardDomain,
                       graph.nodes[di].inputs.count == 3, graph.nodes[di].attributes["block_size"] == nil,
-                      let got = params(graph.nodes[di].inputs[1], graph.nodes[di].inputs[2]),
-                      got.0 == want.0, got.1 == want.1, got.2 == want.2,
-                      graph.infoOrConstant(of: graph.nodes[di].inputs[0])?.type == want.2 else { bytesIn = []; break }
-                bytesIn.append(graph.nodes[di].inputs[0])
+                      let got = params(graph.nodes[di].inputs[1], graph.nodes[di].inputs[2]), got.2 == want.2,
+                      graph.infoOrConstant(of: graph.nodes[di].inputs[0])?.type == want.2 else { break }
+                dequantizers.append(graph.nodes[di])
             }
-            guard bytesIn.count == op.inputs.count,
+            guard dequantizers.count == dataCount,
                   op.inputs.dropFirst(dataCount).allSatisfy({ $0.isEmpty || graph.initializers[$0] != nil }) else { continue }
-            graph.nodes[qi] = Node(name: op.name, opType: op.opType, domain: op.domain, inputs: bytesIn, outputs: q.outputs,
-                                   attributes: op.attributes)
+            let same = dequantizers.allSatisfy { dq in
+                guard let got = params(dq.inputs[1], dq.inputs[2]) else { return false }
+                return got.0 == want.0 && got.1 == want.1
+            }
+            if same {
+                graph.nodes[qi] = Node(name: op.name, opType: op.opType, domain: op.domain,
+                                       inputs: dequantizers.map { $0.inputs[0] } + op.inputs.dropFirst(dataCount),
+                                       outputs: q.outputs, attributes: op.attributes)
+            } else if op.opType == "Concat", let axis = op.attributes["axis"] {
+                // inputs quantized otherwise than the output: com.microsoft QLinearConcat requantizes them
+                // through a table of their 256 bytes (dequantize, divide by the output's scale, round)
+                graph.nodes[qi] = Node(name: op.name, opType: "QLinearConcat", domain: "com.microsoft",
+                                       inputs: [q.inputs[1], q.inputs[2]] + dequantizers.flatMap { $0.inputs },
+                                       outputs: q.outputs, attributes: ["axis": axis])
+            } else {
+                continue
+            }
             removed.insert(oi)
             changed = true
         }
