@@ -170,14 +170,17 @@ private func makeMaxPool(_ ctx: OpContext) throws -> OpBody {
         case .bfloat16: y = try run(Float.self, x.converted(to: .float32), lowest: -.infinity).converted(to: .bfloat16)
         case .int8 where ip == nil, .uint8 where ip == nil:
             // 8-bit (quantized models): through the float kernel, exactly (bytes are exact floats, and
-            // so is their max).
+            // so is their max), in reused scratch memory (fresh pages cost more than the pooling).
             let signed: Int32 = x.dtype == .int8 ? 1 : 0
-            let xf = try Tensor.uninitialized(.float32, x.shape), yf = try Tensor.uninitialized(.float32, outShape)
             y = try Tensor.uninitialized(x.dtype, outShape)
             if y.count > 0 {
-                so_q8_dequantize(x.raw, x.count, 1, 0, signed, xf.pointer(Float.self), selectedISA)
-                poolMaxF32(xf.pointer(Float.self), yf.pointer(Float.self), planes: planes, axes: tables, threads: env.threads)
-                so_q8_quantize(yf.pointer(Float.self), y.count, 1, 0, signed == 1 ? -128 : 0, signed == 1 ? 127 : 255, signed, y.raw, selectedISA)
+                let count = x.count, outCount = y.count
+                ScratchPool.shared.withFloats(count + outCount) { xf in
+                    let yf = xf + count
+                    so_q8_dequantize(x.raw, count, 1, 0, signed, xf, selectedISA)
+                    poolMaxF32(xf, yf, planes: planes, axes: tables, threads: env.threads)
+                    so_q8_quantize(yf, outCount, 1, 0, signed == 1 ? -128 : 0, signed == 1 ? 127 : 255, signed, y.raw, selectedISA)
+                }
             }
         case .int8: y = try run(Int8.self, x, lowest: .min)
         case .uint8: y = try run(UInt8.self, x, lowest: .min)
