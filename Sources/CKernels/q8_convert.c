@@ -1,6 +1,7 @@
 /*
  * float32 <-> 8-bit quantized conversions (QuantizeLinear / DequantizeLinear with one scale):
- * a scalar reference and an AVX2 variant giving the same results (see so_q8.h).
+ * a scalar reference and an AVX2 variant giving the same results (see so_q8.h); the QLinearAdd / QLinearMul
+ * row kernel also in AVX-512.
  */
 #include "so_isa.h"
 #include "so_q8.h"
@@ -207,6 +208,48 @@ static void dequantize_avx2(const void *x, size_t n, float scale, int32_t zp, in
 }
 
 #pragma clang attribute pop
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))), apply_to = function)
+
+/* The AVX2 row kernel's arithmetic, 16 lanes at a time (the same operations per element, so the
+   same bits), with a masked tail. */
+static inline __attribute__((always_inline)) __m512 q8_load16(const void *x, size_t i, size_t step, int is_signed,
+                                                              __mmask16 m) {
+    if (step == 0) return _mm512_set1_ps(q8_load(x, 0, is_signed));
+    __m128i v = _mm_maskz_loadu_epi8(m, (const uint8_t *)x + i);
+    return _mm512_cvtepi32_ps(is_signed ? _mm512_cvtepi8_epi32(v) : _mm512_cvtepu8_epi32(v));
+}
+
+static inline __attribute__((always_inline)) void q8_binary_row_avx512_body(
+        int op, const void *a, size_t a_step, const void *b, size_t b_step, int is_signed,
+        float p0, float p1, float p2, float p3, float lo, float hi, uint8_t *y, size_t n) {
+    const __m512 v0 = _mm512_set1_ps(p0), v1 = _mm512_set1_ps(p1), v2 = _mm512_set1_ps(p2), v3 = _mm512_set1_ps(p3);
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 x = q8_load16(a, i, a_step, is_signed, m), z = q8_load16(b, i, b_step, is_signed, m), v;
+        if (op == 0) v = _mm512_fmadd_ps(v0, x, _mm512_fmadd_ps(v1, z, v2));
+        else v = _mm512_add_ps(_mm512_mul_ps(v0, _mm512_mul_ps(_mm512_sub_ps(x, v1), _mm512_sub_ps(z, v2))), v3);
+        v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);   /* maxps(NaN, lo) gives lo, as the reference */
+        /* in the output type's range now: the low byte of each lane is its bit pattern */
+        _mm_mask_storeu_epi8(y + i, m, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v)));
+    }
+}
+
+#define Q8_BINARY_CASE512(OP, SIGNED, AS, BS) \
+    if (op == OP && is_signed == SIGNED && a_step == AS && b_step == BS) { \
+        q8_binary_row_avx512_body(OP, a, AS, b, BS, SIGNED, p0, p1, p2, p3, lo, hi, y, n); return 1; }
+#define Q8_BINARY_STEPS512(OP, SIGNED) \
+    Q8_BINARY_CASE512(OP, SIGNED, 1, 1) Q8_BINARY_CASE512(OP, SIGNED, 1, 0) Q8_BINARY_CASE512(OP, SIGNED, 0, 1)
+
+/* 1 when the steps are ones this kernel takes (0 or 1 each, not both 0). */
+static int q8_binary_row_avx512(int op, const void *a, size_t a_step, const void *b, size_t b_step, int is_signed,
+                                float p0, float p1, float p2, float p3, float lo, float hi, uint8_t *y, size_t n) {
+    Q8_BINARY_STEPS512(0, 0) Q8_BINARY_STEPS512(0, 1) Q8_BINARY_STEPS512(1, 0) Q8_BINARY_STEPS512(1, 1)
+    return 0;
+}
+
+#pragma clang attribute pop
 #endif
 
 void so_q8_quantize(const float *x, size_t n, float scale, int32_t zp, int32_t lo, int32_t hi, int is_signed,
@@ -253,6 +296,7 @@ void so_q8_roundtrip(const float *x, size_t n, float scale, int32_t zp, int32_t 
 void so_q8_binary_row(int op, const void *a, size_t a_step, const void *b, size_t b_step, int is_signed, float p0,
                       float p1, float p2, float p3, float lo, float hi, uint8_t *y, size_t n, int isa) {
 #if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX512 && q8_binary_row_avx512(op, a, a_step, b, b_step, is_signed, p0, p1, p2, p3, lo, hi, y, n)) return;
     if (isa >= SO_ISA_AVX2) { q8_binary_row_avx2(op, a, a_step, b, b_step, is_signed, p0, p1, p2, p3, lo, hi, y, n); return; }
 #endif
     (void)isa;
