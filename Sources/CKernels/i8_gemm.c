@@ -17,6 +17,10 @@
 #include <immintrin.h>
 #endif
 
+static void requantize_scalar(size_t rows, size_t cols, const int32_t *c, size_t ldc, const int32_t *bias,
+                              const float *scale, int32_t yzp, int32_t lo, int32_t hi, int is_signed,
+                              void *y, size_t ldy);
+
 size_t so_i8_gemm_packed_a_bytes(const so_i8_gemm *g, size_t m, size_t k) {
     size_t kpad = (k + (size_t)g->kg - 1) / (size_t)g->kg * (size_t)g->kg;
     return ((m + (size_t)g->mr - 1) / (size_t)g->mr) * (size_t)g->mr * kpad * (size_t)g->elem_a;
@@ -154,7 +158,7 @@ static void i8_pack_b_scalar(size_t kc, size_t nc, const uint8_t *b, size_t rs, 
 
 static void i8_gemm_4x8_scalar(size_t mc, size_t nc, size_t kc, const void *pa, size_t pa_stride, const void *pb,
                                size_t pb_stride, const int32_t *azp, int32_t bzp, int32_t *c, size_t ldc,
-                               int accumulate) {
+                               int accumulate, const so_i8_requant *rq) {
     (void)azp; (void)bzp;   /* subtracted at packing */
     const size_t mr = 4, nr = 8, groups = (kc + 1) / 2;
     for (size_t p = 0; p < mc; p += mr) {
@@ -176,6 +180,7 @@ static void i8_gemm_4x8_scalar(size_t mc, size_t nc, size_t kc, const void *pa, 
             }
         }
     }
+    if (rq) requantize_scalar(mc, nc, c, ldc, rq->bias, rq->scale, rq->yzp, rq->lo, rq->hi, rq->is_signed, rq->y, rq->ldy);
 }
 
 static const so_i8_gemm i8_gemm_scalar = {
@@ -213,6 +218,10 @@ static void requantize_scalar(size_t rows, size_t cols, const int32_t *c, size_t
 
 #if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+
+static void requantize_avx2(size_t rows, size_t cols, const int32_t *c, size_t ldc, const int32_t *bias,
+                            const float *scale, int32_t yzp, int32_t lo, int32_t hi, int is_signed,
+                            void *y, size_t ldy);
 
 static void i8_pack_a_avx2(size_t m, size_t k, const int8_t *a, size_t rs, size_t cs, const int32_t *azp, void *dst) {
     pack_a_i16(6, 2, m, k, a, rs, cs, azp, (int16_t *)dst);
@@ -300,7 +309,7 @@ void tile_6x16_avx2(size_t groups, const int16_t *ap, const int16_t *bp, int32_t
 
 static void i8_gemm_6x16_avx2(size_t mc, size_t nc, size_t kc, const void *pa, size_t pa_stride, const void *pb,
                               size_t pb_stride, const int32_t *azp, int32_t bzp, int32_t *c, size_t ldc,
-                              int accumulate) {
+                              int accumulate, const so_i8_requant *rq) {
     (void)azp; (void)bzp;   /* subtracted at packing */
     const size_t mr = 6, nr = 16, groups = (kc + 1) / 2;
     for (size_t q = 0; q < nc; q += nr) {
@@ -312,6 +321,7 @@ static void i8_gemm_6x16_avx2(size_t mc, size_t nc, size_t kc, const void *pa, s
             tile_6x16_avx2(groups, ap, bp, c + p * ldc + q, ldc, rows, cols, accumulate);
         }
     }
+    if (rq) requantize_avx2(mc, nc, c, ldc, rq->bias, rq->scale, rq->yzp, rq->lo, rq->hi, rq->is_signed, rq->y, rq->ldy);
 }
 
 static const so_i8_gemm i8_gemm_avx2 = {
@@ -435,7 +445,7 @@ static void i8_pack_b_vnni(size_t kc, size_t nc, const uint8_t *b, size_t rs, si
 static inline __attribute__((always_inline))
 void tile_8x32_vnni(size_t quads, size_t kc, const int8_t *ap, const uint8_t *bp, __m256i rowsum,
                     const int32_t *azp, int32_t bzp, int32_t *c, size_t ldc, size_t rows, size_t cols,
-                    int accumulate) {
+                    int accumulate, const so_i8_requant *rq, size_t row0, size_t col0) {
     __m512i acc[8][2];
     for (int r = 0; r < 8; r++) { acc[r][0] = _mm512_setzero_si512(); acc[r][1] = _mm512_setzero_si512(); }
     const int32_t *a32 = (const int32_t *)ap;
@@ -479,6 +489,25 @@ void tile_8x32_vnni(size_t quads, size_t kc, const int8_t *ap, const uint8_t *bp
             v0 = _mm512_add_epi32(v0, _mm512_maskz_loadu_epi32(m0, o));
             v1 = _mm512_add_epi32(v1, _mm512_maskz_loadu_epi32(m1, o + 16));
         }
+        if (rq) {
+            /* requantized in registers, as requantize_avx512 does (the same operations) */
+            const size_t i = row0 + r;
+            const __m512i vb = _mm512_set1_epi32(rq->bias ? rq->bias[i] : 0);
+            const __m512 vs = _mm512_set1_ps(rq->scale[i]);
+            const __m512 big = _mm512_set1_ps(1073741824.0f), nbig = _mm512_set1_ps(-1073741824.0f);
+            const __m512i vzp = _mm512_set1_epi32(rq->yzp), vlo = _mm512_set1_epi32(rq->lo), vhi = _mm512_set1_epi32(rq->hi);
+            uint8_t *yo = (uint8_t *)rq->y + i * rq->ldy + col0;
+            __m512i vv[2] = {v0, v1};
+            const __mmask16 mm[2] = {m0, m1};
+            for (int h = 0; h < 2; h++) {
+                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(vv[h], vb)), vs);
+                f = _mm512_min_ps(_mm512_max_ps(f, nbig), big);
+                __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), vzp);
+                q = _mm512_min_epi32(_mm512_max_epi32(q, vlo), vhi);
+                _mm_mask_storeu_epi8(yo + 16 * h, mm[h], _mm512_cvtepi32_epi8(q));
+            }
+            continue;
+        }
         _mm512_mask_storeu_epi32(o, m0, v0);
         _mm512_mask_storeu_epi32(o + 16, m1, v1);
     }
@@ -486,7 +515,7 @@ void tile_8x32_vnni(size_t quads, size_t kc, const int8_t *ap, const uint8_t *bp
 
 static void i8_gemm_8x32_vnni(size_t mc, size_t nc, size_t kc, const void *pa, size_t pa_stride, const void *pb,
                               size_t pb_stride, const int32_t *azp, int32_t bzp, int32_t *c, size_t ldc,
-                              int accumulate) {
+                              int accumulate, const so_i8_requant *rq) {
     const size_t mr = 8, nr = 32, quads = (kc + 3) / 4;
     const __m256i ones = _mm256_set1_epi8(1);
     for (size_t p = 0; p < mc; p += mr) {
@@ -511,7 +540,7 @@ static void i8_gemm_8x32_vnni(size_t mc, size_t nc, size_t kc, const void *pa, s
         for (size_t q = 0; q < nc; q += nr) {
             const uint8_t *bp = (const uint8_t *)pb + (q / nr) * pb_stride;
             size_t cols = nc - q < nr ? nc - q : nr;
-            tile_8x32_vnni(quads, kc, ap, bp, rowsum, az, bzp, c + p * ldc + q, ldc, rows, cols, accumulate);
+            tile_8x32_vnni(quads, kc, ap, bp, rowsum, az, bzp, c + p * ldc + q, ldc, rows, cols, accumulate, rq, p, q);
         }
     }
 }

@@ -57,10 +57,10 @@ final class Int8GemmTests: XCTestCase {
                 let paBlock = pa + k0 * Int(v.mr) * Int(v.elem_a), pbStride = Int(v.nr) * kbpad * Int(v.elem_b)
                 if let azp {
                     azp.withUnsafeBufferPointer {
-                        v.macro(m, n, kb, paBlock, paStride, pb, pbStride, $0.baseAddress!, bzp, cp.baseAddress!, n, k0 == 0 ? 0 : 1)
+                        v.macro(m, n, kb, paBlock, paStride, pb, pbStride, $0.baseAddress!, bzp, cp.baseAddress!, n, k0 == 0 ? 0 : 1, nil)
                     }
                 } else {
-                    v.macro(m, n, kb, paBlock, paStride, pb, pbStride, nil, bzp, cp.baseAddress!, n, k0 == 0 ? 0 : 1)
+                    v.macro(m, n, kb, paBlock, paStride, pb, pbStride, nil, bzp, cp.baseAddress!, n, k0 == 0 ? 0 : 1, nil)
                 }
             }
             k0 += kb
@@ -104,6 +104,68 @@ final class Int8GemmTests: XCTestCase {
         for level in 0...Int32(so_isa_supported()) {
             let g = so_i8_gemm_select(level)!
             XCTAssertEqual(run(g, a, b, m: m, n: n, k: k, azp: nil, bzp: 0, kc: k), want, String(cString: g.pointee.name))
+        }
+    }
+
+    /// The macro's own requantization on the last k-block (the driver's path for 8-bit outputs): every
+    /// variant's bytes equal the exact integer sums requantized by the reference formula, with k in
+    /// one block and in several (the earlier ones accumulated in C), row offsets into bias and scale,
+    /// both output types, a fused Relu bound, zero points 0 and 255.
+    func testMacroRequantizesTheLastBlock() {
+        let sizes: [(Int, Int, Int)] = [(5, 7, 3), (13, 45, 300), (17, 70, 130), (8, 32, 64), (1, 33, 9)]
+        for level in 0...Int32(so_isa_supported()) {
+            let g = so_i8_gemm_select(level)!, v = g.pointee
+            let name = String(cString: v.name)
+            for (si, (m, n, k)) in sizes.enumerated() {
+                let a = bytes(m * k, seed: UInt64(si + 40), extreme: false).map { Int8(bitPattern: $0) }
+                let b = bytes(k * n, seed: UInt64(si + 50), extreme: si == 1)
+                let bias = (0..<m).map { Int32($0 * 977 % 2001) - 1000 }
+                let scale = (0..<m).map { Float(0.0007) * Float(1 + $0 % 7) }
+                for (bzp, signed, lo, hi, yzp) in [(Int32(0), false, Int32(0), Int32(255), Int32(3)), (255, true, -128, 127, -4),
+                                                   (128, false, 100, 255, 100)] {
+                    let ints = expected(a, b, m: m, n: n, k: k, azp: nil, bzp: bzp)
+                    var want = [UInt8](repeating: 0, count: m * n)
+                    so_i8_requantize(m, n, ints, n, bias, scale, yzp, lo, hi, signed ? 1 : 0, &want, n, 0)   // the scalar reference
+                    for kc in [k, Int(v.kg) * 16] where kc <= k {
+                        var got = [UInt8](repeating: 0xAA, count: m * n)
+                        let pa = UnsafeMutableRawPointer.allocate(byteCount: so_i8_gemm_packed_a_bytes(g, m, k), alignment: 64)
+                        defer { pa.deallocate() }
+                        a.withUnsafeBufferPointer { v.pack_a(m, k, $0.baseAddress!, k, 1, nil, pa) }
+                        let kpad = (k + Int(v.kg) - 1) / Int(v.kg) * Int(v.kg), paStride = Int(v.mr) * kpad * Int(v.elem_a)
+                        var c = [Int32](repeating: Int32.min, count: m * n)
+                        var k0 = 0
+                        while k0 < k {
+                            let kb = min(kc, k - k0), kbpad = (kb + Int(v.kg) - 1) / Int(v.kg) * Int(v.kg)
+                            let pb = UnsafeMutableRawPointer.allocate(byteCount: so_i8_gemm_packed_b_bytes(g, kb, n), alignment: 64)
+                            defer { pb.deallocate() }
+                            b.withUnsafeBufferPointer { v.pack_b(kb, n, $0.baseAddress! + k0 * n, n, 1, bzp, pb) }
+                            // rows in two calls (split at a whole panel), the second one's bias, scale and
+                            // output offset like the driver's
+                            let split = m / 2 / Int(v.mr) * Int(v.mr)
+                            for (r0, r1) in [(0, split), (split, m)] where r1 > r0 {
+                                bias.withUnsafeBufferPointer { bp in
+                                    scale.withUnsafeBufferPointer { sp in
+                                        got.withUnsafeMutableBufferPointer { yp in
+                                            var rq = so_i8_requant(bias: bp.baseAddress! + r0, scale: sp.baseAddress! + r0, yzp: yzp, lo: lo,
+                                                                   hi: hi, is_signed: signed ? 1 : 0, y: yp.baseAddress! + r0 * n, ldy: n)
+                                            c.withUnsafeMutableBufferPointer { cp in
+                                                let last = k0 + kb == k
+                                                withUnsafePointer(to: &rq) { rqp in
+                                                    v.macro(r1 - r0, n, kb, pa + (r0 / Int(v.mr)) * paStride + k0 * Int(v.mr) * Int(v.elem_a),
+                                                            paStride, pb, Int(v.nr) * kbpad * Int(v.elem_b), nil, bzp,
+                                                            cp.baseAddress! + r0 * n, n, k0 == 0 ? 0 : 1, last ? rqp : nil)
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            k0 += kb
+                        }
+                        XCTAssertEqual(got, want, "\(name) m \(m) n \(n) k \(k) kc \(kc) bzp \(bzp) signed \(signed)")
+                    }
+                }
+            }
         }
     }
 

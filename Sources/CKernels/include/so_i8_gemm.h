@@ -26,6 +26,17 @@
  * panel q holds, for each group, the nr columns' kg values (columns past n are zero).
  */
 
+/* Requantization of a macro call's results (see so_i8_requantize): row i (of the call), column j
+   becomes clamp(round_half_even((acc + bias[i]) * scale[i]) + yzp, lo, hi) at y + i*ldy + j. */
+typedef struct so_i8_requant {
+    const int32_t *bias;   /* one per row of the call, NULL: 0 */
+    const float *scale;    /* one per row of the call */
+    int32_t yzp, lo, hi;
+    int is_signed;
+    void *y;
+    size_t ldy;
+} so_i8_requant;
+
 typedef struct so_i8_gemm {
     int isa;
     int mr, nr, kg;
@@ -46,9 +57,11 @@ typedef struct so_i8_gemm {
        first B panel, consecutive B panels `pb_stride` bytes apart (nr * kcpad * elem_b for a block
        packed by pack_b). azp: the zero points of these mc rows (NULL: all zero), bzp: B's, the same
        as given to the packing (a raw variant applies them here). accumulate = 0: C is overwritten;
-       1: added to. */
+       1: added to. rq non-NULL (the last k-block): the results (C's values added when accumulating)
+       are requantized to rq's 8-bit output instead, and C may or may not be written. */
     void (*macro)(size_t mc, size_t nc, size_t kc, const void *pa, size_t pa_stride, const void *pb,
-                  size_t pb_stride, const int32_t *azp, int32_t bzp, int32_t *c, size_t ldc, int accumulate);
+                  size_t pb_stride, const int32_t *azp, int32_t bzp, int32_t *c, size_t ldc, int accumulate,
+                  const so_i8_requant *rq);
 } so_i8_gemm;
 
 size_t so_i8_gemm_packed_a_bytes(const so_i8_gemm *g, size_t m, size_t k);

@@ -134,14 +134,23 @@ func int8Gemm(_ w: Int8PackedWeights, _ source: Int8GemmSource, n: Int, bzp: Int
                     let mc = min(int8MC, m - m0)
                     let pa = w.pointer + (m0 / mr) * w.panelStride + k0 * mr * Int(g.elem_a)
                     let c = acc + m0 * ldc, first: Int32 = k0 == 0 ? 0 : 1
-                    if let azp {
-                        azp.withUnsafeBufferPointer {
-                            g.macro(mc, nb, kc, pa, w.panelStride, pb, nr * kcpad * Int(g.elem_b), $0.baseAddress! + m0, bzp,
-                                    c, ldc, first)
-                        }
-                    } else {
-                        g.macro(mc, nb, kc, pa, w.panelStride, pb, nr * kcpad * Int(g.elem_b), nil, bzp, c, ldc, first)
+                    // the last k-block of 8-bit outputs: requantized by the macro, as its tiles finish
+                    var rqc: so_i8_requant? = nil
+                    if k0 + kc == k, case .requantized(let rq, let y, let ldy) = out {
+                        rqc = so_i8_requant(bias: rq.bias.map { $0 + m0 }, scale: rq.scale + m0, yzp: rq.zeroPoint, lo: rq.lo,
+                                            hi: rq.hi, is_signed: rq.signedOutput ? 1 : 0, y: y + m0 * ldy + q0, ldy: ldy)
                     }
+                    func call(_ rqPointer: UnsafePointer<so_i8_requant>?) {
+                        if let azp {
+                            azp.withUnsafeBufferPointer {
+                                g.macro(mc, nb, kc, pa, w.panelStride, pb, nr * kcpad * Int(g.elem_b), $0.baseAddress! + m0, bzp,
+                                        c, ldc, first, rqPointer)
+                            }
+                        } else {
+                            g.macro(mc, nb, kc, pa, w.panelStride, pb, nr * kcpad * Int(g.elem_b), nil, bzp, c, ldc, first, rqPointer)
+                        }
+                    }
+                    if var r = rqc { withUnsafePointer(to: &r) { call($0) } } else { call(nil) }
                     m0 += mc
                 }
                 k0 += kc
@@ -149,8 +158,8 @@ func int8Gemm(_ w: Int8PackedWeights, _ source: Int8GemmSource, n: Int, bzp: Int
             if k == 0, case .int32(let y, let ldy) = out {
                 for i in 0..<m { (y + i * ldy + q0).update(repeating: 0, count: nb) }
             }
-            if case .requantized(let rq, let y, let ldy) = out {
-                if k == 0 { acc.update(repeating: 0, count: m * nb) }
+            if k == 0, case .requantized(let rq, let y, let ldy) = out {
+                acc.update(repeating: 0, count: m * nb)
                 so_i8_requantize(m, nb, acc, nb, rq.bias, rq.scale, rq.zeroPoint, rq.lo, rq.hi, rq.signedOutput ? 1 : 0,
                                  y + q0, ldy, isa)
             }
