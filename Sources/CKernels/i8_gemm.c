@@ -358,6 +358,20 @@ static void requantize_avx2(size_t rows, size_t cols, const int32_t *c, size_t l
 }
 
 #pragma clang attribute pop
+/* Requantization of 16 int32 values (acc + bias) * scale, the reference's operations on 16 lanes:
+   bounded to +-2^30 (maxps gives the lower bound for NaN), rounded to nearest even, plus the zero
+   point, clamped to [lo, hi]; the low byte of each lane is then the output's bit pattern. Shared by
+   requantize_avx512 and the VNNI tile's epilogue. */
+static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+__m128i requant16_avx512(__m512i acc, __m512i vb, __m512 vs, __m512i vzp, __m512i vlo, __m512i vhi) {
+    const __m512 big = _mm512_set1_ps(1073741824.0f), nbig = _mm512_set1_ps(-1073741824.0f);
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, vb)), vs);
+    v = _mm512_min_ps(_mm512_max_ps(v, nbig), big);
+    __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), vzp);
+    q = _mm512_min_epi32(_mm512_max_epi32(q, vlo), vhi);
+    return _mm512_cvtepi32_epi8(q);
+}
+
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma"))), apply_to = function)
 
 /* ---- AVX-512 VNNI: raw bytes in quads of k ----
@@ -489,23 +503,14 @@ void tile_8x32_vnni(size_t quads, size_t kc, const int8_t *ap, const uint8_t *bp
             v0 = _mm512_add_epi32(v0, _mm512_maskz_loadu_epi32(m0, o));
             v1 = _mm512_add_epi32(v1, _mm512_maskz_loadu_epi32(m1, o + 16));
         }
-        if (rq) {
-            /* requantized in registers, as requantize_avx512 does (the same operations) */
+        if (rq) {   /* requantized in registers, as requantize_avx512 does */
             const size_t i = row0 + r;
             const __m512i vb = _mm512_set1_epi32(rq->bias ? rq->bias[i] : 0);
             const __m512 vs = _mm512_set1_ps(rq->scale[i]);
-            const __m512 big = _mm512_set1_ps(1073741824.0f), nbig = _mm512_set1_ps(-1073741824.0f);
             const __m512i vzp = _mm512_set1_epi32(rq->yzp), vlo = _mm512_set1_epi32(rq->lo), vhi = _mm512_set1_epi32(rq->hi);
             uint8_t *yo = (uint8_t *)rq->y + i * rq->ldy + col0;
-            __m512i vv[2] = {v0, v1};
-            const __mmask16 mm[2] = {m0, m1};
-            for (int h = 0; h < 2; h++) {
-                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(vv[h], vb)), vs);
-                f = _mm512_min_ps(_mm512_max_ps(f, nbig), big);
-                __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), vzp);
-                q = _mm512_min_epi32(_mm512_max_epi32(q, vlo), vhi);
-                _mm_mask_storeu_epi8(yo + 16 * h, mm[h], _mm512_cvtepi32_epi8(q));
-            }
+            _mm_mask_storeu_epi8(yo, m0, requant16_avx512(v0, vb, vs, vzp, vlo, vhi));
+            _mm_mask_storeu_epi8(yo + 16, m1, requant16_avx512(v1, vb, vs, vzp, vlo, vhi));
             continue;
         }
         _mm512_mask_storeu_epi32(o, m0, v0);
@@ -557,22 +562,15 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 static void requantize_avx512(size_t rows, size_t cols, const int32_t *c, size_t ldc, const int32_t *bias,
                               const float *scale, int32_t yzp, int32_t lo, int32_t hi, int is_signed,
                               void *y, size_t ldy) {
-    const __m512 big = _mm512_set1_ps(1073741824.0f), nbig = _mm512_set1_ps(-1073741824.0f);
     const __m512i vzp = _mm512_set1_epi32(yzp), vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
     for (size_t i = 0; i < rows; i++) {
-        int32_t b = bias ? bias[i] : 0;
         const int32_t *ci = c + i * ldc;
         uint8_t *yi = (uint8_t *)y + i * ldy;
-        const __m512i vb = _mm512_set1_epi32(b);
+        const __m512i vb = _mm512_set1_epi32(bias ? bias[i] : 0);
         const __m512 vs = _mm512_set1_ps(scale[i]);
         for (size_t j = 0; j < cols; j += 16) {
             __mmask16 m = cols - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cols - j)) - 1);
-            __m512i acc = _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, ci + j), vb);
-            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), vs);
-            v = _mm512_min_ps(_mm512_max_ps(v, nbig), big);   /* as the reference (maxps gives nbig for NaN) */
-            __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), vzp);   /* to nearest, ties to even */
-            q = _mm512_min_epi32(_mm512_max_epi32(q, vlo), vhi);         /* in the output type's range now */
-            _mm_mask_storeu_epi8(yi + j, m, _mm512_cvtepi32_epi8(q));    /* the low byte: its bit pattern */
+            _mm_mask_storeu_epi8(yi + j, m, requant16_avx512(_mm512_maskz_loadu_epi32(m, ci + j), vb, vs, vzp, vlo, vhi));
         }
     }
     (void)is_signed;

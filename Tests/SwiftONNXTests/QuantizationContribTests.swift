@@ -32,6 +32,21 @@ final class QuantizationContribTests: XCTestCase {
         }
     }
 
+    /// A node with one output named after it, for the QDQ graphs below.
+    private func qdqNode(_ op: String, _ ins: [String], _ out: String, _ attrs: [String: Attribute] = [:]) -> Node {
+        Node(name: out, opType: op, domain: "", inputs: ins, outputs: [out], attributes: attrs)
+    }
+
+    /// A model (opset 21) of `nodes` with 8-bit inputs A and B of type `dt` and `shape`.
+    private func qdqModel(_ nodes: [Node], _ dt: DType, _ shape: [Int], outputs: [ValueInfo], _ inits: [String: Tensor]) -> Model {
+        let g = Graph(name: "g", nodes: nodes,
+                      inputs: [ValueInfo(name: "A", type: dt, shape: shape.map { .known($0) }),
+                               ValueInfo(name: "B", type: dt, shape: shape.map { .known($0) })],
+                      outputs: outputs, initializers: inits, valueInfo: [:])
+        return Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                     opsets: ["": 21], graph: g, keepAlive: [])
+    }
+
     /// DequantizeLinear -> Concat / MaxPool / Reshape / Transpose -> QuantizeLinear with one scale and zero
     /// point run on the bytes (LowerQDQDataMovement): the same bytes as the unoptimized ops, exactly, for
     /// both 8-bit types. A Concat whose inputs have other scales becomes QLinearConcat (the same
@@ -48,9 +63,7 @@ final class QuantizationContribTests: XCTestCase {
             }
             let inits: [String: Tensor] = ["s": Tensor(scalar: Float(0.037)), "z": z(97), "s2": Tensor(scalar: Float(0.05)),
                                            "shape": try Tensor(shape: [2], scalars: [Int64(3), -1])]
-            func node(_ op: String, _ ins: [String], _ out: String, _ attrs: [String: Attribute] = [:]) -> Node {
-                Node(name: out, opType: op, domain: "", inputs: ins, outputs: [out], attributes: attrs)
-            }
+            func node(_ op: String, _ ins: [String], _ out: String, _ attrs: [String: Attribute] = [:]) -> Node { qdqNode(op, ins, out, attrs) }
             let nodes = [
                 node("DequantizeLinear", ["A", "s", "z"], "a"), node("DequantizeLinear", ["B", "s", "z"], "b"),
                 node("Concat", ["a", "b"], "c", ["axis": .int(1)]), node("QuantizeLinear", ["c", "s", "z"], "Y1"),
@@ -65,13 +78,7 @@ final class QuantizationContribTests: XCTestCase {
                 node("QuantizeLinear", ["c3", "s", "z"], "Y3"),
                 node("MaxPool", ["b"], "p4", ["kernel_shape": .ints([2, 2])]), node("QuantizeLinear", ["p4", "s2", "z"], "Y4"),
             ]
-            let g = Graph(name: "g", nodes: nodes,
-                          inputs: [ValueInfo(name: "A", type: dt, shape: shape.map { .known($0) }),
-                                   ValueInfo(name: "B", type: dt, shape: shape.map { .known($0) })],
-                          outputs: ["Y1", "Y2", "Y3", "Y4"].map { ValueInfo(name: $0, type: dt, shape: nil) },
-                          initializers: inits, valueInfo: [:])
-            let model = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
-                              opsets: ["": 21], graph: g, keepAlive: [])
+            let model = qdqModel(nodes, dt, shape, outputs: ["Y1", "Y2", "Y3", "Y4"].map { ValueInfo(name: $0, type: dt, shape: nil) }, inits)
             var rng = SplitMix64(seed: 13)
             let feeds = ["A": try bytes((0..<n).map { _ in Int(rng.next() % 256) }),
                          "B": try bytes((0..<n).map { _ in Int(rng.next() % 256) })]
@@ -106,9 +113,7 @@ final class QuantizationContribTests: XCTestCase {
                 }
                 let inits: [String: Tensor] = ["sa": Tensor(scalar: Float(0.02)), "za": z(140), "sb": Tensor(scalar: Float(0.05)),
                                                "zb": z(110), "sy": Tensor(scalar: Float(0.03)), "zy": z(60)]
-                func node(_ op: String, _ ins: [String], _ out: String) -> Node {
-                    Node(name: out, opType: op, domain: "", inputs: ins, outputs: [out], attributes: [:])
-                }
+                let node = { (op: String, ins: [String], out: String) in self.qdqNode(op, ins, out) }
                 var nodes = [node("DequantizeLinear", ["A", "sa", "za"], "a"), node("DequantizeLinear", ["B", "sb", "zb"], "b"),
                              node(op, ["a", "b"], "s"), node("Relu", ["s"], "r"), node("QuantizeLinear", ["r", "sy", "zy"], "Y")]
                 var outs = [ValueInfo(name: "Y", type: dt, shape: nil)]
@@ -116,12 +121,7 @@ final class QuantizationContribTests: XCTestCase {
                     nodes.append(node("Neg", ["r"], "R"))
                     outs.append(ValueInfo(name: "R", type: .float32, shape: nil))
                 }
-                let g = Graph(name: "g", nodes: nodes,
-                              inputs: [ValueInfo(name: "A", type: dt, shape: shape.map { .known($0) }),
-                                       ValueInfo(name: "B", type: dt, shape: shape.map { .known($0) })],
-                              outputs: outs, initializers: inits, valueInfo: [:])
-                let model = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
-                                  opsets: ["": 21], graph: g, keepAlive: [])
+                let model = qdqModel(nodes, dt, shape, outputs: outs, inits)
                 var rng = SplitMix64(seed: 9)
                 let feeds = ["A": try bytes((0..<n).map { _ in Int(rng.next() % 256) }),
                              "B": try bytes((0..<n).map { _ in Int(rng.next() % 256) })]
