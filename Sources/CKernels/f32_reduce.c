@@ -103,6 +103,11 @@ static float ref_row_minmax(int op, const float *p, size_t n) {
     return m;
 }
 
+static void f32_minmax_ref(const float *p, size_t n, float *mn, float *mx) {
+    *mn = ref_row_minmax(SO_RED_MIN, p, n);
+    *mx = ref_row_minmax(SO_RED_MAX, p, n);
+}
+
 static void f32_reduce_rows_ref(int op, const float *src, size_t rows, size_t n, float *out) {
     for (size_t r = 0; r < rows; r++) {
         const float *p = src + r * n;
@@ -225,6 +230,15 @@ so_f32_meanvar_fn so_f32_meanvar_select(int isa) {
 #endif
     (void)isa;
     return f32_meanvar_ref;
+}
+
+so_f32_minmax_fn so_f32_minmax_select(int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX512) return f32_minmax_avx512;
+    if (isa >= SO_ISA_AVX2) return f32_minmax_avx2;
+#endif
+    (void)isa;
+    return f32_minmax_ref;
 }
 
 so_f32_channel_affine_fn so_f32_channel_affine_select(int isa) {
@@ -410,6 +424,45 @@ INL float SFX(r_minmax)(const float *p, size_t n, const int ismax) {
     return SFX(r_hminmax8)(h, ismax);
 #else
     return SFX(r_hminmax8)(a, ismax);
+#endif
+}
+
+/* Min and max of one row in one pass (2 x 2 accumulators), NaN flags as r_minmax. */
+static void SFX(f32_minmax)(const float *p, size_t n, float *mn, float *mx) {
+    const VF lo = VSET(INFINITY), hi = VSET(-INFINITY);
+    VF a0 = hi, a1 = hi, b0 = lo, b1 = lo;
+    FT f = F_NONE;
+    size_t i = 0;
+    for (; i + 2 * W <= n; i += 2 * W) {
+        const VF v0 = VLD(p + i), v1 = VLD(p + i + W);
+        a0 = VMAX(v0, a0);
+        a1 = VMAX(v1, a1);
+        b0 = VMIN(v0, b0);
+        b1 = VMIN(v1, b1);
+        f = F_OR(f, F_UNORD(v0, v1));
+    }
+    if (i + W <= n) {
+        const VF v = VLD(p + i);
+        a0 = VMAX(v, a0);
+        b0 = VMIN(v, b0);
+        f = F_OR(f, F_UNORD(v, v));
+        i += W;
+    }
+    if (i < n) {
+        const VM m = SFX(r_mask)((ptrdiff_t)(n - i));
+        const VF vh = VLDF(p + i, m, hi), vl = VLDF(p + i, m, lo);
+        a1 = VMAX(vh, a1);
+        b1 = VMIN(vl, b1);
+        f = F_OR(f, F_UNORD(vh, vl));
+    }
+    if (F_ANY(f)) { *mn = NAN; *mx = NAN; return; }
+    const VF a = VMAX(a0, a1), b = VMIN(b0, b1);
+#if W == 16
+    *mx = SFX(r_hminmax8)(_mm256_max_ps(SFX(r_lo8)(a), SFX(r_hi8)(a)), 1);
+    *mn = SFX(r_hminmax8)(_mm256_min_ps(SFX(r_lo8)(b), SFX(r_hi8)(b)), 0);
+#else
+    *mx = SFX(r_hminmax8)(a, 1);
+    *mn = SFX(r_hminmax8)(b, 0);
 #endif
 }
 

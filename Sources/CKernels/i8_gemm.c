@@ -442,6 +442,22 @@ static void i8_pack_b_vnni(size_t kc, size_t nc, const uint8_t *b, size_t rs, si
     for (size_t q = full; q < nc; q += nr) {   /* a partial last panel, or strided B */
         size_t cols = nc - q < nr ? nc - q : nr;
         uint8_t *d = out + (q / nr) * nr * kpad;
+        if (rs == 1) {   /* B = X transposed (columns are rows of X): each quad is 4 consecutive bytes */
+            size_t kfull = kc / 4 * 4;
+            for (size_t k0 = 0; k0 < kpad; k0 += 4) {
+                for (size_t j = 0; j < nr; j++) {
+                    uint32_t v = 0;
+                    if (j < cols) {
+                        const uint8_t *s = b + k0 + (q + j) * cs;
+                        if (k0 < kfull) memcpy(&v, s, 4);
+                        else for (size_t t = 0; k0 + t < kc; t++) v |= (uint32_t)s[t] << (8 * t);
+                    }
+                    memcpy(d + j * 4, &v, 4);
+                }
+                d += nr * 4;
+            }
+            continue;
+        }
         for (size_t k0 = 0; k0 < kpad; k0 += 4) {
             for (size_t j = 0; j < nr; j++) {
                 for (size_t t = 0; t < 4; t++) {

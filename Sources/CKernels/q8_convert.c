@@ -302,3 +302,33 @@ void so_q8_binary_row(int op, const void *a, size_t a_step, const void *b, size_
     (void)isa;
     q8_binary_row_scalar(op, a, a_step, b, b_step, is_signed, p0, p1, p2, p3, lo, hi, y, n);
 }
+
+/* ---- transposition of integer GEMM results (a matrix product computed as (X W)ᵀ = Wᵀ Xᵀ) ---- */
+
+/* Blocks of 16 x 16: the reads and the writes both stay within a few cache lines per block. */
+#define SO_T_BLOCK 16
+
+void so_i32_transpose(const int32_t *src, size_t rows, size_t cols, size_t lds, int32_t *dst, size_t ldd) {
+    for (size_t i0 = 0; i0 < rows; i0 += SO_T_BLOCK) {
+        size_t i1 = i0 + SO_T_BLOCK < rows ? i0 + SO_T_BLOCK : rows;
+        for (size_t j0 = 0; j0 < cols; j0 += SO_T_BLOCK) {
+            size_t j1 = j0 + SO_T_BLOCK < cols ? j0 + SO_T_BLOCK : cols;
+            for (size_t j = j0; j < j1; j++) {
+                for (size_t i = i0; i < i1; i++) dst[j * ldd + i] = src[i * lds + j];
+            }
+        }
+    }
+}
+
+void so_i32_transpose_to_f32_scaled(const int32_t *src, size_t rows, size_t cols, size_t lds, const float *scale,
+                                    size_t scale_step, float *dst, size_t ldd) {
+    for (size_t i0 = 0; i0 < rows; i0 += SO_T_BLOCK) {
+        size_t i1 = i0 + SO_T_BLOCK < rows ? i0 + SO_T_BLOCK : rows;
+        for (size_t j0 = 0; j0 < cols; j0 += SO_T_BLOCK) {
+            size_t j1 = j0 + SO_T_BLOCK < cols ? j0 + SO_T_BLOCK : cols;
+            for (size_t j = j0; j < j1; j++) {
+                for (size_t i = i0; i < i1; i++) dst[j * ldd + i] = (float)src[i * lds + j] * scale[i * scale_step];
+            }
+        }
+    }
+}

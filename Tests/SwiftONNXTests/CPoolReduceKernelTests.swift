@@ -316,6 +316,30 @@ final class CPoolReduceKernelTests: XCTestCase {
         }
     }
 
+    /// The one-pass min and max (DynamicQuantizeLinear's range) at every level: the same values as the
+    /// MIN and MAX rows of the reference, NaN (both) when a NaN is anywhere, including the tail.
+    func testMinMaxEveryLevelMatchesTheReductions() {
+        var rng = Rng(12)
+        for n in [0, 1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1000, 4097] {
+            for nanMode in 0..<3 where nanMode == 0 || n > 0 {
+                var x = rng.floats(n).map { $0 * 100 }
+                if nanMode == 1 { x[Int(rng.next() % UInt64(n))] = .nan }
+                if nanMode == 2 { x[n - 1 - Int(rng.next() % UInt64(min(n, 5)))] = .nan }
+                var wantMin: Float = 0, wantMax: Float = 0
+                x.withUnsafeBufferPointer { xp in
+                    so_f32_reduce_rows_select(0)!(Int32(SO_RED_MIN), xp.baseAddress, 1, n, &wantMin)
+                    so_f32_reduce_rows_select(0)!(Int32(SO_RED_MAX), xp.baseAddress, 1, n, &wantMax)
+                }
+                for level in levels {
+                    var lo: Float = 0, hi: Float = 0
+                    x.withUnsafeBufferPointer { so_f32_minmax_select(level)!($0.baseAddress, n, &lo, &hi) }
+                    XCTAssertTrue(Self.same(lo, wantMin) && Self.same(hi, wantMax),
+                                  "level \(level) n \(n) nan \(nanMode): (\(lo), \(hi)) vs (\(wantMin), \(wantMax))")
+                }
+            }
+        }
+    }
+
     func testReduceMiddleEveryLevelMatchesReference() {
         var rng = Rng(13)
         for (op, name) in Self.ops {

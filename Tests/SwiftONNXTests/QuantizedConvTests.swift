@@ -343,4 +343,66 @@ final class QuantizedConvTests: XCTestCase {
             }
         }
     }
+
+    /// What quantize_dynamic writes for a Conv: DynamicQuantizeLinear(x) -> ConvInteger -> Cast ->
+    /// Mul(x_scale * w_scale) -> Add(bias), here followed by a per-channel Mul and Add and a Clip (one
+    /// ChannelAffine chain) or by a decomposed hard swish (a lone bias Add, then the activation).
+    /// Optimized, each convolution is one ConvIntegerScaled that took the affine map and the
+    /// activation in, and the output equals the unoptimized graph's bit for bit.
+    func testDynamicConvDequantizationTakesTheAffineChainIn() throws {
+        var rng = SplitMix64(seed: 41)
+        let c = 5, m = 7, h = 9, w = 11
+        func weights(_ n: Int) -> [Int8] { (0..<n).map { _ in Int8(Int(rng.below(255)) - 127) } }
+        func floats(_ n: Int, _ lo: Float, _ hi: Float) -> [Float] { (0..<n).map { _ in rng.uniform(lo, hi) } }
+        let w1 = weights(m * c * 9), w2 = weights(m * m)
+        let b1 = floats(m, -1, 1), s1 = floats(m, 0.5, 2), t1 = floats(m, -0.5, 0.5), b2 = floats(m, -1, 1)
+        func model() throws -> Model {
+            let inits: [String: Tensor] = [
+                "w1": try Tensor(shape: [m, c, 3, 3], scalars: w1), "w2": try Tensor(shape: [m, m, 1, 1], scalars: w2),
+                "wzp": Tensor(scalar: Int8(0)), "ws1": Tensor(scalar: Float(0.003)), "ws2": Tensor(scalar: Float(0.005)),
+                "b1": try Tensor(shape: [m, 1, 1], scalars: b1), "s1": try Tensor(shape: [1, m, 1, 1], scalars: s1),
+                "t1": try Tensor(shape: [m, 1, 1], scalars: t1), "b2": try Tensor(shape: [m, 1, 1], scalars: b2),
+                "lo": Tensor(scalar: Float(-0.5)), "hi": Tensor(scalar: Float(2.5)),
+            ]
+            func node(_ op: String, _ ins: [String], _ outs: [String], _ attrs: [String: Attribute] = [:]) -> Node {
+                Node(name: outs[0] + "_node", opType: op, domain: "", inputs: ins, outputs: outs, attributes: attrs)
+            }
+            let g = Graph(name: "g", nodes: [
+                node("DynamicQuantizeLinear", ["X"], ["xq", "xs", "xzp"]),
+                node("ConvInteger", ["xq", "w1", "xzp", "wzp"], ["acc1"], ["pads": .ints([1, 1, 1, 1])]),
+                node("Cast", ["acc1"], ["f1"], ["to": .int(1)]),
+                node("Mul", ["xs", "ws1"], ["sc1"]),
+                node("Mul", ["f1", "sc1"], ["d1"]),
+                node("Add", ["d1", "b1"], ["a1"]),
+                node("Mul", ["a1", "s1"], ["m1"]),
+                node("Add", ["m1", "t1"], ["n1"]),
+                node("Clip", ["n1", "lo", "hi"], ["r1"]),
+                node("DynamicQuantizeLinear", ["r1"], ["rq", "rs", "rzp"]),
+                node("ConvInteger", ["rq", "w2", "rzp", "wzp"], ["acc2"]),
+                node("Cast", ["acc2"], ["f2"], ["to": .int(1)]),
+                node("Mul", ["rs", "ws2"], ["sc2"]),
+                node("Mul", ["f2", "sc2"], ["d2"]),
+                node("Add", ["d2", "b2"], ["a2"]),
+                node("HardSigmoid", ["a2"], ["hs"], ["alpha": .float(1.0 / 6), "beta": .float(0.5)]),
+                node("Mul", ["a2", "hs"], ["h2"]),
+                node("DynamicQuantizeLinear", ["h2"], ["Y", "ys", "yzp"]),
+            ], inputs: [ValueInfo(name: "X", type: .float32, shape: [.known(2), .known(c), .known(h), .known(w)])],
+               outputs: [ValueInfo(name: "Y", type: .uint8, shape: nil), ValueInfo(name: "h2", type: .float32, shape: nil)],
+               initializers: inits, valueInfo: [:])
+            return Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                         opsets: ["": 21], graph: g, keepAlive: [])
+        }
+        let plain = try InferenceSession(model: try model(), options: .init(optimize: false))
+        let fast = try InferenceSession(model: try model(), options: .init(optimize: true))
+        let histogram = fast.metadata.opHistogram
+        XCTAssertEqual(histogram["com.swiftonnx::ConvIntegerScaled"], 2, "\(histogram)")
+        for op in ["ConvInteger", "Cast", "Add", "Clip", "HardSigmoid", "HardSwish", "com.swiftonnx::ChannelAffine"] {
+            XCTAssertNil(histogram[op], "\(op): \(histogram)")
+        }
+        let x = try Tensor(shape: [2, c, h, w], scalars: floats(2 * c * h * w, -2, 3))
+        let a = try plain.run(["X": x]), b = try fast.run(["X": x])
+        let af = try XCTUnwrap(a["h2"]).scalars(as: Float.self), bf = try XCTUnwrap(b["h2"]).scalars(as: Float.self)
+        XCTAssertEqual(af.map(\.bitPattern), bf.map(\.bitPattern))
+        XCTAssertEqual(try XCTUnwrap(a["Y"]).scalars(as: UInt8.self), try XCTUnwrap(b["Y"]).scalars(as: UInt8.self))
+    }
 }

@@ -30,4 +30,10 @@ void so_f32_to_i32(const float *x, size_t n, int32_t *y, int isa);
 /* y = (float)x * s (the int32 -> float conversion rounded to nearest even, then the product rounded):
    a Cast then a Mul by a scalar. y may be x itself (in place). */
 void so_i32_to_f32_scaled(const int32_t *x, size_t n, float s, float *y, int isa);
+/* dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols (dst holds the cols x rows transpose). */
+void so_i32_transpose(const int32_t *src, size_t rows, size_t cols, size_t lds, int32_t *dst, size_t ldd);
+/* dst[j * ldd + i] = (float)src[i * lds + j] * scale[i * scale_step] (scale_step 0: one scale): the
+   transpose converted and scaled with the same two roundings as a Cast then a Mul. */
+void so_i32_transpose_to_f32_scaled(const int32_t *src, size_t rows, size_t cols, size_t lds, const float *scale,
+                                    size_t scale_step, float *dst, size_t ldd);
 #endif

@@ -61,6 +61,12 @@ typedef void (*so_f32_meanvar_fn)(const float *x, size_t groups, size_t len, siz
                                   double *var);
 so_f32_meanvar_fn so_f32_meanvar_select(int isa);
 
+/* The minimum and the maximum of n floats in one pass (n == 0: +inf and -inf); both NaN when one
+   is NaN. Values agree with SO_RED_MIN / SO_RED_MAX rows across variants (a -0 / +0 tie may
+   resolve to either sign). */
+typedef void (*so_f32_minmax_fn)(const float *p, size_t n, float *mn, float *mx);
+so_f32_minmax_fn so_f32_minmax_select(int isa);
+
 /*
  * y[p*size + i] = x[p*size + i] * scale[p % channels] + bias[p % channels] for p < planes,
  * i < size: a multiply, then an add (two roundings, no fma), as the Swift channelAffineF32 does.

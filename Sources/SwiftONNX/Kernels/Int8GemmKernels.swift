@@ -76,6 +76,8 @@ enum Int8GemmOutput {
 /// k x n copy; fewer, longer runs per gather than block by block).
 enum Int8GemmSource {
     case matrix(UnsafePointer<UInt8>, ldb: Int)
+    /// B = Xᵀ for a row-major X of n rows of k (rows `ldx` apart): column j of B is row j of X.
+    case rows(UnsafePointer<UInt8>, ldx: Int)
     case patches(UnsafePointer<UInt8>, Int8ConvGeometry, fill: UInt8)
 }
 
@@ -105,10 +107,11 @@ func int8Gemm(_ w: Int8PackedWeights, _ source: Int8GemmSource, n: Int, bzp: Int
         var gathered = (start: 0, width: 0)   // the positions whose patches are in `patches`
         for blk in first..<last {
             let q0 = blk * int8NC, nb = min(int8NC, n - q0)
-            // this block's columns of B
-            let (b, ldb): (UnsafePointer<UInt8>, Int)
+            // this block's columns of B: element (kk, j) at b[kk * rs + j * cs]
+            let (b, rs, cs): (UnsafePointer<UInt8>, Int, Int)
             switch source {
-            case .matrix(let x, let ld): (b, ldb) = (x + q0, ld)
+            case .matrix(let x, let ld): (b, rs, cs) = (x + q0, ld, 1)
+            case .rows(let x, let ld): (b, rs, cs) = (x + q0 * ld, 1, ld)
             case .patches(let x, let geo, let fill):
                 if q0 + nb > gathered.start + gathered.width {
                     let width = min(gatherWidth, last * int8NC - q0, n - q0)
@@ -116,7 +119,7 @@ func int8Gemm(_ w: Int8PackedWeights, _ source: Int8GemmSource, n: Int, bzp: Int
                                  geo.oh, geo.ow, fill, q0, q0 + width, patches!)
                     gathered = (q0, width)
                 }
-                (b, ldb) = (UnsafePointer(patches! + (q0 - gathered.start)), gathered.width)
+                (b, rs, cs) = (UnsafePointer(patches! + (q0 - gathered.start)), gathered.width, 1)
             }
             // int32 results go straight to the output; 8-bit ones through the accumulators.
             let (acc, ldc): (UnsafeMutablePointer<Int32>, Int)
@@ -128,7 +131,7 @@ func int8Gemm(_ w: Int8PackedWeights, _ source: Int8GemmSource, n: Int, bzp: Int
             while k0 < k {
                 let kc = min(kcMax, k - k0)
                 let kcpad = (kc + kg - 1) / kg * kg
-                g.pack_b(kc, nb, b + k0 * ldb, ldb, 1, bzp, pb)
+                g.pack_b(kc, nb, b + k0 * rs, rs, cs, bzp, pb)
                 var m0 = 0
                 while m0 < m {
                     let mc = min(int8MC, m - m0)
@@ -175,6 +178,13 @@ func int8Conv2D(x: UnsafePointer<UInt8>, xzp: Int32, _ geo: Int8ConvGeometry, _ 
     let n = geo.oh * geo.ow
     let source: Int8GemmSource = geo.isPointwise ? .matrix(x, ldb: n) : .patches(x, geo, fill: UInt8(truncatingIfNeeded: xzp))
     int8Gemm(w, source, n: n, bzp: xzp, out, threads: threads)
+}
+
+/// (X - xzp) · (B - bzp) for X (rows x k of u8, rows `ldx` apart) and the packed weights holding Bᵀ
+/// (w.m = B's columns): `out` receives the transpose, w.m x rows (its row j is column j of the product).
+func int8MatMulTransposed(x: UnsafePointer<UInt8>, rows: Int, ldx: Int, xzp: Int32, _ w: Int8PackedWeights,
+                          _ out: Int8GemmOutput, threads: Int) {
+    int8Gemm(w, .rows(x, ldx: ldx), n: rows, bzp: xzp, out, threads: threads)
 }
 
 /// Depthwise filters (one kh x kw filter per channel, multiplier 1) minus their zero points, as

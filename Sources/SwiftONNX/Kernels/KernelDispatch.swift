@@ -50,6 +50,7 @@ let f32GlobalPoolKernel: so_f32_global_pool_fn = so_f32_global_pool_select(selec
 
 /// Per-channel affine maps and mean / variance.
 let f32ChannelAffineKernel: so_f32_channel_affine_fn = so_f32_channel_affine_select(selectedISA)!
+let f32MinMaxKernel: so_f32_minmax_fn = so_f32_minmax_select(selectedISA)!
 let f32MeanVarianceKernel: so_f32_meanvar_fn = so_f32_meanvar_select(selectedISA)!
 
 extension ActivationKind {

@@ -22,10 +22,37 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
     }
     r.register("MatMulInteger", infer: Inference { _, ins in
         [TypeInfo(dtype: .int32, shape: matMulOutputShape(ins.shape(0), ins.shape(1)))]
-    }) { _ in
-        return { inputs, _ in
+    }) { ctx in
+        let fast = try Int8MatMulWeights(ctx, "MatMulInteger")
+        return { inputs, env in
             let a = try inputs.required(0), b = try inputs.required(1)
+            if let fast, let y = try fast.run(inputs, env, scale: nil) { return [y] }
             return [try integerMatMul(a, b, aZP: inputs.optional(2), bZP: inputs.optional(3), "MatMulInteger")]
+        }
+    }
+    // MatMulInteger -> Cast to float -> Mul by one scale or one per column (dynamic quantization's
+    // dequantization), in one op.
+    r.register("MatMulIntegerScaled", domain: FuseConvIntegerScale.domain, infer: Inference { _, ins in
+        [TypeInfo(dtype: .float32, shape: matMulOutputShape(ins.shape(0), ins.shape(1)))]
+    }) { ctx in
+        let fast = try Int8MatMulWeights(ctx, "MatMulInteger")
+        return { inputs, env in
+            let a = try inputs.required(0), b = try inputs.required(1), s = try inputs.required(4, "scale")
+            let n = b.rank == 1 ? 1 : b.shape[b.rank - 1]
+            guard s.dtype == .float32, s.count == 1 || (s.count == n && s.shape.last == n) else {
+                throw OpError("MatMulIntegerScaled: the scale must be float32 with 1 or \(n) (B's columns) values, got " +
+                              "\(s.dtype) \(describeShape(s.shape))")
+            }
+            if let fast, let y = try fast.run(inputs, env, scale: s) { return [y] }
+            let acc = try integerMatMul(a, b, aZP: inputs.optional(2), bZP: inputs.optional(3), "MatMulInteger")
+            let y = Tensor(dtype: .float32, shape: acc.shape, storage: acc.storage)   // same 4-byte elements, reused
+            let ap = acc.pointer(Int32.self), yp = y.pointer(Float.self), sp = s.pointer(Float.self)
+            if s.count == 1 {
+                so_i32_to_f32_scaled(ap, acc.count, sp[0], yp, selectedISA)
+            } else {
+                for e in 0..<acc.count { yp[e] = Float(ap[e]) * sp[e % n] }
+            }
+            return [y]
         }
     }
     r.register("QLinearMatMul", infer: Inference { _, ins in
@@ -78,12 +105,17 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
                                     wZP: inputs.optional(3), p, "ConvInteger")]
         }
     }
-    // ConvInteger -> Cast to float -> Mul by a scalar (dynamic quantization's dequantization), in one op.
+    // ConvInteger -> Cast to float -> Mul by a scalar (dynamic quantization's dequantization), in one op;
+    // optionally then a per-channel affine map and an activation (inputs 5 and 6, attributes
+    // activation / activation_params: a ChannelAffine or a bias Add it absorbed).
     r.register("ConvIntegerScaled", domain: FuseConvIntegerScale.domain, infer: Inference { ctx, ins in
         [try convOutputType(ctx, ins, weightInput: 1, dtype: .float32)]
     }) { ctx in
         let p = try ConvParams(ctx)
         let fast = try ConvInteger2D(ctx, p)
+        let act = try parseActivation(ctx)
+        let (kind, alpha, beta) = act.kernelCode
+        let affine = ctx.hasInput(5) || ctx.hasInput(6)
         return { inputs, env in
             let s = try inputs.required(4, "scale")
             guard s.count == 1, s.dtype == .float32 else {
@@ -96,11 +128,38 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
             }
             // In place: float(acc) * s, rounded as Cast then Mul round.
             let y = Tensor(dtype: .float32, shape: acc.shape, storage: acc.storage)   // same 4-byte elements, reused
-            so_i32_to_f32_scaled(acc.pointer(Int32.self), acc.count, s.pointer(Float.self)[0], y.pointer(Float.self), selectedISA)
+            let ap = acc.pointer(Int32.self), yp = y.pointer(Float.self), sv = s.pointer(Float.self)[0]
+            guard affine || act != .none else {
+                so_i32_to_f32_scaled(ap, acc.count, sv, yp, selectedISA)
+                return [y]
+            }
+            // Then, plane by plane while it is in cache, x * a[c] + b[c] and the activation, as
+            // ChannelAffine and the activation op compute them.
+            let c = acc.shape[1], planes = acc.shape[0] * c, size = acc.count / max(planes, 1)
+            var ca: UnsafePointer<Float>? = nil, cb: UnsafePointer<Float>? = nil
+            if affine {
+                let a = try inputs.required(5, "channel scale"), b = try inputs.required(6, "channel bias")
+                guard a.dtype == .float32, b.dtype == .float32, a.count == c, b.count == c else {
+                    throw OpError("ConvIntegerScaled: the channel scale and bias need \(c) float32 values, got \(a.dtype) " +
+                                  "\(describeShape(a.shape)) and \(b.dtype) \(describeShape(b.shape))")
+                }
+                ca = UnsafePointer(a.pointer(Float.self)); cb = UnsafePointer(b.pointer(Float.self))
+            }
+            let channelAffine = f32ChannelAffineKernel, unary = f32UnaryKernel, isa = selectedISA
+            let chunks = env.threads > 1 && acc.count >= 1 << 16 ? min(env.threads, planes) : 1
+            parallelFor(chunks, threads: env.threads) { t in
+                for pl in (planes * t / chunks)..<(planes * (t + 1) / chunks) {
+                    let yq = yp + pl * size, ch = pl % c
+                    so_i32_to_f32_scaled(ap + pl * size, size, sv, yq, isa)
+                    if let ca, let cb { channelAffine(yq, yq, 1, 1, size, ca + ch, cb + ch) }
+                    if act != .none { unary(kind, yq, yq, size, alpha, beta) }
+                }
+            }
             return [y]
         }
     }
     r.rewrite(.fuse, FuseConvIntegerScale())
+    r.rewrite(.fuse, FuseConvIntegerScaledAffine())
     let qlinearConvType = Inference { ctx, ins in
         [try convOutputType(ctx, ins, weightInput: 3, dtype: ins.dtype(7) ?? ins.dtype(0))]
     }
@@ -388,6 +447,74 @@ private final class ConvInteger2D: Sendable {
         let outImage = m * geo.oh * geo.ow, plane = geo.oh * geo.ow
         let y = out.pointer(Int32.self)
         weights.run(x, xzp: xzp, geo, threads: env.threads) { i in .int32(y + i * outImage, ldy: plane) }
+        return out
+    }
+}
+
+/// MatMulInteger's constant 2-D B (k x n, signed or unsigned bytes, zero point per tensor or per
+/// column) packed for the integer GEMM as Bᵀ: A (of any rank, every leading dimension a row, as B is
+/// 2-D) is the GEMM's right-hand side read in place, and the n x rows result is transposed back.
+private final class Int8MatMulWeights: Sendable {
+    let packed: Int8PackedWeights
+    let k: Int, n: Int
+
+    init?(_ ctx: OpContext, _ op: String) throws {
+        guard let b = ctx.constantInput(1), b.rank == 2, b.dtype == .int8 || b.dtype == .uint8, b.count > 0 else { return nil }
+        k = b.shape[0]; n = b.shape[1]
+        var zps: [Int32]? = nil
+        if ctx.hasInput(3) {
+            guard let z = ctx.constantInput(3), z.dtype == b.dtype, z.count == 1 || (z.count == n && z.rank == 1) else { return nil }
+            let v = try int32Values(z, op)
+            zps = (0..<n).map { v[v.count == 1 ? 0 : $0] }
+        }
+        // Bᵀ, unsigned weights as signed ones with the same differences to their zero points.
+        let src = try int32Values(b, op)
+        let flip: Int32 = b.dtype == .uint8 ? 128 : 0
+        var bt = [Int8](repeating: 0, count: n * k)
+        for kk in 0..<k { for j in 0..<n { bt[j * k + kk] = Int8(truncatingIfNeeded: src[kk * n + j] - flip) } }
+        if flip != 0 { zps = (zps ?? [Int32](repeating: 0, count: n)).map { $0 - flip } }
+        if let z = zps, z.allSatisfy({ $0 == 0 }) { zps = nil }
+        let (nn, kk, zz) = (n, k, zps)
+        let key = "int8-matmul-bt" + (zz.map { "-zp\($0.hashValue)" } ?? "") + (b.dtype == .uint8 ? "-u8" : "")
+        packed = try ctx.prepare(b, kind: key) {
+            try bt.withUnsafeMutableBufferPointer { try Int8PackedWeights(m: nn, k: kk, weights: $0.baseAddress!, zeroPoints: zz) }
+        }
+    }
+
+    /// (A - a_zp) · (B - b_zp) as int32, or as float32 times `scale` (one value or one per column) when
+    /// given; nil for what this path does not cover (A not 8-bit of rank >= 2 with k columns, a_zp not
+    /// a scalar of A's type).
+    func run(_ inputs: [Tensor?], _ env: RunEnv, scale: Tensor?) throws -> Tensor? {
+        let a = try inputs.required(0)
+        guard a.rank >= 2, a.shape[a.rank - 1] == k, a.dtype == .uint8 || a.dtype == .int8 else { return nil }
+        var azp: Int32 = 0
+        if let z = inputs.optional(2) {
+            guard z.dtype == a.dtype, z.count == 1 else { return nil }
+            azp = try int32Values(z, "MatMulInteger")[0]
+        }
+        let rows = a.count / k
+        let outShape = Array(a.shape.dropLast()) + [n]
+        let out = try Tensor.uninitialized(scale == nil ? .int32 : .float32, outShape)
+        if out.count == 0 { return out }
+        let t = try Tensor.uninitialized(.int32, [n, rows])   // the product's transpose
+        let tp = t.pointer(Int32.self)
+        func product(_ x: UnsafePointer<UInt8>, _ zp: Int32) {
+            int8MatMulTransposed(x: x, rows: rows, ldx: k, xzp: zp, packed, .int32(tp, ldy: rows), threads: env.threads)
+        }
+        if a.dtype == .int8 {
+            // Signed activations become unsigned ones with the same differences to their zero point.
+            var flipped = [UInt8](UnsafeBufferPointer(start: a.raw.assumingMemoryBound(to: UInt8.self), count: a.count))
+            so_i8_flip_sign(&flipped, flipped.count)
+            flipped.withUnsafeBufferPointer { product($0.baseAddress!, azp + 128) }
+        } else {
+            product(a.raw.assumingMemoryBound(to: UInt8.self), azp)
+        }
+        if let scale {
+            so_i32_transpose_to_f32_scaled(tp, n, rows, rows, scale.pointer(Float.self), scale.count == 1 ? 0 : 1,
+                                           out.pointer(Float.self), n)
+        } else {
+            so_i32_transpose(tp, n, rows, rows, out.pointer(Int32.self), n)
+        }
         return out
     }
 }
@@ -809,7 +936,9 @@ struct FuseArithmeticQuantizeDequantize: GraphPass {
 /// with s one float (the activations' scale times the weights'), becomes one com.swiftonnx
 /// ConvIntegerScaled(x, w, x_zero_point, w_zero_point, s): the int32 results are turned into
 /// float and scaled in place, with the same two roundings as the Cast and the Mul, without the
-/// int32 tensor and the two passes over it.
+/// int32 tensor and the two passes over it. The same for a matrix product, `MatMulInteger -> Cast
+/// -> Mul(s)` with s one float or one per column of B (per-channel weight scales), as
+/// MatMulIntegerScaled(a, b, a_zero_point, b_zero_point, s).
 struct FuseConvIntegerScale: GraphPass {
     let name = "fuse-conv-integer-scale"
     static let domain = "com.swiftonnx"
@@ -826,23 +955,94 @@ struct FuseConvIntegerScale: GraphPass {
             guard let info = graph.info(of: name), info.type == .float32, let shape = info.shape else { return false }
             return shape.allSatisfy { $0 == .known(1) }
         }
+        /// One float per column of a product with `columns` columns (shape [columns], or 1s then columns).
+        func isColumnValues(_ name: String, columns: Dim?) -> Bool {
+            guard case .known(let n)? = columns else { return false }
+            guard let info = graph.infoOrConstant(of: name), info.type == .float32, let shape = info.shape else { return false }
+            guard shape.last == .known(n), shape.count <= 2 else { return false }
+            return shape.dropLast().allSatisfy { $0 == .known(1) }
+        }
         for (ci, cast) in graph.nodes.enumerated() where cast.opType == "Cast" && cast.isStandardDomain {
             guard case .int(let to)? = cast.attributes["to"], to == 1, cast.inputs.count == 1, cast.outputs.count == 1,
                   let pi = producers[cast.inputs[0]], !removed.contains(pi) else { continue }
             let conv = graph.nodes[pi]
-            guard conv.opType == "ConvInteger", conv.isStandardDomain, conv.outputs.count == 1,
+            guard conv.opType == "ConvInteger" || conv.opType == "MatMulInteger", conv.isStandardDomain, conv.outputs.count == 1,
                   uses[conv.outputs[0]] == 1, !outputs.contains(conv.outputs[0]) else { continue }
             let cv = cast.outputs[0]
             guard uses[cv] == 1, !outputs.contains(cv), let mi = readers[cv], !removed.contains(mi) else { continue }
             let mul = graph.nodes[mi]
             guard mul.opType == "Mul", mul.isStandardDomain, mul.inputs.count == 2, mul.outputs.count == 1 else { continue }
             let scale = mul.inputs[0] == cv ? mul.inputs[1] : mul.inputs[0]
-            guard scale != cv, isOneValue(scale) else { continue }
+            guard scale != cv else { continue }
+            if conv.opType == "MatMulInteger" {
+                // the Mul must not broadcast the product to more dimensions
+                guard conv.inputs.count >= 2, let bShape = graph.infoOrConstant(of: conv.inputs[1])?.shape, bShape.count >= 2,
+                      let aShape = graph.infoOrConstant(of: conv.inputs[0])?.shape, aShape.count >= 2 else { continue }
+                guard isOneValue(scale) || isColumnValues(scale, columns: bShape.last) else { continue }
+            } else {
+                guard isOneValue(scale) else { continue }
+            }
             var inputs = conv.inputs
             while inputs.count < 4 { inputs.append("") }
-            graph.nodes[mi] = Node(name: conv.name, opType: "ConvIntegerScaled", domain: Self.domain,
+            graph.nodes[mi] = Node(name: conv.name, opType: conv.opType + "Scaled", domain: Self.domain,
                                    inputs: inputs + [scale], outputs: mul.outputs, attributes: conv.attributes)
             removed.insert(pi)
+            removed.insert(ci)
+            changed = true
+        }
+        if changed { graph.removeNodes(at: removed) }
+        return changed
+    }
+}
+
+/// A ConvIntegerScaled (see FuseConvIntegerScale) whose only reader is a com.swiftonnx ChannelAffine
+/// with constant parameters (a bias Add and the Mul / Add / activation after it, see
+/// FuseChannelAffine), or a bias Add of a per-channel constant, takes it in, and then an activation
+/// that reads it alone: the conversion, the affine map and the activation run plane by plane while
+/// the plane is in cache, with the same roundings (a bias Add as x * 1 + b, which is x + b
+/// exactly). One affine map per convolution: a second would have to be composed with the first,
+/// which rounds differently.
+struct FuseConvIntegerScaledAffine: GraphPass {
+    let name = "fuse-conv-integer-scaled-affine"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        let uses = graph.useCounts()
+        let readers = graph.readers()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        var changed = false
+        for (ci, conv) in graph.nodes.enumerated() where conv.opType == "ConvIntegerScaled" && conv.domain == FuseConvIntegerScale.domain {
+            guard conv.inputs.count == 5 || conv.inputs.count == 7, conv.attributes["activation"] == nil,
+                  conv.outputs.count == 1 else { continue }
+            let y = conv.outputs[0]
+            guard uses[y] == 1, !outputs.contains(y), let ri = readers[y], !removed.contains(ri) else { continue }
+            let next = graph.nodes[ri]
+            guard case .known(let c)? = graph.info(of: y)?.shape?.dropFirst().first, c >= 1,
+                  let rank = graph.info(of: y)?.shape?.count, rank >= 3 else { continue }
+            var fused = conv
+            if next.isStandardDomain, next.outputs.count == 1, next.inputs.first == y,
+               let (kind, params) = FuseConvActivation.activation(next, graph: graph) {
+                fused.attributes["activation"] = .string(kind)
+                fused.attributes["activation_params"] = .floats(params)
+            } else if conv.inputs.count == 7 {
+                continue
+            } else if FuseChannelAffine.isAffine(next), next.inputs[0] == y,
+               let a = graph.initializers[next.inputs[1]], let b = graph.initializers[next.inputs[2]],
+               a.dtype == .float32, b.dtype == .float32, a.count == c, b.count == c {
+                fused.inputs += [next.inputs[1], next.inputs[2]]
+                for key in ["activation", "activation_params"] { fused.attributes[key] = next.attributes[key] }
+            } else if next.opType == "Add", next.isStandardDomain, next.inputs.count == 2, next.outputs.count == 1,
+                      let other = next.inputs.first(where: { $0 != y }), let t = graph.initializers[other], t.dtype == .float32,
+                      let per = perChannelConstant(t, channels: c, outputRank: rank) {
+                let aName = uniqueName(graph, next.outputs[0] + "_ones"), bName = uniqueName(graph, next.outputs[0] + "_bias")
+                graph.initializers[aName] = Tensor(validShape: [c], scalars: [Float](repeating: 1, count: c))
+                graph.initializers[bName] = Tensor(validShape: [c], scalars: per)
+                fused.inputs += [aName, bName]
+            } else {
+                continue
+            }
+            fused.outputs = next.outputs
+            graph.nodes[ri] = fused
             removed.insert(ci)
             changed = true
         }
@@ -1149,8 +1349,10 @@ private func dynamicQuantizeLinear(_ x: Tensor) throws -> [Tensor] {
     let xp = x.pointer(Float.self)
     var mx: Float = 0, mn: Float = 0
     if n > 0 {
-        mx = Swift.max(0, f32ReduceRow(xp, n, .max))
-        mn = Swift.min(0, f32ReduceRow(xp, n, .min))
+        var lo: Float = 0, hi: Float = 0
+        f32MinMaxKernel(xp, n, &lo, &hi)   // one pass; both NaN when x holds a NaN (then 0 below)
+        mx = Swift.max(0, hi)
+        mn = Swift.min(0, lo)
     }
     let scale: Float = (mx == mn ? 1 : (mx - mn)) / 255
     let initialZP = 0 - mn / scale
