@@ -190,6 +190,49 @@ final class CPoolReduceKernelTests: XCTestCase {
         if let g = Self.geom2D(h: 9, w: 100, kh: 3, kw: 3, s: 1, d: 1, pb: 1, pe: 1, ceil: false) { checkPool(g, planes: 2, rng: &rng) }
     }
 
+    /// 8-bit max pooling (so_u8_maxpool), scalar and vector, both signednesses, against the float
+    /// reference on the bytes' values: random 2-D geometries (strides 1 to 3, dilations, pads,
+    /// ceil_mode) and the network shapes, widths with and without 16-output tails; no write past the output.
+    func testU8MaxPoolMatchesFloatPooling() {
+        var rng = Rng(123)
+        var geoms: [so_pool_geom] = []
+        for (n, k, s, pb, pe, ceil) in [(111, 3, 2, 0, 0, true), (55, 3, 2, 0, 0, true), (56, 3, 1, 1, 1, false), (112, 2, 2, 0, 0, false),
+                                        (40, 3, 2, 1, 1, false), (33, 5, 1, 2, 2, false)] {
+            if let g = Self.geom2D(h: n, w: n, kh: k, kw: k, s: s, d: 1, pb: pb, pe: pe, ceil: ceil) { geoms.append(g) }
+        }
+        for _ in 0..<80 {
+            let h = 1 + Int(rng.next() % 20), w = 1 + Int(rng.next() % 70)
+            let kh = 1 + Int(rng.next() % 4), kw = 1 + Int(rng.next() % 5)
+            let s = 1 + Int(rng.next() % 3), d = 1 + Int(rng.next() % 2), pb = Int(rng.next() % 3), pe = Int(rng.next() % 3)
+            if let g = Self.geom2D(h: h, w: w, kh: kh, kw: kw, s: s, d: d, pb: pb, pe: pe, ceil: rng.next() % 2 == 0) { geoms.append(g) }
+        }
+        for g in geoms {
+            var geom = g
+            let planes = 2
+            let inCount = planes * Int(g.iH) * Int(g.iW), outCount = planes * Int(g.oH) * Int(g.oW)
+            let bytes = (0..<inCount).map { _ in UInt8(truncatingIfNeeded: rng.next() >> 11) }
+            for signed in [false, true] {
+                let values = bytes.map { signed ? Float(Int8(bitPattern: $0)) : Float($0) }
+                let pooled = runPool(g, values, planes: planes, kind: 0, level: 0, scratch: false)
+                let lowest: Float = signed ? -128 : 0
+                let want = pooled.prefix(outCount).map { v -> UInt8 in
+                    let q = v == -.infinity ? lowest : v
+                    return signed ? UInt8(bitPattern: Int8(q)) : UInt8(q)
+                }
+                for isa in [Int32(0), 1] {
+                    var y = [UInt8](repeating: 0xA5, count: outCount + 16)
+                    let scratch = UnsafeMutableRawPointer.allocate(byteCount: so_u8_maxpool_scratch(&geom), alignment: 1)
+                    defer { scratch.deallocate() }
+                    bytes.withUnsafeBufferPointer { xp in
+                        y.withUnsafeMutableBufferPointer { so_u8_maxpool(&geom, xp.baseAddress, $0.baseAddress, planes, signed ? 1 : 0, scratch, isa) }
+                    }
+                    XCTAssertEqual(Array(y.prefix(outCount)), want, "isa \(isa) signed \(signed) \(describe(g))")
+                    XCTAssertTrue(y.suffix(16).allSatisfy { $0 == 0xA5 }, "isa \(isa): wrote past the output")
+                }
+            }
+        }
+    }
+
     func testPoolingNaNsAndDepth() {
         var rng = Rng(99)
         for t in 0..<60 {

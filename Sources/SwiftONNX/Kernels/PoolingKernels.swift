@@ -136,6 +136,21 @@ func poolMaxF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, pla
     }
 }
 
+/// 8-bit max pooling of 2-D planes (axes[0] a unit axis), signed or unsigned bytes: the same bytes
+/// as pooling their float values.
+func poolMaxU8(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, signed: Bool, planes: Int, axes a: [PoolAxisTable],
+               threads: Int = 1) {
+    var g = poolGeometry(a)
+    let inPlane = a[1].inSize * a[2].inSize, outPlane = a[1].outSize * a[2].outSize
+    let isa = selectedISA
+    poolPlanes(planes, work: planes * outPlane * a[1].kernel * a[2].kernel, threads: threads,
+               scratchBytes: so_u8_maxpool_scratch(&g)) { p0, p1, scratch in
+        var gg = g
+        so_u8_maxpool(&gg, x.assumingMemoryBound(to: UInt8.self) + p0 * inPlane, y.assumingMemoryBound(to: UInt8.self) + p0 * outPlane,
+                      p1 - p0, signed ? 1 : 0, scratch, isa)
+    }
+}
+
 /// Average or Lp pooling on floats. kind 0: average; 1: Lp with exponent p.
 /// `countIncludePad`: divide by taps inside the padded extent instead of taps inside the input.
 func poolAvgLpKernel<T: BinaryFloatingPoint>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, planes: Int,

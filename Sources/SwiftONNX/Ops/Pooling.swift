@@ -168,6 +168,11 @@ private func makeMaxPool(_ ctx: OpContext) throws -> OpBody {
         case .float64: y = try run(Double.self, x, lowest: -.infinity)
         case .float16: y = try run(Float16.self, x, lowest: -.infinity)
         case .bfloat16: y = try run(Float.self, x.converted(to: .float32), lowest: -.infinity).converted(to: .bfloat16)
+        case .int8 where ip == nil && tables[0].inSize == 1 && tables[0].outSize == 1 && tables[0].kernel == 1,
+             .uint8 where ip == nil && tables[0].inSize == 1 && tables[0].outSize == 1 && tables[0].kernel == 1:
+            // 8-bit 2-D (quantized models): on the bytes.
+            y = try Tensor.uninitialized(x.dtype, outShape)
+            if y.count > 0 { poolMaxU8(x.raw, y.raw, signed: x.dtype == .int8, planes: planes, axes: tables, threads: env.threads) }
         case .int8 where ip == nil, .uint8 where ip == nil:
             // 8-bit (quantized models): through the float kernel, exactly (bytes are exact floats, and
             // so is their max), in reused scratch memory (fresh pages cost more than the pooling).
