@@ -52,6 +52,15 @@ const char *so_isa_name(int level) {
     }
 }
 
+int so_cpu_has_avx512vbmi(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
+#else
+    return 0;
+#endif
+}
+
 int so_cpu_has_avx512vnni(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();

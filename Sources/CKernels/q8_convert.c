@@ -332,3 +332,39 @@ void so_i32_transpose_to_f32_scaled(const int32_t *src, size_t rows, size_t cols
         }
     }
 }
+
+/* ---- 256-entry byte tables (LookupTable, QLinearSigmoid, requantizing QLinearConcat inputs) ---- */
+
+static void u8_lookup_scalar(const uint8_t *x, size_t n, const uint8_t *table, uint8_t *y) {
+    for (size_t i = 0; i < n; i++) y[i] = table[x[i]];
+}
+
+#if defined(__x86_64__)
+/* Bits 0-6 of a byte pick one of 128 entries from a pair of 64-byte quarters (vpermi2b); bit 7 picks
+   the pair. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static void u8_lookup_vbmi(const uint8_t *x, size_t n, const uint8_t *table, uint8_t *y) {
+    const __m512i t0 = _mm512_loadu_si512((const void *)table), t1 = _mm512_loadu_si512((const void *)(table + 64));
+    const __m512i t2 = _mm512_loadu_si512((const void *)(table + 128)), t3 = _mm512_loadu_si512((const void *)(table + 192));
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        const __m512i v = _mm512_loadu_si512((const void *)(x + i));
+        const __m512i lo = _mm512_permutex2var_epi8(t0, v, t1), hi = _mm512_permutex2var_epi8(t2, v, t3);
+        _mm512_storeu_si512((void *)(y + i), _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi));
+    }
+    if (i < n) {
+        const __mmask64 m = (__mmask64)((~0ULL) >> (64 - (n - i)));
+        const __m512i v = _mm512_maskz_loadu_epi8(m, x + i);
+        const __m512i lo = _mm512_permutex2var_epi8(t0, v, t1), hi = _mm512_permutex2var_epi8(t2, v, t3);
+        _mm512_mask_storeu_epi8(y + i, m, _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi));
+    }
+}
+#endif
+
+void so_u8_lookup(const uint8_t *x, size_t n, const uint8_t *table, uint8_t *y, int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX512 && so_cpu_has_avx512vbmi()) { u8_lookup_vbmi(x, n, table, y); return; }
+#endif
+    (void)isa;
+    u8_lookup_scalar(x, n, table, y);
+}

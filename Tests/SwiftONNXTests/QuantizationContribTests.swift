@@ -101,6 +101,62 @@ final class QuantizationContribTests: XCTestCase {
     /// types, zero points inside the range so Relu clips about half the values; at most one step
     /// anywhere and on at most 1% of the values (the ratios of scales, as for QLinearAdd), and never
     /// below the output zero point. A Relu whose float output is also read elsewhere keeps the ops.
+    /// LookupTable(x) read only by QLinearMul / QLinearAdd(x, table(x)) becomes one LookupTable
+    /// (FuseLookupTableBinary): the same bytes as the two ops, for both 8-bit types and both operand
+    /// orders; and a QDQ hard swish (DequantizeLinear -> HardSigmoid -> QuantizeLinear, then x times it
+    /// between pairs) ends as one table. The table kernel at every level equals the scalar one.
+    func testTableThenBinaryOfItsInputIsOneTable() throws {
+        var rng = SplitMix64(seed: 15)
+        let table = (0..<256).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        for n in [0, 1, 63, 64, 65, 200, 1000] {
+            let x = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            var want = [UInt8](repeating: 0, count: n), got = want
+            so_u8_lookup(x, n, table, &want, 0)
+            so_u8_lookup(x, n, table, &got, so_isa_supported())
+            XCTAssertEqual(got, want, "n \(n)")
+            XCTAssertEqual(want, x.map { table[Int($0)] })
+        }
+        let shape = [1, 3, 7, 11], n = 231
+        for signed in [false, true] {
+            for (op, tableFirst) in [("QLinearMul", false), ("QLinearMul", true), ("QLinearAdd", false)] {
+                let dt: DType = signed ? .int8 : .uint8
+                func z(_ v: Int) -> Tensor { signed ? Tensor(scalar: Int8(v - 128)) : Tensor(scalar: UInt8(v)) }
+                let inits: [String: Tensor] = ["table": try Tensor(shape: [256], scalars: table), "sa": Tensor(scalar: Float(0.02)),
+                                               "za": z(140), "st": Tensor(scalar: Float(0.004)), "zt": z(0),
+                                               "sy": Tensor(scalar: Float(0.03)), "zy": z(60)]
+                let binIns = tableFirst ? ["t", "st", "zt", "A", "sa", "za", "sy", "zy"] : ["A", "sa", "za", "t", "st", "zt", "sy", "zy"]
+                let nodes = [Node(name: "t", opType: "LookupTable", domain: "com.swiftonnx", inputs: ["A", "table"], outputs: ["t"], attributes: [:]),
+                             Node(name: "b", opType: op, domain: "com.microsoft", inputs: binIns, outputs: ["Y"], attributes: [:])]
+                let graph = qdqModel(nodes, dt, shape, outputs: [ValueInfo(name: "Y", type: dt, shape: nil)], inits).graph
+                let model = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                                  opsets: ["": 21, "com.microsoft": 1, "com.swiftonnx": 1], graph: graph, keepAlive: [])
+                let a = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                let feed = signed ? try Tensor(shape: shape, scalars: a.map { Int8(bitPattern: $0) }) : try Tensor(shape: shape, scalars: a)
+                let plain = try InferenceSession(model: model, options: .init(optimize: false))
+                let fast = try InferenceSession(model: model, options: .init(optimize: true))
+                XCTAssertEqual(fast.metadata.opHistogram, ["com.swiftonnx::LookupTable": 1], "\(fast.metadata.opHistogram)")
+                let w = try XCTUnwrap(try plain.run(["A": feed, "B": feed])["Y"]), g = try XCTUnwrap(try fast.run(["A": feed, "B": feed])["Y"])
+                XCTAssertEqual(g, w, "\(op) signed \(signed) table first \(tableFirst)")
+            }
+        }
+        // the QDQ form: x * HardSigmoid(x) between quantization pairs
+        let inits: [String: Tensor] = ["s": Tensor(scalar: Float(0.05)), "z": Tensor(scalar: UInt8(128)),
+                                       "sh": Tensor(scalar: Float(1.0 / 255)), "zh": Tensor(scalar: UInt8(0)),
+                                       "sy": Tensor(scalar: Float(0.04)), "zy": Tensor(scalar: UInt8(20))]
+        let nodes = [qdqNode("DequantizeLinear", ["A", "s", "z"], "a"),
+                     qdqNode("HardSigmoid", ["a"], "h", ["alpha": .float(1.0 / 6), "beta": .float(0.5)]),
+                     qdqNode("QuantizeLinear", ["h", "sh", "zh"], "hq"), qdqNode("DequantizeLinear", ["hq", "sh", "zh"], "hf"),
+                     qdqNode("Mul", ["a", "hf"], "m"), qdqNode("QuantizeLinear", ["m", "sy", "zy"], "Y")]
+        let model = qdqModel(nodes, .uint8, shape, outputs: [ValueInfo(name: "Y", type: .uint8, shape: nil)], inits)
+        let fast = try InferenceSession(model: model, options: .init(optimize: true))
+        XCTAssertEqual(fast.metadata.opHistogram, ["com.swiftonnx::LookupTable": 1], "\(fast.metadata.opHistogram)")
+        let plain = try InferenceSession(model: model, options: .init(optimize: false))
+        let feed = try Tensor(shape: shape, scalars: (0..<n).map { UInt8($0 % 256) })
+        let w = try XCTUnwrap(try plain.run(["A": feed, "B": feed])["Y"]).scalars(as: UInt8.self)
+        let g = try XCTUnwrap(try fast.run(["A": feed, "B": feed])["Y"]).scalars(as: UInt8.self)
+        XCTAssertTrue(zip(w, g).allSatisfy { abs(Int($0) - Int($1)) <= 1 }, "within one step of the float path")
+    }
+
     func testQDQSumReluBecomesQLinearAddWithRelu() throws {
         let shape = [1, 4, 15, 30], n = 1800
         for signed in [false, true] {

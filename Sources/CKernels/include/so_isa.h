@@ -17,5 +17,7 @@ int so_isa_selected(void);
 const char *so_isa_name(int level);
 /* 1 when the CPU runs AVX-512 VNNI (vpdpbusd). */
 int so_cpu_has_avx512vnni(void);
+/* 1 when the CPU runs AVX-512 VBMI (vpermb / vpermi2b) with BW. */
+int so_cpu_has_avx512vbmi(void);
 
 #endif

