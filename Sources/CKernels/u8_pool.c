@@ -12,20 +12,22 @@
 #include <emmintrin.h>
 #endif
 
-/* The row buffer: [0, pW) and [pW + iW, end) padding, with 32 bytes of slack for vector reads. */
+/* The row buffer: [0, pW) and [pW + iW, end) padding; past what the windows read, 64 bytes of
+   slack for the vector blocks that run past the last output (strides <= 2: 16 outputs read at
+   most 32 + 31 bytes beyond their first). */
 static size_t row_len(const so_pool_geom *g) {
     size_t need = (size_t)(g->oW - 1) * (size_t)g->sW + (size_t)(g->kW - 1) * (size_t)g->dW + 1;
     size_t have = (size_t)g->pW + (size_t)g->iW;
-    return (need > have ? need : have) + 32;
+    return (need > have ? need : have) + 64;
 }
 
-size_t so_u8_maxpool_scratch(const so_pool_geom *g) { return row_len(g); }
+size_t so_u8_maxpool_scratch(const so_pool_geom *g) { return row_len(g) + 16; }
 
-/* buf[pW + ix] = max over the valid rows of (x[row][ix] ^ flip); 0 elsewhere. */
+/* buf[pW + ix] = max over the valid rows of (x[row][ix] ^ flip); 0 (the lowest) elsewhere. */
 static void vertical(const so_pool_geom *g, const uint8_t *x, int oy, uint8_t flip, int vec, uint8_t *buf, size_t len) {
-    const size_t iw = (size_t)g->iW;
-    uint8_t *t = buf + g->pW;
-    memset(buf, 0, len);
+    const size_t iw = (size_t)g->iW, pw = (size_t)g->pW;
+    uint8_t *t = buf + pw;
+    memset(buf, 0, pw);
     int first = 1;
     for (int ky = 0; ky < g->kH; ky++) {
         const int iy = oy * g->sH - g->pH + ky * g->dH;
@@ -35,8 +37,16 @@ static void vertical(const so_pool_geom *g, const uint8_t *x, int oy, uint8_t fl
 #if defined(__x86_64__)
         if (vec) {
             const __m128i f = _mm_set1_epi8((char)flip);
-            for (; i + 16 <= iw; i += 16) {
-                __m128i v = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r + i)), f);
+            for (; i < iw; i += 16) {
+                __m128i v;
+                if (i + 16 <= iw) {
+                    v = _mm_loadu_si128((const __m128i *)(r + i));
+                } else {   /* the row's last bytes, without reading past it; the stores past iW are undone below */
+                    uint8_t tail[16] = {0};
+                    memcpy(tail, r + i, iw - i);
+                    v = _mm_loadu_si128((const __m128i *)tail);
+                }
+                v = _mm_xor_si128(v, f);
                 if (!first) v = _mm_max_epu8(v, _mm_loadu_si128((const __m128i *)(t + i)));
                 _mm_storeu_si128((__m128i *)(t + i), v);
             }
@@ -48,6 +58,8 @@ static void vertical(const so_pool_geom *g, const uint8_t *x, int oy, uint8_t fl
         }
         first = 0;
     }
+    if (first) memset(t, 0, iw);   /* no input row under the window */
+    memset(t + iw, 0, len - pw - iw);
 }
 
 /* y[ox] = max over kx of buf[ox * sW + kx * dW], flipped back. */
@@ -57,7 +69,7 @@ static void horizontal(const so_pool_geom *g, const uint8_t *buf, uint8_t flip, 
 #if defined(__x86_64__)
     if (vec && (sw == 1 || sw == 2)) {
         const __m128i f = _mm_set1_epi8((char)flip), low = _mm_set1_epi16(0x00FF);
-        for (; ox + 16 <= ow; ox += 16) {
+        for (; ox < ow; ox += 16) {
             __m128i m = _mm_setzero_si128();
             for (int kx = 0; kx < kw; kx++) {
                 const uint8_t *b = buf + (size_t)ox * (size_t)sw + (size_t)kx * (size_t)dw;
@@ -71,8 +83,16 @@ static void horizontal(const so_pool_geom *g, const uint8_t *buf, uint8_t flip, 
                 }
                 m = _mm_max_epu8(m, v);
             }
-            _mm_storeu_si128((__m128i *)(y + ox), _mm_xor_si128(m, f));
+            m = _mm_xor_si128(m, f);
+            if (ox + 16 <= ow) {
+                _mm_storeu_si128((__m128i *)(y + ox), m);
+            } else {
+                uint8_t tail[16];
+                _mm_storeu_si128((__m128i *)tail, m);
+                memcpy(y + ox, tail, (size_t)(ow - ox));
+            }
         }
+        return;
     }
 #endif
     for (; ox < ow; ox++) {
