@@ -24,7 +24,8 @@ static size_t row_len(const so_pool_geom *g) {
 size_t so_u8_maxpool_scratch(const so_pool_geom *g) { return row_len(g) + 16; }
 
 /* buf[pW + ix] = max over the valid rows of (x[row][ix] ^ flip); 0 (the lowest) elsewhere. */
-static void vertical(const so_pool_geom *g, const uint8_t *x, int oy, uint8_t flip, int vec, uint8_t *buf, size_t len) {
+static void vertical(const so_pool_geom *g, const uint8_t *x, const uint8_t *x_end, int oy, uint8_t flip, int vec, uint8_t *buf,
+                     size_t len) {
     const size_t iw = (size_t)g->iW, pw = (size_t)g->pW;
     uint8_t *t = buf + pw;
     memset(buf, 0, pw);
@@ -39,9 +40,9 @@ static void vertical(const so_pool_geom *g, const uint8_t *x, int oy, uint8_t fl
             const __m128i f = _mm_set1_epi8((char)flip);
             for (; i < iw; i += 16) {
                 __m128i v;
-                if (i + 16 <= iw) {
+                if (r + i + 16 <= x_end) {   /* past the row end: the next row's bytes, undone below */
                     v = _mm_loadu_si128((const __m128i *)(r + i));
-                } else {   /* the row's last bytes, without reading past it; the stores past iW are undone below */
+                } else {   /* the input's last bytes, without reading past them */
                     uint8_t tail[16] = {0};
                     memcpy(tail, r + i, iw - i);
                     v = _mm_loadu_si128((const __m128i *)tail);
@@ -112,11 +113,12 @@ void so_u8_maxpool(const so_pool_geom *g, const uint8_t *x, uint8_t *y, size_t p
     const size_t len = row_len(g);
     const size_t in_plane = (size_t)g->iH * (size_t)g->iW, out_plane = (size_t)g->oH * (size_t)g->oW;
     uint8_t *buf = (uint8_t *)scratch;
+    const uint8_t *x_end = x + planes * in_plane;
     for (size_t p = 0; p < planes; p++) {
         const uint8_t *xp = x + p * in_plane;
         uint8_t *yp = y + p * out_plane;
         for (int oy = 0; oy < g->oH; oy++) {
-            vertical(g, xp, oy, flip, vec, buf, len);
+            vertical(g, xp, x_end, oy, flip, vec, buf, len);
             horizontal(g, buf, flip, vec, yp + (size_t)oy * (size_t)g->oW);
         }
     }

