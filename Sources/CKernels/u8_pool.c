@@ -2,124 +2,192 @@
  * 8-bit max pooling (so_pool.h): quantized models pool their bytes directly. Signed bytes are
  * pooled as unsigned ones with the sign bit flipped (x ^ 0x80 keeps their order), and flipped
  * back. Per output row: the vertical max of the window's input rows into a row buffer padded with
- * the lowest value, then the horizontal max along it (16 outputs at a time for strides 1 and 2).
+ * the lowest value, then the horizontal max along it, a vector of outputs at a time for strides 1
+ * and 2. The vector body is written once for a width V (under U8_POOL_TEMPLATE) and instantiated
+ * for AVX2 (32 bytes) by including this file into itself.
  */
+#ifndef U8_POOL_TEMPLATE
+
 #include "so_pool.h"
 #include "so_isa.h"
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__)
-#include <emmintrin.h>
+#include <immintrin.h>
 #endif
 
-/* The row buffer: [0, pW) and [pW + iW, end) padding; past what the windows read, 64 bytes of
-   slack for the vector blocks that run past the last output (strides <= 2: 16 outputs read at
-   most 32 + 31 bytes beyond their first). */
+/* The row buffer: [0, pW) and [pW + iW, end) padding; past what the windows read, 128 bytes of
+   slack for the vector blocks that run past the last output (strides <= 2: a block of V outputs
+   reads at most 2V + V - 1 bytes beyond its first, V <= 32). */
 static size_t row_len(const so_pool_geom *g) {
     size_t need = (size_t)(g->oW - 1) * (size_t)g->sW + (size_t)(g->kW - 1) * (size_t)g->dW + 1;
     size_t have = (size_t)g->pW + (size_t)g->iW;
-    return (need > have ? need : have) + 64;
+    return (need > have ? need : have) + 128;
 }
 
-size_t so_u8_maxpool_scratch(const so_pool_geom *g) { return row_len(g) + 16; }
+size_t so_u8_maxpool_scratch(const so_pool_geom *g) { return row_len(g) + 32; }
 
-/* buf[pW + ix] = max over the valid rows of (x[row][ix] ^ flip); 0 (the lowest) elsewhere. */
-static void vertical(const so_pool_geom *g, const uint8_t *x, const uint8_t *x_end, int oy, uint8_t flip, int vec, uint8_t *buf,
-                     size_t len) {
-    const size_t iw = (size_t)g->iW, pw = (size_t)g->pW;
-    uint8_t *t = buf + pw;
-    memset(buf, 0, pw);
-    int first = 1;
+/* The input rows under output row oy's window: their count, into rows[]. */
+static int window_rows(const so_pool_geom *g, int oy, int *rows) {
+    int n = 0;
     for (int ky = 0; ky < g->kH; ky++) {
         const int iy = oy * g->sH - g->pH + ky * g->dH;
-        if (iy < 0 || iy >= g->iH) continue;
-        const uint8_t *r = x + (size_t)iy * iw;
-        size_t i = 0;
-#if defined(__x86_64__)
-        if (vec) {
-            const __m128i f = _mm_set1_epi8((char)flip);
-            for (; i < iw; i += 16) {
-                __m128i v;
-                if (r + i + 16 <= x_end) {   /* past the row end: the next row's bytes, undone below */
-                    v = _mm_loadu_si128((const __m128i *)(r + i));
-                } else {   /* the input's last bytes, without reading past them */
-                    uint8_t tail[16] = {0};
-                    memcpy(tail, r + i, iw - i);
-                    v = _mm_loadu_si128((const __m128i *)tail);
-                }
-                v = _mm_xor_si128(v, f);
-                if (!first) v = _mm_max_epu8(v, _mm_loadu_si128((const __m128i *)(t + i)));
-                _mm_storeu_si128((__m128i *)(t + i), v);
-            }
-        }
-#endif
-        for (; i < iw; i++) {
-            const uint8_t v = r[i] ^ flip;
-            t[i] = first || v > t[i] ? v : t[i];
-        }
-        first = 0;
+        if (iy >= 0 && iy < g->iH) rows[n++] = iy;
     }
-    if (first) memset(t, 0, iw);   /* no input row under the window */
-    memset(t + iw, 0, len - pw - iw);
+    return n;
 }
 
-/* y[ox] = max over kx of buf[ox * sW + kx * dW], flipped back. */
-static void horizontal(const so_pool_geom *g, const uint8_t *buf, uint8_t flip, int vec, uint8_t *y) {
-    const int ow = g->oW, sw = g->sW, dw = g->dW, kw = g->kW;
-    int ox = 0;
-#if defined(__x86_64__)
-    if (vec && (sw == 1 || sw == 2)) {
-        const __m128i f = _mm_set1_epi8((char)flip), low = _mm_set1_epi16(0x00FF);
-        for (; ox < ow; ox += 16) {
-            __m128i m = _mm_setzero_si128();
-            for (int kx = 0; kx < kw; kx++) {
-                const uint8_t *b = buf + (size_t)ox * (size_t)sw + (size_t)kx * (size_t)dw;
-                __m128i v;
-                if (sw == 1) {
-                    v = _mm_loadu_si128((const __m128i *)b);
-                } else {   /* the even bytes of 32: b[0], b[2], ..., b[30] */
-                    const __m128i v0 = _mm_and_si128(_mm_loadu_si128((const __m128i *)b), low);
-                    const __m128i v1 = _mm_and_si128(_mm_loadu_si128((const __m128i *)(b + 16)), low);
-                    v = _mm_packus_epi16(v0, v1);
-                }
-                m = _mm_max_epu8(m, v);
-            }
-            m = _mm_xor_si128(m, f);
-            if (ox + 16 <= ow) {
-                _mm_storeu_si128((__m128i *)(y + ox), m);
-            } else {
-                uint8_t tail[16];
-                _mm_storeu_si128((__m128i *)tail, m);
-                memcpy(y + ox, tail, (size_t)(ow - ox));
+static void pool_plane_scalar(const so_pool_geom *g, const uint8_t *x, uint8_t *y, uint8_t flip, uint8_t *buf, int *rows) {
+    const size_t iw = (size_t)g->iW;
+    uint8_t *t = buf + g->pW;
+    for (int oy = 0; oy < g->oH; oy++) {
+        const int n = window_rows(g, oy, rows);
+        memset(t, 0, iw);
+        for (int r = 0; r < n; r++) {
+            const uint8_t *s = x + (size_t)rows[r] * iw;
+            for (size_t i = 0; i < iw; i++) {
+                const uint8_t v = s[i] ^ flip;
+                t[i] = v > t[i] ? v : t[i];
             }
         }
-        return;
-    }
-#endif
-    for (; ox < ow; ox++) {
-        uint8_t m = 0;
-        for (int kx = 0; kx < kw; kx++) {
-            const uint8_t v = buf[(size_t)ox * (size_t)sw + (size_t)kx * (size_t)dw];
-            m = v > m ? v : m;
+        uint8_t *yo = y + (size_t)oy * (size_t)g->oW;
+        for (int ox = 0; ox < g->oW; ox++) {
+            uint8_t m = 0;
+            for (int kx = 0; kx < g->kW; kx++) {
+                const uint8_t v = buf[(size_t)ox * (size_t)g->sW + (size_t)kx * (size_t)g->dW];
+                m = v > m ? v : m;
+            }
+            yo[ox] = m ^ flip;
         }
-        y[ox] = m ^ flip;
     }
 }
+
+#if defined(__x86_64__)
+#define U8_POOL_TEMPLATE
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#define V 32
+#define SFX(name) name##_avx2
+#include "u8_pool.c"
+#undef V
+#undef SFX
+#pragma clang attribute pop
+#undef U8_POOL_TEMPLATE
+#endif
 
 void so_u8_maxpool(const so_pool_geom *g, const uint8_t *x, uint8_t *y, size_t planes, int is_signed, void *scratch,
                    int isa) {
     const uint8_t flip = is_signed ? 0x80 : 0;
-    const int vec = isa > 0;
     const size_t len = row_len(g);
     const size_t in_plane = (size_t)g->iH * (size_t)g->iW, out_plane = (size_t)g->oH * (size_t)g->oW;
     uint8_t *buf = (uint8_t *)scratch;
     const uint8_t *x_end = x + planes * in_plane;
+    uint8_t *y_end = y + planes * out_plane;
+    int rows_small[16];
+    int *rows = g->kH <= 16 ? rows_small : (int *)malloc(sizeof(int) * (size_t)g->kH);
+    memset(buf, 0, len);
     for (size_t p = 0; p < planes; p++) {
         const uint8_t *xp = x + p * in_plane;
         uint8_t *yp = y + p * out_plane;
-        for (int oy = 0; oy < g->oH; oy++) {
-            vertical(g, xp, x_end, oy, flip, vec, buf, len);
-            horizontal(g, buf, flip, vec, yp + (size_t)oy * (size_t)g->oW);
+#if defined(__x86_64__)
+        const int vec = g->sW <= 2;
+        if (vec && isa >= SO_ISA_AVX2) { pool_plane_avx2(g, xp, x_end, yp, y_end, flip, buf, rows); continue; }
+#endif
+        (void)x_end; (void)y_end;
+        pool_plane_scalar(g, xp, yp, flip, buf, rows);
+    }
+    if (rows != rows_small) free(rows);
+}
+
+#else /* U8_POOL_TEMPLATE: V bytes per vector, SFX(name) */
+
+#if V == 16
+#define VT __m128i
+#define VLD(p) _mm_loadu_si128((const __m128i *)(p))
+#define VST(p, v) _mm_storeu_si128((__m128i *)(p), (v))
+#define VSET8(c) _mm_set1_epi8((char)(c))
+#define VSET16(c) _mm_set1_epi16((short)(c))
+#define VZERO() _mm_setzero_si128()
+#define VXOR(a, b) _mm_xor_si128((a), (b))
+#define VAND(a, b) _mm_and_si128((a), (b))
+#define VMAX(a, b) _mm_max_epu8((a), (b))
+#define VPACK(a, b) _mm_packus_epi16((a), (b))
+#else
+#define VT __m256i
+#define VLD(p) _mm256_loadu_si256((const __m256i *)(p))
+#define VST(p, v) _mm256_storeu_si256((__m256i *)(p), (v))
+#define VSET8(c) _mm256_set1_epi8((char)(c))
+#define VSET16(c) _mm256_set1_epi16((short)(c))
+#define VZERO() _mm256_setzero_si256()
+#define VXOR(a, b) _mm256_xor_si256((a), (b))
+#define VAND(a, b) _mm256_and_si256((a), (b))
+#define VMAX(a, b) _mm256_max_epu8((a), (b))
+/* packus works per 128-bit lane: put the 64-bit quarters back in order */
+#define VPACK(a, b) _mm256_permute4x64_epi64(_mm256_packus_epi16((a), (b)), 0xD8)
+#endif
+
+/* One plane. Vertical: buf[pW + ix] = max over the window's rows of x[row][ix] ^ flip, V bytes at a
+   time; a load past a row's end reads the next row's bytes (within the input: x_end), stored past
+   iW and zeroed again. Horizontal: V outputs at a time; a block past the row's end stores into the
+   next row (rewritten after) unless it would pass the output's end (y_end). */
+static void SFX(pool_plane)(const so_pool_geom *g, const uint8_t *x, const uint8_t *x_end, uint8_t *y, uint8_t *y_end,
+                            uint8_t flip, uint8_t *buf, int *rows) {
+    const size_t iw = (size_t)g->iW;
+    const int ow = g->oW, sw = g->sW, dw = g->dW, kw = g->kW;
+    uint8_t *t = buf + g->pW;
+    const VT f = VSET8(flip), low = VSET16(0x00FF);
+    for (int oy = 0; oy < g->oH; oy++) {
+        const int n = window_rows(g, oy, rows);
+        if (n == 0) memset(t, 0, iw);   /* no input row under the window: the lowest value */
+        for (int r = 0; r < n; r++) {
+            const uint8_t *s = x + (size_t)rows[r] * iw;
+            for (size_t i = 0; i < iw; i += V) {
+                VT v;
+                if (s + i + V <= x_end) {
+                    v = VLD(s + i);
+                } else {   /* the input's last bytes, without reading past them */
+                    uint8_t tail[V] = {0};
+                    memcpy(tail, s + i, iw - i);
+                    v = VLD(tail);
+                }
+                v = VXOR(v, f);
+                if (r > 0) v = VMAX(v, VLD(t + i));
+                VST(t + i, v);
+            }
+        }
+        memset(t + iw, 0, V);
+        uint8_t *yo = y + (size_t)oy * (size_t)ow;
+        for (int ox = 0; ox < ow; ox += V) {
+            VT m = VZERO();
+            for (int kx = 0; kx < kw; kx++) {
+                const uint8_t *b = buf + (size_t)ox * (size_t)sw + (size_t)kx * (size_t)dw;
+                if (sw == 1) {
+                    m = VMAX(m, VLD(b));
+                } else {   /* the even bytes of 2V: b[0], b[2], ... */
+                    m = VMAX(m, VPACK(VAND(VLD(b), low), VAND(VLD(b + V), low)));
+                }
+            }
+            m = VXOR(m, f);
+            if (yo + ox + V <= y_end) {
+                VST(yo + ox, m);
+            } else {
+                uint8_t tail[V];
+                VST(tail, m);
+                memcpy(yo + ox, tail, (size_t)(ow - ox));
+            }
         }
     }
 }
+
+#undef VT
+#undef VLD
+#undef VST
+#undef VSET8
+#undef VSET16
+#undef VZERO
+#undef VXOR
+#undef VAND
+#undef VMAX
+#undef VPACK
+
+#endif /* U8_POOL_TEMPLATE */

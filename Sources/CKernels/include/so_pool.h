@@ -58,7 +58,8 @@ so_f32_global_pool_fn so_f32_global_pool_select(int isa);
 /* 8-bit max pooling of 2-D planes (iD = oD = kD = 1; pads and windows as above), bytes read as
    int8 (is_signed) or uint8; a window without input taps gives the type's lowest value. The same
    bytes as pooling their float values. scratch: so_u8_maxpool_scratch(g) bytes (not NULL).
-   isa 0: the scalar reference; above: 16 bytes at a time (SSE2, the x86-64 baseline). */
+   isa 0: the scalar reference; SO_ISA_AVX2 and above: 32 bytes at a time (AVX2); strides above 2 run the
+   reference. */
 size_t so_u8_maxpool_scratch(const so_pool_geom *g);
 void so_u8_maxpool(const so_pool_geom *g, const uint8_t *x, uint8_t *y, size_t planes, int is_signed, void *scratch,
                    int isa);
