@@ -352,9 +352,10 @@ final class QuantizedConvTests: XCTestCase {
 
     /// What quantize_dynamic writes for a Conv: DynamicQuantizeLinear(x) -> ConvInteger -> Cast ->
     /// Mul(x_scale * w_scale) -> Add(bias), here followed by a per-channel Mul and Add and a Clip (one
-    /// ChannelAffine chain) or by a decomposed hard swish (a lone bias Add, then the activation).
-    /// Optimized, each convolution is one ConvIntegerScaled that took the affine map and the
-    /// activation in, and the output equals the unoptimized graph's bit for bit.
+    /// ChannelAffine chain) or by a decomposed hard swish (a lone bias Add, then the activation) and a
+    /// scalar Mul and Add (a learnable affine block: a second map after the activation). Optimized,
+    /// each convolution is one ConvIntegerScaled that took the affine maps and the activation in,
+    /// and the output equals the unoptimized graph's bit for bit.
     func testDynamicConvDequantizationTakesTheAffineChainIn() throws {
         var rng = SplitMix64(seed: 41)
         let c = 5, m = 7, h = 9, w = 11
@@ -369,6 +370,7 @@ final class QuantizedConvTests: XCTestCase {
                 "b1": try Tensor(shape: [m, 1, 1], scalars: b1), "s1": try Tensor(shape: [1, m, 1, 1], scalars: s1),
                 "t1": try Tensor(shape: [m, 1, 1], scalars: t1), "b2": try Tensor(shape: [m, 1, 1], scalars: b2),
                 "lo": Tensor(scalar: Float(-0.5)), "hi": Tensor(scalar: Float(2.5)),
+                "lab_s": Tensor(scalar: Float(0.83)), "lab_b": Tensor(scalar: Float(-0.21)),
             ]
             func node(_ op: String, _ ins: [String], _ outs: [String], _ attrs: [String: Attribute] = [:]) -> Node {
                 Node(name: outs[0] + "_node", opType: op, domain: "", inputs: ins, outputs: outs, attributes: attrs)
@@ -390,7 +392,9 @@ final class QuantizedConvTests: XCTestCase {
                 node("Mul", ["f2", "sc2"], ["d2"]),
                 node("Add", ["d2", "b2"], ["a2"]),
                 node("HardSigmoid", ["a2"], ["hs"], ["alpha": .float(1.0 / 6), "beta": .float(0.5)]),
-                node("Mul", ["a2", "hs"], ["h2"]),
+                node("Mul", ["a2", "hs"], ["hw"]),
+                node("Mul", ["hw", "lab_s"], ["hm"]),
+                node("Add", ["hm", "lab_b"], ["h2"]),
                 node("DynamicQuantizeLinear", ["h2"], ["Y", "ys", "yzp"]),
             ], inputs: [ValueInfo(name: "X", type: .float32, shape: [.known(2), .known(c), .known(h), .known(w)])],
                outputs: [ValueInfo(name: "Y", type: .uint8, shape: nil), ValueInfo(name: "h2", type: .float32, shape: nil)],

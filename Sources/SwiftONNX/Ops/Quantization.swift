@@ -106,8 +106,9 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
         }
     }
     // ConvInteger -> Cast to float -> Mul by a scalar (dynamic quantization's dequantization), in one op;
-    // optionally then a per-channel affine map and an activation (inputs 5 and 6, attributes
-    // activation / activation_params: a ChannelAffine or a bias Add it absorbed).
+    // optionally then a per-channel affine map (inputs 5 and 6: a ChannelAffine or a bias Add it
+    // absorbed), an activation (attributes activation / activation_params) and a second affine map
+    // (inputs 7 and 8: a ChannelAffine after the activation).
     r.register("ConvIntegerScaled", domain: FuseConvIntegerScale.domain, infer: Inference { ctx, ins in
         [try convOutputType(ctx, ins, weightInput: 1, dtype: .float32)]
     }) { ctx in
@@ -115,7 +116,7 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
         let fast = try ConvInteger2D(ctx, p)
         let act = try parseActivation(ctx)
         let (kind, alpha, beta) = act.kernelCode
-        let affine = ctx.hasInput(5) || ctx.hasInput(6)
+        let affine = ctx.hasInput(5) || ctx.hasInput(6), postAffine = ctx.hasInput(7) || ctx.hasInput(8)
         return { inputs, env in
             let s = try inputs.required(4, "scale")
             guard s.count == 1, s.dtype == .float32 else {
@@ -129,30 +130,31 @@ func registerQuantizationOps(_ r: inout OpRegistry) {
             // In place: float(acc) * s, rounded as Cast then Mul round.
             let y = Tensor(dtype: .float32, shape: acc.shape, storage: acc.storage)   // same 4-byte elements, reused
             let ap = acc.pointer(Int32.self), yp = y.pointer(Float.self), sv = s.pointer(Float.self)[0]
-            guard affine || act != .none else {
+            guard affine || act != .none || postAffine else {
                 so_i32_to_f32_scaled(ap, acc.count, sv, yp, selectedISA)
                 return [y]
             }
             // Then, plane by plane while it is in cache, x * a[c] + b[c] and the activation, as
             // ChannelAffine and the activation op compute them.
             let c = acc.shape[1], planes = acc.shape[0] * c, size = acc.count / max(planes, 1)
-            var ca: UnsafePointer<Float>? = nil, cb: UnsafePointer<Float>? = nil
-            if affine {
-                let a = try inputs.required(5, "channel scale"), b = try inputs.required(6, "channel bias")
+            func channelParams(_ i: Int) throws -> (UnsafePointer<Float>, UnsafePointer<Float>) {
+                let a = try inputs.required(i, "channel scale"), b = try inputs.required(i + 1, "channel bias")
                 guard a.dtype == .float32, b.dtype == .float32, a.count == c, b.count == c else {
                     throw OpError("ConvIntegerScaled: the channel scale and bias need \(c) float32 values, got \(a.dtype) " +
                                   "\(describeShape(a.shape)) and \(b.dtype) \(describeShape(b.shape))")
                 }
-                ca = UnsafePointer(a.pointer(Float.self)); cb = UnsafePointer(b.pointer(Float.self))
+                return (UnsafePointer(a.pointer(Float.self)), UnsafePointer(b.pointer(Float.self)))
             }
+            let pre = affine ? try channelParams(5) : nil, post = postAffine ? try channelParams(7) : nil
             let channelAffine = f32ChannelAffineKernel, unary = f32UnaryKernel, isa = selectedISA
             let chunks = env.threads > 1 && acc.count >= 1 << 16 ? min(env.threads, planes) : 1
             parallelFor(chunks, threads: env.threads) { t in
                 for pl in (planes * t / chunks)..<(planes * (t + 1) / chunks) {
                     let yq = yp + pl * size, ch = pl % c
                     so_i32_to_f32_scaled(ap + pl * size, size, sv, yq, isa)
-                    if let ca, let cb { channelAffine(yq, yq, 1, 1, size, ca + ch, cb + ch) }
+                    if let (ca, cb) = pre { channelAffine(yq, yq, 1, 1, size, ca + ch, cb + ch) }
                     if act != .none { unary(kind, yq, yq, size, alpha, beta) }
+                    if let (ca, cb) = post { channelAffine(yq, yq, 1, 1, size, ca + ch, cb + ch) }
                 }
             }
             return [y]
@@ -1117,8 +1119,9 @@ struct FuseConvIntegerScale: GraphPass {
 /// FuseChannelAffine), or a bias Add of a per-channel constant, takes it in, and then an activation
 /// that reads it alone: the conversion, the affine map and the activation run plane by plane while
 /// the plane is in cache, with the same roundings (a bias Add as x * 1 + b, which is x + b
-/// exactly). One affine map per convolution: a second would have to be composed with the first,
-/// which rounds differently.
+/// exactly). A ChannelAffine (without activation) after that is a second map, applied after the
+/// activation (PP-OCR's learnable affine blocks after a hard swish), not composed with the first,
+/// which would round differently.
 struct FuseConvIntegerScaledAffine: GraphPass {
     let name = "fuse-conv-integer-scaled-affine"
 
@@ -1129,20 +1132,25 @@ struct FuseConvIntegerScaledAffine: GraphPass {
         var removed = Set<Int>()
         var changed = false
         for (ci, conv) in graph.nodes.enumerated() where conv.opType == "ConvIntegerScaled" && conv.domain == FuseConvIntegerScale.domain {
-            guard conv.inputs.count == 5 || conv.inputs.count == 7, conv.attributes["activation"] == nil,
-                  conv.outputs.count == 1 else { continue }
+            guard conv.inputs.count == 5 || conv.inputs.count == 7, conv.outputs.count == 1 else { continue }
             let y = conv.outputs[0]
             guard uses[y] == 1, !outputs.contains(y), let ri = readers[y], !removed.contains(ri) else { continue }
             let next = graph.nodes[ri]
             guard case .known(let c)? = graph.info(of: y)?.shape?.dropFirst().first, c >= 1,
                   let rank = graph.info(of: y)?.shape?.count, rank >= 3 else { continue }
             var fused = conv
-            if next.isStandardDomain, next.outputs.count == 1, next.inputs.first == y,
+            let hasActivation = conv.attributes["activation"] != nil
+            if !hasActivation, next.isStandardDomain, next.outputs.count == 1, next.inputs.first == y,
                let (kind, params) = FuseConvActivation.activation(next, graph: graph) {
                 fused.attributes["activation"] = .string(kind)
                 fused.attributes["activation_params"] = .floats(params)
-            } else if conv.inputs.count == 7 {
-                continue
+            } else if hasActivation || conv.inputs.count == 7 {
+                // a second affine map, after the activation
+                guard FuseChannelAffine.isAffine(next), next.inputs[0] == y, next.attributes["activation"] == nil,
+                      let a = graph.initializers[next.inputs[1]], let b = graph.initializers[next.inputs[2]],
+                      a.dtype == .float32, b.dtype == .float32, a.count == c, b.count == c else { continue }
+                while fused.inputs.count < 7 { fused.inputs.append("") }
+                fused.inputs += [next.inputs[1], next.inputs[2]]
             } else if FuseChannelAffine.isAffine(next), next.inputs[0] == y,
                let a = graph.initializers[next.inputs[1]], let b = graph.initializers[next.inputs[2]],
                a.dtype == .float32, b.dtype == .float32, a.count == c, b.count == c {
