@@ -93,26 +93,17 @@ void so_u8_maxpool(const so_pool_geom *g, const uint8_t *x, uint8_t *y, size_t p
         const int vec = g->sW <= 2;
         if (vec && isa >= SO_ISA_AVX2) { pool_plane_avx2(g, xp, x_end, yp, y_end, flip, buf, rows); continue; }
 #endif
-        (void)x_end; (void)y_end;
         pool_plane_scalar(g, xp, yp, flip, buf, rows);
     }
+    (void)x_end; (void)y_end; (void)isa;
     if (rows != rows_small) free(rows);
 }
 
 #else /* U8_POOL_TEMPLATE: V bytes per vector, SFX(name) */
 
-#if V == 16
-#define VT __m128i
-#define VLD(p) _mm_loadu_si128((const __m128i *)(p))
-#define VST(p, v) _mm_storeu_si128((__m128i *)(p), (v))
-#define VSET8(c) _mm_set1_epi8((char)(c))
-#define VSET16(c) _mm_set1_epi16((short)(c))
-#define VZERO() _mm_setzero_si128()
-#define VXOR(a, b) _mm_xor_si128((a), (b))
-#define VAND(a, b) _mm_and_si128((a), (b))
-#define VMAX(a, b) _mm_max_epu8((a), (b))
-#define VPACK(a, b) _mm_packus_epi16((a), (b))
-#else
+#if V != 32
+#error "u8_pool.c: the template is written for V == 32 (AVX2)"
+#endif
 #define VT __m256i
 #define VLD(p) _mm256_loadu_si256((const __m256i *)(p))
 #define VST(p, v) _mm256_storeu_si256((__m256i *)(p), (v))
@@ -124,7 +115,6 @@ void so_u8_maxpool(const so_pool_geom *g, const uint8_t *x, uint8_t *y, size_t p
 #define VMAX(a, b) _mm256_max_epu8((a), (b))
 /* packus works per 128-bit lane: put the 64-bit quarters back in order */
 #define VPACK(a, b) _mm256_permute4x64_epi64(_mm256_packus_epi16((a), (b)), 0xD8)
-#endif
 
 /* One plane. Vertical: buf[pW + ix] = max over the window's rows of x[row][ix] ^ flip, V bytes at a
    time; a load past a row's end reads the next row's bytes (within the input: x_end), stored past

@@ -857,6 +857,18 @@ struct FuseLookupTableBinary: GraphPass {
             graph.initializers[name] = try Tensor(shape: [256], scalars: bytes)
             return name
         }
+        /// 256 bytes as a tensor of the 8-bit type dt.
+        func byteTensor(_ v: [UInt8], _ dt: DType) throws -> Tensor {
+            dt == .uint8 ? try Tensor(shape: [256], scalars: v) : try Tensor(shape: [256], scalars: v.map { Int8(bitPattern: $0) })
+        }
+        /// The binary node b run by its own kernel on `args` (256 values in the data inputs): its 256 bytes.
+        func runBinary(_ b: Node, _ args: [Tensor?], _ dt: DType) -> [UInt8]? {
+            guard let build = OpRegistry.standard.builder(domain: b.domain, op: b.opType),
+                  let body = try? build(OpContext(node: b, opset: opsets[b.domain] ?? 1, compileSubgraph: { _ in throw OpError("no subgraphs") })),
+                  let out = try? body.run(args, RunEnv(threads: 1)).first, out.dtype == dt, out.count == 256 else { return nil }
+            return Array(UnsafeBufferPointer(start: out.pointer(UInt8.self), count: 256))
+        }
+        let allBytes = (0..<256).map { UInt8($0) }
         // table of a table
         for (i, l2) in graph.nodes.enumerated() where isTable(l2) {
             let t = l2.inputs[0]
@@ -876,18 +888,14 @@ struct FuseLookupTableBinary: GraphPass {
                   [1, 2, 4, 5, 6, 7].allSatisfy({ graph.initializers[b.inputs[$0]] != nil }) else { continue }
             // one operand a one-value constant: a table of the other
             if let ci = [0, 3].first(where: { graph.initializers[b.inputs[$0]]?.count == 1 }), graph.initializers[b.inputs[3 - ci]] == nil,
-               let xinfo = graph.infoOrConstant(of: b.inputs[3 - ci]), xinfo.type == .uint8 || xinfo.type == .int8,
+               let xinfo = graph.infoOrConstant(of: b.inputs[3 - ci]), let dt = xinfo.type, dt == .uint8 || dt == .int8,
                let xs = xinfo.shape, graph.info(of: b.outputs[0])?.shape == xs,
-               let c = graph.initializers[b.inputs[ci]], c.dtype == xinfo.type, c.rank <= xs.count {
-                let dt = xinfo.type
-                let bytes = (0..<256).map { UInt8($0) }
+               let c = graph.initializers[b.inputs[ci]], c.dtype == dt, c.rank <= xs.count {
                 var args: [Tensor?] = b.inputs.map { graph.initializers[$0] }
-                args[3 - ci] = dt == .uint8 ? try Tensor(shape: [256], scalars: bytes) : try Tensor(shape: [256], scalars: bytes.map { Int8(bitPattern: $0) })
+                args[3 - ci] = try byteTensor(allBytes, dt)
                 args[ci] = c.reshaped([])
-                guard let build = OpRegistry.standard.builder(domain: b.domain, op: b.opType),
-                      let body = try? build(OpContext(node: b, opset: opsets[b.domain] ?? 1, compileSubgraph: { _ in throw OpError("no subgraphs") })),
-                      let out = try? body.run(args, RunEnv(threads: 1)).first, out.dtype == dt, out.count == 256 else { continue }
-                let name = try newTable(b.outputs[0], Array(UnsafeBufferPointer(start: out.pointer(UInt8.self), count: 256)))
+                guard let bytes = runBinary(b, args, dt) else { continue }
+                let name = try newTable(b.outputs[0], bytes)
                 graph.nodes[bi] = Node(name: b.name, opType: LowerQDQUnary.opType, domain: LowerQDQUnary.domain,
                                        inputs: [b.inputs[3 - ci], name], outputs: b.outputs, attributes: [:])
                 changed = true
@@ -905,18 +913,11 @@ struct FuseLookupTableBinary: GraphPass {
             guard let (li, l, ti) = found, let table = graph.initializers[l.inputs[1]], table.dtype == .uint8, table.count == 256,
                   let dt = graph.infoOrConstant(of: l.inputs[0])?.type, dt == .uint8 || dt == .int8 else { continue }
             // the binary op on every byte value and its table entry, through the op's own kernel
-            let bytes = (0..<256).map { UInt8($0) }
-            let mapped = bytes.map { table.pointer(UInt8.self)[Int($0)] }
-            func tensor(_ v: [UInt8]) throws -> Tensor {
-                dt == .uint8 ? try Tensor(shape: [256], scalars: v) : try Tensor(shape: [256], scalars: v.map { Int8(bitPattern: $0) })
-            }
             var args: [Tensor?] = b.inputs.map { graph.initializers[$0] }
-            args[ti] = try tensor(mapped)
-            args[3 - ti] = try tensor(bytes)
-            guard let build = OpRegistry.standard.builder(domain: b.domain, op: b.opType),
-                  let body = try? build(OpContext(node: b, opset: opsets[b.domain] ?? 1, compileSubgraph: { _ in throw OpError("no subgraphs") })),
-                  let out = try? body.run(args, RunEnv(threads: 1)).first, out.dtype == dt, out.count == 256 else { continue }
-            let tableName = try newTable(b.outputs[0], Array(UnsafeBufferPointer(start: out.pointer(UInt8.self), count: 256)))
+            args[ti] = try byteTensor(allBytes.map { table.pointer(UInt8.self)[Int($0)] }, dt)
+            args[3 - ti] = try byteTensor(allBytes, dt)
+            guard let bytes = runBinary(b, args, dt) else { continue }
+            let tableName = try newTable(b.outputs[0], bytes)
             graph.nodes[bi] = Node(name: b.name, opType: LowerQDQUnary.opType, domain: LowerQDQUnary.domain,
                                    inputs: [l.inputs[0], tableName], outputs: b.outputs, attributes: [:])
             removed.insert(li)
