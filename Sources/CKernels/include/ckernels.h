@@ -19,5 +19,6 @@
 #include "so_memory.h"
 #include "so_system.h"
 #include "so_i8_gemm.h"
+#include "so_i8_conv.h"
 #include "so_q8.h"
 #endif

@@ -282,3 +282,98 @@ func int8DepthwiseConv2D(x: UnsafeRawPointer, xSigned: Bool, xzp: Int32, _ geo: 
         }
     }
 }
+
+/// Weights of a stride-1 convolution (group 1, zero point 0) packed for the direct integer kernel
+/// (`so_i8_conv_pack`), with each output channel's weight sum (for the activations' zero point).
+/// Shared by every plan of a session (`OpContext.prepare`).
+final class Int8DirectConvWeights: Sendable {
+    let m: Int, c: Int, kh: Int, kw: Int
+    private let buffer: FloatBuffer
+    let rowSums: [Int32]
+    /// Bytes of one panel of 8 output channels.
+    let panelBytes: Int
+    var pointer: UnsafePointer<Int8> { UnsafeRawPointer(buffer.data).assumingMemoryBound(to: Int8.self) }
+
+    /// Whether the direct kernel is used for these shapes on this CPU: every sum fits int32
+    /// (k * 255 * 128 < 2^31), and the kernel has a fast variant here.
+    static func applies(c: Int, kh: Int, kw: Int) -> Bool {
+        (c + 3) / 4 * 4 * kh * kw < 65_000 && so_i8_conv_direct_fast(selectedISA) != 0
+    }
+
+    /// `weights` m x c x kh x kw signed bytes (zero point 0). Throws `memoryLimitExceeded`.
+    init(m: Int, c: Int, kh: Int, kw: Int, weights: UnsafePointer<Int8>) throws {
+        self.m = m; self.c = c; self.kh = kh; self.kw = kw
+        let taps = kh * kw
+        let bytes = so_i8_conv_packed_bytes(m, c, taps)
+        buffer = try FloatBuffer(count: (bytes + 3) / 4)
+        panelBytes = taps * ((c + 3) / 4) * 32
+        so_i8_conv_pack(m, c, taps, weights, UnsafeMutableRawPointer(buffer.data).assumingMemoryBound(to: Int8.self))
+        let k = c * taps
+        rowSums = (0..<m).map { i in (0..<k).reduce(Int32(0)) { $0 &+ Int32(weights[i * k + $1]) } }
+    }
+}
+
+/// Padded positions per block of the direct convolution, and output channels per call.
+private let directBlock = 96, directChannels = 64
+
+/// One image's stride-1 convolution by the direct kernel: x (c x h x w bytes, signed when `flip`,
+/// zero point `xzp` of its own type), results as `out` says (m x oh * ow). The image is rewritten
+/// once as quad planes (padding holding the zero point); blocks of positions and of output
+/// channels run on up to `threads` threads.
+func int8DirectConv2D(x: UnsafePointer<UInt8>, flip: Bool, xzp: Int32, _ geo: Int8ConvGeometry, _ w: Int8DirectConvWeights,
+                      _ out: Int8GemmOutput, threads: Int) {
+    precondition(geo.sh == 1 && geo.sw == 1 && geo.c == w.c && geo.m == w.m && geo.kh == w.kh && geo.kw == w.kw)
+    let zp = flip ? xzp + 128 : xzp   // in the unsigned domain
+    let hp = max(geo.h + geo.padTop, geo.oh + (geo.kh - 1) * geo.dh)
+    let wp = max(geo.w + geo.padLeft, geo.ow + (geo.kw - 1) * geo.dw)
+    let cq = (geo.c + 3) / 4, planeBytes = hp * wp * 4
+    let quads = UnsafeMutablePointer<UInt8>.allocate(capacity: cq * planeBytes + Int(SO_I8_CONV_SLACK))
+    defer { quads.deallocate() }
+    so_u8_conv_quads(x, geo.c, geo.h, geo.w, geo.padTop, geo.padLeft, hp, wp, UInt8(truncatingIfNeeded: zp), flip ? 1 : 0, quads)
+    var toff = [Int]()
+    for ky in 0..<geo.kh { for kx in 0..<geo.kw { toff.append((ky * geo.dh * wp + kx * geo.dw) * 4) } }
+    let m = geo.m, taps = geo.kh * geo.kw
+    // the activations' zero point: - zp * (row's weight sum), folded into the bias
+    var fix = (0..<m).map { 0 &- zp &* w.rowSums[$0] }
+    if case .requantized(let rq, _, _) = out, let b = rq.bias { for i in 0..<m { fix[i] = fix[i] &+ b[i] } }
+    let lend = (geo.oh - 1) * wp + geo.ow   // past the last output's index
+    let blocks = (lend + directBlock - 1) / directBlock, chunks = (m + directChannels - 1) / directChannels
+    let items = blocks * chunks
+    let isa = selectedISA
+    let workers = max(1, min(threads, items))
+    toff.withUnsafeBufferPointer { tp in
+        fix.withUnsafeBufferPointer { fp in
+            parallelFor(workers, threads: workers) { t in
+                let first = items * t / workers, last = items * (t + 1) / workers
+                if first >= last { return }
+                let acc = UnsafeMutablePointer<Int32>.allocate(capacity: directChannels * directBlock)
+                defer { acc.deallocate() }
+                for item in first..<last {
+                    let l0 = (item / chunks) * directBlock, n = min(directBlock, lend - l0)
+                    let m0 = (item % chunks) * directChannels, mm = min(directChannels, m - m0)
+                    so_i8_conv_direct(isa, mm, cq, taps, w.pointer + (m0 / 8) * w.panelBytes, quads, planeBytes, tp.baseAddress!,
+                                      l0, n, acc, directBlock)
+                    // the block's positions, output row by output row (indices past the width are dropped)
+                    var l = l0
+                    while l < l0 + n {
+                        let oy = l / wp, ox = l - oy * wp
+                        if ox >= geo.ow { l = (oy + 1) * wp; continue }
+                        let end = min(l0 + n, oy * wp + geo.ow), cols = end - l
+                        let a = acc + (l - l0), o = oy * geo.ow + ox
+                        switch out {
+                        case .requantized(let rq, let y, let ldy):
+                            so_i8_requantize(mm, cols, a, directBlock, fp.baseAddress! + m0, rq.scale + m0, rq.zeroPoint, rq.lo, rq.hi,
+                                             rq.signedOutput ? 1 : 0, y + m0 * ldy + o, ldy, isa)
+                        case .int32(let y, let ldy):
+                            for r in 0..<mm {
+                                let d = y + (m0 + r) * ldy + o, s = a + r * directBlock, f = fp[m0 + r]
+                                for j in 0..<cols { d[j] = s[j] &+ f }
+                            }
+                        }
+                        l = end
+                    }
+                }
+            }
+        }
+    }
+}

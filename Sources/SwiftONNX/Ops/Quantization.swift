@@ -285,7 +285,7 @@ private func makeQLinearConv(_ ctx: OpContext) throws -> OpBody {
 /// (group == channels, one filter per channel). `init` returns nil for what neither covers (the
 /// general integer path runs then).
 private final class Int8ConvWeights: Sendable {
-    enum Kind: Sendable { case gemm(Int8PackedWeights), depthwise(Int8DepthwiseWeights) }
+    enum Kind: Sendable { case gemm(Int8PackedWeights), direct(Int8DirectConvWeights), depthwise(Int8DepthwiseWeights) }
     let kind: Kind
     /// Output channels, input channels, kernel height and width.
     let m: Int, c: Int, kh: Int, kw: Int
@@ -307,7 +307,16 @@ private final class Int8ConvWeights: Sendable {
                                            : try w.scalars(as: UInt8.self).map { Int8(bitPattern: $0 ^ 0x80) }
             if w.dtype == .uint8 { zps = (zps ?? [Int32](repeating: 0, count: m)).map { $0 - 128 } }
             if let z = zps, z.allSatisfy({ $0 == 0 }) { zps = nil }
-            let mm = m, kk = c * kh * kw, zz = zps
+            let mm = m, kk = c * kh * kw, zz = zps, cc = c, hh = kh, ww = kw
+            // Stride-1 convolutions with symmetric weights run on the direct kernel (no patches);
+            // pointwise ones read their input in place through the GEMM.
+            if zz == nil, (p.strides ?? [1, 1]).allSatisfy({ $0 == 1 }), kh * kw > 1,
+               Int8DirectConvWeights.applies(c: c, kh: kh, kw: kw) {
+                kind = .direct(try ctx.prepare(w, kind: "int8-direct" + (w.dtype == .uint8 ? "-u8" : "")) {
+                    try weights.withUnsafeBufferPointer { try Int8DirectConvWeights(m: mm, c: cc, kh: hh, kw: ww, weights: $0.baseAddress!) }
+                })
+                return
+            }
             let key = "int8-gemm" + (zz.map { "-zp\($0.hashValue)" } ?? "") + (w.dtype == .uint8 ? "-u8" : "")
             kind = .gemm(try ctx.prepare(w, kind: key) {
                 try weights.withUnsafeMutableBufferPointer { try Int8PackedWeights(m: mm, k: kk, weights: $0.baseAddress!, zeroPoints: zz) }
@@ -342,6 +351,11 @@ private final class Int8ConvWeights: Sendable {
         case .depthwise(let dw):
             for i in 0..<batch {
                 int8DepthwiseConv2D(x: x.raw + i * inImage, xSigned: x.dtype == .int8, xzp: xzp, geo, dw, out(i), threads: threads)
+            }
+        case .direct(let dc):
+            let xb = x.raw.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<batch {
+                int8DirectConv2D(x: xb + i * inImage, flip: x.dtype == .int8, xzp: xzp, geo, dc, out(i), threads: threads)
             }
         case .gemm(let packed):
             // Signed activations become unsigned ones with the same differences to their zero point.

@@ -1,0 +1,49 @@
+#ifndef SWIFTONNX_SO_I8_CONV_H
+#define SWIFTONNX_SO_I8_CONV_H
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Direct integer convolution, stride 1 (any kernel size, dilation and padding), group 1, exact:
+ * u8 activations x s8 weights (zero point 0) -> int32, without gathering patches.
+ *
+ * The image is first rewritten as "quad planes" (so_u8_conv_quads): channels in groups of four,
+ * each group a plane of hp x wp positions (the image with its padding around it, filled with the
+ * activations' zero point), each position the group's four bytes. Position (y, x) of the padded
+ * image is linear index L = y * wp + x. Output (oy, ox) is then computed at L = oy * wp + ox, and
+ * its tap (ky, kx) reads index L + ky * dh * wp + kx * dw of every plane: for a run of consecutive
+ * L the taps are consecutive bytes, which is the layout the VNNI instruction multiplies (four
+ * bytes of one position against four weights) with no packing. Indices whose x is at or past the
+ * output width are computed too and thrown away by the caller.
+ *
+ * The zero point of the activations is not subtracted here: the caller subtracts
+ * xzp * (sum of the row's weights) from each result (the padding holds xzp, so this is exact).
+ */
+
+/* Bytes after the last plane that the kernels may read (values unused). */
+#define SO_I8_CONV_SLACK 256
+
+/* Quad planes of x (c x h x w bytes): ceil(c / 4) planes of hp x wp positions of 4 bytes, the
+   image at rows [pt, pt + h) and columns [pl, pl + w), `fill` elsewhere; channels past c repeat
+   channel c - 1 (their weights are 0). flip: every image byte is xor-ed with 0x80 (signed input
+   read as unsigned). dst holds ceil(c/4) * hp * wp * 4 + SO_I8_CONV_SLACK bytes. */
+void so_u8_conv_quads(const uint8_t *x, size_t c, size_t h, size_t w, size_t pt, size_t pl, size_t hp, size_t wp,
+                      uint8_t fill, int flip, uint8_t *dst);
+
+/* Packed weights: panels of 8 output channels; in a panel, for each tap t < taps then each
+   channel quad q < ceil(c / 4), the 8 channels' 4 weights (32 bytes; zero past m and past c).
+   w is m x c x taps (ONNX's layout, taps = kh * kw row-major). */
+size_t so_i8_conv_packed_bytes(size_t m, size_t c, size_t taps);
+void so_i8_conv_pack(size_t m, size_t c, size_t taps, const int8_t *w, int8_t *dst);
+
+/* acc[i * ldc + j] (i < m, j < n) = sum over taps t, channels ch of
+       w[i][ch][t] * quads[(ch / 4) * plane_bytes + (l0 + j) * 4 + toff[t] + ch % 4]
+   with `wpk` from so_i8_conv_pack (its first panel is row 0 here) and toff[t] the byte offset of
+   tap t (4 * (ky * dh * wp + kx * dw)). Runs the VNNI kernel when `isa` allows it and this CPU
+   has it (so_i8_conv_direct_fast), the scalar reference otherwise. */
+void so_i8_conv_direct(int isa, size_t m, size_t cq, size_t taps, const int8_t *wpk, const uint8_t *quads,
+                       size_t plane_bytes, const size_t *toff, size_t l0, size_t n, int32_t *acc, size_t ldc);
+
+/* 1 when so_i8_conv_direct has a fast variant for this ISA level on this CPU. */
+int so_i8_conv_direct_fast(int isa);
+#endif

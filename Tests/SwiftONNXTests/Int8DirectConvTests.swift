@@ -1,0 +1,169 @@
+import CKernels
+import XCTest
+@testable import SwiftONNX
+
+/// The direct integer convolution family (Sources/CKernels/i8_conv.c, stride 1 without gathered
+/// patches): the fast kernel against the scalar reference on every index of a block, kept and
+/// dropped alike; the driver (`int8DirectConv2D`) against a plain integer convolution, and,
+/// requantized, against the patch-gathering GEMM path byte for byte. Random geometries (odd
+/// channel counts, 1 x 1 to 5 x 5 kernels, dilations, uneven padding, images narrower than the
+/// kernel's reach), unsigned and signed activations, zero points 0, 128 and 255 (signed -128 and
+/// 127), and saturating values (255 against -128 / 127). All comparisons are exact.
+final class Int8DirectConvTests: XCTestCase {
+    private struct Case {
+        var c, h, w, m, kh, kw, dh, dw, pt, pl, pb, pr: Int
+        var oh: Int { h + pt + pb - (kh - 1) * dh }
+        var ow: Int { w + pl + pr - (kw - 1) * dw }
+        var geo: Int8ConvGeometry {
+            Int8ConvGeometry(c: c, h: h, w: w, m: m, kh: kh, kw: kw, sh: 1, sw: 1, dh: dh, dw: dw, padTop: pt, padLeft: pl, oh: oh, ow: ow)
+        }
+    }
+
+    private func cases() -> [Case] {
+        var rng = SplitMix64(seed: 0xD1EC7)
+        func r(_ lo: Int, _ hi: Int) -> Int { lo + Int(rng.next() % UInt64(hi - lo + 1)) }
+        var out: [Case] = [
+            Case(c: 32, h: 14, w: 14, m: 32, kh: 3, kw: 3, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1),
+            Case(c: 64, h: 7, w: 7, m: 70, kh: 3, kw: 3, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1),
+            Case(c: 3, h: 20, w: 37, m: 9, kh: 5, kw: 5, dh: 1, dw: 1, pt: 2, pl: 2, pb: 2, pr: 2),
+            Case(c: 5, h: 9, w: 40, m: 17, kh: 1, kw: 1, dh: 1, dw: 1, pt: 1, pl: 0, pb: 0, pr: 2),
+            Case(c: 8, h: 3, w: 3, m: 8, kh: 3, kw: 3, dh: 2, dw: 2, pt: 2, pl: 2, pb: 2, pr: 2),
+        ]
+        while out.count < 60 {
+            let kh = r(1, 5), kw = r(1, 5), dh = r(1, 2), dw = r(1, 2)
+            var k = Case(c: r(1, 13), h: r(1, 12), w: r(1, 12), m: r(1, 21), kh: kh, kw: kw, dh: dh, dw: dw,
+                         pt: r(0, 2), pl: r(0, 2), pb: r(0, 2), pr: r(0, 2))
+            if k.oh < 1 || k.ow < 1 { k.pb += (kh - 1) * dh; k.pr += (kw - 1) * dw }
+            out.append(k)
+        }
+        return out
+    }
+
+    private func bytes(_ n: Int, _ rng: inout SplitMix64, extreme: Bool) -> [UInt8] {
+        (0..<n).map { _ in
+            let v = rng.next()
+            return extreme ? (v % 2 == 0 ? 255 : 0) : UInt8(truncatingIfNeeded: v >> 17)
+        }
+    }
+
+    /// sum over taps inside the image of (x - zp) * w, in Int64; x's bytes read as signed when `signed`.
+    private func naive(_ k: Case, _ x: [UInt8], signed: Bool, zp: Int32, _ w: [Int8]) -> [Int32] {
+        var y = [Int32](repeating: 0, count: k.m * k.oh * k.ow)
+        for i in 0..<k.m {
+            for oy in 0..<k.oh {
+                for ox in 0..<k.ow {
+                    var s: Int64 = 0
+                    for ch in 0..<k.c {
+                        for ky in 0..<k.kh {
+                            for kx in 0..<k.kw {
+                                let iy = oy - k.pt + ky * k.dh, ix = ox - k.pl + kx * k.dw
+                                if iy < 0 || iy >= k.h || ix < 0 || ix >= k.w { continue }
+                                let b = x[(ch * k.h + iy) * k.w + ix]
+                                let v = signed ? Int64(Int8(bitPattern: b)) : Int64(b)
+                                s += (v - Int64(zp)) * Int64(w[((i * k.c + ch) * k.kh + ky) * k.kw + kx])
+                            }
+                        }
+                    }
+                    y[(i * k.oh + oy) * k.ow + ox] = Int32(s)
+                }
+            }
+        }
+        return y
+    }
+
+    func testFastKernelMatchesTheReferenceOnEveryIndex() throws {
+        let fast = Int32(SO_ISA_AVX512)
+        if so_i8_conv_direct_fast(fast) == 0 { throw XCTSkip("no fast direct kernel on this CPU (the reference runs; see the driver tests)") }
+        var rng = SplitMix64(seed: 11)
+        for (ci, k) in cases().enumerated() {
+            let extreme = ci % 3 == 0
+            let x = bytes(k.c * k.h * k.w, &rng, extreme: extreme)
+            let w = bytes(k.m * k.c * k.kh * k.kw, &rng, extreme: extreme).map { Int8(bitPattern: extreme ? ($0 == 255 ? 0x7F : 0x80) : $0) }
+            let hp = k.h + k.pt + k.pb, wp = k.w + k.pl + k.pr, cq = (k.c + 3) / 4, plane = hp * wp * 4
+            var quads = [UInt8](repeating: 0, count: cq * plane + Int(SO_I8_CONV_SLACK))
+            so_u8_conv_quads(x, k.c, k.h, k.w, k.pt, k.pl, hp, wp, 255, 0, &quads)
+            var packed = [Int8](repeating: 0, count: so_i8_conv_packed_bytes(k.m, k.c, k.kh * k.kw))
+            so_i8_conv_pack(k.m, k.c, k.kh * k.kw, w, &packed)
+            var toff = [Int]()
+            for ky in 0..<k.kh { for kx in 0..<k.kw { toff.append((ky * k.dh * wp + kx * k.dw) * 4) } }
+            let lend = (k.oh - 1) * wp + k.ow
+            // the whole range at once, and a block starting inside it
+            for l0 in Set([0, lend / 3]) {
+                let n = lend - l0, ld = n + 3
+                var ref = [Int32](repeating: -1, count: k.m * ld), got = ref
+                so_i8_conv_direct(Int32(SO_ISA_SCALAR), k.m, cq, k.kh * k.kw, packed, quads, plane, toff, l0, n, &ref, ld)
+                so_i8_conv_direct(fast, k.m, cq, k.kh * k.kw, packed, quads, plane, toff, l0, n, &got, ld)
+                XCTAssertEqual(got, ref, "case \(ci) \(k) l0 \(l0)")
+            }
+        }
+    }
+
+    private func packedDirect(_ k: Case, _ w: [Int8]) throws -> Int8DirectConvWeights {
+        try w.withUnsafeBufferPointer { try Int8DirectConvWeights(m: k.m, c: k.c, kh: k.kh, kw: k.kw, weights: $0.baseAddress!) }
+    }
+
+    func testDriverMatchesAPlainIntegerConvolution() throws {
+        var rng = SplitMix64(seed: 12)
+        for (ci, k) in cases().enumerated() {
+            let extreme = ci % 3 == 1, signed = ci % 2 == 1
+            let x = bytes(k.c * k.h * k.w, &rng, extreme: extreme)
+            let w = bytes(k.m * k.c * k.kh * k.kw, &rng, extreme: extreme).map { Int8(bitPattern: extreme ? ($0 == 255 ? 0x7F : 0x80) : $0) }
+            let zp: Int32 = signed ? [-128, 0, 127][ci % 3] : [0, 128, 255][ci % 3]
+            let packed = try packedDirect(k, w)
+            let want = naive(k, x, signed: signed, zp: zp, w)
+            for threads in [1, 2] {
+                let count = k.m * k.oh * k.ow
+                var y = [Int32](repeating: 0x5A5A5A5A, count: count + 64)
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        int8DirectConv2D(x: xp.baseAddress!, flip: signed, xzp: zp, k.geo, packed,
+                                         .int32(yp.baseAddress!, ldy: k.oh * k.ow), threads: threads)
+                    }
+                }
+                XCTAssertEqual(Array(y[..<count]), want, "case \(ci) \(k) signed \(signed) zp \(zp) threads \(threads)")
+                XCTAssertEqual(Array(y[count...]), [Int32](repeating: 0x5A5A5A5A, count: 64), "wrote past the output, case \(ci)")
+            }
+        }
+    }
+
+    func testRequantizedDriverMatchesThePatchPath() throws {
+        var rng = SplitMix64(seed: 13)
+        for (ci, k) in cases().enumerated() {
+            let extreme = ci % 4 == 2, signedOut = ci % 2 == 0
+            let x = bytes(k.c * k.h * k.w, &rng, extreme: extreme)
+            let w = bytes(k.m * k.c * k.kh * k.kw, &rng, extreme: extreme).map { Int8(bitPattern: extreme ? ($0 == 255 ? 0x7F : 0x80) : $0) }
+            let zp: Int32 = [0, 128, 255, 3][ci % 4]
+            let direct = try packedDirect(k, w)
+            let gemm = try w.withUnsafeBufferPointer {
+                try Int8PackedWeights(m: k.m, k: k.c * k.kh * k.kw, weights: $0.baseAddress!, zeroPoints: nil)
+            }
+            let bias = (0..<k.m).map { _ in Int32(truncatingIfNeeded: rng.next() % 20001) - 10000 }
+            let scale = (0..<k.m).map { _ in Float(rng.next() % 1000 + 1) * 1e-5 }
+            let (lo, hi): (Int32, Int32) = signedOut ? (-128, 127) : (0, 255)
+            let count = k.m * k.oh * k.ow
+            var outs = [[UInt8]]()
+            for useDirect in [false, true] {
+                var y = [UInt8](repeating: 0xA5, count: count + 64)
+                x.withUnsafeBufferPointer { xp in
+                    bias.withUnsafeBufferPointer { bp in
+                        scale.withUnsafeBufferPointer { sp in
+                            y.withUnsafeMutableBufferPointer { yp in
+                                let rq = Int8Requantization(bias: bp.baseAddress!, scale: sp.baseAddress!, zeroPoint: signedOut ? -3 : 7,
+                                                            lo: lo, hi: hi, signedOutput: signedOut)
+                                let out = Int8GemmOutput.requantized(rq, UnsafeMutableRawPointer(yp.baseAddress!), ldy: k.oh * k.ow)
+                                if useDirect {
+                                    int8DirectConv2D(x: xp.baseAddress!, flip: false, xzp: zp, k.geo, direct, out, threads: 2)
+                                } else {
+                                    int8Conv2D(x: xp.baseAddress!, xzp: zp, k.geo, gemm, out, threads: 1)
+                                }
+                            }
+                        }
+                    }
+                }
+                XCTAssertEqual(Array(y[count...]), [UInt8](repeating: 0xA5, count: 64), "wrote past the output, case \(ci)")
+                outs.append(Array(y[..<count]))
+            }
+            XCTAssertEqual(outs[1], outs[0], "case \(ci) \(k)")
+        }
+    }
+}
