@@ -3,7 +3,7 @@ import XCTest
 @testable import SwiftONNX
 
 /// The direct integer convolution family (Sources/CKernels/i8_conv.c, stride 1 without gathered
-/// patches): the fast kernel against the scalar reference on every index of a block, kept and
+/// patches; 1 x 1 kernels at any stride): the fast kernel against the scalar reference on every index of a block, kept and
 /// dropped alike; the driver (`int8DirectConv2D`) against a plain integer convolution, and,
 /// requantized, against the patch-gathering GEMM path byte for byte. Random geometries (odd
 /// channel counts, 1 x 1 to 5 x 5 kernels, dilations, uneven padding, images narrower than the
@@ -12,10 +12,15 @@ import XCTest
 final class Int8DirectConvTests: XCTestCase {
     private struct Case {
         var c, h, w, m, kh, kw, dh, dw, pt, pl, pb, pr: Int
-        var oh: Int { h + pt + pb - (kh - 1) * dh }
-        var ow: Int { w + pl + pr - (kw - 1) * dw }
+        var sh = 1, sw = 1   // above 1 for 1 x 1 kernels only
+        var oh: Int { (h + pt + pb - (kh - 1) * dh - 1) / sh + 1 }
+        var ow: Int { (w + pl + pr - (kw - 1) * dw - 1) / sw + 1 }
+        var strided: Bool { sh != 1 || sw != 1 }
+        /// The quad planes' size (so_i8_conv.h).
+        var hp: Int { strided ? oh : h + pt + pb }
+        var wp: Int { strided ? ow : w + pl + pr }
         var geo: Int8ConvGeometry {
-            Int8ConvGeometry(c: c, h: h, w: w, m: m, kh: kh, kw: kw, sh: 1, sw: 1, dh: dh, dw: dw, padTop: pt, padLeft: pl, oh: oh, ow: ow)
+            Int8ConvGeometry(c: c, h: h, w: w, m: m, kh: kh, kw: kw, sh: sh, sw: sw, dh: dh, dw: dw, padTop: pt, padLeft: pl, oh: oh, ow: ow)
         }
     }
 
@@ -28,8 +33,15 @@ final class Int8DirectConvTests: XCTestCase {
             Case(c: 3, h: 20, w: 37, m: 9, kh: 5, kw: 5, dh: 1, dw: 1, pt: 2, pl: 2, pb: 2, pr: 2),
             Case(c: 5, h: 9, w: 40, m: 17, kh: 1, kw: 1, dh: 1, dw: 1, pt: 1, pl: 0, pb: 0, pr: 2),
             Case(c: 8, h: 3, w: 3, m: 8, kh: 3, kw: 3, dh: 2, dw: 2, pt: 2, pl: 2, pb: 2, pr: 2),
+            Case(c: 64, h: 56, w: 56, m: 40, kh: 1, kw: 1, dh: 1, dw: 1, pt: 0, pl: 0, pb: 0, pr: 0, sh: 2, sw: 2),
+            Case(c: 7, h: 9, w: 70, m: 9, kh: 1, kw: 1, dh: 1, dw: 1, pt: 1, pl: 2, pb: 0, pr: 1, sh: 3, sw: 2),
         ]
         while out.count < 60 {
+            if out.count % 5 == 0 {   // strided 1 x 1
+                out.append(Case(c: r(1, 13), h: r(1, 40), w: r(1, 40), m: r(1, 21), kh: 1, kw: 1, dh: 1, dw: 1,
+                                pt: r(0, 1), pl: r(0, 1), pb: r(0, 1), pr: r(0, 1), sh: r(1, 3), sw: r(1, 3)))
+                continue
+            }
             let kh = r(1, 5), kw = r(1, 5), dh = r(1, 2), dw = r(1, 2)
             var k = Case(c: r(1, 13), h: r(1, 12), w: r(1, 12), m: r(1, 21), kh: kh, kw: kw, dh: dh, dw: dw,
                          pt: r(0, 2), pl: r(0, 2), pb: r(0, 2), pr: r(0, 2))
@@ -56,7 +68,7 @@ final class Int8DirectConvTests: XCTestCase {
                     for ch in 0..<k.c {
                         for ky in 0..<k.kh {
                             for kx in 0..<k.kw {
-                                let iy = oy - k.pt + ky * k.dh, ix = ox - k.pl + kx * k.dw
+                                let iy = oy * k.sh - k.pt + ky * k.dh, ix = ox * k.sw - k.pl + kx * k.dw
                                 if iy < 0 || iy >= k.h || ix < 0 || ix >= k.w { continue }
                                 let b = x[(ch * k.h + iy) * k.w + ix]
                                 let v = signed ? Int64(Int8(bitPattern: b)) : Int64(b)
@@ -79,21 +91,37 @@ final class Int8DirectConvTests: XCTestCase {
             let extreme = ci % 3 == 0
             let x = bytes(k.c * k.h * k.w, &rng, extreme: extreme)
             let w = bytes(k.m * k.c * k.kh * k.kw, &rng, extreme: extreme).map { Int8(bitPattern: extreme ? ($0 == 255 ? 0x7F : 0x80) : $0) }
-            let hp = k.h + k.pt + k.pb, wp = k.w + k.pl + k.pr, cq = (k.c + 3) / 4, plane = hp * wp * 4
+            let hp = k.hp, wp = k.wp, cq = (k.c + 3) / 4, plane = hp * wp * 4
             var quads = [UInt8](repeating: 0, count: cq * plane + Int(SO_I8_CONV_SLACK))
-            so_u8_conv_quads(x, k.c, k.h, k.w, k.pt, k.pl, hp, wp, 255, 0, &quads)
+            so_u8_conv_quads(x, k.c, k.h, k.w, k.sh, k.sw, k.pt, k.pl, hp, wp, 255, 0, &quads)
             var packed = [Int8](repeating: 0, count: so_i8_conv_packed_bytes(k.m, k.c, k.kh * k.kw))
             so_i8_conv_pack(k.m, k.c, k.kh * k.kw, w, &packed)
-            var toff = [Int]()
-            for ky in 0..<k.kh { for kx in 0..<k.kw { toff.append((ky * k.dh * wp + kx * k.dw) * 4) } }
+            var offs = [Int]()
+            for ky in 0..<k.kh { for kx in 0..<k.kw { for q in 0..<cq { offs.append(q * plane + (ky * k.dh * wp + kx * k.dw) * 4) } } }
             let lend = (k.oh - 1) * wp + k.ow
-            // the whole range at once, and a block starting inside it
+            // the whole range at once, and a block starting inside it; int32 and requantized
             for l0 in Set([0, lend / 3]) {
                 let n = lend - l0, ld = n + 3
                 var ref = [Int32](repeating: -1, count: k.m * ld), got = ref
-                so_i8_conv_direct(Int32(SO_ISA_SCALAR), k.m, cq, k.kh * k.kw, packed, quads, plane, toff, l0, n, &ref, ld)
-                so_i8_conv_direct(fast, k.m, cq, k.kh * k.kw, packed, quads, plane, toff, l0, n, &got, ld)
+                so_i8_conv_direct(Int32(SO_ISA_SCALAR), k.m, offs.count, packed, quads, offs, l0, n, &ref, ld, nil)
+                so_i8_conv_direct(fast, k.m, offs.count, packed, quads, offs, l0, n, &got, ld, nil)
                 XCTAssertEqual(got, ref, "case \(ci) \(k) l0 \(l0)")
+                let bias = (0..<k.m).map { Int32($0 * 37 % 101) - 50 }, scale = (0..<k.m).map { Float($0 % 7 + 1) * 3e-4 }
+                var q8 = [[UInt8]]()
+                for level in [Int32(SO_ISA_SCALAR), fast] {
+                    var y = [UInt8](repeating: 0xA5, count: k.m * ld)
+                    bias.withUnsafeBufferPointer { bp in
+                        scale.withUnsafeBufferPointer { sp in
+                            y.withUnsafeMutableBytes { yp in
+                                var rq = so_i8_requant(bias: bp.baseAddress, scale: sp.baseAddress, yzp: 9, lo: 0, hi: 255, is_signed: 0,
+                                                       y: yp.baseAddress, ldy: ld)
+                                so_i8_conv_direct(level, k.m, offs.count, packed, quads, offs, l0, n, nil, 0, &rq)
+                            }
+                        }
+                    }
+                    q8.append(y)
+                }
+                XCTAssertEqual(q8[1], q8[0], "requantized, case \(ci) \(k) l0 \(l0)")
             }
         }
     }

@@ -2,9 +2,11 @@
 #define SWIFTONNX_SO_I8_CONV_H
 #include <stddef.h>
 #include <stdint.h>
+#include "so_i8_gemm.h"
 
 /*
- * Direct integer convolution, stride 1 (any kernel size, dilation and padding), group 1, exact:
+ * Direct integer convolution, stride 1 (any kernel size, dilation and padding; 1 x 1 kernels any stride),
+ * group 1, exact:
  * u8 activations x s8 weights (zero point 0) -> int32, without gathering patches.
  *
  * The image is first rewritten as "quad planes" (so_u8_conv_quads): channels in groups of four,
@@ -23,12 +25,14 @@
 /* Bytes after the last plane that the kernels may read (values unused). */
 #define SO_I8_CONV_SLACK 256
 
-/* Quad planes of x (c x h x w bytes): ceil(c / 4) planes of hp x wp positions of 4 bytes, the
-   image at rows [pt, pt + h) and columns [pl, pl + w), `fill` elsewhere; channels past c repeat
-   channel c - 1 (their weights are 0). flip: every image byte is xor-ed with 0x80 (signed input
-   read as unsigned). dst holds ceil(c/4) * hp * wp * 4 + SO_I8_CONV_SLACK bytes. */
-void so_u8_conv_quads(const uint8_t *x, size_t c, size_t h, size_t w, size_t pt, size_t pl, size_t hp, size_t wp,
-                      uint8_t fill, int flip, uint8_t *dst);
+/* Quad planes of x (c x h x w bytes): ceil(c / 4) planes of hp x wp positions of 4 bytes, position
+   (y, x) holding input (y * sh - pt, x * sw - pl) where that is inside the image and `fill`
+   elsewhere (strides 1: the image with its padding around it; strides above 1 sample the image,
+   for 1 x 1 kernels); channels past c repeat channel c - 1 (their weights are 0). flip: every
+   image byte is xor-ed with 0x80 (signed input read as unsigned). dst holds
+   ceil(c/4) * hp * wp * 4 + SO_I8_CONV_SLACK bytes. */
+void so_u8_conv_quads(const uint8_t *x, size_t c, size_t h, size_t w, size_t sh, size_t sw, size_t pt, size_t pl,
+                      size_t hp, size_t wp, uint8_t fill, int flip, uint8_t *dst);
 
 /* Packed weights: panels of 8 output channels; in a panel, for each tap t < taps then each
    channel quad q < ceil(c / 4), the 8 channels' 4 weights (32 bytes; zero past m and past c).
@@ -36,13 +40,17 @@ void so_u8_conv_quads(const uint8_t *x, size_t c, size_t h, size_t w, size_t pt,
 size_t so_i8_conv_packed_bytes(size_t m, size_t c, size_t taps);
 void so_i8_conv_pack(size_t m, size_t c, size_t taps, const int8_t *w, int8_t *dst);
 
-/* acc[i * ldc + j] (i < m, j < n) = sum over taps t, channels ch of
-       w[i][ch][t] * quads[(ch / 4) * plane_bytes + (l0 + j) * 4 + toff[t] + ch % 4]
-   with `wpk` from so_i8_conv_pack (its first panel is row 0 here) and toff[t] the byte offset of
-   tap t (4 * (ky * dh * wp + kx * dw)). Runs the VNNI kernel when `isa` allows it and this CPU
-   has it (so_i8_conv_direct_fast), the scalar reference otherwise. */
-void so_i8_conv_direct(int isa, size_t m, size_t cq, size_t taps, const int8_t *wpk, const uint8_t *quads,
-                       size_t plane_bytes, const size_t *toff, size_t l0, size_t n, int32_t *acc, size_t ldc);
+/* One step per tap t and channel quad q (step s = t * ceil(c / 4) + q), its byte offset
+   offs[s] = q * plane_bytes + 4 * (ky * dh * wp + kx * dw) (plane_bytes = hp * wp * 4); then
+       acc[i * ldc + j] (i < m, j < n) = sum over steps s, e < 4 of
+           wpk(i, s, e) * quads[(l0 + j) * 4 + offs[s] + e]
+   with `wpk` from so_i8_conv_pack (its first panel is row 0 here). With rq (not NULL) the results
+   are requantized instead (so_i8_requant, row i to rq->y + i * rq->ldy + j; acc is not used).
+   Runs the VNNI kernel when `isa` allows it and this CPU has it (so_i8_conv_direct_fast), the
+   scalar reference otherwise. The kernels read whole vectors, up to 47 positions past l0 + n - 1:
+   at the end of the last plane, inside SO_I8_CONV_SLACK. */
+void so_i8_conv_direct(int isa, size_t m, size_t steps, const int8_t *wpk, const uint8_t *quads, const size_t *offs,
+                       size_t l0, size_t n, int32_t *acc, size_t ldc, const so_i8_requant *rq);
 
 /* 1 when so_i8_conv_direct has a fast variant for this ISA level on this CPU. */
 int so_i8_conv_direct_fast(int isa);

@@ -283,7 +283,7 @@ func int8DepthwiseConv2D(x: UnsafeRawPointer, xSigned: Bool, xzp: Int32, _ geo: 
     }
 }
 
-/// Weights of a stride-1 convolution (group 1, zero point 0) packed for the direct integer kernel
+/// Weights of a stride-1 or 1 x 1 convolution (group 1, zero point 0) packed for the direct integer kernel
 /// (`so_i8_conv_pack`), with each output channel's weight sum (for the activations' zero point).
 /// Shared by every plan of a session (`OpContext.prepare`).
 final class Int8DirectConvWeights: Sendable {
@@ -316,23 +316,32 @@ final class Int8DirectConvWeights: Sendable {
 /// Padded positions per block of the direct convolution, and output channels per call.
 private let directBlock = 96, directChannels = 64
 
-/// One image's stride-1 convolution by the direct kernel: x (c x h x w bytes, signed when `flip`,
+/// One image's stride-1 (or 1 x 1) convolution by the direct kernel: x (c x h x w bytes, signed when `flip`,
 /// zero point `xzp` of its own type), results as `out` says (m x oh * ow). The image is rewritten
 /// once as quad planes (padding holding the zero point); blocks of positions and of output
 /// channels run on up to `threads` threads.
 func int8DirectConv2D(x: UnsafePointer<UInt8>, flip: Bool, xzp: Int32, _ geo: Int8ConvGeometry, _ w: Int8DirectConvWeights,
                       _ out: Int8GemmOutput, threads: Int) {
-    precondition(geo.sh == 1 && geo.sw == 1 && geo.c == w.c && geo.m == w.m && geo.kh == w.kh && geo.kw == w.kw)
+    let strided = geo.sh != 1 || geo.sw != 1
+    precondition((!strided || geo.kh * geo.kw == 1) && geo.c == w.c && geo.m == w.m && geo.kh == w.kh && geo.kw == w.kw)
     let zp = flip ? xzp + 128 : xzp   // in the unsigned domain
-    let hp = max(geo.h + geo.padTop, geo.oh + (geo.kh - 1) * geo.dh)
-    let wp = max(geo.w + geo.padLeft, geo.ow + (geo.kw - 1) * geo.dw)
+    // strided 1 x 1: the quad planes are the sampled input, one position per output
+    let hp = strided ? geo.oh : max(geo.h + geo.padTop, geo.oh + (geo.kh - 1) * geo.dh)
+    let wp = strided ? geo.ow : max(geo.w + geo.padLeft, geo.ow + (geo.kw - 1) * geo.dw)
     let cq = (geo.c + 3) / 4, planeBytes = hp * wp * 4
     let quads = UnsafeMutablePointer<UInt8>.allocate(capacity: cq * planeBytes + Int(SO_I8_CONV_SLACK))
     defer { quads.deallocate() }
-    so_u8_conv_quads(x, geo.c, geo.h, geo.w, geo.padTop, geo.padLeft, hp, wp, UInt8(truncatingIfNeeded: zp), flip ? 1 : 0, quads)
-    var toff = [Int]()
-    for ky in 0..<geo.kh { for kx in 0..<geo.kw { toff.append((ky * geo.dh * wp + kx * geo.dw) * 4) } }
-    let m = geo.m, taps = geo.kh * geo.kw
+    so_u8_conv_quads(x, geo.c, geo.h, geo.w, geo.sh, geo.sw, geo.padTop, geo.padLeft, hp, wp, UInt8(truncatingIfNeeded: zp),
+                     flip ? 1 : 0, quads)
+    // one step per tap and channel quad: its byte offset from a position's bytes in plane 0
+    var offs = [Int]()
+    for ky in 0..<geo.kh {
+        for kx in 0..<geo.kw {
+            let tap = (ky * geo.dh * wp + kx * geo.dw) * 4
+            for q in 0..<cq { offs.append(q * planeBytes + tap) }
+        }
+    }
+    let m = geo.m
     // the activations' zero point: - zp * (row's weight sum), folded into the bias
     var fix = (0..<m).map { 0 &- zp &* w.rowSums[$0] }
     if case .requantized(let rq, _, _) = out, let b = rq.bias { for i in 0..<m { fix[i] = fix[i] &+ b[i] } }
@@ -341,39 +350,54 @@ func int8DirectConv2D(x: UnsafePointer<UInt8>, flip: Bool, xzp: Int32, _ geo: In
     let items = blocks * chunks
     let isa = selectedISA
     let workers = max(1, min(threads, items))
-    toff.withUnsafeBufferPointer { tp in
+    let dense = wp == geo.ow   // every index is an output: results go straight to it
+    offs.withUnsafeBufferPointer { op in
         fix.withUnsafeBufferPointer { fp in
             parallelFor(workers, threads: workers) { t in
                 let first = items * t / workers, last = items * (t + 1) / workers
                 if first >= last { return }
+                // int32 results, or requantized bytes, of one item, before they go to their rows
                 let acc = UnsafeMutablePointer<Int32>.allocate(capacity: directChannels * directBlock)
                 defer { acc.deallocate() }
+                let bytes = UnsafeMutableRawPointer(acc)
                 for item in first..<last {
                     let l0 = (item / chunks) * directBlock, n = min(directBlock, lend - l0)
                     let m0 = (item % chunks) * directChannels, mm = min(directChannels, m - m0)
-                    so_i8_conv_direct(isa, mm, cq, taps, w.pointer + (m0 / 8) * w.panelBytes, quads, planeBytes, tp.baseAddress!,
-                                      l0, n, acc, directBlock)
-                    // the block's positions, output row by output row (indices past the width are dropped)
-                    var l = l0
-                    while l < l0 + n {
-                        let oy = l / wp, ox = l - oy * wp
-                        if ox >= geo.ow { l = (oy + 1) * wp; continue }
-                        let end = min(l0 + n, oy * wp + geo.ow), cols = end - l
-                        let a = acc + (l - l0), o = oy * geo.ow + ox
-                        switch out {
-                        case .requantized(let rq, let y, let ldy):
-                            so_i8_requantize(mm, cols, a, directBlock, fp.baseAddress! + m0, rq.scale + m0, rq.zeroPoint, rq.lo, rq.hi,
-                                             rq.signedOutput ? 1 : 0, y + m0 * ldy + o, ldy, isa)
-                        case .int32(let y, let ldy):
-                            for r in 0..<mm {
-                                let d = y + (m0 + r) * ldy + o, s = a + r * directBlock, f = fp[m0 + r]
+                    let wpk = w.pointer + (m0 / 8) * w.panelBytes
+                    switch out {
+                    case .requantized(let rq, let y, let ldy):
+                        var r = so_i8_requant(bias: fp.baseAddress! + m0, scale: rq.scale + m0, yzp: rq.zeroPoint, lo: rq.lo, hi: rq.hi,
+                                              is_signed: rq.signedOutput ? 1 : 0, y: dense ? y + m0 * ldy + l0 : bytes,
+                                              ldy: dense ? ldy : directBlock)
+                        so_i8_conv_direct(isa, mm, offs.count, wpk, quads, op.baseAddress!, l0, n, nil, 0, &r)
+                        if dense { continue }
+                        forEachOutputRun(l0, n, wp: wp, ow: geo.ow) { l, o, cols in
+                            for i in 0..<mm { (y + (m0 + i) * ldy + o).copyMemory(from: bytes + i * directBlock + (l - l0), byteCount: cols) }
+                        }
+                    case .int32(let y, let ldy):
+                        so_i8_conv_direct(isa, mm, offs.count, wpk, quads, op.baseAddress!, l0, n, acc, directBlock, nil)
+                        forEachOutputRun(l0, n, wp: wp, ow: geo.ow) { l, o, cols in
+                            for i in 0..<mm {
+                                let d = y + (m0 + i) * ldy + o, s = acc + i * directBlock + (l - l0), f = fp[m0 + i]
                                 for j in 0..<cols { d[j] = s[j] &+ f }
                             }
                         }
-                        l = end
                     }
                 }
             }
         }
+    }
+}
+
+/// The runs of indices [l0, l0 + n) of a padded grid (rows `wp` apart) that are outputs (column
+/// below `ow`): body(first index, its output position, count).
+private func forEachOutputRun(_ l0: Int, _ n: Int, wp: Int, ow: Int, _ body: (Int, Int, Int) -> Void) {
+    var l = l0
+    while l < l0 + n {
+        let oy = l / wp, ox = l - oy * wp
+        if ox >= ow { l = (oy + 1) * wp; continue }
+        let end = min(l0 + n, oy * wp + ow)
+        body(l, oy * ow + ox, end - l)
+        l = end
     }
 }

@@ -308,9 +308,11 @@ private final class Int8ConvWeights: Sendable {
             if w.dtype == .uint8 { zps = (zps ?? [Int32](repeating: 0, count: m)).map { $0 - 128 } }
             if let z = zps, z.allSatisfy({ $0 == 0 }) { zps = nil }
             let mm = m, kk = c * kh * kw, zz = zps, cc = c, hh = kh, ww = kw
-            // Stride-1 convolutions with symmetric weights run on the direct kernel (no patches);
-            // pointwise ones read their input in place through the GEMM.
-            if zz == nil, (p.strides ?? [1, 1]).allSatisfy({ $0 == 1 }), kh * kw > 1,
+            // Stride-1 convolutions with symmetric weights run on the direct kernel (no patches),
+            // and so do strided 1 x 1 ones (the kernel reads the sampled input); pointwise ones
+            // read their input in place through the GEMM, which measures faster for them.
+            let unitStrides = (p.strides ?? [1, 1]).allSatisfy { $0 == 1 }
+            if zz == nil, unitStrides != (kh * kw == 1),
                Int8DirectConvWeights.applies(c: c, kh: kh, kw: kw) {
                 kind = .direct(try ctx.prepare(w, kind: "int8-direct" + (w.dtype == .uint8 ? "-u8" : "")) {
                     try weights.withUnsafeBufferPointer { try Int8DirectConvWeights(m: mm, c: cc, kh: hh, kw: ww, weights: $0.baseAddress!) }
