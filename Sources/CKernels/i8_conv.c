@@ -1,7 +1,8 @@
 /*
  * Direct integer convolution (see so_i8_conv.h): quad planes, weight packing, and the kernel.
  *   conv_direct_scalar      the reference (plain C, one int32 sum per element)
- *   conv_direct_8x48_vnni   AVX-512 VNNI: 8 output channels x 48 positions in 24 zmm accumulators;
+ *   conv_direct_8x48_vnni   AVX-512 VNNI: 8 output channels x 48 positions in 24 zmm accumulators
+ *                           (16 or 32 for the last few positions);
  *                           each step loads the 48 positions' four bytes of one tap and channel
  *                           quad straight from the quad planes (three 64-byte loads) and multiplies
  *                           them with the 8 channels' four weights (broadcast) by vpdpbusd; results
@@ -108,28 +109,26 @@ void so_i8_conv_pack(size_t m, size_t c, size_t taps, const int8_t *w, int8_t *d
 }
 
 static void conv_direct_scalar(size_t m, size_t steps, const int8_t *wpk, const uint8_t *quads, const size_t *offs,
-                               size_t l0, size_t n, int32_t *acc, size_t ldc, const so_i8_requant *rq) {
+                               size_t l0, size_t n, size_t wp, size_t ow, int32_t *acc, size_t ldc, const so_i8_requant *rq) {
     const size_t panel = steps * 32;
-    int32_t row[64];
     for (size_t i = 0; i < m; i++) {
         const int8_t *wr = wpk + (i / 8) * panel + (i % 8) * 4;
-        for (size_t j0 = 0; j0 < n; j0 += 64) {
-            const size_t cols = n - j0 < 64 ? n - j0 : 64;
-            for (size_t j = 0; j < cols; j++) {
-                int32_t s = 0;
-                const uint8_t *xj = quads + (l0 + j0 + j) * 4;
-                for (size_t st = 0; st < steps; st++) {
-                    const int8_t *ws = wr + st * 32;
-                    const uint8_t *xs = xj + offs[st];
-                    for (size_t e = 0; e < 4; e++) s += (int32_t)ws[e] * (int32_t)xs[e];
-                }
-                row[j] = s;
+        for (size_t l = l0; l < l0 + n; l++) {
+            const size_t oy = l / wp, ox = l - oy * wp;
+            if (ox >= ow) continue;
+            int32_t s = 0;
+            const uint8_t *xl = quads + l * 4;
+            for (size_t st = 0; st < steps; st++) {
+                const int8_t *ws = wr + st * 32;
+                const uint8_t *xs = xl + offs[st];
+                for (size_t e = 0; e < 4; e++) s += (int32_t)ws[e] * (int32_t)xs[e];
             }
+            const size_t o = oy * ow + ox;
             if (rq) {
-                so_i8_requantize(1, cols, row, cols, rq->bias ? rq->bias + i : NULL, rq->scale + i, rq->yzp, rq->lo, rq->hi,
-                                 rq->is_signed, (uint8_t *)rq->y + i * rq->ldy + j0, rq->ldy, SO_ISA_SCALAR);
+                so_i8_requantize(1, 1, &s, 1, rq->bias ? rq->bias + i : NULL, rq->scale + i, rq->yzp, rq->lo, rq->hi,
+                                 rq->is_signed, (uint8_t *)rq->y + i * rq->ldy + o, rq->ldy, SO_ISA_SCALAR);
             } else {
-                memcpy(acc + i * ldc + j0, row, cols * sizeof(int32_t));
+                acc[i * ldc + o] = s;
             }
         }
     }
@@ -141,50 +140,77 @@ static inline __mmask16 lanes16(size_t cols, size_t from) {
     return cols >= from + 16 ? (__mmask16)0xFFFF : cols > from ? (__mmask16)((1u << (cols - from)) - 1) : 0;
 }
 
+/* One tile: 8 output channels (rows of the panel at ap) x nv * 16 indices from l (cols of them
+   computed), stored at their output positions (so_i8_conv_direct). */
+static inline __attribute__((always_inline))
+void tile_8xv_vnni(const int nv, size_t steps, const int32_t *ap, const uint8_t *quads, const size_t *offs, size_t rows,
+                   size_t cols, size_t l, size_t wp, size_t ow, int32_t *acc, size_t ldc, const so_i8_requant *rq, size_t row0) {
+    const uint8_t *base = quads + l * 4;
+    __m512i c[8][3];
+    for (int r = 0; r < 8; r++) for (int v = 0; v < nv; v++) c[r][v] = _mm512_setzero_si512();
+    const int32_t *a = ap;
+    for (size_t st = 0; st < steps; st++, a += 8) {
+        const uint8_t *bs = base + offs[st];
+        __m512i b[3];
+        for (int v = 0; v < nv; v++) b[v] = _mm512_loadu_si512((const void *)(bs + 64 * v));
+        for (int r = 0; r < 8; r++) {
+            const __m512i w = _mm512_set1_epi32(a[r]);
+            for (int v = 0; v < nv; v++) c[r][v] = _mm512_dpbusd_epi32(c[r][v], b[v], w);
+        }
+    }
+    /* where each vector's lanes go: runs of consecutive outputs (a run ends at an output
+       row's end), each a lane mask and the output position of the vector's lane 0 in that run */
+    __mmask16 km[3][16];
+    ptrdiff_t ko[3][16];
+    int runs[3];
+    for (int v = 0; v < nv; v++) {
+        const size_t lv = l + 16 * (size_t)v, end = lv + (cols > 16 * (size_t)v ? (cols - 16 * (size_t)v < 16 ? cols - 16 * (size_t)v : 16) : 0);
+        int nr = 0;
+        for (size_t x = lv; x < end;) {
+            const size_t oy = x / wp, ox = x - oy * wp;
+            if (ox >= ow) { x = (oy + 1) * wp; continue; }
+            const size_t re = end < oy * wp + ow ? end : oy * wp + ow;
+            km[v][nr] = (__mmask16)(((1u << (re - lv)) - 1) & ~((1u << (x - lv)) - 1));
+            ko[v][nr] = (ptrdiff_t)(oy * ow + ox) - (ptrdiff_t)(x - lv);
+            nr++;
+            x = re;
+        }
+        runs[v] = nr;
+    }
+    if (rq) {   /* requantized in registers (requant16_avx512), bytes stored */
+        const __m512i vzp = _mm512_set1_epi32(rq->yzp), vlo = _mm512_set1_epi32(rq->lo), vhi = _mm512_set1_epi32(rq->hi);
+        for (size_t r = 0; r < rows; r++) {
+            const size_t i = row0 + r;
+            const __m512i vb = _mm512_set1_epi32(rq->bias ? rq->bias[i] : 0);
+            const __m512 vs = _mm512_set1_ps(rq->scale[i]);
+            uint8_t *yo = (uint8_t *)rq->y + i * rq->ldy;
+            for (int v = 0; v < nv; v++) {
+                const __m128i q = requant16_avx512(c[r][v], vb, vs, vzp, vlo, vhi);
+                for (int u = 0; u < runs[v]; u++) _mm_mask_storeu_epi8(yo + ko[v][u], km[v][u], q);
+            }
+        }
+        return;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        int32_t *o = acc + (row0 + r) * ldc;
+        for (int v = 0; v < nv; v++) {
+            for (int u = 0; u < runs[v]; u++) _mm512_mask_storeu_epi32(o + ko[v][u], km[v][u], c[r][v]);
+        }
+    }
+}
+
+/* Tiles of 48 positions, and one of 16 or 32 for what is left (rather than a 48 mostly empty). */
 static void conv_direct_8x48_vnni(size_t m, size_t steps, const int8_t *wpk, const uint8_t *quads, const size_t *offs,
-                                  size_t l0, size_t n, int32_t *acc, size_t ldc, const so_i8_requant *rq) {
+                                  size_t l0, size_t n, size_t wp, size_t ow, int32_t *acc, size_t ldc, const so_i8_requant *rq) {
     const size_t panel = steps * 32;
     for (size_t p = 0; p < m; p += 8) {
         const int32_t *ap = (const int32_t *)(wpk + (p / 8) * panel);
         const size_t rows = m - p < 8 ? m - p : 8;
-        for (size_t j = 0; j < n; j += 48) {
-            const size_t cols = n - j < 48 ? n - j : 48;
-            __m512i c0[8], c1[8], c2[8];
-            for (int r = 0; r < 8; r++) { c0[r] = _mm512_setzero_si512(); c1[r] = c0[r]; c2[r] = c0[r]; }
-            const int32_t *a = ap;
-            const uint8_t *base = quads + (l0 + j) * 4;
-            for (size_t st = 0; st < steps; st++, a += 8) {
-                const uint8_t *b = base + offs[st];
-                const __m512i b0 = _mm512_loadu_si512((const void *)b);
-                const __m512i b1 = _mm512_loadu_si512((const void *)(b + 64));
-                const __m512i b2 = _mm512_loadu_si512((const void *)(b + 128));
-                for (int r = 0; r < 8; r++) {
-                    const __m512i w = _mm512_set1_epi32(a[r]);
-                    c0[r] = _mm512_dpbusd_epi32(c0[r], b0, w);
-                    c1[r] = _mm512_dpbusd_epi32(c1[r], b1, w);
-                    c2[r] = _mm512_dpbusd_epi32(c2[r], b2, w);
-                }
-            }
-            const __mmask16 k0 = lanes16(cols, 0), k1 = lanes16(cols, 16), k2 = lanes16(cols, 32);
-            if (rq) {   /* requantized in registers (requant16_avx512), bytes stored */
-                const __m512i vzp = _mm512_set1_epi32(rq->yzp), vlo = _mm512_set1_epi32(rq->lo), vhi = _mm512_set1_epi32(rq->hi);
-                for (size_t r = 0; r < rows; r++) {
-                    const size_t i = p + r;
-                    const __m512i vb = _mm512_set1_epi32(rq->bias ? rq->bias[i] : 0);
-                    const __m512 vs = _mm512_set1_ps(rq->scale[i]);
-                    uint8_t *yo = (uint8_t *)rq->y + i * rq->ldy + j;
-                    _mm_mask_storeu_epi8(yo, k0, requant16_avx512(c0[r], vb, vs, vzp, vlo, vhi));
-                    _mm_mask_storeu_epi8(yo + 16, k1, requant16_avx512(c1[r], vb, vs, vzp, vlo, vhi));
-                    _mm_mask_storeu_epi8(yo + 32, k2, requant16_avx512(c2[r], vb, vs, vzp, vlo, vhi));
-                }
-                continue;
-            }
-            for (size_t r = 0; r < rows; r++) {
-                int32_t *o = acc + (p + r) * ldc + j;
-                _mm512_mask_storeu_epi32(o, k0, c0[r]);
-                _mm512_mask_storeu_epi32(o + 16, k1, c1[r]);
-                _mm512_mask_storeu_epi32(o + 32, k2, c2[r]);
-            }
+        for (size_t j = 0; j < n;) {
+            const size_t left = n - j, l = l0 + j;
+            if (left > 32) { tile_8xv_vnni(3, steps, ap, quads, offs, rows, left < 48 ? left : 48, l, wp, ow, acc, ldc, rq, p); j += 48; }
+            else if (left > 16) { tile_8xv_vnni(2, steps, ap, quads, offs, rows, left, l, wp, ow, acc, ldc, rq, p); j += 32; }
+            else { tile_8xv_vnni(1, steps, ap, quads, offs, rows, left, l, wp, ow, acc, ldc, rq, p); j += 16; }
         }
     }
 }
@@ -201,12 +227,12 @@ int so_i8_conv_direct_fast(int isa) {
 }
 
 void so_i8_conv_direct(int isa, size_t m, size_t steps, const int8_t *wpk, const uint8_t *quads, const size_t *offs,
-                       size_t l0, size_t n, int32_t *acc, size_t ldc, const so_i8_requant *rq) {
+                       size_t l0, size_t n, size_t wp, size_t ow, int32_t *acc, size_t ldc, const so_i8_requant *rq) {
 #if defined(__x86_64__)
     if (so_i8_conv_direct_fast(isa)) {
-        conv_direct_8x48_vnni(m, steps, wpk, quads, offs, l0, n, acc, ldc, rq);
+        conv_direct_8x48_vnni(m, steps, wpk, quads, offs, l0, n, wp, ow, acc, ldc, rq);
         return;
     }
 #endif
-    conv_direct_scalar(m, steps, wpk, quads, offs, l0, n, acc, ldc, rq);
+    conv_direct_scalar(m, steps, wpk, quads, offs, l0, n, wp, ow, acc, ldc, rq);
 }

@@ -100,22 +100,23 @@ final class Int8DirectConvTests: XCTestCase {
             for ky in 0..<k.kh { for kx in 0..<k.kw { for q in 0..<cq { offs.append(q * plane + (ky * k.dh * wp + kx * k.dw) * 4) } } }
             let lend = (k.oh - 1) * wp + k.ow
             // the whole range at once, and a block starting inside it; int32 and requantized
+            let count = k.m * k.oh * k.ow
             for l0 in Set([0, lend / 3]) {
-                let n = lend - l0, ld = n + 3
-                var ref = [Int32](repeating: -1, count: k.m * ld), got = ref
-                so_i8_conv_direct(Int32(SO_ISA_SCALAR), k.m, offs.count, packed, quads, offs, l0, n, &ref, ld, nil)
-                so_i8_conv_direct(fast, k.m, offs.count, packed, quads, offs, l0, n, &got, ld, nil)
+                let n = lend - l0
+                var ref = [Int32](repeating: -1, count: count + 64), got = ref
+                so_i8_conv_direct(Int32(SO_ISA_SCALAR), k.m, offs.count, packed, quads, offs, l0, n, wp, k.ow, &ref, k.oh * k.ow, nil)
+                so_i8_conv_direct(fast, k.m, offs.count, packed, quads, offs, l0, n, wp, k.ow, &got, k.oh * k.ow, nil)
                 XCTAssertEqual(got, ref, "case \(ci) \(k) l0 \(l0)")
                 let bias = (0..<k.m).map { Int32($0 * 37 % 101) - 50 }, scale = (0..<k.m).map { Float($0 % 7 + 1) * 3e-4 }
                 var q8 = [[UInt8]]()
                 for level in [Int32(SO_ISA_SCALAR), fast] {
-                    var y = [UInt8](repeating: 0xA5, count: k.m * ld)
+                    var y = [UInt8](repeating: 0xA5, count: count + 64)
                     bias.withUnsafeBufferPointer { bp in
                         scale.withUnsafeBufferPointer { sp in
                             y.withUnsafeMutableBytes { yp in
                                 var rq = so_i8_requant(bias: bp.baseAddress, scale: sp.baseAddress, yzp: 9, lo: 0, hi: 255, is_signed: 0,
-                                                       y: yp.baseAddress, ldy: ld)
-                                so_i8_conv_direct(level, k.m, offs.count, packed, quads, offs, l0, n, nil, 0, &rq)
+                                                       y: yp.baseAddress, ldy: k.oh * k.ow)
+                                so_i8_conv_direct(level, k.m, offs.count, packed, quads, offs, l0, n, wp, k.ow, nil, 0, &rq)
                             }
                         }
                     }

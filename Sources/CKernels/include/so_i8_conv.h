@@ -41,16 +41,17 @@ size_t so_i8_conv_packed_bytes(size_t m, size_t c, size_t taps);
 void so_i8_conv_pack(size_t m, size_t c, size_t taps, const int8_t *w, int8_t *dst);
 
 /* One step per tap t and channel quad q (step s = t * ceil(c / 4) + q), its byte offset
-   offs[s] = q * plane_bytes + 4 * (ky * dh * wp + kx * dw) (plane_bytes = hp * wp * 4); then
-       acc[i * ldc + j] (i < m, j < n) = sum over steps s, e < 4 of
-           wpk(i, s, e) * quads[(l0 + j) * 4 + offs[s] + e]
+   offs[s] = q * plane_bytes + 4 * (ky * dh * wp + kx * dw) (plane_bytes = hp * wp * 4). For each
+   index l in [l0, l0 + n) whose column x = l % wp is below ow (an output; the others are skipped),
+   at output position o = (l / wp) * ow + x:
+       acc[i * ldc + o] (i < m) = sum over steps s, e < 4 of wpk(i, s, e) * quads[l * 4 + offs[s] + e]
    with `wpk` from so_i8_conv_pack (its first panel is row 0 here). With rq (not NULL) the results
-   are requantized instead (so_i8_requant, row i to rq->y + i * rq->ldy + j; acc is not used).
-   Runs the VNNI kernel when `isa` allows it and this CPU has it (so_i8_conv_direct_fast), the
-   scalar reference otherwise. The kernels read whole vectors, up to 47 positions past l0 + n - 1:
-   at the end of the last plane, inside SO_I8_CONV_SLACK. */
+   are requantized instead (so_i8_requant, row i to rq->y + i * rq->ldy + o; acc is not used).
+   Nothing else is written. Runs the VNNI kernel when `isa` allows it and this CPU has it
+   (so_i8_conv_direct_fast), the scalar reference otherwise. The kernels read whole vectors, up to
+   47 indices past l0 + n - 1: at the end of the last plane, inside SO_I8_CONV_SLACK. */
 void so_i8_conv_direct(int isa, size_t m, size_t steps, const int8_t *wpk, const uint8_t *quads, const size_t *offs,
-                       size_t l0, size_t n, int32_t *acc, size_t ldc, const so_i8_requant *rq);
+                       size_t l0, size_t n, size_t wp, size_t ow, int32_t *acc, size_t ldc, const so_i8_requant *rq);
 
 /* 1 when so_i8_conv_direct has a fast variant for this ISA level on this CPU. */
 int so_i8_conv_direct_fast(int isa);

@@ -350,54 +350,30 @@ func int8DirectConv2D(x: UnsafePointer<UInt8>, flip: Bool, xzp: Int32, _ geo: In
     let items = blocks * chunks
     let isa = selectedISA
     let workers = max(1, min(threads, items))
-    let dense = wp == geo.ow   // every index is an output: results go straight to it
     offs.withUnsafeBufferPointer { op in
         fix.withUnsafeBufferPointer { fp in
             parallelFor(workers, threads: workers) { t in
-                let first = items * t / workers, last = items * (t + 1) / workers
-                if first >= last { return }
-                // int32 results, or requantized bytes, of one item, before they go to their rows
-                let acc = UnsafeMutablePointer<Int32>.allocate(capacity: directChannels * directBlock)
-                defer { acc.deallocate() }
-                let bytes = UnsafeMutableRawPointer(acc)
-                for item in first..<last {
+                for item in items * t / workers ..< items * (t + 1) / workers {
                     let l0 = (item / chunks) * directBlock, n = min(directBlock, lend - l0)
                     let m0 = (item % chunks) * directChannels, mm = min(directChannels, m - m0)
                     let wpk = w.pointer + (m0 / 8) * w.panelBytes
                     switch out {
                     case .requantized(let rq, let y, let ldy):
                         var r = so_i8_requant(bias: fp.baseAddress! + m0, scale: rq.scale + m0, yzp: rq.zeroPoint, lo: rq.lo, hi: rq.hi,
-                                              is_signed: rq.signedOutput ? 1 : 0, y: dense ? y + m0 * ldy + l0 : bytes,
-                                              ldy: dense ? ldy : directBlock)
-                        so_i8_conv_direct(isa, mm, offs.count, wpk, quads, op.baseAddress!, l0, n, nil, 0, &r)
-                        if dense { continue }
-                        forEachOutputRun(l0, n, wp: wp, ow: geo.ow) { l, o, cols in
-                            for i in 0..<mm { (y + (m0 + i) * ldy + o).copyMemory(from: bytes + i * directBlock + (l - l0), byteCount: cols) }
-                        }
+                                              is_signed: rq.signedOutput ? 1 : 0, y: y + m0 * ldy, ldy: ldy)
+                        so_i8_conv_direct(isa, mm, offs.count, wpk, quads, op.baseAddress!, l0, n, wp, geo.ow, nil, 0, &r)
                     case .int32(let y, let ldy):
-                        so_i8_conv_direct(isa, mm, offs.count, wpk, quads, op.baseAddress!, l0, n, acc, directBlock, nil)
-                        forEachOutputRun(l0, n, wp: wp, ow: geo.ow) { l, o, cols in
-                            for i in 0..<mm {
-                                let d = y + (m0 + i) * ldy + o, s = acc + i * directBlock + (l - l0), f = fp[m0 + i]
-                                for j in 0..<cols { d[j] = s[j] &+ f }
-                            }
-                        }
+                        so_i8_conv_direct(isa, mm, offs.count, wpk, quads, op.baseAddress!, l0, n, wp, geo.ow, y + m0 * ldy, ldy, nil)
                     }
                 }
             }
         }
     }
-}
-
-/// The runs of indices [l0, l0 + n) of a padded grid (rows `wp` apart) that are outputs (column
-/// below `ow`): body(first index, its output position, count).
-private func forEachOutputRun(_ l0: Int, _ n: Int, wp: Int, ow: Int, _ body: (Int, Int, Int) -> Void) {
-    var l = l0
-    while l < l0 + n {
-        let oy = l / wp, ox = l - oy * wp
-        if ox >= ow { l = (oy + 1) * wp; continue }
-        let end = min(l0 + n, oy * wp + ow)
-        body(l, oy * ow + ox, end - l)
-        l = end
+    if case .int32(let y, let ldy) = out {
+        let plane = geo.oh * geo.ow
+        for i in 0..<m {
+            let row = y + i * ldy, f = fix[i]
+            for j in 0..<plane { row[j] = row[j] &+ f }
+        }
     }
 }
