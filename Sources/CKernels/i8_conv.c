@@ -178,7 +178,9 @@ void tile_8xv_vnni(const int nv, size_t steps, const int32_t *ap, const uint8_t 
         runs[v] = nr;
     }
     if (rq) {   /* requantized in registers (requant16_avx512), bytes stored */
-        const __m512i vzp = _mm512_set1_epi32(rq->yzp), vlo = _mm512_set1_epi32(rq->lo), vhi = _mm512_set1_epi32(rq->hi);
+        const __m512i vzp = _mm512_set1_epi32(rq->yzp);
+            __m512 vlo, vhi;
+            requant16_bounds(rq->yzp, rq->lo, rq->hi, &vlo, &vhi);
         for (size_t r = 0; r < rows; r++) {
             const size_t i = row0 + r;
             const __m512i vb = _mm512_set1_epi32(rq->bias ? rq->bias[i] : 0);

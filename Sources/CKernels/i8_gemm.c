@@ -510,7 +510,9 @@ void tile_8x32_vnni(size_t quads, size_t kc, const int8_t *ap, const uint8_t *bp
             const size_t i = row0 + r;
             const __m512i vb = _mm512_set1_epi32(rq->bias ? rq->bias[i] : 0);
             const __m512 vs = _mm512_set1_ps(rq->scale[i]);
-            const __m512i vzp = _mm512_set1_epi32(rq->yzp), vlo = _mm512_set1_epi32(rq->lo), vhi = _mm512_set1_epi32(rq->hi);
+            const __m512i vzp = _mm512_set1_epi32(rq->yzp);
+            __m512 vlo, vhi;
+            requant16_bounds(rq->yzp, rq->lo, rq->hi, &vlo, &vhi);
             uint8_t *yo = (uint8_t *)rq->y + i * rq->ldy + col0;
             _mm_mask_storeu_epi8(yo, m0, requant16_avx512(v0, vb, vs, vzp, vlo, vhi));
             _mm_mask_storeu_epi8(yo + 16, m1, requant16_avx512(v1, vb, vs, vzp, vlo, vhi));
@@ -565,7 +567,9 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 static void requantize_avx512(size_t rows, size_t cols, const int32_t *c, size_t ldc, const int32_t *bias,
                               const float *scale, int32_t yzp, int32_t lo, int32_t hi, int is_signed,
                               void *y, size_t ldy) {
-    const __m512i vzp = _mm512_set1_epi32(yzp), vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+    const __m512i vzp = _mm512_set1_epi32(yzp);
+    __m512 vlo, vhi;
+    requant16_bounds(yzp, lo, hi, &vlo, &vhi);
     for (size_t i = 0; i < rows; i++) {
         const int32_t *ci = c + i * ldc;
         uint8_t *yi = (uint8_t *)y + i * ldy;
