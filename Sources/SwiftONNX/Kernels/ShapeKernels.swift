@@ -42,6 +42,19 @@ enum ShapeKernels {
         if rank == 0 { dst.pointee = src[offset]; return }
         let inner = sh[rank - 1], innerStride = st[rank - 1]
 
+        // Few channels moved from last to first (an NHWC image to NCHW): one pass along the source,
+        // each element to its channel's plane.
+        if rank >= 2, st[rank - 2] == 1, st[rank - 1] == sh[rank - 2], sh[rank - 2] <= 8 {
+            let c = sh[rank - 2], n = sh[rank - 1]
+            var outerShape = sh, outerSrc = st
+            outerShape[rank - 1] = 1; outerShape[rank - 2] = 1
+            outerSrc[rank - 1] = 0; outerSrc[rank - 2] = 0
+            forEachOffset(shape: outerShape, aStrides: outerSrc, bStrides: contiguousStridesK(outerShape).map { $0 * c * n }) { so, dof in
+                let s = src + (offset + so), d = dst + dof
+                for j in 0..<n { for ch in 0..<c { d[ch * n + j] = s[j * c + ch] } }
+            }
+            return
+        }
         // A permutation that moves the unit-stride dim away from the inside: blocked transpose.
         if innerStride != 1 && rank >= 2, let k = st.firstIndex(of: 1), inner >= 2, sh[k] >= 4 {
             let dstStrides = contiguousStridesK(sh)
