@@ -55,3 +55,21 @@ void so_unmap_pages(void *p, size_t bytes) {
     (void)p; (void)bytes;
 #endif
 }
+
+void so_u32_to_planes(const uint32_t *src, size_t c, size_t n, uint32_t *dst) {
+    if (c == 3) {
+        uint32_t *d0 = dst, *d1 = dst + n, *d2 = dst + 2 * n;
+        for (size_t j = 0; j < n; j++) { d0[j] = src[3 * j]; d1[j] = src[3 * j + 1]; d2[j] = src[3 * j + 2]; }
+        return;
+    }
+    if (c == 4) {
+        uint32_t *d0 = dst, *d1 = dst + n, *d2 = dst + 2 * n, *d3 = dst + 3 * n;
+        for (size_t j = 0; j < n; j++) {
+            d0[j] = src[4 * j]; d1[j] = src[4 * j + 1]; d2[j] = src[4 * j + 2]; d3[j] = src[4 * j + 3];
+        }
+        return;
+    }
+    for (size_t j = 0; j < n; j++) {
+        for (size_t ch = 0; ch < c; ch++) dst[ch * n + j] = src[j * c + ch];
+    }
+}

@@ -1,6 +1,7 @@
 #ifndef SWIFTONNX_SO_MEMORY_H
 #define SWIFTONNX_SO_MEMORY_H
 #include <stddef.h>
+#include <stdint.h>
 /* Backs the whole pages inside [p, p + bytes) with memory now, in one system call
  * (Linux MADV_POPULATE_WRITE), instead of one page fault per 4 KiB page at first touch: on the
  * virtual machines of this project that is about 40% cheaper for a buffer written in full
@@ -15,4 +16,8 @@ int so_populate(void *p, size_t bytes, size_t threshold);
 void *so_map_pages(size_t bytes);
 int so_move_pages(void *src, size_t bytes, void *dst);
 void so_unmap_pages(void *p, size_t bytes);
+
+/* dst[ch * n + j] = src[j * c + ch] for ch < c, j < n: n positions of c interleaved 4-byte values
+   (channels last) to c planes of n (channels first), in one pass along src. */
+void so_u32_to_planes(const uint32_t *src, size_t c, size_t n, uint32_t *dst);
 #endif

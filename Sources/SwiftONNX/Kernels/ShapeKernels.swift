@@ -1,3 +1,5 @@
+import CKernels
+
 /// Data-movement kernels for the shape op family. They take pointers, shapes and strides and
 /// know nothing of tensors or ops. They are generic over the element type `T`; callers pass a
 /// fixed-width integer of the element's byte size (UInt8/16/32/64) for every plain type, or
@@ -51,7 +53,12 @@ enum ShapeKernels {
             outerSrc[rank - 1] = 0; outerSrc[rank - 2] = 0
             forEachOffset(shape: outerShape, aStrides: outerSrc, bStrides: contiguousStridesK(outerShape).map { $0 * c * n }) { so, dof in
                 let s = src + (offset + so), d = dst + dof
-                for j in 0..<n { for ch in 0..<c { d[ch * n + j] = s[j * c + ch] } }
+                if MemoryLayout<T>.size == 4 {
+                    so_u32_to_planes(UnsafeRawPointer(s).assumingMemoryBound(to: UInt32.self), c, n,
+                                     UnsafeMutableRawPointer(d).assumingMemoryBound(to: UInt32.self))
+                } else {
+                    for j in 0..<n { for ch in 0..<c { d[ch * n + j] = s[j * c + ch] } }
+                }
             }
             return
         }
