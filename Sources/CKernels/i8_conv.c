@@ -238,3 +238,160 @@ void so_i8_conv_direct(int isa, size_t m, size_t steps, const int8_t *wpk, const
 #endif
     conv_direct_scalar(m, steps, wpk, quads, offs, l0, n, wp, ow, acc, ldc, rq);
 }
+
+/* ---- AVX2: 16-bit pairs ----
+ * Without VNNI, u8 x s8 products are summed by vpmaddwd on 16-bit values (vpmaddubsw would
+ * saturate its 16-bit pair sums). The image becomes pair planes: channels in pairs, each position
+ * the pair's two values minus the zero point as int16 (4 bytes, the padding 0), so no zero-point
+ * correction is needed afterwards. Weights: panels of 4 output channels; per tap t, then channel
+ * pair q, the 4 channels' two weights as int16 (16 bytes). */
+
+void so_u8_conv_pairs16(const uint8_t *x, size_t c, size_t h, size_t w, size_t sh, size_t sw, size_t pt, size_t pl,
+                        size_t hp, size_t wp, int32_t zp, int flip, int16_t *dst) {
+    const size_t cp = (c + 1) / 2, plane = hp * wp * 2;   /* int16 per plane */
+    const uint8_t fx = flip ? 0x80 : 0;
+    size_t xlo = (pl + sw - 1) / sw, xhi = (w + pl + sw - 1) / sw;
+    if (xhi > wp) xhi = wp;
+    if (xlo > xhi) xlo = xhi;
+    for (size_t q = 0; q < cp; q++) {
+        int16_t *p = dst + q * plane;
+        const uint8_t *c0 = x + 2 * q * h * w, *c1 = 2 * q + 1 < c ? c0 + h * w : NULL;
+        for (size_t y = 0; y < hp; y++) {
+            int16_t *row = p + y * wp * 2;
+            const size_t ys = y * sh;
+            if (ys < pt || ys - pt >= h || xhi == xlo) { memset(row, 0, wp * 4); continue; }
+            memset(row, 0, xlo * 4);
+            const size_t off = (ys - pt) * w;
+            for (size_t xx = xlo; xx < xhi; xx++) {
+                const size_t ix = xx * sw - pl;
+                row[2 * xx] = (int16_t)((int32_t)(uint8_t)(c0[off + ix] ^ fx) - zp);
+                row[2 * xx + 1] = c1 ? (int16_t)((int32_t)(uint8_t)(c1[off + ix] ^ fx) - zp) : 0;
+            }
+            if (xhi < wp) memset(row + 2 * xhi, 0, (wp - xhi) * 4);
+        }
+    }
+    memset(dst + cp * plane, 0, SO_I8_CONV_SLACK);
+}
+
+size_t so_i16_conv_packed_bytes(size_t m, size_t c, size_t taps) {
+    return (m + 3) / 4 * 4 * taps * ((c + 1) / 2) * 4;
+}
+
+void so_i16_conv_pack(size_t m, size_t c, size_t taps, const int8_t *w, int16_t *dst) {
+    const size_t cp = (c + 1) / 2;
+    for (size_t p = 0; p < m; p += 4) {
+        for (size_t t = 0; t < taps; t++) {
+            for (size_t q = 0; q < cp; q++) {
+                for (size_t r = 0; r < 4; r++) {
+                    for (size_t e = 0; e < 2; e++) {
+                        size_t i = p + r, ch = 2 * q + e;
+                        *dst++ = (i < m && ch < c) ? (int16_t)w[(i * c + ch) * taps + t] : 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void conv_pairs_scalar(size_t m, size_t steps, const int16_t *wpk, const int16_t *pairs, const size_t *offs,
+                              size_t l0, size_t n, size_t wp, size_t ow, int32_t *acc, size_t ldc, const so_i8_requant *rq) {
+    const size_t panel = steps * 8;   /* int16 */
+    for (size_t i = 0; i < m; i++) {
+        const int16_t *wr = wpk + (i / 4) * panel + (i % 4) * 2;
+        for (size_t l = l0; l < l0 + n; l++) {
+            const size_t oy = l / wp, ox = l - oy * wp;
+            if (ox >= ow) continue;
+            int32_t s = 0;
+            for (size_t st = 0; st < steps; st++) {
+                const int16_t *ws = wr + st * 8;
+                const int16_t *xs = (const int16_t *)((const uint8_t *)pairs + l * 4 + offs[st]);
+                s += (int32_t)ws[0] * xs[0] + (int32_t)ws[1] * xs[1];
+            }
+            const size_t o = oy * ow + ox;
+            if (rq) {
+                so_i8_requantize(1, 1, &s, 1, rq->bias ? rq->bias + i : NULL, rq->scale + i, rq->yzp, rq->lo, rq->hi,
+                                 rq->is_signed, (uint8_t *)rq->y + i * rq->ldy + o, rq->ldy, SO_ISA_SCALAR);
+            } else {
+                acc[i * ldc + o] = s;
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+/* 4 output channels x nv * 8 positions from index l (cols computed), stored at their outputs. */
+static inline __attribute__((always_inline))
+void tile_4xv_avx2(const int nv, size_t steps, const int32_t *ap, const uint8_t *pairs, const size_t *offs, size_t rows,
+                   size_t cols, size_t l, size_t wp, size_t ow, int32_t *acc, size_t ldc, const so_i8_requant *rq, size_t row0) {
+    __m256i c[4][3];
+    for (int r = 0; r < 4; r++) for (int v = 0; v < nv; v++) c[r][v] = _mm256_setzero_si256();
+    const uint8_t *base = pairs + l * 4;
+    const int32_t *a = ap;
+    for (size_t st = 0; st < steps; st++, a += 4) {
+        const uint8_t *bs = base + offs[st];
+        __m256i b[3];
+        for (int v = 0; v < nv; v++) b[v] = _mm256_loadu_si256((const __m256i *)(bs + 32 * v));
+        for (int r = 0; r < 4; r++) {
+            const __m256i w = _mm256_set1_epi32(a[r]);
+            for (int v = 0; v < nv; v++) c[r][v] = _mm256_add_epi32(c[r][v], _mm256_madd_epi16(b[v], w));
+        }
+    }
+    /* each lane to its output, one at a time through a small buffer (runs of outputs as in the
+       VNNI tile would need masked byte stores, which AVX2 lacks) */
+    int32_t buf[4][24];
+    for (int r = 0; r < 4; r++) for (int v = 0; v < nv; v++) _mm256_storeu_si256((__m256i *)&buf[r][8 * v], c[r][v]);
+    for (size_t x = l; x < l + cols;) {
+        const size_t oy = x / wp, ox = x - oy * wp;
+        if (ox >= ow) { x = (oy + 1) * wp; continue; }
+        const size_t re = l + cols < oy * wp + ow ? l + cols : oy * wp + ow, o = oy * ow + ox;
+        for (size_t r = 0; r < rows; r++) {
+            const size_t i = row0 + r;
+            if (rq) {
+                so_i8_requantize(1, re - x, &buf[r][x - l], re - x, rq->bias ? rq->bias + i : NULL, rq->scale + i, rq->yzp,
+                                 rq->lo, rq->hi, rq->is_signed, (uint8_t *)rq->y + i * rq->ldy + o, rq->ldy, SO_ISA_AVX2);
+            } else {
+                memcpy(acc + i * ldc + o, &buf[r][x - l], (re - x) * sizeof(int32_t));
+            }
+        }
+        x = re;
+    }
+}
+
+static void conv_pairs_4x24_avx2(size_t m, size_t steps, const int16_t *wpk, const int16_t *pairs, const size_t *offs,
+                                 size_t l0, size_t n, size_t wp, size_t ow, int32_t *acc, size_t ldc, const so_i8_requant *rq) {
+    const size_t panel = steps * 16;   /* bytes */
+    for (size_t p = 0; p < m; p += 4) {
+        const int32_t *ap = (const int32_t *)((const uint8_t *)wpk + (p / 4) * panel);
+        const size_t rows = m - p < 4 ? m - p : 4;
+        for (size_t j = 0; j < n;) {
+            const size_t left = n - j, l = l0 + j;
+            const uint8_t *pb = (const uint8_t *)pairs;
+            if (left > 16) { tile_4xv_avx2(3, steps, ap, pb, offs, rows, left < 24 ? left : 24, l, wp, ow, acc, ldc, rq, p); j += 24; }
+            else if (left > 8) { tile_4xv_avx2(2, steps, ap, pb, offs, rows, left, l, wp, ow, acc, ldc, rq, p); j += 16; }
+            else { tile_4xv_avx2(1, steps, ap, pb, offs, rows, left, l, wp, ow, acc, ldc, rq, p); j += 8; }
+        }
+    }
+}
+#pragma clang attribute pop
+#endif
+
+int so_i16_conv_direct_fast(int isa) {
+#if defined(__x86_64__)
+    return isa >= SO_ISA_AVX2;
+#else
+    (void)isa;
+    return 0;
+#endif
+}
+
+void so_i16_conv_direct(int isa, size_t m, size_t steps, const int16_t *wpk, const int16_t *pairs, const size_t *offs,
+                        size_t l0, size_t n, size_t wp, size_t ow, int32_t *acc, size_t ldc, const so_i8_requant *rq) {
+#if defined(__x86_64__)
+    if (so_i16_conv_direct_fast(isa)) {
+        conv_pairs_4x24_avx2(m, steps, wpk, pairs, offs, l0, n, wp, ow, acc, ldc, rq);
+        return;
+    }
+#endif
+    conv_pairs_scalar(m, steps, wpk, pairs, offs, l0, n, wp, ow, acc, ldc, rq);
+}
