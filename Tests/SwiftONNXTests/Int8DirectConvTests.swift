@@ -127,37 +127,6 @@ final class Int8DirectConvTests: XCTestCase {
         }
     }
 
-    func testPairKernelsMatchAPlainIntegerConvolution() throws {
-        // the 16-bit pair form (AVX2 and the reference): exact sums of (x - zp) * w at the outputs
-        var levels = [Int32(SO_ISA_SCALAR)]
-        if so_i16_conv_direct_fast(Int32(SO_ISA_AVX2)) != 0 && so_isa_supported() >= SO_ISA_AVX2 { levels.append(Int32(SO_ISA_AVX2)) }
-        var rng = SplitMix64(seed: 14)
-        for (ci, k) in cases().enumerated() {
-            let extreme = ci % 3 == 0, signed = ci % 4 == 1
-            let x = bytes(k.c * k.h * k.w, &rng, extreme: extreme)
-            let w = bytes(k.m * k.c * k.kh * k.kw, &rng, extreme: extreme).map { Int8(bitPattern: extreme ? ($0 == 255 ? 0x7F : 0x80) : $0) }
-            let zp: Int32 = signed ? [-128, 5, 127][ci % 3] : [0, 128, 255][ci % 3]
-            let want = naive(k, x, signed: signed, zp: zp, w)
-            let hp = k.hp, wp = k.wp, cp = (k.c + 1) / 2, plane = hp * wp * 4
-            var pairs = [Int16](repeating: 7, count: (cp * plane + Int(SO_I8_CONV_SLACK)) / 2)
-            so_u8_conv_pairs16(x, k.c, k.h, k.w, k.sh, k.sw, k.pt, k.pl, hp, wp, signed ? zp + 128 : zp, signed ? 1 : 0, &pairs)
-            var packed = [Int16](repeating: 0, count: so_i16_conv_packed_bytes(k.m, k.c, k.kh * k.kw) / 2)
-            so_i16_conv_pack(k.m, k.c, k.kh * k.kw, w, &packed)
-            var offs = [Int]()
-            for ky in 0..<k.kh { for kx in 0..<k.kw { for q in 0..<cp { offs.append(q * plane + (ky * k.dh * wp + kx * k.dw) * 4) } } }
-            let lend = (k.oh - 1) * wp + k.ow, count = k.m * k.oh * k.ow
-            for level in levels {
-                // in two blocks, the second starting inside a row
-                var y = [Int32](repeating: 0x5A5A5A5A, count: count + 64)
-                let cut = lend / 3
-                so_i16_conv_direct(level, k.m, offs.count, packed, pairs, offs, 0, cut, wp, k.ow, &y, k.oh * k.ow, nil)
-                so_i16_conv_direct(level, k.m, offs.count, packed, pairs, offs, cut, lend - cut, wp, k.ow, &y, k.oh * k.ow, nil)
-                XCTAssertEqual(Array(y[..<count]), want, "level \(level) case \(ci) \(k) signed \(signed) zp \(zp)")
-                XCTAssertEqual(Array(y[count...]), [Int32](repeating: 0x5A5A5A5A, count: 64), "wrote past the output, case \(ci)")
-            }
-        }
-    }
-
     private func packedDirect(_ k: Case, _ w: [Int8]) throws -> Int8DirectConvWeights {
         try w.withUnsafeBufferPointer { try Int8DirectConvWeights(m: k.m, c: k.c, kh: k.kh, kw: k.kw, weights: $0.baseAddress!) }
     }

@@ -55,21 +55,4 @@ void so_i8_conv_direct(int isa, size_t m, size_t steps, const int8_t *wpk, const
 
 /* 1 when so_i8_conv_direct has a fast variant for this ISA level on this CPU. */
 int so_i8_conv_direct_fast(int isa);
-
-/* The same convolution without VNNI (AVX2, or the scalar reference): the image as pair planes of
-   int16 (so_u8_conv_pairs16: channels in pairs, each position the pair's two values minus the
-   zero point zp, the padding 0: hp x wp x 4 bytes per plane, ceil(c / 2) planes, then
-   SO_I8_CONV_SLACK bytes), weights packed by so_i16_conv_pack (panels of 4 output channels; per
-   tap, then channel pair, the 4 channels' two weights as int16), one step per tap and channel
-   pair, offs[s] = q * plane_bytes + 4 * (ky * dh * wp + kx * dw). The results are the exact sums
-   of (x - zp) * w: no zero-point correction afterwards. Same output rules as so_i8_conv_direct;
-   the kernels read up to 23 indices past l0 + n - 1. */
-void so_u8_conv_pairs16(const uint8_t *x, size_t c, size_t h, size_t w, size_t sh, size_t sw, size_t pt, size_t pl,
-                        size_t hp, size_t wp, int32_t zp, int flip, int16_t *dst);
-size_t so_i16_conv_packed_bytes(size_t m, size_t c, size_t taps);
-void so_i16_conv_pack(size_t m, size_t c, size_t taps, const int8_t *w, int16_t *dst);
-void so_i16_conv_direct(int isa, size_t m, size_t steps, const int16_t *wpk, const int16_t *pairs, const size_t *offs,
-                        size_t l0, size_t n, size_t wp, size_t ow, int32_t *acc, size_t ldc, const so_i8_requant *rq);
-/* 1 when so_i16_conv_direct has a fast variant for this ISA level. */
-int so_i16_conv_direct_fast(int isa);
 #endif

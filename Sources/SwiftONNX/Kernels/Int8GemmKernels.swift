@@ -283,44 +283,33 @@ func int8DepthwiseConv2D(x: UnsafeRawPointer, xSigned: Bool, xzp: Int32, _ geo: 
     }
 }
 
-/// Weights of a stride-1 or 1 x 1 convolution (group 1, zero point 0) packed for the direct integer
-/// kernel: for the VNNI kernel (`so_i8_conv_pack`, bytes in quads of channels) with each output
-/// channel's weight sum (for the activations' zero point), or, without VNNI, for the 16-bit pair
-/// kernel (`so_i16_conv_pack`). Shared by every plan of a session (`OpContext.prepare`).
+/// Weights of a stride-1 or 1 x 1 convolution (group 1, zero point 0) packed for the direct integer kernel
+/// (`so_i8_conv_pack`), with each output channel's weight sum (for the activations' zero point).
+/// Shared by every plan of a session (`OpContext.prepare`).
 final class Int8DirectConvWeights: Sendable {
     let m: Int, c: Int, kh: Int, kw: Int
-    /// The 16-bit pair form (AVX2 or the scalar reference) rather than the VNNI quads.
-    let pairs: Bool
     private let buffer: FloatBuffer
     let rowSums: [Int32]
-    /// Bytes of one panel of output channels (8 for quads, 4 for pairs).
+    /// Bytes of one panel of 8 output channels.
     let panelBytes: Int
-    var pointer: UnsafeRawPointer { UnsafeRawPointer(buffer.data) }
+    var pointer: UnsafePointer<Int8> { UnsafeRawPointer(buffer.data).assumingMemoryBound(to: Int8.self) }
 
     /// Whether the direct kernel is used for these shapes on this CPU: every sum fits int32
-    /// (k * 255 * 128 < 2^31), and the kernel has a fast variant here (VNNI, or AVX2 pairs).
+    /// (k * 255 * 128 < 2^31), and the kernel has a fast variant here.
     static func applies(c: Int, kh: Int, kw: Int) -> Bool {
-        (c + 3) / 4 * 4 * kh * kw < 65_000
-            && (so_i8_conv_direct_fast(selectedISA) != 0 || so_i16_conv_direct_fast(selectedISA) != 0)
+        (c + 3) / 4 * 4 * kh * kw < 65_000 && so_i8_conv_direct_fast(selectedISA) != 0
     }
 
     /// `weights` m x c x kh x kw signed bytes (zero point 0). Throws `memoryLimitExceeded`.
     init(m: Int, c: Int, kh: Int, kw: Int, weights: UnsafePointer<Int8>) throws {
         self.m = m; self.c = c; self.kh = kh; self.kw = kw
         let taps = kh * kw
-        pairs = so_i8_conv_direct_fast(selectedISA) == 0
-        let bytes = pairs ? so_i16_conv_packed_bytes(m, c, taps) : so_i8_conv_packed_bytes(m, c, taps)
+        let bytes = so_i8_conv_packed_bytes(m, c, taps)
         buffer = try FloatBuffer(count: (bytes + 3) / 4)
-        if pairs {
-            panelBytes = taps * ((c + 1) / 2) * 16
-            so_i16_conv_pack(m, c, taps, weights, UnsafeMutableRawPointer(buffer.data).assumingMemoryBound(to: Int16.self))
-            rowSums = []
-        } else {
-            panelBytes = taps * ((c + 3) / 4) * 32
-            so_i8_conv_pack(m, c, taps, weights, UnsafeMutableRawPointer(buffer.data).assumingMemoryBound(to: Int8.self))
-            let k = c * taps
-            rowSums = (0..<m).map { i in (0..<k).reduce(Int32(0)) { $0 &+ Int32(weights[i * k + $1]) } }
-        }
+        panelBytes = taps * ((c + 3) / 4) * 32
+        so_i8_conv_pack(m, c, taps, weights, UnsafeMutableRawPointer(buffer.data).assumingMemoryBound(to: Int8.self))
+        let k = c * taps
+        rowSums = (0..<m).map { i in (0..<k).reduce(Int32(0)) { $0 &+ Int32(weights[i * k + $1]) } }
     }
 }
 
@@ -339,29 +328,22 @@ func int8DirectConv2D(x: UnsafePointer<UInt8>, flip: Bool, xzp: Int32, _ geo: In
     // strided 1 x 1: the quad planes are the sampled input, one position per output
     let hp = strided ? geo.oh : max(geo.h + geo.padTop, geo.oh + (geo.kh - 1) * geo.dh)
     let wp = strided ? geo.ow : max(geo.w + geo.padLeft, geo.ow + (geo.kw - 1) * geo.dw)
-    // quad planes (VNNI; the zero point corrected afterwards) or pair planes (zero point subtracted)
-    let group = w.pairs ? 2 : 4
-    let planes = (geo.c + group - 1) / group, planeBytes = hp * wp * 4
-    let quads = UnsafeMutableRawPointer.allocate(byteCount: planes * planeBytes + Int(SO_I8_CONV_SLACK), alignment: 64)
+    let cq = (geo.c + 3) / 4, planeBytes = hp * wp * 4
+    let quads = UnsafeMutablePointer<UInt8>.allocate(capacity: cq * planeBytes + Int(SO_I8_CONV_SLACK))
     defer { quads.deallocate() }
-    if w.pairs {
-        so_u8_conv_pairs16(x, geo.c, geo.h, geo.w, geo.sh, geo.sw, geo.padTop, geo.padLeft, hp, wp, zp, flip ? 1 : 0,
-                           quads.assumingMemoryBound(to: Int16.self))
-    } else {
-        so_u8_conv_quads(x, geo.c, geo.h, geo.w, geo.sh, geo.sw, geo.padTop, geo.padLeft, hp, wp, UInt8(truncatingIfNeeded: zp),
-                         flip ? 1 : 0, quads.assumingMemoryBound(to: UInt8.self))
-    }
-    // one step per tap and channel group: its byte offset from a position's bytes in plane 0
+    so_u8_conv_quads(x, geo.c, geo.h, geo.w, geo.sh, geo.sw, geo.padTop, geo.padLeft, hp, wp, UInt8(truncatingIfNeeded: zp),
+                     flip ? 1 : 0, quads)
+    // one step per tap and channel quad: its byte offset from a position's bytes in plane 0
     var offs = [Int]()
     for ky in 0..<geo.kh {
         for kx in 0..<geo.kw {
             let tap = (ky * geo.dh * wp + kx * geo.dw) * 4
-            for q in 0..<planes { offs.append(q * planeBytes + tap) }
+            for q in 0..<cq { offs.append(q * planeBytes + tap) }
         }
     }
     let m = geo.m
-    // the activations' zero point (quads): - zp * (row's weight sum), folded into the bias
-    var fix = w.pairs ? [Int32](repeating: 0, count: m) : (0..<m).map { 0 &- zp &* w.rowSums[$0] }
+    // the activations' zero point: - zp * (row's weight sum), folded into the bias
+    var fix = (0..<m).map { 0 &- zp &* w.rowSums[$0] }
     if case .requantized(let rq, _, _) = out, let b = rq.bias { for i in 0..<m { fix[i] = fix[i] &+ b[i] } }
     let lend = (geo.oh - 1) * wp + geo.ow   // past the last output's index
     let blocks = (lend + directBlock - 1) / directBlock, chunks = (m + directChannels - 1) / directChannels
@@ -374,29 +356,20 @@ func int8DirectConv2D(x: UnsafePointer<UInt8>, flip: Bool, xzp: Int32, _ geo: In
                 for item in items * t / workers ..< items * (t + 1) / workers {
                     let l0 = (item / chunks) * directBlock, n = min(directBlock, lend - l0)
                     let m0 = (item % chunks) * directChannels, mm = min(directChannels, m - m0)
-                    let wpk = w.pointer + (m0 / (w.pairs ? 4 : 8)) * w.panelBytes
-                    func direct(_ acc: UnsafeMutablePointer<Int32>?, _ ldc: Int, _ rq: UnsafePointer<so_i8_requant>?) {
-                        if w.pairs {
-                            so_i16_conv_direct(isa, mm, offs.count, wpk.assumingMemoryBound(to: Int16.self), quads.assumingMemoryBound(to: Int16.self),
-                                               op.baseAddress!, l0, n, wp, geo.ow, acc, ldc, rq)
-                        } else {
-                            so_i8_conv_direct(isa, mm, offs.count, wpk.assumingMemoryBound(to: Int8.self), quads.assumingMemoryBound(to: UInt8.self),
-                                              op.baseAddress!, l0, n, wp, geo.ow, acc, ldc, rq)
-                        }
-                    }
+                    let wpk = w.pointer + (m0 / 8) * w.panelBytes
                     switch out {
                     case .requantized(let rq, let y, let ldy):
                         var r = so_i8_requant(bias: fp.baseAddress! + m0, scale: rq.scale + m0, yzp: rq.zeroPoint, lo: rq.lo, hi: rq.hi,
                                               is_signed: rq.signedOutput ? 1 : 0, y: y + m0 * ldy, ldy: ldy)
-                        direct(nil, 0, &r)
+                        so_i8_conv_direct(isa, mm, offs.count, wpk, quads, op.baseAddress!, l0, n, wp, geo.ow, nil, 0, &r)
                     case .int32(let y, let ldy):
-                        direct(y + m0 * ldy, ldy, nil)
+                        so_i8_conv_direct(isa, mm, offs.count, wpk, quads, op.baseAddress!, l0, n, wp, geo.ow, y + m0 * ldy, ldy, nil)
                     }
                 }
             }
         }
     }
-    if !w.pairs, case .int32(let y, let ldy) = out {
+    if case .int32(let y, let ldy) = out {
         let plane = geo.oh * geo.ow
         for i in 0..<m {
             let row = y + i * ldy, f = fix[i]
