@@ -13,7 +13,7 @@
 #include "so_isa.h"
 #include "so_i8_conv.h"
 #include "so_i8_gemm.h"
-#include "i8_requant16.h"
+#include "i8_shared.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -27,16 +27,10 @@ static void interleave_rows(const uint8_t *r0, const uint8_t *r1, const uint8_t 
     const __m128i vf = _mm_set1_epi8((char)fx);
     if (s == 1) {
         for (; i + 16 <= n; i += 16) {
-            __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r0 + i)), vf);
-            __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r1 + i)), vf);
-            __m128i c = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r2 + i)), vf);
-            __m128i e = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r3 + i)), vf);
-            __m128i t0 = _mm_unpacklo_epi8(a, b), t1 = _mm_unpackhi_epi8(a, b);
-            __m128i t2 = _mm_unpacklo_epi8(c, e), t3 = _mm_unpackhi_epi8(c, e);
-            _mm_storeu_si128((__m128i *)(d + 4 * i), _mm_unpacklo_epi16(t0, t2));
-            _mm_storeu_si128((__m128i *)(d + 4 * i + 16), _mm_unpackhi_epi16(t0, t2));
-            _mm_storeu_si128((__m128i *)(d + 4 * i + 32), _mm_unpacklo_epi16(t1, t3));
-            _mm_storeu_si128((__m128i *)(d + 4 * i + 48), _mm_unpackhi_epi16(t1, t3));
+            quads_16(_mm_xor_si128(_mm_loadu_si128((const __m128i *)(r0 + i)), vf),
+                     _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r1 + i)), vf),
+                     _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r2 + i)), vf),
+                     _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r3 + i)), vf), d + 4 * i);
         }
     } else if (s == 2) {
         /* the even bytes of 32 (the low bytes of 16-bit lanes); the last vector reads byte 2i + 31,
@@ -45,14 +39,8 @@ static void interleave_rows(const uint8_t *r0, const uint8_t *r1, const uint8_t 
         for (; i + 16 <= n && 2 * i + 32 <= 2 * n - 1; i += 16) {
 #define EVEN16(r) _mm_xor_si128(_mm_packus_epi16(_mm_and_si128(_mm_loadu_si128((const __m128i *)((r) + 2 * i)), low), \
                                                  _mm_and_si128(_mm_loadu_si128((const __m128i *)((r) + 2 * i + 16)), low)), vf)
-            __m128i a = EVEN16(r0), b = EVEN16(r1), c = EVEN16(r2), e = EVEN16(r3);
+            quads_16(EVEN16(r0), EVEN16(r1), EVEN16(r2), EVEN16(r3), d + 4 * i);
 #undef EVEN16
-            __m128i t0 = _mm_unpacklo_epi8(a, b), t1 = _mm_unpackhi_epi8(a, b);
-            __m128i t2 = _mm_unpacklo_epi8(c, e), t3 = _mm_unpackhi_epi8(c, e);
-            _mm_storeu_si128((__m128i *)(d + 4 * i), _mm_unpacklo_epi16(t0, t2));
-            _mm_storeu_si128((__m128i *)(d + 4 * i + 16), _mm_unpackhi_epi16(t0, t2));
-            _mm_storeu_si128((__m128i *)(d + 4 * i + 32), _mm_unpacklo_epi16(t1, t3));
-            _mm_storeu_si128((__m128i *)(d + 4 * i + 48), _mm_unpackhi_epi16(t1, t3));
         }
     }
 #endif

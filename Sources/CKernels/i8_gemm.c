@@ -11,7 +11,7 @@
  */
 #include "so_isa.h"
 #include "so_i8_gemm.h"
-#include "i8_requant16.h"
+#include "i8_shared.h"
 #include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -384,17 +384,6 @@ static void i8_pack_a_vnni(size_t m, size_t k, const int8_t *a, size_t rs, size_
             d += mr * 4;
         }
     }
-}
-
-/* Four rows of 16 bytes interleaved into 16 quads (column j's bytes at 4j..4j+3). */
-static inline __attribute__((always_inline))
-void quads_16(__m128i r0, __m128i r1, __m128i r2, __m128i r3, uint8_t *d) {
-    __m128i t0 = _mm_unpacklo_epi8(r0, r1), t1 = _mm_unpackhi_epi8(r0, r1);
-    __m128i t2 = _mm_unpacklo_epi8(r2, r3), t3 = _mm_unpackhi_epi8(r2, r3);
-    _mm_storeu_si128((__m128i *)d, _mm_unpacklo_epi16(t0, t2));
-    _mm_storeu_si128((__m128i *)(d + 16), _mm_unpackhi_epi16(t0, t2));
-    _mm_storeu_si128((__m128i *)(d + 32), _mm_unpacklo_epi16(t1, t3));
-    _mm_storeu_si128((__m128i *)(d + 48), _mm_unpackhi_epi16(t1, t3));
 }
 
 static void i8_pack_b_vnni(size_t kc, size_t nc, const uint8_t *b, size_t rs, size_t cs, int32_t bzp, void *dst) {

@@ -1,9 +1,21 @@
-/* Requantization of 16 int32 lanes in AVX-512 registers, shared by the integer GEMM (i8_gemm.c) and
-   the direct convolution (i8_conv.c). Private to CKernels. */
-#ifndef SWIFTONNX_I8_REQUANT16_H
-#define SWIFTONNX_I8_REQUANT16_H
+/* Helpers shared by the integer GEMM (i8_gemm.c) and the direct convolution (i8_conv.c): byte
+   quads (SSE2) and requantization of 16 int32 lanes in AVX-512 registers. Private to CKernels. */
+#ifndef SWIFTONNX_I8_SHARED_H
+#define SWIFTONNX_I8_SHARED_H
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stdint.h>
+
+/* Four rows of 16 bytes interleaved into 16 quads (column j's bytes at 4j..4j+3). */
+static inline __attribute__((always_inline))
+void quads_16(__m128i r0, __m128i r1, __m128i r2, __m128i r3, uint8_t *d) {
+    __m128i t0 = _mm_unpacklo_epi8(r0, r1), t1 = _mm_unpackhi_epi8(r0, r1);
+    __m128i t2 = _mm_unpacklo_epi8(r2, r3), t3 = _mm_unpackhi_epi8(r2, r3);
+    _mm_storeu_si128((__m128i *)d, _mm_unpacklo_epi16(t0, t2));
+    _mm_storeu_si128((__m128i *)(d + 16), _mm_unpackhi_epi16(t0, t2));
+    _mm_storeu_si128((__m128i *)(d + 32), _mm_unpacklo_epi16(t1, t3));
+    _mm_storeu_si128((__m128i *)(d + 48), _mm_unpackhi_epi16(t1, t3));
+}
 
 /* Requantization of 16 int32 values (acc + bias) * scale, with the reference's results: the product
    clamped to [lo - yzp, hi - yzp] (maxps gives the lower bound for NaN), rounded to nearest even,
