@@ -58,6 +58,11 @@ final class Int8DirectConvTests: XCTestCase {
         }
     }
 
+    /// m x c x kh x kw signed weights; extreme ones are all -128 or 127.
+    private func weights(_ k: Case, _ rng: inout SplitMix64, extreme: Bool) -> [Int8] {
+        bytes(k.m * k.c * k.kh * k.kw, &rng, extreme: extreme).map { Int8(bitPattern: extreme ? ($0 == 255 ? 0x7F : 0x80) : $0) }
+    }
+
     /// sum over taps inside the image of (x - zp) * w, in Int64; x's bytes read as signed when `signed`.
     private func naive(_ k: Case, _ x: [UInt8], signed: Bool, zp: Int32, _ w: [Int8]) -> [Int32] {
         var y = [Int32](repeating: 0, count: k.m * k.oh * k.ow)
@@ -90,7 +95,7 @@ final class Int8DirectConvTests: XCTestCase {
         for (ci, k) in cases().enumerated() {
             let extreme = ci % 3 == 0
             let x = bytes(k.c * k.h * k.w, &rng, extreme: extreme)
-            let w = bytes(k.m * k.c * k.kh * k.kw, &rng, extreme: extreme).map { Int8(bitPattern: extreme ? ($0 == 255 ? 0x7F : 0x80) : $0) }
+            let w = weights(k, &rng, extreme: extreme)
             let hp = k.hp, wp = k.wp, cq = (k.c + 3) / 4, plane = hp * wp * 4
             var quads = [UInt8](repeating: 0, count: cq * plane + Int(SO_I8_CONV_SLACK))
             so_u8_conv_quads(x, k.c, k.h, k.w, k.sh, k.sw, k.pt, k.pl, hp, wp, 255, 0, &quads)
@@ -136,7 +141,7 @@ final class Int8DirectConvTests: XCTestCase {
         for (ci, k) in cases().enumerated() {
             let extreme = ci % 3 == 1, signed = ci % 2 == 1
             let x = bytes(k.c * k.h * k.w, &rng, extreme: extreme)
-            let w = bytes(k.m * k.c * k.kh * k.kw, &rng, extreme: extreme).map { Int8(bitPattern: extreme ? ($0 == 255 ? 0x7F : 0x80) : $0) }
+            let w = weights(k, &rng, extreme: extreme)
             let zp: Int32 = signed ? [-128, 0, 127][ci % 3] : [0, 128, 255][ci % 3]
             let packed = try packedDirect(k, w)
             let want = naive(k, x, signed: signed, zp: zp, w)
@@ -160,7 +165,7 @@ final class Int8DirectConvTests: XCTestCase {
         for (ci, k) in cases().enumerated() {
             let extreme = ci % 4 == 2, signedOut = ci % 2 == 0
             let x = bytes(k.c * k.h * k.w, &rng, extreme: extreme)
-            let w = bytes(k.m * k.c * k.kh * k.kw, &rng, extreme: extreme).map { Int8(bitPattern: extreme ? ($0 == 255 ? 0x7F : 0x80) : $0) }
+            let w = weights(k, &rng, extreme: extreme)
             let zp: Int32 = [0, 128, 255, 3][ci % 4]
             let direct = try packedDirect(k, w)
             let gemm = try w.withUnsafeBufferPointer {
