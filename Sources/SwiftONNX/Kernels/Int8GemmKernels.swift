@@ -192,17 +192,35 @@ func int8MatMulTransposed(x: UnsafePointer<UInt8>, rows: Int, ldx: Int, xzp: Int
 /// product (|x - xzp| <= 255 times |w - wzp| <= 255) and every partial sum of at most
 /// `maxTaps` of them is an integer below 2^24, which float32 holds exactly, so the float sums are
 /// the integer sums whatever the order of the additions.
+///
+/// Where every filter value minus its zero point fits a signed byte (symmetric s8 weights, as the
+/// quantization tools make) and the CPU has AVX-512 VNNI, the filters are also packed for the direct
+/// integer kernel (`so_i8_dwconv`), which the convolution then runs on instead.
 final class Int8DepthwiseWeights: Sendable {
     static let maxTaps = (1 << 24) / (255 * 255)
     let c: Int, kh: Int, kw: Int
     let taps: [Float]
+    /// The filters packed for `so_i8_dwconv` (nil: the float kernel runs), and each one's sum.
+    let packed: [Int8]?
+    let sums: [Int32]
 
     /// `weights[ch * kh * kw + t]` (signed or unsigned bytes), zero points nil (0) or one per channel.
-    init?(c: Int, kh: Int, kw: Int, weights: [Int32], zeroPoints: [Int32]?) {
+    init?(c: Int, kh: Int, kw: Int, weights: [Int32], zeroPoints: [Int32]?, isa: Int32 = selectedISA) {
         guard kh * kw <= Self.maxTaps, weights.count == c * kh * kw else { return nil }
         self.c = c; self.kh = kh; self.kw = kw
         let per = kh * kw
-        taps = weights.enumerated().map { Float($0.element - (zeroPoints?[$0.offset / per] ?? 0)) }
+        let differences = weights.enumerated().map { $0.element - (zeroPoints?[$0.offset / per] ?? 0) }
+        taps = differences.map { Float($0) }
+        sums = (0..<c).map { ch in differences[ch * per..<(ch + 1) * per].reduce(0, +) }
+        if so_i8_dwconv_fast(isa, nil) != 0, differences.allSatisfy({ $0 >= -128 && $0 <= 127 }) {
+            let bytes = differences.map { Int8($0) }
+            packed = [Int8](unsafeUninitializedCapacity: so_i8_dwconv_packed_bytes(c, kh, kw)) { buf, n in
+                so_i8_dwconv_pack(c, kh, kw, bytes, buf.baseAddress)
+                n = buf.count
+            }
+        } else {
+            packed = nil
+        }
     }
 }
 
@@ -222,6 +240,38 @@ func int8DepthwiseConv2D(x: UnsafeRawPointer, xSigned: Bool, xzp: Int32, _ geo: 
     let scratchBytes = floatsBytes + accBytes + kernelScratch + 64
     let c = geo.c, isa = selectedISA
     let chunks = threads > 1 && c > 1 && c * outPlane * taps >= depthwiseParallelMinFlops ? min(threads, c) : 1
+    if let packed = w.packed, so_i8_dwconv_fast(isa, &geom) != 0 {
+        // The direct integer kernel: padding reads the zero point, whose products the
+        // per-channel correction -zp * sum takes away.
+        let zp = xSigned ? xzp + 128 : xzp
+        let corr = w.sums.map { -zp &* $0 }
+        let bytes = so_i8_dwconv_scratch(&geom)
+        let xb = x.assumingMemoryBound(to: UInt8.self)
+        packed.withUnsafeBufferPointer { pk in
+            corr.withUnsafeBufferPointer { cr in
+                parallelFor(chunks, threads: chunks) { t in
+                    let lo = c * t / chunks, hi = c * (t + 1) / chunks
+                    guard hi > lo else { return }
+                    ScratchPool.shared.with(bytes: bytes) { scratch in
+                        var gm = geom
+                        let wp = pk.baseAddress! + lo * (pk.count / c)
+                        switch out {
+                        case .int32(let y, let ldy):
+                            so_i8_dwconv(isa, &gm, hi - lo, xb + lo * inPlane, inPlane, xSigned ? 1 : 0, UInt8(zp), wp,
+                                         cr.baseAddress! + lo, y + lo * ldy, ldy, nil, scratch)
+                        case .requantized(let rq, let y, let ldy):
+                            var r = so_i8_requant(bias: rq.bias.map { $0 + lo }, scale: rq.scale + lo, yzp: rq.zeroPoint,
+                                                  lo: rq.lo, hi: rq.hi, is_signed: rq.signedOutput ? 1 : 0,
+                                                  y: y + lo * ldy, ldy: ldy)
+                            so_i8_dwconv(isa, &gm, hi - lo, xb + lo * inPlane, inPlane, xSigned ? 1 : 0, UInt8(zp), wp,
+                                         cr.baseAddress! + lo, nil, 0, &r, scratch)
+                        }
+                    }
+                }
+            }
+        }
+        return
+    }
     let kernel = f32DepthwiseConv2D
     let blocked = f32DepthwiseConv2DBlocked
     /// Float sums of planes [c0, c0 + nc) at `yf` (nc planes) back to integers, then to `out`.
