@@ -350,6 +350,42 @@ final class QuantizedConvTests: XCTestCase {
         }
     }
 
+    /// The op's float result read besides by a float op (PP-OCR's hard swish divided by 6, which a
+    /// squeeze-excitation pool also reads): each of its two QuantizeLinear nodes (different scales)
+    /// becomes a table, the op stays for the float reader, and every output equals the unoptimized
+    /// graph's bit for bit.
+    func testQDQUnaryWithOtherReadersKeepsTheOp() throws {
+        let n = 777
+        for op in ["Div", "HardSigmoid"] {
+            let inits: [String: Tensor] = ["sx": Tensor(scalar: Float(0.047)), "zx": Tensor(scalar: UInt8(121)),
+                                           "sy": Tensor(scalar: Float(0.0123)), "zy": Tensor(scalar: UInt8(30)),
+                                           "sy2": Tensor(scalar: Float(0.031)), "zy2": Tensor(scalar: UInt8(0)),
+                                           "k": Tensor(scalar: Float(6))]
+            let nodes = [
+                Node(name: "dq", opType: "DequantizeLinear", domain: "", inputs: ["X", "sx", "zx"], outputs: ["d"], attributes: [:]),
+                Node(name: "op", opType: op, domain: "", inputs: op == "Div" ? ["d", "k"] : ["d"], outputs: ["f"], attributes: [:]),
+                Node(name: "q", opType: "QuantizeLinear", domain: "", inputs: ["f", "sy", "zy"], outputs: ["Y"], attributes: [:]),
+                Node(name: "pool", opType: "ReduceMean", domain: "", inputs: ["f"], outputs: ["P"], attributes: ["keepdims": .int(0)]),
+                Node(name: "q2", opType: "QuantizeLinear", domain: "", inputs: ["f", "sy2", "zy2"], outputs: ["Y2"], attributes: [:]),
+            ]
+            let g = Graph(name: "g", nodes: nodes, inputs: [ValueInfo(name: "X", type: .uint8, shape: [.known(1), .known(n)])],
+                          outputs: ["Y", "P", "Y2"].map { ValueInfo(name: $0, type: $0 == "P" ? .float32 : .uint8, shape: nil) },
+                          initializers: inits, valueInfo: [:])
+            let model = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                              opsets: ["": 17], graph: g, keepAlive: [])
+            let plain = try InferenceSession(model: model, options: .init(optimize: false))
+            let fast = try InferenceSession(model: model, options: .init(optimize: true))
+            XCTAssertEqual(fast.metadata.opHistogram["com.swiftonnx::LookupTable"], 2, "\(op) \(fast.metadata.opHistogram)")
+            XCTAssertEqual(fast.metadata.opHistogram["QuantizeLinear"], nil, "\(op) \(fast.metadata.opHistogram)")
+            XCTAssertEqual(fast.metadata.opHistogram[op], 1, "\(op) \(fast.metadata.opHistogram)")
+            let xs = try Tensor(shape: [1, n], scalars: (0..<n).map { UInt8(truncatingIfNeeded: $0 * 7) })
+            let want = try plain.run(["X": xs]), got = try fast.run(["X": xs])
+            for name in ["Y", "P", "Y2"] {
+                XCTAssertEqual(try XCTUnwrap(got[name]).bytes(), try XCTUnwrap(want[name]).bytes(), "\(op) \(name)")
+            }
+        }
+    }
+
     /// What quantize_dynamic writes for a Conv: DynamicQuantizeLinear(x) -> ConvInteger -> Cast ->
     /// Mul(x_scale * w_scale) -> Add(bias), here followed by a per-channel Mul and Add and a Clip (one
     /// ChannelAffine chain) or by a decomposed hard swish (a lone bias Add, then the activation) and a

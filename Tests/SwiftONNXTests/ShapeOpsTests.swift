@@ -66,9 +66,10 @@ final class ShapeOpsTests: XCTestCase {
         // And back (NHWC -> NCHW: the other loop order of the blocked transpose).
         let back = try run("Transpose", [t], attrs: ["perm": .ints([0, 3, 1, 2])])[0]
         XCTAssertEqual(try back.scalars(as: Float.self), try big.scalars(as: Float.self))
-        // Few channels last to first (an NHWC image to NCHW: the one-pass path), batch 2, 1 to 9 channels.
-        for ch in 1...9 {
-            let (n, hh, ww) = (2, 3, 7)
+        // Few channels last to first (an NHWC image to NCHW: the one-pass path), batch 2, 1 to 9 channels;
+        // 21 and 65 positions (vectors of 16 and the rest).
+        for ch in 1...9 { for (hh, ww) in [(3, 7), (5, 13)] {
+            let n = 2
             let img = f([n, hh, ww, ch])
             let u = try run("Transpose", [img], attrs: ["perm": .ints([0, 3, 1, 2])])[0]
             XCTAssertEqual(u.shape, [n, ch, hh, ww])
@@ -76,8 +77,8 @@ final class ShapeOpsTests: XCTestCase {
             for b in 0..<n { for y in 0..<hh { for xx in 0..<ww { for cc in 0..<ch {
                 expect[((b * ch + cc) * hh + y) * ww + xx] = Float(((b * hh + y) * ww + xx) * ch + cc)
             } } } }
-            XCTAssertEqual(try u.scalars(as: Float.self), expect, "\(ch) channels")
-        }
+            XCTAssertEqual(try u.scalars(as: Float.self), expect, "\(ch) channels, \(hh)x\(ww)")
+        } }
         // Default perm reverses; int64 data.
         let r = try run("Transpose", [i64([1, 2, 3, 4, 5, 6], shape: [2, 3])])[0]
         XCTAssertEqual(try r.scalars(as: Int64.self), [1, 4, 2, 5, 3, 6])

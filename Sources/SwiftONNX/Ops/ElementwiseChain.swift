@@ -235,10 +235,7 @@ struct FuseElementwiseChains: GraphPass {
     func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
         guard (opsets[""] ?? 0) >= 7 else { return false }
         let producers = graph.producers()
-        var readersOf: [String: [Int]] = [:]
-        for (i, n) in graph.nodes.enumerated() {
-            for v in n.inputs + n.implicitInputs where !v.isEmpty { readersOf[v, default: []].append(i) }
-        }
+        let readersOf = graph.readerLists()
         let graphOutputs = graph.outputNames
         func staticShape(_ v: String) -> [Int]? {
             guard let info = graph.infoOrConstant(of: v), info.type == .float32, let dims = info.shape else { return nil }

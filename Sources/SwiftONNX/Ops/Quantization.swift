@@ -765,6 +765,9 @@ struct FuseQuantizeDequantize: GraphPass {
 /// differences), which the tests check over every byte at every offset. Add, Sub, Mul and Div by a
 /// one-value float constant count as unary (one IEEE operation per element, the same anywhere):
 /// PP-OCR's hard swish divides by 6 and its learnable affine blocks scale and shift by scalars.
+/// Where the op's result has readers besides its QuantizeLinear nodes (PP-OCR's hard swish also feeds
+/// a squeeze-excitation pool in float), the op stays for them and each QuantizeLinear still becomes a
+/// table: one pass over bytes instead of a division per value.
 struct LowerQDQUnary: GraphPass {
     static let opType = "LookupTable"
     static let domain = "com.swiftonnx"
@@ -774,7 +777,7 @@ struct LowerQDQUnary: GraphPass {
 
     func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
         let producers = graph.producers()
-        let readers = graph.readers()
+        let readers = graph.readerLists()
         let uses = graph.useCounts()
         let outputs = graph.outputNames
         func scalar(_ name: String) -> Tensor? {
@@ -793,7 +796,7 @@ struct LowerQDQUnary: GraphPass {
         var removed = Set<Int>()
         var changed = false
         for (ui, u) in graph.nodes.enumerated() where u.isStandardDomain && (Self.ops.contains(u.opType) || Self.arithmetic.contains(u.opType)) {
-            guard !u.inputs.isEmpty, u.outputs.count == 1, uses[u.outputs[0]] == 1, !outputs.contains(u.outputs[0]) else { continue }
+            guard !u.inputs.isEmpty, u.outputs.count == 1 else { continue }
             // the input that is dequantized (the first; for Add and Mul either), the others constants
             var xi = 0
             if Self.arithmetic.contains(u.opType) {
@@ -809,14 +812,21 @@ struct LowerQDQUnary: GraphPass {
                 guard let ys = graph.info(of: u.outputs[0])?.shape, ys == graph.info(of: u.inputs[xi])?.shape else { continue }
             }
             guard u.inputs.enumerated().allSatisfy({ $0.offset == xi || $0.element.isEmpty || graph.initializers[$0.element] != nil }),
-                  let di = producers[u.inputs[xi]], let qi = readers[u.outputs[0]], !removed.contains(qi) else { continue }
-            let dq = graph.nodes[di], q = graph.nodes[qi]
+                  let di = producers[u.inputs[xi]] else { continue }
+            let dq = graph.nodes[di]
             guard dq.opType == "DequantizeLinear", dq.isStandardDomain, dq.inputs.count == 3, dq.attributes["block_size"] == nil,
-                  q.opType == "QuantizeLinear", q.isStandardDomain, q.inputs.count == 3, q.outputs.count == 1,
-                  q.attributes["output_dtype"] == nil, q.attributes["block_size"] == nil, q.attributes["saturate"] == nil,
-                  q.attributes["precision"] == nil,
-                  let (xs, xz, dt) = params(dq.inputs[1], dq.inputs[2]), let (ys, yz, qdt) = params(q.inputs[1], q.inputs[2]),
-                  qdt == dt, graph.infoOrConstant(of: dq.inputs[0])?.type == dt else { continue }
+                  let (xs, xz, dt) = params(dq.inputs[1], dq.inputs[2]), graph.infoOrConstant(of: dq.inputs[0])?.type == dt else { continue }
+            // every QuantizeLinear of the op's result to the same type
+            let quantizers: [(Int, Float, Int32)] = (readers[u.outputs[0]] ?? []).compactMap { qi in
+                let q = graph.nodes[qi]
+                guard q.opType == "QuantizeLinear", q.isStandardDomain, q.inputs.count == 3, q.inputs[0] == u.outputs[0],
+                      q.outputs.count == 1,
+                      q.attributes["output_dtype"] == nil, q.attributes["block_size"] == nil, q.attributes["saturate"] == nil,
+                      q.attributes["precision"] == nil,
+                      let (ys, yz, qdt) = params(q.inputs[1], q.inputs[2]), qdt == dt else { return nil }
+                return (qi, ys, yz)
+            }
+            guard !quantizers.isEmpty else { continue }
             // The op on every byte value, through the same kernels as the unfused path.
             let bytes = (0..<256).map { UInt8($0) }
             let floats = [Float](unsafeUninitializedCapacity: 256) { buf, n in
@@ -831,14 +841,19 @@ struct LowerQDQUnary: GraphPass {
                                           RunEnv(threads: 1)).first,
                   out.dtype == .float32, out.count == 256 else { continue }
             let (lo, hi): (Int32, Int32) = dt == .int8 ? (-128, 127) : (0, 255)
-            var table = [UInt8](repeating: 0, count: 256)
-            so_q8_quantize(out.pointer(Float.self), 256, ys, yz, lo, hi, dt == .int8 ? 1 : 0, &table, selectedISA)
-            var tableName = q.outputs[0] + "_table"
-            while graph.initializers[tableName] != nil || producers[tableName] != nil { tableName += "_" }
-            graph.initializers[tableName] = try Tensor(shape: [256], scalars: table)
-            graph.nodes[qi] = Node(name: q.name, opType: Self.opType, domain: Self.domain, inputs: [dq.inputs[0], tableName],
-                                   outputs: q.outputs, attributes: [:])
-            removed.insert(ui)
+            for (qi, ys, yz) in quantizers {
+                let q = graph.nodes[qi]
+                var table = [UInt8](repeating: 0, count: 256)
+                so_q8_quantize(out.pointer(Float.self), 256, ys, yz, lo, hi, dt == .int8 ? 1 : 0, &table, selectedISA)
+                var tableName = q.outputs[0] + "_table"
+                while graph.initializers[tableName] != nil || producers[tableName] != nil { tableName += "_" }
+                graph.initializers[tableName] = try Tensor(shape: [256], scalars: table)
+                graph.nodes[qi] = Node(name: q.name, opType: Self.opType, domain: Self.domain, inputs: [dq.inputs[0], tableName],
+                                       outputs: q.outputs, attributes: [:])
+            }
+            // The op goes when the tables were all that read it; otherwise it stays for its other readers
+            // (PP-OCR's hard swish divided by 6 feeds a squeeze-excitation pool in float besides).
+            if quantizers.count == uses[u.outputs[0]], !outputs.contains(u.outputs[0]) { removed.insert(ui) }
             changed = true
         }
         guard changed else { return false }

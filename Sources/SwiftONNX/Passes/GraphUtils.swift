@@ -26,6 +26,15 @@ extension Graph {
         return r
     }
 
+    /// Every node reading each value (inputs and subgraph captures), in graph order, once per input.
+    func readerLists() -> [String: [Int]] {
+        var r: [String: [Int]] = [:]
+        for (i, n) in nodes.enumerated() {
+            for v in n.inputs + n.implicitInputs where !v.isEmpty { r[v, default: []].append(i) }
+        }
+        return r
+    }
+
     /// An initializer about to be rewritten element by element (weights scaled by a folded
     /// normalization): `source` holds its values and `target` takes the new ones. When one node
     /// reads it (`uses`) and this graph holds the only reference to memory of its own (a folded
