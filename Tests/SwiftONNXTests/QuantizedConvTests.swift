@@ -28,9 +28,13 @@ final class QuantizedConvTests: XCTestCase {
             // more output positions than one block of the driver's columns (96), blocks starting
             // and ending inside output rows
             (1, 6, 23, 19, 10, 3, 1, 1, 1), (2, 5, 30, 27, 9, 3, 2, 1, 1),
+            // a 7 x 7 stride-2 stem (the phase-split path with symmetric weights)
+            (2, 3, 41, 38, 16, 7, 2, 3, 1),
         ]
         for (si, (n, c, h, w, m, k, s, p, d)) in shapes.enumerated() {
-            for (xSigned, wSigned) in [(false, true), (true, true), (false, false), (true, false)] {
+            // symmetric: signed weights with zero point 0, which the direct and phase-split kernels take
+            for (xSigned, wSigned, symmetric) in [(false, true, false), (true, true, false), (false, false, false), (true, false, false),
+                                                  (false, true, true), (true, true, true)] {
                 let xb = bytes(n * c * h * w, &rng), wb = bytes(m * c * k * k, &rng)
                 let x = xSigned ? try Tensor(shape: [n, c, h, w], scalars: xb.map { Int8(bitPattern: $0) })
                                 : try Tensor(shape: [n, c, h, w], scalars: xb)
@@ -39,7 +43,7 @@ final class QuantizedConvTests: XCTestCase {
                 let perChannel = si % 2 == 0
                 let ws = try Tensor(shape: perChannel ? [m] : [], scalars: (0..<(perChannel ? m : 1)).map { _ in rng.uniform(0.001, 0.01) })
                 let wzpCount = perChannel ? m : 1
-                let wzp = wSigned ? try Tensor(shape: perChannel ? [m] : [], scalars: (0..<wzpCount).map { Int8($0 % 5) - 2 })
+                let wzp = wSigned ? try Tensor(shape: perChannel ? [m] : [], scalars: (0..<wzpCount).map { symmetric ? 0 : Int8($0 % 5) - 2 })
                                   : try Tensor(shape: perChannel ? [m] : [], scalars: (0..<wzpCount).map { UInt8(120 + $0 % 9) })
                 let xzp = xSigned ? Tensor(scalar: Int8(-7)) : Tensor(scalar: UInt8(si % 2 == 0 ? 0 : 255))
                 let ys = Tensor(scalar: Float(0.37)), yzp = xSigned ? Tensor(scalar: Int8(3)) : Tensor(scalar: UInt8(128))
@@ -50,7 +54,7 @@ final class QuantizedConvTests: XCTestCase {
                 let general = try qlinearConv(inputs, attrs: attrs, constantWeights: false)
                 let packed = try qlinearConv(inputs, attrs: attrs, constantWeights: true)
                 XCTAssertEqual(packed.shape, general.shape)
-                XCTAssertEqual(packed, general, "shape \(si) x signed \(xSigned) w signed \(wSigned)")
+                XCTAssertEqual(packed, general, "shape \(si) x signed \(xSigned) w signed \(wSigned) symmetric \(symmetric)")
                 for act: [String: Attribute] in [["activation": .string("Relu")],
                                                  ["activation": .string("Clip"), "activation_params": .floats([-1, 2])]] {
                     let a = attrs.merging(act) { $1 }
@@ -62,9 +66,10 @@ final class QuantizedConvTests: XCTestCase {
         }
     }
 
-    /// Depthwise QLinearConv (group == channels) on the exact float depthwise kernel against the
-    /// general integer path, bit for bit: awkward plane sizes, strides, dilations and padding, both
-    /// signednesses, zero points 0 and 255, weights at the ends of their range (the largest products).
+    /// Depthwise QLinearConv (group == channels) on the direct integer kernel (symmetric weights) or
+    /// the exact float depthwise kernel against the general integer path, bit for bit: awkward plane
+    /// sizes, strides, dilations and padding, both signednesses, zero points 0 and 255, weights at the
+    /// ends of their range (the largest products).
     func testDepthwisePathMatchesTheGeneralPath() throws {
         var rng = SplitMix64(seed: 23)
         // (batch, c, h, w, kernel h, kernel w, stride, pad, dilation)
@@ -74,7 +79,9 @@ final class QuantizedConvTests: XCTestCase {
             (1, 2, 40, 33, 1, 5, 1, 2, 1), (1, 3, 130, 140, 3, 3, 1, 1, 1),   // the last: planes too large for the blocked kernel
         ]
         for (si, (n, c, h, w, kh, kw, s, p, d)) in shapes.enumerated() {
-            for (xSigned, wSigned) in [(false, true), (true, true), (false, false), (true, false)] {
+            // symmetric: signed weights with zero point 0, which the direct and phase-split kernels take
+            for (xSigned, wSigned, symmetric) in [(false, true, false), (true, true, false), (false, false, false), (true, false, false),
+                                                  (false, true, true), (true, true, true)] {
                 var xb = bytes(n * c * h * w, &rng), wb = bytes(c * kh * kw, &rng)
                 if si == 1 {   // saturating data: every product at its largest magnitude
                     xb = xb.map { $0 & 1 == 0 ? 0 : 255 }
@@ -87,7 +94,7 @@ final class QuantizedConvTests: XCTestCase {
                 let perChannel = si % 2 == 0
                 let ws = try Tensor(shape: perChannel ? [c] : [], scalars: (0..<(perChannel ? c : 1)).map { _ in rng.uniform(0.001, 0.01) })
                 let wzpCount = perChannel ? c : 1
-                let wzp = wSigned ? try Tensor(shape: perChannel ? [c] : [], scalars: (0..<wzpCount).map { Int8($0 % 5) - 2 })
+                let wzp = wSigned ? try Tensor(shape: perChannel ? [c] : [], scalars: (0..<wzpCount).map { symmetric ? 0 : Int8($0 % 5) - 2 })
                                   : try Tensor(shape: perChannel ? [c] : [], scalars: (0..<wzpCount).map { UInt8(si == 1 ? 0 : 120 + $0 % 9) })
                 let xzp = xSigned ? Tensor(scalar: Int8(si == 1 ? 127 : -7)) : Tensor(scalar: UInt8(si % 2 == 0 ? 0 : 255))
                 let ys = Tensor(scalar: Float(0.37)), yzp = xSigned ? Tensor(scalar: Int8(3)) : Tensor(scalar: UInt8(128))
@@ -98,7 +105,7 @@ final class QuantizedConvTests: XCTestCase {
                 let general = try qlinearConv(inputs, attrs: attrs, constantWeights: false)
                 let fast = try qlinearConv(inputs, attrs: attrs, constantWeights: true)
                 XCTAssertEqual(fast.shape, general.shape)
-                XCTAssertEqual(fast, general, "shape \(si) x signed \(xSigned) w signed \(wSigned)")
+                XCTAssertEqual(fast, general, "shape \(si) x signed \(xSigned) w signed \(wSigned) symmetric \(symmetric)")
                 let a = attrs.merging(["activation": .string("Relu")]) { $1 }
                 XCTAssertEqual(try qlinearConv(inputs, attrs: a, domain: "com.swiftonnx", constantWeights: true),
                                try qlinearConv(inputs, attrs: a, domain: "com.swiftonnx", constantWeights: false), "shape \(si) Relu")
@@ -128,7 +135,9 @@ final class QuantizedConvTests: XCTestCase {
             (1, 12, 11, 9, 12, 3, 1, 1, true), (2, 5, 8, 8, 5, 5, 2, 2, true),
         ]
         for (si, (n, c, h, w, m, k, s, p, dw)) in shapes.enumerated() {
-            for (xSigned, wSigned) in [(false, true), (true, true), (false, false), (true, false)] {
+            // symmetric: signed weights with zero point 0, which the direct and phase-split kernels take
+            for (xSigned, wSigned, symmetric) in [(false, true, false), (true, true, false), (false, false, false), (true, false, false),
+                                                  (false, true, true), (true, true, true)] {
                 let cin = dw ? 1 : c
                 let xb = bytes(n * c * h * w, &rng), wb = bytes(m * cin * k * k, &rng)
                 let x = xSigned ? try Tensor(shape: [n, c, h, w], scalars: xb.map { Int8(bitPattern: $0) })
@@ -146,7 +155,7 @@ final class QuantizedConvTests: XCTestCase {
                 let general = try convInteger(inputs, attrs: attrs, constantWeights: false)
                 let fast = try convInteger(inputs, attrs: attrs, constantWeights: true)
                 XCTAssertEqual(fast.dtype, .int32)
-                XCTAssertEqual(fast, general, "shape \(si) x signed \(xSigned) w signed \(wSigned)")
+                XCTAssertEqual(fast, general, "shape \(si) x signed \(xSigned) w signed \(wSigned) symmetric \(symmetric)")
             }
         }
     }
