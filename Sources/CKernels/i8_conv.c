@@ -45,33 +45,6 @@ void so_u8_conv_quads(const uint8_t *x, size_t c, size_t h, size_t w, size_t sh,
     memset(dst + cq * plane, fill, SO_I8_CONV_SLACK);
 }
 
-void so_u8_phase_planes(const uint8_t *x, size_t c, size_t h, size_t w, size_t sh, size_t sw, size_t pt, size_t pl,
-                        size_t hp, size_t wp, uint8_t fill, uint8_t *dst) {
-    for (size_t ch = 0; ch < c; ch++) {
-        const uint8_t *xc = x + ch * h * w;
-        for (size_t a = 0; a < sh; a++) {
-            for (size_t b = 0; b < sw; b++) {
-                uint8_t *pd = dst + ((ch * sh + a) * sw + b) * hp * wp;
-                /* columns x of the plane inside the input: xlo <= x < xhi (input column x * sw + b - pl) */
-                size_t xlo = b >= pl ? 0 : (pl - b + sw - 1) / sw, xhi = (w + pl - b + sw - 1) / sw;
-                if (w + pl <= b) xhi = 0;
-                if (xhi > wp) xhi = wp;
-                if (xlo > xhi) xlo = xhi;
-                for (size_t y = 0; y < hp; y++) {
-                    uint8_t *row = pd + y * wp;
-                    const size_t ys = y * sh + a;   /* padded row; input row ys - pt */
-                    if (ys < pt || ys - pt >= h || xlo == xhi) { memset(row, fill, wp); continue; }
-                    const uint8_t *src = xc + (ys - pt) * w + (xlo * sw + b - pl);
-                    memset(row, fill, xlo);
-                    if (sw == 1) memcpy(row + xlo, src, xhi - xlo);
-                    else for (size_t i = 0; i < xhi - xlo; i++) row[xlo + i] = src[i * sw];
-                    memset(row + xhi, fill, wp - xhi);
-                }
-            }
-        }
-    }
-}
-
 size_t so_i8_conv_packed_bytes(size_t m, size_t c, size_t taps) {
     return (m + 7) / 8 * 8 * taps * ((c + 3) / 4) * 4;
 }

@@ -12,7 +12,7 @@ import XCTest
 final class Int8DirectConvTests: XCTestCase {
     private struct Case {
         var c, h, w, m, kh, kw, dh, dw, pt, pl, pb, pr: Int
-        var sh = 1, sw = 1   // above 1 for 1 x 1 kernels (and the phase-split test)
+        var sh = 1, sw = 1   // above 1 for 1 x 1 kernels only
         var oh: Int { (h + pt + pb - (kh - 1) * dh - 1) / sh + 1 }
         var ow: Int { (w + pl + pr - (kw - 1) * dw - 1) / sw + 1 }
         var strided: Bool { sh != 1 || sw != 1 }
@@ -157,48 +157,6 @@ final class Int8DirectConvTests: XCTestCase {
                 XCTAssertEqual(Array(y[..<count]), want, "case \(ci) \(k) signed \(signed) zp \(zp) threads \(threads)")
                 XCTAssertEqual(Array(y[count...]), [Int32](repeating: 0x5A5A5A5A, count: 64), "wrote past the output, case \(ci)")
             }
-        }
-    }
-
-    /// Strided convolutions as stride-1 ones over the input's phase planes (Int8PhaseSplit, space to
-    /// depth): phase planes, split weights and the direct driver against the plain integer
-    /// convolution, for strides 2 and 3, kernels that split with little padding (7 x 7 and 5 x 6 at
-    /// stride 2, 6 x 6 and 3 x 3 at stride 3, 4 x 4 and 2 x 2 at stride 2), and uneven padding.
-    func testPhaseSplitMatchesAPlainIntegerConvolution() throws {
-        var rng = SplitMix64(seed: 14)
-        func r(_ lo: Int, _ hi: Int) -> Int { lo + Int(rng.next() % UInt64(hi - lo + 1)) }
-        XCTAssertNil(Int8PhaseSplit(c: 3, kh: 3, kw: 3, sh: 2, sw: 2), "3 x 3 stride 2 pads 9 taps to 16")
-        XCTAssertNil(Int8PhaseSplit(c: 3, kh: 7, kw: 7, sh: 1, sw: 1))
-        let kernels: [(Int, Int, Int, Int)] = [(7, 7, 2, 2), (5, 6, 2, 2), (6, 6, 3, 3), (3, 3, 3, 3), (4, 4, 2, 2), (2, 2, 2, 2), (7, 7, 2, 2)]
-        for (ci, (kh, kw, sh, sw)) in kernels.enumerated() {
-            let split = try XCTUnwrap(Int8PhaseSplit(c: r(1, 5), kh: kh, kw: kw, sh: sh, sw: sw), "\(kh)x\(kw) / \(sh)")
-            let c = split.inputChannels
-            var k = Case(c: c, h: r(kh, 40), w: r(kw, 40), m: r(1, 19), kh: kh, kw: kw, dh: 1, dw: 1,
-                         pt: r(0, kh / 2), pl: r(0, kw / 2), pb: r(0, kh / 2), pr: r(0, kw / 2), sh: sh, sw: sw)
-            if ci == kernels.count - 1 { (k.h, k.w, k.pt, k.pl, k.pb, k.pr) = (224, 224, 3, 3, 2, 2) }   // open-nsfw's stem
-            guard Int8DirectConvWeights.applies(c: split.c, kh: split.kh, kw: split.kw) else {
-                throw XCTSkip("no fast direct kernel on this CPU")
-            }
-            let signed = ci % 2 == 1, extreme = ci % 3 == 2
-            let x = bytes(c * k.h * k.w, &rng, extreme: extreme)
-            let w = weights(k, &rng, extreme: extreme)
-            let zp: Int32 = signed ? [-128, 5, 127][ci % 3] : [0, 128, 255][ci % 3]
-            let packed = try split.weights(w, m: k.m).withUnsafeBufferPointer {
-                try Int8DirectConvWeights(m: k.m, c: split.c, kh: split.kh, kw: split.kw, weights: $0.baseAddress!)
-            }
-            let pg = split.geometry(k.geo)
-            var planes = [UInt8](repeating: 0, count: pg.c * pg.h * pg.w)
-            so_u8_phase_planes(x, c, k.h, k.w, sh, sw, k.pt, k.pl, pg.h, pg.w, UInt8(truncatingIfNeeded: zp), &planes)
-            let count = k.m * k.oh * k.ow
-            var y = [Int32](repeating: 0x5A5A5A5A, count: count + 64)
-            planes.withUnsafeBufferPointer { pp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    int8DirectConv2D(x: pp.baseAddress!, flip: signed, xzp: zp, pg, packed, .int32(yp.baseAddress!, ldy: k.oh * k.ow),
-                                     threads: 2)
-                }
-            }
-            XCTAssertEqual(Array(y[..<count]), naive(k, x, signed: signed, zp: zp, w), "case \(ci) \(k) signed \(signed) zp \(zp)")
-            XCTAssertEqual(Array(y[count...]), [Int32](repeating: 0x5A5A5A5A, count: 64), "wrote past the output, case \(ci)")
         }
     }
 

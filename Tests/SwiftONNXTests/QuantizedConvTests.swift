@@ -28,11 +28,11 @@ final class QuantizedConvTests: XCTestCase {
             // more output positions than one block of the driver's columns (96), blocks starting
             // and ending inside output rows
             (1, 6, 23, 19, 10, 3, 1, 1, 1), (2, 5, 30, 27, 9, 3, 2, 1, 1),
-            // a 7 x 7 stride-2 stem (the phase-split path with symmetric weights)
+            // a 7 x 7 stride-2 stem
             (2, 3, 41, 38, 16, 7, 2, 3, 1),
         ]
         for (si, (n, c, h, w, m, k, s, p, d)) in shapes.enumerated() {
-            // symmetric: signed weights with zero point 0, which the direct and phase-split kernels take
+            // symmetric: signed weights with zero point 0, which the direct kernels take
             for (xSigned, wSigned, symmetric) in [(false, true, false), (true, true, false), (false, false, false), (true, false, false),
                                                   (false, true, true), (true, true, true)] {
                 let xb = bytes(n * c * h * w, &rng), wb = bytes(m * c * k * k, &rng)
@@ -79,7 +79,7 @@ final class QuantizedConvTests: XCTestCase {
             (1, 2, 40, 33, 1, 5, 1, 2, 1), (1, 3, 130, 140, 3, 3, 1, 1, 1),   // the last: planes too large for the blocked kernel
         ]
         for (si, (n, c, h, w, kh, kw, s, p, d)) in shapes.enumerated() {
-            // symmetric: signed weights with zero point 0, which the direct and phase-split kernels take
+            // symmetric: signed weights with zero point 0, which the direct kernels take
             for (xSigned, wSigned, symmetric) in [(false, true, false), (true, true, false), (false, false, false), (true, false, false),
                                                   (false, true, true), (true, true, true)] {
                 var xb = bytes(n * c * h * w, &rng), wb = bytes(c * kh * kw, &rng)
@@ -135,7 +135,7 @@ final class QuantizedConvTests: XCTestCase {
             (1, 12, 11, 9, 12, 3, 1, 1, true), (2, 5, 8, 8, 5, 5, 2, 2, true),
         ]
         for (si, (n, c, h, w, m, k, s, p, dw)) in shapes.enumerated() {
-            // symmetric: signed weights with zero point 0, which the direct and phase-split kernels take
+            // symmetric: signed weights with zero point 0, which the direct kernels take
             for (xSigned, wSigned, symmetric) in [(false, true, false), (true, true, false), (false, false, false), (true, false, false),
                                                   (false, true, true), (true, true, true)] {
                 let cin = dw ? 1 : c

@@ -34,12 +34,6 @@
 void so_u8_conv_quads(const uint8_t *x, size_t c, size_t h, size_t w, size_t sh, size_t sw, size_t pt, size_t pl,
                       size_t hp, size_t wp, uint8_t fill, int flip, uint8_t *dst);
 
-/* Phase planes of x (c x h x w bytes) for a stride sh x sw convolution with padding pt, pl (space to
-   depth): plane (ch * sh + a) * sw + b, hp x wp bytes, holds at (y, x) input (y * sh + a - pt,
-   x * sw + b - pl) where that is inside the image and `fill` elsewhere. */
-void so_u8_phase_planes(const uint8_t *x, size_t c, size_t h, size_t w, size_t sh, size_t sw, size_t pt, size_t pl,
-                        size_t hp, size_t wp, uint8_t fill, uint8_t *dst);
-
 /* Packed weights: panels of 8 output channels; in a panel, for each tap t < taps then each
    channel quad q < ceil(c / 4), the 8 channels' 4 weights (32 bytes; zero past m and past c).
    w is m x c x taps (ONNX's layout, taps = kh * kw row-major). */

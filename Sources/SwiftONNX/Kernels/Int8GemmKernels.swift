@@ -363,44 +363,6 @@ final class Int8DirectConvWeights: Sendable {
     }
 }
 
-/// A strided 2-D convolution (group 1, dilation 1) rewritten as a stride-1 one (space to depth): the
-/// input's sh x sw phase planes (phase (a, b) of channel ch holds padded input (y * sh + a, x * sw + b)
-/// at (y, x); `so_u8_phase_planes`) are c * sh * sw channels, convolved with the kernel's phases,
-/// ceil(kh / sh) x ceil(kw / sw) taps each (taps past the kernel zero), stride 1, no padding. Taken
-/// where the phases pad the kernel by at most 35% (7 x 7 stride 2: 64 taps for 49; 3 x 3 stride 2
-/// would be 16 for 9).
-struct Int8PhaseSplit: Sendable {
-    let c: Int, kh: Int, kw: Int, sh: Int, sw: Int
-    let inputChannels: Int, kernelHeight: Int, kernelWidth: Int
-
-    init?(c: Int, kh: Int, kw: Int, sh: Int, sw: Int) {
-        guard sh >= 1, sw >= 1, sh * sw > 1, kh >= 1, kw >= 1 else { return nil }
-        let kh2 = (kh + sh - 1) / sh, kw2 = (kw + sw - 1) / sw
-        guard kh2 * sh * kw2 * sw * 100 <= kh * kw * 135 else { return nil }
-        self.c = c * sh * sw; self.kh = kh2; self.kw = kw2; self.sh = sh; self.sw = sw
-        inputChannels = c; kernelHeight = kh; kernelWidth = kw
-    }
-
-    /// m x c x kh x kw weights as m x (c * sh * sw) x kh' x kw' (channel ch * sh * sw + a * sw + b, tap (ky', kx')
-    /// = original tap (ky' * sh + a, kx' * sw + b), 0 past the kernel).
-    func weights(_ w: [Int8], m: Int) -> [Int8] {
-        var out = [Int8](repeating: 0, count: m * c * kh * kw)
-        let c0 = inputChannels, kh0 = kernelHeight, kw0 = kernelWidth
-        for i in 0..<m { for ch in 0..<c0 { for a in 0..<sh { for b in 0..<sw { for ky in 0..<kh { for kx in 0..<kw {
-            let oy = ky * sh + a, ox = kx * sw + b
-            guard oy < kh0, ox < kw0 else { continue }
-            out[(((i * c + (ch * sh + a) * sw + b) * kh) + ky) * kw + kx] = w[((i * c0 + ch) * kh0 + oy) * kw0 + ox]
-        } } } } } }
-        return out
-    }
-
-    /// The stride-1 geometry over the phase planes of an input with geometry `geo`.
-    func geometry(_ geo: Int8ConvGeometry) -> Int8ConvGeometry {
-        Int8ConvGeometry(c: c, h: geo.oh + kh - 1, w: geo.ow + kw - 1, m: geo.m, kh: kh, kw: kw, sh: 1, sw: 1, dh: 1, dw: 1,
-                         padTop: 0, padLeft: 0, oh: geo.oh, ow: geo.ow)
-    }
-}
-
 /// Padded positions per block of the direct convolution, and output channels per call.
 private let directBlock = 96, directChannels = 64
 

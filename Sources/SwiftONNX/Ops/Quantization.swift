@@ -290,11 +290,7 @@ private func makeQLinearConv(_ ctx: OpContext) throws -> OpBody {
 /// (group == channels, one filter per channel). `init` returns nil for what neither covers (the
 /// general integer path runs then).
 private final class Int8ConvWeights: Sendable {
-    enum Kind: Sendable {
-        case gemm(Int8PackedWeights), direct(Int8DirectConvWeights), depthwise(Int8DepthwiseWeights)
-        /// A strided convolution as a stride-1 one over the input's phase planes.
-        case phases(Int8DirectConvWeights, Int8PhaseSplit)
-    }
+    enum Kind: Sendable { case gemm(Int8PackedWeights), direct(Int8DirectConvWeights), depthwise(Int8DepthwiseWeights) }
     let kind: Kind
     /// Output channels, input channels, kernel height and width.
     let m: Int, c: Int, kh: Int, kw: Int
@@ -321,22 +317,6 @@ private final class Int8ConvWeights: Sendable {
             // and so do strided 1 x 1 ones (the kernel reads the sampled input); pointwise ones
             // read their input in place through the GEMM, which measures faster for them.
             let unitStrides = (p.strides ?? [1, 1]).allSatisfy { $0 == 1 }
-            // Strided convolutions whose kernel splits into whole stride phases with little padding
-            // (a 7 x 7 stride-2 stem: 4 x 4 phases of 2 x 2, 64 taps for 49) run on the direct kernel
-            // too, as stride-1 convolutions over the input's phase planes (space to depth).
-            if zz == nil, !unitStrides, kh * kw > 1, let st = p.strides, st.count == 2,
-               (p.dilations ?? [1, 1]).allSatisfy({ $0 == 1 }),
-               let split = Int8PhaseSplit(c: c, kh: kh, kw: kw, sh: st[0], sw: st[1]),
-               Int8DirectConvWeights.applies(c: split.c, kh: split.kh, kw: split.kw) {
-                kind = .phases(try ctx.prepare(w, kind: "int8-phases" + (w.dtype == .uint8 ? "-u8" : "")) {
-                    let split = split.weights(weights, m: mm)
-                    return try split.withUnsafeBufferPointer {
-                        try Int8DirectConvWeights(m: mm, c: cc * st[0] * st[1], kh: (hh + st[0] - 1) / st[0], kw: (ww + st[1] - 1) / st[1],
-                                                  weights: $0.baseAddress!)
-                    }
-                }, split)
-                return
-            }
             if zz == nil, unitStrides != (kh * kw == 1),
                Int8DirectConvWeights.applies(c: c, kh: kh, kw: kw) {
                 kind = .direct(try ctx.prepare(w, kind: "int8-direct" + (w.dtype == .uint8 ? "-u8" : "")) {
@@ -383,18 +363,6 @@ private final class Int8ConvWeights: Sendable {
             let xb = x.raw.assumingMemoryBound(to: UInt8.self)
             for i in 0..<batch {
                 int8DirectConv2D(x: xb + i * inImage, flip: x.dtype == .int8, xzp: xzp, geo, dc, out(i), threads: threads)
-            }
-        case .phases(let dc, let split):
-            let xb = x.raw.assumingMemoryBound(to: UInt8.self)
-            let pg = split.geometry(geo)
-            ScratchPool.shared.with(bytes: pg.c * pg.h * pg.w) { planes in
-                let pb = planes.assumingMemoryBound(to: UInt8.self)
-                for i in 0..<batch {
-                    // padding holds the zero point's byte, in x's own type (the kernel flips signed bytes)
-                    so_u8_phase_planes(xb + i * inImage, c, geo.h, geo.w, geo.sh, geo.sw, geo.padTop, geo.padLeft, pg.h, pg.w,
-                                       UInt8(truncatingIfNeeded: xzp), pb)
-                    int8DirectConv2D(x: pb, flip: x.dtype == .int8, xzp: xzp, pg, dc, out(i), threads: threads)
-                }
             }
         case .gemm(let packed):
             // Signed activations become unsigned ones with the same differences to their zero point.
