@@ -53,6 +53,12 @@ final class PoolingTests: XCTestCase {
         let g = try runOp("GlobalAveragePool", [sinTensor([1, 2, 5, 7])])[0]
         XCTAssertEqual(g.shape, [1, 2, 1, 1])
         try assertClose(g, PoolRef.gap, tol: 1e-5)
+        // an AveragePool whose one window is the whole plane (the global pooling's kernel runs it)
+        for include in [0, 1] {
+            let w = try runOp("AveragePool", [sinTensor([1, 2, 5, 7])], ["kernel_shape": .ints([5, 7]), "count_include_pad": .int(include)])[0]
+            XCTAssertEqual(w.shape, [1, 2, 1, 1])
+            try assertClose(w, PoolRef.gap, tol: 1e-5)
+        }
         let l = try runOp("LpPool", opset: 18, [sinTensor([1, 2, 5, 7])], ["kernel_shape": .ints([2, 2]), "p": .int(3)])[0]
         try assertClose(l, PoolRef.lppool, tol: 1e-5)
     }

@@ -215,9 +215,16 @@ func globalPoolF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, 
 /// float32 average pooling: the C kernels.
 func poolAvgF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int,
                 axes a: [PoolAxisTable], countIncludePad: Bool, threads: Int = 1) {
-    var g = poolGeometry(a)
     let inPlane = a[0].inSize * a[1].inSize * a[2].inSize
     let outPlane = a[0].outSize * a[1].outSize * a[2].outSize
+    // One window covering each whole plane, no padding (a network's closing 7 x 7 pool on a 7 x 7
+    // map): the mean of each plane, which the global pooling reduces along contiguous memory rather
+    // than one output lane per plane.
+    if outPlane == 1, inPlane > 0, a.allSatisfy({ $0.kernel == $0.inSize && $0.dilation == 1 && $0.padBegin == 0 && $0.padEnd == 0 }) {
+        globalPoolF32(x, y, planes: planes, size: inPlane, max: false)
+        return
+    }
+    var g = poolGeometry(a)
     let kernel = f32AvgPoolKernel
     poolPlanes(planes, work: planes * outPlane * a[1].kernel * a[2].kernel, threads: threads,
                scratchBytes: so_f32_pool_scratch(&g)) { p0, p1, scratch in
