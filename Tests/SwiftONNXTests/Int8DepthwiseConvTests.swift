@@ -49,18 +49,6 @@ final class Int8DepthwiseConvTests: XCTestCase {
         return out
     }
 
-    private func bytes(_ n: Int, _ rng: inout SplitMix64, extreme: Bool) -> [UInt8] {
-        (0..<n).map { _ in
-            let v = rng.next()
-            return extreme ? (v % 2 == 0 ? 255 : 0) : UInt8(truncatingIfNeeded: v >> 17)
-        }
-    }
-
-    /// c x kh x kw signed weights; extreme ones are all -128 or 127.
-    private func weights(_ k: Case, _ rng: inout SplitMix64, extreme: Bool) -> [Int8] {
-        bytes(k.c * k.kh * k.kw, &rng, extreme: extreme).map { Int8(bitPattern: extreme ? ($0 == 255 ? 0x7F : 0x80) : $0) }
-    }
-
     /// sum over taps inside the plane of (x - zp) * (w - wzp), in Int64; x's bytes read as signed when `signed`.
     private func naive(_ k: Case, _ x: [UInt8], signed: Bool, zp: Int32, _ w: [Int32], wzp: Int32) -> [Int32] {
         var y = [Int32](repeating: 0, count: k.c * k.oh * k.ow)
@@ -94,8 +82,8 @@ final class Int8DepthwiseConvTests: XCTestCase {
             guard so_i8_dwconv_fast(fast, &g) != 0 else { continue }
             compared += 1
             let extreme = ci % 3 == 0, flip: Int32 = ci % 2 == 1 ? 1 : 0
-            let x = bytes(k.c * k.h * k.w, &rng, extreme: extreme)
-            let w = weights(k, &rng, extreme: extreme)
+            let x = rng.kernelBytes(k.c * k.h * k.w, extreme: extreme)
+            let w = rng.kernelWeights(k.c * k.kh * k.kw, extreme: extreme)
             let zp = UInt8([0, 128, 255][ci % 3])
             var packed = [Int8](repeating: 0, count: so_i8_dwconv_packed_bytes(k.c, k.kh, k.kw))
             so_i8_dwconv_pack(k.c, k.kh, k.kw, w, &packed)
@@ -140,11 +128,11 @@ final class Int8DepthwiseConvTests: XCTestCase {
         var rng = SplitMix64(seed: 22)
         for (ci, k) in cases().enumerated() {
             let extreme = ci % 3 == 1, signed = ci % 2 == 1
-            let x = bytes(k.c * k.h * k.w, &rng, extreme: extreme)
+            let x = rng.kernelBytes(k.c * k.h * k.w, extreme: extreme)
             // signed weights with zero point 0; unsigned ones around 128 (the direct kernel's too);
             // unsigned ones whose differences leave the signed bytes (the float path)
             let kind = ci % 3
-            var w = weights(k, &rng, extreme: extreme).map { Int32($0) }
+            var w = rng.kernelWeights(k.c * k.kh * k.kw, extreme: extreme).map { Int32($0) }
             var wzp: Int32 = 0
             if kind == 1 { w = w.map { $0 + 128 }; wzp = 128 }
             if kind == 2 { w = w.map { $0 + 128 }; w[0] = 255; wzp = 3 }
@@ -155,11 +143,10 @@ final class Int8DepthwiseConvTests: XCTestCase {
             let want = naive(k, x, signed: signed, zp: zp, w, wzp: wzp)
             for threads in [1, 2] {
                 let count = k.c * k.oh * k.ow
-                var y = [Int32](repeating: 0x5A5A5A5A, count: count + 64)
-                x.withUnsafeBufferPointer { xp in
-                    y.withUnsafeMutableBufferPointer { yp in
-                        int8DepthwiseConv2D(x: UnsafeRawPointer(xp.baseAddress!), xSigned: signed, xzp: zp, k.geo, dwWeights,
-                                            .int32(yp.baseAddress!, ldy: k.oh * k.ow), threads: threads)
+                let y = x.withUnsafeBufferPointer { xp in
+                    int32Sums(count: count, ldy: k.oh * k.ow) { out in
+                        int8DepthwiseConv2D(x: UnsafeRawPointer(xp.baseAddress!), xSigned: signed, xzp: zp, k.geo, dwWeights, out,
+                                            threads: threads)
                     }
                 }
                 XCTAssertEqual(Array(y[..<count]), want, "case \(ci) \(k) signed \(signed) zp \(zp) wzp \(wzp) threads \(threads)")
@@ -172,30 +159,20 @@ final class Int8DepthwiseConvTests: XCTestCase {
         var rng = SplitMix64(seed: 23)
         for (ci, k) in cases().enumerated() {
             let extreme = ci % 4 == 2, signedOut = ci % 2 == 0, signed = ci % 3 == 0
-            let x = bytes(k.c * k.h * k.w, &rng, extreme: extreme)
-            let w = weights(k, &rng, extreme: extreme).map { Int32($0) }
+            let x = rng.kernelBytes(k.c * k.h * k.w, extreme: extreme)
+            let w = rng.kernelWeights(k.c * k.kh * k.kw, extreme: extreme).map { Int32($0) }
             let zp: Int32 = signed ? [-128, 0, 127, -3][ci % 4] : [0, 128, 255, 3][ci % 4]
             let direct = try XCTUnwrap(Int8DepthwiseWeights(c: k.c, kh: k.kh, kw: k.kw, weights: w, zeroPoints: nil))
             let float = try XCTUnwrap(Int8DepthwiseWeights(c: k.c, kh: k.kh, kw: k.kw, weights: w, zeroPoints: nil, isa: Int32(SO_ISA_SCALAR)))
             XCTAssertNil(float.packed)
             let bias = (0..<k.c).map { _ in Int32(truncatingIfNeeded: rng.next() % 20001) - 10000 }
             let scale = (0..<k.c).map { _ in Float(rng.next() % 1000 + 1) * 2e-4 }
-            let (lo, hi): (Int32, Int32) = signedOut ? (-128, 127) : (0, 255)
             let count = k.c * k.oh * k.ow
             var outs = [[UInt8]]()
             for weights in [float, direct] {
-                var y = [UInt8](repeating: 0xA5, count: count + 64)
-                x.withUnsafeBufferPointer { xp in
-                    bias.withUnsafeBufferPointer { bp in
-                        scale.withUnsafeBufferPointer { sp in
-                            y.withUnsafeMutableBufferPointer { yp in
-                                let rq = Int8Requantization(bias: bp.baseAddress!, scale: sp.baseAddress!, zeroPoint: signedOut ? -3 : 7,
-                                                            lo: lo, hi: hi, signedOutput: signedOut)
-                                let out = Int8GemmOutput.requantized(rq, UnsafeMutableRawPointer(yp.baseAddress!), ldy: k.oh * k.ow)
-                                int8DepthwiseConv2D(x: UnsafeRawPointer(xp.baseAddress!), xSigned: signed, xzp: zp, k.geo, weights, out,
-                                                    threads: 2)
-                            }
-                        }
+                let y = x.withUnsafeBufferPointer { xp in
+                    requantizedBytes(count: count, ldy: k.oh * k.ow, bias: bias, scale: scale, signedOut: signedOut) { out in
+                        int8DepthwiseConv2D(x: UnsafeRawPointer(xp.baseAddress!), xSigned: signed, xzp: zp, k.geo, weights, out, threads: 2)
                     }
                 }
                 XCTAssertEqual(Array(y[count...]), [UInt8](repeating: 0xA5, count: 64), "wrote past the output, case \(ci)")

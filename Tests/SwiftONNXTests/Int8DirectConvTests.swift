@@ -51,18 +51,6 @@ final class Int8DirectConvTests: XCTestCase {
         return out
     }
 
-    private func bytes(_ n: Int, _ rng: inout SplitMix64, extreme: Bool) -> [UInt8] {
-        (0..<n).map { _ in
-            let v = rng.next()
-            return extreme ? (v % 2 == 0 ? 255 : 0) : UInt8(truncatingIfNeeded: v >> 17)
-        }
-    }
-
-    /// m x c x kh x kw signed weights; extreme ones are all -128 or 127.
-    private func weights(_ k: Case, _ rng: inout SplitMix64, extreme: Bool) -> [Int8] {
-        bytes(k.m * k.c * k.kh * k.kw, &rng, extreme: extreme).map { Int8(bitPattern: extreme ? ($0 == 255 ? 0x7F : 0x80) : $0) }
-    }
-
     /// sum over taps inside the image of (x - zp) * w, in Int64; x's bytes read as signed when `signed`.
     private func naive(_ k: Case, _ x: [UInt8], signed: Bool, zp: Int32, _ w: [Int8]) -> [Int32] {
         var y = [Int32](repeating: 0, count: k.m * k.oh * k.ow)
@@ -94,8 +82,8 @@ final class Int8DirectConvTests: XCTestCase {
         var rng = SplitMix64(seed: 11)
         for (ci, k) in cases().enumerated() {
             let extreme = ci % 3 == 0
-            let x = bytes(k.c * k.h * k.w, &rng, extreme: extreme)
-            let w = weights(k, &rng, extreme: extreme)
+            let x = rng.kernelBytes(k.c * k.h * k.w, extreme: extreme)
+            let w = rng.kernelWeights(k.m * k.c * k.kh * k.kw, extreme: extreme)
             let hp = k.hp, wp = k.wp, cq = (k.c + 3) / 4, plane = hp * wp * 4
             var quads = [UInt8](repeating: 0, count: cq * plane + Int(SO_I8_CONV_SLACK))
             so_u8_conv_quads(x, k.c, k.h, k.w, k.sh, k.sw, k.pt, k.pl, hp, wp, 255, 0, &quads)
@@ -140,18 +128,16 @@ final class Int8DirectConvTests: XCTestCase {
         var rng = SplitMix64(seed: 12)
         for (ci, k) in cases().enumerated() {
             let extreme = ci % 3 == 1, signed = ci % 2 == 1
-            let x = bytes(k.c * k.h * k.w, &rng, extreme: extreme)
-            let w = weights(k, &rng, extreme: extreme)
+            let x = rng.kernelBytes(k.c * k.h * k.w, extreme: extreme)
+            let w = rng.kernelWeights(k.m * k.c * k.kh * k.kw, extreme: extreme)
             let zp: Int32 = signed ? [-128, 0, 127][ci % 3] : [0, 128, 255][ci % 3]
             let packed = try packedDirect(k, w)
             let want = naive(k, x, signed: signed, zp: zp, w)
             for threads in [1, 2] {
                 let count = k.m * k.oh * k.ow
-                var y = [Int32](repeating: 0x5A5A5A5A, count: count + 64)
-                x.withUnsafeBufferPointer { xp in
-                    y.withUnsafeMutableBufferPointer { yp in
-                        int8DirectConv2D(x: xp.baseAddress!, flip: signed, xzp: zp, k.geo, packed,
-                                         .int32(yp.baseAddress!, ldy: k.oh * k.ow), threads: threads)
+                let y = x.withUnsafeBufferPointer { xp in
+                    int32Sums(count: count, ldy: k.oh * k.ow) { out in
+                        int8DirectConv2D(x: xp.baseAddress!, flip: signed, xzp: zp, k.geo, packed, out, threads: threads)
                     }
                 }
                 XCTAssertEqual(Array(y[..<count]), want, "case \(ci) \(k) signed \(signed) zp \(zp) threads \(threads)")
@@ -164,8 +150,8 @@ final class Int8DirectConvTests: XCTestCase {
         var rng = SplitMix64(seed: 13)
         for (ci, k) in cases().enumerated() {
             let extreme = ci % 4 == 2, signedOut = ci % 2 == 0
-            let x = bytes(k.c * k.h * k.w, &rng, extreme: extreme)
-            let w = weights(k, &rng, extreme: extreme)
+            let x = rng.kernelBytes(k.c * k.h * k.w, extreme: extreme)
+            let w = rng.kernelWeights(k.m * k.c * k.kh * k.kw, extreme: extreme)
             let zp: Int32 = [0, 128, 255, 3][ci % 4]
             let direct = try packedDirect(k, w)
             let gemm = try w.withUnsafeBufferPointer {
@@ -173,24 +159,15 @@ final class Int8DirectConvTests: XCTestCase {
             }
             let bias = (0..<k.m).map { _ in Int32(truncatingIfNeeded: rng.next() % 20001) - 10000 }
             let scale = (0..<k.m).map { _ in Float(rng.next() % 1000 + 1) * 1e-5 }
-            let (lo, hi): (Int32, Int32) = signedOut ? (-128, 127) : (0, 255)
             let count = k.m * k.oh * k.ow
             var outs = [[UInt8]]()
             for useDirect in [false, true] {
-                var y = [UInt8](repeating: 0xA5, count: count + 64)
-                x.withUnsafeBufferPointer { xp in
-                    bias.withUnsafeBufferPointer { bp in
-                        scale.withUnsafeBufferPointer { sp in
-                            y.withUnsafeMutableBufferPointer { yp in
-                                let rq = Int8Requantization(bias: bp.baseAddress!, scale: sp.baseAddress!, zeroPoint: signedOut ? -3 : 7,
-                                                            lo: lo, hi: hi, signedOutput: signedOut)
-                                let out = Int8GemmOutput.requantized(rq, UnsafeMutableRawPointer(yp.baseAddress!), ldy: k.oh * k.ow)
-                                if useDirect {
-                                    int8DirectConv2D(x: xp.baseAddress!, flip: false, xzp: zp, k.geo, direct, out, threads: 2)
-                                } else {
-                                    int8Conv2D(x: xp.baseAddress!, xzp: zp, k.geo, gemm, out, threads: 1)
-                                }
-                            }
+                let y = x.withUnsafeBufferPointer { xp in
+                    requantizedBytes(count: count, ldy: k.oh * k.ow, bias: bias, scale: scale, signedOut: signedOut) { out in
+                        if useDirect {
+                            int8DirectConv2D(x: xp.baseAddress!, flip: false, xzp: zp, k.geo, direct, out, threads: 2)
+                        } else {
+                            int8Conv2D(x: xp.baseAddress!, xzp: zp, k.geo, gemm, out, threads: 1)
                         }
                     }
                 }

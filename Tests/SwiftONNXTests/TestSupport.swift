@@ -72,6 +72,45 @@ struct SplitMix64 {
         return lo + (hi - lo) * u
     }
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+
+    /// n bytes for the integer kernels' tests; extreme ones are all 0 or 255 (the largest products).
+    mutating func kernelBytes(_ n: Int, extreme: Bool) -> [UInt8] {
+        (0..<n).map { _ in
+            let v = next()
+            return extreme ? (v % 2 == 0 ? 255 : 0) : UInt8(truncatingIfNeeded: v >> 17)
+        }
+    }
+
+    /// n signed weights for the integer kernels' tests; extreme ones are all -128 or 127.
+    mutating func kernelWeights(_ n: Int, extreme: Bool) -> [Int8] {
+        kernelBytes(n, extreme: extreme).map { Int8(bitPattern: extreme ? ($0 == 255 ? 0x7F : 0x80) : $0) }
+    }
+}
+
+/// The sums an integer kernel's driver writes through `.int32` output (rows `ldy` values apart) into
+/// `count` values followed by 64 sentinels 0x5A5A5A5A (the caller checks they stay).
+func int32Sums(count: Int, ldy: Int, _ body: (Int8GemmOutput) -> Void) -> [Int32] {
+    var y = [Int32](repeating: 0x5A5A5A5A, count: count + 64)
+    y.withUnsafeMutableBufferPointer { yp in body(.int32(yp.baseAddress!, ldy: ldy)) }
+    return y
+}
+
+/// The bytes an integer kernel's driver writes through `.requantized` output (bias and scale one per
+/// row, rows `ldy` bytes apart, outputs (zero point -3) or 7, full range of the type) into `count`
+/// bytes followed by 64 sentinel bytes 0xA5 (the caller checks they stay).
+func requantizedBytes(count: Int, ldy: Int, bias: [Int32], scale: [Float], signedOut: Bool,
+                      _ body: (Int8GemmOutput) -> Void) -> [UInt8] {
+    var y = [UInt8](repeating: 0xA5, count: count + 64)
+    bias.withUnsafeBufferPointer { bp in
+        scale.withUnsafeBufferPointer { sp in
+            y.withUnsafeMutableBufferPointer { yp in
+                let rq = Int8Requantization(bias: bp.baseAddress!, scale: sp.baseAddress!, zeroPoint: signedOut ? -3 : 7,
+                                            lo: signedOut ? -128 : 0, hi: signedOut ? 127 : 255, signedOutput: signedOut)
+                body(.requantized(rq, UnsafeMutableRawPointer(yp.baseAddress!), ldy: ldy))
+            }
+        }
+    }
+    return y
 }
 
 // MARK: - small graph-building helpers (control-flow, shape-plan tests)
