@@ -446,6 +446,42 @@ static void i8_pack_b_vnni(size_t kc, size_t nc, const uint8_t *b, size_t rs, si
     }
 }
 
+/* Row r of an 8 x 32 tile (sums a0, a1): the zero points applied (rs: the rows' sums of A, cs0/cs1 the
+   columns' sums of B), then stored, added to C, or requantized (rq) and stored as bytes. */
+static inline __attribute__((always_inline))
+void epilogue_row_vnni(__m512i a0, __m512i a1, size_t r, size_t kc, const int32_t *rs, __m512i cs0, __m512i cs1,
+                       const int32_t *azp, int32_t bzp, int32_t *c, size_t ldc, __mmask16 m0, __mmask16 m1,
+                       int accumulate, const so_i8_requant *rq, size_t row0, size_t col0, __m512i vzp, __m512 vlo,
+                       __m512 vhi) {
+    int32_t az = azp ? azp[r] : 0;
+    /* - bz * sum a + kc * az * bz, then - az * sum b */
+    /* in wrapping unsigned arithmetic: the parts may pass 2^31, the total fits int32 */
+    uint32_t f = (uint32_t)kc * (uint32_t)az * (uint32_t)bzp - (uint32_t)bzp * (uint32_t)rs[r];
+    __m512i fix = _mm512_set1_epi32((int32_t)f);
+    __m512i v0 = _mm512_add_epi32(a0, fix), v1 = _mm512_add_epi32(a1, fix);
+    if (az) {
+        __m512i vaz = _mm512_set1_epi32(az);
+        v0 = _mm512_sub_epi32(v0, _mm512_mullo_epi32(vaz, cs0));
+        v1 = _mm512_sub_epi32(v1, _mm512_mullo_epi32(vaz, cs1));
+    }
+    int32_t *o = c + r * ldc;
+    if (accumulate) {
+        v0 = _mm512_add_epi32(v0, _mm512_maskz_loadu_epi32(m0, o));
+        v1 = _mm512_add_epi32(v1, _mm512_maskz_loadu_epi32(m1, o + 16));
+    }
+    if (rq) {   /* requantized in registers, as requantize_avx512 does */
+        const size_t i = row0 + r;
+        const __m512i vb = _mm512_set1_epi32(rq->bias ? rq->bias[i] : 0);
+        const __m512 vs = _mm512_set1_ps(rq->scale[i]);
+        uint8_t *yo = (uint8_t *)rq->y + i * rq->ldy + col0;
+        _mm_mask_storeu_epi8(yo, m0, requant16_avx512(v0, vb, vs, vzp, vlo, vhi));
+        _mm_mask_storeu_epi8(yo + 16, m1, requant16_avx512(v1, vb, vs, vzp, vlo, vhi));
+        return;
+    }
+    _mm512_mask_storeu_epi32(o, m0, v0);
+    _mm512_mask_storeu_epi32(o + 16, m1, v1);
+}
+
 /* One 8 x 32 tile over `quads` quads of k, the zero points applied, stored or added to C. rowsum: the
    8 rows' sums of A over the block (from vnni_row_sums). */
 static inline __attribute__((always_inline))
@@ -478,37 +514,19 @@ void tile_8x32_vnni(size_t quads, size_t kc, const int8_t *ap, const uint8_t *bp
     _mm256_storeu_si256((__m256i *)rs, rowsum);
     const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
     const __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
-    for (size_t r = 0; r < rows; r++) {
-        int32_t az = azp ? azp[r] : 0;
-        /* - bz * sum a + kc * az * bz, then - az * sum b */
-        /* in wrapping unsigned arithmetic: the parts may pass 2^31, the total fits int32 */
-        uint32_t f = (uint32_t)kc * (uint32_t)az * (uint32_t)bzp - (uint32_t)bzp * (uint32_t)rs[r];
-        __m512i fix = _mm512_set1_epi32((int32_t)f);
-        __m512i v0 = _mm512_add_epi32(acc[r][0], fix), v1 = _mm512_add_epi32(acc[r][1], fix);
-        if (az) {
-            __m512i vaz = _mm512_set1_epi32(az);
-            v0 = _mm512_sub_epi32(v0, _mm512_mullo_epi32(vaz, cs0));
-            v1 = _mm512_sub_epi32(v1, _mm512_mullo_epi32(vaz, cs1));
-        }
-        int32_t *o = c + r * ldc;
-        if (accumulate) {
-            v0 = _mm512_add_epi32(v0, _mm512_maskz_loadu_epi32(m0, o));
-            v1 = _mm512_add_epi32(v1, _mm512_maskz_loadu_epi32(m1, o + 16));
-        }
-        if (rq) {   /* requantized in registers, as requantize_avx512 does */
-            const size_t i = row0 + r;
-            const __m512i vb = _mm512_set1_epi32(rq->bias ? rq->bias[i] : 0);
-            const __m512 vs = _mm512_set1_ps(rq->scale[i]);
-            const __m512i vzp = _mm512_set1_epi32(rq->yzp);
-            __m512 vlo, vhi;
-            requant16_bounds(rq->yzp, rq->lo, rq->hi, &vlo, &vhi);
-            uint8_t *yo = (uint8_t *)rq->y + i * rq->ldy + col0;
-            _mm_mask_storeu_epi8(yo, m0, requant16_avx512(v0, vb, vs, vzp, vlo, vhi));
-            _mm_mask_storeu_epi8(yo + 16, m1, requant16_avx512(v1, vb, vs, vzp, vlo, vhi));
-            continue;
-        }
-        _mm512_mask_storeu_epi32(o, m0, v0);
-        _mm512_mask_storeu_epi32(o + 16, m1, v1);
+    const __m512i vzp = _mm512_set1_epi32(rq ? rq->yzp : 0);
+    __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps();
+    if (rq) requant16_bounds(rq->yzp, rq->lo, rq->hi, &vlo, &vhi);
+    /* a full tile's rows with a constant count, so that the accumulators stay in registers (a
+       variable count made the compiler keep them on the stack); a partial tile's with a loop */
+    if (rows == 8) {
+        for (int r = 0; r < 8; r++)
+            epilogue_row_vnni(acc[r][0], acc[r][1], (size_t)r, kc, rs, cs0, cs1, azp, bzp, c, ldc, m0, m1, accumulate, rq,
+                              row0, col0, vzp, vlo, vhi);
+    } else {
+        for (size_t r = 0; r < rows; r++)
+            epilogue_row_vnni(acc[r][0], acc[r][1], r, kc, rs, cs0, cs1, azp, bzp, c, ldc, m0, m1, accumulate, rq,
+                              row0, col0, vzp, vlo, vhi);
     }
 }
 
