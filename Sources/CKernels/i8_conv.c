@@ -19,6 +19,37 @@
 #include <immintrin.h>
 #endif
 
+/* Four rows' bytes r[e][i * s] (i < n) interleaved into n quads at d, each byte xor-ed with fx. */
+static void interleave_rows(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, size_t n, size_t s,
+                            uint8_t fx, uint8_t *d) {
+    size_t i = 0;
+#if defined(__x86_64__)
+    const __m128i vf = _mm_set1_epi8((char)fx);
+    if (s == 1) {
+        for (; i + 16 <= n; i += 16) {
+            quads_16(_mm_xor_si128(_mm_loadu_si128((const __m128i *)(r0 + i)), vf),
+                     _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r1 + i)), vf),
+                     _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r2 + i)), vf),
+                     _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r3 + i)), vf), d + 4 * i);
+        }
+    } else if (s == 2) {
+        /* the even bytes of 32 (the low bytes of 16-bit lanes); the last vector reads byte 2i + 31,
+           which must lie inside the run's bytes 0 .. 2n - 2 */
+        const __m128i low = _mm_set1_epi16(0x00FF);
+        for (; i + 16 <= n && 2 * i + 32 <= 2 * n - 1; i += 16) {
+#define EVEN16(r) _mm_xor_si128(_mm_packus_epi16(_mm_and_si128(_mm_loadu_si128((const __m128i *)((r) + 2 * i)), low), \
+                                                 _mm_and_si128(_mm_loadu_si128((const __m128i *)((r) + 2 * i + 16)), low)), vf)
+            quads_16(EVEN16(r0), EVEN16(r1), EVEN16(r2), EVEN16(r3), d + 4 * i);
+#undef EVEN16
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        d[4 * i] = r0[i * s] ^ fx; d[4 * i + 1] = r1[i * s] ^ fx;
+        d[4 * i + 2] = r2[i * s] ^ fx; d[4 * i + 3] = r3[i * s] ^ fx;
+    }
+}
+
 void so_u8_conv_quads(const uint8_t *x, size_t c, size_t h, size_t w, size_t sh, size_t sw, size_t pt, size_t pl,
                       size_t hp, size_t wp, uint8_t fill, int flip, uint8_t *dst) {
     const size_t cq = (c + 3) / 4, plane = hp * wp * 4;

@@ -1,6 +1,6 @@
 /* Helpers shared by the integer GEMM (i8_gemm.c), the direct convolution (i8_conv.c) and the
-   depthwise one (i8_dwconv.c): byte quads (SSE2), rows interleaved into quads, and requantization of
-   16 int32 lanes in AVX-512 registers. Private to CKernels. */
+   depthwise one (i8_dwconv.c): byte quads (SSE2) and requantization of 16 int32 lanes in AVX-512
+   registers. Private to CKernels. */
 #ifndef SWIFTONNX_I8_SHARED_H
 #define SWIFTONNX_I8_SHARED_H
 #if defined(__x86_64__)
@@ -40,39 +40,4 @@ void requant16_bounds(int32_t yzp, int32_t lo, int32_t hi, __m512 *vflo, __m512 
 }
 
 #endif
-
-#include <stdint.h>
-#include <stddef.h>
-
-/* Four rows' bytes r[e][i * s] (i < n) interleaved into n quads at d, each byte xor-ed with fx. */
-static inline void interleave_rows(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, size_t n,
-                                   size_t s, uint8_t fx, uint8_t *d) {
-    size_t i = 0;
-#if defined(__x86_64__)
-    const __m128i vf = _mm_set1_epi8((char)fx);
-    if (s == 1) {
-        for (; i + 16 <= n; i += 16) {
-            quads_16(_mm_xor_si128(_mm_loadu_si128((const __m128i *)(r0 + i)), vf),
-                     _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r1 + i)), vf),
-                     _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r2 + i)), vf),
-                     _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r3 + i)), vf), d + 4 * i);
-        }
-    } else if (s == 2) {
-        /* the even bytes of 32 (the low bytes of 16-bit lanes); the last vector reads byte 2i + 31,
-           which must lie inside the run's bytes 0 .. 2n - 2 */
-        const __m128i low = _mm_set1_epi16(0x00FF);
-        for (; i + 16 <= n && 2 * i + 32 <= 2 * n - 1; i += 16) {
-#define EVEN16(r) _mm_xor_si128(_mm_packus_epi16(_mm_and_si128(_mm_loadu_si128((const __m128i *)((r) + 2 * i)), low), \
-                                                 _mm_and_si128(_mm_loadu_si128((const __m128i *)((r) + 2 * i + 16)), low)), vf)
-            quads_16(EVEN16(r0), EVEN16(r1), EVEN16(r2), EVEN16(r3), d + 4 * i);
-#undef EVEN16
-        }
-    }
-#endif
-    for (; i < n; i++) {
-        d[4 * i] = r0[i * s] ^ fx; d[4 * i + 1] = r1[i * s] ^ fx;
-        d[4 * i + 2] = r2[i * s] ^ fx; d[4 * i + 3] = r3[i * s] ^ fx;
-    }
-}
-
 #endif

@@ -49,29 +49,6 @@ final class Int8DepthwiseConvTests: XCTestCase {
         return out
     }
 
-    /// sum over taps inside the plane of (x - zp) * (w - wzp), in Int64; x's bytes read as signed when `signed`.
-    private func naive(_ k: Case, _ x: [UInt8], signed: Bool, zp: Int32, _ w: [Int32], wzp: Int32) -> [Int32] {
-        var y = [Int32](repeating: 0, count: k.c * k.oh * k.ow)
-        for ch in 0..<k.c {
-            for oy in 0..<k.oh {
-                for ox in 0..<k.ow {
-                    var s: Int64 = 0
-                    for ky in 0..<k.kh {
-                        for kx in 0..<k.kw {
-                            let iy = oy * k.sh - k.pt + ky * k.dh, ix = ox * k.sw - k.pl + kx * k.dw
-                            if iy < 0 || iy >= k.h || ix < 0 || ix >= k.w { continue }
-                            let b = x[(ch * k.h + iy) * k.w + ix]
-                            let v = signed ? Int64(Int8(bitPattern: b)) : Int64(b)
-                            s += (v - Int64(zp)) * Int64(w[(ch * k.kh + ky) * k.kw + kx] - wzp)
-                        }
-                    }
-                    y[(ch * k.oh + oy) * k.ow + ox] = Int32(s)
-                }
-            }
-        }
-        return y
-    }
-
     func testFastKernelMatchesTheReference() throws {
         let fast = Int32(SO_ISA_AVX512)
         if so_i8_dwconv_fast(fast, nil) == 0 { throw XCTSkip("no fast depthwise kernel on this CPU (the reference runs; see the driver tests)") }
@@ -140,7 +117,7 @@ final class Int8DepthwiseConvTests: XCTestCase {
                                                                zeroPoints: wzp == 0 ? nil : [Int32](repeating: wzp, count: k.c)))
             if kind == 2 { XCTAssertNil(dwWeights.packed) }
             let zp: Int32 = signed ? [-128, 0, 127][ci % 3] : [0, 128, 255][(ci / 2) % 3]
-            let want = naive(k, x, signed: signed, zp: zp, w, wzp: wzp)
+            let want = naiveIntegerConv(k.geo, depthwise: true, x, signed: signed, zp: zp, w.map { Int64($0 - wzp) })
             for threads in [1, 2] {
                 let count = k.c * k.oh * k.ow
                 let y = x.withUnsafeBufferPointer { xp in

@@ -51,31 +51,6 @@ final class Int8DirectConvTests: XCTestCase {
         return out
     }
 
-    /// sum over taps inside the image of (x - zp) * w, in Int64; x's bytes read as signed when `signed`.
-    private func naive(_ k: Case, _ x: [UInt8], signed: Bool, zp: Int32, _ w: [Int8]) -> [Int32] {
-        var y = [Int32](repeating: 0, count: k.m * k.oh * k.ow)
-        for i in 0..<k.m {
-            for oy in 0..<k.oh {
-                for ox in 0..<k.ow {
-                    var s: Int64 = 0
-                    for ch in 0..<k.c {
-                        for ky in 0..<k.kh {
-                            for kx in 0..<k.kw {
-                                let iy = oy * k.sh - k.pt + ky * k.dh, ix = ox * k.sw - k.pl + kx * k.dw
-                                if iy < 0 || iy >= k.h || ix < 0 || ix >= k.w { continue }
-                                let b = x[(ch * k.h + iy) * k.w + ix]
-                                let v = signed ? Int64(Int8(bitPattern: b)) : Int64(b)
-                                s += (v - Int64(zp)) * Int64(w[((i * k.c + ch) * k.kh + ky) * k.kw + kx])
-                            }
-                        }
-                    }
-                    y[(i * k.oh + oy) * k.ow + ox] = Int32(s)
-                }
-            }
-        }
-        return y
-    }
-
     func testFastKernelMatchesTheReferenceOnEveryIndex() throws {
         let fast = Int32(SO_ISA_AVX512)
         if so_i8_conv_direct_fast(fast) == 0 { throw XCTSkip("no fast direct kernel on this CPU (the reference runs; see the driver tests)") }
@@ -132,7 +107,7 @@ final class Int8DirectConvTests: XCTestCase {
             let w = rng.kernelWeights(k.m * k.c * k.kh * k.kw, extreme: extreme)
             let zp: Int32 = signed ? [-128, 0, 127][ci % 3] : [0, 128, 255][ci % 3]
             let packed = try packedDirect(k, w)
-            let want = naive(k, x, signed: signed, zp: zp, w)
+            let want = naiveIntegerConv(k.geo, depthwise: false, x, signed: signed, zp: zp, w.map { Int64($0) })
             for threads in [1, 2] {
                 let count = k.m * k.oh * k.ow
                 let y = x.withUnsafeBufferPointer { xp in

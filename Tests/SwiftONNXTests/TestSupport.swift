@@ -87,6 +87,35 @@ struct SplitMix64 {
     }
 }
 
+/// The plain integer convolution of one image (c x h x w bytes, read as signed when `signed`) with
+/// `w` (weights minus their zero points; m x c x kh x kw, or m x kh x kw with channel i of the input
+/// for output i when `depthwise`): the sum over taps inside the image of (x - zp) * w, in Int64.
+func naiveIntegerConv(_ g: Int8ConvGeometry, depthwise: Bool, _ x: [UInt8], signed: Bool, zp: Int32, _ w: [Int64]) -> [Int32] {
+    var y = [Int32](repeating: 0, count: g.m * g.oh * g.ow)
+    for i in 0..<g.m {
+        let channels = depthwise ? i..<(i + 1) : 0..<g.c
+        for oy in 0..<g.oh {
+            for ox in 0..<g.ow {
+                var s: Int64 = 0
+                for ch in channels {
+                    let filter = depthwise ? i * g.kh * g.kw : (i * g.c + ch) * g.kh * g.kw
+                    for ky in 0..<g.kh {
+                        for kx in 0..<g.kw {
+                            let iy = oy * g.sh - g.padTop + ky * g.dh, ix = ox * g.sw - g.padLeft + kx * g.dw
+                            if iy < 0 || iy >= g.h || ix < 0 || ix >= g.w { continue }
+                            let b = x[(ch * g.h + iy) * g.w + ix]
+                            let v = signed ? Int64(Int8(bitPattern: b)) : Int64(b)
+                            s += (v - Int64(zp)) * w[filter + ky * g.kw + kx]
+                        }
+                    }
+                }
+                y[(i * g.oh + oy) * g.ow + ox] = Int32(s)
+            }
+        }
+    }
+    return y
+}
+
 /// The sums an integer kernel's driver writes through `.int32` output (rows `ldy` values apart) into
 /// `count` values followed by 64 sentinels 0x5A5A5A5A (the caller checks they stay).
 func int32Sums(count: Int, ldy: Int, _ body: (Int8GemmOutput) -> Void) -> [Int32] {
