@@ -75,11 +75,15 @@ def augment(rng, *arrs, rotate=True):
 
 
 class Sampler:
+    """Picks a training image for each patch with probability proportional to the square root of
+    its area: a large copy gets more patches than a small one, but not so many that the 2048-px
+    copies of the large photographs crowd out the web-sized ones."""
+
     def __init__(self, images, rng):
         self.images = images
         self.rng = rng
-        area = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
-        self.p = area / area.sum()
+        side = np.sqrt(np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64))
+        self.p = side / side.sum()
 
     def index(self):
         return self.rng.choice(len(self.images), p=self.p)
@@ -399,7 +403,7 @@ def main():
         phases[0]["iters"] = args.iters
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
-    images = data.load_train()
+    images = data.load_train(color=args.task == "color")
     torch.manual_seed(args.seed)
     model = models.build(args.task)
     if args.start_phase > 1:
