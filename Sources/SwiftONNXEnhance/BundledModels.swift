@@ -45,8 +45,9 @@ extension EnhancePipeline {
     /// - Parameters:
     ///   - task: The task, and so the bundled model.
     ///   - scale: Upscale only: 2 or 4; ignored for the other tasks.
-    ///   - threads: Threads for each run of the model (`SessionOptions.threads`).
-    public convenience init(task: EnhanceTask, scale: Int = 2, threads: Int = 1) throws(EnhanceError) {
+    ///   - threads: Threads for each run of the model (`SessionOptions.threads`); by default two
+    ///     where the machine has them (``EnhancePipeline/defaultThreads``).
+    public convenience init(task: EnhanceTask, scale: Int = 2, threads: Int = EnhancePipeline.defaultThreads) throws(EnhanceError) {
         let url = try Self.bundledModelURL(task: task, scale: scale)
         try self.init(modelPath: url.path, configuration: .defaults(for: task, scale: scale), threads: threads)
     }

@@ -46,7 +46,7 @@ public struct EnhanceConfiguration: Sendable, Equatable {
 
     /// A configuration with these settings; the pipeline checks their ranges
     /// (``EnhancePipeline/init(session:configuration:)``). The defaults (scale 1, pad multiple 1,
-    /// 256-pixel tiles, 32 pixels of overlap, 64 megapixels, working side 512) suit a model without
+    /// 512-pixel tiles, 32 pixels of overlap, 64 megapixels, working side 512) suit a model without
     /// size constraints; ``defaults(for:scale:)`` gives each task's own settings.
     ///
     /// - Parameters:
@@ -58,7 +58,7 @@ public struct EnhanceConfiguration: Sendable, Equatable {
     ///   - pixelCeiling: The most pixels an image may have; 0 for no ceiling.
     ///   - colorWorkingSide: Colorize only: the long side of the working size, 0...8192; 0 for tiles at
     ///     full resolution.
-    public init(task: EnhanceTask, scale: Int = 1, padMultiple: Int = 1, tileSize: Int = 256, overlap: Int = 32,
+    public init(task: EnhanceTask, scale: Int = 1, padMultiple: Int = 1, tileSize: Int = 512, overlap: Int = 32,
                 pixelCeiling: Int = ImageFile.defaultPixelCeiling, colorWorkingSide: Int = 512) {
         self.task = task
         self.colorWorkingSide = colorWorkingSide
@@ -141,14 +141,20 @@ public final class EnhancePipeline: Sendable {
     let inputName: String
     let outputName: String
 
+    /// Threads a pipeline uses unless told otherwise: two, or one on a single-core machine. (A
+    /// tile's convolutions split well over two threads; more rarely pay on these models.)
+    public static var defaultThreads: Int { min(2, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
+
     /// A pipeline on the model at `modelPath`. A missing file is `EnhanceError.io`; a file the
     /// runtime cannot load is `.model` with the runtime's error.
     ///
     /// - Parameters:
     ///   - modelPath: The path of the model's `.onnx` file.
     ///   - configuration: The task and its settings; see ``EnhanceConfiguration/defaults(for:scale:)``.
-    ///   - threads: Threads for each run of the model (`SessionOptions.threads`).
-    public convenience init(modelPath: String, configuration: EnhanceConfiguration, threads: Int = 1) throws(EnhanceError) {
+    ///   - threads: Threads for each run of the model (`SessionOptions.threads`); by default two
+    ///     where the machine has them (``defaultThreads``).
+    public convenience init(modelPath: String, configuration: EnhanceConfiguration,
+                            threads: Int = EnhancePipeline.defaultThreads) throws(EnhanceError) {
         guard FileManager.default.fileExists(atPath: modelPath) else {
             throw EnhanceError.io(path: modelPath, reason: "model file not found")
         }
@@ -327,8 +333,10 @@ public final class EnhancePipeline: Sendable {
                 if cancellation?.isCancelled == true { throw EnhanceError.cancelled }
                 let tile = try runTile(image: image, xSpan: xSpan, ySpan: ySpan)
                 // tile: [cm][th * s][tw * s] with padded row length tile.stride
-                let tw = xSpan.extent.count * s, th = ySpan.extent.count * s
+                // a tile may run past the image's right or bottom edge (up to the pad multiple, as a
+                // whole-image run pads it): those outputs are not kept
                 let x0 = xSpan.extent.lowerBound * s, y0 = ySpan.extent.lowerBound * s
+                let tw = min(xSpan.extent.count * s, outW - x0), th = min(ySpan.extent.count * s, outH - y0)
                 let wx = xWeights[xi]
                 tile.values.withUnsafeBufferPointer { t in
                     acc.withUnsafeMutableBufferPointer { a in
@@ -360,15 +368,15 @@ public final class EnhancePipeline: Sendable {
         var height: Int  // padded output height
     }
 
-    /// Runs the model on one tile (reflection-padded to the pad multiple) and checks the output shape.
+    /// Runs the model on one tile and checks the output shape. Where the tile (or the whole image)
+    /// runs past the image's edge, up to the pad multiple, the image is reflected (numpy "reflect").
     func runTile(image: ImageBuffer, xSpan: TileSpan, ySpan: TileSpan) throws -> TileOutput {
         let c = configuration
-        let ew = xSpan.extent.count, eh = ySpan.extent.count
-        let pw = TileLayout.roundUp(ew, c.padMultiple), ph = TileLayout.roundUp(eh, c.padMultiple)
+        let pw = TileLayout.roundUp(xSpan.extent.count, c.padMultiple), ph = TileLayout.roundUp(ySpan.extent.count, c.padMultiple)
         let cin = c.modelInputChannels
         var input = [Float](repeating: 0, count: cin * ph * pw)
-        let xMap = (0..<pw).map { xSpan.extent.lowerBound + reflect($0, ew) }
-        let yMap = (0..<ph).map { ySpan.extent.lowerBound + reflect($0, eh) }
+        let xMap = (0..<pw).map { reflect(xSpan.extent.lowerBound + $0, image.width) }
+        let yMap = (0..<ph).map { reflect(ySpan.extent.lowerBound + $0, image.height) }
         let gray = image.colorChannels == 1
         input.withUnsafeMutableBufferPointer { p in
             let plane = ph * pw

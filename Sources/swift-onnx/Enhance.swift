@@ -110,7 +110,7 @@ struct Enhance: ParsableCommand {
         @Argument(help: ArgumentHelp("Output image (.png, .jpg or .jpeg).", valueName: "out"))
         var output: String
 
-        @Option(help: "Tile size in input pixels (0: the whole image at once; default 256).")
+        @Option(help: "Tile size in input pixels (0: the whole image at once; default 512).")
         var tile: Int?
 
         @Option(help: "Overlap in input pixels each tile reads beyond its edges (default 32; deblur 48).")
@@ -125,8 +125,8 @@ struct Enhance: ParsableCommand {
         @Option(name: .customLong("max-megapixels"), help: "Reject input images with more pixels than this.")
         var maxMegapixels: Double = 64
 
-        @Option(help: "Threads for the kernels.")
-        var threads: Int = 1
+        @Option(help: "Threads for the kernels (default: 2, or 1 on a single-core machine).")
+        var threads: Int = EnhancePipeline.defaultThreads
 
         @Option(name: .customLong("jpeg-quality"), help: "JPEG output quality, 1-100.")
         var jpegQuality: Int = 95

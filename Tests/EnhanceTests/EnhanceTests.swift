@@ -71,15 +71,15 @@ final class EnhanceTilingTests: XCTestCase {
                                                      (.deblur, 1, "deblur"), (.colorize, 1, "colorize")]
         for (task, scale, name) in cases {
             let whole = try EnhancePipeline(modelPath: testModel(name), configuration: config(task, scale: scale, tile: 0)).process(photo)
-            let tiledPipe = try EnhancePipeline(modelPath: testModel(name), configuration: config(task, scale: scale, tile: 24, overlap: 16))
-            XCTAssertGreaterThan(tiledPipe.tileCount(width: photo.width, height: photo.height), 8)
+            let tiledPipe = try EnhancePipeline(modelPath: testModel(name), configuration: config(task, scale: scale, tile: 16, overlap: 16))
+            XCTAssertGreaterThanOrEqual(tiledPipe.tileCount(width: photo.width, height: photo.height), 8)
             let tiled = try tiledPipe.process(photo)
             XCTAssertLessThanOrEqual(maxDifference(whole, tiled), 1, "\(name): tiled differs from whole")
         }
     }
 
-    /// The shipped models (when present) with the command line's default tiles: tiled and whole
-    /// outputs agree within 1/255 on a photo that needs several tiles.
+    /// The shipped models (when present) with the command line's default overlap and 128-pixel tiles
+    /// (the default tiles are larger than the sample): tiled and whole outputs agree within 1/255.
     func testShippedModelsTiledMatchesWhole() throws {
         let dir = repoRoot.appendingPathComponent("Models/enhance")
         let samples = repoRoot.appendingPathComponent("Models/samples")
@@ -91,6 +91,7 @@ final class EnhanceTilingTests: XCTestCase {
             guard FileManager.default.fileExists(atPath: model) else { continue }
             let photo = try ImageFile.read(path: samples.appendingPathComponent(sample).path)
             var c = EnhanceConfiguration.defaults(for: task, scale: scale)
+            c.tileSize = 128
             let tiledPipe = try EnhancePipeline(modelPath: model, configuration: c)
             XCTAssertGreaterThanOrEqual(tiledPipe.tileCount(width: photo.width, height: photo.height), 4)
             c.tileSize = 0
@@ -126,16 +127,26 @@ final class EnhanceTilingTests: XCTestCase {
 
     func testWeightsPartitionUnity() {
         let spans = TileLayout.spans(length: 100, tile: 32, overlap: 16, align: 8)
-        XCTAssertEqual(spans.map { $0.core }, [0..<32, 32..<64, 64..<96, 96..<100])
-        XCTAssertEqual(spans[1].extent, 16..<80)
-        XCTAssertEqual(spans[3].extent, 80..<100)
+        // three tiles of the same 56 pixels (a multiple of 8, at most 32 + 2 * 16) at multiples of
+        // 8, spread evenly; neighbors overlap by 32 >= 2 * 16 pixels, core boundaries in the middle
+        XCTAssertEqual(spans.map { $0.extent }, [0..<56, 24..<80, 48..<104])
+        XCTAssertEqual(spans.map { $0.core }, [0..<40, 40..<64, 64..<100])
+        // one tile while the axis is no longer than one tile's read (32 + 2 * 16)
+        XCTAssertEqual(TileLayout.spans(length: 64, tile: 32, overlap: 16, align: 8).map { $0.extent }, [0..<64])
+        XCTAssertEqual(TileLayout.spans(length: 63, tile: 32, overlap: 16, align: 8).map { $0.extent }, [0..<64])
+        XCTAssertEqual(TileLayout.spans(length: 65, tile: 32, overlap: 16, align: 8).count, 2)
+        // the axis is rounded up to the pad multiple, as a whole-image run pads it
+        XCTAssertEqual(TileLayout.spans(length: 97, tile: 32, overlap: 16, align: 8).map { $0.extent }, [0..<56, 24..<80, 48..<104])
+        XCTAssertEqual(TileLayout.spans(length: 97, tile: 32, overlap: 16, align: 8).last?.core, 64..<97)
+        // every tile of a 1920-pixel axis reads the same 504 pixels (4 cores of at most 512)
+        XCTAssertEqual(Set(TileLayout.spans(length: 1920, tile: 512, overlap: 16).map { $0.extent.count }), [504])
         for s in [1, 3] {
-            var sum = [Float](repeating: 0, count: 100 * s)
+            var sum = [Float](repeating: 0, count: 104 * s)
             for span in spans {
                 let w = TileLayout.weights(span: span, scale: s, overlap: 16)
                 for (i, v) in w.enumerated() { sum[span.extent.lowerBound * s + i] += v }
             }
-            for v in sum { XCTAssertEqual(v, 1, accuracy: 1e-6) }
+            for v in sum.prefix(100 * s) { XCTAssertEqual(v, 1, accuracy: 1e-6) }
         }
     }
 
