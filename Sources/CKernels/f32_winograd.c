@@ -104,7 +104,7 @@ void so_f32_wino2x2_weights_packed(size_t outc, size_t inc, const float *w, int 
     weights_packed_scalar(outc, inc, w, mr, dst);
 }
 
-size_t so_f32_wino2x2_scratch_floats(size_t tw) { return 8 * (2 * tw + 4) + 16; }
+size_t so_f32_wino2x2_scratch_floats(size_t bw) { return 9 * (2 * bw + 4) + 16; }
 
 /* The transforms' inner loops take their outputs as restrict parameters: clang keeps that
  * no-alias promise when it inlines them (it ignores restrict on local pointers), which is what
@@ -153,48 +153,58 @@ void output_tiles(const float *const *q, float *restrict y0, float *restrict y1,
 }
 
 static inline __attribute__((always_inline))
-void input_body(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t tw, size_t ty0,
-                size_t ty1, size_t nr, float *restrict v, float *restrict scratch) {
-    const size_t width = 2 * tw + 2;          /* padded columns one tile row reads */
-    const size_t stride = 2 * tw + 4;
-    const size_t nt = (ty1 - ty0) * tw;
+void input_body(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t ty0, size_t ty1,
+                size_t tx0, size_t tx1, size_t nr, float *restrict v, float *restrict scratch) {
+    const size_t bw = tx1 - tx0;              /* tiles per tile row of the block */
+    const size_t width = 2 * bw + 2;          /* padded columns one tile row of the block reads */
+    const size_t stride = 2 * bw + 4;
+    const size_t nt = (ty1 - ty0) * bw;
     const size_t ntp = (nt + nr - 1) / nr * nr;   /* tiles rounded up to whole panels */
     const size_t xistride = inc * ntp;
     const size_t panel = nr * inc;                /* floats between consecutive panels */
-    float *rows[4], *rr[4];
-    for (int r = 0; r < 4; r++) { rows[r] = scratch + r * stride; rr[r] = scratch + (4 + r) * stride; }
+    float *copies[4], *rr[4];
+    for (int r = 0; r < 4; r++) { copies[r] = scratch + r * stride; rr[r] = scratch + (4 + r) * stride; }
+    float *zero = scratch + 8 * stride;           /* a row of zero padding (rows above or below) */
+    memset(zero, 0, width * sizeof(float));
+    /* padded column j reads input column c0 + j; columns lo..<hi of the padded row hold data */
+    const long c0 = 2 * (long)tx0 - pw;
+    long lo = c0 < 0 ? -c0 : 0;
+    long hi = (long)iw - c0;
+    if (hi > (long)width) hi = (long)width;
+    if (lo > (long)width) lo = (long)width;
+    if (hi < lo) hi = lo;
+    /* a block inside the input's columns reads its rows in place; one at an edge copies them with
+       the zero padding */
+    const int in_place = lo == 0 && hi == (long)width;
     for (size_t ic = 0; ic < inc; ic++) {
         const float *plane = x + ic * ih * iw;
         for (size_t ty = ty0; ty < ty1; ty++) {
+            const float *rows[4];
             for (int r = 0; r < 4; r++) {
                 long y = (long)(2 * ty) - ph + r;
-                float *row = rows[r];
-                if (y < 0 || y >= (long)ih) { memset(row, 0, width * sizeof(float)); continue; }
+                if (y < 0 || y >= (long)ih) { rows[r] = zero; continue; }
                 const float *src = plane + (size_t)y * iw;
-                /* row[j] = src[j - pw] for 0 <= j - pw < iw, else 0 */
-                long lo = pw > 0 ? pw : 0;                       /* first j with data */
-                long hi = (long)iw + pw;                         /* one past the last */
-                if (hi > (long)width) hi = (long)width;
-                if (lo > (long)width) lo = (long)width;
+                if (in_place) { rows[r] = src + c0; continue; }
+                float *row = copies[r];
                 if (lo > 0) memset(row, 0, (size_t)lo * sizeof(float));
-                if (hi > lo) memcpy(row + lo, src + (lo - pw), (size_t)(hi - lo) * sizeof(float));
-                if (hi < lo) hi = lo;
+                if (hi > lo) memcpy(row + lo, src + (c0 + lo), (size_t)(hi - lo) * sizeof(float));
                 if ((size_t)hi < width) memset(row + hi, 0, (width - (size_t)hi) * sizeof(float));
+                rows[r] = row;
             }
             /* B^T d: row combinations over whole rows */
             input_rows(rows[0], rows[1], rows[2], rows[3], rr[0], rr[1], rr[2], rr[3], width);
             /* (B^T d) B: column combinations per tile, written in runs that stay inside one panel */
-            const size_t t0 = (ty - ty0) * tw;
-            for (size_t tx0 = 0; tx0 < tw;) {
-                const size_t t = t0 + tx0, lane = t % nr;
+            const size_t t0 = (ty - ty0) * bw;
+            for (size_t bx = 0; bx < bw;) {
+                const size_t t = t0 + bx, lane = t % nr;
                 size_t len = nr - lane;
-                if (len > tw - tx0) len = tw - tx0;
+                if (len > bw - bx) len = bw - bx;
                 float *base = v + (t / nr) * panel + ic * nr + lane;
                 for (int i = 0; i < 4; i++) {
-                    input_cols(rr[i] + 2 * tx0, base + (size_t)(i * 4 + 0) * xistride, base + (size_t)(i * 4 + 1) * xistride,
+                    input_cols(rr[i] + 2 * bx, base + (size_t)(i * 4 + 0) * xistride, base + (size_t)(i * 4 + 1) * xistride,
                                base + (size_t)(i * 4 + 2) * xistride, base + (size_t)(i * 4 + 3) * xistride, len);
                 }
-                tx0 += len;
+                bx += len;
             }
         }
     }
@@ -209,69 +219,79 @@ void input_body(const float *x, size_t inc, size_t ih, size_t iw, long ph, long 
 
 
 static inline __attribute__((always_inline))
-void output_body(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1, size_t oh, size_t ow,
+void output_body(const float *m, size_t outc, size_t ty0, size_t ty1, size_t tx0, size_t tx1, size_t oh, size_t ow,
                  const float *bias, const float *z, int act, float alpha, float beta, float *out,
                  float *restrict scratch, so_f32_bias_act_fn finish, so_f32_unary_fn unary) {
-    const size_t nt = (ty1 - ty0) * tw;
+    const size_t bw = tx1 - tx0;
+    const size_t nt = (ty1 - ty0) * bw;
     const size_t xistride = outc * nt;
-    const size_t stride = 2 * tw + 4;
+    const size_t stride = 2 * bw + 4;
     float *restrict y0 = scratch, *restrict y1 = scratch + stride;
     const size_t plane = oh * ow;
+    /* the block's output columns; a block at the right edge of an odd width has one fewer */
+    const size_t ox0 = 2 * tx0;
+    const size_t cols = ox0 + 2 * bw <= ow ? 2 * bw : ow - ox0;
     for (size_t oc = 0; oc < outc; oc++) {
         const float *mo = m + oc * nt;
         float bv = bias ? bias[oc] : 0.0f;
         for (size_t ty = ty0; ty < ty1; ty++) {
-            const size_t off = (ty - ty0) * tw;
+            const size_t off = (ty - ty0) * bw;
             const float *q[16];
             for (int xi = 0; xi < 16; xi++) q[xi] = mo + (size_t)xi * xistride + off;
-            output_tiles(q, y0, y1, tw);
-            for (int r = 0; r < 2; r++) {
-                size_t oy = 2 * ty + (size_t)r;
-                if (oy >= oh) break;
-                float *dst = out + oc * plane + oy * ow;
-                memcpy(dst, r == 0 ? y0 : y1, ow * sizeof(float));
-                const float *zr = z ? z + oc * plane + oy * ow : NULL;
-                if (zr || bias) finish(dst, ow, bv, zr, act, alpha, beta);
-                else if (act != SO_ACT_IDENTITY) unary(act, dst, dst, ow, alpha, beta);
+            const size_t oy = 2 * ty;
+            const int two = oy + 1 < oh;
+            float *d0 = out + oc * plane + oy * ow + ox0, *d1 = d0 + ow;
+            if (two && cols == 2 * bw) {
+                output_tiles(q, d0, d1, bw);      /* straight into the output rows */
+            } else {
+                output_tiles(q, y0, y1, bw);
+                memcpy(d0, y0, cols * sizeof(float));
+                if (two) memcpy(d1, y1, cols * sizeof(float));
+            }
+            for (int r = 0; r < 1 + two; r++) {
+                float *dst = r == 0 ? d0 : d1;
+                const float *zr = z ? z + oc * plane + (oy + (size_t)r) * ow + ox0 : NULL;
+                if (zr || bias) finish(dst, cols, bv, zr, act, alpha, beta);
+                else if (act != SO_ACT_IDENTITY) unary(act, dst, dst, cols, alpha, beta);
             }
         }
     }
 }
 
-static void input_scalar(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t tw,
-                         size_t ty0, size_t ty1, size_t nr, float *v, float *scratch) {
-    input_body(x, inc, ih, iw, ph, pw, tw, ty0, ty1, nr, v, scratch);
+static void input_scalar(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t ty0,
+                         size_t ty1, size_t tx0, size_t tx1, size_t nr, float *v, float *scratch) {
+    input_body(x, inc, ih, iw, ph, pw, ty0, ty1, tx0, tx1, nr, v, scratch);
 }
-static void output_scalar(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1, size_t oh, size_t ow,
-                          const float *bias, const float *z, int act, float alpha, float beta, float *out,
+static void output_scalar(const float *m, size_t outc, size_t ty0, size_t ty1, size_t tx0, size_t tx1, size_t oh,
+                          size_t ow, const float *bias, const float *z, int act, float alpha, float beta, float *out,
                           float *scratch) {
-    output_body(m, outc, tw, ty0, ty1, oh, ow, bias, z, act, alpha, beta, out, scratch,
+    output_body(m, outc, ty0, ty1, tx0, tx1, oh, ow, bias, z, act, alpha, beta, out, scratch,
                 so_f32_bias_act_select(SO_ISA_SCALAR), so_f32_unary_select(SO_ISA_SCALAR));
 }
 
 #if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-static void input_avx2(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t tw,
-                       size_t ty0, size_t ty1, size_t nr, float *v, float *scratch) {
-    input_body(x, inc, ih, iw, ph, pw, tw, ty0, ty1, nr, v, scratch);
+static void input_avx2(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t ty0,
+                       size_t ty1, size_t tx0, size_t tx1, size_t nr, float *v, float *scratch) {
+    input_body(x, inc, ih, iw, ph, pw, ty0, ty1, tx0, tx1, nr, v, scratch);
 }
-static void output_avx2(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1, size_t oh, size_t ow,
-                        const float *bias, const float *z, int act, float alpha, float beta, float *out,
+static void output_avx2(const float *m, size_t outc, size_t ty0, size_t ty1, size_t tx0, size_t tx1, size_t oh,
+                        size_t ow, const float *bias, const float *z, int act, float alpha, float beta, float *out,
                         float *scratch) {
-    output_body(m, outc, tw, ty0, ty1, oh, ow, bias, z, act, alpha, beta, out, scratch,
+    output_body(m, outc, ty0, ty1, tx0, tx1, oh, ow, bias, z, act, alpha, beta, out, scratch,
                 so_f32_bias_act_select(SO_ISA_AVX2), so_f32_unary_select(SO_ISA_AVX2));
 }
 #pragma clang attribute pop
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))), apply_to = function)
-static void input_avx512(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t tw,
-                         size_t ty0, size_t ty1, size_t nr, float *v, float *scratch) {
-    input_body(x, inc, ih, iw, ph, pw, tw, ty0, ty1, nr, v, scratch);
+static void input_avx512(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t ty0,
+                         size_t ty1, size_t tx0, size_t tx1, size_t nr, float *v, float *scratch) {
+    input_body(x, inc, ih, iw, ph, pw, ty0, ty1, tx0, tx1, nr, v, scratch);
 }
-static void output_avx512(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1, size_t oh, size_t ow,
-                          const float *bias, const float *z, int act, float alpha, float beta, float *out,
+static void output_avx512(const float *m, size_t outc, size_t ty0, size_t ty1, size_t tx0, size_t tx1, size_t oh,
+                          size_t ow, const float *bias, const float *z, int act, float alpha, float beta, float *out,
                           float *scratch) {
-    output_body(m, outc, tw, ty0, ty1, oh, ow, bias, z, act, alpha, beta, out, scratch,
+    output_body(m, outc, ty0, ty1, tx0, tx1, oh, ow, bias, z, act, alpha, beta, out, scratch,
                 so_f32_bias_act_select(SO_ISA_AVX512), so_f32_unary_select(SO_ISA_AVX512));
 }
 #pragma clang attribute pop

@@ -25,6 +25,9 @@ final class WinogradTests: XCTestCase {
             (1, 64, 48, 29, 31, (1, 1, 1, 1)), (1, 16, 16, 4, 4, (0, 2, 1, 0)),
             // Few tiles and enough work for 2 threads: the threads split the 16 GEMMs, not the tile rows.
             (1, 128, 96, 7, 7, (1, 1, 1, 1)), (2, 96, 64, 6, 9, (1, 1, 1, 1)),
+            // Wide rows: a tile row is split into column blocks (in place in the middle, copied with
+            // the zero padding at the edges; an odd width leaves the last block one column short).
+            (1, 16, 16, 6, 301, (1, 1, 1, 1)), (1, 40, 24, 3, 530, (1, 0, 1, 2)), (2, 64, 64, 4, 259, (0, 0, 0, 0)),
         ]
         for (batch, c, m, h, w, pads) in cases {
             let g = geometry(h, w, pads: pads)
@@ -61,7 +64,7 @@ final class WinogradTests: XCTestCase {
     /// 16 GEMMs (small maps).
     func testThreadsGiveTheSameBits() throws {
         var rng = SplitMix64(seed: 5)
-        for (c, m, h, w) in [(128, 96, 7, 7), (64, 48, 29, 31), (96, 64, 14, 14)] {
+        for (c, m, h, w) in [(128, 96, 7, 7), (64, 48, 29, 31), (96, 64, 14, 14), (32, 32, 5, 400)] {
             var g = ConvGeometry()
             g.iH = h; g.iW = w; g.kH = 3; g.kW = 3; g.pH = 1; g.pW = 1; g.oH = h; g.oW = w
             let x = (0..<(c * h * w)).map { _ in Float(rng.uniform(-1, 1)) }
@@ -110,20 +113,27 @@ final class WinogradTests: XCTestCase {
         var scratch = [Float](repeating: 0, count: so_f32_wino2x2_scratch_floats(tw))
         // V in packed panels of nr tiles (13 tiles here: a partial last panel, zero lanes written)
         let nr = 8, ntp = (nt + nr - 1) / nr * nr
-        func run(_ level: Int32) -> ([Float], [Float]) {
-            var v = [Float](repeating: .nan, count: 16 * c * ntp)
-            var out = [Float](repeating: .nan, count: m * g.outPlane)
-            so_f32_wino2x2_input_select(level)(x, c, h, w, 1, 1, tw, 0, th, nr, &v, &scratch)
-            so_f32_wino2x2_output_select(level)(mIn, m, tw, 0, th, g.oH, g.oW, bias, nil, Int32(SO_ACT_RELU), 0, 0, &out, &scratch)
-            return (v, out)
-        }
-        let reference = run(Int32(SO_ISA_SCALAR))
-        XCTAssertFalse(reference.0.contains { $0.isNaN }, "input transform left values unwritten")
-        XCTAssertFalse(reference.1.contains { $0.isNaN }, "output transform left values unwritten")
-        for level in 1...max(1, Int32(so_isa_supported())) where level <= Int32(so_isa_supported()) {
-            let r = run(level)
-            XCTAssertEqual(r.0.map(\.bitPattern), reference.0.map(\.bitPattern), "input transform, ISA \(isaName(level))")
-            XCTAssertEqual(r.1.map(\.bitPattern), reference.1.map(\.bitPattern), "output transform, ISA \(isaName(level))")
+        // the whole map as one block, and column blocks: the left edge, the middle, the right edge
+        for (tx0, tx1) in [(0, tw), (0, 2), (2, 5), (4, tw)] {
+            let bt = th * (tx1 - tx0), btp = (bt + nr - 1) / nr * nr
+            func run(_ level: Int32) -> ([Float], [Float]) {
+                var v = [Float](repeating: .nan, count: 16 * c * btp)
+                var out = [Float](repeating: .nan, count: m * g.outPlane)
+                so_f32_wino2x2_input_select(level)(x, c, h, w, 1, 1, 0, th, tx0, tx1, nr, &v, &scratch)
+                so_f32_wino2x2_output_select(level)(mIn, m, 0, th, tx0, tx1, g.oH, g.oW, bias, nil, Int32(SO_ACT_RELU), 0, 0,
+                                                    &out, &scratch)
+                return (v, out)
+            }
+            let reference = run(Int32(SO_ISA_SCALAR))
+            XCTAssertFalse(reference.0.contains { $0.isNaN }, "input transform left values unwritten, tiles \(tx0)..<\(tx1)")
+            // the block writes its own output columns only
+            let written = (0..<(m * g.outPlane)).filter { !reference.1[$0].isNaN }.count
+            XCTAssertEqual(written, m * g.oH * (min(2 * tx1, g.oW) - 2 * tx0), "output columns of tiles \(tx0)..<\(tx1)")
+            for level in 1...max(1, Int32(so_isa_supported())) where level <= Int32(so_isa_supported()) {
+                let r = run(level)
+                XCTAssertEqual(r.0.map(\.bitPattern), reference.0.map(\.bitPattern), "input transform, ISA \(isaName(level)), tiles \(tx0)..<\(tx1)")
+                XCTAssertEqual(r.1.map(\.bitPattern), reference.1.map(\.bitPattern), "output transform, ISA \(isaName(level)), tiles \(tx0)..<\(tx1)")
+            }
         }
     }
 }

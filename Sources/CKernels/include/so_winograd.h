@@ -12,8 +12,9 @@
  *
  * Tiles: tw = ceil(oW / 2) per row, th = ceil(oH / 2) rows; tile (ty, tx) covers output rows
  * 2ty, 2ty+1 and columns 2tx, 2tx+1 and reads input rows 2ty - pH + r, columns 2tx - pW + c
- * (r, c < 4; outside the input is zero padding). A block is the tile rows [ty0, ty1): its nt =
- * (ty1 - ty0) * tw tiles are numbered t = (ty - ty0) * tw + tx.
+ * (r, c < 4; outside the input is zero padding). A block is the tile rows [ty0, ty1) by the tile
+ * columns [tx0, tx1): its nt = (ty1 - ty0) * bw tiles (bw = tx1 - tx0) are numbered
+ * t = (ty - ty0) * bw + (tx - tx0). Blocks a few hundred KB in size keep V and M in cache.
  *
  * Buffers of a block: V[xi] in packed-B panels (see the input transform), and M[xi][oc][t] at
  * m + xi * (outC * nt) + oc * nt + t, row-major with leading dim nt.
@@ -26,19 +27,20 @@ void so_f32_wino2x2_weights(size_t outc, size_t inc, const float *w, float *u);
    rows past outC zero): dst[xi] holds so_f32_gemm_packed_a_floats(mr, outC, inC) floats. */
 void so_f32_wino2x2_weights_packed(size_t outc, size_t inc, const float *w, int mr, float *const *dst);
 
-/* Floats of scratch the input and output transforms need for tile rows of tw tiles. */
-size_t so_f32_wino2x2_scratch_floats(size_t tw);
+/* Floats of scratch the input and output transforms need for blocks bw tiles wide. */
+size_t so_f32_wino2x2_scratch_floats(size_t bw);
 
 /* V of one block, from one image's input planes x (inC planes of iH x iW), written straight into
    the GEMM's packed-B layout with panels of nr columns (tiles): with ntp = nt rounded up to a
    multiple of nr, V[xi] starts at v + xi * inC * ntp, and tile t of input channel ic is at
    V[xi] + (t / nr) * nr * inC + ic * nr + t % nr; lanes past the last tile are zero. */
 typedef void (*so_f32_wino2x2_input_fn)(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw,
-                                        size_t tw, size_t ty0, size_t ty1, size_t nr, float *v, float *scratch);
+                                        size_t ty0, size_t ty1, size_t tx0, size_t tx1, size_t nr, float *v,
+                                        float *scratch);
 /* Output planes (outC planes of oH x oW at out, z likewise, may be NULL; bias[oc] may be NULL)
    of one block from its M, with out = act(Y + bias + z), act an SO_ACT_* code. */
-typedef void (*so_f32_wino2x2_output_fn)(const float *m, size_t outc, size_t tw, size_t ty0, size_t ty1,
-                                         size_t oh, size_t ow, const float *bias, const float *z,
+typedef void (*so_f32_wino2x2_output_fn)(const float *m, size_t outc, size_t ty0, size_t ty1, size_t tx0,
+                                         size_t tx1, size_t oh, size_t ow, const float *bias, const float *z,
                                          int act, float alpha, float beta, float *out, float *scratch);
 
 so_f32_wino2x2_input_fn so_f32_wino2x2_input_select(int isa);
