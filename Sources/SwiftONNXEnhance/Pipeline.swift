@@ -324,6 +324,16 @@ public final class EnhancePipeline: Sendable {
             accStart = end
         }
 
+        // One input and one output buffer for every tile: all tiles have the same shape (TileLayout),
+        // so the model writes each tile's output into the same memory and nothing is allocated per tile.
+        let tileW = TileLayout.roundUp(xs[0].extent.count, m), tileH = TileLayout.roundUp(ys[0].extent.count, m)
+        let (inCount, o1) = (c.modelInputChannels * tileH).multipliedReportingOverflow(by: tileW)
+        let (outCount, o2) = (cm * tileH * s * s).multipliedReportingOverflow(by: tileW)
+        guard !o1, !o2 else { throw EnhanceError.outOfMemory(bytes: Int.max) }
+        let inBuf = UnsafeMutablePointer<Float>.allocate(capacity: max(inCount, 1))
+        let outBuf = UnsafeMutablePointer<Float>.allocate(capacity: max(outCount, 1))
+        defer { inBuf.deallocate(); outBuf.deallocate() }
+
         var done = 0
         progress?(EnhanceProgress(completed: 0, total: total))
         for ySpan in ys {
@@ -331,14 +341,15 @@ public final class EnhancePipeline: Sendable {
             let yWeights = TileLayout.weights(span: ySpan, scale: s, overlap: overlap)
             for (xi, xSpan) in xs.enumerated() {
                 if cancellation?.isCancelled == true { throw EnhanceError.cancelled }
-                let tile = try runTile(image: image, xSpan: xSpan, ySpan: ySpan)
-                // tile: [cm][th * s][tw * s] with padded row length tile.stride
+                let tile = try runTile(image: image, xSpan: xSpan, ySpan: ySpan, input: inBuf, output: outBuf)
+                // tile: [cm][tile.height][tile.width]
                 // a tile may run past the image's right or bottom edge (up to the pad multiple, as a
                 // whole-image run pads it): those outputs are not kept
                 let x0 = xSpan.extent.lowerBound * s, y0 = ySpan.extent.lowerBound * s
                 let tw = min(xSpan.extent.count * s, outW - x0), th = min(ySpan.extent.count * s, outH - y0)
                 let wx = xWeights[xi]
-                tile.values.withUnsafeBufferPointer { t in
+                do {
+                    let t = UnsafeBufferPointer(start: UnsafePointer(tile.values), count: cm * tile.height * tile.width)
                     acc.withUnsafeMutableBufferPointer { a in
                         for ty in 0..<th {
                             let wyv = yWeights[ty]
@@ -363,22 +374,25 @@ public final class EnhancePipeline: Sendable {
     }
 
     struct TileOutput {
-        var values: [Float]
+        var values: UnsafeMutablePointer<Float>   // [channels][height][width]
         var width: Int   // padded output width
         var height: Int  // padded output height
     }
 
     /// Runs the model on one tile and checks the output shape. Where the tile (or the whole image)
     /// runs past the image's edge, up to the pad multiple, the image is reflected (numpy "reflect").
-    func runTile(image: ImageBuffer, xSpan: TileSpan, ySpan: TileSpan) throws -> TileOutput {
+    /// `input` holds the tile's model input and `output` receives the model's output (each sized for
+    /// the tile's padded shape); the returned tile views `output`.
+    func runTile(image: ImageBuffer, xSpan: TileSpan, ySpan: TileSpan, input: UnsafeMutablePointer<Float>,
+                 output: UnsafeMutablePointer<Float>) throws -> TileOutput {
         let c = configuration
         let pw = TileLayout.roundUp(xSpan.extent.count, c.padMultiple), ph = TileLayout.roundUp(ySpan.extent.count, c.padMultiple)
         let cin = c.modelInputChannels
-        var input = [Float](repeating: 0, count: cin * ph * pw)
         let xMap = (0..<pw).map { reflect(xSpan.extent.lowerBound + $0, image.width) }
         let yMap = (0..<ph).map { reflect(ySpan.extent.lowerBound + $0, image.height) }
         let gray = image.colorChannels == 1
-        input.withUnsafeMutableBufferPointer { p in
+        do {
+            let p = input
             let plane = ph * pw
             for ty in 0..<ph {
                 let sy = yMap[ty]
@@ -401,14 +415,29 @@ public final class EnhancePipeline: Sendable {
                 }
             }
         }
-        let result = try session.run([inputName: Tensor(shape: [1, cin, ph, pw], scalars: input)])
-        guard let t = result[outputName] else { throw EnhanceError.modelContract("no output '\(outputName)'") }
         let want = [1, c.modelOutputChannels, ph * c.scale, pw * c.scale]
+        let feed = try Tensor(dtype: .float32, shape: [1, cin, ph, pw],
+                              bytesNoCopy: UnsafeRawBufferPointer(start: input, count: cin * ph * pw * 4))
+        let outBytes = UnsafeMutableRawBufferPointer(start: output, count: want.reduce(1, *) * 4)
+        let result: [String: Tensor]
+        do {
+            result = try session.run([inputName: feed], into: [outputName: outBytes], outputs: [outputName])
+        } catch {
+            // A failure, or an output that does not fit [1, channels, scale * H, scale * W] float32:
+            // run without the buffer to say what the model gives (its own error, if it fails again).
+            let t = try session.run([inputName: feed], outputs: [outputName])[outputName]
+            guard let t, t.shape == want, t.dtype == .float32 else {
+                throw EnhanceError.modelContract("for a \(describe([1, cin, ph, pw])) input the output should be float32 \(describe(want)), got "
+                                                 + (t.map { "\($0.dtype) \(describe($0.shape))" } ?? "none"))
+            }
+            throw error
+        }
+        guard let t = result[outputName] else { throw EnhanceError.modelContract("no output '\(outputName)'") }
         guard t.shape == want else {
             throw EnhanceError.modelContract("for a \(describe([1, cin, ph, pw])) input the output should be \(describe(want)), got \(describe(t.shape))")
         }
         guard t.dtype == .float32 else { throw EnhanceError.modelContract("output must be float32, not \(t.dtype)") }
-        return TileOutput(values: try t.scalars(as: Float.self), width: pw * c.scale, height: ph * c.scale)
+        return TileOutput(values: output, width: pw * c.scale, height: ph * c.scale)
     }
 
     private func describe(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
