@@ -104,7 +104,7 @@ void so_f32_wino2x2_weights_packed(size_t outc, size_t inc, const float *w, int 
     weights_packed_scalar(outc, inc, w, mr, dst);
 }
 
-size_t so_f32_wino2x2_scratch_floats(size_t bw) { return 9 * (2 * bw + 4) + 16; }
+size_t so_f32_wino2x2_scratch_floats(size_t bw) { return 9 * (2 * bw + 4) + 16; }   /* rows 4..7: B^T d; 8: zeros */
 
 /* The transforms' inner loops take their outputs as restrict parameters: clang keeps that
  * no-alias promise when it inlines them (it ignores restrict on local pointers), which is what
@@ -162,37 +162,35 @@ void input_body(const float *x, size_t inc, size_t ih, size_t iw, long ph, long 
     const size_t ntp = (nt + nr - 1) / nr * nr;   /* tiles rounded up to whole panels */
     const size_t xistride = inc * ntp;
     const size_t panel = nr * inc;                /* floats between consecutive panels */
-    float *copies[4], *rr[4];
-    for (int r = 0; r < 4; r++) { copies[r] = scratch + r * stride; rr[r] = scratch + (4 + r) * stride; }
+    float *rr[4];
+    for (int r = 0; r < 4; r++) rr[r] = scratch + (4 + r) * stride;
     float *zero = scratch + 8 * stride;           /* a row of zero padding (rows above or below) */
     memset(zero, 0, width * sizeof(float));
-    /* padded column j reads input column c0 + j; columns lo..<hi of the padded row hold data */
+    /* padded column j reads input column c0 + j; columns lo..<hi of the padded row hold data. The
+       row combinations run on those columns straight from the input rows (no copy); the padding
+       columns combine zeros, so B^T d is zero there. */
     const long c0 = 2 * (long)tx0 - pw;
     long lo = c0 < 0 ? -c0 : 0;
     long hi = (long)iw - c0;
     if (hi > (long)width) hi = (long)width;
     if (lo > (long)width) lo = (long)width;
     if (hi < lo) hi = lo;
-    /* a block inside the input's columns reads its rows in place; one at an edge copies them with
-       the zero padding */
-    const int in_place = lo == 0 && hi == (long)width;
     for (size_t ic = 0; ic < inc; ic++) {
         const float *plane = x + ic * ih * iw;
         for (size_t ty = ty0; ty < ty1; ty++) {
             const float *rows[4];
             for (int r = 0; r < 4; r++) {
                 long y = (long)(2 * ty) - ph + r;
-                if (y < 0 || y >= (long)ih) { rows[r] = zero; continue; }
-                const float *src = plane + (size_t)y * iw;
-                if (in_place) { rows[r] = src + c0; continue; }
-                float *row = copies[r];
-                if (lo > 0) memset(row, 0, (size_t)lo * sizeof(float));
-                if (hi > lo) memcpy(row + lo, src + (c0 + lo), (size_t)(hi - lo) * sizeof(float));
-                if ((size_t)hi < width) memset(row + hi, 0, (width - (size_t)hi) * sizeof(float));
-                rows[r] = row;
+                rows[r] = (y < 0 || y >= (long)ih) ? zero : plane + (size_t)y * iw + (size_t)(c0 + lo);
             }
-            /* B^T d: row combinations over whole rows */
-            input_rows(rows[0], rows[1], rows[2], rows[3], rr[0], rr[1], rr[2], rr[3], width);
+            /* B^T d: row combinations */
+            for (int i = 0; i < 4; i++) {
+                if (lo > 0) memset(rr[i], 0, (size_t)lo * sizeof(float));
+                if ((size_t)hi < width) memset(rr[i] + hi, 0, (width - (size_t)hi) * sizeof(float));
+            }
+            if (hi > lo)
+                input_rows(rows[0], rows[1], rows[2], rows[3], rr[0] + lo, rr[1] + lo, rr[2] + lo, rr[3] + lo,
+                           (size_t)(hi - lo));
             /* (B^T d) B: column combinations per tile, written in runs that stay inside one panel */
             const size_t t0 = (ty - ty0) * bw;
             for (size_t bx = 0; bx < bw;) {
