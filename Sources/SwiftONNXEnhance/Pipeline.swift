@@ -456,6 +456,19 @@ public final class EnhancePipeline: Sendable {
             }
         } else if out.colorChannels == 1 {
             for x in 0..<out.width { out.storeSample(x, y, 0, (row[x * 3] + row[x * 3 + 1] + row[x * 3 + 2]) / 3) }
+        } else if out.bitDepth == 8 {
+            // storeSample's arithmetic (clamp to [0, 1], NaN to 0, scale, round half away from zero)
+            // in a loop the compiler vectorizes
+            let n = out.width, ch = out.channels
+            let dst = out.data.assumingMemoryBound(to: UInt8.self) + y * n * ch
+            for x in 0..<n {
+                for c in 0..<3 {
+                    let v = row[x * 3 + c]
+                    let t = (v.isNaN ? 0 : min(max(v, 0), 1)) * 255
+                    let f = t.rounded(.down)
+                    dst[x * ch + c] = UInt8(t - f >= 0.5 ? f + 1 : f)
+                }
+            }
         } else {
             for x in 0..<out.width {
                 out.storeSample(x, y, 0, row[x * 3]); out.storeSample(x, y, 1, row[x * 3 + 1]); out.storeSample(x, y, 2, row[x * 3 + 2])
