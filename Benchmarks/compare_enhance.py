@@ -14,6 +14,8 @@ hits both alike:
     ONNX Runtime  the same .onnx file on the whole image at once in one session.run (intra_op threads
                   T, all optimizations, spinning off): model time only, no file reading or writing;
                   the session is created and warmed on a small image first (not timed)
+    tract         the same model on the whole image (the `tract` PyPI package, single-threaded, so its
+                  time is shown in both thread rows), model time only, after one untimed run
 
 and prints the medians and SwiftONNX / ONNX Runtime. The enhancement issue's figure: at most 1.2x.
 Build first: swift build -c release --product swift-onnx.
@@ -57,14 +59,30 @@ def ort_time(model, photo, threads, multiple):
     so.inter_op_num_threads = 1
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    x = load_input(photo, multiple)
+    sess.run(None, {"input": x[:, :, :64, :64].copy()})
+    t = time.perf_counter()
+    sess.run(None, {"input": x})
+    return time.perf_counter() - t
+
+
+def load_input(photo, multiple):
     x = np.asarray(Image.open(photo).convert("RGB"), np.float32).transpose(2, 0, 1)[None] / 255.0
     h, w = x.shape[2:]
     ph, pw = -h % multiple, -w % multiple
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
-    sess.run(None, {"input": x[:, :, :64, :64].copy()})
+    return np.ascontiguousarray(x)
+
+
+def tract_time(model, x):
+    import tract
+    m = tract.onnx().load(model)
+    m.set_input_fact(0, ",".join(str(d) for d in x.shape) + ",f32")
+    runnable = m.into_model().into_runnable()
+    runnable.run([x])
     t = time.perf_counter()
-    sess.run(None, {"input": x})
+    runnable.run([x])
     return time.perf_counter() - t
 
 
@@ -88,13 +106,15 @@ def main():
     ap.add_argument("--threads", nargs="*", type=int, default=[1, 2])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cli", default=os.path.join(ROOT, ".build", "release", "swift-onnx"))
+    ap.add_argument("--no-tract", action="store_true")
     args = ap.parse_args()
     if not os.path.exists(args.cli):
         sys.exit(f"{args.cli} not found: swift build -c release --product swift-onnx")
     name, flags = cpu_info()
     isa = "AVX-512" + (" VNNI" if "avx512_vnni" in flags else "") if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
     print(f"CPU: {name} ({isa}), {os.cpu_count()} cores")
-    print(f"{'case':14s} {'threads':>7s} {'SwiftONNX s':>12s} {'ORT s':>8s} {'ratio':>7s} {'Swift RSS MB':>13s}")
+    print(f"{'case':14s} {'threads':>7s} {'SwiftONNX s':>12s} {'ORT s':>8s} {'ratio':>7s} {'tract s':>8s} {'ratio':>7s} "
+          f"{'Swift RSS MB':>13s}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases:
             task, scale, model_file, w, h = CASES[name]
@@ -103,15 +123,20 @@ def main():
             make_photo(photo, w, h)
             out = os.path.join(tmp, f"{name}_out.png")
             multiple = 8 if task in ("restore", "deblur") else 1
+            tr = []
             for threads in args.threads:
                 sw, ot, rss = [], [], []
                 for _ in range(args.rounds):
                     ot.append(ort_time(model, photo, threads, multiple))
+                    if not args.no_tract and len(tr) < args.rounds:
+                        tr.append(tract_time(model, load_input(photo, multiple)))
                     dt, mb = swift_time(args.cli, task, scale, photo, out, threads)
                     sw.append(dt)
                     rss.append(mb)
                 s, o = statistics.median(sw), statistics.median(ot)
-                print(f"{name:14s} {threads:7d} {s:12.2f} {o:8.2f} {s / o:6.2f}x {max(rss):13.0f}", flush=True)
+                t = statistics.median(tr) if tr else float("nan")
+                print(f"{name:14s} {threads:7d} {s:12.2f} {o:8.2f} {s / o:6.2f}x {t:8.2f} {s / t:6.2f}x {max(rss):13.0f}",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -221,8 +221,14 @@ def split():
     return sorted(train), sorted(val), sorted(test)
 
 
+_BY_ID = None
+
+
 def _info(ident):
-    return {p[0]: p for p in photographs()}[ident]
+    global _BY_ID
+    if _BY_ID is None:
+        _BY_ID = {p[0]: p for p in photographs()}
+    return _BY_ID[ident]
 
 
 def _open(ident):

@@ -177,7 +177,7 @@ static int sio_png_write_to(FILE *f, const void *pixels, int32_t width, int32_t 
         return SIO_IO;
     }
     png_init_io(png, f);
-    /* zlib level 4: on 4K photos about twice as fast to write as the default 6, files about 3% larger
+    /* zlib level 4: markedly faster to write than the default 6 on 4K and 8K photos, files 3-7% larger
        (an upscaled 3840x2160 photo: 3.7 -> 3.8 MB) */
     png_set_compression_level(png, 4);
     png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, bit_depth, color_types[channels],

@@ -36,9 +36,9 @@ final class WinogradWeights: Sendable {
 
 /// Blocks of the Winograd convolution: a block's V and M (16 (C + M) floats per tile) are kept
 /// within about this many floats (512 KB), so the 16 GEMMs and the output transform find them in
-/// cache (at least one GEMM panel of tiles per block). On the Xeon with 2 MB of L2, sr_x2 on a
-/// 504x384 tile: 256 KB blocks 285-307 ms, 512 KB 259-261, 1 MB 259-260, 2 MB 275-297; on 1080p
-/// whole, 512 KB 2.84 s, 2 MB 3.45 s. `SWIFTONNX_WINO_BUDGET` (floats) overrides it, for tuning.
+/// cache (at least one GEMM panel of tiles per block). Chosen on the Xeon (2 MB of L2) from
+/// interleaved runs of sr_x2 tiles at 256 KB, 512 KB, 1 MB and 2 MB (512 KB and 1 MB fastest);
+/// `SWIFTONNX_WINO_BUDGET` (floats) overrides it, for tuning on other CPUs.
 enum WinogradBlocking {
     static let budgetFloats: Int = {
         if let v = ProcessInfo.processInfo.environment["SWIFTONNX_WINO_BUDGET"], let n = Int(v), n > 0 { return n }
