@@ -39,7 +39,7 @@ let package = Package(
             name: "CImageIO",
             dependencies: ["CPNG", "CJPEG"],
             path: "Sources/CImageIO",
-            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]
         ),
         // The trained enhancement models ship with the library (Models/enhance links to them).
         .target(name: "SwiftONNXEnhance", dependencies: ["SwiftONNX", "CImageIO"], path: "Sources/SwiftONNXEnhance",

@@ -14,7 +14,7 @@ case "${1:-}" in
 esac
 
 need=()
-for p in libprotobuf-c-dev libopenblas-dev pkg-config libpng-dev libjpeg62-turbo-dev; do
+for p in libprotobuf-c-dev libopenblas-dev pkg-config libpng-dev zlib1g-dev libjpeg62-turbo-dev; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -3,6 +3,7 @@
 /* What the PNG and JPEG code share: error text, and the stream an encoder writes to, a file or a
    growing memory buffer (private to CImageIO). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,4 +47,7 @@ static inline int sio_sink_close(sio_sink *s, int rc, void **out, size_t *out_co
     *out_count = s->len;
     return SIO_OK;
 }
+/* The PNG encoder (png_encode.c): writes the whole file to f, compressing on up to `threads` threads. */
+int sio_png_encode(FILE *f, const void *pixels, int32_t width, int32_t height, int32_t channels, int32_t bit_depth,
+                   int32_t threads, char *err, size_t errlen);
 #endif

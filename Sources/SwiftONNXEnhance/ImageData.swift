@@ -55,7 +55,7 @@ extension ImageFile {
         return try result.get()
     }
 
-    /// Encodes an image as PNG or JPEG bytes, the same bytes ``write(_:path:format:jpegQuality:)``
+    /// Encodes an image as PNG or JPEG bytes, the same bytes ``write(_:path:format:jpegQuality:threads:)``
     /// writes to a file. JPEG keeps 8-bit gray or RGB: alpha is dropped and 16-bit samples are
     /// rounded to 8 bits.
     ///
@@ -63,7 +63,10 @@ extension ImageFile {
     ///   - image: The image to encode.
     ///   - format: PNG (lossless, keeps depth and alpha) or JPEG.
     ///   - jpegQuality: The JPEG quality, 1...100 (ignored for PNG).
-    public static func encode(_ image: ImageBuffer, format: ImageFormat, jpegQuality: Int = 95) throws(EnhanceError) -> Data {
+    ///   - threads: PNG only: how many threads compress strips of rows (1...16; values outside are
+    ///     clamped). The bytes do not depend on it.
+    public static func encode(_ image: ImageBuffer, format: ImageFormat, jpegQuality: Int = 95,
+                              threads: Int = 1) throws(EnhanceError) -> Data {
         var out: UnsafeMutableRawPointer? = nil
         var count = 0
         let (rc, msg): (Int32, String)
@@ -71,7 +74,7 @@ extension ImageFile {
         case .png:
             (rc, msg) = call(dataSource) { buf, n in
                 sio_png_write_mem(image.data, Int32(image.width), Int32(image.height), Int32(image.channels),
-                                  Int32(image.bitDepth), &out, &count, buf, n)
+                                  Int32(image.bitDepth), Int32(min(max(threads, 1), 16)), &out, &count, buf, n)
             }
         case .jpeg:
             let img = (image.bitDepth == 8 && !image.hasAlpha) ? image : try image.converted(channels: image.colorChannels, bitDepth: 8)
@@ -95,7 +98,7 @@ extension ImageFile {
         return try read(path: url.path, pixelCeiling: pixelCeiling)
     }
 
-    /// Writes an image to a file URL, as ``write(_:path:format:jpegQuality:)`` writes to a path.
+    /// Writes an image to a file URL, as ``write(_:path:format:jpegQuality:threads:)`` writes to a path.
     /// Other URLs throw ``EnhanceError/io(path:reason:)``.
     ///
     /// - Parameters:
@@ -103,8 +106,11 @@ extension ImageFile {
     ///   - url: A file URL; its extension gives the format unless `format` is given.
     ///   - format: PNG or JPEG; nil takes it from the URL's extension.
     ///   - jpegQuality: The JPEG quality, 1...100 (ignored for PNG).
-    public static func write(_ image: ImageBuffer, to url: URL, format: ImageFormat? = nil, jpegQuality: Int = 95) throws(EnhanceError) {
+    ///   - threads: PNG only: how many threads compress strips of rows (1...16); the file's bytes do
+    ///     not depend on it.
+    public static func write(_ image: ImageBuffer, to url: URL, format: ImageFormat? = nil, jpegQuality: Int = 95,
+                             threads: Int = 1) throws(EnhanceError) {
         guard url.isFileURL else { throw EnhanceError.io(path: url.absoluteString, reason: "only file URLs are supported") }
-        try write(image, path: url.path, format: format, jpegQuality: jpegQuality)
+        try write(image, path: url.path, format: format, jpegQuality: jpegQuality, threads: threads)
     }
 }

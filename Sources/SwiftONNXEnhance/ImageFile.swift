@@ -160,7 +160,10 @@ public enum ImageFile {
     ///   - path: Where to write it; an existing file is replaced.
     ///   - format: PNG or JPEG; nil to go by the extension of `path`.
     ///   - jpegQuality: JPEG only: the quality, 1...100 (values outside are clamped).
-    public static func write(_ image: ImageBuffer, path: String, format: ImageFormat? = nil, jpegQuality: Int = 95) throws(EnhanceError) {
+    ///   - threads: PNG only: how many threads compress strips of rows (1...16; values outside are
+    ///     clamped). The file's bytes do not depend on it.
+    public static func write(_ image: ImageBuffer, path: String, format: ImageFormat? = nil, jpegQuality: Int = 95,
+                             threads: Int = 1) throws(EnhanceError) {
         guard let fmt = format ?? ImageFormat(pathExtension: path) else {
             throw EnhanceError.unsupportedFormat(path: path, reason: "cannot tell the output format from the name; use .png, .jpg or .jpeg")
         }
@@ -168,7 +171,8 @@ public enum ImageFile {
         switch fmt {
         case .png:
             (rc, msg) = call(path) { buf, n in
-                sio_png_write(path, image.data, Int32(image.width), Int32(image.height), Int32(image.channels), Int32(image.bitDepth), buf, n)
+                sio_png_write(path, image.data, Int32(image.width), Int32(image.height), Int32(image.channels), Int32(image.bitDepth),
+                              Int32(min(max(threads, 1), 16)), buf, n)
             }
         case .jpeg:
             let img = (image.bitDepth == 8 && !image.hasAlpha) ? image : try image.converted(channels: image.colorChannels, bitDepth: 8)

@@ -188,7 +188,7 @@ struct Enhance: ParsableCommand {
 
             let tmp = Enhance.temporaryPath(for: output)
             do {
-                try ImageFile.write(result, path: tmp, format: format, jpegQuality: jpegQuality)
+                try ImageFile.write(result, path: tmp, format: format, jpegQuality: jpegQuality, threads: threads)
                 guard rename(tmp, output) == 0 else {
                     throw EnhanceError.io(path: output, reason: "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")
                 }

@@ -1,7 +1,8 @@
 #ifndef SWIFTONNX_CIMAGEIO_H
 #define SWIFTONNX_CIMAGEIO_H
 /*
- * PNG and JPEG reading and writing through libpng and libjpeg(-turbo).
+ * PNG and JPEG reading and writing through libpng and libjpeg(-turbo); PNG files are written by
+ * our own encoder over zlib (png_encode.c).
  * Both libraries report errors with setjmp/longjmp; every longjmp stays inside these C functions,
  * which return 0 on success or a nonzero SIO_* code, with a message in `err` (NUL-terminated).
  * Pixels are interleaved, rows packed (stride = width * channels * bytes per sample); 16-bit
@@ -28,8 +29,10 @@ typedef struct {
 int sio_png_info(const char *path, sio_info *info, char *err, size_t errlen);
 /* Reads the pixels into `pixels` (capacity bytes), which must hold width*height*channels*(depth/8). */
 int sio_png_read(const char *path, void *pixels, size_t capacity, const sio_info *expected, char *err, size_t errlen);
+/* Writes a PNG (Paeth-filtered rows, zlib level 1 run-length strategy, png_encode.c) with up to
+   `threads` threads compressing strips of rows; the file does not depend on the thread count. */
 int sio_png_write(const char *path, const void *pixels, int32_t width, int32_t height, int32_t channels,
-                  int32_t bit_depth, char *err, size_t errlen);
+                  int32_t bit_depth, int32_t threads, char *err, size_t errlen);
 
 int sio_jpeg_info(const char *path, sio_info *info, char *err, size_t errlen);
 int sio_jpeg_read(const char *path, uint8_t *pixels, size_t capacity, const sio_info *expected, char *err, size_t errlen);
@@ -42,7 +45,7 @@ int sio_png_info_mem(const void *bytes, size_t count, sio_info *info, char *err,
 int sio_png_read_mem(const void *bytes, size_t count, void *pixels, size_t capacity, const sio_info *expected,
                      char *err, size_t errlen);
 int sio_png_write_mem(const void *pixels, int32_t width, int32_t height, int32_t channels, int32_t bit_depth,
-                      void **out, size_t *out_count, char *err, size_t errlen);
+                      int32_t threads, void **out, size_t *out_count, char *err, size_t errlen);
 int sio_jpeg_info_mem(const void *bytes, size_t count, sio_info *info, char *err, size_t errlen);
 int sio_jpeg_read_mem(const void *bytes, size_t count, uint8_t *pixels, size_t capacity, const sio_info *expected,
                       char *err, size_t errlen);
