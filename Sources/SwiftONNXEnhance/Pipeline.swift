@@ -330,6 +330,10 @@ public final class EnhancePipeline: Sendable {
         let (inCount, o1) = (c.modelInputChannels * tileH).multipliedReportingOverflow(by: tileW)
         let (outCount, o2) = (cm * tileH * s * s).multipliedReportingOverflow(by: tileW)
         guard !o1, !o2 else { throw EnhanceError.outOfMemory(bytes: Int.max) }
+        // Every tile has this shape: plan for it now, so that the first tile already runs that plan
+        // (and records its memory) instead of the general plan (a shape is otherwise planned on its
+        // second run, which then records again). A shape that does not fit fails in the run.
+        if total > 1 { try? session.prepare(inputShapes: [inputName: [1, c.modelInputChannels, tileH, tileW]]) }
         let inBuf = UnsafeMutablePointer<Float>.allocate(capacity: max(inCount, 1))
         let outBuf = UnsafeMutablePointer<Float>.allocate(capacity: max(outCount, 1))
         defer { inBuf.deallocate(); outBuf.deallocate() }

@@ -87,6 +87,31 @@ final class BufferPoolTests: XCTestCase {
     }
 }
 
+extension BufferPoolTests {
+    /// Recording runs take their buffers from the pool: a second recording of the signature (as a
+    /// shape plan's first run makes) allocates nothing new, and the first arena slab releases them.
+    func testRecordingRunsShareThePoolAndTheSlabReleasesIt() throws {
+        let planner = MemoryPlanner()
+        let sig = [7, 7]
+        func run() throws {
+            let arena = planner.arena(for: sig)
+            try RunArena.$current.withValue(arena) {
+                for n in [1 << 20, 3 << 20, 1 << 20] { _ = try Tensor.uninitialized(.uint8, [n]) }
+            }
+            planner.finished(arena, signature: sig)
+        }
+        try run()
+        XCTAssertGreaterThan(planner.pool.statistics.freeBytes, 0, "the recording's buffers wait in the pool")
+        planner.forget(sig)
+        let s0 = planner.systemAllocations
+        try run()
+        XCTAssertEqual(planner.systemAllocations - s0, 0, "the second recording reuses the first one's buffers")
+        XCTAssertNotNil(planner.pattern(for: sig))
+        try run()
+        XCTAssertEqual(planner.pool.statistics.freeBytes, 0, "the first slab releases the pool's free buffers")
+    }
+}
+
 final class AllocateBufferTests: XCTestCase {
     /// Large buffers get their pages populated up front; the memory is aligned and usable either way.
     func testLargeAndSmallBuffersAreAlignedAndWritable() {

@@ -77,6 +77,41 @@ final class ShapePlanTests: XCTestCase {
         XCTAssertEqual(session.memory.systemAllocations - before, 0)
     }
 
+    /// `prepare(inputShapes:)` plans a shape before its first run: that run uses the plan and records
+    /// its memory, the second follows the pattern (one slab), the third allocates nothing; results
+    /// equal an unprepared session's. Shapes that do not fit are the run's typed errors.
+    func testPreparedShapeIsPlannedBeforeItsFirstRun() throws {
+        let session = try InferenceSession(model: branchyModel(), options: .init())
+        guard let shapePlans = session.shapePlans else { return XCTFail("a model with a symbolic input dim gets shape plans") }
+        try session.prepare(inputShapes: ["x": [1, 2, 3, 5]])
+        XCTAssertEqual(shapePlans.count, 1, "prepared before any run")
+        try session.prepare(inputShapes: ["x": [1, 2, 3, 5]])
+        XCTAssertEqual(shapePlans.count, 1, "preparing again does nothing")
+        let x = sinTensor([1, 2, 3, 5], 0.3)
+        let first = try session.run(["x": x])["z"]!
+        try assertClose(first, try expected(x), tol: 1e-5)
+        XCTAssertEqual(shapePlans.count, 1, "the first run used the prepared plan (no second plan)")
+        XCTAssertNotNil(session.memory.pattern(for: MemoryPlanner.signature([x])), "the first run recorded its memory")
+        let s0 = session.memory.systemAllocations
+        XCTAssertEqual(try session.run(["x": x])["z"]!.bytes(), first.bytes())
+        XCTAssertLessThanOrEqual(session.memory.systemAllocations - s0, 2, "the second run: a slab and its output")
+        let s1 = session.memory.systemAllocations
+        _ = try session.run(["x": x])
+        XCTAssertEqual(session.memory.systemAllocations - s1, 0)
+        let plain = try InferenceSession(model: branchyModel(), options: .init())
+        XCTAssertEqual(try plain.run(["x": x])["z"]!.bytes(), first.bytes())
+
+        XCTAssertThrowsError(try session.prepare(inputShapes: ["x": [1, 3, 3, 5]])) { e in
+            guard case .inputShapeMismatch(input: "x", _, _)? = e as? ONNXError else { return XCTFail("\(e)") }
+        }
+        XCTAssertThrowsError(try session.prepare(inputShapes: ["y": [1, 2, 3, 5]])) { e in
+            XCTAssertEqual(e as? ONNXError, .unknownInput("y"))
+        }
+        XCTAssertThrowsError(try session.prepare(inputShapes: [:])) { e in
+            XCTAssertEqual(e as? ONNXError, .missingInput("x"))
+        }
+    }
+
     func testFixedShapesAndUnoptimizedSessionsHaveNoShapePlans() throws {
         XCTAssertNil(try InferenceSession(model: branchyModel(), options: .init(optimize: false)).shapePlans)
         let g = graph("main", [node("Relu", ["x"], ["y"])], inputs: [vi("x", .float32, [2, 3])], outputs: [vi("y")])

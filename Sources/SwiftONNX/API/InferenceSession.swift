@@ -208,7 +208,7 @@ public final class InferenceSession: Sendable {
 
     /// The plan for a run whose feeds have `signature`: one made for these input shapes when the
     /// session has one (or makes one now: on the second run of a signature), else the general plan.
-    private func plan(for signature: [Int], feeds: [String: Tensor]) -> Plan {
+    private func plan(for signature: [Int], memorySignature: [Int], feeds: [String: Tensor]) -> Plan {
         guard let shapePlans else { return plan }
         switch shapePlans.lookup(signature) {
         case .ready(let p): return p
@@ -217,7 +217,7 @@ public final class InferenceSession: Sendable {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let p = try? shapePlans.build(signature, shapes: feeds.mapValues(\.shape), prepared: prepared)
             if Profiler.enabled { Profiler.record("[run] plan for input shapes", ns: DispatchTime.now().uptimeNanoseconds - t0) }
-            if p != nil { memory.forget(signature) }   // its runs allocate differently: learn them anew
+            if p != nil { memory.forget(memorySignature) }   // its runs allocate differently: learn them anew
             return p ?? plan
         }
     }
@@ -324,7 +324,9 @@ public final class InferenceSession: Sendable {
         return RunControl(wanted: names.map(Set.init), buffers: kept)
     }
 
-    private func run(_ feeds: [String: Tensor], control: RunControl?) throws(ONNXError) -> [String: Tensor] {
+    /// Checks that `feeds` (type and shape per input name) name every declared input and no other,
+    /// with the declared types and shapes that fit.
+    private func check(_ feeds: [String: (dtype: DType, shape: [Int])]) throws(ONNXError) {
         for name in feeds.keys.sorted() where !inputs.contains(where: { $0.name == name }) {
             throw .unknownInput(name)
         }
@@ -340,7 +342,33 @@ public final class InferenceSession: Sendable {
                 if !ok { throw .inputShapeMismatch(input: info.name, expected: shape, got: t.shape) }
             }
         }
-        var signature = MemoryPlanner.signature(plan.feedOrder.compactMap { feeds[$0.name] })  // all present: checked above
+    }
+
+    /// Plans the model for inputs of these shapes now, as the second run of a new input shape
+    /// otherwise does: for a caller that will run one shape many times (an image in tiles of one
+    /// size), so that the first run already uses that plan and records its memory layout, and the
+    /// second follows it. Models whose inputs have no symbolic dimensions have one plan for all runs
+    /// and need no preparing (nothing happens). A plan that cannot be made leaves the general plan,
+    /// as a run would. Throws `ONNXError.missingInput`, `.unknownInput` or `.inputShapeMismatch`
+    /// when the shapes do not fit ``inputs``.
+    ///
+    /// - Parameter inputShapes: The shape of every input, by name; each input's type is the declared
+    ///   one (float32 when the model does not declare it).
+    public func prepare(inputShapes: [String: [Int]]) throws(ONNXError) {
+        var feeds: [String: (dtype: DType, shape: [Int])] = [:]
+        for (name, shape) in inputShapes { feeds[name] = (input(named: name)?.type ?? .float32, shape) }
+        try check(feeds)
+        guard let shapePlans else { return }
+        let signature = MemoryPlanner.signature(plan.feedOrder.compactMap { feeds[$0.name] })
+        shapePlans.prepare(signature, shapes: inputShapes, prepared: prepared)
+    }
+
+    private func run(_ feeds: [String: Tensor], control: RunControl?) throws(ONNXError) -> [String: Tensor] {
+        try check(feeds.mapValues { ($0.dtype, $0.shape) })
+        // The plan goes by the feeds' types and shapes; the memory pattern also by which outputs are
+        // wanted and where they go.
+        let feedSignature = MemoryPlanner.signature(plan.feedOrder.compactMap { feeds[$0.name] })  // all present: checked above
+        var signature = feedSignature
         if let control {
             // Runs of other outputs, or into caller memory, allocate differently: arenas of their own.
             signature.append(Int.min)
@@ -349,14 +377,16 @@ public final class InferenceSession: Sendable {
             }
         }
         do {
-            return try MemoryBudget.$current.withValue(budget) { try run(feeds, signature: signature, control: control) }
+            return try MemoryBudget.$current.withValue(budget) {
+                try run(feeds, feedSignature: feedSignature, signature: signature, control: control)
+            }
         } catch {
             throw ONNXError(wrapping: error)
         }
     }
 
-    private func run(_ feeds: [String: Tensor], signature: [Int], control: RunControl?) throws -> [String: Tensor] {
-        let runPlan = plan(for: signature, feeds: feeds)
+    private func run(_ feeds: [String: Tensor], feedSignature: [Int], signature: [Int], control: RunControl?) throws -> [String: Tensor] {
+        let runPlan = plan(for: feedSignature, memorySignature: signature, feeds: feeds)
         let arena = memory.arena(for: signature)
         let results: [Tensor?]
         do {

@@ -72,7 +72,10 @@ final class FloatBuffer: @unchecked Sendable {   // @unchecked: a raw pointer, w
 
 /// Recycles tensor buffers of a session's runs by size class: the buffers a run's arena does not
 /// hold (those that outlive a run: its outputs) are taken from here and come back here when the
-/// caller drops them, so steady-state runs make no system allocation for them either.
+/// caller drops them, so steady-state runs make no system allocation for them either. Runs that
+/// record a memory pattern take all their buffers from here (a signature's first run and the first
+/// run of its shape plan record one after the other); the free ones are released when the first
+/// arena slab is made.
 ///
 /// Buffers are matched by size class (64-byte steps up to 4 KiB, 4 KiB steps above). A free buffer
 /// that no run has taken back for `idleRuns` consecutive runs is given back to the system, so the pool
@@ -141,6 +144,18 @@ final class BufferPool: Sendable {
             return stale
         }
         for (e, cap) in stale { freeBuffer(e.pointer, byteCount: cap) }
+    }
+
+    /// Gives every free buffer back to the system (a run's arena slab now holds what they held).
+    func releaseFree() {
+        let all: [(FreeBuffer, Int)] = state.withLock { st in
+            var all: [(FreeBuffer, Int)] = []
+            for (cap, list) in st.free { for e in list { all.append((e, cap)) } }
+            st.free.removeAll()
+            st.freeBytes = 0
+            return all
+        }
+        for (e, cap) in all { freeBuffer(e.pointer, byteCount: cap) }
     }
 
     /// (system allocations, reuses, bytes kept free) so far, for tests and diagnostics.

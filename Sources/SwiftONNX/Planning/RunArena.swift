@@ -41,10 +41,11 @@ final class MemoryPattern: Sendable {
     var isValid: Bool { state.withLock { $0.valid } }
     func invalidate() { state.withLock { $0.valid = false; $0.freeSlabs.removeAll() } }
 
-    /// A slab for one run: a free one, or fresh memory (`fresh` is set then).
-    func takeSlab(fresh: inout Bool) -> ArenaSlab {
+    /// A slab for one run: a free one, or fresh memory (`fresh` is set then; `beforeFresh` runs first).
+    func takeSlab(fresh: inout Bool, beforeFresh: () -> Void = {}) -> ArenaSlab {
         if let s = state.withLock({ $0.freeSlabs.popLast() }) { return s }
         fresh = true
+        beforeFresh()
         return ArenaSlab(bytes: arenaBytes)
     }
 
@@ -109,7 +110,7 @@ enum BufferGrant {
     case arena(Int)         // the k-th buffer of the pattern, in this run's slab
     case pool(Int)          // the session's pool, with its size class
     case system             // the system allocator
-    case recorded(Int)      // the system allocator, k-th buffer of a recorded run
+    case recorded(Int, Int) // the k-th buffer of a recording run, from the session's pool (with its size class)
     case caller             // a caller's output buffer (RunArena.offer): not ours to free
 }
 
@@ -145,7 +146,9 @@ final class RunArena: Sendable {
         if let p = pattern, p.isValid {
             self.pattern = p
             var fresh = false
-            slab = p.takeSlab(fresh: &fresh)
+            // The recording runs' buffers wait in the pool: the first slab takes their place (they
+            // go before it is mapped, so the two are not resident at once).
+            slab = p.takeSlab(fresh: &fresh, beforeFresh: { pool.releaseFree() })
             if fresh { counters.add(system: 1) }
             state = Locked(State(alive: [Bool](repeating: false, count: p.sizes.count)))
         } else {
@@ -155,7 +158,7 @@ final class RunArena: Sendable {
         }
     }
 
-    private enum Source { case system(BufferGrant), arena(Int, UnsafeMutableRawPointer), pool, caller(CallerBuffer) }
+    private enum Source { case system(BufferGrant), recording(Int), arena(Int, UnsafeMutableRawPointer), pool, caller(CallerBuffer) }
 
     /// Offers caller memory to the allocations of the step about to run: the first request of exactly
     /// a buffer's size gets it (not counted in the arena's pattern). `withdraw` ends the offer.
@@ -170,11 +173,10 @@ final class RunArena: Sendable {
             let k = st.next
             st.next += 1
             guard let p = pattern else {
-                if !st.ended {
-                    st.recSizes.append(bytes); st.recAlloc.append(st.clock); st.recFree.append(Int.max)
-                    st.clock += 1
-                }
-                return .system(st.ended ? .system : .recorded(k))
+                if st.ended { return .system(.system) }
+                st.recSizes.append(bytes); st.recAlloc.append(st.clock); st.recFree.append(Int.max)
+                st.clock += 1
+                return .recording(k)
             }
             if !st.departed && (k >= p.sizes.count || p.sizes[k] != bytes) {
                 st.departed = true
@@ -194,6 +196,11 @@ final class RunArena: Sendable {
         case .system(let grant):
             counters.add(system: 1)
             return (allocateBuffer(byteCount: bytes), grant)
+        case .recording(let k):
+            // From the pool, not fresh pages: a recording run frees most of its buffers before it
+            // ends, and the next (a shape plan's first run records again) takes them back.
+            let (ptr, cap) = pool.allocate(bytes)
+            return (ptr, .recorded(k, cap))
         case .arena(let k, let pointer):
             return (pointer, .arena(k))
         case .pool:
@@ -217,11 +224,11 @@ final class RunArena: Sendable {
             pool.release(ptr, capacity: cap)
         case .system:
             freeBuffer(ptr, byteCount: byteCount)
-        case .recorded(let k):
+        case .recorded(let k, let cap):
             state.withLock { st in
                 if !st.ended { st.recFree[k] = st.clock; st.clock += 1 }
             }
-            freeBuffer(ptr, byteCount: byteCount)
+            pool.release(ptr, capacity: cap)
         case .caller:
             break
         }
@@ -259,6 +266,10 @@ final class MemoryPlanner: Sendable {
 
     /// The signature of a run's feeds in a fixed order: dtype code and shape of each.
     static func signature(_ feeds: [Tensor]) -> [Int] {
+        signature(feeds.map { ($0.dtype, $0.shape) })
+    }
+
+    static func signature(_ feeds: [(dtype: DType, shape: [Int])]) -> [Int] {
         var s: [Int] = []
         for t in feeds { s.append(-1 - Int(t.dtype.rawValue)); s.append(contentsOf: t.shape) }
         return s

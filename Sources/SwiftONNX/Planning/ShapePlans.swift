@@ -49,6 +49,13 @@ final class ShapePlans: @unchecked Sendable {   // the graph: read-only here (ea
         }
     }
 
+    /// Makes the plan for `signature` now unless it has one or could not make one
+    /// (`InferenceSession.prepare(inputShapes:)`); a failure is remembered and leaves the general plan.
+    func prepare(_ signature: [Int], shapes: [String: [Int]], prepared: PreparedWeights) {
+        let needed = state.withLock { st in st.plans[signature] == nil && !st.refused.contains(signature) }
+        if needed { _ = try? build(signature, shapes: shapes, prepared: prepared) }
+    }
+
     /// Makes (and keeps) the plan for `shapes` (feed name -> shape); nil, remembered, when it fails.
     func build(_ signature: [Int], shapes: [String: [Int]], prepared: PreparedWeights) throws -> Plan {
         do {
