@@ -1,5 +1,6 @@
 import Synchronization
 import Foundation
+import CImageIO
 import SwiftONNX
 
 /// The enhancement tasks and what each model takes and gives (the model contract):
@@ -462,17 +463,9 @@ public final class EnhancePipeline: Sendable {
             for x in 0..<out.width { out.storeSample(x, y, 0, (row[x * 3] + row[x * 3 + 1] + row[x * 3 + 2]) / 3) }
         } else if out.bitDepth == 8 {
             // storeSample's arithmetic (clamp to [0, 1], NaN to 0, scale, round half away from zero)
-            // in a loop the compiler vectorizes
+            // in a C loop the compiler vectorizes (Swift's rounding called floorf per sample)
             let n = out.width, ch = out.channels
-            let dst = out.data.assumingMemoryBound(to: UInt8.self) + y * n * ch
-            for x in 0..<n {
-                for c in 0..<3 {
-                    let v = row[x * 3 + c]
-                    let t = (v.isNaN ? 0 : min(max(v, 0), 1)) * 255
-                    let f = t.rounded(.down)
-                    dst[x * ch + c] = UInt8(t - f >= 0.5 ? f + 1 : f)
-                }
-            }
+            sio_rgb_f32_to_u8(row, out.data.assumingMemoryBound(to: UInt8.self) + y * n * ch, n, ch)
         } else {
             for x in 0..<out.width {
                 out.storeSample(x, y, 0, row[x * 3]); out.storeSample(x, y, 1, row[x * 3 + 1]); out.storeSample(x, y, 2, row[x * 3 + 2])

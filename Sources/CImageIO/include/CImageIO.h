@@ -34,6 +34,11 @@ int sio_png_read(const char *path, void *pixels, size_t capacity, const sio_info
 int sio_png_write(const char *path, const void *pixels, int32_t width, int32_t height, int32_t channels,
                   int32_t bit_depth, int32_t threads, char *err, size_t errlen);
 
+/* count RGB pixels of float samples (3 per pixel, any value) to 8 bits at dst, dst_channels bytes
+   apart (3 or 4; a fourth byte is left alone): clamped to [0, 1] (NaN to 0), times 255, rounded half
+   away from zero. */
+void sio_rgb_f32_to_u8(const float *src, uint8_t *dst, size_t count, size_t dst_channels);
+
 int sio_jpeg_info(const char *path, sio_info *info, char *err, size_t errlen);
 int sio_jpeg_read(const char *path, uint8_t *pixels, size_t capacity, const sio_info *expected, char *err, size_t errlen);
 /* channels 1 (gray) or 3 (RGB); quality 1...100. */
