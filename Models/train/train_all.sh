@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce all enhancement models: data, training, ONNX export, evaluation + manifest.
 #   bash Models/train/train_all.sh
-# Two lanes, one per core: deblur (3 phases, 2 threads) -> sr2 -> sr4 and restore (3 phases) -> color
+# Two lanes, one per core (1 thread each): deblur (3 phases) -> sr2 -> sr4 and restore (3 phases) -> color
 # (each task's iteration count is fixed in train.py). Logs: runs/<task>.log.
 # TASKS="restore color" trains only those, one after the other.
 set -euo pipefail
@@ -19,10 +19,8 @@ $PY data.py | tail -1
 lane() {
   for task in "$@"; do
     # A run is deterministic for a given thread count, not across thread counts (float sums
-    # split differently). The shipped deblur model was trained with 2 threads and this
-    # reproduces it; with 1 thread it scores +1.19 dB instead of +1.51 over the oracle.
+    # split differently): every task trains on 1 thread, one lane per core.
     threads=1
-    [ "$task" = deblur ] && threads=2
     echo "== train $task (runs/$task.log, $threads thread(s))"
     if ! nice -n 10 $PY train.py --task "$task" --threads $threads > "runs/$task.log" 2>&1; then
       echo "training $task failed; see Models/train/runs/$task.log" >&2
