@@ -53,7 +53,6 @@ typedef struct {
     const uint8_t *pixels;
     size_t rowbytes;
     size_t bpp;
-    int32_t height;
     int swap16; /* 16-bit samples in little-endian memory: swap to PNG's big-endian */
     /* this strip */
     int32_t y0, y1;
@@ -146,17 +145,23 @@ static void sio_put32(uint8_t *p, uint32_t v) {
     p[3] = (uint8_t)v;
 }
 
-/* Writes one chunk (length, type, data, CRC of type and data); 0 on a write error. */
-static int sio_png_chunk(FILE *f, const char *type, const uint8_t *data, size_t len) {
-    uint8_t head[8];
-    sio_put32(head, (uint32_t)len);
-    memcpy(head + 4, type, 4);
+/* Writes one chunk whose data is head (hlen bytes), then data (len), then tail (tlen): the length,
+   the type, the data and the CRC of type and data; 0 on a write error. */
+static int sio_png_chunk(FILE *f, const char *type, const uint8_t *head, size_t hlen, const uint8_t *data, size_t len,
+                         const uint8_t *tail, size_t tlen) {
+    uint8_t start[8];
+    sio_put32(start, (uint32_t)(hlen + len + tlen));
+    memcpy(start + 4, type, 4);
     uLong crc = crc32(0L, Z_NULL, 0);
-    crc = crc32(crc, head + 4, 4);
+    crc = crc32(crc, start + 4, 4);
+    if (hlen) crc = crc32(crc, head, (uInt)hlen);
     if (len) crc = crc32(crc, data, (uInt)len);
-    uint8_t tail[4];
-    sio_put32(tail, (uint32_t)crc);
-    return fwrite(head, 1, 8, f) == 8 && (len == 0 || fwrite(data, 1, len, f) == len) && fwrite(tail, 1, 4, f) == 4;
+    if (tlen) crc = crc32(crc, tail, (uInt)tlen);
+    uint8_t end[4];
+    sio_put32(end, (uint32_t)crc);
+    return fwrite(start, 1, 8, f) == 8 && (hlen == 0 || fwrite(head, 1, hlen, f) == hlen) &&
+           (len == 0 || fwrite(data, 1, len, f) == len) && (tlen == 0 || fwrite(tail, 1, tlen, f) == tlen) &&
+           fwrite(end, 1, 4, f) == 4;
 }
 
 int sio_png_encode(FILE *f, const void *pixels, int32_t width, int32_t height, int32_t channels, int32_t bit_depth,
@@ -177,7 +182,7 @@ int sio_png_encode(FILE *f, const void *pixels, int32_t width, int32_t height, i
     ihdr[10] = 0; /* deflate */
     ihdr[11] = 0; /* adaptive filtering (each row says its filter) */
     ihdr[12] = 0; /* not interlaced */
-    if (fwrite(signature, 1, 8, f) != 8 || !sio_png_chunk(f, "IHDR", ihdr, 13)) goto write_error;
+    if (fwrite(signature, 1, 8, f) != 8 || !sio_png_chunk(f, "IHDR", NULL, 0, ihdr, 13, NULL, 0)) goto write_error;
 
     if (threads < 1) threads = 1;
     if (threads > SIO_PNG_MAX_THREADS) threads = SIO_PNG_MAX_THREADS;
@@ -198,7 +203,6 @@ int sio_png_encode(FILE *f, const void *pixels, int32_t width, int32_t height, i
             s->pixels = (const uint8_t *)pixels;
             s->rowbytes = rowbytes;
             s->bpp = (size_t)channels * bytes;
-            s->height = height;
             s->swap16 = bit_depth == 16;
             s->y0 = (k0 + i) * SIO_PNG_STRIP_ROWS;
             s->y1 = s->y0 + SIO_PNG_STRIP_ROWS < height ? s->y0 + SIO_PNG_STRIP_ROWS : height;
@@ -219,49 +223,22 @@ int sio_png_encode(FILE *f, const void *pixels, int32_t width, int32_t height, i
                 break;
             }
             adler = adler32_combine(adler, s->adler, (z_off_t)s->in_len);
-            const uint8_t *data = s->out;
-            size_t len = s->out_len;
-            uint8_t *withHeader = NULL;
-            if (first) {
-                /* zlib header: deflate, 32 KB window, fastest compression; (0x78 << 8 | 0x01) % 31 == 0 */
-                withHeader = (uint8_t *)malloc(len + 2);
-                if (!withHeader) {
-                    sio_set_err(err, errlen, "out of memory compressing the PNG image");
-                    rc = SIO_IO;
-                    break;
-                }
-                withHeader[0] = 0x78;
-                withHeader[1] = 0x01;
-                memcpy(withHeader + 2, data, len);
-                data = withHeader;
-                len += 2;
-                first = 0;
-            }
-            if (s->last) {
-                uint8_t *grown = (uint8_t *)realloc(withHeader ? withHeader : s->out, len + 4);
-                if (!grown) {
-                    free(withHeader);
-                    sio_set_err(err, errlen, "out of memory compressing the PNG image");
-                    rc = SIO_IO;
-                    break;
-                }
-                if (withHeader) withHeader = grown;
-                else s->out = grown;
-                sio_put32(grown + len, (uint32_t)adler);
-                data = grown;
-                len += 4;
-            }
-            int ok = sio_png_chunk(f, "IDAT", data, len);
-            free(withHeader);
-            if (!ok) {
+            /* zlib header (deflate, 32 KB window, fastest level; (0x78 << 8 | 0x01) % 31 == 0) before
+               the first strip, the Adler-32 of the whole stream after the last */
+            static const uint8_t zlib_header[2] = {0x78, 0x01};
+            uint8_t trailer[4];
+            sio_put32(trailer, (uint32_t)adler);
+            if (!sio_png_chunk(f, "IDAT", first ? zlib_header : NULL, first ? 2 : 0, s->out, s->out_len,
+                               s->last ? trailer : NULL, s->last ? 4 : 0)) {
                 sio_set_err(err, errlen, strerror(errno));
                 rc = SIO_IO;
             }
+            first = 0;
         }
         for (int32_t i = 0; i < n; i++) free(round[i].out);
     }
     if (rc != SIO_OK) return rc;
-    if (!sio_png_chunk(f, "IEND", NULL, 0)) goto write_error;
+    if (!sio_png_chunk(f, "IEND", NULL, 0, NULL, 0, NULL, 0)) goto write_error;
     return SIO_OK;
 write_error:
     sio_set_err(err, errlen, strerror(errno));
