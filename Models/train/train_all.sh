@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce all enhancement models: data, training, ONNX export, evaluation + manifest.
 #   bash Models/train/train_all.sh
-# Two lanes, one per core (1 thread each): deblur (3 phases) -> sr2 -> sr4 and restore (3 phases) -> color
+# Two lanes, one per core (1 thread each): deblur (4 phases) -> sr2 -> sr4 and restore (3 phases) -> color (2 phases)
 # (each task's iteration count is fixed in train.py). Logs: runs/<task>.log.
 # TASKS="restore color" trains only those, one after the other.
 set -euo pipefail

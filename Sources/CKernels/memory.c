@@ -109,3 +109,43 @@ void so_u32_to_planes(const uint32_t *src, size_t c, size_t n, uint32_t *dst) {
         for (size_t ch = 0; ch < c; ch++) dst[ch * n + j] = src[j * c + ch];
     }
 }
+
+void so_u32_from_planes(const uint32_t *src, size_t plane_stride, size_t c, size_t n, uint32_t *dst) {
+    size_t j = 0;
+    if (c == 2) {
+        const uint32_t *s0 = src, *s1 = src + plane_stride;
+#if defined(__x86_64__)
+        /* SSE2 (every x86-64): 4 positions of both planes per step, unpacked into 8 values */
+        for (; j + 4 <= n; j += 4) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(s0 + j)), b = _mm_loadu_si128((const __m128i *)(s1 + j));
+            _mm_storeu_si128((__m128i *)(dst + 2 * j), _mm_unpacklo_epi32(a, b));
+            _mm_storeu_si128((__m128i *)(dst + 2 * j + 4), _mm_unpackhi_epi32(a, b));
+        }
+#endif
+        for (; j < n; j++) { dst[2 * j] = s0[j]; dst[2 * j + 1] = s1[j]; }
+        return;
+    }
+    if (c == 4) {
+        const uint32_t *s0 = src, *s1 = src + plane_stride, *s2 = src + 2 * plane_stride, *s3 = src + 3 * plane_stride;
+#if defined(__x86_64__)
+        /* a 4x4 transpose per step: 4 positions of the 4 planes into 16 values */
+        for (; j + 4 <= n; j += 4) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(s0 + j)), b = _mm_loadu_si128((const __m128i *)(s1 + j));
+            __m128i e = _mm_loadu_si128((const __m128i *)(s2 + j)), f = _mm_loadu_si128((const __m128i *)(s3 + j));
+            __m128i ab0 = _mm_unpacklo_epi32(a, b), ab1 = _mm_unpackhi_epi32(a, b);
+            __m128i ef0 = _mm_unpacklo_epi32(e, f), ef1 = _mm_unpackhi_epi32(e, f);
+            _mm_storeu_si128((__m128i *)(dst + 4 * j), _mm_unpacklo_epi64(ab0, ef0));
+            _mm_storeu_si128((__m128i *)(dst + 4 * j + 4), _mm_unpackhi_epi64(ab0, ef0));
+            _mm_storeu_si128((__m128i *)(dst + 4 * j + 8), _mm_unpacklo_epi64(ab1, ef1));
+            _mm_storeu_si128((__m128i *)(dst + 4 * j + 12), _mm_unpackhi_epi64(ab1, ef1));
+        }
+#endif
+        for (; j < n; j++) {
+            dst[4 * j] = s0[j]; dst[4 * j + 1] = s1[j]; dst[4 * j + 2] = s2[j]; dst[4 * j + 3] = s3[j];
+        }
+        return;
+    }
+    for (; j < n; j++) {
+        for (size_t ch = 0; ch < c; ch++) dst[j * c + ch] = src[ch * plane_stride + j];
+    }
+}

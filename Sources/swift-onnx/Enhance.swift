@@ -110,10 +110,10 @@ struct Enhance: ParsableCommand {
         @Argument(help: ArgumentHelp("Output image (.png, .jpg or .jpeg).", valueName: "out"))
         var output: String
 
-        @Option(help: "Tile size in input pixels (0: the whole image at once; default 512).")
+        @Option(help: "Tile size in input pixels (0: the whole image at once; default 640 for upscale, 512 for the others).")
         var tile: Int?
 
-        @Option(help: "Overlap in input pixels each tile reads beyond its edges (default 32; deblur 48).")
+        @Option(help: "Overlap in input pixels each tile reads beyond its edges (default 24 for upscale, 32 for restore and colorize, 48 for deblur).")
         var overlap: Int?
 
         @Option(help: ArgumentHelp("The model file (default: the task's model in the models folder).", valueName: "PATH"))

@@ -79,6 +79,16 @@ final class ShapeOpsTests: XCTestCase {
             } } } }
             XCTAssertEqual(try u.scalars(as: Float.self), expect, "\(ch) channels, \(hh)x\(ww)")
         } }
+        // Few channels first to last (NCHW to NHWC: the interleaving path), 1 to 9 channels.
+        for ch in 1...9 { for (hh, ww) in [(3, 7), (2, 8)] {
+            let img = f([2, ch, hh, ww])
+            let u = try run("Transpose", [img], attrs: ["perm": .ints([0, 2, 3, 1])])[0]
+            var expect = [Float](repeating: 0, count: 2 * ch * hh * ww)
+            for b in 0..<2 { for y in 0..<hh { for xx in 0..<ww { for cc in 0..<ch {
+                expect[((b * hh + y) * ww + xx) * ch + cc] = Float(((b * ch + cc) * hh + y) * ww + xx)
+            } } } }
+            XCTAssertEqual(try u.scalars(as: Float.self), expect, "\(ch) channels, \(hh)x\(ww)")
+        } }
         // Default perm reverses; int64 data.
         let r = try run("Transpose", [i64([1, 2, 3, 4, 5, 6], shape: [2, 3])])[0]
         XCTAssertEqual(try r.scalars(as: Int64.self), [1, 4, 2, 5, 3, 6])
@@ -130,6 +140,24 @@ final class ShapeOpsTests: XCTestCase {
         XCTAssertEqual(try dcr.scalars(as: Float.self),
                        [0, 12, 1, 13, 2, 14, 24, 36, 25, 37, 26, 38, 3, 15, 4, 16, 5, 17, 27, 39, 28, 40, 29, 41,
                         6, 18, 7, 19, 8, 20, 30, 42, 31, 43, 32, 44, 9, 21, 10, 22, 11, 23, 33, 45, 34, 46, 35, 47])
+        // Blocks 1 to 5 (2 and 4: the interleaving path's vector steps), widths with and without a
+        // tail of the 4-wide steps, batch 2; float32 (the 4-byte path) and int64 (the generic one),
+        // against the spec's reshape-transpose formula.
+        for b in 1...5 { for mode in ["DCR", "CRD"] { for (h, w) in [(3, 13), (2, 8), (1, 3)] {
+            let (n, oc) = (2, 3), c = oc * b * b
+            let x = f([n, c, h, w])
+            var want = [Float](repeating: 0, count: n * c * h * w)
+            for bn in 0..<n { for co in 0..<oc { for y in 0..<h { for i in 0..<b { for xx in 0..<w { for j in 0..<b {
+                let ci = mode == "DCR" ? (i * b + j) * oc + co : (co * b + i) * b + j
+                want[((bn * oc + co) * h * b + y * b + i) * w * b + xx * b + j] = Float(((bn * c + ci) * h + y) * w + xx)
+            } } } } } }
+            let attrs: [String: Attribute] = ["blocksize": .int(b), "mode": .string(mode)]
+            let got = try run("DepthToSpace", [x], attrs: attrs)[0]
+            XCTAssertEqual(got.shape, [n, oc, h * b, w * b])
+            XCTAssertEqual(try got.scalars(as: Float.self), want, "b \(b) \(mode) \(h)x\(w)")
+            let xi = i64((0..<(n * c * h * w)).map { $0 }, shape: [n, c, h, w])
+            XCTAssertEqual(try run("DepthToSpace", [xi], attrs: attrs)[0].scalars(as: Int64.self), want.map { Int64($0) })
+        } } }
         // SpaceToDepth inverts DepthToSpace in the same mode.
         for mode in ["DCR", "CRD"] {
             let a = try run("DepthToSpace", [d], attrs: ["blocksize": .int(2), "mode": .string(mode)])[0]

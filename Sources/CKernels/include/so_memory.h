@@ -20,4 +20,9 @@ void so_unmap_pages(void *p, size_t bytes);
 /* dst[ch * n + j] = src[j * c + ch] for ch < c, j < n: n positions of c interleaved 4-byte values
    (channels last) to c planes of n (channels first), in one pass along src. */
 void so_u32_to_planes(const uint32_t *src, size_t c, size_t n, uint32_t *dst);
+
+/* dst[j * c + ch] = src[ch * plane_stride + j] for ch < c, j < n: c planes of n 4-byte values,
+   `plane_stride` apart, interleaved channels last (the inverse move; DepthToSpace's inner step,
+   NCHW to NHWC with few channels), in one pass along dst. */
+void so_u32_from_planes(const uint32_t *src, size_t plane_stride, size_t c, size_t n, uint32_t *dst);
 #endif

@@ -62,6 +62,19 @@ enum ShapeKernels {
             }
             return
         }
+        // Few planes interleaved channels last (DepthToSpace's inner step, NCHW to NHWC with few
+        // channels): one pass along the destination, every position takes one value of each plane.
+        if rank >= 2, MemoryLayout<T>.size == 4, st[rank - 2] == 1, inner <= 8, innerStride >= sh[rank - 2] {
+            let c = inner, n = sh[rank - 2]
+            var outerShape = sh, outerSrc = st
+            outerShape[rank - 1] = 1; outerShape[rank - 2] = 1
+            outerSrc[rank - 1] = 0; outerSrc[rank - 2] = 0
+            forEachOffset(shape: outerShape, aStrides: outerSrc, bStrides: contiguousStridesK(outerShape).map { $0 * c * n }) { so, dof in
+                so_u32_from_planes(UnsafeRawPointer(src + (offset + so)).assumingMemoryBound(to: UInt32.self), innerStride, c, n,
+                                   UnsafeMutableRawPointer(dst + dof).assumingMemoryBound(to: UInt32.self))
+            }
+            return
+        }
         // A permutation that moves the unit-stride dim away from the inside: blocked transpose.
         if innerStride != 1 && rank >= 2, let k = st.firstIndex(of: 1), inner >= 2, sh[k] >= 4 {
             let dstStrides = contiguousStridesK(sh)
