@@ -380,10 +380,12 @@ def calibrate_color_gain(model, loader, batches=8, target=0.6):
 # ---------------------------------------------------------------- training loop
 def log_mse_loss(pred, y, eps=(1.0 / 128.0) ** 2):
     """Mean over the batch of log(MSE of each sample + eps): the per-image PSNR that the
-    evaluation averages, up to sign and scale. Plain MSE weights a vivid crop's errors far above
-    a muted one's; per image in decibels, colour painted into a nearly gray scene costs as much
-    as a wrong hue in a vivid one, so the network learns to stay gray where it cannot tell.
-    eps (one Lab unit of ab, squared) caps the reward for a crop that is already right."""
+    evaluation averages, up to sign and scale. Plain MSE weights a patch with large errors far
+    above one with small errors; per image in decibels both count alike (for colorization, colour
+    painted into a nearly gray scene costs as much as a wrong hue in a vivid one, so the network
+    learns to stay gray where it cannot tell). eps, 1/128 of the output scale squared (one Lab
+    unit of ab for colorization, about two 8-bit levels for deblur), caps the reward for a patch
+    that is already right."""
     mse = (pred - y).pow(2).flatten(1).mean(1)
     return torch.log(mse + eps).mean()
 
@@ -509,8 +511,9 @@ def main():
             "torch": torch.__version__, "command": "python train.py --task " + args.task + (
                 f" --iters {args.iters}" if args.iters else "")}
     model.eval()
-    if args.task == "color" and phases[-1].get("gain_target", 0.6):
-        g, gt_c = calibrate_color_gain(model, loader, target=phases[-1].get("gain_target", 0.6))
+    gain_target = phases[-1].get("gain_target", 0.6)
+    if args.task == "color" and gain_target:
+        g, gt_c = calibrate_color_gain(model, loader, target=gain_target)
         with torch.no_grad():
             model.outc.weight.mul_(g)
             model.outc.bias.mul_(g)
