@@ -46,4 +46,17 @@ typedef void (*so_f32_wino2x2_output_fn)(const float *m, size_t outc, size_t ty0
 so_f32_wino2x2_input_fn so_f32_wino2x2_input_select(int isa);
 so_f32_wino2x2_output_fn so_f32_wino2x2_output_select(int isa);
 
+/*
+ * Winograd F(4x4, 3x3): the same layout and contracts with 36 positions xi (6x6 transformed
+ * tiles) and 4x4 output tiles: tw = ceil(oW / 4), th = ceil(oH / 4); tile (ty, tx) covers output
+ * rows 4ty..4ty+3 and columns 4tx..4tx+3 and reads input rows 4ty - pH + r, columns 4tx - pW + c
+ * (r, c < 6). 36 multiplies per 16 outputs instead of 144; the transforms' larger coefficients
+ * (up to 8 in A^T) cost some precision against F(2x2, 3x3).
+ */
+void so_f32_wino4x4_weights(size_t outc, size_t inc, const float *w, float *u);
+void so_f32_wino4x4_weights_packed(size_t outc, size_t inc, const float *w, int mr, float *const *dst);
+size_t so_f32_wino4x4_scratch_floats(size_t bw);
+so_f32_wino2x2_input_fn so_f32_wino4x4_input_select(int isa);
+so_f32_wino2x2_output_fn so_f32_wino4x4_output_select(int isa);
+
 #endif

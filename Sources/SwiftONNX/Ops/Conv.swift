@@ -233,10 +233,10 @@ private func makeConvOperator(_ ctx: OpContext, fused: Bool) throws -> any Opera
     let act: ConvActivation = fused ? try parseActivation(ctx) : .none
     let opName = fused ? "FusedConv" : "Conv"
     // Constant float32 weights are packed for the GEMM once, here (one packed matrix per group).
-    // 3x3 stride-1 convolutions with enough channels run as Winograd F(2x2, 3x3), their weights
-    // transformed and packed here instead.
+    // 3x3 stride-1 convolutions with enough channels run as Winograd (F(4x4, 3x3) on large maps,
+    // F(2x2, 3x3) otherwise), their weights transformed and packed here instead.
     var prepacked: ConvPackedWeights? = nil
-    var winograd: WinogradWeights? = nil
+    var winograd: [WinogradWeights] = []
     var released = false
     if let w = ctx.constantInput(1), w.dtype == .float32, w.rank >= 3, attrs.group >= 1,
        w.shape[0] % attrs.group == 0, w.count > 0 {
@@ -245,16 +245,24 @@ private func makeConvOperator(_ ctx: OpContext, fused: Bool) throws -> any Opera
         // stored weights are never read again (the plan may free them).
         let winogradSuits = WinogradWeights.suits(weightShape: w.shape, group: attrs.group, strides: attrs.strides,
                                                   dilations: attrs.dilations)
+        var knownGeometry: ConvGeometry? = nil
         let known: ConvPath? = ctx.inputShape(0).flatMap { xs in
             guard xs.count == w.rank, xs.count >= 3, xs[1] == w.shape[1] * attrs.group,
                   let (g, _) = try? convGeometry(attrs, x: xs, w: w.shape) else { return nil }
+            knownGeometry = g
             return convPath(attrs, g, batch: xs[0], cin: xs[1], weightShape: w.shape, residual: fused && ctx.hasInput(3),
                             winogradReady: winogradSuits)
         }
         let depthwise = w.rank <= 4 && w.shape[1] == 1 && attrs.group > 1   // always the depthwise kernel, on the stored weights
         if known == .winograd || (known == nil && winogradSuits) {
-            winograd = try ctx.prepare(w, kind: "winograd-f2x3") {
-                try WinogradWeights(w.pointer(Float.self), outChannels: w.shape[0], inChannels: w.shape[1])
+            let m = w.shape[0], c = w.shape[1]
+            let variants = knownGeometry.map { [WinogradVariant.preferred(outChannels: m, inChannels: c, outputHeight: $0.oH,
+                                                                          outputWidth: $0.oW)] }
+                ?? WinogradVariant.candidates(outChannels: m, inChannels: c)
+            winograd = try variants.map { variant in
+                try ctx.prepare(w, kind: "winograd-f\(variant.tile)x3") {
+                    try WinogradWeights(w.pointer(Float.self), outChannels: m, inChannels: c, variant: variant)
+                }
             }
         } else if known == .packed || (known == nil && !depthwise) {
             prepacked = try ctx.prepare(w, kind: "conv-gemm-group\(attrs.group)") { try ConvPackedWeights(w, group: attrs.group) }
@@ -300,7 +308,7 @@ private func makeConvOperator(_ ctx: OpContext, fused: Bool) throws -> any Opera
 private enum ConvPath {
     /// each group one input channel: the direct depthwise kernel on the stored weights
     case depthwise
-    /// 3x3, stride 1, group 1: Winograd F(2x2, 3x3) on transformed weights
+    /// 3x3, stride 1, group 1: Winograd (F(2x2, 3x3) or F(4x4, 3x3)) on transformed weights
     case winograd
     /// 1x1 on a 1x1 plane (a squeeze-excite or classifier head): GEMV on the stored weights
     case gemvPointwise
@@ -358,7 +366,7 @@ final class ConvPackedWeights: Sendable {
 
 private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _ attrs: ConvAttributes,
                          _ act: ConvActivation, _ env: RunEnv, _ op: String, packed: ConvPackedWeights? = nil,
-                         winograd: WinogradWeights? = nil, weightsReleased: Bool = false) throws -> Tensor {
+                         winograd: [WinogradWeights] = [], weightsReleased: Bool = false) throws -> Tensor {
     _ = try checkSpatialRank(x, w, op)
     let (n, c, m) = try checkConvShapes(x, w, b, group: attrs.group, op)
     let (g, outSpatial) = try convGeometry(attrs, x: x.shape, w: w.shape)
@@ -375,7 +383,12 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
     let bp: UnsafePointer<Float>? = b.map { UnsafePointer($0.pointer(Float.self)) }
     let zp: UnsafePointer<Float>? = z.map { UnsafePointer($0.pointer(Float.self)) }
     guard gemmSizesFit(m, c * g.kernelSize, outPlane, g.inPlane) else { throw OpError("\(op): sizes are too large for BLAS") }
-    let winogradReady = winograd.map { $0.outChannels == m && $0.inChannels == c } ?? false
+    // the prepared Winograd weights of the variant this shape runs (the plan prepared it, or every
+    // candidate when it did not know the shape)
+    let wantVariant = WinogradVariant.preferred(outChannels: m, inChannels: c, outputHeight: g.oH, outputWidth: g.oW)
+    let wino = winograd.first { $0.variant == wantVariant && $0.outChannels == m && $0.inChannels == c }
+        ?? winograd.first { $0.outChannels == m && $0.inChannels == c }
+    let winogradReady = wino != nil
     let path = convPath(attrs, g, batch: n, cin: c, weightShape: w.shape, residual: z != nil, winogradReady: winogradReady)
     if weightsReleased && !(path == .winograd || (path == .packed && packed?.shape == w.shape)) {
         throw OpError("\(op): the plan released the weights for the input shape it was made for, but X has shape \(describeShape(x.shape))")
@@ -433,7 +446,7 @@ private func convFloat32(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ z: Tensor?, _
         return out
     }
 
-    if path == .winograd, let wg = winograd {
+    if path == .winograd, let wg = wino {
         convForwardWinograd(x: xp, weights: wg, bias: bp, z: zp, act: act, out: op_, batch: n, g, threads: env.threads)
         return out
     }
