@@ -256,62 +256,52 @@ void output_body(const float *m, size_t outc, size_t ty0, size_t ty1, size_t tx0
     }
 }
 
-static void input_scalar(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t ty0,
-                         size_t ty1, size_t tx0, size_t tx1, size_t nr, float *v, float *scratch) {
-    input_body(x, inc, ih, iw, ph, pw, ty0, ty1, tx0, tx1, nr, v, scratch);
-}
-static void output_scalar(const float *m, size_t outc, size_t ty0, size_t ty1, size_t tx0, size_t tx1, size_t oh,
-                          size_t ow, const float *bias, const float *z, int act, float alpha, float beta, float *out,
-                          float *scratch) {
-    output_body(m, outc, ty0, ty1, tx0, tx1, oh, ow, bias, z, act, alpha, beta, out, scratch,
-                so_f32_bias_act_select(SO_ISA_SCALAR), so_f32_unary_select(SO_ISA_SCALAR));
-}
+/* One transform pair per ISA level: the same C compiled with that level's target attribute, the
+ * epilogue kernels of the same level. */
+#define SO_WINO_PAIR(tag, level, input_body, output_body)                                                     \
+    static void input_##tag(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t ty0,     \
+                            size_t ty1, size_t tx0, size_t tx1, size_t nr, float *v, float *scratch) {           \
+        input_body(x, inc, ih, iw, ph, pw, ty0, ty1, tx0, tx1, nr, v, scratch);                                  \
+    }                                                                                                           \
+    static void output_##tag(const float *m, size_t outc, size_t ty0, size_t ty1, size_t tx0, size_t tx1,       \
+                             size_t oh, size_t ow, const float *bias, const float *z, int act, float alpha,     \
+                             float beta, float *out, float *scratch) {                                          \
+        output_body(m, outc, ty0, ty1, tx0, tx1, oh, ow, bias, z, act, alpha, beta, out, scratch,               \
+                    so_f32_bias_act_select(level), so_f32_unary_select(level));                                 \
+    }
+
+/* The variant's three levels and its two select functions. */
+#define SO_WINO_VARIANT(v, input_body, output_body)                                                             \
+    SO_WINO_PAIR(v##_scalar, SO_ISA_SCALAR, input_body, output_body)                                            \
+    SO_WINO_X86(v, input_body, output_body)                                                                     \
+    so_f32_wino2x2_input_fn so_f32_wino##v##_input_select(int isa) {                                            \
+        SO_WINO_X86_PICK(input_##v, isa)                                                                        \
+        (void)isa;                                                                                              \
+        return input_##v##_scalar;                                                                              \
+    }                                                                                                           \
+    so_f32_wino2x2_output_fn so_f32_wino##v##_output_select(int isa) {                                          \
+        SO_WINO_X86_PICK(output_##v, isa)                                                                       \
+        (void)isa;                                                                                              \
+        return output_##v##_scalar;                                                                             \
+    }
 
 #if defined(__x86_64__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-static void input_avx2(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t ty0,
-                       size_t ty1, size_t tx0, size_t tx1, size_t nr, float *v, float *scratch) {
-    input_body(x, inc, ih, iw, ph, pw, ty0, ty1, tx0, tx1, nr, v, scratch);
-}
-static void output_avx2(const float *m, size_t outc, size_t ty0, size_t ty1, size_t tx0, size_t tx1, size_t oh,
-                        size_t ow, const float *bias, const float *z, int act, float alpha, float beta, float *out,
-                        float *scratch) {
-    output_body(m, outc, ty0, ty1, tx0, tx1, oh, ow, bias, z, act, alpha, beta, out, scratch,
-                so_f32_bias_act_select(SO_ISA_AVX2), so_f32_unary_select(SO_ISA_AVX2));
-}
-#pragma clang attribute pop
-
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))), apply_to = function)
-static void input_avx512(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t ty0,
-                         size_t ty1, size_t tx0, size_t tx1, size_t nr, float *v, float *scratch) {
-    input_body(x, inc, ih, iw, ph, pw, ty0, ty1, tx0, tx1, nr, v, scratch);
-}
-static void output_avx512(const float *m, size_t outc, size_t ty0, size_t ty1, size_t tx0, size_t tx1, size_t oh,
-                          size_t ow, const float *bias, const float *z, int act, float alpha, float beta, float *out,
-                          float *scratch) {
-    output_body(m, outc, ty0, ty1, tx0, tx1, oh, ow, bias, z, act, alpha, beta, out, scratch,
-                so_f32_bias_act_select(SO_ISA_AVX512), so_f32_unary_select(SO_ISA_AVX512));
-}
-#pragma clang attribute pop
+#define SO_WINO_X86(v, input_body, output_body)                                                                 \
+    _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c\"))), apply_to = function)")          \
+    SO_WINO_PAIR(v##_avx2, SO_ISA_AVX2, input_body, output_body)                                                \
+    _Pragma("clang attribute pop")                                                                              \
+    _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c\"))), apply_to = function)") \
+    SO_WINO_PAIR(v##_avx512, SO_ISA_AVX512, input_body, output_body)                                            \
+    _Pragma("clang attribute pop")
+#define SO_WINO_X86_PICK(fn, isa)                                                                               \
+    if ((isa) >= SO_ISA_AVX512) return fn##_avx512;                                                             \
+    if ((isa) >= SO_ISA_AVX2) return fn##_avx2;
+#else
+#define SO_WINO_X86(v, input_body, output_body)
+#define SO_WINO_X86_PICK(fn, isa)
 #endif
 
-so_f32_wino2x2_input_fn so_f32_wino2x2_input_select(int isa) {
-#if defined(__x86_64__)
-    if (isa >= SO_ISA_AVX512) return input_avx512;
-    if (isa >= SO_ISA_AVX2) return input_avx2;
-#endif
-    (void)isa;
-    return input_scalar;
-}
-
-so_f32_wino2x2_output_fn so_f32_wino2x2_output_select(int isa) {
-#if defined(__x86_64__)
-    if (isa >= SO_ISA_AVX512) return output_avx512;
-    if (isa >= SO_ISA_AVX2) return output_avx2;
-#endif
-    (void)isa;
-    return output_scalar;
-}
+SO_WINO_VARIANT(2x2, input_body, output_body)
 
 /* ------------------------------------------------------------------------------------------------
  * Winograd F(4x4, 3x3): each 4x4 output tile from a 6x6 input patch, 36 multiplies per 16 outputs
@@ -600,59 +590,4 @@ void output_body4(const float *m, size_t outc, size_t ty0, size_t ty1, size_t tx
     }
 }
 
-static void input4_scalar(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t ty0,
-                          size_t ty1, size_t tx0, size_t tx1, size_t nr, float *v, float *scratch) {
-    input_body4(x, inc, ih, iw, ph, pw, ty0, ty1, tx0, tx1, nr, v, scratch);
-}
-static void output4_scalar(const float *m, size_t outc, size_t ty0, size_t ty1, size_t tx0, size_t tx1, size_t oh,
-                           size_t ow, const float *bias, const float *z, int act, float alpha, float beta, float *out,
-                           float *scratch) {
-    output_body4(m, outc, ty0, ty1, tx0, tx1, oh, ow, bias, z, act, alpha, beta, out, scratch,
-                 so_f32_bias_act_select(SO_ISA_SCALAR), so_f32_unary_select(SO_ISA_SCALAR));
-}
-
-#if defined(__x86_64__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-static void input4_avx2(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t ty0,
-                        size_t ty1, size_t tx0, size_t tx1, size_t nr, float *v, float *scratch) {
-    input_body4(x, inc, ih, iw, ph, pw, ty0, ty1, tx0, tx1, nr, v, scratch);
-}
-static void output4_avx2(const float *m, size_t outc, size_t ty0, size_t ty1, size_t tx0, size_t tx1, size_t oh,
-                         size_t ow, const float *bias, const float *z, int act, float alpha, float beta, float *out,
-                         float *scratch) {
-    output_body4(m, outc, ty0, ty1, tx0, tx1, oh, ow, bias, z, act, alpha, beta, out, scratch,
-                 so_f32_bias_act_select(SO_ISA_AVX2), so_f32_unary_select(SO_ISA_AVX2));
-}
-#pragma clang attribute pop
-
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))), apply_to = function)
-static void input4_avx512(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t ty0,
-                          size_t ty1, size_t tx0, size_t tx1, size_t nr, float *v, float *scratch) {
-    input_body4(x, inc, ih, iw, ph, pw, ty0, ty1, tx0, tx1, nr, v, scratch);
-}
-static void output4_avx512(const float *m, size_t outc, size_t ty0, size_t ty1, size_t tx0, size_t tx1, size_t oh,
-                           size_t ow, const float *bias, const float *z, int act, float alpha, float beta, float *out,
-                           float *scratch) {
-    output_body4(m, outc, ty0, ty1, tx0, tx1, oh, ow, bias, z, act, alpha, beta, out, scratch,
-                 so_f32_bias_act_select(SO_ISA_AVX512), so_f32_unary_select(SO_ISA_AVX512));
-}
-#pragma clang attribute pop
-#endif
-
-so_f32_wino2x2_input_fn so_f32_wino4x4_input_select(int isa) {
-#if defined(__x86_64__)
-    if (isa >= SO_ISA_AVX512) return input4_avx512;
-    if (isa >= SO_ISA_AVX2) return input4_avx2;
-#endif
-    (void)isa;
-    return input4_scalar;
-}
-
-so_f32_wino2x2_output_fn so_f32_wino4x4_output_select(int isa) {
-#if defined(__x86_64__)
-    if (isa >= SO_ISA_AVX512) return output4_avx512;
-    if (isa >= SO_ISA_AVX2) return output4_avx2;
-#endif
-    (void)isa;
-    return output4_scalar;
-}
+SO_WINO_VARIANT(4x4, input_body4, output_body4)
