@@ -152,6 +152,28 @@ void output_tiles(const float *const *q, float *restrict y0, float *restrict y1,
     }
 }
 
+/* Padded column j of a block's tile row reads input column c0 + j; of its `width` columns, lo..<hi
+   hold data (the rest is zero padding). */
+static inline __attribute__((always_inline))
+void data_columns(long c0, size_t iw, size_t width, long *lo, long *hi) {
+    long l = c0 < 0 ? -c0 : 0, h = (long)iw - c0;
+    if (h > (long)width) h = (long)width;
+    if (l > (long)width) l = (long)width;
+    if (h < l) h = l;
+    *lo = l;
+    *hi = h;
+}
+
+/* Lanes past the last of nt tiles in the last panel of each of the `positions` V matrices are zero
+   (the GEMM reads whole panels of nr tiles). */
+static void zero_tail_lanes(float *v, int positions, size_t inc, size_t nt, size_t nr) {
+    const size_t ntp = (nt + nr - 1) / nr * nr, lane = nt % nr;
+    if (ntp == nt) return;
+    for (int xi = 0; xi < positions; xi++)
+        for (size_t ic = 0; ic < inc; ic++)
+            memset(v + (size_t)xi * inc * ntp + (nt / nr) * nr * inc + ic * nr + lane, 0, (nr - lane) * sizeof(float));
+}
+
 static inline __attribute__((always_inline))
 void input_body(const float *x, size_t inc, size_t ih, size_t iw, long ph, long pw, size_t ty0, size_t ty1,
                 size_t tx0, size_t tx1, size_t nr, float *restrict v, float *restrict scratch) {
@@ -170,11 +192,8 @@ void input_body(const float *x, size_t inc, size_t ih, size_t iw, long ph, long 
        row combinations run on those columns straight from the input rows (no copy); the padding
        columns combine zeros, so B^T d is zero there. */
     const long c0 = 2 * (long)tx0 - pw;
-    long lo = c0 < 0 ? -c0 : 0;
-    long hi = (long)iw - c0;
-    if (hi > (long)width) hi = (long)width;
-    if (lo > (long)width) lo = (long)width;
-    if (hi < lo) hi = lo;
+    long lo, hi;
+    data_columns(c0, iw, width, &lo, &hi);
     for (size_t ic = 0; ic < inc; ic++) {
         const float *plane = x + ic * ih * iw;
         for (size_t ty = ty0; ty < ty1; ty++) {
@@ -206,13 +225,7 @@ void input_body(const float *x, size_t inc, size_t ih, size_t iw, long ph, long 
             }
         }
     }
-    /* lanes past the last tile of the last panel are zero (the GEMM reads whole panels) */
-    if (ntp > nt) {
-        const size_t lane = nt % nr;
-        for (int xi = 0; xi < 16; xi++)
-            for (size_t ic = 0; ic < inc; ic++)
-                memset(v + (size_t)xi * xistride + (nt / nr) * panel + ic * nr + lane, 0, (nr - lane) * sizeof(float));
-    }
+    zero_tail_lanes(v, 16, inc, nt, nr);
 }
 
 
@@ -487,11 +500,8 @@ void input_body4(const float *x, size_t inc, size_t ih, size_t iw, long ph, long
     /* the two columns past `width` that the phase split reads (never used in a result) */
     for (int r = 0; r < 6; r++) rr[r][width] = rr[r][width + 1] = 0.0f;
     const long c0 = 4 * (long)tx0 - pw;
-    long lo = c0 < 0 ? -c0 : 0;
-    long hi = (long)iw - c0;
-    if (hi > (long)width) hi = (long)width;
-    if (lo > (long)width) lo = (long)width;
-    if (hi < lo) hi = lo;
+    long lo, hi;
+    data_columns(c0, iw, width, &lo, &hi);
     for (size_t ic = 0; ic < inc; ic++) {
         const float *plane = x + ic * ih * iw;
         for (size_t ty = ty0; ty < ty1; ty++) {
@@ -523,12 +533,7 @@ void input_body4(const float *x, size_t inc, size_t ih, size_t iw, long ph, long
             }
         }
     }
-    if (ntp > nt) {
-        const size_t lane = nt % nr;
-        for (int xi = 0; xi < 36; xi++)
-            for (size_t ic = 0; ic < inc; ic++)
-                memset(v + (size_t)xi * xistride + (nt / nr) * panel + ic * nr + lane, 0, (nr - lane) * sizeof(float));
-    }
+    zero_tail_lanes(v, 36, inc, nt, nr);
 }
 
 static inline __attribute__((always_inline))

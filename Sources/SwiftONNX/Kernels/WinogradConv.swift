@@ -96,11 +96,13 @@ final class WinogradWeights: Sendable {
 /// interleaved runs of sr_x2 tiles at 256 KB, 512 KB, 1 MB and 2 MB (512 KB and 1 MB fastest);
 /// `SWIFTONNX_WINO_BUDGET` (floats) overrides it, for tuning on other CPUs.
 enum WinogradBlocking {
-    static let budgetFromEnvironment: Int? = {
+    private static let budgetFromEnvironment: Int? = {
         if let v = ProcessInfo.processInfo.environment["SWIFTONNX_WINO_BUDGET"], let n = Int(v), n > 0 { return n }
         return nil
     }()
-    static let budgetFloats: Int = budgetFromEnvironment ?? 1 << 17
+    static func budgetFloats(_ variant: WinogradVariant) -> Int {
+        budgetFromEnvironment ?? (variant == .f4x4 ? 1 << 18 : 1 << 17)
+    }
 }
 
 /// out = act(conv3x3(x, w) + bias + z) by Winograd (the weights' variant): per block of tiles (tile
@@ -116,8 +118,7 @@ func convForwardWinograd(x: UnsafePointer<Float>, weights: WinogradWeights, bias
     if tw == 0 || th == 0 || m == 0 { return }
     let nr = weights.u[0].nr
     // Tiles per block, a whole number of panels.
-    let budget = WinogradBlocking.budgetFloats * (variant == .f4x4 && WinogradBlocking.budgetFromEnvironment == nil ? 2 : 1)
-    let target = max(nr, budget / (np * (c + m)) / nr * nr)
+    let target = max(nr, WinogradBlocking.budgetFloats(variant) / (np * (c + m)) / nr * nr)
     // A tile row over the target is split into column blocks (see below); otherwise blocks are
     // runs of whole tile rows.
     let colBlocks = (tw + target - 1) / target
