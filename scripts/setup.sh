@@ -47,6 +47,10 @@ echo "==> fetching pinned models (verified by sha256)"
 .venv/bin/python Models/fetch.py
 echo "==> computing ONNX Runtime reference outputs (Models/reference)"
 .venv/bin/python Models/make_reference.py >/dev/null
+if [ ! -f Models/cache/contrib/MANIFEST.tsv ]; then
+    echo "==> ONNX Runtime's transformer optimizer on paraphrase-MiniLM-L3-v2 and its reference outputs (Models/cache/contrib)"
+    .venv/bin/python Models/make_contrib.py --minilm Models/cache/contrib >/dev/null
+fi
 echo "==> making the quantized variants (Models/cache/int8) and their references (Models/reference/int8)"
 .venv/bin/python Models/make_int8.py >/dev/null
 .venv/bin/python Models/int8_accuracy.py --references-only >/dev/null

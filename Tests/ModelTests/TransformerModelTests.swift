@@ -52,7 +52,13 @@ final class TransformerModelTests: XCTestCase {
 
     func run(_ model: String) throws {
         let stem = String(model.dropLast(".onnx".count))
-        let ref = Self.dir.appendingPathComponent("reference").appendingPathComponent(stem)
+        try Self.compareWithReference(model: Self.dir.appendingPathComponent(model),
+                                      reference: Self.dir.appendingPathComponent("reference").appendingPathComponent(stem))
+    }
+
+    /// Runs `model` on the inputs stored in `reference` (io.json, input_<i>.npy) with and without the
+    /// optimizing passes; both must match the stored ONNX Runtime outputs within io.json's tolerances.
+    static func compareWithReference(model url: URL, reference ref: URL) throws {
         let io = try JSONSerialization.jsonObject(with: Data(contentsOf: ref.appendingPathComponent("io.json"))) as? [String: Any]
         guard let io, let inputs = io["inputs"] as? [[String: Any]], let outputs = io["outputs"] as? [[String: Any]] else {
             throw RealModelTests.Failure(description: "\(ref.path)/io.json is unreadable")
@@ -63,7 +69,6 @@ final class TransformerModelTests: XCTestCase {
             guard let name = i["name"] as? String, let f = i["file"] as? String else { continue }
             feeds[name] = try NPY.read(contentsOf: ref.appendingPathComponent(f))
         }
-        let url = Self.dir.appendingPathComponent(model)
         let fast = try InferenceSession(contentsOf: url)
         let plain = try InferenceSession(contentsOf: url, options: .init(optimize: false))
         let got = try fast.run(feeds), unoptimized = try plain.run(feeds)

@@ -31,13 +31,13 @@ func temporaryDirectory() throws -> URL {
 }
 
 /// Builds one node with the standard registry and runs it.
-func runOp(_ op: String, opset: Int = 19, _ inputs: [Tensor?], _ attrs: [String: Attribute] = [:],
+func runOp(_ op: String, opset: Int = 19, domain: String = "", _ inputs: [Tensor?], _ attrs: [String: Attribute] = [:],
                        outputs: Int = 1, threads: Int = 1) throws -> [Tensor] {
-    let node = Node(name: "t", opType: op, domain: "",
+    let node = Node(name: "t", opType: op, domain: domain,
                     inputs: inputs.enumerated().map { $0.element == nil ? "" : "i\($0.offset)" },
                     outputs: (0..<outputs).map { "o\($0)" }, attributes: attrs)
     let ctx = OpContext(node: node, opset: opset, compileSubgraph: { _ in throw OpError("no subgraphs") })
-    guard let b = OpRegistry.standard.builder(domain: "", op: op) else { throw OpError("no \(op)") }
+    guard let b = OpRegistry.standard.builder(domain: domain, op: op) else { throw OpError("no \(domain)::\(op)") }
     return try b(ctx).run(inputs, RunEnv(threads: threads))
 }
 

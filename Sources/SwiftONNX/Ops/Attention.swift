@@ -10,12 +10,13 @@ func registerAttentionOps(_ r: inout OpRegistry) {
     r.register("Attention", domain: FuseScaledDotProductAttention.domain,
                infer: Inference { ctx, ins in try inferAttention(ctx, ins) }, closure: makeSpelledOutAttention)
     r.rewrite(.fold, FuseScaledDotProductAttention())   // before the fusions: they would take its Div, Add or MatMuls
-    r.register("RotaryEmbedding", infer: .sameAsFirst, closure: makeRotaryEmbedding)
+    r.register("RotaryEmbedding", infer: .sameAsFirst) { ctx in try makeRotaryEmbedding(ctx) }
     r.register("TensorScatter", infer: .sameAsFirst, closure: makeTensorScatter)
+    registerAttentionContribOps(&r)
 }
 
 /// A float tensor as float32 (float16 / bfloat16 / double converted), or a typed error naming the input.
-private func floatInput(_ t: Tensor, _ op: String, _ what: String) throws -> Tensor {
+func floatInput(_ t: Tensor, _ op: String, _ what: String) throws -> Tensor {
     guard t.dtype.isFloatingPoint else {
         throw ONNXError.unsupportedType("\(op): \(what) has element type \(t.dtype) (expected a float type)")
     }
@@ -249,11 +250,13 @@ private func makeAttention(_ ctx: OpContext) throws -> OpBody {
 /// or (batch, sequence, heads * head size) with num_heads. The first rotary_embedding_dim values of
 /// each head (all by default) are rotated in pairs; the caches are (max position, dim / 2) indexed
 /// by position_ids, or (batch, sequence, dim / 2) without them.
-private func makeRotaryEmbedding(_ ctx: OpContext) throws -> OpBody {
+/// `headsFromCache`: a 3-D X without num_heads has heads of 2 x the caches' last dimension
+/// (com.microsoft's RotaryEmbedding); ONNX's requires num_heads there.
+func makeRotaryEmbedding(_ ctx: OpContext, headsFromCache: Bool = false) throws -> OpBody {
     let op = "RotaryEmbedding"
     let interleaved = try ctx.int("interleaved", default: 0) != 0
     let dimAttr = try ctx.int("rotary_embedding_dim", default: 0)
-    let numHeads = try ctx.int("num_heads", default: 0)
+    let numHeadsAttr = try ctx.int("num_heads", default: 0)
     return { inputs, _ in
         let x0 = try inputs.required(0, "X")
         let x = try floatInput(x0, op, "X")
@@ -265,6 +268,10 @@ private func makeRotaryEmbedding(_ ctx: OpContext) throws -> OpBody {
         if x.rank == 4 {
             (heads, seq, headSize) = (x.shape[1], x.shape[2], x.shape[3])
         } else {
+            var numHeads = numHeadsAttr
+            if numHeads == 0 && headsFromCache, let c = cosT.shape.last, c > 0, x.shape[2] % (2 * c) == 0 {
+                numHeads = x.shape[2] / (2 * c)
+            }
             guard numHeads > 0, x.shape[2] % numHeads == 0 else {
                 throw OpError("\(op): 3-D X \(describeShape(x.shape)) needs num_heads dividing its last dimension (num_heads \(numHeads))")
             }

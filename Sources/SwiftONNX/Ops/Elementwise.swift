@@ -67,6 +67,13 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
             [try floatMap(try inputs.required(0), "Gelu", env, f32: kernelF32(kind, 0, 0), f64: f64)]
         }
     }
+    // ONNX Runtime's GELU family (com.microsoft, what its transformer optimizer emits): Gelu (exact),
+    // QuickGelu x·sigmoid(alpha·x), FastGelu(X, bias?) = tanh-approximated Gelu of X + bias,
+    // BiasGelu(A, B) = exact Gelu of A + B; the bias is one value per element of the last dimension.
+    registerParamOp(&r, "Gelu", .gelu, domain: "com.microsoft") { _ in (0, 0) }
+    registerParamOp(&r, "QuickGelu", .swish, domain: "com.microsoft") { ctx in (try ctx.float("alpha", default: 1.702), 0) }
+    registerBiasActivation(&r, "FastGelu", .geluTanh, biasRequired: false)
+    registerBiasActivation(&r, "BiasGelu", .gelu, biasRequired: true)
     r.register("Shrink", infer: .sameAsFirst) { ctx in
         let bias = Double(try ctx.float("bias", default: 0))
         let lambd = Double(try ctx.float("lambd", default: 0.5))
@@ -283,13 +290,44 @@ fileprivate func registerScalarOp(_ r: inout OpRegistry, _ name: String,
     }
 }
 
-fileprivate func registerParamOp(_ r: inout OpRegistry, _ name: String, _ kind: ActivationKind,
+fileprivate func registerParamOp(_ r: inout OpRegistry, _ name: String, _ kind: ActivationKind, domain: String = "",
                                  _ params: @escaping @Sendable (OpContext) throws -> (Float, Float)) {
-    r.register(name, infer: .sameAsFirst) { ctx in
+    r.register(name, domain: domain, infer: .sameAsFirst) { ctx in
         let (a, b) = try params(ctx)
         let k = kernelF32(kind, a, b)
         let f64 = activationF64(kind, Double(a), Double(b))
         return { inputs, env in [try floatMap(try inputs.required(0), name, env, f32: k, f64: f64)] }
+    }
+}
+
+/// act(X + bias) with bias one value per element of X's last dimension (com.microsoft FastGelu, BiasGelu).
+fileprivate func registerBiasActivation(_ r: inout OpRegistry, _ name: String, _ kind: ActivationKind, biasRequired: Bool) {
+    r.register(name, domain: "com.microsoft", infer: .sameAsFirst) { _ in
+        let k = kernelF32(kind, 0, 0)
+        let f64 = activationF64(kind, 0, 0)
+        return { inputs, env in
+            let x = try inputs.required(0)
+            guard let b0 = biasRequired ? try inputs.required(1, "bias") : inputs.optional(1) else {
+                return [try floatMap(x, name, env, f32: k, f64: f64)]
+            }
+            guard x.dtype.isFloatingPoint, b0.dtype.isFloatingPoint else {
+                throw ONNXError.unsupportedType("\(name): element types \(x.dtype) and \(b0.dtype) are not supported (expected float types)")
+            }
+            guard x.rank >= 1, let n = x.shape.last, b0.count == n, b0.shape.last == n || (n == 1 && b0.count == 1) else {
+                throw OpError("\(name): bias \(describeShape(b0.shape)) must hold one value per element of the input's last dimension \(describeShape(x.shape))")
+            }
+            let xf = try x.converted(to: .float32), b = try b0.converted(to: .float32)
+            let y = try Tensor.uninitialized(.float32, x.shape)
+            let xp = xf.pointer(Float.self), yp = y.pointer(Float.self), bp = b.pointer(Float.self)
+            if n > 0 {
+                for r in 0..<(y.count / n) {
+                    let src = xp + r * n, row = yp + r * n
+                    for i in 0..<n { row[i] = src[i] + bp[i] }
+                }
+            }
+            runF32(yp, yp, y.count, env.threads, k)
+            return [try y.converted(to: x.dtype)]
+        }
     }
 }
 

@@ -22,6 +22,7 @@ func registerNormalizationOps(_ r: inout OpRegistry) {
     r.register("LpNormalization", infer: .sameAsFirst, closure: makeLpNorm)
     r.register("MeanVarianceNormalization", infer: .sameAsFirst, closure: makeMVN)
     r.register("RMSNormalization", infer: .sameAsFirst, closure: makeRMSNorm)
+    registerContribNormalizations(&r)
     r.register(FuseChannelAffine.opType, domain: "com.swiftonnx", infer: .sameAsFirst, closure: makeChannelAffine)
     r.rewrite(.fuse, FuseChannelAffine())
 }
@@ -536,5 +537,218 @@ struct FuseChannelAffine: GraphPass {
             for c in 0..<s.count { b[c] += per[c] }
         }
         return (Tensor(validShape: [s.count], scalars: s), Tensor(validShape: [b.count], scalars: b))
+    }
+}
+
+// MARK: - ONNX Runtime's normalizations (what its transformer optimizer emits)
+
+/// The statistics outputs of a row normalization: the input's shape with its last dimension 1.
+private func rowStatsType(_ ins: [InferenceInput]) -> TypeInfo {
+    TypeInfo(dtype: .float32, shape: ins.shape(0).map { Array($0.dropLast()) + [.known(1)] })
+}
+
+private func registerContribNormalizations(_ r: inout OpRegistry) {
+    let ms = "com.microsoft"
+    // SkipLayerNormalization(input, skip, gamma, beta?, bias?) -> output, mean?, inv_std_var?, input_skip_bias_sum?
+    r.register("SkipLayerNormalization", domain: ms, infer: Inference { _, ins in
+        [ins.at(0).type, rowStatsType(ins), rowStatsType(ins), ins.at(0).type]
+    }) { ctx in try makeSkipNorm(ctx, simplified: false) }
+    // SkipSimplifiedLayerNormalization(input, skip, gamma, bias?) -> output, mean?, inv_std_var?, input_skip_bias_sum?
+    r.register("SkipSimplifiedLayerNormalization", domain: ms, infer: Inference { _, ins in
+        [ins.at(0).type, rowStatsType(ins), rowStatsType(ins), ins.at(0).type]
+    }) { ctx in try makeSkipNorm(ctx, simplified: true) }
+    // SimplifiedLayerNormalization(X, scale) -> Y, inv_std_var? (ONNX Runtime registers it in the ONNX
+    // domain): RMS normalization over the axes from `axis` on.
+    r.register("SimplifiedLayerNormalization", infer: Inference { ctx, ins in
+        guard let x = ins.shape(0) else { return [ins.at(0).type, TypeInfo(dtype: .float32, shape: nil)] }
+        var axis = try ctx.int("axis", default: -1)
+        if axis < 0 { axis += x.count }
+        guard axis >= 0 && axis <= x.count else { return [ins.at(0).type] }
+        return [ins.at(0).type, TypeInfo(dtype: .float32, shape: Array(x[..<axis]) + Array(repeating: .known(1), count: x.count - axis))]
+    }, closure: makeSimplifiedLayerNorm)
+    // EmbedLayerNormalization(input_ids, segment_ids?, word_embedding, position_embedding,
+    // segment_embedding?, gamma, beta, mask?, position_ids?) -> output, mask_index, embedding_sum?
+    r.register("EmbedLayerNormalization", domain: ms, infer: Inference { _, ins in
+        let ids = ins.shape(0), hidden = ins.shape(2)?.last
+        let out = TypeInfo(dtype: ins.dtype(2), shape: ids.flatMap { s in hidden.map { s + [$0] } })
+        return [out, TypeInfo(dtype: .int32, shape: ids.map { [$0[0]] }), out]
+    }, closure: makeEmbedLayerNorm)
+}
+
+/// Scale (gamma), beta and bias of a contrib normalization: float32 vectors of the hidden size.
+private func hiddenVector(_ t: Tensor?, _ hidden: Int, _ op: String, _ what: String) throws -> Tensor? {
+    guard let t else { return nil }
+    guard t.count == hidden, t.rank >= 1, t.shape.last == hidden else {
+        throw OpError("\(op): \(what) is \(describeShape(t.shape)), expected \(hidden) values (the input's last dimension)")
+    }
+    return try asF32(t, op, what)
+}
+
+/// RMS normalization of `rows` rows: y = x / sqrt(mean(x^2) + eps) * scale, the statistic in double.
+private func rmsNormRowsF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+                            scale: UnsafePointer<Float>, epsilon: Double, invStdOut: UnsafeMutablePointer<Float>?) {
+    for r in 0..<rows {
+        let xs = x + r * cols, ys = y + r * cols
+        var s = 0.0
+        for i in 0..<cols { s += Double(xs[i]) * Double(xs[i]) }
+        let inv = Float(1 / (s / Double(max(cols, 1)) + epsilon).squareRoot())
+        invStdOut?[r] = inv
+        for i in 0..<cols { ys[i] = xs[i] * inv * scale[i] }
+    }
+}
+
+/// SkipLayerNormalization / SkipSimplifiedLayerNormalization: s = input + skip (+ bias), normalized
+/// over the last dimension (LayerNorm with gamma and beta, or RMS with gamma). skip has the input's
+/// shape or broadcasts to it (e.g. (1, S, H) or (S, H)). The optional outputs are the row mean (zero
+/// for the simplified form, as ONNX Runtime writes it), 1/std and s itself.
+private func makeSkipNorm(_ ctx: OpContext, simplified: Bool) throws -> OpBody {
+    let op = simplified ? "SkipSimplifiedLayerNormalization" : "SkipLayerNormalization"
+    let eps = Double(try ctx.float("epsilon", default: 1e-12))
+    let wantMean = ctx.hasOutput(1), wantInv = ctx.hasOutput(2), wantSum = ctx.hasOutput(3)
+    let nOut = ctx.outputCount
+    return { inputs, _ in
+        let x0 = try inputs.required(0, "input")
+        guard x0.rank >= 1, let hidden = x0.shape.last else { throw OpError("\(op): input must have rank >= 1, got a scalar") }
+        let x = try asF32(x0, op, "input")
+        let skip0 = try inputs.required(1, "skip")
+        let gamma = try hiddenVector(try inputs.required(2, "gamma"), hidden, op, "gamma")!
+        let beta = simplified ? nil : try hiddenVector(inputs.optional(3), hidden, op, "beta")
+        let bias = try hiddenVector(inputs.optional(simplified ? 3 : 4), hidden, op, "bias")
+        let rows = hidden == 0 ? 0 : x.count / hidden
+        // s = input + skip + bias (the order ONNX Runtime adds them in).
+        let sum = try Tensor.uninitialized(.float32, x.shape)
+        let xp = x.pointer(Float.self), sp = sum.pointer(Float.self)
+        if skip0.shape == x.shape {
+            let k = try asF32(skip0, op, "skip").pointer(Float.self)
+            for i in 0..<x.count { sp[i] = xp[i] + k[i] }
+        } else {
+            let k = try expandF32(skip0, to: x.shape, op, "skip")
+            for i in 0..<x.count { sp[i] = xp[i] + k[i] }
+        }
+        if let bias {
+            let b = bias.pointer(Float.self)
+            for r in 0..<rows { let row = sp + r * hidden; for i in 0..<hidden { row[i] += b[i] } }
+        }
+        let y = try Tensor.uninitialized(.float32, x.shape)
+        let statShape = Array(x.shape.dropLast()) + [1]
+        let mean = wantMean ? try Tensor.zeros(.float32, statShape) : nil
+        let inv = wantInv ? try Tensor.uninitialized(.float32, statShape) : nil
+        if simplified {
+            rmsNormRowsF32(sp, y.pointer(Float.self), rows: rows, cols: hidden, scale: gamma.pointer(Float.self),
+                           epsilon: eps, invStdOut: inv?.pointer(Float.self))
+        } else {
+            layerNormF32(sp, y.pointer(Float.self), rows: rows, cols: hidden, scale: gamma.pointer(Float.self),
+                         bias: beta.map { UnsafePointer($0.pointer(Float.self)) }, epsilon: eps,
+                         meanOut: mean?.pointer(Float.self), invStdOut: inv?.pointer(Float.self))
+        }
+        var outs = [try y.converted(to: x0.dtype)]
+        let empty = try Tensor.uninitialized(.float32, [0])
+        if nOut > 1 { outs.append(mean ?? empty) }
+        if nOut > 2 { outs.append(inv ?? empty) }
+        if nOut > 3 { outs.append(wantSum ? try sum.converted(to: x0.dtype) : empty) }
+        return outs
+    }
+}
+
+private func makeSimplifiedLayerNorm(_ ctx: OpContext) throws -> OpBody {
+    let op = "SimplifiedLayerNormalization"
+    let axisAttr = try ctx.int("axis", default: -1)
+    let eps = Double(try ctx.float("epsilon", default: 1e-5))
+    let wantInv = ctx.hasOutput(1)
+    return { inputs, _ in
+        let x0 = try inputs.required(0, "X")
+        let axis = try normalizeAxis(axisAttr, rank: x0.rank)
+        let x = try asF32(x0, op)
+        let normShape = Array(x.shape[axis...])
+        let rows = x.shape[..<axis].reduce(1, *), cols = normShape.reduce(1, *)
+        let s0 = try inputs.required(1, "scale")
+        let scale = s0.dtype == .float32 && s0.shape == normShape
+            ? s0 : Tensor(validShape: normShape, scalars: try expandF32(s0, to: normShape, op, "scale"))
+        let y = try Tensor.uninitialized(.float32, x.shape)
+        let statShape = Array(x.shape[..<axis]) + [Int](repeating: 1, count: x.rank - axis)
+        let inv = wantInv ? try Tensor.uninitialized(.float32, statShape) : nil
+        rmsNormRowsF32(x.pointer(Float.self), y.pointer(Float.self), rows: rows, cols: cols, scale: scale.pointer(Float.self),
+                       epsilon: eps, invStdOut: inv?.pointer(Float.self))
+        var outs = [try y.converted(to: x0.dtype)]
+        if let inv { outs.append(inv) }
+        return outs
+    }
+}
+
+/// EmbedLayerNormalization: for token (b, s), e = word[input_ids] + position[position_ids or s]
+/// (+ segment[segment_ids]), layer-normalized with gamma and beta. mask_index counts the entries of
+/// each row of mask that are exactly 1, as ONNX Runtime does (0 without a mask); embedding_sum is e.
+private func makeEmbedLayerNorm(_ ctx: OpContext) throws -> OpBody {
+    let op = "EmbedLayerNormalization"
+    let eps = Double(try ctx.float("epsilon", default: 1e-12))
+    let wantSum = ctx.hasOutput(2)
+    let nOut = ctx.outputCount
+    return { inputs, _ in
+        let ids0 = try inputs.required(0, "input_ids")
+        guard ids0.rank == 2, !ids0.dtype.isFloatingPoint else {
+            throw OpError("\(op): input_ids must be a 2-D integer tensor (batch, sequence), got \(ids0.dtype) \(describeShape(ids0.shape))")
+        }
+        let (batch, seq) = (ids0.shape[0], ids0.shape[1])
+        let word0 = try inputs.required(2, "word_embedding")
+        let word = try asF32(word0, op, "word_embedding")
+        let pos = try asF32(try inputs.required(3, "position_embedding"), op, "position_embedding")
+        guard word.rank == 2, pos.rank == 2, pos.shape[1] == word.shape[1] else {
+            throw OpError("\(op): word_embedding \(describeShape(word.shape)) and position_embedding \(describeShape(pos.shape)) must be 2-D with the same hidden size")
+        }
+        let hidden = word.shape[1]
+        let segIds0 = inputs.optional(1), seg0 = inputs.optional(4)
+        guard (segIds0 == nil) == (seg0 == nil) else {
+            throw OpError("\(op): segment_ids and segment_embedding must be given together")
+        }
+        let seg = try seg0.map { try asF32($0, op, "segment_embedding") }
+        if let seg, seg.rank != 2 || seg.shape[1] != hidden {
+            throw OpError("\(op): segment_embedding \(describeShape(seg.shape)) must be 2-D with hidden size \(hidden)")
+        }
+        let gamma = try hiddenVector(try inputs.required(5, "gamma"), hidden, op, "gamma")!
+        let beta = try hiddenVector(try inputs.required(6, "beta"), hidden, op, "beta")!
+        let ids = try ids0.readAsInts()
+        let segIds = try segIds0.map { t -> [Int] in
+            guard t.shape == ids0.shape else { throw OpError("\(op): segment_ids \(describeShape(t.shape)) must match input_ids \(describeShape(ids0.shape))") }
+            return try t.readAsInts()
+        }
+        var positions = [Int](repeating: 0, count: batch * seq)
+        if let p = inputs.optional(8) {
+            let v = try p.readAsInts()
+            guard p.count == batch * seq || p.count == seq else {
+                throw OpError("\(op): position_ids \(describeShape(p.shape)) must be (batch \(batch), sequence \(seq)) or (1, \(seq))")
+            }
+            for i in 0..<positions.count { positions[i] = v[p.count == seq ? i % seq : i] }
+        } else {
+            for i in 0..<positions.count { positions[i] = i % seq }
+        }
+        let out = try Tensor.uninitialized(.float32, [batch, seq, hidden])
+        let sum = try Tensor.uninitialized(.float32, [batch, seq, hidden])
+        let wp = word.pointer(Float.self), pp = pos.pointer(Float.self), sp = seg?.pointer(Float.self)
+        let e = sum.pointer(Float.self)
+        for t in 0..<(batch * seq) {
+            let w = ids[t], p = positions[t]
+            guard w >= 0, w < word.shape[0] else { throw OpError("\(op): input id \(w) at (\(t / seq), \(t % seq)) is outside the \(word.shape[0]) word embeddings") }
+            guard p >= 0, p < pos.shape[0] else { throw OpError("\(op): position \(p) at (\(t / seq), \(t % seq)) is outside the \(pos.shape[0]) position embeddings") }
+            let row = e + t * hidden, wr = wp + w * hidden, pr = pp + p * hidden
+            for i in 0..<hidden { row[i] = wr[i] + pr[i] }
+            if let segIds, let sp, let seg {
+                let g = segIds[t]
+                guard g >= 0, g < seg.shape[0] else { throw OpError("\(op): segment id \(g) at (\(t / seq), \(t % seq)) is outside the \(seg.shape[0]) segment embeddings") }
+                let sr = sp + g * hidden
+                for i in 0..<hidden { row[i] += sr[i] }
+            }
+        }
+        layerNormF32(e, out.pointer(Float.self), rows: batch * seq, cols: hidden, scale: gamma.pointer(Float.self),
+                     bias: UnsafePointer(beta.pointer(Float.self)), epsilon: eps, meanOut: nil, invStdOut: nil)
+        var maskIndex = [Int32](repeating: 0, count: batch)
+        if let m = inputs.optional(7) {
+            guard m.shape == ids0.shape else { throw OpError("\(op): mask \(describeShape(m.shape)) must match input_ids \(describeShape(ids0.shape))") }
+            let v = try m.readAsInts()
+            for b in 0..<batch { maskIndex[b] = Int32(v[(b * seq)..<((b + 1) * seq)].reduce(0) { $0 + ($1 == 1 ? 1 : 0) }) }
+        }
+        var outs = [try out.converted(to: word0.dtype)]
+        if nOut > 1 { outs.append(Tensor(validShape: [batch], scalars: maskIndex)) }
+        if nOut > 2 { outs.append(wantSum ? try sum.converted(to: word0.dtype) : try Tensor.uninitialized(.float32, [0])) }
+        return outs
     }
 }
