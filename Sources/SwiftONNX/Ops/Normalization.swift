@@ -23,6 +23,7 @@ func registerNormalizationOps(_ r: inout OpRegistry) {
     r.register("MeanVarianceNormalization", infer: .sameAsFirst, closure: makeMVN)
     r.register("RMSNormalization", infer: .sameAsFirst, closure: makeRMSNorm)
     registerContribNormalizations(&r)
+    r.rewrite(.cleanup, FuseNormalizationFormulas())   // before the fusions take its Mul / Add / Div
     r.register(FuseChannelAffine.opType, domain: "com.swiftonnx", infer: .sameAsFirst, closure: makeChannelAffine)
     r.rewrite(.fuse, FuseChannelAffine())
 }
@@ -750,5 +751,139 @@ private func makeEmbedLayerNorm(_ ctx: OpContext) throws -> OpBody {
         if nOut > 1 { outs.append(Tensor(validShape: [batch], scalars: maskIndex)) }
         if nOut > 2 { outs.append(wantSum ? try sum.converted(to: word0.dtype) : try Tensor.uninitialized(.float32, [0])) }
         return outs
+    }
+}
+
+// MARK: - normalizations written out as formulas
+
+/// Layer and RMS normalization over the last axis written out as element-wise ops (exports before
+/// opset 17, and every Llama / T5 export's RMSNorm) become one op:
+/// - LayerNormalization(x, gamma, beta) from
+///   `d = x - ReduceMean(x); (d / Sqrt(ReduceMean(d^2) + eps)) [* gamma] [+ beta]`;
+/// - RMSNormalization(x, gamma) from
+///   `x * Reciprocal(Sqrt(ReduceMean(x^2) + eps))` (or `x / Sqrt(...)`, `x * (1 / Sqrt(...))`) `[* gamma]`.
+/// d^2 may be Pow(d, 2) or Mul(d, d); ReduceMean must reduce exactly the last axis, keeping it; eps,
+/// gamma and beta are float32 constants (gamma and beta one value per element of the last axis).
+/// One pass over each row instead of six to nine, and no intermediates. The fused ops compute the
+/// statistics in double, so results differ from the unfused float32 ops in the last bits.
+struct FuseNormalizationFormulas: GraphPass {
+    let name = "fuse-normalization-formulas"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        let uses = graph.useCounts()
+        let producers = graph.producers()
+        let readers = graph.readerLists()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        var changed = false
+        func single(_ v: String) -> Bool { uses[v] == 1 && !outputs.contains(v) }
+        func node(_ v: String, _ op: String) -> (Int, Node)? {
+            guard let i = producers[v], !removed.contains(i) else { return nil }
+            let n = graph.nodes[i]
+            guard n.opType == op, n.isStandardDomain, n.outputs.count == 1 else { return nil }
+            return (i, n)
+        }
+        func scalar(_ name: String) -> Float? {
+            guard let t = graph.initializers[name], t.dtype == .float32, t.count == 1 else { return nil }
+            return t.pointer(Float.self)[0]
+        }
+        func rank(_ v: String) -> Int? { graph.infoOrConstant(of: v)?.shape?.count }
+        /// The input of ReduceMean over the last axis only, keeping it.
+        func meanOfLastAxis(_ v: String) -> (Int, String)? {
+            guard let (i, n) = node(v, "ReduceMean"), let x = n.inputs.first else { return nil }
+            let keep: Int
+            if case .int(let k)? = n.attributes["keepdims"] { keep = k } else { keep = 1 }
+            guard keep == 1 else { return nil }
+            var axes: [Int]? = nil
+            if case .ints(let a)? = n.attributes["axes"] { axes = a }
+            if n.inputs.count > 1, !n.inputs[1].isEmpty { axes = try? graph.initializers[n.inputs[1]]?.readAsInts() }
+            guard let a = axes, a.count == 1, a[0] == -1 || rank(x).map({ a[0] == $0 - 1 && $0 >= 1 }) == true else { return nil }
+            return (i, x)
+        }
+        /// The value squared: Pow(v, 2) or Mul(v, v).
+        func squared(_ v: String) -> (Int, String)? {
+            if let (i, p) = node(v, "Pow"), p.inputs.count == 2, scalar(p.inputs[1]) == 2 { return (i, p.inputs[0]) }
+            if let (i, m) = node(v, "Mul"), m.inputs.count == 2, m.inputs[0] == m.inputs[1] { return (i, m.inputs[0]) }
+            return nil
+        }
+        /// Sqrt(ReduceMean(s^2) + eps): (nodes, s, eps, how many times the square reads s).
+        func rootMeanSquare(_ v: String) -> ([Int], String, Float, Int)? {
+            guard single(v), let (si, sq) = node(v, "Sqrt"), let a = sq.inputs.first, single(a),
+                  let (ai, add) = node(a, "Add"), add.inputs.count == 2 else { return nil }
+            for k in 0..<2 {
+                guard let eps = scalar(add.inputs[1 - k]), single(add.inputs[k]),
+                      let (mi, x2) = meanOfLastAxis(add.inputs[k]), single(x2), let (pi, s) = squared(x2) else { continue }
+                return ([si, ai, mi, pi], s, eps, graph.nodes[pi].opType == "Mul" ? 2 : 1)
+            }
+            return nil
+        }
+        /// v = s / RMS: Div(s, Sqrt(..)), Mul(s, Reciprocal(Sqrt(..))) or Mul(s, Div(1, Sqrt(..))):
+        /// (nodes, s, eps, how many times they read s).
+        func normalized(_ v: String) -> ([Int], String, Float, Int)? {
+            if let (i, d) = node(v, "Div"), d.inputs.count == 2, let (ns, s, eps, r) = rootMeanSquare(d.inputs[1]), s == d.inputs[0] {
+                return ([i] + ns, s, eps, r + 1)
+            }
+            guard let (i, m) = node(v, "Mul"), m.inputs.count == 2 else { return nil }
+            for k in 0..<2 {
+                let r = m.inputs[1 - k], s = m.inputs[k]
+                guard single(r) else { continue }
+                if let (ri, rc) = node(r, "Reciprocal"), let (ns, s2, eps, n) = rootMeanSquare(rc.inputs[0]), s2 == s {
+                    return ([i, ri] + ns, s, eps, n + 1)
+                }
+                if let (di, d) = node(r, "Div"), d.inputs.count == 2, scalar(d.inputs[0]) == 1,
+                   let (ns, s2, eps, n) = rootMeanSquare(d.inputs[1]), s2 == s {
+                    return ([i, di] + ns, s, eps, n + 1)
+                }
+            }
+            return nil
+        }
+        /// The single reader of v when it is a Mul or Add by a float32 constant of one value per element of
+        /// the last axis (size `n`): (reader index, constant name).
+        func affineStep(_ v: String, _ op: String, _ n: Int?) -> (Int, String)? {
+            guard single(v), let rs = readers[v], rs.count == 1, !removed.contains(rs[0]) else { return nil }
+            let r = graph.nodes[rs[0]]
+            guard r.opType == op, r.isStandardDomain, r.inputs.count == 2, r.outputs.count == 1 else { return nil }
+            let c = r.inputs[0] == v ? r.inputs[1] : r.inputs[0]
+            guard let t = graph.initializers[c], t.dtype == .float32, t.rank >= 1, t.count == t.shape.last,
+                  n == nil || t.count == n else { return nil }
+            return (rs[0], c)
+        }
+        for (i, top) in graph.nodes.enumerated() where !removed.contains(i) && top.isStandardDomain && top.outputs.count == 1 {
+            guard top.opType == "Div" || top.opType == "Mul", let out = top.outputs.first,
+                  let (ns, s, eps, reads) = normalized(out), Set(ns).isDisjoint(with: removed) else { continue }
+            // LayerNorm: s = x - ReduceMean(x), read only by the nodes removed with it. Otherwise RMS of s,
+            // which stays (other nodes may read it).
+            var x = s, kind = "RMSNormalization", dead = ns
+            if let (bi, sub) = node(s, "Sub"), sub.inputs.count == 2, uses[s] == reads, !outputs.contains(s),
+               single(sub.inputs[1]), let (mi, mx) = meanOfLastAxis(sub.inputs[1]), mx == sub.inputs[0] {
+                x = sub.inputs[0]; kind = "LayerNormalization"; dead += [bi, mi]
+            }
+            guard graph.infoOrConstant(of: x)?.type == .float32 else { continue }
+            var n = graph.infoOrConstant(of: x)?.shape?.last?.value
+            var last = out, at = i
+            var gamma: String? = nil, beta: String? = nil
+            if let (gi, g) = affineStep(last, "Mul", n) {
+                gamma = g; n = graph.initializers[g]?.count; dead.append(at); at = gi; last = graph.nodes[gi].outputs[0]
+            }
+            if kind == "LayerNormalization", let (bi, b) = affineStep(last, "Add", n) {
+                beta = b; dead.append(at); at = bi; last = graph.nodes[bi].outputs[0]
+            }
+            guard let n else { continue }   // no scale and no known width: nothing to size the ones by
+            if gamma == nil {
+                let ones = uniqueName(graph, "\(out)_norm_scale")
+                graph.initializers[ones] = Tensor(validShape: [n], scalars: [Float](repeating: 1, count: n))
+                gamma = ones
+            }
+            graph.nodes[at] = Node(name: graph.nodes[at].name, opType: kind, domain: "",
+                                   inputs: [x, gamma!] + (beta.map { [$0] } ?? []), outputs: [last],
+                                   attributes: ["axis": .int(-1), "epsilon": .float(eps)])
+            removed.formUnion(Set(dead).subtracting([at]))
+            changed = true
+        }
+        if changed {
+            graph.removeNodes(at: removed)
+            graph.pruneUnusedInitializers()
+        }
+        return changed
     }
 }
