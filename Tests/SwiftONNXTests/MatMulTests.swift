@@ -164,6 +164,39 @@ final class MatMulFusionTests: XCTestCase {
         }
     }
 
+    /// Where shape inference cannot follow (X and R of unknown shapes, as after a Reshape to a computed
+    /// shape), the dense layer is fused all the same: the bias and the activation always fit, and a
+    /// residual whose shape turns out to differ from the product's at run time (here R broadcasts over
+    /// the batch) is added afterwards, as Add would, before the activation.
+    func testDenseLayersOfUnknownShapesAreFusedAndCheckedAtRunTime() throws {
+        let (rows, k, n) = (13, 40, 37)
+        for rShape in [[2, rows, n], [rows, n], [1, n]] {
+            func m() throws -> Model {
+                let inits: [String: Tensor] = [
+                    "W": try Tensor(shape: [k, n], scalars: values(k * n, seed: 1)),
+                    "b": try Tensor(shape: [n], scalars: values(n, seed: 2)),
+                ]
+                let nodes = [node("MatMul", ["X", "W"], "t"), node("Add", ["t", "b"], "u"), node("Add", ["u", "R"], "v"),
+                             node("Relu", ["v"], "Y")]
+                let g = Graph(name: "g", nodes: nodes,
+                              inputs: [ValueInfo(name: "X", type: .float32, shape: nil), ValueInfo(name: "R", type: .float32, shape: nil)],
+                              outputs: [ValueInfo(name: "Y", type: .float32, shape: nil)], initializers: inits, valueInfo: [:])
+                return Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                             opsets: ["": 20], graph: g, keepAlive: [])
+            }
+            let x = try Tensor(shape: [2, rows, k], scalars: values(2 * rows * k, seed: 3).map { $0 * 3 })
+            let r = try Tensor(shape: rShape, scalars: values(rShape.reduce(1, *), seed: 4))
+            let want = try XCTUnwrap(try InferenceSession(model: try m(), options: .init(optimize: false)).run(["X": x, "R": r])["Y"])
+            for threads in [1, 2] {
+                let fast = try InferenceSession(model: try m(), options: .init(threads: threads, optimize: true))
+                XCTAssertEqual(fast.metadata.opHistogram, [fused: 1], "R \(rShape)")
+                let got = try XCTUnwrap(try fast.run(["X": x, "R": r])["Y"])
+                XCTAssertEqual(got.shape, [2, rows, n])
+                try assertClose(got, want, rtol: 1e-6, atol: 1e-6)
+            }
+        }
+    }
+
     func testWhatTheEpilogueCannotTakeIsLeftAlone() throws {
         let rows = 13, k = 40, n = 37
         // a bias that varies by row is not a column bias

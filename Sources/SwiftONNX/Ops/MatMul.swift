@@ -19,8 +19,12 @@ func registerMatMulOps(_ r: inout OpRegistry) {
         let ta = try ctx.int("transA", default: 0) != 0, tb = try ctx.int("transB", default: 0) != 0
         return [TypeInfo(dtype: ins.dtype(0), shape: [ta ? a[1] : a[0], tb ? b[0] : b[1]])]
     }) { ctx in try makeGemmOperator(ctx) }
-    r.register(FuseMatMulBias.opType, domain: FuseMatMulBias.domain, infer: Inference { _, ins in
-        [TypeInfo(dtype: ins.dtype(0), shape: matMulOutputShape(ins.shape(0), ins.shape(1)))]
+    r.register(FuseMatMulBias.opType, domain: FuseMatMulBias.domain, infer: Inference { ctx, ins in
+        let product = matMulOutputShape(ins.shape(0), ins.shape(1))
+        guard ctx.hasInput(3) else { return [TypeInfo(dtype: ins.dtype(0), shape: product)] }
+        // With Z: the product plus Z, broadcast.
+        guard let p = product, let z = ins.shape(3) else { return [TypeInfo(dtype: ins.dtype(0), shape: nil)] }
+        return [TypeInfo(dtype: ins.dtype(0), shape: broadcastDims([p, z]))]
     }) { ctx in try makeFusedMatMul(ctx) }
     r.rewrite(.fold, FuseMatMulBias())       // before the fusions: the per-channel ones must not take the bias Add
     r.rewrite(.fuse, FuseMatMulEpilogue())
@@ -330,31 +334,36 @@ private func makeFusedMatMul(_ ctx: OpContext) throws -> any Operator {
         for (name, t) in [("A", a), ("B", b), ("bias", bias), ("Z", z)] {
             if let t, t.dtype != .float32 { throw OpError("FusedMatMul: \(name) is \(t.dtype), expected float32") }
         }
-        guard a.rank >= 2, b.rank == 2, a.shape[a.rank - 1] == b.shape[0] else {
+        guard a.rank >= 1, b.rank == 2, a.shape[a.rank - 1] == b.shape[0] else {
             throw OpError("FusedMatMul: A \(describeShape(a.shape)) and B \(describeShape(b.shape)) do not multiply "
-                          + "(A of rank >= 2, B 2-D, A's last dim = B's first)")
+                          + "(A of rank >= 1, B 2-D, A's last dim = B's first)")
         }
         let k = b.shape[0], n = b.shape[1]
-        let outShape = Array(a.shape.dropLast()) + [n]
+        let outShape = Array(a.shape.dropLast()) + [n]   // a 1-D A is one row whose unit dim numpy drops
         if let bias, bias.count != n {
             throw OpError("FusedMatMul: bias has \(bias.count) values, expected one per column of B (\(n))")
         }
-        if let z, z.shape != outShape {
-            throw OpError("FusedMatMul: Z is \(describeShape(z.shape)), expected the output's shape \(describeShape(outShape))")
-        }
+        // The fusions take Z without knowing its shape when the graph's shapes are symbolic: a Z that
+        // is not of the product's shape is added afterwards, broadcast as Add does, then the activation.
+        let zInEpilogue = z.map { $0.shape == outShape } ?? true
         let out = try Tensor.uninitialized(.float32, outShape)
-        if out.count == 0 { return [out] }
-        let m = out.count / n
-        guard gemmSizesFit(m, n, k) else { throw OpError("FusedMatMul: sizes are too large for BLAS") }
-        let epilogue = F32GemmEpilogue(columnBias: bias?.pointer(Float.self), z: z?.pointer(Float.self), ldz: n, act: act)
-        if let packed {
-            f32PackedDense(m: m, a: a.pointer(Float.self), b: packed, c: out.pointer(Float.self), epilogue: epilogue,
-                           threads: env.threads)
-            return [out]
+        if out.count > 0 {
+            let m = out.count / n
+            guard gemmSizesFit(m, n, k) else { throw OpError("FusedMatMul: sizes are too large for BLAS") }
+            let epilogue = F32GemmEpilogue(columnBias: bias?.pointer(Float.self), z: zInEpilogue ? z?.pointer(Float.self) : nil,
+                                           ldz: n, act: zInEpilogue ? act : .none)
+            if let packed {
+                f32PackedDense(m: m, a: a.pointer(Float.self), b: packed, c: out.pointer(Float.self), epilogue: epilogue,
+                               threads: env.threads)
+            } else {
+                f32Dense(m: m, n: n, k: k, a: a.pointer(Float.self), b: b.pointer(Float.self), c: out.pointer(Float.self),
+                         epilogue: epilogue, threads: env.threads)
+            }
         }
-        f32Dense(m: m, n: n, k: k, a: a.pointer(Float.self), b: b.pointer(Float.self), c: out.pointer(Float.self),
-                 epilogue: epilogue, threads: env.threads)
-        return [out]
+        guard let z, !zInEpilogue else { return [out] }
+        let sum = try arithmetic(.add, out, z, threads: env.threads, "FusedMatMul")
+        if act != .none { finishRowF32(sum.pointer(Float.self), sum.count, bias: 0, z: nil, act) }
+        return [sum]
     }
 }
 
@@ -365,7 +374,7 @@ private func isDenseWeight(_ graph: Graph, _ name: String) -> Bool {
 }
 
 /// MatMul(A, W) + b, with W a 2-D float32 constant and b a float32 constant of one value per column of
-/// W (shape [N] or [1, ..., 1, N], not raising the output's rank), becomes com.swiftonnx::FusedMatMul(A, W, b):
+/// W (shape [N], or [1, ..., 1, N] not raising the output's rank), becomes com.swiftonnx::FusedMatMul(A, W, b):
 /// the bias is added by the GEMM's epilogue instead of a pass over the output (the dense layers of
 /// every transformer).
 struct FuseMatMulBias: GraphPass {
@@ -389,10 +398,11 @@ struct FuseMatMulBias: GraphPass {
                       uses[y] == 1, !outputs.contains(y), isDenseWeight(graph, mm.inputs[1]),
                       let w = graph.initializers[mm.inputs[1]],
                       let ai0 = graph.infoOrConstant(of: mm.inputs[0]), ai0.type == .float32,
-                      let aShape = ai0.shape, aShape.count >= 2,
                       let bias = graph.initializers[biasName], bias.dtype == .float32,
-                      bias.rank >= 1, bias.rank <= aShape.count, bias.shape.last == w.shape[1],
-                      bias.count == w.shape[1] else { continue }
+                      bias.rank >= 1, bias.shape.last == w.shape[1], bias.count == w.shape[1],
+                      // the bias must not raise the product's rank: 1-D always fits (the product has at
+                      // least one dimension, of B's columns); a longer one needs A's rank
+                      bias.rank == 1 || bias.rank <= (ai0.shape?.count ?? 0) else { continue }
                 graph.nodes[ai] = Node(name: add.name, opType: Self.opType, domain: Self.domain,
                                        inputs: [mm.inputs[0], mm.inputs[1], biasName], outputs: add.outputs,
                                        attributes: [:])
@@ -425,7 +435,7 @@ struct FuseMatMulEpilogue: GraphPass {
                 return n.attributes["activation"] == nil ? n : nil
             }
             guard n.opType == "MatMul", n.isStandardDomain, n.inputs.count == 2, isDenseWeight(graph, n.inputs[1]),
-                  let a = graph.infoOrConstant(of: n.inputs[0]), a.type == .float32, (a.shape?.count ?? 0) >= 2 else { return nil }
+                  let a = graph.infoOrConstant(of: n.inputs[0]), a.type == .float32, (a.shape?.count ?? 1) >= 1 else { return nil }
             return Node(name: n.name, opType: FuseMatMulBias.opType, domain: FuseMatMulBias.domain,
                         inputs: n.inputs, outputs: n.outputs, attributes: [:])
         }
@@ -435,7 +445,13 @@ struct FuseMatMulEpilogue: GraphPass {
                       var fused = dense(di), fused.outputs.count == 1 else { continue }
                 if reader.opType == "Add", reader.inputs.count == 2, (opsets[""] ?? 1) >= 7 {
                     let z = reader.inputs[1 - k]
-                    guard fused.inputs.count < 4, !z.isEmpty, z != y, graph.sameKnownFloatShape(y, z) else { continue }
+                    // Z of the product's shape is added in the epilogue; when the shapes are not known to
+                    // match (symbolic shapes inference could not follow), the op checks at run time and
+                    // falls back to a broadcast Add. Z must be float32, and no more than Add would accept.
+                    func concrete(_ v: String) -> Bool { graph.infoOrConstant(of: v)?.shape.map { $0.allSatisfy { $0.value != nil } } ?? false }
+                    guard fused.inputs.count < 4, !z.isEmpty, z != y,
+                          graph.sameKnownFloatShape(y, z)
+                            || graph.infoOrConstant(of: z)?.type == .float32 && !(concrete(y) && concrete(z)) else { continue }
                     while fused.inputs.count < 3 { fused.inputs.append("") }
                     fused.inputs.append(z)
                 } else if k == 0, let (kind, params) = Self.activation(reader, graph: graph) {

@@ -21,6 +21,13 @@ struct PassManager {
     }
 
     /// Optimizes `graph` and, recursively, every subgraph of its nodes (If branches, Loop/Scan bodies).
+    /// What a plan for known input shapes runs on the already optimized graph: folding what the sizes
+    /// now determine (shape arithmetic, constant `If`s), no pattern rewrites.
+    static var specialization: PassManager {
+        let registry = OpRegistry.standard
+        return PassManager(passes: [ConstantFolding(registry: registry), InlineConstantIf()])
+    }
+
     func run(on graph: Graph, opsets: [String: Int]) throws {
         try runOne(graph, opsets: opsets)
         guard graph.nodes.contains(where: \.hasSubgraph) else { return }

@@ -5,9 +5,12 @@ import Foundation
 /// The general plan, made at load, cannot fold what depends on input sizes: `Shape` of an
 /// intermediate, the batch checks exporters wrap in `If`, geometry that follows from them. When an
 /// input signature (every feed's type and shape) comes a second time, the optimized graph is copied,
-/// its inputs are given those sizes, and the passes run again (shape inference, constant folding,
-/// inlining of constant `If`s, fusions) before the copy is planned; later runs of that signature use
-/// that plan. A signature seen once costs nothing extra, so inputs whose shape changes on every run
+/// its inputs are given those sizes, and only what the sizes now determine is folded (shape
+/// inference, constant folding, inlining of constant `If`s: `PassManager.specialization`) before the
+/// copy is lowered: the pattern rewrites are not run again (the general graph has them already), so
+/// a new sequence length costs a re-lowering, not a re-optimization, and computes what the general
+/// plan computes. Later runs of that signature use that plan. (`SWIFTONNX_SHAPE_PLAN=full` runs
+/// every pass again instead, for comparison.) A signature seen once costs nothing extra, so inputs whose shape changes on every run
 /// (OCR lines of every width) keep the general plan. Prepared weights are shared with the general plan
 /// (`PreparedWeights`), so a shape plan holds only what its folding made. A few plans are kept,
 /// least recently used dropped first; a signature whose plan cannot be made keeps the general plan.
@@ -65,7 +68,8 @@ final class ShapePlans: @unchecked Sendable {   // the graph: read-only here (ea
                 g.inputs[k].shape = s.map { .known($0) }
                 g.valueInfo[g.inputs[k].name] = g.inputs[k]
             }
-            try PassManager.standard.run(on: g, opsets: opsets)
+            let full = ProcessInfo.processInfo.environment["SWIFTONNX_SHAPE_PLAN"] == "full"
+            try (full ? PassManager.standard : PassManager.specialization).run(on: g, opsets: opsets)
             ShapeInference.infer(g, opsets: opsets)
             let p = try PlanBuilder(registry: .standard, opsets: opsets, prepared: prepared).compile(g)
             let capacity = self.capacity
