@@ -303,7 +303,6 @@ private func inferMultiHeadAttention(_ ctx: OpContext, _ ins: [InferenceInput]) 
     else if let v = ins.shape(2), v.count == 3 { vHidden = v[2] }
     else if let v = ins.shape(2), v.count == 4, let h = v[3].value { vHidden = .known(heads * h) }
     else if let k = ins.shape(1), k.count == 5, let h = k[4].value { vHidden = .known(heads * h) }
-    else if q.count == 3, ins.shape(1) == nil { vHidden = .unknown }
     if q.count >= 3 { outs[0].shape = [q[0], q[1], vHidden] }
     return outs
 }
