@@ -1,5 +1,5 @@
+import CKernels
 import Foundation
-import COpenBLAS
 
 // Scaled dot-product attention over float32 tensors given by pointers and strides, and rotary
 // position embedding. Nothing here knows a graph: the Attention / RotaryEmbedding ops (and the
@@ -97,73 +97,132 @@ struct AttentionProblem {
     var softcap: Float = 0
 }
 
-/// Query rows per task: the scores of a block (rows x kvLength floats, at most 64 KB unless 32 rows
-/// need more) are all the memory a task needs, so memory grows with the sequence length, not with its
-/// square; short sequences take more rows per task (larger, faster GEMMs).
-private func attentionRowBlock(keys: Int) -> Int { min(256, max(32, 16_384 / max(keys, 1))) }
+/// Query rows per task: a multiple of 24 (whole row tiles of the 6- and 8-row GEMM kernels) whose
+/// scores (rows x kvLength floats) take about 64 KB, at least 48 and at most 240 rows: all the memory
+/// a task needs grows with the sequence length, not with its square; short sequences take more rows
+/// per task (larger, faster GEMMs).
+private func attentionRowBlock(keys: Int) -> Int { min(240, max(48, 16_384 / max(keys, 1) / 24 * 24)) }
 
 /// Attention: Y(b, h) = softmax(scale * Q(b, h) K(b, g)ᵀ [softcapped] + bias) V(b, g), with g the
 /// key/value head of query head h (h / (qHeads / kvHeads)). A query row whose keys are all masked
 /// gets zero probabilities and a zero output. `scores` (b, h, i, j), when given, receives the stage
 /// asked for. Work is split over (batch, head, block of query rows).
+///
+/// Both products run on the packed GEMM microkernels: every key/value head's Kᵀ is packed once into
+/// column panels, each task packs its block of query rows (times the scale) and its probabilities as
+/// row panels, and reads V in place. The bias is added by the GEMM's epilogue while the scores are in
+/// registers (one shared row for padding masks, a block for causal and per-row masks) unless a softcap
+/// has to come first.
 func f32Attention(_ p: AttentionProblem, q: AttentionView, k: AttentionView, v: AttentionView, y: AttentionOutView,
                   bias: AttentionBias, scores: (view: AttentionOutView, stage: AttentionScoresStage)?, threads: Int) {
     let n = p.kvLength
     guard p.batch > 0, p.qHeads > 0, p.qLength > 0, p.valueHeadSize > 0 else { return }
-    let group = max(1, p.qHeads / max(p.kvHeads, 1))
+    let kvHeads = max(p.kvHeads, 1)
+    let group = max(1, p.qHeads / kvHeads)
     let rowBlock = attentionRowBlock(keys: n)
     let blocks = (p.qLength + rowBlock - 1) / rowBlock
     let tasks = p.batch * p.qHeads * blocks
     let work = p.batch * p.qHeads * p.qLength * max(n, 1) * (p.headSize + p.valueHeadSize)
     let useThreads = work >= 1 << 16 ? threads : 1
     let hasBias = !bias.isEmpty
-    parallelFor(tasks, threads: useThreads) { task in
-        let blk = task % blocks, bh = task / blocks
-        let h = bh % p.qHeads, b = bh / p.qHeads, g = h / group
-        let i0 = blk * rowBlock, rows = min(rowBlock, p.qLength - i0)
-        let yr = y.at(b, h) + i0 * y.row
-        if n == 0 {
-            for r in 0..<rows { (yr + r * y.row).update(repeating: 0, count: p.valueHeadSize) }
-            return
+    if n == 0 {   // no keys: every row is fully masked (a zero output)
+        for b in 0..<p.batch {
+            for h in 0..<p.qHeads {
+                let yr = y.at(b, h)
+                for r in 0..<p.qLength { (yr + r * y.row).update(repeating: 0, count: p.valueHeadSize) }
+            }
         }
-        ScratchPool.shared.withFloats(rows * n + n) { s in
-            let biasRow = s + rows * n
-            Float.gemm(transA: false, transB: true, m: rows, n: n, k: p.headSize, alpha: p.scale,
-                       a: q.at(b, h) + i0 * q.row, lda: q.row, b: k.at(b, g), ldb: k.row,
-                       beta: 0, c: s, ldc: n)
-            if p.softcap > 0 {
-                let c = p.softcap, inv = 1 / p.softcap
-                for t in 0..<(rows * n) { s[t] = c * Foundation.tanh(s[t] * inv) }
+        return
+    }
+    let gemm = f32Gemm
+    let mr = Int(gemm.pointee.mr), nr = Int32(gemm.pointee.nr)
+    let kPanels = so_f32_gemm_packed_b_floats(nr, max(p.headSize, 1), n)
+    ScratchPool.shared.withFloats(p.batch * kvHeads * kPanels) { packedK in
+        if p.headSize > 0 {
+            parallelFor(p.batch * kvHeads, threads: useThreads) { t in
+                let b = t / kvHeads, g = t % kvHeads
+                gemm.pointee.pack_b(p.headSize, n, k.at(b, g), 1, k.row, packedK + t * kPanels)
             }
-            func copyScores(_ stage: AttentionScoresStage) {
-                guard let sc = scores, sc.stage == stage || (stage == .product && sc.stage == .productAgain) else { return }
-                let dst = sc.view.at(b, h) + i0 * sc.view.row
-                for r in 0..<rows { (dst + r * sc.view.row).update(from: s + r * n, count: n) }
-            }
-            copyScores(.product)
-            var masked = [Bool](repeating: false, count: rows)
-            var anyMasked = false
-            if hasBias {
-                let shared = bias.sameForEveryRow
-                let open = shared ? bias.row(b, h, i0, n: n, into: biasRow) : true
-                for r in 0..<rows {
-                    if !shared && !bias.row(b, h, i0 + r, n: n, into: biasRow) || !open { masked[r] = true; anyMasked = true }
-                    let sr = s + r * n
-                    for j in 0..<n { sr[j] += biasRow[j] }
+        }
+        let qFloats = so_f32_gemm_packed_a_floats(Int32(mr), rowBlock, max(p.headSize, 1))
+        let sFloats = so_f32_gemm_packed_a_floats(Int32(mr), rowBlock, n)
+        let perRowBias = hasBias && !bias.sameForEveryRow
+        let epilogueTakesBias = hasBias && p.softcap == 0 && scores == nil && p.headSize > 0
+        parallelFor(tasks, threads: useThreads) { task in
+            let blk = task % blocks, bh = task / blocks
+            let h = bh % p.qHeads, b = bh / p.qHeads, g = h / group
+            let i0 = blk * rowBlock, rows = min(rowBlock, p.qLength - i0)
+            let yr = y.at(b, h) + i0 * y.row
+            // scores (rows x n) | bias row (n) or block (rows x n) | packed Q | packed probabilities
+            let biasFloats = perRowBias ? rows * n : n
+            ScratchPool.shared.withFloats(rows * n + biasFloats + qFloats + sFloats) { s in
+                let biasArea = s + rows * n
+                let qArea = biasArea + biasFloats, pArea = qArea + qFloats
+                var masked = [Bool](repeating: false, count: rows)
+                var anyMasked = false
+                var epilogue = F32GemmEpilogue()
+                if hasBias {
+                    if bias.sameForEveryRow {
+                        if !bias.row(b, h, i0, n: n, into: biasArea) { masked = .init(repeating: true, count: rows); anyMasked = true }
+                    } else {
+                        for r in 0..<rows where !bias.row(b, h, i0 + r, n: n, into: biasArea + r * n) {
+                            masked[r] = true
+                            anyMasked = true
+                        }
+                    }
+                    if epilogueTakesBias {
+                        if bias.sameForEveryRow { epilogue.columnBias = UnsafePointer(biasArea) }
+                        else { epilogue.z = UnsafePointer(biasArea); epilogue.ldz = n }
+                    }
+                }
+                func copyScores(_ stage: AttentionScoresStage) {
+                    guard let sc = scores, sc.stage == stage || (stage == .product && sc.stage == .productAgain) else { return }
+                    let dst = sc.view.at(b, h) + i0 * sc.view.row
+                    for r in 0..<rows { (dst + r * sc.view.row).update(from: s + r * n, count: n) }
+                }
+                // The scale multiplies the packed Q block (once per query element, not per score).
+                if p.headSize == 0 {
+                    s.update(repeating: 0, count: rows * n)
+                } else {
+                    let packedQ = F32PackedMatrix(packedStorageAt: qArea, m: rows, k: p.headSize, owner: ScratchPool.shared,
+                                                  gemm: gemm)
+                    gemm.pointee.pack_a(rows, p.headSize, q.at(b, h) + i0 * q.row, q.row, 1, qArea)
+                    if p.scale != 1 {
+                        let count = so_f32_gemm_packed_a_floats(Int32(mr), rows, p.headSize)
+                        for t in 0..<count { qArea[t] *= p.scale }
+                    }
+                    f32PackedGemmPanels(packedQ, pb: packedK + (b * kvHeads + g) * kPanels, n: n, c: s, ldc: n,
+                                        epilogue: epilogue)
+                }
+                let biasPending = hasBias && !epilogueTakesBias
+                if p.softcap > 0 {
+                    let c = p.softcap, inv = 1 / p.softcap
+                    for t in 0..<(rows * n) { s[t] = c * Foundation.tanh(s[t] * inv) }
+                }
+                copyScores(.product)
+                if biasPending {
+                    for r in 0..<rows {
+                        let sr = s + r * n, br = perRowBias ? biasArea + r * n : biasArea
+                        for j in 0..<n { sr[j] += br[j] }
+                    }
+                }
+                copyScores(.biased)
+                if anyMasked {
+                    for r in 0..<rows {
+                        let sr = s + r * n
+                        if masked[r] { sr.update(repeating: 0, count: n) } else { f32SoftmaxRows(sr, sr, rows: 1, n: n, kind: .softmax) }
+                    }
+                } else {
+                    f32SoftmaxRows(s, s, rows: rows, n: n, kind: .softmax)
+                }
+                copyScores(.probabilities)
+                let probabilities = F32PackedMatrix(packedStorageAt: pArea, m: rows, k: n, owner: ScratchPool.shared, gemm: gemm)
+                gemm.pointee.pack_a(rows, n, s, n, 1, pArea)
+                ScratchPool.shared.withFloats(f32PackedGemmScratchFloats(probabilities)) { pb in
+                    f32PackedGemmColumns(probabilities, b: v.at(b, g), ldb: v.row, j0: 0, j1: p.valueHeadSize,
+                                         c: yr, ldc: y.row, epilogue: .init(), pb: pb)
                 }
             }
-            copyScores(.biased)
-            if anyMasked {
-                for r in 0..<rows {
-                    let sr = s + r * n
-                    if masked[r] { sr.update(repeating: 0, count: n) } else { f32SoftmaxRows(sr, sr, rows: 1, n: n, kind: .softmax) }
-                }
-            } else {
-                f32SoftmaxRows(s, s, rows: rows, n: n, kind: .softmax)
-            }
-            copyScores(.probabilities)
-            Float.gemm(transA: false, transB: false, m: rows, n: p.valueHeadSize, k: n, alpha: 1,
-                       a: s, lda: n, b: v.at(b, g), ldb: v.row, beta: 0, c: yr, ldc: y.row)
         }
     }
 }
