@@ -202,17 +202,20 @@ final class ScaledDotProductAttentionFusionTests: XCTestCase {
     }
 
     /// Inputs Q (b, h, sq, d), K (b, h, sk, d), R (b, sk, h, d) (K before the head transpose), V (b, h, sk, dv),
-    /// M (b, 1, 1, sk), N (b, 1, 1, 1) and K1 (1, h, sk, d); constants c = sqrt(d) and r = 1 / sqrt(d).
+    /// M (b, 1, 1, sk), N (b, 1, 1, 1), K1 (1, h, sk, d) and F (b, 1, sq, sk) (a mask whose rows 3, 10, 17, ...
+    /// mask every key with -inf); constants c = sqrt(d), r = 1 / sqrt(d), q4 = d^(-1/4), zero = 0 and one = 1.
     private func check(_ nodes: [Node], fused expectFused: Bool, extraOutputs: [String] = [],
                        file: StaticString = #filePath, line: UInt = #line) throws {
         let c = Float(d).squareRoot()
         let inputs: [(String, [Int])] = [("Q", [b, h, sq, d]), ("K", [b, h, sk, d]), ("R", [b, sk, h, d]),
                                          ("V", [b, h, sk, dv]), ("M", [b, 1, 1, sk]), ("N", [b, 1, 1, 1]),
-                                         ("K1", [1, h, sk, d])]
+                                         ("K1", [1, h, sk, d]), ("F", [b, 1, sq, sk])]
         let g = Graph(name: "g", nodes: nodes,
                       inputs: inputs.map { ValueInfo(name: $0.0, type: .float32, shape: $0.1.map { .known($0) }) },
                       outputs: (["Y"] + extraOutputs).map { ValueInfo(name: $0, type: .float32, shape: nil) },
-                      initializers: ["c": Tensor(validShape: [], scalars: [c]), "r": Tensor(validShape: [], scalars: [1 / c])],
+                      initializers: ["c": Tensor(validShape: [], scalars: [c]), "r": Tensor(validShape: [], scalars: [1 / c]),
+                                     "q4": Tensor(validShape: [], scalars: [1 / c.squareRoot()]),
+                                     "zero": Tensor(validShape: [], scalars: [Float(0)]), "one": Tensor(validShape: [], scalars: [Float(1)])],
                       valueInfo: [:])
         let m = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
                       opsets: ["": 17], graph: g, keepAlive: [])
@@ -222,6 +225,7 @@ final class ScaledDotProductAttentionFusionTests: XCTestCase {
             let n = shape.reduce(1, *)
             // the mask: 0 for kept keys, -10000 for the last 5 keys of batch 1 (BERT's padding mask)
             let values: [Float] = name == "M" ? (0..<n).map { $0 >= sk && $0 % sk >= sk - 5 ? -10000 : 0 }
+                                : name == "F" ? (0..<n).map { ($0 / sk) % 7 == 3 ? -.infinity : 0 }
                                               : (0..<n).map { _ in rng.uniform(-2, 2) }
             feeds[name] = Tensor(validShape: shape, scalars: values)
         }
@@ -261,6 +265,18 @@ final class ScaledDotProductAttentionFusionTests: XCTestCase {
         try check([t("K1", "KT", [0, 1, 3, 2]), node("MatMul", ["Q", "KT"], "s"), node("Div", ["s", "c"], "s1"),
                    node("Add", ["s1", "M"], "s2"), node("Softmax", ["s2"], "p", ["axis": .int(-1)]),
                    node("MatMul", ["p", "V"], "Y")], fused: true)
+        // scaled_dot_product_attention as TorchScript exports it: Q and K^T each times d^(-1/4) (the constant
+        // on either side), the probabilities through Where(IsNaN(p), 0, p); rows of F with every key at -inf
+        // give NaN probabilities unfused and zeros from that Where, which the fused op gives directly
+        try check([t("R", "KT", [0, 2, 3, 1]), node("Mul", ["Q", "q4"], "qs"), node("Mul", ["q4", "KT"], "ks"),
+                   node("MatMul", ["qs", "ks"], "s"), node("Add", ["s", "F"], "s2"),
+                   node("Softmax", ["s2"], "p", ["axis": .int(-1)]), node("IsNaN", ["p"], "nan"),
+                   node("Where", ["nan", "zero", "p"], "p0"), node("MatMul", ["p0", "V"], "Y")], fused: true)
+        // the same with a padding mask, scaled on one side only
+        try check([t("K", "KT", [0, 1, 3, 2]), node("Mul", ["Q", "r"], "qs"), node("MatMul", ["qs", "KT"], "s"),
+                   node("Add", ["M", "s"], "s2"), node("Softmax", ["s2"], "p", ["axis": .int(-1)]),
+                   node("IsNaN", ["p"], "nan"), node("Where", ["nan", "zero", "p"], "p0"),
+                   node("MatMul", ["p0", "V"], "Y")], fused: true)
         // no scale, no mask; K^T made some other way (a transpose is added)
         try check([t("K", "KT0", [0, 1, 3, 2]), node("Relu", ["KT0"], "KT"), node("MatMul", ["Q", "KT"], "s"),
                    node("Softmax", ["s"], "p", ["axis": .int(-1)]), node("MatMul", ["p", "V"], "Y")], fused: true)
@@ -271,6 +287,10 @@ final class ScaledDotProductAttentionFusionTests: XCTestCase {
         // the probabilities are also an output
         try check([t("K", "KT", [0, 1, 3, 2]), node("MatMul", ["Q", "KT"], "s"), node("Softmax", ["s"], "p", ["axis": .int(-1)]),
                    node("MatMul", ["p", "V"], "Y")], fused: false, extraOutputs: ["p"])
+        // NaN probabilities replaced by 1, not 0: not the fused op's rows
+        try check([t("K", "KT", [0, 1, 3, 2]), node("MatMul", ["Q", "KT"], "s"), node("Add", ["s", "F"], "s2"),
+                   node("Softmax", ["s2"], "p", ["axis": .int(-1)]), node("IsNaN", ["p"], "nan"),
+                   node("Where", ["nan", "one", "p"], "p0"), node("MatMul", ["p0", "V"], "Y")], fused: false)
         // softmax over another axis (opset 17's default axis is the last, so name one)
         try check([t("K", "KT", [0, 1, 3, 2]), node("MatMul", ["Q", "KT"], "s"), node("Softmax", ["s"], "p", ["axis": .int(2)]),
                    node("MatMul", ["p", "V"], "Y")], fused: false)

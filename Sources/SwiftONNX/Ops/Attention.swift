@@ -374,6 +374,10 @@ private func makeTensorScatter(_ ctx: OpContext) throws -> OpBody {
 /// heads are never stored and the six nodes' passes over them become one. K^T given as
 /// Transpose(K, [0, 1, 3, 2]) is read as K; as Transpose(R, [0, 2, 3, 1]) of R (batch, keys, heads,
 /// head size), the K read is R transposed to [0, 2, 1, 3]; otherwise a transpose of K^T is added.
+/// Scalar factors on Q and K^T join the scale (TorchScript's scaled_dot_product_attention multiplies
+/// each by the square root of the scale), and Where(IsNaN(P), 0, P) after the softmax (its "safe
+/// softmax") is the fused op's own rule for rows with every key masked. A NaN that comes from the
+/// inputs themselves, which that Where would also have turned into 0, propagates instead.
 struct FuseScaledDotProductAttention: GraphPass {
     let name = "fuse-scaled-dot-product-attention"
     static let domain = "com.swiftonnx"
@@ -397,31 +401,64 @@ struct FuseScaledDotProductAttention: GraphPass {
             return n.opType == op && n.isStandardDomain && n.outputs.count == 1 ? (i, n) : nil
         }
         func perm(_ n: Node) -> [Int]? { if case .ints(let p)? = n.attributes["perm"] { return p }; return nil }
-        /// The scores' root MatMul(Q, K^T), through an optional Div / Mul by a scalar constant.
-        func scores(_ name: String) -> (matmul: Int, scale: Float, chain: [Int])? {
+        /// An operand, or X of Mul(X, c) / Mul(c, X) with a scalar constant c (used once).
+        func scaledOperand(_ name: String) -> (name: String, scale: Float, chain: [Int]) {
+            guard single(name), let (i, n) = node(name, "Mul"), n.inputs.count == 2 else { return (name, 1, []) }
+            for k in 0..<2 {
+                if let c = scalarConstant(n.inputs[1 - k]), c != 0, c.isFinite { return (n.inputs[k], c, [i]) }
+            }
+            return (name, 1, [])
+        }
+        /// The scores' root MatMul(Q, K^T), through an optional Div / Mul by a scalar constant; Q and
+        /// K^T may each be scaled by a constant first (TorchScript writes scaled_dot_product_attention
+        /// as MatMul(Q * sqrt(scale), K^T * sqrt(scale))).
+        func scores(_ name: String) -> (matmul: Int, scale: Float, chain: [Int], q: String, kt: String)? {
             guard single(name) else { return nil }
-            if let (i, mm) = node(name, "MatMul"), mm.inputs.count == 2 { return (i, 1, []) }
+            func root(_ i: Int, _ mm: Node, _ scale: Float, _ chain: [Int]) -> (matmul: Int, scale: Float, chain: [Int], q: String, kt: String) {
+                let q = scaledOperand(mm.inputs[0]), kt = scaledOperand(mm.inputs[1])
+                return (i, scale * q.scale * kt.scale, chain + q.chain + kt.chain, q.name, kt.name)
+            }
+            if let (i, mm) = node(name, "MatMul"), mm.inputs.count == 2 { return root(i, mm, 1, []) }
             for op in ["Div", "Mul"] {
                 guard let (i, n) = node(name, op), n.inputs.count == 2 else { continue }
                 for k in 0..<2 where op == "Mul" || k == 0 {
                     guard let c = scalarConstant(n.inputs[1 - k]), c != 0, c.isFinite, single(n.inputs[k]),
                           let (mi, mm) = node(n.inputs[k], "MatMul"), mm.inputs.count == 2 else { continue }
-                    return (mi, op == "Div" ? 1 / c : c, [i])
+                    return root(mi, mm, op == "Div" ? 1 / c : c, [i])
                 }
             }
             return nil
         }
+        /// Whether `name` is a float32 constant whose every element is 0.
+        func zeroConstant(_ name: String) -> Bool {
+            guard let t = graph.initializers[name], t.dtype == .float32, t.count == 1 else { return false }
+            return t.pointer(Float.self)[0] == 0
+        }
         var serial = 0
         for (oi, out) in graph.nodes.enumerated() where out.opType == "MatMul" && out.isStandardDomain {
             guard out.inputs.count == 2, out.outputs.count == 1, replacements[oi] == nil, !removed.contains(oi),
-                  single(out.inputs[0]), let (si, softmax) = node(out.inputs[0], "Softmax"), softmax.inputs.count == 1 else { continue }
+                  single(out.inputs[0]) else { continue }
+            // The probabilities, or Where(IsNaN(P), 0, P) of them (the "safe softmax" of exported
+            // scaled_dot_product_attention: a row whose every key is masked gives zeros, as the fused
+            // op's rows do).
+            var probabilities = out.inputs[0]
+            var safe: [Int] = []
+            if let (wi, w) = node(probabilities, "Where"), w.inputs.count == 3, zeroConstant(w.inputs[1]),
+               single(w.inputs[0]), let (ni, isNaN) = node(w.inputs[0], "IsNaN"), isNaN.inputs == [w.inputs[2]],
+               uses[w.inputs[2]] == 2, !outputs.contains(w.inputs[2]) {
+                probabilities = w.inputs[2]
+                safe = [wi, ni]
+            } else if !single(probabilities) {
+                continue
+            }
+            guard let (si, softmax) = node(probabilities, "Softmax"), softmax.inputs.count == 1 else { continue }
             var axis = (opsets[""] ?? 1) >= 13 ? -1 : 1
             if case .int(let a)? = softmax.attributes["axis"] { axis = a }
             guard axis == -1 || axis == 3 else { continue }
             // The mask, if the softmax reads an Add, and the scores.
-            var found: (matmul: Int, scale: Float, chain: [Int])? = nil
+            var found: (matmul: Int, scale: Float, chain: [Int], q: String, kt: String)? = nil
             var mask: String? = nil
-            var chain = [si]
+            var chain = [si] + safe
             if let (ai, add) = node(softmax.inputs[0], "Add"), add.inputs.count == 2, single(softmax.inputs[0]) {
                 for k in 0..<2 {
                     if let f = scores(add.inputs[k]) { found = f; mask = add.inputs[1 - k]; chain.append(ai); break }
@@ -429,10 +466,10 @@ struct FuseScaledDotProductAttention: GraphPass {
             } else {
                 found = scores(softmax.inputs[0])
             }
-            guard let (mi, scale, more) = found else { continue }
+            guard let (mi, scale, more, q, kt) = found else { continue }
             chain += more
             let mm = graph.nodes[mi]
-            let q = mm.inputs[0], kt = mm.inputs[1], v = out.inputs[1]
+            let v = out.inputs[1]
             // Ranks where shape inference knows them (the general plan of a model with symbolic sizes
             // may not): 4 for Q, K^T and V, at most 4 for the mask. The op checks the sizes at run time
             // and computes the unfused way what its kernel does not take, so the general plan and the
@@ -481,7 +518,7 @@ struct FuseScaledDotProductAttention: GraphPass {
 /// MatMul(Softmax(MatMul(Q, K^T) * scale + mask), V) with numpy broadcasting. The attention kernel
 /// takes 4-D Q, K, V of one batch size and head count (or one key/value head) and a mask that
 /// broadcasts to (batch, heads, queries, keys) (a mask of one key column is widened first); anything
-/// else is computed the unfused way. Rows whose every score is -inf give zeros, not NaN.
+/// else is computed the unfused way. Rows whose every score is -inf give zeros, not NaN, both ways.
 private func makeSpelledOutAttention(_ ctx: OpContext) throws -> OpBody {
     let kernel = try makeAttention(ctx)
     let scale = try ctx.float("scale") ?? 1
@@ -514,7 +551,13 @@ private func makeSpelledOutAttention(_ ctx: OpContext) throws -> OpBody {
         let p = try s.converted(to: .float32)
         let n = p.shape.last ?? 1
         if p.count > 0 && n > 0 {
-            f32SoftmaxRows(p.pointer(Float.self), p.pointer(Float.self), rows: p.count / n, n: n, kind: .softmax)
+            // As the kernel: a row whose every score is -inf (every key masked) gets zeros.
+            let base = p.pointer(Float.self)
+            for r in 0..<(p.count / n) {
+                let row = base + r * n
+                if (0..<n).allSatisfy({ row[$0] == -.infinity }) { row.update(repeating: 0, count: n) }
+                else { f32SoftmaxRows(row, row, rows: 1, n: n, kind: .softmax) }
+            }
         }
         return [try matMul(try p.converted(to: s.dtype), v, threads: env.threads)]
     }
