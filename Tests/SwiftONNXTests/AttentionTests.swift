@@ -277,6 +277,9 @@ final class ScaledDotProductAttentionFusionTests: XCTestCase {
                    node("Add", ["M", "s"], "s2"), node("Softmax", ["s2"], "p", ["axis": .int(-1)]),
                    node("IsNaN", ["p"], "nan"), node("Where", ["nan", "zero", "p"], "p0"),
                    node("MatMul", ["p0", "V"], "Y")], fused: true)
+        // a scalar added to every score (a rank-0 "mask", widened by the op)
+        try check([t("K", "KT", [0, 1, 3, 2]), node("MatMul", ["Q", "KT"], "s"), node("Add", ["s", "r"], "s2"),
+                   node("Softmax", ["s2"], "p", ["axis": .int(-1)]), node("MatMul", ["p", "V"], "Y")], fused: true)
         // no scale, no mask; K^T made some other way (a transpose is added)
         try check([t("K", "KT0", [0, 1, 3, 2]), node("Relu", ["KT0"], "KT"), node("MatMul", ["Q", "KT"], "s"),
                    node("Softmax", ["s"], "p", ["axis": .int(-1)]), node("MatMul", ["p", "V"], "Y")], fused: true)

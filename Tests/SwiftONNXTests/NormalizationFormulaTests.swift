@@ -79,6 +79,21 @@ final class NormalizationFormulaTests: XCTestCase {
         }
     }
 
+    /// Llama's RMSNorm as the TorchScript exporter writes it: `.to(float32)` of values that are float32
+    /// already becomes Casts to float around the formula; they change nothing and are removed, and the
+    /// formula between them fuses.
+    func testRMSNormBetweenSameTypeCastsBecomesOneNode() throws {
+        let float = Attribute.int(1)
+        var nodes = [n("Cast", ["X"], "xf", ["to": float]), n("Pow", ["xf", "two"], "x2")] + mean("x2", "ms", opset: 17)
+        nodes += [n("Add", ["ms", "eps"], "ve"), n("Sqrt", ["ve"], "r"), n("Div", ["one", "r"], "inv"),
+                  n("Mul", ["xf", "inv"], "nrm"), n("Cast", ["nrm"], "nc", ["to": float]), n("Mul", ["gamma", "nc"], "Y"),
+                  n("Cast", ["X"], "xd", ["to": .int(11)]), n("Cast", ["xd"], "Z", ["to": float])]   // a real round trip stays
+        let ops = try check(nodes, opset: 17, extraOutputs: ["Z"])
+        XCTAssertEqual(ops["RMSNormalization"], 1, "\(ops)")
+        XCTAssertEqual(ops["Cast"], 2, "\(ops)")
+        XCTAssertNil(ops["ReduceMean"])
+    }
+
     func testWhatIsNotANormalizationIsLeftAlone() throws {
         func rms(axis: Int = -1, readSquare: Bool = false) -> [Node] {
             var nodes = [n("Pow", ["X", "two"], "x2")] + mean("x2", "ms", axis: axis, opset: 18)

@@ -532,7 +532,7 @@ private func makeSpelledOutAttention(_ ctx: OpContext) throws -> OpBody {
             let target = [q.shape[0], q.shape[1], q.shape[2], k.shape[2]]
             fits = m.dtype == .float32 && m.rank <= 4
                 && zip(m.shape.reversed(), target.reversed()).allSatisfy { $0 == $1 || $0 == 1 }
-            if fits && m.shape[m.rank - 1] != k.shape[2] {   // one column for every key: widened
+            if fits && (m.rank == 0 || m.shape[m.rank - 1] != k.shape[2]) {   // one value for every key: widened
                 let rows = m.count, keys = k.shape[2]
                 let wide = try Tensor.uninitialized(.float32, Array(m.shape.dropLast()) + [keys])
                 let src = m.pointer(Float.self), dst = wide.pointer(Float.self)

@@ -172,7 +172,9 @@ private func makeNonMaxSuppression(_ ctx: OpContext) throws -> OpBody {
 
 // MARK: - rewrites owned by this family
 
-/// Removes Identity and inference-mode Dropout nodes (whose mask, if named, nobody reads) by rewiring their readers to the source value.
+/// Removes Identity and inference-mode Dropout nodes (whose mask, if named, nobody reads) and Casts to
+/// the type their input already has (exporters write them for `.to(float32)`: they would split
+/// patterns such as RMSNorm's) by rewiring their readers to the source value.
 /// A node whose output is a graph output is kept (the output name must stay).
 struct RemoveIdentity: GraphPass {
     let name = "remove-identity"
@@ -186,7 +188,8 @@ struct RemoveIdentity: GraphPass {
         var kept: [Node] = []
         for n in graph.nodes {
             let isIdentity = n.isStandardDomain && (n.opType == "Identity" ||
-                (n.opType == "Dropout" && n.inputs.count == 1 && n.outputs.dropFirst().allSatisfy { $0.isEmpty || !read.contains($0) }))
+                (n.opType == "Dropout" && n.inputs.count == 1 && n.outputs.dropFirst().allSatisfy { $0.isEmpty || !read.contains($0) })
+                || sameTypeCast(n, in: graph))
             if isIdentity, n.inputs.count >= 1, !n.inputs[0].isEmpty, let o = n.outputs.first, !outputs.contains(o) {
                 rename[o] = rename[n.inputs[0]] ?? n.inputs[0]
                 continue
@@ -202,5 +205,13 @@ struct RemoveIdentity: GraphPass {
         }
         graph.nodes = kept
         return true
+    }
+
+    /// A Cast whose input's element type is known to be its target type (Cast returns such an input as it is).
+    private func sameTypeCast(_ n: Node, in graph: Graph) -> Bool {
+        guard n.opType == "Cast", n.inputs.count == 1, case .int(let code)? = n.attributes["to"],
+              let to = DType(onnxCode: Int32(truncatingIfNeeded: code)), code > 0,
+              let from = graph.infoOrConstant(of: n.inputs[0])?.type else { return false }
+        return from == to
     }
 }
