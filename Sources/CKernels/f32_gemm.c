@@ -335,17 +335,6 @@ void gemm_6x16_avx2_body(size_t mc, size_t nc, size_t kc, const float *pa, size_
                     _mm_prefetch((const char *)(pf + r * ldc + A2_NR - 1), _MM_HINT_T0);
                 }
             }
-            /* The next B panel (kc lines of 64 bytes), requested a share per row tile into L2: a
-               dense layer's weights come from DRAM once per call (a transformer's do not stay in
-               cache from one run to the next), and the first row tile of each panel would
-               otherwise wait on each of its lines. */
-            if (!direct && j0 + A2_NR < nc) {
-                const size_t tiles = (mc + A2_MR - 1) / A2_MR, t = i0 / A2_MR;
-                const size_t per = (kc + tiles - 1) / tiles;
-                const size_t l0 = t * per, l1 = l0 + per < kc ? l0 + per : kc;
-                const float *next = b + pb_stride;
-                for (size_t l = l0; l < l1; l++) _mm_prefetch((const char *)(next + l * A2_NR), _MM_HINT_T1);
-            }
             if (cols <= 8) {
                 if (!direct) ukr_6x16_avx2(kc, a, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 0);
                 else ukr_6x16_avx2(kc, a, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols, 0);

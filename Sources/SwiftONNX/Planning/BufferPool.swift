@@ -54,11 +54,6 @@ final class FloatBuffer: @unchecked Sendable {   // @unchecked: a raw pointer, w
     convenience init(count: Int) throws {
         self.init(floats: max(count, 1), budget: try MemoryBudget.reserveCurrent(max(count, 1) * 4))
     }
-    /// Scratch of one kernel call, as large as data the session holds already (a run's own packing
-    /// of its weights): not counted in the budget.
-    convenience init(scratchCount count: Int) {
-        self.init(floats: max(count, 1), budget: nil)
-    }
     private let mapped: Bool
     private init(floats: Int, budget: MemoryBudget?) {
         bytes = floats * 4
