@@ -429,7 +429,7 @@ struct FuseScaledDotProductAttention: GraphPass {
             }
             return nil
         }
-        /// Whether `name` is a float32 constant whose every element is 0.
+        /// Whether `name` is a one-element float32 constant equal to 0.
         func zeroConstant(_ name: String) -> Bool {
             guard let t = graph.initializers[name], t.dtype == .float32, t.count == 1 else { return false }
             return t.pointer(Float.self)[0] == 0
