@@ -20,7 +20,6 @@ struct PassManager {
                                + registry.rewrites(.fold) + registry.rewrites(.fuse))
     }
 
-    /// Optimizes `graph` and, recursively, every subgraph of its nodes (If branches, Loop/Scan bodies).
     /// What a plan for known input shapes runs on the already optimized graph: folding what the sizes
     /// now determine (shape arithmetic, constant `If`s), no pattern rewrites.
     static var specialization: PassManager {
@@ -28,6 +27,7 @@ struct PassManager {
         return PassManager(passes: [ConstantFolding(registry: registry), InlineConstantIf()])
     }
 
+    /// Optimizes `graph` and, recursively, every subgraph of its nodes (If branches, Loop/Scan bodies).
     func run(on graph: Graph, opsets: [String: Int]) throws {
         try runOne(graph, opsets: opsets)
         guard graph.nodes.contains(where: \.hasSubgraph) else { return }

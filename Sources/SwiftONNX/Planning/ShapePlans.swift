@@ -10,8 +10,8 @@ import Foundation
 /// copy is lowered: the pattern rewrites are not run again (the general graph has them already), so
 /// a new sequence length costs a re-lowering, not a re-optimization, and computes what the general
 /// plan computes. Later runs of that signature use that plan. (`SWIFTONNX_SHAPE_PLAN=full` runs
-/// every pass again instead, for comparison.) A signature seen once costs nothing extra, so inputs whose shape changes on every run
-/// (OCR lines of every width) keep the general plan. Prepared weights are shared with the general plan
+/// every pass again instead, for comparison.) A signature seen once costs nothing extra, so inputs
+/// whose shape changes on every run (OCR lines of every width) keep the general plan. Prepared weights are shared with the general plan
 /// (`PreparedWeights`), so a shape plan holds only what its folding made. A few plans are kept,
 /// least recently used dropped first; a signature whose plan cannot be made keeps the general plan.
 final class ShapePlans: @unchecked Sendable {   // the graph: read-only here (each plan works on a deep copy)
