@@ -194,7 +194,7 @@ static inline __attribute__((always_inline)) void col_masks_avx2(int n, __m256i 
 static inline __attribute__((always_inline))
 void ukr_6x16_avx2(size_t kc, const float *a, const float *b, size_t bs, int bmask, float *c, size_t ldc,
                    int accumulate, const so_gemm_epilogue *ep, const float *z, size_t ldz, int rows, int cols,
-                   const int two) {
+                   const int two, const int live) {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     const int full = cols == A2_NR;
     __m256i m0, m1;
@@ -211,23 +211,23 @@ void ukr_6x16_avx2(size_t kc, const float *a, const float *b, size_t bs, int bma
     } while (0)
     c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
     if (accumulate) {
-        SO_LD(c + 0 * ldc, c00, c01);
-        if (rows > 1) SO_LD(c + 1 * ldc, c10, c11);
-        if (rows > 2) SO_LD(c + 2 * ldc, c20, c21);
-        if (rows > 3) SO_LD(c + 3 * ldc, c30, c31);
-        if (rows > 4) SO_LD(c + 4 * ldc, c40, c41);
-        if (rows > 5) SO_LD(c + 5 * ldc, c50, c51);
+        if (live > 0) SO_LD(c + 0 * ldc, c00, c01);
+        if (live > 1 && rows > 1) SO_LD(c + 1 * ldc, c10, c11);
+        if (live > 2 && rows > 2) SO_LD(c + 2 * ldc, c20, c21);
+        if (live > 3 && rows > 3) SO_LD(c + 3 * ldc, c30, c31);
+        if (live > 4 && rows > 4) SO_LD(c + 4 * ldc, c40, c41);
+        if (live > 5 && rows > 5) SO_LD(c + 5 * ldc, c50, c51);
     }
     /* cols <= 8 (two == 0): the right half is all padding; only the left half is multiplied. */
     if (!two) {
         for (size_t kk = 0; kk < kc; kk++) {
             const __m256 b0 = bmask ? _mm256_maskload_ps(b, m0) : _mm256_loadu_ps(b);
-            c00 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 0), b0, c00);
-            c10 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 1), b0, c10);
-            c20 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 2), b0, c20);
-            c30 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 3), b0, c30);
-            c40 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 4), b0, c40);
-            c50 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 5), b0, c50);
+            if (live > 0) c00 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 0), b0, c00);
+            if (live > 1) c10 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 1), b0, c10);
+            if (live > 2) c20 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 2), b0, c20);
+            if (live > 3) c30 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 3), b0, c30);
+            if (live > 4) c40 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 4), b0, c40);
+            if (live > 5) c50 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 5), b0, c50);
             a += A2_MR;
             b += bs;
         }
@@ -238,12 +238,12 @@ void ukr_6x16_avx2(size_t kc, const float *a, const float *b, size_t bs, int bma
         if (bmask) { b0 = _mm256_maskload_ps(b, m0); b1 = _mm256_maskload_ps(b + 8, m1); }
         else { b0 = _mm256_loadu_ps(b); b1 = _mm256_loadu_ps(b + 8); }
         __m256 av;
-        av = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01);
-        av = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11);
-        av = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21);
-        av = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31);
-        av = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41);
-        av = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51);
+        if (live > 0) { av = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01); }
+        if (live > 1) { av = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11); }
+        if (live > 2) { av = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21); }
+        if (live > 3) { av = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31); }
+        if (live > 4) { av = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41); }
+        if (live > 5) { av = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51); }
         a += A2_MR;
         b += bs;
     }
@@ -288,11 +288,11 @@ void ukr_6x16_avx2(size_t kc, const float *a, const float *b, size_t bs, int bma
         }
     }
     SO_ST(c + 0 * ldc, c00, c01);
-    if (rows > 1) SO_ST(c + 1 * ldc, c10, c11);
-    if (rows > 2) SO_ST(c + 2 * ldc, c20, c21);
-    if (rows > 3) SO_ST(c + 3 * ldc, c30, c31);
-    if (rows > 4) SO_ST(c + 4 * ldc, c40, c41);
-    if (rows > 5) SO_ST(c + 5 * ldc, c50, c51);
+    if (live > 1 && rows > 1) SO_ST(c + 1 * ldc, c10, c11);
+    if (live > 2 && rows > 2) SO_ST(c + 2 * ldc, c20, c21);
+    if (live > 3 && rows > 3) SO_ST(c + 3 * ldc, c30, c31);
+    if (live > 4 && rows > 4) SO_ST(c + 4 * ldc, c40, c41);
+    if (live > 5 && rows > 5) SO_ST(c + 5 * ldc, c50, c51);
 #undef SO_LD
 #undef SO_ST
     if (ep && !inline_act(ep->act)) {
@@ -300,6 +300,20 @@ void ukr_6x16_avx2(size_t kc, const float *a, const float *b, size_t bs, int bma
         for (int r = 0; r < rows; r++) unary(ep->act, c + r * ldc, c + r * ldc, (size_t)cols, ep->alpha, ep->beta);
     }
 }
+
+/* A tile of `rows` rows multiplies only those rows (a constant per instance), not the zero padding
+   of packed A: m = 32 is five full tiles and one of two rows, which at six rows cost a sixth of the
+   GEMM for nothing. Each element's FMA chain is the same in every instance. */
+#define UKR_6X16_ROWS(...)                                                                              \
+    do {                                                                                                \
+        switch (rows) {                                                                                 \
+        case 1: ukr_6x16_avx2(__VA_ARGS__, 1); break;                                                   \
+        case 2: ukr_6x16_avx2(__VA_ARGS__, 2); break;                                                   \
+        case 3: ukr_6x16_avx2(__VA_ARGS__, 3); break;                                                   \
+        case 4: ukr_6x16_avx2(__VA_ARGS__, 4); break;                                                   \
+        default: ukr_6x16_avx2(__VA_ARGS__, A2_MR); break;                                              \
+        }                                                                                               \
+    } while (0)
 
 /* direct = 0: B in packed panels (pb_stride apart, nr floats per kk); 1: B row-major in place,
    pb at column 0 of the block, bs = its leading dimension (partial panels read with lane masks). */
@@ -336,14 +350,14 @@ void gemm_6x16_avx2_body(size_t mc, size_t nc, size_t kc, const float *pa, size_
                 }
             }
             if (cols <= 8) {
-                if (!direct) ukr_6x16_avx2(kc, a, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 0);
-                else ukr_6x16_avx2(kc, a, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols, 0);
+                if (!direct) UKR_6X16_ROWS(kc, a, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 0);
+                else UKR_6X16_ROWS(kc, a, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols, 0);
             } else if (!direct) {
-                ukr_6x16_avx2(kc, a, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
+                UKR_6X16_ROWS(kc, a, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
             } else if (cols == A2_NR) {
-                ukr_6x16_avx2(kc, a, b, bs, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
+                UKR_6X16_ROWS(kc, a, b, bs, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
             } else {
-                ukr_6x16_avx2(kc, a, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
+                UKR_6X16_ROWS(kc, a, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
             }
         }
     }
