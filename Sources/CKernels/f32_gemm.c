@@ -129,9 +129,25 @@ static void f32_gemm_4x8_scalar_direct(size_t mc, size_t nc, size_t kc, const fl
     gemm_4x8_scalar_body(mc, nc, kc, pa, pa_stride, b, 0, ldb, 1, c, ldc, accumulate, last, ep);
 }
 
+static void f32_gemm_4x8_scalar_rowa(size_t mc, size_t nc, size_t kc, const float *a, size_t lda, const float *pb,
+                                     size_t pb_stride, float *c, size_t ldc, int accumulate, int last,
+                                     const so_gemm_epilogue *ep) {
+    for (size_t i = 0; i < mc; i++) {
+        for (size_t j = 0; j < nc; j++) {
+            const float *b = pb + (j / REF_NR) * pb_stride + j % REF_NR;
+            float *cp = c + i * ldc + j;
+            float acc = accumulate ? *cp : 0.0f;
+            for (size_t kk = 0; kk < kc; kk++) acc = fmaf(a[i * lda + kk], b[kk * REF_NR], acc);
+            *cp = acc;
+        }
+    }
+    if (last && ep) epilogue_rows(c, ldc, mc, nc, ep, so_f32_unary_select(SO_ISA_SCALAR));
+}
+
 static const so_f32_gemm gemm_scalar = {
     SO_ISA_SCALAR, REF_MR, REF_NR, "f32_gemm_4x8_scalar",
     f32_gemm_pack_a_scalar, f32_gemm_pack_b_scalar, f32_gemm_4x8_scalar, f32_gemm_4x8_scalar_direct,
+    f32_gemm_4x8_scalar_rowa,
 };
 
 #if defined(__x86_64__)
@@ -192,7 +208,8 @@ static inline __attribute__((always_inline)) void col_masks_avx2(int n, __m256i 
    element with leading dim ldz). Rows past `rows` are computed from the zero padding of packed A and
    never stored; columns past `cols` are masked: nothing outside the tile is read or written. */
 static inline __attribute__((always_inline))
-void ukr_6x16_avx2(size_t kc, const float *a, const float *b, size_t bs, int bmask, float *c, size_t ldc,
+void ukr_6x16_avx2(size_t kc, const float *a, size_t ars, size_t acs, const float *b, size_t bs, int bmask,
+                   float *c, size_t ldc,
                    int accumulate, const so_gemm_epilogue *ep, const float *z, size_t ldz, int rows, int cols,
                    const int two, const int live) {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
@@ -222,13 +239,13 @@ void ukr_6x16_avx2(size_t kc, const float *a, const float *b, size_t bs, int bma
     if (!two) {
         for (size_t kk = 0; kk < kc; kk++) {
             const __m256 b0 = bmask ? _mm256_maskload_ps(b, m0) : _mm256_loadu_ps(b);
-            if (live > 0) c00 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 0), b0, c00);
-            if (live > 1) c10 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 1), b0, c10);
-            if (live > 2) c20 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 2), b0, c20);
-            if (live > 3) c30 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 3), b0, c30);
-            if (live > 4) c40 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 4), b0, c40);
-            if (live > 5) c50 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 5), b0, c50);
-            a += A2_MR;
+            if (live > 0) c00 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 0 * ars), b0, c00);
+            if (live > 1) c10 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 1 * ars), b0, c10);
+            if (live > 2) c20 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 2 * ars), b0, c20);
+            if (live > 3) c30 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 3 * ars), b0, c30);
+            if (live > 4) c40 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 4 * ars), b0, c40);
+            if (live > 5) c50 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 5 * ars), b0, c50);
+            a += acs;
             b += bs;
         }
         kc = 0;
@@ -242,13 +259,13 @@ void ukr_6x16_avx2(size_t kc, const float *a, const float *b, size_t bs, int bma
            dense layer over 28 MB of weights: 1000 -> 930 us). Later tiles find the lines in L1. */
         if (!bmask && bs == A2_NR) _mm_prefetch((const char *)(b + 32 * A2_NR), _MM_HINT_T0);
         __m256 av;
-        if (live > 0) { av = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01); }
-        if (live > 1) { av = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11); }
-        if (live > 2) { av = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21); }
-        if (live > 3) { av = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31); }
-        if (live > 4) { av = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41); }
-        if (live > 5) { av = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51); }
-        a += A2_MR;
+        if (live > 0) { av = _mm256_broadcast_ss(a + 0 * ars); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01); }
+        if (live > 1) { av = _mm256_broadcast_ss(a + 1 * ars); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11); }
+        if (live > 2) { av = _mm256_broadcast_ss(a + 2 * ars); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21); }
+        if (live > 3) { av = _mm256_broadcast_ss(a + 3 * ars); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31); }
+        if (live > 4) { av = _mm256_broadcast_ss(a + 4 * ars); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41); }
+        if (live > 5) { av = _mm256_broadcast_ss(a + 5 * ars); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51); }
+        a += acs;
         b += bs;
     }
     if (ep) {
@@ -324,13 +341,13 @@ void ukr_6x16_avx2(size_t kc, const float *a, const float *b, size_t bs, int bma
 static inline __attribute__((always_inline))
 void gemm_6x16_avx2_body(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride, const float *pb,
                          size_t pb_stride, size_t bs, int direct, float *c, size_t ldc, int accumulate, int last,
-                         const so_gemm_epilogue *ep) {
+                         const so_gemm_epilogue *ep, const int rowa, const float *tail) {
     if (!last) ep = NULL;
     for (size_t j0 = 0; j0 < nc; j0 += A2_NR) {
         const float *b = direct ? pb + j0 : pb + (j0 / A2_NR) * pb_stride;
         const int cols = nc - j0 < A2_NR ? (int)(nc - j0) : A2_NR;
         for (size_t i0 = 0; i0 < mc; i0 += A2_MR) {
-            const float *a = pa + (i0 / A2_MR) * pa_stride;
+            const float *a = rowa ? tail : pa + (i0 / A2_MR) * pa_stride;
             const int rows = mc - i0 < A2_MR ? (int)(mc - i0) : A2_MR;
             float *ct = c + i0 * ldc + j0;
             so_gemm_epilogue local;
@@ -353,15 +370,20 @@ void gemm_6x16_avx2_body(size_t mc, size_t nc, size_t kc, const float *pa, size_
                     _mm_prefetch((const char *)(pf + r * ldc + A2_NR - 1), _MM_HINT_T0);
                 }
             }
-            if (cols <= 8) {
-                if (!direct) UKR_6X16_ROWS(kc, a, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 0);
-                else UKR_6X16_ROWS(kc, a, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols, 0);
+            if (rowa && rows == A2_MR) {
+                /* a whole tile of row-major A: broadcasts from its rows in place */
+                const float *ar = pa + i0 * pa_stride;
+                if (cols <= 8) ukr_6x16_avx2(kc, ar, pa_stride, 1, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 0, A2_MR);
+                else ukr_6x16_avx2(kc, ar, pa_stride, 1, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 1, A2_MR);
+            } else if (cols <= 8) {
+                if (!direct) UKR_6X16_ROWS(kc, a, 1, A2_MR, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 0);
+                else UKR_6X16_ROWS(kc, a, 1, A2_MR, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols, 0);
             } else if (!direct) {
-                UKR_6X16_ROWS(kc, a, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
+                UKR_6X16_ROWS(kc, a, 1, A2_MR, b, A2_NR, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
             } else if (cols == A2_NR) {
-                UKR_6X16_ROWS(kc, a, b, bs, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
+                UKR_6X16_ROWS(kc, a, 1, A2_MR, b, bs, 0, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
             } else {
-                UKR_6X16_ROWS(kc, a, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
+                UKR_6X16_ROWS(kc, a, 1, A2_MR, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
             }
         }
     }
@@ -370,13 +392,22 @@ void gemm_6x16_avx2_body(size_t mc, size_t nc, size_t kc, const float *pa, size_
 static void f32_gemm_6x16_avx2(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
                                const float *pb, size_t pb_stride, float *c, size_t ldc, int accumulate, int last,
                                const so_gemm_epilogue *ep) {
-    gemm_6x16_avx2_body(mc, nc, kc, pa, pa_stride, pb, pb_stride, A2_NR, 0, c, ldc, accumulate, last, ep);
+    gemm_6x16_avx2_body(mc, nc, kc, pa, pa_stride, pb, pb_stride, A2_NR, 0, c, ldc, accumulate, last, ep, 0, NULL);
 }
 
 static void f32_gemm_6x16_avx2_direct(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
                                       const float *b, size_t ldb, float *c, size_t ldc, int accumulate, int last,
                                       const so_gemm_epilogue *ep) {
-    gemm_6x16_avx2_body(mc, nc, kc, pa, pa_stride, b, 0, ldb, 1, c, ldc, accumulate, last, ep);
+    gemm_6x16_avx2_body(mc, nc, kc, pa, pa_stride, b, 0, ldb, 1, c, ldc, accumulate, last, ep, 0, NULL);
+}
+
+static void f32_gemm_6x16_avx2_rowa(size_t mc, size_t nc, size_t kc, const float *a, size_t lda, const float *pb,
+                                    size_t pb_stride, float *c, size_t ldc, int accumulate, int last,
+                                    const so_gemm_epilogue *ep) {
+    float tail[A2_MR * SO_F32_GEMM_ROWA_KC_MAX] __attribute__((aligned(32)));
+    const size_t full = mc / A2_MR * A2_MR;
+    if (full < mc) pack_a_body(A2_MR, mc - full, kc, a + full * lda, lda, 1, tail);
+    gemm_6x16_avx2_body(mc, nc, kc, a, lda, pb, pb_stride, A2_NR, 0, c, ldc, accumulate, last, ep, 1, tail);
 }
 
 #pragma clang attribute pop
@@ -384,6 +415,7 @@ static void f32_gemm_6x16_avx2_direct(size_t mc, size_t nc, size_t kc, const flo
 static const so_f32_gemm gemm_avx2 = {
     SO_ISA_AVX2, A2_MR, A2_NR, "f32_gemm_6x16_avx2",
     f32_gemm_pack_a_avx2, f32_gemm_pack_b_avx2, f32_gemm_6x16_avx2, f32_gemm_6x16_avx2_direct,
+    f32_gemm_6x16_avx2_rowa,
 };
 
 /* ---- AVX-512: 8x32 ---- */
@@ -436,7 +468,8 @@ static inline __m512 act_avx512(__m512 v, int act, float alpha, float beta) {
 
 /* One 8x32 tile with `rows` valid rows and column masks m0, m1. */
 static inline __attribute__((always_inline))
-void ukr_8x32_avx512(size_t kc, const float *a, const float *b, size_t bs, int bmask, float *c, size_t ldc,
+void ukr_8x32_avx512(size_t kc, const float *a, size_t ars, size_t acs, const float *b, size_t bs, int bmask,
+                     float *c, size_t ldc,
                      int accumulate,
                      size_t rows, __mmask16 m0, __mmask16 m1, const so_gemm_epilogue *ep,
                      const float *bias, const float *cbias, const float *z, size_t ldz, const int two) {
@@ -456,8 +489,8 @@ void ukr_8x32_avx512(size_t kc, const float *a, const float *b, size_t bs, int b
         for (size_t kk = 0; kk < kc; kk++) {
             const __m512 b0 = bmask ? _mm512_maskz_loadu_ps(m0, b) : _mm512_loadu_ps(b);
 #pragma clang loop unroll(full)
-            for (int r = 0; r < A5_MR; r++) acc[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), b0, acc[r][0]);
-            a += A5_MR;
+            for (int r = 0; r < A5_MR; r++) acc[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * ars]), b0, acc[r][0]);
+            a += acs;
             b += bs;
         }
         kc = 0;
@@ -468,11 +501,11 @@ void ukr_8x32_avx512(size_t kc, const float *a, const float *b, size_t bs, int b
         else { b0 = _mm512_loadu_ps(b); b1 = _mm512_loadu_ps(b + 16); }
 #pragma clang loop unroll(full)
         for (int r = 0; r < A5_MR; r++) {
-            __m512 av = _mm512_set1_ps(a[r]);
+            __m512 av = _mm512_set1_ps(a[r * ars]);
             acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
             acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
         }
-        a += A5_MR;
+        a += acs;
         b += bs;
     }
     if (ep) {
@@ -518,7 +551,7 @@ void ukr_8x32_avx512(size_t kc, const float *a, const float *b, size_t bs, int b
 static inline __attribute__((always_inline))
 void gemm_8x32_avx512_body(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride, const float *pb,
                            size_t pb_stride, size_t bs, int direct, float *c, size_t ldc, int accumulate, int last,
-                           const so_gemm_epilogue *ep) {
+                           const so_gemm_epilogue *ep, const int rowa, const float *tail) {
     if (!last) ep = NULL;
     for (size_t j0 = 0; j0 < nc; j0 += A5_NR) {
         const float *b = direct ? pb + j0 : pb + (j0 / A5_NR) * pb_stride;
@@ -526,7 +559,7 @@ void gemm_8x32_avx512_body(size_t mc, size_t nc, size_t kc, const float *pa, siz
         __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : ((1u << cols) - 1));
         __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : ((1u << (cols - 16)) - 1));
         for (size_t i0 = 0; i0 < mc; i0 += A5_MR) {
-            const float *a = pa + (i0 / A5_MR) * pa_stride;
+            const float *a = rowa ? tail : pa + (i0 / A5_MR) * pa_stride;
             size_t rows = mc - i0 < A5_MR ? mc - i0 : A5_MR;
             const float *bias = ep && ep->bias ? ep->bias + i0 : NULL;
             const float *cbias = ep && ep->cbias ? ep->cbias + j0 : NULL;
@@ -542,15 +575,20 @@ void gemm_8x32_avx512_body(size_t mc, size_t nc, size_t kc, const float *pa, siz
                     _mm_prefetch((const char *)(pf + r * ldc + A5_NR - 1), _MM_HINT_T0);
                 }
             }
-            if (cols <= 16) {
-                if (!direct) ukr_8x32_avx512(kc, a, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 0);
-                else ukr_8x32_avx512(kc, a, b, bs, 1, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 0);
+            if (rowa && rows == A5_MR) {
+                /* a whole tile of row-major A: broadcasts from its rows in place */
+                const float *ar = pa + i0 * pa_stride;
+                if (cols <= 16) ukr_8x32_avx512(kc, ar, pa_stride, 1, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 0);
+                else ukr_8x32_avx512(kc, ar, pa_stride, 1, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 1);
+            } else if (cols <= 16) {
+                if (!direct) ukr_8x32_avx512(kc, a, 1, A5_MR, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 0);
+                else ukr_8x32_avx512(kc, a, 1, A5_MR, b, bs, 1, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 0);
             } else if (!direct) {
-                ukr_8x32_avx512(kc, a, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 1);
+                ukr_8x32_avx512(kc, a, 1, A5_MR, b, A5_NR, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 1);
             } else if (cols == A5_NR) {
-                ukr_8x32_avx512(kc, a, b, bs, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 1);
+                ukr_8x32_avx512(kc, a, 1, A5_MR, b, bs, 0, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 1);
             } else {
-                ukr_8x32_avx512(kc, a, b, bs, 1, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 1);
+                ukr_8x32_avx512(kc, a, 1, A5_MR, b, bs, 1, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 1);
             }
         }
     }
@@ -559,13 +597,22 @@ void gemm_8x32_avx512_body(size_t mc, size_t nc, size_t kc, const float *pa, siz
 static void f32_gemm_8x32_avx512(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
                                  const float *pb, size_t pb_stride, float *c, size_t ldc, int accumulate, int last,
                                  const so_gemm_epilogue *ep) {
-    gemm_8x32_avx512_body(mc, nc, kc, pa, pa_stride, pb, pb_stride, A5_NR, 0, c, ldc, accumulate, last, ep);
+    gemm_8x32_avx512_body(mc, nc, kc, pa, pa_stride, pb, pb_stride, A5_NR, 0, c, ldc, accumulate, last, ep, 0, NULL);
 }
 
 static void f32_gemm_8x32_avx512_direct(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride,
                                         const float *b, size_t ldb, float *c, size_t ldc, int accumulate, int last,
                                         const so_gemm_epilogue *ep) {
-    gemm_8x32_avx512_body(mc, nc, kc, pa, pa_stride, b, 0, ldb, 1, c, ldc, accumulate, last, ep);
+    gemm_8x32_avx512_body(mc, nc, kc, pa, pa_stride, b, 0, ldb, 1, c, ldc, accumulate, last, ep, 0, NULL);
+}
+
+static void f32_gemm_8x32_avx512_rowa(size_t mc, size_t nc, size_t kc, const float *a, size_t lda, const float *pb,
+                                      size_t pb_stride, float *c, size_t ldc, int accumulate, int last,
+                                      const so_gemm_epilogue *ep) {
+    float tail[A5_MR * SO_F32_GEMM_ROWA_KC_MAX] __attribute__((aligned(64)));
+    const size_t full = mc / A5_MR * A5_MR;
+    if (full < mc) pack_a_body(A5_MR, mc - full, kc, a + full * lda, lda, 1, tail);
+    gemm_8x32_avx512_body(mc, nc, kc, a, lda, pb, pb_stride, A5_NR, 0, c, ldc, accumulate, last, ep, 1, tail);
 }
 
 #pragma clang attribute pop
@@ -573,6 +620,7 @@ static void f32_gemm_8x32_avx512_direct(size_t mc, size_t nc, size_t kc, const f
 static const so_f32_gemm gemm_avx512 = {
     SO_ISA_AVX512, A5_MR, A5_NR, "f32_gemm_8x32_avx512",
     f32_gemm_pack_a_avx512, f32_gemm_pack_b_avx512, f32_gemm_8x32_avx512, f32_gemm_8x32_avx512_direct,
+    f32_gemm_8x32_avx512_rowa,
 };
 
 #endif /* __x86_64__ */

@@ -92,6 +92,47 @@ final class PackedGemmTests: XCTestCase {
         }
     }
 
+    /// Dense layers (f32PackedDense): weights packed once into panels, activations read in place by
+    /// macro_rowa (whole row tiles from A's rows, a last partial tile copied), through the driver's
+    /// k- and row-blocking and the 2-thread column split.
+    func testDenseWithUnpackedActivationsMatchesTheFMAChainBitForBit() throws {
+        let sizes: [(Int, Int, Int)] = [(1, 1, 1), (5, 7, 3), (6, 16, 384), (7, 33, 385), (13, 45, 800), (32, 96, 64),
+                                        (2, 17, 1000), (9, 64, 257), (300, 40, 20), (11, 1, 9), (70, 333, 129)]
+        let acts: [ConvActivation] = [.none, .relu, .clip(-0.5, 0.5), .hardSwish]
+        for level in 0...Int32(so_isa_supported()) {
+            let gemm = so_f32_gemm_select(level)!
+            for (m, n, k) in sizes {
+                let a = values(m * k, seed: UInt64(m * 13 + k)), b = values(k * n, seed: UInt64(n * 7 + k))
+                let z = values(m * n, seed: 21), columnBias = values(n, seed: 23)
+                let weights = try b.withUnsafeBufferPointer { try F32PackedPanels($0.baseAddress!, k: k, n: n, gemm: gemm) }
+                for (ai, act) in acts.enumerated() {
+                    let useZ = ai % 2 == 1, useColumns = ai >= 1
+                    let want = expected(a, b, m: m, n: n, k: k, bias: nil, columnBias: useColumns ? columnBias : nil,
+                                        z: useZ ? z : nil, act: act)
+                    for threads in [1, 2] {
+                        var got = [Float](repeating: .nan, count: m * n)
+                        a.withUnsafeBufferPointer { ap in
+                            columnBias.withUnsafeBufferPointer { cbp in
+                                z.withUnsafeBufferPointer { zp in
+                                    got.withUnsafeMutableBufferPointer { cp in
+                                        var ep = F32GemmEpilogue()
+                                        if useColumns { ep.columnBias = cbp.baseAddress }
+                                        if useZ { ep.z = zp.baseAddress; ep.ldz = n }
+                                        ep.act = act
+                                        f32PackedDense(m: m, a: ap.baseAddress!, b: weights, c: cp.baseAddress!,
+                                                       epilogue: ep, threads: threads)
+                                    }
+                                }
+                            }
+                        }
+                        let bad = zip(got, want).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+                        XCTAssertEqual(bad, 0, "\(String(cString: gemm.pointee.name)) dense m \(m) n \(n) k \(k) act \(act) threads \(threads): \(bad) elements differ")
+                    }
+                }
+            }
+        }
+    }
+
     func testThreadedGemmMatchesSingleThreaded() throws {
         let m = 70, n = 333, k = 129
         let a = values(m * k, seed: 1), b = values(k * n, seed: 2)

@@ -50,7 +50,17 @@ typedef struct so_f32_gemm {
        when few row tiles reuse each B panel (small m) or B is used once. Same results, bit for bit. */
     void (*macro_direct)(size_t mc, size_t nc, size_t kc, const float *pa, size_t pa_stride, const float *b,
                          size_t ldb, float *c, size_t ldc, int accumulate, int last, const so_gemm_epilogue *ep);
+    /* macro with A read in place, unpacked: element (i, kk) of the k-block at a[i * lda + kk] (a at the
+       block's first row and column), B in packed panels as for macro; kc <= SO_F32_GEMM_ROWA_KC_MAX.
+       No packing pass for A (a dense layer's activations): whole row tiles broadcast from A's rows,
+       a last partial tile is copied once per call, and no row past mc is read. Same results, bit for
+       bit. */
+    void (*macro_rowa)(size_t mc, size_t nc, size_t kc, const float *a, size_t lda, const float *pb,
+                       size_t pb_stride, float *c, size_t ldc, int accumulate, int last, const so_gemm_epilogue *ep);
 } so_f32_gemm;
+
+/* The longest k-block macro_rowa takes. */
+#define SO_F32_GEMM_ROWA_KC_MAX 512
 
 /* Floats of packed A for m x k with panels of mr rows. */
 size_t so_f32_gemm_packed_a_floats(int mr, size_t m, size_t k);
