@@ -158,6 +158,23 @@ static inline int inline_act(int act) {
         || act == SO_ACT_HARD_SIGMOID || act == SO_ACT_HARD_SWISH;
 }
 
+/* Columns per stripe for an activation applied after the tiles (a whole stripe of rows in one
+   unary call each): Zen 1, GELU after a 128 x 384 x 1536 dense layer, 16-column calls cost
+   4.3 ns per element, 128-column calls 3.7. */
+#define SO_GEMM_ACT_COLS 128
+
+/* With the block's columns [*from, done) stored, applies ep->act to them once they make a whole
+   stripe or reach nc. */
+static inline __attribute__((always_inline))
+void act_ep_stripe(const so_gemm_epilogue *ep, int isa, float *c, size_t ldc, size_t mc, size_t nc, size_t done,
+                   size_t *from) {
+    if (done < nc && done - *from < SO_GEMM_ACT_COLS) return;
+    so_f32_unary_fn unary = so_f32_unary_select(isa);
+    for (size_t r = 0; r < mc; r++)
+        unary(ep->act, c + r * ldc + *from, c + r * ldc + *from, done - *from, ep->alpha, ep->beta);
+    *from = done;
+}
+
 /* ---- AVX2: 6x16 ---- */
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 
@@ -343,6 +360,16 @@ void gemm_6x16_avx2_body(size_t mc, size_t nc, size_t kc, const float *pa, size_
                          size_t pb_stride, size_t bs, int direct, float *c, size_t ldc, int accumulate, int last,
                          const so_gemm_epilogue *ep, const int rowa, const float *tail) {
     if (!last) ep = NULL;
+    /* An activation the tile does not apply in registers (GELU, sigmoid, tanh, ...) runs once a
+       stripe of SO_GEMM_ACT_COLS columns is stored, over each row of it. */
+    const so_gemm_epilogue *act_ep = ep && !inline_act(ep->act) ? ep : NULL;
+    so_gemm_epilogue tile_ep;
+    if (act_ep) {
+        tile_ep = *ep;
+        tile_ep.act = SO_ACT_IDENTITY;
+        ep = &tile_ep;
+    }
+    size_t act_from = 0;
     for (size_t j0 = 0; j0 < nc; j0 += A2_NR) {
         const float *b = direct ? pb + j0 : pb + (j0 / A2_NR) * pb_stride;
         const int cols = nc - j0 < A2_NR ? (int)(nc - j0) : A2_NR;
@@ -386,6 +413,7 @@ void gemm_6x16_avx2_body(size_t mc, size_t nc, size_t kc, const float *pa, size_
                 UKR_6X16_ROWS(kc, a, 1, A2_MR, b, bs, 1, ct, ldc, accumulate, e, z, ldz, rows, cols, 1);
             }
         }
+        if (act_ep) act_ep_stripe(act_ep, SO_ISA_AVX2, c, ldc, mc, nc, j0 + (size_t)cols, &act_from);
     }
 }
 
@@ -553,6 +581,15 @@ void gemm_8x32_avx512_body(size_t mc, size_t nc, size_t kc, const float *pa, siz
                            size_t pb_stride, size_t bs, int direct, float *c, size_t ldc, int accumulate, int last,
                            const so_gemm_epilogue *ep, const int rowa, const float *tail) {
     if (!last) ep = NULL;
+    /* activations not applied in registers: per stripe of rows, as in gemm_6x16_avx2_body */
+    const so_gemm_epilogue *act_ep = ep && !inline_act(ep->act) ? ep : NULL;
+    so_gemm_epilogue tile_ep;
+    if (act_ep) {
+        tile_ep = *ep;
+        tile_ep.act = SO_ACT_IDENTITY;
+        ep = &tile_ep;
+    }
+    size_t act_from = 0;
     for (size_t j0 = 0; j0 < nc; j0 += A5_NR) {
         const float *b = direct ? pb + j0 : pb + (j0 / A5_NR) * pb_stride;
         size_t cols = nc - j0 < A5_NR ? nc - j0 : A5_NR;
@@ -591,6 +628,7 @@ void gemm_8x32_avx512_body(size_t mc, size_t nc, size_t kc, const float *pa, siz
                 ukr_8x32_avx512(kc, a, 1, A5_MR, b, bs, 1, ct, ldc, accumulate, rows, m0, m1, ep, bias, cbias, z, ldz, 1);
             }
         }
+        if (act_ep) act_ep_stripe(act_ep, SO_ISA_AVX512, c, ldc, mc, nc, j0 + cols, &act_from);
     }
 }
 

@@ -140,29 +140,7 @@ static inline __attribute__((always_inline)) void SFX(s_storen)(float *p, VF v, 
 #endif
 }
 
-/* e^x for x <= 0 (x = x_i - max, the only arguments softmax has): the same reduction and polynomial
-   as s_exp, but one scale factor 2^n (n >= -126 for x >= -87.33, a normal float) and no overflow
-   side; below -87.33 the result is 0 rather than a subnormal below 1.2e-38, which no row sum or
-   quotient of it can tell from 0. NaN stays NaN (the comparisons are false for it). */
-static inline __attribute__((always_inline)) VF SFX(s_exp_nonpos)(VF x) {
-    const VF lo = (VF)-87.3365f;
-    VF xc = x < lo ? lo : x;
-    const float magic = 12582912.0f;
-    VF t = FMA(xc, (VF)1.44269504088896341f, (VF)magic);
-    VF n = t - magic;
-    VI ni = (VI)t - 0x4B400000;
-    VF r = FMA(n, (VF)-0.693359375f, xc);
-    r = FMA(n, (VF)2.12194440e-4f, r);
-    VF p = (VF)1.9875691500e-4f;
-    p = FMA(p, r, (VF)1.3981999507e-3f);
-    p = FMA(p, r, (VF)8.3334519073e-3f);
-    p = FMA(p, r, (VF)4.1665795894e-2f);
-    p = FMA(p, r, (VF)1.6666665459e-1f);
-    p = FMA(p, r, (VF)5.0000001201e-1f);
-    p = FMA(p, r * r, r) + 1.0f;
-    VF y = p * (VF)((ni + 127) << 23);
-    return x < lo ? (VF)0.0f : y;
-}
+#include "vexp_template.h"
 
 static inline __attribute__((always_inline)) float SFX(s_hsum)(VF v) {
     float t[W];
@@ -211,15 +189,15 @@ static void SFX(f32_softmax)(const float *src, float *dst, size_t rows, size_t n
         size_t i = 0;
         if (log) {
             for (; i + 4 * W <= n; i += 4 * W) {
-                s0 += SFX(s_exp_nonpos)(VLD(x + i) - mv);
-                s1 += SFX(s_exp_nonpos)(VLD(x + i + W) - mv);
-                s2 += SFX(s_exp_nonpos)(VLD(x + i + 2 * W) - mv);
-                s3 += SFX(s_exp_nonpos)(VLD(x + i + 3 * W) - mv);
+                s0 += SFX(v_exp_nonpos)(VLD(x + i) - mv);
+                s1 += SFX(v_exp_nonpos)(VLD(x + i + W) - mv);
+                s2 += SFX(v_exp_nonpos)(VLD(x + i + 2 * W) - mv);
+                s3 += SFX(v_exp_nonpos)(VLD(x + i + 3 * W) - mv);
             }
-            for (; i + W <= n; i += W) s0 += SFX(s_exp_nonpos)(VLD(x + i) - mv);
+            for (; i + W <= n; i += W) s0 += SFX(v_exp_nonpos)(VLD(x + i) - mv);
             if (i < n) {
                 /* dead lanes: -inf - m = -inf, e^-inf = 0 (m is finite here, else all is NaN) */
-                VF e = SFX(s_exp_nonpos)(SFX(s_loadn)(x + i, n - i, -INFINITY) - mv);
+                VF e = SFX(v_exp_nonpos)(SFX(s_loadn)(x + i, n - i, -INFINITY) - mv);
                 s1 += SFX(s_lanes)(n - i) ? e : (VF)0.0f;
             }
             const float ls = logf(SFX(s_hsum)((s0 + s1) + (s2 + s3)));
@@ -228,10 +206,10 @@ static void SFX(f32_softmax)(const float *src, float *dst, size_t rows, size_t n
             if (i < n) SFX(s_storen)(y + i, (SFX(s_loadn)(x + i, n - i, 0.0f) - mv) - lv, n - i);
         } else {
             for (; i + 4 * W <= n; i += 4 * W) {
-                VF e0 = SFX(s_exp_nonpos)(VLD(x + i) - mv);
-                VF e1 = SFX(s_exp_nonpos)(VLD(x + i + W) - mv);
-                VF e2 = SFX(s_exp_nonpos)(VLD(x + i + 2 * W) - mv);
-                VF e3 = SFX(s_exp_nonpos)(VLD(x + i + 3 * W) - mv);
+                VF e0 = SFX(v_exp_nonpos)(VLD(x + i) - mv);
+                VF e1 = SFX(v_exp_nonpos)(VLD(x + i + W) - mv);
+                VF e2 = SFX(v_exp_nonpos)(VLD(x + i + 2 * W) - mv);
+                VF e3 = SFX(v_exp_nonpos)(VLD(x + i + 3 * W) - mv);
                 VST(y + i, e0);
                 VST(y + i + W, e1);
                 VST(y + i + 2 * W, e2);
@@ -242,12 +220,12 @@ static void SFX(f32_softmax)(const float *src, float *dst, size_t rows, size_t n
                 s3 += e3;
             }
             for (; i + W <= n; i += W) {
-                VF e = SFX(s_exp_nonpos)(VLD(x + i) - mv);
+                VF e = SFX(v_exp_nonpos)(VLD(x + i) - mv);
                 VST(y + i, e);
                 s0 += e;
             }
             if (i < n) {
-                VF e = SFX(s_exp_nonpos)(SFX(s_loadn)(x + i, n - i, 0.0f) - mv);
+                VF e = SFX(v_exp_nonpos)(SFX(s_loadn)(x + i, n - i, 0.0f) - mv);
                 SFX(s_storen)(y + i, e, n - i);
                 s1 += SFX(s_lanes)(n - i) ? e : (VF)0.0f;
             }
