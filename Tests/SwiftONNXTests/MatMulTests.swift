@@ -197,14 +197,23 @@ final class MatMulFusionTests: XCTestCase {
         }
     }
 
+    /// PackDenseMatMul: a MatMul by a 2-D constant with nothing to fuse (Llama's projections, a head)
+    /// is a FusedMatMul without epilogue, its weights packed once.
+    func testPlainMatMulByAConstantBecomesAPackedDenseLayer() throws {
+        for (rows, k, n) in [(1, 40, 37), (2, 9, 5), (13, 40, 37), (70, 96, 200), (32, 64, 1000)] {
+            try check(try model([node("MatMul", ["X", "W"], "Y")], rows: rows, k: k, n: n, biasShape: [n]),
+                      histogram: [fused: 1], rows: rows, k: k, n: n)
+        }
+    }
+
     func testWhatTheEpilogueCannotTakeIsLeftAlone() throws {
         let rows = 13, k = 40, n = 37
-        // a bias that varies by row is not a column bias
+        // a bias that varies by row is not a column bias (the product alone is still a packed dense layer)
         try check(try model([node("MatMul", ["X", "W"], "t"), node("Add", ["t", "b"], "Y")], rows: rows, k: k, n: n,
-                            biasShape: [rows, n]), histogram: ["MatMul": 1, "Add": 1], rows: rows, k: k, n: n)
+                            biasShape: [rows, n]), histogram: [fused: 1, "Add": 1], rows: rows, k: k, n: n)
         // the product is also read elsewhere (a graph output)
         try check(try model([node("MatMul", ["X", "W"], "t"), node("Add", ["t", "b"], "Y")], rows: rows, k: k, n: n,
-                            biasShape: [n], extraOutputs: ["t"]), histogram: ["MatMul": 1, "Add": 1], rows: rows, k: k, n: n)
+                            biasShape: [n], extraOutputs: ["t"]), histogram: [fused: 1, "Add": 1], rows: rows, k: k, n: n)
         // an activation before the residual add stays before it: act(X W + b) + R
         try check(try model([node("MatMul", ["X", "W"], "t"), node("Add", ["t", "b"], "u"), node("Relu", ["u"], "v"),
                              node("Add", ["v", "R"], "Y")], rows: rows, k: k, n: n, biasShape: [n]),
