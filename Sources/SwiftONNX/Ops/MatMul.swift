@@ -335,9 +335,13 @@ private func makeFusedMatMul(_ ctx: OpContext) throws -> any Operator {
         for (name, t) in [("A", a), ("B", b), ("bias", bias), ("Z", z)] {
             if let t, t.dtype != .float32 { throw OpError("FusedMatMul: \(name) is \(t.dtype), expected float32") }
         }
-        guard a.rank >= 1, b.rank == 2, a.shape[a.rank - 1] == b.shape[0] else {
+        guard a.rank >= 1, b.rank == 2 else {
             throw OpError("FusedMatMul: A \(describeShape(a.shape)) and B \(describeShape(b.shape)) do not multiply "
                           + "(A of rank >= 1, B 2-D, A's last dim = B's first)")
+        }
+        guard a.shape[a.rank - 1] == b.shape[0] else {
+            // worded as the MatMul the user's graph has (this op stands for it)
+            throw OpError("MatMul: inner dimensions differ: A \(describeShape(a.shape)) and B \(describeShape(b.shape))")
         }
         let k = b.shape[0], n = b.shape[1]
         let outShape = Array(a.shape.dropLast()) + [n]   // a 1-D A is one row whose unit dim numpy drops
