@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Exports small transformer models with seeded random weights to ONNX, for SwiftONNX's real-model tests.
 
-Nothing is downloaded: every config is built here, with tiny sizes (hidden 64, 2 layers, 4 heads, vocab 1000),
+Nothing is downloaded: every config is built here, with tiny sizes (hidden 64, 2 layers, 4 heads, vocab 1000;
+BERT's position table is 2,048 long so that it runs at 2,048 tokens),
 and the weights come from `torch.manual_seed(0)` before each model is built (then every 1-D parameter, that is
 every bias and norm weight, gets N(0, 0.1) noise so that those paths are not all zeros and ones).
 
@@ -120,8 +121,9 @@ def build(model):
     import transformers as tf
 
     if model == "bert":
+        # 2,048 positions: the issue's memory figure runs this export at 2,048 tokens
         cfg = tf.BertConfig(vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                            intermediate_size=128, max_position_embeddings=64, type_vocab_size=2)
+                            intermediate_size=128, max_position_embeddings=2048, type_vocab_size=2)
         torch.manual_seed(0)
         m = perturb_1d(tf.BertModel(cfg).eval())
 
