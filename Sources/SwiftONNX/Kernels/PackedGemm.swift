@@ -94,20 +94,32 @@ func f32PackedDense(m: Int, a: UnsafePointer<Float>, b: F32PackedPanels, c: Unsa
         let p0 = panels * t / chunks, p1 = panels * (t + 1) / chunks
         let j0 = p0 * nr, j1 = min(n, p1 * nr)
         if j0 >= j1 { return }
-        f32RowAGemmPanels(m: m, a: a, b: b, p0: p0, n: j1 - j0, c: c + j0, ldc: n, epilogue: epilogue, col: j0)
+        f32RowAGemmPanels(m: m, a: a, lda: k, gemm: b.gemm, pb: b.data + p0 * nr * k, k: k, n: j1 - j0, c: c + j0,
+                          ldc: n, epilogue: epilogue, col: j0)
     }
 }
 
-/// C[0..<m, 0..<n) (C at column `col` of the product) = A * B's panels from panel p0 on, A row-major
-/// (lda = k) and read in place, with the epilogue (its column terms taken from column `col`).
-/// Single-threaded.
-private func f32RowAGemmPanels(m: Int, a: UnsafePointer<Float>, b: F32PackedPanels, p0: Int, n: Int,
-                               c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: F32GemmEpilogue, col: Int) {
-    let g = b.gemm.pointee
-    let k = b.k, nr = b.nr, mr = Int(g.mr)
+/// C[0..<m, 0..<n) (C at column `col` of the product) = A * B, A row-major (rows lda apart) and read in
+/// place, B (k x n) in packed panels of nr columns covering all of k (panel q at pb + q * nr * k), with
+/// the epilogue (its column terms taken from column `col`). Single-threaded.
+func f32RowAGemmPanels(m: Int, a: UnsafePointer<Float>, lda: Int, gemm: UnsafePointer<so_f32_gemm>,
+                       pb: UnsafePointer<Float>, k: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                       epilogue: F32GemmEpilogue, col: Int = 0) {
+    let g = gemm.pointee
+    let nr = Int(g.nr), mr = Int(g.mr)
+    if m == 0 || n <= 0 { return }
+    if k == 0 {
+        for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) }
+        if !epilogue.isEmpty {
+            var e = epilogue   // its column terms from this block's first column
+            e.columnBias = e.columnBias.map { $0 + col }
+            e.z = e.z.map { $0 + col }
+            applyEpilogueRows(c, ldc: ldc, rows: m, j0: 0, j1: n, e)
+        }
+        return
+    }
     let kc = min(F32GemmBlocking.kc, Int(SO_F32_GEMM_ROWA_KC_MAX))
     let mcBlock = max(mr, F32GemmBlocking.mc / mr * mr)
-    let pb = b.data + p0 * nr * k
     var pc = 0
     while pc < k {
         let kcb = min(kc, k - pc)
@@ -115,12 +127,12 @@ private func f32RowAGemmPanels(m: Int, a: UnsafePointer<Float>, b: F32PackedPane
         var ic = 0
         while ic < m {
             let mcb = min(mcBlock, m - ic)
-            let ap = a + ic * k + pc, cp = c + ic * ldc
+            let ap = a + ic * lda + pc, cp = c + ic * ldc
             if epilogue.isEmpty || last == 0 {
-                g.macro_rowa(mcb, n, kcb, ap, k, pb + pc * nr, nr * k, cp, ldc, acc, last, nil)
+                g.macro_rowa(mcb, n, kcb, ap, lda, pb + pc * nr, nr * k, cp, ldc, acc, last, nil)
             } else {
                 var ep = epilogue.c(row: ic, col: col)
-                g.macro_rowa(mcb, n, kcb, ap, k, pb + pc * nr, nr * k, cp, ldc, acc, last, &ep)
+                g.macro_rowa(mcb, n, kcb, ap, lda, pb + pc * nr, nr * k, cp, ldc, acc, last, &ep)
             }
             ic += mcb
         }

@@ -54,8 +54,8 @@ func registerBinaryOps(_ r: inout OpRegistry) {
         }
     }
 
-    let logical: [(String, @Sendable (Bool, Bool) -> Bool)] = [("And", { $0 && $1 }), ("Or", { $0 || $1 }), ("Xor", { $0 != $1 })]
-    for (name, f) in logical {
+    let logical: [(String, IntOp)] = [("And", .and), ("Or", .or), ("Xor", .xor)]
+    for (name, op) in logical {
         r.register(name, infer: .broadcast(.bool)) { ctx in
             let legacy = try LegacyBroadcast(ctx)
             return { inputs, env in
@@ -65,8 +65,14 @@ func registerBinaryOps(_ r: inout OpRegistry) {
                 }
                 let shape = try broadcastShapes(a.shape, b.shape)
                 let out = try Tensor.uninitialized(.bool, shape)
-                binaryBroadcast(a.pointer(Bool.self), a.shape, b.pointer(Bool.self), b.shape,
-                                out.pointer(Bool.self), shape, f)
+                // On the bytes (a bool is 0 or 1): one loop per op, with no call per element (a
+                // [2, 1, 512, 512] attention mask took 3 ms through a closure, Zen 1).
+                let pa = a.pointer(UInt8.self), pb = b.pointer(UInt8.self), po = out.pointer(UInt8.self)
+                switch op {
+                case .and: binaryBroadcast(pa, a.shape, pb, b.shape, po, shape) { $0 & $1 }
+                case .or: binaryBroadcast(pa, a.shape, pb, b.shape, po, shape) { $0 | $1 }
+                default: binaryBroadcast(pa, a.shape, pb, b.shape, po, shape) { $0 ^ $1 }
+                }
                 return [out]
             }
         }
