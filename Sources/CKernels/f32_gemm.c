@@ -222,8 +222,10 @@ static inline __attribute__((always_inline)) void col_masks_avx2(int n, __m256i 
 
 /* One 6x16 tile, of which the first `rows` rows (1..6) and `cols` columns (1..16) are C's, into c
    (ldc); epilogue when ep != NULL (bias relative to the tile's first row, z at the tile's first
-   element with leading dim ldz). Rows past `rows` are computed from the zero padding of packed A and
-   never stored; columns past `cols` are masked: nothing outside the tile is read or written. */
+   element with leading dim ldz). A's element (r, kk) is at a[r * ars + kk * acs] (packed panels:
+   ars = 1, acs = 6; row-major A: ars = lda, acs = 1). Only the first `live` rows (a constant) are
+   multiplied; rows from `rows` to `live` come from the zero padding of packed A and are never stored;
+   columns past `cols` are masked: nothing outside the tile is read or written. */
 static inline __attribute__((always_inline))
 void ukr_6x16_avx2(size_t kc, const float *a, size_t ars, size_t acs, const float *b, size_t bs, int bmask,
                    float *c, size_t ldc,
