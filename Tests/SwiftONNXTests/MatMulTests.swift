@@ -206,6 +206,44 @@ final class MatMulFusionTests: XCTestCase {
         }
     }
 
+    /// DenseGemm: Gemm as a dense layer (transB 0 or 1, bias [N], [1, N] or none, an activation after)
+    /// becomes one FusedMatMul; other Gemms stay.
+    func testGemmAsADenseLayerBecomesAFusedMatMul() throws {
+        let rows = 13, k = 40, n = 37
+        func m(_ nodes: [Node], transposedW: Bool, cShape: [Int]) throws -> Model {
+            let inits: [String: Tensor] = [
+                "W": try Tensor(shape: transposedW ? [n, k] : [k, n], scalars: values(k * n, seed: 1)),
+                "c": try Tensor(shape: cShape, scalars: values(cShape.reduce(1, *), seed: 2)),
+            ]
+            let g = Graph(name: "g", nodes: nodes,
+                          inputs: [ValueInfo(name: "X", type: .float32, shape: [.known(rows), .known(k)])],
+                          outputs: [ValueInfo(name: "Y", type: .float32, shape: nil)], initializers: inits, valueInfo: [:])
+            return Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
+                         opsets: ["": 20], graph: g, keepAlive: [])
+        }
+        let x = try Tensor(shape: [rows, k], scalars: values(rows * k, seed: 3).map { $0 * 3 })
+        let cases: [(nodes: [Node], transposedW: Bool, cShape: [Int], histogram: [String: Int])] = [
+            ([node("Gemm", ["X", "W", "c"], "t", ["transB": .int(1)]), node("Relu", ["t"], "Y")], true, [n], [fused: 1]),
+            ([node("Gemm", ["X", "W", "c"], "Y")], false, [1, n], [fused: 1]),
+            ([node("Gemm", ["X", "W"], "t", ["transB": .int(1)]), node("Gelu", ["t"], "Y")], true, [n], [fused: 1]),
+            // not a dense layer: alpha, a bias per row and column, A transposed
+            ([node("Gemm", ["X", "W", "c"], "Y", ["alpha": .float(0.5)])], false, [n], ["Gemm": 1]),
+            ([node("Gemm", ["X", "W", "c"], "Y")], false, [rows, n], ["Gemm": 1]),
+        ]
+        for (i, c) in cases.enumerated() {
+            let want = try XCTUnwrap(try InferenceSession(model: try m(c.nodes, transposedW: c.transposedW, cShape: c.cShape),
+                                                          options: .init(optimize: false)).run(["X": x])["Y"])
+            for threads in [1, 2] {
+                let fast = try InferenceSession(model: try m(c.nodes, transposedW: c.transposedW, cShape: c.cShape),
+                                                options: .init(threads: threads, optimize: true))
+                XCTAssertEqual(fast.metadata.opHistogram, c.histogram, "case \(i)")
+                let got = try XCTUnwrap(try fast.run(["X": x])["Y"])
+                XCTAssertEqual(got.shape, [rows, n])
+                try assertClose(got, want, rtol: 1e-5, atol: 1e-5)
+            }
+        }
+    }
+
     func testWhatTheEpilogueCannotTakeIsLeftAlone() throws {
         let rows = 13, k = 40, n = 37
         // a bias that varies by row is not a column bias (the product alone is still a packed dense layer)

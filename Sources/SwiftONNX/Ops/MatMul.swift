@@ -27,6 +27,7 @@ func registerMatMulOps(_ r: inout OpRegistry) {
         return [TypeInfo(dtype: ins.dtype(0), shape: broadcastDims([p, z]))]
     }) { ctx in try makeFusedMatMul(ctx) }
     r.rewrite(.fold, FuseMatMulBias())       // before the fusions: the per-channel ones must not take the bias Add
+    r.rewrite(.fold, DenseGemm())            // so that the epilogue fusion takes what follows a Gemm too
     r.rewrite(.fuse, FuseMatMulEpilogue())
     r.rewrite(.fuse, PackDenseMatMul())      // after the epilogue fusion, which takes plain MatMuls too
 }
@@ -512,5 +513,54 @@ struct PackDenseMatMul: GraphPass {
               let a = graph.infoOrConstant(of: n.inputs[0]), a.type == .float32, (a.shape?.count ?? 1) >= 1 else { return nil }
         return Node(name: n.name, opType: FuseMatMulBias.opType, domain: FuseMatMulBias.domain,
                     inputs: n.inputs, outputs: n.outputs, attributes: [:])
+    }
+}
+
+/// Gemm(A, W, c) as a dense layer writes it (transA 0, alpha 1, beta 1; W a 2-D float32 constant,
+/// transposed or not; c absent or a float32 constant of one value per output column, shape [N] or
+/// [1, N]) becomes com.swiftonnx::FusedMatMul(A, W as K x N, c): packed weights, activations read in
+/// place, and the activation or residual that follows fused by FuseMatMulEpilogue (GPT-2's Conv1D
+/// layers, the classifier heads of CNNs). A transposed W is transposed once here, into a new constant.
+struct DenseGemm: GraphPass {
+    let name = "dense-gemm"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        guard (opsets[""] ?? 1) >= 7 else { return false }   // C broadcasts unidirectionally from opset 7
+        var changed = false
+        func attr(_ n: Node, _ key: String) -> Attribute? { n.attributes[key] }
+        for (i, g) in graph.nodes.enumerated() where g.opType == "Gemm" && g.isStandardDomain {
+            guard g.inputs.count >= 2, g.outputs.count == 1, isDenseWeight(graph, g.inputs[1]),
+                  let w = graph.initializers[g.inputs[1]],
+                  let a = graph.infoOrConstant(of: g.inputs[0]), a.type == .float32, a.shape?.count == 2 else { continue }
+            if case .int(let t)? = attr(g, "transA"), t != 0 { continue }
+            if case .float(let alpha)? = attr(g, "alpha"), alpha != 1 { continue }
+            let transB: Bool
+            switch attr(g, "transB") {
+            case nil: transB = false
+            case .int(let t)?: transB = t != 0
+            default: continue
+            }
+            let n = transB ? w.shape[0] : w.shape[1]
+            var inputs = [g.inputs[0], g.inputs[1]]
+            if g.inputs.count >= 3, !g.inputs[2].isEmpty {
+                if case .float(let beta)? = attr(g, "beta"), beta != 1 { continue }
+                guard let c = graph.initializers[g.inputs[2]], c.dtype == .float32, c.count == n,
+                      c.shape == [n] || c.shape == [1, n] else { continue }
+                inputs.append(g.inputs[2])
+            }
+            if transB {
+                let k = w.shape[1]
+                var t = [Float](repeating: 0, count: k * n)
+                let src = w.pointer(Float.self)
+                for j in 0..<n { for kk in 0..<k { t[kk * n + j] = src[j * k + kk] } }
+                let name = uniqueName(graph, g.inputs[1] + "_transposed")
+                graph.initializers[name] = Tensor(validShape: [k, n], scalars: t)
+                inputs[1] = name
+            }
+            graph.nodes[i] = Node(name: g.name, opType: FuseMatMulBias.opType, domain: FuseMatMulBias.domain,
+                                  inputs: inputs, outputs: g.outputs, attributes: [:])
+            changed = true
+        }
+        return changed
     }
 }
