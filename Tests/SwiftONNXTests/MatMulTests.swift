@@ -230,6 +230,14 @@ final class MatMulFusionTests: XCTestCase {
             ([node("Gemm", ["X", "W", "c"], "Y", ["alpha": .float(0.5)])], false, [n], ["Gemm": 1]),
             ([node("Gemm", ["X", "W", "c"], "Y")], false, [rows, n], ["Gemm": 1]),
         ]
+        // A of unknown shape (GPT-2's, after a Reshape to a computed shape): fused, and still held to Gemm's 2-D A
+        let open = try m([node("Gemm", ["X", "W", "c"], "Y", ["transB": .int(1)])], transposedW: true, cShape: [n])
+        open.graph.inputs = [ValueInfo(name: "X", type: .float32, shape: nil)]
+        let session = try InferenceSession(model: open, options: .init(optimize: true))
+        XCTAssertEqual(session.metadata.opHistogram, [fused: 1])
+        XCTAssertThrowsError(try session.run(["X": try Tensor(shape: [1, rows, k], scalars: values(rows * k, seed: 5))])) { e in
+            XCTAssertTrue("\(e)".contains("Gemm: A and B must be 2-D"), "\(e)")
+        }
         for (i, c) in cases.enumerated() {
             let want = try XCTUnwrap(try InferenceSession(model: try m(c.nodes, transposedW: c.transposedW, cShape: c.cShape),
                                                           options: .init(optimize: false)).run(["X": x])["Y"])

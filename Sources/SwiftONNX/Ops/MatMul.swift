@@ -313,13 +313,15 @@ private func determinants(_ x0: Tensor) throws -> Tensor {
 
 // MARK: FusedMatMul (internal)
 
-/// com.swiftonnx::FusedMatMul(A, B, bias, Z), attributes activation / activation_params as FusedConv's:
+/// com.swiftonnx::FusedMatMul(A, B, bias, Z), attributes activation / activation_params as FusedConv's
+/// and gemm (1 when it stands for a Gemm: A must then be 2-D, as Gemm's):
 /// act(MatMul(A, B) + bias + Z) for float32 A of rank >= 2 and a 2-D B (a dense layer's weights);
 /// bias (optional) holds one value per column of B, Z (optional) has the output's shape. The GEMM
 /// applies them while each output tile is in cache, in the unfused graph's order (bias, then Z, then
 /// the activation), so the results are those of the separate nodes.
 private func makeFusedMatMul(_ ctx: OpContext) throws -> any Operator {
     let act = try parseActivation(ctx)
+    let gemm = try ctx.int("gemm", default: 0) != 0   // standing for a Gemm (DenseGemm): A must be 2-D
     // Constant weights are packed into the GEMM's column panels once, here; the run never reads
     // the stored ones again.
     var panels: F32PackedPanels? = nil
@@ -335,6 +337,9 @@ private func makeFusedMatMul(_ ctx: OpContext) throws -> any Operator {
         let bias = inputs.optional(2), z = inputs.optional(3)
         for (name, t) in [("A", a), ("B", b), ("bias", bias), ("Z", z)] {
             if let t, t.dtype != .float32 { throw OpError("FusedMatMul: \(name) is \(t.dtype), expected float32") }
+        }
+        if gemm && a.rank != 2 {
+            throw OpError("Gemm: A and B must be 2-D, got \(describeShape(a.shape)) and \(describeShape(b.shape))")
         }
         guard a.rank >= 1, b.rank == 2 else {
             throw OpError("FusedMatMul: A \(describeShape(a.shape)) and B \(describeShape(b.shape)) do not multiply "
@@ -531,7 +536,8 @@ struct DenseGemm: GraphPass {
         for (i, g) in graph.nodes.enumerated() where g.opType == "Gemm" && g.isStandardDomain {
             guard g.inputs.count >= 2, g.outputs.count == 1, isDenseWeight(graph, g.inputs[1]),
                   let w = graph.initializers[g.inputs[1]],
-                  let a = graph.infoOrConstant(of: g.inputs[0]), a.type == .float32, a.shape?.count == 2 else { continue }
+                  let a = graph.infoOrConstant(of: g.inputs[0]), a.type == .float32, a.shape.map({ $0.count == 2 }) ?? true
+            else { continue }
             if case .int(let t)? = attr(g, "transA"), t != 0 { continue }
             if case .float(let alpha)? = attr(g, "alpha"), alpha != 1 { continue }
             let transB: Bool
@@ -557,8 +563,9 @@ struct DenseGemm: GraphPass {
                 graph.initializers[name] = Tensor(validShape: [k, n], scalars: t)
                 inputs[1] = name
             }
+            // "gemm": the op keeps Gemm's rule that A is 2-D (its shape may not be known here)
             graph.nodes[i] = Node(name: g.name, opType: FuseMatMulBias.opType, domain: FuseMatMulBias.domain,
-                                  inputs: inputs, outputs: g.outputs, attributes: [:])
+                                  inputs: inputs, outputs: g.outputs, attributes: ["gemm": .int(1)])
             changed = true
         }
         return changed
