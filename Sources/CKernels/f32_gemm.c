@@ -163,6 +163,18 @@ static inline int inline_act(int act) {
    4.3 ns per element, 128-column calls 3.7. */
 #define SO_GEMM_ACT_COLS 128
 
+/* When *ep has an activation the tiles do not apply in registers: points *ep at a copy of it
+   without the activation (in *tile_ep) and returns the original, for act_ep_stripe; else NULL. */
+static inline __attribute__((always_inline))
+const so_gemm_epilogue *split_act(const so_gemm_epilogue **ep, so_gemm_epilogue *tile_ep) {
+    const so_gemm_epilogue *act_ep = *ep;
+    if (!act_ep || inline_act(act_ep->act)) return NULL;
+    *tile_ep = *act_ep;
+    tile_ep->act = SO_ACT_IDENTITY;
+    *ep = tile_ep;
+    return act_ep;
+}
+
 /* With the block's columns [*from, done) stored, applies ep->act to them once they make a whole
    stripe or reach nc. */
 static inline __attribute__((always_inline))
@@ -364,13 +376,8 @@ void gemm_6x16_avx2_body(size_t mc, size_t nc, size_t kc, const float *pa, size_
     if (!last) ep = NULL;
     /* An activation the tile does not apply in registers (GELU, sigmoid, tanh, ...) runs once a
        stripe of SO_GEMM_ACT_COLS columns is stored, over each row of it. */
-    const so_gemm_epilogue *act_ep = ep && !inline_act(ep->act) ? ep : NULL;
     so_gemm_epilogue tile_ep;
-    if (act_ep) {
-        tile_ep = *ep;
-        tile_ep.act = SO_ACT_IDENTITY;
-        ep = &tile_ep;
-    }
+    const so_gemm_epilogue *act_ep = split_act(&ep, &tile_ep);
     size_t act_from = 0;
     for (size_t j0 = 0; j0 < nc; j0 += A2_NR) {
         const float *b = direct ? pb + j0 : pb + (j0 / A2_NR) * pb_stride;
@@ -584,13 +591,8 @@ void gemm_8x32_avx512_body(size_t mc, size_t nc, size_t kc, const float *pa, siz
                            const so_gemm_epilogue *ep, const int rowa, const float *tail) {
     if (!last) ep = NULL;
     /* activations not applied in registers: per stripe of rows, as in gemm_6x16_avx2_body */
-    const so_gemm_epilogue *act_ep = ep && !inline_act(ep->act) ? ep : NULL;
     so_gemm_epilogue tile_ep;
-    if (act_ep) {
-        tile_ep = *ep;
-        tile_ep.act = SO_ACT_IDENTITY;
-        ep = &tile_ep;
-    }
+    const so_gemm_epilogue *act_ep = split_act(&ep, &tile_ep);
     size_t act_from = 0;
     for (size_t j0 = 0; j0 < nc; j0 += A5_NR) {
         const float *b = direct ? pb + j0 : pb + (j0 / A5_NR) * pb_stride;

@@ -231,19 +231,8 @@ static inline __attribute__((always_inline)) void SFX(u_storen)(float *p, VF v, 
 static inline __attribute__((always_inline)) VF SFX(u_exp_core)(VF x, VF *em, VI *ni_out) {
     VF xc = x > 89.0f ? (VF)89.0f : x;
     xc = xc < -104.0f ? (VF)-104.0f : xc;
-    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer in the low bits */
-    VF t = FMA(xc, (VF)1.44269504088896341f, (VF)magic);
-    VF n = t - magic;
-    VI ni = (VI)t - 0x4B400000;
-    VF r = FMA(n, (VF)-0.693359375f, xc);
-    r = FMA(n, (VF)2.12194440e-4f, r);
-    VF p = (VF)1.9875691500e-4f;
-    p = FMA(p, r, (VF)1.3981999507e-3f);
-    p = FMA(p, r, (VF)8.3334519073e-3f);
-    p = FMA(p, r, (VF)4.1665795894e-2f);
-    p = FMA(p, r, (VF)1.6666665459e-1f);
-    p = FMA(p, r, (VF)5.0000001201e-1f);
-    VF q = FMA(p, r * r, r); /* e^r - 1 */
+    VI ni;
+    VF q = SFX(v_exp_reduced)(xc, &ni); /* e^r - 1 */
     /* 2^n as two factors so that both overflow to inf and gradual underflow come out right. */
     VI n1 = ni >> 1;
     VI n2 = ni - n1;

@@ -83,11 +83,6 @@ func f32PackedDense(m: Int, a: UnsafePointer<Float>, b: F32PackedPanels, c: Unsa
                     epilogue: F32GemmEpilogue, threads: Int) {
     let k = b.k, n = b.n, nr = b.nr
     if m == 0 || n == 0 { return }
-    if k == 0 {
-        for i in 0..<m { (c + i * n).update(repeating: 0, count: n) }
-        if !epilogue.isEmpty { applyEpilogueRows(c, ldc: n, rows: m, j0: 0, j1: n, epilogue) }
-        return
-    }
     let panels = (n + nr - 1) / nr
     let chunks = threads > 1 && m * n * k >= convParallelMinFlops ? min(threads, panels) : 1
     parallelFor(chunks, threads: threads) { t in

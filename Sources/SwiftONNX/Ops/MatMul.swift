@@ -557,8 +557,10 @@ struct DenseGemm: GraphPass {
             if transB {
                 let k = w.shape[1]
                 var t = [Float](repeating: 0, count: k * n)
-                let src = w.pointer(Float.self)
-                for j in 0..<n { for kk in 0..<k { t[kk * n + j] = src[j * k + kk] } }
+                t.withUnsafeMutableBufferPointer {
+                    ShapeKernels.transpose2D(src: w.pointer(Float.self), srcColStride: k, dst: $0.baseAddress!,
+                                             dstRowStride: n, rows: k, cols: n)
+                }
                 let name = uniqueName(graph, g.inputs[1] + "_transposed")
                 graph.initializers[name] = Tensor(validShape: [k, n], scalars: t)
                 inputs[1] = name
