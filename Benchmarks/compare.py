@@ -320,6 +320,11 @@ class SwiftRunner:
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
         if not lines:
+            # keep the whole output (a crash's backtrace) where it can be read; the table shows one line
+            log = os.path.join(tempfile.gettempdir(), f"swiftonnx-compare-failure-{safe(os.path.basename(self.path))}.log")
+            with open(log, "w") as f:
+                f.write(" ".join(cmd) + f"\nexit {r.returncode}\n--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}")
+            print(f"  SwiftONNX failed on {self.path}: whole output in {log}", file=sys.stderr, flush=True)
             raise RuntimeError((r.stderr or r.stdout or f"exit {r.returncode}").strip())
         obj = json.loads(lines[-1])
         if "error" in obj:

@@ -58,19 +58,41 @@ extension Array where Element == InferenceInput {
 /// and applying each op's inference from the registry. Values it cannot infer stay unknown; nothing throws.
 enum ShapeInference {
     static func infer(_ graph: Graph, opsets: [String: Int], registry: OpRegistry = .standard) {
-        var known: [String: InferenceInput] = [:]
-        // Outer-scope values first: the graph's own definitions shadow them.
-        for (name, v) in graph.outerTypes {
-            known[name] = InferenceInput(type: TypeInfo(dtype: v.type, shape: v.shape), constant: graph.outerConstants[name])
+        var walk = Walk(graph, opsets: opsets, registry: registry)
+        for node in graph.nodes { walk.visit(node) }
+    }
+
+    /// Inference one node at a time, in graph order: what `infer` does, for a pass that changes the
+    /// graph as it walks (constant folding records each value it folds with `constant(_:_:)`, so the
+    /// nodes after it see the sizes it fixed in the same walk, not a round later).
+    struct Walk {
+        let graph: Graph
+        let opsets: [String: Int]
+        let registry: OpRegistry
+        private var known: [String: InferenceInput] = [:]
+
+        init(_ graph: Graph, opsets: [String: Int], registry: OpRegistry = .standard) {
+            self.graph = graph
+            self.opsets = opsets
+            self.registry = registry
+            // Outer-scope values first: the graph's own definitions shadow them.
+            for (name, v) in graph.outerTypes {
+                known[name] = InferenceInput(type: TypeInfo(dtype: v.type, shape: v.shape), constant: graph.outerConstants[name])
+            }
+            for (name, t) in graph.outerConstants where known[name] == nil {
+                known[name] = InferenceInput(type: TypeInfo(dtype: t.dtype, shape: t.shape.map { .known($0) }), constant: t)
+            }
+            for (name, t) in graph.initializers { constant(name, t) }
+            for i in graph.inputs { known[i.name] = InferenceInput(type: TypeInfo(dtype: i.type, shape: i.shape), constant: nil) }
         }
-        for (name, t) in graph.outerConstants where known[name] == nil {
+
+        /// Records that `name` is now the constant `t`.
+        mutating func constant(_ name: String, _ t: Tensor) {
             known[name] = InferenceInput(type: TypeInfo(dtype: t.dtype, shape: t.shape.map { .known($0) }), constant: t)
         }
-        for (name, t) in graph.initializers {
-            known[name] = InferenceInput(type: TypeInfo(dtype: t.dtype, shape: t.shape.map { .known($0) }), constant: t)
-        }
-        for i in graph.inputs { known[i.name] = InferenceInput(type: TypeInfo(dtype: i.type, shape: i.shape), constant: nil) }
-        for node in graph.nodes {
+
+        /// Infers `node`'s outputs from what is known of its inputs and records them in `graph.valueInfo`.
+        mutating func visit(_ node: Node) {
             let ins = node.inputs.map { $0.isEmpty ? .absent : (known[$0] ?? .absent) }
             var outs = [TypeInfo](repeating: .unknown, count: node.outputs.count)
             let domain = node.domain == "ai.onnx" ? "" : node.domain

@@ -22,12 +22,20 @@ struct ConstantFolding: GraphPass {
         var changed = false
         var kept: [Node] = []
         kept.reserveCapacity(graph.nodes.count)
+        // Types are inferred as the walk goes, so a Reshape whose target a fold just fixed gives the
+        // nodes after it their sizes in this walk: a chain of shape arithmetic through every layer of
+        // a transformer folds in one walk, not one layer per round of the pass manager.
+        var inference = ShapeInference.Walk(graph, opsets: opsets, registry: registry)
         for node in graph.nodes {
             if let folded = try fold(node, graph: graph, outer: outer, opsets: opsets) {
-                for (name, t) in zip(node.outputs, folded) where !name.isEmpty { graph.initializers[name] = t }
+                for (name, t) in zip(node.outputs, folded) where !name.isEmpty {
+                    graph.initializers[name] = t
+                    inference.constant(name, t)
+                }
                 changed = true
             } else {
                 kept.append(node)
+                inference.visit(node)
             }
         }
         if changed {
