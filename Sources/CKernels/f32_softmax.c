@@ -142,26 +142,49 @@ static inline __attribute__((always_inline)) void SFX(s_storen)(float *p, VF v, 
 
 #include "vexp_template.h"
 
-static inline __attribute__((always_inline)) float SFX(s_hsum)(VF v) {
-    float t[W];
-    VST(t, v);
-    float s = 0;
-    for (int i = 0; i < W; i++) s += t[i];
-    return s;
-}
-
-static inline __attribute__((always_inline)) float SFX(s_hmax)(VF v) {
-    float t[W];
-    VST(t, v);
-    float m = t[0];
-    for (int i = 1; i < W; i++)
-        if (t[i] > m || t[i] != t[i]) m = t[i];
-    return m;
-}
-
 static inline __attribute__((always_inline)) VF SFX(s_vmax)(VF m, VF x) {
     return ((x > m) | (x != x)) ? x : m;   /* NaN sticks */
 }
+
+/* Horizontal sum and max as trees of in-register shuffles (lane i with lane i + W/2, then W/4, ...):
+ * a short row's softmax is these reductions' latency, which a spill to the stack and a serial scalar
+ * loop made several times longer. The max is exact in any order (NaN sticks either way); the sum
+ * adds in the tree's order. */
+#if W == 16
+#define S_HALF(v) __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7)
+#define S_QUARTER(v) __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11)
+#define S_EIGHTH(v) __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13)
+#define S_PAIR(v) __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14)
+#else
+#define S_QUARTER(v) __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3)
+#define S_EIGHTH(v) __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5)
+#define S_PAIR(v) __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6)
+#endif
+
+static inline __attribute__((always_inline)) float SFX(s_hsum)(VF v) {
+#if W == 16
+    v += S_HALF(v);
+#endif
+    v += S_QUARTER(v);
+    v += S_EIGHTH(v);
+    v += S_PAIR(v);
+    return v[0];
+}
+
+static inline __attribute__((always_inline)) float SFX(s_hmax)(VF v) {
+#if W == 16
+    v = SFX(s_vmax)(v, S_HALF(v));
+#endif
+    v = SFX(s_vmax)(v, S_QUARTER(v));
+    v = SFX(s_vmax)(v, S_EIGHTH(v));
+    v = SFX(s_vmax)(v, S_PAIR(v));
+    return v[0];
+}
+
+#undef S_HALF
+#undef S_QUARTER
+#undef S_EIGHTH
+#undef S_PAIR
 
 static float SFX(s_row_max)(const float *x, size_t n) {
     VF m0 = (VF)-INFINITY, m1 = m0, m2 = m0, m3 = m0;
@@ -178,9 +201,62 @@ static float SFX(s_row_max)(const float *x, size_t n) {
     return SFX(s_hmax)(m0);
 }
 
+/* Softmax (not log) of four rows of n < 4W each, their steps interleaved: each row's arithmetic is
+ * exactly that of the one-row loop below (same lanes, same sums in the same order), but a short row
+ * is a chain of dependent steps (max, exp, sum, reciprocal) with little work in each, so four
+ * independent chains side by side keep the vector units busy (attention over a few dozen keys). */
+static inline __attribute__((always_inline)) void SFX(s_softmax4_short)(const float *src, float *dst, size_t n,
+                                                                       const size_t nf) {
+    const size_t r = n - nf * W;   /* nf = n / W whole vectors (a constant of each call), then r lanes */
+    VF a[4][3], b[4], m[4], s[4];
+    for (int k = 0; k < 4; k++) {
+        const float *x = src + k * n;
+        for (size_t j = 0; j < nf; j++) a[k][j] = VLD(x + j * W);
+        b[k] = r ? SFX(s_loadn)(x + nf * W, r, -INFINITY) : (VF)-INFINITY;
+    }
+    for (int k = 0; k < 4; k++) {
+        /* as s_row_max: m0 takes the whole vectors, m1 the tail */
+        VF m0 = (VF)-INFINITY;
+        for (size_t j = 0; j < nf; j++) m0 = SFX(s_vmax)(m0, a[k][j]);
+        m[k] = (VF)SFX(s_hmax)(SFX(s_vmax)(m0, SFX(s_vmax)((VF)-INFINITY, b[k])));
+    }
+    for (int k = 0; k < 4; k++) {
+        VF s0 = (VF)0.0f, s1 = s0;
+        for (size_t j = 0; j < nf; j++) {
+            a[k][j] = SFX(v_exp_nonpos)(a[k][j] - m[k]);
+            s0 += a[k][j];
+        }
+        if (r) {
+            /* the tail as the one-row loop loads it (fill 0); its dead lanes are not summed */
+            b[k] = SFX(v_exp_nonpos)((SFX(s_lanes)(r) ? b[k] : (VF)0.0f) - m[k]);
+            s1 += SFX(s_lanes)(r) ? b[k] : (VF)0.0f;
+        }
+        s[k] = s0 + s1;   /* = (s0 + s1) + (s2 + s3) of the one-row loop, where s2 = s3 = 0 */
+    }
+    for (int k = 0; k < 4; k++) {
+        const VF iv = (VF)(1.0f / SFX(s_hsum)(s[k]));
+        float *y = dst + k * n;
+        for (size_t j = 0; j < nf; j++) VST(y + j * W, a[k][j] * iv);
+        if (r) SFX(s_storen)(y + nf * W, b[k] * iv, r);
+    }
+}
+
 static void SFX(f32_softmax)(const float *src, float *dst, size_t rows, size_t n, int log) {
     if (n == 0) return;
-    for (size_t row = 0; row < rows; row++) {
+    size_t row = 0;
+    if (!log && n < 4 * W) {
+        for (; row + 4 <= rows; row += 4) {
+            const float *x = src + row * n;
+            float *y = dst + row * n;
+            switch (n / W) {   /* each case inlined with its count of whole vectors */
+            case 0: SFX(s_softmax4_short)(x, y, n, 0); break;
+            case 1: SFX(s_softmax4_short)(x, y, n, 1); break;
+            case 2: SFX(s_softmax4_short)(x, y, n, 2); break;
+            default: SFX(s_softmax4_short)(x, y, n, 3); break;
+            }
+        }
+    }
+    for (; row < rows; row++) {
         const float *x = src + row * n;
         float *y = dst + row * n;
         const float m = SFX(s_row_max)(x, n);

@@ -204,12 +204,15 @@ final class ScaledDotProductAttentionFusionTests: XCTestCase {
     /// Inputs Q (b, h, sq, d), K (b, h, sk, d), R (b, sk, h, d) (K before the head transpose), V (b, h, sk, dv),
     /// M (b, 1, 1, sk), N (b, 1, 1, 1), K1 (1, h, sk, d) and F (b, 1, sq, sk) (a mask whose rows 3, 10, 17, ...
     /// mask every key with -inf); constants c = sqrt(d), r = 1 / sqrt(d), q4 = d^(-1/4), zero = 0 and one = 1.
-    private func check(_ nodes: [Node], fused expectFused: Bool, extraOutputs: [String] = [],
+    private func check(_ nodes: [Node], fused expectFused: Bool, extraOutputs: [String] = [], opset: Int = 17,
+                       fusedOp: String? = nil, transposesLeft: Int? = nil,
                        file: StaticString = #filePath, line: UInt = #line) throws {
+        let fused = fusedOp ?? self.fused
         let c = Float(d).squareRoot()
         let inputs: [(String, [Int])] = [("Q", [b, h, sq, d]), ("K", [b, h, sk, d]), ("R", [b, sk, h, d]),
                                          ("V", [b, h, sk, dv]), ("M", [b, 1, 1, sk]), ("N", [b, 1, 1, 1]),
-                                         ("K1", [1, h, sk, d]), ("F", [b, 1, sq, sk])]
+                                         ("K1", [1, h, sk, d]), ("F", [b, 1, sq, sk]),
+                                         ("QS", [b, sq, h, d]), ("VS", [b, sk, h, dv])]
         let g = Graph(name: "g", nodes: nodes,
                       inputs: inputs.map { ValueInfo(name: $0.0, type: .float32, shape: $0.1.map { .known($0) }) },
                       outputs: (["Y"] + extraOutputs).map { ValueInfo(name: $0, type: .float32, shape: nil) },
@@ -218,7 +221,7 @@ final class ScaledDotProductAttentionFusionTests: XCTestCase {
                                      "zero": Tensor(validShape: [], scalars: [Float(0)]), "one": Tensor(validShape: [], scalars: [Float(1)])],
                       valueInfo: [:])
         let m = Model(irVersion: 8, producerName: "test", producerVersion: "", domain: "", modelVersion: 1, docString: "",
-                      opsets: ["": 17], graph: g, keepAlive: [])
+                      opsets: ["": opset], graph: g, keepAlive: [])
         var rng = SplitMix64(seed: 21)
         var feeds: [String: Tensor] = [:]
         for (name, shape) in inputs {
@@ -234,6 +237,9 @@ final class ScaledDotProductAttentionFusionTests: XCTestCase {
         for threads in [1, 2] {
             let fast = try InferenceSession(model: m, options: .init(threads: threads, optimize: true))
             XCTAssertEqual(fast.metadata.opHistogram[fused] != nil, expectFused, "\(fast.metadata.opHistogram)", file: file, line: line)
+            if let transposesLeft {
+                XCTAssertEqual(fast.metadata.opHistogram["Transpose"] ?? 0, transposesLeft, "\(fast.metadata.opHistogram)", file: file, line: line)
+            }
             if expectFused {
                 XCTAssertNil(fast.metadata.opHistogram["Softmax"], file: file, line: line)
                 XCTAssertNil(fast.metadata.opHistogram["MatMul"], file: file, line: line)
@@ -283,6 +289,39 @@ final class ScaledDotProductAttentionFusionTests: XCTestCase {
         // no scale, no mask; K^T made some other way (a transpose is added)
         try check([t("K", "KT0", [0, 1, 3, 2]), node("Relu", ["KT0"], "KT"), node("MatMul", ["Q", "KT"], "s"),
                    node("Softmax", ["s"], "p", ["axis": .int(-1)]), node("MatMul", ["p", "V"], "Y")], fused: true)
+    }
+
+    /// Heads split by Transpose(X, [0, 2, 1, 3]) before attention and merged by the same transpose after
+    /// it are read and written in place (AttentionHeadsInPlace): no transpose is left, for the spelled-out
+    /// attention and for opset 23's Attention; a transpose whose result has another reader stays.
+    func testHeadTransposesAroundAttentionAreReadInPlace() throws {
+        let t = { (ins: String, out: String, p: [Int]) in self.node("Transpose", [ins], out, ["perm": .ints(p)]) }
+        // TorchScript's BERT: Q, K^T (from R by [0, 2, 3, 1]) and V split from (batch, sequence, heads, size), Y merged
+        try check([t("QS", "Q2", [0, 2, 1, 3]), t("R", "KT", [0, 2, 3, 1]), t("VS", "V2", [0, 2, 1, 3]),
+                   node("MatMul", ["Q2", "KT"], "s"), node("Div", ["s", "c"], "s1"), node("Add", ["s1", "M"], "s2"),
+                   node("Softmax", ["s2"], "p", ["axis": .int(-1)]), node("MatMul", ["p", "V2"], "Y0"),
+                   t("Y0", "Y", [0, 2, 1, 3])], fused: true, transposesLeft: 0)
+        // only V and Y in place; the split Q also feeds an output, so its transpose stays
+        try check([t("QS", "Q2", [0, 2, 1, 3]), t("K", "KT", [0, 1, 3, 2]), t("VS", "V2", [0, 2, 1, 3]),
+                   node("MatMul", ["Q2", "KT"], "s"), node("Softmax", ["s"], "p", ["axis": .int(-1)]),
+                   node("MatMul", ["p", "V2"], "Y0"), t("Y0", "Y", [0, 2, 1, 3])],
+                  fused: true, extraOutputs: ["Q2"], transposesLeft: 1)
+        // the keys' batch broadcast, which the kernel does not take: the op transposes back and computes unfused
+        try check([t("QS", "Q2", [0, 2, 1, 3]), t("K1", "KT", [0, 1, 3, 2]), node("MatMul", ["Q2", "KT"], "s"),
+                   node("Softmax", ["s"], "p", ["axis": .int(-1)]), node("MatMul", ["p", "V"], "Y0"),
+                   t("Y0", "Y", [0, 2, 1, 3])], fused: true, transposesLeft: 0)
+        // opset 23's Attention with a mask, all three inputs split and the output merged; and causal
+        let std = "Attention"
+        try check([t("QS", "Q2", [0, 2, 1, 3]), t("R", "K2", [0, 2, 1, 3]), t("VS", "V2", [0, 2, 1, 3]),
+                   node("Attention", ["Q2", "K2", "V2", "M"], "Y0"), t("Y0", "Y", [0, 2, 1, 3])],
+                  fused: true, opset: 23, fusedOp: std, transposesLeft: 0)
+        try check([t("QS", "Q2", [0, 2, 1, 3]), t("R", "K2", [0, 2, 1, 3]),
+                   node("Attention", ["Q2", "K2", "V"], "Y0", ["is_causal": .int(1), "scale": .float(0.3)]),
+                   t("Y0", "Y", [0, 2, 1, 3])], fused: true, opset: 23, fusedOp: std, transposesLeft: 0)
+        // another permutation is not a head transpose
+        try check([t("QS", "Q2", [0, 2, 1, 3]), t("R", "K2", [0, 2, 1, 3]), t("VS", "V2", [0, 2, 1, 3]),
+                   node("Attention", ["Q2", "K2", "V2"], "Y0"), t("Y0", "Y", [2, 1, 0, 3])],
+                  fused: true, opset: 23, fusedOp: std, transposesLeft: 1)
     }
 
     func testWhatAttentionCannotTakeIsLeftAlone() throws {

@@ -197,6 +197,26 @@ final class MatMulFusionTests: XCTestCase {
         }
     }
 
+    /// An activation after a Reshape of the product goes into the product's epilogue and the Reshape
+    /// moves the activated result (GPT-2's Conv1D as TorchScript exports it: Reshape to 2-D, Gemm,
+    /// Reshape back, Gelu). A Reshape whose result has another reader keeps the activation apart.
+    func testActivationAfterAReshapeOfTheProductGoesIntoTheEpilogue() throws {
+        let (rows, k, n) = (13, 40, 36)
+        let shape = Tensor(validShape: [4], scalars: [Int64(2), Int64(rows), Int64(n / 4), Int64(4)])
+        func m(_ nodes: [Node], extraOutputs: [String] = []) throws -> Model {
+            let base = try model(nodes, rows: rows, k: k, n: n, biasShape: [n], extraOutputs: extraOutputs)
+            base.graph.initializers["s"] = shape
+            return base
+        }
+        try check(try m([node("MatMul", ["X", "W"], "t"), node("Add", ["t", "b"], "u"), node("Reshape", ["u", "s"], "v"),
+                         node("Gelu", ["v"], "Y")]), histogram: [fused: 1, "Reshape": 1], rows: rows, k: k, n: n)
+        try check(try m([node("MatMul", ["X", "W"], "t"), node("Reshape", ["t", "s"], "v"), node("Relu", ["v"], "Y")]),
+                  histogram: [fused: 1, "Reshape": 1], rows: rows, k: k, n: n)
+        let plain = try InferenceSession(model: try m([node("MatMul", ["X", "W"], "t"), node("Reshape", ["t", "s"], "v"),
+                                                        node("Relu", ["v"], "Y")], extraOutputs: ["v"]), options: .init())
+        XCTAssertEqual(plain.metadata.opHistogram, [fused: 1, "Reshape": 1, "Relu": 1], "the reshaped product is also an output")
+    }
+
     /// PackDenseMatMul: a MatMul by a 2-D constant with nothing to fuse (Llama's projections, a head)
     /// is a FusedMatMul without epilogue, its weights packed once.
     func testPlainMatMulByAConstantBecomesAPackedDenseLayer() throws {

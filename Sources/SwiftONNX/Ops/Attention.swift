@@ -10,6 +10,7 @@ func registerAttentionOps(_ r: inout OpRegistry) {
     r.register("Attention", domain: FuseScaledDotProductAttention.domain,
                infer: Inference { ctx, ins in try inferAttention(ctx, ins) }, closure: makeSpelledOutAttention)
     r.rewrite(.fold, FuseScaledDotProductAttention())   // before the fusions: they would take its Div, Add or MatMuls
+    r.rewrite(.fuse, AttentionHeadsInPlace())
     r.register("RotaryEmbedding", infer: .sameAsFirst) { ctx in try makeRotaryEmbedding(ctx) }
     r.register("TensorScatter", infer: .sameAsFirst, closure: makeTensorScatter)
     registerAttentionContribOps(&r)
@@ -28,7 +29,37 @@ private func dimProduct(_ a: Dim?, _ b: Dim?) -> Dim {
     return .unknown
 }
 
+/// An attribute of the Attention nodes `AttentionHeadsInPlace` made (never in a model file): four
+/// flags for Q, K, V and Y, each 1 when that 4-D tensor is held as (batch, sequence, heads, size), the
+/// [0, 2, 1, 3] transpose of the (batch, heads, sequence, size) the op is defined on. The kernel reads
+/// and writes such a tensor in place with strides (as it does 3-D inputs), so the exporters'
+/// head-splitting and head-merging Transposes around attention are not computed.
+let attentionSequenceMajorAttribute = "swiftonnx_sequence_major"
+
+/// The four flags of `attentionSequenceMajorAttribute` (all false when absent).
+func attentionSequenceMajor(_ ctx: OpContext) throws -> [Bool] {
+    let f = try ctx.ints(attentionSequenceMajorAttribute) ?? []
+    return (0..<4).map { $0 < f.count && f[$0] != 0 }
+}
+
+/// Dims 1 and 2 of a 4-D shape swapped: (batch, sequence, heads, size) <-> (batch, heads, sequence, size).
+func swappingHeadsAndSequence<T>(_ s: [T], _ flag: Bool) -> [T] {
+    guard flag, s.count == 4 else { return s }
+    return [s[0], s[2], s[1], s[3]]
+}
+
 private func inferAttention(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
+    let major = try attentionSequenceMajor(ctx)
+    var outs = try inferAttentionLogical(ctx, ins.enumerated().map { k, x in
+        k < 3 ? InferenceInput(type: TypeInfo(dtype: x.type.dtype, shape: x.type.shape.map { swappingHeadsAndSequence($0, major[k]) }),
+                               constant: nil) : x
+    })
+    if let y = outs.first?.shape { outs[0].shape = swappingHeadsAndSequence(y, major[3]) }
+    return outs
+}
+
+/// Attention's inference on (batch, heads, sequence, size) inputs.
+private func inferAttentionLogical(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
     let qt = ins.at(0).type, kt = ins.at(1).type, vt = ins.at(2).type
     var outs = [TypeInfo(dtype: qt.dtype, shape: nil), TypeInfo(dtype: kt.dtype, shape: nil),
                 TypeInfo(dtype: vt.dtype, shape: nil), TypeInfo(dtype: qt.dtype, shape: nil)]
@@ -83,43 +114,50 @@ private func makeAttention(_ ctx: OpContext) throws -> OpBody {
     let wantPresent = ctx.hasOutput(1) || ctx.hasOutput(2)
     let wantScores = ctx.hasOutput(3)
     let outputCount = ctx.outputCount
+    let major = try attentionSequenceMajor(ctx)
     return { inputs, env in
         let q0 = try inputs.required(0, "Q"), k0 = try inputs.required(1, "K"), v0 = try inputs.required(2, "V")
         let q = try floatInput(q0, op, "Q"), k = try floatInput(k0, op, "K"), v = try floatInput(v0, op, "V")
-        guard q.rank == k.rank, k.rank == v.rank, q.rank == 3 || q.rank == 4 else {
-            throw OpError("\(op): Q, K and V must all have rank 3 or all rank 4, got \(describeShape(q.shape)), \(describeShape(k.shape)), \(describeShape(v.shape))")
+        // Shapes as the op sees them: (batch, heads, sequence, size) for 4-D tensors held sequence-major.
+        let qs = swappingHeadsAndSequence(q.shape, major[0]), ks = swappingHeadsAndSequence(k.shape, major[1])
+        let vs = swappingHeadsAndSequence(v.shape, major[2])
+        for (t, name, flag) in [(q, "Q", major[0]), (k, "K", major[1]), (v, "V", major[2])] where flag && t.rank != 4 {
+            throw OpError("\(op): \(name) \(describeShape(t.shape)) must have rank 4 (it was read through a head transpose, perm [0, 2, 1, 3])")
         }
-        let batch = q.shape[0]
+        guard q.rank == k.rank, k.rank == v.rank, q.rank == 3 || q.rank == 4 else {
+            throw OpError("\(op): Q, K and V must all have rank 3 or all rank 4, got \(describeShape(qs)), \(describeShape(ks)), \(describeShape(vs))")
+        }
+        let batch = qs[0]
         var qHeads: Int, kvHeads: Int, qLen: Int, kvLen: Int, headSize: Int, vHeadSize: Int
         if q.rank == 4 {
-            (qHeads, qLen, headSize) = (q.shape[1], q.shape[2], q.shape[3])
-            (kvHeads, kvLen) = (k.shape[1], k.shape[2])
-            guard k.shape[3] == headSize else {
-                throw OpError("\(op): K's head size \(k.shape[3]) differs from Q's \(headSize) (Q \(describeShape(q.shape)), K \(describeShape(k.shape)))")
+            (qHeads, qLen, headSize) = (qs[1], qs[2], qs[3])
+            (kvHeads, kvLen) = (ks[1], ks[2])
+            guard ks[3] == headSize else {
+                throw OpError("\(op): K's head size \(ks[3]) differs from Q's \(headSize) (Q \(describeShape(qs)), K \(describeShape(ks)))")
             }
-            guard v.shape[1] == kvHeads, v.shape[2] == kvLen else {
-                throw OpError("\(op): V \(describeShape(v.shape)) does not match K \(describeShape(k.shape)) in heads and sequence length")
+            guard vs[1] == kvHeads, vs[2] == kvLen else {
+                throw OpError("\(op): V \(describeShape(vs)) does not match K \(describeShape(ks)) in heads and sequence length")
             }
-            vHeadSize = v.shape[3]
+            vHeadSize = vs[3]
         } else {
             guard let qh = qHeadsAttr, let kvh = kvHeadsAttr, qh > 0, kvh > 0 else {
                 throw OpError("\(op): 3-D inputs need positive q_num_heads and kv_num_heads attributes")
             }
-            (qHeads, kvHeads, qLen, kvLen) = (qh, kvh, q.shape[1], k.shape[1])
-            guard q.shape[2] % qh == 0, k.shape[2] % kvh == 0, v.shape[2] % kvh == 0 else {
-                throw OpError("\(op): hidden sizes Q \(q.shape[2]), K \(k.shape[2]), V \(v.shape[2]) are not divisible by q_num_heads \(qh) / kv_num_heads \(kvh)")
+            (qHeads, kvHeads, qLen, kvLen) = (qh, kvh, qs[1], ks[1])
+            guard qs[2] % qh == 0, ks[2] % kvh == 0, vs[2] % kvh == 0 else {
+                throw OpError("\(op): hidden sizes Q \(qs[2]), K \(ks[2]), V \(vs[2]) are not divisible by q_num_heads \(qh) / kv_num_heads \(kvh)")
             }
-            headSize = q.shape[2] / qh
-            guard k.shape[2] / kvh == headSize else {
-                throw OpError("\(op): K's head size \(k.shape[2] / kvh) differs from Q's \(headSize)")
+            headSize = qs[2] / qh
+            guard ks[2] / kvh == headSize else {
+                throw OpError("\(op): K's head size \(ks[2] / kvh) differs from Q's \(headSize)")
             }
-            guard v.shape[1] == kvLen else {
-                throw OpError("\(op): V's sequence length \(v.shape[1]) differs from K's \(kvLen)")
+            guard vs[1] == kvLen else {
+                throw OpError("\(op): V's sequence length \(vs[1]) differs from K's \(kvLen)")
             }
-            vHeadSize = v.shape[2] / kvh
+            vHeadSize = vs[2] / kvh
         }
-        guard k.shape[0] == batch, v.shape[0] == batch else {
-            throw OpError("\(op): batch sizes differ: Q \(describeShape(q.shape)), K \(describeShape(k.shape)), V \(describeShape(v.shape))")
+        guard ks[0] == batch, vs[0] == batch else {
+            throw OpError("\(op): batch sizes differ: Q \(describeShape(qs)), K \(describeShape(ks)), V \(describeShape(vs))")
         }
         guard kvHeads > 0, qHeads % kvHeads == 0 else {
             throw OpError("\(op): \(qHeads) query heads are not a multiple of \(kvHeads) key/value heads")
@@ -139,13 +177,15 @@ private func makeAttention(_ ctx: OpContext) throws -> OpBody {
         }
         let total = pastLen + kvLen
         // Views of the inputs: (b, h) matrices of rows.
-        func view(_ t: Tensor, heads: Int, len: Int, size: Int) -> AttentionView {
-            t.rank == 4 ? AttentionView(base: t.pointer(Float.self), batch: heads * len * size, head: len * size, row: size)
-                        : AttentionView(base: t.pointer(Float.self), batch: len * heads * size, head: size, row: heads * size)
+        // (3-D and sequence-major 4-D tensors: rows of all heads interleaved)
+        func view(_ t: Tensor, heads: Int, len: Int, size: Int, sequenceMajor: Bool) -> AttentionView {
+            t.rank == 4 && !sequenceMajor
+                ? AttentionView(base: t.pointer(Float.self), batch: heads * len * size, head: len * size, row: size)
+                : AttentionView(base: t.pointer(Float.self), batch: len * heads * size, head: size, row: heads * size)
         }
-        let qv = view(q, heads: qHeads, len: qLen, size: headSize)
-        var kv = view(k, heads: kvHeads, len: kvLen, size: headSize)
-        var vv = view(v, heads: kvHeads, len: kvLen, size: vHeadSize)
+        let qv = view(q, heads: qHeads, len: qLen, size: headSize, sequenceMajor: major[0])
+        var kv = view(k, heads: kvHeads, len: kvLen, size: headSize, sequenceMajor: major[1])
+        var vv = view(v, heads: kvHeads, len: kvLen, size: vHeadSize, sequenceMajor: major[2])
         var presentK: Tensor? = nil, presentV: Tensor? = nil
         if pk != nil || wantPresent {
             func present(_ cur: AttentionView, _ past: Tensor?, size: Int) throws -> Tensor {
@@ -222,9 +262,9 @@ private func makeAttention(_ ctx: OpContext) throws -> OpBody {
         let scale = scaleAttr ?? 1 / Float(headSize).squareRoot()
         let problem = AttentionProblem(batch: batch, qHeads: qHeads, kvHeads: kvHeads, qLength: qLen, kvLength: total,
                                        headSize: headSize, valueHeadSize: vHeadSize, scale: scale, softcap: softcap)
-        let yShape = q.rank == 4 ? [batch, qHeads, qLen, vHeadSize] : [batch, qLen, qHeads * vHeadSize]
+        let yShape = q.rank == 4 ? swappingHeadsAndSequence([batch, qHeads, qLen, vHeadSize], major[3]) : [batch, qLen, qHeads * vHeadSize]
         let y = try Tensor.uninitialized(.float32, yShape)
-        let yv = q.rank == 4
+        let yv = q.rank == 4 && !major[3]
             ? AttentionOutView(base: y.pointer(Float.self), batch: qHeads * qLen * vHeadSize, head: qLen * vHeadSize, row: vHeadSize)
             : AttentionOutView(base: y.pointer(Float.self), batch: qLen * qHeads * vHeadSize, head: vHeadSize, row: qHeads * vHeadSize)
         var scoresT: Tensor? = nil
@@ -362,6 +402,63 @@ private func makeTensorScatter(_ ctx: OpContext) throws -> OpBody {
             }
         }
         return [out]
+    }
+}
+
+// MARK: - Head transposes read in place
+
+/// Attention(Transpose(X, [0, 2, 1, 3]), ...) reads X in place, and Transpose(Attention(...), [0, 2, 1, 3])
+/// becomes the attention's own output: exporters split heads with Reshape + Transpose before attention
+/// and merge them with Transpose + Reshape after it (four copies of the activations per layer), while
+/// the kernel reads and writes any of Q, K, V and Y with strides (`attentionSequenceMajorAttribute`).
+/// Only a transpose whose result has no other reader is taken; the op checks at run time that such a
+/// tensor is 4-D, as the transpose did.
+struct AttentionHeadsInPlace: GraphPass {
+    let name = "attention-heads-in-place"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        let uses = graph.useCounts()
+        let producers = graph.producers()
+        let readers = graph.readers()
+        let outputs = graph.outputNames
+        let headSwap: [Int] = [0, 2, 1, 3]
+        func isHeadTranspose(_ n: Node) -> Bool {
+            guard n.opType == "Transpose", n.isStandardDomain, n.inputs.count == 1, n.outputs.count == 1,
+                  case .ints(let p)? = n.attributes["perm"] else { return false }
+            return p == headSwap
+        }
+        var removed = Set<Int>()
+        for i in graph.nodes.indices where graph.nodes[i].opType == "Attention"
+            && (graph.nodes[i].isStandardDomain || graph.nodes[i].domain == FuseScaledDotProductAttention.domain) {
+            var node = graph.nodes[i]
+            var flags = [false, false, false, false]
+            if case .ints(let f)? = node.attributes[attentionSequenceMajorAttribute] {
+                for k in 0..<min(4, f.count) { flags[k] = f[k] != 0 }
+            }
+            var changed = false
+            for k in 0..<min(3, node.inputs.count) where !flags[k] {
+                let x = node.inputs[k]
+                guard !x.isEmpty, uses[x] == 1, !outputs.contains(x), let ti = producers[x], !removed.contains(ti),
+                      isHeadTranspose(graph.nodes[ti]) else { continue }
+                node.inputs[k] = graph.nodes[ti].inputs[0]
+                flags[k] = true
+                removed.insert(ti)
+                changed = true
+            }
+            if !flags[3], let y = node.outputs.first, !y.isEmpty, uses[y] == 1, !outputs.contains(y),
+               let ti = readers[y], !removed.contains(ti), isHeadTranspose(graph.nodes[ti]) {
+                node.outputs[0] = graph.nodes[ti].outputs[0]
+                flags[3] = true
+                removed.insert(ti)
+                changed = true
+            }
+            if changed {
+                node.attributes[attentionSequenceMajorAttribute] = .ints(flags.map { $0 ? 1 : 0 })
+                graph.nodes[i] = node
+            }
+        }
+        graph.removeNodes(at: removed)
+        return !removed.isEmpty
     }
 }
 
@@ -522,26 +619,38 @@ struct FuseScaledDotProductAttention: GraphPass {
 private func makeSpelledOutAttention(_ ctx: OpContext) throws -> OpBody {
     let kernel = try makeAttention(ctx)
     let scale = try ctx.float("scale") ?? 1
+    let major = try attentionSequenceMajor(ctx)
     return { inputs, env in
-        let q = try inputs.required(0, "Q"), k = try inputs.required(1, "K"), v = try inputs.required(2, "V")
+        let q0 = try inputs.required(0, "Q"), k0 = try inputs.required(1, "K"), v0 = try inputs.required(2, "V")
         var mask = inputs.optional(3)
-        var fits = q.dtype == .float32 && k.dtype == .float32 && v.dtype == .float32 && q.rank == 4 && k.rank == 4 && v.rank == 4
-            && k.shape[0] == q.shape[0] && v.shape[0] == q.shape[0] && k.shape[3] == q.shape[3]
-            && (k.shape[1] == q.shape[1] || k.shape[1] == 1) && v.shape[1] == k.shape[1] && v.shape[2] == k.shape[2]
+        // (batch, heads, sequence, size) shapes of tensors held sequence-major
+        let qs = swappingHeadsAndSequence(q0.shape, major[0]), ks = swappingHeadsAndSequence(k0.shape, major[1])
+        let vs = swappingHeadsAndSequence(v0.shape, major[2])
+        var fits = q0.dtype == .float32 && k0.dtype == .float32 && v0.dtype == .float32 && q0.rank == 4 && k0.rank == 4 && v0.rank == 4
+            && ks[0] == qs[0] && vs[0] == qs[0] && ks[3] == qs[3]
+            && (ks[1] == qs[1] || ks[1] == 1) && vs[1] == ks[1] && vs[2] == ks[2]
         if fits, let m = mask {
-            let target = [q.shape[0], q.shape[1], q.shape[2], k.shape[2]]
+            let target = [qs[0], qs[1], qs[2], ks[2]]
             fits = m.dtype == .float32 && m.rank <= 4
                 && zip(m.shape.reversed(), target.reversed()).allSatisfy { $0 == $1 || $0 == 1 }
-            if fits && (m.rank == 0 || m.shape[m.rank - 1] != k.shape[2]) {   // one value for every key: widened
-                let rows = m.count, keys = k.shape[2]
+            if fits && (m.rank == 0 || m.shape[m.rank - 1] != ks[2]) {   // one value for every key: widened
+                let rows = m.count, keys = ks[2]
                 let wide = try Tensor.uninitialized(.float32, Array(m.shape.dropLast()) + [keys])
                 let src = m.pointer(Float.self), dst = wide.pointer(Float.self)
                 for r in 0..<rows { (dst + r * keys).update(repeating: src[r], count: keys) }
                 mask = wide
             }
         }
-        if fits { return Array(try kernel([q, k, v, mask], env).prefix(1)) }
-        // The unfused computation.
+        if fits { return Array(try kernel([q0, k0, v0, mask], env).prefix(1)) }
+        // The unfused computation, on the tensors as the op is defined (transposed back where held sequence-major).
+        func logical(_ t: Tensor, _ flag: Bool, _ name: String) throws -> Tensor {
+            guard flag else { return t }
+            guard t.rank == 4 else {
+                throw OpError("Attention: \(name) \(describeShape(t.shape)) must have rank 4 (it was read through a head transpose, perm [0, 2, 1, 3])")
+            }
+            return try transposed(t, [0, 2, 1, 3])
+        }
+        let q = try logical(q0, major[0], "Q"), k = try logical(k0, major[1], "K"), v = try logical(v0, major[2], "V")
         guard k.rank >= 2 else { throw OpError("Attention: K must have rank >= 2, got \(describeShape(k.shape))") }
         var perm = Array(0..<k.rank)
         perm.swapAt(k.rank - 1, k.rank - 2)
@@ -559,6 +668,11 @@ private func makeSpelledOutAttention(_ ctx: OpContext) throws -> OpBody {
                 else { f32SoftmaxRows(row, row, rows: 1, n: n, kind: .softmax) }
             }
         }
-        return [try matMul(try p.converted(to: s.dtype), v, threads: env.threads)]
+        let y = try matMul(try p.converted(to: s.dtype), v, threads: env.threads)
+        if major[3] {
+            guard y.rank == 4 else { throw OpError("Attention: the output \(describeShape(y.shape)) must have rank 4 to be transposed (perm [0, 2, 1, 3])") }
+            return [try transposed(y, [0, 2, 1, 3])]
+        }
+        return [y]
     }
 }

@@ -438,6 +438,7 @@ struct FuseMatMulEpilogue: GraphPass {
         let uses = graph.useCounts()
         let producers = graph.producers()
         let outputs = graph.outputNames
+        let readerOf = graph.readers()
         var removed = Set<Int>()
         /// The node at i as a dense layer still open to a residual (Z) or an activation, else nil.
         func dense(_ i: Int) -> Node? {
@@ -465,6 +466,18 @@ struct FuseMatMulEpilogue: GraphPass {
                 } else if k == 0, let (kind, params) = Self.activation(reader, graph: graph) {
                     fused.attributes["activation"] = .string(kind)
                     fused.attributes["activation_params"] = .floats(params)
+                } else if reader.opType == "Reshape", k == 0, reader.inputs.count == 2, let r = reader.outputs.first,
+                          uses[r] == 1, !outputs.contains(r), let ai = readerOf[r], !removed.contains(ai),
+                          let (kind, params) = Self.activation(graph.nodes[ai], graph: graph), graph.nodes[ai].inputs.first == r {
+                    // Activation(Reshape(product)): an element-wise activation commutes with a reshape, so the
+                    // product applies it and the reshape moves the result (GPT-2's Conv1D as TorchScript
+                    // exports it: Reshape to 2-D, Gemm, Reshape back, then Gelu).
+                    fused.attributes["activation"] = .string(kind)
+                    fused.attributes["activation_params"] = .floats(params)
+                    graph.nodes[di] = fused
+                    graph.nodes[ri].outputs = graph.nodes[ai].outputs
+                    removed.insert(ai)
+                    break
                 } else {
                     continue
                 }
