@@ -13,6 +13,7 @@ func registerAllOps(_ r: inout OpRegistry) {
     registerPoolingOps(&r)
     registerMatMulOps(&r)
     registerAttentionOps(&r)
+    registerStateSpaceOps(&r)
     registerResizeOps(&r)
     registerSamplingOps(&r)
     registerControlFlowOps(&r)
