@@ -14,6 +14,7 @@ func registerAllOps(_ r: inout OpRegistry) {
     registerMatMulOps(&r)
     registerAttentionOps(&r)
     registerStateSpaceOps(&r)
+    registerSignalOps(&r)
     registerResizeOps(&r)
     registerSamplingOps(&r)
     registerControlFlowOps(&r)
