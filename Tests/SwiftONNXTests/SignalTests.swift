@@ -87,5 +87,12 @@ final class SignalTests: XCTestCase {
         XCTAssertThrowsError(try runOp("DFT", opset: 20, [sinTensor([4, 2]), nil, Tensor(scalar: Int64(0))], ["onesided": .int(1)]))
         XCTAssertThrowsError(try runOp("STFT", opset: 17, [sinTensor([1, 4, 1]), Tensor(scalar: Int64(2)), nil, Tensor(scalar: Int64(8))]))
         XCTAssertThrowsError(try runOp("STFT", opset: 17, [sinTensor([1, 16, 1]), Tensor(scalar: Int64(2))]))
+        // a hostile dft_length: refused before anything of its size is allocated or computed
+        for n in [Int64(1) << 40, 1 << 20] {
+            XCTAssertThrowsError(try runOp("DFT", opset: 20, [sinTensor([2, 4, 1]), Tensor(validShape: [1], scalars: [n]),
+                                                              Tensor(scalar: Int64(1))])) { e in
+                XCTAssertTrue("\(e)".contains("DFT"), "\(e)")
+            }
+        }
     }
 }

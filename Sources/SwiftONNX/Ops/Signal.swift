@@ -68,6 +68,19 @@ private func dftLine(re: [Double], im: [Double], n: Int, bins: Int, inverse: Boo
     }
 }
 
+/// What the definition's sums may cost: a transform of `lines` lines of `bins` outputs from `n` values
+/// each. Longer transforms are refused with a typed error rather than run for minutes (there is no FFT
+/// here yet), and the output's size is checked before anything is allocated.
+private func checkTransformSize(_ op: String, lines: Int, bins: Int, n: Int, output: [Int]) throws {
+    do { _ = try checkedElementCount(output, what: op) } catch { throw OpError("\(op): output \(describeShape(output)) is too large") }
+    guard n <= 1 << 16 else { throw OpError("\(op): transforms of more than 65,536 points are not supported (\(n))") }
+    let (w1, o1) = lines.multipliedReportingOverflow(by: bins)
+    let (w2, o2) = w1.multipliedReportingOverflow(by: n)
+    guard !o1, !o2, w2 <= 1 << 33 else {
+        throw OpError("\(op): \(lines) transforms of \(n) points are more than this DFT computes (it sums the definition directly)")
+    }
+}
+
 private func twiddles(_ n: Int) -> (cos: [Double], sin: [Double]) {
     ((0..<n).map { cos(2 * Double.pi * Double($0) / Double(n)) }, (0..<n).map { sin(2 * Double.pi * Double($0) / Double(n)) })
 }
@@ -106,6 +119,7 @@ private func makeDFT(_ ctx: OpContext) throws -> OpBody {
         var outShape = x.shape
         outShape[axis] = bins
         outShape[rank - 1] = realOut ? 1 : 2
+        try checkTransformSize("DFT", lines: outer * inner, bins: bins, n: n, output: outShape)
         let values = try x.doubles()
         let cin = complexIn ? 2 : 1, cout = realOut ? 1 : 2
         var out = [Double](repeating: 0, count: outShape.reduce(1, *))
@@ -183,6 +197,7 @@ private func makeSTFT(_ ctx: OpContext) throws -> OpBody {
         guard sl >= l else { throw OpError("STFT: the signal's \(sl) values are fewer than one frame of \(l)") }
         if onesided && c == 2 { throw OpError("STFT: a one-sided transform takes a real signal (last dimension 1)") }
         let frames = (sl - l) / step + 1, bins = onesided ? l / 2 + 1 : l
+        try checkTransformSize("STFT", lines: batch * frames, bins: bins, n: l, output: [batch, frames, bins, 2])
         let values = try x.doubles()
         var out = [Double](repeating: 0, count: batch * frames * bins * 2)
         let (cosT, sinT) = twiddles(l)
