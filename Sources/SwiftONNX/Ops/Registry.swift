@@ -15,6 +15,7 @@ func registerAllOps(_ r: inout OpRegistry) {
     registerAttentionOps(&r)
     registerStateSpaceOps(&r)
     registerSignalOps(&r)
+    registerStringOps(&r)
     registerResizeOps(&r)
     registerSamplingOps(&r)
     registerControlFlowOps(&r)
