@@ -36,10 +36,15 @@ private func dimProduct(_ a: Dim?, _ b: Dim?) -> Dim {
 /// head-splitting and head-merging Transposes around attention are not computed.
 let attentionSequenceMajorAttribute = "swiftonnx_sequence_major"
 
-/// The four flags of `attentionSequenceMajorAttribute` (all false when absent).
-func attentionSequenceMajor(_ ctx: OpContext) throws -> [Bool] {
-    let f = try ctx.ints(attentionSequenceMajorAttribute) ?? []
+/// The four flags of `attentionSequenceMajorAttribute` on `node` (all false when absent).
+func attentionSequenceMajor(_ node: Node) -> [Bool] {
+    guard case .ints(let f)? = node.attributes[attentionSequenceMajorAttribute] else { return [false, false, false, false] }
     return (0..<4).map { $0 < f.count && f[$0] != 0 }
+}
+
+/// The error for a tensor held sequence-major that turns out not to be 4-D at run time.
+private func notFourDimensional(_ what: String, _ shape: [Int]) -> OpError {
+    OpError("Attention: \(what) \(describeShape(shape)) must have rank 4 (it stands in place of a head transpose, perm [0, 2, 1, 3])")
 }
 
 /// Dims 1 and 2 of a 4-D shape swapped: (batch, sequence, heads, size) <-> (batch, heads, sequence, size).
@@ -49,7 +54,7 @@ func swappingHeadsAndSequence<T>(_ s: [T], _ flag: Bool) -> [T] {
 }
 
 private func inferAttention(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [TypeInfo] {
-    let major = try attentionSequenceMajor(ctx)
+    let major = attentionSequenceMajor(ctx.node)
     var outs = try inferAttentionLogical(ctx, ins.enumerated().map { k, x in
         k < 3 ? InferenceInput(type: TypeInfo(dtype: x.type.dtype, shape: x.type.shape.map { swappingHeadsAndSequence($0, major[k]) }),
                                constant: nil) : x
@@ -114,7 +119,7 @@ private func makeAttention(_ ctx: OpContext) throws -> OpBody {
     let wantPresent = ctx.hasOutput(1) || ctx.hasOutput(2)
     let wantScores = ctx.hasOutput(3)
     let outputCount = ctx.outputCount
-    let major = try attentionSequenceMajor(ctx)
+    let major = attentionSequenceMajor(ctx.node)
     return { inputs, env in
         let q0 = try inputs.required(0, "Q"), k0 = try inputs.required(1, "K"), v0 = try inputs.required(2, "V")
         let q = try floatInput(q0, op, "Q"), k = try floatInput(k0, op, "K"), v = try floatInput(v0, op, "V")
@@ -122,7 +127,7 @@ private func makeAttention(_ ctx: OpContext) throws -> OpBody {
         let qs = swappingHeadsAndSequence(q.shape, major[0]), ks = swappingHeadsAndSequence(k.shape, major[1])
         let vs = swappingHeadsAndSequence(v.shape, major[2])
         for (t, name, flag) in [(q, "Q", major[0]), (k, "K", major[1]), (v, "V", major[2])] where flag && t.rank != 4 {
-            throw OpError("\(op): \(name) \(describeShape(t.shape)) must have rank 4 (it was read through a head transpose, perm [0, 2, 1, 3])")
+            throw notFourDimensional(name, t.shape)
         }
         guard q.rank == k.rank, k.rank == v.rank, q.rank == 3 || q.rank == 4 else {
             throw OpError("\(op): Q, K and V must all have rank 3 or all rank 4, got \(describeShape(qs)), \(describeShape(ks)), \(describeShape(vs))")
@@ -431,10 +436,7 @@ struct AttentionHeadsInPlace: GraphPass {
         for i in graph.nodes.indices where graph.nodes[i].opType == "Attention"
             && (graph.nodes[i].isStandardDomain || graph.nodes[i].domain == FuseScaledDotProductAttention.domain) {
             var node = graph.nodes[i]
-            var flags = [false, false, false, false]
-            if case .ints(let f)? = node.attributes[attentionSequenceMajorAttribute] {
-                for k in 0..<min(4, f.count) { flags[k] = f[k] != 0 }
-            }
+            var flags = attentionSequenceMajor(node)
             var changed = false
             for k in 0..<min(3, node.inputs.count) where !flags[k] {
                 let x = node.inputs[k]
@@ -619,7 +621,7 @@ struct FuseScaledDotProductAttention: GraphPass {
 private func makeSpelledOutAttention(_ ctx: OpContext) throws -> OpBody {
     let kernel = try makeAttention(ctx)
     let scale = try ctx.float("scale") ?? 1
-    let major = try attentionSequenceMajor(ctx)
+    let major = attentionSequenceMajor(ctx.node)
     return { inputs, env in
         let q0 = try inputs.required(0, "Q"), k0 = try inputs.required(1, "K"), v0 = try inputs.required(2, "V")
         var mask = inputs.optional(3)
@@ -645,9 +647,7 @@ private func makeSpelledOutAttention(_ ctx: OpContext) throws -> OpBody {
         // The unfused computation, on the tensors as the op is defined (transposed back where held sequence-major).
         func logical(_ t: Tensor, _ flag: Bool, _ name: String) throws -> Tensor {
             guard flag else { return t }
-            guard t.rank == 4 else {
-                throw OpError("Attention: \(name) \(describeShape(t.shape)) must have rank 4 (it was read through a head transpose, perm [0, 2, 1, 3])")
-            }
+            guard t.rank == 4 else { throw notFourDimensional(name, t.shape) }
             return try transposed(t, [0, 2, 1, 3])
         }
         let q = try logical(q0, major[0], "Q"), k = try logical(k0, major[1], "K"), v = try logical(v0, major[2], "V")
@@ -670,7 +670,7 @@ private func makeSpelledOutAttention(_ ctx: OpContext) throws -> OpBody {
         }
         let y = try matMul(try p.converted(to: s.dtype), v, threads: env.threads)
         if major[3] {
-            guard y.rank == 4 else { throw OpError("Attention: the output \(describeShape(y.shape)) must have rank 4 to be transposed (perm [0, 2, 1, 3])") }
+            guard y.rank == 4 else { throw notFourDimensional("the output", y.shape) }
             return [try transposed(y, [0, 2, 1, 3])]
         }
         return [y]
