@@ -21,5 +21,6 @@
 #include "so_i8_gemm.h"
 #include "so_i8_conv.h"
 #include "so_i8_dwconv.h"
+#include "so_i8_rows.h"
 #include "so_q8.h"
 #endif

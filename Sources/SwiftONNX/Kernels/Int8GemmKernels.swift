@@ -427,3 +427,70 @@ func int8DirectConv2D(x: UnsafePointer<UInt8>, flip: Bool, xzp: Int32, _ geo: In
         }
     }
 }
+
+/// A constant right-hand side B (k x n signed bytes, zero points nil or one per column) packed for the
+/// natural-orientation product (`so_i8_rows_gemm`, AVX-512 VNNI): the activations are read in place
+/// and the product is written row-major, with nothing packed or transposed per call. Nil where this
+/// CPU (at the selected ISA) has no fast variant: the transposed GEMM path runs then.
+final class Int8RowsWeights: Sendable {
+    let k: Int, n: Int
+    let packed: [Int8]
+    /// Each column's sum of B (for the activations' zero point).
+    let columnSums: [Int32]
+    let zeroPoints: [Int32]?
+
+    /// Whether this path runs a k x n product on this CPU (at ISA level `isa`).
+    static func applies(k: Int, n: Int, isa: Int32 = selectedISA) -> Bool {
+        so_i8_rows_fast(isa) != 0 && k > 0 && n > 0 && k < 33_000
+    }
+
+    /// `weights[kk * n + j]` (k x n values).
+    init(k: Int, n: Int, weights: [Int8], zeroPoints: [Int32]?) {
+        precondition(weights.count == k * n, "Int8RowsWeights: \(weights.count) weights for \(k) x \(n)")
+        self.k = k
+        self.n = n
+        var sums = [Int32](repeating: 0, count: n)
+        packed = [Int8](unsafeUninitializedCapacity: so_i8_rows_packed_bytes(k, n)) { buf, count in
+            sums.withUnsafeMutableBufferPointer { so_i8_rows_pack(k, n, weights, n, buf.baseAddress, $0.baseAddress) }
+            count = buf.count
+        }
+        columnSums = sums
+        self.zeroPoints = zeroPoints.flatMap { $0.allSatisfy { $0 == 0 } ? nil : $0 }
+    }
+}
+
+/// (X - xzp) · (B - bzp) for X (rows x k of u8, rows `ldx` apart), row-major into `y` (row stride
+/// n): int32, or float32 times `scale` (one value, or one per column when `perColumn`). Row strips
+/// run on up to `threads` threads.
+func int8MatMulRows(x: UnsafePointer<UInt8>, rows: Int, ldx: Int, xzp: Int32, _ w: Int8RowsWeights,
+                    scale: UnsafePointer<Float>?, perColumn: Bool, y: UnsafeMutableRawPointer, threads: Int, isa: Int32 = selectedISA) {
+    let n = w.n, k = w.k
+    // corr[j] = -xzp * colsum[j] + k * xzp * bzp[j], wrapping as the kernel's sums do
+    var corr = [Int32](repeating: 0, count: n)
+    for j in 0..<n {
+        var c = (0 &- xzp) &* w.columnSums[j]
+        if let z = w.zeroPoints { c = c &+ Int32(truncatingIfNeeded: k) &* xzp &* z[j] }
+        corr[j] = c
+    }
+    let strips = (rows + 7) / 8
+    let workers = threads > 1 && rows * n * k >= 1 << 20 ? min(threads, strips) : 1
+    corr.withUnsafeBufferPointer { cb in
+        func run(_ zp: UnsafePointer<Int32>?) {
+            let out = so_i8_rows_out(corr: cb.baseAddress, bzp: zp, scale: scale, per_column: perColumn ? 1 : 0, y: y, ldy: n)
+            w.packed.withUnsafeBufferPointer { pb in
+                withUnsafePointer(to: out) { o in
+                    if workers == 1 {
+                        so_i8_rows_gemm(isa, 0, rows, n, k, x, ldx, pb.baseAddress, o)
+                    } else {
+                        let p = pb.baseAddress, op = o
+                        parallelFor(workers, threads: workers) { t in
+                            let i0 = strips * t / workers * 8, i1 = min(rows, strips * (t + 1) / workers * 8)
+                            so_i8_rows_gemm(isa, i0, i1, n, k, x, ldx, p, op)
+                        }
+                    }
+                }
+            }
+        }
+        if let z = w.zeroPoints { z.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
+    }
+}

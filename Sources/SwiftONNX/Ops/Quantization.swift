@@ -479,8 +479,12 @@ private final class ConvInteger2D: Sendable {
 /// MatMulInteger's constant 2-D B (k x n, signed or unsigned bytes, zero point per tensor or per
 /// column) packed for the integer GEMM as Bᵀ: A (of any rank, every leading dimension a row, as B is
 /// 2-D) is the GEMM's right-hand side read in place, and the n x rows result is transposed back.
+///
+/// Where the CPU has AVX-512 VNNI, B is packed for the natural orientation instead (`Int8RowsWeights`):
+/// A is read in place and the product written as it is, nothing transposed.
 private final class Int8MatMulWeights: Sendable {
-    let packed: Int8PackedWeights
+    let packed: Int8PackedWeights?
+    let rows: Int8RowsWeights?
     let k: Int, n: Int
 
     init?(_ ctx: OpContext, _ op: String) throws {
@@ -492,9 +496,20 @@ private final class Int8MatMulWeights: Sendable {
             let v = try int32Values(z, op)
             zps = (0..<n).map { v[v.count == 1 ? 0 : $0] }
         }
-        // Bᵀ, unsigned weights as signed ones with the same differences to their zero points.
+        // Unsigned weights as signed ones with the same differences to their zero points.
         let src = try int32Values(b, op)
         let flip: Int32 = b.dtype == .uint8 ? 128 : 0
+        if Int8RowsWeights.applies(k: k, n: n) {
+            let (kk, nn) = (k, n)
+            let zz = flip != 0 ? (zps ?? [Int32](repeating: 0, count: n)).map { $0 - flip } : zps
+            let key = "int8-matmul-rows" + (zz.map { "-zp\($0.hashValue)" } ?? "") + (b.dtype == .uint8 ? "-u8" : "")
+            rows = ctx.prepare(b, kind: key) {
+                Int8RowsWeights(k: kk, n: nn, weights: src.map { Int8(truncatingIfNeeded: $0 - flip) }, zeroPoints: zz)
+            }
+            packed = nil
+            return
+        }
+        rows = nil
         var bt = [Int8](repeating: 0, count: n * k)
         for kk in 0..<k { for j in 0..<n { bt[j * k + kk] = Int8(truncatingIfNeeded: src[kk * n + j] - flip) } }
         if flip != 0 { zps = (zps ?? [Int32](repeating: 0, count: n)).map { $0 - flip } }
@@ -521,18 +536,28 @@ private final class Int8MatMulWeights: Sendable {
         let outShape = Array(a.shape.dropLast()) + [n]
         let out = try Tensor.uninitialized(scale == nil ? .int32 : .float32, outShape)
         if out.count == 0 { return out }
+        // Signed activations become unsigned ones with the same differences to their zero point.
+        func activations(_ body: (UnsafePointer<UInt8>, Int32) -> Void) {
+            if a.dtype == .int8 {
+                var flipped = [UInt8](UnsafeBufferPointer(start: a.raw.assumingMemoryBound(to: UInt8.self), count: a.count))
+                so_i8_flip_sign(&flipped, flipped.count)
+                flipped.withUnsafeBufferPointer { body($0.baseAddress!, azp + 128) }
+            } else {
+                body(a.raw.assumingMemoryBound(to: UInt8.self), azp)
+            }
+        }
+        if let w = self.rows {
+            activations { x, zp in
+                int8MatMulRows(x: x, rows: rows, ldx: k, xzp: zp, w, scale: scale?.pointer(Float.self),
+                               perColumn: (scale?.count ?? 1) != 1, y: out.raw, threads: env.threads)
+            }
+            return out
+        }
+        guard let packed else { return nil }
         let t = try Tensor.uninitialized(.int32, [n, rows])   // the product's transpose
         let tp = t.pointer(Int32.self)
-        func product(_ x: UnsafePointer<UInt8>, _ zp: Int32) {
+        activations { x, zp in
             int8MatMulTransposed(x: x, rows: rows, ldx: k, xzp: zp, packed, .int32(tp, ldy: rows), threads: env.threads)
-        }
-        if a.dtype == .int8 {
-            // Signed activations become unsigned ones with the same differences to their zero point.
-            var flipped = [UInt8](UnsafeBufferPointer(start: a.raw.assumingMemoryBound(to: UInt8.self), count: a.count))
-            so_i8_flip_sign(&flipped, flipped.count)
-            flipped.withUnsafeBufferPointer { product($0.baseAddress!, azp + 128) }
-        } else {
-            product(a.raw.assumingMemoryBound(to: UInt8.self), azp)
         }
         if let scale {
             so_i32_transpose_to_f32_scaled(tp, n, rows, rows, scale.pointer(Float.self), scale.count == 1 ? 0 : 1,
