@@ -50,27 +50,30 @@ static void interleave_rows(const uint8_t *r0, const uint8_t *r1, const uint8_t 
     }
 }
 
-void so_u8_conv_quads(const uint8_t *x, size_t c, size_t h, size_t w, size_t sh, size_t sw, size_t pt, size_t pl,
+void so_u8_conv_quads(const uint8_t *x, size_t c, size_t h, size_t w, size_t sh, size_t sw, ptrdiff_t pt, ptrdiff_t pl,
                       size_t hp, size_t wp, uint8_t fill, int flip, uint8_t *dst) {
     const size_t cq = (c + 3) / 4, plane = hp * wp * 4;
     const uint8_t fx = flip ? 0x80 : 0;
+    const ptrdiff_t ssw = (ptrdiff_t)sw, ssh = (ptrdiff_t)sh, iw = (ptrdiff_t)w, ih = (ptrdiff_t)h;
     /* columns x of the quad image inside the input: xlo <= x < xhi (input column x * sw - pl) */
-    size_t xlo = (pl + sw - 1) / sw, xhi = (w + pl + sw - 1) / sw;
-    if (xhi > wp) xhi = wp;
+    ptrdiff_t xlo = pl > 0 ? (pl + ssw - 1) / ssw : 0;
+    ptrdiff_t xhi = iw + pl > 0 ? (iw + pl + ssw - 1) / ssw : 0;
+    if (xhi > (ptrdiff_t)wp) xhi = (ptrdiff_t)wp;
     if (xlo > xhi) xlo = xhi;
-    const size_t n = xhi - xlo, ix0 = xlo * sw - pl;
+    const size_t n = (size_t)(xhi - xlo);
+    const ptrdiff_t ix0 = xlo * ssw - pl;
     for (size_t q = 0; q < cq; q++) {
         uint8_t *p = dst + q * plane;
         const uint8_t *ch[4];
         for (size_t e = 0; e < 4; e++) ch[e] = x + (4 * q + e < c ? 4 * q + e : c - 1) * h * w;
         for (size_t y = 0; y < hp; y++) {
             uint8_t *row = p + y * wp * 4;
-            const size_t ys = y * sh;   /* input row ys - pt */
-            if (ys < pt || ys - pt >= h || n == 0) { memset(row, fill, wp * 4); continue; }
-            const size_t off = (ys - pt) * w + ix0;
-            memset(row, fill, xlo * 4);
+            const ptrdiff_t iy = (ptrdiff_t)y * ssh - pt;   /* input row */
+            if (iy < 0 || iy >= ih || n == 0) { memset(row, fill, wp * 4); continue; }
+            const size_t off = (size_t)(iy * iw + ix0);
+            memset(row, fill, (size_t)xlo * 4);
             interleave_rows(ch[0] + off, ch[1] + off, ch[2] + off, ch[3] + off, n, sw, fx, row + xlo * 4);
-            if (xhi < wp) memset(row + xhi * 4, fill, (wp - xhi) * 4);
+            if ((size_t)xhi < wp) memset(row + xhi * 4, fill, (wp - (size_t)xhi) * 4);
         }
     }
     memset(dst + cq * plane, fill, SO_I8_CONV_SLACK);

@@ -2,8 +2,8 @@ import CKernels
 import XCTest
 @testable import SwiftONNX
 
-/// The direct integer convolution family (Sources/CKernels/i8_conv.c, stride 1 without gathered
-/// patches; 1 x 1 kernels at any stride): the fast kernel against the scalar reference on every index of a block, kept and
+/// The direct integer convolution family (Sources/CKernels/i8_conv.c, without gathered patches;
+/// strided convolutions read the image's phases): the fast kernel against the scalar reference on every index of a block, kept and
 /// dropped alike; the driver (`int8DirectConv2D`) against a plain integer convolution, and,
 /// requantized, against the patch-gathering GEMM path byte for byte. Random geometries (odd
 /// channel counts, 1 x 1 to 5 x 5 kernels, dilations, uneven padding, images narrower than the
@@ -12,11 +12,11 @@ import XCTest
 final class Int8DirectConvTests: XCTestCase {
     private struct Case {
         var c, h, w, m, kh, kw, dh, dw, pt, pl, pb, pr: Int
-        var sh = 1, sw = 1   // above 1 for 1 x 1 kernels only
+        var sh = 1, sw = 1
         var oh: Int { (h + pt + pb - (kh - 1) * dh - 1) / sh + 1 }
         var ow: Int { (w + pl + pr - (kw - 1) * dw - 1) / sw + 1 }
         var strided: Bool { sh != 1 || sw != 1 }
-        /// The quad planes' size (so_i8_conv.h).
+        /// The quad planes' size (so_i8_conv.h), for one phase (stride 1, or strided 1 x 1).
         var hp: Int { strided ? oh : h + pt + pb }
         var wp: Int { strided ? ow : w + pl + pr }
         var geo: Int8ConvGeometry {
@@ -35,8 +35,21 @@ final class Int8DirectConvTests: XCTestCase {
             Case(c: 8, h: 3, w: 3, m: 8, kh: 3, kw: 3, dh: 2, dw: 2, pt: 2, pl: 2, pb: 2, pr: 2),
             Case(c: 64, h: 56, w: 56, m: 40, kh: 1, kw: 1, dh: 1, dw: 1, pt: 0, pl: 0, pb: 0, pr: 0, sh: 2, sw: 2),
             Case(c: 7, h: 9, w: 70, m: 9, kh: 1, kw: 1, dh: 1, dw: 1, pt: 1, pl: 2, pb: 0, pr: 1, sh: 3, sw: 2),
+            // strided K x K: ResNet's 3 x 3 stride 2 (four phases), a stem, no padding (negative
+            // phase offsets), stride 3 with dilation 2 (phases chosen by ky * dh % sh)
+            Case(c: 32, h: 14, w: 14, m: 24, kh: 3, kw: 3, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1, sh: 2, sw: 2),
+            Case(c: 4, h: 23, w: 30, m: 16, kh: 7, kw: 7, dh: 1, dw: 1, pt: 3, pl: 3, pb: 3, pr: 3, sh: 2, sw: 2),
+            Case(c: 9, h: 11, w: 12, m: 13, kh: 3, kw: 2, dh: 1, dw: 1, pt: 0, pl: 0, pb: 0, pr: 0, sh: 2, sw: 2),
+            Case(c: 6, h: 17, w: 19, m: 10, kh: 3, kw: 3, dh: 2, dw: 2, pt: 2, pl: 1, pb: 0, pr: 2, sh: 3, sw: 3),
         ]
-        while out.count < 60 {
+        while out.count < 80 {
+            if out.count % 4 == 0 {   // strided K x K
+                var k = Case(c: r(1, 13), h: r(1, 20), w: r(1, 20), m: r(1, 21), kh: r(1, 5), kw: r(1, 5), dh: r(1, 2), dw: r(1, 2),
+                             pt: r(0, 2), pl: r(0, 2), pb: r(0, 2), pr: r(0, 2), sh: r(2, 3), sw: r(1, 3))
+                if k.oh < 1 || k.ow < 1 { k.pb += (k.kh - 1) * k.dh; k.pr += (k.kw - 1) * k.dw }
+                out.append(k)
+                continue
+            }
             if out.count % 5 == 0 {   // strided 1 x 1
                 out.append(Case(c: r(1, 13), h: r(1, 40), w: r(1, 40), m: r(1, 21), kh: 1, kw: 1, dh: 1, dw: 1,
                                 pt: r(0, 1), pl: r(0, 1), pb: r(0, 1), pr: r(0, 1), sh: r(1, 3), sw: r(1, 3)))
@@ -56,6 +69,8 @@ final class Int8DirectConvTests: XCTestCase {
         if so_i8_conv_direct_fast(fast) == 0 { throw XCTSkip("no fast direct kernel on this CPU (the reference runs; see the driver tests)") }
         var rng = SplitMix64(seed: 11)
         for (ci, k) in cases().enumerated() {
+            // one set of quad planes here; the phases of strided K x K kernels are the driver's
+            if k.strided && k.kh * k.kw > 1 { continue }
             let extreme = ci % 3 == 0
             let x = rng.kernelBytes(k.c * k.h * k.w, extreme: extreme)
             let w = rng.kernelWeights(k.m * k.c * k.kh * k.kw, extreme: extreme)

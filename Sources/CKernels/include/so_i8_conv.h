@@ -5,8 +5,7 @@
 #include "so_i8_gemm.h"
 
 /*
- * Direct integer convolution, stride 1 (any kernel size, dilation and padding; 1 x 1 kernels any stride),
- * group 1, exact:
+ * Direct integer convolution, any kernel size, stride, dilation and padding, group 1, exact:
  * u8 activations x s8 weights (zero point 0) -> int32, without gathering patches.
  *
  * The image is first rewritten as "quad planes" (so_u8_conv_quads): channels in groups of four,
@@ -18,6 +17,12 @@
  * bytes of one position against four weights) with no packing. Indices whose x is at or past the
  * output width are computed too and thrown away by the caller.
  *
+ * A strided convolution reads the image in phases: phase (py, px) is the quad image of the padded
+ * positions (Y * sh + py, X * sw + px), and tap (ky, kx) of output (oy, ox) is position
+ * (oy + ky * dh / sh, ox + kx * dw / sw) of phase ((ky * dh) % sh, (kx * dw) % sw): again
+ * consecutive bytes for consecutive outputs, and no tap is computed that the convolution does not
+ * have. The caller lays the phases it uses one after the other and gives each step its offset.
+ *
  * The zero point of the activations is not subtracted here: the caller subtracts
  * xzp * (sum of the row's weights) from each result (the padding holds xzp, so this is exact).
  */
@@ -27,11 +32,12 @@
 
 /* Quad planes of x (c x h x w bytes): ceil(c / 4) planes of hp x wp positions of 4 bytes, position
    (y, x) holding input (y * sh - pt, x * sw - pl) where that is inside the image and `fill`
-   elsewhere (strides 1: the image with its padding around it; strides above 1 sample the image,
-   for 1 x 1 kernels); channels past c repeat channel c - 1 (their weights are 0). flip: every
+   elsewhere (strides 1: the image with its padding around it; strides above 1 sample the image:
+   one phase of a strided convolution, pt and pl then possibly negative); channels past c repeat
+   channel c - 1 (their weights are 0). flip: every
    image byte is xor-ed with 0x80 (signed input read as unsigned). dst holds
    ceil(c/4) * hp * wp * 4 + SO_I8_CONV_SLACK bytes. */
-void so_u8_conv_quads(const uint8_t *x, size_t c, size_t h, size_t w, size_t sh, size_t sw, size_t pt, size_t pl,
+void so_u8_conv_quads(const uint8_t *x, size_t c, size_t h, size_t w, size_t sh, size_t sw, ptrdiff_t pt, ptrdiff_t pl,
                       size_t hp, size_t wp, uint8_t fill, int flip, uint8_t *dst);
 
 /* Packed weights: panels of 8 output channels; in a panel, for each tap t < taps then each

@@ -366,29 +366,36 @@ final class Int8DirectConvWeights: Sendable {
 /// Padded positions per block of the direct convolution, and output channels per call.
 private let directBlock = 96, directChannels = 64
 
-/// One image's stride-1 (or 1 x 1) convolution by the direct kernel: x (c x h x w bytes, signed when `flip`,
-/// zero point `xzp` of its own type), results as `out` says (m x oh * ow). The image is rewritten
-/// once as quad planes (padding holding the zero point); blocks of positions and of output
-/// channels run on up to `threads` threads.
+/// One image's convolution by the direct kernel: x (c x h x w bytes, signed when `flip`, zero point
+/// `xzp` of its own type), results as `out` says (m x oh * ow). The image is rewritten once as quad
+/// planes (padding holding the zero point), one set per phase of a strided convolution (see
+/// so_i8_conv.h); blocks of positions and of output channels run on up to `threads` threads.
 func int8DirectConv2D(x: UnsafePointer<UInt8>, flip: Bool, xzp: Int32, _ geo: Int8ConvGeometry, _ w: Int8DirectConvWeights,
                       _ out: Int8GemmOutput, threads: Int) {
-    let strided = geo.sh != 1 || geo.sw != 1
-    precondition((!strided || geo.kh * geo.kw == 1) && geo.c == w.c && geo.m == w.m && geo.kh == w.kh && geo.kw == w.kw)
+    precondition(geo.c == w.c && geo.m == w.m && geo.kh == w.kh && geo.kw == w.kw && geo.sh >= 1 && geo.sw >= 1)
     let zp = flip ? xzp + 128 : xzp   // in the unsigned domain
-    // strided 1 x 1: the quad planes are the sampled input, one position per output
-    let hp = strided ? geo.oh : max(geo.h + geo.padTop, geo.oh + (geo.kh - 1) * geo.dh)
-    let wp = strided ? geo.ow : max(geo.w + geo.padLeft, geo.ow + (geo.kw - 1) * geo.dw)
-    let cq = (geo.c + 3) / 4, planeBytes = hp * wp * 4
-    let quads = UnsafeMutablePointer<UInt8>.allocate(capacity: cq * planeBytes + Int(SO_I8_CONV_SLACK))
+    // tap ky reads row phase (ky * dh) % sh, shifted by (ky * dh) / sh rows; the same for columns
+    let rowPhase = (0..<geo.kh).map { ($0 * geo.dh) % geo.sh }, rowShift = (0..<geo.kh).map { ($0 * geo.dh) / geo.sh }
+    let colPhase = (0..<geo.kw).map { ($0 * geo.dw) % geo.sw }, colShift = (0..<geo.kw).map { ($0 * geo.dw) / geo.sw }
+    let hp = geo.oh + rowShift.max()!, wp = geo.ow + colShift.max()!
+    var phases = [Int]()   // py * sw + px of each phase some tap reads, in order
+    for py in Set(rowPhase).sorted() { for px in Set(colPhase).sorted() { phases.append(py * geo.sw + px) } }
+    let cq = (geo.c + 3) / 4, planeBytes = hp * wp * 4, phaseBytes = cq * planeBytes
+    let quads = UnsafeMutablePointer<UInt8>.allocate(capacity: phases.count * phaseBytes + Int(SO_I8_CONV_SLACK))
     defer { quads.deallocate() }
-    so_u8_conv_quads(x, geo.c, geo.h, geo.w, geo.sh, geo.sw, geo.padTop, geo.padLeft, hp, wp, UInt8(truncatingIfNeeded: zp),
-                     flip ? 1 : 0, quads)
-    // one step per tap and channel quad: its byte offset from a position's bytes in plane 0
+    // in order: each phase's slack is overwritten by the next phase, the last one's stays
+    for (i, ph) in phases.enumerated() {
+        let py = ph / geo.sw, px = ph % geo.sw
+        so_u8_conv_quads(x, geo.c, geo.h, geo.w, geo.sh, geo.sw, geo.padTop - py, geo.padLeft - px, hp, wp,
+                         UInt8(truncatingIfNeeded: zp), flip ? 1 : 0, quads + i * phaseBytes)
+    }
+    // one step per tap and channel quad: its byte offset from a position's bytes in the first plane
     var offs = [Int]()
     for ky in 0..<geo.kh {
         for kx in 0..<geo.kw {
-            let tap = (ky * geo.dh * wp + kx * geo.dw) * 4
-            for q in 0..<cq { offs.append(q * planeBytes + tap) }
+            let base = phases.firstIndex(of: rowPhase[ky] * geo.sw + colPhase[kx])! * phaseBytes
+            let tap = (rowShift[ky] * wp + colShift[kx]) * 4
+            for q in 0..<cq { offs.append(base + q * planeBytes + tap) }
         }
     }
     let m = geo.m
