@@ -4,9 +4,15 @@
  *   rows_8x32_vnni    AVX-512 VNNI: 8 rows of A read in place, four bytes of a row broadcast and
  *                     multiplied by 32 columns' four weights (vpdpbusd) into 16 zmm accumulators
  * Both compute the same integers, and the float output with the same two roundings.
+ * The same tile over a convolution's output positions (so_i8_conv_rows: conv_rows_scalar and
+ * conv_rows_8x32_vnni), each row's four bytes read at its position plus the tap's offset, results
+ * requantized in registers.
  */
 #include "so_isa.h"
 #include "so_i8_rows.h"
+#include "so_i8_gemm.h"
+#include "i8_shared.h"
+#include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -65,6 +71,36 @@ static void rows_scalar(size_t i0, size_t i1, size_t n, size_t k, const uint8_t 
             if (o->corr) s += (uint32_t)o->corr[j];
             if (o->bzp) s -= (uint32_t)o->bzp[j] * rs;
             store_one(o, i, j, s);
+        }
+    }
+}
+
+static inline int32_t requant_value(int32_t acc, int32_t bias, float scale, int32_t yzp, int32_t lo, int32_t hi) {
+    float v = (float)(int32_t)((uint32_t)acc + (uint32_t)bias) * scale;
+    if (!(v > -1073741824.0f)) v = -1073741824.0f;
+    if (v > 1073741824.0f) v = 1073741824.0f;
+    int32_t q = (int32_t)nearbyintf(v) + yzp;
+    return q < lo ? lo : q > hi ? hi : q;
+}
+
+static void conv_rows_scalar(size_t m, size_t taps, size_t cq, const int8_t *pb, const uint8_t *img, const size_t *tap_offs,
+                             size_t o0, size_t o1, size_t ow, size_t wp, const so_i8_rows_requant *rq, uint8_t *y, size_t ldy) {
+    const size_t k = taps * cq * 4, kpad = k, pos_bytes = cq * 4;
+    for (size_t o = o0; o < o1; o++) {
+        const uint8_t *base = img + ((o / ow) * wp + o % ow) * pos_bytes;
+        for (size_t j = 0; j < m; j++) {
+            const int8_t *panel = pb + (j / PANEL) * PANEL * kpad;
+            const size_t c = j % PANEL;
+            uint32_t s = 0;
+            for (size_t t = 0; t < taps; t++) {
+                const uint8_t *xs = base + tap_offs[t];
+                for (size_t kk = 0; kk < cq * 4; kk++) {
+                    const size_t row = t * cq * 4 + kk;
+                    s += (uint32_t)((int32_t)xs[kk] * (int32_t)panel[(row / 4) * PANEL * 4 + c * 4 + row % 4]);
+                }
+            }
+            const int32_t q = requant_value((int32_t)s, rq->bias ? rq->bias[j] : 0, rq->scale[j], rq->yzp, rq->lo, rq->hi);
+            y[o * ldy + j] = (uint8_t)q;
         }
     }
 }
@@ -136,7 +172,6 @@ static void rows_8x32_vnni(size_t i0, size_t i1, size_t n, size_t k, const uint8
                 SO_ROWS_STEP(tail[0], tail[1], tail[2], tail[3], tail[4], tail[5], tail[6], tail[7],
                              (const uint8_t *)bp + kq * PANEL * 4);
             }
-#undef SO_ROWS_STEP
             const __m512i acc[16] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71};
             const size_t j0 = p * PANEL, cols = n - j0 < PANEL ? n - j0 : PANEL;
             const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
@@ -175,6 +210,52 @@ static void rows_8x32_vnni(size_t i0, size_t i1, size_t n, size_t k, const uint8
     }
 }
 
+/* 8 output positions (rows) x 32 channels of a convolution (so_i8_conv_rows). */
+static void conv_rows_8x32_vnni(size_t m, size_t taps, size_t cq, const int8_t *pb, const uint8_t *img, const size_t *tap_offs,
+                                size_t o0, size_t o1, size_t ow, size_t wp, const so_i8_rows_requant *rq, uint8_t *y, size_t ldy) {
+    const size_t kpad = taps * cq * 4, pos_bytes = cq * 4, panels = (m + PANEL - 1) / PANEL;
+    const __m512i vzp = _mm512_set1_epi32(rq->yzp);
+    __m512 vflo, vfhi;
+    requant16_bounds(rq->yzp, rq->lo, rq->hi, &vflo, &vfhi);
+    for (size_t o = o0; o < o1; o += 8) {
+        const size_t rows = o1 - o < 8 ? o1 - o : 8;
+        const uint8_t *rp[8];
+        for (size_t r = 0; r < 8; r++) {
+            const size_t oo = o + (r < rows ? r : rows - 1);
+            rp[r] = img + ((oo / ow) * wp + oo % ow) * pos_bytes;
+        }
+        for (size_t p = 0; p < panels; p++) {
+            const uint8_t *bp = (const uint8_t *)(pb + p * PANEL * kpad);
+            __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+            __m512i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00;
+            __m512i c70 = c00, c71 = c00;
+            for (size_t t = 0; t < taps; t++) {
+                const size_t off = tap_offs[t];
+                const uint8_t *r0 = rp[0] + off, *r1 = rp[1] + off, *r2 = rp[2] + off, *r3 = rp[3] + off;
+                const uint8_t *r4 = rp[4] + off, *r5 = rp[5] + off, *r6 = rp[6] + off, *r7 = rp[7] + off;
+                for (size_t q = 0; q < cq; q++, bp += PANEL * 4) {
+                    const size_t qo = 4 * q;
+                    SO_ROWS_STEP(quad(r0 + qo), quad(r1 + qo), quad(r2 + qo), quad(r3 + qo), quad(r4 + qo),
+                                 quad(r5 + qo), quad(r6 + qo), quad(r7 + qo), bp);
+                }
+            }
+            const __m512i acc[16] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71};
+            const size_t j0 = p * PANEL, cols = m - j0 < PANEL ? m - j0 : PANEL;
+            const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+            const __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
+            const __m512i b0 = rq->bias ? _mm512_maskz_loadu_epi32(m0, rq->bias + j0) : _mm512_setzero_si512();
+            const __m512i b1 = rq->bias ? _mm512_maskz_loadu_epi32(m1, rq->bias + j0 + 16) : _mm512_setzero_si512();
+            const __m512 s0 = _mm512_maskz_loadu_ps(m0, rq->scale + j0), s1 = _mm512_maskz_loadu_ps(m1, rq->scale + j0 + 16);
+            for (size_t r = 0; r < rows; r++) {
+                uint8_t *yo = y + (o + r) * ldy + j0;
+                _mm_mask_storeu_epi8(yo, m0, requant16_avx512(acc[2 * r], b0, s0, vzp, vflo, vfhi));
+                if (m1) _mm_mask_storeu_epi8(yo + 16, m1, requant16_avx512(acc[2 * r + 1], b1, s1, vzp, vflo, vfhi));
+            }
+        }
+    }
+}
+#undef SO_ROWS_STEP
+
 #pragma clang attribute pop
 #endif
 
@@ -194,4 +275,57 @@ void so_i8_rows_gemm(int isa, size_t i0, size_t i1, size_t n, size_t k, const ui
     if (so_i8_rows_fast(isa)) { rows_8x32_vnni(i0, i1, n, k, a, lda, packed, out); return; }
 #endif
     rows_scalar(i0, i1, n, k, a, lda, packed, out);
+}
+
+void so_i8_conv_rows(int isa, size_t m, size_t taps, size_t cq, const int8_t *packed, const uint8_t *img,
+                     const size_t *tap_offs, size_t o0, size_t o1, size_t ow, size_t wp, const so_i8_rows_requant *rq,
+                     uint8_t *y, size_t ldy) {
+    if (o1 <= o0 || m == 0) return;
+#if defined(__x86_64__)
+    if (so_i8_rows_fast(isa)) { conv_rows_8x32_vnni(m, taps, cq, packed, img, tap_offs, o0, o1, ow, wp, rq, y, ldy); return; }
+#endif
+    conv_rows_scalar(m, taps, cq, packed, img, tap_offs, o0, o1, ow, wp, rq, y, ldy);
+}
+
+void so_u8_quads_by_position(const uint8_t *planes, size_t cq, size_t positions, uint8_t *dst) {
+    const uint32_t *src = (const uint32_t *)(const void *)planes;
+    uint32_t *d = (uint32_t *)(void *)dst;
+    /* blocks of 16 positions, so that both sides stay in a few cache lines */
+    for (size_t p0 = 0; p0 < positions; p0 += 16) {
+        const size_t p1 = positions - p0 < 16 ? positions : p0 + 16;
+        for (size_t q = 0; q < cq; q++) {
+            const uint32_t *s = src + q * positions;
+            for (size_t p = p0; p < p1; p++) d[p * cq + q] = s[p];
+        }
+    }
+}
+
+void so_u8_transpose(const uint8_t *src, size_t rows, size_t cols, size_t lds, uint8_t *dst, size_t ldd) {
+    for (size_t i0 = 0; i0 < rows; i0 += 16) {
+        const size_t i1 = rows - i0 < 16 ? rows : i0 + 16;
+        for (size_t j0 = 0; j0 < cols; j0 += 16) {
+            const size_t j1 = cols - j0 < 16 ? cols : j0 + 16;
+            for (size_t j = j0; j < j1; j++) {
+                for (size_t i = i0; i < i1; i++) dst[j * ldd + i] = src[i * lds + j];
+            }
+        }
+    }
+}
+
+void so_i8_conv_rows_pack(size_t m, size_t c, size_t taps, const int8_t *w, int8_t *dst) {
+    const size_t cq = (c + 3) / 4, k = taps * cq * 4, panels = (m + PANEL - 1) / PANEL;
+    memset(dst, 0, so_i8_rows_packed_bytes(k, m));
+    /* row (t * cq + q) * 4 + e of B is channel 4q + e of tap t: in a panel, quad t * cq + q of
+       column jj holds its four channels' weights of tap t */
+    for (size_t p = 0; p < panels; p++) {
+        int8_t *panel = dst + p * PANEL * k;
+        for (size_t jj = 0; jj < PANEL && p * PANEL + jj < m; jj++) {
+            const int8_t *wj = w + (p * PANEL + jj) * c * taps;
+            for (size_t ch = 0; ch < c; ch++) {
+                for (size_t t = 0; t < taps; t++) {
+                    panel[(t * cq + ch / 4) * PANEL * 4 + jj * 4 + ch % 4] = wj[ch * taps + t];
+                }
+            }
+        }
+    }
 }

@@ -135,4 +135,60 @@ final class Int8RowsGemmTests: XCTestCase {
             }
         }
     }
+
+    /// The convolution on position rows (`int8ConvRows2D`, `so_i8_conv_rows`) against a plain integer
+    /// convolution requantized by the scalar reference, byte for byte, at the scalar level and (where
+    /// the CPU has it) the VNNI one: strided (phases, negative phase offsets without padding),
+    /// dilated, 1 x 1 and 7 x 7 kernels, channel counts off multiples of 4 and of 32, signed and
+    /// unsigned activations and outputs, zero points 0, 128 and 255, saturating values, 1 and 2 threads.
+    func testConvolutionOnPositionRowsMatchesAPlainConvolution() {
+        struct Case { var c, h, w, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr: Int }
+        let cases = [
+            Case(c: 32, h: 14, w: 14, m: 40, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1),
+            Case(c: 13, h: 7, w: 7, m: 33, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1),
+            Case(c: 24, h: 14, w: 13, m: 70, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pt: 1, pl: 1, pb: 1, pr: 1),
+            Case(c: 9, h: 11, w: 12, m: 5, kh: 3, kw: 2, sh: 2, sw: 2, dh: 1, dw: 1, pt: 0, pl: 0, pb: 0, pr: 0),
+            Case(c: 6, h: 17, w: 15, m: 17, kh: 3, kw: 3, sh: 3, sw: 2, dh: 2, dw: 2, pt: 2, pl: 1, pb: 0, pr: 2),
+            Case(c: 40, h: 14, w: 14, m: 64, kh: 1, kw: 1, sh: 2, sw: 2, dh: 1, dw: 1, pt: 0, pl: 0, pb: 0, pr: 0),
+            Case(c: 8, h: 9, w: 10, m: 31, kh: 7, kw: 7, sh: 1, sw: 1, dh: 1, dw: 1, pt: 3, pl: 3, pb: 3, pr: 3),
+            Case(c: 16, h: 1, w: 1, m: 8, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, pt: 0, pl: 0, pb: 0, pr: 0),
+        ]
+        var rng = SplitMix64(seed: 21)
+        var levels = [Int32(SO_ISA_SCALAR)]
+        if so_i8_rows_fast(Int32(SO_ISA_AVX512)) != 0 { levels.append(Int32(SO_ISA_AVX512)) }
+        for (ci, k) in cases.enumerated() {
+            let oh = (k.h + k.pt + k.pb - (k.kh - 1) * k.dh - 1) / k.sh + 1, ow = (k.w + k.pl + k.pr - (k.kw - 1) * k.dw - 1) / k.sw + 1
+            let geo = Int8ConvGeometry(c: k.c, h: k.h, w: k.w, m: k.m, kh: k.kh, kw: k.kw, sh: k.sh, sw: k.sw, dh: k.dh, dw: k.dw,
+                                       padTop: k.pt, padLeft: k.pl, oh: oh, ow: ow)
+            let extreme = ci % 3 == 2, signedIn = ci % 2 == 1, signedOut = ci % 3 == 0
+            let x = rng.kernelBytes(k.c * k.h * k.w, extreme: extreme)
+            let w = rng.kernelWeights(k.m * k.c * k.kh * k.kw, extreme: extreme)
+            let zp: Int32 = signedIn ? [-128, 0, 127][ci % 3] : [0, 128, 255][ci % 3]
+            let sums = naiveIntegerConv(geo, depthwise: false, x, signed: signedIn, zp: zp, w.map { Int64($0) })
+            let bias = (0..<k.m).map { _ in Int32(truncatingIfNeeded: rng.next() % 20001) - 10000 }
+            let scale = (0..<k.m).map { _ in Float(rng.next() % 1000 + 1) * 1e-5 }
+            let p = oh * ow, count = k.m * p
+            var want = [UInt8](repeating: 0xA5, count: count + 64)
+            bias.withUnsafeBufferPointer { bp in
+                scale.withUnsafeBufferPointer { sp in
+                    want.withUnsafeMutableBytes { wp in
+                        so_i8_requantize(k.m, p, sums, p, bp.baseAddress, sp.baseAddress, signedOut ? -3 : 7, signedOut ? -128 : 0,
+                                         signedOut ? 127 : 255, signedOut ? 1 : 0, wp.baseAddress, p, Int32(SO_ISA_SCALAR))
+                    }
+                }
+            }
+            let packed = w.withUnsafeBufferPointer { Int8ConvRowsWeights(m: k.m, c: k.c, kh: k.kh, kw: k.kw, weights: $0.baseAddress!) }
+            for isa in levels {
+                for threads in [1, 2] {
+                    let y = x.withUnsafeBufferPointer { xp in
+                        requantizedBytes(count: count, ldy: p, bias: bias, scale: scale, signedOut: signedOut) { out in
+                            guard case .requantized(let rq, let yp, let ldy) = out else { return }
+                            int8ConvRows2D(x: xp.baseAddress!, flip: signedIn, xzp: zp, geo, packed, rq, yp, ldy: ldy, threads: threads, isa: isa)
+                        }
+                    }
+                    XCTAssertEqual(y, want, "case \(ci) \(k) isa \(isa) threads \(threads)")
+                }
+            }
+        }
+    }
 }

@@ -26,6 +26,14 @@ size_t so_i8_rows_packed_bytes(size_t k, size_t n);
 /* b: element (kk, j) at b[kk * ldb + j]; also writes colsum[j] = sum over kk of b (colsum may be NULL). */
 void so_i8_rows_pack(size_t k, size_t n, const int8_t *b, size_t ldb, int8_t *dst, int32_t *colsum);
 
+/* Requantization per output channel (column): clamp(round_half_even((acc + bias[j]) * scale[j]) + yzp, lo, hi). */
+typedef struct so_i8_rows_requant {
+    const int32_t *bias;
+    const float *scale;
+    int32_t yzp, lo, hi;
+    int is_signed;
+} so_i8_rows_requant;
+
 typedef struct so_i8_rows_out {
     const int32_t *corr;   /* n values added to every row (NULL: 0) */
     const int32_t *bzp;    /* n weight zero points (NULL: all 0; then no row sums are taken) */
@@ -43,5 +51,36 @@ void so_i8_rows_gemm(int isa, size_t i0, size_t i1, size_t n, size_t k, const ui
 
 /* 1 when so_i8_rows_gemm has a fast variant at this ISA level on this CPU. */
 int so_i8_rows_fast(int isa);
+
+/*
+ * A convolution with output positions as rows (group 1, any kernel, stride and dilation), for
+ * small maps, where a tile of 8 positions x 32 output channels wastes fewer lanes than one of 48
+ * positions of a padded row x 8 channels (so_i8_conv_direct): a 7 x 7 map is 49 of 56 rows
+ * rather than 49 of 64 lanes, 14 x 14 196 of 200 rather than of 224.
+ *
+ * The image is given as "position quads" (so_u8_quads_by_position): padded positions (hp x wp, one
+ * set per phase of a strided convolution, as for so_i8_conv_direct), each position's cq channel
+ * quads consecutive (pos_bytes = cq * 4 bytes). Output o (o = oy * ow + ox) is padded position
+ * L = oy * wp + ox, and its tap t reads the cq quads at img + L * pos_bytes + tap_offs[t]. The
+ * weights are B of so_i8_rows_pack with k = taps * cq * 4 (row (t * cq + q) * 4 + e holding input
+ * channel 4q + e of tap t, zero past the channels) and n = m.
+ *
+ * Outputs [o0, o1) are requantized per channel j (as so_i8_requant, with bias[j] and scale[j]) to
+ * y[o * ldy + j], positions as rows (the caller transposes to planes).
+ */
+void so_i8_conv_rows(int isa, size_t m, size_t taps, size_t cq, const int8_t *packed, const uint8_t *img,
+                     const size_t *tap_offs, size_t o0, size_t o1, size_t ow, size_t wp, const so_i8_rows_requant *rq,
+                     uint8_t *y, size_t ldy);
+
+/* The weights of so_i8_conv_rows (k = taps * ceil(c / 4) * 4, n = m; so_i8_rows_packed_bytes(k, m)
+   bytes) from w, m x c x taps (ONNX's layout, taps = kh * kw row-major). */
+void so_i8_conv_rows_pack(size_t m, size_t c, size_t taps, const int8_t *w, int8_t *dst);
+
+/* Quads by position from quad planes (so_u8_conv_quads): planes cq x positions of 4 bytes become
+   positions x cq of 4 bytes (a transpose of 32-bit values). */
+void so_u8_quads_by_position(const uint8_t *planes, size_t cq, size_t positions, uint8_t *dst);
+
+/* Bytes: dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols. */
+void so_u8_transpose(const uint8_t *src, size_t rows, size_t cols, size_t lds, uint8_t *dst, size_t ldd);
 
 #endif

@@ -290,7 +290,11 @@ private func makeQLinearConv(_ ctx: OpContext) throws -> OpBody {
 /// (group == channels, one filter per channel). `init` returns nil for what neither covers (the
 /// general integer path runs then).
 private final class Int8ConvWeights: Sendable {
-    enum Kind: Sendable { case gemm(Int8PackedWeights), direct(Int8DirectConvWeights), depthwise(Int8DepthwiseWeights) }
+    enum Kind: Sendable {
+        case gemm(Int8PackedWeights), direct(Int8DirectConvWeights), depthwise(Int8DepthwiseWeights)
+        /// Small maps of a QLinearConv: output positions as rows (requantized outputs only).
+        case rows(Int8ConvRowsWeights)
+    }
     let kind: Kind
     /// Output channels, input channels, kernel height and width.
     let m: Int, c: Int, kh: Int, kw: Int
@@ -319,6 +323,16 @@ private final class Int8ConvWeights: Sendable {
             // does a strided stem on fewer than 4 channels (ResNet-50's 7 x 7 on 3: its quads are a
             // quarter padding, 0.99 ms against 0.93 on Zen 4).
             let unitStrides = (p.strides ?? [1, 1]).allSatisfy { $0 == 1 }
+            // A QLinearConv whose output map is known and small runs on position rows.
+            if zz == nil, op == "QLinearConv", Int8ConvRowsWeights.applies(c: c, kh: kh, kw: kw),
+               let xs = ctx.inputShape(0), xs.count == 4, xs[1] == c,
+               let sp = try? convSpatial(p, input: [xs[2], xs[3]], kernel: [kh, kw], op),
+               Int8ConvRowsWeights.prefers(oh: sp.out[0], ow: sp.out[1], c: c, kh: kh, kw: kw, strided: !unitStrides) {
+                kind = .rows(ctx.prepare(w, kind: "int8-rows" + (w.dtype == .uint8 ? "-u8" : "")) {
+                    weights.withUnsafeBufferPointer { Int8ConvRowsWeights(m: mm, c: cc, kh: hh, kw: ww, weights: $0.baseAddress!) }
+                })
+                return
+            }
             if zz == nil, !(unitStrides && kh * kw == 1), unitStrides || kh * kw == 1 || c >= 4,
                Int8DirectConvWeights.applies(c: c, kh: kh, kw: kw) {
                 kind = .direct(try ctx.prepare(w, kind: "int8-direct" + (w.dtype == .uint8 ? "-u8" : "")) {
@@ -360,6 +374,12 @@ private final class Int8ConvWeights: Sendable {
         case .depthwise(let dw):
             for i in 0..<batch {
                 int8DepthwiseConv2D(x: x.raw + i * inImage, xSigned: x.dtype == .int8, xzp: xzp, geo, dw, out(i), threads: threads)
+            }
+        case .rows(let rw):
+            let xb = x.raw.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<batch {
+                guard case .requantized(let rq, let y, let ldy) = out(i) else { preconditionFailure("position rows give 8-bit outputs only") }
+                int8ConvRows2D(x: xb + i * inImage, flip: x.dtype == .int8, xzp: xzp, geo, rw, rq, y, ldy: ldy, threads: threads)
             }
         case .direct(let dc):
             let xb = x.raw.assumingMemoryBound(to: UInt8.self)
