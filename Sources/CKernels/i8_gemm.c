@@ -457,8 +457,7 @@ void epilogue_row_vnni(__m512i a0, __m512i a1, size_t r, size_t kc, const int32_
     /* - bz * sum a + kc * az * bz, then - az * sum b */
     /* in wrapping unsigned arithmetic: the parts may pass 2^31, the total fits int32 */
     uint32_t f = (uint32_t)kc * (uint32_t)az * (uint32_t)bzp - (uint32_t)bzp * (uint32_t)rs[r];
-    __m512i fix = _mm512_set1_epi32((int32_t)f);
-    __m512i v0 = _mm512_add_epi32(a0, fix), v1 = _mm512_add_epi32(a1, fix);
+    __m512i v0 = a0, v1 = a1;
     if (az) {
         __m512i vaz = _mm512_set1_epi32(az);
         v0 = _mm512_sub_epi32(v0, _mm512_mullo_epi32(vaz, cs0));
@@ -469,17 +468,18 @@ void epilogue_row_vnni(__m512i a0, __m512i a1, size_t r, size_t kc, const int32_
         v0 = _mm512_add_epi32(v0, _mm512_maskz_loadu_epi32(m0, o));
         v1 = _mm512_add_epi32(v1, _mm512_maskz_loadu_epi32(m1, o + 16));
     }
-    if (rq) {   /* requantized in registers, as requantize_avx512 does */
+    if (rq) {   /* requantized in registers, as requantize_avx512 does; the fix joins the bias (one add) */
         const size_t i = row0 + r;
-        const __m512i vb = _mm512_set1_epi32(rq->bias ? rq->bias[i] : 0);
+        const __m512i vb = _mm512_set1_epi32((int32_t)(f + (uint32_t)(rq->bias ? rq->bias[i] : 0)));
         const __m512 vs = _mm512_set1_ps(rq->scale[i]);
         uint8_t *yo = (uint8_t *)rq->y + i * rq->ldy + col0;
         _mm_mask_storeu_epi8(yo, m0, requant16_avx512(v0, vb, vs, vzp, vlo, vhi));
         _mm_mask_storeu_epi8(yo + 16, m1, requant16_avx512(v1, vb, vs, vzp, vlo, vhi));
         return;
     }
-    _mm512_mask_storeu_epi32(o, m0, v0);
-    _mm512_mask_storeu_epi32(o + 16, m1, v1);
+    const __m512i fix = _mm512_set1_epi32((int32_t)f);
+    _mm512_mask_storeu_epi32(o, m0, _mm512_add_epi32(v0, fix));
+    _mm512_mask_storeu_epi32(o + 16, m1, _mm512_add_epi32(v1, fix));
 }
 
 /* One 8 x 32 tile over `quads` quads of k, the zero points applied, stored or added to C. rowsum: the

@@ -114,6 +114,12 @@ static inline __attribute__((always_inline)) int32_t quad(const uint8_t *p) {
     return v;
 }
 
+/* The lane masks of a panel's two 16-column halves when `cols` (1 ... 32) of its columns are real. */
+static inline __attribute__((always_inline)) void panel_masks(size_t cols, __mmask16 *m0, __mmask16 *m1) {
+    *m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+    *m1 = cols >= 32 ? (__mmask16)0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
+}
+
 /* Sum of n bytes, 64 at a time (vpsadbw). */
 static inline uint32_t byte_sum(const uint8_t *p, size_t n) {
     __m512i acc = _mm512_setzero_si512();
@@ -173,9 +179,9 @@ static void rows_8x32_vnni(size_t i0, size_t i1, size_t n, size_t k, const uint8
                              (const uint8_t *)bp + kq * PANEL * 4);
             }
             const __m512i acc[16] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71};
-            const size_t j0 = p * PANEL, cols = n - j0 < PANEL ? n - j0 : PANEL;
-            const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
-            const __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
+            const size_t j0 = p * PANEL;
+            __mmask16 m0, m1;
+            panel_masks(n - j0 < PANEL ? n - j0 : PANEL, &m0, &m1);
             const __m512i corr0 = o->corr ? _mm512_maskz_loadu_epi32(m0, o->corr + j0) : _mm512_setzero_si512();
             const __m512i corr1 = o->corr ? _mm512_maskz_loadu_epi32(m1, o->corr + j0 + 16) : _mm512_setzero_si512();
             const __m512i z0 = o->bzp ? _mm512_maskz_loadu_epi32(m0, o->bzp + j0) : _mm512_setzero_si512();
@@ -240,9 +246,9 @@ static void conv_rows_8x32_vnni(size_t m, size_t taps, size_t cq, const int8_t *
                 }
             }
             const __m512i acc[16] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71};
-            const size_t j0 = p * PANEL, cols = m - j0 < PANEL ? m - j0 : PANEL;
-            const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
-            const __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
+            const size_t j0 = p * PANEL;
+            __mmask16 m0, m1;
+            panel_masks(m - j0 < PANEL ? m - j0 : PANEL, &m0, &m1);
             const __m512i b0 = rq->bias ? _mm512_maskz_loadu_epi32(m0, rq->bias + j0) : _mm512_setzero_si512();
             const __m512i b1 = rq->bias ? _mm512_maskz_loadu_epi32(m1, rq->bias + j0 + 16) : _mm512_setzero_si512();
             const __m512 s0 = _mm512_maskz_loadu_ps(m0, rq->scale + j0), s1 = _mm512_maskz_loadu_ps(m1, rq->scale + j0 + 16);

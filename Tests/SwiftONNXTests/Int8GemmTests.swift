@@ -10,11 +10,7 @@ import XCTest
 final class Int8GemmTests: XCTestCase {
     private func bytes(_ n: Int, seed: UInt64, extreme: Bool) -> [UInt8] {
         var rng = SplitMix64(seed: seed)
-        return (0..<n).map { _ in
-            let r = rng.next()
-            if extreme { return r % 2 == 0 ? 255 : (r % 3 == 0 ? 0 : 128) }
-            return UInt8(truncatingIfNeeded: r >> 11)
-        }
+        return rng.gemmBytes(n, extreme: extreme)
     }
 
     /// C[i][j] = sum (a - azp[i]) * (b - bzp), in Int64 so the reference itself cannot overflow.

@@ -14,11 +14,7 @@ final class Int8RowsGemmTests: XCTestCase {
 
     private func bytes(_ n: Int, seed: UInt64, extreme: Bool) -> [UInt8] {
         var rng = SplitMix64(seed: seed)
-        return (0..<n).map { _ in
-            let r = rng.next()
-            if extreme { return r % 2 == 0 ? 255 : (r % 3 == 0 ? 0 : 128) }
-            return UInt8(truncatingIfNeeded: r >> 11)
-        }
+        return rng.gemmBytes(n, extreme: extreme)
     }
 
     /// sum (a - azp) * (b - bzp[j]) in Int64 (a: m x k, b: k x n signed).

@@ -81,6 +81,15 @@ struct SplitMix64 {
         }
     }
 
+    /// n bytes for the integer GEMM tests: uniform, or (extreme) only 255, 0 and 128.
+    mutating func gemmBytes(_ n: Int, extreme: Bool) -> [UInt8] {
+        (0..<n).map { _ in
+            let r = next()
+            if extreme { return r % 2 == 0 ? 255 : (r % 3 == 0 ? 0 : 128) }
+            return UInt8(truncatingIfNeeded: r >> 11)
+        }
+    }
+
     /// n signed weights for the integer kernels' tests; extreme ones are all -128 or 127.
     mutating func kernelWeights(_ n: Int, extreme: Bool) -> [Int8] {
         kernelBytes(n, extreme: extreme).map { Int8(bitPattern: extreme ? ($0 == 255 ? 0x7F : 0x80) : $0) }
