@@ -43,6 +43,26 @@ static void interleave_rows(const uint8_t *r0, const uint8_t *r1, const uint8_t 
 #undef EVEN16
         }
     }
+    /* 8 at a time (rows of small maps are often shorter than 16): the same interleave on 8 bytes
+       of each row; stride 2 reads bytes 2i .. 2i + 15, inside the run while i + 8 < n */
+    if (s == 1 || s == 2) {
+        const __m128i low = _mm_set1_epi16(0x00FF);
+        for (; s == 1 ? i + 8 <= n : i + 8 < n; i += 8) {
+            __m128i a0, a1, a2, a3;
+            if (s == 1) {
+                a0 = _mm_loadl_epi64((const __m128i *)(r0 + i)); a1 = _mm_loadl_epi64((const __m128i *)(r1 + i));
+                a2 = _mm_loadl_epi64((const __m128i *)(r2 + i)); a3 = _mm_loadl_epi64((const __m128i *)(r3 + i));
+            } else {
+#define EVEN8(r) _mm_packus_epi16(_mm_and_si128(_mm_loadu_si128((const __m128i *)((r) + 2 * i)), low), _mm_setzero_si128())
+                a0 = EVEN8(r0); a1 = EVEN8(r1); a2 = EVEN8(r2); a3 = EVEN8(r3);
+#undef EVEN8
+            }
+            const __m128i t0 = _mm_unpacklo_epi8(_mm_xor_si128(a0, vf), _mm_xor_si128(a1, vf));
+            const __m128i t1 = _mm_unpacklo_epi8(_mm_xor_si128(a2, vf), _mm_xor_si128(a3, vf));
+            _mm_storeu_si128((__m128i *)(d + 4 * i), _mm_unpacklo_epi16(t0, t1));
+            _mm_storeu_si128((__m128i *)(d + 4 * i + 16), _mm_unpackhi_epi16(t0, t1));
+        }
+    }
 #endif
     for (; i < n; i++) {
         d[4 * i] = r0[i * s] ^ fx; d[4 * i + 1] = r1[i * s] ^ fx;

@@ -306,11 +306,31 @@ void so_u8_quads_by_position(const uint8_t *planes, size_t cq, size_t positions,
     }
 }
 
+#if defined(__x86_64__)
+/* One 16 x 16 block: four rounds of "row 2j, 2j + 1 = the byte interleave of rows j and j + 8",
+   each a rotation by one bit of the 8-bit index (row, column); four of them swap row and column. */
+static inline void transpose_16x16(const uint8_t *src, size_t lds, uint8_t *dst, size_t ldd) {
+    __m128i r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm_loadu_si128((const __m128i *)(src + (size_t)i * lds));
+    for (int round = 0; round < 4; round++) {
+        for (int j = 0; j < 8; j++) {
+            t[2 * j] = _mm_unpacklo_epi8(r[j], r[j + 8]);
+            t[2 * j + 1] = _mm_unpackhi_epi8(r[j], r[j + 8]);
+        }
+        for (int i = 0; i < 16; i++) r[i] = t[i];
+    }
+    for (int i = 0; i < 16; i++) _mm_storeu_si128((__m128i *)(dst + (size_t)i * ldd), r[i]);
+}
+#endif
+
 void so_u8_transpose(const uint8_t *src, size_t rows, size_t cols, size_t lds, uint8_t *dst, size_t ldd) {
     for (size_t i0 = 0; i0 < rows; i0 += 16) {
         const size_t i1 = rows - i0 < 16 ? rows : i0 + 16;
         for (size_t j0 = 0; j0 < cols; j0 += 16) {
             const size_t j1 = cols - j0 < 16 ? cols : j0 + 16;
+#if defined(__x86_64__)
+            if (i1 - i0 == 16 && j1 - j0 == 16) { transpose_16x16(src + i0 * lds + j0, lds, dst + j0 * ldd + i0, ldd); continue; }
+#endif
             for (size_t j = j0; j < j1; j++) {
                 for (size_t i = i0; i < i1; i++) dst[j * ldd + i] = src[i * lds + j];
             }

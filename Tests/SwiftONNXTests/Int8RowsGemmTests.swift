@@ -187,4 +187,19 @@ final class Int8RowsGemmTests: XCTestCase {
             }
         }
     }
+
+    /// The byte transpose that turns position rows into planes (16 x 16 blocks in registers, the
+    /// edges one by one), on sizes around the block, with leading dimensions wider than the matrix.
+    func testByteTransposeMatchesThePlainOne() {
+        var rng = SplitMix64(seed: 31)
+        for (rows, cols) in [(1, 1), (16, 16), (17, 33), (49, 512), (196, 40), (3, 70), (64, 15)] {
+            let lds = cols + 3, ldd = rows + 5
+            let src = rng.gemmBytes(rows * lds, extreme: false)
+            var got = [UInt8](repeating: 0xA5, count: cols * ldd)
+            so_u8_transpose(src, rows, cols, lds, &got, ldd)
+            var want = [UInt8](repeating: 0xA5, count: cols * ldd)
+            for i in 0..<rows { for j in 0..<cols { want[j * ldd + i] = src[i * lds + j] } }
+            XCTAssertEqual(got, want, "\(rows) x \(cols)")
+        }
+    }
 }
