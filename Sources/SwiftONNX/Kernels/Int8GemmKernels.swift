@@ -333,7 +333,19 @@ func int8DepthwiseConv2D(x: UnsafeRawPointer, xSigned: Bool, xzp: Int32, _ geo: 
     }
 }
 
-/// Weights of a stride-1 or 1 x 1 convolution (group 1, zero point 0) packed for the direct integer kernel
+/// Each row's sum of a rows x k matrix of signed weights (wrapping, as the kernels' sums).
+func int8RowSums(_ weights: UnsafePointer<Int8>, rows: Int, k: Int) -> [Int32] {
+    (0..<rows).map { i in (0..<k).reduce(Int32(0)) { $0 &+ Int32(weights[i * k + $1]) } }
+}
+
+/// The bias that also takes away the activations' zero point from a direct convolution's sums,
+/// per output channel: bias[i] - zp * (channel's weight sum) (bias nil: 0). The padding holds zp,
+/// so this is exact.
+func zeroPointBias(_ zp: Int32, _ rowSums: [Int32], _ bias: UnsafePointer<Int32>?) -> [Int32] {
+    rowSums.indices.map { (bias?[$0] ?? 0) &- zp &* rowSums[$0] }
+}
+
+/// Weights of a convolution (group 1, zero point 0) packed for the direct integer kernel
 /// (`so_i8_conv_pack`), with each output channel's weight sum (for the activations' zero point).
 /// Shared by every plan of a session (`OpContext.prepare`).
 final class Int8DirectConvWeights: Sendable {
@@ -359,7 +371,7 @@ final class Int8DirectConvWeights: Sendable {
         panelBytes = taps * ((c + 3) / 4) * 32
         so_i8_conv_pack(m, c, taps, weights, UnsafeMutableRawPointer(buffer.data).assumingMemoryBound(to: Int8.self))
         let k = c * taps
-        rowSums = (0..<m).map { i in (0..<k).reduce(Int32(0)) { $0 &+ Int32(weights[i * k + $1]) } }
+        rowSums = int8RowSums(weights, rows: m, k: k)
     }
 }
 
@@ -385,9 +397,9 @@ func int8DirectConv2D(x: UnsafePointer<UInt8>, flip: Bool, xzp: Int32, _ geo: In
         for q in 0..<cq { offs.append(ph.tapPhase[t] * phaseBytes + q * planeBytes + ph.tapShift[t] * 4) }
     }
     let m = geo.m
-    // the activations' zero point: - zp * (row's weight sum), folded into the bias
-    var fix = (0..<m).map { 0 &- zp &* w.rowSums[$0] }
-    if case .requantized(let rq, _, _) = out, let b = rq.bias { for i in 0..<m { fix[i] = fix[i] &+ b[i] } }
+    var bias: UnsafePointer<Int32>? = nil
+    if case .requantized(let rq, _, _) = out { bias = rq.bias }
+    let fix = zeroPointBias(zp, w.rowSums, bias)
     let lend = (geo.oh - 1) * wp + geo.ow   // past the last output's index
     let blocks = (lend + directBlock - 1) / directBlock, chunks = (m + directChannels - 1) / directChannels
     let items = blocks * chunks
@@ -558,8 +570,7 @@ final class Int8ConvRowsWeights: Sendable {
             so_i8_conv_rows_pack(m, c, taps, weights, buf.baseAddress)
             count = buf.count
         }
-        let kk = c * taps
-        rowSums = (0..<m).map { i in (0..<kk).reduce(Int32(0)) { $0 &+ Int32(weights[i * kk + $1]) } }
+        rowSums = int8RowSums(weights, rows: m, k: c * taps)
     }
 }
 
@@ -584,9 +595,7 @@ func int8ConvRows2D(x: UnsafePointer<UInt8>, flip: Bool, xzp: Int32, _ geo: Int8
     ph.writeQuads(x, geo, fill: zp, flip: flip, planes)
     for i in 0..<ph.phases.count { so_u8_quads_by_position(planes + i * phaseBytes, cq, positions, image + i * phaseBytes) }
     let offs = (0..<(geo.kh * geo.kw)).map { ph.tapPhase[$0] * phaseBytes + ph.tapShift[$0] * cq * 4 }
-    // the activations' zero point: - zp * (channel's weight sum), folded into the bias
-    var fix = (0..<m).map { 0 &- zp &* w.rowSums[$0] }
-    if let b = rq.bias { for i in 0..<m { fix[i] = fix[i] &+ b[i] } }
+    let fix = zeroPointBias(zp, w.rowSums, rq.bias)
     let kpad = geo.kh * geo.kw * cq * 4
     let blocks = (p + rowsBlock - 1) / rowsBlock, chunks = (m + rowsChannels - 1) / rowsChannels
     let items = blocks * chunks
