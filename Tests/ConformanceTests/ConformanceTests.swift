@@ -70,8 +70,8 @@ final class ConformanceTests: XCTestCase {
         let fm = FileManager.default
         do {
             let session = try InferenceSession(contentsOf: dir.appendingPathComponent("model.onnx"))
-            for info in session.inputs where info.type == nil {
-                return "input '\(info.name)' is not a tensor (sequence/optional/map types are not supported)"
+            for info in session.inputs where info.kind == .map {
+                return "input '\(info.name)' is a map (map values are not supported)"
             }
             let sets = try fm.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("test_data_set_") }.sorted()
             guard !sets.isEmpty else { return "no test data" }
@@ -81,7 +81,8 @@ final class ConformanceTests: XCTestCase {
                 var k = 0
                 while fm.fileExists(atPath: ds.appendingPathComponent("input_\(k).pb").path) {
                     let bytes = try [UInt8](Data(contentsOf: ds.appendingPathComponent("input_\(k).pb")))
-                    let (name, t) = try TensorProto.decode(bytes)
+                    guard k < session.inputs.count else { return "more input files than model inputs" }
+                    let (name, t) = try Self.decode(bytes, as: session.inputs[k])
                     feeds[name] = t
                     k += 1
                 }
@@ -92,11 +93,8 @@ final class ConformanceTests: XCTestCase {
                     guard j < session.outputs.count else { return "more reference outputs than model outputs" }
                     let oname = session.outputs[j].name
                     guard let got = out[oname] else { return "output '\(oname)' missing" }
-                    let expected: Tensor
-                    do { expected = try TensorProto.decode(bytes).tensor } catch {
-                        return "reference output \(j) is not a tensor (sequence/optional outputs are not supported)"
-                    }
-                    if let why = compare(got, expected) { return "output '\(oname)': \(why)" }
+                    let expected = try Self.decode(bytes, as: session.outputs[j]).value
+                    if let why = compareValues(got, expected) { return "output '\(oname)': \(why)" }
                     j += 1
                 }
             }
@@ -104,6 +102,41 @@ final class ConformanceTests: XCTestCase {
         } catch {
             return oneLine("\(error)")
         }
+    }
+
+    /// A test file as the value `info` declares: a TensorProto, SequenceProto or OptionalProto.
+    static func decode(_ bytes: [UInt8], as info: ValueInfo) throws -> (name: String, value: Tensor) {
+        switch info.kind {
+        case .sequence: return try TensorProto.decodeSequence(bytes, elementType: info.type)
+        case .optional: return try TensorProto.decodeOptional(bytes, elementType: info.type)
+        default:
+            let (name, t) = try TensorProto.decode(bytes)
+            return (name, t)
+        }
+    }
+
+    /// Compares tensors, sequences (element by element) and optionals (both empty, or both holding
+    /// values that compare equal).
+    func compareValues(_ got: Tensor, _ exp: Tensor) -> String? {
+        if let e = exp.sequenceElements {
+            guard let g = got.sequenceElements else { return "a \(got.kind) value, expected a sequence" }
+            guard g.count == e.count else { return "a sequence of \(g.count) tensors, expected \(e.count)" }
+            for (i, (a, b)) in zip(g, e).enumerated() {
+                if let why = compare(a, b) { return "element \(i): \(why)" }
+            }
+            return nil
+        }
+        if exp.isOptional {
+            guard got.isOptional else { return "a \(got.kind) value, expected an optional" }
+            switch (got.optionalElement, exp.optionalElement) {
+            case (nil, nil): return nil
+            case (let g?, let e?): return compareValues(g, e)
+            case (nil, _?): return "an empty optional, expected a value"
+            case (_?, nil): return "an optional holding a value, expected an empty one"
+            }
+        }
+        guard got.kind == .tensor else { return "a \(got.kind) value, expected a tensor" }
+        return compare(got, exp)
     }
 
     func compare(_ got: Tensor, _ exp: Tensor) -> String? {

@@ -171,7 +171,7 @@ public final class InferenceSession: Sendable {
         let graph = model.graph
         self.inputs = graph.inputs
         self.outputs = graph.outputs.map { o in
-            if o.type != nil, o.shape != nil { return o }
+            if o.kind != .tensor || (o.type != nil && o.shape != nil) { return o }
             return graph.valueInfo[o.name] ?? o
         }
         self.metadata = ModelMetadata(irVersion: model.irVersion, producerName: model.producerName,
@@ -185,7 +185,9 @@ public final class InferenceSession: Sendable {
 
     /// Whether the session makes plans per input signature: optimizing, and some input dimension is symbolic.
     private static func isShapePlanned(_ model: Model, _ options: SessionOptions) -> Bool {
-        options.optimize && model.graph.inputs.contains { $0.shape.map { $0.contains { $0.value == nil } } ?? true }
+        // Sequence and optional inputs have no shape to plan for: such a model keeps its general plan.
+        options.optimize && model.graph.inputs.allSatisfy { $0.kind == .tensor }
+            && model.graph.inputs.contains { $0.shape.map { $0.contains { $0.value == nil } } ?? true }
     }
 
     /// Optimizes the graph, infers its types and shapes, and makes the general plan.
@@ -326,13 +328,17 @@ public final class InferenceSession: Sendable {
 
     /// Checks that `feeds` (type and shape per input name) name every declared input and no other,
     /// with the declared types and shapes that fit.
-    private func check(_ feeds: [String: (dtype: DType, shape: [Int])]) throws(ONNXError) {
+    private func check(_ feeds: [String: (dtype: DType, shape: [Int])], kinds: [String: ValueKind] = [:],
+                       emptyOptionals: Set<String> = []) throws(ONNXError) {
         for name in feeds.keys.sorted() where !inputs.contains(where: { $0.name == name }) {
             throw .unknownInput(name)
         }
         for info in inputs {
             guard let t = feeds[info.name] else { throw .missingInput(info.name) }
-            if let dt = info.type, dt != t.dtype {
+            if !Self.kindFits(info.kind, kinds[info.name] ?? .tensor) {
+                throw .invalidInput(name: info.name, reason: "the model takes a \(info.kind) value here, got a \(kinds[info.name] ?? .tensor) value")
+            }
+            if let dt = info.type, dt != t.dtype, !emptyOptionals.contains(info.name) {
                 throw .inputTypeMismatch(input: info.name, expected: dt, got: t.dtype)
             }
             if let shape = info.shape {
@@ -341,6 +347,17 @@ public final class InferenceSession: Sendable {
                 let ok = shape.count == t.shape.count && zip(shape, t.shape).allSatisfy { $0.accepts($1) }
                 if !ok { throw .inputShapeMismatch(input: info.name, expected: shape, got: t.shape) }
             }
+        }
+    }
+
+    /// Whether a value of kind `got` may feed an input declared as `declared`: the same kind, where
+    /// an optional's or sequence's element kind is compared as far as the value tells it.
+    private static func kindFits(_ declared: ValueKind, _ got: ValueKind) -> Bool {
+        switch (declared, got) {
+        case (.tensor, .tensor): return true
+        case (.sequence, .sequence(.tensor)): return true
+        case (.optional(let d), .optional(let g)): return kindFits(d, g)
+        default: return false
         }
     }
 
@@ -364,7 +381,8 @@ public final class InferenceSession: Sendable {
     }
 
     private func run(_ feeds: [String: Tensor], control: RunControl?) throws(ONNXError) -> [String: Tensor] {
-        try check(feeds.mapValues { ($0.dtype, $0.shape) })
+        try check(feeds.mapValues { ($0.dtype, $0.shape) }, kinds: feeds.mapValues(\.kind),
+                  emptyOptionals: Set(feeds.filter { $0.value.isOptional && $0.value.optionalElement == nil }.keys))
         // The plan goes by the feeds' types and shapes; the memory pattern also by which outputs are
         // wanted and where they go.
         let feedSignature = MemoryPlanner.signature(plan.feedOrder.compactMap { feeds[$0.name] })  // all present: checked above

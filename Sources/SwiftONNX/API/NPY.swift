@@ -171,6 +171,7 @@ public enum NPY {
     }
 
     private static func encodeBytes(_ tensor: Tensor) throws -> [UInt8] {
+        if tensor.isContainer { throw ONNXError.unsupportedType("a \(tensor.kind) value is not a tensor; .npy holds one tensor") }
         guard let code = codeFor(tensor.dtype) else {
             throw ONNXError.unsupportedType(".npy cannot hold \(tensor.dtype) tensors (use a TensorProto .pb instead)")
         }

@@ -8,6 +8,8 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
     let owner: AnyObject?
     /// Elements of a string tensor (raw is unused then).
     let strings: [String]
+    /// The value of a sequence or an optional (raw is unused then; see `Tensor.isContainer`).
+    let container: TensorContainer?
     /// The run arena `raw` came from and goes back to (nil: the system allocator), and how.
     private let arena: RunArena?
     private let grant: BufferGrant
@@ -39,6 +41,7 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
         self.byteCount = byteCount
         self.owner = nil
         self.strings = []
+        self.container = nil
         self.isStandIn = false
         if let arena = RunArena.current {
             (self.raw, self.grant) = arena.allocate(byteCount)
@@ -59,6 +62,7 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
         self.byteCount = byteCount
         self.owner = owner
         self.strings = []
+        self.container = nil
         self.arena = nil
         self.grant = .system
         self.isStandIn = false
@@ -74,6 +78,7 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
         self.byteCount = byteCount
         self.owner = owner ?? CallerMemory(deallocator)
         self.strings = []
+        self.container = nil
         self.arena = nil
         self.grant = .system
         self.isStandIn = false
@@ -83,7 +88,7 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
     /// Whether the bytes may be written through a tensor that alone holds this storage: its own
     /// memory, or memory the caller handed over as writable. Not a mapped model file, not `Data`.
     var isWritable: Bool {
-        if isStandIn || !strings.isEmpty { return false }
+        if isStandIn || !strings.isEmpty || container != nil { return false }
         if owner == nil { return true }
         if let c = owner as? CallerMemory { return c.writable }
         return false
@@ -96,6 +101,7 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
         self.byteCount = 0
         self.owner = nil
         self.strings = []
+        self.container = nil
         self.arena = nil
         self.grant = .system
         self.isStandIn = true
@@ -111,6 +117,21 @@ final class TensorStorage: @unchecked Sendable {   // @unchecked: a raw pointer,
         self.byteCount = 0
         self.owner = nil
         self.strings = strings
+        self.container = nil
+        self.arena = nil
+        self.grant = .system
+        self.isStandIn = false
+        self.mapped = false
+    }
+
+    /// A sequence or optional value: no elements of its own.
+    init(container: TensorContainer) {
+        self.budget = nil
+        self.raw = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)
+        self.byteCount = 0
+        self.owner = nil
+        self.strings = []
+        self.container = container
         self.arena = nil
         self.grant = .system
         self.isStandIn = false
@@ -351,6 +372,7 @@ public struct Tensor: Sendable, CustomStringConvertible {
 
     /// Element type, shape and the first few elements: `Tensor(float32, [1, 3], [0.5, 1.0, -2.0])`.
     public var description: String {
+        if let c = containerDescription { return c }
         let shown = 6
         var values: [String] = []
         if dtype == .string {

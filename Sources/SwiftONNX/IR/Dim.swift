@@ -49,9 +49,13 @@ func describeShape(_ dims: [Int]) -> String { "[" + dims.map(String.init).joined
 public struct ValueInfo: Sendable, Hashable, CustomStringConvertible {
     /// The input's or output's name in the graph: the key of its tensor in `run`'s dictionaries.
     public var name: String
-    /// The element type; nil when the model does not say (and inference could not tell).
+    /// The element type; nil when the model does not say (and inference could not tell). For a
+    /// sequence or optional value, the type of the tensors it holds.
     public var type: DType?
-    /// The declared dimensions, outermost first; nil when the rank is unknown.
+    /// A tensor (the usual kind), or a sequence or optional value (see ``ValueKind``).
+    public var kind: ValueKind
+    /// The declared dimensions, outermost first; nil when the rank is unknown, and for a sequence or
+    /// optional value.
     public var shape: [Dim]?
 
     /// The dimensions as sizes: nil for a symbolic or unknown one; nil when the rank is unknown.
@@ -68,9 +72,12 @@ public struct ValueInfo: Sendable, Hashable, CustomStringConvertible {
     /// - Parameters:
     ///   - name: The value's name in the graph.
     ///   - type: The element type, or nil when not known.
-    ///   - shape: The dimensions, outermost first, or nil when the rank is not known.
-    public init(name: String, type: DType?, shape: [Dim]?) {
+    ///   - shape: The dimensions, outermost first, or nil when the rank is not known (and for a
+    ///     sequence or optional value).
+    ///   - kind: A tensor, or a sequence or optional value.
+    public init(name: String, type: DType?, shape: [Dim]?, kind: ValueKind = .tensor) {
         self.name = name
+        self.kind = kind
         self.type = type
         self.shape = shape
     }
@@ -80,6 +87,7 @@ public struct ValueInfo: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         let t = type.map { ".\($0)" } ?? "?"
         let s = shape.map(describeShape) ?? "?"
-        return "ValueInfo(name: \"\(name)\", type: \(t), shape: \(s))"
+        let k = kind == .tensor ? "" : ", kind: \(kind)"
+        return "ValueInfo(name: \"\(name)\", type: \(t), shape: \(s)\(k))"
     }
 }

@@ -10,7 +10,9 @@ enum Attribute {
     case strings([String])
     case tensors([Tensor])
     case graphs([Graph])
-    /// Sparse tensors and type protos: recognised, not used by any supported op.
+    /// A type (Optional's `type`): the kind of value and the element type of its tensors.
+    case type(ValueKind, DType?)
+    /// Sparse tensors and lists of type protos: recognised, not used by any supported op.
     case unsupported(String)
 
     var typeName: String {
@@ -25,6 +27,7 @@ enum Attribute {
         case .strings: return "strings"
         case .tensors: return "tensors"
         case .graphs: return "graphs"
+        case .type: return "type proto"
         case .unsupported(let s): return s
         }
     }

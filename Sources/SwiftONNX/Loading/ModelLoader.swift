@@ -242,19 +242,48 @@ private struct GraphLoader {
             return .graphs(try (0..<a.n_graphs).compactMap { a.graphs[$0] }.map { try graph($0, isMain: false) })
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSOR, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSORS:
             return .unsupported("sparse tensor")
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTO, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTOS:
-            return .unsupported("type proto")
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTO:
+            guard let tp = a.tp else { return .unsupported("type proto") }
+            let (kind, dtype) = containerType(tp)
+            return .type(kind, dtype)
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTOS:
+            return .unsupported("type protos")
         default:
             throw ONNXError.invalidAttribute(node: node.label, op: node.opType, attribute: name, reason: "unknown attribute type \(type.rawValue)")
+        }
+    }
+
+    /// The kind of value a TypeProto describes, and the element type of the tensors it holds (nil
+    /// when not given). A type this runtime does not know is taken as a tensor of unknown type.
+    func containerType(_ tp: UnsafeMutablePointer<Onnx__TypeProto>, depth: Int = 0) -> (ValueKind, DType?) {
+        guard depth < 8 else { return (.tensor, nil) }
+        switch tp.pointee.value_case {
+        case ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE:
+            guard let tt = tp.pointee.tensor_type, tt.pointee.has_elem_type != 0 else { return (.tensor, nil) }
+            return (.tensor, DType(onnxCode: tt.pointee.elem_type))
+        case ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE:
+            guard let e = tp.pointee.sequence_type?.pointee.elem_type else { return (.sequence(.tensor), nil) }
+            let (k, d) = containerType(e, depth: depth + 1)
+            return (.sequence(k), d)
+        case ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE:
+            guard let e = tp.pointee.optional_type?.pointee.elem_type else { return (.optional(.tensor), nil) }
+            let (k, d) = containerType(e, depth: depth + 1)
+            return (.optional(k), d)
+        case ONNX__TYPE_PROTO__VALUE_MAP_TYPE:
+            return (.map, nil)
+        default:
+            return (.tensor, nil)
         }
     }
 
     func valueInfo(_ vp: UnsafeMutablePointer<Onnx__ValueInfoProto>) -> ValueInfo {
         let v = vp.pointee
         let name = cString(v.name)
-        guard let tp = v.type, tp.pointee.value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE,
-              let tt = tp.pointee.tensor_type else {
-            return ValueInfo(name: name, type: nil, shape: nil)
+        guard let tp = v.type else { return ValueInfo(name: name, type: nil, shape: nil) }
+        guard tp.pointee.value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE, let tt = tp.pointee.tensor_type else {
+            // A container: its kind and the element type of the tensors inside; no shape.
+            let (kind, dtype) = containerType(tp)
+            return ValueInfo(name: name, type: dtype, shape: nil, kind: kind)
         }
         let dtype = tt.pointee.has_elem_type != 0 ? DType(onnxCode: tt.pointee.elem_type) : nil
         var shape: [Dim]? = nil

@@ -232,3 +232,70 @@ func decodeTensorProto(bytes: [UInt8], path: String = "<bytes>") throws -> (name
     // Copy aliased bytes out so the tensor does not pin the message (it is small).
     return (cString(msg.pointer.pointee.name), t)
 }
+
+/// Parses a serialized SequenceProto of tensors (a test suite's sequence input or output) into a
+/// sequence value; `elementType` types an empty sequence (the message does not say).
+func decodeSequenceProto(bytes: [UInt8], elementType: DType?, path: String = "<bytes>") throws -> (name: String, value: Tensor) {
+    let msg: ProtoMessage<Onnx__SequenceProto>? = bytes.withUnsafeBytes { b in
+        let empty: [UInt8] = [0]
+        let m: UnsafeMutablePointer<Onnx__SequenceProto>?
+        if let base = b.baseAddress?.assumingMemoryBound(to: UInt8.self) {
+            m = onnx__sequence_proto__unpack(nil, b.count, base)
+        } else {
+            m = empty.withUnsafeBufferPointer { onnx__sequence_proto__unpack(nil, 0, $0.baseAddress!) }
+        }
+        return m.map { ProtoMessage($0) { onnx__sequence_proto__free_unpacked($0, nil) } }
+    }
+    guard let msg else { throw ONNXError.io(path: path, reason: "not a serialized SequenceProto (truncated, or another kind of file)") }
+    return (cString(msg.pointer.pointee.name), try sequenceValue(msg.pointer, owner: msg, elementType: elementType, path: path))
+}
+
+/// Parses a serialized OptionalProto holding a tensor, a sequence of tensors, or nothing.
+/// `elementType` types an empty optional (the message does not say).
+func decodeOptionalProto(bytes: [UInt8], elementType: DType?, path: String = "<bytes>") throws -> (name: String, value: Tensor) {
+    let msg: ProtoMessage<Onnx__OptionalProto>? = bytes.withUnsafeBytes { b in
+        let empty: [UInt8] = [0]
+        let m: UnsafeMutablePointer<Onnx__OptionalProto>?
+        if let base = b.baseAddress?.assumingMemoryBound(to: UInt8.self) {
+            m = onnx__optional_proto__unpack(nil, b.count, base)
+        } else {
+            m = empty.withUnsafeBufferPointer { onnx__optional_proto__unpack(nil, 0, $0.baseAddress!) }
+        }
+        return m.map { ProtoMessage($0) { onnx__optional_proto__free_unpacked($0, nil) } }
+    }
+    guard let msg else { throw ONNXError.io(path: path, reason: "not a serialized OptionalProto (truncated, or another kind of file)") }
+    let o = msg.pointer.pointee
+    let name = cString(o.name)
+    let fallback = elementType ?? .float32
+    if let tp = o.tensor_value {
+        let t = try decodeTensor(tp, owner: msg, external: ExternalDataResolver(baseDirectory: nil))
+        return (name, try Tensor(optional: t, elementType: t.dtype))
+    }
+    if let sp = o.sequence_value {
+        let s = try sequenceValue(sp, owner: msg, elementType: elementType, path: path)
+        return (name, try Tensor(optional: s, elementType: s.dtype))
+    }
+    if o.sparse_tensor_value != nil || o.map_value != nil || o.optional_value != nil {
+        throw ONNXError.unsupportedType("\(path): an optional holding a sparse tensor, a map or an optional")
+    }
+    let kind: ValueKind = Int(o.elem_type) == Int(ONNX__OPTIONAL_PROTO__DATA_TYPE__SEQUENCE.rawValue) ? .sequence(.tensor) : .tensor
+    return (name, try Tensor(optional: nil, elementType: fallback, elementKind: kind))
+}
+
+private func sequenceValue(_ sp: UnsafePointer<Onnx__SequenceProto>, owner: AnyObject, elementType: DType?, path: String) throws -> Tensor {
+    let s = sp.pointee
+    if s.n_sparse_tensor_values > 0 || s.n_sequence_values > 0 || s.n_map_values > 0 || s.n_optional_values > 0 {
+        throw ONNXError.unsupportedType("\(path): a sequence of sparse tensors, sequences, maps or optionals (sequences of tensors are supported)")
+    }
+    var elements: [Tensor] = []
+    for i in 0..<s.n_tensor_values {
+        guard let tp = s.tensor_values[i] else { continue }
+        elements.append(try decodeTensor(tp, owner: owner, external: ExternalDataResolver(baseDirectory: nil)))
+    }
+    let dtype = elements.first?.dtype ?? elementType ?? .float32
+    do {
+        return try Tensor(sequence: elements, elementType: dtype)
+    } catch {
+        throw ONNXError.invalidGraph("\(path): \(error)")
+    }
+}

@@ -7,6 +7,7 @@ import CONNXProto
 /// float4e2m1 are packed two per byte (low nibble first) and int2, uint2 four per byte, as the ONNX
 /// spec says; strings go to `string_data`.
 func encodeTensorProto(_ t: Tensor, name: String) throws -> [UInt8] {
+    if t.isContainer { throw ONNXError.unsupportedType("'\(name)' is a \(t.kind) value; a TensorProto holds a tensor") }
     var msg = Onnx__TensorProto()
     onnx__tensor_proto__init(&msg)
 
@@ -95,6 +96,36 @@ public enum TensorProto {
     ///   - path: The name of the source in error messages.
     public static func decode(_ bytes: [UInt8], path: String = "<bytes>") throws(ONNXError) -> (name: String, tensor: Tensor) {
         try typedONNX { try decodeTensorProto(bytes: bytes, path: path) }
+    }
+
+    /// Parses a serialized SequenceProto of tensors (a `.pb` file of the ONNX test suite holding a
+    /// sequence) into a sequence value (see ``Tensor/init(sequence:elementType:)``). Throws
+    /// `ONNXError.io` when the bytes are not a SequenceProto, `.unsupportedType` for a sequence of
+    /// anything but tensors, and `.invalidGraph` when its tensors are of different types.
+    ///
+    /// - Parameters:
+    ///   - bytes: A serialized SequenceProto message.
+    ///   - elementType: The element type of an empty sequence (the message does not say); when
+    ///     nil, float32.
+    ///   - path: The name of the source in error messages.
+    public static func decodeSequence(_ bytes: [UInt8], elementType: DType? = nil,
+                                      path: String = "<bytes>") throws(ONNXError) -> (name: String, value: Tensor) {
+        try typedONNX { try decodeSequenceProto(bytes: bytes, elementType: elementType, path: path) }
+    }
+
+    /// Parses a serialized OptionalProto holding a tensor, a sequence of tensors, or nothing, into an
+    /// optional value (see ``Tensor/init(optional:elementType:elementKind:)``). Throws `ONNXError.io`
+    /// when the bytes are not an OptionalProto and `.unsupportedType` for an optional of a sparse
+    /// tensor, a map or an optional.
+    ///
+    /// - Parameters:
+    ///   - bytes: A serialized OptionalProto message.
+    ///   - elementType: The element type of an empty optional (the message does not say); when
+    ///     nil, float32.
+    ///   - path: The name of the source in error messages.
+    public static func decodeOptional(_ bytes: [UInt8], elementType: DType? = nil,
+                                      path: String = "<bytes>") throws(ONNXError) -> (name: String, value: Tensor) {
+        try typedONNX { try decodeOptionalProto(bytes: bytes, elementType: elementType, path: path) }
     }
 
     /// Serializes `tensor` under `name`. Numeric, bool, float16, bfloat16 and float8 tensors go to

@@ -4,9 +4,9 @@
 /// declared inputs followed by the node's implicit (outer-scope) inputs, in `node.implicitInputs` order;
 /// these become the `outer` dictionary handed to the subgraph runners.
 func registerControlFlowOps(_ r: inout OpRegistry) {
-    r.register("If", infer: Inference(inferIf), buildIf)
-    r.register("Loop", infer: Inference(inferLoop), buildLoop)
-    r.register("Scan", infer: Inference(inferScan)) { ctx in ctx.opset <= 8 ? try buildScan8(ctx) : try buildScan9(ctx) }
+    r.register("If", infer: Inference(inferIf), containers: true, buildIf)
+    r.register("Loop", infer: Inference(inferLoop), containers: true, buildLoop)
+    r.register("Scan", infer: Inference(inferScan), containers: true) { ctx in ctx.opset <= 8 ? try buildScan8(ctx) : try buildScan9(ctx) }
     r.rewrite(.fold, InlineConstantIf())
 }
 
@@ -193,7 +193,7 @@ fileprivate func sliceAlong(_ t: Tensor, axis: Int, index: Int) throws -> Tensor
 
 /// Stacks equally shaped tensors along a new axis `axis` (0...rank). `fallback` gives dtype and
 /// per-part shape when `parts` is empty.
-fileprivate func stackAlong(_ parts: [Tensor], axis: Int, fallbackType: DType?, fallbackShape: [Int]?,
+func stackAlong(_ parts: [Tensor], axis: Int, fallbackType: DType?, fallbackShape: [Int]?,
                             _ what: String) throws -> Tensor {
     guard let first = parts.first else {
         let dt = fallbackType ?? .float32
@@ -311,7 +311,11 @@ fileprivate func buildLoop(_ ctx: OpContext) throws -> any Operator {
             let outs = try body.run(args, binding: binding, nodeInputs: inputs, declared: declared, env: env)
             cond = try truthValue(outs[0], "Loop body condition output")
             for k in 0..<nCarried { carried[k] = outs[1 + k] }
-            for k in 0..<nScan { scans[k].append(outs[1 + nCarried + k]) }
+            for k in 0..<nScan {
+                let t = outs[1 + nCarried + k]
+                if t.isContainer { throw OpError("scan output #\(k) of the body is a \(t.kind) value; Loop stacks tensors only") }
+                scans[k].append(t)
+            }
             i += 1
         }
         var result = carried
@@ -360,6 +364,7 @@ fileprivate func buildScan9(_ ctx: OpContext) throws -> any Operator {
         var seqLen = -1
         for j in 0..<m {
             let t = try inputs.required(nStates + j, "scan input")
+            if t.isContainer { throw OpError("scan input #\(j) is a \(t.kind) value; Scan slices tensors only") }
             let a = try normalizeAxis(inAxes[j], rank: t.rank, "scan_input_axes[\(j)]")
             guard t.rank >= 1 else { throw OpError("scan input #\(j) must have rank >= 1") }
             if seqLen < 0 { seqLen = t.shape[a] } else if t.shape[a] != seqLen {
@@ -381,7 +386,10 @@ fileprivate func buildScan9(_ ctx: OpContext) throws -> any Operator {
             }
             let outs = try body.run(args, outer: outer, env: env)
             for k in 0..<nStates { states[k] = outs[k] }
-            for k in 0..<nScanOut { scans[k].append(outs[nStates + k]) }
+            for k in 0..<nScanOut {
+                if outs[nStates + k].isContainer { throw OpError("scan output #\(k) of the body is a \(outs[nStates + k].kind) value; Scan stacks tensors only") }
+                scans[k].append(outs[nStates + k])
+            }
         }
         var result = states
         for k in 0..<nScanOut {
@@ -423,6 +431,7 @@ fileprivate func buildScan8(_ ctx: OpContext) throws -> any Operator {
         var batch = -1, maxSeq = -1
         for j in 0..<m {
             let t = try inputs.required(1 + nStates + j, "scan input")
+            if t.isContainer { throw OpError("scan input #\(j) is a \(t.kind) value; Scan slices tensors only") }
             guard t.rank >= 2 else { throw OpError("Scan-8 input #\(j) needs shape [batch, sequence, ...], got \(describeShape(t.shape))") }
             if batch < 0 { batch = t.shape[0]; maxSeq = t.shape[1] } else if t.shape[0] != batch || t.shape[1] != maxSeq {
                 throw OpError("scan inputs disagree on [batch, sequence]: \(describeShape(t.shape)) vs [\(batch), \(maxSeq)]")
@@ -456,7 +465,10 @@ fileprivate func buildScan8(_ ctx: OpContext) throws -> any Operator {
                 for j in 0..<m { args.append(try sliceAlong(seqs[j], axis: 0, index: dirs[j] == 1 ? len - 1 - t : t)) }
                 let outs = try body.run(args, outer: outer, env: env)
                 for k in 0..<nStates { states[k] = outs[k] }
-                for k in 0..<nScanOut { scans[k].append(outs[nStates + k]) }
+                for k in 0..<nScanOut {
+                if outs[nStates + k].isContainer { throw OpError("scan output #\(k) of the body is a \(outs[nStates + k].kind) value; Scan stacks tensors only") }
+                scans[k].append(outs[nStates + k])
+            }
             }
             for k in 0..<nStates { finalStates[k].append(states[k]) }
             for k in 0..<nScanOut {

@@ -2,7 +2,7 @@ import Foundation
 
 /// Misc ops: Identity, Dropout (inference), NonMaxSuppression.
 func registerMiscOps(_ r: inout OpRegistry) {
-    r.register("Identity", infer: .sameAsFirst) { _ in
+    r.register("Identity", infer: .sameAsFirst, containers: true) { _ in
         return { inputs, _ in [try inputs.required(0)] }
     }
     r.register("Dropout", infer: Inference { ctx, ins in

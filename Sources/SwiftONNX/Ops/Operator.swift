@@ -123,6 +123,12 @@ struct OpContext {
         guard case .tensor(let v) = a else { throw attributeError(name, "expected tensor, got \(a.typeName)") }
         return v
     }
+    /// A type attribute (Optional's `type`): the kind of value and its tensors' element type.
+    func type(_ name: String) throws -> (kind: ValueKind, dtype: DType?)? {
+        guard let a = node.attributes[name] else { return nil }
+        guard case .type(let k, let d) = a else { throw attributeError(name, "expected a type, got \(a.typeName)") }
+        return (k, d)
+    }
     func graph(_ name: String) throws -> Graph? {
         guard let a = node.attributes[name] else { return nil }
         guard case .graph(let v) = a else { throw attributeError(name, "expected graph, got \(a.typeName)") }
@@ -143,6 +149,10 @@ typealias OpBuilder = @Sendable (OpContext) throws -> any Operator
 struct OpDefinition: Sendable {
     let infer: Inference
     let build: OpBuilder
+    /// Whether the op takes sequence and optional values (`Tensor.isContainer`) as inputs: the
+    /// sequence and optional ops, Identity, and the ops with subgraphs (their outer-scope values may
+    /// be such values). A plan refuses a container on any other op's input, before the op runs.
+    var containers = false
 }
 
 /// Maps (domain, op type) to its definition, and holds the graph rewrites the op families own.
@@ -156,15 +166,15 @@ struct OpRegistry: Sendable {
     }
 
     /// Registers an op; inference is not optional: every op says what it can of its outputs.
-    mutating func register(_ op: String, domain: String = "", infer: Inference, _ builder: @escaping OpBuilder) {
+    mutating func register(_ op: String, domain: String = "", infer: Inference, containers: Bool = false, _ builder: @escaping OpBuilder) {
         precondition(definitions[Self.key(domain, op)] == nil, "op \(domain)::\(op) registered twice")
-        definitions[Self.key(domain, op)] = OpDefinition(infer: infer, build: builder)
+        definitions[Self.key(domain, op)] = OpDefinition(infer: infer, build: builder, containers: containers)
     }
 
     /// Registers an op whose builder returns a closure.
-    mutating func register(_ op: String, domain: String = "", infer: Inference,
+    mutating func register(_ op: String, domain: String = "", infer: Inference, containers: Bool = false,
                            closure: @escaping @Sendable (OpContext) throws -> @Sendable ([Tensor?], RunEnv) throws -> [Tensor]) {
-        register(op, domain: domain, infer: infer) { ctx in ClosureOperator(body: try closure(ctx)) }
+        register(op, domain: domain, infer: infer, containers: containers) { ctx in ClosureOperator(body: try closure(ctx)) }
     }
 
     /// Registers a graph rewrite owned by the family that calls it. Rewrites run phase by phase,

@@ -19,6 +19,7 @@ func registerAllOps(_ r: inout OpRegistry) {
     registerResizeOps(&r)
     registerSamplingOps(&r)
     registerControlFlowOps(&r)
+    registerSequenceOps(&r)
     registerRecurrentOps(&r)
     registerQuantizationOps(&r)
     registerQuantizationContribOps(&r)

@@ -143,7 +143,7 @@ private func scalarOf(_ dtype: DType, _ value: Double) throws -> Tensor {
 }
 
 /// Reads integer values (int32/int64 and other integer types) from an index-like input.
-private func readInts(_ t: Tensor, _ what: String) throws -> [Int] {
+func readInts(_ t: Tensor, _ what: String) throws -> [Int] {
     guard t.dtype.isInteger else { throw OpError("\(what) must be an integer tensor, got \(t.dtype)") }
     return try t.readAsInts()
 }
@@ -349,7 +349,31 @@ private struct ConcatMover: ElementMover {
 }
 
 /// Slices `x` along one axis: [start, start+len) as a new tensor.
-private func sliceAxis(_ x: Tensor, axis: Int, start: Int, len: Int) throws -> Tensor {
+/// `parts` joined along `axis` (negative counts from the end); every other dimension and the
+/// element type must agree. `what` names the op in errors.
+func concatenate(_ parts: [Tensor], axis: Int, _ what: String) throws -> Tensor {
+    guard let first = parts.first else { throw OpError("\(what): no inputs") }
+    let rank = first.rank
+    guard rank > 0 else { throw OpError("\(what): inputs must have rank >= 1") }
+    let a = try normalizeAxis(axis, rank: rank, "\(what) axis")
+    var outShape = first.shape
+    outShape[a] = 0
+    for p in parts {
+        guard p.dtype == first.dtype else { throw OpError("\(what): mixed element types \(first.dtype) and \(p.dtype)") }
+        guard p.rank == rank, (0..<rank).allSatisfy({ $0 == a || p.shape[$0] == first.shape[$0] }) else {
+            throw OpError("\(what): shapes \(parts.map { describeShape($0.shape) }.joined(separator: ", ")) do not match except on axis \(axis)")
+        }
+        outShape[a] += p.shape[a]
+    }
+    let outer = prod(first.shape[0..<a])
+    let inner = prod(first.shape[(a + 1)...])
+    if parts.count == 1 { return first }
+    return try dispatchElements(first.dtype, ConcatMover(parts: parts, outShape: outShape, dtype: first.dtype,
+                                                         outer: outer, blockLens: parts.map { $0.shape[a] * inner }))
+}
+
+/// `len` entries of `x` along `axis` from `start` (a copy).
+func sliceAxis(_ x: Tensor, axis: Int, start: Int, len: Int) throws -> Tensor {
     var shape = x.shape
     shape[axis] = len
     let st = contiguousStrides(x.shape)
@@ -375,27 +399,7 @@ private func registerLayoutOps(_ r: inout OpRegistry) {
         let axisAttr = try ctx.int("axis")
         if ctx.opset >= 4 && axisAttr == nil { throw ctx.attributeError("axis", "required attribute is missing") }
         let axis = axisAttr ?? 1
-        return { inputs, _ in
-            let parts = inputs.compactMap { $0 }
-            guard let first = parts.first else { throw OpError("Concat: no inputs") }
-            let rank = first.rank
-            guard rank > 0 else { throw OpError("Concat: inputs must have rank >= 1") }
-            let a = try normalizeAxis(axis, rank: rank, "Concat axis")
-            var outShape = first.shape
-            outShape[a] = 0
-            for p in parts {
-                guard p.dtype == first.dtype else { throw OpError("Concat: mixed element types \(first.dtype) and \(p.dtype)") }
-                guard p.rank == rank, (0..<rank).allSatisfy({ $0 == a || p.shape[$0] == first.shape[$0] }) else {
-                    throw OpError("Concat: shapes \(parts.map { describeShape($0.shape) }.joined(separator: ", ")) do not match except on axis \(axis)")
-                }
-                outShape[a] += p.shape[a]
-            }
-            let outer = prod(first.shape[0..<a])
-            let inner = prod(first.shape[(a + 1)...])
-            if parts.count == 1 { return [first] }
-            return [try dispatchElements(first.dtype, ConcatMover(parts: parts, outShape: outShape, dtype: first.dtype,
-                                                                   outer: outer, blockLens: parts.map { $0.shape[a] * inner }))]
-        }
+        return { inputs, _ in [try concatenate(inputs.compactMap { $0 }, axis: axis, "Concat")] }
     })
 
     r.register("Split", infer: Inference(inferSplit), closure: { ctx in

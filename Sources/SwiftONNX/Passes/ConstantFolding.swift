@@ -80,6 +80,8 @@ struct ConstantFolding: GraphPass {
         })
         guard let op = try? build(ctx), let out = try? op.run(inputs, RunEnv(threads: 1)) else { return nil }
         guard out.count >= node.outputs.filter({ !$0.isEmpty }).count else { return nil }
+        // Sequence and optional values stay values of the run, not initializers.
+        guard !out.contains(where: \.isContainer) else { return nil }
         let bytes = out.reduce(0) { $0 + $1.count * max($1.dtype.byteSize, 8) }
         guard bytes <= maxFoldedBytes else { return nil }
         return Array(out.prefix(node.outputs.count))

@@ -11,6 +11,8 @@ final class Plan: Sendable {
         let release: [Int]      // slots whose last reader is this step
         let nodeLabel: String
         let opType: String
+        /// Whether the op takes sequence and optional values (`OpDefinition.containers`).
+        var containers = false
     }
 
     let steps: [Step]
@@ -106,6 +108,12 @@ final class Plan: Sendable {
             defer { if !destined.isEmpty { arena?.withdraw() } }
             args.removeAll(keepingCapacity: true)
             for i in step.inputs { args.append(i >= 0 ? slots[i] : nil) }
+            if !step.containers {
+                for (k, a) in args.enumerated() where a?.isContainer == true {
+                    throw ONNXError.nodeFailed(node: step.nodeLabel, op: step.opType,
+                                               reason: "input #\(k) is a \(a!.kind) value; this op takes tensors")
+                }
+            }
             let results: [Tensor]
             do {
                 if Profiler.enabled {
@@ -149,6 +157,9 @@ final class Plan: Sendable {
     private static func place(_ t: Tensor, in buffer: CallerBuffer, output name: String) throws -> Tensor {
         if t.dtype == .string {
             throw ONNXError.invalidOutputBuffer(name: name, reason: "it is a string tensor; its elements cannot go to a buffer")
+        }
+        if t.isContainer {
+            throw ONNXError.invalidOutputBuffer(name: name, reason: "it is a \(t.kind) value, not a tensor; it cannot go to a buffer")
         }
         if t.storage.raw == buffer.pointer && t.storage.byteCount == buffer.byteCount { return t }
         guard t.storage.byteCount == buffer.byteCount else {
@@ -338,7 +349,7 @@ struct PlanBuilder {
             return known.count == dims.count ? known : nil
         }
 
-        var steps: [(node: Node, op: any Operator, inputs: [Int], outputs: [Int])] = []
+        var steps: [(node: Node, op: any Operator, inputs: [Int], outputs: [Int], containers: Bool)] = []
         for idx in order {
             let node = graph.nodes[idx]
             var ins: [Int] = []
@@ -362,7 +373,8 @@ struct PlanBuilder {
             let releases = release ? ConstantReleases() : nil
             let op = try buildOperator(node, outer: visible, constants: constantValues,
                                        inputShapes: node.inputs.map { $0.isEmpty ? nil : concreteShape($0) }, releases: releases)
-            steps.append((node, op, ins, outs))
+            let containers = registry.definition(domain: node.domain == "ai.onnx" ? "" : node.domain, op: node.opType)?.containers ?? false
+            steps.append((node, op, ins, outs, containers))
             if let releases {
                 for (i, name) in (node.inputs + node.implicitInputs).enumerated() where readersLeft[name] != nil {
                     readersLeft[name]! -= 1
@@ -397,7 +409,7 @@ struct PlanBuilder {
 
         let planSteps = steps.enumerated().map { i, s in
             Plan.Step(op: s.op, inputs: s.inputs, outputs: s.outputs, release: releaseAt[i],
-                      nodeLabel: s.node.label, opType: s.node.opType)
+                      nodeLabel: s.node.label, opType: s.node.opType, containers: s.containers)
         }
         return Plan(steps: planSteps, slotCount: nextSlot, feedSlots: feedSlots, constants: constants, outputs: outputs)
     }
