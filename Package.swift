@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(
             name: "SwiftONNX",
-            dependencies: ["CONNXProto", "COpenBLAS", "CKernels"],
+            dependencies: ["CONNXProto", "COpenBLAS", "CKernels", "CImageIO"],
             path: "Sources/SwiftONNX"
         ),
         // Image I/O: libpng and libjpeg(-turbo) as system libraries; their setjmp/longjmp error handling

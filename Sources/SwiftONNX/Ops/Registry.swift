@@ -20,6 +20,7 @@ func registerAllOps(_ r: inout OpRegistry) {
     registerSamplingOps(&r)
     registerControlFlowOps(&r)
     registerSequenceOps(&r)
+    registerImageOps(&r)
     registerRecurrentOps(&r)
     registerQuantizationOps(&r)
     registerQuantizationContribOps(&r)
