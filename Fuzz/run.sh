@@ -43,6 +43,8 @@ im.save(os.path.join(out, "small.png")); im.convert("L").save(os.path.join(out, 
 im.convert("RGBA").save(os.path.join(out, "rgba.png"))
 im.save(os.path.join(out, "small.jpg"), quality=80); im.convert("L").save(os.path.join(out, "gray.jpg"))
 im.save(os.path.join(out, "progressive.jpg"), progressive=True)
+im.save(os.path.join(out, "small.bmp")); im.convert("P").save(os.path.join(out, "palette.bmp"))
+im.save(os.path.join(out, "small.ppm")); im.convert("L").save(os.path.join(out, "gray.pgm"))
 PY
 fi
 
