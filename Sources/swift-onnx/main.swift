@@ -26,6 +26,19 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
+/// Reads an input the model declares as `kind`: a tensor from a .npy or TensorProto .pb file, a
+/// sequence from a SequenceProto .pb file, an optional from an OptionalProto .pb file.
+func readInputFile(_ path: String, as info: ValueInfo) throws -> Tensor {
+    guard info.kind != .tensor else { return try readTensorFile(path) }
+    guard FileManager.default.fileExists(atPath: path) else { throw CLIError("input file '\(path)' does not exist") }
+    guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read input file '\(path)'") }
+    switch info.kind {
+    case .sequence: return try TensorProto.decodeSequence([UInt8](data), elementType: info.type, path: path).value
+    case .optional: return try TensorProto.decodeOptional([UInt8](data), elementType: info.type, path: path).value
+    default: throw CLIError("input '\(info.name)' is a \(info.kind) value, which the command line cannot read")
+    }
+}
+
 /// Reads a tensor from a .npy file or a serialized TensorProto (.pb).
 func readTensorFile(_ path: String) throws -> Tensor {
     guard FileManager.default.fileExists(atPath: path) else { throw CLIError("input file '\(path)' does not exist") }
@@ -61,6 +74,7 @@ func safeFileName(_ name: String) -> String {
 
 func describe(_ info: ValueInfo) -> String {
     let t = info.type.map { "\($0)" } ?? "?"
+    if info.kind != .tensor { return "\(info.name): \(info.kind) of \(t)" }
     let s = info.shape.map { shapeText($0) } ?? "(unknown rank)"
     return "\(info.name): \(t) \(s)"
 }
@@ -107,7 +121,10 @@ struct Run: ParsableCommand {
         abstract: "Run a model on tensors read from .npy or TensorProto .pb files.",
         discussion: "Each output is written to DIR/<output name>.npy (or .pb), with every character of the name "
             + "outside [A-Za-z0-9._-] replaced by '_'. TensorProto .pb files carry types .npy cannot "
-            + "(bfloat16, strings, float8...)."
+            + "(bfloat16, strings, float8...). An input the model declares as a sequence is read from a "
+            + "SequenceProto .pb file, an optional from an OptionalProto .pb file; a sequence output is written "
+            + "as a folder DIR/<output name>/ of its tensors (0.npy, 1.npy, ...), an optional output as its "
+            + "element (an empty one writes nothing)."
     )
 
     @Argument(help: "The .onnx model file.")
@@ -134,16 +151,21 @@ struct Run: ParsableCommand {
             guard threads >= 1 else { throw CLIError("--threads must be at least 1") }
             var options = SessionOptions(threads: threads)
             if let memoryLimit { options.memoryLimit = try parseByteSize(memoryLimit, what: "--memory-limit") }
-            var feeds: [String: Tensor] = [:]
+            var files: [(name: String, file: String)] = []
             for spec in inputs {
                 let (name, file) = try splitAssignment(spec, what: "--input", form: "NAME=FILE")
-                guard feeds[name] == nil else { throw CLIError("input '\(name)' is given twice") }
-                feeds[name] = try readTensorFile(file)
+                guard !files.contains(where: { $0.name == name }) else { throw CLIError("input '\(name)' is given twice") }
+                files.append((name, file))
             }
             // Checked before the model loads; created (with the folders missing above it) only once
             // there are outputs to write.
             try OutputFolders.checkCreatable(outputDir, option: "--output-dir")
             let session = try InferenceSession(path: model, options: options)
+            var feeds: [String: Tensor] = [:]
+            for (name, file) in files {
+                guard let info = session.input(named: name) else { throw ONNXError.unknownInput(name) }
+                feeds[name] = try readInputFile(file, as: info)
+            }
             let results = try session.run(feeds)
             try OutputFolders.create(outputDir, option: "--output-dir")
             var used = Set<String>()
@@ -154,17 +176,39 @@ struct Run: ParsableCommand {
                 var k = 1
                 while used.contains(base) { k += 1; base = safeFileName(info.name) + "_\(k)" }
                 used.insert(base)
-                let path = (outputDir as NSString).appendingPathComponent(base + "." + outputFormat.rawValue)
-                switch outputFormat {
-                case .npy:
-                    try NPY.write(t, path: path)
-                case .pb:
-                    let bytes = try TensorProto.encode(t, name: info.name)
-                    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-                        throw CLIError("cannot write '\(path)'")
-                    }
+                // An optional output is its element, or nothing; a sequence becomes a folder of its
+                // tensors, 0.npy, 1.npy, ...
+                var value = t
+                if t.isOptional {
+                    guard let e = t.optionalElement else { print("\(info.name): empty optional (no file)"); continue }
+                    value = e
                 }
-                print("\(info.name): \(t.dtype) \(shapeText(t.shape)) -> \(path)")
+                if let elements = value.sequenceElements {
+                    let dir = (outputDir as NSString).appendingPathComponent(base)
+                    try OutputFolders.create(dir, option: "--output-dir")
+                    for (i, e) in elements.enumerated() {
+                        try write(e, name: "\(info.name)[\(i)]", to: (dir as NSString).appendingPathComponent("\(i).\(outputFormat.rawValue)"))
+                    }
+                    print("\(info.name): sequence of \(elements.count) \(value.dtype) tensor\(elements.count == 1 ? "" : "s") -> \(dir)/")
+                    continue
+                }
+                let path = (outputDir as NSString).appendingPathComponent(base + "." + outputFormat.rawValue)
+                try write(value, name: info.name, to: path)
+                print("\(info.name): \(value.dtype) \(shapeText(value.shape)) -> \(path)")
+            }
+        }
+    }
+}
+
+extension Run {
+    func write(_ t: Tensor, name: String, to path: String) throws {
+        switch outputFormat {
+        case .npy:
+            try NPY.write(t, path: path)
+        case .pb:
+            let bytes = try TensorProto.encode(t, name: name)
+            guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+                throw CLIError("cannot write '\(path)'")
             }
         }
     }
