@@ -36,6 +36,13 @@ final class SequenceTests: XCTestCase {
         XCTAssertTrue(empty.isOptional)
         XCTAssertNil(empty.optionalElement)
         XCTAssertThrowsError(try Tensor(optional: o, elementType: .int64))
+        // Equality looks inside: same tensors, equal; other tensors or another kind, not.
+        XCTAssertEqual(s, try Tensor(sequence: [try range([2]), try range([3])], elementType: .int64))
+        XCTAssertNotEqual(s, try Tensor(sequence: [a, a], elementType: .int64))
+        XCTAssertNotEqual(s, try Tensor(sequence: [a], elementType: .int64))
+        XCTAssertNotEqual(s, try Tensor(optional: nil, elementType: .int64, elementKind: .sequence(.tensor)))
+        XCTAssertEqual(empty, try Tensor(optional: nil, elementType: .float32))
+        XCTAssertNotEqual(o, try Tensor(optional: try Tensor(sequence: [a], elementType: .int64), elementType: .int64))
         // Neither a TensorProto nor a .npy file holds a sequence.
         XCTAssertThrowsError(try TensorProto.encode(s, name: "s"))
         XCTAssertThrowsError(try NPY.encode(s))

@@ -157,13 +157,20 @@ extension Tensor {
 
 extension Tensor: Equatable {
     /// Same element type, shape and elements, compared bit for bit (a NaN equals the same NaN;
-    /// 0.0 and -0.0 differ), as `Data` compares bytes.
+    /// 0.0 and -0.0 differ), as `Data` compares bytes. Sequences are equal when their tensors are,
+    /// pairwise; optionals when both are empty or their elements are equal.
     ///
     /// - Parameters:
     ///   - a: A tensor.
     ///   - b: Another tensor.
     public static func == (a: Tensor, b: Tensor) -> Bool {
         guard a.dtype == b.dtype, a.shape == b.shape else { return false }
+        switch (a.storage.container, b.storage.container) {
+        case (nil, nil): break
+        case (.sequence(let x)?, .sequence(let y)?): return x == y
+        case (.optional(let x, let kx)?, .optional(let y, let ky)?): return kx == ky && x == y
+        default: return false
+        }
         if a.dtype == .string { return a.storage.strings == b.storage.strings }
         if a.storage === b.storage { return true }
         let n = a.storage.byteCount
