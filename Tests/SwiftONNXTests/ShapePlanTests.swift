@@ -155,6 +155,44 @@ final class ShapePlanTests: XCTestCase {
         }
     }
 
+    /// ViT as TorchScript writes it: the head transposes around attention also feed Shape nodes, and
+    /// the attention output goes through a Reshape to its own shape (computed from those Shapes)
+    /// before its transpose. In the plan for input shapes the Shapes fold, the Reshape becomes an
+    /// Identity and goes, and the attention reads and writes the heads in place: no Transpose is left.
+    /// Checked against the unoptimized path at 1 and 2 threads, on the first (general) and second
+    /// (specialized) runs.
+    func testHeadTransposesBehindFoldedShapesAndASameShapeReshapeGoInThePlanForAnInputShape() throws {
+        let t = { (ins: String, out: String, p: [Int]) in node("Transpose", [ins], [out], ["perm": .ints(p)]) }
+        let g = graph("main", [
+            t("QS", "Q2", [0, 2, 1, 3]), t("R", "KT", [0, 2, 3, 1]), t("VS", "V2", [0, 2, 1, 3]),
+            node("Shape", ["Q2"], ["qs"]), node("Gather", ["qs", "one_i"], ["h"]), node("Unsqueeze", ["h", "zero_1"], ["hu"]),
+            node("Shape", ["V2"], ["vs"]), node("Gather", ["vs", "two_i"], ["n"]), node("Unsqueeze", ["n", "zero_1"], ["nu"]),
+            node("Mul", ["Q2", "c"], ["Qc"]), node("Mul", ["KT", "c"], ["KTc"]),
+            node("MatMul", ["Qc", "KTc"], ["s"]), node("Softmax", ["s"], ["p"], ["axis": .int(-1)]),
+            node("MatMul", ["p", "V2"], ["Y0"]),
+            node("Concat", ["minus_one", "hu", "nu", "d"], ["target"], ["axis": .int(0)]),
+            node("Reshape", ["Y0", "target"], ["Y1"]),
+            t("Y1", "Y2", [0, 2, 1, 3]),
+            node("Reshape", ["Y2", "merge"], ["Y"]),
+        ], inputs: [vi("QS", .float32, ["b", "n", 2, 4]), vi("R", .float32, ["b", "n", 2, 4]), vi("VS", .float32, ["b", "n", 2, 4])],
+           outputs: [vi("Y", .float32)],
+           initializers: ["one_i": Tensor(scalar: Int64(1)), "two_i": Tensor(scalar: Int64(2)),
+                          "zero_1": Tensor(validShape: [1], scalars: [Int64(0)]), "minus_one": Tensor(validShape: [1], scalars: [Int64(-1)]),
+                          "d": Tensor(validShape: [1], scalars: [Int64(4)]), "merge": Tensor(validShape: [3], scalars: [Int64(0), 0, 8]),
+                          "c": Tensor(scalar: Float(0.7))])
+        let feeds = ["QS": sinTensor([2, 5, 2, 4], 0.31), "R": sinTensor([2, 5, 2, 4], 0.53), "VS": sinTensor([2, 5, 2, 4], 0.17)]
+        let reference = try InferenceSession(model: model(g), options: .init(optimize: false)).run(feeds)["Y"]!
+        XCTAssertEqual(reference.shape, [2, 5, 8])
+        for threads in [1, 2] {
+            let session = try InferenceSession(model: model(g), options: .init(threads: threads))
+            for _ in 0..<2 { try assertClose(try session.run(feeds)["Y"]!, reference, rtol: 1e-5, atol: 1e-6) }
+            guard let plan = session.shapePlans?.plans.values.first else { return XCTFail("the second run of a shape plans for it") }
+            let steps = plan.steps.map(\.opType)
+            XCTAssertFalse(steps.contains("Transpose"), "\(steps)")
+            XCTAssertEqual(steps.filter { $0 == "Attention" }.count, 1, "\(steps)")
+        }
+    }
+
     func testOnlyAFewShapePlansAreKept() throws {
         let session = try InferenceSession(model: branchyModel(), options: .init())
         for h in 1...6 {

@@ -2,6 +2,7 @@
 /// Data movement works on the element byte size (1/2/4/8/16), so one code path serves every
 /// element type; string tensors go through a `String` path over `storage.strings`.
 func registerShapeOps(_ r: inout OpRegistry) {
+    r.rewrite(.fuse, ReshapeToSameShapeIsIdentity())
     registerViewOps(&r)
     registerLayoutOps(&r)
     registerIndexOps(&r)
@@ -1690,4 +1691,44 @@ private func inferCenterCropPad(_ ctx: OpContext, _ ins: [InferenceInput]) throw
     var out = x
     for (a, t) in zip(axes, target) { out[a] = .known(t) }
     return [TypeInfo(dtype: dt, shape: out)]
+}
+
+/// A Reshape whose output has its input's shape (both known to the last dimension, as in a plan for
+/// known input shapes, where exporters' `Reshape(x, [B, -1, S, D])` of an x of that shape folds to a
+/// constant target) becomes an Identity, which `RemoveIdentity` then drops. Such a Reshape moves no
+/// data but stands between ops that read each other's values in place (attention and the head
+/// transposes around it).
+struct ReshapeToSameShapeIsIdentity: GraphPass {
+    let name = "reshape-to-same-shape-is-identity"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        var changed = false
+        for i in graph.nodes.indices {
+            let n = graph.nodes[i]
+            guard n.isStandardDomain, n.opType == "Reshape", n.inputs.count == 2, n.outputs.count == 1,
+                  let target = graph.initializers[n.inputs[1]], target.dtype == .int64, target.rank == 1,
+                  let dims = graph.infoOrConstant(of: n.inputs[0])?.shape else { continue }
+            let input = dims.compactMap(\.value)
+            guard input.count == dims.count, target.count == input.count else { continue }
+            var allowZero = 0
+            if case .int(let v)? = n.attributes["allowzero"] { allowZero = v }
+            let t = target.pointer(Int64.self)
+            // Each target entry gives the same size: itself, 0 copying the input's (without allowzero),
+            // or the one -1 (the rest agreeing, it is the input's size there too).
+            var minusOnes = 0
+            var same = true
+            for k in 0..<input.count {
+                let v = Int(t[k])
+                if v == input[k] || (v == 0 && allowZero == 0) { continue }
+                if v == -1 { minusOnes += 1; continue }
+                same = false
+                break
+            }
+            guard same, minusOnes <= 1, !input.contains(0) || minusOnes == 0 else { continue }
+            graph.nodes[i] = Node(name: n.name, opType: "Identity", domain: "", inputs: [n.inputs[0]], outputs: n.outputs,
+                                  attributes: [:])
+            changed = true
+        }
+        return changed
+    }
 }

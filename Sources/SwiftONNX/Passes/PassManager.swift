@@ -21,10 +21,14 @@ struct PassManager {
     }
 
     /// What a plan for known input shapes runs on the already optimized graph: folding what the sizes
-    /// now determine (shape arithmetic, constant `If`s), no pattern rewrites.
+    /// now determine (shape arithmetic, constant `If`s), then the three linear rewrites that folding
+    /// enables: a Reshape to its input's own shape is an Identity and goes, and the head transposes
+    /// around attention, whose other readers were Shape nodes now folded, become the attention's
+    /// strided reads and writes. No other pattern rewrites.
     static var specialization: PassManager {
         let registry = OpRegistry.standard
-        return PassManager(passes: [ConstantFolding(registry: registry), InlineConstantIf()])
+        return PassManager(passes: [ConstantFolding(registry: registry), InlineConstantIf(), ReshapeToSameShapeIsIdentity(),
+                                    RemoveIdentity(), AttentionHeadsInPlace()])
     }
 
     /// Optimizes `graph` and, recursively, every subgraph of its nodes (If branches, Loop/Scan bodies).
