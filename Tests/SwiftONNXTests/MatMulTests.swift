@@ -217,6 +217,28 @@ final class MatMulFusionTests: XCTestCase {
         XCTAssertEqual(plain.metadata.opHistogram, [fused: 1, "Reshape": 1, "Relu": 1], "the reshaped product is also an output")
     }
 
+    /// SiLU written out (Mul(y, Sigmoid(y)), Llama's MLP gate) becomes Swish (FuseSiLU), which a dense
+    /// layer's epilogue takes; with the sigmoid read elsewhere too, both stay.
+    func testSiLUBecomesSwishAndGoesIntoTheEpilogue() throws {
+        for (rows, k, n) in [(13, 40, 37), (2, 9, 5), (70, 96, 200)] {
+            try check(try model([node("MatMul", ["X", "W"], "t"), node("Add", ["t", "b"], "u"), node("Sigmoid", ["u"], "s"),
+                                 node("Mul", ["u", "s"], "Y")], rows: rows, k: k, n: n, biasShape: [n]),
+                      histogram: [fused: 1], rows: rows, k: k, n: n)
+            try check(try model([node("MatMul", ["X", "W"], "t"), node("Sigmoid", ["t"], "s"), node("Mul", ["s", "t"], "Y")],
+                                rows: rows, k: k, n: n, biasShape: [n]),
+                      histogram: [fused: 1], rows: rows, k: k, n: n)
+        }
+        // SiLU of an input: a Swish of its own.
+        try check(try model([node("Sigmoid", ["X"], "s"), node("Mul", ["X", "s"], "v"), node("MatMul", ["v", "W"], "Y")],
+                            rows: 13, k: 40, n: 37, biasShape: [37]),
+                  histogram: ["Swish": 1, fused: 1], rows: 13, k: 40, n: 37)
+        // The sigmoid is also an output: nothing fuses but the dense layer.
+        let both = try InferenceSession(model: try model([node("MatMul", ["X", "W"], "t"), node("Sigmoid", ["t"], "s"),
+                                                          node("Mul", ["t", "s"], "Y")], rows: 13, k: 40, n: 37,
+                                                         biasShape: [37], extraOutputs: ["s"]), options: .init())
+        XCTAssertEqual(both.metadata.opHistogram, [fused: 1, "Sigmoid": 1, "Mul": 1])
+    }
+
     /// PackDenseMatMul: a MatMul by a 2-D constant with nothing to fuse (Llama's projections, a head)
     /// is a FusedMatMul without epilogue, its weights packed once.
     func testPlainMatMulByAConstantBecomesAPackedDenseLayer() throws {

@@ -173,6 +173,8 @@ enum ConvActivation: Sendable, Equatable {
     /// relu / hard swish, then y * scale + bias (a per-tensor affine map after the activation).
     case reluAffine(Float, Float)
     case hardSwishAffine(Float, Float)
+    /// x * sigmoid(alpha x) (SiLU for alpha 1; dense layers' epilogues).
+    case swish(Float)
 }
 
 /// p[i] = act(p[i] + bias + z[i]) for i in 0..<n (z optional), through the C epilogue kernel.

@@ -171,6 +171,7 @@ extension ConvActivation {
         case .geluTanh: return (Int32(SO_ACT_GELU_TANH), 0, 0)
         case .reluAffine(let s, let b): return (Int32(SO_ACT_RELU_AFFINE), s, b)
         case .hardSwishAffine(let s, let b): return (Int32(SO_ACT_HARD_SWISH_AFFINE), s, b)
+        case .swish(let a): return (Int32(SO_ACT_SWISH), a, 0)
         }
     }
 }

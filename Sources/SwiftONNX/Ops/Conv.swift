@@ -224,6 +224,7 @@ func parseActivation(_ ctx: OpContext) throws -> ConvActivation {
     case "GeluTanh": return .geluTanh
     case "ReluAffine": return .reluAffine(param(0, 1), param(1, 0))
     case "HardSwishAffine": return .hardSwishAffine(param(0, 1), param(1, 0))
+    case "Swish": return .swish(param(0, 1))
     default: throw ctx.attributeError("activation", "unsupported activation '\(name)'")
     }
 }

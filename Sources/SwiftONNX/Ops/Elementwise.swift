@@ -93,6 +93,7 @@ func registerElementwiseOps(_ r: inout OpRegistry) {
     r.register("Clip", infer: .sameAsFirst, closure: buildClip)
     r.rewrite(.fuse, FuseHardSwish())
     r.rewrite(.cleanup, FuseGelu())   // before the fusions, which would take its Mul by 0.5 into an affine chain
+    r.rewrite(.cleanup, FuseSiLU())   // before the dense-layer epilogue fusion, which takes the Swish
 
     // Predicates and logical/bitwise not.
     r.register("IsNaN", infer: .boolOfFirst) { _ in
@@ -809,6 +810,38 @@ struct FuseHardSwish: GraphPass {
             graph.removeNodes(at: removed)
             graph.pruneUnusedInitializers()
         }
+        return changed
+    }
+}
+
+/// SiLU written out, Mul(x, Sigmoid(x)) in either operand order (Llama's MLP gate, YOLO's
+/// activations), becomes Swish(x) with alpha 1: one pass over x instead of two, and an activation the
+/// dense-layer epilogue takes. The Sigmoid's result must be read only by the Mul; x is float32.
+struct FuseSiLU: GraphPass {
+    let name = "fuse-silu"
+
+    func apply(to graph: Graph, opsets: [String: Int]) throws -> Bool {
+        let uses = graph.useCounts()
+        let producers = graph.producers()
+        let outputs = graph.outputNames
+        var removed = Set<Int>()
+        var changed = false
+        for i in graph.nodes.indices where !removed.contains(i) {
+            let m = graph.nodes[i]
+            guard m.isStandardDomain, m.opType == "Mul", m.inputs.count == 2, m.outputs.count == 1 else { continue }
+            for (x, s) in [(m.inputs[0], m.inputs[1]), (m.inputs[1], m.inputs[0])] {
+                guard !x.isEmpty, uses[s] == 1, !outputs.contains(s), let si = producers[s], !removed.contains(si) else { continue }
+                let sig = graph.nodes[si]
+                guard sig.isStandardDomain, sig.opType == "Sigmoid", sig.inputs == [x], sig.outputs.count == 1,
+                      graph.infoOrConstant(of: x)?.type == .float32 else { continue }
+                graph.nodes[i] = Node(name: m.name, opType: "Swish", domain: "", inputs: [x], outputs: m.outputs,
+                                      attributes: ["alpha": .float(1)])
+                removed.insert(si)
+                changed = true
+                break
+            }
+        }
+        graph.removeNodes(at: removed)
         return changed
     }
 }

@@ -430,7 +430,8 @@ struct FuseMatMulBias: GraphPass {
 /// A dense layer (FusedMatMul without residual or activation, or MatMul by a 2-D float32 constant)
 /// whose only reader adds a float32 tensor of exactly its known shape (the residual connection) takes
 /// that tensor as Z; one whose only reader is an activation the GEMM epilogue applies (Gelu, Relu,
-/// LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh) takes the activation.
+/// LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Swish, which is SiLU as `FuseSiLU` finds it)
+/// takes the activation.
 struct FuseMatMulEpilogue: GraphPass {
     let name = "fuse-matmul-epilogue"
 
@@ -495,6 +496,10 @@ struct FuseMatMulEpilogue: GraphPass {
 
     /// The epilogue activations: FusedConv's, and Gelu (exact or tanh).
     static func activation(_ n: Node, graph: Graph) -> (String, [Float])? {
+        if n.opType == "Swish", n.inputs.count == 1 {
+            if case .float(let a)? = n.attributes["alpha"] { return ("Swish", [a]) }
+            return n.attributes["alpha"] == nil ? ("Swish", [1]) : nil
+        }
         if n.opType == "Gelu", n.inputs.count == 1 {
             switch n.attributes["approximate"] {
             case nil, .string("none")?: return ("Gelu", [])
