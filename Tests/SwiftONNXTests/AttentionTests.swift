@@ -110,6 +110,45 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// Causal self-attention over 130 tokens (two blocks of query rows, the causal bias added in the
+    /// GEMM epilogue) against the reference at 1 and 2 threads, and the same with a past; each with
+    /// is_causal and with the frontier given as a mask, as exporters write it.
+    func testLongCausalAttentionWithAndWithoutAMask() throws {
+        var rng = SplitMix64(seed: 17)
+        for (sq, past) in [(130, 0), (61, 7)] {
+            let (b, h, d) = (2, 3, 16)
+            let t = sq + past
+            let q = random([b, h, sq, d], &rng), k = random([b, h, sq, d], &rng), v = random([b, h, sq, d], &rng)
+            let pk = random([b, h, past, d], &rng), pv = random([b, h, past, d], &rng)
+            var fk = [Float](), fv = [Float]()
+            let ks = try k.scalars(as: Float.self), vs = try v.scalars(as: Float.self)
+            let pks = try pk.scalars(as: Float.self), pvs = try pv.scalars(as: Float.self)
+            for head in 0..<(b * h) {
+                let p0: Int = head * past * d, p1: Int = p0 + past * d
+                let s0: Int = head * sq * d, s1: Int = s0 + sq * d
+                fk.append(contentsOf: pks[p0..<p1]); fk.append(contentsOf: ks[s0..<s1])
+                fv.append(contentsOf: pvs[p0..<p1]); fv.append(contentsOf: vs[s0..<s1])
+            }
+            var bias = [Double](repeating: 0, count: b * h * sq * t)
+            for bh in 0..<(b * h) { for i in 0..<sq { for j in 0..<t where j > i + past {
+                bias[(bh * sq + i) * t + j] = -.infinity
+            }}}
+            let want = reference(q: try q.scalars(as: Float.self), k: fk, v: fv, bias: bias, b: b, hq: h, hkv: h, sq: sq, t: t,
+                                 d: d, dv: d, scale: 1 / Double(d).squareRoot(), softcap: 0)
+            // The same frontier as an explicit mask.
+            let maskValues: [Float] = (0..<(sq * t)).map { $0 % t > $0 / t + past ? -.infinity : 0 }
+            let mask = Tensor(validShape: [1, 1, sq, t], scalars: maskValues)
+            for threads in [1, 2] {
+                let inputs: [Tensor?] = past > 0 ? [q, k, v, nil, pk, pv] : [q, k, v]
+                let y = try runOp("Attention", opset: 23, inputs, ["is_causal": .int(1)], outputs: past > 0 ? 3 : 1, threads: threads)[0]
+                try assertClose(y, want, tol: 1e-5)
+                let masked: [Tensor?] = past > 0 ? [q, k, v, mask, pk, pv] : [q, k, v, mask]
+                let ym = try runOp("Attention", opset: 23, masked, [:], outputs: past > 0 ? 3 : 1, threads: threads)[0]
+                try assertClose(ym, want, tol: 1e-5)
+            }
+        }
+    }
+
     func testThreeDimensionalLayoutWithWindowAndValidKeys() throws {
         var rng = SplitMix64(seed: 11)
         let (b, hq, hkv, s, d) = (2, 6, 3, 40, 8)
