@@ -197,7 +197,9 @@ final class ResidualScaleFusionTests: XCTestCase {
                    symbolic: Bool = false) -> Model {
             var nodes = [
                 Node(name: "gap", opType: "GlobalAveragePool", domain: "", inputs: ["X"], outputs: ["P"], attributes: [:]),
-                Node(name: "sig", opType: "Sigmoid", domain: "", inputs: [fullScale ? "X" : "P"], outputs: ["S"], attributes: [:]),
+                // (a same-shaped scale is Tanh(X): Sigmoid(X) times X would be SiLU, which FuseSiLU takes)
+                Node(name: "sig", opType: fullScale ? "Tanh" : "Sigmoid", domain: "", inputs: [fullScale ? "X" : "P"],
+                     outputs: ["S"], attributes: [:]),
                 Node(name: "mul", opType: "Mul", domain: "", inputs: swapMul ? ["S", "X"] : ["X", "S"], outputs: ["M"], attributes: [:]),
                 Node(name: "add", opType: "Add", domain: "", inputs: swapAdd ? ["M", "X"] : ["X", "M"], outputs: ["Y"], attributes: [:]),
             ]
