@@ -21,16 +21,30 @@ func unpackModelProto(_ bytes: UnsafeRawBufferPointer) -> ProtoMessage<Onnx__Mod
     return ProtoMessage(m) { onnx__model_proto__free_unpacked($0, nil) }
 }
 
-func unpackTensorProto(_ bytes: UnsafeRawBufferPointer) -> ProtoMessage<Onnx__TensorProto>? {
+/// `bytes` unpacked by a protobuf-c `unpack(length, data)` (an empty buffer as zero bytes at a valid
+/// address), owned with its `free`; nil when the bytes are not such a message.
+func unpackMessage<T>(_ bytes: UnsafeRawBufferPointer, _ unpack: (Int, UnsafePointer<UInt8>) -> UnsafeMutablePointer<T>?,
+                      free: @escaping (UnsafeMutablePointer<T>) -> Void) -> ProtoMessage<T>? {
     let empty: [UInt8] = [0]
-    let m: UnsafeMutablePointer<Onnx__TensorProto>?
+    let m: UnsafeMutablePointer<T>?
     if let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) {
-        m = onnx__tensor_proto__unpack(nil, bytes.count, base)
+        m = unpack(bytes.count, base)
     } else {
-        m = empty.withUnsafeBufferPointer { onnx__tensor_proto__unpack(nil, 0, $0.baseAddress!) }
+        m = empty.withUnsafeBufferPointer { unpack(0, $0.baseAddress!) }
     }
-    guard let m else { return nil }
-    return ProtoMessage(m) { onnx__tensor_proto__free_unpacked($0, nil) }
+    return m.map { ProtoMessage($0, free: free) }
+}
+
+func unpackTensorProto(_ bytes: UnsafeRawBufferPointer) -> ProtoMessage<Onnx__TensorProto>? {
+    unpackMessage(bytes, { onnx__tensor_proto__unpack(nil, $0, $1) }, free: { onnx__tensor_proto__free_unpacked($0, nil) })
+}
+
+func unpackSequenceProto(_ bytes: UnsafeRawBufferPointer) -> ProtoMessage<Onnx__SequenceProto>? {
+    unpackMessage(bytes, { onnx__sequence_proto__unpack(nil, $0, $1) }, free: { onnx__sequence_proto__free_unpacked($0, nil) })
+}
+
+func unpackOptionalProto(_ bytes: UnsafeRawBufferPointer) -> ProtoMessage<Onnx__OptionalProto>? {
+    unpackMessage(bytes, { onnx__optional_proto__unpack(nil, $0, $1) }, free: { onnx__optional_proto__free_unpacked($0, nil) })
 }
 
 @inline(__always) func cString(_ p: UnsafeMutablePointer<CChar>?) -> String {

@@ -236,16 +236,7 @@ func decodeTensorProto(bytes: [UInt8], path: String = "<bytes>") throws -> (name
 /// Parses a serialized SequenceProto of tensors (a test suite's sequence input or output) into a
 /// sequence value; `elementType` types an empty sequence (the message does not say).
 func decodeSequenceProto(bytes: [UInt8], elementType: DType?, path: String = "<bytes>") throws -> (name: String, value: Tensor) {
-    let msg: ProtoMessage<Onnx__SequenceProto>? = bytes.withUnsafeBytes { b in
-        let empty: [UInt8] = [0]
-        let m: UnsafeMutablePointer<Onnx__SequenceProto>?
-        if let base = b.baseAddress?.assumingMemoryBound(to: UInt8.self) {
-            m = onnx__sequence_proto__unpack(nil, b.count, base)
-        } else {
-            m = empty.withUnsafeBufferPointer { onnx__sequence_proto__unpack(nil, 0, $0.baseAddress!) }
-        }
-        return m.map { ProtoMessage($0) { onnx__sequence_proto__free_unpacked($0, nil) } }
-    }
+    let msg = bytes.withUnsafeBytes { unpackSequenceProto($0) }
     guard let msg else { throw ONNXError.io(path: path, reason: "not a serialized SequenceProto (truncated, or another kind of file)") }
     return (cString(msg.pointer.pointee.name), try sequenceValue(msg.pointer, owner: msg, elementType: elementType, path: path))
 }
@@ -253,16 +244,7 @@ func decodeSequenceProto(bytes: [UInt8], elementType: DType?, path: String = "<b
 /// Parses a serialized OptionalProto holding a tensor, a sequence of tensors, or nothing.
 /// `elementType` types an empty optional (the message does not say).
 func decodeOptionalProto(bytes: [UInt8], elementType: DType?, path: String = "<bytes>") throws -> (name: String, value: Tensor) {
-    let msg: ProtoMessage<Onnx__OptionalProto>? = bytes.withUnsafeBytes { b in
-        let empty: [UInt8] = [0]
-        let m: UnsafeMutablePointer<Onnx__OptionalProto>?
-        if let base = b.baseAddress?.assumingMemoryBound(to: UInt8.self) {
-            m = onnx__optional_proto__unpack(nil, b.count, base)
-        } else {
-            m = empty.withUnsafeBufferPointer { onnx__optional_proto__unpack(nil, 0, $0.baseAddress!) }
-        }
-        return m.map { ProtoMessage($0) { onnx__optional_proto__free_unpacked($0, nil) } }
-    }
+    let msg = bytes.withUnsafeBytes { unpackOptionalProto($0) }
     guard let msg else { throw ONNXError.io(path: path, reason: "not a serialized OptionalProto (truncated, or another kind of file)") }
     let o = msg.pointer.pointee
     let name = cString(o.name)

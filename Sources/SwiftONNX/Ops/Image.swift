@@ -30,24 +30,19 @@ func registerImageOps(_ r: inout OpRegistry) {
 private func pixelsTensor(_ image: DecodedImage, format: String) throws -> Tensor {
     let n = image.width * image.height
     let c = image.channels
-    let outC = format == "Grayscale" ? 1 : 3
-    let out = try Tensor.uninitialized(.uint8, [image.height, image.width, outC])
+    let gray = format == "Grayscale", bgr = format == "BGR"
+    let out = try Tensor.uninitialized(.uint8, [image.height, image.width, gray ? 1 : 3])
     let d = out.pointer(UInt8.self)
     image.pixels.withUnsafeBufferPointer { p in
         for i in 0..<n {
             let s = i * c
             let (r, g, b): (UInt8, UInt8, UInt8) = c >= 3 ? (p[s], p[s + 1], p[s + 2]) : (p[s], p[s], p[s])
-            switch format {
-            case "Grayscale":
-                if c >= 3 {
-                    let l = (19595 * Int(r) + 38470 * Int(g) + 7471 * Int(b) + 0x8000) >> 16
-                    d[i] = UInt8(l)
-                } else {
-                    d[i] = r
-                }
-            case "BGR":
+            if gray {
+                let luma: Int = 19595 * Int(r) + 38470 * Int(g) + 7471 * Int(b) + 0x8000
+                d[i] = c >= 3 ? UInt8(luma >> 16) : r
+            } else if bgr {
                 d[3 * i] = b; d[3 * i + 1] = g; d[3 * i + 2] = r
-            default:
+            } else {
                 d[3 * i] = r; d[3 * i + 1] = g; d[3 * i + 2] = b
             }
         }
