@@ -167,6 +167,29 @@ static void f32_meanvar_ref(const float *x, size_t groups, size_t len, size_t ga
     *var = Q / (double)N;
 }
 
+/* Row normalization (see so_reduce.h): the statistics of meanvar's runs, the map in float. */
+static void f32_norm_rows_ref(const float *x, float *y, size_t rows, size_t cols, const float *scale,
+                              const float *bias, double eps, int rms, float *mean_out, float *inv_out) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xs = x + r * cols;
+        float *ys = y + r * cols;
+        double mu = 0, q = 0;
+        if (!rms && cols) {
+            ref_mv_run(xs, cols, 0.0, 0, &mu);
+            mu /= (double)cols;
+        }
+        if (cols) ref_mv_run(xs, cols, mu, 1, &q);
+        const double inv = 1.0 / sqrt(q / (double)(cols ? cols : 1) + eps);
+        const float m = (float)mu, iv = (float)inv;
+        if (mean_out) mean_out[r] = m;
+        if (inv_out) inv_out[r] = iv;
+        for (size_t i = 0; i < cols; i++) {
+            float v = (rms ? xs[i] : xs[i] - m) * iv * scale[i];
+            ys[i] = bias ? v + bias[i] : v;
+        }
+    }
+}
+
 static void f32_channel_affine_ref(const float *x, float *y, size_t planes, size_t channels, size_t size,
                                    const float *scale, const float *bias) {
     for (size_t p = 0; p < planes; p++) {
@@ -232,6 +255,15 @@ so_f32_meanvar_fn so_f32_meanvar_select(int isa) {
     return f32_meanvar_ref;
 }
 
+so_f32_norm_rows_fn so_f32_norm_rows_select(int isa) {
+#if defined(__x86_64__)
+    if (isa >= SO_ISA_AVX512) return f32_norm_rows_avx512;
+    if (isa >= SO_ISA_AVX2) return f32_norm_rows_avx2;
+#endif
+    (void)isa;
+    return f32_norm_rows_ref;
+}
+
 so_f32_minmax_fn so_f32_minmax_select(int isa) {
 #if defined(__x86_64__)
     if (isa >= SO_ISA_AVX512) return f32_minmax_avx512;
@@ -262,6 +294,7 @@ so_f32_channel_affine_fn so_f32_channel_affine_select(int isa) {
 #define VST(p, v) _mm512_storeu_ps((p), (v))
 #define VSET(x) _mm512_set1_ps(x)
 #define VADD(a, b) _mm512_add_ps((a), (b))
+#define VSUB(a, b) _mm512_sub_ps((a), (b))
 #define VMUL(a, b) _mm512_mul_ps((a), (b))
 #define VMAX(a, b) _mm512_max_ps((a), (b))
 #define VMIN(a, b) _mm512_min_ps((a), (b))
@@ -290,6 +323,7 @@ INL __m256 SFX(r_hi8)(VF v) { return _mm512_extractf32x8_ps(v, 1); }
 #define VST(p, v) _mm256_storeu_ps((p), (v))
 #define VSET(x) _mm256_set1_ps(x)
 #define VADD(a, b) _mm256_add_ps((a), (b))
+#define VSUB(a, b) _mm256_sub_ps((a), (b))
 #define VMUL(a, b) _mm256_mul_ps((a), (b))
 #define VMAX(a, b) _mm256_max_ps((a), (b))
 #define VMIN(a, b) _mm256_min_ps((a), (b))
@@ -646,6 +680,40 @@ static void SFX(f32_meanvar)(const float *x, size_t groups, size_t len, size_t g
     *var = Q / (double)N;
 }
 
+/* Row normalization (see f32_norm_rows_ref): the statistics of mv_run, the map in float lanes. */
+static void SFX(f32_norm_rows)(const float *x, float *y, size_t rows, size_t cols, const float *scale,
+                               const float *bias, double eps, int rms, float *mean_out, float *inv_out) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xs = x + r * cols;
+        float *ys = y + r * cols;
+        double mu = 0, q = 0;
+        if (!rms && cols) {
+            SFX(mv_run)(xs, cols, 0.0, 0, &mu);
+            mu /= (double)cols;
+        }
+        if (cols) SFX(mv_run)(xs, cols, mu, 1, &q);
+        const double inv = 1.0 / sqrt(q / (double)(cols ? cols : 1) + eps);
+        const float mf = (float)mu, ivf = (float)inv;
+        if (mean_out) mean_out[r] = mf;
+        if (inv_out) inv_out[r] = ivf;
+        const VF m = VSET(mf), iv = VSET(ivf);
+        size_t i = 0;
+        for (; i + W <= cols; i += W) {
+            VF v = VLD(xs + i);
+            v = VMUL(VMUL(rms ? v : VSUB(v, m), iv), VLD(scale + i));
+            if (bias) v = VADD(v, VLD(bias + i));
+            VST(ys + i, v);
+        }
+        if (i < cols) {
+            const VM k = SFX(r_mask)((ptrdiff_t)(cols - i));
+            VF v = VLDZ(xs + i, k);
+            v = VMUL(VMUL(rms ? v : VSUB(v, m), iv), VLDZ(scale + i, k));
+            if (bias) v = VADD(v, VLDZ(bias + i, k));
+            VSTM(ys + i, v, k);
+        }
+    }
+}
+
 #undef ND
 #undef DW
 #undef VD
@@ -685,6 +753,7 @@ static void SFX(f32_channel_affine)(const float *x, float *y, size_t planes, siz
 #undef VST
 #undef VSET
 #undef VADD
+#undef VSUB
 #undef VMUL
 #undef VMAX
 #undef VMIN

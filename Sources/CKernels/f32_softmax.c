@@ -6,7 +6,8 @@
  * instantiated per ISA by including this file into itself (see f32_unary.c).
  *
  * Numerics, per row x of length n (the reductions of ReductionKernels.swift f32SoftmaxRows):
- *   m = max(x), NaN-propagating (a NaN anywhere makes the whole row NaN, like numpy);
+ *   m = max(x) (the reference lets a NaN stick, the vector variants skip it: either way a NaN
+ *       anywhere makes the whole row NaN, like numpy, through the row's sum);
  *   softmax:    e_i = exp(x_i - m), s = sum e_i, y_i = e_i * (1 / s);
  *   logsoftmax: s = sum exp(x_i - m), y_i = (x_i - m) - log(s).
  * (The Swift LogSoftmax computed x_i - (m + log s); (x_i - m) - log s is the ONNX formula and does
@@ -142,13 +143,20 @@ static inline __attribute__((always_inline)) void SFX(s_storen)(float *p, VF v, 
 
 #include "vexp_template.h"
 
+/* The larger of m and x, skipping a NaN x: the maximum only shifts the exponents, and a NaN in a row
+   reaches every output through the row's sum anyway (exp(NaN - m) = NaN, so the sum, its reciprocal
+   or logarithm and every y_i are NaN). One vmaxps instead of two compares and a blend. */
 static inline __attribute__((always_inline)) VF SFX(s_vmax)(VF m, VF x) {
-    return ((x > m) | (x != x)) ? x : m;   /* NaN sticks */
+#if W == 16
+    return (VF)_mm512_max_ps((__m512)x, (__m512)m);   /* x NaN: m */
+#else
+    return (VF)_mm256_max_ps((__m256)x, (__m256)m);
+#endif
 }
 
 /* Horizontal sum and max as trees of in-register shuffles (lane i with lane i + W/2, then W/4, ...):
  * a short row's softmax is these reductions' latency, which a spill to the stack and a serial scalar
- * loop made several times longer. The max is exact in any order (NaN sticks either way); the sum
+ * loop made several times longer. The max is exact in any order; the sum
  * adds in the tree's order. */
 #if W == 16
 #define S_HALF(v) __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7)
@@ -241,6 +249,44 @@ static inline __attribute__((always_inline)) void SFX(s_softmax4_short)(const fl
     }
 }
 
+/* y_i = exp(x_i - m) for one row; returns the lanes of the row sum, (s0 + s1) + (s2 + s3). */
+static inline __attribute__((always_inline)) VF SFX(s_exp_row)(const float *x, float *y, size_t n, const VF mv) {
+    VF s0 = (VF)0.0f, s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+        VF e0 = SFX(v_exp_nonpos)(VLD(x + i) - mv);
+        VF e1 = SFX(v_exp_nonpos)(VLD(x + i + W) - mv);
+        VF e2 = SFX(v_exp_nonpos)(VLD(x + i + 2 * W) - mv);
+        VF e3 = SFX(v_exp_nonpos)(VLD(x + i + 3 * W) - mv);
+        VST(y + i, e0);
+        VST(y + i + W, e1);
+        VST(y + i + 2 * W, e2);
+        VST(y + i + 3 * W, e3);
+        s0 += e0;
+        s1 += e1;
+        s2 += e2;
+        s3 += e3;
+    }
+    for (; i + W <= n; i += W) {
+        VF e = SFX(v_exp_nonpos)(VLD(x + i) - mv);
+        VST(y + i, e);
+        s0 += e;
+    }
+    if (i < n) {
+        VF e = SFX(v_exp_nonpos)(SFX(s_loadn)(x + i, n - i, 0.0f) - mv);
+        SFX(s_storen)(y + i, e, n - i);
+        s1 += SFX(s_lanes)(n - i) ? e : (VF)0.0f;
+    }
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* y_i *= inv over one row. */
+static inline __attribute__((always_inline)) void SFX(s_scale_row)(float *y, size_t n, const VF iv) {
+    size_t i = 0;
+    for (; i + W <= n; i += W) VST(y + i, VLD(y + i) * iv);
+    if (i < n) SFX(s_storen)(y + i, SFX(s_loadn)(y + i, n - i, 0.0f) * iv, n - i);
+}
+
 static void SFX(f32_softmax)(const float *src, float *dst, size_t rows, size_t n, int log) {
     if (n == 0) return;
     size_t row = 0;
@@ -254,6 +300,22 @@ static void SFX(f32_softmax)(const float *src, float *dst, size_t rows, size_t n
             case 2: SFX(s_softmax4_short)(x, y, n, 2); break;
             default: SFX(s_softmax4_short)(x, y, n, 3); break;
             }
+        }
+    }
+    if (!log) {
+        /* Four rows at a time, phase by phase (maxima; exponentials and sums; reciprocals; scaling):
+           each row's arithmetic is the one-row loop's, but the latency of one row's horizontal max,
+           sum and reciprocal overlaps the other rows' work (128 keys, Zen 4: 67 -> 45 ns a row, with the
+           one-vmaxps maximum). */
+        for (; row + 4 <= rows; row += 4) {
+            const float *x0 = src + row * n;
+            float *y0 = dst + row * n;
+            float m[4], inv[4];
+            VF s[4];
+            for (int k = 0; k < 4; k++) m[k] = SFX(s_row_max)(x0 + k * n, n);
+            for (int k = 0; k < 4; k++) s[k] = SFX(s_exp_row)(x0 + k * n, y0 + k * n, n, (VF)m[k]);
+            for (int k = 0; k < 4; k++) inv[k] = 1.0f / SFX(s_hsum)(s[k]);
+            for (int k = 0; k < 4; k++) SFX(s_scale_row)(y0 + k * n, n, (VF)inv[k]);
         }
     }
     for (; row < rows; row++) {
@@ -281,34 +343,8 @@ static void SFX(f32_softmax)(const float *src, float *dst, size_t rows, size_t n
             for (i = 0; i + W <= n; i += W) VST(y + i, (VLD(x + i) - mv) - lv);
             if (i < n) SFX(s_storen)(y + i, (SFX(s_loadn)(x + i, n - i, 0.0f) - mv) - lv, n - i);
         } else {
-            for (; i + 4 * W <= n; i += 4 * W) {
-                VF e0 = SFX(v_exp_nonpos)(VLD(x + i) - mv);
-                VF e1 = SFX(v_exp_nonpos)(VLD(x + i + W) - mv);
-                VF e2 = SFX(v_exp_nonpos)(VLD(x + i + 2 * W) - mv);
-                VF e3 = SFX(v_exp_nonpos)(VLD(x + i + 3 * W) - mv);
-                VST(y + i, e0);
-                VST(y + i + W, e1);
-                VST(y + i + 2 * W, e2);
-                VST(y + i + 3 * W, e3);
-                s0 += e0;
-                s1 += e1;
-                s2 += e2;
-                s3 += e3;
-            }
-            for (; i + W <= n; i += W) {
-                VF e = SFX(v_exp_nonpos)(VLD(x + i) - mv);
-                VST(y + i, e);
-                s0 += e;
-            }
-            if (i < n) {
-                VF e = SFX(v_exp_nonpos)(SFX(s_loadn)(x + i, n - i, 0.0f) - mv);
-                SFX(s_storen)(y + i, e, n - i);
-                s1 += SFX(s_lanes)(n - i) ? e : (VF)0.0f;
-            }
-            const float inv = 1.0f / SFX(s_hsum)((s0 + s1) + (s2 + s3));
-            const VF iv = (VF)inv;
-            for (i = 0; i + W <= n; i += W) VST(y + i, VLD(y + i) * iv);
-            if (i < n) SFX(s_storen)(y + i, SFX(s_loadn)(y + i, n - i, 0.0f) * iv, n - i);
+            const float inv = 1.0f / SFX(s_hsum)(SFX(s_exp_row)(x, y, n, mv));
+            SFX(s_scale_row)(y, n, (VF)inv);
         }
     }
 }

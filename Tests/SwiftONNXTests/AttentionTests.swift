@@ -149,6 +149,57 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// The key-limited path (masks that hide only tails of keys: no softcap, no left window): every row
+    /// of a per-head mask ends in -inf from its own key on (some from key 0, some rows starting with
+    /// -inf too), with and without the causal frontier and a past, 100 query rows (groups of 24 and a
+    /// rest), grouped heads, value heads wider than a register tile, 1 and 2 threads.
+    func testKeyLimitedRowsAgainstReference() throws {
+        var rng = SplitMix64(seed: 29)
+        let (b, hq, hkv, sq, past, d, dv) = (2, 4, 2, 100, 5, 12, 40)
+        let t = sq + past
+        let q = random([b, hq, sq, d], &rng), k = random([b, hkv, sq, d], &rng), v = random([b, hkv, sq, dv], &rng)
+        let pk = random([b, hkv, past, d], &rng), pv = random([b, hkv, past, dv], &rng)
+        let maskLen = t - 2
+        var maskValues = [Float](repeating: 0, count: b * hq * sq * maskLen)
+        for row in 0..<(b * hq * sq) {
+            let r = Int(rng.uniform(0, 1) * 1000)
+            let limit = r % 11 == 0 ? 0 : r % maskLen
+            let first = r % 5 == 0 ? min(limit, 3) : 0
+            for j in 0..<maskLen {
+                maskValues[row * maskLen + j] = j < first || j >= limit ? -.infinity : rng.uniform(-2, 0.5)
+            }
+        }
+        let mask = Tensor(validShape: [b, hq, sq, maskLen], scalars: maskValues)
+        let qs = try q.scalars(as: Float.self)
+        let ks = try k.scalars(as: Float.self), vs = try v.scalars(as: Float.self)
+        let pks = try pk.scalars(as: Float.self), pvs = try pv.scalars(as: Float.self)
+        var fk = [Float](), fv = [Float]()
+        for head in 0..<(b * hkv) {
+            fk.append(contentsOf: pks[(head * past * d)..<((head + 1) * past * d)])
+            fk.append(contentsOf: ks[(head * sq * d)..<((head + 1) * sq * d)])
+            fv.append(contentsOf: pvs[(head * past * dv)..<((head + 1) * past * dv)])
+            fv.append(contentsOf: vs[(head * sq * dv)..<((head + 1) * sq * dv)])
+        }
+        for causal in [false, true] {
+            var bias = [Double](repeating: 0, count: b * hq * sq * t)
+            for row in 0..<(b * hq * sq) {
+                let i = row % sq
+                for j in 0..<t {
+                    var x = j < maskLen ? Double(maskValues[row * maskLen + j]) : -.infinity
+                    if causal && j > i + past { x = -.infinity }
+                    bias[row * t + j] = x
+                }
+            }
+            let want = reference(q: qs, k: fk, v: fv, bias: bias, b: b, hq: hq, hkv: hkv, sq: sq, t: t, d: d, dv: dv,
+                                 scale: 1 / Double(d).squareRoot(), softcap: 0)
+            for threads in [1, 2] {
+                let y = try runOp("Attention", opset: 23, [q, k, v, mask, pk, pv], ["is_causal": .int(causal ? 1 : 0)],
+                                  outputs: 3, threads: threads)[0]
+                try assertClose(y, want, tol: 1e-5)
+            }
+        }
+    }
+
     func testThreeDimensionalLayoutWithWindowAndValidKeys() throws {
         var rng = SplitMix64(seed: 11)
         let (b, hq, hkv, s, d) = (2, 6, 3, 40, 8)

@@ -476,6 +476,71 @@ final class CPoolReduceKernelTests: XCTestCase {
         }
     }
 
+    /// LayerNorm / RMSNorm rows: the reference against a double oracle, every level bit for bit
+    /// against the reference (statistics, outputs, in place), tails of every length.
+    func testNormRowsEveryLevelMatchesReference() {
+        var rng = Rng(23)
+        for cols in [0, 1, 7, 15, 16, 17, 31, 33, 64, 100, 384, 1000] {
+            for rms in [Int32(0), 1] {
+                for withBias in [false, true] {
+                    let rows = 3
+                    let x = (0..<(rows * cols)).map { i in (i % 5 == 0 ? 40 : 1) * rng.float() + (rms == 0 ? 3 : 0) }
+                    let scale = rng.floats(cols).map { $0 * 2 }, bias = rng.floats(cols)
+                    let eps = 1e-5
+                    func run(_ level: Int32, inPlace: Bool) -> (y: [Float], mean: [Float], inv: [Float]) {
+                        var y = inPlace ? x : [Float](repeating: .nan, count: rows * cols)
+                        var mean = [Float](repeating: .nan, count: rows), inv = mean
+                        let fn = so_f32_norm_rows_select(level)!
+                        scale.withUnsafeBufferPointer { sp in
+                            bias.withUnsafeBufferPointer { bp in
+                                y.withUnsafeMutableBufferPointer { yp in
+                                    mean.withUnsafeMutableBufferPointer { mp in
+                                        inv.withUnsafeMutableBufferPointer { ip in
+                                            if inPlace {
+                                                fn(yp.baseAddress, yp.baseAddress, rows, cols, sp.baseAddress,
+                                                   withBias ? bp.baseAddress : nil, eps, rms, mp.baseAddress, ip.baseAddress)
+                                            } else {
+                                                x.withUnsafeBufferPointer { xp in
+                                                    fn(xp.baseAddress, yp.baseAddress, rows, cols, sp.baseAddress,
+                                                       withBias ? bp.baseAddress : nil, eps, rms, mp.baseAddress, ip.baseAddress)
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        return (y, mean, inv)
+                    }
+                    let ref = run(0, inPlace: false)
+                    // the reference against a double oracle
+                    for r in 0..<rows {
+                        let row = x[(r * cols)..<((r + 1) * cols)].map(Double.init)
+                        let mu = rms == 1 || cols == 0 ? 0 : row.reduce(0, +) / Double(cols)
+                        let q = row.reduce(0) { $0 + ($1 - mu) * ($1 - mu) } / Double(max(cols, 1))
+                        let inv = 1 / (q + eps).squareRoot()
+                        let what = "cols \(cols) rms \(rms) bias \(withBias) row \(r)"
+                        XCTAssertEqual(Double(ref.mean[r]), mu, accuracy: 1e-6 * (abs(mu) + 1), what)
+                        XCTAssertEqual(Double(ref.inv[r]), inv, accuracy: 1e-6 * inv, what)
+                        for i in 0..<cols {
+                            let want = (row[i] - mu) * inv * Double(scale[i]) + (withBias ? Double(bias[i]) : 0)
+                            XCTAssertEqual(Double(ref.y[r * cols + i]), want, accuracy: 1e-5 * (abs(want) + 1), "\(what) col \(i)")
+                        }
+                    }
+                    for level in levels.dropFirst() {
+                        for inPlace in [false, true] {
+                            let got = run(level, inPlace: inPlace)
+                            let what = "level \(level) cols \(cols) rms \(rms) bias \(withBias) in place \(inPlace)"
+                            XCTAssertEqual(got.mean.map(\.bitPattern), ref.mean.map(\.bitPattern), what)
+                            XCTAssertEqual(got.inv.map(\.bitPattern), ref.inv.map(\.bitPattern), what)
+                            XCTAssertEqual(got.y.map(\.bitPattern), ref.y.map(\.bitPattern), what)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testChannelAffineEveryLevelMatchesReference() {
         var rng = Rng(19)
         for size in [0, 1, 7, 15, 16, 17, 33, 64, 100, 3136] {

@@ -61,6 +61,22 @@ typedef void (*so_f32_meanvar_fn)(const float *x, size_t groups, size_t len, siz
                                   double *var);
 so_f32_meanvar_fn so_f32_meanvar_select(int isa);
 
+/*
+ * Normalization of `rows` contiguous rows of `cols` floats over each row (LayerNormalization,
+ * RMSNormalization and ONNX Runtime's (Skip)(Simplified)LayerNormalization); y may equal x.
+ *   rms == 0: mean and population variance as so_f32_meanvar computes them (groups 1: the same
+ *             lanes and tree, in double), inv = 1 / sqrt(var + eps) in double, and
+ *             y[i] = ((x[i] - (float)mean) * (float)inv) * scale[i] (+ bias[i] when bias != NULL);
+ *   rms == 1: q = the sum of x^2 as meanvar's second pass with mean 0 (fma in double lanes),
+ *             inv = 1 / sqrt(q / cols + eps), y[i] = (x[i] * (float)inv) * scale[i] (+ bias[i]).
+ * Each product and sum of the map is rounded to float in that order (no fma), so every variant
+ * gives the same bits. mean_out / inv_out (either may be NULL) get each row's (float)mean (0 for
+ * rms) and (float)inv.
+ */
+typedef void (*so_f32_norm_rows_fn)(const float *x, float *y, size_t rows, size_t cols, const float *scale,
+                                    const float *bias, double eps, int rms, float *mean_out, float *inv_out);
+so_f32_norm_rows_fn so_f32_norm_rows_select(int isa);
+
 /* The minimum and the maximum of n floats in one pass (n == 0: +inf and -inf); both NaN when one
    is NaN. Values agree with SO_RED_MIN / SO_RED_MAX rows across variants (a -0 / +0 tie may
    resolve to either sign). */

@@ -47,6 +47,35 @@ struct AttentionBias {
     /// The same bias for every query row of a (batch, head): a padding mask, valid key counts.
     var sameForEveryRow: Bool { (mask == nil || maskStride.i == 0) && !causal && leftWindow < 0 && rightWindow < 0 }
 
+    /// Whether every masked key of a row lies in a tail the row's key range describes, beyond the mask's
+    /// own -inf entries (no left window): the key-limited path's condition.
+    var tailOnly: Bool { leftWindow < 0 }
+
+    /// The mask row of (b, h, i), or nil without a mask.
+    @inline(__always) func maskRow(_ b: Int, _ h: Int, _ i: Int) -> UnsafePointer<Float>? {
+        mask.map { $0 + b * maskStride.b + h * maskStride.h + i * maskStride.i }
+    }
+
+    /// Keys [0, limit) of query row i hold every key the row sees (beyond them all are masked), and
+    /// `first` is the first key the mask leaves visible (n when none): the row is fully masked when
+    /// first >= limit. The causal frontier, the right window and the valid-key count cut the tail;
+    /// so do the mask's trailing -inf entries. (Requires `tailOnly`.)
+    func keyRange(_ b: Int, _ h: Int, _ i: Int, n: Int) -> (first: Int, limit: Int) {
+        var first = 0, limit = n
+        if let mr = maskRow(b, h, i) {
+            let ninf = -Float.infinity
+            limit = min(maskLength, n)
+            while limit > 0 && mr[limit - 1] == ninf { limit -= 1 }
+            while first < limit && mr[first] == ninf { first += 1 }
+            if first >= limit { return (n, 0) }
+        }
+        let off = offsets.isEmpty ? 0 : offsets[b]
+        if causal { limit = min(limit, max(0, i + off + 1)) }
+        if rightWindow >= 0 { limit = min(limit, max(0, i + off + rightWindow + 1)) }
+        if !validKeys.isEmpty { limit = min(limit, max(0, validKeys[b])) }
+        return (first, limit)
+    }
+
     /// Writes the bias of query row i (batch b, head h) over n keys; returns false when every key is masked.
     func row(_ b: Int, _ h: Int, _ i: Int, n: Int, into out: UnsafeMutablePointer<Float>) -> Bool {
         let ninf = -Float.infinity
@@ -148,11 +177,33 @@ func f32Attention(_ p: AttentionProblem, q: AttentionView, k: AttentionView, v: 
         let qFloats = so_f32_gemm_packed_a_floats(Int32(mr), rowBlock, max(p.headSize, 1))
         let perRowBias = hasBias && !bias.sameForEveryRow
         let epilogueTakesBias = hasBias && p.softcap == 0 && scores == nil && p.headSize > 0
+        // Masks that only hide tails of keys (causal, padding, valid-key counts, a mask's trailing -inf)
+        // take the key-limited path: no bias rows are copied, and each group of query rows multiplies,
+        // exponentiates and sums only the keys its rows can see.
+        let keyLimited = epilogueTakesBias && bias.tailOnly
+        let maskHeads = bias.mask != nil && bias.maskStride.h != 0 ? p.qHeads : 1
+        // once per call with a mask (the heads share them when the mask does)
+        let ranges: [(first: Int, limit: Int)] = !keyLimited || bias.mask == nil ? [] : (0..<p.batch).flatMap { b in
+            (0..<maskHeads).flatMap { h in (0..<p.qLength).map { i in bias.keyRange(b, h, i, n: n) } }
+        }
         parallelFor(tasks, threads: useThreads) { task in
             let blk = task % blocks, bh = task / blocks
             let h = bh % p.qHeads, b = bh / p.qHeads, g = h / group
             let i0 = blk * rowBlock, rows = min(rowBlock, p.qLength - i0)
             let yr = y.at(b, h) + i0 * y.row
+            if keyLimited {
+                let rangeBase = (b * maskHeads + (maskHeads == 1 ? 0 : h)) * p.qLength + i0
+                ranges.withUnsafeBufferPointer { table in
+                    f32AttentionKeyLimitedBlock(p, rows: rows, n: n, q: q.at(b, h) + i0 * q.row, qRow: q.row,
+                                                packedK: packedK + (b * kvHeads + g) * kPanels,
+                                                packedV: packedV + (b * kvHeads + g) * vPanels,
+                                                y: yr, yRow: y.row, mask: bias.maskRow(b, h, i0),
+                                                maskRowStride: bias.maskStride.i, gemm: gemm, qFloats: qFloats) { r in
+                        table.isEmpty ? bias.keyRange(b, h, i0 + r, n: n) : table[rangeBase + r]
+                    }
+                }
+                return
+            }
             // scores (rows x n) | bias row (n) or block (rows x n) | packed Q
             let biasFloats = perRowBias ? rows * n : n
             ScratchPool.shared.withFloats(rows * n + biasFloats + qFloats) { s in
@@ -220,6 +271,68 @@ func f32Attention(_ p: AttentionProblem, q: AttentionView, k: AttentionView, v: 
                 f32RowAGemmPanels(m: rows, a: s, lda: n, gemm: gemm, pb: packedV + (b * kvHeads + g) * vPanels, k: n,
                                   n: p.valueHeadSize, c: yr, ldc: y.row, epilogue: .init())
             }
+        }
+    }
+}
+
+/// One block of query rows of one (batch, head) on the key-limited path: the rows go in groups of 24
+/// (whole row tiles of the 4-, 6- and 8-row kernels) or all at once when every row sees the same keys;
+/// a group multiplies by the keys [0, limit) its rows can see (the largest row limit), the mask (read
+/// in place: its row, or one shared row) added by the GEMM epilogue, the keys beyond a row's own limit
+/// set to -inf, and its probabilities (rows `limit` floats apart) times the first `limit` rows of V.
+/// A fully masked row gets a zero output. `range(r)` is row i0 + r's key range (AttentionBias.keyRange).
+private func f32AttentionKeyLimitedBlock(_ p: AttentionProblem, rows: Int, n: Int, q: UnsafePointer<Float>, qRow: Int,
+                                         packedK: UnsafePointer<Float>, packedV: UnsafePointer<Float>,
+                                         y: UnsafeMutablePointer<Float>, yRow: Int, mask: UnsafePointer<Float>?,
+                                         maskRowStride: Int, gemm: UnsafePointer<so_f32_gemm>, qFloats: Int,
+                                         range: (Int) -> (first: Int, limit: Int)) {
+    var sameLimit = true
+    let limit0 = range(0).limit
+    for r in 0..<rows where range(r).limit != limit0 { sameLimit = false; break }
+    let group = sameLimit ? rows : 24
+    ScratchPool.shared.withFloats(rows * n + qFloats) { s in
+        let qArea = s + rows * n
+        // The scale multiplies the packed Q block (once per query element, not per score).
+        gemm.pointee.pack_a(rows, p.headSize, q, qRow, 1, qArea)
+        if p.scale != 1 {
+            let count = so_f32_gemm_packed_a_floats(gemm.pointee.mr, rows, p.headSize)
+            for t in 0..<count { qArea[t] *= p.scale }
+        }
+        var r0 = 0
+        while r0 < rows {
+            let r1 = min(rows, r0 + group)
+            defer { r0 = r1 }
+            var keys = 0
+            for r in r0..<r1 {
+                let rg = range(r)
+                if rg.first < rg.limit { keys = max(keys, rg.limit) }
+            }
+            let yg = y + r0 * yRow
+            if keys == 0 {
+                for r in 0..<(r1 - r0) { (yg + r * yRow).update(repeating: 0, count: p.valueHeadSize) }
+                continue
+            }
+            let sg = s + r0 * n   // the group's scores, rows `keys` apart
+            var epilogue = F32GemmEpilogue()
+            if let m = mask {
+                if maskRowStride == 0 { epilogue.columnBias = m } else { epilogue.z = m + r0 * maskRowStride; epilogue.ldz = maskRowStride }
+            }
+            // the packed Q panels of rows r0 ..< r1 (r0 is a multiple of every kernel's row tile)
+            let packedQ = F32PackedMatrix(packedStorageAt: qArea + r0 * p.headSize, m: r1 - r0, k: p.headSize,
+                                          owner: ScratchPool.shared, gemm: gemm)
+            f32PackedGemmPanels(packedQ, pb: packedK, n: keys, c: sg, ldc: keys, epilogue: epilogue)
+            var anyMasked = false
+            for r in r0..<r1 {
+                let rg = range(r), row = sg + (r - r0) * keys
+                if rg.first >= rg.limit { anyMasked = true; row.update(repeating: 0, count: keys) }
+                else if rg.limit < keys { (row + rg.limit).update(repeating: -.infinity, count: keys - rg.limit) }
+            }
+            f32SoftmaxRows(sg, sg, rows: r1 - r0, n: keys, kind: .softmax)
+            if anyMasked {
+                for r in r0..<r1 where range(r).first >= range(r).limit { (sg + (r - r0) * keys).update(repeating: 0, count: keys) }
+            }
+            f32RowAGemmPanels(m: r1 - r0, a: sg, lda: keys, gemm: gemm, pb: packedV, k: keys, n: p.valueHeadSize,
+                              c: yg, ldc: yRow, epilogue: .init(), panelK: n)
         }
     }
 }

@@ -52,6 +52,8 @@ let f32GlobalPoolKernel: so_f32_global_pool_fn = so_f32_global_pool_select(selec
 let f32ChannelAffineKernel: so_f32_channel_affine_fn = so_f32_channel_affine_select(selectedISA)!
 let f32MinMaxKernel: so_f32_minmax_fn = so_f32_minmax_select(selectedISA)!
 let f32MeanVarianceKernel: so_f32_meanvar_fn = so_f32_meanvar_select(selectedISA)!
+/// Row normalization (LayerNorm, RMSNorm).
+let f32NormRowsKernel: so_f32_norm_rows_fn = so_f32_norm_rows_select(selectedISA)!
 
 extension ActivationKind {
     /// The SO_ACT_* code of the C unary family, nil for kinds it does not cover.

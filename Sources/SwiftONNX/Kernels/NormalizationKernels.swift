@@ -40,19 +40,17 @@ func meanVarianceStridedF32(_ x: UnsafePointer<Float>, groups: Int, len: Int, ga
 func layerNormF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
                   scale: UnsafePointer<Float>, bias: UnsafePointer<Float>?, epsilon: Double,
                   meanOut: UnsafeMutablePointer<Float>?, invStdOut: UnsafeMutablePointer<Float>?) {
-    for r in 0..<rows {
-        let xs = x + r * cols, ys = y + r * cols
-        let (mean, variance) = meanVarianceF32(xs, cols)
-        let inv = 1 / (variance + epsilon).squareRoot()
-        meanOut?[r] = Float(mean)
-        invStdOut?[r] = Float(inv)
-        let m = Float(mean), iv = Float(inv)
-        if let b = bias {
-            for i in 0..<cols { ys[i] = (xs[i] - m) * iv * scale[i] + b[i] }
-        } else {
-            for i in 0..<cols { ys[i] = (xs[i] - m) * iv * scale[i] }
-        }
-    }
+    guard rows > 0 else { return }
+    f32NormRowsKernel(x, y, rows, cols, scale, bias, epsilon, 0, meanOut, invStdOut)
+}
+
+/// RMS normalization of `rows` rows of `cols` floats: y = x * invRMS * scale (+ bias), with
+/// invRMS = 1 / sqrt(mean(x^2) + eps), the statistic in double. Writes per-row invRMS when asked.
+func rmsNormF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+                scale: UnsafePointer<Float>, bias: UnsafePointer<Float>? = nil, epsilon: Double,
+                invStdOut: UnsafeMutablePointer<Float>?) {
+    guard rows > 0 else { return }
+    f32NormRowsKernel(x, y, rows, cols, scale, bias, epsilon, 1, nil, invStdOut)
 }
 
 /// Local response normalization across channels of an [N, C, size] float tensor.

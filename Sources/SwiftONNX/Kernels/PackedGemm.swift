@@ -95,11 +95,14 @@ func f32PackedDense(m: Int, a: UnsafePointer<Float>, b: F32PackedPanels, c: Unsa
 }
 
 /// C[0..<m, 0..<n) (C at column `col` of the product) = A * B, A row-major (rows lda apart) and read in
-/// place, B (k x n) in packed panels of nr columns covering all of k (panel q at pb + q * nr * k), with
+/// place, B (k x n) in packed panels of nr columns covering all of k (panel q at pb + q * nr * k; the first
+/// k rows of panels packed for panelK rows when given), with
 /// the epilogue (its column terms taken from column `col`). Single-threaded.
 func f32RowAGemmPanels(m: Int, a: UnsafePointer<Float>, lda: Int, gemm: UnsafePointer<so_f32_gemm>,
                        pb: UnsafePointer<Float>, k: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
-                       epilogue: F32GemmEpilogue, col: Int = 0) {
+                       epilogue: F32GemmEpilogue, col: Int = 0, panelK: Int? = nil) {
+    // The panels were packed for panelK >= k rows (the first k used): panel q at pb + q * nr * panelK.
+    let panelK = panelK ?? k
     let g = gemm.pointee
     let nr = Int(g.nr), mr = Int(g.mr)
     if m == 0 || n <= 0 { return }
@@ -124,10 +127,10 @@ func f32RowAGemmPanels(m: Int, a: UnsafePointer<Float>, lda: Int, gemm: UnsafePo
             let mcb = min(mcBlock, m - ic)
             let ap = a + ic * lda + pc, cp = c + ic * ldc
             if epilogue.isEmpty || last == 0 {
-                g.macro_rowa(mcb, n, kcb, ap, lda, pb + pc * nr, nr * k, cp, ldc, acc, last, nil)
+                g.macro_rowa(mcb, n, kcb, ap, lda, pb + pc * nr, nr * panelK, cp, ldc, acc, last, nil)
             } else {
                 var ep = epilogue.c(row: ic, col: col)
-                g.macro_rowa(mcb, n, kcb, ap, lda, pb + pc * nr, nr * k, cp, ldc, acc, last, &ep)
+                g.macro_rowa(mcb, n, kcb, ap, lda, pb + pc * nr, nr * panelK, cp, ldc, acc, last, &ep)
             }
             ic += mcb
         }

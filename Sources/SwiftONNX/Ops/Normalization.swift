@@ -354,16 +354,13 @@ private func makeRMSNorm(_ ctx: OpContext) throws -> OpBody {
         let x = try asF32(x0, "RMSNormalization")
         let normShape = Array(x.shape[axis...])
         let rows = x.shape[..<axis].reduce(1, *), cols = normShape.reduce(1, *)
-        let scale = try expandF32(try inputs.required(1, "scale"), to: normShape, "RMSNormalization", "scale")
+        // the scale read in place when it is float32 of the normalized shape already (the usual 1-D weight)
+        let s0 = try inputs.required(1, "scale")
+        let scale = s0.dtype == .float32 && s0.shape == normShape
+            ? s0 : Tensor(validShape: normShape, scalars: try expandF32(s0, to: normShape, "RMSNormalization", "scale"))
         let y = try Tensor.uninitialized(.float32, x.shape)
-        let xp = x.pointer(Float.self), yp = y.pointer(Float.self)
-        for r in 0..<rows {
-            let xs = xp + r * cols, ys = yp + r * cols
-            var s = 0.0
-            for i in 0..<cols { s += Double(xs[i]) * Double(xs[i]) }
-            let inv = Float(1 / (s / Double(max(cols, 1)) + eps).squareRoot())
-            for i in 0..<cols { ys[i] = xs[i] * inv * scale[i] }
-        }
+        rmsNormF32(x.pointer(Float.self), y.pointer(Float.self), rows: rows, cols: cols, scale: scale.pointer(Float.self),
+                   epsilon: eps, invStdOut: nil)
         return [try y.converted(to: x0.dtype)]
     }
 }
@@ -585,19 +582,6 @@ private func hiddenVector(_ t: Tensor?, _ hidden: Int, _ op: String, _ what: Str
     return try asF32(t, op, what)
 }
 
-/// RMS normalization of `rows` rows: y = x / sqrt(mean(x^2) + eps) * scale, the statistic in double.
-private func rmsNormRowsF32(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
-                            scale: UnsafePointer<Float>, epsilon: Double, invStdOut: UnsafeMutablePointer<Float>?) {
-    for r in 0..<rows {
-        let xs = x + r * cols, ys = y + r * cols
-        var s = 0.0
-        for i in 0..<cols { s += Double(xs[i]) * Double(xs[i]) }
-        let inv = Float(1 / (s / Double(max(cols, 1)) + epsilon).squareRoot())
-        invStdOut?[r] = inv
-        for i in 0..<cols { ys[i] = xs[i] * inv * scale[i] }
-    }
-}
-
 /// SkipLayerNormalization / SkipSimplifiedLayerNormalization: s = input + skip (+ bias), normalized
 /// over the last dimension (LayerNorm with gamma and beta, or RMS with gamma). skip has the input's
 /// shape or broadcasts to it (e.g. (1, S, H) or (S, H)). The optional outputs are the row mean (zero
@@ -635,7 +619,7 @@ private func makeSkipNorm(_ ctx: OpContext, simplified: Bool) throws -> OpBody {
         let mean = wantMean ? try Tensor.zeros(.float32, statShape) : nil
         let inv = wantInv ? try Tensor.uninitialized(.float32, statShape) : nil
         if simplified {
-            rmsNormRowsF32(sp, y.pointer(Float.self), rows: rows, cols: hidden, scale: gamma.pointer(Float.self),
+            rmsNormF32(sp, y.pointer(Float.self), rows: rows, cols: hidden, scale: gamma.pointer(Float.self),
                            epsilon: eps, invStdOut: inv?.pointer(Float.self))
         } else {
             layerNormF32(sp, y.pointer(Float.self), rows: rows, cols: hidden, scale: gamma.pointer(Float.self),
@@ -668,7 +652,7 @@ private func makeSimplifiedLayerNorm(_ ctx: OpContext) throws -> OpBody {
         let y = try Tensor.uninitialized(.float32, x.shape)
         let statShape = Array(x.shape[..<axis]) + [Int](repeating: 1, count: x.rank - axis)
         let inv = wantInv ? try Tensor.uninitialized(.float32, statShape) : nil
-        rmsNormRowsF32(x.pointer(Float.self), y.pointer(Float.self), rows: rows, cols: cols, scale: scale.pointer(Float.self),
+        rmsNormF32(x.pointer(Float.self), y.pointer(Float.self), rows: rows, cols: cols, scale: scale.pointer(Float.self),
                        epsilon: eps, invStdOut: inv?.pointer(Float.self))
         var outs = [try y.converted(to: x0.dtype)]
         if let inv { outs.append(inv) }
