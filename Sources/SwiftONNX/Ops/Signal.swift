@@ -1,9 +1,11 @@
 import Foundation
 
 /// The signal family: DFT (opsets 17 and 20: forward and inverse, full or one-sided, dft_length
-/// padding or truncating the signal) and STFT (opset 17). Values are computed in Double, by the
-/// definition's sums (O(n²) per transformed line), and returned in the input's float type. The last
-/// dimension of a signal is 1 (real) or 2 (real, imaginary).
+/// padding or truncating the signal) and STFT (opset 17). Values are computed in Double by
+/// ``FFTPlan`` (O(n log n) per transformed line, any length: mixed radix for lengths whose prime
+/// factors are small, Bluestein's chirp z-transform otherwise), one plan per op call reused for every
+/// line or frame, and returned in the input's float type. The last dimension of a signal is 1 (real)
+/// or 2 (real, imaginary). Transforms are limited to ``maxTransformLength`` points.
 func registerSignalOps(_ r: inout OpRegistry) {
     r.register("DFT", infer: Inference { ctx, ins in try inferDFT(ctx, ins) }, closure: makeDFT)
     r.register("STFT", infer: Inference { ctx, ins in try inferSTFT(ctx, ins) }, closure: makeSTFT)
@@ -48,41 +50,18 @@ private func inferDFT(_ ctx: OpContext, _ ins: [InferenceInput]) throws -> [Type
     return [TypeInfo(dtype: x.dtype, shape: out)]
 }
 
-/// One-dimensional DFT of `count` complex values (re, im) by the definition, into (outRe, outIm) of
-/// `bins` values: X[k] = sum_t x[t] e^(-+2 pi i k t / n), with n the transform length.
-private func dftLine(re: [Double], im: [Double], n: Int, bins: Int, inverse: Bool, cosT: [Double], sinT: [Double],
-                     outRe: inout [Double], outIm: inout [Double]) {
-    let sign: Double = inverse ? 1 : -1
-    for k in 0..<bins {
-        var sr = 0.0, si = 0.0
-        var idx = 0
-        for t in 0..<min(re.count, n) {
-            let c = cosT[idx], s = sign * sinT[idx]
-            sr += re[t] * c - im[t] * s
-            si += re[t] * s + im[t] * c
-            idx += k
-            if idx >= n { idx -= n }
-        }
-        outRe[k] = sr
-        outIm[k] = si
-    }
-}
+/// The longest transform the ops run: the plan's tables and scratch take about 50 bytes per point
+/// (Bluestein's, for a length with a large prime factor, up to about 300), so a hostile dft_length is
+/// refused before anything of its size is allocated.
+let maxTransformLength = 1 << 19
 
-/// What the definition's sums may cost: a transform of `lines` lines of `bins` outputs from `n` values
-/// each. Longer transforms are refused with a typed error rather than run for minutes (there is no FFT
-/// here yet), and the output's size is checked before anything is allocated.
-private func checkTransformSize(_ op: String, lines: Int, bins: Int, n: Int, output: [Int]) throws {
+/// Refuses a transform whose output is too large or whose length exceeds ``maxTransformLength``,
+/// before anything is allocated.
+private func checkTransformSize(_ op: String, n: Int, output: [Int]) throws {
     do { _ = try checkedElementCount(output, what: op) } catch { throw OpError("\(op): output \(describeShape(output)) is too large") }
-    guard n <= 1 << 16 else { throw OpError("\(op): transforms of more than 65,536 points are not supported (\(n))") }
-    let (w1, o1) = lines.multipliedReportingOverflow(by: bins)
-    let (w2, o2) = w1.multipliedReportingOverflow(by: n)
-    guard !o1, !o2, w2 <= 1 << 33 else {
-        throw OpError("\(op): \(lines) transforms of \(n) points are more than this DFT computes (it sums the definition directly)")
+    guard n <= maxTransformLength else {
+        throw OpError("\(op): transforms of more than \(maxTransformLength) points are not supported (length \(n))")
     }
-}
-
-private func twiddles(_ n: Int) -> (cos: [Double], sin: [Double]) {
-    ((0..<n).map { cos(2 * Double.pi * Double($0) / Double(n)) }, (0..<n).map { sin(2 * Double.pi * Double($0) / Double(n)) })
 }
 
 /// DFT(input, dft_length?, axis?) (opset 20; axis an attribute before).
@@ -119,12 +98,12 @@ private func makeDFT(_ ctx: OpContext) throws -> OpBody {
         var outShape = x.shape
         outShape[axis] = bins
         outShape[rank - 1] = realOut ? 1 : 2
-        try checkTransformSize("DFT", lines: outer * inner, bins: bins, n: n, output: outShape)
+        try checkTransformSize("DFT", n: n, output: outShape)
         let values = try x.doubles()
         let cin = complexIn ? 2 : 1, cout = realOut ? 1 : 2
         var out = [Double](repeating: 0, count: outShape.reduce(1, *))
-        let (cosT, sinT) = twiddles(n)
-        var re = [Double](repeating: 0, count: n), im = re, oRe = re, oIm = re
+        let plan = FFTPlan(count: n, inverse: inverse)
+        var re = [Double](repeating: 0, count: n), im = re
         let scale = inverse ? 1 / Double(n) : 1
         for o in 0..<outer {
             for i in 0..<inner {
@@ -145,11 +124,11 @@ private func makeDFT(_ ctx: OpContext) throws -> OpBody {
                         re[t] = values[at]; im[t] = complexIn ? values[at + 1] : 0
                     }
                 }
-                dftLine(re: re, im: im, n: n, bins: bins, inverse: inverse, cosT: cosT, sinT: sinT, outRe: &oRe, outIm: &oIm)
+                plan.transform(re: &re, im: &im)
                 for k in 0..<bins {
                     let at = ((o * bins + k) * inner + i) * cout
-                    out[at] = oRe[k] * scale
-                    if !realOut { out[at + 1] = oIm[k] * scale }
+                    out[at] = re[k] * scale
+                    if !realOut { out[at + 1] = im[k] * scale }
                 }
             }
         }
@@ -197,11 +176,11 @@ private func makeSTFT(_ ctx: OpContext) throws -> OpBody {
         guard sl >= l else { throw OpError("STFT: the signal's \(sl) values are fewer than one frame of \(l)") }
         if onesided && c == 2 { throw OpError("STFT: a one-sided transform takes a real signal (last dimension 1)") }
         let frames = (sl - l) / step + 1, bins = onesided ? l / 2 + 1 : l
-        try checkTransformSize("STFT", lines: batch * frames, bins: bins, n: l, output: [batch, frames, bins, 2])
+        try checkTransformSize("STFT", n: l, output: [batch, frames, bins, 2])
         let values = try x.doubles()
         var out = [Double](repeating: 0, count: batch * frames * bins * 2)
-        let (cosT, sinT) = twiddles(l)
-        var re = [Double](repeating: 0, count: l), im = re, oRe = re, oIm = re
+        let plan = FFTPlan(count: l, inverse: false)
+        var re = [Double](repeating: 0, count: l), im = re
         for b in 0..<batch {
             for f in 0..<frames {
                 for t in 0..<l {
@@ -210,11 +189,11 @@ private func makeSTFT(_ ctx: OpContext) throws -> OpBody {
                     re[t] = values[at] * w
                     im[t] = c == 2 ? values[at + 1] * w : 0
                 }
-                dftLine(re: re, im: im, n: l, bins: bins, inverse: false, cosT: cosT, sinT: sinT, outRe: &oRe, outIm: &oIm)
+                plan.transform(re: &re, im: &im)
                 for k in 0..<bins {
                     let at = ((b * frames + f) * bins + k) * 2
-                    out[at] = oRe[k]
-                    out[at + 1] = oIm[k]
+                    out[at] = re[k]
+                    out[at + 1] = im[k]
                 }
             }
         }
