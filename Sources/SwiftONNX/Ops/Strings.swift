@@ -1,9 +1,9 @@
 import Foundation
 
 /// The string family: StringConcat (opset 20, with broadcasting), StringSplit (opset 20, Python's
-/// str.split semantics), RegexFullMatch (opset 20; patterns through Foundation's regular
-/// expressions, which take the RE2 constructs ONNX models use) and StringNormalizer (opset 10:
-/// stopword removal and case change).
+/// str.split semantics), RegexFullMatch (opset 20; RE2-syntax patterns run by the linear-time
+/// RegexMatcher, so no pattern can backtrack for ever or give up with a wrong answer) and
+/// StringNormalizer (opset 10: stopword removal and case change).
 func registerStringOps(_ r: inout OpRegistry) {
     r.register("StringConcat", infer: .broadcast(.string)) { _ in
         { inputs, _ in
@@ -80,19 +80,17 @@ private func makeStringSplit(_ ctx: OpContext) throws -> OpBody {
     }
 }
 
-/// RegexFullMatch(X) -> Y: whether each whole string matches `pattern` (compiled once as
-/// \A(?:pattern)\z, so a match must span the whole string).
+/// RegexFullMatch(X) -> Y: whether each whole string matches `pattern` (RE2 syntax, compiled once
+/// into RegexMatcher's NFA; matching is linear in pattern size x string length).
 private func makeRegexFullMatch(_ ctx: OpContext) throws -> OpBody {
     guard let pattern = try ctx.string("pattern") else { throw ctx.attributeError("pattern", "is required") }
-    let regex: NSRegularExpression
-    do { regex = try NSRegularExpression(pattern: "\\A(?:" + pattern + ")\\z") } catch {
-        throw ctx.attributeError("pattern", "'\(pattern)' is not a regular expression this runtime reads")
+    let matcher: RegexMatcher
+    do { matcher = try RegexMatcher(pattern: pattern) } catch {
+        throw ctx.attributeError("pattern", "'\(pattern)' is not a regular expression this runtime reads: \(error)")
     }
     return { inputs, _ in
         let x = try stringInput(try inputs.required(0, "X"), "RegexFullMatch", "X")
-        let matches = x.storage.strings.map { s in
-            regex.firstMatch(in: s, range: NSRange(location: 0, length: (s as NSString).length)) != nil
-        }
+        let matches = x.storage.strings.map { matcher.fullMatch($0) }
         return [Tensor(validShape: x.shape, scalars: matches)]
     }
 }
