@@ -60,13 +60,11 @@ struct AttentionBias {
     /// `first` is the first key the mask leaves visible (n when none): the row is fully masked when
     /// first >= limit. The causal frontier, the right window and the valid-key count cut the tail;
     /// so do the mask's trailing -inf entries. (Requires `tailOnly`.)
-    func keyRange(_ b: Int, _ h: Int, _ i: Int, n: Int) -> (first: Int, limit: Int) {
+    /// `span` is the row's ``maskSpan`` when the caller has it (rows that share a mask row share it).
+    func keyRange(_ b: Int, _ h: Int, _ i: Int, n: Int, span: (first: Int, limit: Int)? = nil) -> (first: Int, limit: Int) {
         var first = 0, limit = n
-        if let mr = maskRow(b, h, i) {
-            let ninf = -Float.infinity
-            limit = min(maskLength, n)
-            while limit > 0 && mr[limit - 1] == ninf { limit -= 1 }
-            while first < limit && mr[first] == ninf { first += 1 }
+        if mask != nil {
+            (first, limit) = span ?? maskSpan(b, h, i, n: n)
             if first >= limit { return (n, 0) }
         }
         let off = offsets.isEmpty ? 0 : offsets[b]
@@ -74,6 +72,17 @@ struct AttentionBias {
         if rightWindow >= 0 { limit = min(limit, max(0, i + off + rightWindow + 1)) }
         if !validKeys.isEmpty { limit = min(limit, max(0, validKeys[b])) }
         return (first, limit)
+    }
+
+    /// The keys [first, limit) between the mask row's first and last entries that are not -inf (its
+    /// columns beyond `maskLength` count as -inf); (n, 0) when every entry is -inf. Requires a mask.
+    func maskSpan(_ b: Int, _ h: Int, _ i: Int, n: Int) -> (first: Int, limit: Int) {
+        guard let mr = maskRow(b, h, i) else { return (0, n) }
+        let ninf = -Float.infinity
+        var first = 0, limit = min(maskLength, n)
+        while limit > 0 && mr[limit - 1] == ninf { limit -= 1 }
+        while first < limit && mr[first] == ninf { first += 1 }
+        return first < limit ? (first, limit) : (n, 0)
     }
 
     /// Writes the bias of query row i (batch b, head h) over n keys; returns false when every key is masked.
@@ -182,9 +191,13 @@ func f32Attention(_ p: AttentionProblem, q: AttentionView, k: AttentionView, v: 
         // exponentiates and sums only the keys its rows can see.
         let keyLimited = epilogueTakesBias && bias.tailOnly
         let maskHeads = bias.mask != nil && bias.maskStride.h != 0 ? p.qHeads : 1
-        // once per call with a mask (the heads share them when the mask does)
+        // once per call with a mask (the heads share them when the mask does; a mask row shared by the
+        // query rows is scanned once)
         let ranges: [(first: Int, limit: Int)] = !keyLimited || bias.mask == nil ? [] : (0..<p.batch).flatMap { b in
-            (0..<maskHeads).flatMap { h in (0..<p.qLength).map { i in bias.keyRange(b, h, i, n: n) } }
+            (0..<maskHeads).flatMap { h in
+                let shared = bias.maskStride.i == 0 ? bias.maskSpan(b, h, 0, n: n) : nil
+                return (0..<p.qLength).map { i in bias.keyRange(b, h, i, n: n, span: shared ?? bias.maskSpan(b, h, i, n: n)) }
+            }
         }
         parallelFor(tasks, threads: useThreads) { task in
             let blk = task % blocks, bh = task / blocks
